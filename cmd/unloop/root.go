@@ -1,0 +1,78 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+
+	"github.com/spf13/cobra"
+)
+
+// Streams are where a command reads and writes; tests pass buffers.
+type Streams struct {
+	In  io.Reader
+	Out io.Writer
+	Err io.Writer
+}
+
+// Exit codes (DESIGN §4).
+const (
+	exitOK       = 0
+	exitFailed   = 1
+	exitFindings = 2 // check: errors found; plan --detailed-exitcode: changes
+)
+
+// exitError carries an exit code other than 1 out of a command; its message,
+// when not empty, has already been shown.
+type exitError struct{ code int }
+
+func (e *exitError) Error() string { return fmt.Sprintf("exit %d", e.code) }
+
+// Run runs unloop with args and returns the process exit code.
+func Run(ctx context.Context, args []string, s Streams) int {
+	cmd := newRootCommand(s)
+	cmd.SetArgs(args)
+	err := cmd.ExecuteContext(ctx)
+	var ee *exitError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.As(err, &ee):
+		return ee.code
+	default:
+		fmt.Fprintf(s.Err, "unloop: %v\n", err)
+		return exitFailed
+	}
+}
+
+func newRootCommand(s Streams) *cobra.Command {
+	g := &globalFlags{}
+	root := &cobra.Command{
+		Use:   "unloop",
+		Short: "Find and fix DNS forwarding loops on Kubernetes nodes",
+		Long: `unloop finds why CoreDNS or node-local-dns on this node would forward to itself
+(plugin/loop: "Loop (169.254.25.10:51877 -> 169.254.25.10:53) detected"), who wrote the
+file that loops, and fixes it at its source.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetIn(s.In)
+	root.SetOut(s.Out)
+	root.SetErr(s.Err)
+	g.register(root)
+	root.AddCommand(newCheckCommand(g, s), newVersionCommand(s))
+	return root
+}
+
+func newLogger(w io.Writer, format string) (*slog.Logger, error) {
+	opts := &slog.HandlerOptions{Level: slog.LevelInfo}
+	switch format {
+	case "", "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: want text or json", format)
+}

@@ -1,0 +1,401 @@
+package remediate
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"net/netip"
+	"slices"
+	"strings"
+
+	"github.com/unloop/unloop/hostcfg"
+)
+
+var errNotExist = fs.ErrNotExist
+
+const (
+	resolvedStubFile   = "/run/systemd/resolve/stub-resolv.conf"
+	resolvedUplinkFile = "/run/systemd/resolve/resolv.conf"
+	// The spelling people copy from blog posts; it does not exist.
+	resolvedTypoFile = "/run/systemd/resolv/resolv.conf"
+)
+
+// addrKind is why an address in the pod file loops (or may).
+type addrKind int
+
+const (
+	kindClean addrKind = iota
+	kindStub
+	kindLoopback
+	kindNodeCache
+	kindLocal
+)
+
+var (
+	stub53 = netip.MustParseAddr("127.0.0.53")
+	stub54 = netip.MustParseAddr("127.0.0.54")
+)
+
+func (n *Node) classify(a netip.Addr) (addrKind, string) {
+	a = a.WithZone("").Unmap()
+	switch {
+	case a == stub53 || a == stub54:
+		return kindStub, fmt.Sprintf("%s is systemd-resolved's stub listener, and inside a CoreDNS pod it is the pod itself", a)
+	case a.IsLoopback():
+		return kindLoopback, fmt.Sprintf("%s is a loopback address, and inside a CoreDNS pod it is the pod itself", a)
+	}
+	if why, ok := n.NodeCache[a]; ok {
+		return kindNodeCache, fmt.Sprintf("%s is %s", a, why)
+	}
+	if why, ok := n.Local[a]; ok {
+		return kindLocal, fmt.Sprintf("%s is %s", a, why)
+	}
+	return kindClean, ""
+}
+
+// Looping reports whether a is a looping address on this node (DESIGN §2).
+func (n *Node) Looping(a netip.Addr) bool {
+	k, _ := n.classify(a)
+	return k == kindStub || k == kindLoopback || k == kindNodeCache
+}
+
+// Check gathers the node and analyses it.
+func Check(ctx context.Context, env Env, opts Options) (*Report, *Node, error) {
+	n, err := Gather(ctx, env, opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	fs := Analyze(n, opts)
+	rep := &Report{
+		Version:  1,
+		Status:   Status(fs),
+		Online:   n.Online,
+		Findings: fs,
+		Notes:    n.Notes,
+		Kubelet: KubeletReport{
+			Present:    n.Kubelet.Present,
+			Config:     n.Kubelet.ConfigPath,
+			ResolvConf: n.PodFile,
+			Source:     n.Kubelet.ResolvConfSource,
+		},
+		ResolvConf: ResolvReport{Path: n.PodFile, Nameservers: []string{}},
+	}
+	if rep.Notes == nil {
+		rep.Notes = []string{}
+	}
+	if n.Pod != nil {
+		rep.ResolvConf.Link = n.Pod.Link
+		rep.ResolvConf.Generator = string(n.Pod.Generator)
+		rep.ResolvConf.Evidence = n.Pod.Evidence
+		for _, ns := range n.Pod.Conf.Nameservers {
+			rep.ResolvConf.Nameservers = append(rep.ResolvConf.Nameservers, ns.Addr.String())
+		}
+	}
+	return rep, n, nil
+}
+
+// Analyze turns the node into findings. It is a pure function of the node.
+func Analyze(n *Node, opts Options) []Finding {
+	var out []Finding
+	out = append(out, n.Unreadable...)
+	out = append(out, n.kubeletFindings()...)
+	out = append(out, n.podFileFindings(opts)...)
+	out = append(out, n.dhclientFindings()...)
+	out = append(out, n.resolvedFindings()...)
+	out = append(out, n.networkManagerFindings()...)
+	out = append(out, n.corefileFindings()...)
+	out = append(out, n.upstreamFindings(opts, out)...)
+	if out == nil {
+		out = []Finding{}
+	}
+	return out
+}
+
+// podFileIs reports whether the pod file is (after links) the node file p.
+func (n *Node) podFileIs(r string) bool {
+	if n.Pod == nil {
+		return n.PodFile == r
+	}
+	return n.Pod.Path == r || n.Pod.Target == r
+}
+
+// podIsHostFile: pods get what is written to /etc/resolv.conf (by dhclient,
+// NetworkManager, Kubespray).
+func (n *Node) podIsHostFile() bool {
+	if n.Pod == nil || n.Host == nil {
+		return false
+	}
+	return n.Pod.Target == n.Host.Target
+}
+
+// podIsResolvedFile: pods get one of systemd-resolved's files.
+func (n *Node) podIsResolvedFile() bool {
+	return n.podFileIs(resolvedUplinkFile) || n.podFileIs(resolvedStubFile)
+}
+
+// kubeletStep is the first link of every chain: which file pods get, and why.
+func (n *Node) kubeletStep() string {
+	k := n.Kubelet
+	switch {
+	case !k.Present:
+		return fmt.Sprintf("no kubelet found on this node; CoreDNS run on the host or by Docker reads %s", n.PodFile)
+	case k.ResolvConfSource == "flag" && k.ResolvConfFlag != nil:
+		return fmt.Sprintf("kubelet gives pods %s (--resolv-conf in %s line %d)", n.PodFile, k.ResolvConfFlag.File, k.ResolvConfFlag.Line)
+	case k.ResolvConfSource == "config":
+		return fmt.Sprintf("kubelet gives pods %s (resolvConf in %s line %d)", n.PodFile, k.ResolvConfAt.File, k.ResolvConfAt.Line)
+	case k.ConfigExists:
+		return fmt.Sprintf("kubelet gives pods %s (the default: %s sets no resolvConf)", n.PodFile, k.ConfigPath)
+	default:
+		return fmt.Sprintf("kubelet gives pods %s (the default)", n.PodFile)
+	}
+}
+
+func (n *Node) linkStep() string {
+	if n.Pod == nil || n.Pod.Link == "" {
+		return ""
+	}
+	return fmt.Sprintf("%s is a link to %s", n.Pod.Path, n.Pod.Link)
+}
+
+func (n *Node) kubeletFindings() []Finding {
+	var out []Finding
+	k := n.Kubelet
+	for _, m := range k.Misspelled {
+		chain := []string{
+			fmt.Sprintf("%s line %d sets %q, not resolvConf", m.File, m.Line, m.Key),
+			"kubelet ignores unknown keys without an error",
+			fmt.Sprintf("so pods get %s, not %s", n.PodFile, m.Value),
+		}
+		out = append(out, newFinding(CodeKubeletMisspelled, SevError, m.File, m.Line, netip.Addr{}, chain, StrategyKubelet))
+	}
+	if k.Present && n.PodFile != "" && !n.PodExists {
+		where := hostcfg.Where{}
+		switch {
+		case k.ResolvConfSource == "flag" && k.ResolvConfFlag != nil:
+			where = hostcfg.Where{File: k.ResolvConfFlag.File, Line: k.ResolvConfFlag.Line}
+		case k.ResolvConfSource == "config":
+			where = k.ResolvConfAt
+		}
+		chain := []string{n.kubeletStep(), fmt.Sprintf("%s does not exist", n.PodFile)}
+		if n.PodFile == resolvedTypoFile {
+			chain = append(chain, "the real file is "+resolvedUplinkFile+" (resolve, with an e)")
+		}
+		chain = append(chain, "kubelet cannot create pod sandboxes with dnsPolicy: Default (CoreDNS, node-local-dns)")
+		out = append(out, newFinding(CodeKubeletMissing, SevError, where.File, where.Line, netip.Addr{}, chain, StrategyKubelet))
+	}
+	return out
+}
+
+func (n *Node) podFileFindings(opts Options) []Finding {
+	if n.Pod == nil {
+		return nil
+	}
+	var out []Finding
+	conf := n.Pod.Conf
+	file := n.Pod.Path
+	clean := 0
+	for _, ns := range conf.Nameservers {
+		if k, _ := n.classify(ns.Addr); k == kindClean || k == kindLocal {
+			clean++
+		}
+	}
+	for _, ns := range conf.Nameservers {
+		kind, why := n.classify(ns.Addr)
+		if kind == kindClean {
+			if ns.Addr.Zone() != "" {
+				chain := []string{n.kubeletStep(), fmt.Sprintf("line %d names %s", ns.Line, ns.Text),
+					"a zone index names an interface of the node, which a pod does not have"}
+				out = append(out, newFinding(CodeZoneIndex, SevWarning, file, ns.Line, ns.Addr, chain))
+			}
+			continue
+		}
+		chain := []string{n.kubeletStep()}
+		if s := n.linkStep(); s != "" {
+			chain = append(chain, s)
+		}
+		chain = append(chain, fmt.Sprintf("line %d names %s", ns.Line, ns.Addr), why)
+		if kind == kindLocal {
+			chain = append(chain, "something on the node must answer there without forwarding back to this file")
+			out = append(out, newFinding(CodeLocalAddress, SevWarning, file, ns.Line, ns.Addr, chain))
+			continue
+		}
+		src, fixes := n.sourceOf(ns.Addr, kind)
+		if src != "" {
+			chain = append(chain, src)
+		}
+		switch kind {
+		case kindNodeCache:
+			chain = append(chain, fmt.Sprintf("node-local-dns forwards '.' to %s → itself", n.PodFile))
+		default:
+			chain = append(chain, fmt.Sprintf("CoreDNS forwards '.' to %s → itself: plugin/loop exits and the pod crash-loops", n.PodFile))
+		}
+		if clean > 0 {
+			chain = append(chain, "forward picks upstreams at random, so it loops only some of the time")
+		}
+		code := map[addrKind]Code{kindStub: CodeResolvedStub, kindLoopback: CodeLoopback, kindNodeCache: CodeNodeLocalDNS}[kind]
+		out = append(out, newFinding(code, SevError, file, ns.Line, ns.Addr, chain, fixes...))
+	}
+	if len(conf.Nameservers) > 3 {
+		ns := conf.Nameservers[3]
+		chain := []string{fmt.Sprintf("%s names %d nameservers", file, len(conf.Nameservers)),
+			fmt.Sprintf("glibc and kubelet use the first 3; line %d and later are dropped", ns.Line)}
+		out = append(out, newFinding(CodeNameserverLimit, SevWarning, file, ns.Line, netip.Addr{}, chain))
+	}
+	if len(conf.Search) > 32 || len(strings.Join(conf.Search, " ")) > 2048 {
+		chain := []string{fmt.Sprintf("%s line %d has %d search domains (%d characters)", file, conf.SearchLine, len(conf.Search), len(strings.Join(conf.Search, " "))),
+			"kubelet and glibc allow at most 32 domains and 2048 characters: pods get a truncated list or fail to start"}
+		out = append(out, newFinding(CodeSearchLimit, SevWarning, file, conf.SearchLine, netip.Addr{}, chain))
+	}
+	return out
+}
+
+// sourceOf says what put a looping address into the pod file, and the
+// strategies that fix it there, least invasive first.
+func (n *Node) sourceOf(a netip.Addr, kind addrKind) (string, []string) {
+	a = a.WithZone("")
+	if n.podIsHostFile() {
+		for _, c := range n.Dhclient {
+			for _, st := range c.Statements {
+				if st.Verb != "default" && slices.Contains(st.Addrs, a) {
+					return fmt.Sprintf("dhclient put it there: %s line %d says %s %s", c.Path, st.Line, st.Verb, st.Option),
+						[]string{StrategyDhclient, StrategyKubelet}
+				}
+			}
+		}
+	}
+	if n.podIsResolvedFile() && kind != kindStub {
+		if s, ok := n.resolvedSetting(a); ok {
+			return "systemd-resolved lists it as an upstream: " + s, []string{StrategyKubelet}
+		}
+	}
+	if n.podIsHostFile() && n.NM != nil {
+		for _, s := range n.NM.Servers {
+			if s.Addr == a {
+				return fmt.Sprintf("NetworkManager put it there: %s line %d (%s)", s.File, s.Line, s.Key), []string{StrategyKubelet}
+			}
+		}
+	}
+	switch n.Pod.Generator {
+	case hostcfg.GenResolvedStub:
+		return "systemd-resolved wrote it: the file is its stub file", []string{StrategyKubelet, StrategyStub}
+	case hostcfg.GenKubespray:
+		return "Kubespray's host_resolvconf block put it there", []string{StrategyKubelet}
+	case hostcfg.GenDhclient:
+		return "dhclient wrote the file (" + n.Pod.Evidence + ")", []string{StrategyDhclient, StrategyKubelet}
+	case hostcfg.GenUnknown, "":
+	default:
+		return fmt.Sprintf("written by %s (%s)", n.Pod.Generator, n.Pod.Evidence), []string{StrategyKubelet}
+	}
+	if kind == kindStub {
+		return "", []string{StrategyKubelet, StrategyStub}
+	}
+	return "", []string{StrategyKubelet}
+}
+
+// resolvedSetting finds a looping address among resolved's configured or live upstreams.
+func (n *Node) resolvedSetting(a netip.Addr) (string, bool) {
+	if n.Resolved != nil {
+		for _, s := range n.Resolved.DNS {
+			if s.Addr.WithZone("") == a {
+				return fmt.Sprintf("DNS= in %s line %d", s.File, s.Line), true
+			}
+		}
+	}
+	if n.ResolvedLive != nil {
+		for _, s := range n.ResolvedLive.DNS {
+			if s.Addr.WithZone("") == a {
+				return "its live DNS servers (read over D-Bus)" + linkOf(s.Ifindex), true
+			}
+		}
+	}
+	return "", false
+}
+
+func linkOf(ifindex int) string {
+	if ifindex == 0 {
+		return ""
+	}
+	return fmt.Sprintf(", on link %d", ifindex)
+}
+
+func (n *Node) dhclientFindings() []Finding {
+	if !n.podIsHostFile() {
+		return nil
+	}
+	var out []Finding
+	for _, c := range n.Dhclient {
+		for _, st := range c.Statements {
+			for _, a := range st.Addrs {
+				if !n.Looping(a) {
+					continue
+				}
+				_, why := n.classify(a)
+				chain := []string{
+					fmt.Sprintf("%s line %d: %s %s %s", c.Path, st.Line, st.Verb, st.Option, a), why,
+					"dhclient-script writes it into /etc/resolv.conf at every lease and renew",
+					n.kubeletStep(),
+					"the DNS server in the pod forwards to itself",
+				}
+				out = append(out, newFinding(CodeDhclientInjects, SevError, c.Path, st.Line, a, chain, StrategyDhclient))
+			}
+		}
+	}
+	return out
+}
+
+func (n *Node) resolvedFindings() []Finding {
+	// Only the uplink file carries resolved's upstreams to pods; the stub
+	// file's 127.0.0.53 is its own finding.
+	if !n.podFileIs(resolvedUplinkFile) {
+		return nil
+	}
+	var out []Finding
+	seen := map[netip.Addr]bool{}
+	if n.Resolved != nil {
+		for _, s := range n.Resolved.DNS {
+			a := s.Addr.WithZone("")
+			if !n.Looping(a) || seen[a] {
+				continue
+			}
+			seen[a] = true
+			_, why := n.classify(a)
+			chain := []string{fmt.Sprintf("%s line %d: DNS=%s", s.File, s.Line, s.Text), why,
+				"systemd-resolved writes its upstreams into " + resolvedUplinkFile, n.kubeletStep(),
+				"the DNS server in the pod forwards to itself"}
+			out = append(out, newFinding(CodeResolvedUpstreamLoop, SevError, s.File, s.Line, a, chain, StrategyKubelet))
+		}
+	}
+	if n.ResolvedLive != nil {
+		for _, s := range n.ResolvedLive.DNS {
+			a := s.Addr.WithZone("")
+			if !n.Looping(a) || seen[a] {
+				continue
+			}
+			seen[a] = true
+			_, why := n.classify(a)
+			chain := []string{"systemd-resolved uses " + a.String() + " as an upstream (read over D-Bus" + linkOf(s.Ifindex) + ")", why,
+				"systemd-resolved writes its upstreams into " + resolvedUplinkFile, n.kubeletStep(),
+				"the DNS server in the pod forwards to itself"}
+			out = append(out, newFinding(CodeResolvedUpstreamLoop, SevError, "", 0, a, chain, StrategyKubelet))
+		}
+	}
+	return out
+}
+
+func (n *Node) networkManagerFindings() []Finding {
+	if n.NM == nil || !n.podIsHostFile() {
+		return nil
+	}
+	var out []Finding
+	for _, s := range n.NM.Servers {
+		if !n.Looping(s.Addr) {
+			continue
+		}
+		_, why := n.classify(s.Addr)
+		chain := []string{fmt.Sprintf("%s line %d: %s lists %s", s.File, s.Line, s.Key, s.Addr), why,
+			"NetworkManager writes it into /etc/resolv.conf", n.kubeletStep(),
+			"the DNS server in the pod forwards to itself"}
+		out = append(out, newFinding(CodeNetworkManagerInjects, SevError, s.File, s.Line, s.Addr, chain, StrategyKubelet))
+	}
+	return out
+}

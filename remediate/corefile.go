@@ -1,0 +1,106 @@
+package remediate
+
+import (
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+
+	"github.com/unloop/unloop/hostcfg"
+)
+
+// forwardTarget reads one forward target: an address (IP, IP:port,
+// dns://IP:port) or a file path. ok is false for anything else (tls://, a
+// template placeholder), which unloop does not judge.
+func forwardTarget(s string) (addr netip.AddrPort, path string, ok bool) {
+	if strings.HasPrefix(s, "/") {
+		return netip.AddrPort{}, s, true
+	}
+	s = strings.TrimPrefix(s, "dns://")
+	if a, err := netip.ParseAddr(s); err == nil {
+		return netip.AddrPortFrom(a.WithZone(""), 53), "", true
+	}
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		return netip.AddrPortFrom(ap.Addr().WithZone(""), ap.Port()), "", true
+	}
+	return netip.AddrPort{}, "", false
+}
+
+// listensOn reports whether a server block of a Corefile answers at addr:port:
+// on its bind addresses, else on every address of the node.
+func (n *Node) listensOn(sb hostcfg.ServerBlock, ap netip.AddrPort) (string, bool) {
+	port, err := strconv.Atoi(sb.Port)
+	if err != nil || uint16(port) != ap.Port() {
+		return "", false
+	}
+	a := ap.Addr().Unmap()
+	if len(sb.Binds) == 0 {
+		if a.IsLoopback() {
+			return fmt.Sprintf("the server block at line %d has no bind, so it listens on every address of the node, %s among them", sb.Line, a), true
+		}
+		if _, ok := n.NodeCache[a]; ok {
+			return fmt.Sprintf("the server block at line %d has no bind, so it listens on every address of the node, %s among them", sb.Line, a), true
+		}
+		if _, ok := n.Local[a]; ok {
+			return fmt.Sprintf("the server block at line %d has no bind, so it listens on every address of the node, %s among them", sb.Line, a), true
+		}
+		return "", false
+	}
+	for _, b := range sb.Binds {
+		if ba, err := netip.ParseAddr(b.Text); err == nil && ba.WithZone("") == a {
+			return fmt.Sprintf("the server block at line %d listens there (bind %s, line %d)", sb.Line, b.Text, b.Line), true
+		}
+	}
+	return "", false
+}
+
+func (n *Node) corefileFindings() []Finding {
+	var out []Finding
+	for _, cf := range n.Corefiles {
+		for _, sb := range cf.Servers {
+			for _, fw := range sb.Forwards {
+				for _, t := range fw.To {
+					ap, path, ok := forwardTarget(t.Text)
+					if !ok {
+						continue
+					}
+					head := fmt.Sprintf("%s line %d: forward %s %s", cf.Path, fw.Line, fw.From, t.Text)
+					if path == "" {
+						if why, loops := n.listensOn(sb, ap); loops {
+							chain := []string{head, why, "CoreDNS forwards to itself: plugin/loop exits, or without it the server spins"}
+							out = append(out, newFinding(CodeCorefileForwardLoop, SevError, cf.Path, fw.Line, ap.Addr(), chain, StrategyCorefile))
+						}
+						continue
+					}
+					rf := n.resolvFileAt(path)
+					if rf == nil {
+						continue
+					}
+					for _, ns := range rf.Conf.Nameservers {
+						why, loops := n.listensOn(sb, netip.AddrPortFrom(ns.Addr.WithZone(""), 53))
+						if !loops {
+							continue
+						}
+						chain := []string{head, fmt.Sprintf("%s line %d names %s", path, ns.Line, ns.Addr), why,
+							"CoreDNS forwards to itself: plugin/loop exits, or without it the server spins"}
+						out = append(out, newFinding(CodeCorefileForwardLoop, SevError, cf.Path, fw.Line, ns.Addr.WithZone(""), chain, StrategyCorefile))
+					}
+				}
+			}
+		}
+	}
+	return out
+}
+
+// resolvFileAt returns the parsed file a Corefile forwards to, if unloop read it.
+func (n *Node) resolvFileAt(p string) *hostcfg.ResolvFile {
+	for _, rf := range []*hostcfg.ResolvFile{n.Host, n.Pod} {
+		if rf != nil && (rf.Path == p || rf.Target == p) {
+			return rf
+		}
+	}
+	if rf, ok := n.Forwarded[p]; ok {
+		return rf
+	}
+	return nil
+}

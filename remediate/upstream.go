@@ -1,0 +1,93 @@
+package remediate
+
+import (
+	"fmt"
+	"net/netip"
+
+	"github.com/unloop/unloop/hostcfg"
+)
+
+// Candidate is a possible clean upstream and where it was found.
+type Candidate struct {
+	Addr netip.Addr `json:"address"`
+	From string     `json:"from"`
+}
+
+// Candidates lists the clean upstreams the node knows of, best first:
+// --upstream alone when given; else systemd-resolved's servers (live, then its
+// uplink file, then its config), dhclient's leases, NetworkManager, and the
+// pod and host files without their looping addresses.
+func (n *Node) Candidates(opts Options) []Candidate {
+	var out []Candidate
+	seen := map[netip.Addr]bool{}
+	add := func(a netip.Addr, from string) {
+		a = a.Unmap()
+		if !a.IsValid() || a.Zone() != "" || seen[a] || n.Looping(a) {
+			return
+		}
+		if k, _ := n.classify(a); k == kindLocal {
+			return
+		}
+		seen[a] = true
+		out = append(out, Candidate{Addr: a, From: from})
+	}
+	if len(opts.Upstreams) > 0 {
+		for _, a := range opts.Upstreams {
+			add(a, "--upstream")
+		}
+		return out
+	}
+	if st := n.ResolvedLive; st != nil {
+		if st.CurrentDNSServer != nil {
+			add(st.CurrentDNSServer.Addr, "systemd-resolved's current server (D-Bus)")
+		}
+		for _, s := range st.DNS {
+			add(s.Addr, "systemd-resolved's servers (D-Bus)")
+		}
+	}
+	if rf := n.Uplink; rf != nil {
+		for _, ns := range rf.Conf.Nameservers {
+			add(ns.Addr, fmt.Sprintf("%s line %d", rf.Path, ns.Line))
+		}
+	}
+	if n.Resolved != nil {
+		for _, s := range n.Resolved.DNS {
+			add(s.Addr, fmt.Sprintf("DNS= in %s line %d", s.File, s.Line))
+		}
+	}
+	for _, l := range n.DhclientLeases {
+		for _, a := range l.DNS {
+			add(a, fmt.Sprintf("dhclient lease %s line %d", l.Path, l.Line))
+		}
+	}
+	if n.NM != nil {
+		for _, s := range n.NM.Servers {
+			add(s.Addr, fmt.Sprintf("%s line %d", s.File, s.Line))
+		}
+	}
+	for _, rf := range []*hostcfg.ResolvFile{n.Pod, n.Host} {
+		if rf == nil {
+			continue
+		}
+		for _, ns := range rf.Conf.Nameservers {
+			add(ns.Addr, fmt.Sprintf("%s line %d", rf.Path, ns.Line))
+		}
+	}
+	return out
+}
+
+func (n *Node) upstreamFindings(opts Options, found []Finding) []Finding {
+	loops := false
+	for _, f := range found {
+		if f.Severity == SevError && f.Code != CodeUnreadable && f.Code != CodeKubeletMisspelled && f.Code != CodeKubeletMissing {
+			loops = true
+		}
+	}
+	if !loops || len(n.Candidates(opts)) > 0 {
+		return nil
+	}
+	chain := []string{"every nameserver unloop found on this node loops back to the node",
+		"none came from systemd-resolved, dhclient's leases or NetworkManager",
+		"give the real upstreams with --upstream IP (or upstream: in the config file)"}
+	return []Finding{newFinding(CodeNoUpstream, SevError, "", 0, netip.Addr{}, chain)}
+}
