@@ -220,6 +220,7 @@ func (n *Node) podFileFindings(opts Options) []Finding {
 			continue
 		}
 		src, fixes := n.sourceOf(ns.Addr, kind)
+		fixes = n.applicable(fixes)
 		if src != "" {
 			chain = append(chain, src)
 		}
@@ -290,6 +291,40 @@ func (n *Node) sourceOf(a netip.Addr, kind addrKind) (string, []string) {
 		return "", []string{StrategyKubelet, StrategyStub}
 	}
 	return "", []string{StrategyKubelet}
+}
+
+// applicable drops the kubelet strategy where there is no kubelet, and adds
+// corefile where a Corefile of the node forwards to the pod file.
+func (n *Node) applicable(fixes []string) []string {
+	var out []string
+	for _, f := range fixes {
+		if f == StrategyKubelet && !n.Kubelet.Present {
+			continue
+		}
+		out = append(out, f)
+	}
+	if n.corefileForwardsTo(n.Pod) && !slices.Contains(out, StrategyCorefile) {
+		out = append(out, StrategyCorefile)
+	}
+	return out
+}
+
+func (n *Node) corefileForwardsTo(rf *hostcfg.ResolvFile) bool {
+	if rf == nil {
+		return false
+	}
+	for _, cf := range n.Corefiles {
+		for _, sb := range cf.Servers {
+			for _, fw := range sb.Forwards {
+				for _, t := range fw.To {
+					if _, p, ok := forwardTarget(t.Text); ok && p != "" && (p == rf.Path || p == rf.Target) {
+						return true
+					}
+				}
+			}
+		}
+	}
+	return false
 }
 
 // resolvedSetting finds a looping address among resolved's configured or live upstreams.

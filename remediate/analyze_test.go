@@ -1,0 +1,186 @@
+package remediate
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/unloop/unloop/hostcfg"
+	"github.com/unloop/unloop/hostcfg/hostcfgtest"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+// treeOptions reads "key: value" lines of a tree's comment as options.
+func treeOptions(t *testing.T, comment string) Options {
+	o := Options{Offline: true}
+	for _, line := range strings.Split(comment, "\n") {
+		k, v, ok := strings.Cut(line, ": ")
+		if !ok {
+			continue
+		}
+		switch k {
+		case "local-ip":
+			o.LocalIPs = append(o.LocalIPs, netip.MustParseAddr(v))
+		case "upstream":
+			o.Upstreams = append(o.Upstreams, netip.MustParseAddr(v))
+		case "corefile":
+			o.Corefiles = append(o.Corefiles, v)
+		}
+	}
+	return o
+}
+
+func checkTree(t *testing.T, name string) (*Report, *Node) {
+	t.Helper()
+	dir, comment := hostcfgtest.Tree(t, filepath.Join("testdata", "nodes", name+".txtar"))
+	root, err := hostcfg.NewRoot(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, n, err := Check(context.Background(), Env{Root: root}, treeOptions(t, comment))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep, n
+}
+
+func codes(fs []Finding) []string {
+	var out []string
+	for _, f := range fs {
+		out = append(out, string(f.Code)+"@"+f.File+":"+itoa(f.Line))
+	}
+	return out
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }
+
+// TestAnalyzeNodes runs check over node trees written from the field's facts;
+// the codes are asserted here, the whole report against a golden file.
+func TestAnalyzeNodes(t *testing.T) {
+	tests := []struct {
+		name      string
+		status    string
+		generator string
+		codes     []string
+		fixes     []string // of the first finding
+	}{
+		{"ubuntu-2004-kubeadm-stub", "error", "systemd-resolved-stub",
+			[]string{"nameserver-resolved-stub@/etc/resolv.conf:21"}, []string{"kubelet", "stub"}},
+		{"ubuntu-1804-no-kubelet-stub", "error", "systemd-resolved-stub",
+			[]string{"nameserver-resolved-stub@/etc/resolv.conf:21"}, []string{"stub"}},
+		{"ubuntu-2204-kubeadm-fixed", "ok", "systemd-resolved-uplink", nil, nil},
+		{"ubuntu-2404-uplink", "ok", "systemd-resolved-uplink", nil, nil},
+		{"ubuntu-typo-path", "error", "",
+			[]string{"kubelet-resolvconf-missing@/var/lib/kubelet/config.yaml:10"}, []string{"kubelet"}},
+		{"ubuntu-misspelled-key", "error", "systemd-resolved-stub",
+			[]string{"kubelet-resolvconf-misspelled@/var/lib/kubelet/config.yaml:10", "nameserver-resolved-stub@/etc/resolv.conf:21"}, []string{"kubelet"}},
+		{"ubuntu-flag-beats-config", "ok", "systemd-resolved-uplink", nil, nil},
+		{"ubuntu-flag-loops", "error", "systemd-resolved-stub",
+			[]string{"nameserver-resolved-stub@/etc/resolv.conf:21"}, []string{"kubelet", "stub"}},
+		{"ubuntu-kubespray-resolved-dns", "error", "systemd-resolved-uplink",
+			[]string{"nameserver-node-local-dns@/run/systemd/resolve/resolv.conf:4", "resolved-upstream-loop@/etc/systemd/resolved.conf.d/kubespray.conf:2"}, []string{"kubelet"}},
+		{"rhel-kubespray-dhclient", "error", "dhclient",
+			[]string{"nameserver-node-local-dns@/etc/resolv.conf:3", "dhclient-injects-nameserver@/etc/dhcp/dhclient.conf:2"}, []string{"dhclient", "kubelet"}},
+		{"debian-dhclient-headerless", "error", "dhclient",
+			[]string{"nameserver-node-local-dns@/etc/resolv.conf:3"}, []string{"dhclient"}},
+		{"networkmanager-global-dns", "error", "networkmanager",
+			[]string{"nameserver-node-local-dns@/etc/resolv.conf:3", "networkmanager-injects-nameserver@/etc/NetworkManager/conf.d/90-dns.conf:2"}, []string{"kubelet"}},
+		{"resolvconf-loopback", "error", "resolvconf",
+			[]string{"nameserver-loopback@/etc/resolv.conf:3"}, []string{}},
+		{"docker-corefile", "error", "unknown",
+			[]string{"nameserver-node-local-dns@/etc/resolv.conf:1", "corefile-forward-loop@/etc/coredns/Corefile:8", "corefile-forward-loop@/etc/coredns/Corefile:14"}, []string{"corefile"}},
+		{"ipv6", "error", "unknown",
+			[]string{"nameserver-loopback@/etc/resolv.conf:1", "nameserver-zone-index@/etc/resolv.conf:2"}, []string{}},
+		{"gcp-metadata", "ok", "dhclient", nil, nil},
+		{"limits-local", "warning", "unknown",
+			[]string{"nameserver-local-address@/etc/resolv.conf:2", "nameserver-limit@/etc/resolv.conf:5", "search-limit@/etc/resolv.conf:1"}, nil},
+		{"no-upstream", "error", "unknown",
+			[]string{"nameserver-node-local-dns@/etc/resolv.conf:1", "no-upstream@:0"}, []string{}},
+		{"upstream-given", "error", "unknown",
+			[]string{"nameserver-node-local-dns@/etc/resolv.conf:1"}, []string{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rep, _ := checkTree(t, tt.name)
+			if rep.Status != tt.status {
+				t.Errorf("status = %q, want %q", rep.Status, tt.status)
+			}
+			if rep.ResolvConf.Generator != tt.generator {
+				t.Errorf("generator = %q (%s), want %q", rep.ResolvConf.Generator, rep.ResolvConf.Evidence, tt.generator)
+			}
+			if got := codes(rep.Findings); !slices.Equal(got, tt.codes) {
+				t.Errorf("findings:\n got %q\nwant %q", got, tt.codes)
+			}
+			if tt.fixes != nil && len(rep.Findings) > 0 && !slices.Equal(rep.Findings[0].Fixes, tt.fixes) {
+				t.Errorf("fixes = %q, want %q", rep.Findings[0].Fixes, tt.fixes)
+			}
+			for _, f := range rep.Findings {
+				if f.Message == "" || len(f.Chain) == 0 {
+					t.Errorf("%s has no message or chain", f.Code)
+				}
+			}
+			got, err := json.MarshalIndent(rep, "", "  ")
+			if err != nil {
+				t.Fatal(err)
+			}
+			golden(t, filepath.Join("testdata", "nodes", tt.name+".golden.json"), append(got, '\n'))
+		})
+	}
+}
+
+func golden(t *testing.T, path string, got []byte) {
+	t.Helper()
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run with -update to create it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs from the output (run with -update after checking):\n%s", path, got)
+	}
+}
+
+// The node's interfaces are a seam: an address on nodelocaldns is a node cache
+// address even when it is not configured.
+func TestAnalyzeInterfaces(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "etc"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "etc/resolv.conf"), []byte("nameserver 169.254.99.10\nnameserver 10.0.0.5\nnameserver 10.0.0.2\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	root, _ := hostcfg.NewRoot(dir)
+	ifs := func() ([]Iface, error) {
+		return []Iface{
+			{Name: "lo", Addrs: []netip.Addr{netip.MustParseAddr("127.0.0.1")}},
+			{Name: "nodelocaldns", Addrs: []netip.Addr{netip.MustParseAddr("169.254.99.10")}},
+			{Name: "eth0", Addrs: []netip.Addr{netip.MustParseAddr("10.0.0.5")}},
+		}, nil
+	}
+	rep, _, err := Check(context.Background(), Env{Root: root, Interfaces: ifs}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"nameserver-node-local-dns@/etc/resolv.conf:1", "nameserver-local-address@/etc/resolv.conf:2"}
+	if got := codes(rep.Findings); !slices.Equal(got, want) {
+		t.Fatalf("findings %q, want %q", got, want)
+	}
+	if !strings.Contains(rep.Findings[0].Message, "interface nodelocaldns") {
+		t.Errorf("message does not say why: %s", rep.Findings[0].Message)
+	}
+}
