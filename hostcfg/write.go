@@ -1,0 +1,430 @@
+package hostcfg
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+
+	"github.com/google/renameio/v2"
+	"github.com/rogpeppe/go-internal/lockedfile"
+)
+
+// LockPath is the node's path of the lock that keeps two unloop runs apart
+// (the boot unit and Ansible, say).
+const LockPath = "/run/unloop.lock"
+
+// modeBits are the parts of a FileMode that unloop writes and restores: the
+// permissions and the setuid, setgid and sticky bits, never the type.
+const modeBits = fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky
+
+// WriteFile replaces the file p with data, atomically: a temp file in the same
+// folder gets mode (set explicitly, so the umask has no say; setuid and the like
+// as fs.ModeSetuid, not 0o4000) and owner uid:gid
+// (-1 leaves the process's, as chown does), is synced, renamed over p, and the
+// folder is synced. Readers see the old file or the new one, never a mix.
+//
+// When p is a link, the file it resolves to inside the root is written and the
+// link is kept: callers that want to replace the link itself use Symlink or
+// Remove first. The folder must exist (MkdirAll).
+//
+// When the rename fails with EBUSY, p is a mount point (a bind-mounted file,
+// as /etc/resolv.conf is in a container) and can't be replaced; the file is then
+// overwritten in place, which is not atomic: a reader may see part old, part new
+// content for a moment. There is no other way into such a file.
+func (r *Root) WriteFile(p string, data []byte, mode fs.FileMode, uid, gid int) error {
+	p = clean(p)
+	hp, err := r.HostPath(p)
+	if err != nil {
+		return err
+	}
+	err = r.writeAt(hp, data, mode, uid, gid)
+	if err != nil && r.NodePath(hp) != p {
+		return fmt.Errorf("writing through the link %s: %w", p, err)
+	}
+	return err
+}
+
+// writeAt replaces whatever is at the host path hp (a file, or a link, which is
+// replaced rather than followed) with a regular file.
+func (r *Root) writeAt(hp string, data []byte, mode fs.FileMode, uid, gid int) error {
+	np := r.NodePath(hp)
+	if hp == r.dir {
+		return &FileError{Path: np, Err: errors.New("refusing to replace the root")}
+	}
+	fi, err := os.Lstat(hp)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
+		return &FileError{Path: np, Err: unwrapPathError(err)}
+	case fi.IsDir():
+		return &FileError{Path: np, Err: errors.New("is a directory, not a file")}
+	case !fi.Mode().IsRegular() && fi.Mode()&fs.ModeSymlink == 0:
+		return &FileError{Path: np, Err: fmt.Errorf("not a regular file (%s)", fi.Mode().Type())}
+	}
+	if mode&^modeBits != 0 {
+		// 0o2755 is not fs.ModeSetgid|0o755: refuse rather than drop the bit.
+		return &FileError{Path: np, Err: fmt.Errorf("mode %#o has bits other than permissions, fs.ModeSetuid, fs.ModeSetgid and fs.ModeSticky", uint32(mode))}
+	}
+	dir := filepath.Dir(hp)
+
+	t, err := renameio.NewPendingFile(hp, renameio.WithTempDir(dir), renameio.WithStaticPermissions(mode.Perm()))
+	if err != nil {
+		return &FileError{Path: np, Err: fmt.Errorf("creating a temp file beside it: %w", unwrapPathError(err))}
+	}
+	defer t.Cleanup()
+	if err := setOwnerMode(t.File, mode, uid, gid); err != nil {
+		return &FileError{Path: np, Err: err}
+	}
+	if _, err := t.Write(data); err != nil {
+		return &FileError{Path: np, Err: fmt.Errorf("writing a temp file beside it: %w", unwrapPathError(err))}
+	}
+	err = t.CloseAtomicallyReplace()
+	if errors.Is(err, syscall.EBUSY) && fi != nil && fi.Mode().IsRegular() {
+		if err := writeInPlace(hp, data, mode, uid, gid); err != nil {
+			return &FileError{Path: np, Err: fmt.Errorf("mount point, writing in place: %w", err)}
+		}
+		return nil
+	}
+	if err != nil {
+		return &FileError{Path: np, Err: fmt.Errorf("replacing: %w", unwrapLinkError(err))}
+	}
+	if err := syncDir(dir); err != nil {
+		return &FileError{Path: np, Err: err}
+	}
+	return nil
+}
+
+// setOwnerMode chowns before it chmods: chown clears the setuid and setgid bits,
+// even for root.
+func setOwnerMode(f *os.File, mode fs.FileMode, uid, gid int) error {
+	if uid != -1 || gid != -1 {
+		if err := f.Chown(uid, gid); err != nil {
+			return fmt.Errorf("setting owner %d:%d: %w", uid, gid, unwrapPathError(err))
+		}
+	}
+	if err := f.Chmod(mode); err != nil {
+		return fmt.Errorf("setting mode %#o: %w", mode, unwrapPathError(err))
+	}
+	return nil
+}
+
+// writeInPlace overwrites a file that can't be renamed over. It writes before it
+// truncates, so a reader never sees an empty file.
+func writeInPlace(hp string, data []byte, mode fs.FileMode, uid, gid int) error {
+	f, err := os.OpenFile(hp, os.O_WRONLY|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return unwrapPathError(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteAt(data, 0); err != nil {
+		return unwrapPathError(err)
+	}
+	if err := f.Truncate(int64(len(data))); err != nil {
+		return unwrapPathError(err)
+	}
+	if err := setOwnerMode(f, mode, uid, gid); err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		return unwrapPathError(err)
+	}
+	return f.Close()
+}
+
+// syncDir makes a rename, a new entry or a removal in dir durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("syncing the folder: %w", unwrapPathError(err))
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("syncing the folder: %w", unwrapPathError(err))
+	}
+	return nil
+}
+
+// Symlink makes p a link to target, atomically: a new link is made beside p and
+// renamed over it, so p is always either the old thing or the new link. The
+// target is written as given (relative or absolute, the node's view); p's own
+// last component is not followed.
+func (r *Root) Symlink(p, target string) error {
+	return r.symlink(clean(p), target, -1, -1)
+}
+
+func (r *Root) symlink(p, target string, uid, gid int) error {
+	hp, err := r.hostPathNoFollow(p)
+	if err != nil {
+		return err
+	}
+	if hp == r.dir {
+		return &FileError{Path: p, Err: errors.New("refusing to replace the root")}
+	}
+	if target == "" {
+		return &FileError{Path: p, Err: errors.New("empty link target")}
+	}
+	if err := renameio.Symlink(target, hp); err != nil {
+		return &FileError{Path: p, Err: fmt.Errorf("linking to %s: %w", target, unwrapLinkError(err))}
+	}
+	if uid != -1 || gid != -1 {
+		// Only a restore asks for an owner; links' owners rarely matter, so
+		// a moment with the process's owner is acceptable.
+		if err := os.Lchown(hp, uid, gid); err != nil {
+			return &FileError{Path: p, Err: fmt.Errorf("setting the link's owner %d:%d: %w", uid, gid, unwrapPathError(err))}
+		}
+	}
+	if err := syncDir(filepath.Dir(hp)); err != nil {
+		return &FileError{Path: p, Err: err}
+	}
+	return nil
+}
+
+// Remove removes p (a link itself, not what it names; a file; an empty folder).
+// Nothing there is fine.
+func (r *Root) Remove(p string) error {
+	p = clean(p)
+	hp, err := r.hostPathNoFollow(p)
+	if err != nil {
+		return err
+	}
+	if hp == r.dir {
+		return &FileError{Path: p, Err: errors.New("refusing to remove the root")}
+	}
+	err = os.Remove(hp)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return &FileError{Path: p, Err: fmt.Errorf("removing: %w", unwrapPathError(err))}
+	}
+	if err := syncDir(filepath.Dir(hp)); err != nil {
+		return &FileError{Path: p, Err: err}
+	}
+	return nil
+}
+
+// MkdirAll makes the folder p and any missing parent, each with mode (set
+// explicitly, so the umask has no say) and made durable in its parent. Folders
+// that exist are left as they are; links among them are followed inside the root.
+func (r *Root) MkdirAll(p string, mode fs.FileMode) error {
+	p = clean(p)
+	if mode&^(modeBits|fs.ModeDir) != 0 {
+		return &FileError{Path: p, Err: fmt.Errorf("mode %#o has bits other than permissions, fs.ModeSetuid, fs.ModeSetgid and fs.ModeSticky", uint32(mode))}
+	}
+	mode &= modeBits
+	cur := "/"
+	for _, part := range strings.Split(strings.TrimPrefix(p, "/"), "/") {
+		if part == "" {
+			continue
+		}
+		cur = path.Join(cur, part)
+		hp, err := r.HostPath(cur)
+		if err != nil {
+			return err
+		}
+		fi, err := os.Stat(hp)
+		if err == nil {
+			if !fi.IsDir() {
+				return &FileError{Path: cur, Err: errors.New("not a directory")}
+			}
+			continue
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return &FileError{Path: cur, Err: unwrapPathError(err)}
+		}
+		if err := os.Mkdir(hp, mode.Perm()); err != nil {
+			return &FileError{Path: cur, Err: fmt.Errorf("making the folder: %w", unwrapPathError(err))}
+		}
+		if err := os.Chmod(hp, mode); err != nil {
+			return &FileError{Path: cur, Err: fmt.Errorf("setting mode %#o: %w", mode, unwrapPathError(err))}
+		}
+		if err := syncDir(filepath.Dir(hp)); err != nil {
+			return &FileError{Path: cur, Err: err}
+		}
+	}
+	return nil
+}
+
+// Snapshot is what one path of the node was, enough to put it back byte for
+// byte: nothing, a link (its target as written, not followed), or a regular
+// file with its content, mode (an fs.FileMode: setuid is fs.ModeSetuid) and
+// owner. Data is base64 in JSON.
+type Snapshot struct {
+	Path   string      `json:"path"`
+	Exists bool        `json:"exists"`
+	Link   string      `json:"link,omitempty"`
+	Data   []byte      `json:"data,omitempty"`
+	Mode   fs.FileMode `json:"mode,omitempty"`
+	UID    int         `json:"uid"`
+	GID    int         `json:"gid"`
+}
+
+// Snapshot records p without following it when it is a link. Folders and
+// special files are refused: apply only replaces files and links.
+func (r *Root) Snapshot(p string) (*Snapshot, error) {
+	p = clean(p)
+	fi, err := r.Lstat(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return &Snapshot{Path: p}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	s := &Snapshot{Path: p, Exists: true}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		s.UID, s.GID = int(st.Uid), int(st.Gid)
+	}
+	switch {
+	case fi.Mode()&fs.ModeSymlink != 0:
+		s.Link, err = r.Readlink(p)
+		if err != nil {
+			return nil, err
+		}
+	case fi.Mode().IsRegular():
+		// p is not a link, so ReadFile reads p itself.
+		s.Data, err = r.ReadFile(p)
+		if err != nil {
+			return nil, err
+		}
+		if s.Data == nil {
+			s.Data = []byte{}
+		}
+		s.Mode = fi.Mode() & modeBits
+	default:
+		return nil, &FileError{Path: p, Err: fmt.Errorf("can't snapshot a %s, only files and links", describeType(fi.Mode()))}
+	}
+	return s, nil
+}
+
+func describeType(m fs.FileMode) string {
+	if m.IsDir() {
+		return "directory"
+	}
+	return "special file (" + m.Type().String() + ")"
+}
+
+// Equal reports whether s and o describe the same path in the same state.
+func (s *Snapshot) Equal(o *Snapshot) bool {
+	if s == nil || o == nil {
+		return s == o
+	}
+	if s.Path != o.Path || s.Exists != o.Exists {
+		return false
+	}
+	if !s.Exists {
+		return true
+	}
+	return s.Link == o.Link && bytes.Equal(s.Data, o.Data) && s.Mode == o.Mode && s.UID == o.UID && s.GID == o.GID
+}
+
+// Restore puts s.Path back as the snapshot recorded it: nothing there, the
+// same link (swapped atomically), or the same file (written atomically with its
+// mode and owner, replacing whatever is at the path rather than following it).
+// A path already as recorded is not touched, so restoring twice is harmless.
+func (r *Root) Restore(s *Snapshot) error {
+	if s == nil || s.Path == "" {
+		return errors.New("restoring: empty snapshot")
+	}
+	p := clean(s.Path)
+	want := *s
+	want.Path, want.Mode = p, s.Mode&modeBits
+	if cur, err := r.Snapshot(p); err == nil && cur.Equal(&want) {
+		return nil
+	}
+	switch {
+	case !s.Exists:
+		return r.Remove(p)
+	case s.Link != "":
+		return r.symlink(p, s.Link, s.UID, s.GID)
+	default:
+		hp, err := r.hostPathNoFollow(p)
+		if err != nil {
+			return err
+		}
+		return r.writeAt(hp, s.Data, s.Mode, s.UID, s.GID)
+	}
+}
+
+// Lock takes the exclusive lock LockPath under the root (making /run when it is
+// missing), waiting until ctx ends; then it fails saying another unloop holds
+// the lock. unlock releases it and may be called more than once.
+//
+// The wait can't be interrupted, so after ctx ends it goes on in the background
+// and drops the lock at once if it gets it.
+func (r *Root) Lock(ctx context.Context) (unlock func(), err error) {
+	if err := r.MkdirAll(path.Dir(LockPath), 0o755); err != nil {
+		return nil, fmt.Errorf("taking the lock: %w", err)
+	}
+	hp, err := r.HostPath(LockPath)
+	if err != nil {
+		return nil, err
+	}
+	type result struct {
+		f   *lockedfile.File
+		err error
+	}
+	got := make(chan result, 1)
+	go func() {
+		// O_NOFOLLOW: a link put there after HostPath must not lead outside.
+		f, err := lockedfile.OpenFile(hp, os.O_RDWR|os.O_CREATE|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0o644)
+		got <- result{f, err}
+	}()
+	var res result
+	select {
+	case res = <-got:
+	case <-ctx.Done():
+		select {
+		case res = <-got: // got it just as ctx ended: keep it
+		default:
+			go func() {
+				if res := <-got; res.err == nil {
+					res.f.Close()
+				}
+			}()
+			return nil, &FileError{Path: LockPath, Err: fmt.Errorf("another unloop%s holds the lock: %w", lockHolder(hp), context.Cause(ctx))}
+		}
+	}
+	if res.err != nil {
+		return nil, &FileError{Path: LockPath, Err: fmt.Errorf("taking the lock: %w", unwrapPathError(res.err))}
+	}
+	// Who holds it, for the message of the one that waits.
+	_ = res.f.Truncate(0)
+	_, _ = res.f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+	var once sync.Once
+	return func() { once.Do(func() { res.f.Close() }) }, nil
+}
+
+// lockHolder names the process in the lock file, or says nothing when it can't.
+func lockHolder(hp string) string {
+	f, err := os.OpenFile(hp, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	b := make([]byte, 32)
+	n, _ := f.Read(b)
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b[:n])))
+	if err != nil {
+		return ""
+	}
+	return fmt.Sprintf(" (pid %d)", pid)
+}
+
+// unwrapLinkError drops the host paths of a rename's or a link's error: the
+// FileError around it names the node's path.
+func unwrapLinkError(err error) error {
+	var le *os.LinkError
+	if errors.As(err, &le) {
+		return le.Err
+	}
+	return unwrapPathError(err)
+}
