@@ -5,6 +5,9 @@ import (
 	"net/netip"
 )
 
+// dhclientLeaseDirs hold dhclient's leases: Debian's and RHEL's.
+var dhclientLeaseDirs = []string{"/var/lib/dhcp", "/var/lib/dhclient"}
+
 // DhclientStatement is a `prepend|supersede|append|default domain-name-servers`
 // statement of a dhclient.conf.
 type DhclientStatement struct {

@@ -2,7 +2,11 @@ package hostcfg
 
 import (
 	"errors"
+	"fmt"
+	"io/fs"
 	"net/netip"
+	"path"
+	"strings"
 )
 
 // LineKind says what a resolv.conf line is.
@@ -15,14 +19,40 @@ const (
 	LineSearch
 	LineDomain
 	LineOptions
-	LineUnknown // kept as is; glibc ignores unknown keywords
+	LineUnknown  // kept as is; glibc ignores unknown keywords
+	LineSortlist // glibc's sortlist: known, not used by unloop
 )
+
+func (k LineKind) String() string {
+	switch k {
+	case LineBlank:
+		return "blank"
+	case LineComment:
+		return "comment"
+	case LineNameserver:
+		return "nameserver"
+	case LineSearch:
+		return "search"
+	case LineDomain:
+		return "domain"
+	case LineOptions:
+		return "options"
+	case LineUnknown:
+		return "unknown"
+	case LineSortlist:
+		return "sortlist"
+	}
+	return fmt.Sprintf("LineKind(%d)", int(k))
+}
 
 // ResolvLine is one line of a resolv.conf, as written.
 type ResolvLine struct {
 	Num  int // 1-based
 	Text string
 	Kind LineKind
+	// Start and End are the line's byte offsets in the file; data[Start:End]
+	// holds its terminator ("\n" or "\r\n") too, so editors can splice.
+	Start, End int
 }
 
 // Nameserver is one `nameserver` line.
@@ -40,18 +70,108 @@ type ResolvConf struct {
 	Search      []string // the last search/domain line wins, as in glibc
 	SearchLine  int
 	Options     []string
+
+	// AnsibleBegin and AnsibleEnd are the lines of Kubespray's
+	// "# Ansible entries BEGIN/END" markers (0 when absent): the lines between
+	// them are Kubespray's, and come back at its next run.
+	AnsibleBegin, AnsibleEnd int
 }
+
+// Marker lines of Kubespray's blockinfile in resolv.conf and dhclient.conf.
+const (
+	AnsibleBlockBegin = "# Ansible entries BEGIN"
+	AnsibleBlockEnd   = "# Ansible entries END"
+)
 
 // ParseResolvConf parses data read from path. Binary junk, a nameserver that is
 // not an IP address, or an over-long line is an error naming path and line.
+//
+// Keywords are read like kubelet and Go resolvers read them (fields split on
+// blanks, leading blanks allowed, a '#' or ';' anywhere starts a comment), which
+// is a superset of glibc: a loop that any of the file's readers would follow is
+// seen.
 func ParseResolvConf(path string, data []byte) (*ResolvConf, error) {
-	return nil, errors.New("not implemented")
+	if err := checkText(path, data, MaxLineLength); err != nil {
+		return nil, err
+	}
+	rc := &ResolvConf{Path: path}
+	for i, s := range splitLines(data) {
+		num := i + 1
+		text := string(data[s.Start:s.End])
+		l := ResolvLine{Num: num, Text: text, Start: s.Start, End: s.Next}
+		trimmed := strings.TrimLeftFunc(text, isSpace)
+		switch {
+		case strings.TrimRightFunc(trimmed, isSpace) == "":
+			l.Kind = LineBlank
+		case trimmed[0] == '#' || trimmed[0] == ';':
+			l.Kind = LineComment
+			marker := strings.TrimRightFunc(trimmed, isSpace)
+			if marker == AnsibleBlockBegin && rc.AnsibleBegin == 0 {
+				rc.AnsibleBegin = num
+			} else if marker == AnsibleBlockEnd && rc.AnsibleBegin != 0 && rc.AnsibleEnd == 0 {
+				rc.AnsibleEnd = num
+			}
+		default:
+			body := trimmed
+			if j := strings.IndexAny(body, "#;"); j >= 0 {
+				body = body[:j]
+			}
+			f := strings.FieldsFunc(body, isSpace)
+			if len(f) == 0 {
+				l.Kind = LineUnknown
+				break
+			}
+			switch f[0] {
+			case "nameserver":
+				l.Kind = LineNameserver
+				if len(f) < 2 {
+					return nil, Errorf(path, num, "nameserver without an address")
+				}
+				addr, err := netip.ParseAddr(f[1])
+				if err != nil {
+					return nil, Errorf(path, num, "nameserver %q is not an IP address", f[1])
+				}
+				rc.Nameservers = append(rc.Nameservers, Nameserver{Addr: addr, Line: num, Text: f[1]})
+			case "search":
+				l.Kind = LineSearch
+				rc.Search = append([]string(nil), f[1:]...)
+				rc.SearchLine = num
+			case "domain":
+				// glibc: the domain's first word becomes the only search domain.
+				l.Kind = LineDomain
+				rc.Search = append([]string(nil), f[1:min(2, len(f))]...)
+				rc.SearchLine = num
+			case "options":
+				l.Kind = LineOptions
+				rc.Options = append(rc.Options, f[1:]...)
+			case "sortlist":
+				l.Kind = LineSortlist
+			default:
+				l.Kind = LineUnknown
+			}
+		}
+		rc.Lines = append(rc.Lines, l)
+	}
+	if rc.AnsibleEnd == 0 {
+		rc.AnsibleBegin = 0
+	}
+	return rc, nil
 }
 
 // RemoveLines returns data without the lines numbered in lines (1-based); every
-// other byte is kept.
+// other byte is kept. Numbers that name no line are ignored.
 func RemoveLines(data []byte, lines []int) []byte {
-	return data
+	drop := make(map[int]bool, len(lines))
+	for _, n := range lines {
+		drop[n] = true
+	}
+	out := make([]byte, 0, len(data))
+	for i, s := range splitLines(data) {
+		if !drop[i+1] {
+			out = append(out, data[s.Start:s.Next]...)
+		}
+	}
+	return out
 }
 
 // Generator says who wrote /etc/resolv.conf (DESIGN §2).
@@ -70,12 +190,30 @@ const (
 	GenUnknown        Generator = "unknown"
 )
 
+// UnloopMarker starts the first line of every resolv.conf unloop writes, so the
+// next run knows the file is its own.
+const UnloopMarker = "# Managed by unloop"
+
+// The files of systemd-resolved and the other managers, as node paths.
+const (
+	ResolvedStubFile   = "/run/systemd/resolve/stub-resolv.conf"
+	ResolvedUplinkFile = "/run/systemd/resolve/resolv.conf"
+	ResolvedStaticFile = "/usr/lib/systemd/resolv.conf"
+	ResolvconfFile     = "/run/resolvconf/resolv.conf"
+	NetconfigFile      = "/run/netconfig/resolv.conf"
+)
+
+// ResolvedStubAddr is what the stub file names (127.0.0.54 is resolved's other
+// stub, never written in a file).
+var ResolvedStubAddr = netip.AddrFrom4([4]byte{127, 0, 0, 53})
+
 // ResolvFile is a resolv.conf as found on the node: where it is, what it links
 // to, its content and who wrote it.
 type ResolvFile struct {
 	Path      string // the path asked for, e.g. /etc/resolv.conf
 	Link      string // the link target as written ("" when not a link)
 	Target    string // the node's path of the file read after links
+	Missing   bool   // Path is a link whose target does not exist (an image whose /run is empty)
 	Data      []byte
 	Conf      *ResolvConf
 	Generator Generator
@@ -85,6 +223,225 @@ type ResolvFile struct {
 // ReadResolvFile reads path (links followed inside the root), parses it and
 // detects its generator from the link target, header lines, content and the
 // node's other files.
-func ReadResolvFile(r *Root, path string) (*ResolvFile, error) {
-	return nil, errors.New("not implemented")
+//
+// A link whose target is missing is not an error: the ResolvFile says Missing,
+// has an empty Conf, and the generator comes from the link. Anything else that
+// can't be read or parsed is an error naming the file.
+func ReadResolvFile(r *Root, p string) (*ResolvFile, error) {
+	p = clean(p)
+	fi, err := r.Lstat(p)
+	if err != nil {
+		return nil, err
+	}
+	rf := &ResolvFile{Path: p}
+	if fi.Mode()&fs.ModeSymlink != 0 {
+		if rf.Link, err = r.Readlink(p); err != nil {
+			return nil, err
+		}
+	}
+	if rf.Target, err = r.Resolve(p); err != nil {
+		return nil, err
+	}
+	data, err := r.ReadFile(p)
+	switch {
+	case err == nil:
+		rf.Data = data
+		if rf.Conf, err = ParseResolvConf(p, data); err != nil {
+			return nil, err
+		}
+	case rf.Link != "" && errors.Is(err, fs.ErrNotExist):
+		rf.Missing = true
+		rf.Conf = &ResolvConf{Path: p}
+	default:
+		return nil, err
+	}
+	rf.Generator, rf.Evidence = detectGenerator(rf, func() string { return DhclientEvidence(r) })
+	return rf, nil
+}
+
+// DhclientEvidence says in words why dhclient is thought to run on the node (its
+// leases, else its binary), or "" when nothing says so.
+func DhclientEvidence(r *Root) string {
+	for _, dir := range dhclientLeaseDirs {
+		for _, pat := range []string{"*.leases", "*.lease"} {
+			if m, _ := r.Glob(dir, pat); len(m) > 0 {
+				return "dhclient leases in " + dir
+			}
+		}
+	}
+	for _, b := range []string{"/sbin/dhclient", "/usr/sbin/dhclient"} {
+		if fi, err := r.Stat(b); err == nil && fi.Mode().IsRegular() {
+			return "dhclient installed at " + b
+		}
+	}
+	return ""
+}
+
+// detectGenerator decides who wrote rf from its header lines, then its link,
+// then the node (dhclient, which writes no header on Debian). dhclient is asked
+// only when needed.
+func detectGenerator(rf *ResolvFile, dhclient func() string) (Generator, string) {
+	if g, ev := generatorFromHeaders(rf.Conf); g != "" {
+		return g, ev
+	}
+	hasStub := false
+	for _, ns := range rf.Conf.Nameservers {
+		if ns.Addr == ResolvedStubAddr {
+			hasStub = true
+		}
+	}
+	linkWords := ""
+	if rf.Link != "" {
+		linkWords = "link to " + rf.Link
+		if rf.Target != "" && rf.Target != linkTargetPath(rf.Path, rf.Link) {
+			linkWords += " (" + rf.Target + ")"
+		}
+		if rf.Missing {
+			linkWords += ", which is missing"
+		}
+		g := generatorFromTarget(rf.Target)
+		if g == "" {
+			g = generatorFromTarget(linkTargetPath(rf.Path, rf.Link))
+		}
+		switch g {
+		case "":
+		case GenResolvedStub, GenResolvedUplink, GenResolvedStatic:
+			// No resolved header here: the content is not resolved's. Debian's
+			// dhclient-script follows the link and writes through it.
+			overwritten := !rf.Missing && (g != GenResolvedStub || !hasStub)
+			if !overwritten {
+				return g, linkWords
+			}
+			if ev := dhclient(); ev != "" {
+				return GenDhclient, linkWords + ", but the content is not systemd-resolved's (no header" +
+					stubWords(g) + ") and " + ev + ": dhclient-script wrote through the link"
+			}
+			if g == GenResolvedStub {
+				return GenUnknown, linkWords + ", but the content is not systemd-resolved's (no header, no nameserver 127.0.0.53)"
+			}
+			return g, linkWords + " (no systemd-resolved header)"
+		default:
+			return g, linkWords
+		}
+	}
+	if ev := dhclient(); ev != "" && !rf.Missing {
+		what := "a file with no header"
+		if rf.Link != "" {
+			what = linkWords + " with no header"
+		}
+		return GenDhclient, what + " and " + ev + " (Debian's dhclient-script writes no header)"
+	}
+	if rf.Link != "" {
+		return GenUnknown, linkWords + ", a file no known manager writes"
+	}
+	return GenUnknown, "no known header, not a link"
+}
+
+func stubWords(g Generator) string {
+	if g == GenResolvedStub {
+		return ", no nameserver 127.0.0.53"
+	}
+	return ""
+}
+
+// linkTargetPath is the node path a link at p written as target names (one hop).
+func linkTargetPath(p, target string) string {
+	if strings.HasPrefix(target, "/") {
+		return path.Clean(target)
+	}
+	return path.Join(path.Dir(p), target)
+}
+
+// generatorFromTarget knows the files the managers write; "" for others.
+func generatorFromTarget(t string) Generator {
+	switch t {
+	case ResolvedStubFile:
+		return GenResolvedStub
+	case ResolvedUplinkFile:
+		return GenResolvedUplink
+	case ResolvedStaticFile, "/lib/systemd/resolv.conf":
+		return GenResolvedStatic
+	case ResolvconfFile, "/etc/resolvconf/run/resolv.conf":
+		return GenResolvconf
+	case NetconfigFile:
+		return GenNetconfig
+	case "/run/NetworkManager/resolv.conf", "/run/NetworkManager/no-stub-resolv.conf":
+		return GenNetworkManager
+	}
+	return ""
+}
+
+// generatorFromHeaders reads the comment lines managers write. unloop's marker
+// and Kubespray's block beat the rest: both are written into files another
+// manager made. Otherwise the first recognised header wins.
+func generatorFromHeaders(rc *ResolvConf) (Generator, string) {
+	if rc == nil {
+		return "", ""
+	}
+	header := func(l ResolvLine) string {
+		return fmt.Sprintf("header %q (line %d)", strings.TrimSpace(l.Text), l.Num)
+	}
+	var comments []ResolvLine
+	for _, l := range rc.Lines {
+		if l.Kind == LineComment {
+			comments = append(comments, l)
+		}
+	}
+	for _, l := range comments {
+		if strings.HasPrefix(strings.TrimSpace(l.Text), UnloopMarker) {
+			return GenUnloop, header(l)
+		}
+	}
+	if rc.AnsibleBegin != 0 {
+		return GenKubespray, fmt.Sprintf("Kubespray's %q block (lines %d-%d)", AnsibleBlockBegin, rc.AnsibleBegin, rc.AnsibleEnd)
+	}
+	for _, l := range comments {
+		t := strings.TrimSpace(l.Text)
+		lower := strings.ToLower(t)
+		switch {
+		case strings.Contains(lower, "managed by man:systemd-resolved"),
+			strings.Contains(lower, "managed by systemd-resolved"),
+			strings.Contains(lower, "static resolv.conf file for connecting local clients"):
+			return resolvedFlavour(rc, comments), header(l)
+		case strings.Contains(lower, "dhclient-script"):
+			return GenDhclient, header(l)
+		case strings.Contains(lower, "generated by networkmanager"):
+			return GenNetworkManager, header(l)
+		case strings.Contains(lower, "by resolvconf"):
+			return GenResolvconf, header(l)
+		case strings.Contains(lower, "by netconfig"), strings.Contains(lower, NetconfigFile):
+			return GenNetconfig, header(l)
+		}
+	}
+	return "", ""
+}
+
+// resolvedFlavour tells resolved's three files apart by their comments: since
+// systemd 246 the first line names the file ("# This is
+// /run/systemd/resolve/stub-resolv.conf managed by ..."); older ones say
+// "This file is managed by" and describe the file below.
+func resolvedFlavour(rc *ResolvConf, comments []ResolvLine) Generator {
+	for _, l := range comments {
+		t := strings.ToLower(l.Text)
+		switch {
+		case strings.Contains(t, "stub-resolv.conf managed by"),
+			strings.Contains(t, "internal dns stub resolver"),
+			strings.Contains(t, "127.0.0.53 is the systemd-resolved stub resolver"):
+			return GenResolvedStub
+		case strings.Contains(t, "/usr/lib/systemd/resolv.conf managed by"),
+			strings.Contains(t, "/lib/systemd/resolv.conf managed by"),
+			strings.Contains(t, "static resolv.conf file"):
+			return GenResolvedStatic
+		case strings.Contains(t, "/run/systemd/resolve/resolv.conf managed by"),
+			strings.Contains(t, "local clients directly to"),
+			strings.Contains(t, "all known uplink dns servers"):
+			return GenResolvedUplink
+		}
+	}
+	for _, ns := range rc.Nameservers {
+		if ns.Addr == ResolvedStubAddr {
+			return GenResolvedStub
+		}
+	}
+	return GenResolvedUplink
 }
