@@ -2,7 +2,12 @@ package hostcfg
 
 import (
 	"errors"
+	"fmt"
 	"net/netip"
+	"path"
+	"slices"
+	"strconv"
+	"strings"
 )
 
 // Setting is one assignment in a config file, where it was made.
@@ -14,11 +19,13 @@ type Setting struct {
 
 // ResolvedServer is one server of a DNS= or FallbackDNS= list.
 type ResolvedServer struct {
-	Addr netip.Addr
-	Port uint16 // 0: the default
-	Text string // as written: 1.2.3.4:53%eth0#name
-	File string
-	Line int
+	Addr      netip.Addr // an IPv6 address carries the interface as its zone
+	Port      uint16     // 0: the default
+	Interface string     // after %: an interface name or index; "" when none
+	Name      string     // after #: the server name for DNS-over-TLS; "" when none
+	Text      string     // as written: 1.2.3.4:53%eth0#name
+	File      string
+	Line      int
 }
 
 // ResolvedConfig is systemd-resolved's configuration after systemd's drop-in
@@ -28,12 +35,297 @@ type ResolvedServer struct {
 type ResolvedConfig struct {
 	Files                []string // read, in the order they apply
 	DNS                  []ResolvedServer
-	FallbackDNS          []ResolvedServer
-	DNSStubListener      Setting // Value "" when never set (resolved's default: yes)
+	FallbackDNS          []ResolvedServer // nil both when unset (resolved's built-in list) and when reset
+	DNSStubListener      Setting          // Value "" when never set (resolved's default: yes)
 	DNSStubListenerExtra []Setting
 }
 
-// LoadResolvedConfig reads resolved.conf and its drop-ins under the root.
+// resolvedDirs are systemd's configuration folders, the one that wins first.
+var resolvedDirs = []string{"/etc/systemd", "/run/systemd", "/usr/local/lib/systemd", "/usr/lib/systemd"}
+
+// LoadResolvedConfig reads resolved.conf and its drop-ins under the root: the
+// main file is the first of /etc, /run, /usr/local/lib, /usr/lib that exists;
+// drop-ins of the same name shadow those of later folders, and a drop-in that
+// is a link to /dev/null masks its name. A file that can't be read or parsed is
+// left out and its error returned (joined with the others); the config holds
+// every other file.
 func LoadResolvedConfig(r *Root) (*ResolvedConfig, error) {
-	return nil, errors.New("not implemented")
+	cfg := &ResolvedConfig{}
+	var errs []error
+	for _, dir := range resolvedDirs {
+		p := dir + "/resolved.conf"
+		data, ok, err := r.ReadFileIfExists(p)
+		if err != nil {
+			errs = append(errs, err)
+			break
+		}
+		if ok {
+			if err := cfg.Apply(p, data); err != nil {
+				errs = append(errs, err)
+			}
+			break
+		}
+	}
+	dropins, err := dropInFiles(r, resolvedDirs, "resolved.conf.d", ".conf")
+	if err != nil {
+		errs = append(errs, err)
+	}
+	for _, p := range dropins {
+		data, ok, err := r.ReadFileIfExists(p)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if !ok { // a dangling link: systemd skips it too
+			continue
+		}
+		if err := cfg.Apply(p, data); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return cfg, errors.Join(errs...)
+}
+
+// dropInFiles lists the files named *suffix in sub of each of dirs, a name in
+// an earlier folder shadowing the same name in later ones, sorted by name.
+// Links to /dev/null mask their name and are left out.
+func dropInFiles(r *Root, dirs []string, sub, suffix string) ([]string, error) {
+	byName := map[string]string{}
+	var errs []error
+	for _, dir := range dirs {
+		d := path.Join(dir, sub)
+		ents, err := r.ReadDir(d)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		for _, e := range ents {
+			name := e.Name()
+			if !strings.HasSuffix(name, suffix) || e.IsDir() {
+				continue
+			}
+			if _, seen := byName[name]; !seen {
+				byName[name] = path.Join(d, name)
+			}
+		}
+	}
+	names := make([]string, 0, len(byName))
+	for n := range byName {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	var out []string
+	for _, n := range names {
+		p := byName[n]
+		if t, err := r.Readlink(p); err == nil && path.Clean(t) == "/dev/null" {
+			continue
+		}
+		if fi, err := r.Stat(p); err == nil && fi.IsDir() {
+			continue
+		}
+		out = append(out, p)
+	}
+	return out, errors.Join(errs...)
+}
+
+// Apply reads one resolved.conf or drop-in on top of c. Only the [Resolve]
+// section counts; lines without '=' are ignored, as resolved ignores them. An
+// invalid server address is an error naming path and line, and then c is left
+// as it was.
+func (c *ResolvedConfig) Apply(path string, data []byte) error {
+	if err := checkText(path, data, maxINILine); err != nil {
+		return err
+	}
+	n := ResolvedConfig{
+		Files:                append(slices.Clip(c.Files), path),
+		DNS:                  slices.Clip(c.DNS),
+		FallbackDNS:          slices.Clip(c.FallbackDNS),
+		DNSStubListener:      c.DNSStubListener,
+		DNSStubListenerExtra: slices.Clip(c.DNSStubListenerExtra),
+	}
+	section := ""
+	err := forEachINILine(path, data, func(num int, text string) error {
+		if strings.HasPrefix(text, "[") {
+			if !strings.HasSuffix(text, "]") {
+				return Errorf(path, num, "invalid section header %q", text)
+			}
+			section = text[1 : len(text)-1]
+			return nil
+		}
+		if section != "Resolve" {
+			return nil
+		}
+		key, val, ok := strings.Cut(text, "=")
+		if !ok {
+			return nil
+		}
+		key, val = strings.TrimRightFunc(key, isSpace), strings.TrimLeftFunc(val, isSpace)
+		switch key {
+		case "DNS", "FallbackDNS":
+			list := &n.DNS
+			if key == "FallbackDNS" {
+				list = &n.FallbackDNS
+			}
+			if val == "" {
+				*list = nil
+				return nil
+			}
+			for _, f := range strings.FieldsFunc(val, isSpace) {
+				s, err := parseResolvedServer(f)
+				if err != nil {
+					return Errorf(path, num, "%s=: %w", key, err)
+				}
+				s.File, s.Line = path, num
+				*list = append(*list, s)
+			}
+		case "DNSStubListener":
+			n.DNSStubListener = Setting{Value: val, File: path, Line: num}
+		case "DNSStubListenerExtra":
+			if val == "" {
+				n.DNSStubListenerExtra = nil
+				return nil
+			}
+			n.DNSStubListenerExtra = append(n.DNSStubListenerExtra, Setting{Value: val, File: path, Line: num})
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	*c = n
+	return nil
+}
+
+// forEachINILine calls fn with each logical line of a systemd-style file,
+// trimmed, and the number of its first line: comments (# and ;) and blank
+// lines are skipped, and a line ending in a backslash goes on in the next one
+// (comment lines inside are skipped, as systemd does).
+func forEachINILine(path string, data []byte, fn func(num int, text string) error) error {
+	lines := splitLines(data)
+	for i := 0; i < len(lines); i++ {
+		num := i + 1
+		text := strings.TrimFunc(string(data[lines[i].Start:lines[i].End]), isSpace)
+		if text == "" || text[0] == '#' || text[0] == ';' {
+			continue
+		}
+		for strings.HasSuffix(text, `\`) {
+			text = strings.TrimRightFunc(strings.TrimSuffix(text, `\`), isSpace) + " "
+			if i+1 >= len(lines) {
+				break
+			}
+			i++
+			next := strings.TrimFunc(string(data[lines[i].Start:lines[i].End]), isSpace)
+			if next != "" && (next[0] == '#' || next[0] == ';') {
+				text += `\` // keep going past the comment
+				continue
+			}
+			text += next
+		}
+		if err := fn(num, strings.TrimFunc(text, isSpace)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ParseResolvedServer parses one server of resolved's DNS= syntax:
+// ADDR, ADDR:PORT (IPv4), [ADDR]:PORT (IPv6), each optionally followed by
+// %IFACE and #SERVERNAME, and IPv6 ADDR%IFACE. The interface of an IPv6 address
+// becomes its zone.
+func ParseResolvedServer(s string) (netip.Addr, uint16, error) {
+	srv, err := parseResolvedServer(s)
+	return srv.Addr, srv.Port, err
+}
+
+func parseResolvedServer(s string) (ResolvedServer, error) {
+	srv := ResolvedServer{Text: s}
+	bad := func(why string, args ...any) (ResolvedServer, error) {
+		return ResolvedServer{}, fmt.Errorf("%q is not a server address: %s", s, fmt.Sprintf(why, args...))
+	}
+	rest := s
+	if i := strings.IndexByte(rest, '#'); i >= 0 {
+		rest, srv.Name = rest[:i], rest[i+1:]
+		if !validServerName(srv.Name) {
+			return bad("invalid server name %q after '#'", srv.Name)
+		}
+	}
+	var host, port string
+	hasIface, hasPort := false, false
+	if strings.HasPrefix(rest, "[") {
+		j := strings.IndexByte(rest, ']')
+		if j < 0 {
+			return bad("no ']'")
+		}
+		host, rest = rest[1:j], rest[j+1:]
+		if r, iface, ok := strings.Cut(rest, "%"); ok {
+			rest, srv.Interface, hasIface = r, iface, true
+		}
+		if rest != "" {
+			p, ok := strings.CutPrefix(rest, ":")
+			if !ok {
+				return bad("unexpected %q after ']'", rest)
+			}
+			port, hasPort = p, true
+		}
+		if h, z, ok := strings.Cut(host, "%"); ok {
+			if hasIface {
+				return bad("two interfaces")
+			}
+			host, srv.Interface, hasIface = h, z, true
+		}
+	} else {
+		if h, iface, ok := strings.Cut(rest, "%"); ok {
+			rest, srv.Interface, hasIface = h, iface, true
+		}
+		host = rest
+		if strings.Count(rest, ":") == 1 {
+			host, port, _ = strings.Cut(rest, ":")
+			hasPort = true
+		}
+	}
+	addr, err := netip.ParseAddr(host)
+	if err != nil || addr.Zone() != "" {
+		return bad("no IP address")
+	}
+	if strings.HasPrefix(s, "[") && !addr.Is6() {
+		return bad("brackets are for IPv6 addresses")
+	}
+	if hasIface {
+		if !validIfaceName(srv.Interface) {
+			return bad("invalid interface %q", srv.Interface)
+		}
+		if addr.Is6() {
+			addr = addr.WithZone(srv.Interface)
+		}
+	}
+	if hasPort {
+		p, err := strconv.ParseUint(port, 10, 16)
+		if err != nil || p == 0 {
+			return bad("invalid port %q", port)
+		}
+		srv.Port = uint16(p)
+	}
+	srv.Addr = addr
+	return srv, nil
+}
+
+// validServerName accepts a DNS name of letters, digits, '-', '_' and dots.
+func validServerName(s string) bool {
+	if s == "" || len(s) > 253 {
+		return false
+	}
+	return !strings.ContainsFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.')
+	})
+}
+
+// validIfaceName accepts what the kernel accepts as an interface name (at most
+// 15 bytes, no '/', ':' or blanks) or an interface index.
+func validIfaceName(s string) bool {
+	if s == "" || len(s) > 15 || s == "." || s == ".." {
+		return false
+	}
+	return !strings.ContainsFunc(s, func(r rune) bool {
+		return r == '/' || r == ':' || r == '%' || r == '#' || r <= ' ' || r >= 0x7f
+	})
 }
