@@ -27,10 +27,10 @@ const LockPath = "/run/unloop.lock"
 const modeBits = fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky
 
 // WriteFile replaces the file p with data, atomically: a temp file in the same
-// folder gets mode (set explicitly, so the umask has no say; setuid and the like
-// as fs.ModeSetuid, not 0o4000) and owner uid:gid
-// (-1 leaves the process's, as chown does), is synced, renamed over p, and the
-// folder is synced. Readers see the old file or the new one, never a mix.
+// folder gets mode (set explicitly, so the umask has no say; setuid and the
+// like as fs.ModeSetuid, not 0o4000) and owner uid:gid (-1 leaves the
+// process's, as chown does), is synced, renamed over p, and the folder is
+// synced. Readers see the old file or the new one, never a mix.
 //
 // When p is a link, the file it resolves to inside the root is written and the
 // link is kept: callers that want to replace the link itself use Symlink or
