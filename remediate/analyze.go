@@ -94,6 +94,27 @@ func Check(ctx context.Context, env Env, opts Options) (*Report, *Node, error) {
 	return rep, n, nil
 }
 
+// liveGenerator lets systemd-resolved say who wrote /etc/resolv.conf when it
+// runs: its ResolvConfMode is what it thinks of the link. Content evidence
+// (dhclient overwriting the stub's file, a Kubespray block) still wins: that
+// content is what pods get.
+func (n *Node) liveGenerator() {
+	st := n.ResolvedLive
+	if st == nil || n.Host == nil || n.Pod == nil || n.Pod.Target != n.Host.Target {
+		return
+	}
+	gen := map[string]hostcfg.Generator{"stub": hostcfg.GenResolvedStub, "uplink": hostcfg.GenResolvedUplink, "static": hostcfg.GenResolvedStatic}[st.ResolvConfMode]
+	switch n.Pod.Generator {
+	case hostcfg.GenResolvedStub, hostcfg.GenResolvedUplink, hostcfg.GenResolvedStatic, hostcfg.GenUnknown, "":
+		if gen != "" {
+			n.Pod.Generator = gen
+			n.Pod.Evidence = "systemd-resolved's ResolvConfMode is " + st.ResolvConfMode + " (D-Bus)"
+		}
+	default:
+		n.Pod.Evidence += "; systemd-resolved's ResolvConfMode is " + st.ResolvConfMode
+	}
+}
+
 // Analyze turns the node into findings. It is a pure function of the node.
 func Analyze(n *Node, opts Options) []Finding {
 	var out []Finding

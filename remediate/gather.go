@@ -49,8 +49,17 @@ type Env struct {
 	Bus        Bus
 	Interfaces func() ([]Iface, error)
 	Log        *slog.Logger
+	// Probe asks an upstream a DNS question; nil: DNSProbe.
+	Probe Prober
 	// BusNote says why Bus is nil ("offline", "no system bus: ..."); reported.
 	BusNote string
+}
+
+func (e Env) log() *slog.Logger {
+	if e.Log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return e.Log
 }
 
 // SystemInterfaces lists this machine's interfaces (the node's, when unloop runs
@@ -203,6 +212,7 @@ func Gather(ctx context.Context, env Env, opts Options) (*Node, error) {
 			bad(err)
 		}
 	}
+	n.liveGenerator()
 	if n.Resolved, err = hostcfg.LoadResolvedConfig(r); err != nil {
 		bad(err)
 	}

@@ -9,8 +9,11 @@ import (
 
 // Candidate is a possible clean upstream and where it was found.
 type Candidate struct {
-	Addr netip.Addr `json:"address"`
-	From string     `json:"from"`
+	Addr  netip.Addr `json:"address"`
+	From  string     `json:"from"`
+	Note  string     `json:"note,omitempty"`  // "answered", "not asked: offline"
+	Error string     `json:"error,omitempty"` // why it is not used
+
 }
 
 // Candidates lists the clean upstreams the node knows of, best first:

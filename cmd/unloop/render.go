@@ -152,3 +152,101 @@ func plural(n int, s string) string {
 	}
 	return s + "s"
 }
+
+func renderPlan(w io.Writer, format string, pl *remediate.Plan) error {
+	if format == "json" {
+		return writeJSON(w, pl)
+	}
+	p := newPainter(w)
+	var b strings.Builder
+	writeFindings(&b, p, pl.Report)
+	writeChanges(&b, p, pl)
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func writeChanges(b *strings.Builder, p painter, pl *remediate.Plan) {
+	b.WriteString("\n")
+	for _, f := range pl.Unfixed {
+		fmt.Fprintf(b, "%s %s is not fixed by the chosen strategies\n", p.paint("1;31", "UNFIXED"), f.Code)
+	}
+	if !pl.Changed {
+		if len(pl.Unfixed) == 0 {
+			b.WriteString(p.paint("1;32", "Nothing to change.") + "\n")
+		}
+		return
+	}
+	fmt.Fprintf(b, "%s (strategies: %s)\n", p.paint("1", "Plan"), strings.Join(pl.Strategies, ", "))
+	for _, c := range pl.Upstreams {
+		state := c.Note
+		if c.Error != "" {
+			state = p.paint("31", "not used: "+c.Error)
+		}
+		fmt.Fprintf(b, "  upstream %s (%s; %s)\n", c.Addr, c.From, state)
+	}
+	for _, c := range pl.Changes {
+		b.WriteString("\n")
+		switch c.Kind {
+		case remediate.KindFile, remediate.KindLink:
+			fmt.Fprintf(b, "%s %s %s  [%s] %s\n", p.paint("1;36", c.Action), c.Kind, c.Path, c.Strategy, c.Reason)
+			for _, line := range strings.SplitAfter(c.Diff, "\n") {
+				switch {
+				case strings.HasPrefix(line, "+++"), strings.HasPrefix(line, "---"):
+					b.WriteString(p.paint("1", strings.TrimSuffix(line, "\n")))
+				case strings.HasPrefix(line, "+"):
+					b.WriteString(p.paint("32", strings.TrimSuffix(line, "\n")))
+				case strings.HasPrefix(line, "-"):
+					b.WriteString(p.paint("31", strings.TrimSuffix(line, "\n")))
+				default:
+					b.WriteString(strings.TrimSuffix(line, "\n"))
+				}
+				if strings.HasSuffix(line, "\n") {
+					b.WriteString("\n")
+				}
+			}
+		case remediate.KindUnit:
+			fmt.Fprintf(b, "%s %s  [%s] %s", p.paint("1;36", c.Action), c.Unit, c.Strategy, c.Reason)
+			if c.Skipped != "" {
+				fmt.Fprintf(b, " (skipped: %s)", c.Skipped)
+			}
+			b.WriteString("\n")
+		case remediate.KindPods:
+			fmt.Fprintf(b, "%s pods %s  [%s] %s\n", p.paint("1;36", c.Action), strings.Join(c.Pods, ", "), c.Strategy, c.Reason)
+			b.WriteString("  kubectl -n kube-system delete pod --field-selector spec.nodeName=$(hostname) -l 'k8s-app in (kube-dns, node-local-dns)'\n")
+		}
+	}
+}
+
+func renderApply(w io.Writer, format string, res *remediate.Result, err error) error {
+	if format == "json" {
+		out := struct {
+			*remediate.Result
+			Error string `json:"error,omitempty"`
+		}{Result: res}
+		if err != nil {
+			out.Error = err.Error()
+		}
+		return writeJSON(w, out)
+	}
+	p := newPainter(w)
+	var b strings.Builder
+	writeFindings(&b, p, res.Report)
+	writeChanges(&b, p, res.Plan)
+	b.WriteString("\n")
+	switch {
+	case err != nil && res.Run != "":
+		fmt.Fprintf(&b, "%s run %s: %v\n", p.paint("1;31", "FAILED"), res.Run, err)
+	case err != nil:
+		// Refused before any change; the error goes to stderr as well.
+	case !res.Changed:
+		b.WriteString(p.paint("1;32", "No change: the node is already clean.") + "\n")
+	default:
+		verified := "verified: no error remains"
+		if !res.Verified {
+			verified = "not verified (--no-verify)"
+		}
+		fmt.Fprintf(&b, "%s run %s (%s). Undo with: unloop rollback --run %s\n", p.paint("1;32", "Applied"), res.Run, verified, res.Run)
+	}
+	_, werr := io.WriteString(w, b.String())
+	return werr
+}

@@ -1,0 +1,220 @@
+package remediate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/unloop/unloop/hostcfg"
+)
+
+// Deadlines of apply's steps: it runs at boot and must never hang.
+const (
+	lockTimeout    = 60 * time.Second
+	restartTimeout = 60 * time.Second
+)
+
+// Result is what apply did: the plan it carried out, and how it went.
+type Result struct {
+	*Plan
+	Run        string `json:"run"`
+	Verified   bool   `json:"verified"`
+	RolledBack bool   `json:"rolled_back"`
+}
+
+// StepError says which step of apply failed; every change was rolled back.
+type StepError struct {
+	Step       string
+	Err        error
+	RollbackOK bool
+}
+
+func (e *StepError) Error() string {
+	s := fmt.Sprintf("%s: %v", e.Step, e.Err)
+	if e.RollbackOK {
+		return s + "; every change of the run was rolled back"
+	}
+	return s + "; rolling back failed too, see the errors above and run `unloop rollback`"
+}
+
+func (e *StepError) Unwrap() error { return e.Err }
+
+// Apply carries out the plan MakePlan makes, under the lock: it refuses files
+// that changed since they were read, journals the originals, writes, restarts,
+// verifies, and rolls everything back if any step fails.
+func Apply(ctx context.Context, env Env, opts Options) (*Result, error) {
+	root := env.Root
+	lctx, cancel := context.WithTimeout(ctx, lockTimeout)
+	unlock, err := root.Lock(lctx)
+	cancel()
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+
+	pl, err := MakePlan(ctx, env, opts)
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{Plan: pl}
+	if pl.HasUnreadable() {
+		return res, errors.New("some inputs could not be read (see the unreadable findings); nothing was changed")
+	}
+	if len(pl.Unfixed) > 0 {
+		var codes []string
+		for _, f := range pl.Unfixed {
+			codes = append(codes, string(f.Code))
+		}
+		return res, fmt.Errorf("%w (%s); nothing was changed", ErrUnfixed, strings.Join(codes, ", "))
+	}
+	if !pl.Changed {
+		return res, nil
+	}
+
+	// The same plan: every path must still be what the plan read.
+	var snaps []*hostcfg.Snapshot
+	for _, c := range pl.Changes {
+		if c.Kind != KindFile && c.Kind != KindLink {
+			continue
+		}
+		cur, err := root.Snapshot(c.Path)
+		if err != nil {
+			return res, err
+		}
+		if !cur.Equal(c.Before) {
+			return res, fmt.Errorf("%s changed since unloop read it; nothing was changed (run apply again)", c.Path)
+		}
+		snaps = append(snaps, cur)
+	}
+	j, err := NewJournal(root, NewRunID(time.Now()), pl.Strategies, snaps)
+	if err != nil {
+		return res, err
+	}
+	res.Run = j.ID
+	var restarted []string
+	fail := func(step string, err error) (*Result, error) {
+		rerr := j.Rollback(root)
+		res.RolledBack = rerr == nil
+		if rerr == nil {
+			rerr = restartAll(ctx, env, restarted)
+		}
+		if rerr != nil {
+			env.log().Error("rollback failed", "run", j.ID, "err", rerr)
+		}
+		return res, &StepError{Step: step, Err: err, RollbackOK: rerr == nil}
+	}
+
+	for _, c := range pl.Changes {
+		switch c.Kind {
+		case KindFile:
+			if err := root.MkdirAll(path.Dir(c.Path), 0o755); err != nil {
+				return fail("writing "+c.Path, err)
+			}
+			if err := root.WriteFile(c.Path, c.After, c.Mode, c.UID, c.GID); err != nil {
+				return fail("writing "+c.Path, err)
+			}
+			env.log().Info("wrote", "path", c.Path, "strategy", c.Strategy)
+		case KindLink:
+			if err := root.Symlink(c.Path, c.Target); err != nil {
+				return fail("linking "+c.Path, err)
+			}
+			env.log().Info("linked", "path", c.Path, "target", c.Target, "strategy", c.Strategy)
+		}
+	}
+	for _, c := range pl.Changes {
+		if c.Kind != KindUnit || c.Skipped != "" {
+			continue
+		}
+		restarted = append(restarted, c.Unit)
+		if err := j.SetUnits(slices.Clone(restarted)); err != nil {
+			return fail("journaling "+c.Unit, err)
+		}
+		rctx, cancel := context.WithTimeout(ctx, restartTimeout)
+		err := env.Bus.RestartUnit(rctx, c.Unit)
+		if err == nil && c.Verify != nil && !opts.NoVerify {
+			err = c.Verify(rctx, env.Bus)
+		}
+		cancel()
+		if err != nil {
+			return fail("restarting "+c.Unit, err)
+		}
+		env.log().Info("restarted", "unit", c.Unit)
+	}
+	if !opts.NoVerify {
+		if err := verifyClean(ctx, env, opts); err != nil {
+			return fail("verifying", err)
+		}
+		res.Verified = true
+	}
+	if err := j.SetState(RunApplied); err != nil {
+		return fail("journaling", err)
+	}
+	return res, nil
+}
+
+// verifyClean checks the node again: no error may remain.
+func verifyClean(ctx context.Context, env Env, opts Options) error {
+	rep, _, err := Check(ctx, env, opts)
+	if err != nil {
+		return err
+	}
+	var left []string
+	for _, f := range rep.Findings {
+		if f.Severity == SevError {
+			where := f.File
+			if f.Line > 0 {
+				where = fmt.Sprintf("%s:%d", f.File, f.Line)
+			}
+			left = append(left, fmt.Sprintf("%s %s", f.Code, where))
+		}
+	}
+	if len(left) > 0 {
+		return fmt.Errorf("errors remain after the change: %s", strings.Join(left, ", "))
+	}
+	return nil
+}
+
+func restartAll(ctx context.Context, env Env, units []string) error {
+	var errs []error
+	for _, u := range units {
+		rctx, cancel := context.WithTimeout(ctx, restartTimeout)
+		if err := env.Bus.RestartUnit(rctx, u); err != nil {
+			errs = append(errs, err)
+		}
+		cancel()
+	}
+	return errors.Join(errs...)
+}
+
+// Rollback restores the files of run id (the newest run when id is "") and
+// restarts what that run restarted, unless offline or --no-restart.
+func Rollback(ctx context.Context, env Env, opts Options, id string) (*Journal, error) {
+	root := env.Root
+	lctx, cancel := context.WithTimeout(ctx, lockTimeout)
+	unlock, err := root.Lock(lctx)
+	cancel()
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	var j *Journal
+	if id == "" {
+		j, err = LastJournal(root)
+	} else {
+		j, err = LoadJournal(root, id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := j.Rollback(root); err != nil {
+		return j, err
+	}
+	if opts.Offline || opts.NoRestart || env.Bus == nil || len(j.Units) == 0 {
+		return j, nil
+	}
+	return j, restartAll(ctx, env, j.Units)
+}

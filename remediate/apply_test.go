@@ -1,0 +1,122 @@
+package remediate
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/unloop/unloop/hostcfg"
+	"github.com/unloop/unloop/hostcfg/hostcfgtest"
+)
+
+// unloopOwn are the paths apply adds that rollback keeps: the journal and the lock.
+func unloopOwn(rel string) bool {
+	return strings.HasPrefix(rel, "var/lib/unloop") || rel == "run/unloop.lock"
+}
+
+// TestStrategies applies each strategy offline to a node tree from the field:
+// the plan's diffs match a golden file, the node checks clean afterwards, a
+// second apply changes nothing, and rollback brings back every byte, mode and link.
+func TestStrategies(t *testing.T) {
+	tests := []struct {
+		tree     string
+		strategy []string // nil: auto
+		want     []string // kind:path of the file and link changes
+	}{
+		{"ubuntu-2004-kubeadm-stub", []string{"kubelet"}, []string{"file:/var/lib/kubelet/config.yaml"}},
+		{"ubuntu-2004-kubeadm-stub", []string{"stub"}, []string{"file:" + StubDropIn, "link:/etc/resolv.conf"}},
+		{"ubuntu-2004-kubeadm-stub", nil, []string{"file:/var/lib/kubelet/config.yaml"}},
+		{"ubuntu-misspelled-key", nil, []string{"file:/var/lib/kubelet/config.yaml"}},
+		{"ubuntu-typo-path", nil, []string{"file:/var/lib/kubelet/config.yaml"}},
+		{"ubuntu-flag-loops", []string{"kubelet"}, []string{"file:/etc/default/kubelet"}},
+		{"ubuntu-kubespray-resolved-dns", nil, []string{"file:" + UnloopResolvConf, "file:/etc/kubernetes/kubelet-config.yaml"}},
+		{"rhel-kubespray-dhclient", []string{"dhclient"}, []string{"file:" + RHELHook, "file:/etc/dhcp/dhclient.conf", "file:/etc/resolv.conf"}},
+		{"rhel-kubespray-dhclient", []string{"kubelet"}, []string{"file:" + UnloopResolvConf, "file:/etc/kubernetes/kubelet-config.yaml"}},
+		{"debian-dhclient-headerless", nil, []string{"file:" + DebianHook, "file:/etc/resolv.conf"}},
+		{"docker-corefile", []string{"corefile"}, []string{"file:/etc/coredns/Corefile"}},
+		{"upstream-given", []string{"corefile", "dhclient"}, []string{"file:" + DebianHook, "file:/etc/resolv.conf"}},
+	}
+	for _, tt := range tests {
+		name := tt.tree + "/" + strings.Join(tt.strategy, ",")
+		if tt.strategy == nil {
+			name = tt.tree + "/auto"
+		}
+		t.Run(name, func(t *testing.T) {
+			dir, comment := hostcfgtest.Tree(t, filepath.Join("testdata", "nodes", tt.tree+".txtar"))
+			root, err := hostcfg.NewRoot(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			opts := treeOptions(t, comment)
+			opts.Strategies = tt.strategy
+			env := Env{Root: root}
+			before := hostcfgtest.State(t, dir, nil)
+
+			pl, err := MakePlan(context.Background(), env, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			var diffs strings.Builder
+			for _, c := range pl.Changes {
+				if c.Kind == KindFile || c.Kind == KindLink {
+					got = append(got, c.Kind+":"+c.Path)
+					fmt.Fprintf(&diffs, "## %s %s %s [%s]\n%s\n", c.Action, c.Kind, c.Path, c.Strategy, c.Diff)
+				}
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Fatalf("changes %q, want %q", got, tt.want)
+			}
+			if !pl.Changed || len(pl.Unfixed) > 0 {
+				t.Fatalf("changed=%v unfixed=%v", pl.Changed, pl.Unfixed)
+			}
+			golden(t, filepath.Join("testdata", "plans", strings.ReplaceAll(name, "/", "_")+".diff"), []byte(diffs.String()))
+
+			res, err := Apply(context.Background(), env, opts)
+			if err != nil {
+				t.Fatalf("apply: %v", err)
+			}
+			if !res.Changed || res.Run == "" || !res.Verified {
+				t.Fatalf("apply: changed=%v run=%q verified=%v", res.Changed, res.Run, res.Verified)
+			}
+			rep, _, err := Check(context.Background(), env, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rep.Status == "error" {
+				t.Fatalf("check after apply: %q", codes(rep.Findings))
+			}
+			again, err := Apply(context.Background(), env, opts)
+			if err != nil {
+				t.Fatalf("second apply: %v", err)
+			}
+			if again.Changed || again.Run != "" {
+				t.Fatalf("second apply changed=%v run=%q, want no change", again.Changed, again.Run)
+			}
+
+			for range 2 { // rolling back twice is harmless
+				if _, err := Rollback(context.Background(), env, opts, res.Run); err != nil {
+					t.Fatalf("rollback: %v", err)
+				}
+				after := hostcfgtest.State(t, dir, unloopOwn)
+				if !maps.Equal(before, after) {
+					for k := range maps.Keys(before) {
+						if before[k] != after[k] {
+							t.Errorf("%s after rollback:\n%s\nwant:\n%s", k, after[k], before[k])
+						}
+					}
+					for k := range maps.Keys(after) {
+						if _, ok := before[k]; !ok {
+							t.Errorf("%s left after rollback: %s", k, after[k])
+						}
+					}
+					t.FailNow()
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,281 @@
+package remediate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"slices"
+	"strings"
+
+	"github.com/rogpeppe/go-internal/diff"
+
+	"github.com/unloop/unloop/hostcfg"
+)
+
+// Change kinds and actions.
+const (
+	KindFile = "file"
+	KindLink = "link"
+	KindUnit = "unit"
+	KindPods = "pods"
+)
+
+// Change is one thing a plan would do. Reason is shown, never acted on.
+type Change struct {
+	Kind     string `json:"kind"`
+	Path     string `json:"path,omitempty"`
+	Unit     string `json:"unit,omitempty"`
+	Action   string `json:"action"` // create, modify, relink, restart, recreate
+	Strategy string `json:"strategy"`
+	Reason   string `json:"reason"`
+	Diff     string `json:"diff,omitempty"`
+	// Skipped says why a unit action will not be carried out (offline,
+	// --no-restart, not running); the change is still listed.
+	Skipped string   `json:"skipped,omitempty"`
+	Pods    []string `json:"pods,omitempty"`
+
+	// What apply needs; Before is what the plan read and apply insists on.
+	Before *hostcfg.Snapshot                        `json:"-"`
+	After  []byte                                   `json:"-"`
+	Mode   fs.FileMode                              `json:"-"`
+	UID    int                                      `json:"-"`
+	GID    int                                      `json:"-"`
+	Target string                                   `json:"target,omitempty"` // a link's new target
+	Verify func(ctx context.Context, bus Bus) error `json:"-"`
+}
+
+// Plan is what apply would do, as data.
+type Plan struct {
+	*Report
+	Strategies []string    `json:"strategies"`
+	Changed    bool        `json:"changed"`
+	Changes    []Change    `json:"changes"`
+	Upstreams  []Candidate `json:"upstreams"`
+	// Unfixed are the error findings no chosen strategy fixes; apply refuses
+	// while there are any.
+	Unfixed []Finding `json:"unfixed"`
+
+	node *Node
+}
+
+// ErrUnfixed is returned by apply when some error has no chosen strategy.
+var ErrUnfixed = errors.New("some errors have no fix among the chosen strategies")
+
+// chooseStrategy picks, for a finding, the first of its fixes that the user's
+// order allows (auto: the finding's own order, least invasive first).
+func chooseStrategy(f Finding, order []string) string {
+	if len(order) == 0 {
+		if len(f.Fixes) > 0 {
+			return f.Fixes[0]
+		}
+		return ""
+	}
+	for _, s := range order {
+		if slices.Contains(f.Fixes, s) {
+			return s
+		}
+	}
+	return ""
+}
+
+// planner accumulates the edits of every strategy, so two edits of one file
+// become one change with one diff.
+type planner struct {
+	ctx   context.Context
+	env   Env
+	opts  Options
+	node  *Node
+	ups   []Candidate
+	files map[string]*Change // by the node path actually written (links resolved)
+	order []string
+	other []Change
+}
+
+// file returns the change for path, reading the file the first time. A file
+// that does not exist starts empty with mode 0644.
+func (p *planner) file(path string) (*Change, error) {
+	real, err := p.env.Root.Resolve(path)
+	if err != nil {
+		return nil, err
+	}
+	if c, ok := p.files[real]; ok {
+		return c, nil
+	}
+	snap, err := p.env.Root.Snapshot(real)
+	if err != nil {
+		return nil, err
+	}
+	c := &Change{Kind: KindFile, Path: real, Before: snap, Mode: 0o644, UID: 0, GID: 0}
+	if snap.Exists {
+		c.After = slices.Clone(snap.Data)
+		c.Mode, c.UID, c.GID = snap.Mode, snap.UID, snap.GID
+	}
+	p.files[real] = c
+	p.order = append(p.order, real)
+	return c, nil
+}
+
+// edit records new content for path with a reason and the strategy.
+func (p *planner) edit(path, strategy, reason string, edit func(old []byte) ([]byte, error)) error {
+	c, err := p.file(path)
+	if err != nil {
+		return err
+	}
+	after, err := edit(c.After)
+	if err != nil {
+		return err
+	}
+	c.After = after
+	if c.Strategy == "" {
+		c.Strategy = strategy
+	} else if !strings.Contains(c.Strategy, strategy) {
+		c.Strategy += "," + strategy
+	}
+	if c.Reason == "" {
+		c.Reason = reason
+	} else if !strings.Contains(c.Reason, reason) {
+		c.Reason += "; " + reason
+	}
+	return nil
+}
+
+func (p *planner) link(path, target, strategy, reason string) error {
+	snap, err := p.env.Root.Snapshot(path)
+	if err != nil {
+		return err
+	}
+	if snap.Exists && snap.Link == target {
+		return nil
+	}
+	old := "(nothing)"
+	switch {
+	case snap.Link != "":
+		old = "link to " + snap.Link
+	case snap.Exists:
+		old = "a regular file"
+	}
+	d := fmt.Sprintf("--- %s\n+++ %s\n-%s\n+link to %s\n", path, path, old, target)
+	p.other = append(p.other, Change{Kind: KindLink, Path: path, Action: "relink", Strategy: strategy,
+		Reason: reason, Diff: d, Before: snap, Target: target})
+	return nil
+}
+
+// restart lists a unit restart; whether it runs is decided here, once, so
+// plan and apply show the same thing.
+func (p *planner) restart(unit, strategy, reason string, verify func(context.Context, Bus) error) {
+	for _, c := range p.other {
+		if c.Kind == KindUnit && c.Unit == unit {
+			return
+		}
+	}
+	c := Change{Kind: KindUnit, Unit: unit, Action: "restart", Strategy: strategy, Reason: reason, Verify: verify}
+	switch {
+	case p.opts.Offline:
+		c.Skipped = "offline"
+	case p.opts.NoRestart:
+		c.Skipped = "--no-restart"
+	case p.env.Bus == nil:
+		c.Skipped = "no system bus"
+	default:
+		active, err := p.env.Bus.UnitActive(p.ctx, unit)
+		if err != nil {
+			c.Skipped = fmt.Sprintf("can't tell whether it runs: %v", err)
+		} else if !active {
+			c.Skipped = "not running"
+		}
+	}
+	p.other = append(p.other, c)
+}
+
+func (p *planner) pods(strategy string) {
+	for _, c := range p.other {
+		if c.Kind == KindPods {
+			return
+		}
+	}
+	p.other = append(p.other, Change{Kind: KindPods, Action: "recreate", Strategy: strategy,
+		Pods:    []string{"kube-system/coredns", "kube-system/node-local-dns"},
+		Reason:  "a pod sandbox keeps the resolv.conf it was created with: delete the CoreDNS and node-local-dns pods on this node so they start with the new file (unloop does not talk to the API server)",
+		Skipped: "left to you"})
+}
+
+// MakePlan checks the node and plans the fixes. Plan and apply both call it:
+// there is one code path.
+func MakePlan(ctx context.Context, env Env, opts Options) (*Plan, error) {
+	rep, n, err := Check(ctx, env, opts)
+	if err != nil {
+		return nil, err
+	}
+	return planFor(ctx, env, opts, rep, n)
+}
+
+func planFor(ctx context.Context, env Env, opts Options, rep *Report, n *Node) (*Plan, error) {
+	pl := &Plan{Report: rep, Strategies: []string{}, Changes: []Change{}, Upstreams: []Candidate{}, Unfixed: []Finding{}, node: n}
+	if rep.HasUnreadable() {
+		return pl, nil
+	}
+	byStrategy := map[string][]Finding{}
+	for _, f := range rep.Findings {
+		if f.Severity != SevError {
+			continue
+		}
+		s := chooseStrategy(f, opts.Strategies)
+		if s == "" {
+			pl.Unfixed = append(pl.Unfixed, f)
+			continue
+		}
+		byStrategy[s] = append(byStrategy[s], f)
+	}
+	if len(byStrategy) == 0 {
+		return pl, nil
+	}
+	ups, err := SelectUpstreams(ctx, env, n, opts)
+	if err != nil {
+		return nil, err
+	}
+	pl.Upstreams = ups
+	p := &planner{ctx: ctx, env: env, opts: opts, node: n, ups: ups, files: map[string]*Change{}}
+	for _, s := range AllStrategies {
+		fs := byStrategy[s]
+		if len(fs) == 0 {
+			continue
+		}
+		pl.Strategies = append(pl.Strategies, s)
+		if err := strategies[s](p, fs); err != nil {
+			return nil, fmt.Errorf("planning the %s strategy: %w", s, err)
+		}
+	}
+	for _, path := range p.order {
+		c := p.files[path]
+		if c.Before.Exists && string(c.Before.Data) == string(c.After) {
+			continue
+		}
+		c.Action = "modify"
+		old := c.Before.Data
+		if !c.Before.Exists {
+			c.Action = "create"
+			old = nil
+		}
+		c.Diff = string(diff.Diff(path, old, path, c.After))
+		pl.Changes = append(pl.Changes, *c)
+	}
+	pl.Changes = append(pl.Changes, p.other...)
+	for _, c := range pl.Changes {
+		if c.Kind == KindFile || c.Kind == KindLink {
+			pl.Changed = true
+		}
+	}
+	if !pl.Changed {
+		// Nothing to write: restarts and pods alone are not a change.
+		pl.Changes = []Change{}
+	}
+	return pl, nil
+}
+
+var strategies = map[string]func(p *planner, fs []Finding) error{
+	StrategyKubelet:  planKubelet,
+	StrategyStub:     planStub,
+	StrategyDhclient: planDhclient,
+	StrategyCorefile: planCorefile,
+}

@@ -1,0 +1,339 @@
+package remediate
+
+import (
+	"bytes"
+	"fmt"
+	"net/netip"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/unloop/unloop/hostcfg"
+)
+
+// Files unloop owns.
+const (
+	UnloopResolvConf = "/etc/unloop/resolv.conf"
+	StubDropIn       = "/etc/systemd/resolved.conf.d/90-unloop.conf"
+	DebianHook       = "/etc/dhcp/dhclient-enter-hooks.d/unloop"
+	RHELHook         = "/etc/dhcp/dhclient.d/unloop.sh"
+	// dhclientMarker prefixes the dhclient.conf lines unloop comments out.
+	dhclientMarker = "unloop"
+)
+
+// resolvedRuns: online, resolved answered on the bus; offline, its uplink file exists.
+func (n *Node) resolvedRuns() bool {
+	if n.Online {
+		return n.ResolvedLive != nil
+	}
+	return n.Uplink != nil
+}
+
+// uplinkClean: resolved's uplink file names servers and none of them loops.
+func (n *Node) uplinkClean() bool {
+	if n.Uplink == nil || len(n.Uplink.Conf.Nameservers) == 0 {
+		return false
+	}
+	for _, ns := range n.Uplink.Conf.Nameservers {
+		if n.Looping(ns.Addr) {
+			return false
+		}
+	}
+	return true
+}
+
+// usable are the upstreams a strategy may write: verified, or unverified when
+// offline (said so in the plan).
+func (p *planner) usable() ([]netip.Addr, error) {
+	var out []netip.Addr
+	for _, c := range p.ups {
+		if c.Error == "" {
+			out = append(out, c.Addr)
+		}
+		if len(out) == 3 {
+			break
+		}
+	}
+	if len(out) == 0 {
+		var tried []string
+		for _, c := range p.ups {
+			tried = append(tried, c.Addr.String()+": "+c.Error)
+		}
+		if len(tried) == 0 {
+			return nil, fmt.Errorf("no clean upstream found (%s): give one with --upstream", CodeNoUpstream)
+		}
+		return nil, fmt.Errorf("no upstream answers DNS (%s); unloop does not trade a loop for a black hole", strings.Join(tried, ", "))
+	}
+	return out, nil
+}
+
+// unloopResolvConf is the file unloop keeps for pods when resolved's is not clean.
+func unloopResolvConf(ups []netip.Addr, base *hostcfg.ResolvFile) []byte {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "%s: the resolv.conf kubelet hands to pods, without DNS forwarding loops.\n", hostcfg.UnloopMarker)
+	b.WriteString("# Rewritten by `unloop apply`; edit unloop's config (upstream:) instead of this file.\n")
+	for _, a := range ups {
+		fmt.Fprintf(&b, "nameserver %s\n", a)
+	}
+	if base != nil {
+		if len(base.Conf.Search) > 0 {
+			fmt.Fprintf(&b, "search %s\n", strings.Join(base.Conf.Search, " "))
+		}
+		if len(base.Conf.Options) > 0 {
+			fmt.Fprintf(&b, "options %s\n", strings.Join(base.Conf.Options, " "))
+		}
+	}
+	return b.Bytes()
+}
+
+func planKubelet(p *planner, _ []Finding) error {
+	n := p.node
+	target := UnloopResolvConf
+	if n.resolvedRuns() && n.uplinkClean() {
+		target = resolvedUplinkFile
+	}
+	if target == UnloopResolvConf {
+		ups, err := p.usable()
+		if err != nil {
+			return err
+		}
+		base := n.Pod
+		if err := p.edit(target, StrategyKubelet, "a clean resolv.conf for pods, from the upstreams that answer", func([]byte) ([]byte, error) {
+			return unloopResolvConf(ups, base), nil
+		}); err != nil {
+			return err
+		}
+	}
+	k := n.Kubelet
+	reason := fmt.Sprintf("kubelet hands pods %s instead of %s", target, n.PodFile)
+	switch {
+	case k.ResolvConfSource == "flag" && k.ResolvConfFlag != nil:
+		f := *k.ResolvConfFlag
+		if f.Value != target {
+			if err := p.edit(f.File, StrategyKubelet, reason+" (--resolv-conf)", func(old []byte) ([]byte, error) {
+				return hostcfg.SetFlagValue(old, f, target)
+			}); err != nil {
+				return err
+			}
+		}
+	case k.ConfigExists:
+		if n.PodFile != target || len(k.Misspelled) > 0 {
+			if err := p.edit(k.ConfigPath, StrategyKubelet, reason+" (resolvConf)", func(old []byte) ([]byte, error) {
+				return hostcfg.SetKubeletResolvConf(k.ConfigPath, old, target)
+			}); err != nil {
+				return err
+			}
+		}
+	default:
+		return fmt.Errorf("kubelet has neither a config file (%s does not exist) nor a --resolv-conf flag: nowhere to set resolvConf", k.ConfigPath)
+	}
+	p.restart("kubelet.service", StrategyKubelet, "kubelet reads resolvConf only at start", nil)
+	p.pods(StrategyKubelet)
+	return nil
+}
+
+const stubDropIn = hostcfg.UnloopMarker + `: systemd-resolved without its stub listener, so that
+# /etc/resolv.conf names the real upstreams instead of 127.0.0.53.
+# Written by ` + "`unloop apply --strategy stub`" + `; ` + "`unloop rollback`" + ` removes it.
+[Resolve]
+DNSStubListener=no
+`
+
+func planStub(p *planner, _ []Finding) error {
+	if !p.node.resolvedRuns() {
+		return fmt.Errorf("systemd-resolved is not running (no %s): the stub strategy needs it", resolvedUplinkFile)
+	}
+	if err := p.edit(StubDropIn, StrategyStub, "turn systemd-resolved's stub listener off", func([]byte) ([]byte, error) {
+		return []byte(stubDropIn), nil
+	}); err != nil {
+		return err
+	}
+	if err := p.link("/etc/resolv.conf", "../run/systemd/resolve/resolv.conf", StrategyStub,
+		"point /etc/resolv.conf at resolved's uplink file, which names the real upstreams"); err != nil {
+		return err
+	}
+	p.restart("systemd-resolved.service", StrategyStub, "systemd-resolved reads DNSStubListener only at start", verifyStubOff)
+	p.pods(StrategyStub)
+	return nil
+}
+
+// loopingAddrs are the addresses the dhclient hook keeps out: every node cache
+// address and every looping address found in the pod file.
+func (n *Node) loopingAddrs() []netip.Addr {
+	set := map[netip.Addr]bool{}
+	for a := range n.NodeCache {
+		set[a] = true
+	}
+	if n.Pod != nil {
+		for _, ns := range n.Pod.Conf.Nameservers {
+			if n.Looping(ns.Addr) {
+				set[ns.Addr.WithZone("")] = true
+			}
+		}
+	}
+	out := make([]netip.Addr, 0, len(set))
+	for a := range set {
+		out = append(out, a)
+	}
+	slices.SortFunc(out, func(a, b netip.Addr) int { return a.Compare(b) })
+	return out
+}
+
+func planDhclient(p *planner, _ []Finding) error {
+	n := p.node
+	ups, err := p.usable()
+	if err != nil {
+		return err
+	}
+	looping := n.loopingAddrs()
+	hookPath, mode, hook := dhclientHook(p.env.Root, looping, ups)
+	if err := p.edit(hookPath, StrategyDhclient, "drop looping addresses at every lease and renew, before dhclient-script writes /etc/resolv.conf", func([]byte) ([]byte, error) {
+		return hook, nil
+	}); err != nil {
+		return err
+	}
+	p.files[hookPath].Mode = mode
+
+	for _, c := range n.Dhclient {
+		var sts []hostcfg.DhclientStatement
+		for _, st := range c.Statements {
+			if slices.ContainsFunc(st.Addrs, n.Looping) {
+				sts = append(sts, st)
+			}
+		}
+		if len(sts) == 0 {
+			continue
+		}
+		// Last first, so the offsets of the others still hold.
+		sort.Slice(sts, func(i, j int) bool { return sts[i].Start > sts[j].Start })
+		if err := p.edit(c.Path, StrategyDhclient, "dhclient would add a looping address at its next start", func(old []byte) ([]byte, error) {
+			out := old
+			for _, st := range sts {
+				out = hostcfg.NeutraliseDhclient(out, st, dhclientMarker)
+			}
+			return out, nil
+		}); err != nil {
+			return err
+		}
+	}
+
+	if pod := n.Pod; pod != nil {
+		var lines []int
+		left := 0
+		for _, ns := range pod.Conf.Nameservers {
+			if n.Looping(ns.Addr) {
+				lines = append(lines, ns.Line)
+			} else {
+				left++
+			}
+		}
+		if len(lines) > 0 {
+			if err := p.edit(pod.Path, StrategyDhclient, "remove the looping nameservers dhclient already wrote", func(old []byte) ([]byte, error) {
+				out := hostcfg.RemoveLines(old, lines)
+				if left == 0 {
+					// An empty list would send pods nowhere: name the upstreams the hook substitutes.
+					if len(out) > 0 && out[len(out)-1] != '\n' {
+						out = append(out, '\n')
+					}
+					for _, a := range ups {
+						out = append(out, fmt.Sprintf("nameserver %s\n", a)...)
+					}
+				}
+				return out, nil
+			}); err != nil {
+				return err
+			}
+		}
+	}
+	p.pods(StrategyDhclient)
+	return nil
+}
+
+func planCorefile(p *planner, fs []Finding) error {
+	n := p.node
+	ups, err := p.usable()
+	if err != nil {
+		return err
+	}
+	for _, cf := range n.Corefiles {
+		type edit struct {
+			fw      hostcfg.Forward
+			targets []string
+		}
+		var edits []edit
+		noReload := false
+		for _, sb := range cf.Servers {
+			for _, fw := range sb.Forwards {
+				if !slices.ContainsFunc(fs, func(f Finding) bool { return f.File == cf.Path && f.Line == fw.Line }) {
+					continue
+				}
+				var keep []string
+				dropped := false
+				for _, t := range fw.To {
+					if n.targetLoops(sb, t.Text) {
+						dropped = true
+						continue
+					}
+					keep = append(keep, t.Text)
+				}
+				if !dropped {
+					continue
+				}
+				for _, a := range ups {
+					if !slices.Contains(keep, a.String()) {
+						keep = append(keep, a.String())
+					}
+				}
+				edits = append(edits, edit{fw, keep})
+				noReload = noReload || !sb.Reload
+			}
+		}
+		if len(edits) == 0 {
+			continue
+		}
+		sort.Slice(edits, func(i, j int) bool { return edits[i].fw.To[0].Offset > edits[j].fw.To[0].Offset })
+		path := cf.Path
+		if err := p.edit(path, StrategyCorefile, "forward to upstreams that are not this server", func(old []byte) ([]byte, error) {
+			out := old
+			for _, e := range edits {
+				var err error
+				if out, err = hostcfg.ReplaceCorefileTargets(path, out, e.fw, e.targets); err != nil {
+					return nil, err
+				}
+			}
+			return out, nil
+		}); err != nil {
+			return err
+		}
+		if noReload {
+			p.other = append(p.other, Change{Kind: KindUnit, Unit: "CoreDNS (" + path + ")", Action: "restart", Strategy: StrategyCorefile,
+				Reason: "a server block without the reload plugin reads the Corefile only at start", Skipped: "left to you: unloop does not know how this CoreDNS is run"})
+		} else {
+			p.other = append(p.other, Change{Kind: KindUnit, Unit: "CoreDNS (" + path + ")", Action: "reload", Strategy: StrategyCorefile,
+				Reason: "CoreDNS's reload plugin picks the new Corefile up by itself", Skipped: "not needed: the reload plugin"})
+		}
+	}
+	return nil
+}
+
+// targetLoops reports whether one forward target of a server block loops.
+func (n *Node) targetLoops(sb hostcfg.ServerBlock, t string) bool {
+	ap, path, ok := forwardTarget(t)
+	if !ok {
+		return false
+	}
+	if path == "" {
+		_, loops := n.listensOn(sb, ap)
+		return loops
+	}
+	rf := n.resolvFileAt(path)
+	if rf == nil {
+		return false
+	}
+	for _, ns := range rf.Conf.Nameservers {
+		if _, loops := n.listensOn(sb, netip.AddrPortFrom(ns.Addr.WithZone(""), 53)); loops {
+			return true
+		}
+	}
+	return false
+}

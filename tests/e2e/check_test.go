@@ -1,0 +1,107 @@
+package e2e
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/unloop/unloop/tests/node"
+)
+
+const kubeletUnit = `[Unit]
+Description=stand-in kubelet: reads its config and sleeps
+[Service]
+ExecStart=/bin/sh -c 'cat /var/lib/kubelet/config.yaml; exec sleep infinity'
+[Install]
+WantedBy=multi-user.target
+`
+
+const kubeletConfig = `apiVersion: kubelet.config.k8s.io/v1beta1
+kind: KubeletConfiguration
+clusterDNS:
+- 10.96.0.10
+`
+
+// TestCheckOnline runs check on real bookworm and trixie nodes: it tells the
+// stub from uplink mode as systemd-resolved itself reports it over D-Bus, and
+// finds a looping upstream set live with resolvectl.
+func TestCheckOnline(t *testing.T) {
+	for _, release := range []string{"bookworm", "trixie"} {
+		t.Run(release, func(t *testing.T) {
+			t.Parallel()
+			n := boot(t, node.Options{Release: release})
+			must(t, n.WriteFile("/etc/systemd/system/kubelet.service", []byte(kubeletUnit), 0o644))
+			must(t, n.WriteFile("/var/lib/kubelet/config.yaml", []byte(kubeletConfig), 0o644))
+			n.Run("systemctl", "daemon-reload")
+			n.Run("systemctl", "start", "kubelet.service")
+
+			// The rootfs's /etc/resolv.conf is the stub link: pods would get 127.0.0.53.
+			out, code := unloop(t, n, "check", "--output", "json")
+			r := decode(t, out)
+			if code != 2 || !r.Online || !r.has("nameserver-resolved-stub", "127.0.0.53") {
+				t.Fatalf("stub: exit %d, online %v, findings %v", code, r.Online, r.codes())
+			}
+			if r.ResolvConf.Generator != "systemd-resolved-stub" || !strings.Contains(r.ResolvConf.Evidence, "ResolvConfMode") {
+				t.Errorf("stub: generator %q (%s), want systemd-resolved-stub from resolved's ResolvConfMode", r.ResolvConf.Generator, r.ResolvConf.Evidence)
+			}
+
+			// Uplink mode, with a real upstream configured: healthy, and resolved says uplink.
+			must(t, n.WriteFile("/etc/systemd/resolved.conf.d/test.conf", []byte("[Resolve]\nDNS=192.0.2.53\n"), 0o644))
+			n.Run("systemctl", "restart", "systemd-resolved.service")
+			must(t, n.Symlink("../run/systemd/resolve/resolv.conf", "/etc/resolv.conf"))
+			waitFor(t, func() bool { d, _ := n.ReadFile("/run/systemd/resolve/resolv.conf"); return strings.Contains(string(d), "192.0.2.53") })
+			out, code = unloop(t, n, "check", "--output", "json")
+			r = decode(t, out)
+			if code != 0 || r.Status != "ok" {
+				t.Fatalf("uplink: exit %d, status %s, findings %v", code, r.Status, r.codes())
+			}
+			if r.ResolvConf.Generator != "systemd-resolved-uplink" || !strings.Contains(r.ResolvConf.Evidence, "ResolvConfMode") {
+				t.Errorf("uplink: generator %q (%s), want systemd-resolved-uplink from resolved", r.ResolvConf.Generator, r.ResolvConf.Evidence)
+			}
+
+			// A looping upstream set live on a link: no file says it, resolved does.
+			n.Run("ip", "link", "add", "veth0", "type", "veth", "peer", "name", "veth1")
+			n.Run("ip", "link", "set", "veth0", "up")
+			n.Run("ip", "link", "set", "veth1", "up")
+			n.Run("resolvectl", "dns", "veth0", "169.254.25.10")
+			must(t, n.WriteFile("/var/lib/kubelet/config.yaml", []byte(kubeletConfig+"resolvConf: /run/systemd/resolve/resolv.conf\n"), 0o644))
+			waitFor(t, func() bool { d, _ := n.ReadFile("/run/systemd/resolve/resolv.conf"); return strings.Contains(string(d), "169.254.25.10") })
+			out, code = unloop(t, n, "check", "--output", "json")
+			r = decode(t, out)
+			if code != 2 || !r.has("resolved-upstream-loop", "169.254.25.10") || !r.has("nameserver-node-local-dns", "169.254.25.10") {
+				t.Fatalf("live DNS: exit %d, findings %v", code, r.codes())
+			}
+			for _, f := range r.Findings {
+				if f.Code == "resolved-upstream-loop" && !strings.Contains(f.Message, "D-Bus") {
+					t.Errorf("the live loop is not said to come from resolved's live state: %s", f.Message)
+				}
+			}
+
+			// The same node, offline: no bus, and it says so.
+			out, _ = unloop(t, n, "check", "--offline")
+			if !strings.Contains(out, "files only") {
+				t.Errorf("offline check does not say it read files only:\n%s", out)
+			}
+		})
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitFor polls cond for up to 10 seconds (resolved rewrites its files
+// asynchronously).
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 10s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
