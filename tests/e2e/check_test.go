@@ -49,7 +49,10 @@ func TestCheckOnline(t *testing.T) {
 			must(t, n.WriteFile("/etc/systemd/resolved.conf.d/test.conf", []byte("[Resolve]\nDNS=192.0.2.53\n"), 0o644))
 			n.Run("systemctl", "restart", "systemd-resolved.service")
 			must(t, n.Symlink("../run/systemd/resolve/resolv.conf", "/etc/resolv.conf"))
-			waitFor(t, func() bool { d, _ := n.ReadFile("/run/systemd/resolve/resolv.conf"); return strings.Contains(string(d), "192.0.2.53") })
+			waitFor(t, func() bool {
+				d, _ := n.ReadFile("/run/systemd/resolve/resolv.conf")
+				return strings.Contains(string(d), "192.0.2.53")
+			})
 			out, code = unloop(t, n, "check", "--output", "json")
 			r = decode(t, out)
 			if code != 0 || r.Status != "ok" {
@@ -65,7 +68,10 @@ func TestCheckOnline(t *testing.T) {
 			n.Run("ip", "link", "set", "veth1", "up")
 			n.Run("resolvectl", "dns", "veth0", "169.254.25.10")
 			must(t, n.WriteFile("/var/lib/kubelet/config.yaml", []byte(kubeletConfig+"resolvConf: /run/systemd/resolve/resolv.conf\n"), 0o644))
-			waitFor(t, func() bool { d, _ := n.ReadFile("/run/systemd/resolve/resolv.conf"); return strings.Contains(string(d), "169.254.25.10") })
+			waitFor(t, func() bool {
+				d, _ := n.ReadFile("/run/systemd/resolve/resolv.conf")
+				return strings.Contains(string(d), "169.254.25.10")
+			})
 			out, code = unloop(t, n, "check", "--output", "json")
 			r = decode(t, out)
 			if code != 2 || !r.has("resolved-upstream-loop", "169.254.25.10") || !r.has("nameserver-node-local-dns", "169.254.25.10") {
