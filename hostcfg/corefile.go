@@ -1,12 +1,23 @@
 package hostcfg
 
-import "errors"
+import (
+	"bytes"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/coredns/caddy/caddyfile"
+)
 
 // Token is one word of a Corefile, where it is.
 type Token struct {
 	Text   string
 	Line   int
 	Offset int // byte offset in the file, for splicing
+	End    int // byte offset just after the token as written (after its closing quote)
 }
 
 // Forward is one `forward FROM TO...` directive.
@@ -19,22 +30,443 @@ type Forward struct {
 // ServerBlock is one server block of a Corefile.
 type ServerBlock struct {
 	Keys     []string // as written: ".:53", "example.org"
+	Ports    []string // the port of each key, in Keys' order
 	Line     int
-	Port     string // "53" when no key names a port
+	Port     string // the first key's port; "53" when it names none (853 for tls://, 443 for https:// and grpc://)
 	Binds    []Token
 	Loop     bool // the loop plugin is on
 	Reload   bool // the reload plugin is on
 	Forwards []Forward
+	Imports  []Token // `import` arguments, not expanded: what they bring is not checked
 }
 
 // Corefile is a parsed Corefile (no import or env expansion).
 type Corefile struct {
 	Path    string
 	Servers []ServerBlock
+	Imports []Token // `import` lines between server blocks, not expanded
 }
 
 // ParseCorefile lexes data with the caddy lexer; unbalanced braces and other
-// syntax errors name path and line.
+// syntax errors name path and line. Imports and {$ENV} placeholders are kept as
+// written: checking must not depend on the environment or on other files.
 func ParseCorefile(path string, data []byte) (*Corefile, error) {
-	return nil, errors.New("not implemented")
+	toks, err := lexCorefile(path, data)
+	if err != nil {
+		return nil, err
+	}
+	p := &corefileParser{path: path, toks: toks}
+	cf := &Corefile{Path: path}
+	for p.i < len(p.toks) {
+		sb, err := p.serverBlock(cf)
+		if err != nil {
+			return nil, err
+		}
+		if sb != nil {
+			cf.Servers = append(cf.Servers, *sb)
+		}
+	}
+	return cf, nil
+}
+
+// lexCorefile returns the Corefile's tokens as the caddy lexer reads them, each
+// with its byte offsets. The lexer gives lines only, so the bytes are walked
+// beside it with the same rules (whitespace, "#" comments, quotes with \"
+// escapes) and every token is checked against the lexer's.
+func lexCorefile(path string, data []byte) ([]Token, error) {
+	if err := corefileText(path, data); err != nil {
+		return nil, err
+	}
+	d := caddyfile.NewDispenser(path, bytes.NewReader(data))
+	var out []Token
+	pos, line := 0, 1
+	if bytes.HasPrefix(data, []byte("\uFEFF")) {
+		pos = len("\uFEFF")
+	}
+	for d.Next() {
+		// Skip blanks and comments up to the token.
+		for pos < len(data) {
+			r, size := utf8.DecodeRune(data[pos:])
+			if r == '#' {
+				for pos < len(data) && data[pos] != '\n' {
+					pos++
+				}
+				continue
+			}
+			if !unicode.IsSpace(r) {
+				break
+			}
+			if r == '\n' {
+				line++
+			}
+			pos += size
+		}
+		start, startLine, end := pos, line, pos
+		var text []rune
+		if pos < len(data) && data[pos] == '"' {
+			pos++
+			escaped := false
+		quoted:
+			for pos < len(data) {
+				r, size := utf8.DecodeRune(data[pos:])
+				pos += size
+				switch {
+				case !escaped && r == '\\':
+					escaped = true
+					continue
+				case !escaped && r == '"':
+					break quoted
+				case r == '\n':
+					line++
+				}
+				if escaped && r != '"' {
+					text = append(text, '\\')
+				}
+				text = append(text, r)
+				escaped = false
+			}
+			end = pos
+		} else {
+			// As the lexer does: a CR inside a word is dropped, and a "#"
+			// inside a word starts a comment that only runs to the next blank
+			// (the word after that blank is a token again).
+			comment := false
+			for pos < len(data) {
+				r, size := utf8.DecodeRune(data[pos:])
+				if unicode.IsSpace(r) && r != '\r' {
+					break
+				}
+				if r == '#' {
+					comment = true
+				}
+				if !comment && r != '\r' {
+					text = append(text, r)
+					end = pos + size
+				}
+				pos += size
+			}
+		}
+		if string(text) != d.Val() || startLine != d.Line() {
+			return nil, Errorf(path, d.Line(), "can't place the token %q in the text (found %q at line %d)", d.Val(), string(text), startLine)
+		}
+		out = append(out, Token{Text: d.Val(), Line: d.Line(), Offset: start, End: end})
+	}
+	return out, nil
+}
+
+// corefileText rejects binary junk: NUL and other control bytes, invalid UTF-8.
+func corefileText(path string, data []byte) error {
+	line := 1
+	for i := 0; i < len(data); {
+		c := data[i]
+		if c == '\n' {
+			line++
+			i++
+			continue
+		}
+		if c < utf8.RuneSelf {
+			if c == 0x7f || (c < 0x20 && c != '\t' && c != '\r' && c != '\v' && c != '\f') {
+				return Errorf(path, line, "control byte 0x%02x: binary data, not a Corefile", c)
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRune(data[i:])
+		if r == utf8.RuneError && size <= 1 {
+			return Errorf(path, line, "invalid UTF-8 (byte 0x%02x): binary data, not a Corefile", c)
+		}
+		i += size
+	}
+	return nil
+}
+
+// corefileParser groups tokens into server blocks and directives the way
+// caddy's parser does (addresses up to "{" or the end of the line, a block in
+// braces, or the rest of the file for a single block without braces;
+// directives end at the end of their line unless a "{" opens a block).
+type corefileParser struct {
+	path string
+	toks []Token
+	i    int
+}
+
+// newLine says whether token i starts a line (a quoted token may span lines).
+func (p *corefileParser) newLine(i int) bool {
+	if i == 0 {
+		return true
+	}
+	prev := p.toks[i-1]
+	return prev.Line+strings.Count(prev.Text, "\n") < p.toks[i].Line
+}
+
+// lineEnd is the index of the first token after i that starts another line.
+func (p *corefileParser) lineEnd(i int) int {
+	j := i + 1
+	for j < len(p.toks) && !p.newLine(j) {
+		j++
+	}
+	return j
+}
+
+func (p *corefileParser) serverBlock(cf *Corefile) (*ServerBlock, error) {
+	sb := &ServerBlock{Line: p.toks[p.i].Line}
+	expectAnother := false
+	for {
+		t := p.toks[p.i]
+		if t.Text == "import" && p.newLine(p.i) && !expectAnother {
+			end := p.lineEnd(p.i)
+			if end == p.i+1 {
+				return nil, Errorf(p.path, t.Line, "import needs a file or a snippet name")
+			}
+			cf.Imports = append(cf.Imports, p.toks[p.i+1:end]...)
+			p.i = end
+			if p.i >= len(p.toks) {
+				break
+			}
+			if len(sb.Keys) == 0 {
+				sb.Line = p.toks[p.i].Line
+			}
+			continue
+		}
+		if t.Text == "{" {
+			if expectAnother {
+				return nil, Errorf(p.path, t.Line, "expected another address after the comma, found {")
+			}
+			break
+		}
+		if t.Text == "}" {
+			return nil, Errorf(p.path, t.Line, "unexpected } : no block is open here")
+		}
+		if k := t.Text; k != "" {
+			expectAnother = strings.HasSuffix(k, ",")
+			k = strings.TrimSuffix(k, ",")
+			if k != "" {
+				sb.Keys = append(sb.Keys, k)
+			}
+		}
+		p.i++
+		if p.i >= len(p.toks) {
+			if expectAnother {
+				return nil, Errorf(p.path, t.Line, "expected another address after the comma, found the end of the file")
+			}
+			break
+		}
+		if !expectAnother && p.newLine(p.i) {
+			break
+		}
+	}
+	if len(sb.Keys) == 0 {
+		if p.i < len(p.toks) && p.toks[p.i].Text == "{" {
+			return nil, Errorf(p.path, p.toks[p.i].Line, "a block with no server address before it")
+		}
+		return nil, nil
+	}
+	if len(sb.Keys) == 1 && strings.HasPrefix(sb.Keys[0], "(") && strings.HasSuffix(sb.Keys[0], ")") {
+		// A snippet: kept for imports, which are not expanded here.
+		return nil, p.skipSnippet(sb.Line)
+	}
+	for _, k := range sb.Keys {
+		sb.Ports = append(sb.Ports, corefileKeyPort(k))
+	}
+	sb.Port = sb.Ports[0]
+	braced := false
+	if p.i < len(p.toks) && p.toks[p.i].Text == "{" {
+		braced = true
+		p.i++
+	}
+	for p.i < len(p.toks) {
+		t := p.toks[p.i]
+		if t.Text == "}" {
+			if !braced {
+				return nil, Errorf(p.path, t.Line, "unexpected } : the server block at line %d has no opening {", sb.Line)
+			}
+			p.i++
+			return sb, nil
+		}
+		if err := p.directive(sb); err != nil {
+			return nil, err
+		}
+	}
+	if braced {
+		return nil, Errorf(p.path, sb.Line, "the server block opened here is never closed: a } is missing")
+	}
+	return sb, nil
+}
+
+func (p *corefileParser) skipSnippet(line int) error {
+	if p.i >= len(p.toks) || p.toks[p.i].Text != "{" {
+		return Errorf(p.path, line, "a snippet needs a block in braces")
+	}
+	depth := 0
+	for ; p.i < len(p.toks); p.i++ {
+		switch p.toks[p.i].Text {
+		case "{":
+			depth++
+		case "}":
+			depth--
+			if depth == 0 {
+				p.i++
+				return nil
+			}
+		}
+	}
+	return Errorf(p.path, line, "the snippet opened here is never closed: a } is missing")
+}
+
+// directive reads one directive: its name, the arguments on its line, and a
+// block in braces that may follow them.
+func (p *corefileParser) directive(sb *ServerBlock) error {
+	name := p.toks[p.i]
+	if name.Text == "{" {
+		return Errorf(p.path, name.Line, "unexpected { : a block needs a directive before it on its line")
+	}
+	var args []Token // before any block
+	depth := 0
+	blockSeen := false
+	p.i++
+	for ; p.i < len(p.toks); p.i++ {
+		t := p.toks[p.i]
+		switch {
+		case t.Text == "{":
+			depth++
+			blockSeen = true
+			continue
+		case depth == 0 && p.newLine(p.i):
+		case t.Text == "}" && depth > 0:
+			depth--
+			continue
+		case t.Text == "}":
+			return Errorf(p.path, t.Line, "unexpected } : no block is open here (a block's } must be on a line of its own)")
+		default:
+			if !blockSeen {
+				args = append(args, t)
+			}
+			continue
+		}
+		break
+	}
+	if depth > 0 {
+		return Errorf(p.path, name.Line, "the block of %s opened here is never closed: a } is missing", name.Text)
+	}
+	switch name.Text {
+	case "import":
+		if len(args) == 0 {
+			return Errorf(p.path, name.Line, "import needs a file or a snippet name")
+		}
+		sb.Imports = append(sb.Imports, args...)
+	case "bind":
+		if len(args) == 0 {
+			return Errorf(p.path, name.Line, "bind needs an address or an interface")
+		}
+		sb.Binds = append(sb.Binds, args...)
+	case "loop":
+		sb.Loop = true
+	case "reload":
+		sb.Reload = true
+	case "forward":
+		if len(args) < 2 {
+			return Errorf(p.path, name.Line, "forward needs a zone and at least one target (forward . 1.1.1.1)")
+		}
+		sb.Forwards = append(sb.Forwards, Forward{From: args[0].Text, Line: name.Line, To: slices.Clone(args[1:])})
+	}
+	return nil
+}
+
+// corefileKeyPort is the port a server block key listens on, after CoreDNS's
+// rules: the port after the last colon, else the transport's default.
+func corefileKeyPort(k string) string {
+	def := "53"
+	for _, t := range []struct{ prefix, port string }{
+		{"dns://", "53"}, {"tls://", "853"}, {"quic://", "853"},
+		{"grpc://", "443"}, {"https://", "443"}, {"https3://", "443"},
+	} {
+		if rest, ok := strings.CutPrefix(strings.ToLower(k), t.prefix); ok {
+			k, def = k[len(k)-len(rest):], t.port
+			break
+		}
+	}
+	if i := strings.LastIndexByte(k, ':'); i >= 0 {
+		if n, err := strconv.Atoi(k[i+1:]); err == nil && n >= 0 && n <= 65535 {
+			return strconv.Itoa(n)
+		}
+	}
+	return def
+}
+
+// ReplaceCorefileTargets returns data with the targets of the forward fw (as
+// ParseCorefile found it in data) replaced by targets, written space-separated
+// where the old ones were; comments, the options block and indentation are
+// kept. The result is lexed again and must differ from data only in those
+// targets.
+func ReplaceCorefileTargets(path string, data []byte, fw Forward, targets []string) ([]byte, error) {
+	if len(fw.To) == 0 {
+		return nil, Errorf(path, fw.Line, "the forward has no targets to replace")
+	}
+	if len(targets) == 0 {
+		return nil, Errorf(path, fw.Line, "refusing to leave forward without targets")
+	}
+	for _, t := range targets {
+		if t == "" || strings.ContainsFunc(t, func(r rune) bool {
+			return unicode.IsSpace(r) || unicode.IsControl(r) || strings.ContainsRune("#\"{}\\", r)
+		}) || !utf8.ValidString(t) {
+			return nil, Errorf(path, fw.Line, "refusing to write %q as a forward target: it would not read back as one word", t)
+		}
+	}
+	old, err := lexCorefile(path, data)
+	if err != nil {
+		return nil, err
+	}
+	cf, err := ParseCorefile(path, data)
+	if err != nil {
+		return nil, err
+	}
+	if !corefileHasForward(cf, fw) {
+		return nil, Errorf(path, fw.Line, "the forward read before is not in the file any more: it changed")
+	}
+	first, last := fw.To[0], fw.To[len(fw.To)-1]
+	out := slices.Concat(data[:first.Offset], []byte(strings.Join(targets, " ")), data[last.End:])
+
+	// Check: the tokens are the old ones with exactly the targets swapped.
+	a := slices.IndexFunc(old, func(t Token) bool { return t.Offset == first.Offset })
+	b := slices.IndexFunc(old, func(t Token) bool { return t.Offset == last.Offset })
+	if a < 0 || b < a {
+		return nil, Errorf(path, fw.Line, "the forward's targets are not where they were read")
+	}
+	want := make([]string, 0, len(old)-(b-a+1)+len(targets))
+	for _, t := range old[:a] {
+		want = append(want, t.Text)
+	}
+	want = append(want, targets...)
+	for _, t := range old[b+1:] {
+		want = append(want, t.Text)
+	}
+	got, err := lexCorefile(path, out)
+	if err != nil {
+		return nil, fmt.Errorf("the edited Corefile does not lex, nothing written: %w", err)
+	}
+	if len(got) != len(want) {
+		return nil, Errorf(path, fw.Line, "the edit changed %d tokens into %d: nothing written", len(old), len(got))
+	}
+	for i := range got {
+		if got[i].Text != want[i] {
+			return nil, Errorf(path, got[i].Line, "the edit changed %q: nothing written", want[i])
+		}
+	}
+	if _, err := ParseCorefile(path, out); err != nil {
+		return nil, fmt.Errorf("the edited Corefile does not parse, nothing written: %w", err)
+	}
+	return out, nil
+}
+
+// corefileHasForward says whether cf has a forward at fw's line with exactly
+// fw's targets at the same offsets.
+func corefileHasForward(cf *Corefile, fw Forward) bool {
+	for _, sb := range cf.Servers {
+		for _, f := range sb.Forwards {
+			if f.Line == fw.Line && f.From == fw.From && slices.Equal(f.To, fw.To) {
+				return true
+			}
+		}
+	}
+	return false
 }

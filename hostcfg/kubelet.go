@@ -1,6 +1,14 @@
 package hostcfg
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"slices"
+	"sort"
+	"strings"
+)
 
 // Where is a place in a file.
 type Where struct {
@@ -10,11 +18,15 @@ type Where struct {
 
 // Flag is a command-line flag of kubelet found in a unit or an environment file.
 type Flag struct {
-	Name       string // "resolv-conf", "config"
-	Value      string
-	File       string
-	Line       int
-	ValueStart int // byte offsets of the value in File, for splicing
+	Name  string // "resolv-conf", "config"
+	Value string
+	File  string // the file that holds the value's bytes
+	Line  int
+	// ValueStart and ValueEnd are the byte offsets of the value in File, for
+	// splicing. Both are -1 when the value is not written there as one literal
+	// run (quoted with escapes, split over joined lines, built from several
+	// variables): such a value can only be changed by hand.
+	ValueStart int
 	ValueEnd   int
 }
 
@@ -32,7 +44,7 @@ type Kubelet struct {
 	UnitFiles []string // kubelet.service and drop-ins read, in systemd's order
 	EnvFiles  []string // environment files read
 
-	ConfigPath   string // the KubeletConfiguration file in force
+	ConfigPath   string // the KubeletConfiguration file in force ("" when none is found)
 	ConfigFlag   *Flag  // the --config flag, nil when the default path is used
 	ConfigExists bool
 
@@ -41,17 +53,408 @@ type Kubelet struct {
 	ResolvConf       string
 	ResolvConfSource string // "flag", "config", "default"
 	ResolvConfFlag   *Flag  // when the source is the flag
-	ResolvConfAt     Where  // where the config file sets it (source "config")
+	ResolvConfAt     Where  // where the config file sets it (also when the flag overrides it)
 
 	Misspelled []KeyMiss
 }
 
+// Where kubelet's files are by default.
+const (
+	KubeletDefaultResolvConf = "/etc/resolv.conf"
+	kubeadmKubeletConfig     = "/var/lib/kubelet/config.yaml"
+	kubesprayKubeletConfig   = "/etc/kubernetes/kubelet-config.yaml"
+)
+
+// kubeletUnitDirs are systemd's system unit folders, highest precedence first.
+var kubeletUnitDirs = []string{
+	"/etc/systemd/system",
+	"/run/systemd/system",
+	"/usr/lib/systemd/system",
+	"/lib/systemd/system",
+}
+
+// kubeletEnvFiles are where kubeadm, the distribution packages and Kubespray
+// keep kubelet's flags; they are read on their own when no unit is found.
+var kubeletEnvFiles = []string{
+	"/var/lib/kubelet/kubeadm-flags.env",
+	"/etc/default/kubelet",
+	"/etc/sysconfig/kubelet",
+	"/etc/kubernetes/kubelet.env",
+}
+
 // DiscoverKubelet finds kubelet's units and drop-ins (under /etc/systemd/system,
 // /run/systemd/system, /usr/lib/systemd/system, /lib/systemd/system; unitFiles
-// from systemd itself are used instead when given), the environment files they
-// name, the --config and --resolv-conf flags (a flag beats the config file), and
-// the config file (--config, else /var/lib/kubelet/config.yaml, else
-// /etc/kubernetes/kubelet-config.yaml).
+// from systemd itself (FragmentPath, then DropInPaths) are used instead when
+// given), the environment files they name, the --config and --resolv-conf flags
+// (a flag beats the config file), and the config file (--config, else
+// /var/lib/kubelet/config.yaml, else /etc/kubernetes/kubelet-config.yaml).
+//
+// On error the returned Kubelet is never nil and holds what was found before
+// the error (the flags, say, when the config file does not parse), so a check
+// can report the error and still go on.
 func DiscoverKubelet(r *Root, unitFiles []string) (*Kubelet, error) {
-	return nil, errors.New("not implemented")
+	k := &Kubelet{}
+	var files srcFiles
+
+	if unitFiles == nil {
+		var err error
+		unitFiles, err = findKubeletUnit(r)
+		if err != nil {
+			return k, err
+		}
+	}
+
+	var (
+		cmds    []unitExecCommand
+		environ = map[string]srcText{}
+		envList []unitEnvVar
+		envFile []string // EnvironmentFile= values, "-" prefix kept
+	)
+	for _, u := range unitFiles {
+		u = clean(u)
+		data, ok, err := r.ReadFileIfExists(u)
+		if err != nil {
+			return k, fmt.Errorf("reading kubelet unit: %w", err)
+		}
+		if !ok {
+			continue
+		}
+		k.UnitFiles = append(k.UnitFiles, u)
+		fi := files.add(u, data)
+		for _, a := range parseUnitFile(fi, data) {
+			switch a.Key {
+			case "ExecStart":
+				if len(a.Value) == 0 {
+					cmds = nil // an empty assignment resets the list
+					continue
+				}
+				cmds = append(cmds, parseExecStart(a.Value, a.Line)...)
+			case "Environment":
+				if len(a.Value) == 0 {
+					envList = nil
+					continue
+				}
+				envList = append(envList, parseUnitEnvironment(a.Value, a.Line)...)
+			case "EnvironmentFile":
+				if len(a.Value) == 0 {
+					envFile = nil
+					continue
+				}
+				envFile = append(envFile, unitSpecifiers(a.Value).String())
+			}
+		}
+	}
+	for _, e := range envList {
+		environ[e.Name] = e.Value
+	}
+
+	var args []srcText
+	if len(k.UnitFiles) > 0 {
+		// Variables from files override Environment= (systemd.exec(5)).
+		for _, spec := range envFile {
+			paths, err := kubeletEnvFilePaths(r, spec)
+			if err != nil {
+				return k, err
+			}
+			for _, p := range paths {
+				vars, ok, err := readKubeletEnvFile(r, &files, p)
+				if err != nil {
+					return k, err
+				}
+				if !ok {
+					continue
+				}
+				k.EnvFiles = append(k.EnvFiles, p)
+				for _, v := range vars {
+					environ[v.Name] = v.Value
+				}
+			}
+		}
+		if len(cmds) > 0 {
+			// Only one ExecStart= is allowed for kubelet's Type=; the last one
+			// is what runs if there are several.
+			c := cmds[len(cmds)-1]
+			args = c.Args
+			if !c.NoEnv {
+				args = unitExpandArgv(args, environ)
+			}
+		}
+	} else {
+		// No unit: kubelet may be started by something we can't read, and its
+		// flags are still in the usual files. Every variable there counts.
+		for _, p := range kubeletEnvFiles {
+			vars, ok, err := readKubeletEnvFile(r, &files, p)
+			if err != nil {
+				return k, err
+			}
+			if !ok {
+				continue
+			}
+			k.EnvFiles = append(k.EnvFiles, p)
+			for _, v := range vars {
+				words, _ := unitSplitWords(v.Value, unitWordRelax)
+				args = append(args, words...)
+			}
+		}
+	}
+
+	flags := kubeletFlags(args, &files)
+	k.ConfigFlag = flags["config"]
+	k.ResolvConfFlag = flags["resolv-conf"]
+
+	if err := k.readConfig(r); err != nil {
+		k.finish()
+		return k, err
+	}
+	k.finish()
+	return k, nil
+}
+
+// finish settles what is decided by everything found: presence and the flag's
+// precedence over the config file.
+func (k *Kubelet) finish() {
+	k.Present = len(k.UnitFiles) > 0 || len(k.EnvFiles) > 0 || k.ConfigExists
+	if k.ResolvConfFlag != nil {
+		k.ResolvConf = k.ResolvConfFlag.Value
+		k.ResolvConfSource = "flag"
+	} else if k.ResolvConfSource == "" {
+		k.ResolvConf = KubeletDefaultResolvConf
+		k.ResolvConfSource = "default"
+	}
+}
+
+// readConfig finds and reads the KubeletConfiguration file.
+func (k *Kubelet) readConfig(r *Root) error {
+	candidates := []string{kubeadmKubeletConfig, kubesprayKubeletConfig}
+	if k.ConfigFlag != nil {
+		if k.ConfigFlag.Value == "" {
+			return nil // --config= names no file: kubelet uses its defaults
+		}
+		candidates = []string{clean(k.ConfigFlag.Value)}
+	}
+	for _, p := range candidates {
+		data, ok, err := r.ReadFileIfExists(p)
+		if err != nil {
+			k.ConfigPath = p
+			return fmt.Errorf("reading kubelet config: %w", err)
+		}
+		if !ok {
+			if k.ConfigFlag != nil {
+				k.ConfigPath = p // named but missing: kubelet refuses to start
+			}
+			continue
+		}
+		k.ConfigPath, k.ConfigExists = p, true
+		kc, err := parseKubeletConfig(p, data)
+		if err != nil {
+			return err
+		}
+		k.Misspelled = kc.misspelled()
+		if kc.rcVal != nil {
+			k.ResolvConfAt = Where{File: p, Line: kc.rcKey.Line}
+		}
+		if v, ok := kc.resolvConf(); ok {
+			k.ResolvConf, k.ResolvConfSource = v, "config"
+		}
+		return nil
+	}
+	return nil
+}
+
+// findKubeletUnit lists kubelet.service and its drop-ins as systemd would load
+// them: the first unit file found in the folders' order, then every
+// kubelet.service.d/*.conf by file name, a name in an earlier folder hiding the
+// same name in a later one. A unit or drop-in linked to /dev/null is masked.
+func findKubeletUnit(r *Root) ([]string, error) {
+	var out []string
+	masked := func(p string) (bool, error) {
+		t, err := r.Readlink(p)
+		if err != nil {
+			return false, err
+		}
+		return t == "/dev/null", nil
+	}
+	for _, d := range kubeletUnitDirs {
+		p := d + "/kubelet.service"
+		if _, err := r.Lstat(p); err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				continue
+			}
+			return nil, fmt.Errorf("looking for the kubelet unit: %w", err)
+		}
+		m, err := masked(p)
+		if err != nil {
+			return nil, fmt.Errorf("looking for the kubelet unit: %w", err)
+		}
+		if m {
+			return nil, nil // masked: kubelet does not run from this unit
+		}
+		out = append(out, p)
+		break
+	}
+	dropins := map[string]string{}
+	for _, d := range kubeletUnitDirs {
+		names, err := r.Glob(d+"/kubelet.service.d", "*.conf")
+		if err != nil {
+			return nil, fmt.Errorf("listing kubelet drop-ins: %w", err)
+		}
+		for _, p := range names {
+			if _, seen := dropins[path.Base(p)]; !seen {
+				dropins[path.Base(p)] = p
+			}
+		}
+	}
+	names := make([]string, 0, len(dropins))
+	for n := range dropins {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		p := dropins[n]
+		m, err := masked(p)
+		if err != nil {
+			return nil, fmt.Errorf("reading kubelet drop-in: %w", err)
+		}
+		if !m {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+// kubeletEnvFilePaths turns an EnvironmentFile= value into the files it names:
+// a "-" prefix makes the file optional (we never fail on a missing one anyway)
+// and the last path component may be a wildcard, as systemd allows.
+func kubeletEnvFilePaths(r *Root, spec string) ([]string, error) {
+	p := strings.TrimPrefix(spec, "-")
+	if !strings.HasPrefix(p, "/") {
+		return nil, nil // systemd refuses relative paths
+	}
+	p = clean(p)
+	if !strings.ContainsAny(path.Base(p), "*?[") {
+		return []string{p}, nil
+	}
+	if _, err := path.Match(path.Base(p), ""); err != nil {
+		return nil, nil
+	}
+	ps, err := r.Glob(path.Dir(p), path.Base(p))
+	if err != nil {
+		return nil, fmt.Errorf("listing kubelet environment files: %w", err)
+	}
+	return ps, nil
+}
+
+// readKubeletEnvFile reads and parses one environment file; ok is false when it
+// does not exist.
+func readKubeletEnvFile(r *Root, files *srcFiles, p string) ([]unitEnvVar, bool, error) {
+	data, ok, err := r.ReadFileIfExists(p)
+	if err != nil {
+		return nil, false, fmt.Errorf("reading kubelet environment file: %w", err)
+	}
+	if !ok {
+		return nil, false, nil
+	}
+	return parseSystemdEnvFile(files.add(p, data), data), true, nil
+}
+
+// kubeletFlags finds --config and --resolv-conf in kubelet's arguments, in the
+// --name=value and --name value forms, as pflag reads them: the last one wins,
+// "_" and "-" are the same in names, "--" ends the flags.
+func kubeletFlags(args []srcText, files *srcFiles) map[string]*Flag {
+	out := map[string]*Flag{}
+	for i := 0; i < len(args); i++ {
+		w := args[i]
+		s := w.String()
+		if s == "--" {
+			break
+		}
+		if !strings.HasPrefix(s, "--") {
+			continue
+		}
+		nameEnd := strings.IndexByte(s, '=')
+		var name string
+		if nameEnd < 0 {
+			name = s[2:]
+		} else {
+			name = s[2:nameEnd]
+		}
+		name = strings.ReplaceAll(name, "_", "-")
+		if name != "config" && name != "resolv-conf" {
+			continue
+		}
+		var val srcText
+		if nameEnd >= 0 {
+			val = w[nameEnd+1:]
+		} else {
+			if i+1 >= len(args) {
+				break // pflag fails: "flag needs an argument"
+			}
+			i++
+			val = args[i]
+			w = val
+		}
+		out[name] = newKubeletFlag(name, w, val, files)
+	}
+	return out
+}
+
+// newKubeletFlag locates val, a part of word w, in the file its bytes come from.
+func newKubeletFlag(name string, w, val srcText, files *srcFiles) *Flag {
+	f := &Flag{Name: name, Value: val.String(), ValueStart: -1, ValueEnd: -1}
+	anchor := w
+	if len(val) > 0 {
+		anchor = val
+	}
+	if len(anchor) > 0 {
+		c := anchor[0]
+		f.File = files.paths[c.file]
+		f.Line = lineOfOffset(files.data[c.file], c.off)
+	}
+	if fi, start, end, ok := srcLiteralSpan(val); ok {
+		f.File, f.ValueStart, f.ValueEnd = files.paths[fi], start, end
+		f.Line = lineOfOffset(files.data[fi], start)
+	} else if len(val) == 0 && len(w) > 0 {
+		// --resolv-conf= : the empty value sits right after a literal "=".
+		eq := w[len(w)-1]
+		if eq.lit && eq.c == '=' {
+			f.ValueStart, f.ValueEnd = eq.off+1, eq.off+1
+		}
+	}
+	return f
+}
+
+// kubeletFlagValueSafe says whether v can be written into a unit or an environment
+// file, quoted or not, without changing how the words split.
+func kubeletFlagValueSafe(v string) bool {
+	if v == "" {
+		return false
+	}
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case strings.IndexByte("/._-+:@,=", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// SetFlagValue returns data with the value of f replaced by value; every other
+// byte is kept. It refuses when the bytes at f's offsets are no longer f.Value
+// (the file changed since it was read), when f's value is not written literally,
+// and when value would need quoting (only path characters are allowed).
+func SetFlagValue(data []byte, f Flag, value string) ([]byte, error) {
+	if f.ValueStart < 0 || f.ValueEnd < f.ValueStart {
+		return nil, Errorf(f.File, f.Line, "the value of --%s is not written as plain text (quotes, escapes or variables): change it by hand", f.Name)
+	}
+	if f.ValueEnd > len(data) || string(data[f.ValueStart:f.ValueEnd]) != f.Value {
+		return nil, Errorf(f.File, f.Line, "--%s is no longer %q at the place it was read: the file changed", f.Name, f.Value)
+	}
+	if !kubeletFlagValueSafe(value) {
+		return nil, Errorf(f.File, f.Line, "refusing to write %q as --%s: only path characters are written into flag files", value, f.Name)
+	}
+	out := slices.Concat(data[:f.ValueStart], []byte(value), data[f.ValueEnd:])
+	return out, nil
 }
