@@ -1,0 +1,164 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+// say narrates the story for `make demo` (UNLOOP_DEMO=1); tests stay quiet.
+func say(format string, args ...any) {
+	if os.Getenv("UNLOOP_DEMO") != "" {
+		fmt.Printf("\n\033[1m==> "+format+"\033[0m\n", args...)
+	}
+}
+
+func show(s string) {
+	if os.Getenv("UNLOOP_DEMO") != "" {
+		fmt.Println(strings.TrimRight(s, "\n"))
+	}
+}
+
+const dhclientConf = `# Debian's default, plus the line Kubespray's users add for node-local-dns.
+option rfc3442-classless-static-routes code 121 = array of unsigned integer 8;
+send host-name = gethostname();
+prepend domain-name-servers 169.254.25.10;
+request subnet-mask, broadcast-address, time-offset, routers,
+	domain-name, domain-name-servers, domain-search, host-name,
+	rfc3442-classless-static-routes;
+`
+
+// TestFieldReport is the field's loop on a real node: dhclient writes
+// node-local-dns's own address into the file kubelet hands to pods, and
+// node-local-dns (a real CoreDNS) exits with plugin/loop. unloop finds it,
+// fixes it at the source, and the fix holds across a DHCP run and a reboot;
+// rollback brings the loop back byte for byte.
+func TestFieldReport(t *testing.T) {
+	releases := []string{"bookworm", "trixie"}
+	if os.Getenv("UNLOOP_DEMO") != "" {
+		releases = releases[:1]
+	}
+	for _, release := range releases {
+		t.Run(release, func(t *testing.T) { fieldReport(t, release) })
+	}
+}
+
+func fieldReport(t *testing.T, release string) {
+	say("Booting a throwaway %s node (systemd, systemd-resolved, dhclient) next to a DHCP server and an upstream DNS server", release)
+	b := newBed(t, release, "")
+	n := b.Node
+	// Like RHEL: a plain /etc/resolv.conf that dhclient-script owns.
+	must(t, os.Remove(must1(n.Path("/etc/resolv.conf"))))
+	must(t, n.WriteFile("/etc/resolv.conf", nil, 0o644))
+	must(t, n.WriteFile("/etc/dhcp/dhclient.conf", []byte(dhclientConf), 0o644))
+	b.installNodeLocalDNS()
+	b.startDHCP(b.Upstream)
+	before := b.waitResolv("169.254.25.10")
+	say("dhclient wrote the node's /etc/resolv.conf (kubelet hands it to pods):")
+	show(before)
+
+	say("Starting node-local-dns (CoreDNS with the loop plugin, forwarding '.' to that file)")
+	loops, log := b.nodeLocalDNSExitsWithLoop()
+	show(log)
+	if !loops {
+		t.Fatalf("node-local-dns did not exit with the loop before the fix:\n%s", log)
+	}
+
+	say("unloop check")
+	out, code := unloop(t, n, "check")
+	show(out)
+	if code != 2 {
+		t.Fatalf("check exited %d, want 2", code)
+	}
+	r := decode(t, must1s(unloop(t, n, "check", "--output", "json")))
+	if !r.has("nameserver-node-local-dns", "169.254.25.10") || !r.has("dhclient-injects-nameserver", "169.254.25.10") {
+		t.Fatalf("check found %v", r.codes())
+	}
+
+	say("unloop apply --strategy dhclient")
+	confBefore := must1(n.ReadFile("/etc/dhcp/dhclient.conf"))
+	resolvBefore := must1(n.ReadFile("/etc/resolv.conf"))
+	out, code = unloop(t, n, "apply", "--strategy", "dhclient")
+	show(out)
+	if code != 0 {
+		t.Fatalf("apply exited %d", code)
+	}
+	if got := string(must1(n.ReadFile("/etc/resolv.conf"))); strings.Contains(got, "169.254.25.10") || !strings.Contains(got, b.Upstream) {
+		t.Fatalf("after apply /etc/resolv.conf is:\n%s", got)
+	}
+
+	say("Recreating node-local-dns (a pod keeps the file it started with)")
+	n.Run("systemctl", "restart", "nodelocaldns.service")
+	b.serves()
+	ans, _ := b.answers()
+	say("node-local-dns answers example.test through the real upstream: %s", ans)
+
+	say("A new DHCP run (dhclient restarted): the hook keeps the address out")
+	n.Run("systemctl", "restart", "dhclient.service")
+	waitDHCP(t, b)
+	after := string(must1(n.ReadFile("/etc/resolv.conf")))
+	show(after)
+	if strings.Contains(after, "169.254.25.10") || !strings.Contains(after, b.Upstream) {
+		t.Fatalf("after a new DHCP run /etc/resolv.conf is:\n%s", after)
+	}
+
+	say("Rebooting the node")
+	n.Reboot()
+	b.waitResolv(b.Upstream)
+	waitDHCP(t, b)
+	if got := string(must1(n.ReadFile("/etc/resolv.conf"))); strings.Contains(got, "169.254.25.10") {
+		t.Fatalf("after reboot /etc/resolv.conf is:\n%s", got)
+	}
+	n.Run("systemctl", "restart", "nodelocaldns.service")
+	b.serves()
+	r = decode(t, must1s(unloop(t, n, "check", "--output", "json")))
+	if r.Status == "error" {
+		t.Fatalf("check after reboot: %v", r.codes())
+	}
+	say("Still clean after the reboot; node-local-dns answers")
+
+	say("unloop rollback: the loop comes back, byte for byte")
+	out, code = unloop(t, n, "rollback")
+	show(out)
+	if code != 0 {
+		t.Fatalf("rollback exited %d", code)
+	}
+	if got := must1(n.ReadFile("/etc/dhcp/dhclient.conf")); string(got) != string(confBefore) {
+		t.Errorf("dhclient.conf after rollback:\n%s\nwant:\n%s", got, confBefore)
+	}
+	if got := must1(n.ReadFile("/etc/resolv.conf")); string(got) != string(resolvBefore) {
+		t.Errorf("resolv.conf after rollback:\n%s\nwant:\n%s", got, resolvBefore)
+	}
+	if _, err := n.ReadFile("/etc/dhcp/dhclient-enter-hooks.d/unloop"); err == nil {
+		t.Errorf("the hook is still there after rollback")
+	}
+	if loops, log := b.nodeLocalDNSExitsWithLoop(); !loops {
+		t.Fatalf("after rollback node-local-dns does not loop again:\n%s", log)
+	}
+}
+
+// waitDHCP waits for dhclient-script to have run since the unit (re)started:
+// the lease file gets a newer lease.
+func waitDHCP(t *testing.T, b *bed) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		log, _ := b.Node.Exec(t.Context(), "journalctl", "-b", "-u", "dhclient.service", "--no-pager", "-o", "cat", "--since", "-40s")
+		if strings.Contains(log, "bound to") {
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("dhclient did not get a lease:\n%s", b.Node.Run("journalctl", "-b", "-u", "dhclient.service", "--no-pager", "-o", "cat"))
+}
+
+func must1[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
+
+func must1s(s string, _ int) string { return s }
