@@ -3,14 +3,18 @@ package hostcfg
 import (
 	"errors"
 	"net/netip"
+	"path"
+	"slices"
+	"strings"
 )
 
 // NMServer is a DNS server NetworkManager is told to use.
 type NMServer struct {
-	Addr netip.Addr
-	Key  string // "servers" (global-dns-domain), "ipv4.dns", "ipv6.dns"
-	File string
-	Line int
+	Addr    netip.Addr
+	Key     string // "servers" (global-dns-domain), "ipv4.dns", "ipv6.dns"
+	Section string // "global-dns-domain-*", "ipv4", "ipv6"
+	File    string
+	Line    int
 }
 
 // NetworkManager is NetworkManager's DNS configuration.
@@ -22,8 +26,295 @@ type NetworkManager struct {
 	Servers   []NMServer
 }
 
+const (
+	nmMainFile    = "/etc/NetworkManager/NetworkManager.conf"
+	nmMainFileOld = "/etc/NetworkManager/nm-system-settings.conf" // preferred by NetworkManager when present
+	nmGlobalDNS   = "global-dns-domain-"
+)
+
+// nmConfDirs are NetworkManager's conf.d folders, the one that wins first.
+var nmConfDirs = []string{"/etc/NetworkManager", "/run/NetworkManager", "/usr/lib/NetworkManager"}
+
 // LoadNetworkManager reads /etc/NetworkManager/NetworkManager.conf, conf.d/*.conf
 // (and /usr/lib, /run conf.d) and system-connections/*.nmconnection keyfiles.
+//
+// The order is NetworkManager's: /usr/lib's conf.d, then /run's, then
+// NetworkManager.conf, then /etc's conf.d, each sorted by name, a name in /etc
+// shadowing /run and /usr/lib, /run shadowing /usr/lib; a later file's key
+// replaces an earlier one's. A conf.d file with [.config] enable=false is
+// skipped. Global servers count only with a [global-dns-domain-*] section, as in
+// NetworkManager. Files that can't be read or parsed are left out, a list with
+// an invalid address is left out, and their errors are returned, joined.
 func LoadNetworkManager(r *Root) (*NetworkManager, error) {
-	return nil, errors.New("not implemented")
+	nm := &NetworkManager{}
+	var errs []error
+
+	confs, err := nmConfFiles(r)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	merged := map[[2]string]Setting{}
+	for _, p := range confs {
+		data, ok, err := r.ReadFileIfExists(p)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if !ok {
+			continue
+		}
+		entries, err := parseKeyfile(p, data)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if p != nmMainFile && p != nmMainFileOld && nmDisabled(entries) {
+			continue
+		}
+		nm.Files = append(nm.Files, p)
+		for _, e := range entries {
+			// key+= and key-= extend lists NetworkManager knows as lists; none of
+			// the keys read here is one, and NetworkManager drops them.
+			if strings.HasSuffix(e.key, "+") || strings.HasSuffix(e.key, "-") {
+				continue
+			}
+			merged[[2]string{e.section, e.key}] = Setting{Value: e.value, File: p, Line: e.line}
+		}
+	}
+	nm.DNSMode = merged[[2]string{"main", "dns"}]
+	nm.RCManager = merged[[2]string{"main", "rc-manager"}]
+
+	var global []NMServer
+	hasDefault := false
+	var sections []string
+	for k := range merged {
+		if k[1] == "servers" && strings.HasPrefix(k[0], nmGlobalDNS) && len(k[0]) > len(nmGlobalDNS) {
+			sections = append(sections, k[0])
+		}
+	}
+	slices.Sort(sections)
+	for _, sec := range sections {
+		s := merged[[2]string{sec, "servers"}]
+		servers, err := nmServerList(s, "servers", sec)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if sec == nmGlobalDNS+"*" && len(servers) > 0 {
+			hasDefault = true
+		}
+		global = append(global, servers...)
+	}
+	if hasDefault {
+		nm.Servers = append(nm.Servers, global...)
+	}
+
+	conns, err := nmConnectionFiles(r)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	for _, p := range conns {
+		data, err := r.ReadFile(p)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		servers, err := ParseNMConnection(p, data)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		nm.Files = append(nm.Files, p)
+		nm.Servers = append(nm.Servers, servers...)
+	}
+
+	nm.Present = len(nm.Files) > 0
+	for _, p := range []string{nmMainFile, nmMainFileOld, "/usr/sbin/NetworkManager", "/sbin/NetworkManager", "/usr/bin/NetworkManager"} {
+		if r.Exists(p) {
+			nm.Present = true
+		}
+	}
+	return nm, errors.Join(errs...)
+}
+
+// nmConfFiles lists the configuration files in NetworkManager's reading order.
+func nmConfFiles(r *Root) ([]string, error) {
+	winners, err := dropInFiles(r, nmConfDirs, "conf.d", ".conf")
+	var before, after []string
+	for _, p := range winners {
+		if strings.HasPrefix(p, "/etc/") {
+			after = append(after, p)
+		} else {
+			before = append(before, p)
+		}
+	}
+	// /usr/lib's first, then /run's; dropInFiles sorted each by name already.
+	slices.SortStableFunc(before, func(a, b string) int {
+		return boolInt(strings.HasPrefix(a, "/run/")) - boolInt(strings.HasPrefix(b, "/run/"))
+	})
+	main := nmMainFile
+	if r.Exists(nmMainFileOld) {
+		main = nmMainFileOld
+	}
+	out := append(before, main)
+	return append(out, after...), err
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// nmConnectionFiles lists the keyfile connections: *.nmconnection in /etc, /run
+// and /usr/lib, and in /etc also the extension-less files older NetworkManager
+// wrote ("Wired connection 1"), as its keyfile plugin still reads them.
+func nmConnectionFiles(r *Root) ([]string, error) {
+	var out []string
+	var errs []error
+	for _, dir := range nmConfDirs {
+		d := dir + "/system-connections"
+		ents, err := r.ReadDir(d)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		for _, e := range ents {
+			name := e.Name()
+			if !strings.HasSuffix(name, ".nmconnection") && (dir != "/etc/NetworkManager" || nmIgnoredName(name)) {
+				continue
+			}
+			p := path.Join(d, name)
+			if fi, err := r.Stat(p); err != nil || !fi.Mode().IsRegular() {
+				continue
+			}
+			out = append(out, p)
+		}
+	}
+	return out, errors.Join(errs...)
+}
+
+// nmIgnoredName: backup, editor and package-manager files in the keyfile folder.
+func nmIgnoredName(name string) bool {
+	if strings.HasPrefix(name, ".") || strings.HasSuffix(name, "~") {
+		return true
+	}
+	for _, s := range []string{".swp", ".swpx", ".bak", ".orig", ".rej", ".tmp", ".rpmnew", ".rpmsave", ".rpmorig", ".dpkg-old", ".dpkg-new", ".dpkg-dist", ".dpkg-tmp", ".ucf-old", ".ucf-new", ".ucf-dist"} {
+		if strings.HasSuffix(name, s) {
+			return true
+		}
+	}
+	return strings.Contains(name, ".dpkg-") || strings.Contains(name, ".ucf-")
+}
+
+// ParseNMConnection returns the servers of a NetworkManager keyfile connection:
+// [ipv4] dns= and [ipv6] dns=, lists separated by ';' (',' is taken too).
+func ParseNMConnection(path string, data []byte) ([]NMServer, error) {
+	entries, err := parseKeyfile(path, data)
+	if err != nil {
+		return nil, err
+	}
+	last := map[string]Setting{} // a key set twice: the last one counts, as in GKeyFile
+	for _, e := range entries {
+		if e.key == "dns" && (e.section == "ipv4" || e.section == "ipv6") {
+			last[e.section] = Setting{Value: e.value, File: path, Line: e.line}
+		}
+	}
+	var out []NMServer
+	for _, sec := range []string{"ipv4", "ipv6"} {
+		s, ok := last[sec]
+		if !ok {
+			continue
+		}
+		servers, err := nmServerList(s, sec+".dns", sec)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, servers...)
+	}
+	return out, nil
+}
+
+// nmServerList reads a list of server addresses; NetworkManager 1.48 also takes
+// dns+tls:// URIs and ADDR#NAME.
+func nmServerList(s Setting, key, section string) ([]NMServer, error) {
+	var out []NMServer
+	for _, f := range strings.FieldsFunc(s.Value, func(r rune) bool { return r == ';' || r == ',' || isSpace(r) }) {
+		v := f
+		for _, scheme := range []string{"dns+tls://", "dns+udp://"} {
+			v = strings.TrimPrefix(v, scheme)
+		}
+		srv, err := parseResolvedServer(v)
+		if err != nil {
+			return nil, Errorf(s.File, s.Line, "[%s] %s: %q is not an IP address", section, strings.TrimPrefix(key, section+"."), f)
+		}
+		out = append(out, NMServer{Addr: srv.Addr, Key: key, Section: section, File: s.File, Line: s.Line})
+	}
+	return out, nil
+}
+
+// nmDisabled: [.config] enable=false (or no, off, 0) keeps a conf.d file from
+// being read. Version and environment predicates are taken as enabled.
+func nmDisabled(entries []keyfileEntry) bool {
+	disabled := false
+	for _, e := range entries {
+		if e.section == ".config" && e.key == "enable" {
+			switch strings.ToLower(e.value) {
+			case "false", "no", "off", "0":
+				disabled = true
+			default:
+				disabled = false
+			}
+		}
+	}
+	return disabled
+}
+
+// keyfileEntry is one key=value of a GLib key file.
+type keyfileEntry struct {
+	section, key, value string
+	line                int
+}
+
+// parseKeyfile reads a GLib key file as NetworkManager does: [section] lines,
+// key=value, '#' comments. Any other line, or a key before the first section,
+// is an error: GLib refuses the whole file. Localised keys (key[de]=) are
+// translations and left out.
+func parseKeyfile(path string, data []byte) ([]keyfileEntry, error) {
+	if err := checkText(path, data, maxINILine); err != nil {
+		return nil, err
+	}
+	var out []keyfileEntry
+	section := ""
+	for i, s := range splitLines(data) {
+		num := i + 1
+		t := strings.TrimFunc(string(data[s.Start:s.End]), isSpace)
+		if t == "" || t[0] == '#' {
+			continue
+		}
+		if t[0] == '[' {
+			if !strings.HasSuffix(t, "]") || len(t) < 3 || strings.ContainsAny(t[1:len(t)-1], "[]") {
+				return nil, Errorf(path, num, "invalid section header %q", t)
+			}
+			section = t[1 : len(t)-1]
+			continue
+		}
+		key, val, ok := strings.Cut(t, "=")
+		if !ok {
+			return nil, Errorf(path, num, "%q is not a key=value pair, a [section] or a comment", t)
+		}
+		if section == "" {
+			return nil, Errorf(path, num, "key %q before the first [section]", strings.TrimSpace(key))
+		}
+		key = strings.TrimRightFunc(key, isSpace)
+		if key == "" {
+			return nil, Errorf(path, num, "empty key")
+		}
+		if strings.HasSuffix(key, "]") && strings.Contains(key, "[") {
+			continue
+		}
+		out = append(out, keyfileEntry{section: section, key: key, value: strings.TrimLeftFunc(val, isSpace), line: num})
+	}
+	return out, nil
 }

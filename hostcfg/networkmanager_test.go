@@ -1,0 +1,288 @@
+package hostcfg
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func nmServers(l []NMServer) []string {
+	var out []string
+	for _, s := range l {
+		out = append(out, fmt.Sprintf("%s %s@%s:%d", s.Key, s.Addr, s.File, s.Line))
+	}
+	return out
+}
+
+func TestLoadNetworkManager(t *testing.T) {
+	const conn = `[connection]
+id=Wired connection 1
+uuid=0b9b6e52-9a1f-4c2c-8e0f-1f7b1f0c6b1d
+type=ethernet
+interface-name=eth0
+
+[ipv4]
+dns=169.254.25.10;192.168.2.136;
+ignore-auto-dns=true
+method=auto
+
+[ipv6]
+addr-gen-mode=default
+dns=fe80::1%eth0;
+method=auto
+`
+	tests := []struct {
+		name    string
+		tree    map[string]string
+		present bool
+		files   []string
+		dns     Setting
+		rc      Setting
+		servers []string
+		err     []string
+	}{
+		{
+			name: "no NetworkManager",
+			tree: map[string]string{"/etc/": ""},
+		},
+		{
+			name:    "only the binary",
+			tree:    map[string]string{"/usr/sbin/NetworkManager": "ELF"},
+			present: true,
+		},
+		{
+			name: "rhel default: main file only",
+			tree: map[string]string{
+				"/etc/NetworkManager/NetworkManager.conf": "# Configuration file for NetworkManager.\n[main]\n#plugins=keyfile,ifcfg-rh\n\n[logging]\n#level=DEBUG\n",
+			},
+			present: true,
+			files:   []string{"/etc/NetworkManager/NetworkManager.conf"},
+		},
+		{
+			name: "conf.d order and shadowing",
+			tree: map[string]string{
+				"/usr/lib/NetworkManager/conf.d/00-server.conf": "[main]\ndns=dnsmasq\nrc-manager=file\n",
+				"/usr/lib/NetworkManager/conf.d/50-shadow.conf": "[main]\ndns=usrlib-shadowed\n",
+				"/run/NetworkManager/conf.d/10-run.conf":        "[main]\nrc-manager=symlink\n",
+				"/run/NetworkManager/conf.d/50-shadow.conf":     "[main]\ndns=run-shadowed\n",
+				"/etc/NetworkManager/conf.d/50-shadow.conf":     "# empty: shadows the others\n",
+				"/etc/NetworkManager/NetworkManager.conf":       "[main]\ndns=default\n",
+				"/etc/NetworkManager/conf.d/90-dns-none.conf":   "[main]\ndns=none\n",
+				"/etc/NetworkManager/conf.d/README":             "[main]\ndns=ignored\n",
+			},
+			present: true,
+			files: []string{
+				"/usr/lib/NetworkManager/conf.d/00-server.conf",
+				"/run/NetworkManager/conf.d/10-run.conf",
+				"/etc/NetworkManager/NetworkManager.conf",
+				"/etc/NetworkManager/conf.d/50-shadow.conf",
+				"/etc/NetworkManager/conf.d/90-dns-none.conf",
+			},
+			dns: Setting{"none", "/etc/NetworkManager/conf.d/90-dns-none.conf", 2},
+			rc:  Setting{"symlink", "/run/NetworkManager/conf.d/10-run.conf", 2},
+		},
+		{
+			name: "usr/lib and run come before the main file whatever their names",
+			tree: map[string]string{
+				"/usr/lib/NetworkManager/conf.d/99-z.conf": "[main]\ndns=systemd-resolved\n",
+				"/etc/NetworkManager/NetworkManager.conf":  "[main]\ndns=default\n",
+			},
+			present: true,
+			files:   []string{"/usr/lib/NetworkManager/conf.d/99-z.conf", "/etc/NetworkManager/NetworkManager.conf"},
+			dns:     Setting{"default", "/etc/NetworkManager/NetworkManager.conf", 2},
+		},
+		{
+			name: "global dns servers",
+			tree: map[string]string{
+				"/etc/NetworkManager/conf.d/dns.conf": "[global-dns]\nsearches=cluster.local\n\n[global-dns-domain-*]\nservers=169.254.25.10,192.168.2.136\n" +
+					"[global-dns-domain-example.com]\nservers = 10.0.0.53; dns+tls://1.1.1.1#one.one.one.one\n",
+			},
+			present: true,
+			files:   []string{"/etc/NetworkManager/conf.d/dns.conf"},
+			servers: []string{
+				"servers 169.254.25.10@/etc/NetworkManager/conf.d/dns.conf:5",
+				"servers 192.168.2.136@/etc/NetworkManager/conf.d/dns.conf:5",
+				"servers 10.0.0.53@/etc/NetworkManager/conf.d/dns.conf:7",
+				"servers 1.1.1.1@/etc/NetworkManager/conf.d/dns.conf:7",
+			},
+		},
+		{
+			name: "a later file replaces the servers key",
+			tree: map[string]string{
+				"/etc/NetworkManager/NetworkManager.conf": "[global-dns-domain-*]\nservers=169.254.25.10\n",
+				"/etc/NetworkManager/conf.d/20-fix.conf":  "[global-dns-domain-*]\nservers=192.168.2.136\nservers+=169.254.20.10\n",
+			},
+			present: true,
+			files:   []string{"/etc/NetworkManager/NetworkManager.conf", "/etc/NetworkManager/conf.d/20-fix.conf"},
+			servers: []string{"servers 192.168.2.136@/etc/NetworkManager/conf.d/20-fix.conf:2"},
+		},
+		{
+			name: "global dns without the default domain is ignored, as NetworkManager does",
+			tree: map[string]string{
+				"/etc/NetworkManager/conf.d/dns.conf": "[global-dns-domain-example.com]\nservers=127.0.0.1\n",
+			},
+			present: true,
+			files:   []string{"/etc/NetworkManager/conf.d/dns.conf"},
+		},
+		{
+			name: "a disabled conf.d file is skipped",
+			tree: map[string]string{
+				"/etc/NetworkManager/conf.d/off.conf": "[.config]\nenable=false\n[main]\ndns=none\n",
+				"/etc/NetworkManager/conf.d/on.conf":  "[.config]\nenable=nm-version-min:1.2\n[main]\nrc-manager=unmanaged\n",
+			},
+			present: true,
+			files:   []string{"/etc/NetworkManager/conf.d/on.conf"},
+			rc:      Setting{"unmanaged", "/etc/NetworkManager/conf.d/on.conf", 4},
+		},
+		{
+			name: "connections: ipv4 and ipv6 dns",
+			tree: map[string]string{
+				"/etc/NetworkManager/system-connections/Wired connection 1.nmconnection": conn,
+				"/run/NetworkManager/system-connections/cloud.nmconnection":              "[ipv4]\ndns=10.0.0.2\ndns=10.0.0.3;\n",
+				"/usr/lib/NetworkManager/system-connections/x.nmconnection":              "[ipv6]\ndns=\n",
+				"/etc/NetworkManager/system-connections/legacy-eth1":                     "[ipv4]\ndns=10.1.0.2;\n",
+				"/etc/NetworkManager/system-connections/legacy-eth1~":                    "[ipv4]\ndns=10.9.9.9;\n",
+				"/etc/NetworkManager/system-connections/eth2.nmconnection.rpmsave":       "[ipv4]\ndns=10.9.9.9;\n",
+				"/run/NetworkManager/system-connections/no-extension":                    "[ipv4]\ndns=10.9.9.9;\n",
+			},
+			present: true,
+			files: []string{
+				"/etc/NetworkManager/system-connections/Wired connection 1.nmconnection",
+				"/etc/NetworkManager/system-connections/legacy-eth1",
+				"/run/NetworkManager/system-connections/cloud.nmconnection",
+				"/usr/lib/NetworkManager/system-connections/x.nmconnection",
+			},
+			servers: []string{
+				"ipv4.dns 169.254.25.10@/etc/NetworkManager/system-connections/Wired connection 1.nmconnection:8",
+				"ipv4.dns 192.168.2.136@/etc/NetworkManager/system-connections/Wired connection 1.nmconnection:8",
+				"ipv6.dns fe80::1%eth0@/etc/NetworkManager/system-connections/Wired connection 1.nmconnection:14",
+				"ipv4.dns 10.1.0.2@/etc/NetworkManager/system-connections/legacy-eth1:2",
+				"ipv4.dns 10.0.0.3@/run/NetworkManager/system-connections/cloud.nmconnection:3",
+			},
+		},
+		{
+			name: "bad files are errors naming file and line; the rest is read",
+			tree: map[string]string{
+				"/etc/NetworkManager/NetworkManager.conf":                 "[main]\ndns=default\n",
+				"/etc/NetworkManager/conf.d/bad-addr.conf":                "[global-dns-domain-*]\n\nservers=169.254.25.10,node-local\n",
+				"/etc/NetworkManager/conf.d/bad-line.conf":                "[main]\ndns=none\nthis is not a key\n",
+				"/etc/NetworkManager/system-connections/bin.nmconnection": "\x00\x01binary",
+				"/etc/NetworkManager/system-connections/ok.nmconnection":  "[ipv4]\ndns=10.0.0.2;\n",
+			},
+			present: true,
+			files: []string{
+				"/etc/NetworkManager/NetworkManager.conf",
+				"/etc/NetworkManager/conf.d/bad-addr.conf",
+				"/etc/NetworkManager/system-connections/ok.nmconnection",
+			},
+			dns:     Setting{"default", "/etc/NetworkManager/NetworkManager.conf", 2},
+			servers: []string{"ipv4.dns 10.0.0.2@/etc/NetworkManager/system-connections/ok.nmconnection:2"},
+			err: []string{
+				`/etc/NetworkManager/conf.d/bad-addr.conf:3: [global-dns-domain-*] servers: "node-local" is not an IP address`,
+				"/etc/NetworkManager/conf.d/bad-line.conf:3:",
+				"/etc/NetworkManager/system-connections/bin.nmconnection:1: NUL",
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			nm, err := LoadNetworkManager(makeNodeTree(t, tt.tree))
+			if len(tt.err) == 0 && err != nil {
+				t.Fatal(err)
+			}
+			for _, w := range tt.err {
+				if err == nil || !strings.Contains(err.Error(), w) {
+					t.Errorf("error %v does not say %q", err, w)
+				}
+			}
+			if err != nil {
+				var fe *FileError
+				if !errors.As(err, &fe) {
+					t.Errorf("error %v holds no FileError", err)
+				}
+			}
+			if nm.Present != tt.present {
+				t.Errorf("present %v, want %v", nm.Present, tt.present)
+			}
+			if !reflect.DeepEqual(nm.Files, tt.files) {
+				t.Errorf("files %q, want %q", nm.Files, tt.files)
+			}
+			if nm.DNSMode != tt.dns || nm.RCManager != tt.rc {
+				t.Errorf("dns %+v rc-manager %+v, want %+v %+v", nm.DNSMode, nm.RCManager, tt.dns, tt.rc)
+			}
+			if got := nmServers(nm.Servers); !reflect.DeepEqual(got, tt.servers) {
+				t.Errorf("servers\n%q\nwant\n%q", got, tt.servers)
+			}
+		})
+	}
+}
+
+func TestParseNMConnectionErrors(t *testing.T) {
+	tests := []struct {
+		name  string
+		in    string
+		line  int
+		words []string
+	}{
+		{"key before a section", "dns=1.1.1.1\n", 1, []string{"before the first"}},
+		{"bad section", "[ipv4\ndns=1.1.1.1\n", 1, []string{"section"}},
+		{"not a key", "[ipv4]\nnameserver 1.1.1.1\n", 2, []string{"key=value"}},
+		{"empty key", "[ipv4]\n=1\n", 2, []string{"empty key"}},
+		{"bad ipv6 dns", "[ipv6]\ndns=::1;fe80::zz;\n", 2, []string{`"fe80::zz"`, "[ipv6] dns"}},
+		{"invalid UTF-8", "[ipv4]\nid=\xff\n", 2, []string{"UTF-8"}},
+		{"huge line", "[ipv4]\nid=" + strings.Repeat("x", maxINILine) + "\n", 2, []string{"bytes long"}},
+		{"huge file", strings.Repeat("#\n", MaxFileSize/2+1), 0, []string{"more than"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := ParseNMConnection("/etc/NetworkManager/system-connections/x.nmconnection", []byte(tt.in))
+			wantFileError(t, err, "/etc/NetworkManager/system-connections/x.nmconnection", tt.line, tt.words...)
+		})
+	}
+}
+
+func TestParseNMConnection(t *testing.T) {
+	got, err := ParseNMConnection("/c", []byte("# comment\n[ipv4]\ndns[de]=9.9.9.9\ndns = 10.0.0.2 ; 10.0.0.3#dns.example ;\r\n[ipv6]\ndns=[2001:db8::53]:53;\n[vpn]\ndns=not-checked\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"ipv4.dns 10.0.0.2@/c:4", "ipv4.dns 10.0.0.3@/c:4", "ipv6.dns 2001:db8::53@/c:6"}
+	if g := nmServers(got); !reflect.DeepEqual(g, want) {
+		t.Errorf("got %q, want %q", g, want)
+	}
+}
+
+func FuzzParseNMKeyfile(f *testing.F) {
+	for _, s := range []string{
+		"[ipv4]\ndns=169.254.25.10;192.168.2.136;\n[ipv6]\ndns=fe80::1%eth0;\n",
+		"[main]\ndns=none\nrc-manager=symlink\n[global-dns-domain-*]\nservers=1.1.1.1,dns+tls://8.8.8.8#dns.google\n",
+		"# c\n[.config]\nenable=false\nkey[de]=x\n",
+		"dns=1\n",
+		"[x\n",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		const p = "/etc/NetworkManager/system-connections/x.nmconnection"
+		servers, err := ParseNMConnection(p, data)
+		if err != nil {
+			var fe *FileError
+			if !errors.As(err, &fe) || fe.Path != p {
+				t.Fatalf("error %v does not name the file", err)
+			}
+			return
+		}
+		for _, s := range servers {
+			if !s.Addr.IsValid() || s.Line < 1 || (s.Key != "ipv4.dns" && s.Key != "ipv6.dns") {
+				t.Fatalf("server %+v", s)
+			}
+		}
+		entries, err := parseKeyfile(p, data)
+		if err != nil {
+			t.Fatalf("keyfile parses as a connection but not as a keyfile: %v", err)
+		}
+		_ = nmDisabled(entries)
+	})
+}
