@@ -1,0 +1,17 @@
+# tests/deps.mk: what the real-node tests need, included by the main Makefile.
+#
+#   make deps    host packages, cached bookworm and trixie root filesystems,
+#                and .cache/bin/coredns (rebuilt only when tests/coredns changes)
+#
+# Everything lands in .cache/ (ignored by git); tests/setup.sh is idempotent and
+# takes well under a second when nothing is missing.
+
+UNLOOP_TESTS_DIR := $(patsubst %/,%,$(dir $(lastword $(MAKEFILE_LIST))))
+
+# Tests find these through tests/node; exported for scripts and demos.
+export UNLOOP_CACHE   ?= $(abspath $(UNLOOP_TESTS_DIR)/../.cache)
+export UNLOOP_COREDNS ?= $(UNLOOP_CACHE)/bin/coredns
+
+.PHONY: deps
+deps:
+	sh $(UNLOOP_TESTS_DIR)/setup.sh

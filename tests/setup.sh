@@ -1,0 +1,143 @@
+#!/bin/sh
+# setup.sh prepares what the real-node tests need: host packages, cached root
+# filesystems for the nodes, and a CoreDNS of our own. It is idempotent and
+# does nothing costly when everything is already there (`make deps` runs it
+# before every test run).
+#
+# Environment:
+#   RELEASES   root filesystems to build (default "bookworm trixie")
+#   MIRROR     Debian mirror for debootstrap (default: the first URIs of this
+#              machine's own apt sources that are not a security archive)
+#   GO         the go command (default: go on PATH, else /usr/local/go/bin/go)
+set -eu
+
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(dirname "$here")
+cache="$repo/.cache"
+releases=${RELEASES:-bookworm trixie}
+packages="debootstrap systemd-container dnsmasq-base dnsutils iproute2"
+# Inside the rootfs only: never on the host (they take over its DNS).
+include=systemd,systemd-sysv,dbus,systemd-resolved,isc-dhcp-client,iproute2,procps
+
+log() { printf 'setup: %s\n' "$*" >&2; }
+die() { log "$*"; exit 1; }
+now() { date +%s.%N; }
+# took START WHAT: prints how long WHAT took since START.
+took() { log "$(awk -v s="$1" -v e="$(now)" 'BEGIN { printf "%.2fs", e - s }') $2"; }
+
+[ "$(id -u)" = 0 ] || die "must run as root (debootstrap, systemd-nspawn)"
+mkdir -p "$cache/rootfs" "$cache/bin"
+
+# Two `make deps` at once (two terminals, parallel make) must not both build
+# the same rootfs into the same .tmp folder.
+exec 9>"$cache/setup.lock"
+flock 9
+
+# --- host packages -----------------------------------------------------------
+
+t=$(now)
+missing=
+for p in $packages; do
+	status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+	[ "$status" = "install ok installed" ] || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+	log "installing$missing"
+	apt-get update
+	# No recommends: systemd-container recommends libnss-mymachines, which
+	# rewrites the host's /etc/nsswitch.conf.
+	# shellcheck disable=SC2086
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $packages
+fi
+took "$t" "host packages"
+
+# --- root filesystems ----------------------------------------------------------
+
+# mirror prints the Debian mirror this machine's apt already uses, so nothing
+# about the network is written into the repo.
+mirror() {
+	if [ -n "${MIRROR:-}" ]; then
+		echo "$MIRROR"
+		return
+	fi
+	m=$(
+		for f in /etc/apt/sources.list.d/*.sources; do
+			[ -r "$f" ] || continue
+			# deb822: one stanza per paragraph; skip deb-src-only and disabled
+			# stanzas and the security archive (it has no base suites).
+			awk '
+				function flush() {
+					if (uris != "" && types ~ /(^| )deb( |$)/ && enabled != "no" && uris !~ /security/)
+						{ split(uris, u, " "); print u[1] }
+					uris = ""; types = ""; enabled = ""
+				}
+				/^[ \t]*$/ { flush(); next }
+				/^#/ { next }
+				tolower($1) == "uris:" { $1 = ""; uris = $0 }
+				tolower($1) == "types:" { $1 = ""; types = $0 " " }
+				tolower($1) == "enabled:" { enabled = tolower($2) }
+				END { flush() }
+			' "$f"
+		done
+		for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+			[ -r "$f" ] || continue
+			# deb [options] URI suite components...
+			awk '$1 == "deb" {
+				i = 2
+				if ($i ~ /^\[/) { while ($i !~ /\]$/) i++; i++ }
+				if ($i !~ /security/) print $i
+			}' "$f"
+		done
+	)
+	m=$(printf '%s\n' "$m" | sed -n '/./{p;q}')
+	[ -n "$m" ] || die "no Debian mirror found in /etc/apt sources; set MIRROR"
+	echo "$m"
+}
+
+for release in $releases; do
+	dir="$cache/rootfs/$release"
+	[ -d "$dir" ] && continue
+	[ -e "/usr/share/debootstrap/scripts/$release" ] ||
+		die "this debootstrap has no script for $release (upgrade debootstrap)"
+	t=$(now)
+	m=$(mirror)
+	log "building $dir from $m (about 80 s; log in $dir.log)"
+	# A .tmp left by an interrupted run is never trusted: start over.
+	rm -rf "$dir.tmp"
+	if ! debootstrap --variant=minbase --include="$include" \
+		"$release" "$dir.tmp" "$m" >"$dir.log" 2>&1; then
+		tail -20 "$dir.log" >&2
+		die "debootstrap $release failed; see $dir.log"
+	fi
+	echo "$release-node" >"$dir.tmp/etc/hostname"
+	mv "$dir.tmp" "$dir"
+	took "$t" "rootfs $release"
+done
+
+# --- CoreDNS -----------------------------------------------------------------
+
+gocmd=${GO:-}
+if [ -z "$gocmd" ]; then
+	if command -v go >/dev/null 2>&1; then gocmd=go; else gocmd=/usr/local/go/bin/go; fi
+fi
+
+t=$(now)
+bin="$cache/bin/coredns"
+# The stamp is a hash of the module's files and the Go version: a change to
+# either rebuilds, nothing else does.
+stamp=$(
+	cd "$here/coredns"
+	{
+		"$gocmd" version
+		find . -type f \( -name '*.go' -o -name go.mod -o -name go.sum \) | LC_ALL=C sort | xargs sha256sum
+	} | sha256sum | cut -d' ' -f1
+)
+if [ -x "$bin" ] && [ "$(cat "$bin.stamp" 2>/dev/null)" = "$stamp" ]; then
+	took "$t" "coredns (up to date)"
+else
+	log "building $bin"
+	(cd "$here/coredns" && CGO_ENABLED=0 "$gocmd" build -trimpath -buildvcs=false -o "$bin.tmp" .)
+	mv "$bin.tmp" "$bin"
+	echo "$stamp" >"$bin.stamp"
+	took "$t" "coredns build"
+fi
