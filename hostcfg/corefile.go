@@ -238,11 +238,9 @@ func (p *corefileParser) serverBlock(cf *Corefile) (*ServerBlock, error) {
 			return nil, Errorf(p.path, t.Line, "unexpected } : no block is open here")
 		}
 		if k := t.Text; k != "" {
+			// As caddy does: a lone "," is an empty key that asks for another.
 			expectAnother = strings.HasSuffix(k, ",")
-			k = strings.TrimSuffix(k, ",")
-			if k != "" {
-				sb.Keys = append(sb.Keys, k)
-			}
+			sb.Keys = append(sb.Keys, strings.TrimSuffix(k, ","))
 		}
 		p.i++
 		if p.i >= len(p.toks) {
