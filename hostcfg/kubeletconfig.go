@@ -504,6 +504,9 @@ func SetKubeletResolvConf(path string, data []byte, value string) ([]byte, error
 	misses := kc.misses
 	switch {
 	case kc.rcVal != nil:
+		if kc.rcVal.Anchor != "" {
+			return nil, Errorf(path, kc.rcVal.Line, "resolvConf's value is anchored (&%s), so other keys may share it: change it by hand", kc.rcVal.Anchor)
+		}
 		e, err := kc.setValue(t, kc.rcKey, kc.rcVal, value, flow)
 		if err != nil {
 			return nil, err
@@ -690,8 +693,9 @@ func (kc *kubeletConfig) checkEdit(out []byte, value string) error {
 	if len(before) != len(after) {
 		return Errorf(kc.path, 0, "the edit changed other keys (%d before, %d after): nothing written", len(before), len(after))
 	}
+	budget := 1 << 20
 	for i := range before {
-		if !sameYAML(before[i][0], after[i][0], 0) || !sameYAML(before[i][1], after[i][1], 0) {
+		if !sameYAML(before[i][0], after[i][0], &budget) || !sameYAML(before[i][1], after[i][1], &budget) {
 			return Errorf(kc.path, 0, "the edit changed %q: nothing written", before[i][0].Value)
 		}
 	}
@@ -713,20 +717,24 @@ func (kc *kubeletConfig) otherPairs() [][2]*yaml.Node {
 }
 
 // sameYAML compares two nodes by content, ignoring positions and comments.
-// Aliases are compared by name, not followed, so repeated anchors cost nothing.
-func sameYAML(a, b *yaml.Node, depth int) bool {
+// Aliases are followed, so a changed anchor shows wherever it is used; budget
+// bounds the work, since aliases can make a small file a huge tree.
+func sameYAML(a, b *yaml.Node, budget *int) bool {
 	if a == nil || b == nil {
 		return a == b
 	}
-	if depth > 10000 {
+	if *budget--; *budget < 0 {
 		return false
 	}
 	if a.Kind != b.Kind || a.Tag != b.Tag || a.Value != b.Value || a.Anchor != b.Anchor ||
 		a.Style != b.Style || len(a.Content) != len(b.Content) {
 		return false
 	}
+	if a.Kind == yaml.AliasNode {
+		return sameYAML(a.Alias, b.Alias, budget)
+	}
 	for i := range a.Content {
-		if !sameYAML(a.Content[i], b.Content[i], depth+1) {
+		if !sameYAML(a.Content[i], b.Content[i], budget) {
 			return false
 		}
 	}
