@@ -5,7 +5,13 @@ package systemd
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
+	"syscall"
+	"time"
+
+	sd "github.com/coreos/go-systemd/v22/dbus"
+	"github.com/godbus/dbus/v5"
 )
 
 // Server is a DNS server as systemd-resolved reports it.
@@ -14,6 +20,22 @@ type Server struct {
 	Addr    netip.Addr
 	Port    uint16 // 0: default
 	Name    string // SNI name, usually ""
+}
+
+// String is the server as resolvectl prints it: 192.0.2.1, [2001:db8::1]:853,
+// with %ifindex for a link's server and #name for a name.
+func (s Server) String() string {
+	a := s.Addr.String()
+	if s.Port != 0 {
+		a = netip.AddrPortFrom(s.Addr, s.Port).String()
+	}
+	if s.Ifindex != 0 {
+		a = fmt.Sprintf("%s%%%d", a, s.Ifindex)
+	}
+	if s.Name != "" {
+		a += "#" + s.Name
+	}
+	return a
 }
 
 // ResolvedState is systemd-resolved's live state.
@@ -26,38 +48,330 @@ type ResolvedState struct {
 }
 
 // Client is one connection to the system bus, used for both systemd and resolved.
-type Client struct{}
-
-// Dial connects to the system bus within ctx.
-func Dial(ctx context.Context) (*Client, error) {
-	return nil, errors.New("not implemented")
-}
-
-// Close closes the connections.
-func (c *Client) Close() {}
-
-// Resolved reads systemd-resolved's state. An error wrapping ErrNotRunning when
-// resolved is not on the bus.
-func (c *Client) Resolved(ctx context.Context) (*ResolvedState, error) {
-	return nil, errors.New("not implemented")
+type Client struct {
+	bus *dbus.Conn // resolved and the bus itself
+	sd  *sd.Conn   // systemd's manager (two connections of its own: calls, job signals)
 }
 
 // ErrNotRunning says a service is not on the bus.
 var ErrNotRunning = errors.New("not running")
 
-// UnitActive reports whether unit is active.
+const (
+	resolvedName  = "org.freedesktop.resolve1"
+	resolvedPath  = dbus.ObjectPath("/org/freedesktop/resolve1")
+	resolvedIface = "org.freedesktop.resolve1.Manager"
+)
+
+// Dial connects to the system bus within ctx. Only the connecting is bound to
+// ctx: the Client stays usable after ctx ends, until Close. A bus that isn't
+// there (no socket, nobody listening) is an error wrapping ErrNotRunning.
+func Dial(ctx context.Context) (*Client, error) {
+	type result struct {
+		c   *Client
+		err error
+	}
+	ch := make(chan result, 1)
+	// godbus and go-systemd tie a connection's whole life to the context they
+	// are given, and their handshakes take none: dial with a context that
+	// never ends, and stop waiting (not dialling) when ctx does.
+	go func() {
+		c, err := dial(context.WithoutCancel(ctx))
+		ch <- result{c, err}
+	}()
+	select {
+	case r := <-ch:
+		return r.c, r.err
+	case <-ctx.Done():
+		go func() {
+			if r := <-ch; r.c != nil {
+				r.c.Close()
+			}
+		}()
+		return nil, fmt.Errorf("connecting to the system bus: %w", ctx.Err())
+	}
+}
+
+func dial(ctx context.Context) (*Client, error) {
+	bus, err := dbus.ConnectSystemBus(dbus.WithContext(ctx))
+	if err != nil {
+		return nil, busError(err)
+	}
+	m, err := sd.NewSystemConnectionContext(ctx)
+	if err != nil {
+		bus.Close()
+		return nil, busError(err)
+	}
+	return &Client{bus: bus, sd: m}, nil
+}
+
+func busError(err error) error {
+	if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) {
+		return fmt.Errorf("connecting to the system bus: %w: %w", ErrNotRunning, err)
+	}
+	return fmt.Errorf("connecting to the system bus: %w", err)
+}
+
+// Close closes the connections.
+func (c *Client) Close() {
+	if c == nil {
+		return
+	}
+	if c.sd != nil {
+		c.sd.Close()
+	}
+	if c.bus != nil {
+		c.bus.Close()
+	}
+}
+
+// Resolved reads systemd-resolved's state. An error wrapping ErrNotRunning when
+// resolved is not on the bus.
+func (c *Client) Resolved(ctx context.Context) (*ResolvedState, error) {
+	// Reading a property of a bus-activatable service that isn't running
+	// would start it: ask who owns the name first, and never auto-start.
+	var has bool
+	if err := c.bus.BusObject().CallWithContext(ctx, "org.freedesktop.DBus.NameHasOwner", 0, resolvedName).Store(&has); err != nil {
+		return nil, fmt.Errorf("asking the bus for %s: %w", resolvedName, err)
+	}
+	if !has {
+		return nil, fmt.Errorf("systemd-resolved (%s): %w", resolvedName, ErrNotRunning)
+	}
+	var props map[string]dbus.Variant
+	err := c.bus.Object(resolvedName, resolvedPath).
+		CallWithContext(ctx, "org.freedesktop.DBus.Properties.GetAll", dbus.FlagNoAutoStart, resolvedIface).
+		Store(&props)
+	if err != nil {
+		var de dbus.Error
+		if errors.As(err, &de) && (de.Name == "org.freedesktop.DBus.Error.ServiceUnknown" || de.Name == "org.freedesktop.DBus.Error.NameHasNoOwner") {
+			return nil, fmt.Errorf("systemd-resolved (%s): %w", resolvedName, ErrNotRunning)
+		}
+		return nil, fmt.Errorf("reading systemd-resolved's properties: %w", err)
+	}
+	return parseResolved(props)
+}
+
+// WaitResolved is Resolved, retried while resolved is not on the bus, until
+// ctx ends. After a restart of systemd-resolved the job is "done" before
+// resolved has taken its bus name: a plain Resolved then says ErrNotRunning.
+func (c *Client) WaitResolved(ctx context.Context) (*ResolvedState, error) {
+	for {
+		st, err := c.Resolved(ctx)
+		if !errors.Is(err, ErrNotRunning) {
+			return st, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("waiting for systemd-resolved: %w (%w)", err, ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// parseResolved turns resolved's Manager properties into a ResolvedState,
+// preferring the *Ex properties (systemd 246 and later: they add the port and
+// the name) to the older ones.
+func parseResolved(props map[string]dbus.Variant) (*ResolvedState, error) {
+	st := &ResolvedState{}
+	var err error
+	if st.ResolvConfMode, err = stringProp(props, "ResolvConfMode"); err != nil {
+		return nil, err
+	}
+	if st.DNSStubListener, err = stringProp(props, "DNSStubListener"); err != nil {
+		return nil, err
+	}
+	if st.DNS, err = serversProp(props, "DNS"); err != nil {
+		return nil, err
+	}
+	if st.FallbackDNS, err = serversProp(props, "FallbackDNS"); err != nil {
+		return nil, err
+	}
+	if st.CurrentDNSServer, err = serverProp(props, "CurrentDNSServer"); err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
+// stringProp is a string property; a missing one is "" (older resolved has no
+// ResolvConfMode).
+func stringProp(props map[string]dbus.Variant, name string) (string, error) {
+	v, ok := props[name]
+	if !ok {
+		return "", nil
+	}
+	s, ok := v.Value().(string)
+	if !ok {
+		return "", fmt.Errorf("resolved property %s: want a string, got %s", name, v.Signature())
+	}
+	return s, nil
+}
+
+// wireServer is one of resolved's (iiay) or (iiayqs) structs.
+type wireServer struct {
+	Ifindex int32
+	Family  int32
+	Addr    []byte
+	Port    uint16
+	Name    string
+}
+
+func (w wireServer) server(prop string) (Server, error) {
+	a, ok := netip.AddrFromSlice(w.Addr)
+	if !ok || (w.Family == syscall.AF_INET) != a.Is4() || (w.Family != syscall.AF_INET && w.Family != syscall.AF_INET6) {
+		return Server{}, fmt.Errorf("resolved property %s: bad address %v of family %d", prop, w.Addr, w.Family)
+	}
+	return Server{Ifindex: int(w.Ifindex), Addr: a, Port: w.Port, Name: w.Name}, nil
+}
+
+// wireServers reads the list (or, single, the one struct) property nameEx or,
+// when resolved is older, name.
+func wireServers(props map[string]dbus.Variant, name string, single bool) (ws []wireServer, n string, err error) {
+	n, ex := name+"Ex", true
+	v, ok := props[n]
+	if !ok {
+		n, ex = name, false
+		if v, ok = props[n]; !ok {
+			return nil, n, nil
+		}
+	}
+	bad := func(what string) error {
+		return fmt.Errorf("resolved property %s: %s (%s)", n, what, v.Signature())
+	}
+	// godbus gives a struct as []any, and an array of them as [][]any.
+	var structs [][]any
+	switch val := v.Value().(type) {
+	case []any:
+		if !single {
+			return nil, n, bad("not a list of structs")
+		}
+		structs = [][]any{val}
+	case [][]any:
+		if single {
+			return nil, n, bad("not a struct")
+		}
+		structs = val
+	default:
+		return nil, n, bad("not a struct or a list of structs")
+	}
+	for _, f := range structs {
+		if (ex && len(f) != 5) || (!ex && len(f) != 3) {
+			return nil, n, bad(fmt.Sprintf("%d fields", len(f)))
+		}
+		var w wireServer
+		if w.Ifindex, ok = f[0].(int32); !ok {
+			return nil, n, bad("ifindex not an int32")
+		}
+		if w.Family, ok = f[1].(int32); !ok {
+			return nil, n, bad("family not an int32")
+		}
+		if w.Addr, ok = f[2].([]byte); !ok {
+			return nil, n, bad("address not bytes")
+		}
+		if ex {
+			if w.Port, ok = f[3].(uint16); !ok {
+				return nil, n, bad("port not a uint16")
+			}
+			if w.Name, ok = f[4].(string); !ok {
+				return nil, n, bad("name not a string")
+			}
+		}
+		ws = append(ws, w)
+	}
+	return ws, n, nil
+}
+
+func serversProp(props map[string]dbus.Variant, name string) ([]Server, error) {
+	ws, prop, err := wireServers(props, name, false)
+	if err != nil {
+		return nil, err
+	}
+	var out []Server
+	for _, w := range ws {
+		s, err := w.server(prop)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+// serverProp is CurrentDNSServer: nil when resolved has none (it reports
+// family 0 and no address then).
+func serverProp(props map[string]dbus.Variant, name string) (*Server, error) {
+	ws, prop, err := wireServers(props, name, true)
+	if err != nil || len(ws) == 0 || (ws[0].Family == 0 && len(ws[0].Addr) == 0) {
+		return nil, err
+	}
+	s, err := ws[0].server(prop)
+	if err != nil {
+		return nil, err
+	}
+	return &s, nil
+}
+
+// UnitActive reports whether unit is active (or reloading, which is active
+// too, as systemctl is-active says). A unit that doesn't exist is not active.
 func (c *Client) UnitActive(ctx context.Context, unit string) (bool, error) {
-	return false, errors.New("not implemented")
+	p, err := c.sd.GetUnitPropertyContext(ctx, unit, "ActiveState")
+	if err != nil {
+		return false, fmt.Errorf("reading the state of %s: %w", unit, err)
+	}
+	s, ok := p.Value.Value().(string)
+	if !ok {
+		return false, fmt.Errorf("reading the state of %s: ActiveState is %s, not a string", unit, p.Value.Signature())
+	}
+	return s == "active" || s == "reloading" || s == "refreshing", nil
 }
 
 // UnitFiles returns the unit's fragment and drop-in paths as systemd loaded them
 // (nil when the unit is not loaded).
 func (c *Client) UnitFiles(ctx context.Context, unit string) ([]string, error) {
-	return nil, errors.New("not implemented")
+	props, err := c.sd.GetUnitPropertiesContext(ctx, unit)
+	if err != nil {
+		return nil, fmt.Errorf("reading the files of %s: %w", unit, err)
+	}
+	// Asking for a unit's properties loads it: "not-found" (or "masked",
+	// whose fragment is /dev/null) means no files are in force.
+	if state, _ := props["LoadState"].(string); state != "loaded" {
+		return nil, nil
+	}
+	var files []string
+	if f, _ := props["FragmentPath"].(string); f != "" {
+		files = append(files, f)
+	}
+	dropIns, _ := props["DropInPaths"].([]string)
+	return append(files, dropIns...), nil
+}
+
+// JobError is a job of systemd's that ended with another result than "done".
+type JobError struct {
+	Unit   string
+	Job    string // "restart"
+	Result string // canceled, timeout, failed, dependency, skipped
+}
+
+func (e *JobError) Error() string {
+	return fmt.Sprintf("%s of %s: job result %q", e.Job, e.Unit, e.Result)
 }
 
 // RestartUnit restarts unit and waits for the job's result; anything but "done"
-// is an error naming the unit and the result.
+// is an error naming the unit and the result. "done" means systemd considers
+// the unit started; a service may take its bus name a moment later (see
+// WaitResolved).
 func (c *Client) RestartUnit(ctx context.Context, unit string) error {
-	return errors.New("not implemented")
+	// go-systemd sends the result from its signal loop: a buffer keeps that
+	// loop going when ctx ends first and nobody receives.
+	ch := make(chan string, 1)
+	if _, err := c.sd.RestartUnitContext(ctx, unit, "replace", ch); err != nil {
+		return fmt.Errorf("restarting %s: %w", unit, err)
+	}
+	select {
+	case res := <-ch:
+		if res != "done" {
+			return &JobError{Unit: unit, Job: "restart", Result: res}
+		}
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("restarting %s: waiting for the job: %w", unit, ctx.Err())
+	}
 }
