@@ -214,6 +214,10 @@ func (n *Node) podFileFindings(opts Options) []Finding {
 	var out []Finding
 	conf := n.Pod.Conf
 	file := n.Pod.Path
+	// Without kubelet the file matters to the DNS servers that read it: when
+	// the node's Corefiles are known and none forwards to it, a node cache
+	// address there is the host asking its cache, not a loop.
+	readByDNS := n.Kubelet.Present || len(n.Corefiles) == 0 || n.corefileForwardsTo(n.Pod)
 	clean := 0
 	for _, ns := range conf.Nameservers {
 		if k, _ := n.classify(ns.Addr); k == kindClean || k == kindLocal {
@@ -230,11 +234,14 @@ func (n *Node) podFileFindings(opts Options) []Finding {
 			}
 			continue
 		}
+		if !readByDNS && kind != kindLocal {
+			continue
+		}
 		chain := []string{n.kubeletStep()}
 		if s := n.linkStep(); s != "" {
 			chain = append(chain, s)
 		}
-		chain = append(chain, fmt.Sprintf("line %d names %s", ns.Line, ns.Addr), why)
+		chain = append(chain, fmt.Sprintf("%s line %d names %s", file, ns.Line, ns.Addr), why)
 		if kind == kindLocal {
 			chain = append(chain, "something on the node must answer there without forwarding back to this file")
 			out = append(out, newFinding(CodeLocalAddress, SevWarning, file, ns.Line, ns.Addr, chain))
@@ -279,7 +286,7 @@ func (n *Node) sourceOf(a netip.Addr, kind addrKind) (string, []string) {
 		for _, c := range n.Dhclient {
 			for _, st := range c.Statements {
 				if st.Verb != "default" && slices.Contains(st.Addrs, a) {
-					return fmt.Sprintf("dhclient put it there: %s line %d says %s %s", c.Path, st.Line, st.Verb, st.Option),
+					return fmt.Sprintf("dhclient put it there: %s line %d says %s %s %s", c.Path, st.Line, st.Verb, st.Option, a),
 						[]string{StrategyDhclient, StrategyKubelet}
 				}
 			}
@@ -392,7 +399,7 @@ func (n *Node) dhclientFindings() []Finding {
 					n.kubeletStep(),
 					"the DNS server in the pod forwards to itself",
 				}
-				out = append(out, newFinding(CodeDhclientInjects, SevError, c.Path, st.Line, a, chain, StrategyDhclient))
+				out = append(out, newFinding(CodeDhclientInjects, SevError, c.Path, st.Line, a, chain, n.applicable([]string{StrategyDhclient, StrategyKubelet})...))
 			}
 		}
 	}
@@ -418,7 +425,7 @@ func (n *Node) resolvedFindings() []Finding {
 			chain := []string{fmt.Sprintf("%s line %d: DNS=%s", s.File, s.Line, s.Text), why,
 				"systemd-resolved writes its upstreams into " + resolvedUplinkFile, n.kubeletStep(),
 				"the DNS server in the pod forwards to itself"}
-			out = append(out, newFinding(CodeResolvedUpstreamLoop, SevError, s.File, s.Line, a, chain, StrategyKubelet))
+			out = append(out, newFinding(CodeResolvedUpstreamLoop, SevError, s.File, s.Line, a, chain, n.applicable([]string{StrategyKubelet})...))
 		}
 	}
 	if n.ResolvedLive != nil {
@@ -432,7 +439,7 @@ func (n *Node) resolvedFindings() []Finding {
 			chain := []string{"systemd-resolved uses " + a.String() + " as an upstream (read over D-Bus" + linkOf(s.Ifindex) + ")", why,
 				"systemd-resolved writes its upstreams into " + resolvedUplinkFile, n.kubeletStep(),
 				"the DNS server in the pod forwards to itself"}
-			out = append(out, newFinding(CodeResolvedUpstreamLoop, SevError, "", 0, a, chain, StrategyKubelet))
+			out = append(out, newFinding(CodeResolvedUpstreamLoop, SevError, "", 0, a, chain, n.applicable([]string{StrategyKubelet})...))
 		}
 	}
 	return out
@@ -451,7 +458,7 @@ func (n *Node) networkManagerFindings() []Finding {
 		chain := []string{fmt.Sprintf("%s line %d: %s lists %s", s.File, s.Line, s.Key, s.Addr), why,
 			"NetworkManager writes it into /etc/resolv.conf", n.kubeletStep(),
 			"the DNS server in the pod forwards to itself"}
-		out = append(out, newFinding(CodeNetworkManagerInjects, SevError, s.File, s.Line, s.Addr, chain, StrategyKubelet))
+		out = append(out, newFinding(CodeNetworkManagerInjects, SevError, s.File, s.Line, s.Addr, chain, n.applicable([]string{StrategyKubelet})...))
 	}
 	return out
 }

@@ -93,7 +93,7 @@ func TestAnalyzeNodes(t *testing.T) {
 		{"debian-dhclient-headerless", "error", "dhclient",
 			[]string{"nameserver-node-local-dns@/etc/resolv.conf:3"}, []string{"dhclient"}},
 		{"networkmanager-global-dns", "error", "networkmanager",
-			[]string{"nameserver-node-local-dns@/etc/resolv.conf:3", "networkmanager-injects-nameserver@/etc/NetworkManager/conf.d/90-dns.conf:2"}, []string{"kubelet"}},
+			[]string{"nameserver-node-local-dns@/etc/resolv.conf:3", "networkmanager-injects-nameserver@/etc/NetworkManager/conf.d/90-dns.conf:2"}, []string{}},
 		{"resolvconf-loopback", "error", "resolvconf",
 			[]string{"nameserver-loopback@/etc/resolv.conf:3", "no-upstream@:0"}, []string{}},
 		{"docker-corefile", "error", "unknown",
@@ -105,8 +105,8 @@ func TestAnalyzeNodes(t *testing.T) {
 			[]string{"nameserver-local-address@/etc/resolv.conf:2", "nameserver-limit@/etc/resolv.conf:5", "search-limit@/etc/resolv.conf:1"}, nil},
 		{"no-upstream", "error", "unknown",
 			[]string{"nameserver-node-local-dns@/etc/resolv.conf:1", "no-upstream@:0"}, []string{}},
-		{"upstream-given", "error", "unknown",
-			[]string{"nameserver-node-local-dns@/etc/resolv.conf:1"}, []string{}},
+		{"upstream-given", "error", "dhclient",
+			[]string{"nameserver-node-local-dns@/etc/resolv.conf:1"}, []string{"dhclient"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
