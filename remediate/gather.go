@@ -205,7 +205,8 @@ func Gather(ctx context.Context, env Env, opts Options) (*Node, error) {
 		bad(err)
 	}
 	if n.PodFile != "" {
-		n.PodExists = r.Exists(n.PodFile)
+		_, err := r.Stat(n.PodFile)
+		n.PodExists = !errors.Is(err, errNotExist)
 		if n.PodFile == "/etc/resolv.conf" {
 			n.Pod = n.Host
 		} else if n.Pod, err = readResolv(r, n.PodFile); err != nil {
@@ -266,8 +267,10 @@ func readResolv(r *hostcfg.Root, p string) (*hostcfg.ResolvFile, error) {
 	if _, err := r.Lstat(p); errors.Is(err, errNotExist) {
 		return nil, nil
 	}
-	if !r.Exists(p) {
+	if _, err := r.Stat(p); errors.Is(err, errNotExist) {
 		return nil, nil // a dangling link: reported as missing where it matters
+	} else if err != nil {
+		return nil, err // a link loop, a folder that can't be read
 	}
 	return hostcfg.ReadResolvFile(r, p)
 }
