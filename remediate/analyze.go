@@ -80,6 +80,12 @@ func Check(ctx context.Context, env Env, opts Options) (*Report, *Node, error) {
 		},
 		ResolvConf: ResolvReport{Path: n.PodFile, Nameservers: []string{}},
 	}
+	if st := n.ResolvedLive; st != nil {
+		rep.Resolved = &ResolvedReport{ResolvConfMode: st.ResolvConfMode, DNSStubListener: st.DNSStubListener, DNS: []string{}}
+		for _, s := range st.DNS {
+			rep.Resolved.DNS = append(rep.Resolved.DNS, s.Addr.String())
+		}
+	}
 	if rep.Notes == nil {
 		rep.Notes = []string{}
 	}

@@ -94,7 +94,9 @@ type Report struct {
 	Online     bool          `json:"online"`
 	ResolvConf ResolvReport  `json:"resolv_conf"`
 	Kubelet    KubeletReport `json:"kubelet"`
-	Findings   []Finding     `json:"findings"`
+	// Resolved is systemd-resolved's live state, when it was read (online).
+	Resolved *ResolvedReport `json:"resolved,omitempty"`
+	Findings []Finding       `json:"findings"`
 	// Notes are what unloop could not look at and why (offline, no bus):
 	// said, never silently skipped.
 	Notes []string `json:"notes"`
@@ -107,6 +109,13 @@ type ResolvReport struct {
 	Generator   string   `json:"generator"`
 	Evidence    string   `json:"evidence"`
 	Nameservers []string `json:"nameservers"`
+}
+
+// ResolvedReport is what systemd-resolved says of itself over D-Bus.
+type ResolvedReport struct {
+	ResolvConfMode  string   `json:"resolv_conf_mode"`
+	DNSStubListener string   `json:"dns_stub_listener"`
+	DNS             []string `json:"dns"`
 }
 
 // KubeletReport says which file kubelet hands to pods, and why.

@@ -59,7 +59,7 @@ func TestCheckOnline(t *testing.T) {
 				t.Fatalf("uplink: exit %d, status %s, findings %v", code, r.Status, r.codes())
 			}
 			if r.ResolvConf.Generator != "systemd-resolved-uplink" || !strings.Contains(r.ResolvConf.Evidence, "ResolvConfMode") {
-				t.Errorf("uplink: generator %q (%s), want systemd-resolved-uplink from resolved", r.ResolvConf.Generator, r.ResolvConf.Evidence)
+				t.Errorf("uplink: generator %q (%s), want systemd-resolved-uplink from resolved (%+v)", r.ResolvConf.Generator, r.ResolvConf.Evidence, r.Resolved)
 			}
 
 			// A looping upstream set live on a link: no file says it, resolved does.

@@ -77,6 +77,11 @@ type report struct {
 		Evidence    string   `json:"evidence"`
 		Nameservers []string `json:"nameservers"`
 	} `json:"resolv_conf"`
+	Resolved *struct {
+		ResolvConfMode  string   `json:"resolv_conf_mode"`
+		DNSStubListener string   `json:"dns_stub_listener"`
+		DNS             []string `json:"dns"`
+	} `json:"resolved"`
 	Findings []struct {
 		Code    string `json:"code"`
 		File    string `json:"file"`
