@@ -97,15 +97,23 @@ mirror() {
 for release in $releases; do
 	dir="$cache/rootfs/$release"
 	[ -d "$dir" ] && continue
-	[ -e "/usr/share/debootstrap/scripts/$release" ] ||
-		die "this debootstrap has no script for $release (upgrade debootstrap)"
+	# An older debootstrap may not know a newer release yet; Debian's releases
+	# all bootstrap with the sid script (bookworm and trixie are links to it).
+	script=
+	if [ ! -e "/usr/share/debootstrap/scripts/$release" ]; then
+		script=/usr/share/debootstrap/scripts/sid
+		[ -e "$script" ] || die "this debootstrap has no script for $release nor sid (upgrade debootstrap)"
+		log "debootstrap has no script for $release: using $script"
+	fi
 	t=$(now)
 	m=$(mirror)
 	log "building $dir from $m (about 80 s; log in $dir.log)"
 	# A .tmp left by an interrupted run is never trusted: start over.
 	rm -rf "$dir.tmp"
+	# $script is empty or one path: unquoted on purpose.
+	# shellcheck disable=SC2086
 	if ! debootstrap --variant=minbase --include="$include" \
-		"$release" "$dir.tmp" "$m" >"$dir.log" 2>&1; then
+		"$release" "$dir.tmp" "$m" $script >"$dir.log" 2>&1; then
 		tail -20 "$dir.log" >&2
 		die "debootstrap $release failed; see $dir.log"
 	fi

@@ -53,12 +53,26 @@ type Options struct {
 	// is gone at poweroff. Use t.TempDir() so it outlives every boot.
 	Overlay string
 
+	// Files are written into the node before it boots (keys are node paths),
+	// for what must be there when systemd starts: units, their enablement
+	// links, drop-ins. They go into the overlay's upper layer (a t.TempDir()
+	// one when Overlay is empty), with links resolved in the rootfs.
+	Files map[string]File
+
 	// Ready are the units that must be active before Boot returns; default
 	// dbus.service and systemd-resolved.service.
 	Ready []string
 
 	// BootTimeout bounds the wait for Ready; default 30s (a boot takes ~1s).
 	BootTimeout time.Duration
+}
+
+// File is one file of Options.Files: Data with Mode (0644 when zero), or a
+// link to Link when Link is set.
+type File struct {
+	Data []byte
+	Mode fs.FileMode
+	Link string
 }
 
 // Node is one running node. Its methods other than Run may be called from any
@@ -102,6 +116,14 @@ func Boot(t testing.TB, opts Options) *Node {
 			t.Fatalf("node: %s not found: run `make deps`", tool)
 		}
 	}
+	if len(opts.Files) > 0 {
+		if opts.Overlay == "" {
+			opts.Overlay = t.TempDir()
+		}
+		if err := writeFiles(rootfs, filepath.Join(opts.Overlay, "upper"), opts.Files); err != nil {
+			t.Fatalf("node: %v", err)
+		}
+	}
 	n := &Node{t: t, opts: opts, name: machineName(t.Name()), rootfs: rootfs}
 	t.Cleanup(func() {
 		if err := n.Poweroff(); err != nil {
@@ -115,6 +137,52 @@ func Boot(t testing.TB, opts Options) *Node {
 		t.Fatalf("node %s: %v\nconsole:\n%s", n.name, err, n.Console())
 	}
 	return n
+}
+
+// writeFiles writes files into upper, an overlay's upper layer over rootfs.
+// Each path's directories are resolved in rootfs first: writing
+// upper/lib/systemd/... where the rootfs has the link /lib -> usr/lib would
+// hide that link and break the node.
+func writeFiles(rootfs, upper string, files map[string]File) error {
+	paths := make([]string, 0, len(files))
+	for p := range files {
+		paths = append(paths, p)
+	}
+	slices.Sort(paths)
+	for _, p := range paths {
+		f := files[p]
+		clean := filepath.Clean("/" + p)
+		dir, err := securejoin.SecureJoin(rootfs, filepath.Dir(clean))
+		if err != nil {
+			return fmt.Errorf("resolving %q in the rootfs: %w", p, err)
+		}
+		rel, err := filepath.Rel(rootfs, dir)
+		if err != nil {
+			return fmt.Errorf("resolving %q in the rootfs: %w", p, err)
+		}
+		hp := filepath.Join(upper, rel, filepath.Base(clean))
+		if err := os.MkdirAll(filepath.Dir(hp), 0o755); err != nil {
+			return fmt.Errorf("writing %q: %w", p, err)
+		}
+		_ = os.Remove(hp)
+		if f.Link != "" {
+			if err := os.Symlink(f.Link, hp); err != nil {
+				return fmt.Errorf("writing %q: %w", p, err)
+			}
+			continue
+		}
+		mode := f.Mode
+		if mode == 0 {
+			mode = 0o644
+		}
+		if err := os.WriteFile(hp, f.Data, mode); err != nil {
+			return fmt.Errorf("writing %q: %w", p, err)
+		}
+		if err := os.Chmod(hp, mode); err != nil {
+			return fmt.Errorf("writing %q: %w", p, err)
+		}
+	}
+	return nil
 }
 
 // Rootfs is the cached root filesystem of release, or an error saying to run

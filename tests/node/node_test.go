@@ -300,3 +300,30 @@ func firstLine(s string) string {
 	line, _, _ := strings.Cut(s, "\n")
 	return line
 }
+
+func TestFilesAreThereAtBoot(t *testing.T) {
+	unit := "[Unit]\nDescription=written before boot\n[Service]\nType=oneshot\nRemainAfterExit=yes\n" +
+		"ExecStart=/bin/sh -c 'cat /etc/unloop-boot.conf > /run/unloop-boot'\n[Install]\nWantedBy=multi-user.target\n"
+	n := Boot(t, Options{
+		Files: map[string]File{
+			// /lib is a link to usr/lib in the rootfs: the file must land in
+			// usr/lib and the link must survive.
+			"/lib/systemd/system/unloop-boot.service":                         {Data: []byte(unit)},
+			"/etc/systemd/system/multi-user.target.wants/unloop-boot.service": {Link: "/lib/systemd/system/unloop-boot.service"},
+			"/etc/unloop-boot.conf":                                           {Data: []byte("at boot\n"), Mode: 0o600},
+		},
+		Ready: []string{"dbus.service", "systemd-resolved.service", "unloop-boot.service"},
+	})
+	if got := n.Run("cat", "/run/unloop-boot"); got != "at boot\n" {
+		t.Errorf("the unit ran with %q, want the file written before boot", got)
+	}
+	if got := n.Run("readlink", "/lib"); got != "usr/lib\n" {
+		t.Errorf("/lib is no longer the link to usr/lib: %q", got)
+	}
+	if got := n.Run("stat", "-c", "%a", "/etc/unloop-boot.conf"); got != "600\n" {
+		t.Errorf("mode = %q, want 600", got)
+	}
+	if got := n.Run("systemctl", "is-enabled", "unloop-boot.service"); got != "enabled\n" {
+		t.Errorf("is-enabled = %q", got)
+	}
+}
