@@ -53,6 +53,11 @@ func TestCheckOnline(t *testing.T) {
 				d, _ := n.ReadFile("/run/systemd/resolve/resolv.conf")
 				return strings.Contains(string(d), "192.0.2.53")
 			})
+			// resolved looks at the link when asked; wait until it sees the new one.
+			waitFor(t, func() bool {
+				out, _ := n.Exec(t.Context(), "busctl", "get-property", "org.freedesktop.resolve1", "/org/freedesktop/resolve1", "org.freedesktop.resolve1.Manager", "ResolvConfMode")
+				return strings.Contains(out, "uplink")
+			})
 			out, code = unloop(t, n, "check", "--output", "json")
 			r = decode(t, out)
 			if code != 0 || r.Status != "ok" {
