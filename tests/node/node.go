@@ -309,6 +309,10 @@ func (n *Node) start() error {
 		if err != nil {
 			return fmt.Errorf("overlay: %w", err)
 		}
+		// Both separate overlayfs mount options.
+		if strings.ContainsAny(ov+n.rootfs, ",:") {
+			return fmt.Errorf("overlay %q or rootfs %q: overlayfs can't take a path with ',' or ':'", ov, n.rootfs)
+		}
 		for _, d := range []string{"upper", "work", "merged"} {
 			if err := os.MkdirAll(filepath.Join(ov, d), 0o755); err != nil {
 				return fmt.Errorf("overlay: %w", err)
@@ -327,7 +331,12 @@ func (n *Node) start() error {
 	// If the test binary dies (a panic, go test's timeout), nspawn gets the
 	// signal it takes as "halt the container" instead of living on.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
-	cmd.Env = append(os.Environ(), "SYSTEMD_LOG_COLOR=0")
+	// A test's DBUS_SYSTEM_BUS_ADDRESS names another node's bus: nspawn must
+	// not take it for the host's.
+	cmd.Env = slices.DeleteFunc(os.Environ(), func(kv string) bool {
+		return strings.HasPrefix(kv, "DBUS_SYSTEM_BUS_ADDRESS=")
+	})
+	cmd.Env = append(cmd.Env, "SYSTEMD_LOG_COLOR=0")
 
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
