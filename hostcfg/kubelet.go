@@ -65,10 +65,12 @@ const (
 	kubesprayKubeletConfig   = "/etc/kubernetes/kubelet-config.yaml"
 )
 
-// kubeletUnitDirs are systemd's system unit folders, highest precedence first.
+// kubeletUnitDirs are systemd's system unit folders, highest precedence first
+// (/usr/local/lib is systemd's too, between /run and /usr/lib).
 var kubeletUnitDirs = []string{
 	"/etc/systemd/system",
 	"/run/systemd/system",
+	"/usr/local/lib/systemd/system",
 	"/usr/lib/systemd/system",
 	"/lib/systemd/system",
 }
@@ -83,7 +85,8 @@ var kubeletEnvFiles = []string{
 }
 
 // DiscoverKubelet finds kubelet's units and drop-ins (under /etc/systemd/system,
-// /run/systemd/system, /usr/lib/systemd/system, /lib/systemd/system; unitFiles
+// /run/systemd/system, /usr/local/lib/systemd/system, /usr/lib/systemd/system,
+// /lib/systemd/system, with service.d/ drop-ins too; unitFiles
 // from systemd itself (FragmentPath, then DropInPaths) are used instead when
 // given), the environment files they name, the --config and --resolv-conf flags
 // (a flag beats the config file), and the config file (--config, else
@@ -112,7 +115,7 @@ func DiscoverKubelet(r *Root, unitFiles []string) (*Kubelet, error) {
 	)
 	for _, u := range unitFiles {
 		u = clean(u)
-		data, ok, err := r.ReadFileIfExists(u)
+		data, ok, err := readUnitFile(r, u)
 		if err != nil {
 			return k, fmt.Errorf("reading kubelet unit: %w", err)
 		}
@@ -263,18 +266,27 @@ func (k *Kubelet) readConfig(r *Root) error {
 
 // findKubeletUnit lists kubelet.service and its drop-ins as systemd would load
 // them: the first unit file found in the folders' order, then every
-// kubelet.service.d/*.conf by file name, a name in an earlier folder hiding the
-// same name in a later one. A unit or drop-in linked to /dev/null is masked.
+// kubelet.service.d/*.conf and service.d/*.conf (drop-ins for every service,
+// which Debian trixie ships) by file name, a name in an earlier folder hiding
+// the same name in a later one. A unit linked to /dev/null is masked: nothing
+// runs. A drop-in linked to /dev/null is listed, as systemd lists it, and
+// hides the drop-ins of its name. /lib/systemd/system is skipped when it is
+// /usr/lib/systemd/system (merged /usr), so files get one name.
 func findKubeletUnit(r *Root) ([]string, error) {
-	var out []string
-	masked := func(p string) (bool, error) {
-		t, err := r.Readlink(p)
-		if err != nil {
-			return false, err
-		}
-		return t == "/dev/null", nil
-	}
+	var dirs []string
+	seen := map[string]bool{}
 	for _, d := range kubeletUnitDirs {
+		rd, err := r.Resolve(d)
+		if err != nil {
+			return nil, fmt.Errorf("looking for the kubelet unit: %w", err)
+		}
+		if !seen[rd] {
+			seen[rd] = true
+			dirs = append(dirs, d)
+		}
+	}
+	var out []string
+	for _, d := range dirs {
 		p := d + "/kubelet.service"
 		if _, err := r.Lstat(p); err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
@@ -282,7 +294,7 @@ func findKubeletUnit(r *Root) ([]string, error) {
 			}
 			return nil, fmt.Errorf("looking for the kubelet unit: %w", err)
 		}
-		m, err := masked(p)
+		m, err := unitMasked(r, p)
 		if err != nil {
 			return nil, fmt.Errorf("looking for the kubelet unit: %w", err)
 		}
@@ -293,14 +305,16 @@ func findKubeletUnit(r *Root) ([]string, error) {
 		break
 	}
 	dropins := map[string]string{}
-	for _, d := range kubeletUnitDirs {
-		names, err := r.Glob(d+"/kubelet.service.d", "*.conf")
-		if err != nil {
-			return nil, fmt.Errorf("listing kubelet drop-ins: %w", err)
-		}
-		for _, p := range names {
-			if _, seen := dropins[path.Base(p)]; !seen {
-				dropins[path.Base(p)] = p
+	for _, d := range dirs {
+		for _, sub := range []string{"/kubelet.service.d", "/service.d"} {
+			names, err := r.Glob(d+sub, "*.conf")
+			if err != nil {
+				return nil, fmt.Errorf("listing kubelet drop-ins: %w", err)
+			}
+			for _, p := range names {
+				if _, taken := dropins[path.Base(p)]; !taken {
+					dropins[path.Base(p)] = p
+				}
 			}
 		}
 	}
@@ -310,16 +324,33 @@ func findKubeletUnit(r *Root) ([]string, error) {
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		p := dropins[n]
-		m, err := masked(p)
-		if err != nil {
-			return nil, fmt.Errorf("reading kubelet drop-in: %w", err)
-		}
-		if !m {
-			out = append(out, p)
-		}
+		out = append(out, dropins[n])
 	}
 	return out, nil
+}
+
+// unitMasked says whether p is a link to /dev/null, systemd's way of masking.
+func unitMasked(r *Root, p string) (bool, error) {
+	t, err := r.Readlink(p)
+	if err != nil {
+		return false, err
+	}
+	return t == "/dev/null", nil
+}
+
+// readUnitFile reads a unit or drop-in; a masked one reads as empty, and ok is
+// false when nothing is there.
+func readUnitFile(r *Root, p string) ([]byte, bool, error) {
+	if _, err := r.Lstat(p); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, false, nil
+		}
+		return nil, false, err
+	}
+	if m, err := unitMasked(r, p); err != nil || m {
+		return nil, err == nil, err
+	}
+	return r.ReadFileIfExists(p)
 }
 
 // kubeletEnvFilePaths turns an EnvironmentFile= value into the files it names:

@@ -353,6 +353,26 @@ not a drop-in
 			ResolvConf: "/from/etc-20", Source: "flag", Flag: "/etc/systemd/system/kubelet.service.d/20-b.conf:3 /from/etc-20",
 		},
 	}, {
+		name: "service.d drop-ins count; a masked drop-in is listed and hides its name; merged /usr gives one name",
+		tree: `-- lib -> usr/lib --
+-- usr/lib/systemd/system/kubelet.service --
+[Service]
+ExecStart=/usr/bin/kubelet $ARGS
+-- usr/lib/systemd/system/kubelet.service.d/20-args.conf --
+[Service]
+Environment=ARGS=--resolv-conf=/from/masked
+-- etc/systemd/system/kubelet.service.d/20-args.conf -> /dev/null --
+-- usr/lib/systemd/system/service.d/10-all.conf --
+[Service]
+Environment="ARGS=--resolv-conf=/from/service.d"
+`,
+		want: kubeletSummary{
+			Present: true,
+			Units: []string{"/usr/lib/systemd/system/kubelet.service", "/usr/lib/systemd/system/service.d/10-all.conf",
+				"/etc/systemd/system/kubelet.service.d/20-args.conf"},
+			ResolvConf: "/from/service.d", Source: "flag", Flag: "/usr/lib/systemd/system/service.d/10-all.conf:2 /from/service.d",
+		},
+	}, {
 		name:      "systemd's own list of unit files is used as given",
 		unitFiles: []string{"/opt/units/kubelet.service", "/opt/units/kubelet.service.d/override.conf"},
 		tree: `-- opt/units/kubelet.service --
