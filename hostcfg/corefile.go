@@ -254,8 +254,10 @@ func (p *corefileParser) serverBlock(cf *Corefile) (*ServerBlock, error) {
 		}
 	}
 	if len(sb.Keys) == 0 {
-		if p.i < len(p.toks) && p.toks[p.i].Text == "{" {
-			return nil, Errorf(p.path, p.toks[p.i].Line, "a block with no server address before it")
+		if p.i < len(p.toks) {
+			// caddy would read what follows as a server block without a
+			// name and drop it: CoreDNS would silently not serve it.
+			return nil, Errorf(p.path, p.toks[p.i].Line, "%q: a block with no server address before it", p.toks[p.i].Text)
 		}
 		return nil, nil
 	}

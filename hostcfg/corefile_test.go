@@ -100,7 +100,7 @@ func TestParseCorefileAgreesWithCaddy(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if bytes.Contains(data, []byte("import")) || bytes.Contains(data, []byte("{$")) {
+		if bytes.Contains(data, []byte("import")) || bytes.Contains(data, []byte("{$")) || bytes.Contains(data, []byte("{%")) {
 			continue
 		}
 		t.Run(filepath.Base(in), func(t *testing.T) { compareWithCaddy(t, data) })
@@ -272,7 +272,8 @@ func FuzzCorefile(f *testing.F) {
 			return
 		}
 		checkCorefileTokens(t, data)
-		if !bytes.Contains(data, []byte("import")) {
+		if !bytes.Contains(data, []byte("import")) && !bytes.Contains(data, []byte("{$")) && !bytes.Contains(data, []byte("{%")) {
+			// caddy reads imported files and the environment; we don't.
 			compareWithCaddy(t, data)
 		}
 		targets := []string{"192.0.2.1", "[2001:db8::1]:53"}
