@@ -97,6 +97,7 @@ var kubeletEnvFiles = []string{
 // can report the error and still go on.
 func DiscoverKubelet(r *Root, unitFiles []string) (*Kubelet, error) {
 	k := &Kubelet{}
+	defer k.finish() // on every return: an error still leaves a usable answer
 	var files srcFiles
 
 	if unitFiles == nil {
@@ -206,10 +207,8 @@ func DiscoverKubelet(r *Root, unitFiles []string) (*Kubelet, error) {
 	k.ResolvConfFlag = flags["resolv-conf"]
 
 	if err := k.readConfig(r); err != nil {
-		k.finish()
 		return k, err
 	}
-	k.finish()
 	return k, nil
 }
 
@@ -253,8 +252,11 @@ func (k *Kubelet) readConfig(r *Root) error {
 			return err
 		}
 		k.Misspelled = kc.misspelled()
-		if kc.rcVal != nil {
+		switch {
+		case kc.rcVal != nil:
 			k.ResolvConfAt = Where{File: p, Line: kc.rcKey.Line}
+		case kc.mergedVal != nil:
+			k.ResolvConfAt = Where{File: p, Line: kc.mergedVal.Line}
 		}
 		if v, ok := kc.resolvConf(); ok {
 			k.ResolvConf, k.ResolvConfSource = v, "config"

@@ -508,6 +508,12 @@ kind: KubeProxyConfiguration
 			ResolvConf: "/etc/x.conf", Source: "flag", Flag: "/etc/default/kubelet:1 /etc/x.conf",
 		},
 	}, {
+		name: "unreadable unit: a folder; the answer is still kubelet's default",
+		tree: `-- etc/systemd/system/kubelet.service/ --
+`,
+		file: "/etc/systemd/system/kubelet.service", words: []string{"reading kubelet unit", "not a regular file"},
+		want: kubeletSummary{ResolvConf: "/etc/resolv.conf", Source: "default"},
+	}, {
 		name: "unreadable config: a folder",
 		tree: `-- var/lib/kubelet/config.yaml/ --
 `,
