@@ -29,7 +29,7 @@ bench: deps build
 	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./... | tee bench.out
 
 demo: deps build
-	bash tests/demo.sh
+	sh tests/demo.sh
 
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1; }

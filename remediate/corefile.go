@@ -3,6 +3,7 @@ package remediate
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -83,7 +84,12 @@ func (n *Node) corefileFindings() []Finding {
 						}
 						chain := []string{head, fmt.Sprintf("%s line %d names %s", path, ns.Line, ns.Addr), why,
 							"CoreDNS forwards to itself: plugin/loop exits, or without it the server spins"}
-						out = append(out, newFinding(CodeCorefileForwardLoop, SevError, cf.Path, fw.Line, ns.Addr.WithZone(""), chain, StrategyCorefile))
+						fixes := []string{StrategyCorefile}
+						if n.dhclientWrote(rf, ns.Addr) {
+							// Cleaning the file at its source fixes this too.
+							fixes = append(fixes, StrategyDhclient)
+						}
+						out = append(out, newFinding(CodeCorefileForwardLoop, SevError, cf.Path, fw.Line, ns.Addr.WithZone(""), chain, fixes...))
 					}
 				}
 			}
@@ -103,4 +109,21 @@ func (n *Node) resolvFileAt(p string) *hostcfg.ResolvFile {
 		return rf
 	}
 	return nil
+}
+
+// dhclientWrote reports whether dhclient put a into rf: rf is the host's
+// /etc/resolv.conf and a dhclient.conf statement names a, or dhclient wrote it.
+func (n *Node) dhclientWrote(rf *hostcfg.ResolvFile, a netip.Addr) bool {
+	if n.Host == nil || rf.Target != n.Host.Target {
+		return false
+	}
+	a = a.WithZone("")
+	for _, c := range n.Dhclient {
+		for _, st := range c.Statements {
+			if slices.Contains(st.Addrs, a) {
+				return true
+			}
+		}
+	}
+	return rf.Generator == hostcfg.GenDhclient
 }

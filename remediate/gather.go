@@ -197,6 +197,8 @@ func Gather(ctx context.Context, env Env, opts Options) (*Node, error) {
 	var err error
 	if n.Kubelet, err = hostcfg.DiscoverKubelet(r, unitFiles); err != nil {
 		bad(err)
+	}
+	if n.Kubelet == nil {
 		n.Kubelet = &hostcfg.Kubelet{ResolvConf: "/etc/resolv.conf", ResolvConfSource: "default"}
 	}
 	n.PodFile = n.Kubelet.ResolvConf

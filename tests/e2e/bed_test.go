@@ -49,14 +49,16 @@ func coreDNS(t *testing.T) string {
 }
 
 // dhcpDNS is what the DHCP server hands out as domain-name-servers ("" for
-// the upstream alone).
-func newBed(t *testing.T, release, dhcpDNS string) *bed {
+// the upstream alone; UPSTREAM in it stands for the upstream's address).
+// opts is the node's: Release and Ready are taken from it.
+func newBed(t *testing.T, opts node.Options, dhcpDNS string) *bed {
 	t.Helper()
 	n := int(bedCount.Add(1)) + (os.Getpid()%50)*4
 	b := &bed{t: t, id: fmt.Sprintf("%d", n%200+20)}
 	b.netNS, b.nodeNS = "ulnet"+b.id, "ulnode"+b.id
 	b.Upstream = "10.99." + b.id + ".1"
 	sub := "10.99." + b.id + "."
+	dhcpDNS = strings.ReplaceAll(dhcpDNS, "UPSTREAM", b.Upstream)
 	if dhcpDNS == "" {
 		dhcpDNS = b.Upstream
 	}
@@ -70,6 +72,8 @@ func newBed(t *testing.T, release, dhcpDNS string) *bed {
 	b.ip("-n", b.netNS, "addr", "add", b.Upstream+"/24", "dev", "net0")
 	b.ip("-n", b.netNS, "link", "set", "net0", "up")
 	b.ip("-n", b.netNS, "link", "set", "lo", "up")
+	b.ip("-n", b.nodeNS, "link", "set", "eth0", "up")
+	b.ip("-n", b.nodeNS, "link", "set", "lo", "up")
 
 	tmp := t.TempDir()
 	b.daemon("dnsmasq", "ip", "netns", "exec", b.netNS, "dnsmasq", "--no-daemon", "--conf-file=/dev/null",
@@ -94,7 +98,7 @@ func newBed(t *testing.T, release, dhcpDNS string) *bed {
 `, b.Upstream)), 0o644))
 	b.daemon("upstream coredns", "ip", "netns", "exec", b.netNS, coreDNS(t), "-conf", corefile)
 
-	b.opts = node.Options{Release: release, NetNS: b.nodeNS, Overlay: t.TempDir(),
+	b.opts = node.Options{Release: opts.Release, Ready: opts.Ready, NetNS: b.nodeNS, Overlay: t.TempDir(), Capabilities: []string{"CAP_NET_ADMIN"},
 		Binds: map[string]string{filepath.Dir(coreDNS(t)): "/opt/coredns"}}
 	b.Node = boot(t, b.opts)
 	return b
@@ -217,7 +221,7 @@ func (b *bed) waitResolv(want string) string {
 func (b *bed) nodeLocalDNSExitsWithLoop() (bool, string) {
 	b.t.Helper()
 	n := b.Node
-	n.Run("systemctl", "reset-failed", "nodelocaldns.service")
+	_, _ = n.Exec(context.Background(), "systemctl", "reset-failed", "nodelocaldns.service") // not loaded yet: fine
 	_, _ = n.Exec(context.Background(), "systemctl", "restart", "nodelocaldns.service")
 	deadline := time.Now().Add(15 * time.Second)
 	for time.Now().Before(deadline) {

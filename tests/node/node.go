@@ -63,6 +63,11 @@ type Options struct {
 	// dbus.service and systemd-resolved.service.
 	Ready []string
 
+	// Capabilities are added to the node's bounding set (systemd-nspawn
+	// --capability), e.g. CAP_NET_ADMIN for dhclient in a namespace given with
+	// NetNS (nspawn grants it only with a private network of its own).
+	Capabilities []string
+
 	// BootTimeout bounds the wait for Ready; default 30s (a boot takes ~1s).
 	BootTimeout time.Duration
 }
@@ -268,6 +273,9 @@ func (n *Node) nspawnArgs(dir string) ([]string, error) {
 			return nil, fmt.Errorf("network namespace %s: raising lo: %w: %s", ns, err, bytes.TrimSpace(out))
 		}
 		args = append(args, "--network-namespace-path="+ns)
+	}
+	for _, c := range n.opts.Capabilities {
+		args = append(args, "--capability="+c)
 	}
 	hosts := make([]string, 0, len(n.opts.Binds))
 	for h := range n.opts.Binds {
