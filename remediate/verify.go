@@ -68,7 +68,23 @@ func SelectUpstreams(ctx context.Context, env Env, n *Node, opts Options) ([]Can
 }
 
 // verifyStubOff reads systemd-resolved back: the stub listener must be off.
+// Right after a restart resolved may not be on the bus yet, or not have
+// looked at /etc/resolv.conf again: ask until ctx's deadline.
 func verifyStubOff(ctx context.Context, bus Bus) error {
+	for {
+		err := stubOff(ctx, bus)
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func stubOff(ctx context.Context, bus Bus) error {
 	st, err := bus.Resolved(ctx)
 	if err != nil {
 		return fmt.Errorf("reading systemd-resolved back: %w", err)
