@@ -56,6 +56,9 @@ func Apply(ctx context.Context, env Env, opts Options) (*Result, error) {
 	}
 	defer unlock()
 
+	if err := recoverCrashed(env); err != nil {
+		return nil, err
+	}
 	pl, err := MakePlan(ctx, env, opts)
 	if err != nil {
 		return nil, err
@@ -154,6 +157,28 @@ func Apply(ctx context.Context, env Env, opts Options) (*Result, error) {
 		return fail("journaling", err)
 	}
 	return res, nil
+}
+
+// recoverCrashed rolls back a run that never finished (the process was
+// killed mid-apply: power loss, OOM, SIGKILL), so the node holds all of a
+// run's changes or none, never part of them. Planning then starts from the
+// node as it was.
+func recoverCrashed(env Env) error {
+	j, err := LastJournal(env.Root)
+	if errors.Is(err, ErrNoRun) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("reading the last run: %w", err)
+	}
+	if j.State != RunStarted {
+		return nil
+	}
+	env.log().Warn("the last run did not finish: rolling it back first", "run", j.ID)
+	if err := j.Rollback(env.Root); err != nil {
+		return fmt.Errorf("rolling back the unfinished run %s: %w", j.ID, err)
+	}
+	return nil
 }
 
 // verifyClean checks the node again: no error may remain.

@@ -120,3 +120,49 @@ func TestStrategies(t *testing.T) {
 		})
 	}
 }
+
+// A run killed mid-apply leaves its journal in state started: the next apply
+// rolls it back before planning, so the node never keeps half a run.
+func TestApplyRecoversCrashedRun(t *testing.T) {
+	dir, comment := hostcfgtest.Tree(t, filepath.Join("testdata", "nodes", "rhel-kubespray-dhclient.txtar"))
+	root, err := hostcfg.NewRoot(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := treeOptions(t, comment)
+	env := Env{Root: root}
+	before := hostcfgtest.State(t, dir, nil)
+
+	snap, err := root.Snapshot("/etc/resolv.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := NewJournal(root, "20260101T000000Z-dead", []string{"dhclient"}, []*hostcfg.Snapshot{snap}); err != nil {
+		t.Fatal(err)
+	}
+	// Half of that run: one file written, then the process died.
+	if err := root.WriteFile("/etc/resolv.conf", []byte("nameserver 192.168.2.136\n"), 0o644, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+
+	res, err := Apply(context.Background(), env, opts)
+	if err != nil {
+		t.Fatalf("apply after a crash: %v", err)
+	}
+	crashed, err := LoadJournal(root, "20260101T000000Z-dead")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if crashed.State != RunRolledBack {
+		t.Errorf("crashed run is %s, want rolled back", crashed.State)
+	}
+	if !res.Changed {
+		t.Fatal("apply after the crash changed nothing: it planned from the half-applied node")
+	}
+	if _, err := Rollback(context.Background(), env, opts, res.Run); err != nil {
+		t.Fatal(err)
+	}
+	if after := hostcfgtest.State(t, dir, unloopOwn); !maps.Equal(before, after) {
+		t.Fatalf("after recovery, apply and rollback the node is not as it was:\n%v\nwant\n%v", after, before)
+	}
+}
