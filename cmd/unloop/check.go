@@ -26,15 +26,7 @@ Exit status: 0 no errors (warnings allowed), 2 errors found, 1 unloop itself fai
   unloop check --root /host --offline`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := g.load()
-			if err != nil {
-				return err
-			}
-			log, err := newLogger(s.Err, c.LogFormat)
-			if err != nil {
-				return err
-			}
-			env, closeEnv, err := openEnv(cmd.Context(), c, log)
+			c, env, closeEnv, err := g.open(cmd.Context(), s)
 			if err != nil {
 				return err
 			}
@@ -59,6 +51,24 @@ func checkExit(rep *remediate.Report) error {
 		return &exitError{code: exitFindings}
 	}
 	return nil
+}
+
+// open loads the configuration and opens the node: what every command that
+// reads the node starts with.
+func (g *globalFlags) open(ctx context.Context, s Streams) (*config, remediate.Env, func(), error) {
+	c, err := g.load()
+	if err != nil {
+		return nil, remediate.Env{}, nil, err
+	}
+	log, err := newLogger(s.Err, c.LogFormat)
+	if err != nil {
+		return nil, remediate.Env{}, nil, err
+	}
+	env, closeEnv, err := openEnv(ctx, c, log)
+	if err != nil {
+		return nil, remediate.Env{}, nil, err
+	}
+	return c, env, closeEnv, nil
 }
 
 // openEnv opens the node: its root, and unless offline its bus and interfaces.
