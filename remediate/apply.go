@@ -98,11 +98,13 @@ func Apply(ctx context.Context, env Env, opts Options) (*Result, error) {
 		return res, err
 	}
 	res.Run = j.ID
+	crashpoint("journaled")
 	var restarted []string
 	fail := func(step string, err error) (*Result, error) {
 		rerr := j.Rollback(root)
 		res.RolledBack = rerr == nil
 		if rerr == nil {
+			crashpoint("rolled-back")
 			rerr = restartAll(ctx, env, restarted)
 		}
 		if rerr != nil {
@@ -120,11 +122,13 @@ func Apply(ctx context.Context, env Env, opts Options) (*Result, error) {
 			if err := root.WriteFile(c.Path, c.After, c.Mode, c.UID, c.GID); err != nil {
 				return fail("writing "+c.Path, err)
 			}
+			crashpoint("wrote " + c.Path)
 			env.log().Info("wrote", "path", c.Path, "strategy", c.Strategy)
 		case KindLink:
 			if err := root.Symlink(c.Path, c.Target); err != nil {
 				return fail("linking "+c.Path, err)
 			}
+			crashpoint("linked " + c.Path)
 			env.log().Info("linked", "path", c.Path, "target", c.Target, "strategy", c.Strategy)
 		}
 	}
@@ -136,6 +140,7 @@ func Apply(ctx context.Context, env Env, opts Options) (*Result, error) {
 		if err := j.SetUnits(slices.Clone(restarted)); err != nil {
 			return fail("journaling "+c.Unit, err)
 		}
+		crashpoint("restarting " + c.Unit)
 		rctx, cancel := context.WithTimeout(ctx, restartTimeout)
 		err := env.Bus.RestartUnit(rctx, c.Unit)
 		if err == nil && c.Verify != nil && !opts.NoVerify {
@@ -145,6 +150,7 @@ func Apply(ctx context.Context, env Env, opts Options) (*Result, error) {
 		if err != nil {
 			return fail("restarting "+c.Unit, err)
 		}
+		crashpoint("restarted " + c.Unit)
 		env.log().Info("restarted", "unit", c.Unit)
 	}
 	if !opts.NoVerify {
@@ -152,10 +158,12 @@ func Apply(ctx context.Context, env Env, opts Options) (*Result, error) {
 			return fail("verifying", err)
 		}
 		res.Verified = true
+		crashpoint("verified")
 	}
 	if err := j.SetState(RunApplied); err != nil {
 		return fail("journaling", err)
 	}
+	crashpoint("applied")
 	return res, nil
 }
 
@@ -178,6 +186,7 @@ func recoverCrashed(env Env) error {
 	if err := j.Rollback(env.Root); err != nil {
 		return fmt.Errorf("rolling back the unfinished run %s: %w", j.ID, err)
 	}
+	crashpoint("recovered")
 	return nil
 }
 
