@@ -1,0 +1,398 @@
+package e2e
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/unloop/unloop/tests/node"
+)
+
+// The scenarios of issue 4 beyond the field report, each on real bookworm
+// (systemd 252) and trixie (systemd 257) nodes: the loop seen as the user sees
+// it (CoreDNS's FATAL line, a crashed unit), unloop's exit codes and JSON,
+// CoreDNS answering afterwards, and the node as it was after a rollback.
+
+// releases are the node versions every scenario runs on.
+var releases = []string{"bookworm", "trixie"}
+
+// forEachRelease runs f on each release, in parallel: a node is mostly idle
+// waiting on timeouts, and two of them fit on CI's two cores.
+func forEachRelease(t *testing.T, f func(t *testing.T, release string)) {
+	for _, release := range releases {
+		t.Run(release, func(t *testing.T) {
+			t.Parallel()
+			f(t, release)
+		})
+	}
+}
+
+// A pod of its own network namespace inside the node. In a pod, 127.0.0.53
+// is the pod itself: a CoreDNS run in the node's own namespace would reach
+// resolved's stub and never loop. The pod reaches the network through the
+// node (a veth pair, the node routing), as pods on a CNI bridge do.
+const (
+	podIP  = "10.200.0.2"
+	podNet = "10.200.0.0/30"
+
+	// Oneshot, at every boot: the namespace lives in the node's /run.
+	podNetUnit = `[Unit]
+Description=a pod's network namespace: veth to the node, default route through it
+Before=pod-coredns.service
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/bin/sh -ec '\
+  ip link del pod0 2>/dev/null || true; \
+  ip netns add pod; \
+  ip link add pod0 type veth peer name eth0 netns pod; \
+  ip addr add 10.200.0.1/30 dev pod0; ip link set pod0 up; \
+  ip -n pod link set lo up; \
+  ip -n pod addr add 10.200.0.2/30 dev eth0; ip -n pod link set eth0 up; \
+  ip -n pod route add default via 10.200.0.1'
+ExecStop=/sbin/ip netns del pod
+[Install]
+WantedBy=multi-user.target
+`
+	// CoreDNS as the cluster runs it: no bind (every address of the pod),
+	// the pod file as its /etc/resolv.conf (pod-sandbox), loop and reload.
+	podCoreDNSUnit = `[Unit]
+Description=CoreDNS in a pod (dnsPolicy: Default, no bind)
+Requires=pod-net.service
+After=pod-net.service kubelet.service systemd-resolved.service
+[Service]
+ExecStart=/sbin/ip netns exec pod /usr/bin/unshare --mount --propagation private /usr/local/bin/pod-sandbox /opt/coredns/coredns -conf /etc/pod-coredns/Corefile
+Restart=no
+`
+	// Where a ConfigMap would be mounted: not /etc/coredns/Corefile, which
+	// unloop reads as a CoreDNS run on the host.
+	podCorefile = `.:53 {
+    errors
+    loop
+    reload 2s
+    forward . /etc/resolv.conf {
+        policy sequential
+    }
+}
+`
+)
+
+// nodeAddr is the node's static address on the bed's network.
+func (b *bed) nodeAddr() string { return "10.99." + b.id + ".2" }
+
+// staticNet gives the node a static address (no DHCP client: dhclient and
+// resolved disagree between the releases about who writes the file), lets it
+// route for the pod, and tells the network where the pod is. All of it lives
+// in the bed's namespaces, so it outlives a reboot of the node.
+func (b *bed) staticNet() {
+	b.t.Helper()
+	b.ip("-n", b.nodeNS, "addr", "add", b.nodeAddr()+"/24", "dev", "eth0")
+	b.ip("-n", b.netNS, "route", "add", podNet, "via", b.nodeAddr())
+	if out, err := exec.Command("nsenter", "--net=/run/netns/"+b.nodeNS, "sysctl", "-qw", "net.ipv4.ip_forward=1").CombinedOutput(); err != nil {
+		b.t.Fatalf("ip_forward in the node's namespace: %v: %s", err, out)
+	}
+}
+
+// resolvedDNS gives systemd-resolved its upstreams in a drop-in of the
+// node's and waits until its uplink file names them.
+func (b *bed) resolvedDNS(name, servers string) {
+	b.t.Helper()
+	n := b.Node
+	must(b.t, n.WriteFile("/etc/systemd/resolved.conf.d/"+name, []byte("[Resolve]\nDNS="+servers+"\n"), 0o644))
+	n.Run("systemctl", "restart", "systemd-resolved.service")
+	waitFor(b.t, func() bool {
+		d, _ := n.ReadFile("/run/systemd/resolve/resolv.conf")
+		return strings.Contains(string(d), "nameserver "+strings.Fields(servers)[0]+"\n")
+	})
+}
+
+// installKubelet writes the stand-in kubelet (config: extra appended to the
+// bed's) and the sandbox script, and starts kubelet.
+func (b *bed) installKubelet(extra string) {
+	n := b.Node
+	must(b.t, n.WriteFile("/etc/systemd/system/kubelet.service", []byte(kubeletUnit), 0o644))
+	must(b.t, n.WriteFile("/var/lib/kubelet/config.yaml", []byte(kubeletConfig+extra), 0o644))
+	must(b.t, n.WriteFile("/usr/local/bin/pod-sandbox", []byte(podSandbox), 0o755))
+	n.Run("systemctl", "daemon-reload")
+	n.Run("systemctl", "enable", "--now", "kubelet.service")
+}
+
+// installPod writes the pod's network and its CoreDNS into the node and
+// brings the network up (CoreDNS is started by the test).
+func (b *bed) installPod() {
+	n := b.Node
+	must(b.t, n.WriteFile("/etc/systemd/system/pod-net.service", []byte(podNetUnit), 0o644))
+	must(b.t, n.WriteFile("/etc/systemd/system/pod-coredns.service", []byte(podCoreDNSUnit), 0o644))
+	must(b.t, n.WriteFile("/etc/pod-coredns/Corefile", []byte(podCorefile), 0o644))
+	n.Run("systemctl", "daemon-reload")
+	n.Run("systemctl", "enable", "--now", "pod-net.service")
+}
+
+// prop is a unit's property as systemd reports it.
+func prop(t *testing.T, n *node.Node, unit, name string) string {
+	t.Helper()
+	return strings.TrimSpace(n.Run("systemctl", "show", "--value", "-p", name, unit))
+}
+
+// unitExitsWithLoop (re)starts unit and waits until it has failed; it
+// returns that run's log (and only that run's: earlier runs' FATAL lines must
+// not count) and whether want is in it.
+func unitExitsWithLoop(t *testing.T, n *node.Node, unit, want string) (bool, string) {
+	t.Helper()
+	_, _ = n.Exec(t.Context(), "systemctl", "reset-failed", unit)
+	_, _ = n.Exec(t.Context(), "systemctl", "restart", unit)
+	id := prop(t, n, unit, "InvocationID")
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		if st, _ := n.Exec(t.Context(), "systemctl", "is-failed", unit); strings.TrimSpace(st) == "failed" {
+			// journald may still be writing the last lines of a process that just died.
+			var log string
+			for range 20 {
+				log, _ = n.Exec(t.Context(), "journalctl", "--no-pager", "-o", "cat", "_SYSTEMD_INVOCATION_ID="+id)
+				if strings.Contains(log, want) {
+					return true, log
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			return false, log
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	log, _ := n.Exec(t.Context(), "journalctl", "--no-pager", "-o", "cat", "_SYSTEMD_INVOCATION_ID="+id)
+	return false, log
+}
+
+// loopLine is the start of CoreDNS's loop detector's FATAL line.
+const loopLine = "[FATAL] plugin/loop: Loop ("
+
+// podLoop ends the FATAL line of a CoreDNS without bind: the loop plugin
+// names the server's own listen address, every address of the pod.
+const podLoop = " -> :53) detected for zone \".\""
+
+// dig asks server for example.test from inside network namespace netns (a
+// path) and returns the short answer.
+func dig(netns, server string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "nsenter", "--net="+netns, "dig", "+short", "+time=2", "+tries=1", "@"+server, "example.test", "A").CombinedOutput()
+	return strings.TrimSpace(string(out)), err
+}
+
+// podNS is the pod's network namespace as the host reaches it.
+func (b *bed) podNS() string { return b.Node.Root() + "/run/netns/pod" }
+
+// unitServes waits until the DNS server at server (in netns) answers
+// example.test with the upstream's address, then checks that unit is still
+// active a few seconds later (plugin/loop would have ended it). It returns
+// when the first answer came.
+func unitServes(t *testing.T, n *node.Node, unit, netns, server string) time.Time {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	var ans string
+	var err error
+	for time.Now().Before(deadline) {
+		if ans, err = dig(netns, server); err == nil && ans == "192.0.2.10" {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if ans != "192.0.2.10" {
+		t.Fatalf("%s does not answer example.test: %q %v\n%s", unit, ans, err,
+			n.Run("journalctl", "-b", "-u", unit, "--no-pager", "-o", "cat"))
+	}
+	answered := time.Now()
+	time.Sleep(3 * time.Second)
+	if st, _ := n.Exec(t.Context(), "systemctl", "is-active", unit); strings.TrimSpace(st) != "active" {
+		t.Fatalf("%s stopped after answering (%s):\n%s", unit, st, n.Run("journalctl", "-b", "-u", unit, "--no-pager", "-o", "cat"))
+	}
+	return answered
+}
+
+// tree is what a node holds under some folders: for each path its kind,
+// mode, link target or content hash. Two trees are equal when nothing under
+// them was written, relinked, added or removed.
+type tree map[string]string
+
+// snapshotTree walks the node's folders (without following links).
+func snapshotTree(t *testing.T, n *node.Node, dirs ...string) tree {
+	t.Helper()
+	out := tree{}
+	for _, d := range dirs {
+		hp, err := n.Path(d)
+		must(t, err)
+		err = filepath.WalkDir(hp, func(p string, e fs.DirEntry, err error) error {
+			if err != nil {
+				if os.IsNotExist(err) {
+					return nil
+				}
+				return err
+			}
+			rel := d + strings.TrimPrefix(p, hp)
+			info, err := e.Info()
+			if err != nil {
+				return err
+			}
+			switch {
+			case e.Type()&fs.ModeSymlink != 0:
+				target, err := os.Readlink(p)
+				if err != nil {
+					return err
+				}
+				out[rel] = "link " + target
+			case e.Type().IsRegular():
+				data, err := os.ReadFile(p)
+				if err != nil {
+					return err
+				}
+				sum := sha256.Sum256(data)
+				out[rel] = fmt.Sprintf("file %v %s", info.Mode(), hex.EncodeToString(sum[:8]))
+			default:
+				out[rel] = fmt.Sprintf("%v", info.Mode())
+			}
+			return nil
+		})
+		must(t, err)
+	}
+	return out
+}
+
+// diff lists the paths whose state differs between two trees.
+func (a tree) diff(b tree) []string {
+	var out []string
+	for p, v := range a {
+		if w, ok := b[p]; !ok {
+			out = append(out, "removed "+p)
+		} else if v != w {
+			out = append(out, fmt.Sprintf("changed %s: %s -> %s", p, v, w))
+		}
+	}
+	for p := range b {
+		if _, ok := a[p]; !ok {
+			out = append(out, "added "+p+": "+b[p])
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// onlyAdded reports whether after is before with line added (once) and every
+// other line kept as it was, in order.
+func onlyAdded(before, after, line string) bool {
+	lines := strings.SplitAfter(after, "\n")
+	i := slices.Index(lines, line+"\n")
+	return i >= 0 && strings.Join(slices.Delete(lines, i, i+1), "") == before
+}
+
+// paths are the paths a tree diff names, without what happened to them.
+func paths(d []string) []string {
+	var out []string
+	for _, l := range d {
+		p := strings.Fields(l)[1]
+		out = append(out, strings.TrimSuffix(p, ":"))
+	}
+	return out
+}
+
+// change finds the change of kind for path or unit in apply's JSON.
+func (r report) change(kind, name string) (action, skipped string, ok bool) {
+	for _, c := range r.Changes {
+		if c.Kind == kind && (c.Path == name || c.Unit == name) {
+			return c.Action, c.Skipped, true
+		}
+	}
+	return "", "", false
+}
+
+// unloopDirs are the folders unloop reads and may write (DESIGN §2a),
+// besides its own journal.
+var unloopDirs = []string{"/etc", "/var/lib/kubelet", "/run/systemd/resolve"}
+
+// TestResolvedStubKubelet is scenario 2: /etc/resolv.conf is resolved's stub
+// link and kubelet's resolvConf is unset, so a CoreDNS pod forwards to
+// 127.0.0.53, itself. `apply --strategy kubelet` points kubelet at resolved's
+// uplink file and restarts it; the recreated pod answers; the host keeps its
+// stub.
+func TestResolvedStubKubelet(t *testing.T) {
+	forEachRelease(t, func(t *testing.T, release string) {
+		b := newBed(t, node.Options{Release: release}, "")
+		n := b.Node
+		b.staticNet()
+		b.resolvedDNS("upstream.conf", b.Upstream)
+		b.installKubelet("")
+		b.installPod()
+
+		loops, log := unitExitsWithLoop(t, n, "pod-coredns.service", podLoop)
+		if !loops || !strings.Contains(log, loopLine) {
+			t.Fatalf("CoreDNS in the pod did not exit with the loop before the fix:\n%s", log)
+		}
+		if pf := string(must1(n.ReadFile("/run/pod-resolv.conf"))); !strings.Contains(pf, "nameserver 127.0.0.53\n") {
+			t.Fatalf("the pod's resolv.conf before the fix:\n%s", pf)
+		}
+		out, code := unloop(t, n, "check", "--output", "json")
+		r := decode(t, out)
+		if code != 2 || !r.has("nameserver-resolved-stub", "127.0.0.53") {
+			t.Fatalf("check: exit %d, findings %v", code, r.codes())
+		}
+		before := snapshotTree(t, n, unloopDirs...)
+		kubeletID := prop(t, n, "kubelet.service", "InvocationID")
+		resolvedID := prop(t, n, "systemd-resolved.service", "InvocationID")
+
+		start := time.Now()
+		out, code = unloop(t, n, "apply", "--strategy", "kubelet", "--output", "json")
+		r = decode(t, out)
+		if code != 0 || !r.Changed || !r.Verified || r.Run == "" {
+			t.Fatalf("apply: exit %d, changed %v, verified %v, run %q\n%s", code, r.Changed, r.Verified, r.Run, out)
+		}
+		if a, skipped, _ := r.change("unit", "kubelet.service"); a != "restart" || skipped != "" {
+			t.Errorf("apply's JSON: kubelet.service %q (skipped %q), want a restart", a, skipped)
+		}
+		// The kubelet strategy writes kubelet's config and nothing else.
+		if d := paths(before.diff(snapshotTree(t, n, unloopDirs...))); !slices.Equal(d, []string{"/var/lib/kubelet/config.yaml"}) {
+			t.Errorf("apply changed %v, want only kubelet's config", d)
+		}
+		if cfg := string(must1(n.ReadFile("/var/lib/kubelet/config.yaml"))); !onlyAdded(kubeletConfig, cfg, "resolvConf: /run/systemd/resolve/resolv.conf") {
+			t.Errorf("kubelet config after apply:\n%s", cfg)
+		}
+		if id := prop(t, n, "kubelet.service", "InvocationID"); id == kubeletID || prop(t, n, "kubelet.service", "ActiveState") != "active" {
+			t.Errorf("kubelet was not restarted (invocation %s before, %s after)", kubeletID, id)
+		}
+		if id := prop(t, n, "systemd-resolved.service", "InvocationID"); id != resolvedID {
+			t.Errorf("systemd-resolved was restarted by the kubelet strategy")
+		}
+		if target, err := os.Readlink(filepath.Join(must1(n.Path("/etc")), "resolv.conf")); err != nil || target != "../run/systemd/resolve/stub-resolv.conf" {
+			t.Errorf("the host's /etc/resolv.conf is now %q (%v), want the stub link kept", target, err)
+		}
+		// The host's own lookups still go through resolved's stub.
+		if out := n.Run("getent", "ahostsv4", "example.test"); !strings.HasPrefix(out, "192.0.2.10 ") {
+			t.Errorf("the host does not resolve through its stub: %q", out)
+		}
+
+		// The pod is recreated (a sandbox keeps its old copy) and gets the clean file.
+		n.Run("systemctl", "restart", "pod-coredns.service")
+		answered := unitServes(t, n, "pod-coredns.service", b.podNS(), podIP)
+		t.Logf("from apply to CoreDNS answering in the recreated pod: %v", answered.Sub(start).Round(10*time.Millisecond))
+		if pf := string(must1(n.ReadFile("/run/pod-resolv.conf"))); strings.Contains(pf, "127.0.0.53") || !strings.Contains(pf, "nameserver "+b.Upstream+"\n") {
+			t.Errorf("the pod's resolv.conf after the fix:\n%s", pf)
+		}
+
+		out, code = unloop(t, n, "rollback")
+		if code != 0 {
+			t.Fatalf("rollback: exit %d: %s", code, out)
+		}
+		if d := before.diff(snapshotTree(t, n, unloopDirs...)); len(d) > 0 {
+			t.Errorf("after rollback the node differs:\n%s", strings.Join(d, "\n"))
+		}
+		if loops, log := unitExitsWithLoop(t, n, "pod-coredns.service", podLoop); !loops {
+			t.Errorf("after rollback CoreDNS in the pod does not loop again:\n%s", log)
+		}
+	})
+}
