@@ -396,3 +396,122 @@ func TestResolvedStubKubelet(t *testing.T) {
 		}
 	})
 }
+
+// resolvedProp reads one of systemd-resolved's properties over D-Bus, as
+// busctl prints it (`s "no"`).
+func resolvedProp(t *testing.T, n *node.Node, name string) string {
+	t.Helper()
+	return strings.TrimSpace(n.Run("busctl", "get-property", "org.freedesktop.resolve1", "/org/freedesktop/resolve1", "org.freedesktop.resolve1.Manager", name))
+}
+
+// stubAnswers reports, for each of resolved's stub addresses, whether it
+// answers example.test from the node's network namespace.
+func (b *bed) stubAnswers() map[string]bool {
+	out := map[string]bool{}
+	for _, a := range []string{"127.0.0.53", "127.0.0.54"} {
+		ans, err := dig("/run/netns/"+b.nodeNS, a)
+		out[a] = err == nil && ans == "192.0.2.10"
+	}
+	return out
+}
+
+// TestResolvedStubDisabled is scenario 3: the same node as scenario 2, fixed
+// with `apply --strategy stub`: resolved's stub listener is gone (nothing
+// answers on 127.0.0.53 or 127.0.0.54, resolved says so over D-Bus), the host
+// resolves through the uplink file, the pod answers, and all of it survives
+// a reboot. Rollback brings the stub, and the loop, back.
+func TestResolvedStubDisabled(t *testing.T) {
+	forEachRelease(t, func(t *testing.T, release string) {
+		b := newBed(t, node.Options{Release: release}, "")
+		n := b.Node
+		b.staticNet()
+		b.resolvedDNS("upstream.conf", b.Upstream)
+		b.installKubelet("")
+		b.installPod()
+
+		if loops, log := unitExitsWithLoop(t, n, "pod-coredns.service", podLoop); !loops {
+			t.Fatalf("CoreDNS in the pod did not exit with the loop before the fix:\n%s", log)
+		}
+		if st := b.stubAnswers(); !st["127.0.0.53"] || !st["127.0.0.54"] {
+			t.Fatalf("resolved's stubs do not answer before the fix: %v", st)
+		}
+		out, code := unloop(t, n, "check", "--output", "json")
+		r := decode(t, out)
+		if code != 2 || !r.has("nameserver-resolved-stub", "127.0.0.53") {
+			t.Fatalf("check: exit %d, findings %v", code, r.codes())
+		}
+		before := snapshotTree(t, n, unloopDirs...)
+		kubeletID := prop(t, n, "kubelet.service", "InvocationID")
+		resolvedID := prop(t, n, "systemd-resolved.service", "InvocationID")
+
+		start := time.Now()
+		out, code = unloop(t, n, "apply", "--strategy", "stub", "--output", "json")
+		r = decode(t, out)
+		if code != 0 || !r.Changed || !r.Verified {
+			t.Fatalf("apply: exit %d, changed %v, verified %v\n%s", code, r.Changed, r.Verified, out)
+		}
+		if a, skipped, _ := r.change("unit", "systemd-resolved.service"); a != "restart" || skipped != "" {
+			t.Errorf("apply's JSON: systemd-resolved.service %q (skipped %q), want a restart", a, skipped)
+		}
+		if a, _, _ := r.change("link", "/etc/resolv.conf"); a != "relink" {
+			t.Errorf("apply's JSON: /etc/resolv.conf %q, want relink", a)
+		}
+		if id := prop(t, n, "systemd-resolved.service", "InvocationID"); id == resolvedID {
+			t.Errorf("systemd-resolved was not restarted")
+		}
+		if id := prop(t, n, "kubelet.service", "InvocationID"); id != kubeletID {
+			t.Errorf("kubelet was restarted by the stub strategy")
+		}
+		if got := string(must1(n.ReadFile("/etc/systemd/resolved.conf.d/90-unloop.conf"))); !strings.Contains(got, "\nDNSStubListener=no\n") {
+			t.Errorf("the drop-in:\n%s", got)
+		}
+		stubOff := func(when string) {
+			t.Helper()
+			if st := b.stubAnswers(); st["127.0.0.53"] || st["127.0.0.54"] {
+				t.Errorf("%s: resolved's stubs still answer: %v", when, st)
+			}
+			if got := resolvedProp(t, n, "DNSStubListener"); got != `s "no"` {
+				t.Errorf("%s: resolved says DNSStubListener %s", when, got)
+			}
+			if got := resolvedProp(t, n, "ResolvConfMode"); got != `s "uplink"` {
+				t.Errorf("%s: resolved says ResolvConfMode %s", when, got)
+			}
+			if target, err := os.Readlink(filepath.Join(must1(n.Path("/etc")), "resolv.conf")); err != nil || target != "../run/systemd/resolve/resolv.conf" {
+				t.Errorf("%s: /etc/resolv.conf links to %q (%v)", when, target, err)
+			}
+			// The host asks the upstream itself now, through the uplink file.
+			if out := n.Run("getent", "ahostsv4", "example.test"); !strings.HasPrefix(out, "192.0.2.10 ") {
+				t.Errorf("%s: the host does not resolve: %q", when, out)
+			}
+			n.Run("systemctl", "restart", "pod-coredns.service")
+			answered := unitServes(t, n, "pod-coredns.service", b.podNS(), podIP)
+			if when == "after apply" {
+				t.Logf("from apply to CoreDNS answering in the recreated pod: %v", answered.Sub(start).Round(10*time.Millisecond))
+			}
+		}
+		stubOff("after apply")
+
+		n.Reboot()
+		// resolved may come up a moment after dbus: wait for its answer on the bus.
+		waitFor(t, func() bool {
+			out, err := n.Exec(t.Context(), "busctl", "get-property", "org.freedesktop.resolve1", "/org/freedesktop/resolve1", "org.freedesktop.resolve1.Manager", "ResolvConfMode")
+			return err == nil && strings.Contains(out, "uplink")
+		})
+		stubOff("after reboot")
+		if _, code := unloop(t, n, "check"); code != 0 {
+			t.Errorf("check after reboot exited %d", code)
+		}
+
+		out, code = unloop(t, n, "rollback")
+		if code != 0 {
+			t.Fatalf("rollback: exit %d: %s", code, out)
+		}
+		if d := before.diff(snapshotTree(t, n, unloopDirs...)); len(d) > 0 {
+			t.Errorf("after rollback the node differs:\n%s", strings.Join(d, "\n"))
+		}
+		waitFor(t, func() bool { return b.stubAnswers()["127.0.0.53"] })
+		if loops, log := unitExitsWithLoop(t, n, "pod-coredns.service", podLoop); !loops {
+			t.Errorf("after rollback CoreDNS in the pod does not loop again:\n%s", log)
+		}
+	})
+}
