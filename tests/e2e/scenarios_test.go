@@ -299,7 +299,24 @@ func paths(d []string) []string {
 		p := strings.Fields(l)[1]
 		out = append(out, strings.TrimSuffix(p, ":"))
 	}
+	slices.Sort(out)
 	return out
+}
+
+// leftDirs drops from a tree diff the folders apply made (empty after the
+// rollback) and logs them: the journal records files and links, not the
+// folders made for them, so rollback leaves those folders behind.
+func leftDirs(t *testing.T, d []string, dirs ...string) []string {
+	t.Helper()
+	return slices.DeleteFunc(d, func(l string) bool {
+		for _, dir := range dirs {
+			if strings.HasPrefix(l, "added "+dir+": d") {
+				t.Logf("rollback left the empty folder %s that apply made", dir)
+				return true
+			}
+		}
+		return false
+	})
 }
 
 // change finds the change of kind for path or unit in apply's JSON.
@@ -512,6 +529,106 @@ func TestResolvedStubDisabled(t *testing.T) {
 		waitFor(t, func() bool { return b.stubAnswers()["127.0.0.53"] })
 		if loops, log := unitExitsWithLoop(t, n, "pod-coredns.service", podLoop); !loops {
 			t.Errorf("after rollback CoreDNS in the pod does not loop again:\n%s", log)
+		}
+	})
+}
+
+// installNodeCache writes the bed's node-local-dns (a CoreDNS bound to
+// 169.254.25.10 that sees the pod file as its /etc/resolv.conf); the test
+// starts it.
+func (b *bed) installNodeCache() {
+	n := b.Node
+	must(b.t, n.WriteFile("/etc/systemd/system/nodelocaldns.service", []byte(nodeLocalDNSUnit), 0o644))
+	must(b.t, n.WriteFile("/etc/coredns/Corefile", []byte(nodeLocalCorefile), 0o644))
+	n.Run("systemctl", "daemon-reload")
+}
+
+// nodeCacheLoop ends node-local-dns's FATAL line: it names its bind address.
+const nodeCacheLoop = " -> 169.254.25.10:53) detected for zone \".\""
+
+// TestResolvedUpstreamLoop is scenario 4 (Kubespray on Ubuntu): a resolved
+// drop-in lists node-local-dns's address before the real upstream, and
+// kubelet hands pods resolved's uplink file, so node-local-dns forwards to
+// itself. `apply` (auto) points kubelet at a file of unloop's built from the
+// upstream that answers; node-local-dns answers, also after a reboot.
+func TestResolvedUpstreamLoop(t *testing.T) {
+	forEachRelease(t, func(t *testing.T, release string) {
+		b := newBed(t, node.Options{Release: release}, "")
+		n := b.Node
+		b.staticNet()
+		b.resolvedDNS("nodelocaldns.conf", "169.254.25.10 "+b.Upstream)
+		b.installKubelet("resolvConf: /run/systemd/resolve/resolv.conf\n")
+		b.installNodeCache()
+
+		loops, log := unitExitsWithLoop(t, n, "nodelocaldns.service", nodeCacheLoop)
+		if !loops || !strings.Contains(log, loopLine+"169.254.25.10:") {
+			t.Fatalf("node-local-dns did not exit with the loop before the fix:\n%s", log)
+		}
+		out, code := unloop(t, n, "check", "--output", "json")
+		r := decode(t, out)
+		if code != 2 || !r.has("resolved-upstream-loop", "169.254.25.10") || !r.has("nameserver-node-local-dns", "169.254.25.10") {
+			t.Fatalf("check: exit %d, findings %v", code, r.codes())
+		}
+		before := snapshotTree(t, n, unloopDirs...)
+		kubeletID := prop(t, n, "kubelet.service", "InvocationID")
+
+		start := time.Now()
+		out, code = unloop(t, n, "apply", "--output", "json")
+		r = decode(t, out)
+		if code != 0 || !r.Changed || !r.Verified {
+			t.Fatalf("apply: exit %d, changed %v, verified %v\n%s", code, r.Changed, r.Verified, out)
+		}
+		if a, _, _ := r.change("file", "/etc/unloop/resolv.conf"); a != "create" {
+			t.Errorf("apply's JSON: /etc/unloop/resolv.conf %q, want create", a)
+		}
+		if a, skipped, _ := r.change("unit", "kubelet.service"); a != "restart" || skipped != "" {
+			t.Errorf("apply's JSON: kubelet.service %q (skipped %q), want a restart", a, skipped)
+		}
+		if id := prop(t, n, "kubelet.service", "InvocationID"); id == kubeletID {
+			t.Errorf("kubelet was not restarted")
+		}
+		cfg := string(must1(n.ReadFile("/var/lib/kubelet/config.yaml")))
+		if want := kubeletConfig + "resolvConf: /etc/unloop/resolv.conf\n"; cfg != want {
+			t.Errorf("kubelet config after apply:\n%s\nwant:\n%s", cfg, want)
+		}
+		own := string(must1(n.ReadFile("/etc/unloop/resolv.conf")))
+		if !strings.Contains(own, "nameserver "+b.Upstream+"\n") || strings.Count(own, "nameserver") != 1 {
+			t.Errorf("/etc/unloop/resolv.conf names other servers than the upstream:\n%s", own)
+		}
+		if d := paths(before.diff(snapshotTree(t, n, unloopDirs...))); !slices.Equal(d, []string{"/etc/unloop", "/etc/unloop/resolv.conf", "/var/lib/kubelet/config.yaml"}) {
+			t.Errorf("apply changed %v, want kubelet's config and unloop's file", d)
+		}
+		n.Run("systemctl", "restart", "nodelocaldns.service")
+		answered := unitServes(t, n, "nodelocaldns.service", "/run/netns/"+b.nodeNS, "169.254.25.10")
+		t.Logf("from apply to node-local-dns answering: %v", answered.Sub(start).Round(10*time.Millisecond))
+		if pf := string(must1(n.ReadFile("/run/pod-resolv.conf"))); pf != own {
+			t.Errorf("node-local-dns sees:\n%s\nwant unloop's file", pf)
+		}
+
+		n.Reboot()
+		n.Run("systemctl", "start", "nodelocaldns.service")
+		unitServes(t, n, "nodelocaldns.service", "/run/netns/"+b.nodeNS, "169.254.25.10")
+		if _, code := unloop(t, n, "check"); code != 0 {
+			t.Errorf("check after reboot exited %d", code)
+		}
+		// The boot unit runs apply at every boot: unloop's file is rebuilt the same.
+		kubeletID = prop(t, n, "kubelet.service", "InvocationID")
+		if r := decode(t, must1s(unloop(t, n, "apply", "--output", "json"))); r.Changed {
+			t.Errorf("apply after reboot changed something: %+v", r.Changes)
+		}
+		if id := prop(t, n, "kubelet.service", "InvocationID"); id != kubeletID {
+			t.Errorf("apply after reboot restarted kubelet")
+		}
+
+		out, code = unloop(t, n, "rollback")
+		if code != 0 {
+			t.Fatalf("rollback: exit %d: %s", code, out)
+		}
+		if d := leftDirs(t, before.diff(snapshotTree(t, n, unloopDirs...)), "/etc/unloop"); len(d) > 0 {
+			t.Errorf("after rollback the node differs:\n%s", strings.Join(d, "\n"))
+		}
+		if loops, log := unitExitsWithLoop(t, n, "nodelocaldns.service", nodeCacheLoop); !loops {
+			t.Errorf("after rollback node-local-dns does not loop again:\n%s", log)
 		}
 	})
 }
