@@ -186,6 +186,7 @@ func recoverCrashed(env Env) error {
 	if err := j.Rollback(env.Root); err != nil {
 		return fmt.Errorf("rolling back the unfinished run %s: %w", j.ID, err)
 	}
+	removeTemps(env, j)
 	crashpoint("recovered")
 	return nil
 }
@@ -247,6 +248,7 @@ func Rollback(ctx context.Context, env Env, opts Options, id string) (*Journal, 
 	if err := j.Rollback(root); err != nil {
 		return j, err
 	}
+	removeTemps(env, j)
 	if opts.Offline || opts.NoRestart || env.Bus == nil || len(j.Units) == 0 {
 		return j, nil
 	}
