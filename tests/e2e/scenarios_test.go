@@ -632,3 +632,149 @@ func TestResolvedUpstreamLoop(t *testing.T) {
 		}
 	})
 }
+
+// The Docker-run case: CoreDNS on the host (network host) from a Corefile
+// of its own, forwarding to the host's /etc/resolv.conf.
+const (
+	hostCorefilePath = "/srv/coredns/Corefile"
+	hostCorefile     = `# CoreDNS for this host's containers (docker run --network host -v /srv/coredns:/srv/coredns).
+.:53 {
+    bind 169.254.25.10
+    errors
+    loop
+    reload 2s
+    # Ask the host's own resolvers, in the order it lists them.
+    forward . /etc/resolv.conf {
+        policy sequential
+        max_fails 3
+    }
+}
+`
+	hostCoreDNSUnit = `[Unit]
+Description=CoreDNS run on the host from /srv/coredns/Corefile (as docker run --network host)
+[Service]
+ExecStartPre=-/sbin/ip addr add 169.254.25.10/32 dev lo
+ExecStart=/opt/coredns/coredns -conf /srv/coredns/Corefile
+Restart=no
+`
+)
+
+// freshStartLoops runs a second CoreDNS from the host's Corefile, as its next
+// start would, in a scratch network namespace of the node's (its own
+// 169.254.25.10 on lo, so the running one is left alone). It returns the
+// output and whether it died of the loop.
+func freshStartLoops(t *testing.T, n *node.Node) (bool, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	out, err := n.Exec(ctx, "unshare", "--net", "sh", "-c",
+		"ip link set lo up && ip addr add 169.254.25.10/32 dev lo && exec /opt/coredns/coredns -conf "+hostCorefilePath+" 2>&1")
+	return err != nil && ctx.Err() == nil && strings.Contains(out, loopLine+"169.254.25.10:") && strings.Contains(out, nodeCacheLoop), out
+}
+
+// reloads counts the configurations the running CoreDNS of unit has loaded.
+func reloads(t *testing.T, n *node.Node, unit string) int {
+	log, _ := n.Exec(t.Context(), "journalctl", "--no-pager", "-o", "cat", "_SYSTEMD_INVOCATION_ID="+prop(t, n, unit, "InvocationID"))
+	return strings.Count(log, "plugin/reload: Running configuration SHA512")
+}
+
+// TestCorefileOnHost is scenario 5: a CoreDNS run on the host from a Corefile
+// that forwards to /etc/resolv.conf, started while that file named the real
+// upstream; then the host was pointed at the cache, so the file names the
+// server's own address and its next start or reload dies of the loop.
+// `apply --strategy corefile` rewrites the forward line alone; the running
+// CoreDNS reloads it (same process) and keeps answering. Rollback: the reload
+// brings the loop, and the FATAL exit, back.
+func TestCorefileOnHost(t *testing.T) {
+	forEachRelease(t, func(t *testing.T, release string) {
+		b := newBed(t, node.Options{Release: release, Ready: []string{"dbus.service"}}, "")
+		n := b.Node
+		b.staticNet()
+		n.Run("systemctl", "disable", "--now", "systemd-resolved.service")
+		must(t, os.Remove(filepath.Join(must1(n.Path("/etc")), "resolv.conf")))
+		must(t, n.WriteFile("/etc/resolv.conf", []byte("nameserver "+b.Upstream+"\n"), 0o644))
+		must(t, n.WriteFile(hostCorefilePath, []byte(hostCorefile), 0o644))
+		must(t, n.WriteFile("/etc/systemd/system/coredns.service", []byte(hostCoreDNSUnit), 0o644))
+		n.Run("systemctl", "daemon-reload")
+		n.Run("systemctl", "start", "coredns.service")
+		nodeNS := "/run/netns/" + b.nodeNS
+		unitServes(t, n, "coredns.service", nodeNS, "169.254.25.10")
+
+		// The host is pointed at its cache: the next start or reload loops.
+		must(t, n.WriteFile("/etc/resolv.conf", []byte("options edns0\nnameserver 169.254.25.10\nnameserver "+b.Upstream+"\n"), 0o644))
+		if loops, out := freshStartLoops(t, n); !loops {
+			t.Fatalf("a fresh start of the Corefile did not exit with the loop:\n%s", out)
+		}
+		out, code := unloop(t, n, "check", "--corefile", hostCorefilePath, "--output", "json")
+		r := decode(t, out)
+		if code != 2 || !r.has("corefile-forward-loop", "169.254.25.10") {
+			t.Fatalf("check: exit %d, findings %v", code, r.codes())
+		}
+		if _, code := unloop(t, n, "plan", "--corefile", hostCorefilePath, "--strategy", "corefile", "--detailed-exitcode"); code != 2 {
+			t.Errorf("plan --detailed-exitcode exited %d, want 2", code)
+		}
+		// resolved is off: its /run folder is gone after the reboot, not unloop's doing.
+		dirs := []string{"/etc", "/srv"}
+		before := snapshotTree(t, n, dirs...)
+		pid := prop(t, n, "coredns.service", "MainPID")
+		loaded := reloads(t, n, "coredns.service")
+
+		start := time.Now()
+		out, code = unloop(t, n, "apply", "--corefile", hostCorefilePath, "--strategy", "corefile", "--output", "json")
+		r = decode(t, out)
+		if code != 0 || !r.Changed || !r.Verified {
+			t.Fatalf("apply: exit %d, changed %v, verified %v\n%s", code, r.Changed, r.Verified, out)
+		}
+		if a, skipped, _ := r.change("unit", "CoreDNS ("+hostCorefilePath+")"); a != "reload" || !strings.Contains(skipped, "reload plugin") {
+			t.Errorf("apply's JSON: CoreDNS %q (%q), want a reload left to the reload plugin", a, skipped)
+		}
+		want := strings.Replace(hostCorefile, "forward . /etc/resolv.conf {", "forward . "+b.Upstream+" {", 1)
+		if got := string(must1(n.ReadFile(hostCorefilePath))); got != want {
+			t.Errorf("the Corefile after apply:\n%s\nwant (comments and options kept):\n%s", got, want)
+		}
+		if d := paths(before.diff(snapshotTree(t, n, dirs...))); !slices.Equal(d, []string{hostCorefilePath}) {
+			t.Errorf("apply changed %v, want the Corefile alone", d)
+		}
+		// The reload plugin notices within its 2s; the process stays the same.
+		deadline := time.Now().Add(15 * time.Second)
+		for reloads(t, n, "coredns.service") <= loaded && time.Now().Before(deadline) {
+			time.Sleep(100 * time.Millisecond)
+		}
+		if reloads(t, n, "coredns.service") <= loaded {
+			t.Fatalf("CoreDNS did not reload the Corefile:\n%s", n.Run("journalctl", "-b", "-u", "coredns.service", "--no-pager", "-o", "cat"))
+		}
+		t.Logf("from apply to CoreDNS running the new Corefile: %v", time.Since(start).Round(10*time.Millisecond))
+		unitServes(t, n, "coredns.service", nodeNS, "169.254.25.10")
+		if got := prop(t, n, "coredns.service", "MainPID"); got != pid {
+			t.Errorf("CoreDNS was restarted (pid %s, then %s)", pid, got)
+		}
+
+		n.Reboot()
+		n.Run("systemctl", "start", "coredns.service")
+		unitServes(t, n, "coredns.service", nodeNS, "169.254.25.10")
+		if _, code := unloop(t, n, "check", "--corefile", hostCorefilePath); code != 0 {
+			t.Errorf("check after reboot exited %d", code)
+		}
+
+		out, code = unloop(t, n, "rollback")
+		if code != 0 {
+			t.Fatalf("rollback: exit %d: %s", code, out)
+		}
+		if d := before.diff(snapshotTree(t, n, dirs...)); len(d) > 0 {
+			t.Errorf("after rollback the node differs:\n%s", strings.Join(d, "\n"))
+		}
+		// The running CoreDNS reloads the old Corefile, and dies of the loop.
+		id := prop(t, n, "coredns.service", "InvocationID")
+		deadline = time.Now().Add(15 * time.Second)
+		for time.Now().Before(deadline) {
+			if st, _ := n.Exec(t.Context(), "systemctl", "is-failed", "coredns.service"); strings.TrimSpace(st) == "failed" {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		waitFor(t, func() bool {
+			log, _ := n.Exec(t.Context(), "journalctl", "--no-pager", "-o", "cat", "_SYSTEMD_INVOCATION_ID="+id)
+			return strings.Contains(log, loopLine+"169.254.25.10:") && strings.Contains(log, nodeCacheLoop)
+		})
+	})
+}
