@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -776,5 +777,78 @@ func TestCorefileOnHost(t *testing.T) {
 			log, _ := n.Exec(t.Context(), "journalctl", "--no-pager", "-o", "cat", "_SYSTEMD_INVOCATION_ID="+id)
 			return strings.Contains(log, loopLine+"169.254.25.10:") && strings.Contains(log, nodeCacheLoop)
 		})
+	})
+}
+
+// units are the state of the node's units that unloop could restart or that
+// serve DNS: a restart or a crash changes it.
+func units(t *testing.T, n *node.Node, names ...string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for _, u := range names {
+		out[u] = strings.Join(strings.Fields(n.Run("systemctl", "show", "-p", "ActiveState,SubState,InvocationID,MainPID,NRestarts", u)), " ")
+	}
+	return out
+}
+
+// runs lists the runs apply journaled.
+func runs(t *testing.T, n *node.Node) []string {
+	t.Helper()
+	hp, err := n.Path("/var/lib/unloop/runs")
+	must(t, err)
+	ents, err := os.ReadDir(hp)
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range ents {
+		out = append(out, e.Name())
+	}
+	return out
+}
+
+// TestHealthyNode is scenario 6: kubelet already hands pods resolved's clean
+// uplink file and node-local-dns answers. check exits 0, plan has nothing to
+// do, apply changes nothing (changed: false), journals no run and restarts
+// no unit.
+func TestHealthyNode(t *testing.T) {
+	forEachRelease(t, func(t *testing.T, release string) {
+		b := newBed(t, node.Options{Release: release}, "")
+		n := b.Node
+		b.staticNet()
+		b.resolvedDNS("upstream.conf", b.Upstream)
+		b.installKubelet("resolvConf: /run/systemd/resolve/resolv.conf\n")
+		b.installNodeCache()
+		n.Run("systemctl", "start", "nodelocaldns.service")
+		unitServes(t, n, "nodelocaldns.service", "/run/netns/"+b.nodeNS, "169.254.25.10")
+
+		out, code := unloop(t, n, "check", "--output", "json")
+		if r := decode(t, out); code != 0 || r.Status != "ok" {
+			t.Fatalf("check: exit %d, status %s, findings %v", code, r.Status, r.codes())
+		}
+		if out, code := unloop(t, n, "plan", "--detailed-exitcode"); code != 0 {
+			t.Errorf("plan --detailed-exitcode exited %d:\n%s", code, out)
+		}
+		before := snapshotTree(t, n, unloopDirs...)
+		names := []string{"kubelet.service", "systemd-resolved.service", "nodelocaldns.service"}
+		unitsBefore := units(t, n, names...)
+
+		out, code = unloop(t, n, "apply", "--output", "json")
+		r := decode(t, out)
+		if code != 0 || r.Changed || len(r.Changes) != 0 || r.Run != "" {
+			t.Fatalf("apply: exit %d, changed %v, run %q, changes %+v", code, r.Changed, r.Run, r.Changes)
+		}
+		if got := runs(t, n); len(got) != 0 {
+			t.Errorf("apply journaled runs %v for nothing", got)
+		}
+		if got := units(t, n, names...); !maps.Equal(got, unitsBefore) {
+			t.Errorf("units after apply:\n%v\nbefore:\n%v", got, unitsBefore)
+		}
+		if d := before.diff(snapshotTree(t, n, unloopDirs...)); len(d) > 0 {
+			t.Errorf("apply changed the node:\n%s", strings.Join(d, "\n"))
+		}
+		if ans, err := dig("/run/netns/"+b.nodeNS, "169.254.25.10"); ans != "192.0.2.10" {
+			t.Errorf("node-local-dns after apply: %q %v", ans, err)
+		}
 	})
 }
