@@ -86,10 +86,25 @@ func unloopResolvConf(ups []netip.Addr, base *hostcfg.ResolvFile) []byte {
 	return b.Bytes()
 }
 
+// uplinkAnswers: one of the servers in resolved's uplink file answered a DNS
+// question (offline: was not asked). A clean file of dead servers would trade
+// the loop for a black hole; with --upstream the file's servers are not
+// asked, and unloop's own file carries the given upstreams instead.
+func (p *planner) uplinkAnswers() bool {
+	for _, ns := range p.node.Uplink.Conf.Nameservers {
+		for _, c := range p.ups {
+			if c.Addr == ns.Addr.WithZone("").Unmap() && c.Error == "" {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 func planKubelet(p *planner, _ []Finding) error {
 	n := p.node
 	target := UnloopResolvConf
-	if n.resolvedRuns() && n.uplinkClean() {
+	if n.resolvedRuns() && n.uplinkClean() && p.uplinkAnswers() {
 		target = resolvedUplinkFile
 	}
 	if target == UnloopResolvConf {
