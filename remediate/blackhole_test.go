@@ -13,22 +13,28 @@ import (
 	"github.com/unloop/unloop/hostcfg/hostcfgtest"
 )
 
-// TestKubeletUplinkMustAnswer: the kubelet strategy hands pods resolved's
-// uplink file only when one of its servers answers DNS. A clean file of dead
-// servers is a black hole: unloop's own file from upstreams that answer is
-// used instead, and with none apply refuses and writes nothing. (The real
-// thing, on booted nodes: tests/e2e TestBlackHole.)
-func TestKubeletUplinkMustAnswer(t *testing.T) {
+// TestUplinkMustAnswer: the kubelet and stub strategies hand pods (and, for
+// stub, the host) resolved's uplink file only when one of its servers
+// answers DNS. A clean file of dead servers is a black hole: kubelet falls
+// back to unloop's own file from upstreams that answer, stub refuses, and a
+// refusal writes nothing. (The real thing, on booted nodes: tests/e2e
+// TestBlackHole.)
+func TestUplinkMustAnswer(t *testing.T) {
 	tests := []struct {
 		name     string
+		strategy string
 		answers  []string // the addresses that answer a DNS question
 		upstream []string // --upstream
-		want     string   // kubelet's resolvConf after the plan; "" refused
+		want     string   // kubelet: its resolvConf after the plan; stub: the link's target; "" refused
+		wantErr  string
 	}{
-		{"uplink answers", []string{"10.0.0.2"}, nil, resolvedUplinkFile},
-		{"uplink silent", nil, nil, ""},
-		{"uplink silent, --upstream answers", []string{"192.0.2.53"}, []string{"192.0.2.53"}, UnloopResolvConf},
-		{"--upstream given: the uplink is not asked", []string{"10.0.0.2", "192.0.2.53"}, []string{"192.0.2.53"}, UnloopResolvConf},
+		{"kubelet, uplink answers", StrategyKubelet, []string{"10.0.0.2"}, nil, resolvedUplinkFile, ""},
+		{"kubelet, uplink silent", StrategyKubelet, nil, nil, "", "no upstream answers DNS (10.0.0.2: i/o timeout)"},
+		{"kubelet, uplink silent, --upstream answers", StrategyKubelet, []string{"192.0.2.53"}, []string{"192.0.2.53"}, UnloopResolvConf, ""},
+		{"kubelet, --upstream given, uplink answers", StrategyKubelet, []string{"10.0.0.2", "192.0.2.53"}, []string{"192.0.2.53"}, resolvedUplinkFile, ""},
+		{"stub, uplink answers", StrategyStub, []string{"10.0.0.2"}, nil, "../run/systemd/resolve/resolv.conf", ""},
+		{"stub, uplink silent", StrategyStub, nil, nil, "", "no server in /run/systemd/resolve/resolv.conf answers DNS (10.0.0.2: i/o timeout)"},
+		{"stub, uplink silent, --upstream answers", StrategyStub, []string{"192.0.2.53"}, []string{"192.0.2.53"}, "", "no server in /run/systemd/resolve/resolv.conf answers DNS (10.0.0.2: i/o timeout)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -46,7 +52,7 @@ func TestKubeletUplinkMustAnswer(t *testing.T) {
 				return errors.New("i/o timeout")
 			}
 			env := Env{Root: root, Probe: probe}
-			opts := Options{Strategies: []string{StrategyKubelet}}
+			opts := Options{Strategies: []string{tt.strategy}}
 			for _, u := range tt.upstream {
 				opts.Upstreams = append(opts.Upstreams, netip.MustParseAddr(u))
 			}
@@ -54,8 +60,8 @@ func TestKubeletUplinkMustAnswer(t *testing.T) {
 
 			pl, err := MakePlan(context.Background(), env, opts)
 			if tt.want == "" {
-				if err == nil || !strings.Contains(err.Error(), "no upstream answers DNS") {
-					t.Fatalf("plan: %v, want a refusal: no upstream answers DNS", err)
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !strings.Contains(err.Error(), "black hole") {
+					t.Fatalf("plan: %v, want a refusal: %s", err, tt.wantErr)
 				}
 				if _, err := Apply(context.Background(), env, opts); err == nil {
 					t.Fatal("apply did not refuse")
@@ -68,14 +74,17 @@ func TestKubeletUplinkMustAnswer(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var cfg string
+			var got string
 			for _, c := range pl.Changes {
-				if c.Kind == KindFile && c.Path == "/var/lib/kubelet/config.yaml" {
-					cfg = string(c.After)
+				switch {
+				case tt.strategy == StrategyKubelet && c.Kind == KindFile && c.Path == "/var/lib/kubelet/config.yaml":
+					got = string(c.After)
+				case tt.strategy == StrategyStub && c.Kind == KindLink && c.Path == "/etc/resolv.conf":
+					got = c.Target
 				}
 			}
-			if !strings.Contains(cfg, "resolvConf: "+tt.want+"\n") {
-				t.Errorf("kubelet's config after the plan:\n%s\nwant resolvConf: %s", cfg, tt.want)
+			if tt.strategy == StrategyKubelet && !strings.Contains(got, "resolvConf: "+tt.want+"\n") || tt.strategy == StrategyStub && got != tt.want {
+				t.Errorf("after the plan:\n%s\nwant %s", got, tt.want)
 			}
 		})
 	}

@@ -2,6 +2,7 @@ package remediate
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -86,26 +87,48 @@ func unloopResolvConf(ups []netip.Addr, base *hostcfg.ResolvFile) []byte {
 	return b.Bytes()
 }
 
-// uplinkAnswers: one of the servers in resolved's uplink file answered a DNS
-// question (offline: was not asked). A clean file of dead servers would trade
-// the loop for a black hole; with --upstream the file's servers are not
-// asked, and unloop's own file carries the given upstreams instead.
-func (p *planner) uplinkAnswers() bool {
-	for _, ns := range p.node.Uplink.Conf.Nameservers {
-		for _, c := range p.ups {
-			if c.Addr == ns.Addr.WithZone("").Unmap() && c.Error == "" {
-				return true
-			}
-		}
+// uplinkAnswers reports whether one of the servers in resolved's uplink file
+// answers a DNS question; otherwise it lists what was tried. Pointing pods or
+// the host at a clean file of dead servers trades the loop for a black hole.
+// The servers were asked with the other candidates unless --upstream left
+// them out; then they are asked here. Offline nothing is asked (as for
+// every upstream) and the file counts.
+func (p *planner) uplinkAnswers() (bool, []string) {
+	if p.opts.Offline {
+		return true, nil
 	}
-	return false
+	if p.node.Uplink == nil {
+		return false, nil
+	}
+	probe := p.env.Probe
+	if probe == nil {
+		probe = DNSProbe
+	}
+	var tried []string
+	for _, ns := range p.node.Uplink.Conf.Nameservers {
+		a := ns.Addr.WithZone("").Unmap()
+		i := slices.IndexFunc(p.ups, func(c Candidate) bool { return c.Addr == a })
+		var err error
+		if i >= 0 {
+			if p.ups[i].Error == "" {
+				return true, nil
+			}
+			err = errors.New(p.ups[i].Error)
+		} else if err = probe(p.ctx, a); err == nil {
+			return true, nil
+		}
+		tried = append(tried, a.String()+": "+err.Error())
+	}
+	return false, tried
 }
 
 func planKubelet(p *planner, _ []Finding) error {
 	n := p.node
 	target := UnloopResolvConf
-	if n.resolvedRuns() && n.uplinkClean() && p.uplinkAnswers() {
-		target = resolvedUplinkFile
+	if n.resolvedRuns() && n.uplinkClean() {
+		if ok, _ := p.uplinkAnswers(); ok {
+			target = resolvedUplinkFile
+		}
 	}
 	if target == UnloopResolvConf {
 		ups, err := p.usable()
@@ -157,6 +180,14 @@ DNSStubListener=no
 func planStub(p *planner, _ []Finding) error {
 	if !p.node.resolvedRuns() {
 		return fmt.Errorf("systemd-resolved is not running (no %s): the stub strategy needs it", resolvedUplinkFile)
+	}
+	if ok, tried := p.uplinkAnswers(); !ok {
+		why := strings.Join(tried, ", ")
+		if why == "" {
+			why = "it names none"
+		}
+		return fmt.Errorf("no server in %s answers DNS (%s): without the stub the host and pods would ask only those; unloop does not trade a loop for a black hole",
+			resolvedUplinkFile, why)
 	}
 	if err := p.edit(StubDropIn, StrategyStub, "turn systemd-resolved's stub listener off", func([]byte) ([]byte, error) {
 		return []byte(stubDropIn), nil
