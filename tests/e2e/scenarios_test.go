@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io/fs"
 	"maps"
@@ -851,4 +852,88 @@ func TestHealthyNode(t *testing.T) {
 			t.Errorf("node-local-dns after apply: %q %v", ans, err)
 		}
 	})
+}
+
+// TestBlackHole is scenario 7: the only upstream that is not a loop does not
+// answer DNS (an address of the node's network nobody serves). Fixing the
+// loop would leave pods with no DNS at all, so apply refuses: exit 1, no file
+// written or relinked, no run journaled, no unit restarted, CoreDNS as it
+// was. Three nodes: resolved's stub fixed by auto (kubelet onto the uplink
+// file, which names only the dead server) or by --strategy stub (the host
+// relinked to that file), and resolved's own DNS= naming the cache (unloop's
+// file would name the dead server).
+func TestBlackHole(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		dns      string // resolved's DNS=; DEAD is the address nobody serves
+		kubelet  string // appended to kubelet's config
+		strategy string // --strategy; "" auto
+		unit     string // the CoreDNS that loops
+		loop     string // the end of its FATAL line
+	}{
+		{name: "stub", dns: "DEAD", unit: "pod-coredns.service", loop: podLoop},
+		{name: "stub-off", dns: "DEAD", strategy: "stub", unit: "pod-coredns.service", loop: podLoop},
+		{name: "resolved-dns", dns: "169.254.25.10 DEAD", kubelet: "resolvConf: /run/systemd/resolve/resolv.conf\n", unit: "nodelocaldns.service", loop: nodeCacheLoop},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			forEachRelease(t, func(t *testing.T, release string) {
+				b := newBed(t, node.Options{Release: release}, "")
+				n := b.Node
+				b.staticNet()
+				dead := "10.99." + b.id + ".3"
+				b.resolvedDNS("upstream.conf", strings.ReplaceAll(tc.dns, "DEAD", dead))
+				b.installKubelet(tc.kubelet)
+				if tc.unit == "pod-coredns.service" {
+					b.installPod()
+				} else {
+					b.installNodeCache()
+				}
+				if loops, log := unitExitsWithLoop(t, n, tc.unit, tc.loop); !loops {
+					t.Fatalf("%s did not exit with the loop:\n%s", tc.unit, log)
+				}
+				if _, code := unloop(t, n, "check"); code != 2 {
+					t.Fatalf("check exited %d, want 2", code)
+				}
+				before := snapshotTree(t, n, unloopDirs...)
+				names := []string{"kubelet.service", "systemd-resolved.service", tc.unit}
+				unitsBefore := units(t, n, names...)
+
+				ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+				args := []string{"/opt/unloop/unloop", "apply", "--output", "json"}
+				if tc.strategy != "" {
+					args = append(args, "--strategy", tc.strategy)
+				}
+				out, err := n.Exec(ctx, args...)
+				cancel()
+				var ee *exec.ExitError
+				if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+					t.Fatalf("apply: %v, want a refusal (exit 1)\n%s", err, out)
+				}
+				// A refusal while planning says why on stderr only (no JSON).
+				msg := err.Error()
+				if strings.TrimSpace(out) != "" {
+					r := decode(t, out)
+					if r.Changed || r.Run != "" {
+						t.Errorf("the refused apply says changed %v, run %q", r.Changed, r.Run)
+					}
+					msg += r.Error
+				}
+				if !strings.Contains(msg, dead) || !strings.Contains(msg, "black hole") {
+					t.Errorf("apply does not say the upstream %s does not answer: %s", dead, msg)
+				}
+				if d := before.diff(snapshotTree(t, n, unloopDirs...)); len(d) > 0 {
+					t.Errorf("the refused apply changed the node:\n%s", strings.Join(d, "\n"))
+				}
+				if got := runs(t, n); len(got) != 0 {
+					t.Errorf("the refused apply journaled runs %v", got)
+				}
+				if got := units(t, n, names...); !maps.Equal(got, unitsBefore) {
+					t.Errorf("units after the refused apply:\n%v\nbefore:\n%v", got, unitsBefore)
+				}
+				if _, code := unloop(t, n, "check"); code != 2 {
+					t.Errorf("check after the refused apply exited %d, want 2 (the loop is still there)", code)
+				}
+			})
+		})
+	}
 }
