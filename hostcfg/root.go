@@ -4,6 +4,7 @@
 package hostcfg
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 
 	securejoin "github.com/cyphar/filepath-securejoin"
@@ -23,7 +25,51 @@ const MaxFileSize = 4 << 20
 
 // Root is the filesystem tree unloop reads and edits.
 type Root struct {
-	dir string
+	dir   string
+	reads *readLog // nil: reads are not remembered
+}
+
+// readLog holds the bytes a Recording root read first from each file, by the
+// node's path after links.
+type readLog struct {
+	mu    sync.Mutex
+	first map[string][]byte
+}
+
+// Recording returns a Root on the same tree that remembers what it read first
+// of each file, so a plan can tell whether a file changed between the read it
+// was reasoned from and the read it edits (positions from the first applied
+// to other bytes would corrupt the file).
+func (r *Root) Recording() *Root {
+	return &Root{dir: r.dir, reads: &readLog{first: map[string][]byte{}}}
+}
+
+// FirstRead returns the bytes of the node path p (links resolved) the first
+// time this Root read it; false when it has not read p or does not record.
+func (r *Root) FirstRead(p string) ([]byte, bool) {
+	if r.reads == nil {
+		return nil, false
+	}
+	real, err := r.Resolve(p)
+	if err != nil {
+		return nil, false
+	}
+	r.reads.mu.Lock()
+	defer r.reads.mu.Unlock()
+	data, ok := r.reads.first[real]
+	return data, ok
+}
+
+func (r *Root) remember(hp string, data []byte) {
+	if r.reads == nil {
+		return
+	}
+	np := r.NodePath(hp)
+	r.reads.mu.Lock()
+	defer r.reads.mu.Unlock()
+	if _, ok := r.reads.first[np]; !ok {
+		r.reads.first[np] = bytes.Clone(data)
+	}
 }
 
 // NewRoot returns the tree at dir ("/" on a node, a folder in tests).
@@ -147,6 +193,7 @@ func (r *Root) ReadFile(p string) ([]byte, error) {
 	if len(data) > MaxFileSize {
 		return nil, &FileError{Path: p, Err: fmt.Errorf("file is more than the %d bytes a configuration file may have", MaxFileSize)}
 	}
+	r.remember(hp, data)
 	return data, nil
 }
 

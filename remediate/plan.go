@@ -1,6 +1,7 @@
 package remediate
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -106,6 +107,11 @@ func (p *planner) file(path string) (*Change, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The edits splice at lines and offsets found when the node was checked:
+	// on other bytes they would cut the wrong place.
+	if p.changedSinceCheck(real, snap) {
+		return nil, hostcfg.Errorf(real, 0, "changed since unloop read it; nothing was changed (run apply again)")
+	}
 	c := &Change{Kind: KindFile, Path: real, Before: snap, Mode: 0o644, UID: 0, GID: 0}
 	if snap.Exists {
 		c.After = slices.Clone(snap.Data)
@@ -114,6 +120,19 @@ func (p *planner) file(path string) (*Change, error) {
 	p.files[real] = c
 	p.order = append(p.order, real)
 	return c, nil
+}
+
+// changedSinceCheck reports whether path, as snap found it now, is not what
+// the check read: other bytes, or (for /etc/resolv.conf) another link.
+func (p *planner) changedSinceCheck(path string, snap *hostcfg.Snapshot) bool {
+	if h := p.node.Host; h != nil && h.Path == path && (!snap.Exists || h.Link != snap.Link) {
+		return true
+	}
+	if snap.Exists && snap.Link != "" {
+		return false // a link's target is read, and compared, under its own path
+	}
+	seen, ok := p.env.Root.FirstRead(path)
+	return ok && (!snap.Exists || !bytes.Equal(seen, snap.Data))
 }
 
 // edit records new content for path with a reason and the strategy.
@@ -144,6 +163,9 @@ func (p *planner) link(path, target, strategy, reason string) error {
 	snap, err := p.env.Root.Snapshot(path)
 	if err != nil {
 		return err
+	}
+	if p.changedSinceCheck(path, snap) {
+		return hostcfg.Errorf(path, 0, "changed since unloop read it; nothing was changed (run apply again)")
 	}
 	if snap.Exists && snap.Link == target {
 		return nil
@@ -203,6 +225,7 @@ func (p *planner) pods(strategy string) {
 // MakePlan checks the node and plans the fixes. Plan and apply both call it:
 // there is one code path.
 func MakePlan(ctx context.Context, env Env, opts Options) (*Plan, error) {
+	env.Root = env.Root.Recording() // planner.file refuses a file that changed since Check read it
 	rep, n, err := Check(ctx, env, opts)
 	if err != nil {
 		return nil, err
