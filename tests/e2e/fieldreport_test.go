@@ -86,13 +86,23 @@ func fieldReport(t *testing.T, release string) {
 		t.Fatalf("check found %v", r.codes())
 	}
 
-	say("unloop apply --strategy dhclient")
+	say("unloop plan --strategy dhclient: what apply would change, as diffs")
 	confBefore := must1(n.ReadFile("/etc/dhcp/dhclient.conf"))
 	resolvBefore := must1(n.ReadFile("/etc/resolv.conf"))
+	out, code = unloop(t, n, "plan", "--strategy", "dhclient", "--detailed-exitcode")
+	show(out[strings.Index(out, "Plan ("):])
+	if code != 2 || !strings.Contains(out, "+# unloop: prepend domain-name-servers 169.254.25.10;") {
+		t.Fatalf("plan exited %d (want 2: changes):\n%s", code, out)
+	}
+	if got := must1(n.ReadFile("/etc/resolv.conf")); string(got) != string(resolvBefore) {
+		t.Fatal("plan changed /etc/resolv.conf")
+	}
+
+	say("unloop apply --strategy dhclient: the same plan, carried out")
 	out, code = unloop(t, n, "apply", "--strategy", "dhclient")
-	show(out)
+	show(out[strings.LastIndex(strings.TrimRight(out, "\n"), "\n")+1:])
 	if code != 0 {
-		t.Fatalf("apply exited %d", code)
+		t.Fatalf("apply exited %d:\n%s", code, out)
 	}
 	if got := string(must1(n.ReadFile("/etc/resolv.conf"))); strings.Contains(got, "169.254.25.10") || !strings.Contains(got, b.Upstream) {
 		t.Fatalf("after apply /etc/resolv.conf is:\n%s", got)
@@ -160,8 +170,9 @@ func waitDHCP(t *testing.T, b *bed, after int) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
+		// dhclient logs "bound to" after dhclient-script (hooks and all) has
+		// written the file.
 		if dhcpRuns(t, b) > after {
-			time.Sleep(200 * time.Millisecond) // the script writes the file after it logs
 			return
 		}
 		time.Sleep(200 * time.Millisecond)
