@@ -102,6 +102,14 @@ func Apply(ctx context.Context, env Env, opts Options) (*Result, error) {
 	var restarted []string
 	fail := func(step string, err error) (*Result, error) {
 		rerr := j.Rollback(root)
+		if errors.Is(rerr, errUnmarked) {
+			// Every file is back, the manifest still says started: left so, the
+			// next apply would replay it over whatever changed meanwhile.
+			if ferr := j.forget(root); ferr == nil {
+				env.log().Warn("run rolled back; its journal could not be marked so and was removed", "run", j.ID, "err", rerr)
+				rerr = nil
+			}
+		}
 		res.RolledBack = rerr == nil
 		if rerr == nil {
 			crashpoint("rolled-back")

@@ -284,7 +284,22 @@ func (j *Journal) Rollback(r *hostcfg.Root) error {
 	}
 	j.root = r
 	if err := j.SetState(RunRolledBack); err != nil {
-		return fmt.Errorf("rolling back run %s: files restored, but %w", j.ID, err)
+		return fmt.Errorf("rolling back run %s: files restored, but %w: %w", j.ID, errUnmarked, err)
 	}
+	return nil
+}
+
+// errUnmarked: every path is back, but the manifest could not be rewritten to
+// say so (a full disk has no room for its temp file).
+var errUnmarked = errors.New("the run could not be marked rolled back")
+
+// forget removes the manifest and the run's folder, which needs no room on a
+// full disk. Only for a run that apply undid itself: without its manifest no
+// later apply replays it over what changed on the node since.
+func (j *Journal) forget(r *hostcfg.Root) error {
+	if err := r.Remove(j.manifestPath()); err != nil {
+		return err
+	}
+	_ = r.Remove(j.Dir) // empty unless a killed write left a temp file
 	return nil
 }
