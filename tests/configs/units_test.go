@@ -1,0 +1,414 @@
+package configs
+
+import (
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/unloop/unloop/tests/node"
+)
+
+// releases are the node versions the units are tested on: systemd 252 and 257.
+var releases = []string{"bookworm", "trixie"}
+
+func forEachRelease(t *testing.T, f func(t *testing.T, release string)) {
+	for _, release := range releases {
+		t.Run(release, func(t *testing.T) {
+			t.Parallel()
+			f(t, release)
+		})
+	}
+}
+
+// TestUnitsVerify runs systemd-analyze verify on the units inside real nodes,
+// where the binary they name exists: any output at all fails (verify only
+// warns, exit 0, on an unknown key). Enabling the boot unit must hook it into
+// kubelet and the boot.
+func TestUnitsVerify(t *testing.T) {
+	forEachRelease(t, func(t *testing.T, release string) {
+		n := bootNode(t, node.Options{Release: release, Files: map[string]node.File{
+			"/etc/systemd/system/kubelet.service": {Data: []byte(kubeletUnit)},
+		}})
+		installUnits(t, n)
+		out, code := nodeExec(t, n, "sh", "-c", "systemd-analyze verify --man=no "+
+			"/etc/systemd/system/unloop.service /etc/systemd/system/unloop-reapply.service /etc/systemd/system/unloop.path 2>&1")
+		if code != 0 || strings.TrimSpace(out) != "" {
+			t.Errorf("systemd-analyze verify: exit %d:\n%s", code, out)
+		}
+		n.Run("systemctl", "enable", "unloop.service", "unloop.path")
+		for _, l := range []string{
+			"/etc/systemd/system/kubelet.service.wants/unloop.service",
+			"/etc/systemd/system/multi-user.target.wants/unloop.service",
+			"/etc/systemd/system/multi-user.target.wants/unloop.path",
+		} {
+			if _, code := nodeExec(t, n, "test", "-L", l); code != 0 {
+				t.Errorf("systemctl enable made no link %s", l)
+			}
+		}
+		// kubelet must not require unloop: a failed unloop must not keep it down.
+		if deps := strings.TrimSpace(n.Run("systemctl", "show", "-p", "Requires", "-p", "Requisite", "-p", "BindsTo", "kubelet.service")); strings.Contains(deps, "unloop") {
+			t.Errorf("kubelet depends hard on unloop: %s", deps)
+		}
+		if after := n.Run("systemctl", "show", "--value", "-p", "After", "kubelet.service"); !strings.Contains(after, "unloop.service") {
+			t.Errorf("kubelet is not ordered after unloop: After=%s", after)
+		}
+	})
+}
+
+// bootTimes is one boot's numbers, in microseconds since the node's
+// systemd started.
+type bootTimes struct {
+	unloopTook   int64 // unloop.service from leaving inactive to active
+	unloopRan    int64 // unloop's own process, start to exit
+	kubeletStart int64 // kubelet's main process started
+}
+
+// readBoot checks that unloop ran before kubelet in the current boot, reading
+// the order from the journal, and returns the boot's times. With unloop off
+// (disabled) it returns kubelet's start only.
+func readBoot(t *testing.T, n *node.Node, unloopOn bool) bootTimes {
+	t.Helper()
+	var unloopDone, unloopStarting, kubeletStarted, kubeletFirstLine int64
+	// kubelet's output reaches the journal a moment after it is active.
+	waitFor(10*time.Second, func() bool {
+		for _, e := range journal(t, n, "_SYSTEMD_UNIT=kubelet.service") {
+			if strings.Contains(e.str("MESSAGE"), "kubelet starting with") {
+				return true
+			}
+		}
+		return false
+	})
+	for _, e := range journal(t, n) {
+		switch {
+		case e.str("UNIT") == "unloop.service" && e.str("MESSAGE_ID") == msgUnitStarting && unloopStarting == 0:
+			unloopStarting = e.mono()
+		case e.str("UNIT") == "unloop.service" && e.str("MESSAGE_ID") == msgUnitStarted && unloopDone == 0:
+			unloopDone = e.mono()
+		case e.str("UNIT") == "kubelet.service" && e.str("MESSAGE_ID") == msgUnitStarted && kubeletStarted == 0:
+			kubeletStarted = e.mono()
+		case e.str("_SYSTEMD_UNIT") == "kubelet.service" && kubeletFirstLine == 0:
+			kubeletFirstLine = e.mono()
+		}
+	}
+	if kubeletStarted == 0 || kubeletFirstLine == 0 {
+		t.Fatalf("the journal shows no kubelet start (started %d, first line %d)", kubeletStarted, kubeletFirstLine)
+	}
+	if unloopOn {
+		if unloopStarting == 0 || unloopDone == 0 {
+			t.Fatalf("the journal shows no unloop run (starting %d, finished %d):\n%s", unloopStarting, unloopDone,
+				n.Run("journalctl", "-b", "--no-pager", "-n", "80"))
+		}
+		if !(unloopStarting < unloopDone && unloopDone < kubeletStarted && unloopDone < kubeletFirstLine) {
+			t.Fatalf("unloop did not finish before kubelet started: unloop starting %d, finished %d; kubelet started %d, first line %d",
+				unloopStarting, unloopDone, kubeletStarted, kubeletFirstLine)
+		}
+	}
+	prop := func(unit, p string) int64 {
+		args := []string{"systemctl", "show", "--value", "-p", p}
+		if unit != "" {
+			args = append(args, unit)
+		}
+		v, err := strconv.ParseInt(strings.TrimSpace(n.Run(args...)), 10, 64)
+		if err != nil {
+			t.Fatalf("%s %s: %v", unit, p, err)
+		}
+		return v
+	}
+	userspace := prop("", "UserspaceTimestampMonotonic")
+	bt := bootTimes{kubeletStart: prop("kubelet.service", "ExecMainStartTimestampMonotonic") - userspace}
+	if unloopOn {
+		bt.unloopTook = prop("unloop.service", "ActiveEnterTimestampMonotonic") - prop("unloop.service", "InactiveExitTimestampMonotonic")
+		bt.unloopRan = prop("unloop.service", "ExecMainExitTimestampMonotonic") - prop("unloop.service", "ExecMainStartTimestampMonotonic")
+	}
+	return bt
+}
+
+// unloopLog is what unloop printed in the current boot's run of unit.
+func unloopLog(t *testing.T, n *node.Node, unit string) string {
+	t.Helper()
+	return n.Run("journalctl", "-b", "-u", unit, "--no-pager", "-o", "cat")
+}
+
+func median(v []int64) time.Duration {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if len(s) == 0 {
+		return 0
+	}
+	return time.Duration(s[len(s)/2]) * time.Microsecond
+}
+
+func durations(v []int64) string {
+	var out []string
+	for _, x := range v {
+		out = append(out, (time.Duration(x) * time.Microsecond).Round(100*time.Microsecond).String())
+	}
+	return strings.Join(out, " ")
+}
+
+// TestBootUnit boots a node that loops (resolved's stub link, a kubelet
+// config without resolvConf, resolved's upstream a real DNS server on the
+// test's own network) with unloop.service enabled: on its first boot unloop
+// runs before kubelet and kubelet starts with the fixed config; on every
+// later boot it runs before kubelet again and changes nothing. The unit's
+// time and kubelet's start with unloop on and off are measured over several
+// boots.
+func TestBootUnit(t *testing.T) {
+	const boots = 5
+	forEachRelease(t, func(t *testing.T, release string) {
+		nw := newNet(t)
+		n := bootNode(t, node.Options{Release: release, NetNS: nw.NodeNS, Overlay: t.TempDir(),
+			Files: map[string]node.File{
+				"/etc/systemd/resolved.conf.d/upstream.conf": {Data: []byte("[Resolve]\nDNS=" + nw.Upstream + "\n")},
+				"/etc/systemd/system/kubelet.service":        {Data: []byte(kubeletUnit)},
+				"/var/lib/kubelet/config.yaml":               {Data: []byte(kubeletConfig)},
+			}})
+		installUnits(t, n)
+		n.Run("systemctl", "enable", "kubelet.service")
+
+		// Without unloop: the node loops, and kubelet's start is the baseline.
+		out, code := nodeExec(t, n, "unloop", "check")
+		if code != 2 || !strings.Contains(out, "nameserver-resolved-stub") {
+			t.Fatalf("the node should loop before unloop runs: exit %d\n%s", code, out)
+		}
+		var without []int64
+		for i := 0; i < boots; i++ {
+			n.Reboot()
+			waitActive(t, n, "kubelet.service")
+			without = append(without, readBoot(t, n, false).kubeletStart)
+		}
+		if d, _ := n.ReadFile("/var/lib/kubelet/config.yaml"); string(d) != kubeletConfig {
+			t.Fatalf("kubelet's config changed with unloop disabled:\n%s", d)
+		}
+
+		n.Run("systemctl", "enable", "unloop.service")
+		var took, ran, with []int64
+		for i := 0; i < boots; i++ {
+			n.Reboot()
+			waitActive(t, n, "unloop.service", "kubelet.service")
+			bt := readBoot(t, n, true)
+			log := unloopLog(t, n, "unloop.service")
+			kubelet := unloopLog(t, n, "kubelet.service")
+			if i == 0 {
+				// The first boot fixes the node, and kubelet starts with the fix.
+				if !strings.Contains(log, "Applied run") {
+					t.Fatalf("first boot: unloop did not apply:\n%s", log)
+				}
+				if !strings.Contains(kubelet, "resolvConf: /run/systemd/resolve/resolv.conf") {
+					t.Fatalf("first boot: kubelet started without the fix:\n%s", kubelet)
+				}
+				if out, code := nodeExec(t, n, "unloop", "check"); code != 0 {
+					t.Fatalf("after the first boot, check: exit %d\n%s", code, out)
+				}
+				t.Logf("first boot: unloop.service took %v (apply with a change)", time.Duration(bt.unloopTook)*time.Microsecond)
+				t.Logf("blame: %s", blame(t, n))
+				continue
+			}
+			if !strings.Contains(log, "No change") || !strings.Contains(kubelet, "resolvConf: /run/systemd/resolve/resolv.conf") {
+				t.Fatalf("boot %d: unloop should find the node clean and kubelet keep the fix:\n%s\n%s", i+1, log, kubelet)
+			}
+			took = append(took, bt.unloopTook)
+			ran = append(ran, bt.unloopRan)
+			with = append(with, bt.kubeletStart)
+		}
+		t.Logf("%s: unloop.service on a clean node, %d boots: median %v (%s); the unloop process itself: median %v (%s)",
+			release, len(took), median(took), durations(took), median(ran), durations(ran))
+		t.Logf("%s: kubelet started after boot: median %v with unloop (%s), %v without (%s): added %v",
+			release, median(with), durations(with), median(without), durations(without), median(with)-median(without))
+		if m := median(took); m > 2*time.Second {
+			t.Errorf("unloop.service takes %v at boot on a clean node: too long", m)
+		}
+	})
+}
+
+// TestBootUnitFailure: when apply fails at boot (resolved's only upstream
+// doesn't answer, so apply refuses to trade the loop for a black hole),
+// unloop.service fails visibly and kubelet starts anyway, on the node as it
+// was: ordered after unloop, never blocked by it.
+func TestBootUnitFailure(t *testing.T) {
+	forEachRelease(t, func(t *testing.T, release string) {
+		n := bootNode(t, node.Options{Release: release, Overlay: t.TempDir(),
+			Files: map[string]node.File{
+				// Nothing answers there: the node has only lo.
+				"/etc/systemd/resolved.conf.d/upstream.conf": {Data: []byte("[Resolve]\nDNS=10.98.250.1\n")},
+				"/etc/systemd/system/kubelet.service":        {Data: []byte(kubeletUnit)},
+				"/var/lib/kubelet/config.yaml":               {Data: []byte(kubeletConfig)},
+			}})
+		installUnits(t, n)
+		n.Run("systemctl", "enable", "kubelet.service", "unloop.service")
+		n.Reboot()
+		waitActive(t, n, "kubelet.service")
+		if !waitFor(30*time.Second, func() bool {
+			out, _ := nodeExec(t, n, "systemctl", "is-failed", "unloop.service")
+			return strings.TrimSpace(out) == "failed"
+		}) {
+			t.Fatalf("unloop.service did not fail:\n%s", n.Run("systemctl", "status", "--no-pager", "unloop.service"))
+		}
+		log := unloopLog(t, n, "unloop.service")
+		if !strings.Contains(log, "black hole") {
+			t.Errorf("unloop's journal does not say why it refused:\n%s", log)
+		}
+		if d, _ := n.ReadFile("/var/lib/kubelet/config.yaml"); string(d) != kubeletConfig {
+			t.Errorf("a refused apply changed kubelet's config:\n%s", d)
+		}
+		bt := readBoot(t, n, false)
+		prop := func(p string) int64 {
+			v, _ := strconv.ParseInt(strings.TrimSpace(n.Run("systemctl", "show", "--value", "-p", p, "unloop.service")), 10, 64)
+			return v
+		}
+		took := time.Duration(prop("InactiveEnterTimestampMonotonic")-prop("InactiveExitTimestampMonotonic")) * time.Microsecond
+		t.Logf("%s: unloop.service failed after %v; kubelet started %v after boot", release, took.Round(time.Millisecond), (time.Duration(bt.kubeletStart) * time.Microsecond).Round(time.Millisecond))
+	})
+}
+
+// waitActive waits until every unit is active; a failed one fails the test.
+func waitActive(t *testing.T, n *node.Node, units ...string) {
+	t.Helper()
+	var last string
+	if !waitFor(30*time.Second, func() bool {
+		out, _ := nodeExec(t, n, append([]string{"systemctl", "is-active"}, units...)...)
+		last = strings.Join(strings.Fields(out), " ")
+		return last == strings.TrimSpace(strings.Repeat("active ", len(units)))
+	}) {
+		t.Fatalf("%v not active (%s):\n%s", units, last, n.Run("journalctl", "-b", "--no-pager", "-n", "60"))
+	}
+}
+
+// blame is systemd-analyze blame's line for unloop.service.
+func blame(t *testing.T, n *node.Node) string {
+	t.Helper()
+	out, _ := nodeExec(t, n, "systemd-analyze", "blame", "--no-pager")
+	for _, l := range strings.Split(out, "\n") {
+		if strings.Contains(l, "unloop.service") {
+			return strings.TrimSpace(l)
+		}
+	}
+	return "(no line for unloop.service)"
+}
+
+// TestPathUnit: with unloop.path enabled, a looping line written into the
+// node's /etc/resolv.conf (as a DHCP client would write it) is gone again
+// within seconds, twice in a row, and unloop's own writes settle: a few runs
+// of unloop-reapply at most, the last one changing nothing, and no run after.
+func TestPathUnit(t *testing.T) {
+	forEachRelease(t, func(t *testing.T, release string) {
+		nw := newNet(t)
+		clean := "; generated by /usr/sbin/dhclient-script\nsearch example.internal\nnameserver " + nw.Upstream + "\n"
+		n := bootNode(t, node.Options{Release: release, NetNS: nw.NodeNS,
+			Files: map[string]node.File{
+				"/etc/resolv.conf":                    {Data: []byte(clean)},
+				"/etc/systemd/system/kubelet.service": {Data: []byte(kubeletUnit)},
+				"/var/lib/kubelet/config.yaml":        {Data: []byte(kubeletConfig)},
+			}})
+		installUnits(t, n)
+		n.Run("systemctl", "enable", "--now", "kubelet.service", "unloop.path")
+		if out, code := nodeExec(t, n, "unloop", "check"); code != 0 {
+			t.Fatalf("the node should start clean: exit %d\n%s", code, out)
+		}
+
+		for round := 1; round <= 2; round++ {
+			before := reapplyStarts(t, n)
+			looping := "; generated by /usr/sbin/dhclient-script\nsearch example.internal\nnameserver 169.254.25.10\nnameserver " + nw.Upstream + "\n"
+			start := time.Now()
+			must(t, n.WriteFile("/etc/resolv.conf", []byte(looping), 0o644))
+			var got []byte
+			if !waitFor(20*time.Second, func() bool {
+				got, _ = n.ReadFile("/etc/resolv.conf")
+				return !strings.Contains(string(got), "169.254.25.10")
+			}) {
+				t.Fatalf("round %d: the looping line is still there after 20s:\n%s\n%s", round, got, unloopLog(t, n, "unloop-reapply.service"))
+			}
+			gone := time.Since(start)
+			if string(got) != clean {
+				t.Errorf("round %d: /etc/resolv.conf is\n%s\nwant\n%s", round, got, clean)
+			}
+
+			// Settle: the reapply unit and the path back at rest, then no
+			// further run for a while.
+			if !waitFor(30*time.Second, func() bool {
+				a, _ := nodeExec(t, n, "systemctl", "is-active", "unloop-reapply.service")
+				p, _ := nodeExec(t, n, "systemctl", "is-active", "unloop.path")
+				return strings.TrimSpace(a) == "inactive" && strings.TrimSpace(p) == "active"
+			}) {
+				t.Fatalf("round %d: unloop-reapply or unloop.path did not settle:\n%s", round, n.Run("systemctl", "status", "--no-pager", "unloop-reapply.service", "unloop.path"))
+			}
+			runs := reapplyStarts(t, n) - before
+			time.Sleep(5 * time.Second)
+			if more := reapplyStarts(t, n) - before; more != runs {
+				t.Fatalf("round %d: unloop-reapply keeps running (%d runs, then %d 5s later):\n%s", round, runs, more, unloopLog(t, n, "unloop-reapply.service"))
+			}
+			if runs < 1 || runs > 3 {
+				t.Errorf("round %d: %d runs of unloop-reapply for one change, want 1 to 3", round, runs)
+			}
+			if res := strings.TrimSpace(n.Run("systemctl", "show", "--value", "-p", "Result", "unloop-reapply.service")); res != "success" {
+				t.Errorf("round %d: unloop-reapply result %q", round, res)
+			}
+			t.Logf("%s round %d: looping line gone after %v; %d run(s) of unloop-reapply", release, round, gone.Round(10*time.Millisecond), runs)
+		}
+		log := unloopLog(t, n, "unloop-reapply.service")
+		if c := strings.Count(log, "Applied run"); c != 2 {
+			t.Errorf("%d applies with a change, want 2 (one per injected line):\n%s", c, log)
+		}
+		if _, code := nodeExec(t, n, "test", "-f", "/etc/dhcp/dhclient-enter-hooks.d/unloop"); code != 0 {
+			t.Errorf("no dhclient hook: the line would come back at the next renew")
+		}
+	})
+}
+
+// reapplyStarts counts the runs of unloop-reapply.service in this boot.
+func reapplyStarts(t *testing.T, n *node.Node) int {
+	t.Helper()
+	c := 0
+	for _, e := range journal(t, n, "UNIT=unloop-reapply.service") {
+		if e.str("MESSAGE_ID") == msgUnitStarting {
+			c++
+		}
+	}
+	return c
+}
+
+
+// TestPathUnitKubeletConfig: kubelet's config rewritten without resolvConf
+// after install (as `kubeadm upgrade` does) on a node with resolved's stub:
+// unloop.path runs apply from its hardened unit, which points kubelet at
+// resolved's uplink file again and restarts the running kubelet over D-Bus.
+func TestPathUnitKubeletConfig(t *testing.T) {
+	forEachRelease(t, func(t *testing.T, release string) {
+		nw := newNet(t)
+		n := bootNode(t, node.Options{Release: release, NetNS: nw.NodeNS,
+			Files: map[string]node.File{
+				"/etc/systemd/resolved.conf.d/upstream.conf": {Data: []byte("[Resolve]\nDNS=" + nw.Upstream + "\n")},
+				"/etc/systemd/system/kubelet.service":        {Data: []byte(kubeletUnit)},
+				"/var/lib/kubelet/config.yaml":               {Data: []byte(kubeletConfig + "resolvConf: /run/systemd/resolve/resolv.conf\n")},
+			}})
+		installUnits(t, n)
+		n.Run("systemctl", "enable", "--now", "kubelet.service", "unloop.path")
+		if out, code := nodeExec(t, n, "unloop", "check"); code != 0 {
+			t.Fatalf("the node should start clean: exit %d\n%s", code, out)
+		}
+		pid := prop(t, n, "kubelet.service", "MainPID")
+
+		start := time.Now()
+		must(t, n.WriteFile("/var/lib/kubelet/config.yaml", []byte(kubeletConfig), 0o644))
+		if !waitFor(20*time.Second, func() bool {
+			d, _ := n.ReadFile("/var/lib/kubelet/config.yaml")
+			p := prop(t, n, "kubelet.service", "MainPID")
+			return strings.Contains(string(d), "resolvConf: /run/systemd/resolve/resolv.conf") && p != pid && p != "0"
+		}) {
+			d, _ := n.ReadFile("/var/lib/kubelet/config.yaml")
+			t.Fatalf("kubelet's config not fixed or kubelet not restarted after 20s:\n%s\n%s", d, unloopLog(t, n, "unloop-reapply.service"))
+		}
+		t.Logf("%s: kubelet's config fixed and kubelet restarted %v after the rewrite", release, time.Since(start).Round(10*time.Millisecond))
+		if log := unloopLog(t, n, "unloop-reapply.service"); !strings.Contains(log, "restarted") || !strings.Contains(log, "unit=kubelet.service") {
+			t.Errorf("unloop's journal does not show kubelet's restart:\n%s", log)
+		}
+	})
+}
+
+// prop is a unit's property as systemctl shows it.
+func prop(t *testing.T, n *node.Node, unit, name string) string {
+	t.Helper()
+	return strings.TrimSpace(n.Run("systemctl", "show", "--value", "-p", name, unit))
+}
