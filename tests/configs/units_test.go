@@ -369,7 +369,6 @@ func reapplyStarts(t *testing.T, n *node.Node) int {
 	return c
 }
 
-
 // TestPathUnitKubeletConfig: kubelet's config rewritten without resolvConf
 // after install (as `kubeadm upgrade` does) on a node with resolved's stub:
 // unloop.path runs apply from its hardened unit, which points kubelet at
