@@ -16,6 +16,10 @@ import (
 const (
 	lockTimeout    = 60 * time.Second
 	restartTimeout = 60 * time.Second
+	// restartSettle is how long a restarted unit must stay active. A restart
+	// job of a Type=simple unit (kubelet's) is done at fork: a kubelet that
+	// exits on the new config a moment later shows only here.
+	restartSettle = 2 * time.Second
 )
 
 // Result is what apply did: the plan it carried out, and how it went.
@@ -56,7 +60,7 @@ func Apply(ctx context.Context, env Env, opts Options) (*Result, error) {
 	}
 	defer unlock()
 
-	if err := recoverCrashed(env); err != nil {
+	if err := recoverCrashed(ctx, env, opts); err != nil {
 		return nil, err
 	}
 	pl, err := MakePlan(ctx, env, opts)
@@ -151,6 +155,9 @@ func Apply(ctx context.Context, env Env, opts Options) (*Result, error) {
 		crashpoint("restarting " + c.Unit)
 		rctx, cancel := context.WithTimeout(ctx, restartTimeout)
 		err := env.Bus.RestartUnit(rctx, c.Unit)
+		if err == nil {
+			err = staysActive(rctx, env.Bus, c.Unit)
+		}
 		if err == nil && c.Verify != nil && !opts.NoVerify {
 			err = c.Verify(rctx, env.Bus)
 		}
@@ -178,8 +185,9 @@ func Apply(ctx context.Context, env Env, opts Options) (*Result, error) {
 // recoverCrashed rolls back a run that never finished (the process was
 // killed mid-apply: power loss, OOM, SIGKILL), so the node holds all of a
 // run's changes or none, never part of them. Planning then starts from the
-// node as it was.
-func recoverCrashed(env Env) error {
+// node as it was. The units the run restarted are restarted again, as
+// rollback does: they run with the run's changes, which are gone.
+func recoverCrashed(ctx context.Context, env Env, opts Options) error {
 	j, err := LastJournal(env.Root)
 	if errors.Is(err, ErrNoRun) {
 		return nil
@@ -195,6 +203,11 @@ func recoverCrashed(env Env) error {
 		return fmt.Errorf("rolling back the unfinished run %s: %w", j.ID, err)
 	}
 	removeTemps(env, j)
+	if !opts.Offline && !opts.NoRestart && env.Bus != nil && len(j.Units) > 0 {
+		if err := restartAll(ctx, env, j.Units); err != nil {
+			return fmt.Errorf("rolling back the unfinished run %s: files restored, but %w", j.ID, err)
+		}
+	}
 	crashpoint("recovered")
 	return nil
 }
@@ -219,6 +232,29 @@ func verifyClean(ctx context.Context, env Env, opts Options) error {
 		return fmt.Errorf("errors remain after the change: %s", strings.Join(left, ", "))
 	}
 	return nil
+}
+
+// staysActive watches a unit just restarted for restartSettle: it must not
+// stop (exit, fail, wait to be restarted) in that time.
+func staysActive(ctx context.Context, bus Bus, unit string) error {
+	start := time.Now()
+	for {
+		active, err := bus.UnitActive(ctx, unit)
+		if err != nil {
+			return err
+		}
+		if !active {
+			return fmt.Errorf("%s stopped %v after its restart (see journalctl -u %s)", unit, time.Since(start).Round(100*time.Millisecond), unit)
+		}
+		if time.Since(start) >= restartSettle {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("watching %s after its restart: %w", unit, ctx.Err())
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }
 
 func restartAll(ctx context.Context, env Env, units []string) error {
