@@ -122,6 +122,56 @@ for release in $releases; do
 	took "$t" "rootfs $release"
 done
 
+# --- root filesystem variants ----------------------------------------------------
+
+# variant NAME BASE PACKAGE...: a copy of the rootfs BASE with more packages
+# installed inside it (never on this machine): cloud-init for the user-data's
+# schema check, openssh-server and python3 for Ansible's target node. Names
+# have no dash: tests/node takes a release name of letters only. apt runs in a
+# private mount namespace that gives the copy /proc and, on a tmpfs over its
+# /run (where its resolv.conf link points), a copy of this machine's
+# resolv.conf to reach the mirror; a policy-rc.d keeps daemons from starting.
+# Nothing of that outlives the command, and only a finished copy gets NAME.
+variant() {
+	name=$1 base=$2
+	shift 2
+	dir="$cache/rootfs/$name"
+	[ -d "$dir" ] && return 0
+	[ -d "$cache/rootfs/$base" ] || die "variant $name needs the rootfs $base (RELEASES)"
+	t=$(now)
+	log "building $dir: $base + $* (log in $dir.log)"
+	rm -rf "$dir.tmp"
+	cp -a "$cache/rootfs/$base" "$dir.tmp"
+	# shellcheck disable=SC2016
+	if ! unshare --mount --propagation private sh -eu -c '
+		d=$1
+		shift
+		mount -t proc proc "$d/proc"
+		mount -t tmpfs tmpfs "$d/run"
+		mkdir -p "$d/run/systemd/resolve"
+		cat /etc/resolv.conf >"$d/run/systemd/resolve/stub-resolv.conf"
+		printf "#!/bin/sh\nexit 101\n" >"$d/usr/sbin/policy-rc.d"
+		chmod 755 "$d/usr/sbin/policy-rc.d"
+		chroot "$d" apt-get update
+		chroot "$d" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$@"
+		chroot "$d" apt-get clean
+		rm -f "$d/usr/sbin/policy-rc.d"
+		rm -rf "$d/var/lib/apt/lists/"*
+	' sh "$dir.tmp" "$@" >"$dir.log" 2>&1; then
+		tail -20 "$dir.log" >&2
+		die "installing $* into a copy of $base failed; see $dir.log"
+	fi
+	mv "$dir.tmp" "$dir"
+	took "$t" "rootfs $name"
+}
+
+case " $releases " in
+*" bookworm "*)
+	variant bookwormcloudinit bookworm cloud-init
+	variant bookwormssh bookworm openssh-server python3
+	;;
+esac
+
 # --- CoreDNS -----------------------------------------------------------------
 
 gocmd=${GO:-}
