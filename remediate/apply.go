@@ -207,6 +207,7 @@ func recoverCrashed(ctx context.Context, env Env, opts Options) error {
 		if err := restartAll(ctx, env, j.Units); err != nil {
 			return fmt.Errorf("rolling back the unfinished run %s: files restored, but %w", j.ID, err)
 		}
+		settleRecovered(ctx, env, j.Units)
 	}
 	crashpoint("recovered")
 	return nil

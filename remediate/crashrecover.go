@@ -1,9 +1,15 @@
 package remediate
 
 import (
+	"context"
 	"errors"
 	"path"
 	"regexp"
+	"slices"
+	"time"
+
+	"github.com/unloop/unloop/hostcfg"
+	"github.com/unloop/unloop/systemd"
 )
 
 // removeTemps removes what a write killed between its temp file and its
@@ -44,4 +50,47 @@ func removeTemps(env Env, j *Journal) {
 	if err := errors.Join(errs...); err != nil {
 		env.log().Warn("could not remove every temp file of the unfinished run", "run", j.ID, "err", err)
 	}
+}
+
+// Waiting for the units recovery restarted: planning reads what they write.
+const (
+	recoverSettle = 10 * time.Second
+	resolvedUnit  = "systemd-resolved.service"
+)
+
+// settleRecovered waits until the units recovery just restarted are back: a
+// restart job is done before systemd-resolved is on the bus again and has
+// written its files, and planning reads both. It waits at most recoverSettle
+// and then lets planning see the node as it is.
+func settleRecovered(ctx context.Context, env Env, units []string) {
+	if !slices.Contains(units, resolvedUnit) {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, recoverSettle)
+	defer cancel()
+	for {
+		st, err := env.Bus.Resolved(ctx)
+		if err == nil && env.Root.Exists(resolvedUplinkFile) && resolvedFilesMatch(env.Root, st) {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			env.log().Warn("systemd-resolved is not back after the recovery's restart; planning anyway", "err", err)
+			return
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// resolvedFilesMatch: the stub file is what resolved's stub listener says it
+// should be (a file when the stub listens, a link to the uplink file when not).
+func resolvedFilesMatch(r *hostcfg.Root, st *systemd.ResolvedState) bool {
+	link, err := r.Readlink(resolvedStubFile)
+	if err != nil {
+		return false
+	}
+	if st.DNSStubListener == "no" {
+		return link != ""
+	}
+	return link == ""
 }

@@ -54,3 +54,27 @@ func TestRemoveTemps(t *testing.T) {
 		t.Fatalf("left %q, want %q", left, want)
 	}
 }
+
+// Two runs in one second (a crashed run and the apply that recovers it, a
+// failed apply retried at once): the last one is the one made last, whatever
+// its random suffix, or recovery and rollback act on the wrong run.
+func TestLastJournalSameSecond(t *testing.T) {
+	t.Skip("KNOWN BUG: run IDs have one-second resolution and LastJournal sorts them as strings, so of two runs in one second it picks by the random suffix; order by Created (or give IDs sub-second digits), then remove this skip")
+	root, err := hostcfg.NewRoot(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap := &hostcfg.Snapshot{Path: "/etc/resolv.conf"}
+	for _, id := range []string{"20260101T000000Z-ffff", "20260101T000000Z-0000"} {
+		if _, err := NewJournal(root, id, []string{"dhclient"}, []*hostcfg.Snapshot{snap}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	j, err := LastJournal(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j.ID != "20260101T000000Z-0000" {
+		t.Fatalf("LastJournal = %s, want the run journaled last", j.ID)
+	}
+}

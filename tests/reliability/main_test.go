@@ -26,7 +26,7 @@ import (
 	"time"
 )
 
-// binDir holds the binaries of this run: unloop and unloop-crash.
+// binDir holds the binaries of this run: unloop, unloop-crash and benchrun.
 var binDir string
 
 func unloopBin() string      { return filepath.Join(binDir, "unloop") }
@@ -39,12 +39,16 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binDir = dir
-	for _, b := range []struct{ out, tags string }{{"unloop", ""}, {"unloop-crash", "crashtest"}} {
+	for _, b := range []struct{ out, tags, pkg string }{
+		{"unloop", "", "github.com/unloop/unloop/cmd/unloop"},
+		{"unloop-crash", "crashtest", "github.com/unloop/unloop/cmd/unloop"},
+		{"benchrun", "", "github.com/unloop/unloop/tests/reliability/benchrun"},
+	} {
 		args := []string{"build", "-trimpath", "-o", filepath.Join(dir, b.out)}
 		if b.tags != "" {
 			args = append(args, "-tags", b.tags)
 		}
-		build := exec.Command("go", append(args, "github.com/unloop/unloop/cmd/unloop")...)
+		build := exec.Command("go", append(args, b.pkg)...)
 		build.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := build.CombinedOutput(); err != nil {
 			fmt.Fprintf(os.Stderr, "building %s: %v\n%s", b.out, err, out)
