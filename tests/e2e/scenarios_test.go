@@ -72,6 +72,7 @@ Description=CoreDNS in a pod (dnsPolicy: Default, no bind)
 Requires=pod-net.service
 After=pod-net.service kubelet.service systemd-resolved.service
 [Service]
+Type=exec
 ExecStart=/sbin/ip netns exec pod /usr/bin/unshare --mount --propagation private /usr/local/bin/pod-sandbox /opt/coredns/coredns -conf /etc/pod-coredns/Corefile
 Restart=no
 `
@@ -110,7 +111,7 @@ func (b *bed) resolvedDNS(name, servers string) {
 	b.t.Helper()
 	n := b.Node
 	must(b.t, n.WriteFile("/etc/systemd/resolved.conf.d/"+name, []byte("[Resolve]\nDNS="+servers+"\n"), 0o644))
-	n.Run("systemctl", "restart", "systemd-resolved.service")
+	startUnit(b.t, n, "restart", "systemd-resolved.service")
 	waitFor(b.t, func() bool {
 		d, _ := n.ReadFile("/run/systemd/resolve/resolv.conf")
 		return strings.Contains(string(d), "nameserver "+strings.Fields(servers)[0]+"\n")
@@ -125,7 +126,7 @@ func (b *bed) installKubelet(extra string) {
 	must(b.t, n.WriteFile("/var/lib/kubelet/config.yaml", []byte(kubeletConfig+extra), 0o644))
 	must(b.t, n.WriteFile("/usr/local/bin/pod-sandbox", []byte(podSandbox), 0o755))
 	n.Run("systemctl", "daemon-reload")
-	n.Run("systemctl", "enable", "--now", "kubelet.service")
+	startUnit(b.t, n, "enable --now", "kubelet.service")
 }
 
 // installPod writes the pod's network and its CoreDNS into the node and
@@ -136,7 +137,43 @@ func (b *bed) installPod() {
 	must(b.t, n.WriteFile("/etc/systemd/system/pod-coredns.service", []byte(podCoreDNSUnit), 0o644))
 	must(b.t, n.WriteFile("/etc/pod-coredns/Corefile", []byte(podCorefile), 0o644))
 	n.Run("systemctl", "daemon-reload")
-	n.Run("systemctl", "enable", "--now", "pod-net.service")
+	startUnit(b.t, n, "enable --now", "pod-net.service")
+}
+
+// spawnFailed: under load, the node's systemd (in a container on this
+// machine's cgroup v1 hierarchy) now and then loses a unit's cgroup while
+// starting it: exit status 219/CGROUP, or result 'resources' after "Failed
+// to spawn executor: No such file or directory". The program never ran:
+// that is the test bed, not what is tested, and the start is tried again.
+func spawnFailed(t *testing.T, n *node.Node, unit string) bool {
+	t.Helper()
+	return prop(t, n, unit, "Result") == "resources" || prop(t, n, unit, "ExecMainStatus") == "219"
+}
+
+// spawnTries bounds the retries of a start that spawnFailed.
+const spawnTries = 3
+
+// startUnit starts or restarts unit (systemctl verb: start, restart, enable
+// --now); a failure shows the unit's status and log. My units are Type=exec,
+// so a start that could not run the program fails here.
+func startUnit(t *testing.T, n *node.Node, verb, unit string) {
+	t.Helper()
+	for try := 1; ; try++ {
+		ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+		_, err := n.Exec(ctx, append(append([]string{"systemctl"}, strings.Fields(verb)...), unit)...)
+		cancel()
+		if err == nil {
+			return
+		}
+		if try < spawnTries && spawnFailed(t, n, unit) {
+			t.Logf("%s: systemd could not spawn it (%v); trying again", unit, err)
+			_, _ = n.Exec(t.Context(), "systemctl", "reset-failed", unit)
+			continue
+		}
+		status, _ := n.Exec(t.Context(), "systemctl", "status", "--no-pager", "-l", unit)
+		log, _ := n.Exec(t.Context(), "journalctl", "-b", "--no-pager", "-n", "40")
+		t.Fatalf("%v\n%s\n%s", err, status, log)
+	}
 }
 
 // prop is a unit's property as systemd reports it.
@@ -150,26 +187,36 @@ func prop(t *testing.T, n *node.Node, unit, name string) string {
 // not count) and whether want is in it.
 func unitExitsWithLoop(t *testing.T, n *node.Node, unit, want string) (bool, string) {
 	t.Helper()
-	_, _ = n.Exec(t.Context(), "systemctl", "reset-failed", unit)
-	_, _ = n.Exec(t.Context(), "systemctl", "restart", unit)
-	id := prop(t, n, unit, "InvocationID")
-	deadline := time.Now().Add(15 * time.Second)
-	for time.Now().Before(deadline) {
-		if st, _ := n.Exec(t.Context(), "systemctl", "is-failed", unit); strings.TrimSpace(st) == "failed" {
-			// journald may still be writing the last lines of a process that just died.
-			var log string
-			for range 20 {
-				log, _ = n.Exec(t.Context(), "journalctl", "--no-pager", "-o", "cat", "_SYSTEMD_INVOCATION_ID="+id)
-				if strings.Contains(log, want) {
-					return true, log
-				}
-				time.Sleep(100 * time.Millisecond)
+	var log string
+	for try := 1; try <= spawnTries; try++ {
+		_, _ = n.Exec(t.Context(), "systemctl", "reset-failed", unit)
+		_, _ = n.Exec(t.Context(), "systemctl", "restart", unit)
+		id := prop(t, n, unit, "InvocationID")
+		failed := false
+		for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+			if st, _ := n.Exec(t.Context(), "systemctl", "is-failed", unit); strings.TrimSpace(st) == "failed" {
+				failed = true
+				break
 			}
-			return false, log
 		}
-		time.Sleep(100 * time.Millisecond)
+		// journald may still be writing the last lines of a process that just died.
+		for range 20 {
+			log, _ = n.Exec(t.Context(), "journalctl", "--no-pager", "-o", "cat", "_SYSTEMD_INVOCATION_ID="+id)
+			if strings.Contains(log, want) {
+				return failed, log
+			}
+			if !failed {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		if !failed || !spawnFailed(t, n, unit) {
+			status, _ := n.Exec(t.Context(), "systemctl", "status", "--no-pager", "-l", "-n", "0", unit)
+			all, _ := n.Exec(t.Context(), "journalctl", "-b", "-u", unit, "--no-pager")
+			return false, fmt.Sprintf("%s\n(failed %v, invocation %s)\n%s\n%s", log, failed, id, status, all)
+		}
+		t.Logf("%s: systemd could not spawn it; trying again", unit)
 	}
-	log, _ := n.Exec(t.Context(), "journalctl", "--no-pager", "-o", "cat", "_SYSTEMD_INVOCATION_ID="+id)
 	return false, log
 }
 
@@ -396,7 +443,7 @@ func TestResolvedStubKubelet(t *testing.T) {
 		}
 
 		// The pod is recreated (a sandbox keeps its old copy) and gets the clean file.
-		n.Run("systemctl", "restart", "pod-coredns.service")
+		startUnit(t, n, "restart", "pod-coredns.service")
 		answered := unitServes(t, n, "pod-coredns.service", b.podNS(), podIP)
 		t.Logf("from apply to CoreDNS answering in the recreated pod: %v", answered.Sub(start).Round(10*time.Millisecond))
 		if pf := string(must1(n.ReadFile("/run/pod-resolv.conf"))); strings.Contains(pf, "127.0.0.53") || !strings.Contains(pf, "nameserver "+b.Upstream+"\n") {
@@ -502,7 +549,7 @@ func TestResolvedStubDisabled(t *testing.T) {
 			if out := n.Run("getent", "ahostsv4", "example.test"); !strings.HasPrefix(out, "192.0.2.10 ") {
 				t.Errorf("%s: the host does not resolve: %q", when, out)
 			}
-			n.Run("systemctl", "restart", "pod-coredns.service")
+			startUnit(t, n, "restart", "pod-coredns.service")
 			answered := unitServes(t, n, "pod-coredns.service", b.podNS(), podIP)
 			if when == "after apply" {
 				t.Logf("from apply to CoreDNS answering in the recreated pod: %v", answered.Sub(start).Round(10*time.Millisecond))
@@ -540,7 +587,9 @@ func TestResolvedStubDisabled(t *testing.T) {
 // starts it.
 func (b *bed) installNodeCache() {
 	n := b.Node
-	must(b.t, n.WriteFile("/etc/systemd/system/nodelocaldns.service", []byte(nodeLocalDNSUnit), 0o644))
+	// Type=exec: a start whose program could not be spawned fails (spawnFailed).
+	unit := strings.Replace(nodeLocalDNSUnit, "[Service]\n", "[Service]\nType=exec\n", 1)
+	must(b.t, n.WriteFile("/etc/systemd/system/nodelocaldns.service", []byte(unit), 0o644))
 	must(b.t, n.WriteFile("/etc/coredns/Corefile", []byte(nodeLocalCorefile), 0o644))
 	n.Run("systemctl", "daemon-reload")
 }
@@ -600,7 +649,7 @@ func TestResolvedUpstreamLoop(t *testing.T) {
 		if d := paths(before.diff(snapshotTree(t, n, unloopDirs...))); !slices.Equal(d, []string{"/etc/unloop", "/etc/unloop/resolv.conf", "/var/lib/kubelet/config.yaml"}) {
 			t.Errorf("apply changed %v, want kubelet's config and unloop's file", d)
 		}
-		n.Run("systemctl", "restart", "nodelocaldns.service")
+		startUnit(t, n, "restart", "nodelocaldns.service")
 		answered := unitServes(t, n, "nodelocaldns.service", "/run/netns/"+b.nodeNS, "169.254.25.10")
 		t.Logf("from apply to node-local-dns answering: %v", answered.Sub(start).Round(10*time.Millisecond))
 		if pf := string(must1(n.ReadFile("/run/pod-resolv.conf"))); pf != own {
@@ -608,7 +657,7 @@ func TestResolvedUpstreamLoop(t *testing.T) {
 		}
 
 		n.Reboot()
-		n.Run("systemctl", "start", "nodelocaldns.service")
+		startUnit(t, n, "start", "nodelocaldns.service")
 		unitServes(t, n, "nodelocaldns.service", "/run/netns/"+b.nodeNS, "169.254.25.10")
 		if _, code := unloop(t, n, "check"); code != 0 {
 			t.Errorf("check after reboot exited %d", code)
@@ -655,6 +704,7 @@ const (
 	hostCoreDNSUnit = `[Unit]
 Description=CoreDNS run on the host from /srv/coredns/Corefile (as docker run --network host)
 [Service]
+Type=exec
 ExecStartPre=-/sbin/ip addr add 169.254.25.10/32 dev lo
 ExecStart=/opt/coredns/coredns -conf /srv/coredns/Corefile
 Restart=no
@@ -698,7 +748,7 @@ func TestCorefileOnHost(t *testing.T) {
 		must(t, n.WriteFile(hostCorefilePath, []byte(hostCorefile), 0o644))
 		must(t, n.WriteFile("/etc/systemd/system/coredns.service", []byte(hostCoreDNSUnit), 0o644))
 		n.Run("systemctl", "daemon-reload")
-		n.Run("systemctl", "start", "coredns.service")
+		startUnit(t, n, "start", "coredns.service")
 		nodeNS := "/run/netns/" + b.nodeNS
 		unitServes(t, n, "coredns.service", nodeNS, "169.254.25.10")
 
@@ -752,7 +802,7 @@ func TestCorefileOnHost(t *testing.T) {
 		}
 
 		n.Reboot()
-		n.Run("systemctl", "start", "coredns.service")
+		startUnit(t, n, "start", "coredns.service")
 		unitServes(t, n, "coredns.service", nodeNS, "169.254.25.10")
 		if _, code := unloop(t, n, "check", "--corefile", hostCorefilePath); code != 0 {
 			t.Errorf("check after reboot exited %d", code)
@@ -765,19 +815,13 @@ func TestCorefileOnHost(t *testing.T) {
 		if d := before.diff(snapshotTree(t, n, dirs...)); len(d) > 0 {
 			t.Errorf("after rollback the node differs:\n%s", strings.Join(d, "\n"))
 		}
-		// The running CoreDNS reloads the old Corefile, and dies of the loop.
-		id := prop(t, n, "coredns.service", "InvocationID")
-		deadline = time.Now().Add(15 * time.Second)
-		for time.Now().Before(deadline) {
-			if st, _ := n.Exec(t.Context(), "systemctl", "is-failed", "coredns.service"); strings.TrimSpace(st) == "failed" {
-				break
-			}
-			time.Sleep(100 * time.Millisecond)
+		// The loop is back: a fresh start dies of it. (The running CoreDNS
+		// reloads the old Corefile too, but the loop plugin's probe at a
+		// reload may be answered by the outgoing instance, which forwards
+		// to the upstream: that detection is a race, a fresh start is not.)
+		if loops, out := freshStartLoops(t, n); !loops {
+			t.Errorf("after rollback a fresh start of the Corefile does not loop:\n%s", out)
 		}
-		waitFor(t, func() bool {
-			log, _ := n.Exec(t.Context(), "journalctl", "--no-pager", "-o", "cat", "_SYSTEMD_INVOCATION_ID="+id)
-			return strings.Contains(log, loopLine+"169.254.25.10:") && strings.Contains(log, nodeCacheLoop)
-		})
 	})
 }
 
@@ -820,7 +864,7 @@ func TestHealthyNode(t *testing.T) {
 		b.resolvedDNS("upstream.conf", b.Upstream)
 		b.installKubelet("resolvConf: /run/systemd/resolve/resolv.conf\n")
 		b.installNodeCache()
-		n.Run("systemctl", "start", "nodelocaldns.service")
+		startUnit(t, n, "start", "nodelocaldns.service")
 		unitServes(t, n, "nodelocaldns.service", "/run/netns/"+b.nodeNS, "169.254.25.10")
 
 		out, code := unloop(t, n, "check", "--output", "json")
