@@ -122,6 +122,24 @@ for release in $releases; do
 	took "$t" "rootfs $release"
 done
 
+# --- host packages for tests/configs ---------------------------------------------
+
+# Debian's ansible-core runs the Ansible role's test against a node over SSH
+# (ssh and ssh-keygen come from openssh-client). Neither touches the host's DNS.
+t=$(now)
+missing=
+for p in ansible-core openssh-client; do
+	status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+	[ "$status" = "install ok installed" ] || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+	log "installing$missing"
+	apt-get update
+	# shellcheck disable=SC2086
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $missing
+fi
+took "$t" "host packages for tests/configs"
+
 # --- root filesystem variants ----------------------------------------------------
 
 # variant NAME BASE PACKAGE...: a copy of the rootfs BASE with more packages
