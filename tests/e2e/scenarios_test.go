@@ -112,7 +112,7 @@ func (b *bed) resolvedDNS(name, servers string) {
 	n := b.Node
 	must(b.t, n.WriteFile("/etc/systemd/resolved.conf.d/"+name, []byte("[Resolve]\nDNS="+servers+"\n"), 0o644))
 	startUnit(b.t, n, "restart", "systemd-resolved.service")
-	waitFor(b.t, func() bool {
+	waitLong(b.t, "resolved's uplink file names "+servers, func() bool {
 		d, _ := n.ReadFile("/run/systemd/resolve/resolv.conf")
 		return strings.Contains(string(d), "nameserver "+strings.Fields(servers)[0]+"\n")
 	})
@@ -378,6 +378,34 @@ func (r report) change(kind, name string) (action, skipped string, ok bool) {
 	return "", "", false
 }
 
+// waitLong polls cond for up to 30 seconds: on a loaded machine resolved
+// takes its time to come back and rewrite its files.
+func waitLong(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within 30s", what)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// planShows runs plan --detailed-exitcode (exit 2: changes to make) and
+// checks its diffs hold each of want.
+func planShows(t *testing.T, n *node.Node, args []string, want ...string) {
+	t.Helper()
+	out, code := unloop(t, n, append([]string{"plan", "--detailed-exitcode"}, args...)...)
+	if code != 2 {
+		t.Errorf("plan --detailed-exitcode exited %d, want 2:\n%s", code, out)
+	}
+	for _, w := range want {
+		if !strings.Contains(out, w) {
+			t.Errorf("plan does not show %q:\n%s", w, out)
+		}
+	}
+}
+
 // unloopDirs are the folders unloop reads and may write (DESIGN §2a),
 // besides its own journal.
 var unloopDirs = []string{"/etc", "/var/lib/kubelet", "/run/systemd/resolve"}
@@ -385,8 +413,9 @@ var unloopDirs = []string{"/etc", "/var/lib/kubelet", "/run/systemd/resolve"}
 // TestResolvedStubKubelet is scenario 2: /etc/resolv.conf is resolved's stub
 // link and kubelet's resolvConf is unset, so a CoreDNS pod forwards to
 // 127.0.0.53, itself. `apply --strategy kubelet` points kubelet at resolved's
-// uplink file and restarts it; the recreated pod answers; the host keeps its
-// stub.
+// uplink file and restarts it; the recreated pod answers, also after a
+// reboot; the host keeps its stub. Rollback restarts kubelet and brings the
+// loop back.
 func TestResolvedStubKubelet(t *testing.T) {
 	forEachRelease(t, func(t *testing.T, release string) {
 		b := newBed(t, node.Options{Release: release}, "")
@@ -408,6 +437,7 @@ func TestResolvedStubKubelet(t *testing.T) {
 		if code != 2 || !r.has("nameserver-resolved-stub", "127.0.0.53") {
 			t.Fatalf("check: exit %d, findings %v", code, r.codes())
 		}
+		planShows(t, n, []string{"--strategy", "kubelet"}, "+resolvConf: /run/systemd/resolve/resolv.conf")
 		before := snapshotTree(t, n, unloopDirs...)
 		kubeletID := prop(t, n, "kubelet.service", "InvocationID")
 		resolvedID := prop(t, n, "systemd-resolved.service", "InvocationID")
@@ -450,9 +480,20 @@ func TestResolvedStubKubelet(t *testing.T) {
 			t.Errorf("the pod's resolv.conf after the fix:\n%s", pf)
 		}
 
+		n.Reboot()
+		startUnit(t, n, "restart", "pod-coredns.service")
+		unitServes(t, n, "pod-coredns.service", b.podNS(), podIP)
+		if _, code := unloop(t, n, "check"); code != 0 {
+			t.Errorf("check after reboot exited %d", code)
+		}
+
+		kubeletID = prop(t, n, "kubelet.service", "InvocationID")
 		out, code = unloop(t, n, "rollback")
 		if code != 0 {
 			t.Fatalf("rollback: exit %d: %s", code, out)
+		}
+		if id := prop(t, n, "kubelet.service", "InvocationID"); id == kubeletID {
+			t.Errorf("rollback did not restart kubelet, which the run restarted")
 		}
 		if d := before.diff(snapshotTree(t, n, unloopDirs...)); len(d) > 0 {
 			t.Errorf("after rollback the node differs:\n%s", strings.Join(d, "\n"))
@@ -506,6 +547,7 @@ func TestResolvedStubDisabled(t *testing.T) {
 		if code != 2 || !r.has("nameserver-resolved-stub", "127.0.0.53") {
 			t.Fatalf("check: exit %d, findings %v", code, r.codes())
 		}
+		planShows(t, n, []string{"--strategy", "stub"}, "+DNSStubListener=no", "+link to ../run/systemd/resolve/resolv.conf")
 		before := snapshotTree(t, n, unloopDirs...)
 		kubeletID := prop(t, n, "kubelet.service", "InvocationID")
 		resolvedID := prop(t, n, "systemd-resolved.service", "InvocationID")
@@ -559,7 +601,7 @@ func TestResolvedStubDisabled(t *testing.T) {
 
 		n.Reboot()
 		// resolved may come up a moment after dbus: wait for its answer on the bus.
-		waitFor(t, func() bool {
+		waitLong(t, "resolved says uplink after the reboot", func() bool {
 			out, err := n.Exec(t.Context(), "busctl", "get-property", "org.freedesktop.resolve1", "/org/freedesktop/resolve1", "org.freedesktop.resolve1.Manager", "ResolvConfMode")
 			return err == nil && strings.Contains(out, "uplink")
 		})
@@ -575,7 +617,7 @@ func TestResolvedStubDisabled(t *testing.T) {
 		if d := before.diff(snapshotTree(t, n, unloopDirs...)); len(d) > 0 {
 			t.Errorf("after rollback the node differs:\n%s", strings.Join(d, "\n"))
 		}
-		waitFor(t, func() bool { return b.stubAnswers()["127.0.0.53"] })
+		waitLong(t, "127.0.0.53 answers after rollback", func() bool { return b.stubAnswers()["127.0.0.53"] })
 		if loops, log := unitExitsWithLoop(t, n, "pod-coredns.service", podLoop); !loops {
 			t.Errorf("after rollback CoreDNS in the pod does not loop again:\n%s", log)
 		}
@@ -620,6 +662,7 @@ func TestResolvedUpstreamLoop(t *testing.T) {
 		if code != 2 || !r.has("resolved-upstream-loop", "169.254.25.10") || !r.has("nameserver-node-local-dns", "169.254.25.10") {
 			t.Fatalf("check: exit %d, findings %v", code, r.codes())
 		}
+		planShows(t, n, nil, "+resolvConf: /etc/unloop/resolv.conf", "+nameserver "+b.Upstream)
 		before := snapshotTree(t, n, unloopDirs...)
 		kubeletID := prop(t, n, "kubelet.service", "InvocationID")
 
@@ -762,9 +805,8 @@ func TestCorefileOnHost(t *testing.T) {
 		if code != 2 || !r.has("corefile-forward-loop", "169.254.25.10") {
 			t.Fatalf("check: exit %d, findings %v", code, r.codes())
 		}
-		if _, code := unloop(t, n, "plan", "--corefile", hostCorefilePath, "--strategy", "corefile", "--detailed-exitcode"); code != 2 {
-			t.Errorf("plan --detailed-exitcode exited %d, want 2", code)
-		}
+		planShows(t, n, []string{"--corefile", hostCorefilePath, "--strategy", "corefile"},
+			"-    forward . /etc/resolv.conf {", "+    forward . "+b.Upstream+" {")
 		// resolved is off: its /run folder is gone after the reboot, not unloop's doing.
 		dirs := []string{"/etc", "/srv"}
 		before := snapshotTree(t, n, dirs...)
