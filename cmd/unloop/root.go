@@ -62,7 +62,8 @@ file that loops, and fixes it at its source.`,
 	root.SetOut(s.Out)
 	root.SetErr(s.Err)
 	g.register(root)
-	root.AddCommand(newCheckCommand(g, s), newPlanCommand(g, s), newApplyCommand(g, s), newRollbackCommand(g, s), newVersionCommand(s))
+	root.AddCommand(newCheckCommand(g, s), newPlanCommand(g, s), newApplyCommand(g, s), newRollbackCommand(g, s), newVersionCommand(s), newManCommand(s))
+	conventions(root)
 	return root
 }
 

@@ -1,0 +1,63 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/cobra/doc"
+)
+
+// conventions gives the root command what users expect of a CLI: --version
+// (with commit and build date), examples, and generated docs without a
+// "generated on" line that would change every build.
+func conventions(root *cobra.Command) {
+	root.Version = versionString()
+	root.SetVersionTemplate("{{.Version}}\n")
+	root.DisableAutoGenTag = true
+	root.Example = `  unloop check                          # is this node looping? (exit 2 if so)
+  unloop plan                           # what apply would change, as diffs
+  unloop apply                          # fix it at the source; safe to run at every boot
+  unloop rollback                       # undo the last apply
+  unloop check --output prometheus --textfile /var/lib/node_exporter/textfile/unloop.prom
+  unloop completion bash > /etc/bash_completion.d/unloop`
+}
+
+// newManCommand writes unloop's man pages, one per command, from the cobra
+// commands themselves: `make package` ships them. Hidden: it is a build step.
+func newManCommand(s Streams) *cobra.Command {
+	return &cobra.Command{
+		Use:    "man DIR",
+		Short:  "Write unloop's man pages (unloop.1, unloop-check.1, ...) into DIR",
+		Hidden: true,
+		Args:   cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := os.MkdirAll(args[0], 0o755); err != nil {
+				return fmt.Errorf("man pages: %w", err)
+			}
+			hdr := &doc.GenManHeader{Title: "UNLOOP", Section: "1", Source: "unloop " + version, Manual: "unloop manual"}
+			if d, ok := manDate(); ok {
+				hdr.Date = &d
+			}
+			if err := doc.GenManTree(cmd.Root(), hdr, args[0]); err != nil {
+				return fmt.Errorf("man pages: %w", err)
+			}
+			_, err := fmt.Fprintf(s.Err, "man pages written to %s\n", args[0])
+			return err
+		},
+	}
+}
+
+// manDate is the build date (so the same build gives the same pages), else
+// SOURCE_DATE_EPOCH (cobra's doc reads it too), else none: cobra uses now.
+func manDate() (time.Time, bool) {
+	if d, err := time.Parse(time.RFC3339, date); err == nil {
+		return d, true
+	}
+	if e, err := strconv.ParseInt(os.Getenv("SOURCE_DATE_EPOCH"), 10, 64); err == nil {
+		return time.Unix(e, 0).UTC(), true
+	}
+	return time.Time{}, false
+}
