@@ -1,0 +1,112 @@
+package reliability
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestHookUnderRealDhclient: the generated hook under Debian's real
+// dhclient-script, fed by a real DHCP server (dnsmasq) that hands out 40 name
+// servers (about as many as fit, with the rest, in the 576 bytes of a reply to
+// a client that asks for no more) with looping ones among them, and a domain
+// name and search list made of shell metacharacters (dhclient itself drops
+// those: "suspect value in domain_name option - discarded"). After the lease,
+// /etc/resolv.conf holds every clean server and no looping one, and nothing
+// from the DHCP server was executed.
+func TestHookUnderRealDhclient(t *testing.T) {
+	b := newBed(t, "bookworm")
+	n := b.Node
+	id := strings.Split(b.Upstream, ".")[2]
+	var servers, clean []string
+	for i := range 39 {
+		a := fmt.Sprintf("10.%d.%d.%d", 100+i/50, i%50, 1+i%9)
+		switch i {
+		case 0, 31:
+			a = "169.254.25.10"
+		case 17:
+			a = "127.0.0.53"
+		case 24:
+			a = "169.254.20.10"
+		default:
+			clean = append(clean, a)
+		}
+		servers = append(servers, a)
+	}
+	servers = append(servers, b.Upstream)
+	clean = append(clean, b.Upstream)
+	leases := filepath.Join(t.TempDir(), "leases")
+	b.daemon("ip", "netns", "exec", b.netNS, "dnsmasq", "--no-daemon", "--conf-file=/dev/null",
+		"--port=0", "--interface=net0", "--bind-interfaces",
+		"--dhcp-range=10.97."+id+".50,10.97."+id+".99,255.255.255.0,2m",
+		"--dhcp-option=option:dns-server,"+strings.Join(servers, ","),
+		"--dhcp-option=option:domain-name,$(touch /tmp/PWNED)",
+		"--dhcp-option=option:domain-search,ok.example,`touch /tmp/PWNED`.example,x;touch${IFS}/tmp/PWNED",
+		"--dhcp-leasefile="+leases, "--pid-file=")
+
+	// As on RHEL and in the field report: no resolved, a plain
+	// /etc/resolv.conf that dhclient-script writes, a prepend line.
+	n.Run("systemctl", "disable", "--now", "systemd-resolved.service")
+	etc, err := n.Path("/etc")
+	must(t, err)
+	must(t, os.Remove(filepath.Join(etc, "resolv.conf")))
+	must(t, n.WriteFile("/etc/resolv.conf", []byte("nameserver 169.254.25.10\nnameserver "+b.Upstream+"\n"), 0o644))
+	must(t, n.WriteFile("/etc/dhcp/dhclient.conf", []byte("prepend domain-name-servers 169.254.25.10;\nrequest subnet-mask, routers, domain-name, domain-name-servers, domain-search;\n"), 0o644))
+
+	r := b.unloop(time.Minute, "unloop", nil, "apply", "--strategy", "dhclient")
+	if r.Code != 0 {
+		t.Fatalf("apply: %s", r)
+	}
+	if _, err := n.ReadFile("/etc/dhcp/dhclient-enter-hooks.d/unloop"); err != nil {
+		t.Fatalf("no hook after apply: %v", err)
+	}
+
+	// What the script's variables are before and after unloop's hook (hooks
+	// run in name order), for the log and the checks.
+	dump := "echo \"$reason: $new_domain_name_servers\" >>/run/dhclient-WHEN.log\n"
+	must(t, n.WriteFile("/etc/dhcp/dhclient-enter-hooks.d/00before", []byte(strings.ReplaceAll(dump, "WHEN", "before")), 0o644))
+	must(t, n.WriteFile("/etc/dhcp/dhclient-enter-hooks.d/zzafter", []byte(strings.ReplaceAll(dump, "WHEN", "after")), 0o644))
+	n.Run("systemd-run", "--unit", "dhclient-test", "/sbin/dhclient", "-d", "-v", "-4", "eth0")
+	var resolv, log string
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		log, _ = n.Exec(context.Background(), "journalctl", "-b", "-u", "dhclient-test", "-o", "cat", "--no-pager")
+		d, _ := n.ReadFile("/etc/resolv.conf")
+		resolv = string(d)
+		if strings.Contains(log, "bound to") && strings.Contains(resolv, clean[0]) {
+			break
+		}
+		if time.Now().After(deadline) {
+			before, _ := n.ReadFile("/run/dhclient-before.log")
+			after, _ := n.ReadFile("/run/dhclient-after.log")
+			t.Fatalf("no lease written within 30s:\ndhclient:\n%s\nservers before the hook: %q\nafter: %q\n/etc/resolv.conf:\n%s", log, before, after, resolv)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	time.Sleep(500 * time.Millisecond) // the script writes after it logs
+	d, _ := n.ReadFile("/etc/resolv.conf")
+	resolv = string(d)
+	before, _ := n.ReadFile("/run/dhclient-before.log")
+	after, _ := n.ReadFile("/run/dhclient-after.log")
+	t.Logf("dhclient:\n%s\nservers before the hook: %q\nafter: %q\n/etc/resolv.conf:\n%s", log, before, after, resolv)
+
+	if out, _ := n.Exec(context.Background(), "sh", "-c", "ls /tmp/PWNED /PWNED 2>/dev/null"); strings.TrimSpace(out) != "" {
+		t.Fatalf("data from the DHCP server was executed: %s", out)
+	}
+	var got []string
+	for _, line := range strings.Split(resolv, "\n") {
+		if ns, ok := strings.CutPrefix(line, "nameserver "); ok {
+			got = append(got, strings.TrimSpace(ns))
+		}
+	}
+	if strings.Join(got, " ") != strings.Join(clean, " ") {
+		t.Fatalf("nameservers after the lease:\n got %q\nwant %q", got, clean)
+	}
+	if r := b.unloop(time.Minute, "unloop", nil, "check"); r.Code == 2 {
+		t.Fatalf("check after the lease finds a loop: %s", r)
+	}
+}
