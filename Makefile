@@ -10,7 +10,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.dat
 # The tests boot real nodes; they run one package at a time to stay inside 2 cores.
 TEST_FLAGS ?= -count=1 -p 1 -timeout 40m
 
-.PHONY: all build test unit bench demo lint fuzz clean
+.PHONY: all build test unit bench demo lint fuzz clean package
 all: build
 
 build:
@@ -55,3 +55,15 @@ fuzz:
 
 clean:
 	rm -rf bin dist
+
+# Packages: dist/unloop_VERSION-1_ARCH.deb and dist/unloop-VERSION-1.ARCH.rpm
+# (binary, units, default config as a conffile, man pages, completions),
+# built with nfpm as a library by configs/packaging (a module of its own).
+PKG_VERSION ?= $(shell git describe --tags --match 'v[0-9]*' 2>/dev/null | sed 's/^v//' | grep . || echo 0.0.0)
+PKG_ARCH ?= $(shell $(GO) env GOARCH)
+package: build
+	rm -rf dist/man dist/completion && mkdir -p dist/man dist/completion
+	$(BIN) man dist/man && gzip -9nf dist/man/*.1
+	for sh in bash zsh fish; do $(BIN) completion $$sh >dist/completion/unloop.$$sh || exit 1; done
+	cd configs/packaging && $(GO) run . -version $(PKG_VERSION) -arch $(PKG_ARCH) \
+	  -bin ../../$(BIN) -man ../../dist/man -completion ../../dist/completion -out ../../dist
