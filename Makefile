@@ -26,8 +26,13 @@ test: deps build lint
 unit: build
 	$(GO) test -count=1 ./hostcfg/... ./remediate/... ./cmd/...
 
+# Benchmarks (numbers, never timed tests): the process benchmarks of cmd/unloop
+# and the rest, then the ones on a booted node (tests/reliability: online
+# check, no-op apply, resolvectl status, the race against CoreDNS's loop
+# plugin), 30 runs each. The load average is logged next to the numbers.
 bench: deps build
-	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./... | tee bench.out
+	$(GO) test -run '^$$' -bench . -benchmem -count 5 $$($(GO) list ./... | grep -v /tests/) | tee bench.out
+	$(GO) test -run '^$$' -bench . -benchtime 30x -count 3 ./tests/reliability | tee -a bench.out
 
 demo: deps build
 	bash tests/demo.sh
