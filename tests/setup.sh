@@ -125,10 +125,11 @@ done
 # --- host packages for tests/configs ---------------------------------------------
 
 # Debian's ansible-core runs the Ansible role's test against a node over SSH
-# (ssh and ssh-keygen come from openssh-client). Neither touches the host's DNS.
+# (ssh and ssh-keygen come from openssh-client); bash-completion is what
+# the completion test sources, as a user's shell does. None touches the DNS.
 t=$(now)
 missing=
-for p in ansible-core openssh-client; do
+for p in ansible-core openssh-client bash-completion; do
 	status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
 	[ "$status" = "install ok installed" ] || missing="$missing $p"
 done

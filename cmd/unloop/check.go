@@ -35,6 +35,9 @@ Exit status: 0 no errors (warnings allowed), 2 errors found, 1 unloop itself fai
 			if err != nil {
 				return err
 			}
+			if err := textfileFor(cmd, rep); err != nil {
+				return err
+			}
 			if err := renderCheck(s.Out, c.Output, rep); err != nil {
 				return err
 			}

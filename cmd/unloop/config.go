@@ -88,8 +88,8 @@ func (g *globalFlags) load() (*config, error) {
 		Output:    v.GetString("output"),
 		LogFormat: v.GetString("log-format"),
 	}
-	if c.Output != "text" && c.Output != "json" {
-		return nil, fmt.Errorf("output %q: want text or json", c.Output)
+	if !slices.Contains([]string{"text", "json", "prometheus", "npd"}, c.Output) {
+		return nil, fmt.Errorf("output %q: want text or json (check also takes prometheus and npd)", c.Output)
 	}
 	o := &c.Opts
 	o.Offline = v.GetBool("offline")

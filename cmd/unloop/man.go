@@ -17,6 +17,32 @@ func conventions(root *cobra.Command) {
 	root.Version = versionString()
 	root.SetVersionTemplate("{{.Version}}\n")
 	root.DisableAutoGenTag = true
+	monitorFlags(root)
+
+	// cobra adds `completion` at Execute; made now so it gets examples too.
+	root.InitDefaultCompletionCmd()
+	for _, c := range root.Commands() {
+		switch c.Name() {
+		case "version":
+			c.Example = "  unloop version\n  unloop --version"
+		case "completion":
+			c.Example = `  source <(unloop completion bash)
+  unloop completion bash > /etc/bash_completion.d/unloop
+  unloop completion zsh > "${fpath[1]}/_unloop"
+  unloop completion fish > ~/.config/fish/completions/unloop.fish`
+			for _, sh := range c.Commands() {
+				sh.Example = "  unloop completion " + sh.Name()
+			}
+		}
+	}
+	complete := func(flag string, values ...string) {
+		_ = root.RegisterFlagCompletionFunc(flag, func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+			return values, cobra.ShellCompDirectiveNoFileComp
+		})
+	}
+	complete("output", "text", "json", "prometheus", "npd")
+	complete("strategy", "auto", "kubelet", "stub", "dhclient", "corefile")
+	complete("log-format", "text", "json")
 	root.Example = `  unloop check                          # is this node looping? (exit 2 if so)
   unloop plan                           # what apply would change, as diffs
   unloop apply                          # fix it at the source; safe to run at every boot

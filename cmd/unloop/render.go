@@ -50,8 +50,13 @@ func (p painter) severity(s remediate.Severity) string {
 }
 
 func renderCheck(w io.Writer, format string, rep *remediate.Report) error {
-	if format == "json" {
+	switch format {
+	case "json":
 		return writeJSON(w, rep)
+	case "prometheus":
+		return writeMetrics(w, rep, time.Now())
+	case "npd":
+		return renderNPD(w, rep)
 	}
 	p := newPainter(w)
 	var b strings.Builder

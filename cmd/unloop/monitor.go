@@ -1,0 +1,263 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/renameio/v2"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/spf13/cobra"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/unloop/unloop/remediate"
+)
+
+// Monitoring: check's report as Prometheus metrics (stdout with --output
+// prometheus, or a node_exporter textfile with --textfile) and as a
+// node-problem-detector custom plugin (--output npd).
+
+// knownCodes are DESIGN §3's codes: every one is exported, 0 when absent, so
+// an alert on a code never depends on the series existing.
+var knownCodes = []remediate.Code{
+	remediate.CodeResolvedStub, remediate.CodeLoopback, remediate.CodeNodeLocalDNS, remediate.CodeLocalAddress,
+	remediate.CodeCorefileForwardLoop, remediate.CodeKubeletMissing, remediate.CodeKubeletMisspelled,
+	remediate.CodeDhclientInjects, remediate.CodeResolvedUpstreamLoop, remediate.CodeNetworkManagerInjects,
+	remediate.CodeNoUpstream, remediate.CodeNameserverLimit, remediate.CodeZoneIndex, remediate.CodeSearchLimit,
+	remediate.CodeUnreadable,
+}
+
+// codeSeverity is each known code's severity (DESIGN §3), for the series
+// of codes not found this time.
+var codeSeverity = map[remediate.Code]remediate.Severity{
+	remediate.CodeLocalAddress: remediate.SevWarning, remediate.CodeNameserverLimit: remediate.SevWarning,
+	remediate.CodeZoneIndex: remediate.SevWarning, remediate.CodeSearchLimit: remediate.SevWarning,
+}
+
+func gauge(name, help string) *dto.MetricFamily {
+	return &dto.MetricFamily{Name: proto.String(name), Help: proto.String(help), Type: dto.MetricType_GAUGE.Enum()}
+}
+
+func sample(v float64, labels ...string) *dto.Metric {
+	m := &dto.Metric{Gauge: &dto.Gauge{Value: proto.Float64(v)}}
+	for i := 0; i+1 < len(labels); i += 2 {
+		m.Label = append(m.Label, &dto.LabelPair{Name: proto.String(labels[i]), Value: proto.String(labels[i+1])})
+	}
+	return m
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// metrics are the report's metric families, in a stable order.
+func metrics(rep *remediate.Report, now time.Time) []*dto.MetricFamily {
+	status := gauge("unloop_check_status", "Result of unloop's last check: 1 for its status (ok, warning or error), 0 for the others.")
+	for _, s := range []string{"ok", "warning", "error"} {
+		status.Metric = append(status.Metric, sample(b2f(rep.Status == s), "status", s))
+	}
+
+	counts := map[remediate.Code]int{}
+	sev := map[remediate.Code]remediate.Severity{}
+	for _, f := range rep.Findings {
+		counts[f.Code]++
+		sev[f.Code] = f.Severity
+	}
+	codes := slices.Clone(knownCodes)
+	for c := range counts {
+		if !slices.Contains(codes, c) {
+			codes = append(codes, c)
+		}
+	}
+	findings := gauge("unloop_findings", "Findings of unloop's last check, by code (DESIGN's stable codes) and severity.")
+	for _, c := range codes {
+		s, ok := sev[c]
+		if !ok {
+			s, ok = codeSeverity[c]
+			if !ok {
+				s = remediate.SevError
+			}
+		}
+		findings.Metric = append(findings.Metric, sample(float64(counts[c]), "code", string(c), "severity", string(s)))
+	}
+
+	online := gauge("unloop_check_online", "1 when the last check read the live state (systemd-resolved over D-Bus, interfaces), 0 when it read files only.")
+	online.Metric = []*dto.Metric{sample(b2f(rep.Online))}
+	last := gauge("unloop_last_check_timestamp_seconds", "When unloop's last check ran (Unix time): alert when it is old, the check has stopped running.")
+	last.Metric = []*dto.Metric{sample(float64(now.UnixNano()) / 1e9)}
+	info := gauge("unloop_build_info", "unloop's version.")
+	info.Metric = []*dto.Metric{sample(1, "version", version)}
+	return []*dto.MetricFamily{status, findings, online, last, info}
+}
+
+// writeMetrics writes the report in Prometheus's text format.
+func writeMetrics(w io.Writer, rep *remediate.Report, now time.Time) error {
+	for _, mf := range metrics(rep, now) {
+		if _, err := expfmt.MetricFamilyToText(w, mf); err != nil {
+			return fmt.Errorf("writing metrics: %w", err)
+		}
+	}
+	return nil
+}
+
+// writeTextfile replaces path with the report's metrics at once (a
+// temporary file in the same folder, renamed): node_exporter's textfile
+// collector must never read half a file. The temporary name doesn't end in
+// .prom, so the collector skips it.
+func writeTextfile(path string, rep *remediate.Report, now time.Time) error {
+	var b bytes.Buffer
+	if err := writeMetrics(&b, rep, now); err != nil {
+		return err
+	}
+	if err := renameio.WriteFile(path, b.Bytes(), 0o644); err != nil {
+		return fmt.Errorf("writing textfile %q: %w", path, err)
+	}
+	return nil
+}
+
+// npdMaxMessage is node-problem-detector's limit on a plugin's message.
+const npdMaxMessage = 80
+
+// node-problem-detector's custom plugin exit codes.
+const (
+	npdOK      = 0
+	npdProblem = 1
+	npdUnknown = 3
+)
+
+// npdResult is the message and exit code of the NPD plugin protocol: 0 and
+// a short OK, 1 and the first loop (with how many more), or 3 (unknown)
+// when unloop could not read an input.
+func npdResult(rep *remediate.Report) (string, int) {
+	var errs, warns []remediate.Finding
+	for _, f := range rep.Findings {
+		switch f.Severity {
+		case remediate.SevError:
+			errs = append(errs, f)
+		case remediate.SevWarning:
+			warns = append(warns, f)
+		}
+	}
+	if rep.HasUnreadable() {
+		for _, f := range errs {
+			if f.Code == remediate.CodeUnreadable {
+				return shorten(fmt.Sprintf("unloop could not read %s", where(f))), npdUnknown
+			}
+		}
+	}
+	if len(errs) > 0 {
+		f := errs[0]
+		msg := fmt.Sprintf("DNS loop: %s", f.Code)
+		if f.Address != "" {
+			msg += " " + f.Address
+		}
+		if w := where(f); w != "" {
+			msg += " in " + w
+		}
+		if len(errs) > 1 {
+			// Keep the count even when the rest must be cut.
+			more := fmt.Sprintf(" (+%d more)", len(errs)-1)
+			return shorten(msg, more), npdProblem
+		}
+		return shorten(msg), npdProblem
+	}
+	if len(warns) > 0 {
+		return shorten(fmt.Sprintf("no DNS loop; %d %s: %s", len(warns), plural(len(warns), "warning"), warns[0].Code)), npdOK
+	}
+	return "no DNS forwarding loop", npdOK
+}
+
+func where(f remediate.Finding) string {
+	if f.Line > 0 {
+		return fmt.Sprintf("%s:%d", f.File, f.Line)
+	}
+	return f.File
+}
+
+// shorten fits msg and then suffix into npdMaxMessage characters, cutting
+// msg (with "...") rather than the suffix.
+func shorten(msg string, suffix ...string) string {
+	sfx := strings.Join(suffix, "")
+	room := npdMaxMessage - utf8.RuneCountInString(sfx)
+	if utf8.RuneCountInString(msg) > room {
+		r := []rune(msg)
+		msg = string(r[:room-3]) + "..."
+	}
+	return msg + sfx
+}
+
+// renderNPD prints the plugin's one line and returns its exit code as an
+// error (nil for OK), so check exits as NPD expects rather than 0/2/1.
+func renderNPD(w io.Writer, rep *remediate.Report) error {
+	msg, code := npdResult(rep)
+	if _, err := fmt.Fprintln(w, msg); err != nil {
+		return err
+	}
+	if code == npdOK {
+		return nil
+	}
+	return &exitError{code: code}
+}
+
+// monitorFlags adds check's --textfile. A flag of check alone: plan and
+// apply have their own outputs.
+func monitorFlags(root *cobra.Command) {
+	check, _, err := root.Find([]string{"check"})
+	if err != nil || check == root {
+		return
+	}
+	// NPD reads exit 1 as "problem found": unloop's own failures (a bad
+	// flag, an unreadable config) must be "unknown" (3) with a message.
+	runE := check.RunE
+	check.RunE = func(cmd *cobra.Command, args []string) error {
+		err := runE(cmd, args)
+		var ee *exitError
+		if err == nil || errors.As(err, &ee) || !npdOutput(cmd) {
+			return err
+		}
+		fmt.Fprintln(cmd.OutOrStdout(), shorten("unloop failed: "+err.Error()))
+		return &exitError{code: npdUnknown}
+	}
+	check.Flags().String("textfile", "", "also write the result as Prometheus metrics to this file, atomically (node_exporter's textfile collector)")
+	check.Example += `
+  unloop check --output prometheus
+  unloop check --textfile /var/lib/node_exporter/textfile/unloop.prom >/dev/null
+  unloop check --output npd     # node-problem-detector plugin: exit 0 ok, 1 loop, 3 unknown`
+}
+
+// npdOutput: the output asked for is npd (by flag or environment; the
+// config file is read later, by the command itself).
+func npdOutput(cmd *cobra.Command) bool {
+	if f := cmd.Flags().Lookup("output"); f != nil && f.Changed {
+		return f.Value.String() == "npd"
+	}
+	return os.Getenv("UNLOOP_OUTPUT") == "npd"
+}
+
+// textfileFor writes the textfile when check was given --textfile.
+func textfileFor(cmd *cobra.Command, rep *remediate.Report) error {
+	f := cmd.Flags().Lookup("textfile")
+	if f == nil || f.Value.String() == "" {
+		return nil
+	}
+	p := f.Value.String()
+	if !filepath.IsAbs(p) {
+		wd, err := os.Getwd()
+		if err != nil {
+			return err
+		}
+		p = filepath.Join(wd, p)
+	}
+	return writeTextfile(p, rep, time.Now())
+}
