@@ -65,6 +65,9 @@ func Apply(ctx context.Context, env Env, opts Options) (*Result, error) {
 	}
 	pl, err := MakePlan(ctx, env, opts)
 	if err != nil {
+		if pl != nil {
+			return &Result{Plan: pl}, fmt.Errorf("%w; nothing was changed", err)
+		}
 		return nil, err
 	}
 	res := &Result{Plan: pl}

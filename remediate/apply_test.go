@@ -2,6 +2,8 @@ package remediate
 
 import (
 	"context"
+	"errors"
+	"net/netip"
 	"fmt"
 	"maps"
 	"path/filepath"
@@ -164,5 +166,27 @@ func TestApplyRecoversCrashedRun(t *testing.T) {
 	}
 	if after := hostcfgtest.State(t, dir, unloopOwn); !maps.Equal(before, after) {
 		t.Fatalf("after recovery, apply and rollback the node is not as it was:\n%v\nwant\n%v", after, before)
+	}
+}
+
+// When no upstream answers, apply refuses after the check: the result still
+// carries the check's report, so `--output json` has something to say.
+func TestApplyRefusalKeepsReport(t *testing.T) {
+	dir, _ := hostcfgtest.Tree(t, filepath.Join("testdata", "nodes", "rhel-kubespray-dhclient.txtar"))
+	root, err := hostcfg.NewRoot(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := func(context.Context, netip.Addr) error { return errors.New("i/o timeout") }
+	before := hostcfgtest.State(t, dir, nil)
+	res, err := Apply(context.Background(), Env{Root: root, Probe: dead}, Options{})
+	if err == nil || !strings.Contains(err.Error(), "no upstream answers DNS") {
+		t.Fatalf("apply: %v, want a refusal naming the dead upstreams", err)
+	}
+	if res == nil || res.Report == nil || len(res.Findings) == 0 || res.Changed {
+		t.Fatalf("refused apply's result: %+v", res)
+	}
+	if after := hostcfgtest.State(t, dir, unloopOwn); !maps.Equal(before, after) {
+		t.Fatal("a refused apply changed the node")
 	}
 }

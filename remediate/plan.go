@@ -223,7 +223,8 @@ func (p *planner) pods(strategy string) {
 }
 
 // MakePlan checks the node and plans the fixes. Plan and apply both call it:
-// there is one code path.
+// there is one code path. When planning fails after the check, the plan holds
+// the check's report (and no changes) beside the error, so it can be shown.
 func MakePlan(ctx context.Context, env Env, opts Options) (*Plan, error) {
 	env.Root = env.Root.Recording() // planner.file refuses a file that changed since Check read it
 	rep, n, err := Check(ctx, env, opts)
@@ -255,7 +256,7 @@ func planFor(ctx context.Context, env Env, opts Options, rep *Report, n *Node) (
 	}
 	ups, err := SelectUpstreams(ctx, env, n, opts)
 	if err != nil {
-		return nil, err
+		return pl, err
 	}
 	pl.Upstreams = ups
 	p := &planner{ctx: ctx, env: env, opts: opts, node: n, ups: ups, files: map[string]*Change{}}
@@ -266,7 +267,7 @@ func planFor(ctx context.Context, env Env, opts Options, rep *Report, n *Node) (
 		}
 		pl.Strategies = append(pl.Strategies, s)
 		if err := strategies[s](p, fs); err != nil {
-			return nil, fmt.Errorf("planning the %s strategy: %w", s, err)
+			return pl, fmt.Errorf("planning the %s strategy: %w", s, err)
 		}
 	}
 	for _, path := range p.order {

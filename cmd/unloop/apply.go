@@ -31,10 +31,12 @@ Exit status: 0 success; with --detailed-exitcode 0 nothing to do, 2 changes to m
 			}
 			defer closeEnv()
 			pl, err := remediate.MakePlan(cmd.Context(), env, c.Opts)
-			if err != nil {
-				return err
+			if pl != nil {
+				if rerr := renderPlan(s.Out, c.Output, pl, err); rerr != nil {
+					return rerr
+				}
 			}
-			if err := renderPlan(s.Out, c.Output, pl); err != nil {
+			if err != nil {
 				return err
 			}
 			switch {

@@ -158,16 +158,27 @@ func plural(n int, s string) string {
 	return s + "s"
 }
 
-func renderPlan(w io.Writer, format string, pl *remediate.Plan) error {
+// renderPlan shows a plan; err, when planning failed after the check, goes
+// into the JSON (the text shows the findings; the error goes to stderr).
+func renderPlan(w io.Writer, format string, pl *remediate.Plan, err error) error {
 	if format == "json" {
-		return writeJSON(w, pl)
+		out := struct {
+			*remediate.Plan
+			Error string `json:"error,omitempty"`
+		}{Plan: pl}
+		if err != nil {
+			out.Error = err.Error()
+		}
+		return writeJSON(w, out)
 	}
 	p := newPainter(w)
 	var b strings.Builder
 	writeFindings(&b, p, pl.Report)
-	writeChanges(&b, p, pl)
-	_, err := io.WriteString(w, b.String())
-	return err
+	if err == nil {
+		writeChanges(&b, p, pl)
+	}
+	_, werr := io.WriteString(w, b.String())
+	return werr
 }
 
 func writeChanges(b *strings.Builder, p painter, pl *remediate.Plan) {
@@ -236,7 +247,9 @@ func renderApply(w io.Writer, format string, res *remediate.Result, err error) e
 	p := newPainter(w)
 	var b strings.Builder
 	writeFindings(&b, p, res.Report)
-	writeChanges(&b, p, res.Plan)
+	if err == nil || res.Run != "" {
+		writeChanges(&b, p, res.Plan)
+	}
 	b.WriteString("\n")
 	switch {
 	case err != nil && res.Run != "":
