@@ -3,9 +3,9 @@ package remediate
 import (
 	"context"
 	"errors"
-	"net/netip"
 	"fmt"
 	"maps"
+	"net/netip"
 	"path/filepath"
 	"slices"
 	"strings"
