@@ -1,0 +1,190 @@
+package configs
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	sigsjson "sigs.k8s.io/json"
+	"sigs.k8s.io/yaml"
+
+	"github.com/unloop/unloop/tests/node"
+)
+
+// decodeDaemonSet decodes a manifest strictly with Kubernetes's own types:
+// an unknown or wrongly cased field is an error (the API server would drop
+// it, or refuse the object), as is any other kind of object.
+func decodeDaemonSet(data []byte) (*appsv1.DaemonSet, error) {
+	var out *appsv1.DaemonSet
+	for i, doc := range strings.Split(string(data), "\n---\n") {
+		if strings.TrimSpace(stripComments(doc)) == "" {
+			continue
+		}
+		j, err := yaml.YAMLToJSONStrict([]byte(doc))
+		if err != nil {
+			return nil, fmt.Errorf("document %d: %w", i+1, err)
+		}
+		var ds appsv1.DaemonSet
+		strict, err := sigsjson.UnmarshalStrict(j, &ds)
+		if err != nil {
+			return nil, fmt.Errorf("document %d: %w", i+1, err)
+		}
+		if len(strict) > 0 {
+			return nil, fmt.Errorf("document %d: %v", i+1, strict)
+		}
+		if ds.APIVersion != "apps/v1" || ds.Kind != "DaemonSet" || out != nil {
+			return nil, fmt.Errorf("document %d: %s %s, want one apps/v1 DaemonSet", i+1, ds.APIVersion, ds.Kind)
+		}
+		out = &ds
+	}
+	if out == nil {
+		return nil, fmt.Errorf("no DaemonSet")
+	}
+	return out, nil
+}
+
+func stripComments(doc string) string {
+	var b strings.Builder
+	for _, l := range strings.Split(doc, "\n") {
+		if !strings.HasPrefix(strings.TrimSpace(l), "#") {
+			b.WriteString(l + "\n")
+		}
+	}
+	return b.String()
+}
+
+func envOf(c corev1.Container) map[string]string {
+	m := map[string]string{}
+	for _, e := range c.Env {
+		m[e.Name] = e.Value
+	}
+	return m
+}
+
+// TestDaemonSetManifest: configs/kubernetes/daemonset.yaml decodes strictly
+// as a DaemonSet (and the decoding is strict: a field in the wrong case
+// fails), and holds what the README promises: privileged, the host's / at
+// /host, the host's bus under it, unloop run with --root /host, check by
+// default, every node tolerated.
+func TestDaemonSetManifest(t *testing.T) {
+	data := configFile(t, "kubernetes/daemonset.yaml")
+	ds, err := decodeDaemonSet(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []struct{ from, to string }{
+		{"mountPropagation:", "mountpropagation:"},
+		{"hostNetwork: true", "hostNetwork: true\n      hostnetwork: true"},
+		{"kind: DaemonSet", "kind: Deployment"},
+	} {
+		if !bytes.Contains(data, []byte(bad.from)) {
+			t.Fatalf("no %q to break", bad.from)
+		}
+		if _, err := decodeDaemonSet(bytes.Replace(data, []byte(bad.from), []byte(bad.to), 1)); err == nil {
+			t.Errorf("a manifest with %q instead of %q decoded", bad.to, bad.from)
+		}
+	}
+
+	spec := ds.Spec.Template.Spec
+	if sel := ds.Spec.Selector.MatchLabels; len(sel) == 0 || !func() bool {
+		for k, v := range sel {
+			if ds.Spec.Template.Labels[k] != v {
+				return false
+			}
+		}
+		return true
+	}() {
+		t.Errorf("selector %v does not match the template's labels %v", sel, ds.Spec.Template.Labels)
+	}
+	if !spec.HostNetwork || len(spec.Tolerations) == 0 || spec.Tolerations[0].Operator != corev1.TolerationOpExists {
+		t.Errorf("hostNetwork %v, tolerations %v", spec.HostNetwork, spec.Tolerations)
+	}
+	if len(spec.Containers) != 1 {
+		t.Fatalf("%d containers", len(spec.Containers))
+	}
+	c := spec.Containers[0]
+	if c.SecurityContext == nil || c.SecurityContext.Privileged == nil || !*c.SecurityContext.Privileged {
+		t.Error("the container is not privileged")
+	}
+	var hostVol string
+	for _, v := range spec.Volumes {
+		if v.HostPath != nil && v.HostPath.Path == "/" {
+			hostVol = v.Name
+		}
+	}
+	if !slices.ContainsFunc(c.VolumeMounts, func(m corev1.VolumeMount) bool { return m.Name == hostVol && m.MountPath == "/host" && !m.ReadOnly }) {
+		t.Errorf("the host's / is not mounted at /host (read-write, for apply): %v", c.VolumeMounts)
+	}
+	env := envOf(c)
+	if env["DBUS_SYSTEM_BUS_ADDRESS"] != "unix:path=/host/run/dbus/system_bus_socket" || env["MODE"] != "check" {
+		t.Errorf("env %v", env)
+	}
+	script := strings.Join(c.Args, "\n")
+	if !strings.Contains(script, `/host/usr/bin/unloop "$MODE" --root /host`) || !strings.Contains(script, "--textfile") {
+		t.Errorf("the container does not run unloop with --root /host:\n%s", script)
+	}
+}
+
+// TestDaemonSetOnNode runs unloop as the DaemonSet's pod does, on a real
+// node: in a mount namespace whose root holds nothing but the node's / at
+// /host (what hostPath / gives the pod), with the manifest's environment,
+// so --root /host and the bus at /host/run/dbus/system_bus_socket are what
+// unloop has. It reads the node online: resolved's live state over that bus,
+// and finds the stub loop. The container's script is valid sh.
+func TestDaemonSetOnNode(t *testing.T) {
+	ds, err := decodeDaemonSet(configFile(t, "kubernetes/daemonset.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := ds.Spec.Template.Spec.Containers[0]
+	env := envOf(c)
+	n := bootNode(t, node.Options{Files: map[string]node.File{
+		"/etc/systemd/system/kubelet.service": {Data: []byte(kubeletUnit)},
+		"/var/lib/kubelet/config.yaml":        {Data: []byte(kubeletConfig)},
+		"/etc/unloop/unloop.yaml":             {Data: configFile(t, "unloop.yaml")},
+	}})
+	n.Run("systemctl", "enable", "--now", "kubelet.service")
+	must(t, n.WriteFile("/tmp/pod-script.sh", []byte(strings.Join(c.Args, "\n")), 0o644))
+	if out, code := nodeExec(t, n, "sh", "-n", "/tmp/pod-script.sh"); code != 0 {
+		t.Errorf("the container's script is not valid sh: %s", out)
+	}
+
+	// The pod: an empty root with the node's / at /host, the manifest's env.
+	pod := `set -e
+mount -t tmpfs pod /mnt
+mkdir /mnt/host
+mount --rbind / /mnt/host
+exec env -i DBUS_SYSTEM_BUS_ADDRESS="$1" UNLOOP_CONFIG="$2" /usr/sbin/chroot /mnt /host/opt/unloop/unloop check --root /host --output json`
+	out, code := nodeExec(t, n, "unshare", "--mount", "--propagation", "private", "sh", "-c", pod, "pod",
+		env["DBUS_SYSTEM_BUS_ADDRESS"], env["UNLOOP_CONFIG"])
+	var r struct {
+		Status   string `json:"status"`
+		Online   bool   `json:"online"`
+		Notes    []string
+		Resolved *struct {
+			ResolvConfMode string `json:"resolv_conf_mode"`
+		} `json:"resolved"`
+		Kubelet struct {
+			Present bool   `json:"present"`
+			Config  string `json:"config"`
+		} `json:"kubelet"`
+		Findings []struct {
+			Code string `json:"code"`
+			File string `json:"file"`
+		} `json:"findings"`
+	}
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatalf("exit %d: %v\n%s", code, err, out)
+	}
+	if code != 2 || r.Status != "error" || !r.Online || r.Resolved == nil || r.Resolved.ResolvConfMode != "stub" {
+		t.Errorf("as the pod: exit %d, status %s, online %v, resolved %+v, notes %v; want the stub loop found online over /host's bus", code, r.Status, r.Online, r.Resolved, r.Notes)
+	}
+	if !r.Kubelet.Present || r.Kubelet.Config != "/var/lib/kubelet/config.yaml" || len(r.Findings) == 0 || r.Findings[0].Code != "nameserver-resolved-stub" || r.Findings[0].File != "/etc/resolv.conf" {
+		t.Errorf("as the pod: kubelet %+v, findings %+v; want node paths, not /host paths", r.Kubelet, r.Findings)
+	}
+}
