@@ -100,7 +100,7 @@ func Apply(ctx context.Context, env Env, opts Options) (*Result, error) {
 		}
 		snaps = append(snaps, cur)
 	}
-	j, err := NewJournal(root, NewRunID(time.Now()), pl.Strategies, snaps)
+	j, err := newJournal(root, NewRunID(time.Now()), pl.Strategies, snaps, missingDirs(root, pl.Changes))
 	if err != nil {
 		return res, err
 	}
@@ -183,6 +183,30 @@ func Apply(ctx context.Context, env Env, opts Options) (*Result, error) {
 	}
 	crashpoint("applied")
 	return res, nil
+}
+
+// missingDirs lists the folders the run's files need that do not exist yet,
+// parents first, so rollback can take them away again.
+func missingDirs(root *hostcfg.Root, changes []Change) []string {
+	var out []string
+	for _, c := range changes {
+		if c.Kind != KindFile {
+			continue
+		}
+		var chain []string
+		for d := path.Dir(c.Path); d != "/"; d = path.Dir(d) {
+			if _, err := root.Lstat(d); err == nil {
+				break
+			}
+			chain = append(chain, d)
+		}
+		for _, d := range slices.Backward(chain) {
+			if !slices.Contains(out, d) {
+				out = append(out, d)
+			}
+		}
+	}
+	return out
 }
 
 // recoverCrashed rolls back a run that never finished (the process was

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -18,6 +19,11 @@ import (
 // unloopOwn are the paths apply adds that rollback keeps: the journal and the lock.
 func unloopOwn(rel string) bool {
 	return strings.HasPrefix(rel, "var/lib/unloop") || rel == "run/unloop.lock"
+}
+
+// unloopInfra are the folders unloop keeps for itself: the journal's.
+func unloopInfra(rel string) bool {
+	return strings.HasPrefix(rel, "var/lib/unloop")
 }
 
 // TestStrategies applies each strategy offline to a node tree from the field:
@@ -56,7 +62,14 @@ func TestStrategies(t *testing.T) {
 			opts := treeOptions(t, comment)
 			opts.Strategies = tt.strategy
 			env := Env{Root: root}
+			// Real nodes have these; a test tree may not, and the journal and lock live there.
+			for _, d := range []string{"var/lib", "run"} {
+				if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+					t.Fatal(err)
+				}
+			}
 			before := hostcfgtest.State(t, dir, nil)
+			beforeDirs := hostcfgtest.Dirs(t, dir, unloopInfra)
 
 			pl, err := MakePlan(context.Background(), env, opts)
 			if err != nil {
@@ -103,6 +116,9 @@ func TestStrategies(t *testing.T) {
 			for range 2 { // rolling back twice is harmless
 				if _, err := Rollback(context.Background(), env, opts, res.Run); err != nil {
 					t.Fatalf("rollback: %v", err)
+				}
+				if got := hostcfgtest.Dirs(t, dir, unloopInfra); !slices.Equal(got, beforeDirs) {
+					t.Errorf("folders after rollback %q, want %q (a folder apply made is left)", got, beforeDirs)
 				}
 				after := hostcfgtest.State(t, dir, unloopOwn)
 				if !maps.Equal(before, after) {

@@ -11,6 +11,7 @@ import (
 	"path"
 	"regexp"
 	"slices"
+	"syscall"
 	"time"
 
 	"github.com/unloop/unloop/hostcfg"
@@ -47,7 +48,10 @@ type Journal struct {
 	Strategies []string            `json:"strategies"`
 	Snapshots  []*hostcfg.Snapshot `json:"snapshots"`
 	Units      []string            `json:"units_restarted"`
-	State      RunState            `json:"state"`
+	// Dirs are the folders the run made, parents first; rollback removes
+	// them again when they are still empty.
+	Dirs  []string `json:"dirs_created,omitempty"`
+	State RunState `json:"state"`
 
 	root *hostcfg.Root
 }
@@ -82,6 +86,12 @@ func checkRunID(id string) error {
 // every path the run will touch, synced to disk before it returns. A run whose
 // ID is already journaled is refused, and so are two snapshots of one path.
 func NewJournal(r *hostcfg.Root, id string, strategies []string, snaps []*hostcfg.Snapshot) (*Journal, error) {
+	return newJournal(r, id, strategies, snaps, nil)
+}
+
+// newJournal is NewJournal that also records the folders the run will make
+// (dirs, parents first), in the same first write of the manifest.
+func newJournal(r *hostcfg.Root, id string, strategies []string, snaps []*hostcfg.Snapshot, dirs []string) (*Journal, error) {
 	if err := checkRunID(id); err != nil {
 		return nil, fmt.Errorf("journaling the run: %w", err)
 	}
@@ -94,6 +104,7 @@ func NewJournal(r *hostcfg.Root, id string, strategies []string, snaps []*hostcf
 		Created:    time.Now().UTC(),
 		Strategies: slices.Clone(strategies),
 		Snapshots:  slices.Clone(snaps),
+		Dirs:       slices.Clone(dirs),
 		State:      RunStarted,
 		root:       r,
 	}
@@ -276,6 +287,12 @@ func (j *Journal) Rollback(r *hostcfg.Root) error {
 	var errs []error
 	for _, s := range slices.Backward(j.Snapshots) {
 		if err := r.Restore(s); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for _, d := range slices.Backward(j.Dirs) {
+		// A folder someone has put a file in since is theirs now: keep it.
+		if err := r.Remove(d); err != nil && !errors.Is(err, syscall.ENOTEMPTY) && !errors.Is(err, syscall.EEXIST) {
 			errs = append(errs, err)
 		}
 	}

@@ -123,3 +123,29 @@ func State(t testing.TB, dir string, skip func(rel string) bool) map[string]stri
 	}
 	return out
 }
+
+// Dirs lists the folders under dir (relative, sorted), leaving out those for
+// which skip returns true and everything below them.
+func Dirs(t testing.TB, dir string, skip func(rel string) bool) []string {
+	t.Helper()
+	var out []string
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		rel = filepath.ToSlash(rel)
+		if !d.IsDir() || rel == "." {
+			return nil
+		}
+		if skip != nil && skip(rel) {
+			return filepath.SkipDir
+		}
+		out = append(out, rel)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
