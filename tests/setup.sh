@@ -155,7 +155,10 @@ variant() {
 	name=$1 base=$2
 	shift 2
 	dir="$cache/rootfs/$name"
-	[ -d "$dir" ] && return 0
+	# $dir.packages says what the copy was built with: a changed list
+	# rebuilds it.
+	[ -d "$dir" ] && [ "$(cat "$dir.packages" 2>/dev/null)" = "$base $*" ] && return 0
+	rm -rf "$dir"
 	[ -d "$cache/rootfs/$base" ] || die "variant $name needs the rootfs $base (RELEASES)"
 	t=$(now)
 	log "building $dir: $base + $* (log in $dir.log)"
@@ -181,12 +184,14 @@ variant() {
 		die "installing $* into a copy of $base failed; see $dir.log"
 	fi
 	mv "$dir.tmp" "$dir"
+	echo "$base $*" >"$dir.packages"
 	took "$t" "rootfs $name"
 }
 
 case " $releases " in
 *" bookworm "*)
-	variant bookwormcloudinit bookworm cloud-init
+	# curl: what a cloud image has, and what the user-data downloads with.
+	variant bookwormcloudinit bookworm cloud-init curl
 	variant bookwormssh bookworm openssh-server python3
 	;;
 esac

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 
@@ -114,5 +115,70 @@ func TestCloudInitUserData(t *testing.T) {
 	must(t, os.WriteFile(filepath.Join(root, "etc/resolv.conf"), []byte("nameserver 192.0.2.53\n"), 0o644))
 	if out, stderr, code := unloopHost(t, "check", "--config", p, "--root", root, "--offline"); code != 0 {
 		t.Errorf("unloop refuses the config the user-data writes: exit %d\n%s%s", code, out, stderr)
+	}
+}
+
+// TestCloudInitFirstBoot boots a node whose only provisioning is the
+// user-data, read by the real cloud-init from a NoCloud seed, with the
+// package served from the test's own network (the user-data's base URL
+// pointed there, as for a mirror). On that first boot cloud-init installs
+// the package from bootcmd, writes the site config, and unloop.service runs
+// before kubelet and fixes the looping node (resolved's stub, kubelet without
+// resolvConf); kubelet starts with the fix. The next boot runs bootcmd's
+// install no more, and unloop finds nothing to change.
+func TestCloudInitFirstBoot(t *testing.T) {
+	deb, _ := buildPackages(t, "v0.1.0")
+	nw := newNet(t)
+	daemon(t, "http server", "ip", "netns", "exec", nw.NetNS, "python3", "-m", "http.server", "8080",
+		"--bind", nw.Upstream, "--directory", filepath.Dir(deb))
+
+	userData := string(configFile(t, "cloud-init/user-data.yaml"))
+	const release = `base="https://github.com/unloop/unloop/releases/download/v$version"`
+	if !strings.Contains(userData, release) || !strings.Contains(userData, "version=0.1.0\n") {
+		t.Fatalf("the user-data has no %s and version=0.1.0 to point at the test's mirror", release)
+	}
+	userData = strings.Replace(userData, release, `base="http://`+nw.Upstream+`:8080"`, 1)
+
+	n := node.Boot(t, node.Options{Release: "bookwormcloudinit", NetNS: nw.NodeNS, Overlay: t.TempDir(),
+		BootTimeout: time.Minute,
+		Files: map[string]node.File{
+			"/var/lib/cloud/seed/nocloud/meta-data": {Data: []byte("instance-id: iid-unloop-test\nlocal-hostname: node\n")},
+			"/var/lib/cloud/seed/nocloud/user-data": {Data: []byte(userData)},
+			// The test gives the node its address from outside; the minimal
+			// rootfs has no locales package for cloud-init's locale module.
+			"/etc/cloud/cloud.cfg.d/99-unloop-test.cfg":                   {Data: []byte("datasource_list: [NoCloud]\nnetwork: {config: disabled}\nlocale: false\n")},
+			"/etc/systemd/resolved.conf.d/upstream.conf":                  {Data: []byte("[Resolve]\nDNS=" + nw.Upstream + "\n")},
+			"/etc/systemd/system/kubelet.service":                         {Data: []byte(kubeletUnit)},
+			"/etc/systemd/system/multi-user.target.wants/kubelet.service": {Link: "/etc/systemd/system/kubelet.service"},
+			"/var/lib/kubelet/config.yaml":                                {Data: []byte(kubeletConfig)},
+		}})
+	waitActive(t, n, "kubelet.service")
+	out, code := nodeExec(t, n, "cloud-init", "status", "--wait", "--long")
+	if code != 0 || !strings.Contains(out, "status: done") {
+		t.Fatalf("cloud-init: exit %d\n%s\n%s", code, out, n.Run("sh", "-c", "tail -n 40 /var/log/cloud-init-output.log"))
+	}
+	waitActive(t, n, "unloop.service", "unloop.path")
+	readBoot(t, n, true)
+	if log := unloopLog(t, n, "unloop.service"); !strings.Contains(log, "Applied run") || !strings.Contains(log, `"msg":"wrote"`) {
+		t.Errorf("the first boot's unloop.service did not apply (with the JSON logs the site config asks for):\n%s", log)
+	}
+	if kubelet := unloopLog(t, n, "kubelet.service"); !strings.Contains(kubelet, "resolvConf: /run/systemd/resolve/resolv.conf") {
+		t.Errorf("kubelet started without the fix on the first boot:\n%s", kubelet)
+	}
+	if cfg, _ := n.ReadFile("/etc/unloop/unloop.yaml"); !strings.Contains(string(cfg), "log-format: json") {
+		t.Errorf("write_files' config is not in place:\n%s", cfg)
+	}
+	if st := strings.Fields(n.Run("systemctl", "is-enabled", "unloop.service", "unloop.path")); len(st) != 2 || st[0] != "enabled" || st[1] != "enabled" {
+		t.Errorf("units after the first boot: %v", st)
+	}
+
+	n.Reboot()
+	waitActive(t, n, "kubelet.service", "unloop.service")
+	readBoot(t, n, true)
+	if log := unloopLog(t, n, "unloop.service"); !strings.Contains(log, "No change") {
+		t.Errorf("the second boot's unloop.service:\n%s", log)
+	}
+	if out := n.Run("sh", "-c", "grep -c 'Setting up unloop' /var/log/cloud-init-output.log || true"); strings.TrimSpace(out) != "1" {
+		t.Errorf("the package was installed %s times over two boots, want once", strings.TrimSpace(out))
 	}
 }

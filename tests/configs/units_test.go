@@ -409,6 +409,16 @@ func TestPathUnitKubeletConfig(t *testing.T) {
 		}) {
 			t.Errorf("unloop's journal does not show kubelet's restart:\n%s", log)
 		}
+		// The run ends (its check after the restart) before the node goes down.
+		if !waitFor(30*time.Second, func() bool {
+			a, _ := nodeExec(t, n, "systemctl", "is-active", "unloop-reapply.service")
+			return strings.TrimSpace(a) == "inactive"
+		}) {
+			t.Errorf("unloop-reapply still running:\n%s", n.Run("systemctl", "status", "--no-pager", "unloop-reapply.service"))
+		}
+		if res := prop(t, n, "unloop-reapply.service", "Result"); res != "success" {
+			t.Errorf("unloop-reapply result %q:\n%s", res, unloopLog(t, n, "unloop-reapply.service"))
+		}
 	})
 }
 
