@@ -59,6 +59,14 @@ func summarize(runs []benchRun) stats {
 	return stats{median: ms[len(ms)/2], p90: ms[len(ms)*9/10], rssMB: float64(rss) / 1024}
 }
 
+func mean(runs []benchRun) float64 {
+	var sum float64
+	for _, r := range runs {
+		sum += r.Millis
+	}
+	return sum / float64(len(runs))
+}
+
 func (s stats) report(b *testing.B, prefix string) {
 	b.ReportMetric(s.median, prefix+"ms-median")
 	b.ReportMetric(s.p90, prefix+"ms-p90")
@@ -165,10 +173,16 @@ func BenchmarkDetectionRace(b *testing.B) {
 		}
 		us, them = append(us, u), append(them, c)
 	}
+	// CoreDNS's times are bimodal: its probe is sent at start-up and comes
+	// back at once when the listener is already up, or after a retry a
+	// second later when it was not: the mean says more than the median.
 	su, sc := summarize(us), summarize(them)
+	mu, mc := mean(us), mean(them)
 	b.ReportMetric(su.median, "unloop-ms-median")
 	b.ReportMetric(sc.median, "coredns-ms-median")
-	b.ReportMetric(sc.median/su.median, "x-sooner")
-	b.Logf("unloop check: median %.1f ms, p90 %.1f ms; CoreDNS loop plugin: median %.0f ms, p90 %.0f ms (%d runs each)",
-		su.median, su.p90, sc.median, sc.p90, len(us))
+	b.ReportMetric(mc, "coredns-ms-mean")
+	b.ReportMetric(sc.median/su.median, "x-sooner-median")
+	b.ReportMetric(mc/mu, "x-sooner-mean")
+	b.Logf("unloop check: median %.1f ms, mean %.1f, p90 %.1f; CoreDNS loop plugin: median %.0f ms, mean %.0f, p90 %.0f (%d runs each)",
+		su.median, mu, su.p90, sc.median, mc, sc.p90, len(us))
 }
