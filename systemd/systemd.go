@@ -362,7 +362,11 @@ func (c *Client) RestartUnit(ctx context.Context, unit string) error {
 	// go-systemd sends the result from its signal loop: a buffer keeps that
 	// loop going when ctx ends first and nobody receives.
 	ch := make(chan string, 1)
-	if _, err := c.sd.RestartUnitContext(ctx, unit, "replace", ch); err != nil {
+	// ignore-dependencies: unloop.service runs Before=kubelet.service, and a
+	// kubelet restart queued in "replace" mode while unloop.service is still
+	// starting waits for it to finish: for unloop itself, forever. The units
+	// restarted here are running, so what they depend on is already up.
+	if _, err := c.sd.RestartUnitContext(ctx, unit, "ignore-dependencies", ch); err != nil {
 		return fmt.Errorf("restarting %s: %w", unit, err)
 	}
 	select {

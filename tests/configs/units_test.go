@@ -427,3 +427,39 @@ func prop(t *testing.T, n *node.Node, unit, name string) string {
 	t.Helper()
 	return strings.TrimSpace(n.Run("systemctl", "show", "--value", "-p", name, unit))
 }
+
+// TestBootUnitRestartByHand: `systemctl restart unloop` on a running node whose
+// fix restarts kubelet. unloop.service is ordered before kubelet, so a kubelet
+// restart queued in systemd's default mode would wait for unloop.service, which
+// waits for that restart: unloop restarts units ignoring ordering.
+func TestBootUnitRestartByHand(t *testing.T) {
+	forEachRelease(t, func(t *testing.T, release string) {
+		nw := newNet(t)
+		n := bootNode(t, node.Options{Release: release, NetNS: nw.NodeNS,
+			Files: map[string]node.File{
+				"/etc/systemd/resolved.conf.d/upstream.conf": {Data: []byte("[Resolve]\nDNS=" + nw.Upstream + "\n")},
+				"/etc/systemd/system/kubelet.service":        {Data: []byte(kubeletUnit)},
+				"/var/lib/kubelet/config.yaml":               {Data: []byte(kubeletConfig)},
+			}})
+		installUnits(t, n)
+		n.Run("systemctl", "enable", "--now", "kubelet.service")
+		pid := prop(t, n, "kubelet.service", "MainPID")
+		start := time.Now()
+		out, code := nodeExec(t, n, "systemctl", "restart", "unloop.service")
+		took := time.Since(start)
+		if code != 0 {
+			t.Fatalf("systemctl restart unloop: exit %d after %v\n%s\n%s", code, took, out, unloopLog(t, n, "unloop.service"))
+		}
+		if took > 20*time.Second {
+			t.Errorf("systemctl restart unloop took %v: it waited on itself", took)
+		}
+		d, _ := n.ReadFile("/var/lib/kubelet/config.yaml")
+		if !strings.Contains(string(d), "resolvConf: /run/systemd/resolve/resolv.conf") {
+			t.Errorf("kubelet's config not fixed:\n%s", d)
+		}
+		if p := prop(t, n, "kubelet.service", "MainPID"); p == pid || p == "0" {
+			t.Errorf("kubelet not restarted (MainPID %s, was %s)", p, pid)
+		}
+		t.Logf("%s: systemctl restart unloop fixed the node and restarted kubelet in %v", release, took.Round(10*time.Millisecond))
+	})
+}

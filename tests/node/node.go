@@ -131,7 +131,9 @@ func Boot(t testing.TB, opts Options) *Node {
 	}
 	n := &Node{t: t, opts: opts, name: machineName(t.Name()), rootfs: rootfs}
 	t.Cleanup(func() {
-		if err := n.Poweroff(); err != nil {
+		if err := n.Poweroff(); errors.Is(err, ErrKilled) && n.exited() {
+			t.Logf("node %s: %v", n.name, err)
+		} else if err != nil {
 			t.Errorf("node %s: %v", n.name, err)
 		}
 		if t.Failed() {
@@ -636,6 +638,12 @@ func (n *Node) Console() string {
 	return c.String()
 }
 
+// ErrKilled (wrapped) says an orderly shutdown did not finish in time and the
+// node was killed, like a power cut, and is gone. Seen a few times in a hundred
+// shutdowns on a machine loaded far past its cores; it says nothing of the
+// test, so cleanup and Reboot log it rather than fail.
+var ErrKilled = errors.New("node killed")
+
 // poweroffTimeout bounds an orderly shutdown (it takes well under a second).
 const poweroffTimeout = 20 * time.Second
 
@@ -668,13 +676,29 @@ func (n *Node) Poweroff() error {
 		_ = syscall.Kill(leader, syscall.SIGKILL)
 	}
 	_ = cmd.Process.Kill()
-	err := fmt.Errorf("did not power off within %v: killed", poweroffTimeout)
+	err := fmt.Errorf("did not power off within %v: killed: %w", poweroffTimeout, ErrKilled)
 	select {
 	case <-done:
 	case <-time.After(5 * time.Second):
 		err = fmt.Errorf("%w, but systemd-nspawn (pid %d) is still running", err, cmd.Process.Pid)
 	}
 	return n.afterExit(err)
+}
+
+// exited reports whether systemd-nspawn has exited.
+func (n *Node) exited() bool {
+	n.mu.Lock()
+	done := n.done
+	n.mu.Unlock()
+	if done == nil {
+		return true
+	}
+	select {
+	case <-done:
+		return true
+	default:
+		return false
+	}
 }
 
 // afterExit tidies up after nspawn has exited and returns err.
@@ -695,7 +719,9 @@ func (n *Node) Reboot() {
 	if n.opts.Overlay == "" {
 		n.t.Fatalf("node %s: Reboot needs Options.Overlay", n.name)
 	}
-	if err := n.Poweroff(); err != nil {
+	if err := n.Poweroff(); errors.Is(err, ErrKilled) && n.exited() {
+		n.t.Logf("node %s: %v (rebooting anyway, as after a power cut)", n.name, err)
+	} else if err != nil {
 		n.t.Fatalf("node %s: %v", n.name, err)
 	}
 	if err := n.start(); err != nil {
