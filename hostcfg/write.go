@@ -241,7 +241,15 @@ func (r *Root) MkdirAll(p string, mode fs.FileMode) error {
 		if !errors.Is(err, fs.ErrNotExist) {
 			return &FileError{Path: cur, Err: unwrapPathError(err)}
 		}
-		if err := os.Mkdir(hp, mode.Perm()); err != nil {
+		if err := os.Mkdir(hp, mode.Perm()); errors.Is(err, fs.ErrExist) {
+			// Another unloop made it a moment ago (an image being built, where
+			// /run is missing and two runs take the lock at once): fine if it
+			// is a folder; its mode is the other run's business.
+			if fi, serr := os.Stat(hp); serr == nil && fi.IsDir() {
+				continue
+			}
+			return &FileError{Path: cur, Err: fmt.Errorf("making the folder: %w", unwrapPathError(err))}
+		} else if err != nil {
 			return &FileError{Path: cur, Err: fmt.Errorf("making the folder: %w", unwrapPathError(err))}
 		}
 		if err := os.Chmod(hp, mode); err != nil {

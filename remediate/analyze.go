@@ -337,7 +337,9 @@ func (n *Node) applicable(fixes []string) []string {
 		}
 		out = append(out, f)
 	}
-	if n.corefileForwardsTo(n.Pod) && !slices.Contains(out, StrategyCorefile) {
+	// The Corefile strategy fixes a pod-file finding only where no kubelet
+	// hands the file to pods: then the Corefile is what reads it.
+	if !n.Kubelet.Present && n.corefileForwardsTo(n.Pod) && !slices.Contains(out, StrategyCorefile) {
 		out = append(out, StrategyCorefile)
 	}
 	return out

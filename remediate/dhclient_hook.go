@@ -21,7 +21,7 @@ unloop_filter() {
 		for unloop_ns in $1; do
 			case $unloop_ns in
 			*[!0-9A-Fa-f.:]*) continue ;;
-			127.* | ::1 | 0:0:0:0:0:0:0:1) continue ;;
+			127.* | ::1 | 0:0:0:0:0:0:0:1 | ::ffff:127.* | ::FFFF:127.*) continue ;;
 			esac
 			case " $unloop_looping " in
 			*" $unloop_ns "*) continue ;;
@@ -90,6 +90,10 @@ func dhclientHook(r *hostcfg.Root, looping, ups []netip.Addr) (string, fs.FileMo
 	var v4, v6, loop []string
 	for _, a := range looping {
 		loop = append(loop, a.String())
+		if a.Is4() {
+			// A DHCPv6 server can hand out the same address IPv4-mapped.
+			loop = append(loop, "::ffff:"+a.String(), "::FFFF:"+a.String())
+		}
 	}
 	for _, a := range ups {
 		if a.Is4() {

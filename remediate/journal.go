@@ -11,6 +11,7 @@ import (
 	"path"
 	"regexp"
 	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -269,12 +270,34 @@ func LastJournal(r *hostcfg.Root) (*Journal, error) {
 		}
 	}
 	slices.Sort(ids)
+	// IDs sort by their second; within one second (a crashed run and the
+	// apply that recovers it) the manifests' Created times decide.
+	var last *Journal
 	for _, id := range slices.Backward(ids) {
-		if _, err := r.Lstat(path.Join(JournalDir, id, journalManifest)); err == nil {
-			return LoadJournal(r, id)
+		if last != nil && runSecond(id) != runSecond(last.ID) {
+			break
+		}
+		if _, err := r.Lstat(path.Join(JournalDir, id, journalManifest)); err != nil {
+			continue
+		}
+		j, err := LoadJournal(r, id)
+		if err != nil {
+			return nil, err
+		}
+		if last == nil || j.Created.After(last.Created) {
+			last = j
 		}
 	}
-	return nil, fmt.Errorf("%w under %s", ErrNoRun, JournalDir)
+	if last == nil {
+		return nil, fmt.Errorf("%w under %s", ErrNoRun, JournalDir)
+	}
+	return last, nil
+}
+
+// runSecond is the time part of a run ID (20261125T203500Z of 20261125T203500Z-1a2b).
+func runSecond(id string) string {
+	s, _, _ := strings.Cut(id, "-")
+	return s
 }
 
 // Rollback puts every journaled path back as it was, last first, and goes on

@@ -238,7 +238,12 @@ func planDhclient(p *planner, _ []Finding) error {
 	}); err != nil {
 		return err
 	}
-	p.files[hookPath].Mode = mode
+	// files is keyed by the path with links resolved (/etc/dhcp may be one).
+	c, err := p.file(hookPath)
+	if err != nil {
+		return err
+	}
+	c.Mode = mode
 
 	for _, c := range n.Dhclient {
 		var sts []hostcfg.DhclientStatement

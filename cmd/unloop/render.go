@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"golang.org/x/term"
 
@@ -118,13 +120,13 @@ func writeFindings(b *strings.Builder, p painter, rep *remediate.Report) {
 		}
 	}
 	for _, n := range rep.Notes {
-		fmt.Fprintf(b, "note: %s\n", n)
+		fmt.Fprintf(b, "note: %s\n", printable(n))
 	}
 	for _, f := range rep.Findings {
 		b.WriteString("\n")
-		where := f.File
+		where := printable(f.File)
 		if f.Line > 0 {
-			where = fmt.Sprintf("%s:%d", f.File, f.Line)
+			where = fmt.Sprintf("%s:%d", where, f.Line)
 		}
 		fmt.Fprintf(b, "%s %s", p.severity(f.Severity), p.paint("1", string(f.Code)))
 		if where != "" {
@@ -139,7 +141,7 @@ func writeFindings(b *strings.Builder, p painter, rep *remediate.Report) {
 			if i > 0 {
 				arrow = "→ "
 			}
-			fmt.Fprintf(b, "  %s%s\n", arrow, c)
+			fmt.Fprintf(b, "  %s%s\n", arrow, printable(c))
 		}
 		if len(f.Fixes) > 0 {
 			fmt.Fprintf(b, "  fix: unloop apply --strategy %s", f.Fixes[0])
@@ -149,6 +151,17 @@ func writeFindings(b *strings.Builder, p painter, rep *remediate.Report) {
 			b.WriteString("\n")
 		}
 	}
+}
+
+// printable quotes a string with control characters (a file name with a
+// newline in it) so that it can't forge a line of the report.
+func printable(s string) string {
+	for _, r := range s {
+		if r < 0x20 && r != '\t' || r == 0x7f || r == utf8.RuneError {
+			return strconv.Quote(s)
+		}
+	}
+	return s
 }
 
 func plural(n int, s string) string {
@@ -204,7 +217,7 @@ func writeChanges(b *strings.Builder, p painter, pl *remediate.Plan) {
 		b.WriteString("\n")
 		switch c.Kind {
 		case remediate.KindFile, remediate.KindLink:
-			fmt.Fprintf(b, "%s %s %s  [%s] %s\n", p.paint("1;36", c.Action), c.Kind, c.Path, c.Strategy, c.Reason)
+			fmt.Fprintf(b, "%s %s %s  [%s] %s\n", p.paint("1;36", c.Action), c.Kind, printable(c.Path), c.Strategy, printable(c.Reason))
 			for _, line := range strings.SplitAfter(c.Diff, "\n") {
 				switch {
 				case strings.HasPrefix(line, "+++"), strings.HasPrefix(line, "---"):

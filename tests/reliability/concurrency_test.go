@@ -143,7 +143,6 @@ func TestApplyRace(t *testing.T) {
 	t.Run("no-run-folder", func(t *testing.T) {
 		// Two runs that both find /run missing both mkdir it; the loser's
 		// EEXIST is taken as a failure instead of "someone made it".
-		t.Skip("KNOWN BUG: hostcfg.Root.MkdirAll fails with EEXIST when another unloop makes the same folder at the same moment (a root without /run: an image being built); remove this skip with the fix")
 		for range 20 {
 			raceOnce(t, orig, args, want, 2)
 		}

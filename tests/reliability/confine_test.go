@@ -90,11 +90,6 @@ func TestConfinement(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if tc.name == "dhclient-hook-folder-link" {
-				// planDhclient sets the hook's mode through p.files[hookPath],
-				// but p.files is keyed by the path with links resolved: nil.
-				t.Skip("KNOWN BUG: apply panics (nil pointer, remediate/strategy.go:241) when the dhclient hook's folder is behind a link; remove this skip with the fix")
-			}
 			base := t.TempDir()
 			root, out := filepath.Join(base, "root"), filepath.Join(base, "outside")
 			inside, outside := tc.tree(out)

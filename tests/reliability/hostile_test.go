@@ -289,6 +289,10 @@ func testHostile(t *testing.T, want hostileWant, place func(dir string)) {
 	if text.Code != want.check {
 		t.Fatalf("check (text): want exit %d: %s", want.check, text)
 	}
+	// A name with a newline must not forge a line of the text report.
+	if strings.Contains("\n"+text.Stdout, "\nERROR   nameserver-resolved-stub  forged:1") {
+		t.Errorf("a file name forged a finding in the text output:\n%s", text.Stdout)
+	}
 
 	switch want.kubelet {
 	case "refuses":
