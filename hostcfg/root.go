@@ -121,6 +121,12 @@ func clean(p string) string {
 func (r *Root) HostPath(p string) (string, error) {
 	hp, err := securejoin.SecureJoin(r.dir, clean(p))
 	if err != nil {
+		// securejoin's errors name the host path; say it in the node's words.
+		if errors.Is(err, syscall.ELOOP) {
+			err = errors.New("too many levels of symbolic links")
+		} else {
+			err = unwrapPathError(err)
+		}
 		return "", &FileError{Path: clean(p), Err: err}
 	}
 	return hp, nil
