@@ -160,7 +160,7 @@ func newNet(t *testing.T) *net {
 	}
 }
 `, nw.Upstream)), 0o644))
-	daemon(t, "upstream coredns", "ip", "netns", "exec", nw.NetNS, coreDNS(t), "-conf", corefile)
+	daemon(t, "upstream coredns", "ip", "netns", "exec", nw.NetNS, node.CoreDNS(t), "-conf", corefile)
 	return nw
 }
 
@@ -169,23 +169,6 @@ func (nw *net) ip(args ...string) {
 	if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
 		nw.t.Fatalf("ip %s: %v: %s", strings.Join(args, " "), err, out)
 	}
-}
-
-// coreDNS is the CoreDNS `make deps` built.
-func coreDNS(t *testing.T) string {
-	t.Helper()
-	p := os.Getenv("UNLOOP_COREDNS")
-	if p == "" {
-		dir, err := node.CacheDir()
-		if err != nil {
-			t.Fatal(err)
-		}
-		p = filepath.Join(dir, "bin", "coredns")
-	}
-	if _, err := os.Stat(p); err != nil {
-		t.Fatalf("CoreDNS not built (%v): run `make deps`", err)
-	}
-	return p
 }
 
 // daemon starts a process of the test's and ends it, by its PID, at cleanup.

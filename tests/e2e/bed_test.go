@@ -31,23 +31,6 @@ type bed struct {
 
 var bedCount atomic.Int32
 
-// coreDNS is the CoreDNS the test bed built (make deps).
-func coreDNS(t *testing.T) string {
-	t.Helper()
-	p := os.Getenv("UNLOOP_COREDNS")
-	if p == "" {
-		dir, err := node.CacheDir()
-		if err != nil {
-			t.Fatal(err)
-		}
-		p = filepath.Join(dir, "bin", "coredns")
-	}
-	if _, err := os.Stat(p); err != nil {
-		t.Fatalf("CoreDNS not built (%v): run `make deps`", err)
-	}
-	return p
-}
-
 // dhcpDNS is what the DHCP server hands out as domain-name-servers ("" for
 // the upstream alone; UPSTREAM in it stands for the upstream's address).
 // opts is the node's: Release and Ready are taken from it.
@@ -96,10 +79,10 @@ func newBed(t *testing.T, opts node.Options, dhcpDNS string) *bed {
 	}
 }
 `, b.Upstream)), 0o644))
-	b.daemon("upstream coredns", "ip", "netns", "exec", b.netNS, coreDNS(t), "-conf", corefile)
+	b.daemon("upstream coredns", "ip", "netns", "exec", b.netNS, node.CoreDNS(t), "-conf", corefile)
 
 	b.opts = node.Options{Release: opts.Release, Ready: opts.Ready, NetNS: b.nodeNS, Overlay: t.TempDir(), Capabilities: []string{"CAP_NET_ADMIN"},
-		Binds: map[string]string{filepath.Dir(coreDNS(t)): "/opt/coredns"}}
+		Binds: map[string]string{filepath.Dir(node.CoreDNS(t)): "/opt/coredns"}}
 	b.Node = boot(t, b.opts)
 	return b
 }

@@ -192,6 +192,24 @@ func writeFiles(rootfs, upper string, files map[string]File) error {
 	return nil
 }
 
+// CoreDNS is the CoreDNS `make deps` built ($UNLOOP_COREDNS, else under the
+// cache); it fails t with what to run when it is missing.
+func CoreDNS(t testing.TB) string {
+	t.Helper()
+	p := os.Getenv("UNLOOP_COREDNS")
+	if p == "" {
+		dir, err := CacheDir()
+		if err != nil {
+			t.Fatal(err)
+		}
+		p = filepath.Join(dir, "bin", "coredns")
+	}
+	if _, err := os.Stat(p); err != nil {
+		t.Fatalf("CoreDNS not built (%v): run `make deps`", err)
+	}
+	return p
+}
+
 // Rootfs is the cached root filesystem of release, or an error saying to run
 // `make deps` when it isn't there.
 func Rootfs(release string) (string, error) {

@@ -55,23 +55,6 @@ clusterDNS:
 `
 )
 
-// coreDNS is the CoreDNS `make deps` built.
-func coreDNS(t testing.TB) string {
-	t.Helper()
-	p := os.Getenv("UNLOOP_COREDNS")
-	if p == "" {
-		dir, err := node.CacheDir()
-		if err != nil {
-			t.Fatal(err)
-		}
-		p = filepath.Join(dir, "bin", "coredns")
-	}
-	if _, err := os.Stat(p); err != nil {
-		t.Fatalf("CoreDNS not built (%v): run `make deps`", err)
-	}
-	return p
-}
-
 // newBed boots a bed's node of release. The node's /opt/unloop holds unloop,
 // unloop-crash and benchrun; /opt/coredns holds CoreDNS.
 func newBed(t testing.TB, release string) *bed {
@@ -93,11 +76,11 @@ func newBed(t testing.TB, release string) *bed {
 	}
 	corefile := filepath.Join(t.TempDir(), "Corefile")
 	must(t, os.WriteFile(corefile, []byte(fmt.Sprintf(".:53 {\n\tbind %s\n\ttemplate ANY ANY {\n\t\trcode NXDOMAIN\n\t}\n}\n", b.Upstream)), 0o644))
-	b.daemon("ip", "netns", "exec", b.netNS, coreDNS(t), "-conf", corefile)
+	b.daemon("ip", "netns", "exec", b.netNS, node.CoreDNS(t), "-conf", corefile)
 
 	b.Node = node.Boot(t, node.Options{
 		Release: release, NetNS: b.nodeNS, Capabilities: []string{"CAP_NET_ADMIN"},
-		Binds: map[string]string{binDir: "/opt/unloop", filepath.Dir(coreDNS(t)): "/opt/coredns"},
+		Binds: map[string]string{binDir: "/opt/unloop", filepath.Dir(node.CoreDNS(t)): "/opt/coredns"},
 		Files: map[string]node.File{
 			"/etc/systemd/system/kubelet.service":                         {Data: []byte(kubeletUnit)},
 			"/etc/systemd/system/multi-user.target.wants/kubelet.service": {Link: "/etc/systemd/system/kubelet.service"},
