@@ -162,8 +162,10 @@ func planKubelet(p *planner, _ []Finding) error {
 				return err
 			}
 		}
-	default:
+	case k.ConfigPath != "":
 		return fmt.Errorf("kubelet has neither a config file (%s does not exist) nor a --resolv-conf flag: nowhere to set resolvConf", k.ConfigPath)
+	default:
+		return errors.New("kubelet has neither a config file (no --config, no /var/lib/kubelet/config.yaml or /etc/kubernetes/kubelet-config.yaml) nor a --resolv-conf flag: nowhere to set resolvConf")
 	}
 	p.restart("kubelet.service", StrategyKubelet, "kubelet reads resolvConf only at start", nil)
 	p.pods(StrategyKubelet)
