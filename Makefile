@@ -42,21 +42,10 @@ lint:
 	$(GO) vet ./...
 
 # Every fuzz target of every package, FUZZTIME each (`make test` runs it too:
-# 11 targets x 5s). A finding fails, its input saved under the package's
-# testdata/fuzz/ to commit with the fix. FUZZSAVE=1 copies what the fuzzer
-# found interesting into testdata/fuzz/ too, to commit the grown corpus.
+# 11 targets x 5s). See tests/fuzz.sh.
 FUZZTIME ?= 5s
 fuzz:
-	@set -e; for dir in $$(grep -rlE --include='*_test.go' '^func Fuzz\w+\(\w+ \*testing\.F\)' . | xargs -n1 dirname | sort -u); do \
-	  pkg=$$($(GO) list $$dir); \
-	  for f in $$(sed -nE 's/^func (Fuzz\w+)\(\w+ \*testing\.F\).*/\1/p' $$dir/*_test.go); do \
-	    echo "fuzz $$pkg $$f ($(FUZZTIME))"; \
-	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$dir; \
-	    if [ -n "$(FUZZSAVE)" ] && [ -d "$$($(GO) env GOCACHE)/fuzz/$$pkg/$$f" ]; then \
-	      mkdir -p $$dir/testdata/fuzz/$$f && cp -n $$($(GO) env GOCACHE)/fuzz/$$pkg/$$f/* $$dir/testdata/fuzz/$$f/; \
-	    fi; \
-	  done; \
-	done
+	GO=$(GO) FUZZTIME=$(FUZZTIME) FUZZSAVE=$(FUZZSAVE) bash tests/fuzz.sh
 
 clean:
 	rm -rf bin dist
