@@ -171,7 +171,7 @@ func (b *bed) installNodeLocalDNS() {
 	must(b.t, n.WriteFile("/etc/coredns/Corefile", []byte(nodeLocalCorefile), 0o644))
 	must(b.t, n.WriteFile("/usr/local/bin/pod-sandbox", []byte(podSandbox), 0o755))
 	n.Run("systemctl", "daemon-reload")
-	n.Run("systemctl", "enable", "--now", "kubelet.service")
+	startUnit(b.t, n, "enable --now", "kubelet.service")
 }
 
 // startDHCP installs and starts dhclient on eth0 and waits for the file it writes.
@@ -179,7 +179,7 @@ func (b *bed) startDHCP(want string) {
 	n := b.Node
 	must(b.t, n.WriteFile("/etc/systemd/system/dhclient.service", []byte(dhclientUnit), 0o644))
 	n.Run("systemctl", "daemon-reload")
-	n.Run("systemctl", "enable", "--now", "dhclient.service")
+	startUnit(b.t, n, "enable --now", "dhclient.service")
 	b.waitResolv(want)
 }
 

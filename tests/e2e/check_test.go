@@ -47,7 +47,7 @@ func TestCheckOnline(t *testing.T) {
 
 			// Uplink mode, with a real upstream configured: healthy, and resolved says uplink.
 			must(t, n.WriteFile("/etc/systemd/resolved.conf.d/test.conf", []byte("[Resolve]\nDNS=192.0.2.53\n"), 0o644))
-			n.Run("systemctl", "restart", "systemd-resolved.service")
+			startUnit(t, n, "restart", "systemd-resolved.service")
 			must(t, n.Symlink("../run/systemd/resolve/resolv.conf", "/etc/resolv.conf"))
 			waitFor(t, func() bool {
 				d, _ := n.ReadFile("/run/systemd/resolve/resolv.conf")

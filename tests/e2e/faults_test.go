@@ -77,7 +77,7 @@ func TestRestartFails(t *testing.T) {
 				must(t, n.WriteFile("/etc/systemd/system/kubelet.service", []byte(tc.unit), 0o644))
 				must(t, n.WriteFile("/var/lib/kubelet/config.yaml", []byte(kubeletConfig), 0o644))
 				n.Run("systemctl", "daemon-reload")
-				n.Run("systemctl", "enable", "--now", "kubelet.service")
+				startUnit(t, n, "enable --now", "kubelet.service")
 				time.Sleep(time.Second) // the crashing kubelet is fine on the old config: show it
 				if st := prop(t, n, "kubelet.service", "ActiveState"); st != "active" {
 					t.Fatalf("kubelet is %s before apply", st)

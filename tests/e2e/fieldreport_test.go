@@ -116,7 +116,7 @@ func fieldReport(t *testing.T, release string) {
 
 	say("A new DHCP run (dhclient restarted): the hook keeps the address out")
 	bound := dhcpRuns(t, b)
-	n.Run("systemctl", "restart", "dhclient.service")
+	startUnit(t, n, "restart", "dhclient.service")
 	waitDHCP(t, b, bound)
 	after := string(must1(n.ReadFile("/etc/resolv.conf")))
 	show(after)
