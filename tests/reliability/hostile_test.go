@@ -246,7 +246,7 @@ func testHostile(t *testing.T, want hostileWant, place func(dir string)) {
 	t.Helper()
 	dir, _ := hostcfgtest.Tree(t, filepath.Join("testdata", "hostile-base.txtar"))
 	place(dir)
-	before := treeState(t, dir, func(rel string) bool { return rel == "run/unloop.lock" })
+	before := hostcfgtest.State(t, dir, func(rel string) bool { return rel == "run/unloop.lock" })
 	if want.deviation != "" {
 		t.Logf("known deviation from DESIGN §5: %s", want.deviation)
 	}
@@ -352,7 +352,7 @@ func quick(t *testing.T, r result) result {
 // mode; only the lock file may have appeared).
 func unchanged(t *testing.T, dir string, before map[string]string) {
 	t.Helper()
-	after := treeState(t, dir, func(rel string) bool { return rel == "run/unloop.lock" })
+	after := hostcfgtest.State(t, dir, func(rel string) bool { return rel == "run/unloop.lock" })
 	if d := diffStates(after, before); d != "" {
 		t.Fatalf("apply refused but wrote:\n%s", d)
 	}

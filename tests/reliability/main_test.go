@@ -11,10 +11,8 @@ package reliability
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
-	"io"
 	"maps"
 	"os"
 	"os/exec"
@@ -24,6 +22,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/unloop/unloop/hostcfg/hostcfgtest"
 )
 
 // binDir holds the binaries of this run: unloop, unloop-crash and benchrun.
@@ -145,70 +145,10 @@ func unloopOwn(rel string) bool {
 	return strings.HasPrefix(rel, "var/lib/unloop") || rel == "run/unloop.lock"
 }
 
-// state is treeState without unloop's own paths.
+// state is hostcfgtest.State without unloop's own paths.
 func state(t testing.TB, dir string) map[string]string {
 	t.Helper()
-	return treeState(t, dir, unloopOwn)
-}
-
-// treeState is hostcfgtest.State for trees that hold hostile things: a FIFO
-// is described, not read (that would hang), and a file over 1 MB by its size
-// and hash. Folders are left out: apply makes the ones it needs (the
-// journal's, a hook folder) and rollback leaves them, empty.
-func treeState(t testing.TB, dir string, skip func(rel string) bool) map[string]string {
-	t.Helper()
-	out := map[string]string{}
-	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, p)
-		rel = filepath.ToSlash(rel)
-		if skip != nil && skip(rel) {
-			if d.IsDir() {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		fi, err := os.Lstat(p)
-		if err != nil {
-			return err
-		}
-		st, _ := fi.Sys().(*syscall.Stat_t)
-		switch {
-		case fi.IsDir(): // left out, as hostcfgtest.State does
-		case fi.Mode()&os.ModeSymlink != 0:
-			target, err := os.Readlink(p)
-			if err != nil {
-				return err
-			}
-			out[rel] = "link " + target
-		case !fi.Mode().IsRegular():
-			out[rel] = fmt.Sprintf("special %v %d:%d", fi.Mode(), st.Uid, st.Gid)
-		case fi.Size() > 1<<20:
-			f, err := os.Open(p)
-			if err != nil {
-				return err
-			}
-			defer f.Close()
-			h := sha256.New()
-			if _, err := io.Copy(h, f); err != nil {
-				return err
-			}
-			out[rel] = fmt.Sprintf("file %v %d:%d %d bytes sha256 %x", fi.Mode(), st.Uid, st.Gid, fi.Size(), h.Sum(nil))
-		default:
-			data, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			out[rel] = fmt.Sprintf("file %v %d:%d %s", fi.Mode(), st.Uid, st.Gid, data)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
+	return hostcfgtest.State(t, dir, unloopOwn)
 }
 
 // diffStates describes how got differs from want, "" when it doesn't.
