@@ -3,8 +3,6 @@ package remediate
 import (
 	"context"
 	"errors"
-	"path"
-	"regexp"
 	"slices"
 	"time"
 
@@ -12,39 +10,18 @@ import (
 	"github.com/unloop/unloop/systemd"
 )
 
-// removeTemps removes what a write killed between its temp file and its
-// rename leaves beside a run's paths: renameio's temp file ("." + name +
-// digits, maybe half written) and, for a link, its temp folder holding
-// tmp.symlink. They are harmless to the programs that read those folders
-// (none reads dot files), but they are litter that no later run would ever
-// clean. Only names of exactly that shape beside the run's own paths are
-// touched. A failure is logged, not returned: litter must not block a recovery.
+// removeTemps removes the temp files a write killed midway left beside the
+// run's paths (hostcfg knows their shape). A failure is logged, not returned:
+// litter must not block a recovery.
 func removeTemps(env Env, j *Journal) {
 	var errs []error
 	for _, s := range j.Snapshots {
-		dir, base := path.Split(s.Path)
-		ents, err := env.Root.ReadDir(dir)
+		removed, err := env.Root.RemoveWriteTemps(s.Path)
+		for _, p := range removed {
+			env.log().Info("removed a temp file of the unfinished run", "path", p, "run", j.ID)
+		}
 		if err != nil {
 			errs = append(errs, err)
-			continue
-		}
-		temp := regexp.MustCompile(`^\.` + regexp.QuoteMeta(base) + `[0-9]+$`)
-		for _, e := range ents {
-			if !temp.MatchString(e.Name()) {
-				continue
-			}
-			p := path.Join(dir, e.Name())
-			if e.IsDir() {
-				// renameio.Symlink's folder: the link, then the folder.
-				if err := env.Root.Remove(path.Join(p, "tmp.symlink")); err != nil {
-					errs = append(errs, err)
-				}
-			}
-			if err := env.Root.Remove(p); err != nil {
-				errs = append(errs, err)
-				continue
-			}
-			env.log().Info("removed a temp file of the unfinished run", "path", p, "run", j.ID)
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
