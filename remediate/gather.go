@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/unloop/unloop/hostcfg"
@@ -133,7 +134,11 @@ func Gather(ctx context.Context, env Env, opts Options) (*Node, error) {
 			file, line = fe.Path, fe.Line
 		}
 		f := newFinding(CodeUnreadable, SevError, file, line, netip.Addr{}, []string{err.Error()})
-		n.Unreadable = append(n.Unreadable, f)
+		// One file can be read in two roles (the pod file that is also
+		// resolved's uplink file, or a Corefile's forward target): say it once.
+		if !slices.ContainsFunc(n.Unreadable, func(u Finding) bool { return u.Message == f.Message }) {
+			n.Unreadable = append(n.Unreadable, f)
+		}
 	}
 
 	cache := opts.NodeLocalDNS
