@@ -3,7 +3,6 @@ package remediate
 import (
 	"context"
 	"fmt"
-	"io/fs"
 	"net/netip"
 	"slices"
 	"strings"
@@ -11,7 +10,6 @@ import (
 	"github.com/unloop/unloop/hostcfg"
 )
 
-var errNotExist = fs.ErrNotExist
 
 const (
 	resolvedStubFile   = "/run/systemd/resolve/stub-resolv.conf"

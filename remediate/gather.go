@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -213,7 +214,7 @@ func Gather(ctx context.Context, env Env, opts Options) (*Node, error) {
 	}
 	if n.PodFile != "" {
 		_, err := r.Stat(n.PodFile)
-		n.PodExists = !errors.Is(err, errNotExist)
+		n.PodExists = !errors.Is(err, fs.ErrNotExist)
 		if n.PodFile == "/etc/resolv.conf" {
 			n.Pod = n.Host
 		} else if n.Pod, err = readResolv(r, n.PodFile); err != nil {
@@ -271,10 +272,10 @@ func Gather(ctx context.Context, env Env, opts Options) (*Node, error) {
 
 // readResolv reads a resolv.conf, nil without error when it does not exist.
 func readResolv(r *hostcfg.Root, p string) (*hostcfg.ResolvFile, error) {
-	if _, err := r.Lstat(p); errors.Is(err, errNotExist) {
+	if _, err := r.Lstat(p); errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
-	if _, err := r.Stat(p); errors.Is(err, errNotExist) {
+	if _, err := r.Stat(p); errors.Is(err, fs.ErrNotExist) {
 		return nil, nil // a dangling link: reported as missing where it matters
 	} else if err != nil {
 		return nil, err // a link loop, a folder that can't be read
