@@ -10,7 +10,6 @@ import (
 	"github.com/unloop/unloop/hostcfg"
 )
 
-
 const (
 	resolvedStubFile   = "/run/systemd/resolve/stub-resolv.conf"
 	resolvedUplinkFile = "/run/systemd/resolve/resolv.conf"
