@@ -10,12 +10,8 @@ import (
 	"github.com/unloop/unloop/hostcfg"
 )
 
-const (
-	resolvedStubFile   = "/run/systemd/resolve/stub-resolv.conf"
-	resolvedUplinkFile = "/run/systemd/resolve/resolv.conf"
-	// The spelling people copy from blog posts; it does not exist.
-	resolvedTypoFile = "/run/systemd/resolv/resolv.conf"
-)
+// The spelling people copy from blog posts; it does not exist.
+const resolvedTypoFile = "/run/systemd/resolv/resolv.conf"
 
 // addrKind is why an address in the pod file loops (or may).
 type addrKind int
@@ -154,7 +150,7 @@ func (n *Node) podIsHostFile() bool {
 
 // podIsResolvedFile: pods get one of systemd-resolved's files.
 func (n *Node) podIsResolvedFile() bool {
-	return n.podFileIs(resolvedUplinkFile) || n.podFileIs(resolvedStubFile)
+	return n.podFileIs(hostcfg.ResolvedUplinkFile) || n.podFileIs(hostcfg.ResolvedStubFile)
 }
 
 // kubeletStep is the first link of every chain: which file pods get, and why.
@@ -202,7 +198,7 @@ func (n *Node) kubeletFindings() []Finding {
 		}
 		chain := []string{n.kubeletStep(), fmt.Sprintf("%s does not exist", n.PodFile)}
 		if n.PodFile == resolvedTypoFile {
-			chain = append(chain, "the real file is "+resolvedUplinkFile+" (resolve, with an e)")
+			chain = append(chain, "the real file is "+hostcfg.ResolvedUplinkFile+" (resolve, with an e)")
 		}
 		chain = append(chain, "kubelet cannot create pod sandboxes with dnsPolicy: Default (CoreDNS, node-local-dns)")
 		out = append(out, newFinding(CodeKubeletMissing, SevError, where.File, where.Line, netip.Addr{}, chain, StrategyKubelet))
@@ -414,7 +410,7 @@ func (n *Node) dhclientFindings() []Finding {
 func (n *Node) resolvedFindings() []Finding {
 	// Only the uplink file carries resolved's upstreams to pods; the stub
 	// file's 127.0.0.53 is its own finding.
-	if !n.podFileIs(resolvedUplinkFile) {
+	if !n.podFileIs(hostcfg.ResolvedUplinkFile) {
 		return nil
 	}
 	var out []Finding
@@ -428,7 +424,7 @@ func (n *Node) resolvedFindings() []Finding {
 			seen[a] = true
 			_, why := n.classify(a)
 			chain := []string{fmt.Sprintf("%s line %d: DNS=%s", s.File, s.Line, s.Text), why,
-				"systemd-resolved writes its upstreams into " + resolvedUplinkFile, n.kubeletStep(),
+				"systemd-resolved writes its upstreams into " + hostcfg.ResolvedUplinkFile, n.kubeletStep(),
 				"the DNS server in the pod forwards to itself"}
 			out = append(out, newFinding(CodeResolvedUpstreamLoop, SevError, s.File, s.Line, a, chain, n.applicable([]string{StrategyKubelet})...))
 		}
@@ -442,7 +438,7 @@ func (n *Node) resolvedFindings() []Finding {
 			seen[a] = true
 			_, why := n.classify(a)
 			chain := []string{"systemd-resolved uses " + a.String() + " as an upstream (read over D-Bus" + linkOf(s.Ifindex) + ")", why,
-				"systemd-resolved writes its upstreams into " + resolvedUplinkFile, n.kubeletStep(),
+				"systemd-resolved writes its upstreams into " + hostcfg.ResolvedUplinkFile, n.kubeletStep(),
 				"the DNS server in the pod forwards to itself"}
 			out = append(out, newFinding(CodeResolvedUpstreamLoop, SevError, "", 0, a, chain, n.applicable([]string{StrategyKubelet})...))
 		}

@@ -47,7 +47,7 @@ func settleRecovered(ctx context.Context, env Env, units []string) {
 	defer cancel()
 	for {
 		st, err := env.Bus.Resolved(ctx)
-		if err == nil && env.Root.Exists(resolvedUplinkFile) && resolvedFilesMatch(env.Root, st) {
+		if err == nil && env.Root.Exists(hostcfg.ResolvedUplinkFile) && resolvedFilesMatch(env.Root, st) {
 			return
 		}
 		select {
@@ -62,7 +62,7 @@ func settleRecovered(ctx context.Context, env Env, units []string) {
 // resolvedFilesMatch: the stub file is what resolved's stub listener says it
 // should be (a file when the stub listens, a link to the uplink file when not).
 func resolvedFilesMatch(r *hostcfg.Root, st *systemd.ResolvedState) bool {
-	link, err := r.Readlink(resolvedStubFile)
+	link, err := r.Readlink(hostcfg.ResolvedStubFile)
 	if err != nil {
 		return false
 	}

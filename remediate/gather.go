@@ -264,7 +264,7 @@ func Gather(ctx context.Context, env Env, opts Options) (*Node, error) {
 			}
 		}
 	}
-	if n.Uplink, err = readResolv(r, resolvedUplinkFile); err != nil {
+	if n.Uplink, err = readResolv(r, hostcfg.ResolvedUplinkFile); err != nil {
 		bad(err)
 	}
 	return n, nil

@@ -127,7 +127,7 @@ func planKubelet(p *planner, _ []Finding) error {
 	target := UnloopResolvConf
 	if n.resolvedRuns() && n.uplinkClean() {
 		if ok, _ := p.uplinkAnswers(); ok {
-			target = resolvedUplinkFile
+			target = hostcfg.ResolvedUplinkFile
 		}
 	}
 	if target == UnloopResolvConf {
@@ -181,7 +181,7 @@ DNSStubListener=no
 
 func planStub(p *planner, _ []Finding) error {
 	if !p.node.resolvedRuns() {
-		return fmt.Errorf("systemd-resolved is not running (no %s): the stub strategy needs it", resolvedUplinkFile)
+		return fmt.Errorf("systemd-resolved is not running (no %s): the stub strategy needs it", hostcfg.ResolvedUplinkFile)
 	}
 	if ok, tried := p.uplinkAnswers(); !ok {
 		why := strings.Join(tried, ", ")
@@ -189,7 +189,7 @@ func planStub(p *planner, _ []Finding) error {
 			why = "it names none"
 		}
 		return fmt.Errorf("no server in %s answers DNS (%s): without the stub the host and pods would ask only those; unloop does not trade a loop for a black hole",
-			resolvedUplinkFile, why)
+			hostcfg.ResolvedUplinkFile, why)
 	}
 	if err := p.edit(StubDropIn, StrategyStub, "turn systemd-resolved's stub listener off", func([]byte) ([]byte, error) {
 		return []byte(stubDropIn), nil
