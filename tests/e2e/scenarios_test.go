@@ -140,59 +140,18 @@ func (b *bed) installPod() {
 	startUnit(b.t, n, "enable --now", "pod-net.service")
 }
 
-// spawnFailed: under load, the node's systemd (in a container on this
-// machine's cgroup v1 hierarchy) now and then loses a unit's cgroup while
-// starting it: exit status 219/CGROUP, or result 'resources' after "Failed
-// to spawn executor: No such file or directory". The program never ran:
-// that is the test bed, not what is tested, and the start is tried again.
-func spawnFailed(t *testing.T, n *node.Node, unit string) bool {
-	t.Helper()
-	return prop(t, n, unit, "Result") == "resources" || prop(t, n, unit, "ExecMainStatus") == "219"
-}
-
-// spawnTries bounds the retries of a start that spawnFailed.
-const spawnTries = 3
-
 // startUnit starts or restarts unit (systemctl verb: start, restart, enable
 // --now); a failure shows the unit's status and log. My units are Type=exec,
 // so a start that could not run the program fails here.
 func startUnit(t *testing.T, n *node.Node, verb, unit string) {
 	t.Helper()
-	for try := 1; ; try++ {
-		ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
-		_, err := n.Exec(ctx, append(append([]string{"systemctl"}, strings.Fields(verb)...), unit)...)
-		cancel()
-		if err == nil {
-			return
-		}
-		// A unit with Restart= (resolved) that could not be spawned is started
-		// again by systemd itself: that start counts.
-		if becomesActive(t, n, unit) {
-			t.Logf("%s: %v; systemd started it again by itself", unit, err)
-			return
-		}
-		if try < spawnTries && spawnFailed(t, n, unit) {
-			t.Logf("%s: systemd could not spawn it (%v); trying again", unit, err)
-			_, _ = n.Exec(t.Context(), "systemctl", "reset-failed", unit)
-			continue
-		}
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	if _, err := n.Exec(ctx, append(append([]string{"systemctl"}, strings.Fields(verb)...), unit)...); err != nil {
 		status, _ := n.Exec(t.Context(), "systemctl", "status", "--no-pager", "-l", unit)
 		log, _ := n.Exec(t.Context(), "journalctl", "-b", "--no-pager", "-n", "40")
 		t.Fatalf("%v\n%s\n%s", err, status, log)
 	}
-}
-
-// becomesActive polls for up to 5 s until unit is active.
-func becomesActive(t *testing.T, n *node.Node, unit string) bool {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
-		if out, _ := n.Exec(t.Context(), "systemctl", "is-active", unit); strings.TrimSpace(out) == "active" {
-			return true
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	return false
 }
 
 // prop is a unit's property as systemd reports it.
@@ -224,32 +183,25 @@ func logSince(t *testing.T, n *node.Node, unit, c string) string {
 // not count) and whether want is in it.
 func unitExitsWithLoop(t *testing.T, n *node.Node, unit, want string) (bool, string) {
 	t.Helper()
-	var log string
-	for try := 1; try <= spawnTries; try++ {
-		c := cursor(t, n)
-		_, _ = n.Exec(t.Context(), "systemctl", "reset-failed", unit)
-		_, _ = n.Exec(t.Context(), "systemctl", "restart", unit)
-		failed := false
-		for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-			if st, _ := n.Exec(t.Context(), "systemctl", "is-failed", unit); strings.TrimSpace(st) == "failed" {
-				failed = true
-				break
-			}
+	c := cursor(t, n)
+	_, _ = n.Exec(t.Context(), "systemctl", "reset-failed", unit)
+	_, _ = n.Exec(t.Context(), "systemctl", "restart", unit)
+	failed := false
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if st, _ := n.Exec(t.Context(), "systemctl", "is-failed", unit); strings.TrimSpace(st) == "failed" {
+			failed = true
+			break
 		}
-		// journald, on a loaded machine, writes the last lines of a process
-		// that just died a few seconds later.
-		for deadline := time.Now().Add(10 * time.Second); failed && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-			if log = logSince(t, n, unit, c); strings.Contains(log, want) {
-				return true, log
-			}
-		}
-		if !failed || !spawnFailed(t, n, unit) {
-			status, _ := n.Exec(t.Context(), "systemctl", "status", "--no-pager", "-l", "-n", "0", unit)
-			return false, fmt.Sprintf("%s\n(failed: %v)\n%s", logSince(t, n, unit, c), failed, status)
-		}
-		t.Logf("%s: systemd could not spawn it; trying again", unit)
 	}
-	return false, log
+	// journald, on a loaded machine, writes the last lines of a process
+	// that just died a few seconds later.
+	for deadline := time.Now().Add(10 * time.Second); failed && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if log := logSince(t, n, unit, c); strings.Contains(log, want) {
+			return true, log
+		}
+	}
+	status, _ := n.Exec(t.Context(), "systemctl", "status", "--no-pager", "-l", "-n", "0", unit)
+	return false, fmt.Sprintf("%s\n(failed: %v)\n%s", logSince(t, n, unit, c), failed, status)
 }
 
 // loopLine is the start of CoreDNS's loop detector's FATAL line.
@@ -663,7 +615,7 @@ func TestResolvedStubDisabled(t *testing.T) {
 // starts it.
 func (b *bed) installNodeCache() {
 	n := b.Node
-	// Type=exec: a start whose program could not be spawned fails (spawnFailed).
+	// Type=exec: a start whose program could not be run fails.
 	unit := strings.Replace(nodeLocalDNSUnit, "[Service]\n", "[Service]\nType=exec\n", 1)
 	must(b.t, n.WriteFile("/etc/systemd/system/nodelocaldns.service", []byte(unit), 0o644))
 	must(b.t, n.WriteFile("/etc/coredns/Corefile", []byte(nodeLocalCorefile), 0o644))

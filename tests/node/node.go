@@ -94,6 +94,7 @@ type Node struct {
 	waitErr error         // nspawn's exit, valid once done is closed
 	leader  int
 	console *console
+	cgroups []string // the node's own cgroups (cgroup.go)
 }
 
 // Boot boots a node and registers its poweroff with t.Cleanup. It fails t
@@ -322,13 +323,24 @@ func (n *Node) nspawnArgs(dir string) ([]string, error) {
 // start boots the node and waits until it is ready. On error the caller still
 // has to Poweroff (Cleanup does).
 func (n *Node) start() error {
+	cgroups, err := nodeCgroups(n.name)
+	if err != nil {
+		return err
+	}
+	enter, err := makeCgroups(cgroups)
+	if err != nil {
+		return err
+	}
+	n.mu.Lock()
+	n.cgroups = cgroups
+	n.mu.Unlock()
 	var cmd *exec.Cmd
 	if n.opts.Overlay == "" {
 		args, err := n.nspawnArgs(n.rootfs)
 		if err != nil {
 			return err
 		}
-		cmd = exec.Command("systemd-nspawn", args...)
+		cmd = exec.Command("sh", append([]string{"-c", enter + `exec systemd-nspawn "$@"`, "sh"}, args...)...)
 	} else {
 		// systemd-nspawn can't put a persistent overlay over the root itself:
 		// mount one in a mount namespace of its own (so nothing leaks into the
@@ -351,7 +363,7 @@ func (n *Node) start() error {
 		if err != nil {
 			return err
 		}
-		script := `mount -t overlay overlay -o "lowerdir=$1,upperdir=$2/upper,workdir=$2/work" "$2/merged" && shift 2 && exec systemd-nspawn "$@"`
+		script := enter + `mount -t overlay overlay -o "lowerdir=$1,upperdir=$2/upper,workdir=$2/work" "$2/merged" && shift 2 && exec systemd-nspawn "$@"`
 		cmd = exec.Command("unshare", append([]string{"--mount", "--propagation", "private", "--", "sh", "-c", script, "sh", n.rootfs, ov}, args...)...)
 	}
 	con := newConsole()
@@ -723,9 +735,16 @@ func (n *Node) exited() bool {
 func (n *Node) afterExit(err error) error {
 	n.mu.Lock()
 	n.leader = 0
+	cgroups := n.cgroups
+	n.cgroups = nil
 	n.mu.Unlock()
 	// nspawn leaves this (empty) folder behind when it doesn't exit cleanly.
 	_ = os.Remove("/run/systemd/nspawn/propagate/" + n.name)
+	// Left behind, they would only be clutter; a node still in them (a
+	// failed kill) is already in err.
+	if cerr := removeCgroups(cgroups); cerr != nil && err == nil {
+		n.t.Logf("node %s: %v", n.name, cerr)
+	}
 	return err
 }
 

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -171,6 +172,15 @@ func TestPoweroff(t *testing.T) {
 	if _, err := os.Stat("/run/systemd/nspawn/propagate/" + n.Name()); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("nspawn's propagate folder left behind: %v", err)
 	}
+	cgroups, err := nodeCgroups(n.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range cgroups {
+		if _, err := os.Stat(d); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("the node's cgroup %s left behind: %v", d, err)
+		}
+	}
 }
 
 func TestNodesAreSeparate(t *testing.T) {
@@ -184,6 +194,23 @@ func TestNodesAreSeparate(t *testing.T) {
 	if _, err := b.ReadFile("/etc/only-a"); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("a's file seen in b: %v", err)
 	}
+	// Units of the same name started and stopped in both at once. Nodes
+	// sharing one cgroup tree (cgroup.go) trip over each other's unit
+	// cgroups: here a unit stays loaded after it ended, in CI a unit failed
+	// to start with 219/CGROUP.
+	var wg sync.WaitGroup
+	for _, n := range []*Node{a, b} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out, err := n.Exec(context.Background(), "sh", "-c",
+				`i=0; while [ $i -lt 100 ]; do systemd-run --wait -q --unit=same-name true || exit 1; i=$((i+1)); done`)
+			if err != nil {
+				t.Errorf("node %s: starting same-name.service 100 times: %v %s", n.Name(), err, out)
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 func TestBindsAreReadOnly(t *testing.T) {
