@@ -3,6 +3,7 @@ package hostcfg
 import (
 	"bytes"
 	"errors"
+	"io/fs"
 	"net/netip"
 	"path"
 	"slices"
@@ -283,8 +284,15 @@ func LoadDhclientConfs(r *Root) ([]*DhclientConf, error) {
 	seen := map[string]bool{}
 	for _, c := range cands {
 		fi, err := r.Stat(c.path)
-		if err != nil || fi.IsDir() {
+		if errors.Is(err, fs.ErrNotExist) {
 			continue // missing (or a dangling link): dhclient doesn't read it either
+		}
+		if err != nil {
+			errs = append(errs, err) // a link loop: unreadable, not absent
+			continue
+		}
+		if fi.IsDir() {
+			continue
 		}
 		if target, err := r.Resolve(c.path); err == nil {
 			if seen[target] {
@@ -339,7 +347,15 @@ func LoadDhclientLeases(r *Root) ([]DhclientLease, error) {
 		}
 		slices.Sort(files)
 		for _, p := range files {
-			if fi, err := r.Stat(p); err != nil || fi.IsDir() {
+			fi, err := r.Stat(p)
+			if errors.Is(err, fs.ErrNotExist) {
+				continue
+			}
+			if err != nil {
+				errs = append(errs, err) // a link loop: unreadable, not absent
+				continue
+			}
+			if fi.IsDir() {
 				continue
 			}
 			data, err := r.ReadFile(p)

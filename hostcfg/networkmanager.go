@@ -2,6 +2,7 @@ package hostcfg
 
 import (
 	"errors"
+	"io/fs"
 	"net/netip"
 	"path"
 	"slices"
@@ -186,7 +187,15 @@ func nmConnectionFiles(r *Root) ([]string, error) {
 				continue
 			}
 			p := path.Join(d, name)
-			if fi, err := r.Stat(p); err != nil || !fi.Mode().IsRegular() {
+			fi, err := r.Stat(p)
+			if errors.Is(err, fs.ErrNotExist) {
+				continue
+			}
+			if err != nil {
+				errs = append(errs, err) // a link loop: unreadable, not absent
+				continue
+			}
+			if fi.IsDir() {
 				continue
 			}
 			out = append(out, p)

@@ -235,7 +235,10 @@ func Gather(ctx context.Context, env Env, opts Options) (*Node, error) {
 		bad(err)
 	}
 	corefiles := opts.Corefiles
-	if len(corefiles) == 0 && r.Exists("/etc/coredns/Corefile") {
+	// The default Corefile is read when it is there, and also when its link
+	// can't be followed (a loop), so that is reported as unreadable rather
+	// than taken for absent; missing or a dangling link is absent.
+	if _, err := r.Stat("/etc/coredns/Corefile"); len(corefiles) == 0 && !errors.Is(err, fs.ErrNotExist) {
 		corefiles = []string{"/etc/coredns/Corefile"}
 	}
 	for _, p := range corefiles {
