@@ -25,7 +25,7 @@ Exit status: 0 success; with --detailed-exitcode 0 nothing to do, 2 changes to m
   unloop plan --output json | jq '.changes[] | {kind, path, action}'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, env, closeEnv, err := g.open(cmd.Context(), s)
+			c, env, closeEnv, err := g.open(cmd, s)
 			if err != nil {
 				return err
 			}
@@ -71,7 +71,7 @@ Exit status: 0 done (changed or not), 1 failed (and rolled back) or refused.`,
   unloop apply --output json   # for Ansible: changed_when: (r.stdout | from_json).changed`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, env, closeEnv, err := g.open(cmd.Context(), s)
+			c, env, closeEnv, err := g.open(cmd, s)
 			if err != nil {
 				return err
 			}
@@ -98,7 +98,7 @@ run changed, and restarts the units that run restarted. Rolling back twice is ha
   unloop rollback --run 20261125T203500Z-1a2b`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, env, closeEnv, err := g.open(cmd.Context(), s)
+			c, env, closeEnv, err := g.open(cmd, s)
 			if err != nil {
 				return err
 			}

@@ -26,7 +26,7 @@ Exit status: 0 no errors (warnings allowed), 2 errors found, 1 unloop itself fai
   unloop check --root /host --offline`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, env, closeEnv, err := g.open(cmd.Context(), s)
+			c, env, closeEnv, err := g.open(cmd, s)
 			if err != nil {
 				return err
 			}
@@ -58,16 +58,21 @@ func checkExit(rep *remediate.Report) error {
 
 // open loads the configuration and opens the node: what every command that
 // reads the node starts with.
-func (g *globalFlags) open(ctx context.Context, s Streams) (*config, remediate.Env, func(), error) {
+func (g *globalFlags) open(cmd *cobra.Command, s Streams) (*config, remediate.Env, func(), error) {
 	c, err := g.load()
 	if err != nil {
 		return nil, remediate.Env{}, nil, err
+	}
+	// Metrics and NPD's protocol describe a check; a plan or a run printed
+	// as text instead would be a quiet wrong answer for the reader.
+	if cmd.Name() != "check" && (c.Output == "prometheus" || c.Output == "npd") {
+		return nil, remediate.Env{}, nil, fmt.Errorf("output %q is for check only: %s takes text or json", c.Output, cmd.Name())
 	}
 	log, err := newLogger(s.Err, c.LogFormat)
 	if err != nil {
 		return nil, remediate.Env{}, nil, err
 	}
-	env, closeEnv, err := openEnv(ctx, c, log)
+	env, closeEnv, err := openEnv(cmd.Context(), c, log)
 	if err != nil {
 		return nil, remediate.Env{}, nil, err
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,6 +17,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/unloop/unloop/hostcfg/hostcfgtest"
 	"github.com/unloop/unloop/remediate"
 )
 
@@ -285,4 +287,28 @@ func FuzzNPDMessage(f *testing.F) {
 			t.Fatalf("the count of the rest was cut: %q", msg)
 		}
 	})
+}
+
+// TestMetricsOutputsAreCheckOnly: plan, apply and rollback asked for
+// prometheus or npd fail before touching the node, rather than print text
+// where a collector expects metrics.
+func TestMetricsOutputsAreCheckOnly(t *testing.T) {
+	for _, cmd := range []string{"plan", "apply", "rollback"} {
+		for _, output := range []string{"prometheus", "npd"} {
+			t.Run(cmd+" "+output, func(t *testing.T) {
+				root := nodeTree(t, loopNode)
+				before := hostcfgtest.State(t, root, nil)
+				out, stderr, code := run(t, root, cmd, "--output", output, "--upstream", "192.0.2.53")
+				if code != exitFailed || out != "" {
+					t.Errorf("exit %d, stdout %q: want 1 and nothing", code, out)
+				}
+				if want := `output "` + output + `" is for check only: ` + cmd + ` takes text or json`; !strings.Contains(stderr, want) {
+					t.Errorf("stderr %q lacks %q", stderr, want)
+				}
+				if after := hostcfgtest.State(t, root, nil); !maps.Equal(before, after) {
+					t.Errorf("the node changed:\nbefore %v\nafter  %v", before, after)
+				}
+			})
+		}
+	}
 }
