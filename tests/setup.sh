@@ -122,14 +122,15 @@ for release in $releases; do
 	took "$t" "rootfs $release"
 done
 
-# --- host packages for tests/configs ---------------------------------------------
+# --- host packages for tests/configs and the man pages -------------------------
 
 # Debian's ansible-core runs the Ansible role's test against a node over SSH
 # (ssh and ssh-keygen come from openssh-client); bash-completion is what
-# the completion test sources, as a user's shell does. None touches the DNS.
+# the completion test sources, as a user's shell does; groff-base renders the
+# man pages as man shows them. None touches the DNS.
 t=$(now)
 missing=
-for p in ansible-core openssh-client bash-completion; do
+for p in ansible-core openssh-client bash-completion groff-base; do
 	status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
 	[ "$status" = "install ok installed" ] || missing="$missing $p"
 done

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"github.com/spf13/cobra/doc"
 )
 
 // conventions gives the root command what users expect of a CLI: --version
@@ -63,11 +62,7 @@ func newManCommand(s Streams) *cobra.Command {
 			if err := os.MkdirAll(args[0], 0o755); err != nil {
 				return fmt.Errorf("man pages: %w", err)
 			}
-			hdr := &doc.GenManHeader{Title: "UNLOOP", Section: "1", Source: "unloop " + version, Manual: "unloop manual"}
-			if d, ok := manDate(); ok {
-				hdr.Date = &d
-			}
-			if err := doc.GenManTree(cmd.Root(), hdr, args[0]); err != nil {
+			if err := writeManTree(cmd.Root(), args[0], manDate()); err != nil {
 				return fmt.Errorf("man pages: %w", err)
 			}
 			_, err := fmt.Fprintf(s.Err, "man pages written to %s\n", args[0])
@@ -77,13 +72,13 @@ func newManCommand(s Streams) *cobra.Command {
 }
 
 // manDate is the build date (so the same build gives the same pages), else
-// SOURCE_DATE_EPOCH (cobra's doc reads it too), else none: cobra uses now.
-func manDate() (time.Time, bool) {
+// SOURCE_DATE_EPOCH (reproducible builds), else now.
+func manDate() time.Time {
 	if d, err := time.Parse(time.RFC3339, date); err == nil {
-		return d, true
+		return d
 	}
 	if e, err := strconv.ParseInt(os.Getenv("SOURCE_DATE_EPOCH"), 10, 64); err == nil {
-		return time.Unix(e, 0).UTC(), true
+		return time.Unix(e, 0).UTC()
 	}
-	return time.Time{}, false
+	return time.Now().UTC()
 }

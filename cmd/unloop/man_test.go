@@ -4,43 +4,91 @@ import (
 	"bytes"
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/spf13/cobra"
 )
 
 // TestManPages: one page per visible command, generated from the commands
 // (so a new command or flag shows up without editing a page), dated by the
-// build, and the hidden generator itself is not documented.
+// build, valid roff as groff reads it (no warning), and the hidden generator
+// itself is not documented.
 func TestManPages(t *testing.T) {
+	groff, err := exec.LookPath("groff")
+	if err != nil {
+		t.Fatal("groff not found (Debian's groff-base): run `make deps`")
+	}
 	dir := t.TempDir()
 	t.Setenv("SOURCE_DATE_EPOCH", "1700000000")
 	var out, errb bytes.Buffer
 	if code := Run(context.Background(), []string{"man", dir}, Streams{Out: &out, Err: &errb}); code != 0 {
 		t.Fatalf("unloop man: exit %d: %s", code, errb.String())
 	}
+	if b, err := os.ReadFile(filepath.Join(dir, "unloop.1")); err != nil || !bytes.HasPrefix(b, []byte(`.TH "UNLOOP" "1" "Nov 2023"`)) {
+		t.Errorf("unloop.1 does not start with its title and the build's date: %q %v", b[:min(len(b), 60)], err)
+	}
+	// What a reader sees: the page as man shows it (groff, plain text).
+	render := func(page string) string {
+		t.Helper()
+		var stdout, stderr bytes.Buffer
+		cmd := exec.Command(groff, "-man", "-Tutf8", "-ww", "-P-cbou", filepath.Join(dir, page))
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		if err := cmd.Run(); err != nil || stderr.Len() > 0 {
+			t.Errorf("groff %s: %v: %s", page, err, stderr.String())
+		}
+		return stdout.String()
+	}
 	for _, c := range []struct{ page, want string }{
-		{"unloop.1", `.TH "UNLOOP" "1" "Nov 2023"`},
 		{"unloop.1", "unloop apply"},
+		{"unloop.1", "SEE ALSO"},
 		{"unloop-check.1", "unloop check --output json"},
-		{"unloop-apply.1", "--strategy"},
+		{"unloop-check.1", "Exit status: 0 no errors"},
+		{"unloop-apply.1", "--strategy strings"},
 		{"unloop-plan.1", "--detailed-exitcode"},
-		{"unloop-rollback.1", "--run"},
+		{"unloop-rollback.1", "--run string"},
 		{"unloop-completion-bash.1", "bash"},
 	} {
-		b, err := os.ReadFile(filepath.Join(dir, c.page))
-		if err != nil {
+		if _, err := os.Stat(filepath.Join(dir, c.page)); err != nil {
 			t.Errorf("no page %s: %v", c.page, err)
 			continue
 		}
-		if !strings.Contains(string(b), c.want) {
-			t.Errorf("%s lacks %q", c.page, c.want)
+		if got := render(c.page); !strings.Contains(got, c.want) {
+			t.Errorf("%s lacks %q:\n%s", c.page, c.want, got)
 		}
+	}
+	pages, _ := filepath.Glob(filepath.Join(dir, "*.1"))
+	for _, p := range pages {
+		render(filepath.Base(p))
 	}
 	if _, err := os.Stat(filepath.Join(dir, "unloop-man.1")); err == nil {
 		t.Error("the hidden man generator has a page of its own")
 	}
-	if b, _ := os.ReadFile(filepath.Join(dir, "unloop.1")); bytes.Contains(b, []byte("Auto generated")) {
-		t.Error("pages carry cobra's auto-generated line (it changes every build)")
+}
+
+// TestManPageEscapes: help text that looks like roff (a line starting with
+// '.' or '\”, a backslash) reaches the reader as written.
+func TestManPageEscapes(t *testing.T) {
+	groff, err := exec.LookPath("groff")
+	if err != nil {
+		t.Fatal("groff not found (Debian's groff-base): run `make deps`")
+	}
+	c := &cobra.Command{Use: "x", Short: "a -short- line", Long: ".TH not a title\n'also text\na \\fB back\\slash\n\n--flag-like"}
+	c.Flags().String("with-dash", "a-b", "a value\n.SH not a section")
+	page := filepath.Join(t.TempDir(), "x.1")
+	if err := os.WriteFile(page, []byte(manPage(c, time.Unix(0, 0))), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(groff, "-man", "-Tutf8", "-ww", "-P-cbou", page).CombinedOutput()
+	if err != nil {
+		t.Fatalf("groff: %v: %s", err, out)
+	}
+	for _, want := range []string{".TH not a title", "'also text", `a \fB back\slash`, "--flag-like", "--with-dash string", "(default a-b)", ".SH not a section", "a -short- line"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("the page lacks %q:\n%s", want, out)
+		}
 	}
 }
