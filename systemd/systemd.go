@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"sync"
 	"syscall"
 	"time"
 
@@ -91,14 +92,28 @@ func Dial(ctx context.Context) (*Client, error) {
 	}
 }
 
+// dial opens the connections at once: each is a socket, an authentication
+// and a Hello call, and go-systemd's are two in a row (calls, and signals for
+// job results); one after another they were most of an online check's bus time.
 func dial(ctx context.Context) (*Client, error) {
-	bus, err := dbus.ConnectSystemBus(dbus.WithContext(ctx))
-	if err != nil {
-		return nil, busError(err)
-	}
+	var (
+		bus    *dbus.Conn
+		busErr error
+		wg     sync.WaitGroup
+	)
+	wg.Go(func() { bus, busErr = dbus.ConnectSystemBus(dbus.WithContext(ctx)) })
 	m, err := sd.NewSystemConnectionContext(ctx)
+	wg.Wait()
+	if err == nil {
+		err = busErr
+	}
 	if err != nil {
-		bus.Close()
+		if bus != nil {
+			bus.Close()
+		}
+		if m != nil {
+			m.Close()
+		}
 		return nil, busError(err)
 	}
 	return &Client{bus: bus, sd: m}, nil
