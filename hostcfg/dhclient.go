@@ -283,15 +283,10 @@ func LoadDhclientConfs(r *Root) ([]*DhclientConf, error) {
 	var out []*DhclientConf
 	seen := map[string]bool{}
 	for _, c := range cands {
-		fi, err := r.Stat(c.path)
-		if errors.Is(err, fs.ErrNotExist) {
-			continue // missing (or a dangling link): dhclient doesn't read it either
-		}
-		if err != nil {
-			errs = append(errs, err) // a link loop: unreadable, not absent
-			continue
-		}
-		if fi.IsDir() {
+		// Missing (or a dangling link) is absent: dhclient doesn't read it
+		// either. Anything else there that is not a file (a link loop, a
+		// folder) is unreadable: ReadFile says why.
+		if _, err := r.Stat(c.path); errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
 		if target, err := r.Resolve(c.path); err == nil {
@@ -347,15 +342,9 @@ func LoadDhclientLeases(r *Root) ([]DhclientLease, error) {
 		}
 		slices.Sort(files)
 		for _, p := range files {
-			fi, err := r.Stat(p)
-			if errors.Is(err, fs.ErrNotExist) {
-				continue
-			}
-			if err != nil {
-				errs = append(errs, err) // a link loop: unreadable, not absent
-				continue
-			}
-			if fi.IsDir() {
+			// Missing or dangling is absent; a link loop or a folder is
+			// unreadable (ReadFile says why).
+			if _, err := r.Stat(p); errors.Is(err, fs.ErrNotExist) {
 				continue
 			}
 			data, err := r.ReadFile(p)

@@ -187,15 +187,11 @@ func nmConnectionFiles(r *Root) ([]string, error) {
 				continue
 			}
 			p := path.Join(d, name)
+			// Missing or dangling is absent, and a folder is skipped, as
+			// NetworkManager's keyfile plugin does; a link loop is
+			// unreadable (ReadFile says why).
 			fi, err := r.Stat(p)
-			if errors.Is(err, fs.ErrNotExist) {
-				continue
-			}
-			if err != nil {
-				errs = append(errs, err) // a link loop: unreadable, not absent
-				continue
-			}
-			if fi.IsDir() {
+			if errors.Is(err, fs.ErrNotExist) || err == nil && fi.IsDir() {
 				continue
 			}
 			out = append(out, p)

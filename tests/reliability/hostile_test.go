@@ -44,9 +44,6 @@ type hostileWant struct {
 	kubelet string
 	// refusal is what the refusal must say, when not "where:".
 	refusal string
-	// deviation says why a result is not what DESIGN §5 asks for (an
-	// unreadable input taken as absent): asserted as it is, so a fix shows.
-	deviation string
 }
 
 // hostileCorpus is the expectation for every file of the corpus; a file
@@ -179,12 +176,8 @@ func TestHostileFiles(t *testing.T) {
 		p := hostilePlaces[place]
 		for _, k := range kinds {
 			want := hostileWant{check: 1, where: p}
-			switch {
-			case k.name == "dev-zero":
+			if k.name == "dev-zero" {
 				want = absent
-			case (place == "dhclient.conf" || place == "dhclient-lease") && (k.name == "link-loop" || k.name == "folder"),
-				place == "Corefile" && k.name == "link-loop":
-				want = hostileWant{check: 2, deviation: "a " + k.name + " at " + p + " is taken as no file, not as unreadable"}
 			}
 			t.Run(place+"/"+k.name, func(t *testing.T) {
 				testHostile(t, want, func(dir string) {
@@ -247,9 +240,6 @@ func testHostile(t *testing.T, want hostileWant, place func(dir string)) {
 	dir, _ := hostcfgtest.Tree(t, filepath.Join("testdata", "hostile-base.txtar"))
 	place(dir)
 	before := hostcfgtest.State(t, dir, func(rel string) bool { return rel == "run/unloop.lock" })
-	if want.deviation != "" {
-		t.Logf("known deviation from DESIGN §5: %s", want.deviation)
-	}
 
 	r := quick(t, run(t, unloopBin(), nil, "check", "--root", dir, "--offline", "--output", "json"))
 	if r.Code != want.check {
