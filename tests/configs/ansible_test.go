@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/unloop/unloop/tests/node"
+	"github.com/unloop/unloop/tests/testbed"
 )
 
 // recap is one host's line of Ansible's PLAY RECAP.
@@ -54,7 +55,7 @@ func (a *ansibleBed) playbook(t *testing.T, args ...string) (string, time.Durati
 }
 
 type ansibleBed struct {
-	nw        *net
+	nw        *testbed.Net
 	node      *node.Node
 	home      string
 	inventory string
@@ -95,13 +96,13 @@ node ansible_host=%s ansible_user=root ansible_ssh_private_key_file=%s ansible_p
 func TestAnsible(t *testing.T) {
 	a := newAnsibleBed(t, map[string]node.File{
 		"/etc/systemd/system/kubelet.service": {Data: []byte(kubeletUnit)},
-		"/var/lib/kubelet/config.yaml":        {Data: []byte(kubeletConfig)},
+		"/var/lib/kubelet/config.yaml":        {Data: []byte(testbed.KubeletConfig)},
 	})
 	nw, n := a.nw, a.node
 	must(t, n.WriteFile("/etc/systemd/resolved.conf.d/upstream.conf", []byte("[Resolve]\nDNS="+nw.Upstream+"\n"), 0o644))
 	n.Run("systemctl", "restart", "systemd-resolved.service")
 	n.Run("systemctl", "enable", "--now", "kubelet.service")
-	if !waitFor(10*time.Second, func() bool {
+	if !testbed.Poll(10*time.Second, func() bool {
 		d, _ := n.ReadFile("/run/systemd/resolve/resolv.conf")
 		return strings.Contains(string(d), "nameserver "+nw.Upstream)
 	}) {
@@ -118,7 +119,7 @@ func TestAnsible(t *testing.T) {
 	if st := strings.TrimSpace(n.Run("systemctl", "is-enabled", "unloop.service", "unloop.path")); st != "enabled\nenabled" {
 		t.Errorf("units not enabled: %q", st)
 	}
-	if d, _ := n.ReadFile("/var/lib/kubelet/config.yaml"); string(d) != kubeletConfig {
+	if d, _ := n.ReadFile("/var/lib/kubelet/config.yaml"); string(d) != testbed.KubeletConfig {
 		t.Fatalf("the install run changed kubelet's config:\n%s", d)
 	}
 
@@ -133,10 +134,10 @@ func TestAnsible(t *testing.T) {
 			t.Errorf("--check --diff does not show %q:\n%s", want, out)
 		}
 	}
-	if d, _ := n.ReadFile("/var/lib/kubelet/config.yaml"); string(d) != kubeletConfig {
+	if d, _ := n.ReadFile("/var/lib/kubelet/config.yaml"); string(d) != testbed.KubeletConfig {
 		t.Fatalf("--check changed kubelet's config:\n%s", d)
 	}
-	if runs, _ := nodeExec(t, n, "sh", "-c", "ls /var/lib/unloop/runs 2>/dev/null | wc -l"); strings.TrimSpace(runs) != "0" {
+	if runs, _ := testbed.Exec(t, n, "sh", "-c", "ls /var/lib/unloop/runs 2>/dev/null | wc -l"); strings.TrimSpace(runs) != "0" {
 		t.Errorf("--check journaled %s runs", strings.TrimSpace(runs))
 	}
 	t.Logf("--check --diff: %v, %+v", took.Round(10*time.Millisecond), r)
@@ -150,7 +151,7 @@ func TestAnsible(t *testing.T) {
 	if d, _ := n.ReadFile("/var/lib/kubelet/config.yaml"); !strings.Contains(string(d), "resolvConf: /run/systemd/resolve/resolv.conf") {
 		t.Fatalf("first run did not fix kubelet's config:\n%s", d)
 	}
-	if out, code := nodeExec(t, n, "unloop", "check"); code != 0 {
+	if out, code := testbed.Exec(t, n, "unloop", "check"); code != 0 {
 		t.Errorf("after the first run, check: exit %d\n%s", code, out)
 	}
 	out, second := a.playbook(t)

@@ -11,6 +11,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/unloop/unloop/tests/node"
+	"github.com/unloop/unloop/tests/testbed"
 )
 
 // inRootfs runs a shell script inside a chroot of a cached rootfs, with the
@@ -129,7 +130,7 @@ func TestCloudInitUserData(t *testing.T) {
 func TestCloudInitFirstBoot(t *testing.T) {
 	deb, _ := buildPackages(t, "v0.1.0")
 	nw := newNet(t)
-	daemon(t, "http server", "ip", "netns", "exec", nw.NetNS, "python3", "-m", "http.server", "8080",
+	nw.Daemon("http server", "python3", "-m", "http.server", "8080",
 		"--bind", nw.Upstream, "--directory", filepath.Dir(deb))
 
 	userData := string(configFile(t, "cloud-init/user-data.yaml"))
@@ -150,10 +151,10 @@ func TestCloudInitFirstBoot(t *testing.T) {
 			"/etc/systemd/resolved.conf.d/upstream.conf":                  {Data: []byte("[Resolve]\nDNS=" + nw.Upstream + "\n")},
 			"/etc/systemd/system/kubelet.service":                         {Data: []byte(kubeletUnit)},
 			"/etc/systemd/system/multi-user.target.wants/kubelet.service": {Link: "/etc/systemd/system/kubelet.service"},
-			"/var/lib/kubelet/config.yaml":                                {Data: []byte(kubeletConfig)},
+			"/var/lib/kubelet/config.yaml":                                {Data: []byte(testbed.KubeletConfig)},
 		}})
 	waitActive(t, n, "kubelet.service")
-	out, code := nodeExec(t, n, "cloud-init", "status", "--wait", "--long")
+	out, code := testbed.Exec(t, n, "cloud-init", "status", "--wait", "--long")
 	if code != 0 || !strings.Contains(out, "status: done") {
 		t.Fatalf("cloud-init: exit %d\n%s\n%s", code, out, n.Run("sh", "-c", "tail -n 40 /var/log/cloud-init-output.log"))
 	}

@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/unloop/unloop/tests/node"
+	"github.com/unloop/unloop/tests/testbed"
 )
 
 // decodeDaemonSet decodes a manifest strictly with Kubernetes's own types:
@@ -145,12 +146,12 @@ func TestDaemonSetOnNode(t *testing.T) {
 	env := envOf(c)
 	n := bootNode(t, node.Options{Files: map[string]node.File{
 		"/etc/systemd/system/kubelet.service": {Data: []byte(kubeletUnit)},
-		"/var/lib/kubelet/config.yaml":        {Data: []byte(kubeletConfig)},
+		"/var/lib/kubelet/config.yaml":        {Data: []byte(testbed.KubeletConfig)},
 		"/etc/unloop/unloop.yaml":             {Data: configFile(t, "unloop.yaml")},
 	}})
 	n.Run("systemctl", "enable", "--now", "kubelet.service")
 	must(t, n.WriteFile("/tmp/pod-script.sh", []byte(strings.Join(c.Args, "\n")), 0o644))
-	if out, code := nodeExec(t, n, "sh", "-n", "/tmp/pod-script.sh"); code != 0 {
+	if out, code := testbed.Exec(t, n, "sh", "-n", "/tmp/pod-script.sh"); code != 0 {
 		t.Errorf("the container's script is not valid sh: %s", out)
 	}
 
@@ -160,7 +161,7 @@ mount -t tmpfs pod /mnt
 mkdir /mnt/host
 mount --rbind / /mnt/host
 exec env -i DBUS_SYSTEM_BUS_ADDRESS="$1" UNLOOP_CONFIG="$2" /usr/sbin/chroot /mnt /host/opt/unloop/unloop check --root /host --output json`
-	out, code := nodeExec(t, n, "unshare", "--mount", "--propagation", "private", "sh", "-c", pod, "pod",
+	out, code := testbed.Exec(t, n, "unshare", "--mount", "--propagation", "private", "sh", "-c", pod, "pod",
 		env["DBUS_SYSTEM_BUS_ADDRESS"], env["UNLOOP_CONFIG"])
 	var r struct {
 		Status   string `json:"status"`

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/unloop/unloop/tests/node"
+	"github.com/unloop/unloop/tests/testbed"
 )
 
 // buildPackages builds the .deb and .rpm as `make package` does, from the
@@ -159,7 +160,7 @@ func TestDeb(t *testing.T) {
 		Files: map[string]node.File{
 			"/etc/systemd/resolved.conf.d/upstream.conf": {Data: []byte("[Resolve]\nDNS=" + nw.Upstream + "\n")},
 			"/etc/systemd/system/kubelet.service":        {Data: []byte(kubeletUnit)},
-			"/var/lib/kubelet/config.yaml":               {Data: []byte(kubeletConfig)},
+			"/var/lib/kubelet/config.yaml":               {Data: []byte(testbed.KubeletConfig)},
 		}})
 	n.Run("systemctl", "enable", "kubelet.service")
 	n.Run("dpkg", "-i", "/opt/pkg/"+filepath.Base(deb))
@@ -167,7 +168,7 @@ func TestDeb(t *testing.T) {
 	if st := strings.Fields(n.Run("systemctl", "is-enabled", "unloop.service", "unloop.path")); !slices.Equal(st, []string{"enabled", "enabled"}) {
 		t.Errorf("after dpkg -i: unloop.service, unloop.path %v, want enabled", st)
 	}
-	if st, _ := nodeExec(t, n, "systemctl", "is-active", "unloop.service"); strings.TrimSpace(st) != "inactive" {
+	if st, _ := testbed.Exec(t, n, "systemctl", "is-active", "unloop.service"); strings.TrimSpace(st) != "inactive" {
 		t.Errorf("installing the package ran unloop (%s): it should wait for the boot or the admin", strings.TrimSpace(st))
 	}
 	listed := n.Run("dpkg", "-L", "unloop")
@@ -185,11 +186,11 @@ func TestDeb(t *testing.T) {
 	if man := n.Run("sh", "-c", "zcat /usr/share/man/man1/unloop.1.gz | head -3"); !strings.Contains(man, `.TH "UNLOOP" "1"`) {
 		t.Errorf("man page: %q", man)
 	}
-	out, code := nodeExec(t, n, "sh", "-c", "systemd-analyze verify --man=no unloop.service unloop-reapply.service unloop.path 2>&1")
+	out, code := testbed.Exec(t, n, "sh", "-c", "systemd-analyze verify --man=no unloop.service unloop-reapply.service unloop.path 2>&1")
 	if code != 0 || strings.TrimSpace(out) != "" {
 		t.Errorf("systemd-analyze verify of the installed units: exit %d\n%s", code, out)
 	}
-	if _, code := nodeExec(t, n, "unloop", "check"); code != 2 {
+	if _, code := testbed.Exec(t, n, "unloop", "check"); code != 2 {
 		t.Fatalf("the node should loop before the reboot: check exit %d", code)
 	}
 
@@ -204,31 +205,31 @@ func TestDeb(t *testing.T) {
 	n.Run("dpkg", "-r", "unloop")
 	for _, p := range []string{"/usr/bin/unloop", "/usr/lib/systemd/system/unloop.service", "/usr/lib/systemd/system/unloop.path",
 		"/usr/lib/systemd/system/unloop-reapply.service", "/usr/share/man/man1/unloop.1.gz"} {
-		if _, code := nodeExec(t, n, "test", "-e", p); code == 0 {
+		if _, code := testbed.Exec(t, n, "test", "-e", p); code == 0 {
 			t.Errorf("dpkg -r left %s", p)
 		}
 	}
 	if left := strings.TrimSpace(n.Run("find", "/etc/systemd/system", "-name", "unloop*")); left != "" {
 		t.Errorf("dpkg -r left enablement links:\n%s", left)
 	}
-	if units, _ := nodeExec(t, n, "systemctl", "list-unit-files", "--no-legend", "unloop*"); strings.TrimSpace(units) != "" {
+	if units, _ := testbed.Exec(t, n, "systemctl", "list-unit-files", "--no-legend", "unloop*"); strings.TrimSpace(units) != "" {
 		t.Errorf("systemd still knows unloop's units after dpkg -r:\n%s", units)
 	}
 	if st := n.Run("dpkg-query", "-W", "-f=${Status}", "unloop"); st != "deinstall ok config-files" {
 		t.Errorf("after dpkg -r: status %q", st)
 	}
 	for _, p := range []string{"/etc/unloop/unloop.yaml", "/var/lib/unloop/runs"} {
-		if _, code := nodeExec(t, n, "test", "-e", p); code != 0 {
+		if _, code := testbed.Exec(t, n, "test", "-e", p); code != 0 {
 			t.Errorf("dpkg -r removed %s (only a purge should)", p)
 		}
 	}
 	n.Run("dpkg", "-P", "unloop")
 	for _, p := range []string{"/etc/unloop", "/var/lib/unloop"} {
-		if _, code := nodeExec(t, n, "test", "-e", p); code == 0 {
+		if _, code := testbed.Exec(t, n, "test", "-e", p); code == 0 {
 			t.Errorf("dpkg -P left %s", p)
 		}
 	}
-	if out, code := nodeExec(t, n, "dpkg-query", "-W", "unloop"); code == 0 {
+	if out, code := testbed.Exec(t, n, "dpkg-query", "-W", "unloop"); code == 0 {
 		t.Errorf("dpkg still knows unloop after the purge: %s", out)
 	}
 	// The fix stays: removing the tool does not undo what it changed

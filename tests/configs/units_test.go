@@ -8,31 +8,20 @@ import (
 	"time"
 
 	"github.com/unloop/unloop/tests/node"
+	"github.com/unloop/unloop/tests/testbed"
 )
-
-// releases are the node versions the units are tested on: systemd 252 and 257.
-var releases = []string{"bookworm", "trixie"}
-
-func forEachRelease(t *testing.T, f func(t *testing.T, release string)) {
-	for _, release := range releases {
-		t.Run(release, func(t *testing.T) {
-			t.Parallel()
-			f(t, release)
-		})
-	}
-}
 
 // TestUnitsVerify runs systemd-analyze verify on the units inside real nodes,
 // where the binary they name exists: any output at all fails (verify only
 // warns, exit 0, on an unknown key). Enabling the boot unit must hook it into
 // kubelet and the boot.
 func TestUnitsVerify(t *testing.T) {
-	forEachRelease(t, func(t *testing.T, release string) {
+	testbed.ForEachRelease(t, func(t *testing.T, release string) {
 		n := bootNode(t, node.Options{Release: release, Files: map[string]node.File{
 			"/etc/systemd/system/kubelet.service": {Data: []byte(kubeletUnit)},
 		}})
 		installUnits(t, n)
-		out, code := nodeExec(t, n, "sh", "-c", "systemd-analyze verify --man=no "+
+		out, code := testbed.Exec(t, n, "sh", "-c", "systemd-analyze verify --man=no "+
 			"/etc/systemd/system/unloop.service /etc/systemd/system/unloop-reapply.service /etc/systemd/system/unloop.path 2>&1")
 		if code != 0 || strings.TrimSpace(out) != "" {
 			t.Errorf("systemd-analyze verify: exit %d:\n%s", code, out)
@@ -42,7 +31,7 @@ func TestUnitsVerify(t *testing.T) {
 			"/etc/systemd/system/multi-user.target.wants/unloop.service",
 			"/etc/systemd/system/multi-user.target.wants/unloop.path",
 		} {
-			if _, code := nodeExec(t, n, "test", "-L", l); code != 0 {
+			if _, code := testbed.Exec(t, n, "test", "-L", l); code != 0 {
 				t.Errorf("systemctl enable made no link %s", l)
 			}
 		}
@@ -73,7 +62,7 @@ func readBoot(t *testing.T, n *node.Node, unloopOn bool) bootTimes {
 	t.Helper()
 	var unloopDone, unloopStarting, kubeletStarted, kubeletFirstLine int64
 	// kubelet's output reaches the journal a moment after it is active.
-	waitFor(10*time.Second, func() bool {
+	testbed.Poll(10*time.Second, func() bool {
 		for _, e := range journal(t, n, "_SYSTEMD_UNIT=kubelet.service") {
 			if strings.Contains(e.str("MESSAGE"), "kubelet starting with") {
 				return true
@@ -158,19 +147,19 @@ func durations(v []int64) string {
 // boots.
 func TestBootUnit(t *testing.T) {
 	const boots = 5
-	forEachRelease(t, func(t *testing.T, release string) {
+	testbed.ForEachRelease(t, func(t *testing.T, release string) {
 		nw := newNet(t)
 		n := bootNode(t, node.Options{Release: release, NetNS: nw.NodeNS, Overlay: t.TempDir(),
 			Files: map[string]node.File{
 				"/etc/systemd/resolved.conf.d/upstream.conf": {Data: []byte("[Resolve]\nDNS=" + nw.Upstream + "\n")},
 				"/etc/systemd/system/kubelet.service":        {Data: []byte(kubeletUnit)},
-				"/var/lib/kubelet/config.yaml":               {Data: []byte(kubeletConfig)},
+				"/var/lib/kubelet/config.yaml":               {Data: []byte(testbed.KubeletConfig)},
 			}})
 		installUnits(t, n)
 		n.Run("systemctl", "enable", "kubelet.service")
 
 		// Without unloop: the node loops, and kubelet's start is the baseline.
-		out, code := nodeExec(t, n, "unloop", "check")
+		out, code := testbed.Exec(t, n, "unloop", "check")
 		if code != 2 || !strings.Contains(out, "nameserver-resolved-stub") {
 			t.Fatalf("the node should loop before unloop runs: exit %d\n%s", code, out)
 		}
@@ -180,7 +169,7 @@ func TestBootUnit(t *testing.T) {
 			waitActive(t, n, "kubelet.service")
 			without = append(without, readBoot(t, n, false).kubeletStart)
 		}
-		if d, _ := n.ReadFile("/var/lib/kubelet/config.yaml"); string(d) != kubeletConfig {
+		if d, _ := n.ReadFile("/var/lib/kubelet/config.yaml"); string(d) != testbed.KubeletConfig {
 			t.Fatalf("kubelet's config changed with unloop disabled:\n%s", d)
 		}
 
@@ -200,7 +189,7 @@ func TestBootUnit(t *testing.T) {
 				if !strings.Contains(kubelet, "resolvConf: /run/systemd/resolve/resolv.conf") {
 					t.Fatalf("first boot: kubelet started without the fix:\n%s", kubelet)
 				}
-				if out, code := nodeExec(t, n, "unloop", "check"); code != 0 {
+				if out, code := testbed.Exec(t, n, "unloop", "check"); code != 0 {
 					t.Fatalf("after the first boot, check: exit %d\n%s", code, out)
 				}
 				t.Logf("first boot: unloop.service took %v (apply with a change)", time.Duration(bt.unloopTook)*time.Microsecond)
@@ -229,20 +218,20 @@ func TestBootUnit(t *testing.T) {
 // unloop.service fails visibly and kubelet starts anyway, on the node as it
 // was: ordered after unloop, never blocked by it.
 func TestBootUnitFailure(t *testing.T) {
-	forEachRelease(t, func(t *testing.T, release string) {
+	testbed.ForEachRelease(t, func(t *testing.T, release string) {
 		n := bootNode(t, node.Options{Release: release, Overlay: t.TempDir(),
 			Files: map[string]node.File{
 				// Nothing answers there: the node has only lo.
 				"/etc/systemd/resolved.conf.d/upstream.conf": {Data: []byte("[Resolve]\nDNS=10.98.250.1\n")},
 				"/etc/systemd/system/kubelet.service":        {Data: []byte(kubeletUnit)},
-				"/var/lib/kubelet/config.yaml":               {Data: []byte(kubeletConfig)},
+				"/var/lib/kubelet/config.yaml":               {Data: []byte(testbed.KubeletConfig)},
 			}})
 		installUnits(t, n)
 		n.Run("systemctl", "enable", "kubelet.service", "unloop.service")
 		n.Reboot()
 		waitActive(t, n, "kubelet.service")
-		if !waitFor(30*time.Second, func() bool {
-			out, _ := nodeExec(t, n, "systemctl", "is-failed", "unloop.service")
+		if !testbed.Poll(30*time.Second, func() bool {
+			out, _ := testbed.Exec(t, n, "systemctl", "is-failed", "unloop.service")
 			return strings.TrimSpace(out) == "failed"
 		}) {
 			t.Fatalf("unloop.service did not fail:\n%s", n.Run("systemctl", "status", "--no-pager", "unloop.service"))
@@ -251,7 +240,7 @@ func TestBootUnitFailure(t *testing.T) {
 		if !strings.Contains(log, "black hole") {
 			t.Errorf("unloop's journal does not say why it refused:\n%s", log)
 		}
-		if d, _ := n.ReadFile("/var/lib/kubelet/config.yaml"); string(d) != kubeletConfig {
+		if d, _ := n.ReadFile("/var/lib/kubelet/config.yaml"); string(d) != testbed.KubeletConfig {
 			t.Errorf("a refused apply changed kubelet's config:\n%s", d)
 		}
 		bt := readBoot(t, n, false)
@@ -268,8 +257,8 @@ func TestBootUnitFailure(t *testing.T) {
 func waitActive(t *testing.T, n *node.Node, units ...string) {
 	t.Helper()
 	var last string
-	if !waitFor(30*time.Second, func() bool {
-		out, _ := nodeExec(t, n, append([]string{"systemctl", "is-active"}, units...)...)
+	if !testbed.Poll(30*time.Second, func() bool {
+		out, _ := testbed.Exec(t, n, append([]string{"systemctl", "is-active"}, units...)...)
 		last = strings.Join(strings.Fields(out), " ")
 		return last == strings.TrimSpace(strings.Repeat("active ", len(units)))
 	}) {
@@ -280,7 +269,7 @@ func waitActive(t *testing.T, n *node.Node, units ...string) {
 // blame is systemd-analyze blame's line for unloop.service.
 func blame(t *testing.T, n *node.Node) string {
 	t.Helper()
-	out, _ := nodeExec(t, n, "systemd-analyze", "blame", "--no-pager")
+	out, _ := testbed.Exec(t, n, "systemd-analyze", "blame", "--no-pager")
 	for _, l := range strings.Split(out, "\n") {
 		if strings.Contains(l, "unloop.service") {
 			return strings.TrimSpace(l)
@@ -294,18 +283,18 @@ func blame(t *testing.T, n *node.Node) string {
 // within seconds, twice in a row, and unloop's own writes settle: a few runs
 // of unloop-reapply at most, the last one changing nothing, and no run after.
 func TestPathUnit(t *testing.T) {
-	forEachRelease(t, func(t *testing.T, release string) {
+	testbed.ForEachRelease(t, func(t *testing.T, release string) {
 		nw := newNet(t)
 		clean := "; generated by /usr/sbin/dhclient-script\nsearch example.internal\nnameserver " + nw.Upstream + "\n"
 		n := bootNode(t, node.Options{Release: release, NetNS: nw.NodeNS,
 			Files: map[string]node.File{
 				"/etc/resolv.conf":                    {Data: []byte(clean)},
 				"/etc/systemd/system/kubelet.service": {Data: []byte(kubeletUnit)},
-				"/var/lib/kubelet/config.yaml":        {Data: []byte(kubeletConfig)},
+				"/var/lib/kubelet/config.yaml":        {Data: []byte(testbed.KubeletConfig)},
 			}})
 		installUnits(t, n)
 		n.Run("systemctl", "enable", "--now", "kubelet.service", "unloop.path")
-		if out, code := nodeExec(t, n, "unloop", "check"); code != 0 {
+		if out, code := testbed.Exec(t, n, "unloop", "check"); code != 0 {
 			t.Fatalf("the node should start clean: exit %d\n%s", code, out)
 		}
 
@@ -315,7 +304,7 @@ func TestPathUnit(t *testing.T) {
 			start := time.Now()
 			must(t, n.WriteFile("/etc/resolv.conf", []byte(looping), 0o644))
 			var got []byte
-			if !waitFor(20*time.Second, func() bool {
+			if !testbed.Poll(20*time.Second, func() bool {
 				got, _ = n.ReadFile("/etc/resolv.conf")
 				return !strings.Contains(string(got), "169.254.25.10")
 			}) {
@@ -328,9 +317,9 @@ func TestPathUnit(t *testing.T) {
 
 			// Settle: the reapply unit and the path back at rest, then no
 			// further run for a while.
-			if !waitFor(30*time.Second, func() bool {
-				a, _ := nodeExec(t, n, "systemctl", "is-active", "unloop-reapply.service")
-				p, _ := nodeExec(t, n, "systemctl", "is-active", "unloop.path")
+			if !testbed.Poll(30*time.Second, func() bool {
+				a, _ := testbed.Exec(t, n, "systemctl", "is-active", "unloop-reapply.service")
+				p, _ := testbed.Exec(t, n, "systemctl", "is-active", "unloop.path")
 				return strings.TrimSpace(a) == "inactive" && strings.TrimSpace(p) == "active"
 			}) {
 				t.Fatalf("round %d: unloop-reapply or unloop.path did not settle:\n%s", round, n.Run("systemctl", "status", "--no-pager", "unloop-reapply.service", "unloop.path"))
@@ -352,7 +341,7 @@ func TestPathUnit(t *testing.T) {
 		if c := strings.Count(log, "Applied run"); c != 2 {
 			t.Errorf("%d applies with a change, want 2 (one per injected line):\n%s", c, log)
 		}
-		if _, code := nodeExec(t, n, "test", "-f", "/etc/dhcp/dhclient-enter-hooks.d/unloop"); code != 0 {
+		if _, code := testbed.Exec(t, n, "test", "-f", "/etc/dhcp/dhclient-enter-hooks.d/unloop"); code != 0 {
 			t.Errorf("no dhclient hook: the line would come back at the next renew")
 		}
 	})
@@ -375,24 +364,24 @@ func reapplyStarts(t *testing.T, n *node.Node) int {
 // unloop.path runs apply from its hardened unit, which points kubelet at
 // resolved's uplink file again and restarts the running kubelet over D-Bus.
 func TestPathUnitKubeletConfig(t *testing.T) {
-	forEachRelease(t, func(t *testing.T, release string) {
+	testbed.ForEachRelease(t, func(t *testing.T, release string) {
 		nw := newNet(t)
 		n := bootNode(t, node.Options{Release: release, NetNS: nw.NodeNS,
 			Files: map[string]node.File{
 				"/etc/systemd/resolved.conf.d/upstream.conf": {Data: []byte("[Resolve]\nDNS=" + nw.Upstream + "\n")},
 				"/etc/systemd/system/kubelet.service":        {Data: []byte(kubeletUnit)},
-				"/var/lib/kubelet/config.yaml":               {Data: []byte(kubeletConfig + "resolvConf: /run/systemd/resolve/resolv.conf\n")},
+				"/var/lib/kubelet/config.yaml":               {Data: []byte(testbed.KubeletConfig + "resolvConf: /run/systemd/resolve/resolv.conf\n")},
 			}})
 		installUnits(t, n)
 		n.Run("systemctl", "enable", "--now", "kubelet.service", "unloop.path")
-		if out, code := nodeExec(t, n, "unloop", "check"); code != 0 {
+		if out, code := testbed.Exec(t, n, "unloop", "check"); code != 0 {
 			t.Fatalf("the node should start clean: exit %d\n%s", code, out)
 		}
 		pid := prop(t, n, "kubelet.service", "MainPID")
 
 		start := time.Now()
-		must(t, n.WriteFile("/var/lib/kubelet/config.yaml", []byte(kubeletConfig), 0o644))
-		if !waitFor(20*time.Second, func() bool {
+		must(t, n.WriteFile("/var/lib/kubelet/config.yaml", []byte(testbed.KubeletConfig), 0o644))
+		if !testbed.Poll(20*time.Second, func() bool {
 			d, _ := n.ReadFile("/var/lib/kubelet/config.yaml")
 			p := prop(t, n, "kubelet.service", "MainPID")
 			return strings.Contains(string(d), "resolvConf: /run/systemd/resolve/resolv.conf") && p != pid && p != "0"
@@ -403,15 +392,15 @@ func TestPathUnitKubeletConfig(t *testing.T) {
 		t.Logf("%s: kubelet's config fixed and kubelet restarted %v after the rewrite", release, time.Since(start).Round(10*time.Millisecond))
 		// apply logs the restart once systemd's job is done: a moment later.
 		var log string
-		if !waitFor(10*time.Second, func() bool {
+		if !testbed.Poll(10*time.Second, func() bool {
 			log = unloopLog(t, n, "unloop-reapply.service")
 			return strings.Contains(log, "msg=restarted unit=kubelet.service")
 		}) {
 			t.Errorf("unloop's journal does not show kubelet's restart:\n%s", log)
 		}
 		// The run ends (its check after the restart) before the node goes down.
-		if !waitFor(30*time.Second, func() bool {
-			a, _ := nodeExec(t, n, "systemctl", "is-active", "unloop-reapply.service")
+		if !testbed.Poll(30*time.Second, func() bool {
+			a, _ := testbed.Exec(t, n, "systemctl", "is-active", "unloop-reapply.service")
 			return strings.TrimSpace(a) == "inactive"
 		}) {
 			t.Errorf("unloop-reapply still running:\n%s", n.Run("systemctl", "status", "--no-pager", "unloop-reapply.service"))
@@ -433,19 +422,19 @@ func prop(t *testing.T, n *node.Node, unit, name string) string {
 // restart queued in systemd's default mode would wait for unloop.service, which
 // waits for that restart: unloop restarts units ignoring ordering.
 func TestBootUnitRestartByHand(t *testing.T) {
-	forEachRelease(t, func(t *testing.T, release string) {
+	testbed.ForEachRelease(t, func(t *testing.T, release string) {
 		nw := newNet(t)
 		n := bootNode(t, node.Options{Release: release, NetNS: nw.NodeNS,
 			Files: map[string]node.File{
 				"/etc/systemd/resolved.conf.d/upstream.conf": {Data: []byte("[Resolve]\nDNS=" + nw.Upstream + "\n")},
 				"/etc/systemd/system/kubelet.service":        {Data: []byte(kubeletUnit)},
-				"/var/lib/kubelet/config.yaml":               {Data: []byte(kubeletConfig)},
+				"/var/lib/kubelet/config.yaml":               {Data: []byte(testbed.KubeletConfig)},
 			}})
 		installUnits(t, n)
 		n.Run("systemctl", "enable", "--now", "kubelet.service")
 		pid := prop(t, n, "kubelet.service", "MainPID")
 		start := time.Now()
-		out, code := nodeExec(t, n, "systemctl", "restart", "unloop.service")
+		out, code := testbed.Exec(t, n, "systemctl", "restart", "unloop.service")
 		took := time.Since(start)
 		if code != 0 {
 			t.Fatalf("systemctl restart unloop: exit %d after %v\n%s\n%s", code, took, out, unloopLog(t, n, "unloop.service"))

@@ -2,115 +2,40 @@ package e2e
 
 import (
 	"context"
-	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/unloop/unloop/tests/node"
+	"github.com/unloop/unloop/tests/testbed"
 )
 
-// A bed is a node joined by a veth pair to a second network namespace that
-// plays the network: a DHCP server (dnsmasq, DHCP only) and an upstream DNS
-// server (a real CoreDNS answering example.test). Everything lives in
-// namespaces the test made; nothing reaches this machine's own network.
+// A bed is a node on a testbed.Net (an upstream CoreDNS answering
+// example.test on the far side) where a DHCP server (dnsmasq, DHCP only) also
+// runs. Everything lives in namespaces the test made; nothing reaches this
+// machine's own network.
 type bed struct {
-	t        *testing.T
-	id       string
-	netNS    string // the network's side
-	nodeNS   string // the node's side (its eth0)
-	Upstream string // the upstream DNS server's address, 10.99.N.1
-	Node     *node.Node
-	opts     node.Options
+	*testbed.Net // ulnetN and ulnodeN, 10.99.N.0/24
+	t            *testing.T
+	Node         *node.Node
 }
-
-var bedCount atomic.Int32
 
 // dhcpDNS is what the DHCP server hands out as domain-name-servers ("" for
 // the upstream alone; UPSTREAM in it stands for the upstream's address).
 // opts is the node's: Release and Ready are taken from it.
 func newBed(t *testing.T, opts node.Options, dhcpDNS string) *bed {
 	t.Helper()
-	n := int(bedCount.Add(1)) + (os.Getpid()%50)*4
-	b := &bed{t: t, id: fmt.Sprintf("%d", n%200+20)}
-	b.netNS, b.nodeNS = "ulnet"+b.id, "ulnode"+b.id
-	b.Upstream = "10.99." + b.id + ".1"
-	sub := "10.99." + b.id + "."
+	b := &bed{Net: testbed.NewNet(t, "ul", "10.99"), t: t}
 	dhcpDNS = strings.ReplaceAll(dhcpDNS, "UPSTREAM", b.Upstream)
 	if dhcpDNS == "" {
 		dhcpDNS = b.Upstream
 	}
-	for _, ns := range []string{b.netNS, b.nodeNS} {
-		_ = exec.Command("ip", "netns", "delete", ns).Run() // a leftover of a killed run
-		b.ip("netns", "add", ns)
-		ns := ns
-		t.Cleanup(func() { _ = exec.Command("ip", "netns", "delete", ns).Run() })
-	}
-	b.ip("-n", b.netNS, "link", "add", "net0", "type", "veth", "peer", "name", "eth0", "netns", b.nodeNS)
-	b.ip("-n", b.netNS, "addr", "add", b.Upstream+"/24", "dev", "net0")
-	b.ip("-n", b.netNS, "link", "set", "net0", "up")
-	b.ip("-n", b.netNS, "link", "set", "lo", "up")
-	b.ip("-n", b.nodeNS, "link", "set", "eth0", "up")
-	b.ip("-n", b.nodeNS, "link", "set", "lo", "up")
-
-	tmp := t.TempDir()
-	b.daemon("dnsmasq", "ip", "netns", "exec", b.netNS, "dnsmasq", "--no-daemon", "--conf-file=/dev/null",
-		"--port=0", "--interface=net0", "--bind-interfaces", "--log-dhcp",
-		"--dhcp-range="+sub+"50,"+sub+"99,255.255.255.0,2m",
-		"--dhcp-option=option:dns-server,"+dhcpDNS,
-		"--dhcp-option=option:domain-name,example.internal",
-		"--dhcp-leasefile="+filepath.Join(tmp, "leases"), "--pid-file=")
-	corefile := filepath.Join(tmp, "Corefile")
-	must(t, os.WriteFile(corefile, []byte(fmt.Sprintf(`example.test:53 {
-	bind %[1]s
-	template IN A example.test {
-		answer "{{ .Name }} 60 IN A 192.0.2.10"
-	}
-}
-.:53 {
-	bind %[1]s
-	template ANY ANY {
-		rcode NXDOMAIN
-	}
-}
-`, b.Upstream)), 0o644))
-	b.daemon("upstream coredns", "ip", "netns", "exec", b.netNS, node.CoreDNS(t), "-conf", corefile)
-
-	b.opts = node.Options{Release: opts.Release, Ready: opts.Ready, NetNS: b.nodeNS, Overlay: t.TempDir(), Capabilities: []string{"CAP_NET_ADMIN"},
-		Binds: map[string]string{filepath.Dir(node.CoreDNS(t)): "/opt/coredns"}}
-	b.Node = boot(t, b.opts)
+	b.DHCP("option:dns-server,"+dhcpDNS, "option:domain-name,example.internal")
+	b.Node = testbed.Boot(t, binDir, node.Options{Release: opts.Release, Ready: opts.Ready, NetNS: b.NodeNS, Overlay: t.TempDir(), Capabilities: []string{"CAP_NET_ADMIN"},
+		Binds: map[string]string{filepath.Dir(node.CoreDNS(t)): "/opt/coredns"}})
 	return b
-}
-
-func (b *bed) ip(args ...string) {
-	b.t.Helper()
-	if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
-		b.t.Fatalf("ip %s: %v: %s", strings.Join(args, " "), err, out)
-	}
-}
-
-// daemon starts a process of the bed's and ends it (by its PID) at cleanup.
-func (b *bed) daemon(name string, args ...string) {
-	b.t.Helper()
-	cmd := exec.Command(args[0], args[1:]...)
-	log, err := os.Create(filepath.Join(b.t.TempDir(), "log"))
-	must(b.t, err)
-	cmd.Stdout, cmd.Stderr = log, log
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	must(b.t, cmd.Start())
-	b.t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		if b.t.Failed() {
-			data, _ := os.ReadFile(log.Name())
-			b.t.Logf("%s log:\n%s", name, data)
-		}
-	})
 }
 
 // The node's side of the story: a dhclient unit, node-local-dns played by a
@@ -166,7 +91,7 @@ exec "$@"
 func (b *bed) installNodeLocalDNS() {
 	n := b.Node
 	must(b.t, n.WriteFile("/etc/systemd/system/kubelet.service", []byte(kubeletUnit), 0o644))
-	must(b.t, n.WriteFile("/var/lib/kubelet/config.yaml", []byte(kubeletConfig), 0o644))
+	must(b.t, n.WriteFile("/var/lib/kubelet/config.yaml", []byte(testbed.KubeletConfig), 0o644))
 	must(b.t, n.WriteFile("/etc/systemd/system/nodelocaldns.service", []byte(nodeLocalDNSUnit), 0o644))
 	must(b.t, n.WriteFile("/etc/coredns/Corefile", []byte(nodeLocalCorefile), 0o644))
 	must(b.t, n.WriteFile("/usr/local/bin/pod-sandbox", []byte(podSandbox), 0o755))
@@ -223,7 +148,7 @@ func (b *bed) nodeLocalDNSExitsWithLoop() (bool, string) {
 func (b *bed) answers() (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, "nsenter", "--net=/run/netns/"+b.nodeNS, "dig", "+short", "+time=2", "+tries=1", "@169.254.25.10", "example.test", "A").CombinedOutput()
+	out, err := exec.CommandContext(ctx, "nsenter", "--net=/run/netns/"+b.NodeNS, "dig", "+short", "+time=2", "+tries=1", "@169.254.25.10", "example.test", "A").CombinedOutput()
 	return strings.TrimSpace(string(out)), err
 }
 

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/unloop/unloop/tests/node"
+	"github.com/unloop/unloop/tests/testbed"
 )
 
 const kubeletUnit = `[Unit]
@@ -16,27 +17,21 @@ ExecStart=/bin/sh -c 'cat /var/lib/kubelet/config.yaml; exec sleep infinity'
 WantedBy=multi-user.target
 `
 
-const kubeletConfig = `apiVersion: kubelet.config.k8s.io/v1beta1
-kind: KubeletConfiguration
-clusterDNS:
-- 10.96.0.10
-`
-
 // TestCheckOnline runs check on real bookworm and trixie nodes: it tells the
 // stub from uplink mode as systemd-resolved itself reports it over D-Bus, and
 // finds a looping upstream set live with resolvectl.
 func TestCheckOnline(t *testing.T) {
-	for _, release := range []string{"bookworm", "trixie"} {
+	for _, release := range testbed.Releases {
 		t.Run(release, func(t *testing.T) {
 			t.Parallel()
-			n := boot(t, node.Options{Release: release})
+			n := testbed.Boot(t, binDir, node.Options{Release: release})
 			must(t, n.WriteFile("/etc/systemd/system/kubelet.service", []byte(kubeletUnit), 0o644))
-			must(t, n.WriteFile("/var/lib/kubelet/config.yaml", []byte(kubeletConfig), 0o644))
+			must(t, n.WriteFile("/var/lib/kubelet/config.yaml", []byte(testbed.KubeletConfig), 0o644))
 			n.Run("systemctl", "daemon-reload")
 			n.Run("systemctl", "start", "kubelet.service")
 
 			// The rootfs's /etc/resolv.conf is the stub link: pods would get 127.0.0.53.
-			out, code := unloop(t, n, "check", "--output", "json")
+			out, code := testbed.Unloop(t, n, "check", "--output", "json")
 			r := decode(t, out)
 			if code != 2 || !r.Online || !r.has("nameserver-resolved-stub", "127.0.0.53") {
 				t.Fatalf("stub: exit %d, online %v, findings %v", code, r.Online, r.codes())
@@ -45,20 +40,21 @@ func TestCheckOnline(t *testing.T) {
 				t.Errorf("stub: generator %q (%s), want systemd-resolved-stub from resolved's ResolvConfMode", r.ResolvConf.Generator, r.ResolvConf.Evidence)
 			}
 
-			// Uplink mode, with a real upstream configured: healthy, and resolved says uplink.
+			// Uplink mode, with a real upstream configured: healthy, and resolved
+			// says uplink (it rewrites its files asynchronously: wait for them).
 			must(t, n.WriteFile("/etc/systemd/resolved.conf.d/test.conf", []byte("[Resolve]\nDNS=192.0.2.53\n"), 0o644))
 			startUnit(t, n, "restart", "systemd-resolved.service")
 			must(t, n.Symlink("../run/systemd/resolve/resolv.conf", "/etc/resolv.conf"))
-			waitFor(t, func() bool {
+			testbed.WaitFor(t, 10*time.Second, "resolved's uplink file names 192.0.2.53", func() bool {
 				d, _ := n.ReadFile("/run/systemd/resolve/resolv.conf")
 				return strings.Contains(string(d), "192.0.2.53")
 			})
 			// resolved looks at the link when asked; wait until it sees the new one.
-			waitFor(t, func() bool {
+			testbed.WaitFor(t, 10*time.Second, "resolved says uplink", func() bool {
 				out, _ := n.Exec(t.Context(), "busctl", "get-property", "org.freedesktop.resolve1", "/org/freedesktop/resolve1", "org.freedesktop.resolve1.Manager", "ResolvConfMode")
 				return strings.Contains(out, "uplink")
 			})
-			out, code = unloop(t, n, "check", "--output", "json")
+			out, code = testbed.Unloop(t, n, "check", "--output", "json")
 			r = decode(t, out)
 			if code != 0 || r.Status != "ok" {
 				t.Fatalf("uplink: exit %d, status %s, findings %v", code, r.Status, r.codes())
@@ -72,12 +68,12 @@ func TestCheckOnline(t *testing.T) {
 			n.Run("ip", "link", "set", "veth0", "up")
 			n.Run("ip", "link", "set", "veth1", "up")
 			n.Run("resolvectl", "dns", "veth0", "169.254.25.10")
-			must(t, n.WriteFile("/var/lib/kubelet/config.yaml", []byte(kubeletConfig+"resolvConf: /run/systemd/resolve/resolv.conf\n"), 0o644))
-			waitFor(t, func() bool {
+			must(t, n.WriteFile("/var/lib/kubelet/config.yaml", []byte(testbed.KubeletConfig+"resolvConf: /run/systemd/resolve/resolv.conf\n"), 0o644))
+			testbed.WaitFor(t, 10*time.Second, "resolved's uplink file names 169.254.25.10", func() bool {
 				d, _ := n.ReadFile("/run/systemd/resolve/resolv.conf")
 				return strings.Contains(string(d), "169.254.25.10")
 			})
-			out, code = unloop(t, n, "check", "--output", "json")
+			out, code = testbed.Unloop(t, n, "check", "--output", "json")
 			r = decode(t, out)
 			if code != 2 || !r.has("resolved-upstream-loop", "169.254.25.10") || !r.has("nameserver-node-local-dns", "169.254.25.10") {
 				t.Fatalf("live DNS: exit %d, findings %v", code, r.codes())
@@ -89,7 +85,7 @@ func TestCheckOnline(t *testing.T) {
 			}
 
 			// The same node, offline: no bus, and it says so.
-			out, _ = unloop(t, n, "check", "--offline")
+			out, _ = testbed.Unloop(t, n, "check", "--offline")
 			if !strings.Contains(out, "files only") {
 				t.Errorf("offline check does not say it read files only:\n%s", out)
 			}
@@ -101,18 +97,5 @@ func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
-	}
-}
-
-// waitFor polls cond for up to 10 seconds (resolved rewrites its files
-// asynchronously).
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 10s")
-		}
-		time.Sleep(50 * time.Millisecond)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/unloop/unloop/tests/node"
+	"github.com/unloop/unloop/tests/testbed"
 )
 
 // Stand-in kubelets whose restart goes wrong, each the way a real one can.
@@ -69,20 +70,20 @@ func TestRestartFails(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			forEachRelease(t, func(t *testing.T, release string) {
+			testbed.ForEachRelease(t, func(t *testing.T, release string) {
 				b := newBed(t, node.Options{Release: release}, "")
 				n := b.Node
 				b.staticNet()
 				b.resolvedDNS("upstream.conf", b.Upstream)
 				must(t, n.WriteFile("/etc/systemd/system/kubelet.service", []byte(tc.unit), 0o644))
-				must(t, n.WriteFile("/var/lib/kubelet/config.yaml", []byte(kubeletConfig), 0o644))
+				must(t, n.WriteFile("/var/lib/kubelet/config.yaml", []byte(testbed.KubeletConfig), 0o644))
 				n.Run("systemctl", "daemon-reload")
 				startUnit(t, n, "enable --now", "kubelet.service")
 				time.Sleep(time.Second) // the crashing kubelet is fine on the old config: show it
 				if st := prop(t, n, "kubelet.service", "ActiveState"); st != "active" {
 					t.Fatalf("kubelet is %s before apply", st)
 				}
-				if _, code := unloop(t, n, "check"); code != 2 {
+				if _, code := testbed.Unloop(t, n, "check"); code != 2 {
 					t.Fatalf("check exited %d, want 2 (resolved's stub)", code)
 				}
 				before := snapshotTree(t, n, unloopDirs...)
@@ -119,18 +120,18 @@ func TestRestartFails(t *testing.T) {
 				if d := before.diff(snapshotTree(t, n, unloopDirs...)); len(d) > 0 {
 					t.Errorf("after the failed apply the node differs:\n%s", strings.Join(d, "\n"))
 				}
-				if cfg := string(must1(n.ReadFile("/var/lib/kubelet/config.yaml"))); cfg != kubeletConfig {
+				if cfg := string(must1(n.ReadFile("/var/lib/kubelet/config.yaml"))); cfg != testbed.KubeletConfig {
 					t.Errorf("kubelet's config after the failed apply:\n%s", cfg)
 				}
 				if tc.upBack {
-					waitFor(t, func() bool { return prop(t, n, "kubelet.service", "ActiveState") == "active" })
+					testbed.WaitFor(t, 10*time.Second, "kubelet active again", func() bool { return prop(t, n, "kubelet.service", "ActiveState") == "active" })
 					time.Sleep(time.Second) // still running on the restored config
 					if st := prop(t, n, "kubelet.service", "ActiveState"); st != "active" {
 						t.Errorf("kubelet is %s after the rollback, want active on its old config", st)
 					}
 				}
 				// Nothing is left for the next apply to replay: the run is rolled back.
-				if out, code := unloop(t, n, "check"); code != 2 {
+				if out, code := testbed.Unloop(t, n, "check"); code != 2 {
 					t.Errorf("check after the failed apply exited %d, want 2 (the loop is still there):\n%s", code, out)
 				}
 				if got := runs(t, n); len(got) == 1 {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/unloop/unloop/tests/node"
+	"github.com/unloop/unloop/tests/testbed"
 )
 
 // say narrates the story for `make demo` (UNLOOP_DEMO=1); tests stay quiet.
@@ -39,7 +40,7 @@ request subnet-mask, broadcast-address, time-offset, routers,
 // fixes it at the source, and the fix holds across a DHCP run and a reboot;
 // rollback brings the loop back byte for byte.
 func TestFieldReport(t *testing.T) {
-	releases := []string{"bookworm", "trixie"}
+	releases := testbed.Releases
 	if os.Getenv("UNLOOP_DEMO") != "" {
 		releases = releases[:1]
 	}
@@ -76,12 +77,12 @@ func fieldReport(t *testing.T, release string) {
 	}
 
 	say("unloop check")
-	out, code := unloop(t, n, "check")
+	out, code := testbed.Unloop(t, n, "check")
 	show(out)
 	if code != 2 {
 		t.Fatalf("check exited %d, want 2", code)
 	}
-	r := decode(t, must1s(unloop(t, n, "check", "--output", "json")))
+	r := decode(t, must1s(testbed.Unloop(t, n, "check", "--output", "json")))
 	if !r.has("nameserver-node-local-dns", "169.254.25.10") || !r.has("dhclient-injects-nameserver", "169.254.25.10") {
 		t.Fatalf("check found %v", r.codes())
 	}
@@ -89,7 +90,7 @@ func fieldReport(t *testing.T, release string) {
 	say("unloop plan --strategy dhclient: what apply would change, as diffs")
 	confBefore := must1(n.ReadFile("/etc/dhcp/dhclient.conf"))
 	resolvBefore := must1(n.ReadFile("/etc/resolv.conf"))
-	out, code = unloop(t, n, "plan", "--strategy", "dhclient", "--detailed-exitcode")
+	out, code = testbed.Unloop(t, n, "plan", "--strategy", "dhclient", "--detailed-exitcode")
 	show(out[strings.Index(out, "Plan ("):])
 	if code != 2 || !strings.Contains(out, "+# unloop: prepend domain-name-servers 169.254.25.10;") {
 		t.Fatalf("plan exited %d (want 2: changes):\n%s", code, out)
@@ -99,7 +100,7 @@ func fieldReport(t *testing.T, release string) {
 	}
 
 	say("unloop apply --strategy dhclient: the same plan, carried out")
-	out, code = unloop(t, n, "apply", "--strategy", "dhclient")
+	out, code = testbed.Unloop(t, n, "apply", "--strategy", "dhclient")
 	show(out[strings.LastIndex(strings.TrimRight(out, "\n"), "\n")+1:])
 	if code != 0 {
 		t.Fatalf("apply exited %d:\n%s", code, out)
@@ -132,14 +133,14 @@ func fieldReport(t *testing.T, release string) {
 	}
 	n.Run("systemctl", "restart", "nodelocaldns.service")
 	b.serves()
-	r = decode(t, must1s(unloop(t, n, "check", "--output", "json")))
+	r = decode(t, must1s(testbed.Unloop(t, n, "check", "--output", "json")))
 	if r.Status == "error" {
 		t.Fatalf("check after reboot: %v", r.codes())
 	}
 	say("Still clean after the reboot; node-local-dns answers")
 
 	say("unloop rollback: the loop comes back, byte for byte")
-	out, code = unloop(t, n, "rollback")
+	out, code = testbed.Unloop(t, n, "rollback")
 	show(out)
 	if code != 0 {
 		t.Fatalf("rollback exited %d", code)

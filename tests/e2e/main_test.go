@@ -3,67 +3,19 @@
 package e2e
 
 import (
-	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
 	"testing"
-	"time"
 
-	"github.com/unloop/unloop/tests/node"
+	"github.com/unloop/unloop/tests/testbed"
 )
 
 // binDir holds the unloop binary built for this run; nodes get it read-only at /opt/unloop.
 var binDir string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "unloop-e2e-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	binDir = dir
-	build := exec.Command("go", "build", "-o", filepath.Join(dir, "unloop"), "github.com/unloop/unloop/cmd/unloop")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "building unloop: %v\n%s", err, out)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
-
-// boot boots a node with the unloop binary at /opt/unloop/unloop.
-func boot(t *testing.T, opts node.Options) *node.Node {
-	t.Helper()
-	if opts.Binds == nil {
-		opts.Binds = map[string]string{}
-	}
-	opts.Binds[binDir] = "/opt/unloop"
-	return node.Boot(t, opts)
-}
-
-// unloop runs unloop inside the node and returns its stdout and exit status.
-func unloop(t *testing.T, n *node.Node, args ...string) (string, int) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	out, err := n.Exec(ctx, append([]string{"/opt/unloop/unloop"}, args...)...)
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-		return out, 0
-	case errors.As(err, &ee):
-		t.Logf("unloop %s: exit %d: %v", strings.Join(args, " "), ee.ExitCode(), err)
-		return out, ee.ExitCode()
-	}
-	t.Fatalf("unloop %s: %v", strings.Join(args, " "), err)
-	return "", 0
+	binDir = testbed.Build("e2e", testbed.Binary{Name: "unloop"})
+	os.Exit(testbed.Run(m, binDir))
 }
 
 // report is the part of check's JSON the tests read.

@@ -17,26 +17,13 @@ import (
 	"time"
 
 	"github.com/unloop/unloop/tests/node"
+	"github.com/unloop/unloop/tests/testbed"
 )
 
 // The scenarios of issue 4 beyond the field report, each on real bookworm
 // (systemd 252) and trixie (systemd 257) nodes: the loop seen as the user sees
 // it (CoreDNS's FATAL line, a crashed unit), unloop's exit codes and JSON,
 // CoreDNS answering afterwards, and the node as it was after a rollback.
-
-// releases are the node versions every scenario runs on.
-var releases = []string{"bookworm", "trixie"}
-
-// forEachRelease runs f on each release, in parallel: a node is mostly idle
-// waiting on timeouts, and two of them fit on CI's two cores.
-func forEachRelease(t *testing.T, f func(t *testing.T, release string)) {
-	for _, release := range releases {
-		t.Run(release, func(t *testing.T) {
-			t.Parallel()
-			f(t, release)
-		})
-	}
-}
 
 // A pod of its own network namespace inside the node. In a pod, 127.0.0.53
 // is the pod itself: a CoreDNS run in the node's own namespace would reach
@@ -89,18 +76,15 @@ Restart=no
 `
 )
 
-// nodeAddr is the node's static address on the bed's network.
-func (b *bed) nodeAddr() string { return "10.99." + b.id + ".2" }
-
 // staticNet gives the node a static address (no DHCP client: dhclient and
 // resolved disagree between the releases about who writes the file), lets it
 // route for the pod, and tells the network where the pod is. All of it lives
 // in the bed's namespaces, so it outlives a reboot of the node.
 func (b *bed) staticNet() {
 	b.t.Helper()
-	b.ip("-n", b.nodeNS, "addr", "add", b.nodeAddr()+"/24", "dev", "eth0")
-	b.ip("-n", b.netNS, "route", "add", podNet, "via", b.nodeAddr())
-	if out, err := exec.Command("nsenter", "--net=/run/netns/"+b.nodeNS, "sysctl", "-qw", "net.ipv4.ip_forward=1").CombinedOutput(); err != nil {
+	b.AddNodeAddr()
+	b.IP("-n", b.NetNS, "route", "add", podNet, "via", b.NodeAddr)
+	if out, err := exec.Command("nsenter", "--net=/run/netns/"+b.NodeNS, "sysctl", "-qw", "net.ipv4.ip_forward=1").CombinedOutput(); err != nil {
 		b.t.Fatalf("ip_forward in the node's namespace: %v: %s", err, out)
 	}
 }
@@ -112,7 +96,7 @@ func (b *bed) resolvedDNS(name, servers string) {
 	n := b.Node
 	must(b.t, n.WriteFile("/etc/systemd/resolved.conf.d/"+name, []byte("[Resolve]\nDNS="+servers+"\n"), 0o644))
 	startUnit(b.t, n, "restart", "systemd-resolved.service")
-	waitLong(b.t, "resolved's uplink file names "+servers, func() bool {
+	testbed.WaitFor(b.t, resolvedSlow, "resolved's uplink file names "+servers, func() bool {
 		d, _ := n.ReadFile("/run/systemd/resolve/resolv.conf")
 		return strings.Contains(string(d), "nameserver "+strings.Fields(servers)[0]+"\n")
 	})
@@ -123,7 +107,7 @@ func (b *bed) resolvedDNS(name, servers string) {
 func (b *bed) installKubelet(extra string) {
 	n := b.Node
 	must(b.t, n.WriteFile("/etc/systemd/system/kubelet.service", []byte(kubeletUnit), 0o644))
-	must(b.t, n.WriteFile("/var/lib/kubelet/config.yaml", []byte(kubeletConfig+extra), 0o644))
+	must(b.t, n.WriteFile("/var/lib/kubelet/config.yaml", []byte(testbed.KubeletConfig+extra), 0o644))
 	must(b.t, n.WriteFile("/usr/local/bin/pod-sandbox", []byte(podSandbox), 0o755))
 	n.Run("systemctl", "daemon-reload")
 	startUnit(b.t, n, "enable --now", "kubelet.service")
@@ -362,24 +346,15 @@ func (r report) change(kind, name string) (action, skipped string, ok bool) {
 	return "", "", false
 }
 
-// waitLong polls cond for up to 30 seconds: on a loaded machine resolved
-// takes its time to come back and rewrite its files.
-func waitLong(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within 30s", what)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
+// resolvedSlow bounds a wait for resolved: on a loaded machine it takes its
+// time to come back and rewrite its files.
+const resolvedSlow = 30 * time.Second
 
 // planShows runs plan --detailed-exitcode (exit 2: changes to make) and
 // checks its diffs hold each of want.
 func planShows(t *testing.T, n *node.Node, args []string, want ...string) {
 	t.Helper()
-	out, code := unloop(t, n, append([]string{"plan", "--detailed-exitcode"}, args...)...)
+	out, code := testbed.Unloop(t, n, append([]string{"plan", "--detailed-exitcode"}, args...)...)
 	if code != 2 {
 		t.Errorf("plan --detailed-exitcode exited %d, want 2:\n%s", code, out)
 	}
@@ -401,7 +376,7 @@ var unloopDirs = []string{"/etc", "/var/lib/kubelet", "/run/systemd/resolve"}
 // reboot; the host keeps its stub. Rollback restarts kubelet and brings the
 // loop back.
 func TestResolvedStubKubelet(t *testing.T) {
-	forEachRelease(t, func(t *testing.T, release string) {
+	testbed.ForEachRelease(t, func(t *testing.T, release string) {
 		b := newBed(t, node.Options{Release: release}, "")
 		n := b.Node
 		b.staticNet()
@@ -416,7 +391,7 @@ func TestResolvedStubKubelet(t *testing.T) {
 		if pf := string(must1(n.ReadFile("/run/pod-resolv.conf"))); !strings.Contains(pf, "nameserver 127.0.0.53\n") {
 			t.Fatalf("the pod's resolv.conf before the fix:\n%s", pf)
 		}
-		out, code := unloop(t, n, "check", "--output", "json")
+		out, code := testbed.Unloop(t, n, "check", "--output", "json")
 		r := decode(t, out)
 		if code != 2 || !r.has("nameserver-resolved-stub", "127.0.0.53") {
 			t.Fatalf("check: exit %d, findings %v", code, r.codes())
@@ -427,7 +402,7 @@ func TestResolvedStubKubelet(t *testing.T) {
 		resolvedID := prop(t, n, "systemd-resolved.service", "InvocationID")
 
 		start := time.Now()
-		out, code = unloop(t, n, "apply", "--strategy", "kubelet", "--output", "json")
+		out, code = testbed.Unloop(t, n, "apply", "--strategy", "kubelet", "--output", "json")
 		applyTook := time.Since(start)
 		r = decode(t, out)
 		if code != 0 || !r.Changed || !r.Verified || r.Run == "" {
@@ -440,7 +415,7 @@ func TestResolvedStubKubelet(t *testing.T) {
 		if d := paths(before.diff(snapshotTree(t, n, unloopDirs...))); !slices.Equal(d, []string{"/var/lib/kubelet/config.yaml"}) {
 			t.Errorf("apply changed %v, want only kubelet's config", d)
 		}
-		if cfg := string(must1(n.ReadFile("/var/lib/kubelet/config.yaml"))); !onlyAdded(kubeletConfig, cfg, "resolvConf: /run/systemd/resolve/resolv.conf") {
+		if cfg := string(must1(n.ReadFile("/var/lib/kubelet/config.yaml"))); !onlyAdded(testbed.KubeletConfig, cfg, "resolvConf: /run/systemd/resolve/resolv.conf") {
 			t.Errorf("kubelet config after apply:\n%s", cfg)
 		}
 		if id := prop(t, n, "kubelet.service", "InvocationID"); id == kubeletID || prop(t, n, "kubelet.service", "ActiveState") != "active" {
@@ -468,12 +443,12 @@ func TestResolvedStubKubelet(t *testing.T) {
 		n.Reboot()
 		startUnit(t, n, "restart", "pod-coredns.service")
 		unitServes(t, n, "pod-coredns.service", b.podNS(), podIP)
-		if _, code := unloop(t, n, "check"); code != 0 {
+		if _, code := testbed.Unloop(t, n, "check"); code != 0 {
 			t.Errorf("check after reboot exited %d", code)
 		}
 
 		kubeletID = prop(t, n, "kubelet.service", "InvocationID")
-		out, code = unloop(t, n, "rollback")
+		out, code = testbed.Unloop(t, n, "rollback")
 		if code != 0 {
 			t.Fatalf("rollback: exit %d: %s", code, out)
 		}
@@ -501,7 +476,7 @@ func resolvedProp(t *testing.T, n *node.Node, name string) string {
 func (b *bed) stubAnswers() map[string]bool {
 	out := map[string]bool{}
 	for _, a := range []string{"127.0.0.53", "127.0.0.54"} {
-		ans, err := dig("/run/netns/"+b.nodeNS, a)
+		ans, err := dig("/run/netns/"+b.NodeNS, a)
 		out[a] = err == nil && ans == "192.0.2.10"
 	}
 	return out
@@ -513,7 +488,7 @@ func (b *bed) stubAnswers() map[string]bool {
 // resolves through the uplink file, the pod answers, and all of it survives
 // a reboot. Rollback brings the stub, and the loop, back.
 func TestResolvedStubDisabled(t *testing.T) {
-	forEachRelease(t, func(t *testing.T, release string) {
+	testbed.ForEachRelease(t, func(t *testing.T, release string) {
 		b := newBed(t, node.Options{Release: release}, "")
 		n := b.Node
 		b.staticNet()
@@ -527,7 +502,7 @@ func TestResolvedStubDisabled(t *testing.T) {
 		if st := b.stubAnswers(); !st["127.0.0.53"] || !st["127.0.0.54"] {
 			t.Fatalf("resolved's stubs do not answer before the fix: %v", st)
 		}
-		out, code := unloop(t, n, "check", "--output", "json")
+		out, code := testbed.Unloop(t, n, "check", "--output", "json")
 		r := decode(t, out)
 		if code != 2 || !r.has("nameserver-resolved-stub", "127.0.0.53") {
 			t.Fatalf("check: exit %d, findings %v", code, r.codes())
@@ -538,7 +513,7 @@ func TestResolvedStubDisabled(t *testing.T) {
 		resolvedID := prop(t, n, "systemd-resolved.service", "InvocationID")
 
 		start := time.Now()
-		out, code = unloop(t, n, "apply", "--strategy", "stub", "--output", "json")
+		out, code = testbed.Unloop(t, n, "apply", "--strategy", "stub", "--output", "json")
 		applyTook := time.Since(start)
 		r = decode(t, out)
 		if code != 0 || !r.Changed || !r.Verified {
@@ -587,23 +562,23 @@ func TestResolvedStubDisabled(t *testing.T) {
 
 		n.Reboot()
 		// resolved may come up a moment after dbus: wait for its answer on the bus.
-		waitLong(t, "resolved says uplink after the reboot", func() bool {
+		testbed.WaitFor(t, resolvedSlow, "resolved says uplink after the reboot", func() bool {
 			out, err := n.Exec(t.Context(), "busctl", "get-property", "org.freedesktop.resolve1", "/org/freedesktop/resolve1", "org.freedesktop.resolve1.Manager", "ResolvConfMode")
 			return err == nil && strings.Contains(out, "uplink")
 		})
 		stubOff("after reboot")
-		if _, code := unloop(t, n, "check"); code != 0 {
+		if _, code := testbed.Unloop(t, n, "check"); code != 0 {
 			t.Errorf("check after reboot exited %d", code)
 		}
 
-		out, code = unloop(t, n, "rollback")
+		out, code = testbed.Unloop(t, n, "rollback")
 		if code != 0 {
 			t.Fatalf("rollback: exit %d: %s", code, out)
 		}
 		if d := before.diff(snapshotTree(t, n, unloopDirs...)); len(d) > 0 {
 			t.Errorf("after rollback the node differs:\n%s", strings.Join(d, "\n"))
 		}
-		waitLong(t, "127.0.0.53 answers after rollback", func() bool { return b.stubAnswers()["127.0.0.53"] })
+		testbed.WaitFor(t, resolvedSlow, "127.0.0.53 answers after rollback", func() bool { return b.stubAnswers()["127.0.0.53"] })
 		if loops, log := unitExitsWithLoop(t, n, "pod-coredns.service", podLoop); !loops {
 			t.Errorf("after rollback CoreDNS in the pod does not loop again:\n%s", log)
 		}
@@ -631,7 +606,7 @@ const nodeCacheLoop = " -> 169.254.25.10:53) detected for zone \".\""
 // itself. `apply` (auto) points kubelet at a file of unloop's built from the
 // upstream that answers; node-local-dns answers, also after a reboot.
 func TestResolvedUpstreamLoop(t *testing.T) {
-	forEachRelease(t, func(t *testing.T, release string) {
+	testbed.ForEachRelease(t, func(t *testing.T, release string) {
 		b := newBed(t, node.Options{Release: release}, "")
 		n := b.Node
 		b.staticNet()
@@ -643,7 +618,7 @@ func TestResolvedUpstreamLoop(t *testing.T) {
 		if !loops || !strings.Contains(log, loopLine+"169.254.25.10:") {
 			t.Fatalf("node-local-dns did not exit with the loop before the fix:\n%s", log)
 		}
-		out, code := unloop(t, n, "check", "--output", "json")
+		out, code := testbed.Unloop(t, n, "check", "--output", "json")
 		r := decode(t, out)
 		if code != 2 || !r.has("resolved-upstream-loop", "169.254.25.10") || !r.has("nameserver-node-local-dns", "169.254.25.10") {
 			t.Fatalf("check: exit %d, findings %v", code, r.codes())
@@ -653,7 +628,7 @@ func TestResolvedUpstreamLoop(t *testing.T) {
 		kubeletID := prop(t, n, "kubelet.service", "InvocationID")
 
 		start := time.Now()
-		out, code = unloop(t, n, "apply", "--output", "json")
+		out, code = testbed.Unloop(t, n, "apply", "--output", "json")
 		applyTook := time.Since(start)
 		r = decode(t, out)
 		if code != 0 || !r.Changed || !r.Verified {
@@ -669,7 +644,7 @@ func TestResolvedUpstreamLoop(t *testing.T) {
 			t.Errorf("kubelet was not restarted")
 		}
 		cfg := string(must1(n.ReadFile("/var/lib/kubelet/config.yaml")))
-		if want := kubeletConfig + "resolvConf: /etc/unloop/resolv.conf\n"; cfg != want {
+		if want := testbed.KubeletConfig + "resolvConf: /etc/unloop/resolv.conf\n"; cfg != want {
 			t.Errorf("kubelet config after apply:\n%s\nwant:\n%s", cfg, want)
 		}
 		own := string(must1(n.ReadFile("/etc/unloop/resolv.conf")))
@@ -680,7 +655,7 @@ func TestResolvedUpstreamLoop(t *testing.T) {
 			t.Errorf("apply changed %v, want kubelet's config and unloop's file", d)
 		}
 		startUnit(t, n, "restart", "nodelocaldns.service")
-		answered := unitServes(t, n, "nodelocaldns.service", "/run/netns/"+b.nodeNS, "169.254.25.10")
+		answered := unitServes(t, n, "nodelocaldns.service", "/run/netns/"+b.NodeNS, "169.254.25.10")
 		t.Logf("apply took %v; from its start to node-local-dns answering: %v", applyTook.Round(10*time.Millisecond), answered.Sub(start).Round(10*time.Millisecond))
 		if pf := string(must1(n.ReadFile("/run/pod-resolv.conf"))); pf != own {
 			t.Errorf("node-local-dns sees:\n%s\nwant unloop's file", pf)
@@ -688,20 +663,20 @@ func TestResolvedUpstreamLoop(t *testing.T) {
 
 		n.Reboot()
 		startUnit(t, n, "start", "nodelocaldns.service")
-		unitServes(t, n, "nodelocaldns.service", "/run/netns/"+b.nodeNS, "169.254.25.10")
-		if _, code := unloop(t, n, "check"); code != 0 {
+		unitServes(t, n, "nodelocaldns.service", "/run/netns/"+b.NodeNS, "169.254.25.10")
+		if _, code := testbed.Unloop(t, n, "check"); code != 0 {
 			t.Errorf("check after reboot exited %d", code)
 		}
 		// The boot unit runs apply at every boot: unloop's file is rebuilt the same.
 		kubeletID = prop(t, n, "kubelet.service", "InvocationID")
-		if r := decode(t, must1s(unloop(t, n, "apply", "--output", "json"))); r.Changed {
+		if r := decode(t, must1s(testbed.Unloop(t, n, "apply", "--output", "json"))); r.Changed {
 			t.Errorf("apply after reboot changed something: %+v", r.Changes)
 		}
 		if id := prop(t, n, "kubelet.service", "InvocationID"); id != kubeletID {
 			t.Errorf("apply after reboot restarted kubelet")
 		}
 
-		out, code = unloop(t, n, "rollback")
+		out, code = testbed.Unloop(t, n, "rollback")
 		if code != 0 {
 			t.Fatalf("rollback: exit %d: %s", code, out)
 		}
@@ -767,7 +742,7 @@ func reloads(t *testing.T, n *node.Node, unit, c string) int {
 // CoreDNS reloads it (same process) and keeps answering. Rollback: the reload
 // brings the loop, and the FATAL exit, back.
 func TestCorefileOnHost(t *testing.T) {
-	forEachRelease(t, func(t *testing.T, release string) {
+	testbed.ForEachRelease(t, func(t *testing.T, release string) {
 		b := newBed(t, node.Options{Release: release, Ready: []string{"dbus.service"}}, "")
 		n := b.Node
 		b.staticNet()
@@ -778,7 +753,7 @@ func TestCorefileOnHost(t *testing.T) {
 		must(t, n.WriteFile("/etc/systemd/system/coredns.service", []byte(hostCoreDNSUnit), 0o644))
 		n.Run("systemctl", "daemon-reload")
 		startUnit(t, n, "start", "coredns.service")
-		nodeNS := "/run/netns/" + b.nodeNS
+		nodeNS := "/run/netns/" + b.NodeNS
 		unitServes(t, n, "coredns.service", nodeNS, "169.254.25.10")
 
 		// The host is pointed at its cache: the next start or reload loops.
@@ -786,7 +761,7 @@ func TestCorefileOnHost(t *testing.T) {
 		if loops, out := freshStartLoops(t, n); !loops {
 			t.Fatalf("a fresh start of the Corefile did not exit with the loop:\n%s", out)
 		}
-		out, code := unloop(t, n, "check", "--corefile", hostCorefilePath, "--output", "json")
+		out, code := testbed.Unloop(t, n, "check", "--corefile", hostCorefilePath, "--output", "json")
 		r := decode(t, out)
 		if code != 2 || !r.has("corefile-forward-loop", "169.254.25.10") {
 			t.Fatalf("check: exit %d, findings %v", code, r.codes())
@@ -800,7 +775,7 @@ func TestCorefileOnHost(t *testing.T) {
 		c := cursor(t, n)
 
 		start := time.Now()
-		out, code = unloop(t, n, "apply", "--corefile", hostCorefilePath, "--strategy", "corefile", "--output", "json")
+		out, code = testbed.Unloop(t, n, "apply", "--corefile", hostCorefilePath, "--strategy", "corefile", "--output", "json")
 		applyTook := time.Since(start)
 		r = decode(t, out)
 		if code != 0 || !r.Changed || !r.Verified {
@@ -833,11 +808,11 @@ func TestCorefileOnHost(t *testing.T) {
 		n.Reboot()
 		startUnit(t, n, "start", "coredns.service")
 		unitServes(t, n, "coredns.service", nodeNS, "169.254.25.10")
-		if _, code := unloop(t, n, "check", "--corefile", hostCorefilePath); code != 0 {
+		if _, code := testbed.Unloop(t, n, "check", "--corefile", hostCorefilePath); code != 0 {
 			t.Errorf("check after reboot exited %d", code)
 		}
 
-		out, code = unloop(t, n, "rollback")
+		out, code = testbed.Unloop(t, n, "rollback")
 		if code != 0 {
 			t.Fatalf("rollback: exit %d: %s", code, out)
 		}
@@ -886,7 +861,7 @@ func runs(t *testing.T, n *node.Node) []string {
 // do, apply changes nothing (changed: false), journals no run and restarts
 // no unit.
 func TestHealthyNode(t *testing.T) {
-	forEachRelease(t, func(t *testing.T, release string) {
+	testbed.ForEachRelease(t, func(t *testing.T, release string) {
 		b := newBed(t, node.Options{Release: release}, "")
 		n := b.Node
 		b.staticNet()
@@ -894,20 +869,20 @@ func TestHealthyNode(t *testing.T) {
 		b.installKubelet("resolvConf: /run/systemd/resolve/resolv.conf\n")
 		b.installNodeCache()
 		startUnit(t, n, "start", "nodelocaldns.service")
-		unitServes(t, n, "nodelocaldns.service", "/run/netns/"+b.nodeNS, "169.254.25.10")
+		unitServes(t, n, "nodelocaldns.service", "/run/netns/"+b.NodeNS, "169.254.25.10")
 
-		out, code := unloop(t, n, "check", "--output", "json")
+		out, code := testbed.Unloop(t, n, "check", "--output", "json")
 		if r := decode(t, out); code != 0 || r.Status != "ok" {
 			t.Fatalf("check: exit %d, status %s, findings %v", code, r.Status, r.codes())
 		}
-		if out, code := unloop(t, n, "plan", "--detailed-exitcode"); code != 0 {
+		if out, code := testbed.Unloop(t, n, "plan", "--detailed-exitcode"); code != 0 {
 			t.Errorf("plan --detailed-exitcode exited %d:\n%s", code, out)
 		}
 		before := snapshotTree(t, n, unloopDirs...)
 		names := []string{"kubelet.service", "systemd-resolved.service", "nodelocaldns.service"}
 		unitsBefore := units(t, n, names...)
 
-		out, code = unloop(t, n, "apply", "--output", "json")
+		out, code = testbed.Unloop(t, n, "apply", "--output", "json")
 		r := decode(t, out)
 		if code != 0 || r.Changed || len(r.Changes) != 0 || r.Run != "" {
 			t.Fatalf("apply: exit %d, changed %v, run %q, changes %+v", code, r.Changed, r.Run, r.Changes)
@@ -921,7 +896,7 @@ func TestHealthyNode(t *testing.T) {
 		if d := before.diff(snapshotTree(t, n, unloopDirs...)); len(d) > 0 {
 			t.Errorf("apply changed the node:\n%s", strings.Join(d, "\n"))
 		}
-		if ans, err := dig("/run/netns/"+b.nodeNS, "169.254.25.10"); ans != "192.0.2.10" {
+		if ans, err := dig("/run/netns/"+b.NodeNS, "169.254.25.10"); ans != "192.0.2.10" {
 			t.Errorf("node-local-dns after apply: %q %v", ans, err)
 		}
 	})
@@ -949,11 +924,11 @@ func TestBlackHole(t *testing.T) {
 		{name: "resolved-dns", dns: "169.254.25.10 DEAD", kubelet: "resolvConf: /run/systemd/resolve/resolv.conf\n", unit: "nodelocaldns.service", loop: nodeCacheLoop},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			forEachRelease(t, func(t *testing.T, release string) {
+			testbed.ForEachRelease(t, func(t *testing.T, release string) {
 				b := newBed(t, node.Options{Release: release}, "")
 				n := b.Node
 				b.staticNet()
-				dead := "10.99." + b.id + ".3"
+				dead := b.Addr(3)
 				b.resolvedDNS("upstream.conf", strings.ReplaceAll(tc.dns, "DEAD", dead))
 				b.installKubelet(tc.kubelet)
 				if tc.unit == "pod-coredns.service" {
@@ -964,7 +939,7 @@ func TestBlackHole(t *testing.T) {
 				if loops, log := unitExitsWithLoop(t, n, tc.unit, tc.loop); !loops {
 					t.Fatalf("%s did not exit with the loop:\n%s", tc.unit, log)
 				}
-				if _, code := unloop(t, n, "check"); code != 2 {
+				if _, code := testbed.Unloop(t, n, "check"); code != 2 {
 					t.Fatalf("check exited %d, want 2", code)
 				}
 				before := snapshotTree(t, n, unloopDirs...)
@@ -1003,7 +978,7 @@ func TestBlackHole(t *testing.T) {
 				if got := units(t, n, names...); !maps.Equal(got, unitsBefore) {
 					t.Errorf("units after the refused apply:\n%v\nbefore:\n%v", got, unitsBefore)
 				}
-				if _, code := unloop(t, n, "check"); code != 2 {
+				if _, code := testbed.Unloop(t, n, "check"); code != 2 {
 					t.Errorf("check after the refused apply exited %d, want 2 (the loop is still there)", code)
 				}
 			})

@@ -10,29 +10,25 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/unloop/unloop/tests/node"
+	"github.com/unloop/unloop/tests/testbed"
 )
 
-// A bed is a booted node (tests/node) in a network namespace of its own,
-// joined by a veth pair to a second namespace where a real CoreDNS answers as
-// the upstream DNS server: online apply asks it a real question before it
-// installs it. The node runs the stub case of the field (the rootfs's
-// /etc/resolv.conf is the stub link), resolved is told the upstream, and a
-// stand-in kubelet runs with a config that names no resolvConf.
+// A bed is a booted node (tests/node) on a testbed.Net of its own: a real
+// CoreDNS answers as the upstream DNS server on the far side of a veth pair,
+// and online apply asks it a real question before it installs it. The node
+// runs the stub case of the field (the rootfs's /etc/resolv.conf is the stub
+// link), resolved is told the upstream, and a stand-in kubelet runs with a
+// config that names no resolvConf.
 type bed struct {
-	t        testing.TB
-	netNS    string
-	nodeNS   string
-	Upstream string
-	Node     *node.Node
+	*testbed.Net // urnetN and urnodeN, 10.97.N.0/24: apart from tests/e2e's
+	t            testing.TB
+	Node         *node.Node
 }
-
-var bedCount atomic.Int32
 
 // The stand-in kubelet: reads its config (as kubelet does at start) and sleeps.
 const (
@@ -48,81 +44,32 @@ ExecStart=/bin/sh -c 'cp /var/lib/kubelet/config.yaml /run/kubelet-running.yaml;
 [Install]
 WantedBy=multi-user.target
 `
-	kubeletConfig = `apiVersion: kubelet.config.k8s.io/v1beta1
-kind: KubeletConfiguration
-clusterDNS:
-- 10.96.0.10
-`
 )
 
 // newBed boots a bed's node of release. The node's /opt/unloop holds unloop,
 // unloop-crash and benchrun; /opt/coredns holds CoreDNS.
 func newBed(t testing.TB, release string) *bed {
 	t.Helper()
-	// Names and addresses of its own, apart from tests/e2e's (10.99.N).
-	n := int(bedCount.Add(1)) + (os.Getpid()%40)*5
-	id := fmt.Sprintf("%d", n%200+20)
-	b := &bed{t: t, netNS: "urnet" + id, nodeNS: "urnode" + id, Upstream: "10.97." + id + ".1"}
-	for _, ns := range []string{b.netNS, b.nodeNS} {
-		_ = exec.Command("ip", "netns", "delete", ns).Run() // a leftover of a killed run
-		b.ip("netns", "add", ns)
-		t.Cleanup(func() { _ = exec.Command("ip", "netns", "delete", ns).Run() })
-	}
-	b.ip("-n", b.netNS, "link", "add", "net0", "type", "veth", "peer", "name", "eth0", "netns", b.nodeNS)
-	b.ip("-n", b.netNS, "addr", "add", b.Upstream+"/24", "dev", "net0")
-	b.ip("-n", b.nodeNS, "addr", "add", "10.97."+id+".2/24", "dev", "eth0")
-	for _, l := range [][2]string{{b.netNS, "net0"}, {b.netNS, "lo"}, {b.nodeNS, "eth0"}, {b.nodeNS, "lo"}} {
-		b.ip("-n", l[0], "link", "set", l[1], "up")
-	}
-	corefile := filepath.Join(t.TempDir(), "Corefile")
-	must(t, os.WriteFile(corefile, []byte(fmt.Sprintf(".:53 {\n\tbind %s\n\ttemplate ANY ANY {\n\t\trcode NXDOMAIN\n\t}\n}\n", b.Upstream)), 0o644))
-	b.daemon("ip", "netns", "exec", b.netNS, node.CoreDNS(t), "-conf", corefile)
-
-	b.Node = node.Boot(t, node.Options{
-		Release: release, NetNS: b.nodeNS, Capabilities: []string{"CAP_NET_ADMIN"},
-		Binds: map[string]string{binDir: "/opt/unloop", filepath.Dir(node.CoreDNS(t)): "/opt/coredns"},
+	b := &bed{Net: testbed.NewNet(t, "ur", "10.97"), t: t}
+	b.AddNodeAddr()
+	b.Node = testbed.Boot(t, binDir, node.Options{
+		Release: release, NetNS: b.NodeNS, Capabilities: []string{"CAP_NET_ADMIN"},
+		Binds: map[string]string{filepath.Dir(node.CoreDNS(t)): "/opt/coredns"},
 		Files: map[string]node.File{
 			"/etc/systemd/system/kubelet.service":                         {Data: []byte(kubeletUnit)},
 			"/etc/systemd/system/multi-user.target.wants/kubelet.service": {Link: "/etc/systemd/system/kubelet.service"},
-			"/var/lib/kubelet/config.yaml":                                {Data: []byte(kubeletConfig)},
+			"/var/lib/kubelet/config.yaml":                                {Data: []byte(testbed.KubeletConfig)},
 			"/etc/systemd/resolved.conf.d/upstream.conf":                  {Data: []byte("[Resolve]\nDNS=" + b.Upstream + "\n")},
 			"/etc/systemd/system/systemd-resolved.service.d/test.conf":    {Data: []byte("[Unit]\nStartLimitIntervalSec=0\n")},
 		},
 		Ready: []string{"dbus.service", "systemd-resolved.service", "kubelet.service"},
 	})
 	// resolved writes its uplink file once it has the server.
-	b.waitFor("resolved's uplink file", func() bool {
+	testbed.WaitFor(t, 20*time.Second, "resolved's uplink file", func() bool {
 		d, _ := b.Node.ReadFile("/run/systemd/resolve/resolv.conf")
 		return strings.Contains(string(d), b.Upstream)
 	})
 	return b
-}
-
-func (b *bed) ip(args ...string) {
-	b.t.Helper()
-	if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
-		b.t.Fatalf("ip %s: %v: %s", strings.Join(args, " "), err, out)
-	}
-}
-
-// daemon starts a process of the bed's and ends it, by its PID, at cleanup.
-func (b *bed) daemon(args ...string) {
-	b.t.Helper()
-	cmd := exec.Command(args[0], args[1:]...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	must(b.t, cmd.Start())
-	b.t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-}
-
-func (b *bed) waitFor(what string, cond func() bool) {
-	b.t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			b.t.Fatalf("%s: not within 20s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 // unloop runs /opt/unloop/BIN inside the node with env (VAR=value) and args,

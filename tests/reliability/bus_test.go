@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/unloop/unloop/tests/testbed"
 )
 
 // Deadlines of unloop's bus work, as the code sets them: dialling the bus
@@ -47,7 +49,7 @@ func TestBusGoesAway(t *testing.T) {
 					t.Fatalf("the node is not as it was:\n%s", d)
 				}
 				b.Node.Run("systemctl", "restart", "systemd-resolved.service", "kubelet.service")
-				b.waitFor("resolved back", func() bool {
+				testbed.WaitFor(b.t, 20*time.Second, "resolved back", func() bool {
 					d, _ := b.Node.ReadFile("/run/systemd/resolve/resolv.conf")
 					return strings.Contains(string(d), b.Upstream)
 				})

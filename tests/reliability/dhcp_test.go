@@ -21,7 +21,6 @@ import (
 func TestHookUnderRealDhclient(t *testing.T) {
 	b := newBed(t, "bookworm")
 	n := b.Node
-	id := strings.Split(b.Upstream, ".")[2]
 	var servers, clean []string
 	for i := range 39 {
 		a := fmt.Sprintf("10.%d.%d.%d", 100+i/50, i%50, 1+i%9)
@@ -39,14 +38,9 @@ func TestHookUnderRealDhclient(t *testing.T) {
 	}
 	servers = append(servers, b.Upstream)
 	clean = append(clean, b.Upstream)
-	leases := filepath.Join(t.TempDir(), "leases")
-	b.daemon("ip", "netns", "exec", b.netNS, "dnsmasq", "--no-daemon", "--conf-file=/dev/null",
-		"--port=0", "--interface=net0", "--bind-interfaces",
-		"--dhcp-range=10.97."+id+".50,10.97."+id+".99,255.255.255.0,2m",
-		"--dhcp-option=option:dns-server,"+strings.Join(servers, ","),
-		"--dhcp-option=option:domain-name,$(touch /tmp/PWNED)",
-		"--dhcp-option=option:domain-search,ok.example,`touch /tmp/PWNED`.example,x;touch${IFS}/tmp/PWNED",
-		"--dhcp-leasefile="+leases, "--pid-file=")
+	b.DHCP("option:dns-server,"+strings.Join(servers, ","),
+		"option:domain-name,$(touch /tmp/PWNED)",
+		"option:domain-search,ok.example,`touch /tmp/PWNED`.example,x;touch${IFS}/tmp/PWNED")
 
 	// As on RHEL and in the field report: no resolved, a plain
 	// /etc/resolv.conf that dhclient-script writes, a prepend line.

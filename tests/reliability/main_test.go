@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/unloop/unloop/hostcfg/hostcfgtest"
+	"github.com/unloop/unloop/tests/testbed"
 )
 
 // binDir holds the binaries of this run: unloop, unloop-crash and benchrun.
@@ -33,31 +34,11 @@ func unloopBin() string      { return filepath.Join(binDir, "unloop") }
 func unloopCrashBin() string { return filepath.Join(binDir, "unloop-crash") }
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "unloop-reliability-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	binDir = dir
-	for _, b := range []struct{ out, tags, pkg string }{
-		{"unloop", "", "github.com/unloop/unloop/cmd/unloop"},
-		{"unloop-crash", "crashtest", "github.com/unloop/unloop/cmd/unloop"},
-		{"benchrun", "", "github.com/unloop/unloop/tests/reliability/benchrun"},
-	} {
-		args := []string{"build", "-trimpath", "-o", filepath.Join(dir, b.out)}
-		if b.tags != "" {
-			args = append(args, "-tags", b.tags)
-		}
-		build := exec.Command("go", append(args, b.pkg)...)
-		build.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := build.CombinedOutput(); err != nil {
-			fmt.Fprintf(os.Stderr, "building %s: %v\n%s", b.out, err, out)
-			os.Exit(1)
-		}
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	binDir = testbed.Build("reliability",
+		testbed.Binary{Name: "unloop"},
+		testbed.Binary{Name: "unloop-crash", Flags: []string{"-tags", "crashtest"}},
+		testbed.Binary{Name: "benchrun", Pkg: "github.com/unloop/unloop/tests/reliability/benchrun"})
+	os.Exit(testbed.Run(m, binDir))
 }
 
 // result is one run of a command.
