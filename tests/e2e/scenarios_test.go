@@ -369,6 +369,28 @@ func planShows(t *testing.T, n *node.Node, args []string, want ...string) {
 // besides its own journal.
 var unloopDirs = []string{"/etc", "/var/lib/kubelet", "/run/systemd/resolve"}
 
+// newStubLoopBed is the start of scenarios 2 and 3: /etc/resolv.conf is
+// resolved's stub link (the rootfs's own), resolved knows the upstream,
+// kubelet's resolvConf is unset, and a CoreDNS pod that sees kubelet's file
+// has exited with the loop; check finds the stub.
+func newStubLoopBed(t *testing.T, release string) *bed {
+	t.Helper()
+	b := newBed(t, node.Options{Release: release}, "")
+	b.staticNet()
+	b.resolvedDNS("upstream.conf", b.Upstream)
+	b.installKubelet("")
+	b.installPod()
+	loops, log := unitExitsWithLoop(t, b.Node, "pod-coredns.service", podLoop)
+	if !loops || !strings.Contains(log, loopLine) {
+		t.Fatalf("CoreDNS in the pod did not exit with the loop before the fix:\n%s", log)
+	}
+	out, code := testbed.Unloop(t, b.Node, "check", "--output", "json")
+	if r := decode(t, out); code != 2 || !r.has("nameserver-resolved-stub", "127.0.0.53") {
+		t.Fatalf("check: exit %d, findings %v", code, r.codes())
+	}
+	return b
+}
+
 // TestResolvedStubKubelet is scenario 2: /etc/resolv.conf is resolved's stub
 // link and kubelet's resolvConf is unset, so a CoreDNS pod forwards to
 // 127.0.0.53, itself. `apply --strategy kubelet` points kubelet at resolved's
@@ -377,24 +399,10 @@ var unloopDirs = []string{"/etc", "/var/lib/kubelet", "/run/systemd/resolve"}
 // loop back.
 func TestResolvedStubKubelet(t *testing.T) {
 	testbed.ForEachRelease(t, func(t *testing.T, release string) {
-		b := newBed(t, node.Options{Release: release}, "")
+		b := newStubLoopBed(t, release)
 		n := b.Node
-		b.staticNet()
-		b.resolvedDNS("upstream.conf", b.Upstream)
-		b.installKubelet("")
-		b.installPod()
-
-		loops, log := unitExitsWithLoop(t, n, "pod-coredns.service", podLoop)
-		if !loops || !strings.Contains(log, loopLine) {
-			t.Fatalf("CoreDNS in the pod did not exit with the loop before the fix:\n%s", log)
-		}
 		if pf := string(must1(n.ReadFile("/run/pod-resolv.conf"))); !strings.Contains(pf, "nameserver 127.0.0.53\n") {
 			t.Fatalf("the pod's resolv.conf before the fix:\n%s", pf)
-		}
-		out, code := testbed.Unloop(t, n, "check", "--output", "json")
-		r := decode(t, out)
-		if code != 2 || !r.has("nameserver-resolved-stub", "127.0.0.53") {
-			t.Fatalf("check: exit %d, findings %v", code, r.codes())
 		}
 		planShows(t, n, []string{"--strategy", "kubelet"}, "+resolvConf: /run/systemd/resolve/resolv.conf")
 		before := snapshotTree(t, n, unloopDirs...)
@@ -402,9 +410,9 @@ func TestResolvedStubKubelet(t *testing.T) {
 		resolvedID := prop(t, n, "systemd-resolved.service", "InvocationID")
 
 		start := time.Now()
-		out, code = testbed.Unloop(t, n, "apply", "--strategy", "kubelet", "--output", "json")
+		out, code := testbed.Unloop(t, n, "apply", "--strategy", "kubelet", "--output", "json")
 		applyTook := time.Since(start)
-		r = decode(t, out)
+		r := decode(t, out)
 		if code != 0 || !r.Changed || !r.Verified || r.Run == "" {
 			t.Fatalf("apply: exit %d, changed %v, verified %v, run %q\n%s", code, r.Changed, r.Verified, r.Run, out)
 		}
@@ -489,23 +497,10 @@ func (b *bed) stubAnswers() map[string]bool {
 // a reboot. Rollback brings the stub, and the loop, back.
 func TestResolvedStubDisabled(t *testing.T) {
 	testbed.ForEachRelease(t, func(t *testing.T, release string) {
-		b := newBed(t, node.Options{Release: release}, "")
+		b := newStubLoopBed(t, release)
 		n := b.Node
-		b.staticNet()
-		b.resolvedDNS("upstream.conf", b.Upstream)
-		b.installKubelet("")
-		b.installPod()
-
-		if loops, log := unitExitsWithLoop(t, n, "pod-coredns.service", podLoop); !loops {
-			t.Fatalf("CoreDNS in the pod did not exit with the loop before the fix:\n%s", log)
-		}
 		if st := b.stubAnswers(); !st["127.0.0.53"] || !st["127.0.0.54"] {
 			t.Fatalf("resolved's stubs do not answer before the fix: %v", st)
-		}
-		out, code := testbed.Unloop(t, n, "check", "--output", "json")
-		r := decode(t, out)
-		if code != 2 || !r.has("nameserver-resolved-stub", "127.0.0.53") {
-			t.Fatalf("check: exit %d, findings %v", code, r.codes())
 		}
 		planShows(t, n, []string{"--strategy", "stub"}, "+DNSStubListener=no", "+link to ../run/systemd/resolve/resolv.conf")
 		before := snapshotTree(t, n, unloopDirs...)
@@ -513,9 +508,9 @@ func TestResolvedStubDisabled(t *testing.T) {
 		resolvedID := prop(t, n, "systemd-resolved.service", "InvocationID")
 
 		start := time.Now()
-		out, code = testbed.Unloop(t, n, "apply", "--strategy", "stub", "--output", "json")
+		out, code := testbed.Unloop(t, n, "apply", "--strategy", "stub", "--output", "json")
 		applyTook := time.Since(start)
-		r = decode(t, out)
+		r := decode(t, out)
 		if code != 0 || !r.Changed || !r.Verified {
 			t.Fatalf("apply: exit %d, changed %v, verified %v\n%s", code, r.Changed, r.Verified, out)
 		}
