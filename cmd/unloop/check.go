@@ -59,18 +59,16 @@ func checkExit(rep *remediate.Report) error {
 // open loads the configuration and opens the node: what every command that
 // reads the node starts with.
 func (g *globalFlags) open(cmd *cobra.Command, s Streams) (*config, remediate.Env, func(), error) {
-	c, err := g.load()
+	c, err := g.load(cmd.Name())
 	if err != nil {
 		return nil, remediate.Env{}, nil, err
-	}
-	// Metrics and NPD's protocol describe a check; a plan or a run printed
-	// as text instead would be a quiet wrong answer for the reader.
-	if cmd.Name() != "check" && (c.Output == "prometheus" || c.Output == "npd") {
-		return nil, remediate.Env{}, nil, fmt.Errorf("output %q is for check only: %s takes text or json", c.Output, cmd.Name())
 	}
 	log, err := newLogger(s.Err, c.LogFormat)
 	if err != nil {
 		return nil, remediate.Env{}, nil, err
+	}
+	for _, w := range c.Warnings {
+		log.Warn(w)
 	}
 	env, closeEnv, err := openEnv(cmd.Context(), c, log)
 	if err != nil {

@@ -29,7 +29,7 @@ func (g *globalFlags) register(root *cobra.Command) {
 	f := root.PersistentFlags()
 	f.String("root", "/", "the node's filesystem tree to read and edit")
 	f.String("config", defaultConfigFile, "unloop's config file (read as given, not under --root)")
-	f.String("output", "text", "output format: text or json")
+	f.String("output", "text", "output format: text or json (check also prometheus or npd)")
 	f.StringSlice("strategy", []string{"auto"}, "auto, or a comma list of kubelet,stub,dhclient,corefile in order of preference")
 	f.StringSlice("upstream", nil, "an upstream DNS server to use instead of discovering them (repeatable)")
 	f.StringSlice("node-local-dns", []string{"169.254.25.10", "169.254.20.10"}, "a node-local-dns address (repeatable)")
@@ -48,10 +48,23 @@ type config struct {
 	Output    string
 	LogFormat string
 	Opts      remediate.Options
+	// Warnings are said on stderr once the logger exists.
+	Warnings []string
 }
 
-// load resolves every setting with precedence flag > env > file > default.
-func (g *globalFlags) load() (*config, error) {
+// outputsFor are the outputs cmd prints: check also speaks the monitoring
+// formats; a plan or a run as metrics or an NPD verdict would be a quiet
+// wrong answer.
+func outputsFor(cmd string) []string {
+	if cmd == "check" {
+		return []string{"text", "json", "prometheus", "npd"}
+	}
+	return []string{"text", "json"}
+}
+
+// load resolves every setting of command cmd with precedence flag > env >
+// file > default.
+func (g *globalFlags) load(cmd string) (*config, error) {
 	v := viper.New()
 	v.SetEnvPrefix("UNLOOP")
 	v.SetEnvKeyReplacer(strings.NewReplacer("-", "_"))
@@ -88,8 +101,18 @@ func (g *globalFlags) load() (*config, error) {
 		Output:    v.GetString("output"),
 		LogFormat: v.GetString("log-format"),
 	}
-	if !slices.Contains([]string{"text", "json", "prometheus", "npd"}, c.Output) {
+	if !slices.Contains(outputsFor("check"), c.Output) {
 		return nil, fmt.Errorf("output %q: want text or json (check also takes prometheus and npd)", c.Output)
+	}
+	if !slices.Contains(outputsFor(cmd), c.Output) {
+		// Asked for on this command line (flag or environment): refuse. Set
+		// in the config file, it is there for check (a metrics timer) and
+		// must not stop the boot unit's apply: text, said on stderr.
+		if g.flags.Changed("output") || os.Getenv("UNLOOP_OUTPUT") != "" {
+			return nil, fmt.Errorf("output %q is for check only: %s takes text or json", c.Output, cmd)
+		}
+		c.Warnings = append(c.Warnings, fmt.Sprintf("output %q in %s is for check only: %s prints text", c.Output, file, cmd))
+		c.Output = "text"
 	}
 	o := &c.Opts
 	o.Offline = v.GetBool("offline")

@@ -338,3 +338,37 @@ func FuzzMetricsText(f *testing.F) {
 		}
 	})
 }
+
+// TestConfigFileMetricsOutputKeepsApply: `output: prometheus` in the config
+// file is there for check (a metrics timer); the boot unit's apply reading
+// the same file still fixes the node, printing text and saying why.
+func TestConfigFileMetricsOutputKeepsApply(t *testing.T) {
+	root := nodeTree(t, map[string]string{
+		"/etc/resolv.conf":                    "nameserver 169.254.25.10\n",
+		"/etc/systemd/system/kubelet.service": "[Service]\nExecStart=/usr/bin/kubelet --config=/var/lib/kubelet/config.yaml\n",
+		"/var/lib/kubelet/config.yaml":        "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\n",
+	})
+	cfg := filepath.Join(t.TempDir(), "unloop.yaml")
+	if err := os.WriteFile(cfg, []byte("output: prometheus\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	code := Run(context.Background(), []string{"apply", "--root", root, "--offline", "--config", cfg, "--upstream", "192.0.2.53", "--strategy", "kubelet"},
+		Streams{In: strings.NewReader(""), Out: &out, Err: &errb})
+	if code != 0 {
+		t.Fatalf("apply: exit %d\n%s\n%s", code, out.String(), errb.String())
+	}
+	if !strings.Contains(out.String(), "Applied run") {
+		t.Errorf("apply did not print its text report:\n%s", out.String())
+	}
+	if want := `output \"prometheus\" in ` + cfg + ` is for check only: apply prints text`; !strings.Contains(errb.String(), want) {
+		t.Errorf("stderr %q lacks %q", errb.String(), want)
+	}
+	if b, _ := os.ReadFile(filepath.Join(root, "var/lib/kubelet/config.yaml")); !strings.Contains(string(b), "resolvConf: /etc/unloop/resolv.conf") {
+		t.Errorf("kubelet's config was not fixed:\n%s", b)
+	}
+	// check reading the same file prints metrics.
+	out.Reset()
+	Run(context.Background(), []string{"check", "--root", root, "--offline", "--config", cfg}, Streams{In: strings.NewReader(""), Out: &out, Err: &errb})
+	parseMetrics(t, out.String())
+}
