@@ -51,6 +51,12 @@ func TestManPages(t *testing.T) {
 		{"unloop-plan.1", "--detailed-exitcode"},
 		{"unloop-rollback.1", "--run string"},
 		{"unloop-completion-bash.1", "bash"},
+		{"unloop-apply.1", "unloop apply [flags]"},
+		{"unloop-apply.1", "--help"},
+		// cobra's completion help: its commands kept on one line each, its
+		// Markdown headings as headings.
+		{"unloop-completion-bash.1", "unloop completion bash > $(brew --prefix)/etc/bash_completion.d/unloop"},
+		{"unloop-completion-bash.1", "\n   Linux:\n"},
 	} {
 		if _, err := os.Stat(filepath.Join(dir, c.page)); err != nil {
 			t.Errorf("no page %s: %v", c.page, err)
@@ -69,26 +75,62 @@ func TestManPages(t *testing.T) {
 	}
 }
 
-// TestManPageEscapes: help text that looks like roff (a line starting with
-// '.' or '\”, a backslash) reaches the reader as written.
+// TestManPageEscapes: whatever a command's help holds — text that looks like
+// roff (a line starting with '.' or a single quote, a backslash, a double
+// quote in a macro argument), line feeds where one line is expected,
+// characters beyond ASCII — reaches the reader as written, and groff has
+// nothing to warn about.
 func TestManPageEscapes(t *testing.T) {
 	groff, err := exec.LookPath("groff")
 	if err != nil {
 		t.Fatal("groff not found (Debian's groff-base): run `make deps`")
 	}
-	c := &cobra.Command{Use: "x", Short: "a -short- line", Long: ".TH not a title\n'also text\na \\fB back\\slash\n\n--flag-like"}
-	c.Flags().String("with-dash", "a-b", "a value\n.SH not a section")
-	page := filepath.Join(t.TempDir(), "x.1")
-	if err := os.WriteFile(page, []byte(manPage(c, time.Unix(0, 0))), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	out, err := exec.Command(groff, "-man", "-Tutf8", "-ww", "-P-cbou", page).CombinedOutput()
-	if err != nil {
-		t.Fatalf("groff: %v: %s", err, out)
-	}
-	for _, want := range []string{".TH not a title", "'also text", `a \fB back\slash`, "--flag-like", "--with-dash string", "(default a-b)", ".SH not a section", "a -short- line"} {
-		if !strings.Contains(string(out), want) {
-			t.Errorf("the page lacks %q:\n%s", want, out)
-		}
+	for _, tc := range []struct {
+		name    string
+		version string
+		cmd     func() *cobra.Command
+		want    []string
+	}{
+		{"requests in the help", "", func() *cobra.Command {
+			return &cobra.Command{Use: "x", Short: "a -short- line", Long: ".TH not a title\n'also text\na \\fB back\\slash\n\n--flag-like"}
+		}, []string{".TH not a title", "'also text", `a \fB back\slash`, "--flag-like", "a -short- line"}},
+		{"a line feed in Short", "", func() *cobra.Command {
+			return &cobra.Command{Use: "x", Short: "multi\n.line short", Run: func(*cobra.Command, []string) {}}
+		}, []string{"x - multi .line short"}},
+		{"a flag's usage and value name", "", func() *cobra.Command {
+			c := &cobra.Command{Use: "x", Run: func(*cobra.Command, []string) {}}
+			c.Flags().String("with-dash", "a-b", "a value\n.SH not a section")
+			c.Flags().String("file", "", "the `fi\\le` name")
+			return c
+		}, []string{"--with-dash string", "(default a-b)", ".SH not a section", `--file fi\le`, `the fi\le name`}},
+		{"quotes and backslashes in the version and use line", `v1"2\3`, func() *cobra.Command {
+			return &cobra.Command{Use: `x "ARG"`, Run: func(*cobra.Command, []string) {}}
+		}, []string{`unloop v1"2\3`, `x "ARG"`}},
+		{"beyond ASCII", "", func() *cobra.Command {
+			return &cobra.Command{Use: "x", Short: "naïve → ok", Long: "überall — 🙂"}
+		}, []string{"naïve → ok", "überall — 🙂"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.version != "" {
+				old := version
+				version = tc.version
+				t.Cleanup(func() { version = old })
+			}
+			page := filepath.Join(t.TempDir(), "x.1")
+			if err := os.WriteFile(page, []byte(manPage(tc.cmd(), time.Unix(0, 0))), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			var stdout, stderr bytes.Buffer
+			cmd := exec.Command(groff, "-man", "-Tutf8", "-ww", "-P-cbou", page)
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			if err := cmd.Run(); err != nil || stderr.Len() > 0 {
+				t.Errorf("groff: %v: %s", err, stderr.String())
+			}
+			for _, want := range tc.want {
+				if !strings.Contains(stdout.String(), want) {
+					t.Errorf("the page lacks %q:\n%s", want, stdout.String())
+				}
+			}
+		})
 	}
 }

@@ -15,6 +15,10 @@ import (
 // doc package goes through Markdown (go-md2man, blackfriday), whose package
 // initialisation every run of unloop paid for at start-up (~0.7 ms of a 4 ms
 // check) to serve a build step.
+//
+// Every string that comes from a command (help, flags, examples, the
+// version) is escaped on its way out, so no text can become a roff request
+// or escape sequence.
 
 // writeManTree writes a page for root and every visible command under it into
 // dir: unloop.1, unloop-check.1, unloop-completion-bash.1, ...
@@ -25,7 +29,10 @@ func writeManTree(root *cobra.Command, dir string, date time.Time) error {
 		if err != nil || !c.IsAvailableCommand() && c != root {
 			return
 		}
-		name := strings.ReplaceAll(c.CommandPath(), " ", "-") + ".1"
+		// cobra adds --help when a command runs; the page is made without
+		// running it (as `unloop apply --help` shows it: with [flags]).
+		c.InitDefaultHelpFlag()
+		name := manName(c) + ".1"
 		if werr := os.WriteFile(filepath.Join(dir, name), []byte(manPage(c, date)), 0o644); werr != nil {
 			err = werr
 			return
@@ -38,21 +45,24 @@ func writeManTree(root *cobra.Command, dir string, date time.Time) error {
 	return err
 }
 
+// manName is a command's page name: "unloop-completion-bash".
+func manName(c *cobra.Command) string { return strings.ReplaceAll(c.CommandPath(), " ", "-") }
+
 // manPage is the roff of one command's page.
 func manPage(c *cobra.Command, date time.Time) string {
 	var b strings.Builder
-	path := c.CommandPath()
-	fmt.Fprintf(&b, ".TH %q \"1\" %q %q \"unloop manual\"\n", strings.ToUpper(strings.ReplaceAll(path, " ", "-")), date.Format("Jan 2006"), "unloop "+version)
+	fmt.Fprintf(&b, ".TH %s \"1\" %s %s \"unloop manual\"\n",
+		roffArg(strings.ToUpper(manName(c))), roffArg(date.Format("Jan 2006")), roffArg("unloop "+version))
 	// Paths and flags must not be hyphenated or spread out.
 	b.WriteString(".nh\n.ad l\n")
-	fmt.Fprintf(&b, ".SH NAME\n%s \\- %s\n", roffText(strings.ReplaceAll(path, " ", "-")), roffText(c.Short))
-	fmt.Fprintf(&b, ".SH SYNOPSIS\n.B %s\n", roffText(c.UseLine()))
+	fmt.Fprintf(&b, ".SH NAME\n%s \\- %s\n", roffText(manName(c)), roffText(oneLine(c.Short)))
+	fmt.Fprintf(&b, ".SH SYNOPSIS\n.B %s\n", roffArg(c.UseLine()))
 	b.WriteString(".SH DESCRIPTION\n")
 	desc := c.Long
 	if desc == "" {
 		desc = c.Short
 	}
-	roffParagraphs(&b, desc)
+	roffBody(&b, desc)
 	if f := c.NonInheritedFlags(); f.HasAvailableFlags() {
 		b.WriteString(".SH OPTIONS\n")
 		roffFlags(&b, f)
@@ -62,19 +72,16 @@ func manPage(c *cobra.Command, date time.Time) string {
 		roffFlags(&b, f)
 	}
 	if c.Example != "" {
-		b.WriteString(".SH EXAMPLE\n.PP\n.nf\n.RS\n")
-		for _, l := range strings.Split(strings.TrimRight(c.Example, "\n"), "\n") {
-			b.WriteString(roffLine(l) + "\n")
-		}
-		b.WriteString(".RE\n.fi\n")
+		b.WriteString(".SH EXAMPLE\n")
+		roffVerbatim(&b, strings.Split(strings.TrimRight(c.Example, "\n"), "\n"))
 	}
 	var see []string
 	if p := c.Parent(); p != nil {
-		see = append(see, strings.ReplaceAll(p.CommandPath(), " ", "-"))
+		see = append(see, manName(p))
 	}
 	for _, sub := range c.Commands() {
 		if sub.IsAvailableCommand() {
-			see = append(see, strings.ReplaceAll(sub.CommandPath(), " ", "-"))
+			see = append(see, manName(sub))
 		}
 	}
 	if len(see) > 0 {
@@ -97,54 +104,102 @@ func roffFlags(b *strings.Builder, fs *pflag.FlagSet) {
 		if f.Hidden {
 			return
 		}
-		tag := "\\fB--" + f.Name + "\\fR"
+		tag := `\fB` + roffText("--"+f.Name) + `\fR`
 		if f.Shorthand != "" && f.ShorthandDeprecated == "" {
-			tag = "\\fB-" + f.Shorthand + "\\fR, " + tag
+			tag = `\fB` + roffText("-"+f.Shorthand) + `\fR, ` + tag
 		}
 		varname, usage := pflag.UnquoteUsage(f)
 		if varname != "" {
-			tag += " \\fI" + varname + "\\fR"
+			tag += ` \fI` + roffText(varname) + `\fR`
 		}
 		if f.DefValue != "" && f.DefValue != "false" && f.DefValue != "[]" && f.DefValue != "0" {
 			usage += fmt.Sprintf(" (default %s)", f.DefValue)
 		}
-		fmt.Fprintf(b, ".TP\n%s\n%s\n", roffEscape(tag, false), roffLine(usage))
+		fmt.Fprintf(b, ".TP\n%s\n%s\n", tag, roffLines(usage))
 	})
 }
 
-// roffParagraphs writes text as filled paragraphs: the help's lines are
-// broken for a terminal of 100 columns, man fills to the reader's; a blank
-// line starts a new paragraph.
-func roffParagraphs(b *strings.Builder, text string) {
+// roffBody writes help text: its lines filled into paragraphs (they are
+// broken for a terminal; man fills to the reader's width), a blank line
+// starting a new one, indented lines (commands to copy) kept as they are,
+// and Markdown headings ("#### Linux:", as cobra's completion help has them)
+// as subsections.
+func roffBody(b *strings.Builder, text string) {
+	lines := strings.Split(strings.TrimSpace(text), "\n")
 	b.WriteString(".PP\n")
-	for _, l := range strings.Split(strings.TrimSpace(text), "\n") {
-		if strings.TrimSpace(l) == "" {
+	for i := 0; i < len(lines); i++ {
+		l := lines[i]
+		switch {
+		case strings.TrimSpace(l) == "":
 			b.WriteString(".PP\n")
-			continue
+		case strings.HasPrefix(l, "\t") || strings.HasPrefix(l, "  "):
+			j := i
+			for j < len(lines) && (strings.HasPrefix(lines[j], "\t") || strings.HasPrefix(lines[j], "  ")) {
+				j++
+			}
+			roffVerbatim(b, lines[i:j])
+			i = j - 1
+		case strings.HasPrefix(l, "#"):
+			fmt.Fprintf(b, ".SS %s\n", roffArg(strings.TrimLeft(l, "# ")))
+		default:
+			b.WriteString(roffLines(l) + "\n")
 		}
-		b.WriteString(roffLine(l) + "\n")
 	}
 }
 
-// roffLine is text as roff text lines: escaped, and each line guarded so
-// one starting with '.' or '\” is not taken for a request.
-func roffLine(s string) string {
+// roffVerbatim writes lines unfilled and indented, as a terminal shows them.
+func roffVerbatim(b *strings.Builder, lines []string) {
+	b.WriteString(".PP\n.RS\n.nf\n")
+	for _, l := range lines {
+		b.WriteString(roffLines(strings.TrimLeft(l, "\t")) + "\n")
+	}
+	b.WriteString(".fi\n.RE\n")
+}
+
+// roffLines is text as roff text lines: escaped, and each line guarded so
+// one that starts with a control character ('.' or a single quote) is not
+// taken for a request.
+func roffLines(s string) string {
 	lines := strings.Split(roffText(s), "\n")
 	for i, l := range lines {
 		if strings.HasPrefix(l, ".") || strings.HasPrefix(l, "'") {
-			lines[i] = "\\&" + l
+			lines[i] = `\&` + l
 		}
 	}
 	return strings.Join(lines, "\n")
 }
 
-// roffText escapes text: backslashes and hyphens (a plain '-' may be set as
-// a hyphen, and options must copy and paste as '-').
-func roffText(s string) string { return roffEscape(s, true) }
+// roffArg is s as one quoted argument of a macro (.TH, .B, .SS): on one line,
+// escaped, its double quotes as roff's \(dq (a '"' would end the argument).
+func roffArg(s string) string {
+	return `"` + strings.ReplaceAll(roffText(oneLine(s)), `"`, `\(dq`) + `"`
+}
 
-func roffEscape(s string, backslashes bool) string {
-	if backslashes {
-		s = strings.ReplaceAll(s, `\`, `\e`)
+// oneLine joins s's lines and runs of spaces into one line.
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+// roffText escapes text for roff: a backslash (roff's escape character), a
+// hyphen (a plain '-' may be set as a hyphen; options must copy and paste as
+// '-'), and any character beyond ASCII as a named Unicode character (groff
+// reads its input as Latin-1 unless told otherwise). Control characters other
+// than line feeds and tabs become spaces.
+func roffText(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case r == '\\':
+			b.WriteString(`\e`)
+		case r == '-':
+			b.WriteString(`\-`)
+		case r == '\n' || r == '\t':
+			b.WriteRune(r)
+		case r < 0x20 || r == 0x7f:
+			b.WriteByte(' ')
+		case r > 0x7f:
+			fmt.Fprintf(&b, `\[u%04X]`, r)
+		default:
+			b.WriteRune(r)
+		}
 	}
-	return strings.ReplaceAll(s, "-", `\-`)
+	return b.String()
 }
