@@ -3,7 +3,6 @@ package hostcfg
 import (
 	"bytes"
 	"errors"
-	"io/fs"
 	"net/netip"
 	"path"
 	"slices"
@@ -283,21 +282,21 @@ func LoadDhclientConfs(r *Root) ([]*DhclientConf, error) {
 	var out []*DhclientConf
 	seen := map[string]bool{}
 	for _, c := range cands {
-		// Missing (or a dangling link) is absent: dhclient doesn't read it
-		// either. Anything else there that is not a file (a link loop, a
-		// folder) is unreadable: ReadFile says why.
-		if _, err := r.Stat(c.path); errors.Is(err, fs.ErrNotExist) {
-			continue
-		}
 		if target, err := r.Resolve(c.path); err == nil {
 			if seen[target] {
 				continue
 			}
 			seen[target] = true
 		}
-		data, err := r.ReadFile(c.path)
+		// Missing (or a dangling link) is absent, as it is to dhclient;
+		// anything else that is not a file (a link loop, a folder) is
+		// unreadable.
+		data, ok, err := r.ReadFileIfExists(c.path)
 		if err != nil {
 			errs = append(errs, err)
+			continue
+		}
+		if !ok {
 			continue
 		}
 		conf, err := ParseDhclientConf(c.path, data)
@@ -342,14 +341,14 @@ func LoadDhclientLeases(r *Root) ([]DhclientLease, error) {
 		}
 		slices.Sort(files)
 		for _, p := range files {
-			// Missing or dangling is absent; a link loop or a folder is
-			// unreadable (ReadFile says why).
-			if _, err := r.Stat(p); errors.Is(err, fs.ErrNotExist) {
-				continue
-			}
-			data, err := r.ReadFile(p)
+			// Gone since the listing, or a dangling link: absent; a link
+			// loop or a folder: unreadable.
+			data, ok, err := r.ReadFileIfExists(p)
 			if err != nil {
 				errs = append(errs, err)
+				continue
+			}
+			if !ok {
 				continue
 			}
 			leases, err := ParseDhclientLeases(p, data)

@@ -188,8 +188,9 @@ func nmConnectionFiles(r *Root) ([]string, error) {
 			}
 			p := path.Join(d, name)
 			// Missing or dangling is absent, and a folder is skipped, as
-			// NetworkManager's keyfile plugin does; a link loop is
-			// unreadable (ReadFile says why).
+			// NetworkManager's keyfile plugin does; anything else that is
+			// not a file (a link loop, a FIFO) is unreadable (ReadFile says
+			// why).
 			fi, err := r.Stat(p)
 			if errors.Is(err, fs.ErrNotExist) || err == nil && fi.IsDir() {
 				continue

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"syscall"
 	"time"
 
 	"github.com/unloop/unloop/hostcfg"
@@ -235,16 +236,19 @@ func Gather(ctx context.Context, env Env, opts Options) (*Node, error) {
 		bad(err)
 	}
 	corefiles := opts.Corefiles
-	// The default Corefile is read when it is there, and also when its link
-	// can't be followed (a loop), so that is reported as unreadable rather
-	// than taken for absent; missing or a dangling link is absent.
-	if _, err := r.Stat("/etc/coredns/Corefile"); len(corefiles) == 0 && !errors.Is(err, fs.ErrNotExist) {
+	if len(corefiles) == 0 {
 		corefiles = []string{"/etc/coredns/Corefile"}
 	}
 	for _, p := range corefiles {
-		data, err := r.ReadFile(p)
-		if err != nil {
+		data, ok, err := r.ReadFileIfExists(p)
+		switch {
+		case err != nil: // a link loop, a folder: unreadable, not absent
 			bad(err)
+			continue
+		case !ok && len(opts.Corefiles) > 0: // asked for by name
+			bad(&hostcfg.FileError{Path: p, Err: syscall.ENOENT})
+			continue
+		case !ok: // the default one, missing or a dangling link: absent
 			continue
 		}
 		cf, err := hostcfg.ParseCorefile(p, data)
