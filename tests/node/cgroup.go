@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // Why nodes get a cgroup each: systemd-nspawn with --keep-unit runs the
@@ -69,20 +70,27 @@ func nodeCgroups(name string) ([]string, error) {
 	return dirs, nil
 }
 
-// makeCgroups makes dirs and returns the shell line that moves the shell
-// running it into them (it then execs systemd-nspawn, which stays there).
-func makeCgroups(dirs []string) (string, error) {
+// enterCgroups is the shell line that moves the shell running it into dirs
+// (it then execs systemd-nspawn, which stays there).
+func enterCgroups(dirs []string) (string, error) {
 	var sh strings.Builder
 	for _, d := range dirs {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			return "", fmt.Errorf("node cgroup: %w", err)
-		}
 		if strings.ContainsAny(d, `'\`) {
 			return "", fmt.Errorf("node cgroup %q: a quote in the path", d)
 		}
 		fmt.Fprintf(&sh, "echo $$ > '%s/cgroup.procs' || exit 1; ", d)
 	}
 	return sh.String(), nil
+}
+
+// makeCgroups makes dirs.
+func makeCgroups(dirs []string) error {
+	for _, d := range dirs {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return fmt.Errorf("node cgroup: %w", err)
+		}
+	}
+	return nil
 }
 
 // removeCgroups removes dirs and everything the node's systemd made under
@@ -99,7 +107,14 @@ func removeCgroups(dirs []string) error {
 		})
 		slices.SortFunc(sub, func(a, b string) int { return strings.Count(b, "/") - strings.Count(a, "/") })
 		for _, p := range sub {
-			if err := syscall.Rmdir(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			// A cgroup whose last process just exited can be busy for a
+			// moment before the kernel lets it go.
+			err := syscall.Rmdir(p)
+			for try := 0; errors.Is(err, syscall.EBUSY) && try < 20; try++ {
+				time.Sleep(50 * time.Millisecond)
+				err = syscall.Rmdir(p)
+			}
+			if err != nil && !errors.Is(err, fs.ErrNotExist) {
 				errs = append(errs, fmt.Errorf("removing cgroup %s: %w", p, err))
 			}
 		}

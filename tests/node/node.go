@@ -327,13 +327,10 @@ func (n *Node) start() error {
 	if err != nil {
 		return err
 	}
-	enter, err := makeCgroups(cgroups)
+	enter, err := enterCgroups(cgroups)
 	if err != nil {
 		return err
 	}
-	n.mu.Lock()
-	n.cgroups = cgroups
-	n.mu.Unlock()
 	var cmd *exec.Cmd
 	if n.opts.Overlay == "" {
 		args, err := n.nspawnArgs(n.rootfs)
@@ -379,9 +376,17 @@ func (n *Node) start() error {
 	cmd.Env = append(cmd.Env, "SYSTEMD_LOG_COLOR=0")
 
 	start := time.Now()
+	if err := makeCgroups(cgroups); err != nil {
+		_ = removeCgroups(cgroups)
+		return err
+	}
 	if err := cmd.Start(); err != nil {
+		_ = removeCgroups(cgroups)
 		return fmt.Errorf("starting systemd-nspawn: %w", err)
 	}
+	n.mu.Lock()
+	n.cgroups = cgroups
+	n.mu.Unlock()
 	done := make(chan struct{})
 	n.mu.Lock()
 	n.cmd, n.done, n.console, n.leader = cmd, done, con, 0
