@@ -31,11 +31,47 @@ var netCount atomic.Int32
 
 // NewNet makes a Net named prefix+"net"+N and prefix+"node"+N in the subnet
 // 10.S.N.0/24 (subnet "10.S"). Each test package has a prefix and a subnet of
-// its own, and the PID spreads N, so that test processes running at once do
-// not collide.
+// its own; N is one no other running test holds (netID).
 func NewNet(t testing.TB, prefix, subnet string) *Net {
 	t.Helper()
-	id := (int(netCount.Add(1))+os.Getpid()%40*5)%200 + 20
+	return newNet(t, prefix, subnet, netID(t, prefix))
+}
+
+// lockDir holds a lock file per network number in use.
+const lockDir = "/run/unloop-testbed"
+
+// netID takes a network number 20..219 for prefix that no running test
+// holds, and holds it (an flock on its lock file) until t's cleanup, after
+// the namespaces are gone. Namespaces named for a number nobody holds are
+// then a killed run's leftovers, safe to delete. The PID spreads where each
+// process starts looking.
+func netID(t testing.TB, prefix string) int {
+	t.Helper()
+	if err := os.MkdirAll(lockDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	start := int(netCount.Add(1)) + os.Getpid()%40*5
+	for i := range 200 {
+		id := (start+i)%200 + 20
+		f, err := os.OpenFile(filepath.Join(lockDir, fmt.Sprintf("%s%d.lock", prefix, id)), os.O_CREATE|os.O_RDWR, 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+			f.Close()
+			continue
+		}
+		// Registered before the namespaces' cleanups, so it runs after them.
+		t.Cleanup(func() { f.Close() })
+		return id
+	}
+	t.Fatalf("no free test network number for %q: 200 held", prefix)
+	return 0
+}
+
+// newNet makes the Net of number id (held by the caller).
+func newNet(t testing.TB, prefix, subnet string, id int) *Net {
+	t.Helper()
 	nw := &Net{t: t, subnet: fmt.Sprintf("%s.%d.", subnet, id),
 		NetNS: fmt.Sprintf("%snet%d", prefix, id), NodeNS: fmt.Sprintf("%snode%d", prefix, id)}
 	nw.Upstream, nw.NodeAddr = nw.Addr(1), nw.Addr(2)

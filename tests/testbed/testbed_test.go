@@ -15,13 +15,17 @@ import (
 // namespaces.
 func TestNet(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("network namespaces need root")
+		t.Fatal("network namespaces need root: run the tests as root")
 	}
 	var netNS, nodeNS string
 	outer := t
 	t.Run("net", func(t *testing.T) {
-		// The names NewNet picks next, made first as a killed run would leave them.
-		id := (int(netCount.Load())+1+os.Getpid()%40*5)%200 + 20
+		// A number held is not handed out again while it is held.
+		id := netID(t, "ultb")
+		if other := netID(t, "ultb"); other == id {
+			t.Fatalf("netID handed out %d twice", id)
+		}
+		// Its names, made first as a killed run would leave them.
 		for _, ns := range []string{"ultbnet", "ultbnode"} {
 			ns += strconv.Itoa(id)
 			if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
@@ -31,7 +35,7 @@ func TestNet(t *testing.T) {
 			outer.Cleanup(func() { _ = exec.Command("ip", "netns", "delete", ns).Run() })
 		}
 
-		nw := NewNet(t, "ultb", "10.95")
+		nw := newNet(t, "ultb", "10.95", id)
 		netNS, nodeNS = nw.NetNS, nw.NodeNS
 		if want := "ultbnet" + strconv.Itoa(id); nw.NetNS != want {
 			t.Errorf("NetNS = %q, want %q", nw.NetNS, want)
