@@ -93,8 +93,8 @@ func Dial(ctx context.Context) (*Client, error) {
 }
 
 // dial opens the connections at once: each is a socket, an authentication
-// and a Hello call, and go-systemd's are two in a row (calls, and signals for
-// job results); one after another they were most of an online check's bus time.
+// and a Hello call, and go-systemd makes two in a row (calls, and signals for
+// job results); in sequence their round trips add up on every online run.
 func dial(ctx context.Context) (*Client, error) {
 	var (
 		bus    *dbus.Conn
