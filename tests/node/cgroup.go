@@ -17,9 +17,10 @@ import (
 // container in the cgroup it was started in (it makes payload/ and supervisor/
 // there). Started from the same test process, every node would share one
 // payload/ tree, so two nodes running at once would share
-// payload/system.slice/<unit>.service: one node's systemd removing or killing a
-// unit's cgroup hits the other node's unit of the same name (seen in CI as a
-// unit failing with 219/CGROUP at boot). A cgroup of its own per node, in
+// payload/system.slice/<unit>.service: one node's systemd removing a unit's
+// cgroup, or finding it still in use, trips the other node's unit of the same
+// name (seen in CI as a unit failing with 219/CGROUP at boot, and here as a
+// transient unit still loaded after it ended). A cgroup of its own per node, in
 // every hierarchy systemd manages, keeps the nodes apart.
 
 // cgroupRoot is where the hierarchies are mounted.
