@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/netip"
 	"slices"
-	"syscall"
 	"time"
 
 	"github.com/unloop/unloop/hostcfg"
@@ -240,15 +239,20 @@ func Gather(ctx context.Context, env Env, opts Options) (*Node, error) {
 		corefiles = []string{"/etc/coredns/Corefile"}
 	}
 	for _, p := range corefiles {
-		data, ok, err := r.ReadFileIfExists(p)
-		switch {
-		case err != nil: // a link loop, a folder: unreadable, not absent
+		var data []byte
+		var err error
+		if len(opts.Corefiles) > 0 {
+			data, err = r.ReadFile(p) // asked for by name: it must be there
+		} else {
+			// The default one: missing or a dangling link is absent; a link
+			// loop or a folder is unreadable, not absent.
+			var ok bool
+			if data, ok, err = r.ReadFileIfExists(p); err == nil && !ok {
+				continue
+			}
+		}
+		if err != nil {
 			bad(err)
-			continue
-		case !ok && len(opts.Corefiles) > 0: // asked for by name
-			bad(&hostcfg.FileError{Path: p, Err: syscall.ENOENT})
-			continue
-		case !ok: // the default one, missing or a dangling link: absent
 			continue
 		}
 		cf, err := hostcfg.ParseCorefile(p, data)

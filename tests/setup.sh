@@ -35,20 +35,26 @@ flock 9
 
 # --- host packages -----------------------------------------------------------
 
+# host_packages PACKAGE...: installs those not installed yet. No recommends:
+# systemd-container recommends libnss-mymachines, which rewrites the host's
+# /etc/nsswitch.conf.
+host_packages() {
+	missing=
+	for p in "$@"; do
+		status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+		[ "$status" = "install ok installed" ] || missing="$missing $p"
+	done
+	if [ -n "$missing" ]; then
+		log "installing$missing"
+		apt-get update
+		# shellcheck disable=SC2086
+		DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $missing
+	fi
+}
+
 t=$(now)
-missing=
-for p in $packages; do
-	status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
-	[ "$status" = "install ok installed" ] || missing="$missing $p"
-done
-if [ -n "$missing" ]; then
-	log "installing$missing"
-	apt-get update
-	# No recommends: systemd-container recommends libnss-mymachines, which
-	# rewrites the host's /etc/nsswitch.conf.
-	# shellcheck disable=SC2086
-	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $packages
-fi
+# shellcheck disable=SC2086
+host_packages $packages
 took "$t" "host packages"
 
 # --- root filesystems ----------------------------------------------------------
@@ -129,17 +135,7 @@ done
 # the completion test sources, as a user's shell does; groff-base renders the
 # man pages as man shows them. None touches the DNS.
 t=$(now)
-missing=
-for p in ansible-core openssh-client bash-completion groff-base; do
-	status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
-	[ "$status" = "install ok installed" ] || missing="$missing $p"
-done
-if [ -n "$missing" ]; then
-	log "installing$missing"
-	apt-get update
-	# shellcheck disable=SC2086
-	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $missing
-fi
+host_packages ansible-core openssh-client bash-completion groff-base
 took "$t" "host packages for tests/configs"
 
 # --- root filesystem variants ----------------------------------------------------

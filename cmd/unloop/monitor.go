@@ -13,9 +13,9 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/google/renameio/v2"
 	"github.com/spf13/cobra"
 
+	"github.com/unloop/unloop/hostcfg"
 	"github.com/unloop/unloop/remediate"
 )
 
@@ -149,7 +149,13 @@ func writeTextfile(path string, rep *remediate.Report, now time.Time) error {
 	if err := writeMetrics(&b, rep, now); err != nil {
 		return err
 	}
-	if err := renameio.WriteFile(path, b.Bytes(), 0o644); err != nil {
+	// The textfile is this machine's path, not the node's (--root): a root
+	// of "/" gives hostcfg's atomic write without a second confinement.
+	root, err := hostcfg.NewRoot("/")
+	if err != nil {
+		return err
+	}
+	if err := root.WriteFile(path, b.Bytes(), 0o644, -1, -1); err != nil {
 		return fmt.Errorf("writing textfile %q: %w", path, err)
 	}
 	return nil
