@@ -419,29 +419,3 @@ func ParseDhclientLeases(path string, data []byte) ([]DhclientLease, error) {
 	}
 	return out, nil
 }
-
-// DhclientHooks lists the hook files present (enter, exit, RHEL dhclient.d),
-// and RHEL's single-file hooks /etc/dhcp/dhclient-{enter,exit}-hooks.
-func DhclientHooks(r *Root) ([]string, error) {
-	var out []string
-	var errs []error
-	for _, p := range []string{"/etc/dhcp/dhclient-enter-hooks", "/etc/dhcp/dhclient-exit-hooks"} {
-		if fi, err := r.Stat(p); err == nil && fi.Mode().IsRegular() {
-			out = append(out, p)
-		}
-	}
-	for _, dir := range []string{"/etc/dhcp/dhclient-enter-hooks.d", "/etc/dhcp/dhclient-exit-hooks.d", "/etc/dhcp/dhclient.d"} {
-		ents, err := r.ReadDir(dir)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		for _, e := range ents {
-			p := path.Join(dir, e.Name())
-			if fi, err := r.Stat(p); err == nil && fi.Mode().IsRegular() {
-				out = append(out, p)
-			}
-		}
-	}
-	return out, errors.Join(errs...)
-}

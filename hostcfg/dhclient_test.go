@@ -336,37 +336,6 @@ lease6 {
 	}
 }
 
-func TestDhclientHooks(t *testing.T) {
-	r := makeNodeTree(t, map[string]string{
-		"/etc/dhcp/dhclient-enter-hooks.d/unloop":                  "#!/bin/sh\n",
-		"/etc/dhcp/dhclient-enter-hooks.d/resolved":                "-> /usr/share/hooks/resolved",
-		"/usr/share/hooks/resolved":                                "#!/bin/sh\n",
-		"/etc/dhcp/dhclient-enter-hooks.d/gone":                    "-> /nowhere",
-		"/etc/dhcp/dhclient-exit-hooks.d/rfc3442-classless-routes": "",
-		"/etc/dhcp/dhclient-exit-hooks.d/sub/":                     "",
-		"/etc/dhcp/dhclient.d/chrony.sh":                           "",
-		"/etc/dhcp/dhclient-enter-hooks":                           "#!/bin/sh\n",
-	})
-	got, err := DhclientHooks(r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := []string{
-		"/etc/dhcp/dhclient-enter-hooks",
-		"/etc/dhcp/dhclient-enter-hooks.d/resolved",
-		"/etc/dhcp/dhclient-enter-hooks.d/unloop",
-		"/etc/dhcp/dhclient-exit-hooks.d/rfc3442-classless-routes",
-		"/etc/dhcp/dhclient.d/chrony.sh",
-	}
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("got %q, want %q", got, want)
-	}
-	none, err := DhclientHooks(makeNodeTree(t, map[string]string{"/etc/": ""}))
-	if err != nil || len(none) != 0 {
-		t.Errorf("empty node: %q, %v", none, err)
-	}
-}
-
 func FuzzParseDhclientConf(f *testing.F) {
 	for _, s := range []string{
 		"prepend domain-name-servers 169.254.25.10;\n",

@@ -228,15 +228,10 @@ func forEachINILine(path string, data []byte, fn func(num int, text string) erro
 	return nil
 }
 
-// ParseResolvedServer parses one server of resolved's DNS= syntax:
+// parseResolvedServer parses one server of resolved's DNS= syntax:
 // ADDR, ADDR:PORT (IPv4), [ADDR]:PORT (IPv6), each optionally followed by
 // %IFACE and #SERVERNAME, and IPv6 ADDR%IFACE. The interface of an IPv6 address
 // becomes its zone.
-func ParseResolvedServer(s string) (netip.Addr, uint16, error) {
-	srv, err := parseResolvedServer(s)
-	return srv.Addr, srv.Port, err
-}
-
 func parseResolvedServer(s string) (ResolvedServer, error) {
 	srv := ResolvedServer{Text: s}
 	bad := func(why string, args ...any) (ResolvedServer, error) {

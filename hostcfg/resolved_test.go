@@ -37,16 +37,13 @@ func TestParseResolvedServer(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
-			addr, port, err := ParseResolvedServer(tt.in)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if addr != netip.MustParseAddr(tt.addr) || port != tt.port {
-				t.Errorf("got %v port %d, want %s port %d", addr, port, tt.addr, tt.port)
-			}
 			srv, err := parseResolvedServer(tt.in)
 			if err != nil {
 				t.Fatal(err)
+			}
+			addr, port := srv.Addr, srv.Port
+			if addr != netip.MustParseAddr(tt.addr) || port != tt.port {
+				t.Errorf("got %v port %d, want %s port %d", addr, port, tt.addr, tt.port)
 			}
 			if srv.Interface != tt.iface || srv.Name != tt.name || srv.Text != tt.in {
 				t.Errorf("interface %q name %q text %q, want %q %q", srv.Interface, srv.Name, srv.Text, tt.iface, tt.name)
@@ -63,9 +60,9 @@ func TestParseResolvedServerErrors(t *testing.T) {
 		"[::1]:5353%", "fe80::1%", "1.2.3.4/24", "0x7f.0.0.1", "127.1",
 	} {
 		t.Run(in, func(t *testing.T) {
-			addr, port, err := ParseResolvedServer(in)
+			srv, err := parseResolvedServer(in)
 			if err == nil {
-				t.Fatalf("got %v port %d, want an error", addr, port)
+				t.Fatalf("got %v port %d, want an error", srv.Addr, srv.Port)
 			}
 			if !strings.Contains(err.Error(), fmt.Sprintf("%q", in)) {
 				t.Errorf("error %q does not quote the input", err)

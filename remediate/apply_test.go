@@ -155,7 +155,7 @@ func TestApplyRecoversCrashedRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := NewJournal(root, "20260101T000000Z-dead", []string{"dhclient"}, []*hostcfg.Snapshot{snap}); err != nil {
+	if _, err := newJournal(root, "20260101T000000Z-dead", []string{"dhclient"}, []*hostcfg.Snapshot{snap}, nil); err != nil {
 		t.Fatal(err)
 	}
 	// Half of that run: one file written, then the process died.

@@ -82,16 +82,13 @@ func checkRunID(id string) error {
 	return nil
 }
 
-// NewJournal records a run's originals before it changes anything: it makes
+// newJournal records a run's originals before it changes anything: it makes
 // JournalDir/id and writes the manifest (state started) with the snapshots of
 // every path the run will touch, synced to disk before it returns. A run whose
 // ID is already journaled is refused, and so are two snapshots of one path.
-func NewJournal(r *hostcfg.Root, id string, strategies []string, snaps []*hostcfg.Snapshot) (*Journal, error) {
-	return newJournal(r, id, strategies, snaps, nil)
-}
-
-// newJournal is NewJournal that also records the folders the run will make
-// (dirs, parents first), in the same first write of the manifest.
+//
+// dirs are the folders the run will make (parents first), recorded in the
+// same first write of the manifest.
 func newJournal(r *hostcfg.Root, id string, strategies []string, snaps []*hostcfg.Snapshot, dirs []string) (*Journal, error) {
 	if err := checkRunID(id); err != nil {
 		return nil, fmt.Errorf("journaling the run: %w", err)

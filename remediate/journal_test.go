@@ -184,7 +184,7 @@ func TestJournalRollback(t *testing.T) {
 	r := jtNode(t)
 	before := jtTree(t, r)
 	id := NewRunID(time.Now())
-	j, err := NewJournal(r, id, []string{StrategyKubelet, StrategyStub}, jtSnapshots(t, r))
+	j, err := newJournal(r, id, []string{StrategyKubelet, StrategyStub}, jtSnapshots(t, r), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -246,7 +246,7 @@ func TestJournalRollbackReadOnly(t *testing.T) {
 	jtPrivateMounts(t)
 	r := jtNode(t)
 	before := jtTree(t, r)
-	j, err := NewJournal(r, "20261125T203500Z-0001", []string{StrategyDhclient}, jtSnapshots(t, r))
+	j, err := newJournal(r, "20261125T203500Z-0001", []string{StrategyDhclient}, jtSnapshots(t, r), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -329,7 +329,7 @@ func TestJournalConfinement(t *testing.T) {
 	if string(snaps[2].Data) != "nameserver 169.254.25.10\n" {
 		t.Fatalf("snapshot read %q, not the file inside the root", snaps[2].Data)
 	}
-	j, err := NewJournal(r, "20261125T203500Z-0002", nil, snaps)
+	j, err := newJournal(r, "20261125T203500Z-0002", nil, snaps, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -359,7 +359,7 @@ func TestJournalConfinement(t *testing.T) {
 func TestNewJournalRefuses(t *testing.T) {
 	r := jtNode(t)
 	snap := func(p string) *hostcfg.Snapshot { return &hostcfg.Snapshot{Path: p} }
-	if _, err := NewJournal(r, "20261125T203500Z-0003", nil, nil); err != nil {
+	if _, err := newJournal(r, "20261125T203500Z-0003", nil, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	big := &hostcfg.Snapshot{Path: "/big", Exists: true, Data: make([]byte, hostcfg.MaxFileSize)}
@@ -382,7 +382,7 @@ func TestNewJournalRefuses(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := NewJournal(r, tt.id, nil, tt.snaps)
+			_, err := newJournal(r, tt.id, nil, tt.snaps, nil)
 			if err == nil || !strings.HasPrefix(err.Error(), tt.want) {
 				t.Errorf("err = %v, want %q…", err, tt.want)
 			}
@@ -458,7 +458,7 @@ func TestLastJournal(t *testing.T) {
 	}
 	// Made out of order: the newest is the greatest ID, not the last made.
 	for _, id := range []string{"20261125T203500Z-0aaa", "20261126T080000Z-0001", "20261125T210000Z-ffff"} {
-		if _, err := NewJournal(r, id, nil, nil); err != nil {
+		if _, err := newJournal(r, id, nil, nil, nil); err != nil {
 			t.Fatal(err)
 		}
 	}

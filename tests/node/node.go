@@ -524,9 +524,6 @@ func (n *Node) exitErr() error {
 // Name is the node's machine name (unique per boot of Boot).
 func (n *Node) Name() string { return n.name }
 
-// Release is the node's Debian release.
-func (n *Node) Release() string { return n.opts.Release }
-
 // Leader is the host PID of the node's PID 1 (its systemd).
 func (n *Node) Leader() int {
 	n.mu.Lock()
