@@ -573,6 +573,13 @@ func yamlKeyText(k string, style yaml.Style) string {
 
 // setValue replaces the value of the pair key: val with value.
 func (kc *kubeletConfig) setValue(t *yamlText, key, val *yaml.Node, value string, flow bool) (byteEdit, error) {
+	// In a flow mapping a value is written double-quoted (a plain one could
+	// end at a ',' or '}'), whether it replaces a scalar, an alias or
+	// nothing: the next run then finds a quoted value and keeps it.
+	var style yaml.Style
+	if flow {
+		style = yaml.DoubleQuotedStyle
+	}
 	switch {
 	case val.Kind == yaml.AliasNode:
 		p := t.offset(val)
@@ -580,7 +587,7 @@ func (kc *kubeletConfig) setValue(t *yamlText, key, val *yaml.Node, value string
 		if p < 0 || end > len(t.data) || string(t.data[p:end]) != "*"+val.Value {
 			return byteEdit{}, Errorf(kc.path, val.Line, "can't find the alias *%s in the text: change resolvConf by hand", val.Value)
 		}
-		return byteEdit{p, end, yamlScalarText(value, 0)}, nil
+		return byteEdit{p, end, yamlScalarText(value, style)}, nil
 	case val.Kind != yaml.ScalarNode:
 		return byteEdit{}, Errorf(kc.path, val.Line, "the value is %s, not a path: change it by hand", yamlValueWords(val))
 	case val.Tag == "!!null" && val.Value == "":
@@ -596,15 +603,14 @@ func (kc *kubeletConfig) setValue(t *yamlText, key, val *yaml.Node, value string
 		if p >= len(t.data) || t.data[p] != ':' {
 			return byteEdit{}, Errorf(kc.path, key.Line, "can't find the colon after the key: change it by hand")
 		}
-		return byteEdit{p + 1, p + 1, " " + yamlScalarText(value, 0)}, nil
+		return byteEdit{p + 1, p + 1, " " + yamlScalarText(value, style)}, nil
 	}
 	s, e, err := t.scalarSpan(val, flow)
 	if err != nil {
 		return byteEdit{}, Errorf(kc.path, val.Line, "can't find the value in the text (%v): change it by hand", err)
 	}
-	style := val.Style
-	if flow && style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) == 0 {
-		style = yaml.DoubleQuotedStyle
+	if val.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) != 0 {
+		style = val.Style // its own quotes are kept
 	}
 	return byteEdit{s, e, yamlScalarText(value, style)}, nil
 }
