@@ -504,9 +504,6 @@ func SetKubeletResolvConf(path string, data []byte, value string) ([]byte, error
 	misses := kc.misses
 	switch {
 	case kc.rcVal != nil:
-		if kc.rcVal.Anchor != "" {
-			return nil, Errorf(path, kc.rcVal.Line, "resolvConf's value is anchored (&%s), so other keys may share it: change it by hand", kc.rcVal.Anchor)
-		}
 		e, err := kc.setValue(t, kc.rcKey, kc.rcVal, value, flow)
 		if err != nil {
 			return nil, err
@@ -579,6 +576,12 @@ func (kc *kubeletConfig) setValue(t *yamlText, key, val *yaml.Node, value string
 	var style yaml.Style
 	if flow {
 		style = yaml.DoubleQuotedStyle
+	}
+	// An anchored value may be shared through aliases elsewhere. This holds
+	// for resolvConf and for a near miss that would be renamed to it alike:
+	// a rename that kept the anchor would write a file the next run refuses.
+	if val.Anchor != "" {
+		return byteEdit{}, Errorf(kc.path, val.Line, "%s's value is anchored (&%s), so other keys may share it: change it by hand", yamlDeref(key).Value, val.Anchor)
 	}
 	switch {
 	case val.Kind == yaml.AliasNode:
