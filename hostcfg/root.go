@@ -107,6 +107,13 @@ func (e *FileError) Error() string {
 
 func (e *FileError) Unwrap() error { return e.Err }
 
+// Setting is one assignment in a config file, where it was made.
+type Setting struct {
+	Value string
+	File  string
+	Line  int
+}
+
 // Errorf returns a FileError for path and line.
 func Errorf(path string, line int, format string, args ...any) error {
 	return &FileError{Path: path, Line: line, Err: fmt.Errorf(format, args...)}
