@@ -177,7 +177,7 @@ func nmConfFiles(r *hostcfg.Root) ([]string, error) {
 			before = append(before, p)
 		}
 	}
-	// /usr/lib's first, then /run's; dropInFiles sorted each by name already.
+	// /usr/lib's first, then /run's; conffile.DropIns sorted each by name already.
 	slices.SortStableFunc(before, func(a, b string) int {
 		return boolInt(strings.HasPrefix(a, "/run/")) - boolInt(strings.HasPrefix(b, "/run/"))
 	})

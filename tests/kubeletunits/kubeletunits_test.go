@@ -1,6 +1,6 @@
 // Package kubeletunits checks hostcfg's reading of kubelet's command line
 // against systemd itself: on a booted node, a fake kubelet records the argv
-// systemd gives it, and DiscoverKubelet must find the same --config and
+// systemd gives it, and kubelet.Discover must find the same --config and
 // --resolv-conf, the same unit files, and offsets that SetFlagValue can edit
 // so that systemd then passes the new value.
 package kubeletunits
