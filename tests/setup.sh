@@ -191,7 +191,8 @@ case " $releases " in
 *" bookworm "*)
 	# curl: what a cloud image has, and what the user-data downloads with.
 	variant bookwormcloudinit bookworm cloud-init curl
-	variant bookwormssh bookworm openssh-server python3
+	# python3-apt: what Ansible's apt module needs to install the role's .deb.
+	variant bookwormssh bookworm openssh-server python3 python3-apt
 	;;
 esac
 
