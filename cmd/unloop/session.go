@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 
 	"github.com/unloop/unloop/hostcfg"
 	"github.com/unloop/unloop/remediate"
@@ -113,6 +114,10 @@ func quietErrors(ss *session, findings []remediate.Finding) {
 		if f.Code != remediate.CodeUnreadable {
 			continue
 		}
-		fmt.Fprintf(ss.err, "unloop: %s: %s\n", where(f), f.Message)
+		msg := f.Message
+		if !strings.HasPrefix(msg, f.File) {
+			msg = where(f) + ": " + msg // the error names its file as a rule
+		}
+		fmt.Fprintf(ss.err, "unloop: %s\n", msg)
 	}
 }
