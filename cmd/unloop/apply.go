@@ -17,7 +17,8 @@ func newPlanCommand(s Streams) *cobra.Command {
 		Short: "Show what apply would change, as diffs",
 		Long: `plan checks the node and shows, without changing anything, exactly what apply would do:
 every file as a unified diff, links, units to restart, pods to recreate, and the upstreams
-it would use (each asked a real DNS question unless --offline).
+it would use (each asked a real DNS question unless --offline). It takes apply's flags, so
+one set of arguments serves both.
 
 Exit status: 0 success; with --detailed-exitcode 0 nothing to do, 2 changes to make;
 1 failure, or errors that no chosen strategy fixes (apply would refuse). With --quiet

@@ -47,10 +47,12 @@ var settings = []setting{
 
 // The settings each command takes, in the order its help lists them.
 var (
-	logSettings      = []string{"log-format", "verbose", "quiet"}
-	checkSettings    = append([]string{"root", "config", "output", "node-local-dns", "local-ip", "corefile", "offline"}, logSettings...)
-	planSettings     = append([]string{"root", "config", "output", "strategy", "upstream", "node-local-dns", "local-ip", "corefile", "offline", "no-restart"}, logSettings...)
+	logSettings   = []string{"log-format", "verbose", "quiet"}
+	checkSettings = append([]string{"root", "config", "output", "node-local-dns", "local-ip", "corefile", "offline"}, logSettings...)
+	// plan takes apply's settings: one list of arguments serves both (the
+	// Ansible role's unloop_args), and the plan is what apply would do.
 	applySettings    = append([]string{"root", "config", "output", "strategy", "upstream", "node-local-dns", "local-ip", "corefile", "offline", "no-restart", "no-verify"}, logSettings...)
+	planSettings     = applySettings
 	rollbackSettings = append([]string{"root", "config", "output", "offline", "no-restart"}, logSettings...)
 	runsSettings     = append([]string{"root", "config", "output"}, logSettings...)
 )
