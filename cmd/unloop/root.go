@@ -16,7 +16,7 @@ type Streams struct {
 	Err io.Writer
 }
 
-// Exit codes (DESIGN §4).
+// Exit codes (DESIGN.md §4).
 const (
 	exitOK       = 0
 	exitFailed   = 1
