@@ -31,7 +31,7 @@ type setting struct {
 var settings = []setting{
 	{"root", "", "/", "the node's filesystem tree to read and edit"},
 	{"config", "", defaultConfigFile, "unloop's config file (read as given, not under --root)"},
-	{"output", "o", "text", ""}, // usage: outputUsage, by command
+	{"output", "o", "text", ""}, // usage: by command, in addSettings
 	{"strategy", "", []string{"auto"}, "auto, or a comma list of kubelet,stub,dhclient,corefile in order of preference"},
 	{"upstream", "", []string(nil), "an upstream DNS server to use instead of discovering them (repeatable)"},
 	{"node-local-dns", "", []string{"169.254.25.10", "169.254.20.10"}, "a node-local-dns address (repeatable)"},
@@ -45,7 +45,7 @@ var settings = []setting{
 	{"quiet", "q", false, "print nothing but errors (beats --verbose); the exit status still tells"},
 }
 
-// The settings each command takes, in the order its help lists them.
+// The settings each command takes.
 var (
 	logSettings   = []string{"log-format", "verbose", "quiet"}
 	checkSettings = append([]string{"root", "config", "output", "node-local-dns", "local-ip", "corefile", "offline"}, logSettings...)
