@@ -1,4 +1,6 @@
-package systemd
+// Package systemd_test runs unloop's systemd package against the real systemd and
+// systemd-resolved of a booted node (tests/node), for each release the tests cache.
+package systemd_test
 
 import (
 	"context"
@@ -11,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/unloop/unloop/systemd"
 	"github.com/unloop/unloop/tests/node"
 )
 
@@ -26,13 +29,13 @@ var releases = []struct {
 }
 
 // dialNode boots a node of release and returns a Client on its bus.
-func dialNode(t *testing.T, release string) (*node.Node, *Client) {
+func dialNode(t *testing.T, release string) (*node.Node, *systemd.Client) {
 	t.Helper()
 	n := node.Boot(t, node.Options{Release: release})
 	t.Setenv("DBUS_SYSTEM_BUS_ADDRESS", n.BusAddress())
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, err := Dial(ctx)
+	c, err := systemd.Dial(ctx)
 	if err != nil {
 		t.Fatalf("dialing %s: %v", n.BusAddress(), err)
 	}
@@ -47,11 +50,11 @@ func dialNode(t *testing.T, release string) (*node.Node, *Client) {
 
 // waitResolved is Resolved, retried while resolved is not on the bus, until
 // ctx ends. After a restart of systemd-resolved the job is "done" before
-// resolved has taken its bus name: a plain Resolved then says ErrNotRunning.
-func waitResolved(ctx context.Context, c *Client) (*ResolvedState, error) {
+// resolved has taken its bus name: a plain Resolved then says systemd.ErrNotRunning.
+func waitResolved(ctx context.Context, c *systemd.Client) (*systemd.ResolvedState, error) {
 	for {
 		st, err := c.Resolved(ctx)
-		if !errors.Is(err, ErrNotRunning) {
+		if !errors.Is(err, systemd.ErrNotRunning) {
 			return st, err
 		}
 		select {
@@ -68,7 +71,7 @@ func ctxT(t *testing.T) context.Context {
 	return ctx
 }
 
-func resolved(t *testing.T, c *Client) *ResolvedState {
+func resolved(t *testing.T, c *systemd.Client) *systemd.ResolvedState {
 	t.Helper()
 	st, err := c.Resolved(ctxT(t))
 	if err != nil {
@@ -125,7 +128,7 @@ func TestResolvedLinkDNSSetLive(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			want := []Server{
+			want := []systemd.Server{
 				{Ifindex: idx, Addr: netip.MustParseAddr("169.254.25.10")},
 				{Ifindex: idx, Addr: netip.MustParseAddr("192.0.2.7")},
 			}
@@ -157,7 +160,7 @@ func TestResolvedGlobalDNSFromDropIn(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Logf("restart to resolved on the bus: %v", time.Since(start).Round(time.Millisecond))
-			wantDNS := []Server{
+			wantDNS := []systemd.Server{
 				{Addr: netip.MustParseAddr("169.254.25.10")},
 				{Addr: netip.MustParseAddr("2001:db8::53"), Port: 5353},
 			}
@@ -206,8 +209,8 @@ func TestResolvedNotRunning(t *testing.T) {
 	n, c := dialNode(t, "bookworm")
 	n.Run("systemctl", "stop", "systemd-resolved.service")
 	_, err := c.Resolved(ctxT(t))
-	if !errors.Is(err, ErrNotRunning) {
-		t.Fatalf("Resolved with resolved stopped = %v, want ErrNotRunning", err)
+	if !errors.Is(err, systemd.ErrNotRunning) {
+		t.Fatalf("Resolved with resolved stopped = %v, want systemd.ErrNotRunning", err)
 	}
 	// Asking must not have started it again through bus activation.
 	if active, err := c.UnitActive(ctxT(t), "systemd-resolved.service"); err != nil || active {
@@ -225,7 +228,7 @@ func TestRestartFailingUnit(t *testing.T) {
 			}
 			n.Run("systemctl", "daemon-reload")
 			err := c.RestartUnit(ctxT(t), "unloop-fails.service")
-			var je *JobError
+			var je *systemd.JobError
 			if !errors.As(err, &je) || je.Unit != "unloop-fails.service" || je.Result != "failed" {
 				t.Fatalf("RestartUnit = %v, want a JobError for unloop-fails.service, result failed", err)
 			}
