@@ -365,7 +365,7 @@ func TestConfigFileMetricsOutputKeepsApply(t *testing.T) {
 	if !strings.Contains(out.String(), "Applied run") {
 		t.Errorf("apply did not print its text report:\n%s", out.String())
 	}
-	if want := `output \"prometheus\" in ` + cfg + ` is for check only: apply prints text`; !strings.Contains(errb.String(), want) {
+	if want := `config ` + cfg + `:1: output \"prometheus\" is for check only: apply prints text`; !strings.Contains(errb.String(), want) {
 		t.Errorf("stderr %q lacks %q", errb.String(), want)
 	}
 	if b, _ := os.ReadFile(filepath.Join(root, "var/lib/kubelet/config.yaml")); !strings.Contains(string(b), "resolvConf: /etc/unloop/resolv.conf") {
