@@ -240,8 +240,9 @@ func (cf *cmdFlags) readConfigFile() (*configFile, error) {
 	return parseConfig(name, data)
 }
 
-// readLimited reads a regular file of at most maxConfigSize bytes. It opens
-// without blocking, so a FIFO is refused rather than waited on.
+// readLimited reads a regular file of at most maxConfigSize bytes; /dev/null
+// reads as empty. It opens without blocking, so a FIFO is refused rather
+// than waited on.
 func readLimited(name string) ([]byte, error) {
 	f, err := os.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
@@ -257,6 +258,9 @@ func readLimited(name string) ([]byte, error) {
 		return nil, err
 	}
 	if !fi.Mode().IsRegular() {
+		if null, err := os.Stat(os.DevNull); err == nil && os.SameFile(fi, null) {
+			return nil, nil // the usual way to say: no config
+		}
 		return nil, errors.New("not a regular file")
 	}
 	data, err := io.ReadAll(io.LimitReader(f, maxConfigSize+1))
