@@ -320,12 +320,36 @@ func (n *Node) sourceOf(a netip.Addr, kind addrKind) (string, []string) {
 	return "", []string{StrategyKubelet}
 }
 
-// applicable drops the kubelet strategy where there is no kubelet, and adds
-// corefile where a Corefile of the node forwards to the pod file.
+// nmOwnsDHCP: NetworkManager, not dhclient-script, handles this node's leases,
+// so no dhclient hook runs at a renew. NetworkManager speaks DHCP itself (its
+// internal client, RHEL 8's and 9's default) or gives dhclient its own
+// nm-dhcp-helper as the script (dhcp=dhclient); and RHEL's dispatcher script
+// 11-dhclient calls dhclient.d's NAME_config on "up" only, on a renew
+// (dhcp4-change) only for chrony and ntp (dhcp-4.2.5-68.el7's 11-dhclient, the
+// same in Fedora's dhcp-4.4.2). It is so when NetworkManager wrote
+// /etc/resolv.conf, and on RHEL 8 and 9 wherever NetworkManager is configured
+// and the file does not say dhclient-script wrote it.
+func (n *Node) nmOwnsDHCP() bool {
+	if n.Host != nil && n.Host.Generator == hostcfg.GenNetworkManager {
+		return true
+	}
+	if n.NM == nil || !n.NM.Present || (n.Host != nil && n.Host.Generator == hostcfg.GenDhclient) {
+		return false
+	}
+	major := n.OS.RHELMajor()
+	return major == 8 || major == 9
+}
+
+// applicable drops the kubelet strategy where there is no kubelet and the
+// dhclient one where NetworkManager owns DHCP, and adds corefile where a
+// Corefile of the node forwards to the pod file.
 func (n *Node) applicable(fixes []string) []string {
 	var out []string
 	for _, f := range fixes {
 		if f == StrategyKubelet && !n.Kubelet.Present {
+			continue
+		}
+		if f == StrategyDhclient && n.nmOwnsDHCP() {
 			continue
 		}
 		out = append(out, f)

@@ -42,7 +42,7 @@ func TestStrategies(t *testing.T) {
 		{"ubuntu-typo-path", nil, []string{"file:/var/lib/kubelet/config.yaml"}},
 		{"ubuntu-flag-loops", []string{"kubelet"}, []string{"file:/etc/default/kubelet"}},
 		{"ubuntu-kubespray-resolved-dns", nil, []string{"file:" + UnloopResolvConf, "file:/etc/kubernetes/kubelet-config.yaml"}},
-		{"rhel-kubespray-dhclient", []string{"dhclient"}, []string{"file:" + RHELHook, "file:/etc/dhcp/dhclient.conf", "file:/etc/resolv.conf"}},
+		{"rhel-kubespray-dhclient", []string{"dhclient"}, []string{"file:" + RHELEnterHooks, "file:" + RHELHook, "file:/etc/dhcp/dhclient.conf", "file:/etc/resolv.conf"}},
 		{"rhel-kubespray-dhclient", []string{"kubelet"}, []string{"file:" + UnloopResolvConf, "file:/etc/kubernetes/kubelet-config.yaml"}},
 		{"debian-dhclient-headerless", nil, []string{"file:" + DebianHook, "file:/etc/resolv.conf"}},
 		{"docker-corefile", []string{"corefile"}, []string{"file:/etc/coredns/Corefile"}},

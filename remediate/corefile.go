@@ -85,7 +85,7 @@ func (n *Node) corefileFindings() []Finding {
 						chain := []string{head, fmt.Sprintf("%s line %d names %s", path, ns.Line, ns.Addr), why,
 							"CoreDNS forwards to itself: plugin/loop exits, or without it the server spins"}
 						fixes := []string{StrategyCorefile}
-						if n.dhclientWrote(rf, ns.Addr) {
+						if n.dhclientWrote(rf, ns.Addr) && !n.nmOwnsDHCP() {
 							// Cleaning the file at its source fixes this too.
 							fixes = append(fixes, StrategyDhclient)
 						}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/unloop/unloop/hostcfg"
+	"github.com/unloop/unloop/hostcfg/osrelease"
 	"github.com/unloop/unloop/systemd"
 )
 
@@ -105,7 +106,9 @@ type Node struct {
 	Dhclient       []*hostcfg.DhclientConf
 	DhclientLeases []hostcfg.DhclientLease
 	NM             *hostcfg.NetworkManager
-	Corefiles      []*hostcfg.Corefile
+	// OS is what /etc/os-release says; empty when it is missing.
+	OS        osrelease.Release
+	Corefiles []*hostcfg.Corefile
 	// Forwarded are the other files Corefiles forward to, by node path.
 	Forwarded map[string]*hostcfg.ResolvFile
 	// Uplink is systemd-resolved's /run/systemd/resolve/resolv.conf, when present.
@@ -233,6 +236,11 @@ func Gather(ctx context.Context, env Env, opts Options) (*Node, error) {
 	}
 	if n.NM, err = hostcfg.LoadNetworkManager(r); err != nil {
 		bad(err)
+	}
+	if data, ok, err := r.ReadFileIfExists(osrelease.Path); err != nil {
+		bad(err)
+	} else if ok {
+		n.OS = osrelease.Parse(data)
 	}
 	corefiles := opts.Corefiles
 	if len(corefiles) == 0 {

@@ -234,8 +234,18 @@ func planDhclient(p *planner, _ []Finding) error {
 		return err
 	}
 	looping := n.loopingAddrs()
-	hookPath, mode, hook := dhclientHook(p.env.Root, looping, ups)
-	if err := p.edit(hookPath, StrategyDhclient, "drop looping addresses at every lease and renew, before dhclient-script writes /etc/resolv.conf", func([]byte) ([]byte, error) {
+	rhel, major := dhclientLayout(n, p.env.Root)
+	if rhel {
+		if err := p.enterHooks(major); err != nil {
+			return err
+		}
+	}
+	hookPath, mode, hook := dhclientHook(rhel, looping, ups)
+	reason := "drop looping addresses at every lease and renew, before dhclient-script writes /etc/resolv.conf"
+	if rhel {
+		reason = "the filter " + RHELEnterHooks + " sources, and unloop_config, which RHEL's dhclient-script calls after it wrote /etc/resolv.conf: a second line of defence"
+	}
+	if err := p.edit(hookPath, StrategyDhclient, reason, func([]byte) ([]byte, error) {
 		return hook, nil
 	}); err != nil {
 		return err
@@ -299,6 +309,33 @@ func planDhclient(p *planner, _ []Finding) error {
 		}
 	}
 	p.pods(StrategyDhclient)
+	return nil
+}
+
+// enterHooks plans unloop's block in RHEL's dhclient-enter-hooks, which
+// dhclient-script sources before it writes /etc/resolv.conf: a new file of
+// mode 0755, or the block spliced into the admin's. RHEL 7's script sources the
+// file only when it is executable: a file there that is not is code the admin
+// left off, and making it executable would switch that on, so unloop refuses.
+// RHEL 8's and 9's source it either way.
+func (p *planner) enterHooks(major int) error {
+	c, err := p.file(RHELEnterHooks)
+	if err != nil {
+		return err
+	}
+	if c.Before.Exists && c.Before.Mode&0o111 == 0 && major != 8 && major != 9 {
+		return hostcfg.Errorf(c.Path, 0, "exists but is not executable, so RHEL 7's dhclient-script does not source it and unloop cannot filter the servers before /etc/resolv.conf is written; "+
+			"making it executable would switch on the code in it: read it, then `chmod 0755 %s` to have it run, or move it away, and run apply again (or use --strategy kubelet)", c.Path)
+	}
+	reason := "filter the servers before dhclient-script writes /etc/resolv.conf: RHEL's script sources this file first, at every lease and renew"
+	if err := p.edit(RHELEnterHooks, StrategyDhclient, reason, func(old []byte) ([]byte, error) {
+		return spliceBlock(c.Path, old)
+	}); err != nil {
+		return err
+	}
+	if !c.Before.Exists {
+		c.Mode = 0o755
+	}
 	return nil
 }
 
