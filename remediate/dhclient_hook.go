@@ -106,7 +106,9 @@ fi
 
 // hookRHEL is the second line of defence: RHEL's dhclient-script calls
 // unloop_config after it wrote /etc/resolv.conf (and NetworkManager's
-// 11-dhclient on "up"). A clean file is not touched. Otherwise the filtered
+// 11-dhclient on "up"). A clean file is not touched; one without any server
+// (a DHCPv6 lease of looping servers only, with no v6 upstream to put
+// instead) gets the upstreams, since glibc would ask 127.0.0.1. Otherwise the filtered
 // file is written in full to a temp file beside it, every write checked, and
 // renamed over the old one: a full disk or a failed write leaves the old file
 // as it was, never an empty or cut one. A link is followed to the file it names
@@ -126,16 +128,19 @@ unloop_rewrite() {
 	fi
 	[ -f "$unloop_file" ] || return 0
 	unloop_dirty=0
+	unloop_kept=0
 	while IFS= read -r unloop_line || [ -n "$unloop_line" ]; do
 		case $unloop_line in
 		nameserver*)
 			if [ -z "$(unloop_filter "${unloop_line#nameserver}")" ]; then
 				unloop_dirty=1
+			else
+				unloop_kept=1
 			fi
 			;;
 		esac
 	done <"$unloop_file" || return 1
-	[ "$unloop_dirty" -eq 1 ] || return 0
+	[ "$unloop_dirty" -eq 1 ] || [ "$unloop_kept" -eq 0 ] || return 0
 	unloop_tmp="$unloop_file.unloop.$$"
 	if ! (
 		set -C -f
