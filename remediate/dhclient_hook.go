@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/unloop/unloop/hostcfg"
+	"github.com/unloop/unloop/hostcfg/resolvconf"
 )
 
 // How the dhclient-scripts run hooks, as read in their sources:
@@ -219,7 +220,7 @@ func dhclientHook(rhel bool, looping, ups []netip.Addr) (string, fs.FileMode, []
 		path, mode = RHELHook, 0o755
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s: keeps DNS forwarding loops out of /etc/resolv.conf.\n", hostcfg.UnloopMarker)
+	fmt.Fprintf(&b, "%s: keeps DNS forwarding loops out of /etc/resolv.conf.\n", resolvconf.UnloopMarker)
 	if rhel {
 		fmt.Fprintf(&b, "# %s sources this before dhclient-script writes /etc/resolv.conf;\n", RHELEnterHooks)
 		b.WriteString("# dhclient-script's unloop_config call afterwards is a second line of defence.\n")

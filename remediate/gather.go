@@ -12,7 +12,13 @@ import (
 	"time"
 
 	"github.com/unloop/unloop/hostcfg"
+	"github.com/unloop/unloop/hostcfg/corefile"
+	"github.com/unloop/unloop/hostcfg/dhclient"
+	"github.com/unloop/unloop/hostcfg/kubelet"
+	"github.com/unloop/unloop/hostcfg/networkmanager"
 	"github.com/unloop/unloop/hostcfg/osrelease"
+	"github.com/unloop/unloop/hostcfg/resolvconf"
+	"github.com/unloop/unloop/hostcfg/resolved"
 	"github.com/unloop/unloop/systemd"
 )
 
@@ -93,26 +99,26 @@ func SystemInterfaces() ([]Iface, error) {
 
 // Node is everything the analysis looks at, gathered once.
 type Node struct {
-	Kubelet *hostcfg.Kubelet
+	Kubelet *kubelet.Setup
 	// PodFile is the node path kubelet hands to pods; "" when resolvConf is "".
 	PodFile   string
 	PodExists bool
-	Pod       *hostcfg.ResolvFile // nil when PodFile is "" or missing
-	Host      *hostcfg.ResolvFile // /etc/resolv.conf; nil when missing
+	Pod       *resolvconf.File // nil when PodFile is "" or missing
+	Host      *resolvconf.File // /etc/resolv.conf; nil when missing
 
-	Resolved     *hostcfg.ResolvedConfig
+	Resolved     *resolved.Config
 	ResolvedLive *systemd.ResolvedState // nil offline or when resolved is not running
 
-	Dhclient       []*hostcfg.DhclientConf
-	DhclientLeases []hostcfg.DhclientLease
-	NM             *hostcfg.NetworkManager
+	Dhclient       []*dhclient.Config
+	DhclientLeases []dhclient.Lease
+	NM             *networkmanager.Config
 	// OS is what /etc/os-release says; empty when it is missing.
 	OS        osrelease.Release
-	Corefiles []*hostcfg.Corefile
+	Corefiles []*corefile.Config
 	// Forwarded are the other files Corefiles forward to, by node path.
-	Forwarded map[string]*hostcfg.ResolvFile
+	Forwarded map[string]*resolvconf.File
 	// Uplink is systemd-resolved's /run/systemd/resolve/resolv.conf, when present.
-	Uplink *hostcfg.ResolvFile
+	Uplink *resolvconf.File
 
 	// NodeCache maps each node cache address to why it is one.
 	NodeCache map[netip.Addr]string
@@ -130,7 +136,7 @@ const busTimeout = 3 * time.Second
 // `unreadable` findings; the rest of the node is still looked at.
 func Gather(ctx context.Context, env Env, opts Options) (*Node, error) {
 	r := env.Root
-	n := &Node{NodeCache: map[netip.Addr]string{}, Local: map[netip.Addr]string{}, Forwarded: map[string]*hostcfg.ResolvFile{}}
+	n := &Node{NodeCache: map[netip.Addr]string{}, Local: map[netip.Addr]string{}, Forwarded: map[string]*resolvconf.File{}}
 	bad := func(err error) {
 		var fe *hostcfg.FileError
 		file, line := "", 0
@@ -204,11 +210,11 @@ func Gather(ctx context.Context, env Env, opts Options) (*Node, error) {
 	}
 
 	var err error
-	if n.Kubelet, err = hostcfg.DiscoverKubelet(r, unitFiles); err != nil {
+	if n.Kubelet, err = kubelet.Discover(r, unitFiles); err != nil {
 		bad(err)
 	}
 	if n.Kubelet == nil {
-		n.Kubelet = &hostcfg.Kubelet{ResolvConf: "/etc/resolv.conf", ResolvConfSource: "default"}
+		n.Kubelet = &kubelet.Setup{ResolvConf: "/etc/resolv.conf", ResolvConfSource: "default"}
 	}
 	n.PodFile = n.Kubelet.ResolvConf
 
@@ -225,16 +231,16 @@ func Gather(ctx context.Context, env Env, opts Options) (*Node, error) {
 		}
 	}
 	n.liveGenerator()
-	if n.Resolved, err = hostcfg.LoadResolvedConfig(r); err != nil {
+	if n.Resolved, err = resolved.Load(r); err != nil {
 		bad(err)
 	}
-	if n.Dhclient, err = hostcfg.LoadDhclientConfs(r); err != nil {
+	if n.Dhclient, err = dhclient.LoadConfigs(r); err != nil {
 		bad(err)
 	}
-	if n.DhclientLeases, err = hostcfg.LoadDhclientLeases(r); err != nil {
+	if n.DhclientLeases, err = dhclient.LoadLeases(r); err != nil {
 		bad(err)
 	}
-	if n.NM, err = hostcfg.LoadNetworkManager(r); err != nil {
+	if n.NM, err = networkmanager.Load(r); err != nil {
 		bad(err)
 	}
 	if data, ok, err := r.ReadFileIfExists(osrelease.Path); err != nil {
@@ -263,7 +269,7 @@ func Gather(ctx context.Context, env Env, opts Options) (*Node, error) {
 			bad(err)
 			continue
 		}
-		cf, err := hostcfg.ParseCorefile(p, data)
+		cf, err := corefile.Parse(p, data)
 		if err != nil {
 			bad(err)
 			continue
@@ -283,14 +289,14 @@ func Gather(ctx context.Context, env Env, opts Options) (*Node, error) {
 			}
 		}
 	}
-	if n.Uplink, err = readResolv(r, hostcfg.ResolvedUplinkFile); err != nil {
+	if n.Uplink, err = readResolv(r, resolvconf.ResolvedUplinkFile); err != nil {
 		bad(err)
 	}
 	return n, nil
 }
 
 // readResolv reads a resolv.conf, nil without error when it does not exist.
-func readResolv(r *hostcfg.Root, p string) (*hostcfg.ResolvFile, error) {
+func readResolv(r *hostcfg.Root, p string) (*resolvconf.File, error) {
 	if _, err := r.Lstat(p); errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
@@ -299,5 +305,5 @@ func readResolv(r *hostcfg.Root, p string) (*hostcfg.ResolvFile, error) {
 	} else if err != nil {
 		return nil, err // a link loop, a folder that can't be read
 	}
-	return hostcfg.ReadResolvFile(r, p)
+	return resolvconf.Read(r, p)
 }
