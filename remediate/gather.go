@@ -25,6 +25,9 @@ type Options struct {
 	Strategies   []string // "auto" or names, in order of preference
 	NoRestart    bool
 	NoVerify     bool
+	// Ignore are the findings the site lives with: shown, never counted in
+	// the status, never acted on.
+	Ignore []Ignore
 }
 
 // DefaultNodeLocalDNS are Kubespray's and the Kubernetes docs' node cache addresses.
@@ -134,7 +137,7 @@ func Gather(ctx context.Context, env Env, opts Options) (*Node, error) {
 		if errors.As(err, &fe) {
 			file, line = fe.Path, fe.Line
 		}
-		f := newFinding(CodeUnreadable, SevError, file, line, netip.Addr{}, []string{err.Error()})
+		f := newFinding(CodeUnreadable, file, line, netip.Addr{}, []string{err.Error()})
 		// One file can be read in two roles (the pod file that is also
 		// resolved's uplink file, or a Corefile's forward target): say it once.
 		if !slices.ContainsFunc(n.Unreadable, func(u Finding) bool { return u.Message == f.Message }) {

@@ -40,7 +40,7 @@ Exit status: 0 success; with --detailed-exitcode 0 nothing to do, 2 changes to m
 				return err
 			}
 			switch {
-			case pl.HasUnreadable():
+			case pl.Report.HasUnreadable():
 				return &exitError{code: exitFailed}
 			case len(pl.Unfixed) > 0:
 				fmt.Fprintf(s.Err, "unloop: %v\n", remediate.ErrUnfixed)
@@ -110,9 +110,8 @@ run changed, and restarts the units that run restarted. Rolling back twice is ha
 				}
 				return err
 			}
-			out := map[string]any{"run": j.ID, "state": j.State, "paths": len(j.Snapshots), "units_restarted": j.Units}
 			if c.Output == "json" {
-				return writeJSON(s.Out, out)
+				return writeJSON(s.Out, remediate.NewRollbackDocument(j))
 			}
 			fmt.Fprintf(s.Out, "rolled back run %s: %d paths restored", j.ID, len(j.Snapshots))
 			if len(j.Units) > 0 && !c.Opts.Offline && !c.Opts.NoRestart {

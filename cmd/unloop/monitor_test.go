@@ -147,8 +147,8 @@ func TestPrometheus(t *testing.T) {
 			if got := value(t, mfs, "unloop_findings", map[string]string{"code": c.code, "severity": c.severity}); got != c.count {
 				t.Errorf("unloop_findings{code=%q} = %v, want %v", c.code, got, c.count)
 			}
-			if n := len(mfs["unloop_findings"].Metric); n < len(knownCodes) {
-				t.Errorf("%d finding series, want one per known code (%d)", n, len(knownCodes))
+			if n := len(mfs["unloop_findings"].Metric); n < len(remediate.Codes) {
+				t.Errorf("%d finding series, want one per known code (%d)", n, len(remediate.Codes))
 			}
 			ts := value(t, mfs, "unloop_last_check_timestamp_seconds", nil)
 			if at := time.Unix(0, int64(ts*1e9)); at.Before(before.Add(-time.Second)) || at.After(time.Now().Add(time.Second)) {
