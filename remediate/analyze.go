@@ -54,10 +54,7 @@ func (n *Node) Looping(a netip.Addr) bool {
 
 // Check gathers the node and analyses it.
 func Check(ctx context.Context, env Env, opts Options) (*Report, *Node, error) {
-	n, err := Gather(ctx, env, opts)
-	if err != nil {
-		return nil, nil, err
-	}
+	n := Gather(ctx, env, opts)
 	fs := Analyze(n, opts)
 	loops := groupLoops(fs)
 	rep := &Report{

@@ -128,7 +128,7 @@ func TestAnalyzeNodes(t *testing.T) {
 					t.Errorf("%s has no message or chain", f.Code)
 				}
 			}
-			got, err := json.MarshalIndent(rep, "", "  ")
+			got, err := json.MarshalIndent(NewCheckDocument(rep), "", "  ")
 			if err != nil {
 				t.Fatal(err)
 			}

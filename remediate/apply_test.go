@@ -109,8 +109,8 @@ func TestStrategies(t *testing.T) {
 			if err != nil {
 				t.Fatalf("second apply: %v", err)
 			}
-			if again.Changed || again.Run != "" {
-				t.Fatalf("second apply changed=%v run=%q, want no change", again.Changed, again.Run)
+			if again.Plan.Changed || again.Run != "" {
+				t.Fatalf("second apply changed=%v run=%q, want no change", again.Plan.Changed, again.Run)
 			}
 
 			for range 2 { // rolling back twice is harmless
