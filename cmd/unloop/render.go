@@ -429,6 +429,6 @@ func renderApply(w io.Writer, format string, res *remediate.Result, err error) e
 		fmt.Fprintf(&b, "Applied run %s (%s). Undo with: unloop rollback --run %s\n", res.Run, verified, res.Run)
 		fmt.Fprintf(&b, "%s %d %s changed, %d %s restarted.\n", p.paint("1;32", "Apply complete:"), files, plural(files, "file"), units, plural(units, "unit"))
 	}
-	_, werr := io.WriteString(w, b.String())
+	_, werr := io.WriteString(w, strings.TrimPrefix(b.String(), "\n"))
 	return werr
 }
