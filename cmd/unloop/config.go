@@ -75,6 +75,7 @@ func (g *globalFlags) load(cmd string) (*config, error) {
 	known := map[string]bool{}
 	g.flags.VisitAll(func(f *pflag.Flag) { known[f.Name] = true })
 	delete(known, "config")
+	known["ignore"] = true // a file-only key: parseIgnore
 
 	file := v.GetString("config")
 	explicit := g.flags.Changed("config")
@@ -82,12 +83,16 @@ func (g *globalFlags) load(cmd string) (*config, error) {
 		explicit = true
 	}
 	data, err := os.ReadFile(file)
+	var ignore []remediate.Ignore
 	switch {
 	case errors.Is(err, fs.ErrNotExist) && !explicit:
 	case err != nil:
 		return nil, fmt.Errorf("reading config: %w", err)
 	default:
 		if err := checkConfigKeys(file, data, known); err != nil {
+			return nil, err
+		}
+		if ignore, err = parseIgnore(file, data); err != nil {
 			return nil, err
 		}
 		v.SetConfigType("yaml")
@@ -118,6 +123,7 @@ func (g *globalFlags) load(cmd string) (*config, error) {
 	o.Offline = v.GetBool("offline")
 	o.NoRestart = v.GetBool("no-restart")
 	o.NoVerify = v.GetBool("no-verify")
+	o.Ignore = ignore
 	o.Corefiles = list(v, "corefile")
 	if o.Strategies, err = strategies(list(v, "strategy")); err != nil {
 		return nil, err
