@@ -46,7 +46,7 @@ func (n *Node) classify(a netip.Addr) (addrKind, string) {
 	return kindClean, ""
 }
 
-// Looping reports whether a is a looping address on this node (DESIGN §2).
+// Looping reports whether a is a looping address on this node (DESIGN.md §2).
 func (n *Node) Looping(a netip.Addr) bool {
 	k, _ := n.classify(a)
 	return k == kindStub || k == kindLoopback || k == kindNodeCache

@@ -36,7 +36,7 @@ const (
 	CodeUnreadable            Code = "unreadable"
 )
 
-// Strategy names (DESIGN §1).
+// Strategy names (DESIGN.md §1).
 const (
 	StrategyKubelet  = "kubelet"
 	StrategyStub     = "stub"
