@@ -83,16 +83,12 @@ func (g *globalFlags) load(cmd string) (*config, error) {
 		explicit = true
 	}
 	data, err := os.ReadFile(file)
-	var ignore []remediate.Ignore
 	switch {
 	case errors.Is(err, fs.ErrNotExist) && !explicit:
 	case err != nil:
 		return nil, fmt.Errorf("reading config: %w", err)
 	default:
 		if err := checkConfigKeys(file, data, known); err != nil {
-			return nil, err
-		}
-		if ignore, err = parseIgnore(file, data); err != nil {
 			return nil, err
 		}
 		v.SetConfigType("yaml")
@@ -123,7 +119,9 @@ func (g *globalFlags) load(cmd string) (*config, error) {
 	o.Offline = v.GetBool("offline")
 	o.NoRestart = v.GetBool("no-restart")
 	o.NoVerify = v.GetBool("no-verify")
-	o.Ignore = ignore
+	if o.Ignore, err = parseIgnore(file, data); err != nil {
+		return nil, err
+	}
 	o.Corefiles = list(v, "corefile")
 	if o.Strategies, err = strategies(list(v, "strategy")); err != nil {
 		return nil, err
