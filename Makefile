@@ -34,8 +34,8 @@ unit: build
 # check, no-op apply, resolvectl status, the race against CoreDNS's loop
 # plugin), 30 runs each. The load average is logged next to the numbers.
 bench: deps build
-	$(GO) test -run '^$$' -bench . -benchmem -count 5 $$($(GO) list ./... | grep -v /tests/) | tee bench.out
-	$(GO) test -run '^$$' -bench . -benchtime 30x -count 3 ./tests/reliability | tee -a bench.out
+	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./... | tee bench.out
+	cd tests && $(GO) test -run '^$$' -bench . -benchtime 30x -count 3 ./reliability | tee -a ../bench.out
 
 demo: deps build
 	bash tests/demo.sh
@@ -43,6 +43,7 @@ demo: deps build
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1; }
 	$(GO) vet ./...
+	cd tests && $(GO) vet ./...
 	@n=$$(git ls-files '*/testdata/fuzz/*' | wc -l); test "$$n" -le 40 || { echo "lint: $$n files under testdata/fuzz: commit only minimized inputs that once failed (a grown corpus stays in Go's cache)"; exit 1; }
 
 # Every fuzz target of every package, FUZZTIME each (13 targets today): run it
@@ -57,13 +58,18 @@ clean:
 	rm -rf bin dist
 
 # Packages: dist/unloop_VERSION-1_ARCH.deb and dist/unloop-VERSION-1.ARCH.rpm
-# (binary, units, default config as a conffile, man pages, completions),
-# built with nfpm as a library by configs/packaging (a module of its own).
+# for each of PKG_ARCHES (binary, units, default config as a conffile, man
+# pages, completions), built with nfpm as a library by configs/packaging (a
+# module of its own). The binary is pure Go, so each architecture is a
+# cross-build; man pages and completions come from this machine's build.
 PKG_VERSION ?= $(shell git describe --tags --match 'v[0-9]*' 2>/dev/null | sed 's/^v//' | grep . || echo 0.0.0)
-PKG_ARCH ?= $(shell $(GO) env GOARCH)
+PKG_ARCHES ?= amd64 arm64
 package: build
-	rm -rf dist/man dist/completion && mkdir -p dist/man dist/completion
+	rm -rf dist/man dist/completion dist/bin && mkdir -p dist/man dist/completion
 	$(BIN) man dist/man && gzip -9nf dist/man/*.1
 	for sh in bash zsh fish; do $(BIN) completion $$sh >dist/completion/unloop.$$sh || exit 1; done
-	cd configs/packaging && $(GO) run . -version $(PKG_VERSION) -arch $(PKG_ARCH) \
-	  -bin ../../$(BIN) -man ../../dist/man -completion ../../dist/completion -out ../../dist
+	for arch in $(PKG_ARCHES); do \
+	  CGO_ENABLED=0 GOARCH=$$arch $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o dist/bin/$$arch/unloop ./cmd/unloop && \
+	  (cd configs/packaging && $(GO) run . -version $(PKG_VERSION) -arch $$arch \
+	    -bin ../../dist/bin/$$arch/unloop -man ../../dist/man -completion ../../dist/completion -out ../../dist) || exit 1; \
+	done

@@ -1,6 +1,8 @@
 // Package hostcfg reads and writes the node's files. Every path it takes is the
 // node's path (/etc/resolv.conf); Root joins it to the root directory and resolves
-// links as a chroot would, so nothing outside the root is ever opened.
+// links as a chroot would, so nothing outside the root is ever opened. The
+// parsers of those files are leaf packages below this one (resolvconf,
+// kubelet, dhclient, ...), which read through a Root.
 package hostcfg
 
 import (
@@ -106,6 +108,13 @@ func (e *FileError) Error() string {
 }
 
 func (e *FileError) Unwrap() error { return e.Err }
+
+// Setting is one assignment in a config file, where it was made.
+type Setting struct {
+	Value string
+	File  string
+	Line  int
+}
 
 // Errorf returns a FileError for path and line.
 func Errorf(path string, line int, format string, args ...any) error {

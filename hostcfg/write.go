@@ -19,9 +19,9 @@ import (
 	"github.com/rogpeppe/go-internal/lockedfile"
 )
 
-// LockPath is the node's path of the lock that keeps two unloop runs apart
+// lockPath is the node's path of the lock that keeps two unloop runs apart
 // (the boot unit and Ansible, say).
-const LockPath = "/run/unloop.lock"
+const lockPath = "/run/unloop.lock"
 
 // modeBits are the parts of a FileMode that unloop writes and restores: the
 // permissions and the setuid, setgid and sticky bits, never the type.
@@ -397,17 +397,17 @@ func (r *Root) Restore(s *Snapshot) error {
 	}
 }
 
-// Lock takes the exclusive lock LockPath under the root (making /run when it is
+// Lock takes the exclusive lock /run/unloop.lock under the root (making /run when it is
 // missing), waiting until ctx ends; then it fails saying another unloop holds
 // the lock. unlock releases it and may be called more than once.
 //
 // The wait can't be interrupted, so after ctx ends it goes on in the background
 // and drops the lock at once if it gets it.
 func (r *Root) Lock(ctx context.Context) (unlock func(), err error) {
-	if err := r.MkdirAll(path.Dir(LockPath), 0o755); err != nil {
+	if err := r.MkdirAll(path.Dir(lockPath), 0o755); err != nil {
 		return nil, fmt.Errorf("taking the lock: %w", err)
 	}
-	hp, err := r.HostPath(LockPath)
+	hp, err := r.HostPath(lockPath)
 	if err != nil {
 		return nil, err
 	}
@@ -433,11 +433,11 @@ func (r *Root) Lock(ctx context.Context) (unlock func(), err error) {
 					res.f.Close()
 				}
 			}()
-			return nil, &FileError{Path: LockPath, Err: fmt.Errorf("another unloop%s holds the lock: %w", lockHolder(hp), context.Cause(ctx))}
+			return nil, &FileError{Path: lockPath, Err: fmt.Errorf("another unloop%s holds the lock: %w", lockHolder(hp), context.Cause(ctx))}
 		}
 	}
 	if res.err != nil {
-		return nil, &FileError{Path: LockPath, Err: fmt.Errorf("taking the lock: %w", unwrapPathError(res.err))}
+		return nil, &FileError{Path: lockPath, Err: fmt.Errorf("taking the lock: %w", unwrapPathError(res.err))}
 	}
 	// Who holds it, for the message of the one that waits.
 	_ = res.f.Truncate(0)

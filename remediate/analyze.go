@@ -7,7 +7,8 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/unloop/unloop/hostcfg"
+	"github.com/unloop/unloop/hostcfg/kubelet"
+	"github.com/unloop/unloop/hostcfg/resolvconf"
 )
 
 // The spelling people copy from blog posts; it does not exist.
@@ -100,9 +101,9 @@ func (n *Node) liveGenerator() {
 	if st == nil || n.Host == nil || n.Pod == nil || n.Pod.Target != n.Host.Target {
 		return
 	}
-	gen := map[string]hostcfg.Generator{"stub": hostcfg.GenResolvedStub, "uplink": hostcfg.GenResolvedUplink, "static": hostcfg.GenResolvedStatic}[st.ResolvConfMode]
+	gen := map[string]resolvconf.Generator{"stub": resolvconf.GenResolvedStub, "uplink": resolvconf.GenResolvedUplink, "static": resolvconf.GenResolvedStatic}[st.ResolvConfMode]
 	switch n.Pod.Generator {
-	case hostcfg.GenResolvedStub, hostcfg.GenResolvedUplink, hostcfg.GenResolvedStatic, hostcfg.GenUnknown, "":
+	case resolvconf.GenResolvedStub, resolvconf.GenResolvedUplink, resolvconf.GenResolvedStatic, resolvconf.GenUnknown, "":
 		if gen != "" {
 			n.Pod.Generator = gen
 			n.Pod.Evidence = "systemd-resolved's ResolvConfMode is " + st.ResolvConfMode + " (D-Bus)"
@@ -152,7 +153,7 @@ func (n *Node) podIsHostFile() bool {
 
 // podIsResolvedFile: pods get one of systemd-resolved's files.
 func (n *Node) podIsResolvedFile() bool {
-	return n.podFileIs(hostcfg.ResolvedUplinkFile) || n.podFileIs(hostcfg.ResolvedStubFile)
+	return n.podFileIs(resolvconf.ResolvedUplinkFile) || n.podFileIs(resolvconf.ResolvedStubFile)
 }
 
 // kubeletStep is the first link of every chain: which file pods get, and why.
@@ -191,16 +192,16 @@ func (n *Node) kubeletFindings() []Finding {
 		out = append(out, newFinding(CodeKubeletMisspelled, m.File, m.Line, netip.Addr{}, chain, StrategyKubelet))
 	}
 	if k.Present && n.PodFile != "" && !n.PodExists {
-		where := hostcfg.Where{}
+		where := kubelet.Where{}
 		switch {
 		case k.ResolvConfSource == "flag" && k.ResolvConfFlag != nil:
-			where = hostcfg.Where{File: k.ResolvConfFlag.File, Line: k.ResolvConfFlag.Line}
+			where = kubelet.Where{File: k.ResolvConfFlag.File, Line: k.ResolvConfFlag.Line}
 		case k.ResolvConfSource == "config":
 			where = k.ResolvConfAt
 		}
 		chain := []string{n.kubeletStep(), fmt.Sprintf("%s does not exist", n.PodFile)}
 		if n.PodFile == resolvedTypoFile {
-			chain = append(chain, "the real file is "+hostcfg.ResolvedUplinkFile+" (resolve, with an e)")
+			chain = append(chain, "the real file is "+resolvconf.ResolvedUplinkFile+" (resolve, with an e)")
 		}
 		chain = append(chain, "kubelet cannot create pod sandboxes with dnsPolicy: Default (CoreDNS, node-local-dns)")
 		out = append(out, newFinding(CodeKubeletMissing, where.File, where.Line, netip.Addr{}, chain, StrategyKubelet))
@@ -315,13 +316,13 @@ func (n *Node) sourceOf(a netip.Addr, kind addrKind) (string, string, []string) 
 		}
 	}
 	switch n.Pod.Generator {
-	case hostcfg.GenResolvedStub:
+	case resolvconf.GenResolvedStub:
 		return "systemd-resolved wrote it: the file is its stub file", "", []string{StrategyKubelet, StrategyStub}
-	case hostcfg.GenKubespray:
+	case resolvconf.GenKubespray:
 		return "Kubespray's host_resolvconf block put it there", "", []string{StrategyKubelet}
-	case hostcfg.GenDhclient:
+	case resolvconf.GenDhclient:
 		return "dhclient wrote the file (" + n.Pod.Evidence + ")", "", []string{StrategyDhclient, StrategyKubelet}
-	case hostcfg.GenUnknown, "":
+	case resolvconf.GenUnknown, "":
 	default:
 		return fmt.Sprintf("written by %s (%s)", n.Pod.Generator, n.Pod.Evidence), "", []string{StrategyKubelet}
 	}
@@ -349,7 +350,7 @@ func (n *Node) applicable(fixes []string) []string {
 	return out
 }
 
-func (n *Node) corefileForwardsTo(rf *hostcfg.ResolvFile) bool {
+func (n *Node) corefileForwardsTo(rf *resolvconf.File) bool {
 	if rf == nil {
 		return false
 	}
@@ -427,7 +428,7 @@ func (n *Node) dhclientFindings() []Finding {
 func (n *Node) resolvedFindings() []Finding {
 	// Only the uplink file carries resolved's upstreams to pods; the stub
 	// file's 127.0.0.53 is its own finding.
-	if !n.podFileIs(hostcfg.ResolvedUplinkFile) {
+	if !n.podFileIs(resolvconf.ResolvedUplinkFile) {
 		return nil
 	}
 	var out []Finding
@@ -441,7 +442,7 @@ func (n *Node) resolvedFindings() []Finding {
 			seen[a] = true
 			_, why := n.classify(a)
 			chain := []string{fmt.Sprintf("%s line %d: DNS=%s", s.File, s.Line, s.Text), why,
-				"systemd-resolved writes its upstreams into " + hostcfg.ResolvedUplinkFile, n.kubeletStep(),
+				"systemd-resolved writes its upstreams into " + resolvconf.ResolvedUplinkFile, n.kubeletStep(),
 				"the DNS server in the pod forwards to itself"}
 			f := newFinding(CodeResolvedUpstreamLoop, s.File, s.Line, a, chain, n.applicable([]string{StrategyKubelet})...)
 			f.part = loopPart{role: roleSource, text: "DNS=" + s.Text, why: why}
@@ -457,7 +458,7 @@ func (n *Node) resolvedFindings() []Finding {
 			seen[a] = true
 			_, why := n.classify(a)
 			chain := []string{"systemd-resolved uses " + a.String() + " as an upstream (read over D-Bus" + linkOf(s.Ifindex) + ")", why,
-				"systemd-resolved writes its upstreams into " + hostcfg.ResolvedUplinkFile, n.kubeletStep(),
+				"systemd-resolved writes its upstreams into " + resolvconf.ResolvedUplinkFile, n.kubeletStep(),
 				"the DNS server in the pod forwards to itself"}
 			f := newFinding(CodeResolvedUpstreamLoop, "", 0, a, chain, n.applicable([]string{StrategyKubelet})...)
 			f.part = loopPart{role: roleSource, text: "systemd-resolved's live upstream " + a.String() + " (D-Bus" + linkOf(s.Ifindex) + ")",

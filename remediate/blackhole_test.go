@@ -11,6 +11,7 @@ import (
 
 	"github.com/unloop/unloop/hostcfg"
 	"github.com/unloop/unloop/hostcfg/hostcfgtest"
+	"github.com/unloop/unloop/hostcfg/resolvconf"
 )
 
 // TestUplinkMustAnswer: the kubelet and stub strategies hand pods (and, for
@@ -28,10 +29,10 @@ func TestUplinkMustAnswer(t *testing.T) {
 		want     string   // kubelet: its resolvConf after the plan; stub: the link's target; "" refused
 		wantErr  string
 	}{
-		{"kubelet, uplink answers", StrategyKubelet, []string{"10.0.0.2"}, nil, hostcfg.ResolvedUplinkFile, ""},
+		{"kubelet, uplink answers", StrategyKubelet, []string{"10.0.0.2"}, nil, resolvconf.ResolvedUplinkFile, ""},
 		{"kubelet, uplink silent", StrategyKubelet, nil, nil, "", "no upstream answers DNS (10.0.0.2: i/o timeout)"},
 		{"kubelet, uplink silent, --upstream answers", StrategyKubelet, []string{"192.0.2.53"}, []string{"192.0.2.53"}, UnloopResolvConf, ""},
-		{"kubelet, --upstream given, uplink answers", StrategyKubelet, []string{"10.0.0.2", "192.0.2.53"}, []string{"192.0.2.53"}, hostcfg.ResolvedUplinkFile, ""},
+		{"kubelet, --upstream given, uplink answers", StrategyKubelet, []string{"10.0.0.2", "192.0.2.53"}, []string{"192.0.2.53"}, resolvconf.ResolvedUplinkFile, ""},
 		{"stub, uplink answers", StrategyStub, []string{"10.0.0.2"}, nil, "../run/systemd/resolve/resolv.conf", ""},
 		{"stub, uplink silent", StrategyStub, nil, nil, "", "no server in /run/systemd/resolve/resolv.conf answers DNS (10.0.0.2: i/o timeout)"},
 		{"stub, uplink silent, --upstream answers", StrategyStub, []string{"192.0.2.53"}, []string{"192.0.2.53"}, "", "no server in /run/systemd/resolve/resolv.conf answers DNS (10.0.0.2: i/o timeout)"},

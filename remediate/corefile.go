@@ -7,7 +7,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/unloop/unloop/hostcfg"
+	"github.com/unloop/unloop/hostcfg/corefile"
+	"github.com/unloop/unloop/hostcfg/resolvconf"
 )
 
 // forwardTarget reads one forward target: an address (IP, IP:port,
@@ -29,7 +30,7 @@ func forwardTarget(s string) (addr netip.AddrPort, path string, ok bool) {
 
 // listensOn reports whether a server block of a Corefile answers at addr:port:
 // on its bind addresses, else on every address of the node.
-func (n *Node) listensOn(sb hostcfg.ServerBlock, ap netip.AddrPort) (string, bool) {
+func (n *Node) listensOn(sb corefile.ServerBlock, ap netip.AddrPort) (string, bool) {
 	port, err := strconv.Atoi(sb.Port)
 	if err != nil || uint16(port) != ap.Port() {
 		return "", false
@@ -104,8 +105,8 @@ func (n *Node) corefileFindings() []Finding {
 }
 
 // resolvFileAt returns the parsed file a Corefile forwards to, if unloop read it.
-func (n *Node) resolvFileAt(p string) *hostcfg.ResolvFile {
-	for _, rf := range []*hostcfg.ResolvFile{n.Host, n.Pod} {
+func (n *Node) resolvFileAt(p string) *resolvconf.File {
+	for _, rf := range []*resolvconf.File{n.Host, n.Pod} {
 		if rf != nil && (rf.Path == p || rf.Target == p) {
 			return rf
 		}
@@ -118,7 +119,7 @@ func (n *Node) resolvFileAt(p string) *hostcfg.ResolvFile {
 
 // dhclientWrote reports whether dhclient put a into rf: rf is the host's
 // /etc/resolv.conf and a dhclient.conf statement names a, or dhclient wrote it.
-func (n *Node) dhclientWrote(rf *hostcfg.ResolvFile, a netip.Addr) bool {
+func (n *Node) dhclientWrote(rf *resolvconf.File, a netip.Addr) bool {
 	if n.Host == nil || rf.Target != n.Host.Target {
 		return false
 	}
@@ -130,5 +131,5 @@ func (n *Node) dhclientWrote(rf *hostcfg.ResolvFile, a netip.Addr) bool {
 			}
 		}
 	}
-	return rf.Generator == hostcfg.GenDhclient
+	return rf.Generator == resolvconf.GenDhclient
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/unloop/unloop/hostcfg"
+	"github.com/unloop/unloop/hostcfg/resolvconf"
 	"github.com/unloop/unloop/systemd"
 )
 
@@ -47,7 +48,7 @@ func settleRecovered(ctx context.Context, env Env, units []string) {
 	defer cancel()
 	for {
 		st, err := env.Bus.Resolved(ctx)
-		if err == nil && env.Root.Exists(hostcfg.ResolvedUplinkFile) && resolvedFilesMatch(env.Root, st) {
+		if err == nil && env.Root.Exists(resolvconf.ResolvedUplinkFile) && resolvedFilesMatch(env.Root, st) {
 			return
 		}
 		select {
@@ -62,7 +63,7 @@ func settleRecovered(ctx context.Context, env Env, units []string) {
 // resolvedFilesMatch: the stub file is what resolved's stub listener says it
 // should be (a file when the stub listens, a link to the uplink file when not).
 func resolvedFilesMatch(r *hostcfg.Root, st *systemd.ResolvedState) bool {
-	link, err := r.Readlink(hostcfg.ResolvedStubFile)
+	link, err := r.Readlink(resolvconf.ResolvedStubFile)
 	if err != nil {
 		return false
 	}

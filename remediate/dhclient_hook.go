@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/unloop/unloop/hostcfg"
+	"github.com/unloop/unloop/hostcfg/resolvconf"
 )
 
 // The hook's filter: plain POSIX sh, safe under `set -e` and `set -u` in the
@@ -109,7 +110,7 @@ func dhclientHook(r *hostcfg.Root, looping, ups []netip.Addr) (string, fs.FileMo
 		path, mode = RHELHook, 0o755
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s: keeps DNS forwarding loops out of /etc/resolv.conf.\n", hostcfg.UnloopMarker)
+	fmt.Fprintf(&b, "%s: keeps DNS forwarding loops out of /etc/resolv.conf.\n", resolvconf.UnloopMarker)
 	b.WriteString("# dhclient-script sources this at every lease and renew. Written by\n")
 	b.WriteString("# `unloop apply --strategy dhclient`; `unloop rollback` removes it.\n")
 	fmt.Fprintf(&b, "unloop_looping='%s'\n", strings.Join(loop, " "))

@@ -13,6 +13,12 @@ import (
 	"time"
 
 	"github.com/unloop/unloop/hostcfg"
+	"github.com/unloop/unloop/hostcfg/corefile"
+	"github.com/unloop/unloop/hostcfg/dhclient"
+	"github.com/unloop/unloop/hostcfg/kubelet"
+	"github.com/unloop/unloop/hostcfg/networkmanager"
+	"github.com/unloop/unloop/hostcfg/resolvconf"
+	"github.com/unloop/unloop/hostcfg/resolved"
 	"github.com/unloop/unloop/systemd"
 )
 
@@ -96,24 +102,24 @@ func SystemInterfaces() ([]Iface, error) {
 
 // Node is everything the analysis looks at, gathered once.
 type Node struct {
-	Kubelet *hostcfg.Kubelet
+	Kubelet *kubelet.Setup
 	// PodFile is the node path kubelet hands to pods; "" when resolvConf is "".
 	PodFile   string
 	PodExists bool
-	Pod       *hostcfg.ResolvFile // nil when PodFile is "" or missing
-	Host      *hostcfg.ResolvFile // /etc/resolv.conf; nil when missing
+	Pod       *resolvconf.File // nil when PodFile is "" or missing
+	Host      *resolvconf.File // /etc/resolv.conf; nil when missing
 
-	Resolved     *hostcfg.ResolvedConfig
+	Resolved     *resolved.Config
 	ResolvedLive *systemd.ResolvedState // nil offline or when resolved is not running
 
-	Dhclient       []*hostcfg.DhclientConf
-	DhclientLeases []hostcfg.DhclientLease
-	NM             *hostcfg.NetworkManager
-	Corefiles      []*hostcfg.Corefile
+	Dhclient       []*dhclient.Config
+	DhclientLeases []dhclient.Lease
+	NM             *networkmanager.Config
+	Corefiles      []*corefile.Config
 	// Forwarded are the other files Corefiles forward to, by node path.
-	Forwarded map[string]*hostcfg.ResolvFile
+	Forwarded map[string]*resolvconf.File
 	// Uplink is systemd-resolved's /run/systemd/resolve/resolv.conf, when present.
-	Uplink *hostcfg.ResolvFile
+	Uplink *resolvconf.File
 
 	// NodeCache maps each node cache address to why it is one.
 	NodeCache map[netip.Addr]string
@@ -131,19 +137,19 @@ const busTimeout = 3 * time.Second
 // `unreadable` findings, and what can't be asked becomes a note: the rest of
 // the node is still looked at, so nothing here fails.
 func Gather(ctx context.Context, env Env, opts Options) *Node {
-	n := &Node{NodeCache: map[netip.Addr]string{}, Local: map[netip.Addr]string{}, Forwarded: map[string]*hostcfg.ResolvFile{}}
+	n := &Node{NodeCache: map[netip.Addr]string{}, Local: map[netip.Addr]string{}, Forwarded: map[string]*resolvconf.File{}}
 	n.Online = !opts.Offline && env.Bus != nil
 	n.addresses(env, opts)
 	unitFiles := n.readBus(ctx, env, opts)
 	n.readKubelet(env.Root, unitFiles)
 	n.liveGenerator()
 	r := env.Root
-	n.Resolved = load(n, func() (*hostcfg.ResolvedConfig, error) { return hostcfg.LoadResolvedConfig(r) })
-	n.Dhclient = load(n, func() ([]*hostcfg.DhclientConf, error) { return hostcfg.LoadDhclientConfs(r) })
-	n.DhclientLeases = load(n, func() ([]hostcfg.DhclientLease, error) { return hostcfg.LoadDhclientLeases(r) })
-	n.NM = load(n, func() (*hostcfg.NetworkManager, error) { return hostcfg.LoadNetworkManager(r) })
+	n.Resolved = load(n, func() (*resolved.Config, error) { return resolved.Load(r) })
+	n.Dhclient = load(n, func() ([]*dhclient.Config, error) { return dhclient.LoadConfigs(r) })
+	n.DhclientLeases = load(n, func() ([]dhclient.Lease, error) { return dhclient.LoadLeases(r) })
+	n.NM = load(n, func() (*networkmanager.Config, error) { return networkmanager.Load(r) })
 	n.readCorefiles(r, opts)
-	n.Uplink = load(n, func() (*hostcfg.ResolvFile, error) { return readResolv(r, hostcfg.ResolvedUplinkFile) })
+	n.Uplink = load(n, func() (*resolvconf.File, error) { return readResolv(r, resolvconf.ResolvedUplinkFile) })
 	return n
 }
 
@@ -264,12 +270,12 @@ func (n *Node) readBus(ctx context.Context, env Env, opts Options) (unitFiles []
 // readKubelet finds which file kubelet hands to pods, and reads it and the
 // host's /etc/resolv.conf.
 func (n *Node) readKubelet(r *hostcfg.Root, unitFiles []string) {
-	n.Kubelet = load(n, func() (*hostcfg.Kubelet, error) { return hostcfg.DiscoverKubelet(r, unitFiles) })
+	n.Kubelet = load(n, func() (*kubelet.Setup, error) { return kubelet.Discover(r, unitFiles) })
 	if n.Kubelet == nil {
-		n.Kubelet = &hostcfg.Kubelet{ResolvConf: "/etc/resolv.conf", ResolvConfSource: "default"}
+		n.Kubelet = &kubelet.Setup{ResolvConf: "/etc/resolv.conf", ResolvConfSource: "default"}
 	}
 	n.PodFile = n.Kubelet.ResolvConf
-	n.Host = load(n, func() (*hostcfg.ResolvFile, error) { return readResolv(r, "/etc/resolv.conf") })
+	n.Host = load(n, func() (*resolvconf.File, error) { return readResolv(r, "/etc/resolv.conf") })
 	if n.PodFile == "" {
 		return
 	}
@@ -278,7 +284,7 @@ func (n *Node) readKubelet(r *hostcfg.Root, unitFiles []string) {
 	if n.PodFile == "/etc/resolv.conf" {
 		n.Pod = n.Host
 	} else {
-		n.Pod = load(n, func() (*hostcfg.ResolvFile, error) { return readResolv(r, n.PodFile) })
+		n.Pod = load(n, func() (*resolvconf.File, error) { return readResolv(r, n.PodFile) })
 	}
 }
 
@@ -305,7 +311,7 @@ func (n *Node) readCorefiles(r *hostcfg.Root, opts Options) {
 			n.unreadable(err)
 			continue
 		}
-		cf := load(n, func() (*hostcfg.Corefile, error) { return hostcfg.ParseCorefile(p, data) })
+		cf := load(n, func() (*corefile.Config, error) { return corefile.Parse(p, data) })
 		if cf == nil {
 			continue
 		}
@@ -314,7 +320,7 @@ func (n *Node) readCorefiles(r *hostcfg.Root, opts Options) {
 			for _, fw := range sb.Forwards {
 				for _, t := range fw.To {
 					if _, path, ok := forwardTarget(t.Text); ok && path != "" && n.Forwarded[path] == nil {
-						if rf := load(n, func() (*hostcfg.ResolvFile, error) { return readResolv(r, path) }); rf != nil {
+						if rf := load(n, func() (*resolvconf.File, error) { return readResolv(r, path) }); rf != nil {
 							n.Forwarded[path] = rf
 						}
 					}
@@ -325,7 +331,7 @@ func (n *Node) readCorefiles(r *hostcfg.Root, opts Options) {
 }
 
 // readResolv reads a resolv.conf, nil without error when it does not exist.
-func readResolv(r *hostcfg.Root, p string) (*hostcfg.ResolvFile, error) {
+func readResolv(r *hostcfg.Root, p string) (*resolvconf.File, error) {
 	if _, err := r.Lstat(p); errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
@@ -334,5 +340,5 @@ func readResolv(r *hostcfg.Root, p string) (*hostcfg.ResolvFile, error) {
 	} else if err != nil {
 		return nil, err // a link loop, a folder that can't be read
 	}
-	return hostcfg.ReadResolvFile(r, p)
+	return resolvconf.Read(r, p)
 }

@@ -291,6 +291,38 @@ func LastJournal(r *hostcfg.Root) (*Journal, error) {
 	return last, nil
 }
 
+// Journals reads every journaled run, newest first in the order LastJournal
+// uses (by the ID's second, then by Created), so the first is what rollback
+// undoes. No journal at all is no runs; a folder without a manifest (a run
+// stopped before any change) is skipped. It changes nothing on the node.
+func Journals(r *hostcfg.Root) ([]*Journal, error) {
+	ents, err := r.ReadDir(JournalDir)
+	if err != nil {
+		return nil, fmt.Errorf("listing runs: %w", err)
+	}
+	runs := []*Journal{}
+	for _, e := range ents {
+		if !e.IsDir() || checkRunID(e.Name()) != nil {
+			continue
+		}
+		if _, err := r.Lstat(path.Join(JournalDir, e.Name(), journalManifest)); errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		j, err := LoadJournal(r, e.Name())
+		if err != nil {
+			return nil, err
+		}
+		runs = append(runs, j)
+	}
+	slices.SortFunc(runs, func(a, b *Journal) int {
+		if c := strings.Compare(runSecond(b.ID), runSecond(a.ID)); c != 0 {
+			return c
+		}
+		return b.Created.Compare(a.Created)
+	})
+	return runs, nil
+}
+
 // runSecond is the time part of a run ID (20261125T203500Z of 20261125T203500Z-1a2b).
 func runSecond(id string) string {
 	s, _, _ := strings.Cut(id, "-")

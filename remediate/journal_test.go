@@ -480,6 +480,58 @@ func TestLastJournal(t *testing.T) {
 	}
 }
 
+// TestJournals: every run, newest first as LastJournal sees it; none at all
+// is an empty list; a corrupt manifest is an error naming it.
+func TestJournals(t *testing.T) {
+	r := jtNode(t)
+	runs, err := Journals(r)
+	if err != nil || runs == nil || len(runs) != 0 {
+		t.Fatalf("no journal: %v, %v; want an empty list", runs, err)
+	}
+	for _, id := range []string{"20261125T203500Z-0aaa", "20261126T080000Z-0001", "20261125T210000Z-ffff"} {
+		if _, err := newJournal(r, id, []string{"dhclient"}, nil, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Two runs of one second (a crashed run and the apply that recovered
+	// it): the one made later is newer, whatever its ID.
+	older, err := newJournal(r, "20261126T080000Z-ffff", nil, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	older.Created = older.Created.Add(-time.Second)
+	if err := older.save(r); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{JournalDir + "/20261127T000000Z-dead", JournalDir + "/.tmp"} {
+		if err := r.MkdirAll(p, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	runs, err = Journals(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, j := range runs {
+		ids = append(ids, j.ID)
+	}
+	want := []string{"20261126T080000Z-0001", "20261126T080000Z-ffff", "20261125T210000Z-ffff", "20261125T203500Z-0aaa"}
+	if !slices.Equal(ids, want) {
+		t.Errorf("runs %v, want %v", ids, want)
+	}
+	if last, err := LastJournal(r); err != nil || last.ID != ids[0] {
+		t.Errorf("LastJournal %v (%v), runs start with %s", last, err, ids[0])
+	}
+
+	if err := r.WriteFile(JournalDir+"/20261125T203500Z-0aaa/manifest.json", []byte("{\n oops"), 0o600, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Journals(r); err == nil || !strings.HasPrefix(err.Error(), "/var/lib/unloop/runs/20261125T203500Z-0aaa/manifest.json:2: ") {
+		t.Errorf("a corrupt manifest: err = %v", err)
+	}
+}
+
 func TestNewRunID(t *testing.T) {
 	at := time.Date(2026, 11, 25, 21, 35, 0, 0, time.FixedZone("CET", 3600))
 	id := NewRunID(at)

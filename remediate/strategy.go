@@ -10,7 +10,10 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/unloop/unloop/hostcfg"
+	"github.com/unloop/unloop/hostcfg/corefile"
+	"github.com/unloop/unloop/hostcfg/dhclient"
+	"github.com/unloop/unloop/hostcfg/kubelet"
+	"github.com/unloop/unloop/hostcfg/resolvconf"
 )
 
 // Files unloop owns.
@@ -70,9 +73,9 @@ func (p *planner) usable() ([]netip.Addr, error) {
 }
 
 // unloopResolvConf is the file unloop keeps for pods when resolved's is not clean.
-func unloopResolvConf(ups []netip.Addr, base *hostcfg.ResolvFile) []byte {
+func unloopResolvConf(ups []netip.Addr, base *resolvconf.File) []byte {
 	var b bytes.Buffer
-	fmt.Fprintf(&b, "%s: the resolv.conf kubelet hands to pods, without DNS forwarding loops.\n", hostcfg.UnloopMarker)
+	fmt.Fprintf(&b, "%s: the resolv.conf kubelet hands to pods, without DNS forwarding loops.\n", resolvconf.UnloopMarker)
 	b.WriteString("# Rewritten by `unloop apply`; edit unloop's config (upstream:) instead of this file.\n")
 	for _, a := range ups {
 		fmt.Fprintf(&b, "nameserver %s\n", a)
@@ -128,7 +131,7 @@ func planKubelet(ctx context.Context, p *planner, _ []Finding) error {
 	target := UnloopResolvConf
 	if n.resolvedRuns() && n.uplinkClean() {
 		if ok, _ := p.uplinkAnswers(ctx); ok {
-			target = hostcfg.ResolvedUplinkFile
+			target = resolvconf.ResolvedUplinkFile
 		}
 	}
 	if target == UnloopResolvConf {
@@ -150,7 +153,7 @@ func planKubelet(ctx context.Context, p *planner, _ []Finding) error {
 		f := *k.ResolvConfFlag
 		if f.Value != target {
 			if err := p.edit(f.File, StrategyKubelet, reason+" (--resolv-conf)", func(old []byte) ([]byte, error) {
-				return hostcfg.SetFlagValue(old, f, target)
+				return kubelet.SetFlagValue(old, f, target)
 			}); err != nil {
 				return err
 			}
@@ -158,7 +161,7 @@ func planKubelet(ctx context.Context, p *planner, _ []Finding) error {
 	case k.ConfigExists:
 		if n.PodFile != target || len(k.Misspelled) > 0 {
 			if err := p.edit(k.ConfigPath, StrategyKubelet, reason+" (resolvConf)", func(old []byte) ([]byte, error) {
-				return hostcfg.SetKubeletResolvConf(k.ConfigPath, old, target)
+				return kubelet.SetResolvConf(k.ConfigPath, old, target)
 			}); err != nil {
 				return err
 			}
@@ -173,7 +176,7 @@ func planKubelet(ctx context.Context, p *planner, _ []Finding) error {
 	return nil
 }
 
-const stubDropIn = hostcfg.UnloopMarker + `: systemd-resolved without its stub listener, so that
+const stubDropIn = resolvconf.UnloopMarker + `: systemd-resolved without its stub listener, so that
 # /etc/resolv.conf names the real upstreams instead of 127.0.0.53.
 # Written by ` + "`unloop apply --strategy stub`" + `; ` + "`unloop rollback`" + ` removes it.
 [Resolve]
@@ -182,7 +185,7 @@ DNSStubListener=no
 
 func planStub(ctx context.Context, p *planner, _ []Finding) error {
 	if !p.node.resolvedRuns() {
-		return fmt.Errorf("systemd-resolved is not running (no %s): the stub strategy needs it", hostcfg.ResolvedUplinkFile)
+		return fmt.Errorf("systemd-resolved is not running (no %s): the stub strategy needs it", resolvconf.ResolvedUplinkFile)
 	}
 	if ok, tried := p.uplinkAnswers(ctx); !ok {
 		why := strings.Join(tried, ", ")
@@ -190,7 +193,7 @@ func planStub(ctx context.Context, p *planner, _ []Finding) error {
 			why = "it names none"
 		}
 		return fmt.Errorf("no server in %s answers DNS (%s): without the stub the host and pods would ask only those; unloop does not trade a loop for a black hole",
-			hostcfg.ResolvedUplinkFile, why)
+			resolvconf.ResolvedUplinkFile, why)
 	}
 	if err := p.edit(StubDropIn, StrategyStub, "turn systemd-resolved's stub listener off", func([]byte) ([]byte, error) {
 		return []byte(stubDropIn), nil
@@ -249,7 +252,7 @@ func planDhclient(_ context.Context, p *planner, _ []Finding) error {
 	c.Mode = mode
 
 	for _, c := range n.Dhclient {
-		var sts []hostcfg.DhclientStatement
+		var sts []dhclient.Statement
 		for _, st := range c.Statements {
 			if slices.ContainsFunc(st.Addrs, n.Looping) {
 				sts = append(sts, st)
@@ -263,7 +266,7 @@ func planDhclient(_ context.Context, p *planner, _ []Finding) error {
 		if err := p.edit(c.Path, StrategyDhclient, "dhclient would add a looping address at its next start", func(old []byte) ([]byte, error) {
 			out := old
 			for _, st := range sts {
-				out = hostcfg.NeutraliseDhclient(out, st, dhclientMarker)
+				out = dhclient.Neutralise(out, st, dhclientMarker)
 			}
 			return out, nil
 		}); err != nil {
@@ -283,7 +286,7 @@ func planDhclient(_ context.Context, p *planner, _ []Finding) error {
 		}
 		if len(lines) > 0 {
 			if err := p.edit(pod.Path, StrategyDhclient, "remove the looping nameservers dhclient already wrote", func(old []byte) ([]byte, error) {
-				out := hostcfg.RemoveLines(old, lines)
+				out := resolvconf.RemoveLines(old, lines)
 				if left == 0 {
 					// An empty list would send pods nowhere: name the upstreams the hook substitutes.
 					if len(out) > 0 && out[len(out)-1] != '\n' {
@@ -311,7 +314,7 @@ func planCorefile(_ context.Context, p *planner, fs []Finding) error {
 	}
 	for _, cf := range n.Corefiles {
 		type edit struct {
-			fw      hostcfg.Forward
+			fw      corefile.Forward
 			targets []string
 		}
 		var edits []edit
@@ -351,7 +354,7 @@ func planCorefile(_ context.Context, p *planner, fs []Finding) error {
 			out := old
 			for _, e := range edits {
 				var err error
-				if out, err = hostcfg.ReplaceCorefileTargets(path, out, e.fw, e.targets); err != nil {
+				if out, err = corefile.ReplaceTargets(path, out, e.fw, e.targets); err != nil {
 					return nil, err
 				}
 			}
@@ -371,7 +374,7 @@ func planCorefile(_ context.Context, p *planner, fs []Finding) error {
 }
 
 // targetLoops reports whether one forward target of a server block loops.
-func (n *Node) targetLoops(sb hostcfg.ServerBlock, t string) bool {
+func (n *Node) targetLoops(sb corefile.ServerBlock, t string) bool {
 	ap, path, ok := forwardTarget(t)
 	if !ok {
 		return false

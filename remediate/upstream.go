@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 
-	"github.com/unloop/unloop/hostcfg"
+	"github.com/unloop/unloop/hostcfg/resolvconf"
 )
 
 // Candidate is a possible clean upstream and where it was found.
@@ -68,7 +68,7 @@ func (n *Node) Candidates(opts Options) []Candidate {
 			add(s.Addr, fmt.Sprintf("%s line %d", s.File, s.Line))
 		}
 	}
-	for _, rf := range []*hostcfg.ResolvFile{n.Pod, n.Host} {
+	for _, rf := range []*resolvconf.File{n.Pod, n.Host} {
 		if rf == nil {
 			continue
 		}

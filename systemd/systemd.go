@@ -9,7 +9,6 @@ import (
 	"net/netip"
 	"sync"
 	"syscall"
-	"time"
 
 	sd "github.com/coreos/go-systemd/v22/dbus"
 	"github.com/godbus/dbus/v5"
@@ -45,7 +44,6 @@ type ResolvedState struct {
 	DNSStubListener  string // yes, no, udp, tcp
 	DNS              []Server
 	CurrentDNSServer *Server
-	FallbackDNS      []Server
 }
 
 // Client is one connection to the system bus, used for both systemd and resolved.
@@ -165,23 +163,6 @@ func (c *Client) Resolved(ctx context.Context) (*ResolvedState, error) {
 	return parseResolved(props)
 }
 
-// WaitResolved is Resolved, retried while resolved is not on the bus, until
-// ctx ends. After a restart of systemd-resolved the job is "done" before
-// resolved has taken its bus name: a plain Resolved then says ErrNotRunning.
-func (c *Client) WaitResolved(ctx context.Context) (*ResolvedState, error) {
-	for {
-		st, err := c.Resolved(ctx)
-		if !errors.Is(err, ErrNotRunning) {
-			return st, err
-		}
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("waiting for systemd-resolved: %w (%w)", err, ctx.Err())
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-}
-
 // parseResolved turns resolved's Manager properties into a ResolvedState,
 // preferring the *Ex properties (systemd 246 and later: they add the port and
 // the name) to the older ones.
@@ -195,9 +176,6 @@ func parseResolved(props map[string]dbus.Variant) (*ResolvedState, error) {
 		return nil, err
 	}
 	if st.DNS, err = serversProp(props, "DNS"); err != nil {
-		return nil, err
-	}
-	if st.FallbackDNS, err = serversProp(props, "FallbackDNS"); err != nil {
 		return nil, err
 	}
 	if st.CurrentDNSServer, err = serverProp(props, "CurrentDNSServer"); err != nil {
@@ -371,8 +349,7 @@ func (e *JobError) Error() string {
 
 // RestartUnit restarts unit and waits for the job's result; anything but "done"
 // is an error naming the unit and the result. "done" means systemd considers
-// the unit started; a service may take its bus name a moment later (see
-// WaitResolved).
+// the unit started; a service may take its bus name a moment later.
 func (c *Client) RestartUnit(ctx context.Context, unit string) error {
 	// go-systemd sends the result from its signal loop: a buffer keeps that
 	// loop going when ctx ends first and nobody receives.

@@ -110,7 +110,6 @@ func TestParseResolved(t *testing.T) {
 				DNSStubListener:  "udp",
 				DNS:              []Server{{Ifindex: 2, Addr: netip.MustParseAddr("169.254.25.10")}},
 				CurrentDNSServer: &Server{Ifindex: 2, Addr: netip.MustParseAddr("169.254.25.10")},
-				FallbackDNS:      []Server{{Addr: netip.MustParseAddr("2001:db8::53")}},
 			},
 		},
 		{
@@ -130,8 +129,15 @@ func TestParseResolved(t *testing.T) {
 		},
 		{
 			name:    "unknown family",
-			props:   map[string]any{"FallbackDNS": []srv{{0, 7, v4}}},
-			wantErr: "FallbackDNS: bad address",
+			props:   map[string]any{"DNS": []srv{{0, 7, v4}}},
+			wantErr: "DNS: bad address",
+		},
+		{
+			// unloop never reads FallbackDNS: a value it can't parse must not
+			// fail the live read of resolved.
+			name:  "FallbackDNS is not read",
+			props: map[string]any{"ResolvConfMode": "stub", "FallbackDNS": []srv{{0, 7, v4}}, "FallbackDNSEx": "x"},
+			want:  &ResolvedState{ResolvConfMode: "stub"},
 		},
 		{
 			name:    "a list where a struct belongs",

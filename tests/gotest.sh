@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# make test's Go part: `go test` over every package, one package at a time
+# make test's Go part: `go test` over every package of both modules (the
+# product at the root, and tests/, the real-node suites), one package at a time
 # (the real-node suites boot nodes and stay inside 2 cores), then a table of
 # each package's time, slowest first, so a slow suite stands out in CI's log.
 # No time-boxed fuzzing here: each fuzz target runs its f.Add seeds and the
@@ -14,6 +15,8 @@ start=$(date +%s)
 status=0
 # shellcheck disable=SC2086
 $GO test $TEST_FLAGS ./... 2>&1 | tee "$out" || status=$?
+# shellcheck disable=SC2086
+(cd tests && $GO test $TEST_FLAGS ./...) 2>&1 | tee -a "$out" || status=$?
 echo
 echo "package times (slowest first), $(( $(date +%s) - start ))s in all:"
 # `ok  pkg 12.3s` and `FAIL pkg 12.3s`; packages without tests print no time.

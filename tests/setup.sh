@@ -116,9 +116,11 @@ for release in $releases; do
 	log "building $dir from $m (about 80 s; log in $dir.log)"
 	# A .tmp left by an interrupted run is never trusted: start over.
 	rm -rf "$dir.tmp"
-	# $script is empty or one path: unquoted on purpose.
+	# In a mount namespace of its own: trixie's debootstrap leaves /proc
+	# mounted inside the target (seen here), and that mount must not outlive
+	# it on this machine. $script is empty or one path: unquoted on purpose.
 	# shellcheck disable=SC2086
-	if ! debootstrap --variant=minbase --include="$include" \
+	if ! unshare --mount --propagation private debootstrap --variant=minbase --include="$include" \
 		"$release" "$dir.tmp" "$m" $script >"$dir.log" 2>&1; then
 		tail -20 "$dir.log" >&2
 		die "debootstrap $release failed; see $dir.log"
@@ -189,7 +191,8 @@ case " $releases " in
 *" bookworm "*)
 	# curl: what a cloud image has, and what the user-data downloads with.
 	variant bookwormcloudinit bookworm cloud-init curl
-	variant bookwormssh bookworm openssh-server python3
+	# python3-apt: what Ansible's apt module needs to install the role's .deb.
+	variant bookwormssh bookworm openssh-server python3 python3-apt
 	;;
 esac
 

@@ -75,4 +75,11 @@ func TestCLIConventions(t *testing.T) {
 			}
 		}
 	}
+	// Each command completes its own values: metrics are check's alone.
+	for _, cmd := range []string{"plan", "apply", "rollback", "runs"} {
+		out, _, _ := runArgs(t, "__complete", cmd, "-o", "")
+		if !strings.HasPrefix(out, "text\njson\n:") {
+			t.Errorf("%s -o offers %q, want text and json", cmd, out)
+		}
+	}
 }

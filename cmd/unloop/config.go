@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -20,36 +19,122 @@ import (
 
 const defaultConfigFile = "/etc/unloop/unloop.yaml"
 
-// globalFlags are the flags of DESIGN §4, shared by every command.
-type globalFlags struct {
-	flags *pflag.FlagSet
+// A setting is a flag that is also UNLOOP_<NAME> in the environment and a key
+// of the config file. Each command takes some of them; the file is shared by
+// every command, so a key is refused only when no command takes it.
+type setting struct {
+	name, short string
+	def         any // string, []string or bool
+	usage       string
 }
 
-func (g *globalFlags) register(root *cobra.Command) {
-	f := root.PersistentFlags()
-	f.String("root", "/", "the node's filesystem tree to read and edit")
-	f.String("config", defaultConfigFile, "unloop's config file (read as given, not under --root)")
-	f.String("output", "text", "output format: text or json (check also prometheus or npd)")
-	f.StringSlice("strategy", []string{"auto"}, "auto, or a comma list of kubelet,stub,dhclient,corefile in order of preference")
-	f.StringSlice("upstream", nil, "an upstream DNS server to use instead of discovering them (repeatable)")
-	f.StringSlice("node-local-dns", []string{"169.254.25.10", "169.254.20.10"}, "a node-local-dns address (repeatable)")
-	f.StringSlice("local-ip", nil, "an address of this node beyond those its interfaces show (repeatable)")
-	f.StringSlice("corefile", nil, "a Corefile to check and fix (repeatable; default /etc/coredns/Corefile when present)")
-	f.Bool("offline", false, "read files only: no D-Bus, no interfaces, no DNS queries, no restarts")
-	f.Bool("no-restart", false, "do not restart or reload services")
-	f.Bool("no-verify", false, "do not check again after apply")
-	f.String("log-format", "text", "log format on stderr: text or json")
-	g.flags = f
+var settings = []setting{
+	{"root", "", "/", "the node's filesystem tree to read and edit"},
+	{"config", "", defaultConfigFile, "unloop's config file (read as given, not under --root)"},
+	{"output", "o", "text", ""}, // usage: by command, in addSettings
+	{"strategy", "", []string{"auto"}, "auto, or a comma list of kubelet,stub,dhclient,corefile in order of preference"},
+	{"upstream", "", []string(nil), "an upstream DNS server to use instead of discovering them (repeatable)"},
+	{"node-local-dns", "", []string{"169.254.25.10", "169.254.20.10"}, "a node-local-dns address (repeatable)"},
+	{"local-ip", "", []string(nil), "an address of this node beyond those its interfaces show (repeatable)"},
+	{"corefile", "", []string(nil), "a Corefile to check and fix (repeatable; default /etc/coredns/Corefile when present)"},
+	{"offline", "", false, "read files only: no D-Bus, no interfaces, no DNS queries, no restarts"},
+	{"no-restart", "", false, "do not restart or reload services"},
+	{"no-verify", "", false, "do not check again after apply"},
+	{"log-format", "", "text", "log format on stderr: text or json"},
+	{"verbose", "v", false, "debug logs on stderr"},
+	{"quiet", "q", false, "print nothing but errors (beats --verbose); the exit status still tells"},
 }
 
-// config is the typed result of flags, UNLOOP_* env, config file and defaults.
+// The settings each command takes.
+var (
+	logSettings   = []string{"log-format", "verbose", "quiet"}
+	checkSettings = append([]string{"root", "config", "output", "node-local-dns", "local-ip", "corefile", "offline"}, logSettings...)
+	// plan takes apply's settings: one list of arguments serves both (the
+	// Ansible role's unloop_args), and the plan is what apply would do.
+	applySettings    = append([]string{"root", "config", "output", "strategy", "upstream", "node-local-dns", "local-ip", "corefile", "offline", "no-restart", "no-verify"}, logSettings...)
+	planSettings     = applySettings
+	rollbackSettings = append([]string{"root", "config", "output", "offline", "no-restart"}, logSettings...)
+	runsSettings     = append([]string{"root", "config", "output"}, logSettings...)
+)
+
+// cmdFlags are one command's settings: only the flags it takes, so its help
+// lists them alone, and only their UNLOOP_* variables and file keys are read.
+type cmdFlags struct {
+	cmd   *cobra.Command
+	names []string
+}
+
+// addSettings gives cmd the flags of the named settings, with completion of
+// their values.
+func addSettings(cmd *cobra.Command, names ...string) *cmdFlags {
+	f := cmd.Flags()
+	for _, n := range names {
+		st := settingNamed(n)
+		usage := st.usage
+		if n == "output" {
+			usage = "output format: " + orList(outputsFor(cmd.Name()))
+		}
+		switch d := st.def.(type) {
+		case string:
+			f.StringP(n, st.short, d, usage)
+		case []string:
+			f.StringSliceP(n, st.short, d, usage)
+		case bool:
+			f.BoolP(n, st.short, d, usage)
+		}
+		var values []string
+		switch n {
+		case "output":
+			values = outputsFor(cmd.Name())
+		case "strategy":
+			values = append([]string{"auto"}, remediate.AllStrategies...)
+		case "log-format":
+			values = []string{"text", "json"}
+		}
+		if values != nil {
+			_ = cmd.RegisterFlagCompletionFunc(n, func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+				return values, cobra.ShellCompDirectiveNoFileComp
+			})
+		}
+	}
+	return &cmdFlags{cmd: cmd, names: names}
+}
+
+func settingNamed(name string) setting {
+	for _, s := range settings {
+		if s.name == name {
+			return s
+		}
+	}
+	panic("no setting " + name)
+}
+
+func orList(s []string) string {
+	if len(s) < 2 {
+		return strings.Join(s, "")
+	}
+	return strings.Join(s[:len(s)-1], ", ") + " or " + s[len(s)-1]
+}
+
+// config is the typed result of flags, UNLOOP_* env, config file and
+// defaults; a setting the command does not take keeps its zero value.
 type config struct {
 	Root      string
 	Output    string
 	LogFormat string
+	Verbose   bool
+	Quiet     bool
 	Opts      remediate.Options
-	// Warnings are said on stderr once the logger exists.
+	// Warnings are said on stderr once the logger exists, and Sources
+	// (with --verbose) where each setting came from.
 	Warnings []string
+	Sources  []source
+}
+
+// source says where a setting's value came from: flag, env, file or default.
+type source struct {
+	name, from string
+	value      any
 }
 
 // outputsFor are the outputs cmd prints: check also speaks the monitoring
@@ -62,45 +147,34 @@ func outputsFor(cmd string) []string {
 	return []string{"text", "json"}
 }
 
-// load resolves every setting of command cmd with precedence flag > env >
-// file > default.
-func (g *globalFlags) load(cmd string) (*config, error) {
+// load resolves the command's settings with precedence flag > env > file >
+// default. Env variables and file keys of settings the command does not take
+// are not read.
+func (cf *cmdFlags) load() (*config, error) {
+	flags := cf.cmd.Flags()
+	// Only the command's own settings enter v: any other key reads as unset.
 	v := viper.New()
-	v.SetEnvPrefix("UNLOOP")
-	v.SetEnvKeyReplacer(strings.NewReplacer("-", "_"))
-	v.AutomaticEnv()
-	if err := v.BindPFlags(g.flags); err != nil {
-		return nil, err
-	}
-	known := map[string]bool{}
-	g.flags.VisitAll(func(f *pflag.Flag) { known[f.Name] = true })
-	delete(known, "config")
-	known["ignore"] = true // a file-only key: parseIgnore
-
-	file := v.GetString("config")
-	explicit := g.flags.Changed("config")
-	if _, ok := os.LookupEnv("UNLOOP_CONFIG"); ok {
-		explicit = true
-	}
-	data, err := os.ReadFile(file)
-	switch {
-	case errors.Is(err, fs.ErrNotExist) && !explicit:
-	case err != nil:
-		return nil, fmt.Errorf("reading config: %w", err)
-	default:
-		if err := checkConfigKeys(file, data, known); err != nil {
+	for _, n := range cf.names {
+		if err := v.BindPFlag(n, flags.Lookup(n)); err != nil {
 			return nil, err
 		}
-		v.SetConfigType("yaml")
-		if err := v.ReadConfig(bytes.NewReader(data)); err != nil {
-			return nil, fmt.Errorf("reading config %s: %w", file, err)
+		if err := v.BindEnv(n, envName(n)); err != nil {
+			return nil, err
 		}
 	}
-
+	if err := readConfigFile(v, flags, cf.takes); err != nil {
+		return nil, err
+	}
+	cmd := cf.cmd.Name()
 	c := &config{
 		Root:      v.GetString("root"),
 		Output:    v.GetString("output"),
 		LogFormat: v.GetString("log-format"),
+		Verbose:   v.GetBool("verbose"),
+		Quiet:     v.GetBool("quiet"),
+	}
+	for _, n := range cf.names {
+		c.Sources = append(c.Sources, source{name: n, from: sourceOf(v, flags, n), value: v.Get(n)})
 	}
 	if !slices.Contains(outputsFor("check"), c.Output) {
 		return nil, fmt.Errorf("output %q: want text or json (check also takes prometheus and npd)", c.Output)
@@ -109,22 +183,83 @@ func (g *globalFlags) load(cmd string) (*config, error) {
 		// Asked for on this command line (flag or environment): refuse. Set
 		// in the config file, it is there for check (a metrics timer) and
 		// must not stop the boot unit's apply: text, said on stderr.
-		if g.flags.Changed("output") || os.Getenv("UNLOOP_OUTPUT") != "" {
+		if flags.Changed("output") || os.Getenv("UNLOOP_OUTPUT") != "" {
 			return nil, fmt.Errorf("output %q is for check only: %s takes text or json", c.Output, cmd)
 		}
-		c.Warnings = append(c.Warnings, fmt.Sprintf("output %q in %s is for check only: %s prints text", c.Output, file, cmd))
+		c.Warnings = append(c.Warnings, fmt.Sprintf("output %q in %s is for check only: %s prints text", c.Output, v.GetString("config"), cmd))
 		c.Output = "text"
 	}
+	if err := c.loadOptions(v); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func (cf *cmdFlags) takes(name string) bool { return slices.Contains(cf.names, name) }
+
+// readConfigFile reads --config into v: a missing default file is fine, a
+// missing file that was named is not, a key no command takes is refused, and
+// keys of settings this command does not take are left out.
+func readConfigFile(v *viper.Viper, flags *pflag.FlagSet, takes func(string) bool) error {
+	file := v.GetString("config")
+	explicit := flags.Changed("config")
+	if _, ok := os.LookupEnv(envName("config")); ok {
+		explicit = true
+	}
+	data, err := os.ReadFile(file)
+	switch {
+	case errors.Is(err, fs.ErrNotExist) && !explicit:
+		return nil
+	case err != nil:
+		return fmt.Errorf("reading config: %w", err)
+	}
+	doc, err := configKeys(file, data)
+	if err != nil {
+		return err
+	}
+	ignore, err := parseIgnore(file, data) // a file-only key, read as loadOptions needs it
+	if err != nil {
+		return err
+	}
+	v.Set("ignore", ignore)
+	mine := map[string]any{}
+	for k, val := range doc {
+		if takes(k) {
+			mine[k] = val
+		}
+	}
+	return v.MergeConfigMap(mine)
+}
+
+// envName is a setting's environment variable: UNLOOP_NODE_LOCAL_DNS.
+func envName(setting string) string {
+	return "UNLOOP_" + strings.ToUpper(strings.ReplaceAll(setting, "-", "_"))
+}
+
+func sourceOf(v *viper.Viper, flags *pflag.FlagSet, name string) string {
+	switch {
+	case flags.Changed(name):
+		return "flag"
+	case os.Getenv(envName(name)) != "":
+		return "env"
+	case v.InConfig(name):
+		return "file"
+	}
+	return "default"
+}
+
+// loadOptions fills the options remediate takes from v.
+func (c *config) loadOptions(v *viper.Viper) error {
+	// v holds no other setting: each of the others reads as its zero value.
 	o := &c.Opts
 	o.Offline = v.GetBool("offline")
 	o.NoRestart = v.GetBool("no-restart")
 	o.NoVerify = v.GetBool("no-verify")
-	if o.Ignore, err = parseIgnore(file, data); err != nil {
-		return nil, err
-	}
+	o.Ignore, _ = v.Get("ignore").([]remediate.Ignore)
 	o.Corefiles = list(v, "corefile")
+	var err error
 	if o.Strategies, err = strategies(list(v, "strategy")); err != nil {
-		return nil, err
+		return err
 	}
 	for _, k := range []struct {
 		key string
@@ -133,7 +268,7 @@ func (g *globalFlags) load(cmd string) (*config, error) {
 		for _, s := range list(v, k.key) {
 			a, err := netip.ParseAddr(s)
 			if err != nil {
-				return nil, fmt.Errorf("%s %q: not an IP address", k.key, s)
+				return fmt.Errorf("%s %q: not an IP address", k.key, s)
 			}
 			*k.dst = append(*k.dst, a)
 		}
@@ -141,7 +276,7 @@ func (g *globalFlags) load(cmd string) (*config, error) {
 	if o.NodeLocalDNS == nil {
 		o.NodeLocalDNS = []netip.Addr{}
 	}
-	return c, nil
+	return nil
 }
 
 // list reads a list setting: a YAML list, or (from the environment) a string
@@ -172,25 +307,32 @@ func strategies(in []string) ([]string, error) {
 	return out, nil
 }
 
-// checkConfigKeys refuses keys unloop does not know: a misspelled key would
-// otherwise be ignored silently (the very bug unloop finds in kubelet configs).
-func checkConfigKeys(file string, data []byte, known map[string]bool) error {
+// configKeys parses the config file and refuses keys no command takes: a
+// misspelled key would otherwise be ignored silently (the very bug unloop
+// finds in kubelet configs).
+func configKeys(file string, data []byte) (map[string]any, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return fmt.Errorf("config %s: %w", file, err)
+		return nil, fmt.Errorf("config %s: %w", file, err)
 	}
+	out := map[string]any{}
 	if len(doc.Content) == 0 {
-		return nil
+		return out, nil
 	}
 	m := doc.Content[0]
 	if m.Kind != yaml.MappingNode {
-		return fmt.Errorf("config %s:%d: want a mapping of settings", file, m.Line)
+		return nil, fmt.Errorf("config %s:%d: want a mapping of settings", file, m.Line)
 	}
 	for i := 0; i+1 < len(m.Content); i += 2 {
-		k := m.Content[i]
-		if !known[k.Value] {
-			return fmt.Errorf("config %s:%d: unknown key %q", file, k.Line, k.Value)
+		k, val := m.Content[i], m.Content[i+1]
+		if k.Value == "config" || k.Value != "ignore" && !slices.ContainsFunc(settings, func(s setting) bool { return s.name == k.Value }) {
+			return nil, fmt.Errorf("config %s:%d: unknown key %q", file, k.Line, k.Value)
 		}
+		var x any
+		if err := val.Decode(&x); err != nil {
+			return nil, fmt.Errorf("config %s:%d: %s: %w", file, val.Line, k.Value, err)
+		}
+		out[k.Value] = x
 	}
-	return nil
+	return out, nil
 }

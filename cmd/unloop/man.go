@@ -37,14 +37,6 @@ func conventions(root *cobra.Command) {
 			}
 		}
 	}
-	complete := func(flag string, values ...string) {
-		_ = root.RegisterFlagCompletionFunc(flag, func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
-			return values, cobra.ShellCompDirectiveNoFileComp
-		})
-	}
-	complete("output", "text", "json", "prometheus", "npd")
-	complete("strategy", append([]string{"auto"}, remediate.AllStrategies...)...)
-	complete("log-format", "text", "json")
 	root.Example = `  unloop check                          # is this node looping? (exit 2 if so)
   unloop plan                           # what apply would change, as diffs
   unloop apply                          # fix it at the source; safe to run at every boot

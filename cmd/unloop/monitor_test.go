@@ -240,7 +240,7 @@ func TestNPD(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			args := []string{"check", "--output", "npd"}
 			if c.name == "unloop fails" {
-				args = append(args, "--upstream", "not-an-ip")
+				args = append(args, "--local-ip", "not-an-ip")
 			}
 			out, stderr, code := run(t, nodeTree(t, c.node), args...)
 			if code != c.exit {
@@ -298,7 +298,11 @@ func TestMetricsOutputsAreCheckOnly(t *testing.T) {
 			t.Run(cmd+" "+output, func(t *testing.T) {
 				root := nodeTree(t, loopNode)
 				before := hostcfgtest.State(t, root, nil)
-				out, stderr, code := run(t, root, cmd, "--output", output, "--upstream", "192.0.2.53")
+				args := []string{cmd, "--output", output}
+				if cmd != "rollback" {
+					args = append(args, "--upstream", "192.0.2.53")
+				}
+				out, stderr, code := run(t, root, args...)
 				if code != exitFailed || out != "" {
 					t.Errorf("exit %d, stdout %q: want 1 and nothing", code, out)
 				}

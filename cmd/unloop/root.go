@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 
 	"github.com/spf13/cobra"
 )
@@ -17,7 +16,7 @@ type Streams struct {
 	Err io.Writer
 }
 
-// Exit codes (DESIGN §4).
+// Exit codes (DESIGN.md §4).
 const (
 	exitOK       = 0
 	exitFailed   = 1
@@ -48,7 +47,6 @@ func Run(ctx context.Context, args []string, s Streams) int {
 }
 
 func newRootCommand(s Streams) *cobra.Command {
-	g := &globalFlags{}
 	root := &cobra.Command{
 		Use:   "unloop",
 		Short: "Find and fix DNS forwarding loops on Kubernetes nodes",
@@ -61,19 +59,10 @@ file that loops, and fixes it at its source.`,
 	root.SetIn(s.In)
 	root.SetOut(s.Out)
 	root.SetErr(s.Err)
-	g.register(root)
-	root.AddCommand(newCheckCommand(g, s), newPlanCommand(g, s), newApplyCommand(g, s), newRollbackCommand(g, s), newVersionCommand(s), newManCommand(s))
+	// Each command has its own flags; the root has only --version, without
+	// cobra's -v, which is --verbose on the commands.
+	root.Flags().Bool("version", false, "print unloop's version, commit and build date")
+	root.AddCommand(newCheckCommand(s), newPlanCommand(s), newApplyCommand(s), newRollbackCommand(s), newRunsCommand(s), newVersionCommand(s), newManCommand(s))
 	conventions(root)
 	return root
-}
-
-func newLogger(w io.Writer, format string) (*slog.Logger, error) {
-	opts := &slog.HandlerOptions{Level: slog.LevelInfo}
-	switch format {
-	case "", "text":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
-	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
-	}
-	return nil, fmt.Errorf("--log-format %q: want text or json", format)
 }

@@ -1,6 +1,8 @@
 package configs
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"os/exec"
@@ -37,6 +39,18 @@ func parseRecap(t *testing.T, out string) recap {
 // network side of nw (the test's own namespace), against the node over SSH.
 func (a *ansibleBed) playbook(t *testing.T, args ...string) (string, time.Duration) {
 	t.Helper()
+	start := time.Now()
+	out, err := a.run(t, args...)
+	took := time.Since(start)
+	if err != nil {
+		t.Fatalf("ansible-playbook %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return out, took
+}
+
+// run runs the playbook as playbook does and returns its error too.
+func (a *ansibleBed) run(t *testing.T, args ...string) (string, error) {
+	t.Helper()
 	cmdArgs := append([]string{"netns", "exec", a.nw.NetNS, "ansible-playbook", "-i", a.inventory,
 		"-e", "unloop_binary=" + filepath.Join(binDir, "unloop"),
 		filepath.Join(repo, "configs", "ansible", "playbook.yml")}, args...)
@@ -45,13 +59,8 @@ func (a *ansibleBed) playbook(t *testing.T, args ...string) (string, time.Durati
 		"HOME="+a.home, "ANSIBLE_NOCOLOR=1", "ANSIBLE_FORCE_COLOR=0", "ANSIBLE_HOST_KEY_CHECKING=False",
 		"ANSIBLE_RETRY_FILES_ENABLED=False", "ANSIBLE_LOCAL_TEMP="+filepath.Join(a.home, "tmp"),
 		"ANSIBLE_SSH_CONTROL_PATH_DIR="+filepath.Join(a.home, "cp"), "ANSIBLE_CONFIG="+filepath.Join(a.home, "ansible.cfg"))
-	start := time.Now()
 	out, err := cmd.CombinedOutput()
-	took := time.Since(start)
-	if err != nil {
-		t.Fatalf("ansible-playbook %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return string(out), took
+	return string(out), err
 }
 
 type ansibleBed struct {
@@ -164,4 +173,36 @@ func TestAnsible(t *testing.T) {
 		t.Errorf("--check --diff on the fixed node: %+v, want changed=0\n%s", r, out)
 	}
 	t.Logf("one node: first run %v (%+v), second run %v (%+v)", first.Round(10*time.Millisecond), r1, second.Round(10*time.Millisecond), r2)
+}
+
+// TestAnsiblePackageChecksum: the role installs a package only against the
+// sha256 the user sets, checked on the controller before anything is copied:
+// none or a wrong one fails the play and leaves the node as it was; the right
+// one installs it.
+func TestAnsiblePackageChecksum(t *testing.T) {
+	deb, _ := buildPackages(t, "v1.2.3")
+	data, err := os.ReadFile(deb)
+	must(t, err)
+	sum := sha256.Sum256(data)
+	a := newAnsibleBed(t, map[string]node.File{})
+	n := a.node
+	for _, c := range []struct{ name, sha, want string }{
+		{"no sha256", "", "unloop_package_sha256 must be the sha256 of"},
+		{"wrong sha256", strings.Repeat("ab", 32), "not unloop_package_sha256 " + strings.Repeat("ab", 32) + ": not installing it"},
+	} {
+		out, err := a.run(t, "--tags", "unloop_install", "-e", "unloop_package="+deb, "-e", "unloop_package_sha256="+c.sha)
+		if err == nil || !strings.Contains(strings.Join(strings.Fields(out), " "), c.want) {
+			t.Errorf("%s: the play did not fail saying %q (err %v):\n%s", c.name, c.want, err, out)
+		}
+		if ls, _ := testbed.Exec(t, n, "sh", "-c", "ls /var/cache/ | grep -c unloop; dpkg -s unloop >/dev/null 2>&1 && echo installed"); strings.TrimSpace(ls) != "0" {
+			t.Errorf("%s: the package reached the node: %q", c.name, ls)
+		}
+	}
+	out, err := a.run(t, "--tags", "unloop_install", "-e", "unloop_package="+deb, "-e", "unloop_package_sha256="+strings.ToUpper(hex.EncodeToString(sum[:])))
+	if err != nil {
+		t.Fatalf("the right sha256: %v\n%s", err, out)
+	}
+	if v, _ := testbed.Exec(t, n, "dpkg-query", "-W", "-f", "${Version}", "unloop"); v != "1.2.3-1" {
+		t.Errorf("after the play with the right sha256, unloop's package version is %q, want 1.2.3-1", v)
+	}
 }

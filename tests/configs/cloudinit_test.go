@@ -1,6 +1,8 @@
 package configs
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -100,6 +102,24 @@ func TestCloudInitUserData(t *testing.T) {
 	if out, code := inRootfs(t, "bookwormcloudinit", "sh -n /tmp/install.sh", map[string][]byte{"install.sh": []byte(script)}); code != 0 {
 		t.Errorf("the install script is not valid sh: %s", out)
 	}
+	// The package is installed only against a sha256 the user set: as
+	// shipped (no sums) and with a wrong sum, the script fails before dpkg.
+	deb, _ := buildPackages(t, "v0.1.0")
+	debData, err := os.ReadFile(deb)
+	must(t, err)
+	local := strings.Replace(script, `base="https://github.com/unloop/unloop/releases/download/v$version"`, `base="file:///tmp"`, 1)
+	wrong := strings.Replace(local, "sums='\n", "sums='\n"+strings.Repeat("0", 64)+"  "+filepath.Base(deb)+"\n", 1)
+	for _, c := range []struct{ name, script, want string }{
+		{"as shipped", local, "no sha256 for unloop_0.1.0-1_amd64.deb in the user-data's sums: not installing"},
+		{"wrong sum", wrong, "unloop_0.1.0-1_amd64.deb does not match its sha256"},
+	} {
+		files := map[string][]byte{"install.sh": []byte(c.script), filepath.Base(deb): debData}
+		out, code := inRootfs(t, "bookwormcloudinit", "sh -eu /tmp/install.sh", files)
+		t.Logf("%s: exit %d: %s", c.name, code, strings.TrimSpace(out))
+		if code == 0 || !strings.Contains(out, c.want) || strings.Contains(out, "Setting up unloop") {
+			t.Errorf("%s: exit %d, want a refusal saying %q and no install:\n%s", c.name, code, c.want, out)
+		}
+	}
 	var cfg string
 	for _, f := range ud.WriteFiles {
 		if f.Path == "/etc/unloop/unloop.yaml" {
@@ -139,6 +159,15 @@ func TestCloudInitFirstBoot(t *testing.T) {
 		t.Fatalf("the user-data has no %s and version=0.1.0 to point at the test's mirror", release)
 	}
 	userData = strings.Replace(userData, release, `base="http://`+nw.Upstream+`:8080"`, 1)
+	// The user sets the package's sha256, as the user-data asks.
+	debData, err := os.ReadFile(deb)
+	must(t, err)
+	sum := sha256.Sum256(debData)
+	const sums = "sums='\n      '"
+	if !strings.Contains(userData, sums) {
+		t.Fatalf("the user-data has no empty %q to fill in", sums)
+	}
+	userData = strings.Replace(userData, sums, "sums='\n      "+hex.EncodeToString(sum[:])+"  "+filepath.Base(deb)+"\n      '", 1)
 
 	n := node.Boot(t, node.Options{Release: "bookwormcloudinit", NetNS: nw.NodeNS, Overlay: t.TempDir(),
 		BootTimeout: time.Minute,

@@ -34,22 +34,26 @@ func unloopHost(t *testing.T, args ...string) (string, string, int) {
 // ("" for a zero value, which pflag does not show).
 func flagDefaults(t *testing.T) map[string]string {
 	t.Helper()
-	out, _, code := unloopHost(t, "--help")
-	if code != 0 {
-		t.Fatalf("unloop --help: exit %d", code)
-	}
+	// Each command has its own flags: the settings are all of them, less
+	// the flags that are one command's alone and no setting.
 	re := regexp.MustCompile(`^\s+(?:-\w, )?--([a-z-]+)(?: \w+)?\s+.*?(?:\(default (.*)\))?$`)
 	flags := map[string]string{}
-	for _, l := range strings.Split(out, "\n") {
-		if m := re.FindStringSubmatch(l); m != nil {
-			flags[m[1]] = m[2]
+	for _, cmd := range []string{"check", "plan", "apply", "rollback", "runs"} {
+		out, _, code := unloopHost(t, cmd, "--help")
+		if code != 0 {
+			t.Fatalf("unloop %s --help: exit %d", cmd, code)
+		}
+		for _, l := range strings.Split(out, "\n") {
+			if m := re.FindStringSubmatch(l); m != nil {
+				flags[m[1]] = m[2]
+			}
 		}
 	}
-	delete(flags, "help")
-	delete(flags, "version")
-	delete(flags, "config") // the file can't name itself
+	for _, f := range []string{"help", "config", "textfile", "detailed-exitcode", "run"} {
+		delete(flags, f) // config: the file can't name itself
+	}
 	if len(flags) < 5 {
-		t.Fatalf("found only %v in unloop --help:\n%s", flags, out)
+		t.Fatalf("found only %v in the commands' --help", flags)
 	}
 	return flags
 }

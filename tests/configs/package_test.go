@@ -2,6 +2,7 @@ package configs
 
 import (
 	"compress/gzip"
+	"debug/elf"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -236,5 +237,48 @@ func TestDeb(t *testing.T) {
 	// (`unloop rollback` before removal does).
 	if d, _ := n.ReadFile("/var/lib/kubelet/config.yaml"); !strings.Contains(string(d), "resolvConf:") {
 		t.Errorf("removing the package changed kubelet's config:\n%s", d)
+	}
+}
+
+// TestMakePackageBothArches runs `make package` as a user does and reads back
+// what it made for each architecture: the .deb's control Architecture, the
+// ELF machine of the binary inside it, and the .rpm's name.
+func TestMakePackageBothArches(t *testing.T) {
+	dist := t.TempDir()
+	cmd := exec.Command("make", "--no-print-directory", "package", "PKG_VERSION=1.2.3")
+	cmd.Dir = repo
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("make package: %v\n%s", err, out)
+	}
+	for _, c := range []struct {
+		goarch, rpmArch string
+		machine         elf.Machine
+	}{
+		{"amd64", "x86_64", elf.EM_X86_64},
+		{"arm64", "aarch64", elf.EM_AARCH64},
+	} {
+		deb := filepath.Join(repo, "dist", "unloop_1.2.3-1_"+c.goarch+".deb")
+		out, err := exec.Command("dpkg-deb", "-f", deb, "Architecture").Output()
+		if err != nil {
+			t.Fatalf("dpkg-deb -f %s: %v", deb, err)
+		}
+		if got := strings.TrimSpace(string(out)); got != c.goarch {
+			t.Errorf("%s: Architecture %q, want %q", deb, got, c.goarch)
+		}
+		x := filepath.Join(dist, c.goarch)
+		if out, err := exec.Command("dpkg-deb", "-x", deb, x).CombinedOutput(); err != nil {
+			t.Fatalf("dpkg-deb -x %s: %v\n%s", deb, err, out)
+		}
+		f, err := elf.Open(filepath.Join(x, "usr/bin/unloop"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.Machine != c.machine {
+			t.Errorf("%s: /usr/bin/unloop is built for %v, want %v", deb, f.Machine, c.machine)
+		}
+		f.Close()
+		if _, err := os.Stat(filepath.Join(repo, "dist", "unloop-1.2.3-1."+c.rpmArch+".rpm")); err != nil {
+			t.Errorf("no %s rpm: %v", c.rpmArch, err)
+		}
 	}
 }

@@ -1,6 +1,6 @@
 // Package kubeletunits checks hostcfg's reading of kubelet's command line
 // against systemd itself: on a booted node, a fake kubelet records the argv
-// systemd gives it, and DiscoverKubelet must find the same --config and
+// systemd gives it, and kubelet.Discover must find the same --config and
 // --resolv-conf, the same unit files, and offsets that SetFlagValue can edit
 // so that systemd then passes the new value.
 package kubeletunits
@@ -15,6 +15,7 @@ import (
 
 	"github.com/rogpeppe/go-internal/txtar"
 	"github.com/unloop/unloop/hostcfg"
+	"github.com/unloop/unloop/hostcfg/kubelet"
 	"github.com/unloop/unloop/tests/node"
 )
 
@@ -201,7 +202,7 @@ func TestKubeletFlagsAsSystemdPassesThem(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
-					k, err := hostcfg.DiscoverKubelet(root, nil)
+					k, err := kubelet.Discover(root, nil)
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -212,13 +213,13 @@ func TestKubeletFlagsAsSystemdPassesThem(t *testing.T) {
 					if got, want := resolveAll(t, root, k.UnitFiles), resolveAll(t, root, show); !slices.Equal(got, want) {
 						t.Errorf("unit files %q, systemd read %q", k.UnitFiles, show)
 					}
-					withSystemds, err := hostcfg.DiscoverKubelet(root, show)
+					withSystemds, err := kubelet.Discover(root, show)
 					if err != nil || !sameFlags(withSystemds, k) {
 						t.Errorf("with systemd's unit list: %+v, %v", withSystemds, err)
 					}
 
 					want := flagsOf(argv)
-					for name, got := range map[string]*hostcfg.Flag{"config": k.ConfigFlag, "resolv-conf": k.ResolvConfFlag} {
+					for name, got := range map[string]*kubelet.Flag{"config": k.ConfigFlag, "resolv-conf": k.ResolvConfFlag} {
 						w, ok := want[name]
 						switch {
 						case !ok && got != nil:
@@ -240,7 +241,7 @@ func TestKubeletFlagsAsSystemdPassesThem(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
-					edited, err := hostcfg.SetFlagValue(old, *f, "/etc/unloop/resolv.conf")
+					edited, err := kubelet.SetFlagValue(old, *f, "/etc/unloop/resolv.conf")
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -269,8 +270,8 @@ func resolveAll(t *testing.T, root *hostcfg.Root, paths []string) []string {
 	return out
 }
 
-func sameFlags(a, b *hostcfg.Kubelet) bool {
-	v := func(f *hostcfg.Flag) string {
+func sameFlags(a, b *kubelet.Setup) bool {
+	v := func(f *kubelet.Flag) string {
 		if f == nil {
 			return "<none>"
 		}

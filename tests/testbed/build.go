@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -20,7 +21,20 @@ type Binary struct {
 	Flags []string // more `go build` flags: -tags, -ldflags
 }
 
-const unloopPkg = "github.com/unloop/unloop/cmd/unloop"
+const (
+	unloopPkg   = "github.com/unloop/unloop/cmd/unloop"
+	testsModule = "github.com/unloop/unloop/tests"
+)
+
+// productDir is the product module's folder (tests/go.mod replaces it with ../).
+func productDir() string {
+	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/unloop/unloop").Output()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "finding the unloop module: %v\n", err)
+		os.Exit(1)
+	}
+	return strings.TrimSpace(string(out))
+}
 
 // Build builds bins into a new temporary folder, named for the test package
 // pkg, and returns the folder. They are built as `make build` builds what
@@ -40,6 +54,11 @@ func Build(pkg string, bins ...Binary) string {
 		args := append([]string{"build", "-trimpath", "-o", filepath.Join(dir, b.Name)}, b.Flags...)
 		build := exec.Command("go", append(args, b.Pkg)...)
 		build.Env = append(os.Environ(), "CGO_ENABLED=0")
+		// tests/ is a module of its own: what ships is built in the product's
+		// module, with the product's go.mod and go.sum, as `make build` does.
+		if !strings.HasPrefix(b.Pkg, testsModule+"/") {
+			build.Dir = productDir()
+		}
 		if out, err := build.CombinedOutput(); err != nil {
 			fmt.Fprintf(os.Stderr, "building %s: %v\n%s", b.Name, err, out)
 			os.RemoveAll(dir)

@@ -1,4 +1,4 @@
-package hostcfg
+package corefile
 
 import (
 	"bytes"
@@ -13,6 +13,9 @@ import (
 
 	"github.com/coredns/caddy/caddyfile"
 	"github.com/rogpeppe/go-internal/txtar"
+
+	"github.com/unloop/unloop/hostcfg/internal/conffile"
+	"github.com/unloop/unloop/hostcfg/internal/parsetest"
 )
 
 var corefileTestTargets = []string{"192.0.2.1", "192.0.2.2:5353"}
@@ -21,7 +24,7 @@ var corefileTestTargets = []string{"192.0.2.1", "192.0.2.2:5353"}
 // its error) and, for every forward, the file with its targets replaced.
 func corefileReport(t *testing.T, path string, data []byte) []byte {
 	ar := &txtar.Archive{}
-	cf, err := ParseCorefile(path, data)
+	cf, err := Parse(path, data)
 	if err != nil {
 		ar.Files = append(ar.Files, txtar.File{Name: "error", Data: []byte(err.Error() + "\n")})
 		return txtar.Format(ar)
@@ -36,7 +39,7 @@ func corefileReport(t *testing.T, path string, data []byte) []byte {
 		for _, fw := range sb.Forwards {
 			n++
 			name := fmt.Sprintf("forward %d (line %d) to %s", n, fw.Line, strings.Join(corefileTestTargets, " "))
-			out, err := ReplaceCorefileTargets(path, data, fw, corefileTestTargets)
+			out, err := ReplaceTargets(path, data, fw, corefileTestTargets)
 			if err != nil {
 				out = []byte("error: " + err.Error() + "\n")
 			}
@@ -47,12 +50,12 @@ func corefileReport(t *testing.T, path string, data []byte) []byte {
 }
 
 func TestParseCorefileGolden(t *testing.T) {
-	inputs, err := filepath.Glob("testdata/corefile/*.Corefile")
+	inputs, err := filepath.Glob("testdata/*.Corefile")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(inputs) < 15 {
-		t.Fatalf("only %d inputs in testdata/corefile", len(inputs))
+		t.Fatalf("only %d inputs in testdata", len(inputs))
 	}
 	for _, in := range inputs {
 		t.Run(filepath.Base(in), func(t *testing.T) {
@@ -60,7 +63,7 @@ func TestParseCorefileGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			checkGolden(t, strings.TrimSuffix(in, ".Corefile")+".golden", corefileReport(t, "/etc/coredns/Corefile", data))
+			parsetest.Golden(t, strings.TrimSuffix(in, ".Corefile")+".golden", corefileReport(t, "/etc/coredns/Corefile", data))
 			checkCorefileTokens(t, data)
 		})
 	}
@@ -84,7 +87,7 @@ func checkCorefileTokens(t *testing.T, data []byte) {
 		if !strings.HasPrefix(raw, `"`) && !strings.Contains(raw, "\r") && raw != tk.Text {
 			t.Errorf("token %q is written %q", tk.Text, raw)
 		}
-		if got := lineOfOffset(data, tk.Offset); got != tk.Line {
+		if got := conffile.LineOfOffset(data, tk.Offset); got != tk.Line {
 			t.Errorf("token %q is on line %d, the lexer says %d", tk.Text, got, tk.Line)
 		}
 	}
@@ -94,7 +97,7 @@ func checkCorefileTokens(t *testing.T, data []byte) {
 // with caddy's own parser: the server keys must be the same, and a file caddy
 // refuses must be refused here too.
 func TestParseCorefileAgreesWithCaddy(t *testing.T) {
-	inputs, _ := filepath.Glob("testdata/corefile/*.Corefile")
+	inputs, _ := filepath.Glob("testdata/*.Corefile")
 	for _, in := range inputs {
 		data, err := os.ReadFile(in)
 		if err != nil {
@@ -109,11 +112,11 @@ func TestParseCorefileAgreesWithCaddy(t *testing.T) {
 
 func compareWithCaddy(t *testing.T, data []byte) {
 	t.Helper()
-	ours, ourErr := ParseCorefile("/c", data)
+	ours, ourErr := Parse("/c", data)
 	theirs, theirErr := caddyfile.Parse("/c", bytes.NewReader(data), nil)
 	if theirErr != nil {
 		if ourErr == nil {
-			t.Errorf("caddy refuses the file (%v), ParseCorefile accepts it", theirErr)
+			t.Errorf("caddy refuses the file (%v), Parse accepts it", theirErr)
 		}
 		return
 	}
@@ -173,7 +176,7 @@ func TestParseCorefile(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			cf, err := ParseCorefile("/c", []byte(tc.data))
+			cf, err := Parse("/c", []byte(tc.data))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -215,17 +218,17 @@ func TestParseCorefile(t *testing.T) {
 
 func TestReplaceCorefileTargets(t *testing.T) {
 	data := []byte(".:53 {\n    forward . 169.254.25.10 /etc/resolv.conf { # upstreams\n        max_fails 2\n    }\n    forward example.org 127.0.0.1\n}\n")
-	cf, err := ParseCorefile("/c", data)
+	cf, err := Parse("/c", data)
 	if err != nil {
 		t.Fatal(err)
 	}
 	fws := cf.Servers[0].Forwards
 	// Both forwards, from the end of the file backwards, as the plan does.
-	out, err := ReplaceCorefileTargets("/c", data, fws[1], []string{"10.0.0.1"})
+	out, err := ReplaceTargets("/c", data, fws[1], []string{"10.0.0.1"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err = ReplaceCorefileTargets("/c", out, fws[0], []string{"192.0.2.1", "192.0.2.2"})
+	out, err = ReplaceTargets("/c", out, fws[0], []string{"192.0.2.1", "192.0.2.2"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -252,8 +255,8 @@ func TestReplaceCorefileTargets(t *testing.T) {
 		{"a forward without targets", data, Forward{From: ".", Line: 2}, []string{"1.1.1.1"}, "no targets"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := ReplaceCorefileTargets("/c", tc.data, tc.fw, tc.targets)
-			wantFileErr(t, err, "/c", 0, tc.words)
+			_, err := ReplaceTargets("/c", tc.data, tc.fw, tc.targets)
+			parsetest.WantFileError(t, err, "/c", 0, tc.words)
 		})
 	}
 }
@@ -261,14 +264,14 @@ func TestReplaceCorefileTargets(t *testing.T) {
 // FuzzCorefile parses any bytes as a Corefile: no panic, errors name the file,
 // token offsets hold, and replacing a forward's targets changes just those.
 func FuzzCorefile(f *testing.F) {
-	addSeeds(f, "testdata/corefile/*.Corefile",
+	parsetest.AddSeeds(f, "testdata/*.Corefile",
 		".:53 {\n forward . 1.1.1.1\n}\n",
 		"a,\nb {\n  forward . \"x y\"#c d\n}\n",
 		"(s) {\n forward . 1.1.1.1\n}\n. {\n import s\n}\n")
 	f.Fuzz(func(t *testing.T, data []byte) {
-		cf, err := ParseCorefile("/c", data)
+		cf, err := Parse("/c", data)
 		if err != nil {
-			mustBeFileError(t, err)
+			parsetest.MustBeFileError(t, err)
 			return
 		}
 		checkCorefileTokens(t, data)
@@ -279,12 +282,12 @@ func FuzzCorefile(f *testing.F) {
 		targets := []string{"192.0.2.1", "[2001:db8::1]:53"}
 		for _, sb := range cf.Servers {
 			for _, fw := range sb.Forwards {
-				out, err := ReplaceCorefileTargets("/c", data, fw, targets)
+				out, err := ReplaceTargets("/c", data, fw, targets)
 				if err != nil {
-					mustBeFileError(t, err)
+					parsetest.MustBeFileError(t, err)
 					continue
 				}
-				nc, err := ParseCorefile("/c", out)
+				nc, err := Parse("/c", out)
 				if err != nil {
 					t.Fatalf("the edited Corefile does not parse: %v\n%q", err, out)
 				}

@@ -1,4 +1,6 @@
-package hostcfg
+// Package corefile reads CoreDNS's Corefile with the caddy lexer, keeping
+// every token's place, and rewrites a forward's targets in place.
+package corefile
 
 import (
 	"bytes"
@@ -10,6 +12,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/coredns/caddy/caddyfile"
+
+	"github.com/unloop/unloop/hostcfg"
 )
 
 // Token is one word of a Corefile, where it is.
@@ -40,23 +44,23 @@ type ServerBlock struct {
 	Imports  []Token // `import` arguments, not expanded: what they bring is not checked
 }
 
-// Corefile is a parsed Corefile (no import or env expansion).
-type Corefile struct {
+// Config is a parsed Corefile (no import or env expansion).
+type Config struct {
 	Path    string
 	Servers []ServerBlock
 	Imports []Token // `import` lines between server blocks, not expanded
 }
 
-// ParseCorefile lexes data with the caddy lexer; unbalanced braces and other
+// Parse lexes data with the caddy lexer; unbalanced braces and other
 // syntax errors name path and line. Imports and {$ENV} placeholders are kept as
 // written: checking must not depend on the environment or on other files.
-func ParseCorefile(path string, data []byte) (*Corefile, error) {
+func Parse(path string, data []byte) (*Config, error) {
 	toks, err := lexCorefile(path, data)
 	if err != nil {
 		return nil, err
 	}
 	p := &corefileParser{path: path, toks: toks}
-	cf := &Corefile{Path: path}
+	cf := &Config{Path: path}
 	for p.i < len(p.toks) {
 		sb, err := p.serverBlock(cf)
 		if err != nil {
@@ -147,7 +151,7 @@ func lexCorefile(path string, data []byte) ([]Token, error) {
 			}
 		}
 		if string(text) != d.Val() || startLine != d.Line() {
-			return nil, Errorf(path, d.Line(), "can't place the token %q in the text (found %q at line %d)", d.Val(), string(text), startLine)
+			return nil, hostcfg.Errorf(path, d.Line(), "can't place the token %q in the text (found %q at line %d)", d.Val(), string(text), startLine)
 		}
 		out = append(out, Token{Text: d.Val(), Line: d.Line(), Offset: start, End: end})
 	}
@@ -166,14 +170,14 @@ func corefileText(path string, data []byte) error {
 		}
 		if c < utf8.RuneSelf {
 			if c == 0x7f || (c < 0x20 && c != '\t' && c != '\r' && c != '\v' && c != '\f') {
-				return Errorf(path, line, "control byte 0x%02x: binary data, not a Corefile", c)
+				return hostcfg.Errorf(path, line, "control byte 0x%02x: binary data, not a Corefile", c)
 			}
 			i++
 			continue
 		}
 		r, size := utf8.DecodeRune(data[i:])
 		if r == utf8.RuneError && size <= 1 {
-			return Errorf(path, line, "invalid UTF-8 (byte 0x%02x): binary data, not a Corefile", c)
+			return hostcfg.Errorf(path, line, "invalid UTF-8 (byte 0x%02x): binary data, not a Corefile", c)
 		}
 		i += size
 	}
@@ -208,56 +212,18 @@ func (p *corefileParser) lineEnd(i int) int {
 	return j
 }
 
-func (p *corefileParser) serverBlock(cf *Corefile) (*ServerBlock, error) {
+// serverBlock reads one server block: its keys, then its directives. It
+// returns nil at the end of the file and for a snippet.
+func (p *corefileParser) serverBlock(cf *Config) (*ServerBlock, error) {
 	sb := &ServerBlock{Line: p.toks[p.i].Line}
-	expectAnother := false
-	for {
-		t := p.toks[p.i]
-		if t.Text == "import" && p.newLine(p.i) && !expectAnother {
-			end := p.lineEnd(p.i)
-			if end == p.i+1 {
-				return nil, Errorf(p.path, t.Line, "import needs a file or a snippet name")
-			}
-			cf.Imports = append(cf.Imports, p.toks[p.i+1:end]...)
-			p.i = end
-			if p.i >= len(p.toks) {
-				break
-			}
-			if len(sb.Keys) == 0 {
-				sb.Line = p.toks[p.i].Line
-			}
-			continue
-		}
-		if t.Text == "{" {
-			if expectAnother {
-				return nil, Errorf(p.path, t.Line, "expected another address after the comma, found {")
-			}
-			break
-		}
-		if t.Text == "}" {
-			return nil, Errorf(p.path, t.Line, "unexpected } : no block is open here")
-		}
-		if k := t.Text; k != "" {
-			// As caddy does: a lone "," is an empty key that asks for another.
-			expectAnother = strings.HasSuffix(k, ",")
-			sb.Keys = append(sb.Keys, strings.TrimSuffix(k, ","))
-		}
-		p.i++
-		if p.i >= len(p.toks) {
-			if expectAnother {
-				return nil, Errorf(p.path, t.Line, "expected another address after the comma, found the end of the file")
-			}
-			break
-		}
-		if !expectAnother && p.newLine(p.i) {
-			break
-		}
+	if err := p.keys(cf, sb); err != nil {
+		return nil, err
 	}
 	if len(sb.Keys) == 0 {
 		if p.i < len(p.toks) {
 			// caddy would read what follows as a server block without a
 			// name and drop it: CoreDNS would silently not serve it.
-			return nil, Errorf(p.path, p.toks[p.i].Line, "%q: a block with no server address before it", p.toks[p.i].Text)
+			return nil, hostcfg.Errorf(p.path, p.toks[p.i].Line, "%q: a block with no server address before it", p.toks[p.i].Text)
 		}
 		return nil, nil
 	}
@@ -269,6 +235,63 @@ func (p *corefileParser) serverBlock(cf *Corefile) (*ServerBlock, error) {
 		sb.Ports = append(sb.Ports, corefileKeyPort(k))
 	}
 	sb.Port = sb.Ports[0]
+	if err := p.body(sb); err != nil {
+		return nil, err
+	}
+	return sb, nil
+}
+
+// keys reads a server block's addresses, up to "{" or the end of their line
+// (a trailing comma asks for another), and the imports between blocks.
+func (p *corefileParser) keys(cf *Config, sb *ServerBlock) error {
+	expectAnother := false
+	for {
+		t := p.toks[p.i]
+		if t.Text == "import" && p.newLine(p.i) && !expectAnother {
+			end := p.lineEnd(p.i)
+			if end == p.i+1 {
+				return hostcfg.Errorf(p.path, t.Line, "import needs a file or a snippet name")
+			}
+			cf.Imports = append(cf.Imports, p.toks[p.i+1:end]...)
+			p.i = end
+			if p.i >= len(p.toks) {
+				return nil
+			}
+			if len(sb.Keys) == 0 {
+				sb.Line = p.toks[p.i].Line
+			}
+			continue
+		}
+		if t.Text == "{" {
+			if expectAnother {
+				return hostcfg.Errorf(p.path, t.Line, "expected another address after the comma, found {")
+			}
+			return nil
+		}
+		if t.Text == "}" {
+			return hostcfg.Errorf(p.path, t.Line, "unexpected } : no block is open here")
+		}
+		if k := t.Text; k != "" {
+			// As caddy does: a lone "," is an empty key that asks for another.
+			expectAnother = strings.HasSuffix(k, ",")
+			sb.Keys = append(sb.Keys, strings.TrimSuffix(k, ","))
+		}
+		p.i++
+		if p.i >= len(p.toks) {
+			if expectAnother {
+				return hostcfg.Errorf(p.path, t.Line, "expected another address after the comma, found the end of the file")
+			}
+			return nil
+		}
+		if !expectAnother && p.newLine(p.i) {
+			return nil
+		}
+	}
+}
+
+// body reads a server block's directives: in braces, or to the end of the
+// file for a single block without them.
+func (p *corefileParser) body(sb *ServerBlock) error {
 	braced := false
 	if p.i < len(p.toks) && p.toks[p.i].Text == "{" {
 		braced = true
@@ -278,24 +301,24 @@ func (p *corefileParser) serverBlock(cf *Corefile) (*ServerBlock, error) {
 		t := p.toks[p.i]
 		if t.Text == "}" {
 			if !braced {
-				return nil, Errorf(p.path, t.Line, "unexpected } : the server block at line %d has no opening {", sb.Line)
+				return hostcfg.Errorf(p.path, t.Line, "unexpected } : the server block at line %d has no opening {", sb.Line)
 			}
 			p.i++
-			return sb, nil
+			return nil
 		}
 		if err := p.directive(sb); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	if braced {
-		return nil, Errorf(p.path, sb.Line, "the server block opened here is never closed: a } is missing")
+		return hostcfg.Errorf(p.path, sb.Line, "the server block opened here is never closed: a } is missing")
 	}
-	return sb, nil
+	return nil
 }
 
 func (p *corefileParser) skipSnippet(line int) error {
 	if p.i >= len(p.toks) || p.toks[p.i].Text != "{" {
-		return Errorf(p.path, line, "a snippet needs a block in braces")
+		return hostcfg.Errorf(p.path, line, "a snippet needs a block in braces")
 	}
 	depth := 0
 	for ; p.i < len(p.toks); p.i++ {
@@ -310,7 +333,7 @@ func (p *corefileParser) skipSnippet(line int) error {
 			}
 		}
 	}
-	return Errorf(p.path, line, "the snippet opened here is never closed: a } is missing")
+	return hostcfg.Errorf(p.path, line, "the snippet opened here is never closed: a } is missing")
 }
 
 // directive reads one directive: its name, the arguments on its line, and a
@@ -318,7 +341,7 @@ func (p *corefileParser) skipSnippet(line int) error {
 func (p *corefileParser) directive(sb *ServerBlock) error {
 	name := p.toks[p.i]
 	if name.Text == "{" {
-		return Errorf(p.path, name.Line, "unexpected { : a block needs a directive before it on its line")
+		return hostcfg.Errorf(p.path, name.Line, "unexpected { : a block needs a directive before it on its line")
 	}
 	var args []Token // before any block
 	depth := 0
@@ -336,7 +359,7 @@ func (p *corefileParser) directive(sb *ServerBlock) error {
 			depth--
 			continue
 		case t.Text == "}":
-			return Errorf(p.path, t.Line, "unexpected } : no block is open here (a block's } must be on a line of its own)")
+			return hostcfg.Errorf(p.path, t.Line, "unexpected } : no block is open here (a block's } must be on a line of its own)")
 		default:
 			if !blockSeen {
 				args = append(args, t)
@@ -346,17 +369,17 @@ func (p *corefileParser) directive(sb *ServerBlock) error {
 		break
 	}
 	if depth > 0 {
-		return Errorf(p.path, name.Line, "the block of %s opened here is never closed: a } is missing", name.Text)
+		return hostcfg.Errorf(p.path, name.Line, "the block of %s opened here is never closed: a } is missing", name.Text)
 	}
 	switch name.Text {
 	case "import":
 		if len(args) == 0 {
-			return Errorf(p.path, name.Line, "import needs a file or a snippet name")
+			return hostcfg.Errorf(p.path, name.Line, "import needs a file or a snippet name")
 		}
 		sb.Imports = append(sb.Imports, args...)
 	case "bind":
 		if len(args) == 0 {
-			return Errorf(p.path, name.Line, "bind needs an address or an interface")
+			return hostcfg.Errorf(p.path, name.Line, "bind needs an address or an interface")
 		}
 		sb.Binds = append(sb.Binds, args...)
 	case "loop":
@@ -365,7 +388,7 @@ func (p *corefileParser) directive(sb *ServerBlock) error {
 		sb.Reload = true
 	case "forward":
 		if len(args) < 2 {
-			return Errorf(p.path, name.Line, "forward needs a zone and at least one target (forward . 1.1.1.1)")
+			return hostcfg.Errorf(p.path, name.Line, "forward needs a zone and at least one target (forward . 1.1.1.1)")
 		}
 		sb.Forwards = append(sb.Forwards, Forward{From: args[0].Text, Line: name.Line, To: slices.Clone(args[1:])})
 	}
@@ -393,35 +416,35 @@ func corefileKeyPort(k string) string {
 	return def
 }
 
-// ReplaceCorefileTargets returns data with the targets of the forward fw (as
-// ParseCorefile found it in data) replaced by targets, written space-separated
+// ReplaceTargets returns data with the targets of the forward fw (as
+// Parse found it in data) replaced by targets, written space-separated
 // where the old ones were; comments, the options block and indentation are
 // kept. The result is lexed again and must differ from data only in those
 // targets.
-func ReplaceCorefileTargets(path string, data []byte, fw Forward, targets []string) ([]byte, error) {
+func ReplaceTargets(path string, data []byte, fw Forward, targets []string) ([]byte, error) {
 	if len(fw.To) == 0 {
-		return nil, Errorf(path, fw.Line, "the forward has no targets to replace")
+		return nil, hostcfg.Errorf(path, fw.Line, "the forward has no targets to replace")
 	}
 	if len(targets) == 0 {
-		return nil, Errorf(path, fw.Line, "refusing to leave forward without targets")
+		return nil, hostcfg.Errorf(path, fw.Line, "refusing to leave forward without targets")
 	}
 	for _, t := range targets {
 		if t == "" || strings.ContainsFunc(t, func(r rune) bool {
 			return unicode.IsSpace(r) || unicode.IsControl(r) || strings.ContainsRune("#\"{}\\", r)
 		}) || !utf8.ValidString(t) {
-			return nil, Errorf(path, fw.Line, "refusing to write %q as a forward target: it would not read back as one word", t)
+			return nil, hostcfg.Errorf(path, fw.Line, "refusing to write %q as a forward target: it would not read back as one word", t)
 		}
 	}
 	old, err := lexCorefile(path, data)
 	if err != nil {
 		return nil, err
 	}
-	cf, err := ParseCorefile(path, data)
+	cf, err := Parse(path, data)
 	if err != nil {
 		return nil, err
 	}
 	if !corefileHasForward(cf, fw) {
-		return nil, Errorf(path, fw.Line, "the forward read before is not in the file any more: it changed")
+		return nil, hostcfg.Errorf(path, fw.Line, "the forward read before is not in the file any more: it changed")
 	}
 	first, last := fw.To[0], fw.To[len(fw.To)-1]
 	out := slices.Concat(data[:first.Offset], []byte(strings.Join(targets, " ")), data[last.End:])
@@ -430,7 +453,7 @@ func ReplaceCorefileTargets(path string, data []byte, fw Forward, targets []stri
 	a := slices.IndexFunc(old, func(t Token) bool { return t.Offset == first.Offset })
 	b := slices.IndexFunc(old, func(t Token) bool { return t.Offset == last.Offset })
 	if a < 0 || b < a {
-		return nil, Errorf(path, fw.Line, "the forward's targets are not where they were read")
+		return nil, hostcfg.Errorf(path, fw.Line, "the forward's targets are not where they were read")
 	}
 	want := make([]string, 0, len(old)-(b-a+1)+len(targets))
 	for _, t := range old[:a] {
@@ -445,14 +468,14 @@ func ReplaceCorefileTargets(path string, data []byte, fw Forward, targets []stri
 		return nil, fmt.Errorf("the edited Corefile does not lex, nothing written: %w", err)
 	}
 	if len(got) != len(want) {
-		return nil, Errorf(path, fw.Line, "the edit changed %d tokens into %d: nothing written", len(old), len(got))
+		return nil, hostcfg.Errorf(path, fw.Line, "the edit changed %d tokens into %d: nothing written", len(old), len(got))
 	}
 	for i := range got {
 		if got[i].Text != want[i] {
-			return nil, Errorf(path, got[i].Line, "the edit changed %q: nothing written", want[i])
+			return nil, hostcfg.Errorf(path, got[i].Line, "the edit changed %q: nothing written", want[i])
 		}
 	}
-	if _, err := ParseCorefile(path, out); err != nil {
+	if _, err := Parse(path, out); err != nil {
 		return nil, fmt.Errorf("the edited Corefile does not parse, nothing written: %w", err)
 	}
 	return out, nil
@@ -460,7 +483,7 @@ func ReplaceCorefileTargets(path string, data []byte, fw Forward, targets []stri
 
 // corefileHasForward says whether cf has a forward at fw's line with exactly
 // fw's targets at the same offsets.
-func corefileHasForward(cf *Corefile, fw Forward) bool {
+func corefileHasForward(cf *Config, fw Forward) bool {
 	for _, sb := range cf.Servers {
 		for _, f := range sb.Forwards {
 			if f.Line == fw.Line && f.From == fw.From && slices.Equal(f.To, fw.To) {

@@ -1,4 +1,6 @@
-package hostcfg
+// Package resolvconf reads resolv.conf files: their lines, name servers and
+// search domains, and who wrote them.
+package resolvconf
 
 import (
 	"errors"
@@ -7,7 +9,15 @@ import (
 	"net/netip"
 	"path"
 	"strings"
+
+	"github.com/unloop/unloop/hostcfg"
+	"github.com/unloop/unloop/hostcfg/dhclient"
+	"github.com/unloop/unloop/hostcfg/internal/conffile"
 )
+
+// MaxLineLength bounds a line of resolv.conf. glibc reads lines into a buffer
+// of its own and treats longer ones as junk; no real file comes near it.
+const MaxLineLength = 4096
 
 // LineKind says what a resolv.conf line is.
 type LineKind int
@@ -45,8 +55,8 @@ func (k LineKind) String() string {
 	return fmt.Sprintf("LineKind(%d)", int(k))
 }
 
-// ResolvLine is one line of a resolv.conf, as written.
-type ResolvLine struct {
+// Line is one line of a resolv.conf, as written.
+type Line struct {
 	Num  int // 1-based
 	Text string
 	Kind LineKind
@@ -62,10 +72,10 @@ type Nameserver struct {
 	Text string // the value as written
 }
 
-// ResolvConf is a parsed resolv.conf. Every line is kept, so editors can splice.
-type ResolvConf struct {
+// Config is a parsed resolv.conf. Every line is kept, so editors can splice.
+type Config struct {
 	Path        string // the node's path that was parsed
-	Lines       []ResolvLine
+	Lines       []Line
 	Nameservers []Nameserver
 	Search      []string // the last search/domain line wins, as in glibc
 	SearchLine  int
@@ -83,29 +93,29 @@ const (
 	AnsibleBlockEnd   = "# Ansible entries END"
 )
 
-// ParseResolvConf parses data read from path. Binary junk, a nameserver that is
+// Parse parses data read from path. Binary junk, a nameserver that is
 // not an IP address, or an over-long line is an error naming path and line.
 //
 // Keywords are read like kubelet and Go resolvers read them (fields split on
 // blanks, leading blanks allowed, a '#' or ';' anywhere starts a comment), which
 // is a superset of glibc: a loop that any of the file's readers would follow is
 // seen.
-func ParseResolvConf(path string, data []byte) (*ResolvConf, error) {
-	if err := checkText(path, data, MaxLineLength); err != nil {
+func Parse(path string, data []byte) (*Config, error) {
+	if err := conffile.Check(path, data, MaxLineLength); err != nil {
 		return nil, err
 	}
-	rc := &ResolvConf{Path: path}
-	for i, s := range splitLines(data) {
+	rc := &Config{Path: path}
+	for i, s := range conffile.Lines(data) {
 		num := i + 1
 		text := string(data[s.Start:s.End])
-		l := ResolvLine{Num: num, Text: text, Start: s.Start, End: s.Next}
-		trimmed := strings.TrimLeftFunc(text, isSpace)
+		l := Line{Num: num, Text: text, Start: s.Start, End: s.Next}
+		trimmed := strings.TrimLeftFunc(text, conffile.IsSpace)
 		switch {
-		case strings.TrimRightFunc(trimmed, isSpace) == "":
+		case strings.TrimRightFunc(trimmed, conffile.IsSpace) == "":
 			l.Kind = LineBlank
 		case trimmed[0] == '#' || trimmed[0] == ';':
 			l.Kind = LineComment
-			marker := strings.TrimRightFunc(trimmed, isSpace)
+			marker := strings.TrimRightFunc(trimmed, conffile.IsSpace)
 			if marker == AnsibleBlockBegin && rc.AnsibleBegin == 0 {
 				rc.AnsibleBegin = num
 			} else if marker == AnsibleBlockEnd && rc.AnsibleBegin != 0 && rc.AnsibleEnd == 0 {
@@ -116,7 +126,7 @@ func ParseResolvConf(path string, data []byte) (*ResolvConf, error) {
 			if j := strings.IndexAny(body, "#;"); j >= 0 {
 				body = body[:j]
 			}
-			f := strings.FieldsFunc(body, isSpace)
+			f := strings.FieldsFunc(body, conffile.IsSpace)
 			if len(f) == 0 {
 				l.Kind = LineUnknown
 				break
@@ -125,11 +135,11 @@ func ParseResolvConf(path string, data []byte) (*ResolvConf, error) {
 			case "nameserver":
 				l.Kind = LineNameserver
 				if len(f) < 2 {
-					return nil, Errorf(path, num, "nameserver without an address")
+					return nil, hostcfg.Errorf(path, num, "nameserver without an address")
 				}
 				addr, err := netip.ParseAddr(f[1])
 				if err != nil {
-					return nil, Errorf(path, num, "nameserver %q is not an IP address", f[1])
+					return nil, hostcfg.Errorf(path, num, "nameserver %q is not an IP address", f[1])
 				}
 				rc.Nameservers = append(rc.Nameservers, Nameserver{Addr: addr, Line: num, Text: f[1]})
 			case "search":
@@ -166,7 +176,7 @@ func RemoveLines(data []byte, lines []int) []byte {
 		drop[n] = true
 	}
 	out := make([]byte, 0, len(data))
-	for i, s := range splitLines(data) {
+	for i, s := range conffile.Lines(data) {
 		if !drop[i+1] {
 			out = append(out, data[s.Start:s.Next]...)
 		}
@@ -207,33 +217,33 @@ const (
 // stub, never written in a file).
 var ResolvedStubAddr = netip.AddrFrom4([4]byte{127, 0, 0, 53})
 
-// ResolvFile is a resolv.conf as found on the node: where it is, what it links
+// File is a resolv.conf as found on the node: where it is, what it links
 // to, its content and who wrote it.
-type ResolvFile struct {
+type File struct {
 	Path      string // the path asked for, e.g. /etc/resolv.conf
 	Link      string // the link target as written ("" when not a link)
 	Target    string // the node's path of the file read after links
 	Missing   bool   // Path is a link whose target does not exist (an image whose /run is empty)
 	Data      []byte
-	Conf      *ResolvConf
+	Conf      *Config
 	Generator Generator
 	Evidence  string // why we think so, in words ("link to ../run/systemd/resolve/stub-resolv.conf")
 }
 
-// ReadResolvFile reads path (links followed inside the root), parses it and
+// Read reads path (links followed inside the root), parses it and
 // detects its generator from the link target, header lines, content and the
 // node's other files.
 //
-// A link whose target is missing is not an error: the ResolvFile says Missing,
+// A link whose target is missing is not an error: the File says Missing,
 // has an empty Conf, and the generator comes from the link. Anything else that
 // can't be read or parsed is an error naming the file.
-func ReadResolvFile(r *Root, p string) (*ResolvFile, error) {
-	p = clean(p)
+func Read(r *hostcfg.Root, p string) (*File, error) {
+	p = conffile.Clean(p)
 	fi, err := r.Lstat(p)
 	if err != nil {
 		return nil, err
 	}
-	rf := &ResolvFile{Path: p}
+	rf := &File{Path: p}
 	if fi.Mode()&fs.ModeSymlink != 0 {
 		if rf.Link, err = r.Readlink(p); err != nil {
 			return nil, err
@@ -246,41 +256,23 @@ func ReadResolvFile(r *Root, p string) (*ResolvFile, error) {
 	switch {
 	case err == nil:
 		rf.Data = data
-		if rf.Conf, err = ParseResolvConf(p, data); err != nil {
+		if rf.Conf, err = Parse(p, data); err != nil {
 			return nil, err
 		}
 	case rf.Link != "" && errors.Is(err, fs.ErrNotExist):
 		rf.Missing = true
-		rf.Conf = &ResolvConf{Path: p}
+		rf.Conf = &Config{Path: p}
 	default:
 		return nil, err
 	}
-	rf.Generator, rf.Evidence = detectGenerator(rf, func() string { return DhclientEvidence(r) })
+	rf.Generator, rf.Evidence = detectGenerator(rf, func() string { return dhclient.Evidence(r) })
 	return rf, nil
-}
-
-// DhclientEvidence says in words why dhclient is thought to run on the node (its
-// leases, else its binary), or "" when nothing says so.
-func DhclientEvidence(r *Root) string {
-	for _, dir := range dhclientLeaseDirs {
-		for _, pat := range []string{"*.leases", "*.lease"} {
-			if m, _ := r.Glob(dir, pat); len(m) > 0 {
-				return "dhclient leases in " + dir
-			}
-		}
-	}
-	for _, b := range []string{"/sbin/dhclient", "/usr/sbin/dhclient"} {
-		if fi, err := r.Stat(b); err == nil && fi.Mode().IsRegular() {
-			return "dhclient installed at " + b
-		}
-	}
-	return ""
 }
 
 // detectGenerator decides who wrote rf from its header lines, then its link,
 // then the node (dhclient, which writes no header on Debian). dhclient is asked
 // only when needed.
-func detectGenerator(rf *ResolvFile, dhclient func() string) (Generator, string) {
+func detectGenerator(rf *File, dhclient func() string) (Generator, string) {
 	if g, ev := generatorFromHeaders(rf.Conf); g != "" {
 		return g, ev
 	}
@@ -374,14 +366,14 @@ func generatorFromTarget(t string) Generator {
 // generatorFromHeaders reads the comment lines managers write. unloop's marker
 // and Kubespray's block beat the rest: both are written into files another
 // manager made. Otherwise the first recognised header wins.
-func generatorFromHeaders(rc *ResolvConf) (Generator, string) {
+func generatorFromHeaders(rc *Config) (Generator, string) {
 	if rc == nil {
 		return "", ""
 	}
-	header := func(l ResolvLine) string {
+	header := func(l Line) string {
 		return fmt.Sprintf("header %q (line %d)", strings.TrimSpace(l.Text), l.Num)
 	}
-	var comments []ResolvLine
+	var comments []Line
 	for _, l := range rc.Lines {
 		if l.Kind == LineComment {
 			comments = append(comments, l)
@@ -420,7 +412,7 @@ func generatorFromHeaders(rc *ResolvConf) (Generator, string) {
 // systemd 246 the first line names the file ("# This is
 // /run/systemd/resolve/stub-resolv.conf managed by ..."); older ones say
 // "This file is managed by" and describe the file below.
-func resolvedFlavour(rc *ResolvConf, comments []ResolvLine) Generator {
+func resolvedFlavour(rc *Config, comments []Line) Generator {
 	for _, l := range comments {
 		t := strings.ToLower(l.Text)
 		switch {

@@ -1,4 +1,4 @@
-package hostcfg
+package kubelet
 
 import (
 	"bytes"
@@ -12,6 +12,9 @@ import (
 	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/unloop/unloop/hostcfg"
+	"github.com/unloop/unloop/hostcfg/internal/conffile"
 )
 
 // kubeletConfig is a parsed KubeletConfiguration file, kept as yaml.v3 nodes so
@@ -35,9 +38,9 @@ func yamlError(path string, err error) error {
 	msg := err.Error()
 	if m := yamlErrLine.FindStringSubmatch(msg); m != nil {
 		line, _ := strconv.Atoi(m[1])
-		return Errorf(path, line, "not valid YAML: %s", m[2])
+		return hostcfg.Errorf(path, line, "not valid YAML: %s", m[2])
 	}
-	return Errorf(path, 0, "not valid YAML: %s", strings.TrimPrefix(msg, "yaml: "))
+	return hostcfg.Errorf(path, 0, "not valid YAML: %s", strings.TrimPrefix(msg, "yaml: "))
 }
 
 // parseKubeletConfig reads a KubeletConfiguration: one YAML document holding a
@@ -48,14 +51,14 @@ func parseKubeletConfig(path string, data []byte) (kc *kubeletConfig, err error)
 		// yaml.v3 is a port of libyaml; a panic on hostile input must become an
 		// error about the file, not a crash at boot.
 		if p := recover(); p != nil {
-			kc, err = nil, Errorf(path, 0, "YAML parser failed: %v", p)
+			kc, err = nil, hostcfg.Errorf(path, 0, "YAML parser failed: %v", p)
 		}
 	}()
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
 	if err := dec.Decode(&doc); err != nil {
 		if errors.Is(err, io.EOF) {
-			return nil, Errorf(path, 0, "the file is empty: no KubeletConfiguration in it")
+			return nil, hostcfg.Errorf(path, 0, "the file is empty: no KubeletConfiguration in it")
 		}
 		return nil, yamlError(path, err)
 	}
@@ -65,14 +68,14 @@ func parseKubeletConfig(path string, data []byte) (kc *kubeletConfig, err error)
 	case err != nil:
 		return nil, yamlError(path, err)
 	case !yamlEmptyDoc(&next):
-		return nil, Errorf(path, next.Line, "a second YAML document starts here: kubelet reads only the first, so keep one KubeletConfiguration per file")
+		return nil, hostcfg.Errorf(path, next.Line, "a second YAML document starts here: kubelet reads only the first, so keep one KubeletConfiguration per file")
 	}
 	if yamlEmptyDoc(&doc) {
-		return nil, Errorf(path, 0, "the file holds no YAML content: no KubeletConfiguration in it")
+		return nil, hostcfg.Errorf(path, 0, "the file holds no YAML content: no KubeletConfiguration in it")
 	}
 	top := doc.Content[0]
 	if top.Kind != yaml.MappingNode {
-		return nil, Errorf(path, top.Line, "not a KubeletConfiguration: the document is %s, not a mapping of keys", yamlKindWords(top))
+		return nil, hostcfg.Errorf(path, top.Line, "not a KubeletConfiguration: the document is %s, not a mapping of keys", yamlKindWords(top))
 	}
 	kc = &kubeletConfig{path: path, data: data, top: top}
 	for i := 0; i+1 < len(top.Content); i += 2 {
@@ -97,7 +100,7 @@ func parseKubeletConfig(path string, data []byte) (kc *kubeletConfig, err error)
 	if kc.kindVal != nil {
 		v := yamlDeref(kc.kindVal)
 		if v.Kind != yaml.ScalarNode || v.Value != "KubeletConfiguration" {
-			return nil, Errorf(path, kc.kindVal.Line, "kind is %s, not KubeletConfiguration", yamlValueWords(v))
+			return nil, hostcfg.Errorf(path, kc.kindVal.Line, "kind is %s, not KubeletConfiguration", yamlValueWords(v))
 		}
 	}
 	for _, v := range []*yaml.Node{kc.rcVal, kc.mergedVal} {
@@ -106,7 +109,7 @@ func parseKubeletConfig(path string, data []byte) (kc *kubeletConfig, err error)
 		}
 		d := yamlDeref(v)
 		if d.Kind != yaml.ScalarNode || (d.Tag != "!!str" && d.Tag != "!!null") {
-			return nil, Errorf(path, v.Line, "resolvConf must be a path (a string), not %s: kubelet refuses this file", yamlValueWords(d))
+			return nil, hostcfg.Errorf(path, v.Line, "resolvConf must be a path (a string), not %s: kubelet refuses this file", yamlValueWords(d))
 		}
 	}
 	return kc, nil
@@ -272,7 +275,7 @@ type yamlText struct {
 
 func newYAMLText(path string, data []byte) (*yamlText, error) {
 	if !utf8.Valid(data) {
-		return nil, Errorf(path, 0, "not UTF-8: edit it by hand")
+		return nil, hostcfg.Errorf(path, 0, "not UTF-8: edit it by hand")
 	}
 	t := &yamlText{data: data, lines: []int{0}}
 	if bytes.HasPrefix(data, []byte("\uFEFF")) {
@@ -283,12 +286,12 @@ func newYAMLText(path string, data []byte) (*yamlText, error) {
 		case data[i] == '\n':
 			t.lines = append(t.lines, i+1)
 		case data[i] == '\r' && (i+1 == len(data) || data[i+1] != '\n'):
-			return nil, Errorf(path, len(t.lines), "a carriage return alone ends a line here: edit the file by hand")
+			return nil, hostcfg.Errorf(path, len(t.lines), "a carriage return alone ends a line here: edit the file by hand")
 		}
 	}
 	for _, odd := range []string{"\u0085", "\u2028", "\u2029"} {
 		if i := bytes.Index(data, []byte(odd)); i >= 0 {
-			return nil, Errorf(path, lineOfOffset(data, i), "a Unicode line separator (%U) is here: edit the file by hand", []rune(odd)[0])
+			return nil, hostcfg.Errorf(path, conffile.LineOfOffset(data, i), "a Unicode line separator (%U) is here: edit the file by hand", []rune(odd)[0])
 		}
 	}
 	return t, nil
@@ -476,7 +479,7 @@ func applyByteEdits(data []byte, edits []byteEdit) ([]byte, error) {
 	return append(out, data[last:]...), nil
 }
 
-// SetKubeletResolvConf returns data, a KubeletConfiguration read from path,
+// SetResolvConf returns data, a KubeletConfiguration read from path,
 // with resolvConf set to value; every other byte is kept. It replaces the value
 // of resolvConf (keeping its quotes), or renames the first near miss of the key
 // (`resolvconf:`, `ResolverConfig:`) to resolvConf with the new value, or adds
@@ -484,9 +487,9 @@ func applyByteEdits(data []byte, edits []byteEdit) ([]byte, error) {
 // is no kind), at the mapping's indentation. Other near misses are commented
 // out, since kubelet ignores them and they would be reported again. The result
 // is parsed again and must differ from data only in resolvConf and those keys.
-func SetKubeletResolvConf(path string, data []byte, value string) ([]byte, error) {
+func SetResolvConf(path string, data []byte, value string) ([]byte, error) {
 	if strings.ContainsFunc(value, func(r rune) bool { return r < 0x20 || r == 0x7f }) || !utf8.ValidString(value) {
-		return nil, Errorf(path, 0, "refusing to write %q as resolvConf: control characters", value)
+		return nil, hostcfg.Errorf(path, 0, "refusing to write %q as resolvConf: control characters", value)
 	}
 	kc, err := parseKubeletConfig(path, data)
 	if err != nil {
@@ -497,7 +500,7 @@ func SetKubeletResolvConf(path string, data []byte, value string) ([]byte, error
 		return nil, err
 	}
 	if len(kc.rcLines) > 1 {
-		return nil, Errorf(path, kc.rcLines[0], "resolvConf is set %d times (lines %s): keep one by hand", len(kc.rcLines), joinLineNumbers(kc.rcLines))
+		return nil, hostcfg.Errorf(path, kc.rcLines[0], "resolvConf is set %d times (lines %s): keep one by hand", len(kc.rcLines), joinLineNumbers(kc.rcLines))
 	}
 	flow := kc.top.Style&yaml.FlowStyle != 0
 	var edits []byteEdit
@@ -513,11 +516,11 @@ func SetKubeletResolvConf(path string, data []byte, value string) ([]byte, error
 		key, val := misses[0][0], misses[0][1]
 		misses = misses[1:]
 		if key.Kind != yaml.ScalarNode {
-			return nil, Errorf(path, key.Line, "the key %q is an alias: rename it to resolvConf by hand", yamlDeref(key).Value)
+			return nil, hostcfg.Errorf(path, key.Line, "the key %q is an alias: rename it to resolvConf by hand", yamlDeref(key).Value)
 		}
 		ks, ke, err := t.scalarSpan(key, flow)
 		if err != nil {
-			return nil, Errorf(path, key.Line, "can't find the key %q in the text (%v): rename it to resolvConf by hand", key.Value, err)
+			return nil, hostcfg.Errorf(path, key.Line, "can't find the key %q in the text (%v): rename it to resolvConf by hand", key.Value, err)
 		}
 		edits = append(edits, byteEdit{ks, ke, yamlKeyText("resolvConf", key.Style)})
 		e, err := kc.setValue(t, key, val, value, flow)
@@ -541,7 +544,7 @@ func SetKubeletResolvConf(path string, data []byte, value string) ([]byte, error
 	}
 	out, err := applyByteEdits(data, edits)
 	if err != nil {
-		return nil, Errorf(path, 0, "editing resolvConf: %v", err)
+		return nil, hostcfg.Errorf(path, 0, "editing resolvConf: %v", err)
 	}
 	if err := kc.checkEdit(out, value); err != nil {
 		return nil, err
@@ -581,36 +584,36 @@ func (kc *kubeletConfig) setValue(t *yamlText, key, val *yaml.Node, value string
 	// for resolvConf and for a near miss that would be renamed to it alike:
 	// a rename that kept the anchor would write a file the next run refuses.
 	if val.Anchor != "" {
-		return byteEdit{}, Errorf(kc.path, val.Line, "%s's value is anchored (&%s), so other keys may share it: change it by hand", yamlDeref(key).Value, val.Anchor)
+		return byteEdit{}, hostcfg.Errorf(kc.path, val.Line, "%s's value is anchored (&%s), so other keys may share it: change it by hand", yamlDeref(key).Value, val.Anchor)
 	}
 	switch {
 	case val.Kind == yaml.AliasNode:
 		p := t.offset(val)
 		end := p + 1 + len(val.Value)
 		if p < 0 || end > len(t.data) || string(t.data[p:end]) != "*"+val.Value {
-			return byteEdit{}, Errorf(kc.path, val.Line, "can't find the alias *%s in the text: change resolvConf by hand", val.Value)
+			return byteEdit{}, hostcfg.Errorf(kc.path, val.Line, "can't find the alias *%s in the text: change resolvConf by hand", val.Value)
 		}
 		return byteEdit{p, end, yamlScalarText(value, style)}, nil
 	case val.Kind != yaml.ScalarNode:
-		return byteEdit{}, Errorf(kc.path, val.Line, "the value is %s, not a path: change it by hand", yamlValueWords(val))
+		return byteEdit{}, hostcfg.Errorf(kc.path, val.Line, "the value is %s, not a path: change it by hand", yamlValueWords(val))
 	case val.Tag == "!!null" && val.Value == "":
 		// `resolvConf:` with nothing after it: write the value after the colon.
 		_, ke, err := t.scalarSpan(key, flow)
 		if err != nil {
-			return byteEdit{}, Errorf(kc.path, key.Line, "can't find the key in the text (%v): change it by hand", err)
+			return byteEdit{}, hostcfg.Errorf(kc.path, key.Line, "can't find the key in the text (%v): change it by hand", err)
 		}
 		p := ke
 		for p < len(t.data) && (t.data[p] == ' ' || t.data[p] == '\t') {
 			p++
 		}
 		if p >= len(t.data) || t.data[p] != ':' {
-			return byteEdit{}, Errorf(kc.path, key.Line, "can't find the colon after the key: change it by hand")
+			return byteEdit{}, hostcfg.Errorf(kc.path, key.Line, "can't find the colon after the key: change it by hand")
 		}
 		return byteEdit{p + 1, p + 1, " " + yamlScalarText(value, style)}, nil
 	}
 	s, e, err := t.scalarSpan(val, flow)
 	if err != nil {
-		return byteEdit{}, Errorf(kc.path, val.Line, "can't find the value in the text (%v): change it by hand", err)
+		return byteEdit{}, hostcfg.Errorf(kc.path, val.Line, "can't find the value in the text (%v): change it by hand", err)
 	}
 	if val.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) != 0 {
 		style = val.Style // its own quotes are kept
@@ -622,22 +625,22 @@ func (kc *kubeletConfig) setValue(t *yamlText, key, val *yaml.Node, value string
 func (kc *kubeletConfig) addKey(t *yamlText, value string, flow bool) (byteEdit, error) {
 	if flow {
 		if kc.kindVal == nil || kc.kindVal.Kind != yaml.ScalarNode {
-			return byteEdit{}, Errorf(kc.path, kc.top.Line, "a flow-style mapping without kind: add resolvConf by hand")
+			return byteEdit{}, hostcfg.Errorf(kc.path, kc.top.Line, "a flow-style mapping without kind: add resolvConf by hand")
 		}
 		_, e, err := t.scalarSpan(kc.kindVal, true)
 		if err != nil {
-			return byteEdit{}, Errorf(kc.path, kc.kindVal.Line, "can't find the kind's value in the text (%v): add resolvConf by hand", err)
+			return byteEdit{}, hostcfg.Errorf(kc.path, kc.kindVal.Line, "can't find the kind's value in the text (%v): add resolvConf by hand", err)
 		}
 		key := yamlKeyText("resolvConf", kc.kindKey.Style)
 		return byteEdit{e, e, ", " + key + ": " + yamlDoubleQuoted(value)}, nil
 	}
 	if len(kc.top.Content) == 0 {
-		return byteEdit{}, Errorf(kc.path, kc.top.Line, "an empty mapping: add resolvConf by hand")
+		return byteEdit{}, hostcfg.Errorf(kc.path, kc.top.Line, "an empty mapping: add resolvConf by hand")
 	}
 	first := kc.top.Content[0]
 	fp := t.offset(first)
 	if fp < 0 {
-		return byteEdit{}, Errorf(kc.path, first.Line, "can't find the first key in the text: add resolvConf by hand")
+		return byteEdit{}, hostcfg.Errorf(kc.path, first.Line, "can't find the first key in the text: add resolvConf by hand")
 	}
 	indent := string(t.data[t.lines[first.Line-1]:fp])
 	if strings.Trim(indent, " ") != "" {
@@ -665,22 +668,22 @@ func (kc *kubeletConfig) addKey(t *yamlText, value string, flow bool) (byteEdit,
 func (kc *kubeletConfig) commentOut(t *yamlText, key, val *yaml.Node, flow bool) (byteEdit, error) {
 	name := yamlDeref(key).Value
 	if flow {
-		return byteEdit{}, Errorf(kc.path, key.Line, "%q nearly spells resolvConf and kubelet ignores it: remove it by hand (flow-style mapping)", name)
+		return byteEdit{}, hostcfg.Errorf(kc.path, key.Line, "%q nearly spells resolvConf and kubelet ignores it: remove it by hand (flow-style mapping)", name)
 	}
 	p := t.offset(key)
 	if p < 0 {
-		return byteEdit{}, Errorf(kc.path, key.Line, "can't find the key %q in the text: remove it by hand", name)
+		return byteEdit{}, hostcfg.Errorf(kc.path, key.Line, "can't find the key %q in the text: remove it by hand", name)
 	}
 	single := val.Kind == yaml.AliasNode && val.Line == key.Line
 	if val.Kind == yaml.ScalarNode {
 		if val.Tag == "!!null" && val.Value == "" {
 			single = true
-		} else if _, e, err := t.scalarSpan(val, false); err == nil && lineOfOffset(t.data, e) == key.Line {
+		} else if _, e, err := t.scalarSpan(val, false); err == nil && conffile.LineOfOffset(t.data, e) == key.Line {
 			single = true
 		}
 	}
 	if !single {
-		return byteEdit{}, Errorf(kc.path, key.Line, "%q nearly spells resolvConf and kubelet ignores it; its value spans lines: remove it by hand", name)
+		return byteEdit{}, hostcfg.Errorf(kc.path, key.Line, "%q nearly spells resolvConf and kubelet ignores it; its value spans lines: remove it by hand", name)
 	}
 	return byteEdit{p, p, "# "}, nil
 }
@@ -693,19 +696,19 @@ func (kc *kubeletConfig) checkEdit(out []byte, value string) error {
 		return fmt.Errorf("the edited file does not parse, nothing written: %w", err)
 	}
 	if got, ok := nk.resolvConf(); !ok || got != value || nk.rcVal == nil {
-		return Errorf(kc.path, 0, "after the edit resolvConf reads %q, not %q: nothing written", got, value)
+		return hostcfg.Errorf(kc.path, 0, "after the edit resolvConf reads %q, not %q: nothing written", got, value)
 	}
 	if len(nk.misses) > 0 {
-		return Errorf(kc.path, nk.misses[0][0].Line, "after the edit %q is still there: nothing written", yamlDeref(nk.misses[0][0]).Value)
+		return hostcfg.Errorf(kc.path, nk.misses[0][0].Line, "after the edit %q is still there: nothing written", yamlDeref(nk.misses[0][0]).Value)
 	}
 	before, after := kc.otherPairs(), nk.otherPairs()
 	if len(before) != len(after) {
-		return Errorf(kc.path, 0, "the edit changed other keys (%d before, %d after): nothing written", len(before), len(after))
+		return hostcfg.Errorf(kc.path, 0, "the edit changed other keys (%d before, %d after): nothing written", len(before), len(after))
 	}
 	budget := 1 << 20
 	for i := range before {
 		if !sameYAML(before[i][0], after[i][0], &budget) || !sameYAML(before[i][1], after[i][1], &budget) {
-			return Errorf(kc.path, 0, "the edit changed %q: nothing written", before[i][0].Value)
+			return hostcfg.Errorf(kc.path, 0, "the edit changed %q: nothing written", before[i][0].Value)
 		}
 	}
 	return nil

@@ -1,24 +1,21 @@
-package hostcfg
+// Package resolved reads systemd-resolved's configuration files:
+// resolved.conf and its drop-ins, and resolved's server syntax.
+package resolved
 
 import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"path"
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/unloop/unloop/hostcfg"
+	"github.com/unloop/unloop/hostcfg/internal/conffile"
 )
 
-// Setting is one assignment in a config file, where it was made.
-type Setting struct {
-	Value string
-	File  string
-	Line  int
-}
-
-// ResolvedServer is one server of a DNS= or FallbackDNS= list.
-type ResolvedServer struct {
+// Server is one server of a DNS= list.
+type Server struct {
 	Addr      netip.Addr // an IPv6 address carries the interface as its zone
 	Port      uint16     // 0: the default
 	Interface string     // after %: an interface name or index; "" when none
@@ -28,29 +25,28 @@ type ResolvedServer struct {
 	Line      int
 }
 
-// ResolvedConfig is systemd-resolved's configuration after systemd's drop-in
+// Config is systemd-resolved's configuration after systemd's drop-in
 // precedence: resolved.conf, then resolved.conf.d/*.conf from /etc, /run,
 // /usr/local/lib, /usr/lib (same name: the earlier folder wins; sorted by name);
 // list settings append, and an empty assignment resets them.
-type ResolvedConfig struct {
+type Config struct {
 	Files                []string // read, in the order they apply
-	DNS                  []ResolvedServer
-	FallbackDNS          []ResolvedServer // nil both when unset (resolved's built-in list) and when reset
-	DNSStubListener      Setting          // Value "" when never set (resolved's default: yes)
-	DNSStubListenerExtra []Setting
+	DNS                  []Server
+	DNSStubListener      hostcfg.Setting // Value "" when never set (resolved's default: yes)
+	DNSStubListenerExtra []hostcfg.Setting
 }
 
 // resolvedDirs are systemd's configuration folders, the one that wins first.
 var resolvedDirs = []string{"/etc/systemd", "/run/systemd", "/usr/local/lib/systemd", "/usr/lib/systemd"}
 
-// LoadResolvedConfig reads resolved.conf and its drop-ins under the root: the
+// Load reads resolved.conf and its drop-ins under the root: the
 // main file is the first of /etc, /run, /usr/local/lib, /usr/lib that exists;
 // drop-ins of the same name shadow those of later folders, and a drop-in that
 // is a link to /dev/null masks its name. A file that can't be read or parsed is
 // left out and its error returned (joined with the others); the config holds
 // every other file.
-func LoadResolvedConfig(r *Root) (*ResolvedConfig, error) {
-	cfg := &ResolvedConfig{}
+func Load(r *hostcfg.Root) (*Config, error) {
+	cfg := &Config{}
 	var errs []error
 	for _, dir := range resolvedDirs {
 		p := dir + "/resolved.conf"
@@ -66,7 +62,7 @@ func LoadResolvedConfig(r *Root) (*ResolvedConfig, error) {
 			break
 		}
 	}
-	dropins, err := dropInFiles(r, resolvedDirs, "resolved.conf.d", ".conf")
+	dropins, err := conffile.DropIns(r, resolvedDirs, "resolved.conf.d", ".conf")
 	if err != nil {
 		errs = append(errs, err)
 	}
@@ -86,60 +82,17 @@ func LoadResolvedConfig(r *Root) (*ResolvedConfig, error) {
 	return cfg, errors.Join(errs...)
 }
 
-// dropInFiles lists the files named *suffix in sub of each of dirs, a name in
-// an earlier folder shadowing the same name in later ones, sorted by name.
-// Links to /dev/null mask their name and are left out.
-func dropInFiles(r *Root, dirs []string, sub, suffix string) ([]string, error) {
-	byName := map[string]string{}
-	var errs []error
-	for _, dir := range dirs {
-		d := path.Join(dir, sub)
-		ents, err := r.ReadDir(d)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		for _, e := range ents {
-			name := e.Name()
-			if !strings.HasSuffix(name, suffix) || e.IsDir() {
-				continue
-			}
-			if _, seen := byName[name]; !seen {
-				byName[name] = path.Join(d, name)
-			}
-		}
-	}
-	names := make([]string, 0, len(byName))
-	for n := range byName {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	var out []string
-	for _, n := range names {
-		p := byName[n]
-		if t, err := r.Readlink(p); err == nil && path.Clean(t) == "/dev/null" {
-			continue
-		}
-		if fi, err := r.Stat(p); err == nil && fi.IsDir() {
-			continue
-		}
-		out = append(out, p)
-	}
-	return out, errors.Join(errs...)
-}
-
 // Apply reads one resolved.conf or drop-in on top of c. Only the [Resolve]
 // section counts; lines without '=' are ignored, as resolved ignores them. An
 // invalid server address is an error naming path and line, and then c is left
 // as it was.
-func (c *ResolvedConfig) Apply(path string, data []byte) error {
-	if err := checkText(path, data, maxINILine); err != nil {
+func (c *Config) Apply(path string, data []byte) error {
+	if err := conffile.Check(path, data, conffile.MaxINILine); err != nil {
 		return err
 	}
-	n := ResolvedConfig{
+	n := Config{
 		Files:                append(slices.Clip(c.Files), path),
 		DNS:                  slices.Clip(c.DNS),
-		FallbackDNS:          slices.Clip(c.FallbackDNS),
 		DNSStubListener:      c.DNSStubListener,
 		DNSStubListenerExtra: slices.Clip(c.DNSStubListenerExtra),
 	}
@@ -147,7 +100,7 @@ func (c *ResolvedConfig) Apply(path string, data []byte) error {
 	err := forEachINILine(path, data, func(num int, text string) error {
 		if strings.HasPrefix(text, "[") {
 			if !strings.HasSuffix(text, "]") {
-				return Errorf(path, num, "invalid section header %q", text)
+				return hostcfg.Errorf(path, num, "invalid section header %q", text)
 			}
 			section = text[1 : len(text)-1]
 			return nil
@@ -159,33 +112,29 @@ func (c *ResolvedConfig) Apply(path string, data []byte) error {
 		if !ok {
 			return nil
 		}
-		key, val = strings.TrimRightFunc(key, isSpace), strings.TrimLeftFunc(val, isSpace)
+		key, val = strings.TrimRightFunc(key, conffile.IsSpace), strings.TrimLeftFunc(val, conffile.IsSpace)
 		switch key {
-		case "DNS", "FallbackDNS":
-			list := &n.DNS
-			if key == "FallbackDNS" {
-				list = &n.FallbackDNS
-			}
+		case "DNS":
 			if val == "" {
-				*list = nil
+				n.DNS = nil
 				return nil
 			}
-			for _, f := range strings.FieldsFunc(val, isSpace) {
-				s, err := parseResolvedServer(f)
+			for _, f := range strings.FieldsFunc(val, conffile.IsSpace) {
+				s, err := ParseServer(f)
 				if err != nil {
-					return Errorf(path, num, "%s=: %w", key, err)
+					return hostcfg.Errorf(path, num, "%s=: %w", key, err)
 				}
 				s.File, s.Line = path, num
-				*list = append(*list, s)
+				n.DNS = append(n.DNS, s)
 			}
 		case "DNSStubListener":
-			n.DNSStubListener = Setting{Value: val, File: path, Line: num}
+			n.DNSStubListener = hostcfg.Setting{Value: val, File: path, Line: num}
 		case "DNSStubListenerExtra":
 			if val == "" {
 				n.DNSStubListenerExtra = nil
 				return nil
 			}
-			n.DNSStubListenerExtra = append(n.DNSStubListenerExtra, Setting{Value: val, File: path, Line: num})
+			n.DNSStubListenerExtra = append(n.DNSStubListenerExtra, hostcfg.Setting{Value: val, File: path, Line: num})
 		}
 		return nil
 	})
@@ -201,41 +150,41 @@ func (c *ResolvedConfig) Apply(path string, data []byte) error {
 // lines are skipped, and a line ending in a backslash goes on in the next one
 // (comment lines inside are skipped, as systemd does).
 func forEachINILine(path string, data []byte, fn func(num int, text string) error) error {
-	lines := splitLines(data)
+	lines := conffile.Lines(data)
 	for i := 0; i < len(lines); i++ {
 		num := i + 1
-		text := strings.TrimFunc(string(data[lines[i].Start:lines[i].End]), isSpace)
+		text := strings.TrimFunc(string(data[lines[i].Start:lines[i].End]), conffile.IsSpace)
 		if text == "" || text[0] == '#' || text[0] == ';' {
 			continue
 		}
 		for strings.HasSuffix(text, `\`) {
-			text = strings.TrimRightFunc(strings.TrimSuffix(text, `\`), isSpace) + " "
+			text = strings.TrimRightFunc(strings.TrimSuffix(text, `\`), conffile.IsSpace) + " "
 			if i+1 >= len(lines) {
 				break
 			}
 			i++
-			next := strings.TrimFunc(string(data[lines[i].Start:lines[i].End]), isSpace)
+			next := strings.TrimFunc(string(data[lines[i].Start:lines[i].End]), conffile.IsSpace)
 			if next != "" && (next[0] == '#' || next[0] == ';') {
 				text += `\` // keep going past the comment
 				continue
 			}
 			text += next
 		}
-		if err := fn(num, strings.TrimFunc(text, isSpace)); err != nil {
+		if err := fn(num, strings.TrimFunc(text, conffile.IsSpace)); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// parseResolvedServer parses one server of resolved's DNS= syntax:
+// ParseServer parses one server of resolved's DNS= syntax:
 // ADDR, ADDR:PORT (IPv4), [ADDR]:PORT (IPv6), each optionally followed by
 // %IFACE and #SERVERNAME, and IPv6 ADDR%IFACE. The interface of an IPv6 address
 // becomes its zone.
-func parseResolvedServer(s string) (ResolvedServer, error) {
-	srv := ResolvedServer{Text: s}
-	bad := func(why string, args ...any) (ResolvedServer, error) {
-		return ResolvedServer{}, fmt.Errorf("%q is not a server address: %s", s, fmt.Sprintf(why, args...))
+func ParseServer(s string) (Server, error) {
+	srv := Server{Text: s}
+	bad := func(why string, args ...any) (Server, error) {
+		return Server{}, fmt.Errorf("%q is not a server address: %s", s, fmt.Sprintf(why, args...))
 	}
 	rest := s
 	if i := strings.IndexByte(rest, '#'); i >= 0 {

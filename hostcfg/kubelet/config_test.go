@@ -1,54 +1,15 @@
-package hostcfg
+package kubelet
 
 import (
 	"bytes"
-	"flag"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/unloop/unloop/hostcfg/internal/parsetest"
 )
-
-func init() {
-	// Several test files of this package keep golden files; whichever comes
-	// first defines -update, the others share it.
-	if flag.Lookup("update") == nil {
-		flag.Bool("update", false, "rewrite the golden files under testdata/")
-	}
-}
-
-// updateGolden says whether the test run was asked to rewrite golden files.
-func updateGolden() bool {
-	f := flag.Lookup("update")
-	if f == nil {
-		return false
-	}
-	g, ok := f.Value.(flag.Getter)
-	if !ok {
-		return false
-	}
-	b, _ := g.Get().(bool)
-	return b
-}
-
-// checkGolden compares got with the golden file at path, or rewrites it.
-func checkGolden(t *testing.T, path string, got []byte) {
-	t.Helper()
-	if updateGolden() {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs (run with -update to accept):\n--- got ---\n%s\n--- want ---\n%s", path, got, want)
-	}
-}
 
 // TestSetKubeletResolvConfGolden edits every file in testdata/kubelet-config
 // and compares the result (or the error) with NAME.golden.
@@ -69,12 +30,12 @@ func TestSetKubeletResolvConfGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			out, err := SetKubeletResolvConf("/var/lib/kubelet/config.yaml", data, value)
+			out, err := SetResolvConf("/var/lib/kubelet/config.yaml", data, value)
 			if err != nil {
-				checkGolden(t, in+".golden", []byte("error: "+err.Error()+"\n"))
+				parsetest.Golden(t, in+".golden", []byte("error: "+err.Error()+"\n"))
 				return
 			}
-			checkGolden(t, in+".golden", out)
+			parsetest.Golden(t, in+".golden", out)
 			kc, err := parseKubeletConfig("/var/lib/kubelet/config.yaml", out)
 			if err != nil {
 				t.Fatalf("the result does not parse: %v", err)
@@ -82,7 +43,7 @@ func TestSetKubeletResolvConfGolden(t *testing.T) {
 			if got, ok := kc.resolvConf(); !ok || got != value {
 				t.Errorf("the result sets resolvConf to %q (%v)", got, ok)
 			}
-			again, err := SetKubeletResolvConf("/var/lib/kubelet/config.yaml", out, value)
+			again, err := SetResolvConf("/var/lib/kubelet/config.yaml", out, value)
 			if err != nil || !bytes.Equal(again, out) {
 				t.Errorf("a second edit is not a no-op: err %v\n%s", err, again)
 			}
@@ -104,7 +65,7 @@ func TestSetKubeletResolvConfValues(t *testing.T) {
 		{"/run/#x", `resolvConf: "/run/#x"` + "\n"},
 	} {
 		t.Run(tc.value, func(t *testing.T) {
-			out, err := SetKubeletResolvConf("/c.yaml", in, tc.value)
+			out, err := SetResolvConf("/c.yaml", in, tc.value)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -113,8 +74,8 @@ func TestSetKubeletResolvConfValues(t *testing.T) {
 			}
 		})
 	}
-	_, err := SetKubeletResolvConf("/c.yaml", in, "/a\nb")
-	wantFileErr(t, err, "/c.yaml", 0, "control characters")
+	_, err := SetResolvConf("/c.yaml", in, "/a\nb")
+	parsetest.WantFileError(t, err, "/c.yaml", 0, "control characters")
 }
 
 func TestParseKubeletConfig(t *testing.T) {
@@ -156,7 +117,7 @@ func TestParseKubeletConfig(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			kc, err := parseKubeletConfig("/k.yaml", []byte(tc.data))
 			if tc.err != "" {
-				wantFileErr(t, err, "/k.yaml", tc.line, tc.err)
+				parsetest.WantFileError(t, err, "/k.yaml", tc.line, tc.err)
 				return
 			}
 			if err != nil {

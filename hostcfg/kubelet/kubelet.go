@@ -1,4 +1,7 @@
-package hostcfg
+// Package kubelet finds what kubelet hands to pods as their resolv.conf: its
+// units, environment files and flags, and its KubeletConfiguration file, and
+// edits the flag or the file in place.
+package kubelet
 
 import (
 	"errors"
@@ -8,6 +11,10 @@ import (
 	"slices"
 	"sort"
 	"strings"
+
+	"github.com/unloop/unloop/hostcfg"
+	"github.com/unloop/unloop/hostcfg/internal/conffile"
+	"github.com/unloop/unloop/hostcfg/unitfile"
 )
 
 // Where is a place in a file.
@@ -38,8 +45,8 @@ type KeyMiss struct {
 	Line  int
 }
 
-// Kubelet is what kubelet hands to pods with dnsPolicy: Default, and why.
-type Kubelet struct {
+// Setup is what kubelet hands to pods with dnsPolicy: Default, and why.
+type Setup struct {
 	Present   bool     // a kubelet unit, env file or config was found
 	UnitFiles []string // kubelet.service and drop-ins read, in systemd's order
 	EnvFiles  []string // environment files read
@@ -60,9 +67,9 @@ type Kubelet struct {
 
 // Where kubelet's files are by default.
 const (
-	KubeletDefaultResolvConf = "/etc/resolv.conf"
-	kubeadmKubeletConfig     = "/var/lib/kubelet/config.yaml"
-	kubesprayKubeletConfig   = "/etc/kubernetes/kubelet-config.yaml"
+	DefaultResolvConf      = "/etc/resolv.conf"
+	kubeadmKubeletConfig   = "/var/lib/kubelet/config.yaml"
+	kubesprayKubeletConfig = "/etc/kubernetes/kubelet-config.yaml"
 )
 
 // kubeletUnitDirs are systemd's system unit folders, highest precedence first
@@ -84,7 +91,7 @@ var kubeletEnvFiles = []string{
 	"/etc/kubernetes/kubelet.env",
 }
 
-// DiscoverKubelet finds kubelet's units and drop-ins (under /etc/systemd/system,
+// Discover finds kubelet's units and drop-ins (under /etc/systemd/system,
 // /run/systemd/system, /usr/local/lib/systemd/system, /usr/lib/systemd/system,
 // /lib/systemd/system, with service.d/ drop-ins too; unitFiles
 // from systemd itself (FragmentPath, then DropInPaths) are used instead when
@@ -92,13 +99,13 @@ var kubeletEnvFiles = []string{
 // (a flag beats the config file), and the config file (--config, else
 // /var/lib/kubelet/config.yaml, else /etc/kubernetes/kubelet-config.yaml).
 //
-// On error the returned Kubelet is never nil and holds what was found before
+// On error the returned Setup is never nil and holds what was found before
 // the error (the flags, say, when the config file does not parse), so a check
 // can report the error and still go on.
-func DiscoverKubelet(r *Root, unitFiles []string) (*Kubelet, error) {
-	k := &Kubelet{}
+func Discover(r *hostcfg.Root, unitFiles []string) (*Setup, error) {
+	k := &Setup{}
 	defer k.finish() // on every return: an error still leaves a usable answer
-	var files srcFiles
+	var files unitfile.Files
 
 	if unitFiles == nil {
 		var err error
@@ -107,99 +114,18 @@ func DiscoverKubelet(r *Root, unitFiles []string) (*Kubelet, error) {
 			return k, err
 		}
 	}
-
-	var (
-		cmds    []unitExecCommand
-		environ = map[string]srcText{}
-		envList []unitEnvVar
-		envFile []string // EnvironmentFile= values, "-" prefix kept
-	)
-	for _, u := range unitFiles {
-		u = clean(u)
-		data, ok, err := readUnitFile(r, u)
-		if err != nil {
-			return k, fmt.Errorf("reading kubelet unit: %w", err)
-		}
-		if !ok {
-			continue
-		}
-		k.UnitFiles = append(k.UnitFiles, u)
-		fi := files.add(u, data)
-		for _, a := range parseUnitFile(fi, data) {
-			switch a.Key {
-			case "ExecStart":
-				if len(a.Value) == 0 {
-					cmds = nil // an empty assignment resets the list
-					continue
-				}
-				cmds = append(cmds, parseExecStart(a.Value, a.Line)...)
-			case "Environment":
-				if len(a.Value) == 0 {
-					envList = nil
-					continue
-				}
-				envList = append(envList, parseUnitEnvironment(a.Value, a.Line)...)
-			case "EnvironmentFile":
-				if len(a.Value) == 0 {
-					envFile = nil
-					continue
-				}
-				envFile = append(envFile, unitSpecifiers(a.Value).String())
-			}
-		}
+	u, err := k.readUnits(r, &files, unitFiles)
+	if err != nil {
+		return k, err
 	}
-	for _, e := range envList {
-		environ[e.Name] = e.Value
-	}
-
-	var args []srcText
+	var args []unitfile.Text
 	if len(k.UnitFiles) > 0 {
-		// Variables from files override Environment= (systemd.exec(5)).
-		for _, spec := range envFile {
-			paths, err := kubeletEnvFilePaths(r, spec)
-			if err != nil {
-				return k, err
-			}
-			for _, p := range paths {
-				vars, ok, err := readKubeletEnvFile(r, &files, p)
-				if err != nil {
-					return k, err
-				}
-				if !ok {
-					continue
-				}
-				k.EnvFiles = append(k.EnvFiles, p)
-				for _, v := range vars {
-					environ[v.Name] = v.Value
-				}
-			}
-		}
-		if len(cmds) > 0 {
-			// Only one ExecStart= is allowed for kubelet's Type=; the last one
-			// is what runs if there are several.
-			c := cmds[len(cmds)-1]
-			args = c.Args
-			if !c.NoEnv {
-				args = unitExpandArgv(args, environ)
-			}
-		}
+		args, err = k.unitArgs(r, &files, u)
 	} else {
-		// No unit: kubelet may be started by something we can't read, and its
-		// flags are still in the usual files. Every variable there counts.
-		for _, p := range kubeletEnvFiles {
-			vars, ok, err := readKubeletEnvFile(r, &files, p)
-			if err != nil {
-				return k, err
-			}
-			if !ok {
-				continue
-			}
-			k.EnvFiles = append(k.EnvFiles, p)
-			for _, v := range vars {
-				words, _ := unitSplitWords(v.Value, unitWordRelax)
-				args = append(args, words...)
-			}
-		}
+		args, err = k.envFileArgs(r, &files)
+	}
+	if err != nil {
+		return k, err
 	}
 
 	flags := kubeletFlags(args, &files)
@@ -212,27 +138,141 @@ func DiscoverKubelet(r *Root, unitFiles []string) (*Kubelet, error) {
 	return k, nil
 }
 
+// unitSettings is what kubelet's unit and drop-ins say about its command line.
+type unitSettings struct {
+	cmds    []unitfile.Command
+	envList []unitfile.EnvVar
+	envFile []string // EnvironmentFile= values, "-" prefix kept
+}
+
+// readUnits reads the unit files in systemd's order and lists in
+// k.UnitFiles those that are there.
+func (k *Setup) readUnits(r *hostcfg.Root, files *unitfile.Files, unitFiles []string) (*unitSettings, error) {
+	u := &unitSettings{}
+	for _, p := range unitFiles {
+		p = conffile.Clean(p)
+		data, ok, err := readUnitFile(r, p)
+		if err != nil {
+			return u, fmt.Errorf("reading kubelet unit: %w", err)
+		}
+		if !ok {
+			continue
+		}
+		k.UnitFiles = append(k.UnitFiles, p)
+		fi := files.Add(p, data)
+		for _, a := range unitfile.Parse(fi, data) {
+			u.apply(a)
+		}
+	}
+	return u, nil
+}
+
+// apply takes one assignment of a unit file; an empty one resets its list.
+func (u *unitSettings) apply(a unitfile.Assignment) {
+	switch a.Key {
+	case "ExecStart":
+		if len(a.Value) == 0 {
+			u.cmds = nil
+			return
+		}
+		u.cmds = append(u.cmds, unitfile.ParseExecStart(a.Value, a.Line)...)
+	case "Environment":
+		if len(a.Value) == 0 {
+			u.envList = nil
+			return
+		}
+		u.envList = append(u.envList, unitfile.ParseEnvironment(a.Value, a.Line)...)
+	case "EnvironmentFile":
+		if len(a.Value) == 0 {
+			u.envFile = nil
+			return
+		}
+		u.envFile = append(u.envFile, unitfile.Specifiers(a.Value).String())
+	}
+}
+
+// unitArgs is kubelet's argv[1:] as its unit starts it: the last ExecStart=,
+// with the variables of Environment= and the environment files expanded.
+func (k *Setup) unitArgs(r *hostcfg.Root, files *unitfile.Files, u *unitSettings) ([]unitfile.Text, error) {
+	environ := map[string]unitfile.Text{}
+	for _, e := range u.envList {
+		environ[e.Name] = e.Value
+	}
+	// Variables from files override Environment= (systemd.exec(5)).
+	for _, spec := range u.envFile {
+		paths, err := kubeletEnvFilePaths(r, spec)
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range paths {
+			vars, ok, err := readKubeletEnvFile(r, files, p)
+			if err != nil {
+				return nil, err
+			}
+			if !ok {
+				continue
+			}
+			k.EnvFiles = append(k.EnvFiles, p)
+			for _, v := range vars {
+				environ[v.Name] = v.Value
+			}
+		}
+	}
+	if len(u.cmds) == 0 {
+		return nil, nil
+	}
+	// Only one ExecStart= is allowed for kubelet's Type=; the last one
+	// is what runs if there are several.
+	c := u.cmds[len(u.cmds)-1]
+	if c.NoEnv {
+		return c.Args, nil
+	}
+	return unitfile.ExpandArgv(c.Args, environ), nil
+}
+
+// envFileArgs is used when there is no unit: kubelet may be started by
+// something we can't read, and its flags are still in the usual files. Every
+// variable there counts.
+func (k *Setup) envFileArgs(r *hostcfg.Root, files *unitfile.Files) ([]unitfile.Text, error) {
+	var args []unitfile.Text
+	for _, p := range kubeletEnvFiles {
+		vars, ok, err := readKubeletEnvFile(r, files, p)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			continue
+		}
+		k.EnvFiles = append(k.EnvFiles, p)
+		for _, v := range vars {
+			words, _ := unitfile.SplitWords(v.Value, unitfile.WordRelax)
+			args = append(args, words...)
+		}
+	}
+	return args, nil
+}
+
 // finish settles what is decided by everything found: presence and the flag's
 // precedence over the config file.
-func (k *Kubelet) finish() {
+func (k *Setup) finish() {
 	k.Present = len(k.UnitFiles) > 0 || len(k.EnvFiles) > 0 || k.ConfigExists
 	if k.ResolvConfFlag != nil {
 		k.ResolvConf = k.ResolvConfFlag.Value
 		k.ResolvConfSource = "flag"
 	} else if k.ResolvConfSource == "" {
-		k.ResolvConf = KubeletDefaultResolvConf
+		k.ResolvConf = DefaultResolvConf
 		k.ResolvConfSource = "default"
 	}
 }
 
 // readConfig finds and reads the KubeletConfiguration file.
-func (k *Kubelet) readConfig(r *Root) error {
+func (k *Setup) readConfig(r *hostcfg.Root) error {
 	candidates := []string{kubeadmKubeletConfig, kubesprayKubeletConfig}
 	if k.ConfigFlag != nil {
 		if k.ConfigFlag.Value == "" {
 			return nil // --config= names no file: kubelet uses its defaults
 		}
-		candidates = []string{clean(k.ConfigFlag.Value)}
+		candidates = []string{conffile.Clean(k.ConfigFlag.Value)}
 	}
 	for _, p := range candidates {
 		data, ok, err := r.ReadFileIfExists(p)
@@ -274,7 +314,7 @@ func (k *Kubelet) readConfig(r *Root) error {
 // runs. A drop-in linked to /dev/null is listed, as systemd lists it, and
 // hides the drop-ins of its name. /lib/systemd/system is skipped when it is
 // /usr/lib/systemd/system (merged /usr), so files get one name.
-func findKubeletUnit(r *Root) ([]string, error) {
+func findKubeletUnit(r *hostcfg.Root) ([]string, error) {
 	var dirs []string
 	seen := map[string]bool{}
 	for _, d := range kubeletUnitDirs {
@@ -332,7 +372,7 @@ func findKubeletUnit(r *Root) ([]string, error) {
 }
 
 // unitMasked says whether p is a link to /dev/null, systemd's way of masking.
-func unitMasked(r *Root, p string) (bool, error) {
+func unitMasked(r *hostcfg.Root, p string) (bool, error) {
 	t, err := r.Readlink(p)
 	if err != nil {
 		return false, err
@@ -342,7 +382,7 @@ func unitMasked(r *Root, p string) (bool, error) {
 
 // readUnitFile reads a unit or drop-in; a masked one reads as empty, and ok is
 // false when nothing is there.
-func readUnitFile(r *Root, p string) ([]byte, bool, error) {
+func readUnitFile(r *hostcfg.Root, p string) ([]byte, bool, error) {
 	if _, err := r.Lstat(p); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, false, nil
@@ -358,12 +398,12 @@ func readUnitFile(r *Root, p string) ([]byte, bool, error) {
 // kubeletEnvFilePaths turns an EnvironmentFile= value into the files it names:
 // a "-" prefix makes the file optional (we never fail on a missing one anyway)
 // and the last path component may be a wildcard, as systemd allows.
-func kubeletEnvFilePaths(r *Root, spec string) ([]string, error) {
+func kubeletEnvFilePaths(r *hostcfg.Root, spec string) ([]string, error) {
 	p := strings.TrimPrefix(spec, "-")
 	if !strings.HasPrefix(p, "/") {
 		return nil, nil // systemd refuses relative paths
 	}
-	p = clean(p)
+	p = conffile.Clean(p)
 	if !strings.ContainsAny(path.Base(p), "*?[") {
 		return []string{p}, nil
 	}
@@ -379,7 +419,7 @@ func kubeletEnvFilePaths(r *Root, spec string) ([]string, error) {
 
 // readKubeletEnvFile reads and parses one environment file; ok is false when it
 // does not exist.
-func readKubeletEnvFile(r *Root, files *srcFiles, p string) ([]unitEnvVar, bool, error) {
+func readKubeletEnvFile(r *hostcfg.Root, files *unitfile.Files, p string) ([]unitfile.EnvVar, bool, error) {
 	data, ok, err := r.ReadFileIfExists(p)
 	if err != nil {
 		return nil, false, fmt.Errorf("reading kubelet environment file: %w", err)
@@ -387,13 +427,13 @@ func readKubeletEnvFile(r *Root, files *srcFiles, p string) ([]unitEnvVar, bool,
 	if !ok {
 		return nil, false, nil
 	}
-	return parseSystemdEnvFile(files.add(p, data), data), true, nil
+	return unitfile.ParseEnvFile(files.Add(p, data), data), true, nil
 }
 
 // kubeletFlags finds --config and --resolv-conf in kubelet's arguments, in the
 // --name=value and --name value forms, as pflag reads them: the last one wins,
 // "_" and "-" are the same in names, "--" ends the flags.
-func kubeletFlags(args []srcText, files *srcFiles) map[string]*Flag {
+func kubeletFlags(args []unitfile.Text, files *unitfile.Files) map[string]*Flag {
 	out := map[string]*Flag{}
 	for i := 0; i < len(args); i++ {
 		w := args[i]
@@ -415,7 +455,7 @@ func kubeletFlags(args []srcText, files *srcFiles) map[string]*Flag {
 		if name != "config" && name != "resolv-conf" {
 			continue
 		}
-		var val srcText
+		var val unitfile.Text
 		if nameEnd >= 0 {
 			val = w[nameEnd+1:]
 		} else {
@@ -432,7 +472,7 @@ func kubeletFlags(args []srcText, files *srcFiles) map[string]*Flag {
 }
 
 // newKubeletFlag locates val, a part of word w, in the file its bytes come from.
-func newKubeletFlag(name string, w, val srcText, files *srcFiles) *Flag {
+func newKubeletFlag(name string, w, val unitfile.Text, files *unitfile.Files) *Flag {
 	f := &Flag{Name: name, Value: val.String(), ValueStart: -1, ValueEnd: -1}
 	anchor := w
 	if len(val) > 0 {
@@ -440,17 +480,17 @@ func newKubeletFlag(name string, w, val srcText, files *srcFiles) *Flag {
 	}
 	if len(anchor) > 0 {
 		c := anchor[0]
-		f.File = files.paths[c.file]
-		f.Line = lineOfOffset(files.data[c.file], c.off)
+		f.File = files.Paths[c.File]
+		f.Line = conffile.LineOfOffset(files.Data[c.File], c.Off)
 	}
-	if fi, start, end, ok := srcLiteralSpan(val); ok {
-		f.File, f.ValueStart, f.ValueEnd = files.paths[fi], start, end
-		f.Line = lineOfOffset(files.data[fi], start)
+	if fi, start, end, ok := unitfile.LiteralSpan(val); ok {
+		f.File, f.ValueStart, f.ValueEnd = files.Paths[fi], start, end
+		f.Line = conffile.LineOfOffset(files.Data[fi], start)
 	} else if len(val) == 0 && len(w) > 0 {
 		// --resolv-conf= : the empty value sits right after a literal "=".
 		eq := w[len(w)-1]
-		if eq.lit && eq.c == '=' {
-			f.ValueStart, f.ValueEnd = eq.off+1, eq.off+1
+		if eq.Lit && eq.C == '=' {
+			f.ValueStart, f.ValueEnd = eq.Off+1, eq.Off+1
 		}
 	}
 	return f
@@ -480,13 +520,13 @@ func kubeletFlagValueSafe(v string) bool {
 // and when value would need quoting (only path characters are allowed).
 func SetFlagValue(data []byte, f Flag, value string) ([]byte, error) {
 	if f.ValueStart < 0 || f.ValueEnd < f.ValueStart {
-		return nil, Errorf(f.File, f.Line, "the value of --%s is not written as plain text (quotes, escapes or variables): change it by hand", f.Name)
+		return nil, hostcfg.Errorf(f.File, f.Line, "the value of --%s is not written as plain text (quotes, escapes or variables): change it by hand", f.Name)
 	}
 	if f.ValueEnd > len(data) || string(data[f.ValueStart:f.ValueEnd]) != f.Value {
-		return nil, Errorf(f.File, f.Line, "--%s is no longer %q at the place it was read: the file changed", f.Name, f.Value)
+		return nil, hostcfg.Errorf(f.File, f.Line, "--%s is no longer %q at the place it was read: the file changed", f.Name, f.Value)
 	}
 	if !kubeletFlagValueSafe(value) {
-		return nil, Errorf(f.File, f.Line, "refusing to write %q as --%s: only path characters are written into flag files", value, f.Name)
+		return nil, hostcfg.Errorf(f.File, f.Line, "refusing to write %q as --%s: only path characters are written into flag files", value, f.Name)
 	}
 	out := slices.Concat(data[:f.ValueStart], []byte(value), data[f.ValueEnd:])
 	return out, nil

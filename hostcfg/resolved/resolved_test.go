@@ -1,4 +1,4 @@
-package hostcfg
+package resolved
 
 import (
 	"errors"
@@ -8,9 +8,13 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/unloop/unloop/hostcfg"
+	"github.com/unloop/unloop/hostcfg/internal/conffile"
+	"github.com/unloop/unloop/hostcfg/internal/parsetest"
 )
 
-func TestParseResolvedServer(t *testing.T) {
+func TestParseServer(t *testing.T) {
 	tests := []struct {
 		in    string
 		addr  string
@@ -37,7 +41,7 @@ func TestParseResolvedServer(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
-			srv, err := parseResolvedServer(tt.in)
+			srv, err := ParseServer(tt.in)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -52,7 +56,7 @@ func TestParseResolvedServer(t *testing.T) {
 	}
 }
 
-func TestParseResolvedServerErrors(t *testing.T) {
+func TestParseServerErrors(t *testing.T) {
 	for _, in := range []string{
 		"", "dns.google", "1.2.3", "1.2.3.4:", "1.2.3.4:0", "1.2.3.4:65536", "1.2.3.4:x",
 		"1.2.3.4#", "1.2.3.4##", "1.2.3.4#a b", "1.2.3.4%", "1.2.3.4%eth0:53", "1.2.3.4%a/b", "1.2.3.4%averyveryverylongname",
@@ -60,7 +64,7 @@ func TestParseResolvedServerErrors(t *testing.T) {
 		"[::1]:5353%", "fe80::1%", "1.2.3.4/24", "0x7f.0.0.1", "127.1",
 	} {
 		t.Run(in, func(t *testing.T) {
-			srv, err := parseResolvedServer(in)
+			srv, err := ParseServer(in)
 			if err == nil {
 				t.Fatalf("got %v port %d, want an error", srv.Addr, srv.Port)
 			}
@@ -72,7 +76,7 @@ func TestParseResolvedServerErrors(t *testing.T) {
 }
 
 // servers is a compact view of a server list for comparisons.
-func servers(l []ResolvedServer) []string {
+func servers(l []Server) []string {
 	var out []string
 	for _, s := range l {
 		out = append(out, fmt.Sprintf("%s@%s:%d", s.Text, s.File, s.Line))
@@ -80,24 +84,29 @@ func servers(l []ResolvedServer) []string {
 	return out
 }
 
-func TestResolvedConfigApply(t *testing.T) {
+func TestConfigApply(t *testing.T) {
 	tests := []struct {
-		name     string
-		in       string
-		dns      []string
-		fallback []string
-		stub     Setting
-		extra    []Setting
+		name  string
+		in    string
+		dns   []string
+		stub  hostcfg.Setting
+		extra []hostcfg.Setting
 	}{
 		{
 			name: "debian default file: all commented",
 			in:   "[Resolve]\n#DNS=\n#FallbackDNS=\n;DNSStubListener=yes\n",
 		},
 		{
-			name:     "lists append across lines",
-			in:       "[Resolve]\nDNS=169.254.25.10 1.1.1.1\nDNS = 8.8.8.8:53\nFallbackDNS=9.9.9.9#dns.quad9.net\n",
-			dns:      []string{"169.254.25.10@/f:2", "1.1.1.1@/f:2", "8.8.8.8:53@/f:3"},
-			fallback: []string{"9.9.9.9#dns.quad9.net@/f:4"},
+			name: "lists append across lines",
+			in:   "[Resolve]\nDNS=169.254.25.10 1.1.1.1\nDNS = 8.8.8.8:53\nFallbackDNS=9.9.9.9#dns.quad9.net\n",
+			dns:  []string{"169.254.25.10@/f:2", "1.1.1.1@/f:2", "8.8.8.8:53@/f:3"},
+		},
+		{
+			// unloop never reads FallbackDNS=: a value resolved would refuse
+			// must not make the file unreadable.
+			name: "FallbackDNS is not read",
+			in:   "[Resolve]\nFallbackDNS=1.1.1.1:99999 not-an-address\nDNS=1.1.1.1\n",
+			dns:  []string{"1.1.1.1@/f:3"},
 		},
 		{
 			name: "an empty assignment resets",
@@ -112,12 +121,12 @@ func TestResolvedConfigApply(t *testing.T) {
 		{
 			name: "stub listener: last wins",
 			in:   "[Resolve]\nDNSStubListener=yes\nDNSStubListener = no\n",
-			stub: Setting{Value: "no", File: "/f", Line: 3},
+			stub: hostcfg.Setting{Value: "no", File: "/f", Line: 3},
 		},
 		{
 			name:  "stub listener extra: list, empty resets",
 			in:    "[Resolve]\nDNSStubListenerExtra=169.254.25.10\nDNSStubListenerExtra=\nDNSStubListenerExtra=udp:[::1]:5353\nDNSStubListenerExtra=10.0.0.1\n",
-			extra: []Setting{{"udp:[::1]:5353", "/f", 4}, {"10.0.0.1", "/f", 5}},
+			extra: []hostcfg.Setting{{Value: "udp:[::1]:5353", File: "/f", Line: 4}, {Value: "10.0.0.1", File: "/f", Line: 5}},
 		},
 		{
 			name: "comments, blanks, crlf and a line without '='",
@@ -128,7 +137,7 @@ func TestResolvedConfigApply(t *testing.T) {
 			name: "continuation lines",
 			in:   "[Resolve]\nDNS=1.1.1.1 \\\n# a comment inside\n  8.8.8.8\nDNSStubListener=no\n",
 			dns:  []string{"1.1.1.1@/f:2", "8.8.8.8@/f:2"},
-			stub: Setting{Value: "no", File: "/f", Line: 5},
+			stub: hostcfg.Setting{Value: "no", File: "/f", Line: 5},
 		},
 		{
 			name: "ipv6 servers with zone and port",
@@ -138,15 +147,12 @@ func TestResolvedConfigApply(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var c ResolvedConfig
+			var c Config
 			if err := c.Apply("/f", []byte(tt.in)); err != nil {
 				t.Fatal(err)
 			}
 			if got := servers(c.DNS); !reflect.DeepEqual(got, tt.dns) {
 				t.Errorf("DNS %q, want %q", got, tt.dns)
-			}
-			if got := servers(c.FallbackDNS); !reflect.DeepEqual(got, tt.fallback) {
-				t.Errorf("FallbackDNS %q, want %q", got, tt.fallback)
 			}
 			if c.DNSStubListener != tt.stub {
 				t.Errorf("DNSStubListener %+v, want %+v", c.DNSStubListener, tt.stub)
@@ -161,7 +167,7 @@ func TestResolvedConfigApply(t *testing.T) {
 	}
 }
 
-func TestResolvedConfigApplyErrors(t *testing.T) {
+func TestConfigApplyErrors(t *testing.T) {
 	tests := []struct {
 		name  string
 		in    string
@@ -169,18 +175,18 @@ func TestResolvedConfigApplyErrors(t *testing.T) {
 		words []string
 	}{
 		{"invalid DNS address", "[Resolve]\nDNS=1.1.1.1\nDNS=1.1.1.1 nodelocal.dns\n", 3, []string{"DNS=", `"nodelocal.dns"`}},
-		{"invalid FallbackDNS port", "[Resolve]\nFallbackDNS=1.1.1.1:99999\n", 2, []string{"FallbackDNS=", "port"}},
+		{"invalid DNS port", "[Resolve]\nDNS=1.1.1.1:99999\n", 2, []string{"DNS=", "port"}},
 		{"bad section header", "[Resolve\nDNS=1.1.1.1\n", 1, []string{"section"}},
 		{"NUL byte", "[Resolve]\nDNS=1.1.1.1\x00\n", 2, []string{"NUL"}},
 		{"invalid UTF-8", "[Resolve]\n# \xc3\x28\n", 2, []string{"UTF-8"}},
-		{"huge line", "[Resolve]\nDNS=" + strings.Repeat("1.1.1.1 ", maxINILine/8) + "\n", 2, []string{"bytes long"}},
-		{"huge file", strings.Repeat("#\n", MaxFileSize/2+1), 0, []string{"more than"}},
+		{"huge line", "[Resolve]\nDNS=" + strings.Repeat("1.1.1.1 ", conffile.MaxINILine/8) + "\n", 2, []string{"bytes long"}},
+		{"huge file", strings.Repeat("#\n", hostcfg.MaxFileSize/2+1), 0, []string{"more than"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := ResolvedConfig{DNS: []ResolvedServer{{Text: "before"}}, Files: []string{"/a"}}
+			c := Config{DNS: []Server{{Text: "before"}}, Files: []string{"/a"}}
 			err := c.Apply("/etc/systemd/resolved.conf.d/x.conf", []byte(tt.in))
-			wantFileError(t, err, "/etc/systemd/resolved.conf.d/x.conf", tt.line, tt.words...)
+			parsetest.WantFileError(t, err, "/etc/systemd/resolved.conf.d/x.conf", tt.line, tt.words...)
 			if len(c.DNS) != 1 || c.DNS[0].Text != "before" || len(c.Files) != 1 {
 				t.Errorf("config changed by a failed Apply: %+v", c)
 			}
@@ -188,7 +194,7 @@ func TestResolvedConfigApplyErrors(t *testing.T) {
 	}
 }
 
-func TestLoadResolvedConfig(t *testing.T) {
+func TestLoad(t *testing.T) {
 	tests := []struct {
 		name  string
 		tree  map[string]string
@@ -301,7 +307,7 @@ func TestLoadResolvedConfig(t *testing.T) {
 		{
 			name: "a huge main file is an error",
 			tree: map[string]string{
-				"/etc/systemd/resolved.conf":     strings.Repeat("#\n", MaxFileSize/2+1),
+				"/etc/systemd/resolved.conf":     strings.Repeat("#\n", hostcfg.MaxFileSize/2+1),
 				"/usr/lib/systemd/resolved.conf": "[Resolve]\nDNS=2.2.2.2\n",
 			},
 			err: []string{"/etc/systemd/resolved.conf: file is"},
@@ -309,8 +315,8 @@ func TestLoadResolvedConfig(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := makeNodeTree(t, tt.tree)
-			c, err := LoadResolvedConfig(r)
+			r := parsetest.Root(t, tt.tree)
+			c, err := Load(r)
 			if len(tt.err) == 0 && err != nil {
 				t.Fatal(err)
 			}
@@ -320,7 +326,7 @@ func TestLoadResolvedConfig(t *testing.T) {
 				}
 			}
 			if err != nil {
-				var fe *FileError
+				var fe *hostcfg.FileError
 				if !errors.As(err, &fe) {
 					t.Errorf("error %v holds no FileError", err)
 				}
@@ -338,21 +344,21 @@ func TestLoadResolvedConfig(t *testing.T) {
 	}
 }
 
-func TestLoadResolvedConfigUnreadableFolder(t *testing.T) {
-	r := makeNodeTree(t, map[string]string{"/etc/systemd/resolved.conf.d": "a file, not a folder"})
-	_, err := LoadResolvedConfig(r)
-	wantFileError(t, err, "/etc/systemd/resolved.conf.d", 0)
+func TestLoadUnreadableFolder(t *testing.T) {
+	r := parsetest.Root(t, map[string]string{"/etc/systemd/resolved.conf.d": "a file, not a folder"})
+	_, err := Load(r)
+	parsetest.WantFileError(t, err, "/etc/systemd/resolved.conf.d", 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("error %v", err)
 	}
 }
 
-func FuzzParseResolvedServer(f *testing.F) {
+func FuzzParseServer(f *testing.F) {
 	for _, s := range []string{"1.2.3.4", "1.2.3.4:53", "[::1]:5353", "1.2.3.4%eth0#dns.example", "fe80::1%eth0", "[fe80::1%2]:53#x", ":", "[]", "%#"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		srv, err := parseResolvedServer(s)
+		srv, err := ParseServer(s)
 		if err != nil {
 			return
 		}
@@ -379,10 +385,10 @@ func FuzzResolvedConf(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		var c ResolvedConfig
+		var c Config
 		err := c.Apply("/etc/systemd/resolved.conf", data)
 		if err != nil {
-			var fe *FileError
+			var fe *hostcfg.FileError
 			if !errors.As(err, &fe) || fe.Path != "/etc/systemd/resolved.conf" {
 				t.Fatalf("error %v does not name the file", err)
 			}
@@ -391,7 +397,7 @@ func FuzzResolvedConf(f *testing.F) {
 			}
 			return
 		}
-		for _, s := range append(c.DNS, c.FallbackDNS...) {
+		for _, s := range c.DNS {
 			if !s.Addr.IsValid() || s.Line < 1 || s.File != "/etc/systemd/resolved.conf" {
 				t.Fatalf("server %+v", s)
 			}

@@ -1,31 +1,35 @@
-package hostcfg
+package kubelet
 
 import (
-	"errors"
 	"fmt"
 	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/rogpeppe/go-internal/txtar"
+
+	"github.com/unloop/unloop/hostcfg"
 	"github.com/unloop/unloop/hostcfg/hostcfgtest"
+	"github.com/unloop/unloop/hostcfg/internal/conffile"
+	"github.com/unloop/unloop/hostcfg/internal/parsetest"
+	"github.com/unloop/unloop/hostcfg/unitfile"
 )
 
 // kubeletTree writes a node from a txtar text (see hostcfgtest) and returns its Root.
-func kubeletTree(t *testing.T, archive string) *Root {
+func kubeletTree(t *testing.T, archive string) *hostcfg.Root {
 	t.Helper()
 	dir := t.TempDir()
 	if err := hostcfgtest.Write(dir, txtar.Parse([]byte(archive))); err != nil {
 		t.Fatal(err)
 	}
-	r, err := NewRoot(dir)
+	r, err := hostcfg.NewRoot(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return r
 }
 
-// kubeletSummary is what a test compares: the found Kubelet in short.
+// kubeletSummary is what a test compares: the found Setup in short.
 type kubeletSummary struct {
 	Present      bool
 	Units        []string
@@ -40,7 +44,7 @@ type kubeletSummary struct {
 	Misspelled   []string
 }
 
-func summarize(k *Kubelet) kubeletSummary {
+func summarize(k *Setup) kubeletSummary {
 	flag := func(f *Flag) string {
 		if f == nil {
 			return ""
@@ -105,7 +109,7 @@ staticPodPath: /etc/kubernetes/manifests
 `
 	kubesprayUnit = `-- etc/systemd/system/kubelet.service --
 [Unit]
-Description=Kubernetes Kubelet Server
+Description=Kubernetes Setup Server
 Documentation=https://github.com/GoogleCloudPlatform/kubernetes
 After=containerd.service
 Wants=containerd.service
@@ -440,7 +444,7 @@ ExecStart=:/usr/bin/kubelet --resolv_conf=/first \
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			r := kubeletTree(t, tc.tree)
-			k, err := DiscoverKubelet(r, tc.unitFiles)
+			k, err := Discover(r, tc.unitFiles)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -455,7 +459,7 @@ ExecStart=:/usr/bin/kubelet --resolv_conf=/first \
 }
 
 // checkFlagOffsets makes sure a flag's offsets hold its value in its file.
-func checkFlagOffsets(t *testing.T, r *Root, f *Flag) {
+func checkFlagOffsets(t *testing.T, r *hostcfg.Root, f *Flag) {
 	t.Helper()
 	if f == nil || f.ValueStart < 0 {
 		return
@@ -467,7 +471,7 @@ func checkFlagOffsets(t *testing.T, r *Root, f *Flag) {
 	if f.ValueEnd > len(data) || string(data[f.ValueStart:f.ValueEnd]) != f.Value {
 		t.Errorf("--%s: bytes %d..%d of %s are not %q", f.Name, f.ValueStart, f.ValueEnd, f.File, f.Value)
 	}
-	if got := lineOfOffset(data, f.ValueStart); got != f.Line {
+	if got := conffile.LineOfOffset(data, f.ValueStart); got != f.Line {
 		t.Errorf("--%s: line %d, but its value is on line %d", f.Name, f.Line, got)
 	}
 }
@@ -522,10 +526,10 @@ kind: KubeProxyConfiguration
 	}}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			k, err := DiscoverKubelet(kubeletTree(t, tc.tree), nil)
-			wantFileErr(t, err, tc.file, tc.line, tc.words...)
+			k, err := Discover(kubeletTree(t, tc.tree), nil)
+			parsetest.WantFileError(t, err, tc.file, tc.line, tc.words...)
 			if k == nil {
-				t.Fatal("nil Kubelet with the error")
+				t.Fatal("nil Setup with the error")
 			}
 			if got := summarize(k); !reflect.DeepEqual(got, tc.want) {
 				t.Errorf("got  %+v\nwant %+v", got, tc.want)
@@ -534,35 +538,11 @@ kind: KubeProxyConfiguration
 	}
 }
 
-// wantFileErr checks that err is a FileError about path (and line, when
-// line > 0) whose text holds every one of words.
-func wantFileErr(t *testing.T, err error, path string, line int, words ...string) {
-	t.Helper()
-	if err == nil {
-		t.Fatalf("no error, want one about %s:%d", path, line)
-	}
-	fe, ok := errorsAsFileError(err)
-	if !ok {
-		t.Fatalf("error %v (%T) is not a *FileError", err, err)
-	}
-	if fe.Path != path {
-		t.Errorf("error %q names %q, want %q", err, fe.Path, path)
-	}
-	if line > 0 && fe.Line != line {
-		t.Errorf("error %q is about line %d, want %d", err, fe.Line, line)
-	}
-	for _, w := range words {
-		if !strings.Contains(err.Error(), w) {
-			t.Errorf("error %q does not say %q", err, w)
-		}
-	}
-}
-
 func TestSetFlagValue(t *testing.T) {
 	r := kubeletTree(t, kubeadmUnit+kubeadmConfig+`-- var/lib/kubelet/kubeadm-flags.env --
 KUBELET_KUBEADM_ARGS="--container-runtime-endpoint=unix:///run/containerd/containerd.sock --resolv-conf=/run/systemd/resolve/resolv.conf --v=2"
 `)
-	k, err := DiscoverKubelet(r, nil)
+	k, err := Discover(r, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -581,9 +561,9 @@ KUBELET_KUBEADM_ARGS="--container-runtime-endpoint=unix:///run/containerd/contai
 	}
 
 	// The edited file reads back with the new value, at the new offsets.
-	vars := parseSystemdEnvFile(0, out)
-	words, _ := unitSplitWords(vars[0].Value, unitWordRelax)
-	files := &srcFiles{paths: []string{f.File}, data: [][]byte{out}}
+	vars := unitfile.ParseEnvFile(0, out)
+	words, _ := unitfile.SplitWords(vars[0].Value, unitfile.WordRelax)
+	files := &unitfile.Files{Paths: []string{f.File}, Data: [][]byte{out}}
 	if nf := kubeletFlags(words, files)["resolv-conf"]; nf == nil || nf.Value != "/etc/unloop/resolv.conf" {
 		t.Errorf("after the edit the flag reads %+v", nf)
 	}
@@ -603,7 +583,7 @@ KUBELET_KUBEADM_ARGS="--container-runtime-endpoint=unix:///run/containerd/contai
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := SetFlagValue(tc.data, tc.f, tc.value)
-			wantFileErr(t, err, f.File, 0, tc.words)
+			parsetest.WantFileError(t, err, f.File, 0, tc.words)
 		})
 	}
 }
@@ -624,7 +604,7 @@ func TestFlagNotSpliceable(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			r := kubeletTree(t, tc.tree)
-			k, err := DiscoverKubelet(r, nil)
+			k, err := Discover(r, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -638,10 +618,4 @@ func TestFlagNotSpliceable(t *testing.T) {
 			checkFlagOffsets(t, r, f)
 		})
 	}
-}
-
-func errorsAsFileError(err error) (*FileError, bool) {
-	var fe *FileError
-	ok := errors.As(err, &fe)
-	return fe, ok
 }

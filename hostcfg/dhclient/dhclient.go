@@ -1,4 +1,6 @@
-package hostcfg
+// Package dhclient reads ISC dhclient's configuration and leases, and comments
+// out its name-server statements.
+package dhclient
 
 import (
 	"bytes"
@@ -7,14 +9,35 @@ import (
 	"path"
 	"slices"
 	"strings"
+
+	"github.com/unloop/unloop/hostcfg"
+	"github.com/unloop/unloop/hostcfg/internal/conffile"
 )
 
-// dhclientLeaseDirs hold dhclient's leases: Debian's and RHEL's.
-var dhclientLeaseDirs = []string{"/var/lib/dhcp", "/var/lib/dhclient"}
+// leaseDirs hold dhclient's leases: Debian's and RHEL's.
+var leaseDirs = []string{"/var/lib/dhcp", "/var/lib/dhclient"}
 
-// DhclientStatement is a `prepend|supersede|append|default domain-name-servers`
+// Evidence says in words why dhclient is thought to run on the node (its
+// leases, else its binary), or "" when nothing says so.
+func Evidence(r *hostcfg.Root) string {
+	for _, dir := range leaseDirs {
+		for _, pat := range []string{"*.leases", "*.lease"} {
+			if m, _ := r.Glob(dir, pat); len(m) > 0 {
+				return "dhclient leases in " + dir
+			}
+		}
+	}
+	for _, b := range []string{"/sbin/dhclient", "/usr/sbin/dhclient"} {
+		if fi, err := r.Stat(b); err == nil && fi.Mode().IsRegular() {
+			return "dhclient installed at " + b
+		}
+	}
+	return ""
+}
+
+// Statement is a `prepend|supersede|append|default domain-name-servers`
 // statement of a dhclient.conf.
-type DhclientStatement struct {
+type Statement struct {
 	Verb      string // prepend, supersede, append, default
 	Option    string // domain-name-servers (or dhcp6.name-servers)
 	Addrs     []netip.Addr
@@ -24,11 +47,11 @@ type DhclientStatement struct {
 	End       int // byte offset just past its ';'
 }
 
-// DhclientConf is one dhclient.conf (global, or dhclient-IFACE.conf).
-type DhclientConf struct {
+// Config is one dhclient.conf (global, or dhclient-IFACE.conf).
+type Config struct {
 	Path       string
 	Interface  string // "" for the global file
-	Statements []DhclientStatement
+	Statements []Statement
 }
 
 // dhclientVerbs are the statements that change the servers dhclient-script
@@ -38,24 +61,24 @@ var dhclientVerbs = []string{"prepend", "supersede", "append", "default"}
 // dhclientDNSOptions are the options that hold name servers (DHCPv4, DHCPv6).
 var dhclientDNSOptions = []string{"domain-name-servers", "dhcp6.name-servers"}
 
-// ParseDhclientConf parses the domain-name-servers statements of a dhclient.conf;
+// ParseConfig parses the domain-name-servers statements of a dhclient.conf;
 // comments (#) are not statements. Other statements are skipped, not judged, but
 // the file must tokenize: an unterminated string or unbalanced braces is an
 // error, as is a name-server statement without ';' or with an address that is
 // not an IP address.
-func ParseDhclientConf(path string, data []byte) (*DhclientConf, error) {
+func ParseConfig(path string, data []byte) (*Config, error) {
 	toks, err := dhTokenize(path, data)
 	if err != nil {
 		return nil, err
 	}
-	conf := &DhclientConf{Path: path}
+	conf := &Config{Path: path}
 	err = dhWalk(path, toks, func(stmt []dhToken, end *dhToken, blocks []dhBlock) error {
 		if len(stmt) < 2 || stmt[0].kind != 'w' || stmt[1].kind != 'w' ||
 			!slices.Contains(dhclientVerbs, stmt[0].text) || !slices.Contains(dhclientDNSOptions, stmt[1].text) {
 			return nil
 		}
 		if end == nil || end.kind != ';' {
-			return Errorf(path, stmt[len(stmt)-1].line, "%s %s: missing ';'", stmt[0].text, stmt[1].text)
+			return hostcfg.Errorf(path, stmt[len(stmt)-1].line, "%s %s: missing ';'", stmt[0].text, stmt[1].text)
 		}
 		addrs, err := dhAddrList(path, stmt[0].text+" "+stmt[1].text, stmt[2:], stmt[0].line)
 		if err != nil {
@@ -67,7 +90,7 @@ func ParseDhclientConf(path string, data []byte) (*DhclientConf, error) {
 				iface = b.iface
 			}
 		}
-		conf.Statements = append(conf.Statements, DhclientStatement{
+		conf.Statements = append(conf.Statements, Statement{
 			Verb: stmt[0].text, Option: stmt[1].text, Addrs: addrs, Interface: iface,
 			Line: stmt[0].line, Start: stmt[0].start, End: end.end,
 		})
@@ -82,24 +105,24 @@ func ParseDhclientConf(path string, data []byte) (*DhclientConf, error) {
 // dhAddrList reads "ADDR, ADDR, ..." as dhclient writes an IP address list.
 func dhAddrList(path, what string, toks []dhToken, line int) ([]netip.Addr, error) {
 	if len(toks) == 0 {
-		return nil, Errorf(path, line, "%s: no address", what)
+		return nil, hostcfg.Errorf(path, line, "%s: no address", what)
 	}
 	var addrs []netip.Addr
 	for i, t := range toks {
 		if i%2 == 1 {
 			if t.kind != ',' {
-				return nil, Errorf(path, t.line, "%s: expected ',' between addresses, found %q", what, t.text)
+				return nil, hostcfg.Errorf(path, t.line, "%s: expected ',' between addresses, found %q", what, t.text)
 			}
 			continue
 		}
 		a, err := netip.ParseAddr(t.text)
 		if t.kind != 'w' || err != nil {
-			return nil, Errorf(path, t.line, "%s: %q is not an IP address", what, t.text)
+			return nil, hostcfg.Errorf(path, t.line, "%s: %q is not an IP address", what, t.text)
 		}
 		addrs = append(addrs, a)
 	}
 	if toks[len(toks)-1].kind == ',' {
-		return nil, Errorf(path, toks[len(toks)-1].line, "%s: ',' without an address after it", what)
+		return nil, hostcfg.Errorf(path, toks[len(toks)-1].line, "%s: ',' without an address after it", what)
 	}
 	return addrs, nil
 }
@@ -116,7 +139,7 @@ type dhToken struct {
 // comment to the end of the line (outside strings), strings are in double
 // quotes with backslash escapes, and ; { } , stand alone.
 func dhTokenize(path string, data []byte) ([]dhToken, error) {
-	if err := checkText(path, data, maxINILine); err != nil {
+	if err := conffile.Check(path, data, conffile.MaxINILine); err != nil {
 		return nil, err
 	}
 	var toks []dhToken
@@ -127,7 +150,7 @@ func dhTokenize(path string, data []byte) ([]dhToken, error) {
 		case c == '\n':
 			line++
 			i++
-		case isSpace(rune(c)):
+		case conffile.IsSpace(rune(c)):
 			i++
 		case c == '#':
 			j := bytes.IndexByte(data[i:], '\n')
@@ -153,13 +176,13 @@ func dhTokenize(path string, data []byte) ([]dhToken, error) {
 				sb.WriteByte(data[j])
 			}
 			if j >= len(data) {
-				return nil, Errorf(path, startLine, "unterminated string")
+				return nil, hostcfg.Errorf(path, startLine, "unterminated string")
 			}
 			toks = append(toks, dhToken{kind: 's', text: sb.String(), line: startLine, start: i, end: j + 1})
 			i = j + 1
 		default:
 			j := i
-			for j < len(data) && !isSpace(rune(data[j])) && !strings.ContainsRune("\n#;{},\"", rune(data[j])) {
+			for j < len(data) && !conffile.IsSpace(rune(data[j])) && !strings.ContainsRune("\n#;{},\"", rune(data[j])) {
 				j++
 			}
 			toks = append(toks, dhToken{kind: 'w', text: string(data[i:j]), line: line, start: i, end: j})
@@ -200,7 +223,7 @@ func dhWalk(path string, toks []dhToken, fn func(stmt []dhToken, end *dhToken, b
 				blocks = append(blocks, b)
 			case '}':
 				if len(blocks) == 0 {
-					return Errorf(path, t.line, "'}' without '{'")
+					return hostcfg.Errorf(path, t.line, "'}' without '{'")
 				}
 				blocks = blocks[:len(blocks)-1]
 			}
@@ -215,18 +238,18 @@ func dhWalk(path string, toks []dhToken, fn func(stmt []dhToken, end *dhToken, b
 		}
 	}
 	if len(blocks) > 0 {
-		return Errorf(path, blocks[len(blocks)-1].line, "'{' never closed")
+		return hostcfg.Errorf(path, blocks[len(blocks)-1].line, "'{' never closed")
 	}
 	return nil
 }
 
-// NeutraliseDhclient comments out exactly the statement st of data: every line
+// Neutralise comments out exactly the statement st of data: every line
 // it spans gets "# MARKER: " in front, so a person can see what unloop did and
 // undo it by deleting the prefix. When another statement shares its first or
 // last line, a line break keeps that one active. A statement that does not
 // match data (offsets out of range, not ending in ';') leaves data as it is;
 // callers parse the result again anyway.
-func NeutraliseDhclient(data []byte, st DhclientStatement, marker string) []byte {
+func Neutralise(data []byte, st Statement, marker string) []byte {
 	out := bytes.Clone(data)
 	if st.Start < 0 || st.End > len(data) || st.Start >= st.End || data[st.End-1] != ';' {
 		return out
@@ -262,11 +285,11 @@ func NeutraliseDhclient(data []byte, st DhclientStatement, marker string) []byte
 	return b.Bytes()
 }
 
-// LoadDhclientConfs reads every dhclient.conf on the node: /etc/dhcp/dhclient.conf,
+// LoadConfigs reads every dhclient.conf on the node: /etc/dhcp/dhclient.conf,
 // /etc/dhclient.conf and the per-interface dhclient-IFACE.conf beside them. A
 // file reached twice through links is read once. Files that can't be read or
 // parsed are left out and their errors returned, joined.
-func LoadDhclientConfs(r *Root) ([]*DhclientConf, error) {
+func LoadConfigs(r *hostcfg.Root) ([]*Config, error) {
 	type cand struct{ path, iface string }
 	cands := []cand{{"/etc/dhcp/dhclient.conf", ""}, {"/etc/dhclient.conf", ""}}
 	var errs []error
@@ -279,7 +302,7 @@ func LoadDhclientConfs(r *Root) ([]*DhclientConf, error) {
 			cands = append(cands, cand{p, strings.TrimSuffix(strings.TrimPrefix(path.Base(p), "dhclient-"), ".conf")})
 		}
 	}
-	var out []*DhclientConf
+	var out []*Config
 	seen := map[string]bool{}
 	for _, c := range cands {
 		if target, err := r.Resolve(c.path); err == nil {
@@ -299,7 +322,7 @@ func LoadDhclientConfs(r *Root) ([]*DhclientConf, error) {
 		if !ok {
 			continue
 		}
-		conf, err := ParseDhclientConf(c.path, data)
+		conf, err := ParseConfig(c.path, data)
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -310,8 +333,8 @@ func LoadDhclientConfs(r *Root) ([]*DhclientConf, error) {
 	return out, errors.Join(errs...)
 }
 
-// DhclientLease is the newest lease of one interface.
-type DhclientLease struct {
+// Lease is the newest lease of one interface.
+type Lease struct {
 	Path      string
 	Interface string
 	V6        bool         // a lease6 block (dhclient -6)
@@ -319,18 +342,18 @@ type DhclientLease struct {
 	Line      int          // of the option, or of the lease when it has none
 }
 
-// LoadDhclientLeases reads the newest lease per interface from /var/lib/dhcp and
+// LoadLeases reads the newest lease per interface from /var/lib/dhcp and
 // /var/lib/dhclient (*.leases, *.lease). dhclient appends each new lease to its
 // file, so the last one of an interface wins, files read in name order. Files
 // that can't be read or parsed are left out and their errors returned, joined.
-func LoadDhclientLeases(r *Root) ([]DhclientLease, error) {
+func LoadLeases(r *hostcfg.Root) ([]Lease, error) {
 	var errs []error
 	type key struct {
 		iface string
 		v6    bool
 	}
-	newest := map[key]DhclientLease{}
-	for _, dir := range dhclientLeaseDirs {
+	newest := map[key]Lease{}
+	for _, dir := range leaseDirs {
 		var files []string
 		for _, pat := range []string{"*.leases", "*.lease"} {
 			m, err := r.Glob(dir, pat)
@@ -351,7 +374,7 @@ func LoadDhclientLeases(r *Root) ([]DhclientLease, error) {
 			if !ok {
 				continue
 			}
-			leases, err := ParseDhclientLeases(p, data)
+			leases, err := ParseLeases(p, data)
 			if err != nil {
 				errs = append(errs, err)
 				continue
@@ -361,11 +384,11 @@ func LoadDhclientLeases(r *Root) ([]DhclientLease, error) {
 			}
 		}
 	}
-	out := make([]DhclientLease, 0, len(newest))
+	out := make([]Lease, 0, len(newest))
 	for _, l := range newest {
 		out = append(out, l)
 	}
-	slices.SortFunc(out, func(a, b DhclientLease) int {
+	slices.SortFunc(out, func(a, b Lease) int {
 		if c := strings.Compare(a.Interface, b.Interface); c != 0 {
 			return c
 		}
@@ -380,19 +403,19 @@ func LoadDhclientLeases(r *Root) ([]DhclientLease, error) {
 	return out, errors.Join(errs...)
 }
 
-// ParseDhclientLeases returns every lease and lease6 block of a leases file, in
+// ParseLeases returns every lease and lease6 block of a leases file, in
 // file order.
-func ParseDhclientLeases(path string, data []byte) ([]DhclientLease, error) {
+func ParseLeases(path string, data []byte) ([]Lease, error) {
 	toks, err := dhTokenize(path, data)
 	if err != nil {
 		return nil, err
 	}
-	var out []DhclientLease
-	var cur *DhclientLease
+	var out []Lease
+	var cur *Lease
 	err = dhWalk(path, toks, func(stmt []dhToken, end *dhToken, blocks []dhBlock) error {
 		if len(blocks) == 0 {
 			if end != nil && end.kind == '{' && len(stmt) == 1 && (stmt[0].text == "lease" || stmt[0].text == "lease6") {
-				out = append(out, DhclientLease{Path: path, V6: stmt[0].text == "lease6", Line: stmt[0].line})
+				out = append(out, Lease{Path: path, V6: stmt[0].text == "lease6", Line: stmt[0].line})
 				cur = &out[len(out)-1]
 			} else {
 				cur = nil

@@ -1,4 +1,6 @@
-package hostcfg
+// Package networkmanager reads NetworkManager's DNS configuration: its
+// configuration files and keyfile connections.
+package networkmanager
 
 import (
 	"errors"
@@ -7,10 +9,14 @@ import (
 	"path"
 	"slices"
 	"strings"
+
+	"github.com/unloop/unloop/hostcfg"
+	"github.com/unloop/unloop/hostcfg/internal/conffile"
+	"github.com/unloop/unloop/hostcfg/resolved"
 )
 
-// NMServer is a DNS server NetworkManager is told to use.
-type NMServer struct {
+// Server is a DNS server NetworkManager is told to use.
+type Server struct {
 	Addr    netip.Addr
 	Key     string // "servers" (global-dns-domain), "ipv4.dns", "ipv6.dns"
 	Section string // "global-dns-domain-*", "ipv4", "ipv6"
@@ -18,13 +24,13 @@ type NMServer struct {
 	Line    int
 }
 
-// NetworkManager is NetworkManager's DNS configuration.
-type NetworkManager struct {
-	Present   bool     // NetworkManager.conf or conf.d exists
-	Files     []string // read, in order
-	DNSMode   Setting  // [main] dns=
-	RCManager Setting  // [main] rc-manager=
-	Servers   []NMServer
+// Config is NetworkManager's DNS configuration.
+type Config struct {
+	Present   bool            // NetworkManager.conf or conf.d exists
+	Files     []string        // read, in order
+	DNSMode   hostcfg.Setting // [main] dns=
+	RCManager hostcfg.Setting // [main] rc-manager=
+	Servers   []Server
 }
 
 const (
@@ -36,7 +42,7 @@ const (
 // nmConfDirs are NetworkManager's conf.d folders, the one that wins first.
 var nmConfDirs = []string{"/etc/NetworkManager", "/run/NetworkManager", "/usr/lib/NetworkManager"}
 
-// LoadNetworkManager reads /etc/NetworkManager/NetworkManager.conf, conf.d/*.conf
+// Load reads /etc/NetworkManager/NetworkManager.conf, conf.d/*.conf
 // (and /usr/lib, /run conf.d) and system-connections/*.nmconnection keyfiles.
 //
 // The order is NetworkManager's: /usr/lib's conf.d, then /run's, then
@@ -46,15 +52,34 @@ var nmConfDirs = []string{"/etc/NetworkManager", "/run/NetworkManager", "/usr/li
 // skipped. Global servers count only with a [global-dns-domain-*] section, as in
 // NetworkManager. Files that can't be read or parsed are left out, a list with
 // an invalid address is left out, and their errors are returned, joined.
-func LoadNetworkManager(r *Root) (*NetworkManager, error) {
-	nm := &NetworkManager{}
-	var errs []error
+func Load(r *hostcfg.Root) (*Config, error) {
+	nm := &Config{}
+	merged, errs := nm.readConf(r)
+	nm.DNSMode = merged[[2]string{"main", "dns"}]
+	nm.RCManager = merged[[2]string{"main", "rc-manager"}]
+	global, gerrs := globalServers(merged)
+	errs = append(errs, gerrs...)
+	nm.Servers = append(nm.Servers, global...)
+	errs = append(errs, nm.readConnections(r)...)
 
+	nm.Present = len(nm.Files) > 0
+	for _, p := range []string{nmMainFile, nmMainFileOld, "/usr/sbin/NetworkManager", "/sbin/NetworkManager", "/usr/bin/NetworkManager"} {
+		if r.Exists(p) {
+			nm.Present = true
+		}
+	}
+	return nm, errors.Join(errs...)
+}
+
+// readConf reads the configuration files in order and merges their keys by
+// section and name, a later file's key replacing an earlier one's.
+func (nm *Config) readConf(r *hostcfg.Root) (map[[2]string]hostcfg.Setting, []error) {
+	var errs []error
 	confs, err := nmConfFiles(r)
 	if err != nil {
 		errs = append(errs, err)
 	}
-	merged := map[[2]string]Setting{}
+	merged := map[[2]string]hostcfg.Setting{}
 	for _, p := range confs {
 		data, ok, err := r.ReadFileIfExists(p)
 		if err != nil {
@@ -79,13 +104,18 @@ func LoadNetworkManager(r *Root) (*NetworkManager, error) {
 			if strings.HasSuffix(e.key, "+") || strings.HasSuffix(e.key, "-") {
 				continue
 			}
-			merged[[2]string{e.section, e.key}] = Setting{Value: e.value, File: p, Line: e.line}
+			merged[[2]string{e.section, e.key}] = hostcfg.Setting{Value: e.value, File: p, Line: e.line}
 		}
 	}
-	nm.DNSMode = merged[[2]string{"main", "dns"}]
-	nm.RCManager = merged[[2]string{"main", "rc-manager"}]
+	return merged, errs
+}
 
-	var global []NMServer
+// globalServers are the servers of the [global-dns-domain-*] sections, by
+// section name; none unless the default domain "*" has servers, as
+// NetworkManager uses the global configuration only then.
+func globalServers(merged map[[2]string]hostcfg.Setting) ([]Server, []error) {
+	var errs []error
+	var global []Server
 	hasDefault := false
 	var sections []string
 	for k := range merged {
@@ -106,10 +136,15 @@ func LoadNetworkManager(r *Root) (*NetworkManager, error) {
 		}
 		global = append(global, servers...)
 	}
-	if hasDefault {
-		nm.Servers = append(nm.Servers, global...)
+	if !hasDefault {
+		return nil, errs
 	}
+	return global, errs
+}
 
+// readConnections reads the keyfile connections' servers.
+func (nm *Config) readConnections(r *hostcfg.Root) []error {
+	var errs []error
 	conns, err := nmConnectionFiles(r)
 	if err != nil {
 		errs = append(errs, err)
@@ -120,7 +155,7 @@ func LoadNetworkManager(r *Root) (*NetworkManager, error) {
 			errs = append(errs, err)
 			continue
 		}
-		servers, err := ParseNMConnection(p, data)
+		servers, err := ParseConnection(p, data)
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -128,19 +163,12 @@ func LoadNetworkManager(r *Root) (*NetworkManager, error) {
 		nm.Files = append(nm.Files, p)
 		nm.Servers = append(nm.Servers, servers...)
 	}
-
-	nm.Present = len(nm.Files) > 0
-	for _, p := range []string{nmMainFile, nmMainFileOld, "/usr/sbin/NetworkManager", "/sbin/NetworkManager", "/usr/bin/NetworkManager"} {
-		if r.Exists(p) {
-			nm.Present = true
-		}
-	}
-	return nm, errors.Join(errs...)
+	return errs
 }
 
 // nmConfFiles lists the configuration files in NetworkManager's reading order.
-func nmConfFiles(r *Root) ([]string, error) {
-	winners, err := dropInFiles(r, nmConfDirs, "conf.d", ".conf")
+func nmConfFiles(r *hostcfg.Root) ([]string, error) {
+	winners, err := conffile.DropIns(r, nmConfDirs, "conf.d", ".conf")
 	var before, after []string
 	for _, p := range winners {
 		if strings.HasPrefix(p, "/etc/") {
@@ -149,7 +177,7 @@ func nmConfFiles(r *Root) ([]string, error) {
 			before = append(before, p)
 		}
 	}
-	// /usr/lib's first, then /run's; dropInFiles sorted each by name already.
+	// /usr/lib's first, then /run's; conffile.DropIns sorted each by name already.
 	slices.SortStableFunc(before, func(a, b string) int {
 		return boolInt(strings.HasPrefix(a, "/run/")) - boolInt(strings.HasPrefix(b, "/run/"))
 	})
@@ -171,7 +199,7 @@ func boolInt(b bool) int {
 // nmConnectionFiles lists the keyfile connections: *.nmconnection in /etc, /run
 // and /usr/lib, and in /etc also the extension-less files older NetworkManager
 // wrote ("Wired connection 1"), as its keyfile plugin still reads them.
-func nmConnectionFiles(r *Root) ([]string, error) {
+func nmConnectionFiles(r *hostcfg.Root) ([]string, error) {
 	var out []string
 	var errs []error
 	for _, dir := range nmConfDirs {
@@ -214,20 +242,20 @@ func nmIgnoredName(name string) bool {
 	return strings.Contains(name, ".dpkg-") || strings.Contains(name, ".ucf-")
 }
 
-// ParseNMConnection returns the servers of a NetworkManager keyfile connection:
+// ParseConnection returns the servers of a NetworkManager keyfile connection:
 // [ipv4] dns= and [ipv6] dns=, lists separated by ';' (',' is taken too).
-func ParseNMConnection(path string, data []byte) ([]NMServer, error) {
+func ParseConnection(path string, data []byte) ([]Server, error) {
 	entries, err := parseKeyfile(path, data)
 	if err != nil {
 		return nil, err
 	}
-	last := map[string]Setting{} // a key set twice: the last one counts, as in GKeyFile
+	last := map[string]hostcfg.Setting{} // a key set twice: the last one counts, as in GKeyFile
 	for _, e := range entries {
 		if e.key == "dns" && (e.section == "ipv4" || e.section == "ipv6") {
-			last[e.section] = Setting{Value: e.value, File: path, Line: e.line}
+			last[e.section] = hostcfg.Setting{Value: e.value, File: path, Line: e.line}
 		}
 	}
-	var out []NMServer
+	var out []Server
 	for _, sec := range []string{"ipv4", "ipv6"} {
 		s, ok := last[sec]
 		if !ok {
@@ -244,18 +272,18 @@ func ParseNMConnection(path string, data []byte) ([]NMServer, error) {
 
 // nmServerList reads a list of server addresses; NetworkManager 1.48 also takes
 // dns+tls:// URIs and ADDR#NAME.
-func nmServerList(s Setting, key, section string) ([]NMServer, error) {
-	var out []NMServer
-	for _, f := range strings.FieldsFunc(s.Value, func(r rune) bool { return r == ';' || r == ',' || isSpace(r) }) {
+func nmServerList(s hostcfg.Setting, key, section string) ([]Server, error) {
+	var out []Server
+	for _, f := range strings.FieldsFunc(s.Value, func(r rune) bool { return r == ';' || r == ',' || conffile.IsSpace(r) }) {
 		v := f
 		for _, scheme := range []string{"dns+tls://", "dns+udp://"} {
 			v = strings.TrimPrefix(v, scheme)
 		}
-		srv, err := parseResolvedServer(v)
+		srv, err := resolved.ParseServer(v)
 		if err != nil {
-			return nil, Errorf(s.File, s.Line, "[%s] %s: %q is not an IP address", section, strings.TrimPrefix(key, section+"."), f)
+			return nil, hostcfg.Errorf(s.File, s.Line, "[%s] %s: %q is not an IP address", section, strings.TrimPrefix(key, section+"."), f)
 		}
-		out = append(out, NMServer{Addr: srv.Addr, Key: key, Section: section, File: s.File, Line: s.Line})
+		out = append(out, Server{Addr: srv.Addr, Key: key, Section: section, File: s.File, Line: s.Line})
 	}
 	return out, nil
 }
@@ -288,39 +316,39 @@ type keyfileEntry struct {
 // is an error: GLib refuses the whole file. Localised keys (key[de]=) are
 // translations and left out.
 func parseKeyfile(path string, data []byte) ([]keyfileEntry, error) {
-	if err := checkText(path, data, maxINILine); err != nil {
+	if err := conffile.Check(path, data, conffile.MaxINILine); err != nil {
 		return nil, err
 	}
 	var out []keyfileEntry
 	section := ""
-	for i, s := range splitLines(data) {
+	for i, s := range conffile.Lines(data) {
 		num := i + 1
-		t := strings.TrimFunc(string(data[s.Start:s.End]), isSpace)
+		t := strings.TrimFunc(string(data[s.Start:s.End]), conffile.IsSpace)
 		if t == "" || t[0] == '#' {
 			continue
 		}
 		if t[0] == '[' {
 			if !strings.HasSuffix(t, "]") || len(t) < 3 || strings.ContainsAny(t[1:len(t)-1], "[]") {
-				return nil, Errorf(path, num, "invalid section header %q", t)
+				return nil, hostcfg.Errorf(path, num, "invalid section header %q", t)
 			}
 			section = t[1 : len(t)-1]
 			continue
 		}
 		key, val, ok := strings.Cut(t, "=")
 		if !ok {
-			return nil, Errorf(path, num, "%q is not a key=value pair, a [section] or a comment", t)
+			return nil, hostcfg.Errorf(path, num, "%q is not a key=value pair, a [section] or a comment", t)
 		}
 		if section == "" {
-			return nil, Errorf(path, num, "key %q before the first [section]", strings.TrimSpace(key))
+			return nil, hostcfg.Errorf(path, num, "key %q before the first [section]", strings.TrimSpace(key))
 		}
-		key = strings.TrimRightFunc(key, isSpace)
+		key = strings.TrimRightFunc(key, conffile.IsSpace)
 		if key == "" {
-			return nil, Errorf(path, num, "empty key")
+			return nil, hostcfg.Errorf(path, num, "empty key")
 		}
 		if strings.HasSuffix(key, "]") && strings.Contains(key, "[") {
 			continue
 		}
-		out = append(out, keyfileEntry{section: section, key: key, value: strings.TrimLeftFunc(val, isSpace), line: num})
+		out = append(out, keyfileEntry{section: section, key: key, value: strings.TrimLeftFunc(val, conffile.IsSpace), line: num})
 	}
 	return out, nil
 }

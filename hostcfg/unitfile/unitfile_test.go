@@ -1,4 +1,4 @@
-package hostcfg
+package unitfile
 
 import (
 	"reflect"
@@ -44,7 +44,7 @@ func TestParseUnitFile(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			var got []string
-			for _, a := range parseUnitFile(0, []byte(tc.data)) {
+			for _, a := range Parse(0, []byte(tc.data)) {
 				got = append(got, strconv.Itoa(a.Line)+" "+a.Key+"="+a.Value.String())
 				checkSrc(t, []byte(tc.data), a.Value)
 			}
@@ -56,27 +56,27 @@ func TestParseUnitFile(t *testing.T) {
 }
 
 // checkSrc makes sure every literal byte of s is at its offset in data.
-func checkSrc(t *testing.T, data []byte, s srcText) {
+func checkSrc(t *testing.T, data []byte, s Text) {
 	t.Helper()
 	for _, c := range s {
-		if c.off < 0 || c.off >= len(data) {
-			t.Fatalf("offset %d out of range", c.off)
+		if c.Off < 0 || c.Off >= len(data) {
+			t.Fatalf("offset %d out of range", c.Off)
 		}
-		if c.lit && data[c.off] != c.c {
-			t.Fatalf("byte at %d is %q, the value says %q", c.off, data[c.off], c.c)
+		if c.Lit && data[c.Off] != c.C {
+			t.Fatalf("byte at %d is %q, the value says %q", c.Off, data[c.Off], c.C)
 		}
 	}
 }
 
-func unitText(s string) srcText {
-	out := make(srcText, len(s))
+func unitText(s string) Text {
+	out := make(Text, len(s))
 	for i := range s {
-		out[i] = srcByte{c: s[i], off: i, lit: true}
+		out[i] = Byte{C: s[i], Off: i, Lit: true}
 	}
 	return out
 }
 
-func words(ws []srcText) []string {
+func words(ws []Text) []string {
 	out := []string{}
 	for _, w := range ws {
 		out = append(out, w.String())
@@ -102,7 +102,7 @@ func TestParseExecStart(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			cmds := parseExecStart(unitText(tc.value), 1)
+			cmds := ParseExecStart(unitText(tc.value), 1)
 			var got [][]string
 			var noEnv []bool
 			for _, c := range cmds {
@@ -141,7 +141,7 @@ func TestParseSystemdEnvFile(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			var got []string
-			for _, v := range parseSystemdEnvFile(0, []byte(tc.data)) {
+			for _, v := range ParseEnvFile(0, []byte(tc.data)) {
 				got = append(got, strconv.Itoa(v.Line)+" "+v.Name+"="+v.Value.String())
 				checkSrc(t, []byte(tc.data), v.Value)
 			}
@@ -154,7 +154,7 @@ func TestParseSystemdEnvFile(t *testing.T) {
 
 func TestParseUnitEnvironment(t *testing.T) {
 	got := map[string]string{}
-	for _, v := range parseUnitEnvironment(unitText(`"A=x y" B='1 2' C=3 not-valid=4 D="a\tb" =5 E`), 1) {
+	for _, v := range ParseEnvironment(unitText(`"A=x y" B='1 2' C=3 not-valid=4 D="a\tb" =5 E`), 1) {
 		got[v.Name] = v.Value.String()
 	}
 	want := map[string]string{"A": "x y", "B": "1 2", "C": "3", "D": "a\tb"}
@@ -164,7 +164,7 @@ func TestParseUnitEnvironment(t *testing.T) {
 }
 
 func TestUnitExpandArgv(t *testing.T) {
-	env := map[string]srcText{
+	env := map[string]Text{
 		"ARGS":  unitText(`--a=1 "--b=x y" --c`),
 		"ONE":   unitText("/p"),
 		"EMPTY": unitText(""),
@@ -184,11 +184,11 @@ func TestUnitExpandArgv(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.argv, func(t *testing.T) {
-			var argv []srcText
+			var argv []Text
 			for _, w := range strings.Fields(tc.argv) {
 				argv = append(argv, unitText(w))
 			}
-			got := words(unitExpandArgv(argv, env))
+			got := words(ExpandArgv(argv, env))
 			if len(got) == 0 && tc.want == nil {
 				return
 			}

@@ -1,4 +1,4 @@
-package hostcfg
+package dhclient
 
 import (
 	"errors"
@@ -6,10 +6,13 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/unloop/unloop/hostcfg"
+	"github.com/unloop/unloop/hostcfg/internal/parsetest"
 )
 
 // stmts is a compact view of statements: "verb option addrs iface@line[start:end]".
-func stmts(l []DhclientStatement) []string {
+func stmts(l []Statement) []string {
 	var out []string
 	for _, s := range l {
 		var addrs []string
@@ -21,7 +24,7 @@ func stmts(l []DhclientStatement) []string {
 	return out
 }
 
-func TestParseDhclientConf(t *testing.T) {
+func TestParseConfig(t *testing.T) {
 	tests := []struct {
 		name string
 		in   string
@@ -88,7 +91,7 @@ func TestParseDhclientConf(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			conf, err := ParseDhclientConf("/etc/dhcp/dhclient.conf", []byte(tt.in))
+			conf, err := ParseConfig("/etc/dhcp/dhclient.conf", []byte(tt.in))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -108,7 +111,7 @@ func TestParseDhclientConf(t *testing.T) {
 	}
 }
 
-func TestParseDhclientConfErrors(t *testing.T) {
+func TestParseConfigErrors(t *testing.T) {
 	tests := []struct {
 		name  string
 		in    string
@@ -129,20 +132,20 @@ func TestParseDhclientConfErrors(t *testing.T) {
 		{"NUL byte", "timeout 3;\x00\n", 1, []string{"NUL"}},
 		{"binary junk", "\x7fELF\x02\x01", 1, []string{"binary"}},
 		{"invalid UTF-8", "# \xff\xfe\n", 1, []string{"UTF-8"}},
-		{"huge input", strings.Repeat("timeout 3;\n", MaxFileSize/11+1), 0, []string{"more than"}},
+		{"huge input", strings.Repeat("timeout 3;\n", hostcfg.MaxFileSize/11+1), 0, []string{"more than"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			conf, err := ParseDhclientConf("/etc/dhcp/dhclient.conf", []byte(tt.in))
+			conf, err := ParseConfig("/etc/dhcp/dhclient.conf", []byte(tt.in))
 			if conf != nil {
 				t.Errorf("got %+v with the error", conf)
 			}
-			wantFileError(t, err, "/etc/dhcp/dhclient.conf", tt.line, append([]string{"/etc/dhcp/dhclient.conf"}, tt.words...)...)
+			parsetest.WantFileError(t, err, "/etc/dhcp/dhclient.conf", tt.line, append([]string{"/etc/dhcp/dhclient.conf"}, tt.words...)...)
 		})
 	}
 }
 
-func TestNeutraliseDhclient(t *testing.T) {
+func TestNeutralise(t *testing.T) {
 	tests := []struct {
 		name string
 		in   string
@@ -193,13 +196,13 @@ func TestNeutraliseDhclient(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			conf, err := ParseDhclientConf("/etc/dhcp/dhclient.conf", []byte(tt.in))
+			conf, err := ParseConfig("/etc/dhcp/dhclient.conf", []byte(tt.in))
 			if err != nil {
 				t.Fatal(err)
 			}
 			in := []byte(tt.in)
 			st := conf.Statements[tt.nth]
-			got := NeutraliseDhclient(in, st, "unloop")
+			got := Neutralise(in, st, "unloop")
 			if string(got) != tt.want {
 				t.Errorf("got\n%q\nwant\n%q", got, tt.want)
 			}
@@ -212,13 +215,13 @@ func TestNeutraliseDhclient(t *testing.T) {
 }
 
 // checkNeutralised: the result parses, and holds every statement but the nth.
-func checkNeutralised(t *testing.T, before, after []byte, conf *DhclientConf, nth int) {
+func checkNeutralised(t *testing.T, before, after []byte, conf *Config, nth int) {
 	t.Helper()
-	conf2, err := ParseDhclientConf(conf.Path, after)
+	conf2, err := ParseConfig(conf.Path, after)
 	if err != nil {
 		t.Fatalf("the result does not parse: %v\n%s", err, after)
 	}
-	want := stmts(append(append([]DhclientStatement(nil), conf.Statements[:nth]...), conf.Statements[nth+1:]...))
+	want := stmts(append(append([]Statement(nil), conf.Statements[:nth]...), conf.Statements[nth+1:]...))
 	got := stmts(conf2.Statements)
 	for i := range got { // line numbers may move: compare without them
 		got[i] = got[i][:strings.LastIndexByte(got[i], '@')]
@@ -231,29 +234,29 @@ func checkNeutralised(t *testing.T, before, after []byte, conf *DhclientConf, nt
 	}
 	// Taking the marker away gives the statement back.
 	restored := strings.ReplaceAll(string(after), "# unloop: ", "")
-	conf3, err := ParseDhclientConf(conf.Path, []byte(restored))
+	conf3, err := ParseConfig(conf.Path, []byte(restored))
 	if err != nil || len(conf3.Statements) != len(conf.Statements) {
 		t.Fatalf("restoring by removing the marker: %v, %d statements of %d\n%s", err, len(conf3.Statements), len(conf.Statements), restored)
 	}
 	_ = before
 }
 
-func TestNeutraliseDhclientMismatch(t *testing.T) {
+func TestNeutraliseMismatch(t *testing.T) {
 	in := []byte("prepend domain-name-servers 127.0.0.1;\n")
-	for _, st := range []DhclientStatement{
+	for _, st := range []Statement{
 		{Start: -1, End: 5},
 		{Start: 0, End: 100},
 		{Start: 5, End: 5},
 		{Start: 0, End: 10},
 	} {
-		if got := NeutraliseDhclient(in, st, "unloop"); string(got) != string(in) {
+		if got := Neutralise(in, st, "unloop"); string(got) != string(in) {
 			t.Errorf("%+v changed the data to %q", st, got)
 		}
 	}
 }
 
-func TestLoadDhclientConfs(t *testing.T) {
-	r := makeNodeTree(t, map[string]string{
+func TestLoadConfigs(t *testing.T) {
+	r := parsetest.Root(t, map[string]string{
 		"/etc/dhcp/dhclient.conf":      "prepend domain-name-servers 169.254.25.10;\n",
 		"/etc/dhclient.conf":           "-> dhcp/dhclient.conf", // the same file: read once
 		"/etc/dhcp/dhclient-eth1.conf": "supersede domain-name-servers 10.0.0.2;\n",
@@ -262,8 +265,8 @@ func TestLoadDhclientConfs(t *testing.T) {
 		"/etc/dhcp/dhclient-dir.conf/": "",
 		"/etc/dhcp/dhclient-gone.conf": "-> /nowhere",
 	})
-	confs, err := LoadDhclientConfs(r)
-	wantFileError(t, err, "/etc/dhcp/dhclient-bad.conf", 1, `"x"`)
+	confs, err := LoadConfigs(r)
+	parsetest.WantFileError(t, err, "/etc/dhcp/dhclient-bad.conf", 1, `"x"`)
 	var got []string
 	for _, c := range confs {
 		got = append(got, fmt.Sprintf("%s[%s]%d", c.Path, c.Interface, len(c.Statements)))
@@ -274,15 +277,15 @@ func TestLoadDhclientConfs(t *testing.T) {
 	}
 }
 
-func TestLoadDhclientConfsNone(t *testing.T) {
-	confs, err := LoadDhclientConfs(makeNodeTree(t, map[string]string{"/etc/": ""}))
+func TestLoadConfigsNone(t *testing.T) {
+	confs, err := LoadConfigs(parsetest.Root(t, map[string]string{"/etc/": ""}))
 	if err != nil || len(confs) != 0 {
 		t.Errorf("got %v, %v", confs, err)
 	}
 }
 
-func TestLoadDhclientLeases(t *testing.T) {
-	r := makeNodeTree(t, map[string]string{
+func TestLoadLeases(t *testing.T) {
+	r := parsetest.Root(t, map[string]string{
 		"/var/lib/dhcp/dhclient.eth0.leases": `default-duid "\000\001\000\001";
 lease {
   interface "eth0";
@@ -318,7 +321,7 @@ lease6 {
 		"/var/lib/dhcp/junk.leases":   "\x00\x00\x00",
 		"/var/lib/dhcp/empty.leases":  "",
 	})
-	leases, err := LoadDhclientLeases(r)
+	leases, err := LoadLeases(r)
 	if err == nil || !strings.Contains(err.Error(), "/var/lib/dhclient/bad.lease:1") || !strings.Contains(err.Error(), "/var/lib/dhcp/junk.leases:1") {
 		t.Errorf("error %v should name bad.lease:1 and junk.leases:1", err)
 	}
@@ -336,7 +339,7 @@ lease6 {
 	}
 }
 
-func FuzzParseDhclientConf(f *testing.F) {
+func FuzzParseConfig(f *testing.F) {
 	for _, s := range []string{
 		"prepend domain-name-servers 169.254.25.10;\n",
 		"timeout 3; interface \"eth0\" { supersede domain-name-servers 10.0.0.1, 10.0.0.2; }\n",
@@ -348,15 +351,15 @@ func FuzzParseDhclientConf(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		conf, err := ParseDhclientConf("/etc/dhcp/dhclient.conf", data)
-		if _, lerr := ParseDhclientLeases("/var/lib/dhcp/x.leases", data); lerr != nil {
-			var fe *FileError
+		conf, err := ParseConfig("/etc/dhcp/dhclient.conf", data)
+		if _, lerr := ParseLeases("/var/lib/dhcp/x.leases", data); lerr != nil {
+			var fe *hostcfg.FileError
 			if !errors.As(lerr, &fe) || fe.Path != "/var/lib/dhcp/x.leases" {
 				t.Fatalf("lease error %v does not name the file", lerr)
 			}
 		}
 		if err != nil {
-			var fe *FileError
+			var fe *hostcfg.FileError
 			if !errors.As(err, &fe) || fe.Path != "/etc/dhcp/dhclient.conf" {
 				t.Fatalf("error %v does not name the file", err)
 			}
@@ -371,7 +374,7 @@ func FuzzParseDhclientConf(f *testing.F) {
 					t.Fatalf("statement %+v", s)
 				}
 			}
-			checkNeutralised(t, data, NeutraliseDhclient(data, s, "unloop"), conf, i)
+			checkNeutralised(t, data, Neutralise(data, s, "unloop"), conf, i)
 		}
 	})
 }

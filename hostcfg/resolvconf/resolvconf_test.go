@@ -1,4 +1,4 @@
-package hostcfg
+package resolvconf
 
 import (
 	"bytes"
@@ -8,6 +8,9 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/unloop/unloop/hostcfg"
+	"github.com/unloop/unloop/hostcfg/internal/parsetest"
 )
 
 func TestParseResolvConf(t *testing.T) {
@@ -117,7 +120,7 @@ func TestParseResolvConf(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			rc, err := ParseResolvConf("/etc/resolv.conf", []byte(tt.in))
+			rc, err := Parse("/etc/resolv.conf", []byte(tt.in))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -153,7 +156,7 @@ func TestParseResolvConf(t *testing.T) {
 
 // checkLineSpans: the lines' byte ranges tile the file, and Text is the range
 // without its terminator.
-func checkLineSpans(t *testing.T, data []byte, rc *ResolvConf) {
+func checkLineSpans(t *testing.T, data []byte, rc *Config) {
 	t.Helper()
 	next := 0
 	for _, l := range rc.Lines {
@@ -172,7 +175,7 @@ func checkLineSpans(t *testing.T, data []byte, rc *ResolvConf) {
 }
 
 func TestParseResolvConfZone(t *testing.T) {
-	rc, err := ParseResolvConf("/etc/resolv.conf", []byte("nameserver fe80::1%eth0\n"))
+	rc, err := Parse("/etc/resolv.conf", []byte("nameserver fe80::1%eth0\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -201,15 +204,15 @@ func TestParseResolvConfErrors(t *testing.T) {
 		{"nameserver without address before a comment", "nameserver # none\n", 1, []string{"without an address"}},
 		{"line too long", "# a\n#" + strings.Repeat("x", MaxLineLength) + "\n", 2, []string{"4097 bytes"}},
 		{"last line too long", "nameserver " + strings.Repeat("1", MaxLineLength), 1, []string{"more than 4096"}},
-		{"huge input", strings.Repeat("nameserver 1.1.1.1\n", MaxFileSize/19+1), 0, []string{"more than the"}},
+		{"huge input", strings.Repeat("nameserver 1.1.1.1\n", hostcfg.MaxFileSize/19+1), 0, []string{"more than the"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			rc, err := ParseResolvConf("/etc/resolv.conf", []byte(tt.in))
+			rc, err := Parse("/etc/resolv.conf", []byte(tt.in))
 			if rc != nil {
 				t.Errorf("got a result with the error")
 			}
-			wantFileError(t, err, "/etc/resolv.conf", tt.line, append([]string{"/etc/resolv.conf"}, tt.words...)...)
+			parsetest.WantFileError(t, err, "/etc/resolv.conf", tt.line, append([]string{"/etc/resolv.conf"}, tt.words...)...)
 		})
 	}
 }
@@ -580,8 +583,8 @@ func TestReadResolvFileGenerator(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := makeNodeTree(t, tt.tree)
-			rf, err := ReadResolvFile(r, "/etc/resolv.conf")
+			r := parsetest.Root(t, tt.tree)
+			rf, err := Read(r, "/etc/resolv.conf")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -636,7 +639,7 @@ func TestReadResolvFileErrors(t *testing.T) {
 		},
 		{
 			name: "huge file",
-			tree: map[string]string{"/etc/resolv.conf": strings.Repeat("#\n", MaxFileSize/2+1)},
+			tree: map[string]string{"/etc/resolv.conf": strings.Repeat("#\n", hostcfg.MaxFileSize/2+1)},
 			path: "/etc/resolv.conf", words: []string{"more than"},
 		},
 		{
@@ -657,12 +660,12 @@ func TestReadResolvFileErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := makeNodeTree(t, tt.tree)
-			rf, err := ReadResolvFile(r, "/etc/resolv.conf")
+			r := parsetest.Root(t, tt.tree)
+			rf, err := Read(r, "/etc/resolv.conf")
 			if rf != nil {
 				t.Errorf("got %+v with the error", rf)
 			}
-			wantFileError(t, err, tt.path, tt.line, tt.words...)
+			parsetest.WantFileError(t, err, tt.path, tt.line, tt.words...)
 			if tt.is != nil && !errors.Is(err, tt.is) {
 				t.Errorf("error %v is not %v", err, tt.is)
 			}
@@ -684,9 +687,9 @@ func FuzzParseResolvConf(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		rc, err := ParseResolvConf("/etc/resolv.conf", data)
+		rc, err := Parse("/etc/resolv.conf", data)
 		if err != nil {
-			var fe *FileError
+			var fe *hostcfg.FileError
 			if !errors.As(err, &fe) || fe.Path != "/etc/resolv.conf" {
 				t.Fatalf("error %v does not name the file", err)
 			}
@@ -704,7 +707,7 @@ func FuzzParseResolvConf(f *testing.F) {
 			lines = append(lines, ns.Line)
 		}
 		rest := RemoveLines(data, lines)
-		rc2, err := ParseResolvConf("/etc/resolv.conf", rest)
+		rc2, err := Parse("/etc/resolv.conf", rest)
 		if err != nil {
 			t.Fatalf("after removing %v: %v", lines, err)
 		}
@@ -714,7 +717,7 @@ func FuzzParseResolvConf(f *testing.F) {
 		if !bytes.Equal(RemoveLines(data, nil), data) {
 			t.Fatalf("RemoveLines(nil) changed the data")
 		}
-		rf := &ResolvFile{Path: "/etc/resolv.conf", Target: "/etc/resolv.conf", Conf: rc, Data: data}
+		rf := &File{Path: "/etc/resolv.conf", Target: "/etc/resolv.conf", Conf: rc, Data: data}
 		if g, ev := detectGenerator(rf, func() string { return "" }); g == "" || ev == "" {
 			t.Fatalf("generator %q evidence %q", g, ev)
 		}

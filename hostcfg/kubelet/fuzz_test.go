@@ -1,42 +1,16 @@
-package hostcfg
+package kubelet
 
 import (
 	"bytes"
-	"errors"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/unloop/unloop/hostcfg/internal/parsetest"
+	"github.com/unloop/unloop/hostcfg/unitfile"
 )
-
-// addSeeds adds every file matching pattern as a seed.
-func addSeeds(f *testing.F, pattern string, more ...string) {
-	files, err := filepath.Glob(pattern)
-	if err != nil {
-		f.Fatal(err)
-	}
-	for _, p := range files {
-		if strings.HasSuffix(p, ".golden") {
-			continue
-		}
-		data, err := os.ReadFile(p)
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(data)
-	}
-	for _, s := range more {
-		f.Add([]byte(s))
-	}
-}
-
-func mustBeFileError(t *testing.T, err error) {
-	t.Helper()
-	var fe *FileError
-	if !errors.As(err, &fe) {
-		t.Fatalf("error %v (%T) is not a *FileError", err, err)
-	}
-}
 
 // FuzzKubeletConfig reads any bytes as a KubeletConfiguration and, when they
 // read, edits resolvConf: no panic, errors name the file, and an edit that
@@ -59,7 +33,7 @@ func FuzzKubeletConfig(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte, value string) {
 		kc, err := parseKubeletConfig("/k.yaml", data)
 		if err != nil {
-			mustBeFileError(t, err)
+			parsetest.MustBeFileError(t, err)
 			return
 		}
 		kc.resolvConf()
@@ -68,9 +42,9 @@ func FuzzKubeletConfig(f *testing.F) {
 				t.Fatalf("resolvConf taken for a near miss of itself")
 			}
 		}
-		out, err := SetKubeletResolvConf("/k.yaml", data, value)
+		out, err := SetResolvConf("/k.yaml", data, value)
 		if err != nil {
-			mustBeFileError(t, err)
+			parsetest.MustBeFileError(t, err)
 			return
 		}
 		nk, err := parseKubeletConfig("/k.yaml", out)
@@ -80,7 +54,7 @@ func FuzzKubeletConfig(f *testing.F) {
 		if got, ok := nk.resolvConf(); !ok || got != value {
 			t.Fatalf("the edited file sets %q (%v), not %q:\n%q", got, ok, value, out)
 		}
-		again, err := SetKubeletResolvConf("/k.yaml", out, value)
+		again, err := SetResolvConf("/k.yaml", out, value)
 		if err != nil || !bytes.Equal(again, out) {
 			t.Fatalf("a second edit is not a no-op (%v):\n%q\n%q", err, out, again)
 		}
@@ -117,17 +91,17 @@ func FuzzSystemdEnvFile(f *testing.F) {
 	f.Add([]byte("# c \\\nA='--resolv-conf=/a' ; x\r\nB=\"\\\"q\\\\\" --config \\$x\n"))
 	f.Add([]byte("A=--resolv_conf=\n"))
 	flags := func(data []byte) map[string]*Flag {
-		files := &srcFiles{paths: []string{"/e"}, data: [][]byte{data}}
-		var args []srcText
-		for _, v := range parseSystemdEnvFile(0, data) {
-			ws, _ := unitSplitWords(v.Value, unitWordRelax)
+		files := &unitfile.Files{Paths: []string{"/e"}, Data: [][]byte{data}}
+		var args []unitfile.Text
+		for _, v := range unitfile.ParseEnvFile(0, data) {
+			ws, _ := unitfile.SplitWords(v.Value, unitfile.WordRelax)
 			args = append(args, ws...)
 		}
 		return kubeletFlags(args, files)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		for _, v := range parseSystemdEnvFile(0, data) {
-			if !unitEnvNameValid(v.Name) || v.Line < 1 {
+		for _, v := range unitfile.ParseEnvFile(0, data) {
+			if !validEnvName(v.Name) || v.Line < 1 {
 				t.Fatalf("bad variable %q at line %d", v.Name, v.Line)
 			}
 			checkSrc(t, data, v.Value)
@@ -137,24 +111,24 @@ func FuzzSystemdEnvFile(f *testing.F) {
 }
 
 // FuzzKubeletUnit parses any bytes as a kubelet unit and reads its flags the
-// way DiscoverKubelet does (Environment= only: the file is alone).
+// way Discover does (Environment= only: the file is alone).
 func FuzzKubeletUnit(f *testing.F) {
 	f.Add([]byte("[Service]\nEnvironment=\"KUBELET_CONFIG_ARGS=--config=/var/lib/kubelet/config.yaml\"\nExecStart=\nExecStart=/usr/bin/kubelet $KUBELET_CONFIG_ARGS --resolv-conf=/r\n"))
 	f.Add([]byte("[Service]\nExecStart=/usr/local/bin/kubelet \\\n\t\t$KUBE_LOG_LEVEL \\\n# c\n\t\t--resolv-conf /x ; /bin/true\n"))
 	f.Add([]byte("[Service]\nEnvironment=A=/a B=${A}\nExecStart=-@:/bin/k k --config=${A} --resolv-conf=\"/q u\" \\x41\n"))
 	flags := func(data []byte) map[string]*Flag {
-		files := &srcFiles{paths: []string{"/u"}, data: [][]byte{data}}
-		env := map[string]srcText{}
-		var cmds []unitExecCommand
-		for _, a := range parseUnitFile(0, data) {
+		files := &unitfile.Files{Paths: []string{"/u"}, Data: [][]byte{data}}
+		env := map[string]unitfile.Text{}
+		var cmds []unitfile.Command
+		for _, a := range unitfile.Parse(0, data) {
 			switch a.Key {
 			case "ExecStart":
 				if len(a.Value) == 0 {
 					cmds = nil
 				}
-				cmds = append(cmds, parseExecStart(a.Value, a.Line)...)
+				cmds = append(cmds, unitfile.ParseExecStart(a.Value, a.Line)...)
 			case "Environment":
-				for _, v := range parseUnitEnvironment(a.Value, a.Line) {
+				for _, v := range unitfile.ParseEnvironment(a.Value, a.Line) {
 					env[v.Name] = v.Value
 				}
 			}
@@ -165,15 +139,15 @@ func FuzzKubeletUnit(f *testing.F) {
 		c := cmds[len(cmds)-1]
 		args := c.Args
 		if !c.NoEnv {
-			args = unitExpandArgv(args, env)
+			args = unitfile.ExpandArgv(args, env)
 		}
 		return kubeletFlags(args, files)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		for _, a := range parseUnitFile(0, data) {
+		for _, a := range unitfile.Parse(0, data) {
 			checkSrc(t, data, a.Value)
-			for _, c := range parseExecStart(a.Value, a.Line) {
-				for _, w := range append([]srcText{c.Path}, c.Args...) {
+			for _, c := range unitfile.ParseExecStart(a.Value, a.Line) {
+				for _, w := range append([]unitfile.Text{c.Path}, c.Args...) {
 					checkSrc(t, data, w)
 				}
 			}
@@ -181,3 +155,19 @@ func FuzzKubeletUnit(f *testing.F) {
 		checkFlags(t, data, flags(data), flags)
 	})
 }
+
+// checkSrc makes sure every literal byte of s is at its offset in data.
+func checkSrc(t *testing.T, data []byte, s unitfile.Text) {
+	t.Helper()
+	for _, c := range s {
+		if c.Off < 0 || c.Off >= len(data) {
+			t.Fatalf("offset %d out of range", c.Off)
+		}
+		if c.Lit && data[c.Off] != c.C {
+			t.Fatalf("byte at %d is %q, the value says %q", c.Off, data[c.Off], c.C)
+		}
+	}
+}
+
+// validEnvName is a shell variable's name, the only names systemd passes on.
+var validEnvName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`).MatchString

@@ -1,4 +1,4 @@
-package hostcfg
+package networkmanager
 
 import (
 	"errors"
@@ -6,9 +6,13 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/unloop/unloop/hostcfg"
+	"github.com/unloop/unloop/hostcfg/internal/conffile"
+	"github.com/unloop/unloop/hostcfg/internal/parsetest"
 )
 
-func nmServers(l []NMServer) []string {
+func nmServers(l []Server) []string {
 	var out []string
 	for _, s := range l {
 		out = append(out, fmt.Sprintf("%s %s@%s:%d", s.Key, s.Addr, s.File, s.Line))
@@ -16,7 +20,7 @@ func nmServers(l []NMServer) []string {
 	return out
 }
 
-func TestLoadNetworkManager(t *testing.T) {
+func TestLoad(t *testing.T) {
 	const conn = `[connection]
 id=Wired connection 1
 uuid=0b9b6e52-9a1f-4c2c-8e0f-1f7b1f0c6b1d
@@ -38,8 +42,8 @@ method=auto
 		tree    map[string]string
 		present bool
 		files   []string
-		dns     Setting
-		rc      Setting
+		dns     hostcfg.Setting
+		rc      hostcfg.Setting
 		servers []string
 		err     []string
 	}{
@@ -80,8 +84,8 @@ method=auto
 				"/etc/NetworkManager/conf.d/50-shadow.conf",
 				"/etc/NetworkManager/conf.d/90-dns-none.conf",
 			},
-			dns: Setting{"none", "/etc/NetworkManager/conf.d/90-dns-none.conf", 2},
-			rc:  Setting{"symlink", "/run/NetworkManager/conf.d/10-run.conf", 2},
+			dns: hostcfg.Setting{Value: "none", File: "/etc/NetworkManager/conf.d/90-dns-none.conf", Line: 2},
+			rc:  hostcfg.Setting{Value: "symlink", File: "/run/NetworkManager/conf.d/10-run.conf", Line: 2},
 		},
 		{
 			name: "usr/lib and run come before the main file whatever their names",
@@ -91,7 +95,7 @@ method=auto
 			},
 			present: true,
 			files:   []string{"/usr/lib/NetworkManager/conf.d/99-z.conf", "/etc/NetworkManager/NetworkManager.conf"},
-			dns:     Setting{"default", "/etc/NetworkManager/NetworkManager.conf", 2},
+			dns:     hostcfg.Setting{Value: "default", File: "/etc/NetworkManager/NetworkManager.conf", Line: 2},
 		},
 		{
 			name: "global dns servers",
@@ -134,7 +138,7 @@ method=auto
 			},
 			present: true,
 			files:   []string{"/etc/NetworkManager/conf.d/on.conf"},
-			rc:      Setting{"unmanaged", "/etc/NetworkManager/conf.d/on.conf", 4},
+			rc:      hostcfg.Setting{Value: "unmanaged", File: "/etc/NetworkManager/conf.d/on.conf", Line: 4},
 		},
 		{
 			name: "connections: ipv4 and ipv6 dns",
@@ -177,7 +181,7 @@ method=auto
 				"/etc/NetworkManager/conf.d/bad-addr.conf",
 				"/etc/NetworkManager/system-connections/ok.nmconnection",
 			},
-			dns:     Setting{"default", "/etc/NetworkManager/NetworkManager.conf", 2},
+			dns:     hostcfg.Setting{Value: "default", File: "/etc/NetworkManager/NetworkManager.conf", Line: 2},
 			servers: []string{"ipv4.dns 10.0.0.2@/etc/NetworkManager/system-connections/ok.nmconnection:2"},
 			err: []string{
 				`/etc/NetworkManager/conf.d/bad-addr.conf:3: [global-dns-domain-*] servers: "node-local" is not an IP address`,
@@ -188,7 +192,7 @@ method=auto
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			nm, err := LoadNetworkManager(makeNodeTree(t, tt.tree))
+			nm, err := Load(parsetest.Root(t, tt.tree))
 			if len(tt.err) == 0 && err != nil {
 				t.Fatal(err)
 			}
@@ -198,7 +202,7 @@ method=auto
 				}
 			}
 			if err != nil {
-				var fe *FileError
+				var fe *hostcfg.FileError
 				if !errors.As(err, &fe) {
 					t.Errorf("error %v holds no FileError", err)
 				}
@@ -219,7 +223,7 @@ method=auto
 	}
 }
 
-func TestParseNMConnectionErrors(t *testing.T) {
+func TestParseConnectionErrors(t *testing.T) {
 	tests := []struct {
 		name  string
 		in    string
@@ -232,19 +236,19 @@ func TestParseNMConnectionErrors(t *testing.T) {
 		{"empty key", "[ipv4]\n=1\n", 2, []string{"empty key"}},
 		{"bad ipv6 dns", "[ipv6]\ndns=::1;fe80::zz;\n", 2, []string{`"fe80::zz"`, "[ipv6] dns"}},
 		{"invalid UTF-8", "[ipv4]\nid=\xff\n", 2, []string{"UTF-8"}},
-		{"huge line", "[ipv4]\nid=" + strings.Repeat("x", maxINILine) + "\n", 2, []string{"bytes long"}},
-		{"huge file", strings.Repeat("#\n", MaxFileSize/2+1), 0, []string{"more than"}},
+		{"huge line", "[ipv4]\nid=" + strings.Repeat("x", conffile.MaxINILine) + "\n", 2, []string{"bytes long"}},
+		{"huge file", strings.Repeat("#\n", hostcfg.MaxFileSize/2+1), 0, []string{"more than"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := ParseNMConnection("/etc/NetworkManager/system-connections/x.nmconnection", []byte(tt.in))
-			wantFileError(t, err, "/etc/NetworkManager/system-connections/x.nmconnection", tt.line, tt.words...)
+			_, err := ParseConnection("/etc/NetworkManager/system-connections/x.nmconnection", []byte(tt.in))
+			parsetest.WantFileError(t, err, "/etc/NetworkManager/system-connections/x.nmconnection", tt.line, tt.words...)
 		})
 	}
 }
 
-func TestParseNMConnection(t *testing.T) {
-	got, err := ParseNMConnection("/c", []byte("# comment\n[ipv4]\ndns[de]=9.9.9.9\ndns = 10.0.0.2 ; 10.0.0.3#dns.example ;\r\n[ipv6]\ndns=[2001:db8::53]:53;\n[vpn]\ndns=not-checked\n"))
+func TestParseConnection(t *testing.T) {
+	got, err := ParseConnection("/c", []byte("# comment\n[ipv4]\ndns[de]=9.9.9.9\ndns = 10.0.0.2 ; 10.0.0.3#dns.example ;\r\n[ipv6]\ndns=[2001:db8::53]:53;\n[vpn]\ndns=not-checked\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -266,9 +270,9 @@ func FuzzParseNMKeyfile(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		const p = "/etc/NetworkManager/system-connections/x.nmconnection"
-		servers, err := ParseNMConnection(p, data)
+		servers, err := ParseConnection(p, data)
 		if err != nil {
-			var fe *FileError
+			var fe *hostcfg.FileError
 			if !errors.As(err, &fe) || fe.Path != p {
 				t.Fatalf("error %v does not name the file", err)
 			}

@@ -1,0 +1,123 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+
+	"github.com/unloop/unloop/hostcfg"
+	"github.com/unloop/unloop/remediate"
+	"github.com/unloop/unloop/systemd"
+)
+
+// session is what a command runs with once its settings are read.
+type session struct {
+	*config
+	log *slog.Logger
+	out io.Writer // stdout; io.Discard under --quiet
+	err io.Writer // stderr
+}
+
+// start reads the command's settings and makes its logger: the level follows
+// --verbose and --quiet, and the settings' warnings (and, verbose, where each
+// came from) are logged.
+func (cf *cmdFlags) start(s Streams) (*session, error) {
+	c, err := cf.load()
+	if err != nil {
+		return nil, err
+	}
+	level := slog.LevelInfo
+	switch {
+	case c.Quiet:
+		level = slog.LevelError
+	case c.Verbose:
+		level = slog.LevelDebug
+	}
+	log, err := newLogger(s.Err, c.LogFormat, level)
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range c.Warnings {
+		log.Warn(w)
+	}
+	for _, src := range c.Sources {
+		log.Debug("setting", "name", src.name, "value", src.value, "from", src.from)
+	}
+	out := s.Out
+	if c.Quiet {
+		out = io.Discard
+		cf.cmd.SetOut(io.Discard)
+	}
+	return &session{config: c, log: log, out: out, err: s.Err}, nil
+}
+
+// onNode is how check, plan, apply and rollback start and end: the settings,
+// the logger, the node opened, fn, and the node closed again.
+func (cf *cmdFlags) onNode(s Streams, fn func(ctx context.Context, ss *session, env remediate.Env) error) error {
+	ss, err := cf.start(s)
+	if err != nil {
+		return err
+	}
+	ctx := cf.cmd.Context()
+	env, closeEnv, err := openEnv(ctx, ss.config, ss.log)
+	if err != nil {
+		return err
+	}
+	defer closeEnv()
+	return fn(ctx, ss, env)
+}
+
+// openEnv opens the node: its root, and unless offline its bus and interfaces.
+// No bus is not an error: check then says it read files only.
+func openEnv(ctx context.Context, c *config, log *slog.Logger) (remediate.Env, func(), error) {
+	root, err := hostcfg.NewRoot(c.Root)
+	if err != nil {
+		return remediate.Env{}, nil, err
+	}
+	env := remediate.Env{Root: root, Log: log}
+	if c.Opts.Offline {
+		return env, func() {}, nil
+	}
+	env.Interfaces = remediate.SystemInterfaces
+	bctx, cancel := context.WithTimeout(ctx, busDialTimeout)
+	defer cancel()
+	bus, err := systemd.Dial(bctx)
+	if err != nil {
+		env.BusNote = fmt.Sprintf("no system bus (%v)", err)
+		log.Debug("no system bus", "err", err)
+		return env, func() {}, nil
+	}
+	env.Bus = bus
+	return env, bus.Close, nil
+}
+
+func newLogger(w io.Writer, format string, level slog.Level) (*slog.Logger, error) {
+	opts := &slog.HandlerOptions{Level: level}
+	switch format {
+	case "", "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: want text or json", format)
+}
+
+// quietErrors says on stderr, under --quiet, why the command exits 1 when
+// that reason is in its report: the inputs it could not read.
+func quietErrors(ss *session, findings []remediate.Finding) {
+	if !ss.Quiet {
+		return
+	}
+	for _, f := range findings {
+		if f.Code != remediate.CodeUnreadable {
+			continue
+		}
+		msg := f.Message
+		if !strings.HasPrefix(msg, f.File) {
+			msg = where(f) + ": " + msg // the error names its file as a rule
+		}
+		fmt.Fprintf(ss.err, "unloop: %s\n", msg)
+	}
+}
