@@ -77,8 +77,8 @@ func TestEnterHooks(t *testing.T) {
 
 			res, err := Apply(context.Background(), env, opts)
 			must(t, err)
-			if again, err := Apply(context.Background(), env, opts); err != nil || again.Changed {
-				t.Fatalf("a second apply: changed=%v, %v; want no change", again != nil && again.Changed, err)
+			if again, err := Apply(context.Background(), env, opts); err != nil || again.Plan.Changed {
+				t.Fatalf("a second apply: changed=%v, %v; want no change", again != nil && again.Plan.Changed, err)
 			}
 			p := filepath.Join(dir, RHELEnterHooks)
 			fi, err := os.Stat(p)
@@ -205,7 +205,7 @@ func TestNetworkManagerOwnsDHCP(t *testing.T) {
 			pl, err := MakePlan(context.Background(), env, opts)
 			must(t, err)
 			offered := false
-			for _, f := range pl.Findings {
+			for _, f := range pl.Report.Findings {
 				offered = offered || slices.Contains(f.Fixes, StrategyDhclient)
 			}
 			if offered != tt.wantDhclient || slices.Contains(pl.Strategies, StrategyDhclient) != tt.wantDhclient {

@@ -2,6 +2,7 @@ package remediate
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -97,7 +98,7 @@ func unloopResolvConf(ups []netip.Addr, base *resolvconf.File) []byte {
 // The servers were asked with the other candidates unless --upstream left
 // them out; then they are asked here. Offline nothing is asked (as for
 // every upstream) and the file counts.
-func (p *planner) uplinkAnswers() (bool, []string) {
+func (p *planner) uplinkAnswers(ctx context.Context) (bool, []string) {
 	if p.opts.Offline {
 		return true, nil
 	}
@@ -118,7 +119,7 @@ func (p *planner) uplinkAnswers() (bool, []string) {
 				return true, nil
 			}
 			err = errors.New(p.ups[i].Error)
-		} else if err = probe(p.ctx, a); err == nil {
+		} else if err = probe(ctx, a); err == nil {
 			return true, nil
 		}
 		tried = append(tried, a.String()+": "+err.Error())
@@ -126,11 +127,11 @@ func (p *planner) uplinkAnswers() (bool, []string) {
 	return false, tried
 }
 
-func planKubelet(p *planner, _ []Finding) error {
+func planKubelet(ctx context.Context, p *planner, _ []Finding) error {
 	n := p.node
 	target := UnloopResolvConf
 	if n.resolvedRuns() && n.uplinkClean() {
-		if ok, _ := p.uplinkAnswers(); ok {
+		if ok, _ := p.uplinkAnswers(ctx); ok {
 			target = resolvconf.ResolvedUplinkFile
 		}
 	}
@@ -171,7 +172,7 @@ func planKubelet(p *planner, _ []Finding) error {
 	default:
 		return errors.New("kubelet has neither a config file (no --config, no /var/lib/kubelet/config.yaml or /etc/kubernetes/kubelet-config.yaml) nor a --resolv-conf flag: nowhere to set resolvConf")
 	}
-	p.restart("kubelet.service", StrategyKubelet, "kubelet reads resolvConf only at start", nil)
+	p.restart(ctx, "kubelet.service", StrategyKubelet, "kubelet reads resolvConf only at start", nil)
 	p.pods(StrategyKubelet)
 	return nil
 }
@@ -183,11 +184,11 @@ const stubDropIn = resolvconf.UnloopMarker + `: systemd-resolved without its stu
 DNSStubListener=no
 `
 
-func planStub(p *planner, _ []Finding) error {
+func planStub(ctx context.Context, p *planner, _ []Finding) error {
 	if !p.node.resolvedRuns() {
 		return fmt.Errorf("systemd-resolved is not running (no %s): the stub strategy needs it", resolvconf.ResolvedUplinkFile)
 	}
-	if ok, tried := p.uplinkAnswers(); !ok {
+	if ok, tried := p.uplinkAnswers(ctx); !ok {
 		why := strings.Join(tried, ", ")
 		if why == "" {
 			why = "it names none"
@@ -204,7 +205,7 @@ func planStub(p *planner, _ []Finding) error {
 		"point /etc/resolv.conf at resolved's uplink file, which names the real upstreams"); err != nil {
 		return err
 	}
-	p.restart("systemd-resolved.service", StrategyStub, "systemd-resolved reads DNSStubListener only at start", verifyStubOff)
+	p.restart(ctx, "systemd-resolved.service", StrategyStub, "systemd-resolved reads DNSStubListener only at start", verifyStubOff)
 	p.pods(StrategyStub)
 	return nil
 }
@@ -231,7 +232,7 @@ func (n *Node) loopingAddrs() []netip.Addr {
 	return out
 }
 
-func planDhclient(p *planner, _ []Finding) error {
+func planDhclient(_ context.Context, p *planner, _ []Finding) error {
 	n := p.node
 	ups, err := p.usable()
 	if err != nil {
@@ -343,7 +344,7 @@ func (p *planner) enterHooks(major int) error {
 	return nil
 }
 
-func planCorefile(p *planner, fs []Finding) error {
+func planCorefile(_ context.Context, p *planner, fs []Finding) error {
 	n := p.node
 	ups, err := p.usable()
 	if err != nil {
