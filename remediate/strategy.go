@@ -233,19 +233,33 @@ func (n *Node) loopingAddrs() []netip.Addr {
 }
 
 func planDhclient(_ context.Context, p *planner, _ []Finding) error {
-	n := p.node
 	ups, err := p.usable()
 	if err != nil {
 		return err
 	}
-	looping := n.loopingAddrs()
-	rhel, major := dhclientLayout(n, p.env.Root)
+	if err := p.dhclientHooks(ups); err != nil {
+		return err
+	}
+	if err := p.neutraliseDhclientConf(); err != nil {
+		return err
+	}
+	if err := p.removeWrittenLines(ups); err != nil {
+		return err
+	}
+	p.pods(StrategyDhclient)
+	return nil
+}
+
+// dhclientHooks plans the hook that filters every lease and renew (and, on
+// RHEL, the enter-hooks block that sources it before the file is written).
+func (p *planner) dhclientHooks(ups []netip.Addr) error {
+	rhel, major := dhclientLayout(p.node, p.env.Root)
 	if rhel {
 		if err := p.enterHooks(major); err != nil {
 			return err
 		}
 	}
-	hookPath, mode, hook := dhclientHook(rhel, looping, ups)
+	hookPath, mode, hook := dhclientHook(rhel, p.node.loopingAddrs(), ups)
 	reason := "drop looping addresses at every lease and renew, before dhclient-script writes /etc/resolv.conf"
 	if rhel {
 		reason = "the filter " + RHELEnterHooks + " sources, and unloop_config, which RHEL's dhclient-script calls after it wrote /etc/resolv.conf: a second line of defence"
@@ -261,11 +275,16 @@ func planDhclient(_ context.Context, p *planner, _ []Finding) error {
 		return err
 	}
 	c.Mode = mode
+	return nil
+}
 
-	for _, c := range n.Dhclient {
+// neutraliseDhclientConf comments out the dhclient.conf statements that add a
+// looping address: dhclient reads its conf only at start.
+func (p *planner) neutraliseDhclientConf() error {
+	for _, c := range p.node.Dhclient {
 		var sts []dhclient.Statement
 		for _, st := range c.Statements {
-			if slices.ContainsFunc(st.Addrs, n.Looping) {
+			if slices.ContainsFunc(st.Addrs, p.node.Looping) {
 				sts = append(sts, st)
 			}
 		}
@@ -284,37 +303,41 @@ func planDhclient(_ context.Context, p *planner, _ []Finding) error {
 			return err
 		}
 	}
+	return nil
+}
 
-	if pod := n.Pod; pod != nil {
-		var lines []int
-		left := 0
-		for _, ns := range pod.Conf.Nameservers {
-			if n.Looping(ns.Addr) {
-				lines = append(lines, ns.Line)
-			} else {
-				left++
-			}
-		}
-		if len(lines) > 0 {
-			if err := p.edit(pod.Path, StrategyDhclient, "remove the looping nameservers dhclient already wrote", func(old []byte) ([]byte, error) {
-				out := resolvconf.RemoveLines(old, lines)
-				if left == 0 {
-					// An empty list would send pods nowhere: name the upstreams the hook substitutes.
-					if len(out) > 0 && out[len(out)-1] != '\n' {
-						out = append(out, '\n')
-					}
-					for _, a := range ups {
-						out = append(out, fmt.Sprintf("nameserver %s\n", a)...)
-					}
-				}
-				return out, nil
-			}); err != nil {
-				return err
-			}
+// removeWrittenLines removes the looping lines dhclient already wrote into
+// the pod file, naming the upstreams when none would be left.
+func (p *planner) removeWrittenLines(ups []netip.Addr) error {
+	pod := p.node.Pod
+	if pod == nil {
+		return nil
+	}
+	var lines []int
+	left := 0
+	for _, ns := range pod.Conf.Nameservers {
+		if p.node.Looping(ns.Addr) {
+			lines = append(lines, ns.Line)
+		} else {
+			left++
 		}
 	}
-	p.pods(StrategyDhclient)
-	return nil
+	if len(lines) == 0 {
+		return nil
+	}
+	return p.edit(pod.Path, StrategyDhclient, "remove the looping nameservers dhclient already wrote", func(old []byte) ([]byte, error) {
+		out := resolvconf.RemoveLines(old, lines)
+		if left == 0 {
+			// An empty list would send pods nowhere: name the upstreams the hook substitutes.
+			if len(out) > 0 && out[len(out)-1] != '\n' {
+				out = append(out, '\n')
+			}
+			for _, a := range ups {
+				out = append(out, fmt.Sprintf("nameserver %s\n", a)...)
+			}
+		}
+		return out, nil
+	})
 }
 
 // enterHooks plans unloop's block in RHEL's dhclient-enter-hooks, which
