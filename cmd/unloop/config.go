@@ -188,6 +188,9 @@ func (cf *cmdFlags) load() (*config, error) {
 	if err := c.loadOptions(vals); err != nil {
 		return nil, err
 	}
+	if file != nil {
+		c.Opts.Ignore = file.ignore
+	}
 	return c, nil
 }
 

@@ -13,6 +13,8 @@ import (
 
 	"github.com/spf13/pflag"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/unloop/unloop/remediate"
 )
 
 // The kinds of value a setting takes. Each is parsed the same way from a
@@ -220,6 +222,7 @@ type configFile struct {
 	name   string
 	keys   map[string]*yaml.Node
 	values map[string]*yaml.Node
+	ignore []remediate.Ignore // the file-only key, read by every command
 }
 
 // readConfigFile reads --config: a missing default file is fine, a missing
@@ -237,7 +240,14 @@ func (cf *cmdFlags) readConfigFile() (*configFile, error) {
 	case err != nil:
 		return nil, fmt.Errorf("config %s: %w", name, err)
 	}
-	return parseConfig(name, data)
+	c, err := parseConfig(name, data)
+	if err != nil {
+		return nil, err
+	}
+	if c.ignore, err = parseIgnore(name, data); err != nil {
+		return nil, err
+	}
+	return c, nil
 }
 
 // readLimited reads a regular file of at most maxConfigSize bytes; /dev/null
@@ -291,7 +301,7 @@ func parseConfig(name string, data []byte) (*configFile, error) {
 	}
 	for i := 0; i+1 < len(m.Content); i += 2 {
 		k, v := m.Content[i], m.Content[i+1]
-		if k.Value == "config" || !slices.ContainsFunc(settings, func(s setting) bool { return s.name == k.Value }) {
+		if k.Value == "config" || k.Value != "ignore" && !slices.ContainsFunc(settings, func(s setting) bool { return s.name == k.Value }) {
 			return nil, fmt.Errorf("config %s:%d: unknown key %q", name, k.Line, k.Value)
 		}
 		if _, dup := c.keys[k.Value]; dup {
