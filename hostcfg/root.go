@@ -46,6 +46,7 @@ type Root struct {
 type readLog struct {
 	mu    sync.Mutex
 	first map[string][]byte
+	names map[string]string // the path asked for → where its first read led
 }
 
 // Recording returns a Root on the same tree that remembers what it read first
@@ -53,7 +54,7 @@ type readLog struct {
 // was reasoned from and the read it edits (positions from the first applied
 // to other bytes would corrupt the file).
 func (r *Root) Recording() *Root {
-	return &Root{dir: r.dir, fd: r.fd, hook: r.hook, reads: &readLog{first: map[string][]byte{}}}
+	return &Root{dir: r.dir, fd: r.fd, hook: r.hook, reads: &readLog{first: map[string][]byte{}, names: map[string]string{}}}
 }
 
 // WithTestHook returns a Root on the same tree that calls hook at the steps
@@ -88,7 +89,20 @@ func (r *Root) FirstRead(p string) ([]byte, bool) {
 	return data, ok
 }
 
-func (r *Root) remember(np string, data []byte) {
+// FirstResolved returns where the node path p led (links resolved) the first
+// time this Root read it; false when it has not read p or does not record. A
+// path that leads elsewhere now had a link swapped in.
+func (r *Root) FirstResolved(p string) (string, bool) {
+	if r.reads == nil {
+		return "", false
+	}
+	r.reads.mu.Lock()
+	defer r.reads.mu.Unlock()
+	np, ok := r.reads.names[clean(p)]
+	return np, ok
+}
+
+func (r *Root) remember(p, np string, data []byte) {
 	if r.reads == nil {
 		return
 	}
@@ -96,6 +110,9 @@ func (r *Root) remember(np string, data []byte) {
 	defer r.reads.mu.Unlock()
 	if _, ok := r.reads.first[np]; !ok {
 		r.reads.first[np] = bytes.Clone(data)
+	}
+	if _, ok := r.reads.names[p]; !ok {
+		r.reads.names[p] = np
 	}
 }
 
@@ -322,7 +339,7 @@ func (r *Root) ReadFileMax(p string, limit int) ([]byte, error) {
 	if err != nil {
 		return nil, &FileError{Path: p, Err: err}
 	}
-	r.remember(np, data)
+	r.remember(p, np, data)
 	return data, nil
 }
 

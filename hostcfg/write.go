@@ -35,6 +35,11 @@ const modeBits = fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky
 // or a link was swapped in. Nothing was written.
 var ErrChanged = errors.New("changed since unloop read it")
 
+// ErrSwapped is wrapped by the errors of a write that found a link where it
+// read a file, or its folder replaced: someone tried to redirect the write.
+// Nothing was written, and apply does not plan again through it.
+var ErrSwapped = errors.New("swapped since unloop read it")
+
 // fileID is which file a name held when it was read, and in which folder:
 // content alone can't tell a link swapped in for a copy of the same bytes.
 // Zero when not recorded (a snapshot read back from a journal).
@@ -71,7 +76,8 @@ func (r *Root) WriteFile(p string, data []byte, mode fs.FileMode, uid, gid int) 
 // content, mode and owner. It checks through the folder's handle once the new
 // file is complete, immediately before the rename; otherwise it writes
 // nothing and its error wraps ErrChanged. What is left is the moment between
-// that check and the rename, which no rename can close.
+// that check and the rename, which no rename can close. A link found where a
+// file was read, or another folder, wraps ErrSwapped instead.
 func (r *Root) ReplaceFile(before *Snapshot, data []byte, mode fs.FileMode, uid, gid int) error {
 	if before == nil {
 		return errors.New("replacing a file: no snapshot to compare with")
@@ -177,7 +183,7 @@ func unchanged(d *os.File, base string, want *Snapshot) error {
 			return err
 		}
 		if ds.Dev != want.id.dirDev || ds.Ino != want.id.dirIno {
-			return fmt.Errorf("%w: its folder was replaced", ErrChanged)
+			return fmt.Errorf("%w: its folder was replaced", ErrSwapped)
 		}
 	}
 	var st unix.Stat_t
@@ -191,6 +197,9 @@ func unchanged(d *os.File, base string, want *Snapshot) error {
 		return err
 	case !want.Exists:
 		return fmt.Errorf("%w: something was put there", ErrChanged)
+	case want.Link == "" && st.Mode&unix.S_IFMT == unix.S_IFLNK:
+		// Before the inode: a link may get the number of the file it replaced.
+		return fmt.Errorf("%w: it is a link now; refusing to write through it", ErrSwapped)
 	case want.id.ino != 0 && (st.Dev != want.id.dev || st.Ino != want.id.ino):
 		return fmt.Errorf("%w: another file took its place", ErrChanged)
 	case want.Link != "":
@@ -205,8 +214,6 @@ func unchanged(d *os.File, base string, want *Snapshot) error {
 			return fmt.Errorf("%w: the link points to %s now", ErrChanged, t)
 		}
 		return nil
-	case st.Mode&unix.S_IFMT == unix.S_IFLNK:
-		return fmt.Errorf("%w: it is a link now", ErrChanged)
 	case st.Mode&unix.S_IFMT != unix.S_IFREG:
 		return fmt.Errorf("%w: it is a %s now", ErrChanged, fileType(st.Mode))
 	}
@@ -693,7 +700,7 @@ func (r *Root) Snapshot(p string) (*Snapshot, error) {
 		}
 		s.Mode = fi.Mode() & modeBits
 		if dir, err := r.nodePathOf(d); err == nil {
-			r.remember(path.Join(dir, base), s.Data)
+			r.remember(p, path.Join(dir, base), s.Data)
 		}
 	default:
 		return nil, &FileError{Path: p, Err: fmt.Errorf("can't snapshot a %s, only files and links", describeType(fi.Mode()))}

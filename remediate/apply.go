@@ -63,6 +63,28 @@ func Apply(ctx context.Context, env Env, opts Options) (*Result, error) {
 	if err := recoverCrashed(ctx, env, opts); err != nil {
 		return nil, err
 	}
+	// A file that changed under apply (a DHCP renew racing the boot unit) is
+	// refused before it is written; the plan is made again from what is
+	// there now, so the renewed servers are kept, not lost.
+	for replans := 0; ; replans++ {
+		res, err := applyOnce(ctx, env, opts)
+		var se *StepError
+		if !errors.Is(err, hostcfg.ErrChanged) || errors.As(err, &se) && !se.RollbackOK {
+			return res, err
+		}
+		if replans == maxReplans {
+			return res, fmt.Errorf("%w; files kept changing while unloop wrote them, planned again %d times, giving up", err, maxReplans)
+		}
+		env.log().Warn("a file changed while applying: planning again from what is there now", "err", err, "attempt", replans+2)
+	}
+}
+
+// maxReplans is how often apply plans again after a file changed under it.
+const maxReplans = 3
+
+// applyOnce plans and carries the plan out, once, under the caller's lock.
+func applyOnce(ctx context.Context, env Env, opts Options) (*Result, error) {
+	root := env.Root
 	pl, err := MakePlan(ctx, env, opts)
 	if err != nil {
 		if pl != nil {
@@ -96,7 +118,7 @@ func Apply(ctx context.Context, env Env, opts Options) (*Result, error) {
 			return res, err
 		}
 		if !cur.Equal(c.Before) {
-			return res, fmt.Errorf("%s changed since unloop read it; nothing was changed (run apply again)", c.Path)
+			return res, fmt.Errorf("%s %w; nothing was changed", c.Path, hostcfg.ErrChanged)
 		}
 		snaps = append(snaps, cur)
 	}
@@ -107,7 +129,12 @@ func Apply(ctx context.Context, env Env, opts Options) (*Result, error) {
 	res.Run = j.ID
 	crashpoint("journaled")
 	var restarted []string
+	// touched counts the journaled paths a write may have reached: the rest
+	// were never written, and restoring them could put old bytes over what
+	// another writer put there meanwhile.
+	touched := len(snaps)
 	fail := func(step string, err error) (*Result, error) {
+		j.Snapshots = j.Snapshots[:touched]
 		rerr := j.Rollback(root)
 		if errors.Is(rerr, errUnmarked) {
 			// Every file is back, the manifest still says started: left so, the
@@ -128,21 +155,34 @@ func Apply(ctx context.Context, env Env, opts Options) (*Result, error) {
 		return res, &StepError{Step: step, Err: err, RollbackOK: rerr == nil}
 	}
 
+	// Each write goes only over the very file the plan read, unchanged.
+	written := 0
+	wrote := func(err error) {
+		touched = written + 1
+		if errors.Is(err, hostcfg.ErrChanged) || errors.Is(err, hostcfg.ErrSwapped) {
+			touched = written // refused before its rename: not ours to restore
+		}
+	}
 	for _, c := range pl.Changes {
 		switch c.Kind {
 		case KindFile:
 			if err := root.MkdirAll(path.Dir(c.Path), 0o755); err != nil {
+				wrote(err)
 				return fail("writing "+c.Path, err)
 			}
-			if err := root.WriteFile(c.Path, c.After, c.Mode, c.UID, c.GID); err != nil {
+			if err := root.ReplaceFile(c.Before, c.After, c.Mode, c.UID, c.GID); err != nil {
+				wrote(err)
 				return fail("writing "+c.Path, err)
 			}
+			written++
 			crashpoint("wrote " + c.Path)
 			env.log().Info("wrote", "path", c.Path, "strategy", c.Strategy)
 		case KindLink:
-			if err := root.Symlink(c.Path, c.Target); err != nil {
+			if err := root.ReplaceLink(c.Before, c.Target); err != nil {
+				wrote(err)
 				return fail("linking "+c.Path, err)
 			}
+			written++
 			crashpoint("linked " + c.Path)
 			env.log().Info("linked", "path", c.Path, "target", c.Target, "strategy", c.Strategy)
 		}
