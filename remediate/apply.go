@@ -23,11 +23,12 @@ const (
 )
 
 // Result is what apply did: the plan it carried out, and how it went.
+// ApplyDocument is how it is printed.
 type Result struct {
-	*Plan
-	Run        string `json:"run"`
-	Verified   bool   `json:"verified"`
-	RolledBack bool   `json:"rolled_back"`
+	Plan       *Plan
+	Run        string
+	Verified   bool
+	RolledBack bool
 }
 
 // StepError says which step of apply failed; every change was rolled back.
@@ -51,10 +52,7 @@ func (e *StepError) Unwrap() error { return e.Err }
 // that changed since they were read, journals the originals, writes, restarts,
 // verifies, and rolls everything back if any step fails.
 func Apply(ctx context.Context, env Env, opts Options) (*Result, error) {
-	root := env.Root
-	lctx, cancel := context.WithTimeout(ctx, lockTimeout)
-	unlock, err := root.Lock(lctx)
-	cancel()
+	unlock, err := lock(ctx, env.Root)
 	if err != nil {
 		return nil, err
 	}
@@ -84,7 +82,6 @@ const maxReplans = 3
 
 // applyOnce plans and carries the plan out, once, under the caller's lock.
 func applyOnce(ctx context.Context, env Env, opts Options) (*Result, error) {
-	root := env.Root
 	pl, err := MakePlan(ctx, env, opts)
 	if err != nil {
 		if pl != nil {
@@ -93,21 +90,47 @@ func applyOnce(ctx context.Context, env Env, opts Options) (*Result, error) {
 		return nil, err
 	}
 	res := &Result{Plan: pl}
-	if pl.HasUnreadable() {
-		return res, errors.New("some inputs could not be read (see the unreadable findings); nothing was changed")
+	if err := refusal(pl); err != nil || !pl.Changed {
+		return res, err
+	}
+	snaps, err := samePlan(env.Root, pl)
+	if err != nil {
+		return res, err
+	}
+	j, err := newJournal(env.Root, NewRunID(time.Now()), pl.Strategies, snaps, missingDirs(env.Root, pl.Changes))
+	if err != nil {
+		return res, err
+	}
+	res.Run = j.ID
+	crashpoint("journaled")
+	r := &run{env: env, opts: opts, j: j, res: res, touched: len(snaps)}
+	return res, r.carryOut(ctx)
+}
+
+func lock(ctx context.Context, root *hostcfg.Root) (func(), error) {
+	lctx, cancel := context.WithTimeout(ctx, lockTimeout)
+	defer cancel()
+	return root.Lock(lctx)
+}
+
+// refusal says why apply must not carry out pl, if it must not.
+func refusal(pl *Plan) error {
+	if pl.Report.HasUnreadable() {
+		return errors.New("some inputs could not be read (see the unreadable findings); nothing was changed")
 	}
 	if len(pl.Unfixed) > 0 {
 		var codes []string
 		for _, f := range pl.Unfixed {
 			codes = append(codes, string(f.Code))
 		}
-		return res, fmt.Errorf("%w (%s); nothing was changed", ErrUnfixed, strings.Join(codes, ", "))
+		return fmt.Errorf("%w (%s); nothing was changed", ErrUnfixed, strings.Join(codes, ", "))
 	}
-	if !pl.Changed {
-		return res, nil
-	}
+	return nil
+}
 
-	// The same plan: every path must still be what the plan read.
+// samePlan checks that every path the plan changes is still what the plan
+// read, and returns what it is, for the journal.
+func samePlan(root *hostcfg.Root, pl *Plan) ([]*hostcfg.Snapshot, error) {
 	var snaps []*hostcfg.Snapshot
 	for _, c := range pl.Changes {
 		if c.Kind != KindFile && c.Kind != KindLink {
@@ -115,114 +138,137 @@ func applyOnce(ctx context.Context, env Env, opts Options) (*Result, error) {
 		}
 		cur, err := root.Snapshot(c.Path)
 		if err != nil {
-			return res, err
+			return nil, err
 		}
 		if !cur.Equal(c.Before) {
-			return res, fmt.Errorf("%s %w; nothing was changed", c.Path, hostcfg.ErrChanged)
+			return nil, fmt.Errorf("%s %w; nothing was changed", c.Path, hostcfg.ErrChanged)
 		}
 		snaps = append(snaps, cur)
 	}
-	j, err := newJournal(root, NewRunID(time.Now()), pl.Strategies, snaps, missingDirs(root, pl.Changes))
-	if err != nil {
-		return res, err
-	}
-	res.Run = j.ID
-	crashpoint("journaled")
-	var restarted []string
+	return snaps, nil
+}
+
+// run is one journaled apply: its steps, and the rollback when one fails.
+type run struct {
+	env       Env
+	opts      Options
+	j         *Journal
+	res       *Result
+	restarted []string
 	// touched counts the journaled paths a write may have reached: the rest
 	// were never written, and restoring them could put old bytes over what
 	// another writer put there meanwhile.
-	touched := len(snaps)
-	fail := func(step string, err error) (*Result, error) {
-		j.Snapshots = j.Snapshots[:touched]
-		rerr := j.Rollback(root)
-		if errors.Is(rerr, errUnmarked) {
-			// Every file is back, the manifest still says started: left so, the
-			// next apply would replay it over whatever changed meanwhile.
-			if ferr := j.forget(root); ferr == nil {
-				env.log().Warn("run rolled back; its journal could not be marked so and was removed", "run", j.ID, "err", rerr)
-				rerr = nil
-			}
-		}
-		res.RolledBack = rerr == nil
-		if rerr == nil {
-			crashpoint("rolled-back")
-			rerr = restartAll(ctx, env, restarted)
-		}
-		if rerr != nil {
-			env.log().Error("rollback failed", "run", j.ID, "err", rerr)
-		}
-		return res, &StepError{Step: step, Err: err, RollbackOK: rerr == nil}
-	}
+	touched int
+}
 
-	// Each write goes only over the very file the plan read, unchanged.
-	written := 0
-	wrote := func(err error) {
-		touched = written + 1
-		if errors.Is(err, hostcfg.ErrChanged) || errors.Is(err, hostcfg.ErrSwapped) {
-			touched = written // refused before its rename: not ours to restore
-		}
+func (r *run) carryOut(ctx context.Context) error {
+	if step, err := r.write(); err != nil {
+		return r.fail(ctx, step, err)
 	}
-	for _, c := range pl.Changes {
+	if step, err := r.restart(ctx); err != nil {
+		return r.fail(ctx, step, err)
+	}
+	if !r.opts.NoVerify {
+		if err := verifyClean(ctx, r.env, r.opts); err != nil {
+			return r.fail(ctx, "verifying", err)
+		}
+		r.res.Verified = true
+		crashpoint("verified")
+	}
+	if err := r.j.SetState(RunApplied); err != nil {
+		return r.fail(ctx, "journaling", err)
+	}
+	crashpoint("applied")
+	return nil
+}
+
+// write writes the plan's files and links, each only over the very file the
+// plan read, unchanged; on failure it names the step.
+func (r *run) write() (string, error) {
+	root := r.env.Root
+	written := 0
+	failed := func(err error) error {
+		r.touched = written + 1
+		if errors.Is(err, hostcfg.ErrChanged) || errors.Is(err, hostcfg.ErrSwapped) {
+			r.touched = written // refused before its rename: not ours to restore
+		}
+		return err
+	}
+	for _, c := range r.res.Plan.Changes {
 		switch c.Kind {
 		case KindFile:
 			if err := root.MkdirAll(path.Dir(c.Path), 0o755); err != nil {
-				wrote(err)
-				return fail("writing "+c.Path, err)
+				return "writing " + c.Path, failed(err)
 			}
 			if err := root.ReplaceFile(c.Before, c.After, c.Mode, c.UID, c.GID); err != nil {
-				wrote(err)
-				return fail("writing "+c.Path, err)
+				return "writing " + c.Path, failed(err)
 			}
 			written++
 			crashpoint("wrote " + c.Path)
-			env.log().Info("wrote", "path", c.Path, "strategy", c.Strategy)
+			r.env.log().Info("wrote", "path", c.Path, "strategy", c.Strategy)
 		case KindLink:
 			if err := root.ReplaceLink(c.Before, c.Target); err != nil {
-				wrote(err)
-				return fail("linking "+c.Path, err)
+				return "linking " + c.Path, failed(err)
 			}
 			written++
 			crashpoint("linked " + c.Path)
-			env.log().Info("linked", "path", c.Path, "target", c.Target, "strategy", c.Strategy)
+			r.env.log().Info("linked", "path", c.Path, "target", c.Target, "strategy", c.Strategy)
 		}
 	}
-	for _, c := range pl.Changes {
+	return "", nil
+}
+
+// restart restarts the plan's units, each journaled first and watched after.
+func (r *run) restart(ctx context.Context) (string, error) {
+	for _, c := range r.res.Plan.Changes {
 		if c.Kind != KindUnit || c.Skipped != "" {
 			continue
 		}
-		restarted = append(restarted, c.Unit)
-		if err := j.SetUnits(slices.Clone(restarted)); err != nil {
-			return fail("journaling "+c.Unit, err)
+		r.restarted = append(r.restarted, c.Unit)
+		if err := r.j.SetUnits(slices.Clone(r.restarted)); err != nil {
+			return "journaling " + c.Unit, err
 		}
 		crashpoint("restarting " + c.Unit)
 		rctx, cancel := context.WithTimeout(ctx, restartTimeout)
-		err := env.Bus.RestartUnit(rctx, c.Unit)
+		err := r.env.Bus.RestartUnit(rctx, c.Unit)
 		if err == nil {
-			err = staysActive(rctx, env.Bus, c.Unit)
+			err = staysActive(rctx, r.env.Bus, c.Unit)
 		}
-		if err == nil && c.Verify != nil && !opts.NoVerify {
-			err = c.Verify(rctx, env.Bus)
+		if err == nil && c.Verify != nil && !r.opts.NoVerify {
+			err = c.Verify(rctx, r.env.Bus)
 		}
 		cancel()
 		if err != nil {
-			return fail("restarting "+c.Unit, err)
+			return "restarting " + c.Unit, err
 		}
 		crashpoint("restarted " + c.Unit)
-		env.log().Info("restarted", "unit", c.Unit)
+		r.env.log().Info("restarted", "unit", c.Unit)
 	}
-	if !opts.NoVerify {
-		if err := verifyClean(ctx, env, opts); err != nil {
-			return fail("verifying", err)
+	return "", nil
+}
+
+// fail rolls the run back and says which step failed.
+func (r *run) fail(ctx context.Context, step string, err error) error {
+	root, j := r.env.Root, r.j
+	j.Snapshots = j.Snapshots[:r.touched]
+	rerr := j.Rollback(root)
+	if errors.Is(rerr, errUnmarked) {
+		// Every file is back, the manifest still says started: left so, the
+		// next apply would replay it over whatever changed meanwhile.
+		if ferr := j.forget(root); ferr == nil {
+			r.env.log().Warn("run rolled back; its journal could not be marked so and was removed", "run", j.ID, "err", rerr)
+			rerr = nil
 		}
-		res.Verified = true
-		crashpoint("verified")
 	}
-	if err := j.SetState(RunApplied); err != nil {
-		return fail("journaling", err)
+	r.res.RolledBack = rerr == nil
+	if rerr == nil {
+		crashpoint("rolled-back")
+		rerr = restartAll(ctx, r.env, r.restarted)
 	}
-	crashpoint("applied")
-	return res, nil
+	if rerr != nil {
+		r.env.log().Error("rollback failed", "run", j.ID, "err", rerr)
+	}
+	return &StepError{Step: step, Err: err, RollbackOK: rerr == nil}
 }
 
 // missingDirs lists the folders the run's files need that do not exist yet,
@@ -288,7 +334,7 @@ func verifyClean(ctx context.Context, env Env, opts Options) error {
 	}
 	var left []string
 	for _, f := range rep.Findings {
-		if f.Severity == SevError {
+		if f.Severity == SevError && !f.Ignored {
 			where := f.File
 			if f.Line > 0 {
 				where = fmt.Sprintf("%s:%d", f.File, f.Line)
@@ -341,9 +387,7 @@ func restartAll(ctx context.Context, env Env, units []string) error {
 // restarts what that run restarted, unless offline or --no-restart.
 func Rollback(ctx context.Context, env Env, opts Options, id string) (*Journal, error) {
 	root := env.Root
-	lctx, cancel := context.WithTimeout(ctx, lockTimeout)
-	unlock, err := root.Lock(lctx)
-	cancel()
+	unlock, err := lock(ctx, root)
 	if err != nil {
 		return nil, err
 	}

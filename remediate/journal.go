@@ -341,7 +341,7 @@ func runSecond(id string) string {
 func (j *Journal) Rollback(r *hostcfg.Root) error {
 	var errs []error
 	for _, s := range slices.Backward(j.Snapshots) {
-		if err := r.Restore(s); err != nil {
+		if err := restore(r, s); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -359,6 +359,31 @@ func (j *Journal) Rollback(r *hostcfg.Root) error {
 		return fmt.Errorf("rolling back run %s: files restored, but %w: %w", j.ID, errUnmarked, err)
 	}
 	return nil
+}
+
+// restore puts one path back. A file of someone else's that unloop spliced its
+// block into (RHEL's dhclient-enter-hooks) gets the block removed by its
+// markers rather than the whole file restored: what its owner changed since
+// stays, and when nothing did the result is the original byte for byte.
+func restore(r *hostcfg.Root, s *hostcfg.Snapshot) error {
+	if !s.Exists || s.Link != "" {
+		return r.Restore(s)
+	}
+	if _, _, had, err := findBlock(s.Path, s.Data); err != nil || had {
+		return r.Restore(s)
+	}
+	cur, err := r.Snapshot(s.Path)
+	if err != nil || !cur.Exists || cur.Link != "" {
+		return r.Restore(s)
+	}
+	out, found, err := removeBlock(s.Path, cur.Data)
+	if err != nil {
+		return err
+	}
+	if !found {
+		return r.Restore(s)
+	}
+	return r.WriteFile(s.Path, out, cur.Mode, cur.UID, cur.GID)
 }
 
 // errUnmarked: every path is back, but the manifest could not be rewritten to

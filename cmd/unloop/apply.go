@@ -42,8 +42,8 @@ nothing is printed but the reason for an exit 1.`,
 				return err
 			}
 			switch {
-			case pl.HasUnreadable():
-				quietErrors(ss, pl.Findings)
+			case pl.Report.HasUnreadable():
+				quietErrors(ss, pl.Report.Findings)
 				return &exitError{code: exitFailed}
 			case len(pl.Unfixed) > 0:
 				fmt.Fprintf(ss.err, "unloop: %v\n", remediate.ErrUnfixed)
@@ -116,9 +116,8 @@ printed but the error.`,
 				}
 				return err
 			}
-			out := map[string]any{"run": j.ID, "state": j.State, "paths": len(j.Snapshots), "units_restarted": j.Units}
 			if ss.Output == "json" {
-				return writeJSON(ss.out, out)
+				return writeJSON(ss.out, remediate.NewRollbackDocument(j))
 			}
 			fmt.Fprintf(ss.out, "rolled back run %s: %d paths restored", j.ID, len(j.Snapshots))
 			if len(j.Units) > 0 && !ss.Opts.Offline && !ss.Opts.NoRestart {
