@@ -29,6 +29,13 @@ import (
 // an OOM at boot. It also bounds apply's memory (issue 11: 30 MB at most).
 const MaxFileSize = 1 << 20
 
+// MaxParsedSize bounds the files unloop parses into a tree or a token list
+// (KubeletConfiguration, Corefile, dhclient.conf and its leases): real ones
+// are a few KB, and such a parse costs about 40 times a file's size in
+// memory, which must stay within the 30 MB that apply may take on any input
+// it accepts (issue 11; the DaemonSet's limit is 64 MiB).
+const MaxParsedSize = 256 << 10
+
 // Root is the filesystem tree unloop reads and edits. Every open, create,
 // rename, unlink and mkdir goes through descriptors resolved inside it
 // (openat2 RESOLVE_IN_ROOT, through filepath-securejoin's pathrs-lite), never

@@ -134,9 +134,12 @@ func BenchmarkBinarySize(b *testing.B) {
 }
 
 // largeTree is a kubeadm node with resolved's stub (the kubelet strategy
-// edits config.yaml) whose kubelet config is as large as unloop accepts with
-// room for the edit (hostcfg.MaxFileSize less 4 KiB), most of it a
-// featureGates map, the costliest YAML to parse and splice per byte.
+// edits config.yaml) whose parsed inputs are as large as unloop accepts with
+// room for an edit (hostcfg.MaxParsedSize less 4 KiB): a kubelet config, most
+// of it a featureGates map, the costliest YAML to parse and splice per byte;
+// a Corefile of many server blocks that forwards to the pod file from
+// node-local-dns's address; a dhclient.conf that prepends that address. The
+// other files are read as they are in the tree.
 func largeTree(b *testing.B) (root, cfg string) {
 	b.Helper()
 	root, _ = hostcfgtest.Tree(b, filepath.Join("..", "..", "remediate", "testdata", "nodes", "ubuntu-2004-kubeadm-stub.txtar"))
@@ -147,13 +150,31 @@ func largeTree(b *testing.B) (root, cfg string) {
 	}
 	var gates strings.Builder
 	gates.WriteString("featureGates:\n")
-	for i := 0; gates.Len()+len(data)+8192 < hostcfg.MaxFileSize; i++ {
+	for i := 0; gates.Len()+len(data)+8192 < hostcfg.MaxParsedSize; i++ {
 		fmt.Fprintf(&gates, "  Feature%07d: true\n", i)
 	}
 	data = append(data, gates.String()...)
-	data = append(data, "# "+strings.Repeat("#", hostcfg.MaxFileSize-4096-len(data))+"\n"...)
+	data = append(data, "# "+strings.Repeat("#", hostcfg.MaxParsedSize-4096-len(data))+"\n"...)
 	if err := os.WriteFile(p, data, 0o644); err != nil {
 		b.Fatal(err)
+	}
+	var corefile strings.Builder
+	corefile.WriteString(".:53 {\n  bind 169.254.25.10\n  forward . /etc/resolv.conf\n}\n")
+	for i := 0; corefile.Len()+200 < hostcfg.MaxParsedSize-4096; i++ {
+		fmt.Fprintf(&corefile, "zone%d.example:53 {\n  hosts {\n    10.0.%d.%d a%d.zone%d.example\n  }\n}\n", i, i%250, i%200, i, i)
+	}
+	var dhclient strings.Builder
+	dhclient.WriteString("prepend domain-name-servers 169.254.25.10;\n")
+	for i := 0; dhclient.Len()+100 < hostcfg.MaxParsedSize-4096; i++ {
+		fmt.Fprintf(&dhclient, "send host-name \"node%d\";\n", i)
+	}
+	for p, data := range map[string]string{"etc/coredns/Corefile": corefile.String(), "etc/dhcp/dhclient.conf": dhclient.String()} {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(root, p)), 0o755); err != nil {
+			b.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(root, p), []byte(data), 0o644); err != nil {
+			b.Fatal(err)
+		}
 	}
 	cfg = filepath.Join(b.TempDir(), "unloop.yaml")
 	if err := os.WriteFile(cfg, nil, 0o644); err != nil {
