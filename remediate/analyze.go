@@ -37,6 +37,9 @@ func (n *Node) classify(a netip.Addr) (addrKind, string) {
 		return kindStub, fmt.Sprintf("%s is systemd-resolved's stub listener, and inside a CoreDNS pod it is the pod itself", a)
 	case a.IsLoopback():
 		return kindLoopback, fmt.Sprintf("%s is a loopback address, and inside a CoreDNS pod it is the pod itself", a)
+	case a.IsUnspecified():
+		// Linux connects to 0.0.0.0 and :: as to the local host.
+		return kindLoopback, fmt.Sprintf("%s is the unspecified address, which the kernel delivers to the local host: inside a CoreDNS pod it is the pod itself", a)
 	}
 	if why, ok := n.NodeCache[a]; ok {
 		return kindNodeCache, fmt.Sprintf("%s is %s", a, why)

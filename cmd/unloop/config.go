@@ -36,6 +36,7 @@ var settings = []setting{
 	{"upstream", "", []string(nil), "an upstream DNS server to use instead of discovering them (repeatable)"},
 	{"node-local-dns", "", []string{"169.254.25.10", "169.254.20.10"}, "a node-local-dns address (repeatable)"},
 	{"local-ip", "", []string(nil), "an address of this node beyond those its interfaces show (repeatable)"},
+	{"dns-upstreams", "", []string(nil), "an address the site's DNS servers forward to instead of the pod file (repeatable; e.g. Kubespray's upstream_dns_servers)"},
 	{"corefile", "", []string(nil), "a Corefile to check and fix (repeatable; default /etc/coredns/Corefile when present)"},
 	{"offline", "", false, "read files only: no D-Bus, no interfaces, no DNS queries, no restarts"},
 	{"no-restart", "", false, "do not restart or reload services"},
@@ -48,10 +49,10 @@ var settings = []setting{
 // The settings each command takes.
 var (
 	logSettings   = []string{"log-format", "verbose", "quiet"}
-	checkSettings = append([]string{"root", "config", "output", "node-local-dns", "local-ip", "corefile", "offline"}, logSettings...)
+	checkSettings = append([]string{"root", "config", "output", "node-local-dns", "local-ip", "dns-upstreams", "corefile", "offline"}, logSettings...)
 	// plan takes apply's settings: one list of arguments serves both (the
 	// Ansible role's unloop_args), and the plan is what apply would do.
-	applySettings    = append([]string{"root", "config", "output", "strategy", "upstream", "node-local-dns", "local-ip", "corefile", "offline", "no-restart", "no-verify"}, logSettings...)
+	applySettings    = append([]string{"root", "config", "output", "strategy", "upstream", "node-local-dns", "local-ip", "dns-upstreams", "corefile", "offline", "no-restart", "no-verify"}, logSettings...)
 	planSettings     = applySettings
 	rollbackSettings = append([]string{"root", "config", "output", "offline", "no-restart"}, logSettings...)
 	runsSettings     = append([]string{"root", "config", "output"}, logSettings...)
@@ -264,11 +265,16 @@ func (c *config) loadOptions(v *viper.Viper) error {
 	for _, k := range []struct {
 		key string
 		dst *[]netip.Addr
-	}{{"upstream", &o.Upstreams}, {"node-local-dns", &o.NodeLocalDNS}, {"local-ip", &o.LocalIPs}} {
+	}{{"upstream", &o.Upstreams}, {"node-local-dns", &o.NodeLocalDNS}, {"local-ip", &o.LocalIPs}, {"dns-upstreams", &o.DNSUpstreams}} {
 		for _, s := range list(v, k.key) {
 			a, err := netip.ParseAddr(s)
 			if err != nil {
 				return fmt.Errorf("%s %q: not an IP address", k.key, s)
+			}
+			if k.key == "upstream" || k.key == "dns-upstreams" {
+				if why := remediate.NotAnUpstream(a); why != "" {
+					return fmt.Errorf("%s %q: %s", k.key, s, why)
+				}
 			}
 			*k.dst = append(*k.dst, a)
 		}
