@@ -122,11 +122,18 @@ func Analyze(n *Node, opts Options) []Finding {
 	var out []Finding
 	out = append(out, n.Unreadable...)
 	out = append(out, n.kubeletFindings()...)
-	out = append(out, n.podFileFindings(opts)...)
-	out = append(out, n.dhclientFindings()...)
-	out = append(out, n.resolvedFindings()...)
-	out = append(out, n.networkManagerFindings()...)
+	rds := n.podReaders(opts)
+	out = append(out, n.podFileFindings(rds)...)
+	out = append(out, n.noNameserverFinding(rds)...)
+	if len(rds) > 0 {
+		// What puts a looping address into the pod file matters only
+		// where a DNS server reads the file.
+		out = append(out, n.dhclientFindings()...)
+		out = append(out, n.resolvedFindings()...)
+		out = append(out, n.networkManagerFindings()...)
+	}
 	out = append(out, n.corefileFindings()...)
+	out = append(out, n.staleCopyFindings()...)
 	markIgnored(out, opts.Ignore)
 	no := n.upstreamFindings(opts, out)
 	markIgnored(no, opts.Ignore)
@@ -212,17 +219,17 @@ func (n *Node) kubeletFindings() []Finding {
 	return out
 }
 
-func (n *Node) podFileFindings(opts Options) []Finding {
+func (n *Node) podFileFindings(rds []Reader) []Finding {
 	if n.Pod == nil {
 		return nil
 	}
 	var out []Finding
 	conf := n.Pod.Conf
 	file := n.Pod.Path
-	// Without kubelet the file matters to the DNS servers that read it: when
-	// the node's Corefiles are known and none forwards to it, a node cache
-	// address there is the host asking its cache, not a loop.
-	readByDNS := n.Kubelet.Present || len(n.Corefiles) == 0 || n.corefileForwardsTo(n.Pod)
+	// The file matters to the DNS servers that read it: when the node's
+	// Corefiles (or the dns-upstreams setting) say they forward elsewhere, a
+	// node cache address there is the host asking its cache, not a loop.
+	readByDNS := len(rds) > 0
 	clean := 0
 	for _, ns := range conf.Nameservers {
 		if k, _ := n.classify(ns.Addr); k == kindClean || k == kindLocal {
@@ -263,6 +270,7 @@ func (n *Node) podFileFindings(opts Options) []Finding {
 		} else {
 			part.links = []string{srcAt}
 		}
+		chain = append(chain, readersStep(rds))
 		switch kind {
 		case kindNodeCache:
 			chain = append(chain, fmt.Sprintf("node-local-dns forwards '.' to %s → itself", n.PodFile))
@@ -274,6 +282,7 @@ func (n *Node) podFileFindings(opts Options) []Finding {
 		}
 		code := map[addrKind]Code{kindStub: CodeResolvedStub, kindLoopback: CodeLoopback, kindNodeCache: CodeNodeLocalDNS}[kind]
 		f := newFinding(code, file, ns.Line, ns.Addr, chain, fixes...)
+		f.Readers = rds
 		f.part = part
 		out = append(out, f)
 	}

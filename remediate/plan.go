@@ -241,9 +241,21 @@ func planFor(ctx context.Context, env Env, opts Options, rep *Report, n *Node) (
 		return pl, nil
 	}
 	byStrategy := map[string][]Finding{}
+	var stale []string
+	defer func() {
+		if len(stale) > 0 {
+			pl.Changes = append(pl.Changes, Change{Kind: KindPods, Action: "recreate", Pods: slices.Compact(stale),
+				Reason:  "these DNS-server pods hold a copy of the pod file with a looping address: delete them so they start with the clean file (unloop does not talk to the API server)",
+				Skipped: "left to you"})
+		}
+	}()
 	for _, f := range rep.Findings {
 		if f.Severity != SevError || f.Ignored {
 			continue
+		}
+		if f.Code == CodePodResolvStale {
+			stale = append(stale, f.Pod)
+			continue // the file fix is right: the pod is recreated after it
 		}
 		// A loop has one fix where one strategy fixes every part of it.
 		s := ""
