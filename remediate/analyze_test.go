@@ -34,6 +34,8 @@ func treeOptions(t *testing.T, comment string) Options {
 			o.Upstreams = append(o.Upstreams, netip.MustParseAddr(v))
 		case "corefile":
 			o.Corefiles = append(o.Corefiles, v)
+		case "dns-upstreams":
+			o.DNSUpstreams = append(o.DNSUpstreams, netip.MustParseAddr(v))
 		}
 	}
 	return o
@@ -109,6 +111,19 @@ func TestAnalyzeNodes(t *testing.T) {
 			[]string{"nameserver-node-local-dns@/etc/resolv.conf:3", "nameserver-node-local-dns@/etc/resolv.conf:4", "dhclient-injects-nameserver@/etc/dhcp/dhclient.conf:4", "corefile-forward-loop@/etc/coredns/Corefile:6", "corefile-forward-loop@/etc/coredns/Corefile:6"}, []string{"dhclient", "kubelet"}},
 		{"upstream-given", "error", "dhclient",
 			[]string{"nameserver-node-local-dns@/etc/resolv.conf:1"}, []string{"dhclient"}},
+		{"kubespray-upstream-dns-servers", "ok", "kubespray", nil, nil},
+		{"kubespray-default", "error", "kubespray",
+			[]string{"nameserver-node-local-dns@/etc/resolv.conf:4"}, []string{"kubelet"}},
+		{"kubespray-pods-containerd", "error", "kubespray",
+			[]string{"nameserver-node-local-dns@/etc/resolv.conf:4", "pod-resolv-conf-stale@/var/lib/containerd/io.containerd.grpc.v1.cri/sandboxes/4a5b6c7d8e9f00112233445566778899aabbccddeeff00112233445566778899/resolv.conf:4"}, []string{"kubelet"}},
+		{"crio-stale-copy", "error", "systemd-resolved-uplink",
+			[]string{"pod-resolv-conf-stale@/var/lib/containers/storage/overlay-containers/c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0/userdata/resolv.conf:1"}, []string{}},
+		{"nodelocaldns-self-forward", "error", "unknown",
+			[]string{"corefile-forward-loop@/var/lib/kubelet/pods/u3/volumes/kubernetes.io~configmap/config-volume/Corefile.base:10"}, []string{}},
+		{"zero-address", "error", "unknown",
+			[]string{"nameserver-loopback@/etc/resolv.conf:1", "nameserver-loopback@/etc/resolv.conf:2", "corefile-forward-loop@/etc/coredns/Corefile:2"}, []string{"kubelet"}},
+		{"resolved-no-servers", "error", "systemd-resolved-uplink",
+			[]string{"nameserver-none@/run/systemd/resolve/resolv.conf:0"}, []string{"kubelet"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -47,6 +47,9 @@ func TestStrategies(t *testing.T) {
 		{"debian-dhclient-headerless", nil, []string{"file:" + DebianHook, "file:/etc/resolv.conf"}},
 		{"docker-corefile", []string{"corefile"}, []string{"file:/etc/coredns/Corefile"}},
 		{"upstream-given", []string{"corefile", "dhclient"}, []string{"file:" + DebianHook, "file:/etc/resolv.conf"}},
+		{"kubespray-default", nil, []string{"file:" + UnloopResolvConf, "file:/etc/kubernetes/kubelet-config.yaml"}},
+		{"zero-address", []string{"kubelet", "corefile"}, []string{"file:" + UnloopResolvConf, "file:/var/lib/kubelet/config.yaml", "file:/etc/coredns/Corefile"}},
+		{"resolved-no-servers", nil, []string{"file:" + UnloopResolvConf, "file:/var/lib/kubelet/config.yaml"}},
 	}
 	for _, tt := range tests {
 		name := tt.tree + "/" + strings.Join(tt.strategy, ",")
@@ -204,5 +207,43 @@ func TestApplyRefusalKeepsReport(t *testing.T) {
 	}
 	if after := hostcfgtest.State(t, dir, unloopOwn); !maps.Equal(before, after) {
 		t.Fatal("a refused apply changed the node")
+	}
+}
+
+// TestStaleCopies: a DNS-server pod's stale copy is no part of apply's check
+// after the fix (the file fix is right); the plan lists the pod to recreate,
+// and a check afterwards still names it until it is.
+func TestStaleCopies(t *testing.T) {
+	dir, comment := hostcfgtest.Tree(t, filepath.Join("testdata", "nodes", "kubespray-pods-containerd.txtar"))
+	root, err := hostcfg.NewRoot(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{"var/lib", "run"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	opts := treeOptions(t, comment)
+	env := Env{Root: root}
+	res, err := Apply(context.Background(), env, opts)
+	if err != nil {
+		t.Fatalf("apply: %v", err)
+	}
+	var pods []string
+	for _, c := range res.Plan.Changes {
+		if c.Kind == KindPods {
+			pods = append(pods, c.Pods...)
+		}
+	}
+	if !slices.Contains(pods, "kube-system/nodelocaldns-x7k2p") {
+		t.Errorf("the plan lists pods %q to recreate, want kube-system/nodelocaldns-x7k2p", pods)
+	}
+	rep, _, err := Check(context.Background(), env, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := codes(rep.Findings); len(got) != 1 || !strings.HasPrefix(got[0], "pod-resolv-conf-stale@") {
+		t.Errorf("after apply: %q, want only the stale copy", got)
 	}
 }

@@ -31,7 +31,7 @@ type Options struct {
 	// DNSUpstreams (the dns-upstreams setting) are where the site's DNS
 	// servers forward, instead of the pod file (Kubespray's upstream_dns_servers).
 	DNSUpstreams []netip.Addr
-	Corefiles    []string     // node paths; empty: /etc/coredns/Corefile when present
+	Corefiles    []string // node paths; empty: /etc/coredns/Corefile when present
 	Offline      bool
 	Strategies   []string // "auto" or names, in order of preference
 	NoRestart    bool

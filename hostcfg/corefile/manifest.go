@@ -196,7 +196,9 @@ func (cf *Config) Check() error {
 			}
 			if k == "" || strings.ContainsFunc(k, func(r rune) bool {
 				return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune(".-_:/[]*%", r))
-			}) {
+			}) || !strings.ContainsAny(k, ".:/") {
+				// A zone names its dots (".", "cluster.local", ".:53"); a bare
+				// word is the start of prose.
 				return hostcfg.Errorf(cf.Path, sb.Line, "neither a Corefile nor a manifest whose ConfigMap data holds a Corefile: %q is not a server address", k)
 			}
 		}
