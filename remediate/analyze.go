@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/unloop/unloop/hostcfg"
 	"github.com/unloop/unloop/hostcfg/kubelet"
 	"github.com/unloop/unloop/hostcfg/resolvconf"
 )
@@ -321,6 +322,10 @@ func (n *Node) sourceOf(a netip.Addr, kind addrKind) (string, string, []string) 
 		}
 	}
 	if n.podIsHostFile() && n.NM != nil {
+		if d, ok := n.nmDnsmasq(a); ok {
+			return fmt.Sprintf("NetworkManager put it there: %s line %d says dns=dnsmasq, and its dnsmasq listens on %s", d.File, d.Line, a),
+				place(d.File, d.Line), []string{StrategyKubelet}
+		}
 		for _, s := range n.NM.Servers {
 			if s.Addr == a {
 				return fmt.Sprintf("NetworkManager put it there: %s line %d (%s)", s.File, s.Line, s.Key), place(s.File, s.Line), []string{StrategyKubelet}
@@ -374,6 +379,12 @@ func (n *Node) applicable(fixes []string) []string {
 			continue
 		}
 		if f == StrategyDhclient && n.nmOwnsDHCP() {
+			continue
+		}
+		// The stub strategy relinks /etc/resolv.conf to resolved's uplink
+		// file: a fix only where pods get resolved's stub file itself, never
+		// for a copy of it.
+		if f == StrategyStub && (n.Pod == nil || n.Pod.Target != resolvconf.ResolvedStubFile) {
 			continue
 		}
 		out = append(out, f)
@@ -505,11 +516,36 @@ func (n *Node) resolvedFindings() []Finding {
 	return out
 }
 
+// nmDnsmasq returns NetworkManager's dns=dnsmasq setting when a is where
+// its dnsmasq listens and the host file names a as NetworkManager's.
+func (n *Node) nmDnsmasq(a netip.Addr) (hostcfg.Setting, bool) {
+	d, ok := n.NM.Dnsmasq()
+	if !ok || n.Host == nil || n.Host.Generator != resolvconf.GenNetworkManager ||
+		(a != resolvconf.DnsmasqAddr && a != resolvconf.DnsmasqUbuntuAddr) {
+		return hostcfg.Setting{}, false
+	}
+	return d, true
+}
+
 func (n *Node) networkManagerFindings() []Finding {
 	if n.NM == nil || !n.podIsHostFile() {
 		return nil
 	}
 	var out []Finding
+	for _, ns := range n.Host.Conf.Nameservers {
+		d, ok := n.nmDnsmasq(ns.Addr)
+		if !ok {
+			continue
+		}
+		_, why := n.classify(ns.Addr)
+		chain := []string{fmt.Sprintf("%s line %d: dns=dnsmasq", d.File, d.Line),
+			fmt.Sprintf("NetworkManager runs its own dnsmasq on %s and writes that address into /etc/resolv.conf", ns.Addr), why,
+			n.kubeletStep(), "the DNS server in the pod forwards to itself"}
+		f := newFinding(CodeNetworkManagerInjects, d.File, d.Line, ns.Addr, chain, n.applicable([]string{StrategyKubelet})...)
+		f.part = loopPart{role: roleSource, text: "dns=dnsmasq (NetworkManager's dnsmasq on " + ns.Addr.String() + ")", why: why}
+		out = append(out, f)
+		break
+	}
 	for _, s := range n.NM.Servers {
 		if !n.Looping(s.Addr) {
 			continue

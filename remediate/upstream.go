@@ -18,7 +18,8 @@ type Candidate struct {
 
 // Candidates lists the clean upstreams the node knows of, best first:
 // --upstream alone when given; else systemd-resolved's servers (live, then its
-// uplink file, then its config), dhclient's leases, NetworkManager, and the
+// uplink file, then its config), dhclient's leases, NetworkManager's leases
+// and its configuration and keyfiles' dns=, and the
 // pod and host files without their looping addresses.
 func (n *Node) Candidates(opts Options) []Candidate {
 	var out []Candidate
@@ -64,6 +65,11 @@ func (n *Node) Candidates(opts Options) []Candidate {
 		}
 	}
 	if n.NM != nil {
+		for _, l := range n.NM.Leases {
+			for _, a := range l.DNS {
+				add(a, fmt.Sprintf("NetworkManager's lease %s line %d", l.Path, l.Line))
+			}
+		}
 		for _, s := range n.NM.Servers {
 			add(s.Addr, fmt.Sprintf("%s line %d", s.File, s.Line))
 		}
