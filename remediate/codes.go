@@ -36,7 +36,7 @@ var Codes = []CodeInfo{
 		[]string{StrategyDhclient, StrategyKubelet}, true},
 	{CodeResolvedUpstreamLoop, SevError, "systemd-resolved's own upstreams hold a looping address while the pod file is resolved's file",
 		[]string{StrategyKubelet}, true},
-	{CodeNetworkManagerInjects, SevError, "a NetworkManager drop-in or connection puts a looping address in the file",
+	{CodeNetworkManagerInjects, SevError, "a NetworkManager drop-in or connection puts a looping address in the file, or its `dns=dnsmasq` puts its own dnsmasq there (127.0.1.1 on Ubuntu, 127.0.0.1 upstream)",
 		[]string{StrategyKubelet}, true},
 	{CodeNameserverNone, SevError, "the pod file names no nameserver: CoreDNS's forward finds no upstream and exits",
 		[]string{StrategyKubelet}, false},
