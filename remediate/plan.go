@@ -104,6 +104,12 @@ func (p *planner) file(path string) (*Change, error) {
 	if c, ok := p.files[real]; ok {
 		return c, nil
 	}
+	// A link swapped in since the check: the edits were reasoned from
+	// another file, and writing through a link put there meanwhile is
+	// exactly what must never happen.
+	if first, ok := p.env.Root.FirstResolved(path); ok && first != real {
+		return nil, hostcfg.Errorf(path, 0, "%w: it leads to %s now, not %s", hostcfg.ErrSwapped, real, first)
+	}
 	snap, err := p.env.Root.Snapshot(real)
 	if err != nil {
 		return nil, err
@@ -111,7 +117,7 @@ func (p *planner) file(path string) (*Change, error) {
 	// The edits splice at lines and offsets found when the node was checked:
 	// on other bytes they would cut the wrong place.
 	if p.changedSinceCheck(real, snap) {
-		return nil, hostcfg.Errorf(real, 0, "changed since unloop read it; nothing was changed (run apply again)")
+		return nil, hostcfg.Errorf(real, 0, "%w", hostcfg.ErrChanged)
 	}
 	c := &Change{Kind: KindFile, Path: real, Before: snap, Mode: 0o644, UID: 0, GID: 0}
 	if snap.Exists {
@@ -166,7 +172,7 @@ func (p *planner) link(path, target, strategy, reason string) error {
 		return err
 	}
 	if p.changedSinceCheck(path, snap) {
-		return hostcfg.Errorf(path, 0, "changed since unloop read it; nothing was changed (run apply again)")
+		return hostcfg.Errorf(path, 0, "%w", hostcfg.ErrChanged)
 	}
 	if snap.Exists && snap.Link == target {
 		return nil
@@ -240,8 +246,7 @@ func planFor(ctx context.Context, env Env, opts Options, rep *Report, n *Node) (
 	if rep.HasUnreadable() {
 		return pl, nil
 	}
-	byStrategy := map[string][]Finding{}
-	var stale []string
+	byStrategy, stale := assign(pl, rep, opts)
 	defer func() {
 		if len(stale) > 0 {
 			pl.Changes = append(pl.Changes, Change{Kind: KindPods, Action: "recreate", Pods: slices.Compact(stale),
@@ -249,28 +254,6 @@ func planFor(ctx context.Context, env Env, opts Options, rep *Report, n *Node) (
 				Skipped: "left to you"})
 		}
 	}()
-	for _, f := range rep.Findings {
-		if f.Severity != SevError || f.Ignored {
-			continue
-		}
-		if f.Code == CodePodResolvStale {
-			stale = append(stale, f.Pod)
-			continue // the file fix is right: the pod is recreated after it
-		}
-		// A loop has one fix where one strategy fixes every part of it.
-		s := ""
-		if f.Loop > 0 {
-			s = chooseStrategy(Finding{Fixes: rep.Loops[f.Loop-1].Fixes}, opts.Strategies)
-		}
-		if s == "" {
-			s = chooseStrategy(f, opts.Strategies)
-		}
-		if s == "" {
-			pl.Unfixed = append(pl.Unfixed, f)
-			continue
-		}
-		byStrategy[s] = append(byStrategy[s], f)
-	}
 	if len(byStrategy) == 0 {
 		return pl, nil
 	}
@@ -315,6 +298,37 @@ func planFor(ctx context.Context, env Env, opts Options, rep *Report, n *Node) (
 		pl.Changes = []Change{}
 	}
 	return pl, nil
+}
+
+// assign gives each error finding its strategy; those with none go to
+// pl.Unfixed, and stale pod copies are listed apart: the file fix is right,
+// and the pods are recreated after it.
+func assign(pl *Plan, rep *Report, opts Options) (map[string][]Finding, []string) {
+	byStrategy := map[string][]Finding{}
+	var stale []string
+	for _, f := range rep.Findings {
+		if f.Severity != SevError || f.Ignored {
+			continue
+		}
+		if f.Code == CodePodResolvStale {
+			stale = append(stale, f.Pod)
+			continue
+		}
+		// A loop has one fix where one strategy fixes every part of it.
+		s := ""
+		if f.Loop > 0 {
+			s = chooseStrategy(Finding{Fixes: rep.Loops[f.Loop-1].Fixes}, opts.Strategies)
+		}
+		if s == "" {
+			s = chooseStrategy(f, opts.Strategies)
+		}
+		if s == "" {
+			pl.Unfixed = append(pl.Unfixed, f)
+			continue
+		}
+		byStrategy[s] = append(byStrategy[s], f)
+	}
+	return byStrategy, stale
 }
 
 var strategies = map[string]func(ctx context.Context, p *planner, fs []Finding) error{
