@@ -39,6 +39,10 @@ type FindingDocument struct {
 	Loop int `json:"loop"`
 	// Ignored: the ignore setting names it; it is not counted (addition).
 	Ignored bool `json:"ignored,omitempty"`
+	// Readers are the DNS servers that read the pod file (addition).
+	Readers []Reader `json:"readers,omitempty"`
+	// Pod is the pod to recreate, for pod-resolv-conf-stale (addition).
+	Pod string `json:"pod,omitempty"`
 }
 
 // LoopDocument is one loop, told once: what writes the looping address,
@@ -178,6 +182,7 @@ func findingDocuments(fs []Finding) []FindingDocument {
 		out = append(out, FindingDocument{
 			Code: f.Code, Severity: f.Severity, File: f.File, Line: f.Line, Address: f.Address, Message: f.Message,
 			Chain: orEmpty(f.Chain), Fixes: orEmpty(f.Fixes), Loop: f.Loop, Ignored: f.Ignored,
+			Readers: f.Readers, Pod: f.Pod,
 		})
 	}
 	return out

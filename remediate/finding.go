@@ -34,6 +34,8 @@ const (
 	CodeZoneIndex             Code = "nameserver-zone-index"
 	CodeSearchLimit           Code = "search-limit"
 	CodeUnreadable            Code = "unreadable"
+	CodeNameserverNone        Code = "nameserver-none"
+	CodePodResolvStale        Code = "pod-resolv-conf-stale"
 )
 
 // Strategy names (DESIGN.md §1).
@@ -63,6 +65,10 @@ type Finding struct {
 	// Ignored: the site lives with it (the ignore setting). It is shown, never
 	// counted in the status, never acted on.
 	Ignored bool
+	// Readers are the DNS servers that read the pod file, for a finding of it.
+	Readers []Reader
+	// Pod names the pod ("namespace/name") of a pod-resolv-conf-stale finding.
+	Pod string
 
 	part loopPart
 }

@@ -28,7 +28,10 @@ type Options struct {
 	NodeLocalDNS []netip.Addr // node cache addresses
 	LocalIPs     []netip.Addr // more addresses of this node
 	Upstreams    []netip.Addr // --upstream: used instead of discovery
-	Corefiles    []string     // node paths; empty: /etc/coredns/Corefile when present
+	// DNSUpstreams (the dns-upstreams setting) are where the site's DNS
+	// servers forward, instead of the pod file (Kubespray's upstream_dns_servers).
+	DNSUpstreams []netip.Addr
+	Corefiles    []string // node paths; empty: /etc/coredns/Corefile when present
 	Offline      bool
 	Strategies   []string // "auto" or names, in order of preference
 	NoRestart    bool
@@ -121,6 +124,8 @@ type Node struct {
 	Corefiles []*corefile.Config
 	// Forwarded are the other files Corefiles forward to, by node path.
 	Forwarded map[string]*resolvconf.File
+	// PodCopies are the running DNS-server pods' copies of the pod file.
+	PodCopies []PodCopy
 	// Uplink is systemd-resolved's /run/systemd/resolve/resolv.conf, when present.
 	Uplink *resolvconf.File
 
@@ -156,6 +161,8 @@ func Gather(ctx context.Context, env Env, opts Options) *Node {
 		return osrelease.Parse(data), err
 	})
 	n.readCorefiles(r, opts)
+	n.readClusterCorefiles(r)
+	n.readSandboxes(r)
 	n.Uplink = load(n, func() (*resolvconf.File, error) { return readResolv(r, resolvconf.ResolvedUplinkFile) })
 	return n
 }
@@ -318,11 +325,28 @@ func (n *Node) readCorefiles(r *hostcfg.Root, opts Options) {
 			n.unreadable(err)
 			continue
 		}
+		if corefile.IsManifest(data) {
+			// A ConfigMap given as a Corefile: what it holds is read.
+			if cfs := load(n, func() ([]*corefile.Config, error) { return corefile.ParseManifest(p, data) }); cfs != nil {
+				n.addCorefiles(r, cfs...)
+			}
+			continue
+		}
 		cf := load(n, func() (*corefile.Config, error) { return corefile.Parse(p, data) })
 		if cf == nil {
 			continue
 		}
-		n.Corefiles = append(n.Corefiles, cf)
+		if err := cf.Check(); err != nil {
+			n.unreadable(err)
+			continue
+		}
+		n.addCorefiles(r, cf)
+	}
+}
+
+// readForwarded reads the files a Corefile of the host forwards to.
+func (n *Node) readForwarded(r *hostcfg.Root, cf *corefile.Config) {
+	{
 		for _, sb := range cf.Servers {
 			for _, fw := range sb.Forwards {
 				for _, t := range fw.To {

@@ -246,25 +246,14 @@ func planFor(ctx context.Context, env Env, opts Options, rep *Report, n *Node) (
 	if rep.HasUnreadable() {
 		return pl, nil
 	}
-	byStrategy := map[string][]Finding{}
-	for _, f := range rep.Findings {
-		if f.Severity != SevError || f.Ignored {
-			continue
+	byStrategy, stale := assign(pl, rep, opts)
+	defer func() {
+		if len(stale) > 0 {
+			pl.Changes = append(pl.Changes, Change{Kind: KindPods, Action: "recreate", Pods: slices.Compact(stale),
+				Reason:  "these DNS-server pods hold a copy of the pod file with a looping address: delete them so they start with the clean file (unloop does not talk to the API server)",
+				Skipped: "left to you"})
 		}
-		// A loop has one fix where one strategy fixes every part of it.
-		s := ""
-		if f.Loop > 0 {
-			s = chooseStrategy(Finding{Fixes: rep.Loops[f.Loop-1].Fixes}, opts.Strategies)
-		}
-		if s == "" {
-			s = chooseStrategy(f, opts.Strategies)
-		}
-		if s == "" {
-			pl.Unfixed = append(pl.Unfixed, f)
-			continue
-		}
-		byStrategy[s] = append(byStrategy[s], f)
-	}
+	}()
 	if len(byStrategy) == 0 {
 		return pl, nil
 	}
@@ -309,6 +298,37 @@ func planFor(ctx context.Context, env Env, opts Options, rep *Report, n *Node) (
 		pl.Changes = []Change{}
 	}
 	return pl, nil
+}
+
+// assign gives each error finding its strategy; those with none go to
+// pl.Unfixed, and stale pod copies are listed apart: the file fix is right,
+// and the pods are recreated after it.
+func assign(pl *Plan, rep *Report, opts Options) (map[string][]Finding, []string) {
+	byStrategy := map[string][]Finding{}
+	var stale []string
+	for _, f := range rep.Findings {
+		if f.Severity != SevError || f.Ignored {
+			continue
+		}
+		if f.Code == CodePodResolvStale {
+			stale = append(stale, f.Pod)
+			continue
+		}
+		// A loop has one fix where one strategy fixes every part of it.
+		s := ""
+		if f.Loop > 0 {
+			s = chooseStrategy(Finding{Fixes: rep.Loops[f.Loop-1].Fixes}, opts.Strategies)
+		}
+		if s == "" {
+			s = chooseStrategy(f, opts.Strategies)
+		}
+		if s == "" {
+			pl.Unfixed = append(pl.Unfixed, f)
+			continue
+		}
+		byStrategy[s] = append(byStrategy[s], f)
+	}
+	return byStrategy, stale
 }
 
 var strategies = map[string]func(ctx context.Context, p *planner, fs []Finding) error{

@@ -35,6 +35,7 @@ var settings = []setting{
 	{"upstream", "", []string(nil), "an upstream DNS server to use instead of discovering them (repeatable)"},
 	{"node-local-dns", "", []string{"169.254.25.10", "169.254.20.10"}, "a node-local-dns address (repeatable)"},
 	{"local-ip", "", []string(nil), "an address of this node beyond those its interfaces show (repeatable)"},
+	{"dns-upstreams", "", []string(nil), "an address the site's DNS servers forward to instead of the pod file (repeatable; e.g. Kubespray's upstream_dns_servers)"},
 	{"corefile", "", []string(nil), "a Corefile to check and fix (repeatable; default /etc/coredns/Corefile when present)"},
 	{"offline", "", false, "read files only: no D-Bus, no interfaces, no DNS queries, no restarts"},
 	{"no-restart", "", false, "do not restart or reload services"},
@@ -47,10 +48,10 @@ var settings = []setting{
 // The settings each command takes.
 var (
 	logSettings   = []string{"log-format", "verbose", "quiet"}
-	checkSettings = append([]string{"root", "config", "output", "node-local-dns", "local-ip", "corefile", "offline"}, logSettings...)
+	checkSettings = append([]string{"root", "config", "output", "node-local-dns", "local-ip", "dns-upstreams", "corefile", "offline"}, logSettings...)
 	// plan takes apply's settings: one list of arguments serves both (the
 	// Ansible role's unloop_args), and the plan is what apply would do.
-	applySettings    = append([]string{"root", "config", "output", "strategy", "upstream", "node-local-dns", "local-ip", "corefile", "offline", "no-restart", "no-verify"}, logSettings...)
+	applySettings    = append([]string{"root", "config", "output", "strategy", "upstream", "node-local-dns", "local-ip", "dns-upstreams", "corefile", "offline", "no-restart", "no-verify"}, logSettings...)
 	planSettings     = applySettings
 	rollbackSettings = append([]string{"root", "config", "output", "offline", "no-restart"}, logSettings...)
 	runsSettings     = append([]string{"root", "config", "output"}, logSettings...)
@@ -211,11 +212,16 @@ func (c *config) loadOptions(vals map[string]given) error {
 	for _, k := range []struct {
 		key string
 		dst *[]netip.Addr
-	}{{"upstream", &o.Upstreams}, {"node-local-dns", &o.NodeLocalDNS}, {"local-ip", &o.LocalIPs}} {
+	}{{"upstream", &o.Upstreams}, {"node-local-dns", &o.NodeLocalDNS}, {"local-ip", &o.LocalIPs}, {"dns-upstreams", &o.DNSUpstreams}} {
 		for _, it := range vals[k.key].items {
 			a, err := netip.ParseAddr(it.text)
 			if err != nil {
 				return it.bad("not an IP address")
+			}
+			if k.key == "upstream" || k.key == "dns-upstreams" {
+				if why := remediate.NotAnUpstream(a); why != "" {
+					return it.bad(why)
+				}
 			}
 			*k.dst = append(*k.dst, a)
 		}

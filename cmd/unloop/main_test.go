@@ -27,7 +27,8 @@ func TestMain(m *testing.M) {
 // TestScripts runs the CLI end to end: testdata/script/*.txtar.
 func TestScripts(t *testing.T) {
 	testscript.Run(t, testscript.Params{
-		Dir: "testdata/script",
+		Dir:           "testdata/script",
+		UpdateScripts: *update,
 		Setup: func(env *testscript.Env) error {
 			// The machine's own /etc/unloop/unloop.yaml must not leak in.
 			cfg := env.WorkDir + "/.empty-unloop.yaml"

@@ -50,6 +50,9 @@ type Config struct {
 	Path    string
 	Servers []ServerBlock
 	Imports []Token // `import` lines between server blocks, not expanded
+	// Source is set for a Corefile from a ConfigMap or a pod's volume: its
+	// lines are the YAML file's (a manifest's), and unloop never edits it.
+	Source *Source `json:",omitempty"`
 }
 
 // Parse lexes data with the caddy lexer; unbalanced braces and other
