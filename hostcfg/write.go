@@ -2,7 +2,6 @@ package hostcfg
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -10,18 +9,12 @@ import (
 	"path"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 
 	"github.com/google/renameio/v2"
-	"github.com/rogpeppe/go-internal/lockedfile"
+	"golang.org/x/sys/unix"
 )
-
-// lockPath is the node's path of the lock that keeps two unloop runs apart
-// (the boot unit and Ansible, say).
-const lockPath = "/run/unloop.lock"
 
 // modeBits are the parts of a FileMode that unloop writes and restores: the
 // permissions and the setuid, setgid and sticky bits, never the type.
@@ -47,7 +40,7 @@ func (r *Root) WriteFile(p string, data []byte, mode fs.FileMode, uid, gid int) 
 	if err != nil {
 		return err
 	}
-	err = r.writeAt(hp, data, mode, uid, gid)
+	err = r.writeAt(hp, data, mode, uid, gid, nil)
 	if err != nil && r.NodePath(hp) != p {
 		return fmt.Errorf("writing through the link %s: %w", p, err)
 	}
@@ -55,8 +48,9 @@ func (r *Root) WriteFile(p string, data []byte, mode fs.FileMode, uid, gid int) 
 }
 
 // writeAt replaces whatever is at the host path hp (a file, or a link, which is
-// replaced rather than followed) with a regular file.
-func (r *Root) writeAt(hp string, data []byte, mode fs.FileMode, uid, gid int) error {
+// replaced rather than followed) with a regular file. Non-empty xs are the
+// file's extended attributes, set on the temp file before the rename.
+func (r *Root) writeAt(hp string, data []byte, mode fs.FileMode, uid, gid int, xs Xattrs) error {
 	np := r.NodePath(hp)
 	if hp == r.dir {
 		return &FileError{Path: np, Err: errors.New("refusing to replace the root")}
@@ -85,12 +79,17 @@ func (r *Root) writeAt(hp string, data []byte, mode fs.FileMode, uid, gid int) e
 	if err := setOwnerMode(t.File, mode, uid, gid); err != nil {
 		return &FileError{Path: np, Err: err}
 	}
+	if len(xs) > 0 {
+		if err := setXattrs(t.File, xs); err != nil {
+			return &FileError{Path: np, Err: err}
+		}
+	}
 	if _, err := t.Write(data); err != nil {
 		return &FileError{Path: np, Err: fmt.Errorf("writing a temp file beside it: %w", unwrapPathError(err))}
 	}
 	err = t.CloseAtomicallyReplace()
 	if errors.Is(err, syscall.EBUSY) && fi != nil && fi.Mode().IsRegular() {
-		if err := writeInPlace(hp, data, mode, uid, gid); err != nil {
+		if err := writeInPlace(hp, data, mode, uid, gid, xs); err != nil {
 			return &FileError{Path: np, Err: fmt.Errorf("mount point, writing in place: %w", err)}
 		}
 		return nil
@@ -120,7 +119,7 @@ func setOwnerMode(f *os.File, mode fs.FileMode, uid, gid int) error {
 
 // writeInPlace overwrites a file that can't be renamed over. It writes before it
 // truncates, so a reader never sees an empty file.
-func writeInPlace(hp string, data []byte, mode fs.FileMode, uid, gid int) error {
+func writeInPlace(hp string, data []byte, mode fs.FileMode, uid, gid int, xs Xattrs) error {
 	f, err := os.OpenFile(hp, os.O_WRONLY|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0)
 	if err != nil {
 		return unwrapPathError(err)
@@ -134,6 +133,11 @@ func writeInPlace(hp string, data []byte, mode fs.FileMode, uid, gid int) error 
 	}
 	if err := setOwnerMode(f, mode, uid, gid); err != nil {
 		return err
+	}
+	if len(xs) > 0 {
+		if err := setXattrs(f, xs); err != nil {
+			return err
+		}
 	}
 	if err := f.Sync(); err != nil {
 		return unwrapPathError(err)
@@ -209,6 +213,55 @@ func (r *Root) Remove(p string) error {
 	}
 	if err := syncDir(filepath.Dir(hp)); err != nil {
 		return &FileError{Path: p, Err: err}
+	}
+	return nil
+}
+
+// RemoveDir removes the empty folder p, and nothing else: a file, a link or a
+// folder with something in it is refused (wrapping syscall.ENOTDIR or
+// syscall.ENOTEMPTY). Nothing there is fine.
+func (r *Root) RemoveDir(p string) error {
+	p = clean(p)
+	hp, err := r.hostPathNoFollow(p)
+	if err != nil {
+		return err
+	}
+	if hp == r.dir {
+		return &FileError{Path: p, Err: errors.New("refusing to remove the root")}
+	}
+	err = syscall.Rmdir(hp)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return &FileError{Path: p, Err: fmt.Errorf("removing the folder: %w", err)}
+	}
+	if err := syncDir(filepath.Dir(hp)); err != nil {
+		return &FileError{Path: p, Err: err}
+	}
+	return nil
+}
+
+// Rename renames the node path from to to in the same folder (to is a plain
+// name), replacing nothing: an existing to is an error.
+func (r *Root) Rename(from, to string) error {
+	from = clean(from)
+	if strings.Contains(to, "/") || to == "" || to == "." || to == ".." {
+		return &FileError{Path: from, Err: fmt.Errorf("renaming to %q: not a plain name", to)}
+	}
+	hp, err := r.hostPathNoFollow(from)
+	if err != nil {
+		return err
+	}
+	if hp == r.dir {
+		return &FileError{Path: from, Err: errors.New("refusing to rename the root")}
+	}
+	dst := filepath.Join(filepath.Dir(hp), to)
+	if err := unix.Renameat2(unix.AT_FDCWD, hp, unix.AT_FDCWD, dst, unix.RENAME_NOREPLACE); err != nil {
+		return &FileError{Path: from, Err: fmt.Errorf("renaming to %s: %w", to, err)}
+	}
+	if err := syncDir(filepath.Dir(hp)); err != nil {
+		return &FileError{Path: from, Err: err}
 	}
 	return nil
 }
@@ -299,8 +352,9 @@ func (r *Root) MkdirAll(p string, mode fs.FileMode) error {
 
 // Snapshot is what one path of the node was, enough to put it back byte for
 // byte: nothing, a link (its target as written, not followed), or a regular
-// file with its content, mode (an fs.FileMode: setuid is fs.ModeSetuid) and
-// owner. Data is base64 in JSON.
+// file with its content, mode (an fs.FileMode: setuid is fs.ModeSetuid),
+// owner and extended attributes. Data and the attributes' values are base64
+// in JSON.
 type Snapshot struct {
 	Path   string      `json:"path"`
 	Exists bool        `json:"exists"`
@@ -309,6 +363,7 @@ type Snapshot struct {
 	Mode   fs.FileMode `json:"mode,omitempty"`
 	UID    int         `json:"uid"`
 	GID    int         `json:"gid"`
+	Xattrs Xattrs      `json:"xattrs,omitempty"`
 }
 
 // Snapshot records p without following it when it is a link. Folders and
@@ -342,10 +397,31 @@ func (r *Root) Snapshot(p string) (*Snapshot, error) {
 			s.Data = []byte{}
 		}
 		s.Mode = fi.Mode() & modeBits
+		if s.Xattrs, err = r.xattrsOf(p); err != nil {
+			return nil, err
+		}
 	default:
 		return nil, &FileError{Path: p, Err: fmt.Errorf("can't snapshot a %s, only files and links", describeType(fi.Mode()))}
 	}
 	return s, nil
+}
+
+// xattrsOf reads the extended attributes of the file p (not following a link).
+func (r *Root) xattrsOf(p string) (Xattrs, error) {
+	hp, err := r.hostPathNoFollow(p)
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(hp, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &FileError{Path: p, Err: unwrapPathError(err)}
+	}
+	defer f.Close()
+	xs, err := getXattrs(f)
+	if err != nil {
+		return nil, &FileError{Path: p, Err: err}
+	}
+	return xs, nil
 }
 
 func describeType(m fs.FileMode) string {
@@ -366,12 +442,27 @@ func (s *Snapshot) Equal(o *Snapshot) bool {
 	if !s.Exists {
 		return true
 	}
-	return s.Link == o.Link && bytes.Equal(s.Data, o.Data) && s.Mode == o.Mode && s.UID == o.UID && s.GID == o.GID
+	return s.SameContent(o) && s.Mode == o.Mode && s.UID == o.UID && s.GID == o.GID && s.Xattrs.equal(o.Xattrs)
+}
+
+// SameContent reports whether s and o hold the same thing: both nothing, the
+// same link target, or files of the same bytes (mode, owner and attributes
+// aside).
+func (s *Snapshot) SameContent(o *Snapshot) bool {
+	if s == nil || o == nil {
+		return s == o
+	}
+	if s.Exists != o.Exists {
+		return false
+	}
+	return !s.Exists || (s.Link == o.Link && bytes.Equal(s.Data, o.Data))
 }
 
 // Restore puts s.Path back as the snapshot recorded it: nothing there, the
 // same link (swapped atomically), or the same file (written atomically with its
-// mode and owner, replacing whatever is at the path rather than following it).
+// mode, owner and extended attributes, replacing whatever is at the path
+// rather than following it). Whether the path may be restored is the caller's
+// question: Restore overwrites whatever is there.
 // A path already as recorded is not touched, so restoring twice is harmless.
 func (r *Root) Restore(s *Snapshot) error {
 	if s == nil || s.Path == "" {
@@ -393,73 +484,8 @@ func (r *Root) Restore(s *Snapshot) error {
 		if err != nil {
 			return err
 		}
-		return r.writeAt(hp, s.Data, s.Mode, s.UID, s.GID)
+		return r.writeAt(hp, s.Data, s.Mode, s.UID, s.GID, s.Xattrs)
 	}
-}
-
-// Lock takes the exclusive lock /run/unloop.lock under the root (making /run when it is
-// missing), waiting until ctx ends; then it fails saying another unloop holds
-// the lock. unlock releases it and may be called more than once.
-//
-// The wait can't be interrupted, so after ctx ends it goes on in the background
-// and drops the lock at once if it gets it.
-func (r *Root) Lock(ctx context.Context) (unlock func(), err error) {
-	if err := r.MkdirAll(path.Dir(lockPath), 0o755); err != nil {
-		return nil, fmt.Errorf("taking the lock: %w", err)
-	}
-	hp, err := r.HostPath(lockPath)
-	if err != nil {
-		return nil, err
-	}
-	type result struct {
-		f   *lockedfile.File
-		err error
-	}
-	got := make(chan result, 1)
-	go func() {
-		// O_NOFOLLOW: a link put there after HostPath must not lead outside.
-		f, err := lockedfile.OpenFile(hp, os.O_RDWR|os.O_CREATE|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0o644)
-		got <- result{f, err}
-	}()
-	var res result
-	select {
-	case res = <-got:
-	case <-ctx.Done():
-		select {
-		case res = <-got: // got it just as ctx ended: keep it
-		default:
-			go func() {
-				if res := <-got; res.err == nil {
-					res.f.Close()
-				}
-			}()
-			return nil, &FileError{Path: lockPath, Err: fmt.Errorf("another unloop%s holds the lock: %w", lockHolder(hp), context.Cause(ctx))}
-		}
-	}
-	if res.err != nil {
-		return nil, &FileError{Path: lockPath, Err: fmt.Errorf("taking the lock: %w", unwrapPathError(res.err))}
-	}
-	// Who holds it, for the message of the one that waits.
-	_ = res.f.Truncate(0)
-	_, _ = res.f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
-	var once sync.Once
-	return func() { once.Do(func() { res.f.Close() }) }, nil
-}
-
-// lockHolder names the process in the lock file, or says nothing when it can't.
-func lockHolder(hp string) string {
-	f, err := os.OpenFile(hp, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
-	if err != nil {
-		return ""
-	}
-	defer f.Close()
-	b := make([]byte, 32)
-	n, _ := f.Read(b)
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b[:n])))
-	if err != nil {
-		return ""
-	}
-	return fmt.Sprintf(" (pid %d)", pid)
 }
 
 // unwrapLinkError drops the host paths of a rename's or a link's error: the

@@ -16,6 +16,10 @@ import (
 const (
 	lockTimeout    = 60 * time.Second
 	restartTimeout = 60 * time.Second
+	// rollbackTimeout bounds a rollback's restarts, which run on a context
+	// of their own: a SIGTERM that cut the run short must not also stop
+	// the rollback from restarting kubelet on its old config.
+	rollbackTimeout = 2 * time.Minute
 	// restartSettle is how long a restarted unit must stay active. A restart
 	// job of a Type=simple unit (kubelet's) is done at fork: a kubelet that
 	// exits on the new config a moment later shows only here.
@@ -52,17 +56,17 @@ func (e *StepError) Unwrap() error { return e.Err }
 // verifies, and rolls everything back if any step fails.
 func Apply(ctx context.Context, env Env, opts Options) (*Result, error) {
 	root := env.Root
-	lctx, cancel := context.WithTimeout(ctx, lockTimeout)
-	unlock, err := root.Lock(lctx)
-	cancel()
+	unlock, err := lock(ctx, env)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
 
+	quarantineEmpty(env)
 	if err := recoverCrashed(ctx, env, opts); err != nil {
 		return nil, err
 	}
+	cleanTemps(env)
 	pl, err := MakePlan(ctx, env, opts)
 	if err != nil {
 		if pl != nil {
@@ -82,11 +86,13 @@ func Apply(ctx context.Context, env Env, opts Options) (*Result, error) {
 		return res, fmt.Errorf("%w (%s); nothing was changed", ErrUnfixed, strings.Join(codes, ", "))
 	}
 	if !pl.Changed {
+		prune(env, opts.KeepRuns)
 		return res, nil
 	}
 
 	// The same plan: every path must still be what the plan read.
 	var snaps []*hostcfg.Snapshot
+	var left []Left
 	for _, c := range pl.Changes {
 		if c.Kind != KindFile && c.Kind != KindLink {
 			continue
@@ -99,8 +105,14 @@ func Apply(ctx context.Context, env Env, opts Options) (*Result, error) {
 			return res, fmt.Errorf("%s changed since unloop read it; nothing was changed (run apply again)", c.Path)
 		}
 		snaps = append(snaps, cur)
+		l := Left{Path: c.Path, Exists: true, Link: c.Target}
+		if c.Kind == KindFile {
+			l.Link, l.SHA256 = "", sha256Hex(c.After)
+			l.Block = cur.Exists && cur.Link == "" && spliced(c.Path, cur.Data, c.After)
+		}
+		left = append(left, l)
 	}
-	j, err := newJournal(root, NewRunID(time.Now()), pl.Strategies, snaps, missingDirs(root, pl.Changes))
+	j, err := newJournal(root, NewRunID(time.Now()), pl.Strategies, snaps, left, missingDirs(root, pl.Changes))
 	if err != nil {
 		return res, err
 	}
@@ -108,7 +120,7 @@ func Apply(ctx context.Context, env Env, opts Options) (*Result, error) {
 	crashpoint("journaled")
 	var restarted []string
 	fail := func(step string, err error) (*Result, error) {
-		rerr := j.Rollback(root)
+		_, rerr := j.Rollback(root, false)
 		if errors.Is(rerr, errUnmarked) {
 			// Every file is back, the manifest still says started: left so, the
 			// next apply would replay it over whatever changed meanwhile.
@@ -121,6 +133,10 @@ func Apply(ctx context.Context, env Env, opts Options) (*Result, error) {
 		if rerr == nil {
 			crashpoint("rolled-back")
 			rerr = restartAll(ctx, env, restarted)
+		} else if errors.Is(rerr, ErrConflict) {
+			// Some file changed under the run (a DHCP renew): its newer
+			// content stays; what was restored still needs the restarts.
+			rerr = errors.Join(rerr, restartAll(ctx, env, restarted))
 		}
 		if rerr != nil {
 			env.log().Error("rollback failed", "run", j.ID, "err", rerr)
@@ -182,6 +198,7 @@ func Apply(ctx context.Context, env Env, opts Options) (*Result, error) {
 		return fail("journaling", err)
 	}
 	crashpoint("applied")
+	prune(env, opts.KeepRuns)
 	return res, nil
 }
 
@@ -212,8 +229,12 @@ func missingDirs(root *hostcfg.Root, changes []Change) []string {
 // recoverCrashed rolls back a run that never finished (the process was
 // killed mid-apply: power loss, OOM, SIGKILL), so the node holds all of a
 // run's changes or none, never part of them. Planning then starts from the
-// node as it was. The units the run restarted are restarted again, as
+// node as it is. The units the run restarted are restarted again, as
 // rollback does: they run with the run's changes, which are gone.
+//
+// A path that changed since the run (a DHCP renew, an admin's edit) keeps its
+// newer content: the run is marked conflict, recovery says so and goes on.
+// At boot nobody is there to decide, and newer content is never destroyed.
 func recoverCrashed(ctx context.Context, env Env, opts Options) error {
 	j, err := LastJournal(env.Root)
 	if errors.Is(err, ErrNoRun) {
@@ -226,11 +247,17 @@ func recoverCrashed(ctx context.Context, env Env, opts Options) error {
 		return nil
 	}
 	env.log().Warn("the last run did not finish: rolling it back first", "run", j.ID)
-	if err := j.Rollback(env.Root); err != nil {
+	results, err := j.Rollback(env.Root, false)
+	if errors.Is(err, ErrConflict) {
+		for _, r := range results {
+			if r.Result == PathRefused {
+				env.log().Warn("kept newer content: the path changed since the unfinished run; the run is marked conflict", "run", j.ID, "path", r.Path)
+			}
+		}
+	} else if err != nil {
 		return fmt.Errorf("rolling back the unfinished run %s: %w", j.ID, err)
 	}
-	removeTemps(env, j)
-	if !opts.Offline && !opts.NoRestart && env.Bus != nil && len(j.Units) > 0 {
+	if restoredAny(results) && !opts.Offline && !opts.NoRestart && env.Bus != nil && len(j.Units) > 0 {
 		if err := restartAll(ctx, env, j.Units); err != nil {
 			return fmt.Errorf("rolling back the unfinished run %s: files restored, but %w", j.ID, err)
 		}
@@ -238,6 +265,12 @@ func recoverCrashed(ctx context.Context, env Env, opts Options) error {
 	}
 	crashpoint("recovered")
 	return nil
+}
+
+func restoredAny(results []PathResult) bool {
+	return slices.ContainsFunc(results, func(r PathResult) bool {
+		return r.Result == PathRestored || r.Result == PathBlockRemoved
+	})
 }
 
 // verifyClean checks the node again: no error may remain.
@@ -285,7 +318,15 @@ func staysActive(ctx context.Context, bus Bus, unit string) error {
 	}
 }
 
+// restartAll restarts the units a rollback put back the files of. It is
+// part of a rollback, so it runs on its own deadline: a cancelled ctx (the
+// SIGTERM that cut the run short) must not leave kubelet on a deleted file.
 func restartAll(ctx context.Context, env Env, units []string) error {
+	if len(units) == 0 {
+		return nil
+	}
+	ctx, stop := context.WithTimeout(context.WithoutCancel(ctx), rollbackTimeout)
+	defer stop()
 	var errs []error
 	for _, u := range units {
 		rctx, cancel := context.WithTimeout(ctx, restartTimeout)
@@ -297,17 +338,28 @@ func restartAll(ctx context.Context, env Env, units []string) error {
 	return errors.Join(errs...)
 }
 
+// ErrRolledBack is returned (wrapped) by Rollback for a run that was rolled
+// back already.
+var ErrRolledBack = errors.New("the run was rolled back already")
+
+// RollbackResult is what Rollback did: the run, and each of its paths.
+type RollbackResult struct {
+	Run   *Journal
+	Paths []PathResult
+}
+
 // Rollback restores the files of run id (the newest run when id is "") and
-// restarts what that run restarted, unless offline or --no-restart.
-func Rollback(ctx context.Context, env Env, opts Options, id string) (*Journal, error) {
+// restarts what that run restarted, unless offline or --no-restart. A path
+// holding content newer than the run's is refused (ErrConflict) unless
+// force; a run rolled back already is refused (ErrRolledBack).
+func Rollback(ctx context.Context, env Env, opts Options, id string, force bool) (*RollbackResult, error) {
 	root := env.Root
-	lctx, cancel := context.WithTimeout(ctx, lockTimeout)
-	unlock, err := root.Lock(lctx)
-	cancel()
+	unlock, err := lock(ctx, env)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
+	quarantineEmpty(env)
 	var j *Journal
 	if id == "" {
 		j, err = LastJournal(root)
@@ -317,12 +369,30 @@ func Rollback(ctx context.Context, env Env, opts Options, id string) (*Journal, 
 	if err != nil {
 		return nil, err
 	}
-	if err := j.Rollback(root); err != nil {
-		return j, err
+	res := &RollbackResult{Run: j}
+	if j.State == RunRolledBack {
+		return res, fmt.Errorf("run %s: %w; nothing to do", j.ID, ErrRolledBack)
+	}
+	res.Paths, err = j.Rollback(root, force)
+	if err != nil && !errors.Is(err, ErrConflict) {
+		return res, err
 	}
 	removeTemps(env, j)
-	if opts.Offline || opts.NoRestart || env.Bus == nil || len(j.Units) == 0 {
-		return j, nil
+	if !restoredAny(res.Paths) || opts.Offline || opts.NoRestart || env.Bus == nil {
+		return res, err
 	}
-	return j, restartAll(ctx, env, j.Units)
+	return res, errors.Join(err, restartAll(ctx, env, j.Units))
+}
+
+// lock takes unloop's lock, saying after a second whom it waits for.
+func lock(ctx context.Context, env Env) (func(), error) {
+	lctx, cancel := context.WithTimeout(ctx, lockTimeout)
+	defer cancel()
+	return env.Root.Lock(lctx, func(pid int) {
+		if pid > 0 {
+			env.log().Info(fmt.Sprintf("waiting for the lock held by pid %d", pid))
+			return
+		}
+		env.log().Info("waiting for the lock held by another process")
+	})
 }

@@ -114,7 +114,7 @@ func TestStrategies(t *testing.T) {
 			}
 
 			for range 2 { // rolling back twice is harmless
-				if _, err := Rollback(context.Background(), env, opts, res.Run); err != nil {
+				if _, err := Rollback(context.Background(), env, opts, res.Run, false); err != nil {
 					t.Fatalf("rollback: %v", err)
 				}
 				if got := hostcfgtest.Dirs(t, dir, unloopInfra); !slices.Equal(got, beforeDirs) {
@@ -155,7 +155,7 @@ func TestApplyRecoversCrashedRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := newJournal(root, "20260101T000000Z-dead", []string{"dhclient"}, []*hostcfg.Snapshot{snap}, nil); err != nil {
+	if _, err := newJournal(root, "20260101T000000Z-dead", []string{"dhclient"}, []*hostcfg.Snapshot{snap}, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	// Half of that run: one file written, then the process died.
@@ -177,7 +177,7 @@ func TestApplyRecoversCrashedRun(t *testing.T) {
 	if !res.Changed {
 		t.Fatal("apply after the crash changed nothing: it planned from the half-applied node")
 	}
-	if _, err := Rollback(context.Background(), env, opts, res.Run); err != nil {
+	if _, err := Rollback(context.Background(), env, opts, res.Run, false); err != nil {
 		t.Fatal(err)
 	}
 	if after := hostcfgtest.State(t, dir, unloopOwn); !maps.Equal(before, after) {
