@@ -85,9 +85,9 @@ func (r *Root) Lock(ctx context.Context, waiting func(pid int)) (unlock func(), 
 		}
 		select {
 		case <-ctx.Done():
-			holder := "another process"
+			holder := "another unloop"
 			if pid := lockHolder(f, fi); pid > 0 {
-				holder = fmt.Sprintf("another process (pid %d)", pid)
+				holder = fmt.Sprintf("another unloop (pid %d)", pid)
 			}
 			f.Close()
 			return nil, &FileError{Path: lockPath, Err: fmt.Errorf("%s holds the lock: %w", holder, context.Cause(ctx))}

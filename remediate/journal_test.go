@@ -362,7 +362,8 @@ func TestJournalConfinement(t *testing.T) {
 			t.Fatal(step)
 		}
 	}
-	if _, err := j.Rollback(r, false); err != nil {
+	// force: no Left was recorded; confinement is what is tested here.
+	if _, err := j.Rollback(r, true); err != nil {
 		t.Fatal(err)
 	}
 	jtDiff(t, jtTree(t, r), before)
@@ -425,8 +426,10 @@ func TestLoadJournalErrors(t *testing.T) {
 			want: "/var/lib/unloop/runs/r1/manifest.json:3: not a run manifest: invalid character 'o'"},
 		{name: "a wrong type", id: "r1", manifest: "{\n\"version\": \"1\"}",
 			want: "/var/lib/unloop/runs/r1/manifest.json:2: not a run manifest: json: cannot unmarshal"},
-		{name: "another version", id: "r1", manifest: strings.Replace(good, `"version": 1`, `"version": 2`, 1),
-			want: "/var/lib/unloop/runs/r1/manifest.json: manifest version 2, this unloop reads 1"},
+		{name: "a version this unloop does not know", id: "r1", manifest: strings.Replace(good, `"version": 1`, `"version": 3`, 1),
+			want: "/var/lib/unloop/runs/r1/manifest.json: manifest version 3, this unloop reads versions 1 to 2: refusing a journal it does not know"},
+		{name: "version 0", id: "r1", manifest: strings.Replace(good, `"version": 1`, `"version": 0`, 1),
+			want: "/var/lib/unloop/runs/r1/manifest.json: manifest version 0, this unloop reads versions 1 to 2"},
 		{name: "an unknown state", id: "r1", manifest: strings.Replace(good, `"applied"`, `"done"`, 1),
 			want: `/var/lib/unloop/runs/r1/manifest.json: unknown run state "done"`},
 		{name: "another run's manifest", id: "r1", manifest: strings.Replace(good, `"r1"`, `"r2"`, 1),
