@@ -82,8 +82,10 @@ Exit status: 0 done (changed or not), 1 failed (and rolled back) or refused. Wit
 		return flags.onNode(s, func(ctx context.Context, ss *session, env remediate.Env) error {
 			res, err := remediate.Apply(ctx, env, ss.Opts)
 			if res != nil {
+				// The run is over: output that can't be written (a closed
+				// pipe) is said, but the exit status is the run's.
 				if rerr := renderApply(ss.out, ss.Output, res, err); rerr != nil {
-					return rerr
+					ss.log.Warn("could not print the result", "err", rerr)
 				}
 			}
 			return err

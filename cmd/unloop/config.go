@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -24,7 +25,7 @@ const defaultConfigFile = "/etc/unloop/unloop.yaml"
 // every command, so a key is refused only when no command takes it.
 type setting struct {
 	name, short string
-	def         any // string, []string or bool
+	def         any // string, []string, bool or int
 	usage       string
 }
 
@@ -40,6 +41,7 @@ var settings = []setting{
 	{"offline", "", false, "read files only: no D-Bus, no interfaces, no DNS queries, no restarts"},
 	{"no-restart", "", false, "do not restart or reload services"},
 	{"no-verify", "", false, "do not check again after apply"},
+	{"keep-runs", "", remediate.DefaultKeepRuns, "how many runs the journal keeps; a successful apply removes older ones"},
 	{"log-format", "", "text", "log format on stderr: text or json"},
 	{"verbose", "v", false, "debug logs on stderr"},
 	{"quiet", "q", false, "print nothing but errors (beats --verbose); the exit status still tells"},
@@ -51,7 +53,7 @@ var (
 	checkSettings = append([]string{"root", "config", "output", "node-local-dns", "local-ip", "corefile", "offline"}, logSettings...)
 	// plan takes apply's settings: one list of arguments serves both (the
 	// Ansible role's unloop_args), and the plan is what apply would do.
-	applySettings    = append([]string{"root", "config", "output", "strategy", "upstream", "node-local-dns", "local-ip", "corefile", "offline", "no-restart", "no-verify"}, logSettings...)
+	applySettings    = append([]string{"root", "config", "output", "strategy", "upstream", "node-local-dns", "local-ip", "corefile", "offline", "no-restart", "no-verify", "keep-runs"}, logSettings...)
 	planSettings     = applySettings
 	rollbackSettings = append([]string{"root", "config", "output", "offline", "no-restart"}, logSettings...)
 	runsSettings     = append([]string{"root", "config", "output"}, logSettings...)
@@ -81,6 +83,8 @@ func addSettings(cmd *cobra.Command, names ...string) *cmdFlags {
 			f.StringSliceP(n, st.short, d, usage)
 		case bool:
 			f.BoolP(n, st.short, d, usage)
+		case int:
+			f.IntP(n, st.short, d, usage)
 		}
 		var values []string
 		switch n {
@@ -252,6 +256,9 @@ func (c *config) loadOptions(v *viper.Viper) error {
 	o.NoVerify = v.GetBool("no-verify")
 	o.Corefiles = list(v, "corefile")
 	var err error
+	if o.KeepRuns, err = keepRuns(v); err != nil {
+		return err
+	}
 	if o.Strategies, err = strategies(list(v, "strategy")); err != nil {
 		return err
 	}
@@ -271,6 +278,20 @@ func (c *config) loadOptions(v *viper.Viper) error {
 		o.NodeLocalDNS = []netip.Addr{}
 	}
 	return nil
+}
+
+// keepRuns reads keep-runs: a whole number of at least 1 (the run just
+// applied is kept, or rollback could not undo it).
+func keepRuns(v *viper.Viper) (int, error) {
+	if !v.IsSet("keep-runs") {
+		return 0, nil // not a setting of this command
+	}
+	s := strings.TrimSpace(v.GetString("keep-runs"))
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 {
+		return 0, fmt.Errorf("keep-runs %q: want a whole number of runs, at least 1", s)
+	}
+	return n, nil
 }
 
 // list reads a list setting: a YAML list, or (from the environment) a string
