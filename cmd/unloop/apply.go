@@ -128,8 +128,8 @@ back already. With --quiet nothing is printed but the error.`,
 				return err
 			}
 			restarted := restoredAny(res.Paths) && !ss.Opts.Offline && !ss.Opts.NoRestart && len(res.Run.Units) > 0
-			if rerr := renderRollback(ss.out, ss.Output, res, restarted); rerr != nil && err == nil {
-				return rerr
+			if rerr := renderRollback(ss.out, ss.Output, res, restarted); rerr != nil {
+				ss.log.Warn("could not print the result", "err", rerr)
 			}
 			return err
 		})
