@@ -340,7 +340,7 @@ func restartAll(ctx context.Context, env Env, units []string) error {
 
 // ErrRolledBack is returned (wrapped) by Rollback for a run that was rolled
 // back already.
-var ErrRolledBack = errors.New("the run was rolled back already")
+var ErrRolledBack = errors.New("rolled back already")
 
 // RollbackResult is what Rollback did: the run, and each of its paths.
 type RollbackResult struct {
@@ -371,7 +371,7 @@ func Rollback(ctx context.Context, env Env, opts Options, id string, force bool)
 	}
 	res := &RollbackResult{Run: j}
 	if j.State == RunRolledBack {
-		return res, fmt.Errorf("run %s: %w; nothing to do", j.ID, ErrRolledBack)
+		return res, fmt.Errorf("nothing to roll back: run %s was %w", j.ID, ErrRolledBack)
 	}
 	res.Paths, err = j.Rollback(root, force)
 	if err != nil && !errors.Is(err, ErrConflict) {
