@@ -175,6 +175,7 @@ func Apply(ctx context.Context, env Env, opts Options) (*Result, error) {
 		rctx, cancel := context.WithTimeout(ctx, restartTimeout)
 		err := env.Bus.RestartUnit(rctx, c.Unit)
 		if err == nil {
+			crashpoint("watching " + c.Unit)
 			err = staysActive(rctx, env.Bus, c.Unit)
 		}
 		if err == nil && c.Verify != nil && !opts.NoVerify {
