@@ -47,7 +47,7 @@ func (n *Node) classify(a netip.Addr) (addrKind, string) {
 	return kindClean, ""
 }
 
-// Looping reports whether a is a looping address on this node (DESIGN §2).
+// Looping reports whether a is a looping address on this node (DESIGN.md §2).
 func (n *Node) Looping(a netip.Addr) bool {
 	k, _ := n.classify(a)
 	return k == kindStub || k == kindLoopback || k == kindNodeCache
@@ -55,16 +55,14 @@ func (n *Node) Looping(a netip.Addr) bool {
 
 // Check gathers the node and analyses it.
 func Check(ctx context.Context, env Env, opts Options) (*Report, *Node, error) {
-	n, err := Gather(ctx, env, opts)
-	if err != nil {
-		return nil, nil, err
-	}
+	n := Gather(ctx, env, opts)
 	fs := Analyze(n, opts)
+	loops := groupLoops(fs)
 	rep := &Report{
-		Version:  1,
 		Status:   Status(fs),
 		Online:   n.Online,
 		Findings: fs,
+		Loops:    loops,
 		Notes:    n.Notes,
 		Kubelet: KubeletReport{
 			Present:    n.Kubelet.Present,
@@ -115,7 +113,8 @@ func (n *Node) liveGenerator() {
 	}
 }
 
-// Analyze turns the node into findings. It is a pure function of the node.
+// Analyze turns the node into findings. It is a pure function of the node
+// and the options: the findings opts.Ignore names are marked ignored.
 func Analyze(n *Node, opts Options) []Finding {
 	var out []Finding
 	out = append(out, n.Unreadable...)
@@ -125,7 +124,10 @@ func Analyze(n *Node, opts Options) []Finding {
 	out = append(out, n.resolvedFindings()...)
 	out = append(out, n.networkManagerFindings()...)
 	out = append(out, n.corefileFindings()...)
-	out = append(out, n.upstreamFindings(opts, out)...)
+	markIgnored(out, opts.Ignore)
+	no := n.upstreamFindings(opts, out)
+	markIgnored(no, opts.Ignore)
+	out = append(out, no...)
 	if out == nil {
 		out = []Finding{}
 	}
@@ -187,7 +189,7 @@ func (n *Node) kubeletFindings() []Finding {
 			"kubelet ignores unknown keys without an error",
 			fmt.Sprintf("so pods get %s, not %s", n.PodFile, m.Value),
 		}
-		out = append(out, newFinding(CodeKubeletMisspelled, SevError, m.File, m.Line, netip.Addr{}, chain, StrategyKubelet))
+		out = append(out, newFinding(CodeKubeletMisspelled, m.File, m.Line, netip.Addr{}, chain, StrategyKubelet))
 	}
 	if k.Present && n.PodFile != "" && !n.PodExists {
 		where := kubelet.Where{}
@@ -202,7 +204,7 @@ func (n *Node) kubeletFindings() []Finding {
 			chain = append(chain, "the real file is "+resolvconf.ResolvedUplinkFile+" (resolve, with an e)")
 		}
 		chain = append(chain, "kubelet cannot create pod sandboxes with dnsPolicy: Default (CoreDNS, node-local-dns)")
-		out = append(out, newFinding(CodeKubeletMissing, SevError, where.File, where.Line, netip.Addr{}, chain, StrategyKubelet))
+		out = append(out, newFinding(CodeKubeletMissing, where.File, where.Line, netip.Addr{}, chain, StrategyKubelet))
 	}
 	return out
 }
@@ -230,7 +232,7 @@ func (n *Node) podFileFindings(opts Options) []Finding {
 			if ns.Addr.Zone() != "" {
 				chain := []string{n.kubeletStep(), fmt.Sprintf("line %d names %s", ns.Line, ns.Text),
 					"a zone index names an interface of the node, which a pod does not have"}
-				out = append(out, newFinding(CodeZoneIndex, SevWarning, file, ns.Line, ns.Addr, chain))
+				out = append(out, newFinding(CodeZoneIndex, file, ns.Line, ns.Addr, chain))
 			}
 			continue
 		}
@@ -244,13 +246,19 @@ func (n *Node) podFileFindings(opts Options) []Finding {
 		chain = append(chain, fmt.Sprintf("%s line %d names %s", file, ns.Line, ns.Addr), why)
 		if kind == kindLocal {
 			chain = append(chain, "something on the node must answer there without forwarding back to this file")
-			out = append(out, newFinding(CodeLocalAddress, SevWarning, file, ns.Line, ns.Addr, chain))
+			out = append(out, newFinding(CodeLocalAddress, file, ns.Line, ns.Addr, chain))
 			continue
 		}
-		src, fixes := n.sourceOf(ns.Addr, kind)
+		src, srcAt, fixes := n.sourceOf(ns.Addr, kind)
 		fixes = n.applicable(fixes)
 		if src != "" {
 			chain = append(chain, src)
+		}
+		part := loopPart{role: roleLine, text: "nameserver " + ns.Text, why: why, reader: n.kubeletStep()}
+		if srcAt == "" {
+			part.source = src
+		} else {
+			part.links = []string{srcAt}
 		}
 		switch kind {
 		case kindNodeCache:
@@ -262,71 +270,98 @@ func (n *Node) podFileFindings(opts Options) []Finding {
 			chain = append(chain, "forward picks upstreams at random, so it loops only some of the time")
 		}
 		code := map[addrKind]Code{kindStub: CodeResolvedStub, kindLoopback: CodeLoopback, kindNodeCache: CodeNodeLocalDNS}[kind]
-		out = append(out, newFinding(code, SevError, file, ns.Line, ns.Addr, chain, fixes...))
+		f := newFinding(code, file, ns.Line, ns.Addr, chain, fixes...)
+		f.part = part
+		out = append(out, f)
 	}
 	if len(conf.Nameservers) > 3 {
 		ns := conf.Nameservers[3]
 		chain := []string{fmt.Sprintf("%s names %d nameservers", file, len(conf.Nameservers)),
 			fmt.Sprintf("glibc and kubelet use the first 3; line %d and later are dropped", ns.Line)}
-		out = append(out, newFinding(CodeNameserverLimit, SevWarning, file, ns.Line, netip.Addr{}, chain))
+		out = append(out, newFinding(CodeNameserverLimit, file, ns.Line, netip.Addr{}, chain))
 	}
 	if len(conf.Search) > 32 || len(strings.Join(conf.Search, " ")) > 2048 {
 		chain := []string{fmt.Sprintf("%s line %d has %d search domains (%d characters)", file, conf.SearchLine, len(conf.Search), len(strings.Join(conf.Search, " "))),
 			"kubelet and glibc allow at most 32 domains and 2048 characters: pods get a truncated list or fail to start"}
-		out = append(out, newFinding(CodeSearchLimit, SevWarning, file, conf.SearchLine, netip.Addr{}, chain))
+		out = append(out, newFinding(CodeSearchLimit, file, conf.SearchLine, netip.Addr{}, chain))
 	}
 	return out
 }
 
-// sourceOf says what put a looping address into the pod file, and the
+// sourceOf says what put a looping address into the pod file, the place of
+// that setting ("file:line", "" when it is not a line of a file), and the
 // strategies that fix it there, least invasive first.
-func (n *Node) sourceOf(a netip.Addr, kind addrKind) (string, []string) {
+func (n *Node) sourceOf(a netip.Addr, kind addrKind) (string, string, []string) {
 	a = a.WithZone("")
 	if n.podIsHostFile() {
 		for _, c := range n.Dhclient {
 			for _, st := range c.Statements {
 				if st.Verb != "default" && slices.Contains(st.Addrs, a) {
 					return fmt.Sprintf("dhclient put it there: %s line %d says %s %s %s", c.Path, st.Line, st.Verb, st.Option, a),
-						[]string{StrategyDhclient, StrategyKubelet}
+						place(c.Path, st.Line), []string{StrategyDhclient, StrategyKubelet}
 				}
 			}
 		}
 	}
 	if n.podIsResolvedFile() && kind != kindStub {
-		if s, ok := n.resolvedSetting(a); ok {
-			return "systemd-resolved lists it as an upstream: " + s, []string{StrategyKubelet}
+		if s, at, ok := n.resolvedSetting(a); ok {
+			return "systemd-resolved lists it as an upstream: " + s, at, []string{StrategyKubelet}
 		}
 	}
 	if n.podIsHostFile() && n.NM != nil {
 		for _, s := range n.NM.Servers {
 			if s.Addr == a {
-				return fmt.Sprintf("NetworkManager put it there: %s line %d (%s)", s.File, s.Line, s.Key), []string{StrategyKubelet}
+				return fmt.Sprintf("NetworkManager put it there: %s line %d (%s)", s.File, s.Line, s.Key), place(s.File, s.Line), []string{StrategyKubelet}
 			}
 		}
 	}
 	switch n.Pod.Generator {
 	case resolvconf.GenResolvedStub:
-		return "systemd-resolved wrote it: the file is its stub file", []string{StrategyKubelet, StrategyStub}
+		return "systemd-resolved wrote it: the file is its stub file", "", []string{StrategyKubelet, StrategyStub}
 	case resolvconf.GenKubespray:
-		return "Kubespray's host_resolvconf block put it there", []string{StrategyKubelet}
+		return "Kubespray's host_resolvconf block put it there", "", []string{StrategyKubelet}
 	case resolvconf.GenDhclient:
-		return "dhclient wrote the file (" + n.Pod.Evidence + ")", []string{StrategyDhclient, StrategyKubelet}
+		return "dhclient wrote the file (" + n.Pod.Evidence + ")", "", []string{StrategyDhclient, StrategyKubelet}
 	case resolvconf.GenUnknown, "":
 	default:
-		return fmt.Sprintf("written by %s (%s)", n.Pod.Generator, n.Pod.Evidence), []string{StrategyKubelet}
+		return fmt.Sprintf("written by %s (%s)", n.Pod.Generator, n.Pod.Evidence), "", []string{StrategyKubelet}
 	}
 	if kind == kindStub {
-		return "", []string{StrategyKubelet, StrategyStub}
+		return "", "", []string{StrategyKubelet, StrategyStub}
 	}
-	return "", []string{StrategyKubelet}
+	return "", "", []string{StrategyKubelet}
 }
 
-// applicable drops the kubelet strategy where there is no kubelet, and adds
-// corefile where a Corefile of the node forwards to the pod file.
+// nmOwnsDHCP: NetworkManager, not dhclient-script, handles this node's leases,
+// so no dhclient hook runs at a renew. NetworkManager speaks DHCP itself (its
+// internal client, RHEL 8's and 9's default) or gives dhclient its own
+// nm-dhcp-helper as the script (dhcp=dhclient); and RHEL's dispatcher script
+// 11-dhclient calls dhclient.d's NAME_config on "up" only, on a renew
+// (dhcp4-change) only for chrony and ntp (dhcp-4.2.5-68.el7's 11-dhclient, the
+// same in Fedora's dhcp-4.4.2). It is so when NetworkManager wrote
+// /etc/resolv.conf, and on RHEL 8 and 9 wherever NetworkManager is configured
+// and the file does not say dhclient-script wrote it.
+func (n *Node) nmOwnsDHCP() bool {
+	if n.Host != nil && n.Host.Generator == resolvconf.GenNetworkManager {
+		return true
+	}
+	if n.NM == nil || !n.NM.Present || (n.Host != nil && n.Host.Generator == resolvconf.GenDhclient) {
+		return false
+	}
+	major := n.OS.RHELMajor()
+	return major == 8 || major == 9
+}
+
+// applicable drops the kubelet strategy where there is no kubelet and the
+// dhclient one where NetworkManager owns DHCP, and adds corefile where a
+// Corefile of the node forwards to the pod file.
 func (n *Node) applicable(fixes []string) []string {
 	var out []string
 	for _, f := range fixes {
 		if f == StrategyKubelet && !n.Kubelet.Present {
+			continue
+		}
+		if f == StrategyDhclient && n.nmOwnsDHCP() {
 			continue
 		}
 		out = append(out, f)
@@ -357,24 +392,28 @@ func (n *Node) corefileForwardsTo(rf *resolvconf.File) bool {
 	return false
 }
 
-// resolvedSetting finds a looping address among resolved's configured or live upstreams.
-func (n *Node) resolvedSetting(a netip.Addr) (string, bool) {
+// resolvedSetting finds a looping address among resolved's configured or
+// live upstreams, and the place of the setting.
+func (n *Node) resolvedSetting(a netip.Addr) (string, string, bool) {
 	if n.Resolved != nil {
 		for _, s := range n.Resolved.DNS {
 			if s.Addr.WithZone("") == a {
-				return fmt.Sprintf("DNS= in %s line %d", s.File, s.Line), true
+				return fmt.Sprintf("DNS= in %s line %d", s.File, s.Line), place(s.File, s.Line), true
 			}
 		}
 	}
 	if n.ResolvedLive != nil {
 		for _, s := range n.ResolvedLive.DNS {
 			if s.Addr.WithZone("") == a {
-				return "its live DNS servers (read over D-Bus)" + linkOf(s.Ifindex), true
+				return "its live DNS servers (read over D-Bus)" + linkOf(s.Ifindex), liveResolved(a), true
 			}
 		}
 	}
-	return "", false
+	return "", "", false
 }
+
+// liveResolved is the place of an upstream resolved reports over D-Bus.
+func liveResolved(a netip.Addr) string { return "systemd-resolved over D-Bus:" + a.String() }
 
 func linkOf(ifindex int) string {
 	if ifindex == 0 {
@@ -401,7 +440,9 @@ func (n *Node) dhclientFindings() []Finding {
 					n.kubeletStep(),
 					"the DNS server in the pod forwards to itself",
 				}
-				out = append(out, newFinding(CodeDhclientInjects, SevError, c.Path, st.Line, a, chain, n.applicable([]string{StrategyDhclient, StrategyKubelet})...))
+				f := newFinding(CodeDhclientInjects, c.Path, st.Line, a, chain, n.applicable([]string{StrategyDhclient, StrategyKubelet})...)
+				f.part = loopPart{role: roleSource, text: fmt.Sprintf("%s %s %s", st.Verb, st.Option, a), why: why}
+				out = append(out, f)
 			}
 		}
 	}
@@ -427,7 +468,9 @@ func (n *Node) resolvedFindings() []Finding {
 			chain := []string{fmt.Sprintf("%s line %d: DNS=%s", s.File, s.Line, s.Text), why,
 				"systemd-resolved writes its upstreams into " + resolvconf.ResolvedUplinkFile, n.kubeletStep(),
 				"the DNS server in the pod forwards to itself"}
-			out = append(out, newFinding(CodeResolvedUpstreamLoop, SevError, s.File, s.Line, a, chain, n.applicable([]string{StrategyKubelet})...))
+			f := newFinding(CodeResolvedUpstreamLoop, s.File, s.Line, a, chain, n.applicable([]string{StrategyKubelet})...)
+			f.part = loopPart{role: roleSource, text: "DNS=" + s.Text, why: why}
+			out = append(out, f)
 		}
 	}
 	if n.ResolvedLive != nil {
@@ -441,7 +484,10 @@ func (n *Node) resolvedFindings() []Finding {
 			chain := []string{"systemd-resolved uses " + a.String() + " as an upstream (read over D-Bus" + linkOf(s.Ifindex) + ")", why,
 				"systemd-resolved writes its upstreams into " + resolvconf.ResolvedUplinkFile, n.kubeletStep(),
 				"the DNS server in the pod forwards to itself"}
-			out = append(out, newFinding(CodeResolvedUpstreamLoop, SevError, "", 0, a, chain, n.applicable([]string{StrategyKubelet})...))
+			f := newFinding(CodeResolvedUpstreamLoop, "", 0, a, chain, n.applicable([]string{StrategyKubelet})...)
+			f.part = loopPart{role: roleSource, text: "systemd-resolved's live upstream " + a.String() + " (D-Bus" + linkOf(s.Ifindex) + ")",
+				why: why, links: []string{liveResolved(a)}}
+			out = append(out, f)
 		}
 	}
 	return out
@@ -460,7 +506,9 @@ func (n *Node) networkManagerFindings() []Finding {
 		chain := []string{fmt.Sprintf("%s line %d: %s lists %s", s.File, s.Line, s.Key, s.Addr), why,
 			"NetworkManager writes it into /etc/resolv.conf", n.kubeletStep(),
 			"the DNS server in the pod forwards to itself"}
-		out = append(out, newFinding(CodeNetworkManagerInjects, SevError, s.File, s.Line, s.Addr, chain, n.applicable([]string{StrategyKubelet})...))
+		f := newFinding(CodeNetworkManagerInjects, s.File, s.Line, s.Addr, chain, n.applicable([]string{StrategyKubelet})...)
+		f.part = loopPart{role: roleSource, text: fmt.Sprintf("%s lists %s", s.Key, s.Addr), why: why}
+		out = append(out, f)
 	}
 	return out
 }

@@ -105,6 +105,8 @@ func TestAnalyzeNodes(t *testing.T) {
 			[]string{"nameserver-local-address@/etc/resolv.conf:2", "nameserver-limit@/etc/resolv.conf:5", "search-limit@/etc/resolv.conf:1"}, nil},
 		{"no-upstream", "error", "unknown",
 			[]string{"nameserver-node-local-dns@/etc/resolv.conf:1", "no-upstream@:0"}, []string{}},
+		{"demo-dhclient-node-local-dns", "error", "dhclient",
+			[]string{"nameserver-node-local-dns@/etc/resolv.conf:3", "nameserver-node-local-dns@/etc/resolv.conf:4", "dhclient-injects-nameserver@/etc/dhcp/dhclient.conf:4", "corefile-forward-loop@/etc/coredns/Corefile:6", "corefile-forward-loop@/etc/coredns/Corefile:6"}, []string{"dhclient", "kubelet"}},
 		{"upstream-given", "error", "dhclient",
 			[]string{"nameserver-node-local-dns@/etc/resolv.conf:1"}, []string{"dhclient"}},
 	}
@@ -128,7 +130,7 @@ func TestAnalyzeNodes(t *testing.T) {
 					t.Errorf("%s has no message or chain", f.Code)
 				}
 			}
-			got, err := json.MarshalIndent(rep, "", "  ")
+			got, err := json.MarshalIndent(NewCheckDocument(rep), "", "  ")
 			if err != nil {
 				t.Fatal(err)
 			}

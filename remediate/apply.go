@@ -16,22 +16,23 @@ import (
 const (
 	lockTimeout    = 60 * time.Second
 	restartTimeout = 60 * time.Second
-	// rollbackTimeout bounds a rollback's restarts, which run on a context
-	// of their own: a SIGTERM that cut the run short must not also stop
-	// the rollback from restarting kubelet on its old config.
-	rollbackTimeout = 2 * time.Minute
 	// restartSettle is how long a restarted unit must stay active. A restart
 	// job of a Type=simple unit (kubelet's) is done at fork: a kubelet that
 	// exits on the new config a moment later shows only here.
 	restartSettle = 2 * time.Second
+	// rollbackTimeout bounds a rollback's restarts, which run on a context
+	// of their own: a SIGTERM that cut the run short must not also stop
+	// the rollback from restarting kubelet on its old config.
+	rollbackTimeout = 2 * time.Minute
 )
 
 // Result is what apply did: the plan it carried out, and how it went.
+// ApplyDocument is how it is printed.
 type Result struct {
-	*Plan
-	Run        string `json:"run"`
-	Verified   bool   `json:"verified"`
-	RolledBack bool   `json:"rolled_back"`
+	Plan       *Plan
+	Run        string
+	Verified   bool
+	RolledBack bool
 }
 
 // StepError says which step of apply failed; every change was rolled back.
@@ -55,7 +56,6 @@ func (e *StepError) Unwrap() error { return e.Err }
 // that changed since they were read, journals the originals, writes, restarts,
 // verifies, and rolls everything back if any step fails.
 func Apply(ctx context.Context, env Env, opts Options) (*Result, error) {
-	root := env.Root
 	unlock, err := lock(ctx, env)
 	if err != nil {
 		return nil, err
@@ -75,22 +75,62 @@ func Apply(ctx context.Context, env Env, opts Options) (*Result, error) {
 		return nil, err
 	}
 	res := &Result{Plan: pl}
-	if pl.HasUnreadable() {
-		return res, errors.New("some inputs could not be read (see the unreadable findings); nothing was changed")
+	if err := refusal(pl); err != nil || !pl.Changed {
+		if err == nil {
+			prune(env, opts.KeepRuns)
+		}
+		return res, err
+	}
+	snaps, left, err := samePlan(env.Root, pl)
+	if err != nil {
+		return res, err
+	}
+	j, err := newJournal(env.Root, NewRunID(time.Now()), pl.Strategies, snaps, left, missingDirs(env.Root, pl.Changes))
+	if err != nil {
+		return res, err
+	}
+	res.Run = j.ID
+	crashpoint("journaled")
+	r := &run{env: env, opts: opts, j: j, res: res}
+	if err := r.carryOut(ctx); err != nil {
+		return res, err
+	}
+	prune(env, opts.KeepRuns)
+	return res, nil
+}
+
+// lock takes unloop's lock, saying after a second whom it waits for.
+func lock(ctx context.Context, env Env) (func(), error) {
+	lctx, cancel := context.WithTimeout(ctx, lockTimeout)
+	defer cancel()
+	return env.Root.Lock(lctx, func(pid int) {
+		if pid > 0 {
+			env.log().Info(fmt.Sprintf("waiting for the lock held by pid %d", pid))
+			return
+		}
+		env.log().Info("waiting for the lock held by another process")
+	})
+}
+
+// refusal says why apply must not carry out pl, if it must not.
+func refusal(pl *Plan) error {
+	if pl.Report.HasUnreadable() {
+		return errors.New("some inputs could not be read (see the unreadable findings); nothing was changed")
 	}
 	if len(pl.Unfixed) > 0 {
 		var codes []string
 		for _, f := range pl.Unfixed {
 			codes = append(codes, string(f.Code))
 		}
-		return res, fmt.Errorf("%w (%s); nothing was changed", ErrUnfixed, strings.Join(codes, ", "))
+		return fmt.Errorf("%w (%s); nothing was changed", ErrUnfixed, strings.Join(codes, ", "))
 	}
-	if !pl.Changed {
-		prune(env, opts.KeepRuns)
-		return res, nil
-	}
+	return nil
+}
 
-	// The same plan: every path must still be what the plan read.
+// samePlan checks that every path the plan changes is still what the plan
+// read, and returns what it is and what the run will leave there, for the
+// journal.
+func samePlan(root *hostcfg.Root, pl *Plan) ([]*hostcfg.Snapshot, []Left, error) {
 	var snaps []*hostcfg.Snapshot
 	var left []Left
 	for _, c := range pl.Changes {
@@ -99,108 +139,131 @@ func Apply(ctx context.Context, env Env, opts Options) (*Result, error) {
 		}
 		cur, err := root.Snapshot(c.Path)
 		if err != nil {
-			return res, err
+			return nil, nil, err
 		}
 		if !cur.Equal(c.Before) {
-			return res, fmt.Errorf("%s changed since unloop read it; nothing was changed (run apply again)", c.Path)
+			return nil, nil, fmt.Errorf("%s changed since unloop read it; nothing was changed (run apply again)", c.Path)
 		}
 		snaps = append(snaps, cur)
 		l := Left{Path: c.Path, Exists: true, Link: c.Target}
 		if c.Kind == KindFile {
 			l.Link, l.SHA256 = "", sha256Hex(c.After)
-			l.Block = cur.Exists && cur.Link == "" && spliced(c.Path, cur.Data, c.After)
 		}
 		left = append(left, l)
 	}
-	j, err := newJournal(root, NewRunID(time.Now()), pl.Strategies, snaps, left, missingDirs(root, pl.Changes))
-	if err != nil {
-		return res, err
-	}
-	res.Run = j.ID
-	crashpoint("journaled")
-	var restarted []string
-	fail := func(step string, err error) (*Result, error) {
-		_, rerr := j.Rollback(root, false)
-		if errors.Is(rerr, errUnmarked) {
-			// Every file is back, the manifest still says started: left so, the
-			// next apply would replay it over whatever changed meanwhile.
-			if ferr := j.forget(root); ferr == nil {
-				env.log().Warn("run rolled back; its journal could not be marked so and was removed", "run", j.ID, "err", rerr)
-				rerr = nil
-			}
-		}
-		res.RolledBack = rerr == nil
-		if rerr == nil {
-			crashpoint("rolled-back")
-			rerr = restartAll(ctx, env, restarted)
-		} else if errors.Is(rerr, ErrConflict) {
-			// Some file changed under the run (a DHCP renew): its newer
-			// content stays; what was restored still needs the restarts.
-			rerr = errors.Join(rerr, restartAll(ctx, env, restarted))
-		}
-		if rerr != nil {
-			env.log().Error("rollback failed", "run", j.ID, "err", rerr)
-		}
-		return res, &StepError{Step: step, Err: err, RollbackOK: rerr == nil}
-	}
+	return snaps, left, nil
+}
 
-	for _, c := range pl.Changes {
+// run is one journaled apply: its steps, and the rollback when one fails.
+type run struct {
+	env       Env
+	opts      Options
+	j         *Journal
+	res       *Result
+	restarted []string
+}
+
+func (r *run) carryOut(ctx context.Context) error {
+	if step, err := r.write(); err != nil {
+		return r.fail(ctx, step, err)
+	}
+	if step, err := r.restart(ctx); err != nil {
+		return r.fail(ctx, step, err)
+	}
+	if !r.opts.NoVerify {
+		if err := verifyClean(ctx, r.env, r.opts); err != nil {
+			return r.fail(ctx, "verifying", err)
+		}
+		r.res.Verified = true
+		crashpoint("verified")
+	}
+	if err := r.j.SetState(RunApplied); err != nil {
+		return r.fail(ctx, "journaling", err)
+	}
+	crashpoint("applied")
+	return nil
+}
+
+// write writes the plan's files and links; on failure it names the step.
+func (r *run) write() (string, error) {
+	root := r.env.Root
+	for _, c := range r.res.Plan.Changes {
 		switch c.Kind {
 		case KindFile:
 			if err := root.MkdirAll(path.Dir(c.Path), 0o755); err != nil {
-				return fail("writing "+c.Path, err)
+				return "writing " + c.Path, err
 			}
 			if err := root.WriteFile(c.Path, c.After, c.Mode, c.UID, c.GID); err != nil {
-				return fail("writing "+c.Path, err)
+				return "writing " + c.Path, err
 			}
 			crashpoint("wrote " + c.Path)
-			env.log().Info("wrote", "path", c.Path, "strategy", c.Strategy)
+			r.env.log().Info("wrote", "path", c.Path, "strategy", c.Strategy)
 		case KindLink:
 			if err := root.Symlink(c.Path, c.Target); err != nil {
-				return fail("linking "+c.Path, err)
+				return "linking " + c.Path, err
 			}
 			crashpoint("linked " + c.Path)
-			env.log().Info("linked", "path", c.Path, "target", c.Target, "strategy", c.Strategy)
+			r.env.log().Info("linked", "path", c.Path, "target", c.Target, "strategy", c.Strategy)
 		}
 	}
-	for _, c := range pl.Changes {
+	return "", nil
+}
+
+// restart restarts the plan's units, each journaled first and watched after.
+func (r *run) restart(ctx context.Context) (string, error) {
+	for _, c := range r.res.Plan.Changes {
 		if c.Kind != KindUnit || c.Skipped != "" {
 			continue
 		}
-		restarted = append(restarted, c.Unit)
-		if err := j.SetUnits(slices.Clone(restarted)); err != nil {
-			return fail("journaling "+c.Unit, err)
+		r.restarted = append(r.restarted, c.Unit)
+		if err := r.j.SetUnits(slices.Clone(r.restarted)); err != nil {
+			return "journaling " + c.Unit, err
 		}
 		crashpoint("restarting " + c.Unit)
 		rctx, cancel := context.WithTimeout(ctx, restartTimeout)
-		err := env.Bus.RestartUnit(rctx, c.Unit)
+		err := r.env.Bus.RestartUnit(rctx, c.Unit)
 		if err == nil {
 			crashpoint("watching " + c.Unit)
-			err = staysActive(rctx, env.Bus, c.Unit)
+			err = staysActive(rctx, r.env.Bus, c.Unit)
 		}
-		if err == nil && c.Verify != nil && !opts.NoVerify {
-			err = c.Verify(rctx, env.Bus)
+		if err == nil && c.Verify != nil && !r.opts.NoVerify {
+			err = c.Verify(rctx, r.env.Bus)
 		}
 		cancel()
 		if err != nil {
-			return fail("restarting "+c.Unit, err)
+			return "restarting " + c.Unit, err
 		}
 		crashpoint("restarted " + c.Unit)
-		env.log().Info("restarted", "unit", c.Unit)
+		r.env.log().Info("restarted", "unit", c.Unit)
 	}
-	if !opts.NoVerify {
-		if err := verifyClean(ctx, env, opts); err != nil {
-			return fail("verifying", err)
+	return "", nil
+}
+
+// fail rolls the run back and says which step failed.
+func (r *run) fail(ctx context.Context, step string, err error) error {
+	root, j := r.env.Root, r.j
+	_, rerr := j.Rollback(root, false)
+	if errors.Is(rerr, errUnmarked) {
+		// Every file is back, the manifest still says started: left so, the
+		// next apply would replay it over whatever changed meanwhile.
+		if ferr := j.forget(root); ferr == nil {
+			r.env.log().Warn("run rolled back; its journal could not be marked so and was removed", "run", j.ID, "err", rerr)
+			rerr = nil
 		}
-		res.Verified = true
-		crashpoint("verified")
 	}
-	if err := j.SetState(RunApplied); err != nil {
-		return fail("journaling", err)
+	r.res.RolledBack = rerr == nil
+	if rerr == nil {
+		crashpoint("rolled-back")
+		rerr = restartAll(ctx, r.env, r.restarted)
+	} else if errors.Is(rerr, ErrConflict) {
+		// Some file changed under the run (a DHCP renew): its newer
+		// content stays; what was restored still needs the restarts.
+		rerr = errors.Join(rerr, restartAll(ctx, r.env, r.restarted))
 	}
-	crashpoint("applied")
-	prune(env, opts.KeepRuns)
-	return res, nil
+	if rerr != nil {
+		r.env.log().Error("rollback failed", "run", j.ID, "err", rerr)
+	}
+	return &StepError{Step: step, Err: err, RollbackOK: rerr == nil}
 }
 
 // missingDirs lists the folders the run's files need that do not exist yet,
@@ -282,7 +345,7 @@ func verifyClean(ctx context.Context, env Env, opts Options) error {
 	}
 	var left []string
 	for _, f := range rep.Findings {
-		if f.Severity == SevError {
+		if f.Severity == SevError && !f.Ignored {
 			where := f.File
 			if f.Line > 0 {
 				where = fmt.Sprintf("%s:%d", f.File, f.Line)
@@ -383,17 +446,4 @@ func Rollback(ctx context.Context, env Env, opts Options, id string, force bool)
 		return res, err
 	}
 	return res, errors.Join(err, restartAll(ctx, env, j.Units))
-}
-
-// lock takes unloop's lock, saying after a second whom it waits for.
-func lock(ctx context.Context, env Env) (func(), error) {
-	lctx, cancel := context.WithTimeout(ctx, lockTimeout)
-	defer cancel()
-	return env.Root.Lock(lctx, func(pid int) {
-		if pid > 0 {
-			env.log().Info(fmt.Sprintf("waiting for the lock held by pid %d", pid))
-			return
-		}
-		env.log().Info("waiting for the lock held by another process")
-	})
 }

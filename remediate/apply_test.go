@@ -42,7 +42,7 @@ func TestStrategies(t *testing.T) {
 		{"ubuntu-typo-path", nil, []string{"file:/var/lib/kubelet/config.yaml"}},
 		{"ubuntu-flag-loops", []string{"kubelet"}, []string{"file:/etc/default/kubelet"}},
 		{"ubuntu-kubespray-resolved-dns", nil, []string{"file:" + UnloopResolvConf, "file:/etc/kubernetes/kubelet-config.yaml"}},
-		{"rhel-kubespray-dhclient", []string{"dhclient"}, []string{"file:" + RHELHook, "file:/etc/dhcp/dhclient.conf", "file:/etc/resolv.conf"}},
+		{"rhel-kubespray-dhclient", []string{"dhclient"}, []string{"file:" + RHELEnterHooks, "file:" + RHELHook, "file:/etc/dhcp/dhclient.conf", "file:/etc/resolv.conf"}},
 		{"rhel-kubespray-dhclient", []string{"kubelet"}, []string{"file:" + UnloopResolvConf, "file:/etc/kubernetes/kubelet-config.yaml"}},
 		{"debian-dhclient-headerless", nil, []string{"file:" + DebianHook, "file:/etc/resolv.conf"}},
 		{"docker-corefile", []string{"corefile"}, []string{"file:/etc/coredns/Corefile"}},
@@ -95,8 +95,8 @@ func TestStrategies(t *testing.T) {
 			if err != nil {
 				t.Fatalf("apply: %v", err)
 			}
-			if !res.Changed || res.Run == "" || !res.Verified {
-				t.Fatalf("apply: changed=%v run=%q verified=%v", res.Changed, res.Run, res.Verified)
+			if !res.Plan.Changed || res.Run == "" || !res.Verified {
+				t.Fatalf("apply: changed=%v run=%q verified=%v", res.Plan.Changed, res.Run, res.Verified)
 			}
 			rep, _, err := Check(context.Background(), env, opts)
 			if err != nil {
@@ -109,8 +109,8 @@ func TestStrategies(t *testing.T) {
 			if err != nil {
 				t.Fatalf("second apply: %v", err)
 			}
-			if again.Changed || again.Run != "" {
-				t.Fatalf("second apply changed=%v run=%q, want no change", again.Changed, again.Run)
+			if again.Plan.Changed || again.Run != "" {
+				t.Fatalf("second apply changed=%v run=%q, want no change", again.Plan.Changed, again.Run)
 			}
 
 			for i := range 2 { // the second is refused and changes nothing
@@ -180,7 +180,7 @@ func TestApplyRecoversCrashedRun(t *testing.T) {
 	if crashed.State != RunRolledBack {
 		t.Errorf("crashed run is %s, want rolled back", crashed.State)
 	}
-	if !res.Changed {
+	if !res.Plan.Changed {
 		t.Fatal("apply after the crash changed nothing: it planned from the half-applied node")
 	}
 	if _, err := Rollback(context.Background(), env, opts, res.Run, false); err != nil {
@@ -205,7 +205,7 @@ func TestApplyRefusalKeepsReport(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "no upstream answers DNS") {
 		t.Fatalf("apply: %v, want a refusal naming the dead upstreams", err)
 	}
-	if res == nil || res.Report == nil || len(res.Findings) == 0 || res.Changed {
+	if res == nil || res.Plan.Report == nil || len(res.Plan.Report.Findings) == 0 || res.Plan.Changed {
 		t.Fatalf("refused apply's result: %+v", res)
 	}
 	if after := hostcfgtest.State(t, dir, unloopOwn); !maps.Equal(before, after) {

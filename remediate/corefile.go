@@ -70,7 +70,9 @@ func (n *Node) corefileFindings() []Finding {
 					if path == "" {
 						if why, loops := n.listensOn(sb, ap); loops {
 							chain := []string{head, why, "CoreDNS forwards to itself: plugin/loop exits, or without it the server spins"}
-							out = append(out, newFinding(CodeCorefileForwardLoop, SevError, cf.Path, fw.Line, ap.Addr(), chain, StrategyCorefile))
+							f := newFinding(CodeCorefileForwardLoop, cf.Path, fw.Line, ap.Addr(), chain, StrategyCorefile)
+							f.part = loopPart{role: roleSource, text: fmt.Sprintf("forward %s %s", fw.From, t.Text), why: why}
+							out = append(out, f)
 						}
 						continue
 					}
@@ -86,11 +88,14 @@ func (n *Node) corefileFindings() []Finding {
 						chain := []string{head, fmt.Sprintf("%s line %d names %s", path, ns.Line, ns.Addr), why,
 							"CoreDNS forwards to itself: plugin/loop exits, or without it the server spins"}
 						fixes := []string{StrategyCorefile}
-						if n.dhclientWrote(rf, ns.Addr) {
+						if n.dhclientWrote(rf, ns.Addr) && !n.nmOwnsDHCP() {
 							// Cleaning the file at its source fixes this too.
 							fixes = append(fixes, StrategyDhclient)
 						}
-						out = append(out, newFinding(CodeCorefileForwardLoop, SevError, cf.Path, fw.Line, ns.Addr.WithZone(""), chain, fixes...))
+						f := newFinding(CodeCorefileForwardLoop, cf.Path, fw.Line, ns.Addr.WithZone(""), chain, fixes...)
+						f.part = loopPart{role: roleReader, text: fmt.Sprintf("forward %s %s", fw.From, t.Text), why: why,
+							produced: fmt.Sprintf("%s:%d  nameserver %s", rf.Path, ns.Line, ns.Text), links: []string{place(rf.Path, ns.Line)}}
+						out = append(out, f)
 					}
 				}
 			}

@@ -13,10 +13,9 @@ type Severity string
 const (
 	SevError   Severity = "error"
 	SevWarning Severity = "warning"
-	SevInfo    Severity = "info"
 )
 
-// Code is a finding's stable code (DESIGN §3): scripts depend on these strings.
+// Code is a finding's stable code (see Codes): scripts depend on these strings.
 type Code string
 
 const (
@@ -37,7 +36,7 @@ const (
 	CodeUnreadable            Code = "unreadable"
 )
 
-// Strategy names (DESIGN §1).
+// Strategy names (DESIGN.md §1).
 const (
 	StrategyKubelet  = "kubelet"
 	StrategyStub     = "stub"
@@ -50,18 +49,26 @@ var AllStrategies = []string{StrategyKubelet, StrategyStub, StrategyDhclient, St
 
 // Finding is one problem, with the chain of facts that leads to it.
 type Finding struct {
-	Code     Code     `json:"code"`
-	Severity Severity `json:"severity"`
-	File     string   `json:"file"`
-	Line     int      `json:"line"`
-	Address  string   `json:"address"`
-	Message  string   `json:"message"`
-	Chain    []string `json:"chain"`
-	Fixes    []string `json:"fixes"`
+	Code     Code
+	Severity Severity
+	File     string
+	Line     int
+	Address  string
+	Message  string
+	Chain    []string
+	Fixes    []string
+	// Loop numbers the forwarding loop the finding is a part of (1, 2, ...
+	// in the order of the report); 0 for a finding that is no part of a loop.
+	Loop int
+	// Ignored: the site lives with it (the ignore setting). It is shown, never
+	// counted in the status, never acted on.
+	Ignored bool
+
+	part loopPart
 }
 
-func newFinding(code Code, sev Severity, file string, line int, addr netip.Addr, chain []string, fixes ...string) Finding {
-	f := Finding{Code: code, Severity: sev, File: file, Line: line, Chain: chain, Fixes: fixes}
+func newFinding(code Code, file string, line int, addr netip.Addr, chain []string, fixes ...string) Finding {
+	f := Finding{Code: code, Severity: code.Severity(), File: file, Line: line, Chain: chain, Fixes: fixes}
 	if addr.IsValid() {
 		f.Address = addr.String()
 	}
@@ -73,10 +80,13 @@ func newFinding(code Code, sev Severity, file string, line int, addr netip.Addr,
 }
 
 // Status is "error" if any finding is an error, else "warning" if any is a
-// warning, else "ok".
+// warning, else "ok". Ignored findings do not count.
 func Status(fs []Finding) string {
 	status := "ok"
 	for _, f := range fs {
+		if f.Ignored {
+			continue
+		}
 		switch f.Severity {
 		case SevError:
 			return "error"
@@ -87,19 +97,37 @@ func Status(fs []Finding) string {
 	return status
 }
 
-// Report is what `check` says, in the JSON of DESIGN §4.
+// Ignore is a finding the site has decided to live with: every finding of
+// Code, or with File only those in that file (a node path).
+type Ignore struct {
+	Code Code
+	File string
+}
+
+func markIgnored(fs []Finding, ignore []Ignore) {
+	for i := range fs {
+		for _, ig := range ignore {
+			if fs[i].Code == ig.Code && (ig.File == "" || ig.File == fs[i].File) {
+				fs[i].Ignored = true
+			}
+		}
+	}
+}
+
+// Report is what `check` found; CheckDocument is how it is printed.
 type Report struct {
-	Version    int           `json:"version"`
-	Status     string        `json:"status"`
-	Online     bool          `json:"online"`
-	ResolvConf ResolvReport  `json:"resolv_conf"`
-	Kubelet    KubeletReport `json:"kubelet"`
+	Status     string
+	Online     bool
+	ResolvConf ResolvReport
+	Kubelet    KubeletReport
 	// Resolved is systemd-resolved's live state, when it was read (online).
-	Resolved *ResolvedReport `json:"resolved,omitempty"`
-	Findings []Finding       `json:"findings"`
+	Resolved *ResolvedReport
+	Findings []Finding
+	// Loops are the findings grouped by the loop they are parts of.
+	Loops []Loop
 	// Notes are what unloop could not look at and why (offline, no bus):
 	// said, never silently skipped.
-	Notes []string `json:"notes"`
+	Notes []string
 }
 
 // ResolvReport describes the pod file.

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/unloop/unloop/hostcfg"
@@ -16,6 +17,7 @@ import (
 	"github.com/unloop/unloop/hostcfg/dhclient"
 	"github.com/unloop/unloop/hostcfg/kubelet"
 	"github.com/unloop/unloop/hostcfg/networkmanager"
+	"github.com/unloop/unloop/hostcfg/osrelease"
 	"github.com/unloop/unloop/hostcfg/resolvconf"
 	"github.com/unloop/unloop/hostcfg/resolved"
 	"github.com/unloop/unloop/systemd"
@@ -34,6 +36,9 @@ type Options struct {
 	// KeepRuns is how many runs the journal keeps: a successful apply
 	// removes older ones. 0 is DefaultKeepRuns.
 	KeepRuns int
+	// Ignore are the findings the site lives with: shown, never counted in
+	// the status, never acted on.
+	Ignore []Ignore
 }
 
 // DefaultKeepRuns is how many runs the journal keeps unless told otherwise.
@@ -117,7 +122,9 @@ type Node struct {
 	Dhclient       []*dhclient.Config
 	DhclientLeases []dhclient.Lease
 	NM             *networkmanager.Config
-	Corefiles      []*corefile.Config
+	// OS is what /etc/os-release says; empty when it is missing.
+	OS        osrelease.Release
+	Corefiles []*corefile.Config
 	// Forwarded are the other files Corefiles forward to, by node path.
 	Forwarded map[string]*resolvconf.File
 	// Uplink is systemd-resolved's /run/systemd/resolve/resolv.conf, when present.
@@ -136,24 +143,81 @@ type Node struct {
 const busTimeout = 3 * time.Second
 
 // Gather reads the node. Files that exist but can't be read or parsed become
-// `unreadable` findings; the rest of the node is still looked at.
-func Gather(ctx context.Context, env Env, opts Options) (*Node, error) {
-	r := env.Root
+// `unreadable` findings, and what can't be asked becomes a note: the rest of
+// the node is still looked at, so nothing here fails.
+func Gather(ctx context.Context, env Env, opts Options) *Node {
 	n := &Node{NodeCache: map[netip.Addr]string{}, Local: map[netip.Addr]string{}, Forwarded: map[string]*resolvconf.File{}}
-	bad := func(err error) {
-		var fe *hostcfg.FileError
-		file, line := "", 0
-		if errors.As(err, &fe) {
-			file, line = fe.Path, fe.Line
-		}
-		f := newFinding(CodeUnreadable, SevError, file, line, netip.Addr{}, []string{err.Error()})
-		// One file can be read in two roles (the pod file that is also
-		// resolved's uplink file, or a Corefile's forward target): say it once.
-		if !slices.ContainsFunc(n.Unreadable, func(u Finding) bool { return u.Message == f.Message }) {
-			n.Unreadable = append(n.Unreadable, f)
-		}
-	}
+	n.Online = !opts.Offline && env.Bus != nil
+	n.addresses(env, opts)
+	unitFiles := n.readBus(ctx, env, opts)
+	n.readKubelet(env.Root, unitFiles)
+	n.liveGenerator()
+	r := env.Root
+	n.Resolved = load(n, func() (*resolved.Config, error) { return resolved.Load(r) })
+	n.Dhclient = load(n, func() ([]*dhclient.Config, error) { return dhclient.LoadConfigs(r) })
+	n.DhclientLeases = load(n, func() ([]dhclient.Lease, error) { return dhclient.LoadLeases(r) })
+	n.NM = load(n, func() (*networkmanager.Config, error) { return networkmanager.Load(r) })
+	n.OS = load(n, func() (osrelease.Release, error) {
+		data, _, err := r.ReadFileIfExists(osrelease.Path)
+		return osrelease.Parse(data), err
+	})
+	n.readCorefiles(r, opts)
+	n.Uplink = load(n, func() (*resolvconf.File, error) { return readResolv(r, resolvconf.ResolvedUplinkFile) })
+	return n
+}
 
+// load calls read and keeps what it could read; each error (a loader joins
+// one per file) becomes an `unreadable` finding.
+func load[T any](n *Node, read func() (T, error)) T {
+	v, err := read()
+	if err != nil {
+		n.unreadable(err)
+	}
+	return v
+}
+
+func (n *Node) unreadable(err error) {
+	if errs := joined(err); errs != nil {
+		for _, e := range errs {
+			n.unreadable(e)
+		}
+		return
+	}
+	var fe *hostcfg.FileError
+	file, line := "", 0
+	if errors.As(err, &fe) {
+		file, line = fe.Path, fe.Line
+	}
+	f := newFinding(CodeUnreadable, file, line, netip.Addr{}, []string{err.Error()})
+	// One file can be read in two roles (the pod file that is also
+	// resolved's uplink file, or a Corefile's forward target): say it once.
+	if !slices.ContainsFunc(n.Unreadable, func(u Finding) bool { return u.Message == f.Message }) {
+		n.Unreadable = append(n.Unreadable, f)
+	}
+}
+
+// joined returns the errors errors.Join joined into err (one per file a
+// loader could not read), nil for any other error: an error wrapping two
+// (fmt's "%w: %w") is one error with its context.
+func joined(err error) []error {
+	j, ok := err.(interface{ Unwrap() []error })
+	if !ok {
+		return nil
+	}
+	errs := j.Unwrap()
+	var msgs []string
+	for _, e := range errs {
+		msgs = append(msgs, e.Error())
+	}
+	if strings.Join(msgs, "\n") != err.Error() {
+		return nil
+	}
+	return errs
+}
+
+// addresses records the node cache and local addresses: configured, and
+// (online) those of the node's interfaces.
+func (n *Node) addresses(env Env, opts Options) {
 	cache := opts.NodeLocalDNS
 	if cache == nil {
 		cache = DefaultNodeLocalDNS
@@ -163,13 +227,6 @@ func Gather(ctx context.Context, env Env, opts Options) (*Node, error) {
 	}
 	for _, a := range opts.LocalIPs {
 		n.Local[a] = "given with --local-ip"
-	}
-
-	n.Online = !opts.Offline && env.Bus != nil
-	if opts.Offline {
-		n.Notes = append(n.Notes, "offline: files only; systemd-resolved's live state and the node's interfaces were not read")
-	} else if env.Bus == nil && env.BusNote != "" {
-		n.Notes = append(n.Notes, env.BusNote+"; systemd-resolved's live state was not read")
 	}
 	if !opts.Offline && env.Interfaces != nil {
 		ifs, err := env.Interfaces()
@@ -193,59 +250,59 @@ func Gather(ctx context.Context, env Env, opts Options) (*Node, error) {
 	for a := range n.NodeCache {
 		delete(n.Local, a)
 	}
+}
 
-	var unitFiles []string
-	if n.Online {
-		bctx, cancel := context.WithTimeout(ctx, busTimeout)
-		st, err := env.Bus.Resolved(bctx)
-		switch {
-		case err == nil:
-			n.ResolvedLive = st
-		case errors.Is(err, systemd.ErrNotRunning):
-			n.Notes = append(n.Notes, "systemd-resolved is not running")
-		default:
-			n.Notes = append(n.Notes, fmt.Sprintf("reading systemd-resolved over D-Bus: %v", err))
-		}
-		if files, err := env.Bus.UnitFiles(bctx, "kubelet.service"); err == nil && len(files) > 0 {
-			unitFiles = files
-		}
-		cancel()
+// readBus reads systemd-resolved's live state and kubelet's unit files
+// over D-Bus (online), and notes what it could not.
+func (n *Node) readBus(ctx context.Context, env Env, opts Options) (unitFiles []string) {
+	if opts.Offline {
+		n.Notes = append(n.Notes, "offline: files only; systemd-resolved's live state and the node's interfaces were not read")
+	} else if env.Bus == nil && env.BusNote != "" {
+		n.Notes = append(n.Notes, env.BusNote+"; systemd-resolved's live state was not read")
 	}
+	if !n.Online {
+		return nil
+	}
+	bctx, cancel := context.WithTimeout(ctx, busTimeout)
+	defer cancel()
+	st, err := env.Bus.Resolved(bctx)
+	switch {
+	case err == nil:
+		n.ResolvedLive = st
+	case errors.Is(err, systemd.ErrNotRunning):
+		n.Notes = append(n.Notes, "systemd-resolved is not running")
+	default:
+		n.Notes = append(n.Notes, fmt.Sprintf("reading systemd-resolved over D-Bus: %v", err))
+	}
+	if files, err := env.Bus.UnitFiles(bctx, "kubelet.service"); err == nil && len(files) > 0 {
+		unitFiles = files
+	}
+	return unitFiles
+}
 
-	var err error
-	if n.Kubelet, err = kubelet.Discover(r, unitFiles); err != nil {
-		bad(err)
-	}
+// readKubelet finds which file kubelet hands to pods, and reads it and the
+// host's /etc/resolv.conf.
+func (n *Node) readKubelet(r *hostcfg.Root, unitFiles []string) {
+	n.Kubelet = load(n, func() (*kubelet.Setup, error) { return kubelet.Discover(r, unitFiles) })
 	if n.Kubelet == nil {
 		n.Kubelet = &kubelet.Setup{ResolvConf: "/etc/resolv.conf", ResolvConfSource: "default"}
 	}
 	n.PodFile = n.Kubelet.ResolvConf
+	n.Host = load(n, func() (*resolvconf.File, error) { return readResolv(r, "/etc/resolv.conf") })
+	if n.PodFile == "" {
+		return
+	}
+	_, err := r.Stat(n.PodFile)
+	n.PodExists = !errors.Is(err, fs.ErrNotExist)
+	if n.PodFile == "/etc/resolv.conf" {
+		n.Pod = n.Host
+	} else {
+		n.Pod = load(n, func() (*resolvconf.File, error) { return readResolv(r, n.PodFile) })
+	}
+}
 
-	if n.Host, err = readResolv(r, "/etc/resolv.conf"); err != nil {
-		bad(err)
-	}
-	if n.PodFile != "" {
-		_, err := r.Stat(n.PodFile)
-		n.PodExists = !errors.Is(err, fs.ErrNotExist)
-		if n.PodFile == "/etc/resolv.conf" {
-			n.Pod = n.Host
-		} else if n.Pod, err = readResolv(r, n.PodFile); err != nil {
-			bad(err)
-		}
-	}
-	n.liveGenerator()
-	if n.Resolved, err = resolved.Load(r); err != nil {
-		bad(err)
-	}
-	if n.Dhclient, err = dhclient.LoadConfigs(r); err != nil {
-		bad(err)
-	}
-	if n.DhclientLeases, err = dhclient.LoadLeases(r); err != nil {
-		bad(err)
-	}
-	if n.NM, err = networkmanager.Load(r); err != nil {
-		bad(err)
-	}
+// readCorefiles reads the Corefiles and the files they forward to.
+func (n *Node) readCorefiles(r *hostcfg.Root, opts Options) {
 	corefiles := opts.Corefiles
 	if len(corefiles) == 0 {
 		corefiles = []string{"/etc/coredns/Corefile"}
@@ -264,12 +321,11 @@ func Gather(ctx context.Context, env Env, opts Options) (*Node, error) {
 			}
 		}
 		if err != nil {
-			bad(err)
+			n.unreadable(err)
 			continue
 		}
-		cf, err := corefile.Parse(p, data)
-		if err != nil {
-			bad(err)
+		cf := load(n, func() (*corefile.Config, error) { return corefile.Parse(p, data) })
+		if cf == nil {
 			continue
 		}
 		n.Corefiles = append(n.Corefiles, cf)
@@ -277,9 +333,7 @@ func Gather(ctx context.Context, env Env, opts Options) (*Node, error) {
 			for _, fw := range sb.Forwards {
 				for _, t := range fw.To {
 					if _, path, ok := forwardTarget(t.Text); ok && path != "" && n.Forwarded[path] == nil {
-						if rf, err := readResolv(r, path); err != nil {
-							bad(err)
-						} else if rf != nil {
+						if rf := load(n, func() (*resolvconf.File, error) { return readResolv(r, path) }); rf != nil {
 							n.Forwarded[path] = rf
 						}
 					}
@@ -287,10 +341,6 @@ func Gather(ctx context.Context, env Env, opts Options) (*Node, error) {
 			}
 		}
 	}
-	if n.Uplink, err = readResolv(r, resolvconf.ResolvedUplinkFile); err != nil {
-		bad(err)
-	}
-	return n, nil
 }
 
 // readResolv reads a resolv.conf, nil without error when it does not exist.

@@ -64,7 +64,7 @@ func TestRecoveryKeepsNewerContent(t *testing.T) {
 	if !strings.Contains(log.String(), `msg="kept newer content: the path changed since the unfinished run; the run is marked conflict" run=20260101T000000Z-dead path=/etc/resolv.conf`) {
 		t.Errorf("recovery did not say it kept the newer content:\n%s", log)
 	}
-	if !res.Changed {
+	if !res.Plan.Changed {
 		t.Fatal("apply changed nothing")
 	}
 	b, err := os.ReadFile(filepath.Join(dir, "etc/resolv.conf"))

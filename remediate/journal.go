@@ -82,10 +82,6 @@ type Left struct {
 	Exists bool   `json:"exists"`
 	Link   string `json:"link,omitempty"`
 	SHA256 string `json:"sha256,omitempty"`
-	// Block: the run spliced a marked block into a file that is not
-	// unloop's; rollback takes the block out by its markers and keeps the
-	// rest, whatever else changed in the file since.
-	Block bool `json:"block,omitempty"`
 }
 
 // holds reports whether s is exactly what the run left.
@@ -541,10 +537,12 @@ func (j *Journal) restore(r *hostcfg.Root, s *hostcfg.Snapshot, force bool) Path
 		res.Result = PathUnchanged
 		return res
 	}
-	left := j.leftAt(s.Path)
 	switch {
-	case cur.SameContent(s) || left.holds(cur):
-	case left != nil && left.Block && cur.Exists && cur.Link == "":
+	case cur.SameContent(s) || j.leftAt(s.Path).holds(cur):
+	case spliceable(s, cur):
+		// Someone else's file unloop spliced its block into (RHEL's
+		// dhclient-enter-hooks): the block goes by its markers, and what
+		// its owner changed since stays.
 		out, found, err := removeBlock(s.Path, cur.Data)
 		if err != nil {
 			return fail(err)
@@ -567,6 +565,16 @@ func (j *Journal) restore(r *hostcfg.Root, s *hostcfg.Snapshot, force bool) Path
 	}
 	res.Result = PathRestored
 	return res
+}
+
+// spliceable: the original was a file without unloop's block, and a file is
+// there now (whether it holds the block, removeBlock tells).
+func spliceable(orig, cur *hostcfg.Snapshot) bool {
+	if !orig.Exists || orig.Link != "" || !cur.Exists || cur.Link != "" {
+		return false
+	}
+	_, _, had, err := findBlock(orig.Path, orig.Data)
+	return err == nil && !had
 }
 
 // refuse keeps the newer content at a path and says what --force would do.

@@ -23,39 +23,41 @@ const (
 )
 
 // Change is one thing a plan would do. Reason is shown, never acted on.
+// ChangeDocument is how it is printed.
 type Change struct {
-	Kind     string `json:"kind"`
-	Path     string `json:"path,omitempty"`
-	Unit     string `json:"unit,omitempty"`
-	Action   string `json:"action"` // create, modify, relink, restart, recreate
-	Strategy string `json:"strategy"`
-	Reason   string `json:"reason"`
-	Diff     string `json:"diff,omitempty"`
+	Kind     string
+	Path     string
+	Unit     string
+	Action   string // create, modify, relink, restart, reload, recreate
+	Strategy string
+	Reason   string
+	Diff     string
 	// Skipped says why a unit action will not be carried out (offline,
 	// --no-restart, not running); the change is still listed.
-	Skipped string   `json:"skipped,omitempty"`
-	Pods    []string `json:"pods,omitempty"`
+	Skipped string
+	Pods    []string
+	Target  string // a link's new target
 
 	// What apply needs; Before is what the plan read and apply insists on.
-	Before *hostcfg.Snapshot                        `json:"-"`
-	After  []byte                                   `json:"-"`
-	Mode   fs.FileMode                              `json:"-"`
-	UID    int                                      `json:"-"`
-	GID    int                                      `json:"-"`
-	Target string                                   `json:"target,omitempty"` // a link's new target
-	Verify func(ctx context.Context, bus Bus) error `json:"-"`
+	Before *hostcfg.Snapshot
+	After  []byte
+	Mode   fs.FileMode
+	UID    int
+	GID    int
+	Verify func(ctx context.Context, bus Bus) error
 }
 
-// Plan is what apply would do, as data.
+// Plan is what apply would do, as data; PlanDocument is how it is printed.
 type Plan struct {
-	*Report
-	Strategies []string    `json:"strategies"`
-	Changed    bool        `json:"changed"`
-	Changes    []Change    `json:"changes"`
-	Upstreams  []Candidate `json:"upstreams"`
+	// Report is the check the plan was made from.
+	Report     *Report
+	Strategies []string
+	Changed    bool
+	Changes    []Change
+	Upstreams  []Candidate
 	// Unfixed are the error findings no chosen strategy fixes; apply refuses
 	// while there are any.
-	Unfixed []Finding `json:"unfixed"`
+	Unfixed []Finding
 
 	node *Node
 }
@@ -83,7 +85,6 @@ func chooseStrategy(f Finding, order []string) string {
 // planner accumulates the edits of every strategy, so two edits of one file
 // become one change with one diff.
 type planner struct {
-	ctx   context.Context
 	env   Env
 	opts  Options
 	node  *Node
@@ -185,7 +186,7 @@ func (p *planner) link(path, target, strategy, reason string) error {
 
 // restart lists a unit restart; whether it runs is decided here, once, so
 // plan and apply show the same thing.
-func (p *planner) restart(unit, strategy, reason string, verify func(context.Context, Bus) error) {
+func (p *planner) restart(ctx context.Context, unit, strategy, reason string, verify func(context.Context, Bus) error) {
 	for _, c := range p.other {
 		if c.Kind == KindUnit && c.Unit == unit {
 			return
@@ -200,7 +201,7 @@ func (p *planner) restart(unit, strategy, reason string, verify func(context.Con
 	case p.env.Bus == nil:
 		c.Skipped = "no system bus"
 	default:
-		active, err := p.env.Bus.UnitActive(p.ctx, unit)
+		active, err := p.env.Bus.UnitActive(ctx, unit)
 		if err != nil {
 			c.Skipped = fmt.Sprintf("can't tell whether it runs: %v", err)
 		} else if !active {
@@ -241,10 +242,17 @@ func planFor(ctx context.Context, env Env, opts Options, rep *Report, n *Node) (
 	}
 	byStrategy := map[string][]Finding{}
 	for _, f := range rep.Findings {
-		if f.Severity != SevError {
+		if f.Severity != SevError || f.Ignored {
 			continue
 		}
-		s := chooseStrategy(f, opts.Strategies)
+		// A loop has one fix where one strategy fixes every part of it.
+		s := ""
+		if f.Loop > 0 {
+			s = chooseStrategy(Finding{Fixes: rep.Loops[f.Loop-1].Fixes}, opts.Strategies)
+		}
+		if s == "" {
+			s = chooseStrategy(f, opts.Strategies)
+		}
 		if s == "" {
 			pl.Unfixed = append(pl.Unfixed, f)
 			continue
@@ -259,14 +267,14 @@ func planFor(ctx context.Context, env Env, opts Options, rep *Report, n *Node) (
 		return pl, err
 	}
 	pl.Upstreams = ups
-	p := &planner{ctx: ctx, env: env, opts: opts, node: n, ups: ups, files: map[string]*Change{}}
+	p := &planner{env: env, opts: opts, node: n, ups: ups, files: map[string]*Change{}}
 	for _, s := range AllStrategies {
 		fs := byStrategy[s]
 		if len(fs) == 0 {
 			continue
 		}
 		pl.Strategies = append(pl.Strategies, s)
-		if err := strategies[s](p, fs); err != nil {
+		if err := strategies[s](ctx, p, fs); err != nil {
 			return pl, fmt.Errorf("planning the %s strategy: %w", s, err)
 		}
 	}
@@ -281,7 +289,7 @@ func planFor(ctx context.Context, env Env, opts Options, rep *Report, n *Node) (
 			c.Action = "create"
 			old = nil
 		}
-		c.Diff = string(diff.Diff(path, old, path, c.After))
+		c.Diff = unifiedDiff(path, old, c.After)
 		pl.Changes = append(pl.Changes, *c)
 	}
 	pl.Changes = append(pl.Changes, p.other...)
@@ -297,9 +305,21 @@ func planFor(ctx context.Context, env Env, opts Options, rep *Report, n *Node) (
 	return pl, nil
 }
 
-var strategies = map[string]func(p *planner, fs []Finding) error{
+var strategies = map[string]func(ctx context.Context, p *planner, fs []Finding) error{
 	StrategyKubelet:  planKubelet,
 	StrategyStub:     planStub,
 	StrategyDhclient: planDhclient,
 	StrategyCorefile: planCorefile,
+}
+
+// unifiedDiff is the change of path as a unified diff, from its ---/+++
+// header on: the "diff a b" line before it would only repeat the path.
+func unifiedDiff(path string, old, new []byte) string {
+	d := string(diff.Diff(path, old, path, new))
+	if strings.HasPrefix(d, "diff ") {
+		if _, rest, ok := strings.Cut(d, "\n"); ok {
+			return rest
+		}
+	}
+	return d
 }

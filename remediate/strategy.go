@@ -2,6 +2,7 @@ package remediate
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -9,6 +10,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/unloop/unloop/hostcfg"
 	"github.com/unloop/unloop/hostcfg/corefile"
 	"github.com/unloop/unloop/hostcfg/dhclient"
 	"github.com/unloop/unloop/hostcfg/kubelet"
@@ -96,7 +98,7 @@ func unloopResolvConf(ups []netip.Addr, base *resolvconf.File) []byte {
 // The servers were asked with the other candidates unless --upstream left
 // them out; then they are asked here. Offline nothing is asked (as for
 // every upstream) and the file counts.
-func (p *planner) uplinkAnswers() (bool, []string) {
+func (p *planner) uplinkAnswers(ctx context.Context) (bool, []string) {
 	if p.opts.Offline {
 		return true, nil
 	}
@@ -117,7 +119,7 @@ func (p *planner) uplinkAnswers() (bool, []string) {
 				return true, nil
 			}
 			err = errors.New(p.ups[i].Error)
-		} else if err = probe(p.ctx, a); err == nil {
+		} else if err = probe(ctx, a); err == nil {
 			return true, nil
 		}
 		tried = append(tried, a.String()+": "+err.Error())
@@ -125,11 +127,11 @@ func (p *planner) uplinkAnswers() (bool, []string) {
 	return false, tried
 }
 
-func planKubelet(p *planner, _ []Finding) error {
+func planKubelet(ctx context.Context, p *planner, _ []Finding) error {
 	n := p.node
 	target := UnloopResolvConf
 	if n.resolvedRuns() && n.uplinkClean() {
-		if ok, _ := p.uplinkAnswers(); ok {
+		if ok, _ := p.uplinkAnswers(ctx); ok {
 			target = resolvconf.ResolvedUplinkFile
 		}
 	}
@@ -170,7 +172,7 @@ func planKubelet(p *planner, _ []Finding) error {
 	default:
 		return errors.New("kubelet has neither a config file (no --config, no /var/lib/kubelet/config.yaml or /etc/kubernetes/kubelet-config.yaml) nor a --resolv-conf flag: nowhere to set resolvConf")
 	}
-	p.restart("kubelet.service", StrategyKubelet, "kubelet reads resolvConf only at start", nil)
+	p.restart(ctx, "kubelet.service", StrategyKubelet, "kubelet reads resolvConf only at start", nil)
 	p.pods(StrategyKubelet)
 	return nil
 }
@@ -182,11 +184,11 @@ const stubDropIn = resolvconf.UnloopMarker + `: systemd-resolved without its stu
 DNSStubListener=no
 `
 
-func planStub(p *planner, _ []Finding) error {
+func planStub(ctx context.Context, p *planner, _ []Finding) error {
 	if !p.node.resolvedRuns() {
 		return fmt.Errorf("systemd-resolved is not running (no %s): the stub strategy needs it", resolvconf.ResolvedUplinkFile)
 	}
-	if ok, tried := p.uplinkAnswers(); !ok {
+	if ok, tried := p.uplinkAnswers(ctx); !ok {
 		why := strings.Join(tried, ", ")
 		if why == "" {
 			why = "it names none"
@@ -203,7 +205,7 @@ func planStub(p *planner, _ []Finding) error {
 		"point /etc/resolv.conf at resolved's uplink file, which names the real upstreams"); err != nil {
 		return err
 	}
-	p.restart("systemd-resolved.service", StrategyStub, "systemd-resolved reads DNSStubListener only at start", verifyStubOff)
+	p.restart(ctx, "systemd-resolved.service", StrategyStub, "systemd-resolved reads DNSStubListener only at start", verifyStubOff)
 	p.pods(StrategyStub)
 	return nil
 }
@@ -230,15 +232,39 @@ func (n *Node) loopingAddrs() []netip.Addr {
 	return out
 }
 
-func planDhclient(p *planner, _ []Finding) error {
-	n := p.node
+func planDhclient(_ context.Context, p *planner, _ []Finding) error {
 	ups, err := p.usable()
 	if err != nil {
 		return err
 	}
-	looping := n.loopingAddrs()
-	hookPath, mode, hook := dhclientHook(p.env.Root, looping, ups)
-	if err := p.edit(hookPath, StrategyDhclient, "drop looping addresses at every lease and renew, before dhclient-script writes /etc/resolv.conf", func([]byte) ([]byte, error) {
+	if err := p.dhclientHooks(ups); err != nil {
+		return err
+	}
+	if err := p.neutraliseDhclientConf(); err != nil {
+		return err
+	}
+	if err := p.removeWrittenLines(ups); err != nil {
+		return err
+	}
+	p.pods(StrategyDhclient)
+	return nil
+}
+
+// dhclientHooks plans the hook that filters every lease and renew (and, on
+// RHEL, the enter-hooks block that sources it before the file is written).
+func (p *planner) dhclientHooks(ups []netip.Addr) error {
+	rhel, major := dhclientLayout(p.node, p.env.Root)
+	if rhel {
+		if err := p.enterHooks(major); err != nil {
+			return err
+		}
+	}
+	hookPath, mode, hook := dhclientHook(rhel, p.node.loopingAddrs(), ups)
+	reason := "drop looping addresses at every lease and renew, before dhclient-script writes /etc/resolv.conf"
+	if rhel {
+		reason = "the filter " + RHELEnterHooks + " sources, and unloop_config, which RHEL's dhclient-script calls after it wrote /etc/resolv.conf: a second line of defence"
+	}
+	if err := p.edit(hookPath, StrategyDhclient, reason, func([]byte) ([]byte, error) {
 		return hook, nil
 	}); err != nil {
 		return err
@@ -249,11 +275,16 @@ func planDhclient(p *planner, _ []Finding) error {
 		return err
 	}
 	c.Mode = mode
+	return nil
+}
 
-	for _, c := range n.Dhclient {
+// neutraliseDhclientConf comments out the dhclient.conf statements that add a
+// looping address: dhclient reads its conf only at start.
+func (p *planner) neutraliseDhclientConf() error {
+	for _, c := range p.node.Dhclient {
 		var sts []dhclient.Statement
 		for _, st := range c.Statements {
-			if slices.ContainsFunc(st.Addrs, n.Looping) {
+			if slices.ContainsFunc(st.Addrs, p.node.Looping) {
 				sts = append(sts, st)
 			}
 		}
@@ -272,40 +303,71 @@ func planDhclient(p *planner, _ []Finding) error {
 			return err
 		}
 	}
-
-	if pod := n.Pod; pod != nil {
-		var lines []int
-		left := 0
-		for _, ns := range pod.Conf.Nameservers {
-			if n.Looping(ns.Addr) {
-				lines = append(lines, ns.Line)
-			} else {
-				left++
-			}
-		}
-		if len(lines) > 0 {
-			if err := p.edit(pod.Path, StrategyDhclient, "remove the looping nameservers dhclient already wrote", func(old []byte) ([]byte, error) {
-				out := resolvconf.RemoveLines(old, lines)
-				if left == 0 {
-					// An empty list would send pods nowhere: name the upstreams the hook substitutes.
-					if len(out) > 0 && out[len(out)-1] != '\n' {
-						out = append(out, '\n')
-					}
-					for _, a := range ups {
-						out = append(out, fmt.Sprintf("nameserver %s\n", a)...)
-					}
-				}
-				return out, nil
-			}); err != nil {
-				return err
-			}
-		}
-	}
-	p.pods(StrategyDhclient)
 	return nil
 }
 
-func planCorefile(p *planner, fs []Finding) error {
+// removeWrittenLines removes the looping lines dhclient already wrote into
+// the pod file, naming the upstreams when none would be left.
+func (p *planner) removeWrittenLines(ups []netip.Addr) error {
+	pod := p.node.Pod
+	if pod == nil {
+		return nil
+	}
+	var lines []int
+	left := 0
+	for _, ns := range pod.Conf.Nameservers {
+		if p.node.Looping(ns.Addr) {
+			lines = append(lines, ns.Line)
+		} else {
+			left++
+		}
+	}
+	if len(lines) == 0 {
+		return nil
+	}
+	return p.edit(pod.Path, StrategyDhclient, "remove the looping nameservers dhclient already wrote", func(old []byte) ([]byte, error) {
+		out := resolvconf.RemoveLines(old, lines)
+		if left == 0 {
+			// An empty list would send pods nowhere: name the upstreams the hook substitutes.
+			if len(out) > 0 && out[len(out)-1] != '\n' {
+				out = append(out, '\n')
+			}
+			for _, a := range ups {
+				out = append(out, fmt.Sprintf("nameserver %s\n", a)...)
+			}
+		}
+		return out, nil
+	})
+}
+
+// enterHooks plans unloop's block in RHEL's dhclient-enter-hooks, which
+// dhclient-script sources before it writes /etc/resolv.conf: a new file of
+// mode 0755, or the block spliced into the admin's. RHEL 7's script sources the
+// file only when it is executable: a file there that is not is code the admin
+// left off, and making it executable would switch that on, so unloop refuses.
+// RHEL 8's and 9's source it either way.
+func (p *planner) enterHooks(major int) error {
+	c, err := p.file(RHELEnterHooks)
+	if err != nil {
+		return err
+	}
+	if c.Before.Exists && c.Before.Mode&0o111 == 0 && major != 8 && major != 9 {
+		return hostcfg.Errorf(c.Path, 0, "exists but is not executable, so RHEL 7's dhclient-script does not source it and unloop cannot filter the servers before /etc/resolv.conf is written; "+
+			"making it executable would switch on the code in it: read it, then `chmod 0755 %s` to have it run, or move it away, and run apply again (or use --strategy kubelet)", c.Path)
+	}
+	reason := "filter the servers before dhclient-script writes /etc/resolv.conf: RHEL's script sources this file first, at every lease and renew"
+	if err := p.edit(RHELEnterHooks, StrategyDhclient, reason, func(old []byte) ([]byte, error) {
+		return spliceBlock(c.Path, old)
+	}); err != nil {
+		return err
+	}
+	if !c.Before.Exists {
+		c.Mode = 0o755
+	}
+	return nil
+}
+
+func planCorefile(_ context.Context, p *planner, fs []Finding) error {
 	n := p.node
 	ups, err := p.usable()
 	if err != nil {

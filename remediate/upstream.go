@@ -8,12 +8,12 @@ import (
 )
 
 // Candidate is a possible clean upstream and where it was found.
+// UpstreamDocument is how it is printed.
 type Candidate struct {
-	Addr  netip.Addr `json:"address"`
-	From  string     `json:"from"`
-	Note  string     `json:"note,omitempty"`  // "answered", "not asked: offline"
-	Error string     `json:"error,omitempty"` // why it is not used
-
+	Addr  netip.Addr
+	From  string
+	Note  string // "answered", "not asked: offline"
+	Error string // why it is not used
 }
 
 // Candidates lists the clean upstreams the node knows of, best first:
@@ -82,7 +82,7 @@ func (n *Node) Candidates(opts Options) []Candidate {
 func (n *Node) upstreamFindings(opts Options, found []Finding) []Finding {
 	loops := false
 	for _, f := range found {
-		if f.Severity == SevError && f.Code != CodeUnreadable && f.Code != CodeKubeletMisspelled && f.Code != CodeKubeletMissing {
+		if f.Severity == SevError && !f.Ignored && f.Code != CodeUnreadable && f.Code != CodeKubeletMisspelled && f.Code != CodeKubeletMissing {
 			loops = true
 		}
 	}
@@ -92,5 +92,5 @@ func (n *Node) upstreamFindings(opts Options, found []Finding) []Finding {
 	chain := []string{"every nameserver unloop found on this node loops back to the node",
 		"none came from systemd-resolved, dhclient's leases or NetworkManager",
 		"give the real upstreams with --upstream IP (or upstream: in the config file)"}
-	return []Finding{newFinding(CodeNoUpstream, SevError, "", 0, netip.Addr{}, chain)}
+	return []Finding{newFinding(CodeNoUpstream, "", 0, netip.Addr{}, chain)}
 }

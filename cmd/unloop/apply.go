@@ -43,8 +43,8 @@ nothing is printed but the reason for an exit 1.`,
 				return err
 			}
 			switch {
-			case pl.HasUnreadable():
-				quietErrors(ss, pl.Findings)
+			case pl.Report.HasUnreadable():
+				quietErrors(ss, pl.Report.Findings)
 				return &exitError{code: exitFailed}
 			case len(pl.Unfixed) > 0:
 				fmt.Fprintf(ss.err, "unloop: %v\n", remediate.ErrUnfixed)
@@ -156,14 +156,8 @@ func renderRollback(w io.Writer, output string, res *remediate.RollbackResult, r
 	for _, p := range res.Paths {
 		count[p.Result]++
 	}
-	units := []string{}
-	if restarted {
-		units = append(units, j.Units...)
-	}
 	if output == "json" {
-		return writeJSON(w, map[string]any{"run": j.ID, "state": j.State, "paths": len(j.Snapshots),
-			"units_restarted": units, "restored": count[remediate.PathRestored] + count[remediate.PathBlockRemoved],
-			"refused": count[remediate.PathRefused], "results": nonNil(res.Paths)})
+		return writeJSON(w, remediate.NewRollbackDocument(res))
 	}
 	ew := &errWriter{w: w}
 	for _, p := range res.Paths {
@@ -185,18 +179,11 @@ func renderRollback(w io.Writer, output string, res *remediate.RollbackResult, r
 			fmt.Fprintf(ew, ", %d already as before", n)
 		}
 	}
-	if len(units) > 0 {
-		fmt.Fprintf(ew, ", restarted %v", units)
+	if restarted {
+		fmt.Fprintf(ew, ", restarted %v", j.Units)
 	}
 	fmt.Fprintln(ew)
 	return ew.err
-}
-
-func nonNil[T any](s []T) []T {
-	if s == nil {
-		return []T{}
-	}
-	return s
 }
 
 // errWriter keeps the first write error and drops later writes: output to a

@@ -221,6 +221,11 @@ func readConfigFile(v *viper.Viper, flags *pflag.FlagSet, takes func(string) boo
 	if err != nil {
 		return err
 	}
+	ignore, err := parseIgnore(file, data) // a file-only key, read as loadOptions needs it
+	if err != nil {
+		return err
+	}
+	v.Set("ignore", ignore)
 	mine := map[string]any{}
 	for k, val := range doc {
 		if takes(k) {
@@ -254,6 +259,7 @@ func (c *config) loadOptions(v *viper.Viper) error {
 	o.Offline = v.GetBool("offline")
 	o.NoRestart = v.GetBool("no-restart")
 	o.NoVerify = v.GetBool("no-verify")
+	o.Ignore, _ = v.Get("ignore").([]remediate.Ignore)
 	o.Corefiles = list(v, "corefile")
 	var err error
 	if o.KeepRuns, err = keepRuns(v); err != nil {
@@ -340,7 +346,7 @@ func configKeys(file string, data []byte) (map[string]any, error) {
 	}
 	for i := 0; i+1 < len(m.Content); i += 2 {
 		k, val := m.Content[i], m.Content[i+1]
-		if k.Value == "config" || !slices.ContainsFunc(settings, func(s setting) bool { return s.name == k.Value }) {
+		if k.Value == "config" || k.Value != "ignore" && !slices.ContainsFunc(settings, func(s setting) bool { return s.name == k.Value }) {
 			return nil, fmt.Errorf("config %s:%d: unknown key %q", file, k.Line, k.Value)
 		}
 		var x any

@@ -4,9 +4,12 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/unloop/unloop/remediate"
 )
 
 // conventions gives the root command what users expect of a CLI: --version
@@ -73,4 +76,21 @@ func manDate() time.Time {
 		return time.Unix(e, 0).UTC()
 	}
 	return time.Now().UTC()
+}
+
+// manSections adds what a command's page says beyond its help: check's page
+// lists the finding codes, from the registry the analysis uses.
+func manSections(b *strings.Builder, c *cobra.Command) {
+	if c.Name() != "check" {
+		return
+	}
+	b.WriteString(".SH FINDING CODES\n.PP\nStable: scripts and alerts depend on them. The fixes are the strategies that can fix a finding of the code, where the node allows them.\n")
+	for _, i := range remediate.Codes {
+		fmt.Fprintf(b, ".TP\n.B %s\n", roffArg(string(i.Code)))
+		line := string(i.Severity) + ": " + strings.ReplaceAll(i.Meaning, "`", "")
+		if len(i.Fixes) > 0 {
+			line += " (fixes: " + strings.Join(i.Fixes, ", ") + ")"
+		}
+		b.WriteString(roffLines(line) + "\n")
+	}
 }

@@ -47,6 +47,9 @@ func TestManPages(t *testing.T) {
 		{"unloop.1", "SEE ALSO"},
 		{"unloop-check.1", "unloop check --output json"},
 		{"unloop-check.1", "Exit status: 0 no errors"},
+		// The codes, from the registry.
+		{"unloop-check.1", "FINDING CODES"},
+		{"unloop-check.1", "nameserver-limit\n              warning: more than 3 nameservers"},
 		{"unloop-apply.1", "--strategy strings"},
 		{"unloop-plan.1", "--detailed-exitcode"},
 		{"unloop-rollback.1", "--run string"},

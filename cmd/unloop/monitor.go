@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -22,23 +21,6 @@ import (
 // Monitoring: check's report as Prometheus metrics (stdout with --output
 // prometheus, or a node_exporter textfile with --textfile) and as a
 // node-problem-detector custom plugin (--output npd).
-
-// knownCodes are DESIGN §3's codes: every one is exported, 0 when absent, so
-// an alert on a code never depends on the series existing.
-var knownCodes = []remediate.Code{
-	remediate.CodeResolvedStub, remediate.CodeLoopback, remediate.CodeNodeLocalDNS, remediate.CodeLocalAddress,
-	remediate.CodeCorefileForwardLoop, remediate.CodeKubeletMissing, remediate.CodeKubeletMisspelled,
-	remediate.CodeDhclientInjects, remediate.CodeResolvedUpstreamLoop, remediate.CodeNetworkManagerInjects,
-	remediate.CodeNoUpstream, remediate.CodeNameserverLimit, remediate.CodeZoneIndex, remediate.CodeSearchLimit,
-	remediate.CodeUnreadable,
-}
-
-// codeSeverity is each known code's severity (DESIGN §3), for the series
-// of codes not found this time.
-var codeSeverity = map[remediate.Code]remediate.Severity{
-	remediate.CodeLocalAddress: remediate.SevWarning, remediate.CodeNameserverLimit: remediate.SevWarning,
-	remediate.CodeZoneIndex: remediate.SevWarning, remediate.CodeSearchLimit: remediate.SevWarning,
-}
 
 // A gauge family of Prometheus's text format, written here rather than
 // through prometheus/common's expfmt: that brings protobuf and its package
@@ -74,28 +56,18 @@ func metrics(rep *remediate.Report, now time.Time) []*gaugeFamily {
 		status.add(b2f(rep.Status == s), "status", s)
 	}
 
+	// Every known code is exported, 0 when absent, so that an alert on a
+	// code never depends on the series existing. Ignored findings are not
+	// counted: the site has decided to live with them.
 	counts := map[remediate.Code]int{}
-	sev := map[remediate.Code]remediate.Severity{}
 	for _, f := range rep.Findings {
-		counts[f.Code]++
-		sev[f.Code] = f.Severity
-	}
-	codes := slices.Clone(knownCodes)
-	for c := range counts {
-		if !slices.Contains(codes, c) {
-			codes = append(codes, c)
+		if !f.Ignored {
+			counts[f.Code]++
 		}
 	}
-	findings := gauge("unloop_findings", "Findings of unloop's last check, by code (DESIGN's stable codes) and severity.")
-	for _, c := range codes {
-		s, ok := sev[c]
-		if !ok {
-			s, ok = codeSeverity[c]
-			if !ok {
-				s = remediate.SevError
-			}
-		}
-		findings.add(float64(counts[c]), "code", string(c), "severity", string(s))
+	findings := gauge("unloop_findings", "Findings of unloop's last check, by finding code (listed in unloop's README and man page) and severity; ignored findings are not counted.")
+	for _, c := range remediate.Codes {
+		findings.add(float64(counts[c.Code]), "code", string(c.Code), "severity", string(c.Severity))
 	}
 
 	online := gauge("unloop_check_online", "1 when the last check read the live state (systemd-resolved over D-Bus, interfaces), 0 when it read files only.")
@@ -177,6 +149,9 @@ const (
 func npdResult(rep *remediate.Report) (string, int) {
 	var errs, warns []remediate.Finding
 	for _, f := range rep.Findings {
+		if f.Ignored {
+			continue
+		}
 		switch f.Severity {
 		case remediate.SevError:
 			errs = append(errs, f)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -42,114 +43,225 @@ func (p painter) paint(code, s string) string {
 }
 
 func (p painter) severity(s remediate.Severity) string {
-	switch s {
-	case remediate.SevError:
+	if s == remediate.SevError {
 		return p.paint("1;31", "ERROR  ")
-	case remediate.SevWarning:
-		return p.paint("1;33", "WARNING")
 	}
-	return p.paint("1;34", "INFO   ")
+	return p.paint("1;33", "WARNING")
 }
 
 func renderCheck(w io.Writer, format string, rep *remediate.Report) error {
 	switch format {
 	case "json":
-		return writeJSON(w, rep)
+		return writeJSON(w, remediate.NewCheckDocument(rep))
 	case "prometheus":
 		return writeMetrics(w, rep, time.Now())
 	case "npd":
 		return renderNPD(w, rep)
 	}
-	p := newPainter(w)
 	var b strings.Builder
-	writeFindings(&b, p, rep)
+	writeFindings(&b, newPainter(w), remediate.NewCheckDocument(rep))
 	_, err := io.WriteString(w, b.String())
 	return err
 }
 
-func writeFindings(b *strings.Builder, p painter, rep *remediate.Report) {
-	errs, warns := 0, 0
-	for _, f := range rep.Findings {
-		switch f.Severity {
-		case remediate.SevError:
+// writeFindings is check's text: a summary, the pod file, each loop told
+// once, then the findings that are no part of a loop.
+func writeFindings(b *strings.Builder, p painter, d remediate.CheckDocument) {
+	writeSummary(b, p, d)
+	writePodFile(b, d)
+	for _, n := range d.Notes {
+		fmt.Fprintf(b, "note: %s\n", printable(n))
+	}
+	for _, l := range d.Loops {
+		writeLoop(b, p, l, d.Findings)
+	}
+	for _, f := range d.Findings {
+		if f.Loop == 0 {
+			writeFinding(b, p, f)
+		}
+	}
+}
+
+// writeSummary is the first line: "LOOP: 1 loop (5 findings), 0 warnings (online)".
+func writeSummary(b *strings.Builder, p painter, d remediate.CheckDocument) {
+	loops, inLoops, errs, warns, ignored := 0, 0, 0, 0, 0
+	for _, l := range d.Loops {
+		if !l.Ignored {
+			loops++
+			inLoops += l.Findings
+		}
+	}
+	for _, f := range d.Findings {
+		switch {
+		case f.Ignored:
+			ignored++
+		case f.Loop > 0:
+		case f.Severity == remediate.SevError:
 			errs++
-		case remediate.SevWarning:
+		case f.Severity == remediate.SevWarning:
 			warns++
 		}
 	}
-	status := rep.Status
-	switch status {
-	case "error":
+	var status string
+	switch {
+	case d.Status == "error" && loops > 0:
 		status = p.paint("1;31", "LOOP")
-	case "warning":
+	case d.Status == "error":
+		status = p.paint("1;31", "ERROR")
+	case d.Status == "warning":
 		status = p.paint("1;33", "WARNING")
 	default:
 		status = p.paint("1;32", "OK")
 	}
+	var parts []string
+	if loops > 0 {
+		parts = append(parts, fmt.Sprintf("%d %s (%d %s)", loops, plural(loops, "loop"), inLoops, plural(inLoops, "finding")))
+	}
+	if errs > 0 {
+		parts = append(parts, fmt.Sprintf("%d %s", errs, plural(errs, "error")))
+	}
+	if loops == 0 && errs == 0 {
+		parts = append(parts, "no loop")
+	}
+	parts = append(parts, fmt.Sprintf("%d %s", warns, plural(warns, "warning")))
+	if ignored > 0 {
+		parts = append(parts, fmt.Sprintf("%d ignored", ignored))
+	}
 	mode := "online"
-	if !rep.Online {
+	if !d.Online {
 		mode = "files only"
 	}
-	fmt.Fprintf(b, "%s: %d %s, %d %s (%s)\n", status, errs, plural(errs, "error"), warns, plural(warns, "warning"), mode)
+	fmt.Fprintf(b, "%s: %s (%s)\n", status, strings.Join(parts, ", "), mode)
+}
 
-	rc := rep.ResolvConf
-	k := rep.Kubelet
+func writePodFile(b *strings.Builder, d remediate.CheckDocument) {
+	rc, k := d.ResolvConf, d.Kubelet
+	if rc.Path == "" {
+		b.WriteString("pod file:  none (kubelet's resolvConf is \"\": pods inherit no nameservers)\n")
+		return
+	}
+	var src string
 	switch {
-	case rc.Path == "":
-		fmt.Fprintf(b, "pod file:  none (kubelet's resolvConf is \"\": pods inherit no nameservers)\n")
+	case !k.Present:
+		src = "no kubelet: the host's file"
+	case k.Source == "flag":
+		src = "kubelet's --resolv-conf"
+	case k.Source == "config":
+		src = "resolvConf in " + printable(k.Config)
+	case k.Config != "":
+		src = "kubelet's default: " + printable(k.Config) + " sets no resolvConf"
 	default:
-		who := rc.Generator
+		src = "kubelet's default"
+	}
+	fmt.Fprintf(b, "pod file:  %s (%s)\n", printable(rc.Path), src)
+	if rc.Link != "" {
+		fmt.Fprintf(b, "link:      → %s\n", printable(rc.Link))
+	}
+	if who := rc.Generator; who != "" {
 		if rc.Evidence != "" {
 			who += ": " + rc.Evidence
 		}
-		src := k.Source
-		if !k.Present {
-			src = "no kubelet: the host's file"
-		} else if k.Config != "" {
-			src += ", config " + k.Config
-		}
-		fmt.Fprintf(b, "pod file:  %s (%s)\n", rc.Path, src)
-		if rc.Link != "" {
-			fmt.Fprintf(b, "link:      → %s\n", rc.Link)
-		}
-		if who != "" {
-			fmt.Fprintf(b, "written by %s\n", who)
-		}
-		if len(rc.Nameservers) > 0 {
-			fmt.Fprintf(b, "nameservers: %s\n", strings.Join(rc.Nameservers, " "))
+		fmt.Fprintf(b, "written by %s\n", printable(who))
+	}
+	if len(rc.Nameservers) > 0 {
+		fmt.Fprintf(b, "nameservers: %s\n", strings.Join(rc.Nameservers, " "))
+	}
+}
+
+// writeLoop tells one loop: its source, the lines it produced, what reads
+// them, why they loop, one fix, and its findings by code.
+func writeLoop(b *strings.Builder, p painter, l remediate.LoopDocument, fs []remediate.FindingDocument) {
+	label := p.paint("1;31", fmt.Sprintf("LOOP %d", l.Loop))
+	if l.Ignored {
+		label = fmt.Sprintf("LOOP %d (ignored)", l.Loop)
+	}
+	fmt.Fprintf(b, "\n%s  %s\n", label, strings.Join(l.Addresses, ", "))
+	field := func(name string, values []string) {
+		for i, v := range values {
+			if i == 0 {
+				fmt.Fprintf(b, "  %-10s%s\n", name+":", printable(v))
+			} else {
+				fmt.Fprintf(b, "  %-10s%s\n", "", printable(v))
+			}
 		}
 	}
-	for _, n := range rep.Notes {
-		fmt.Fprintf(b, "note: %s\n", printable(n))
+	field("source", l.Source)
+	field("wrote", l.Lines)
+	field("read by", l.ReadBy)
+	field("why", l.Why)
+	switch {
+	case len(l.Fixes) > 0:
+		field("fix", []string{fixLine(l.Fixes)})
+	default:
+		// No one strategy fixes every part: an order that holds one for each.
+		var each []string
+		for _, f := range fs {
+			if f.Loop == l.Loop && len(f.Fixes) > 0 && !slices.Contains(each, f.Fixes[0]) {
+				each = append(each, f.Fixes[0])
+			}
+		}
+		if len(each) > 0 {
+			field("fix", []string{"unloop apply --strategy " + strings.Join(each, ",")})
+		}
 	}
-	for _, f := range rep.Findings {
-		b.WriteString("\n")
-		where := printable(f.File)
-		if f.Line > 0 {
-			where = fmt.Sprintf("%s:%d", where, f.Line)
+	var byCode []string
+	for _, f := range fs {
+		if f.Loop != l.Loop {
+			continue
 		}
-		fmt.Fprintf(b, "%s %s", p.severity(f.Severity), p.paint("1", string(f.Code)))
-		if where != "" {
-			fmt.Fprintf(b, "  %s", where)
+		at := where(remediate.Finding{File: f.File, Line: f.Line})
+		if f.Ignored {
+			at += " (ignored)"
 		}
-		if f.Address != "" {
-			fmt.Fprintf(b, "  %s", f.Address)
-		}
-		b.WriteString("\n")
-		for i, c := range f.Chain {
-			arrow := "  "
-			if i > 0 {
-				arrow = "→ "
+		byCode = appendAt(byCode, string(f.Code), at)
+	}
+	field("findings", byCode)
+}
+
+// appendAt adds at to code's entry ("code  at, at") of list.
+func appendAt(list []string, code, at string) []string {
+	for i, e := range list {
+		if c, ats, _ := strings.Cut(e, "  "); c == code {
+			if !slices.Contains(strings.Split(ats, ", "), at) {
+				list[i] += ", " + at
 			}
-			fmt.Fprintf(b, "  %s%s\n", arrow, printable(c))
+			return list
 		}
-		if len(f.Fixes) > 0 {
-			fmt.Fprintf(b, "  fix: unloop apply --strategy %s", f.Fixes[0])
-			if len(f.Fixes) > 1 {
-				fmt.Fprintf(b, "  (or: %s)", strings.Join(f.Fixes[1:], ", "))
-			}
-			b.WriteString("\n")
+	}
+	return append(list, code+"  "+at)
+}
+
+func fixLine(fixes []string) string {
+	s := "unloop apply --strategy " + fixes[0]
+	if len(fixes) > 1 {
+		s += "  (or: " + strings.Join(fixes[1:], ", ") + ")"
+	}
+	return s
+}
+
+// writeFinding is a finding that is no part of a loop, with its chain.
+func writeFinding(b *strings.Builder, p painter, f remediate.FindingDocument) {
+	b.WriteString("\n")
+	fmt.Fprintf(b, "%s %s", p.severity(f.Severity), p.paint("1", string(f.Code)))
+	if at := printable(where(remediate.Finding{File: f.File, Line: f.Line})); at != "" {
+		fmt.Fprintf(b, "  %s", at)
+	}
+	if f.Address != "" {
+		fmt.Fprintf(b, "  %s", f.Address)
+	}
+	if f.Ignored {
+		b.WriteString("  (ignored)")
+	}
+	b.WriteString("\n")
+	for i, c := range f.Chain {
+		arrow := "  "
+		if i > 0 {
+			arrow = "→ "
 		}
+		fmt.Fprintf(b, "  %s%s\n", arrow, printable(c))
+	}
+	if len(f.Fixes) > 0 {
+		fmt.Fprintf(b, "  fix: %s\n", fixLine(f.Fixes))
 	}
 }
 
@@ -164,9 +276,13 @@ func printable(s string) string {
 	return s
 }
 
-func plural(n int, s string) string {
-	if n == 1 {
+// plural is s, or its plural (s+"s" unless given) when n is not 1.
+func plural(n int, s string, pl ...string) string {
+	switch {
+	case n == 1:
 		return s
+	case len(pl) > 0:
+		return pl[0]
 	}
 	return s + "s"
 }
@@ -174,110 +290,145 @@ func plural(n int, s string) string {
 // renderPlan shows a plan; err, when planning failed after the check, goes
 // into the JSON (the text shows the findings; the error goes to stderr).
 func renderPlan(w io.Writer, format string, pl *remediate.Plan, err error) error {
+	d := remediate.NewPlanDocument(pl, err)
 	if format == "json" {
-		out := struct {
-			*remediate.Plan
-			Error string `json:"error,omitempty"`
-		}{Plan: pl}
-		if err != nil {
-			out.Error = err.Error()
-		}
-		return writeJSON(w, out)
+		return writeJSON(w, d)
 	}
 	p := newPainter(w)
 	var b strings.Builder
-	writeFindings(&b, p, pl.Report)
+	writeFindings(&b, p, d.CheckDocument)
 	if err == nil {
-		writeChanges(&b, p, pl)
+		writeChanges(&b, p, d)
+		b.WriteString("\n" + planSummary(d) + "\n")
 	}
 	_, werr := io.WriteString(w, b.String())
 	return werr
 }
 
-func writeChanges(b *strings.Builder, p painter, pl *remediate.Plan) {
-	b.WriteString("\n")
-	for _, f := range pl.Unfixed {
-		fmt.Fprintf(b, "%s %s is not fixed by the chosen strategies\n", p.paint("1;31", "UNFIXED"), f.Code)
-	}
-	if !pl.Changed {
-		if len(pl.Unfixed) == 0 {
-			b.WriteString(p.paint("1;32", "Nothing to change.") + "\n")
+// writeChanges lists what the plan does: the upstreams, then each change
+// with its diff.
+func writeChanges(b *strings.Builder, p painter, d remediate.PlanDocument) {
+	for i, f := range d.Unfixed {
+		if i == 0 {
+			b.WriteString("\n")
 		}
+		fmt.Fprintf(b, "%s %s %s is not fixed by the chosen strategies\n", p.paint("1;31", "UNFIXED"), f.Code, printable(where(remediate.Finding{File: f.File, Line: f.Line})))
+	}
+	if !d.Changed {
 		return
 	}
-	fmt.Fprintf(b, "%s (strategies: %s)\n", p.paint("1", "Plan"), strings.Join(pl.Strategies, ", "))
-	for _, c := range pl.Upstreams {
+	fmt.Fprintf(b, "\n%s (strategies: %s)\n", p.paint("1", "Plan"), strings.Join(d.Strategies, ", "))
+	for _, c := range d.Upstreams {
 		state := c.Note
 		if c.Error != "" {
 			state = p.paint("31", "not used: "+c.Error)
 		}
-		fmt.Fprintf(b, "  upstream %s (%s; %s)\n", c.Addr, c.From, state)
+		fmt.Fprintf(b, "  upstream %s (%s; %s)\n", c.Address, c.From, state)
 	}
-	for _, c := range pl.Changes {
+	for _, c := range d.Changes {
 		b.WriteString("\n")
+		action := p.paint("1;36", c.Action)
 		switch c.Kind {
-		case remediate.KindFile, remediate.KindLink:
-			fmt.Fprintf(b, "%s %s %s  [%s] %s\n", p.paint("1;36", c.Action), c.Kind, printable(c.Path), c.Strategy, printable(c.Reason))
-			for _, line := range strings.SplitAfter(c.Diff, "\n") {
-				switch {
-				case strings.HasPrefix(line, "+++"), strings.HasPrefix(line, "---"):
-					b.WriteString(p.paint("1", strings.TrimSuffix(line, "\n")))
-				case strings.HasPrefix(line, "+"):
-					b.WriteString(p.paint("32", strings.TrimSuffix(line, "\n")))
-				case strings.HasPrefix(line, "-"):
-					b.WriteString(p.paint("31", strings.TrimSuffix(line, "\n")))
-				default:
-					b.WriteString(strings.TrimSuffix(line, "\n"))
-				}
-				if strings.HasSuffix(line, "\n") {
-					b.WriteString("\n")
-				}
-			}
+		case remediate.KindFile:
+			fmt.Fprintf(b, "%s %s  [%s] %s\n", action, printable(c.Path), c.Strategy, printable(c.Reason))
+			writeDiff(b, p, c.Diff)
+		case remediate.KindLink:
+			fmt.Fprintf(b, "%s %s → %s  [%s] %s\n", action, printable(c.Path), printable(c.Target), c.Strategy, printable(c.Reason))
+			writeDiff(b, p, c.Diff)
 		case remediate.KindUnit:
-			fmt.Fprintf(b, "%s %s  [%s] %s", p.paint("1;36", c.Action), c.Unit, c.Strategy, c.Reason)
+			fmt.Fprintf(b, "%s %s  [%s] %s", action, c.Unit, c.Strategy, c.Reason)
 			if c.Skipped != "" {
 				fmt.Fprintf(b, " (skipped: %s)", c.Skipped)
 			}
 			b.WriteString("\n")
 		case remediate.KindPods:
-			fmt.Fprintf(b, "%s pods %s  [%s] %s\n", p.paint("1;36", c.Action), strings.Join(c.Pods, ", "), c.Strategy, c.Reason)
+			fmt.Fprintf(b, "%s pods %s  [%s] %s\n", action, strings.Join(c.Pods, ", "), c.Strategy, c.Reason)
 			b.WriteString("  kubectl -n kube-system delete pod --field-selector spec.nodeName=$(hostname) -l 'k8s-app in (kube-dns, node-local-dns)'\n")
 		}
 	}
 }
 
-func renderApply(w io.Writer, format string, res *remediate.Result, err error) error {
-	if format == "json" {
-		out := struct {
-			*remediate.Result
-			Error string `json:"error,omitempty"`
-		}{Result: res}
-		if err != nil {
-			out.Error = err.Error()
+func writeDiff(b *strings.Builder, p painter, diff string) {
+	for _, line := range strings.SplitAfter(diff, "\n") {
+		text := strings.TrimSuffix(line, "\n")
+		switch {
+		case strings.HasPrefix(line, "+++"), strings.HasPrefix(line, "---"):
+			text = p.paint("1", text)
+		case strings.HasPrefix(line, "+"):
+			text = p.paint("32", text)
+		case strings.HasPrefix(line, "-"):
+			text = p.paint("31", text)
 		}
-		return writeJSON(w, out)
+		b.WriteString(text)
+		if strings.HasSuffix(line, "\n") {
+			b.WriteString("\n")
+		}
+	}
+}
+
+// counts are a plan's files to change and units to restart, and the
+// restarts it leaves out (offline, --no-restart, not running).
+func counts(d remediate.PlanDocument) (files, units, skipped int) {
+	for _, c := range d.Changes {
+		switch {
+		case c.Kind == remediate.KindFile || c.Kind == remediate.KindLink:
+			files++
+		case c.Kind == remediate.KindUnit && c.Skipped == "":
+			units++
+		case c.Kind == remediate.KindUnit:
+			skipped++
+		}
+	}
+	return files, units, skipped
+}
+
+// planSummary is plan's last line, as terraform ends its plan.
+func planSummary(d remediate.PlanDocument) string {
+	if n := len(d.Unfixed); n > 0 {
+		return fmt.Sprintf("No plan: %d %s no fix among the chosen strategies; apply refuses.", n, plural(n, "error has", "errors have"))
+	}
+	if !d.Changed {
+		return "No changes."
+	}
+	files, units, skipped := counts(d)
+	s := fmt.Sprintf("Plan: %d %s to change, %d %s to restart", files, plural(files, "file"), units, plural(units, "unit"))
+	if skipped > 0 {
+		s += fmt.Sprintf(" (%d skipped)", skipped)
+	}
+	return s + "."
+}
+
+// renderApply shows what apply did. A refusal shows the check that led to
+// it; a run shows its changes and how it went, not the check again.
+func renderApply(w io.Writer, format string, res *remediate.Result, err error) error {
+	d := remediate.NewApplyDocument(res, err)
+	if format == "json" {
+		return writeJSON(w, d)
 	}
 	p := newPainter(w)
 	var b strings.Builder
-	writeFindings(&b, p, res.Report)
-	if err == nil || res.Run != "" {
-		writeChanges(&b, p, res.Plan)
+	if err != nil && res.Run == "" {
+		writeFindings(&b, p, d.CheckDocument)
+		writeChanges(&b, p, d.PlanDocument)
+		_, werr := io.WriteString(w, b.String())
+		return werr
 	}
+	writeChanges(&b, p, d.PlanDocument)
 	b.WriteString("\n")
+	files, units, _ := counts(d.PlanDocument)
 	switch {
-	case err != nil && res.Run != "":
-		fmt.Fprintf(&b, "%s run %s: %v\n", p.paint("1;31", "FAILED"), res.Run, err)
 	case err != nil:
-		// Refused before any change; the error goes to stderr as well.
-	case !res.Changed:
-		b.WriteString(p.paint("1;32", "No change: the node is already clean.") + "\n")
+		fmt.Fprintf(&b, "%s run %s: %v\n", p.paint("1;31", "FAILED"), res.Run, err)
+	case !d.Changed:
+		b.WriteString(p.paint("1;32", "No changes.") + " The node has no loop to fix.\n")
 	default:
 		verified := "verified: no error remains"
 		if !res.Verified {
 			verified = "not verified (--no-verify)"
 		}
-		fmt.Fprintf(&b, "%s run %s (%s). Undo with: unloop rollback --run %s\n", p.paint("1;32", "Applied"), res.Run, verified, res.Run)
+		fmt.Fprintf(&b, "Applied run %s (%s). Undo with: unloop rollback --run %s\n", res.Run, verified, res.Run)
+		fmt.Fprintf(&b, "%s %d %s changed, %d %s restarted.\n", p.paint("1;32", "Apply complete:"), files, plural(files, "file"), units, plural(units, "unit"))
 	}
-	_, werr := io.WriteString(w, b.String())
+	_, werr := io.WriteString(w, strings.TrimPrefix(b.String(), "\n"))
 	return werr
 }

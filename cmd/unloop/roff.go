@@ -71,6 +71,7 @@ func manPage(c *cobra.Command, date time.Time) string {
 		b.WriteString(".SH OPTIONS INHERITED FROM PARENT COMMANDS\n")
 		roffFlags(&b, f)
 	}
+	manSections(&b, c)
 	if c.Example != "" {
 		b.WriteString(".SH EXAMPLE\n")
 		roffVerbatim(&b, strings.Split(strings.TrimRight(c.Example, "\n"), "\n"))

@@ -302,7 +302,8 @@ func LoadConfigs(r *hostcfg.Root) ([]*Config, error) {
 			cands = append(cands, cand{p, strings.TrimSuffix(strings.TrimPrefix(path.Base(p), "dhclient-"), ".conf")})
 		}
 	}
-	var out []*Config
+	var paths []string
+	iface := map[string]string{}
 	seen := map[string]bool{}
 	for _, c := range cands {
 		if target, err := r.Resolve(c.path); err == nil {
@@ -311,25 +312,20 @@ func LoadConfigs(r *hostcfg.Root) ([]*Config, error) {
 			}
 			seen[target] = true
 		}
-		// Missing (or a dangling link) is absent, as it is to dhclient;
-		// anything else that is not a file (a link loop, a folder) is
-		// unreadable.
-		data, ok, err := r.ReadFileIfExists(c.path)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		if !ok {
-			continue
-		}
-		conf, err := ParseConfig(c.path, data)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		conf.Interface = c.iface
-		out = append(out, conf)
+		paths = append(paths, c.path)
+		iface[c.path] = c.iface
 	}
+	// Missing (or a dangling link) is absent, as it is to dhclient.
+	var out []*Config
+	errs = append(errs, hostcfg.ReadEach(r, paths, func(p string, data []byte) error {
+		conf, err := ParseConfig(p, data)
+		if err != nil {
+			return err
+		}
+		conf.Interface = iface[p]
+		out = append(out, conf)
+		return nil
+	})...)
 	return out, errors.Join(errs...)
 }
 
@@ -363,26 +359,17 @@ func LoadLeases(r *hostcfg.Root) ([]Lease, error) {
 			files = append(files, m...)
 		}
 		slices.Sort(files)
-		for _, p := range files {
-			// Gone since the listing, or a dangling link: absent; a link
-			// loop or a folder: unreadable.
-			data, ok, err := r.ReadFileIfExists(p)
-			if err != nil {
-				errs = append(errs, err)
-				continue
-			}
-			if !ok {
-				continue
-			}
+		// Gone since the listing, or a dangling link: absent.
+		errs = append(errs, hostcfg.ReadEach(r, files, func(p string, data []byte) error {
 			leases, err := ParseLeases(p, data)
 			if err != nil {
-				errs = append(errs, err)
-				continue
+				return err
 			}
 			for _, l := range leases {
 				newest[key{l.Interface, l.V6}] = l
 			}
-		}
+			return nil
+		})...)
 	}
 	out := make([]Lease, 0, len(newest))
 	for _, l := range newest {

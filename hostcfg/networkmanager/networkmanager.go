@@ -80,22 +80,13 @@ func (nm *Config) readConf(r *hostcfg.Root) (map[[2]string]hostcfg.Setting, []er
 		errs = append(errs, err)
 	}
 	merged := map[[2]string]hostcfg.Setting{}
-	for _, p := range confs {
-		data, ok, err := r.ReadFileIfExists(p)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		if !ok {
-			continue
-		}
+	errs = append(errs, hostcfg.ReadEach(r, confs, func(p string, data []byte) error {
 		entries, err := parseKeyfile(p, data)
 		if err != nil {
-			errs = append(errs, err)
-			continue
+			return err
 		}
 		if p != nmMainFile && p != nmMainFileOld && nmDisabled(entries) {
-			continue
+			return nil
 		}
 		nm.Files = append(nm.Files, p)
 		for _, e := range entries {
@@ -106,7 +97,8 @@ func (nm *Config) readConf(r *hostcfg.Root) (map[[2]string]hostcfg.Setting, []er
 			}
 			merged[[2]string{e.section, e.key}] = hostcfg.Setting{Value: e.value, File: p, Line: e.line}
 		}
-	}
+		return nil
+	})...)
 	return merged, errs
 }
 

@@ -184,7 +184,7 @@ func RemoveLines(data []byte, lines []int) []byte {
 	return out
 }
 
-// Generator says who wrote /etc/resolv.conf (DESIGN §2).
+// Generator says who wrote /etc/resolv.conf (DESIGN.md §2).
 type Generator string
 
 const (

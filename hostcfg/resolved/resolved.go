@@ -66,19 +66,8 @@ func Load(r *hostcfg.Root) (*Config, error) {
 	if err != nil {
 		errs = append(errs, err)
 	}
-	for _, p := range dropins {
-		data, ok, err := r.ReadFileIfExists(p)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		if !ok { // a dangling link: systemd skips it too
-			continue
-		}
-		if err := cfg.Apply(p, data); err != nil {
-			errs = append(errs, err)
-		}
-	}
+	// A dangling link is skipped, as systemd skips it.
+	errs = append(errs, hostcfg.ReadEach(r, dropins, cfg.Apply)...)
 	return cfg, errors.Join(errs...)
 }
 

@@ -365,7 +365,7 @@ func planShows(t *testing.T, n *node.Node, args []string, want ...string) {
 	}
 }
 
-// unloopDirs are the folders unloop reads and may write (DESIGN §2a),
+// unloopDirs are the folders unloop reads and may write (DESIGN.md §2a),
 // besides its own journal.
 var unloopDirs = []string{"/etc", "/var/lib/kubelet", "/run/systemd/resolve"}
 

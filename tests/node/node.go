@@ -331,37 +331,9 @@ func (n *Node) start() error {
 	if err != nil {
 		return err
 	}
-	var cmd *exec.Cmd
-	if n.opts.Overlay == "" {
-		args, err := n.nspawnArgs(n.rootfs)
-		if err != nil {
-			return err
-		}
-		cmd = exec.Command("sh", append([]string{"-c", enter + `exec systemd-nspawn "$@"`, "sh"}, args...)...)
-	} else {
-		// systemd-nspawn can't put a persistent overlay over the root itself:
-		// mount one in a mount namespace of its own (so nothing leaks into the
-		// host's mounts, whatever happens to the test) and boot from that.
-		ov, err := filepath.Abs(n.opts.Overlay)
-		if err != nil {
-			return fmt.Errorf("overlay: %w", err)
-		}
-		// Both separate overlayfs mount options.
-		if strings.ContainsAny(ov+n.rootfs, ",:") {
-			return fmt.Errorf("overlay %q or rootfs %q: overlayfs can't take a path with ',' or ':'", ov, n.rootfs)
-		}
-		for _, d := range []string{"upper", "work", "merged"} {
-			if err := os.MkdirAll(filepath.Join(ov, d), 0o755); err != nil {
-				return fmt.Errorf("overlay: %w", err)
-			}
-		}
-		merged := filepath.Join(ov, "merged")
-		args, err := n.nspawnArgs(merged)
-		if err != nil {
-			return err
-		}
-		script := enter + `mount -t overlay overlay -o "lowerdir=$1,upperdir=$2/upper,workdir=$2/work" "$2/merged" && shift 2 && exec systemd-nspawn "$@"`
-		cmd = exec.Command("unshare", append([]string{"--mount", "--propagation", "private", "--", "sh", "-c", script, "sh", n.rootfs, ov}, args...)...)
+	cmd, err := n.nspawnCommand(enter)
+	if err != nil {
+		return err
 	}
 	con := newConsole()
 	cmd.Stdout, cmd.Stderr = con, con
@@ -412,6 +384,42 @@ func (n *Node) start() error {
 	}
 	n.t.Logf("node %s (%s, leader %d) ready in %v", n.name, n.opts.Release, leader, time.Since(start).Round(time.Millisecond))
 	return nil
+}
+
+// nspawnCommand is the systemd-nspawn command that boots the node, entering
+// the node's cgroups first (enter), over a persistent overlay when asked.
+func (n *Node) nspawnCommand(enter string) (*exec.Cmd, error) {
+	if n.opts.Overlay == "" {
+		args, err := n.nspawnArgs(n.rootfs)
+		if err != nil {
+			return nil, err
+		}
+		return exec.Command("sh", append([]string{"-c", enter + `exec systemd-nspawn "$@"`, "sh"}, args...)...), nil
+	}
+
+	// systemd-nspawn can't put a persistent overlay over the root itself:
+	// mount one in a mount namespace of its own (so nothing leaks into the
+	// host's mounts, whatever happens to the test) and boot from that.
+	ov, err := filepath.Abs(n.opts.Overlay)
+	if err != nil {
+		return nil, fmt.Errorf("overlay: %w", err)
+	}
+	// Both separate overlayfs mount options.
+	if strings.ContainsAny(ov+n.rootfs, ",:") {
+		return nil, fmt.Errorf("overlay %q or rootfs %q: overlayfs can't take a path with ',' or ':'", ov, n.rootfs)
+	}
+	for _, d := range []string{"upper", "work", "merged"} {
+		if err := os.MkdirAll(filepath.Join(ov, d), 0o755); err != nil {
+			return nil, fmt.Errorf("overlay: %w", err)
+		}
+	}
+	merged := filepath.Join(ov, "merged")
+	args, err := n.nspawnArgs(merged)
+	if err != nil {
+		return nil, err
+	}
+	script := enter + `mount -t overlay overlay -o "lowerdir=$1,upperdir=$2/upper,workdir=$2/work" "$2/merged" && shift 2 && exec systemd-nspawn "$@"`
+	return exec.Command("unshare", append([]string{"--mount", "--propagation", "private", "--", "sh", "-c", script, "sh", n.rootfs, ov}, args...)...), nil
 }
 
 // findLeader finds the container's PID 1: the child of nspawn (its subreaper)

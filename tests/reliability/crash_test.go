@@ -70,7 +70,7 @@ func crashCases(t *testing.T) []crashCase {
 
 // TestCrashAtEveryStep kills apply (SIGKILL, nothing cleaned up) right after
 // each of its durable steps, for every strategy on every node tree of the
-// field, and proves the promises of DESIGN §5 after each crash:
+// field, and proves the promises of DESIGN.md §5 after each crash:
 //
 //   - every path is either as it was or as the finished run leaves it: nothing
 //     half-written, nothing missing, no temp file left;

@@ -100,6 +100,7 @@ func TestHookNeverExecutesData(t *testing.T) {
 		{"300-servers", strings.Join(many, " "), "-", strings.Join(manyWant, " "), "-"},
 		{"ipv6", "-", "::1 fe80::1 2001:db8::53 $(touch PWNED)", "-", "fe80::1 2001:db8::53"},
 		{"ipv6-only-looping", "-", "::1 0:0:0:0:0:0:0:1", "-", ""},
+		{"ipv6-zone", "-", "fe80::1%eth0 ::1%lo fe80::2%$(touch PWNED) fe80::3%", "-", "fe80::1%eth0"},
 		{"ipv4-mapped", "-", "::ffff:169.254.25.10 ::ffff:127.0.0.53 2001:db8::53", "-", "2001:db8::53"},
 	} {
 		for _, sh := range shells(t) {
@@ -157,7 +158,7 @@ func TestRHELHookFiltersTheFile(t *testing.T) {
 	must(t, err)
 	// The function works on the node's /etc/resolv.conf: point it at a file
 	// of the test's own (the only change to the hook under test).
-	const fixed = "unloop_file=/etc/resolv.conf\n"
+	const fixed = "unloop_rewrite /etc/resolv.conf "
 	if strings.Count(string(data), fixed) != 1 {
 		t.Fatalf("the RHEL hook does not name /etc/resolv.conf once:\n%s", data)
 	}
@@ -174,6 +175,8 @@ func TestRHELHookFiltersTheFile(t *testing.T) {
 			"search $(touch PWNED) `touch PWNED`\nnameserver $(touch PWNED)\nnameserver 10.1.0.9;touch PWNED\nnameserver *\nnameserver 10.1.0.9\noptions ndots:5 \\\n",
 			"search $(touch PWNED) `touch PWNED`\nnameserver 10.1.0.9\noptions ndots:5 \\\n"},
 		{"no-final-newline", "nameserver 169.254.25.10\nnameserver 10.1.0.9", "nameserver 10.1.0.9\n"},
+		{"zoned-link-local", "nameserver fe80::1%eth0\nnameserver ::1%lo\nnameserver fe80::2%$(x)\n", "nameserver fe80::1%eth0\n"},
+		{"clean-untouched", "search a\nnameserver 10.1.0.9 \n", "search a\nnameserver 10.1.0.9 \n"},
 	} {
 		for _, sh := range shells(t) {
 			t.Run(tc.name+"/"+strings.Join(sh, " "), func(t *testing.T) {
@@ -182,7 +185,7 @@ func TestRHELHookFiltersTheFile(t *testing.T) {
 				resolv := filepath.Join(dir, "resolv.conf")
 				must(t, os.WriteFile(resolv, []byte(tc.in), 0o644))
 				h := filepath.Join(dir, "unloop.sh")
-				must(t, os.WriteFile(h, []byte(strings.Replace(string(data), fixed, "unloop_file="+resolv+"\n", 1)), 0o755))
+				must(t, os.WriteFile(h, []byte(strings.Replace(string(data), fixed, "unloop_rewrite "+resolv+" ", 1)), 0o755))
 				cmd := exec.Command(sh[0], append(sh[1:], "-c", `. "$1"; unloop_config`, "dhclient-script", h)...)
 				cmd.Dir = dir
 				cmd.Env = []string{"PATH=/usr/bin:/bin", "reason=RENEW", "interface=eth0"}

@@ -1,0 +1,73 @@
+package main
+
+import (
+	"fmt"
+	"path"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/unloop/unloop/remediate"
+)
+
+// parseIgnore reads the config file's `ignore` key: a list whose items are
+// a finding code, or {code: CODE, file: /node/path} to ignore it in one file
+// only. Anything else is an error naming the file and line: a misspelled
+// code would otherwise hide nothing, silently.
+func parseIgnore(file string, data []byte) ([]remediate.Ignore, error) {
+	var doc struct {
+		Ignore yaml.Node `yaml:"ignore"`
+	}
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, fmt.Errorf("config %s: %w", file, err)
+	}
+	n := doc.Ignore
+	if n.Kind == 0 {
+		return nil, nil
+	}
+	bad := func(n *yaml.Node, format string, args ...any) error {
+		return fmt.Errorf("config %s:%d: ignore: %s", file, n.Line, fmt.Sprintf(format, args...))
+	}
+	if n.Kind != yaml.SequenceNode {
+		return nil, bad(&n, "want a list of finding codes or {code: CODE, file: PATH}")
+	}
+	var out []remediate.Ignore
+	for _, item := range n.Content {
+		var ig remediate.Ignore
+		switch item.Kind {
+		case yaml.ScalarNode:
+			ig.Code = remediate.Code(item.Value)
+		case yaml.MappingNode:
+			for i := 0; i+1 < len(item.Content); i += 2 {
+				k, v := item.Content[i], item.Content[i+1]
+				if v.Kind != yaml.ScalarNode {
+					return nil, bad(v, "%s: want a string", k.Value)
+				}
+				switch k.Value {
+				case "code":
+					ig.Code = remediate.Code(v.Value)
+				case "file":
+					if !path.IsAbs(v.Value) || path.Clean(v.Value) != v.Value {
+						return nil, bad(v, "file %q: want a clean absolute path of the node", v.Value)
+					}
+					ig.File = v.Value
+				default:
+					return nil, bad(k, "unknown key %q (want code and file)", k.Value)
+				}
+			}
+		default:
+			return nil, bad(item, "want a finding code or {code: CODE, file: PATH}")
+		}
+		info, ok := ig.Code.Info()
+		switch {
+		case ig.Code == "":
+			return nil, bad(item, "an item without a code")
+		case !ok:
+			return nil, bad(item, "unknown finding code %q", ig.Code)
+		case ig.Code == remediate.CodeUnreadable:
+			// An answer about a file unloop could not read would be a guess.
+			return nil, bad(item, "%s can't be ignored: fix or remove the file", info.Code)
+		}
+		out = append(out, ig)
+	}
+	return out, nil
+}

@@ -1,0 +1,148 @@
+package remediate
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/unloop/unloop/hostcfg"
+	"github.com/unloop/unloop/hostcfg/hostcfgtest"
+)
+
+// TestREADMECodes: the README's table of finding codes says exactly what
+// the registry says: the same codes, in the same order, with the same
+// severity and meaning.
+func TestREADMECodes(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, table, ok := strings.Cut(string(data), "| code | severity | meaning |\n|---|---|---|\n")
+	if !ok {
+		t.Fatal("README.md has no finding-codes table (| code | severity | meaning |)")
+	}
+	var got []string
+	for _, line := range strings.Split(table, "\n") {
+		if !strings.HasPrefix(line, "|") {
+			break
+		}
+		got = append(got, line)
+	}
+	var want []string
+	for _, c := range Codes {
+		want = append(want, "| `"+string(c.Code)+"` | "+string(c.Severity)+" | "+c.Meaning+" |")
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("README.md's finding codes differ from the registry (remediate/codes.go); want:\n%s", strings.Join(want, "\n"))
+	}
+}
+
+// TestFindingsKeepTheRegistry: over every node tree, a finding's severity
+// is its code's, and its fixes are among the code's.
+func TestFindingsKeepTheRegistry(t *testing.T) {
+	trees, _ := filepath.Glob(filepath.Join("testdata", "nodes", "*.txtar"))
+	for _, tree := range trees {
+		name := strings.TrimSuffix(filepath.Base(tree), ".txtar")
+		rep, _ := checkTree(t, name)
+		for _, f := range rep.Findings {
+			info, ok := f.Code.Info()
+			if !ok {
+				t.Errorf("%s: %s is not in the registry", name, f.Code)
+				continue
+			}
+			if f.Severity != info.Severity {
+				t.Errorf("%s: %s is %s, the registry says %s", name, f.Code, f.Severity, info.Severity)
+			}
+			for _, s := range f.Fixes {
+				if !slices.Contains(info.Fixes, s) {
+					t.Errorf("%s: %s is fixed by %s, which the registry does not list", name, f.Code, s)
+				}
+			}
+		}
+	}
+}
+
+// TestLoops: findings of one cause are one loop; findings of other causes,
+// and findings that are no part of a loop, are not.
+func TestLoops(t *testing.T) {
+	tests := []struct {
+		tree  string
+		loops []int // findings in each loop
+		fixes [][]string
+		loop  []int // each finding's loop
+	}{
+		{"demo-dhclient-node-local-dns", []int{5}, [][]string{{"dhclient"}}, []int{1, 1, 1, 1, 1}},
+		{"rhel-kubespray-dhclient", []int{2}, [][]string{{"dhclient", "kubelet"}}, []int{1, 1}},
+		{"docker-corefile", []int{2, 1}, [][]string{{"corefile"}, {"corefile"}}, []int{1, 1, 2}},
+		{"ubuntu-kubespray-resolved-dns", []int{2}, [][]string{{"kubelet"}}, []int{1, 1}},
+		{"ubuntu-misspelled-key", []int{1}, [][]string{{"kubelet", "stub"}}, []int{0, 1}},
+		{"limits-local", nil, nil, []int{0, 0, 0}},
+		{"no-upstream", []int{1}, [][]string{{}}, []int{1, 0}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.tree, func(t *testing.T) {
+			rep, _ := checkTree(t, tt.tree)
+			var sizes []int
+			var fixes [][]string
+			for _, l := range rep.Loops {
+				sizes = append(sizes, l.Findings)
+				fixes = append(fixes, l.Fixes)
+			}
+			if !slices.Equal(sizes, tt.loops) || !slices.EqualFunc(fixes, tt.fixes, slices.Equal) {
+				t.Errorf("loops of %v findings fixed by %q, want %v fixed by %q", sizes, fixes, tt.loops, tt.fixes)
+			}
+			var loop []int
+			for _, f := range rep.Findings {
+				loop = append(loop, f.Loop)
+			}
+			if !slices.Equal(loop, tt.loop) {
+				t.Errorf("findings' loops %v, want %v", loop, tt.loop)
+			}
+		})
+	}
+}
+
+// TestIgnore: an ignored finding is still reported, marked; it counts in
+// neither the status nor the plan.
+func TestIgnore(t *testing.T) {
+	tests := []struct {
+		tree    string
+		ignore  []Ignore
+		status  string
+		ignored int
+		changed bool
+	}{
+		{"limits-local", []Ignore{{Code: CodeNameserverLimit}, {Code: CodeSearchLimit}}, "warning", 2, false},
+		{"limits-local", []Ignore{{Code: CodeNameserverLimit}, {Code: CodeSearchLimit}, {Code: CodeLocalAddress, File: "/etc/resolv.conf"}}, "ok", 3, false},
+		{"limits-local", []Ignore{{Code: CodeLocalAddress, File: "/etc/other.conf"}}, "warning", 0, false},
+		{"demo-dhclient-node-local-dns", []Ignore{{Code: CodeDhclientInjects}}, "error", 1, true},
+		{"demo-dhclient-node-local-dns", []Ignore{{Code: CodeDhclientInjects}, {Code: CodeNodeLocalDNS}, {Code: CodeCorefileForwardLoop}}, "ok", 5, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.tree, func(t *testing.T) {
+			dir, comment := hostcfgtest.Tree(t, filepath.Join("testdata", "nodes", tt.tree+".txtar"))
+			root, err := hostcfg.NewRoot(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			opts := treeOptions(t, comment)
+			opts.Ignore = tt.ignore
+			pl, err := MakePlan(context.Background(), Env{Root: root}, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ignored := 0
+			for _, f := range pl.Report.Findings {
+				if f.Ignored {
+					ignored++
+				}
+			}
+			if pl.Report.Status != tt.status || ignored != tt.ignored || pl.Changed != tt.changed {
+				t.Errorf("status %s, %d ignored, changed %v; want %s, %d, %v", pl.Report.Status, ignored, pl.Changed, tt.status, tt.ignored, tt.changed)
+			}
+		})
+	}
+}

@@ -1,0 +1,207 @@
+package remediate
+
+// The JSON documents unloop prints: a contract of their own, built from the
+// internals, so that a change inside unloop never changes them by accident.
+// Version 1's fields keep their names and meaning; a new field is an
+// addition, and a removal or a new meaning would be version 2. Every list is
+// [] when empty, never null.
+
+// DocumentVersion is the "version" of every document.
+const DocumentVersion = 1
+
+// CheckDocument is `unloop check --output json`.
+type CheckDocument struct {
+	Version    int           `json:"version"`
+	Status     string        `json:"status"`
+	Online     bool          `json:"online"`
+	ResolvConf ResolvReport  `json:"resolv_conf"`
+	Kubelet    KubeletReport `json:"kubelet"`
+	// Resolved is systemd-resolved's live state, when it was read (online).
+	Resolved *ResolvedReport   `json:"resolved,omitempty"`
+	Findings []FindingDocument `json:"findings"`
+	Notes    []string          `json:"notes"`
+	// Loops are the findings grouped by loop (addition).
+	Loops []LoopDocument `json:"loops"`
+}
+
+// FindingDocument is one finding.
+type FindingDocument struct {
+	Code     Code     `json:"code"`
+	Severity Severity `json:"severity"`
+	File     string   `json:"file"`
+	Line     int      `json:"line"`
+	Address  string   `json:"address"`
+	Message  string   `json:"message"`
+	Chain    []string `json:"chain"`
+	Fixes    []string `json:"fixes"`
+	// Loop is the "loop" of the entry of loops this finding is a part of
+	// (1, 2, ...); 0 when it is no part of a loop (addition).
+	Loop int `json:"loop"`
+	// Ignored: the ignore setting names it; it is not counted (addition).
+	Ignored bool `json:"ignored,omitempty"`
+}
+
+// LoopDocument is one loop, told once: what writes the looping address,
+// the lines it produced, what reads them, and the strategies that fix
+// every finding of it (empty when no one strategy does).
+type LoopDocument struct {
+	Loop      int      `json:"loop"`
+	Addresses []string `json:"addresses"`
+	Why       []string `json:"why"`
+	Source    []string `json:"source"`
+	Lines     []string `json:"lines"`
+	ReadBy    []string `json:"read_by"`
+	Fixes     []string `json:"fixes"`
+	Findings  int      `json:"findings"`
+	Ignored   bool     `json:"ignored,omitempty"`
+}
+
+// PlanDocument is `unloop plan --output json`: the check, then the plan.
+type PlanDocument struct {
+	CheckDocument
+	Strategies []string           `json:"strategies"`
+	Changed    bool               `json:"changed"`
+	Changes    []ChangeDocument   `json:"changes"`
+	Upstreams  []UpstreamDocument `json:"upstreams"`
+	Unfixed    []FindingDocument  `json:"unfixed"`
+	// Error is why planning failed after the check, if it did.
+	Error string `json:"error,omitempty"`
+}
+
+// ChangeDocument is one change of a plan.
+type ChangeDocument struct {
+	Kind     string   `json:"kind"`
+	Path     string   `json:"path,omitempty"`
+	Unit     string   `json:"unit,omitempty"`
+	Action   string   `json:"action"`
+	Strategy string   `json:"strategy"`
+	Reason   string   `json:"reason"`
+	Diff     string   `json:"diff,omitempty"`
+	Skipped  string   `json:"skipped,omitempty"`
+	Pods     []string `json:"pods,omitempty"`
+	Target   string   `json:"target,omitempty"`
+}
+
+// UpstreamDocument is an upstream the plan found, and whether it is used.
+type UpstreamDocument struct {
+	Address string `json:"address"`
+	From    string `json:"from"`
+	Note    string `json:"note,omitempty"`
+	Error   string `json:"error,omitempty"`
+}
+
+// ApplyDocument is `unloop apply --output json`: the plan, then the run.
+type ApplyDocument struct {
+	PlanDocument
+	Run        string `json:"run"`
+	Verified   bool   `json:"verified"`
+	RolledBack bool   `json:"rolled_back"`
+}
+
+// RollbackDocument is `unloop rollback --output json`.
+type RollbackDocument struct {
+	Version int    `json:"version"`
+	Run     string `json:"run"`
+	State   string `json:"state"`
+	// Paths is how many paths the run journaled.
+	Paths          int      `json:"paths"`
+	UnitsRestarted []string `json:"units_restarted"`
+	// Restored and Refused count the paths put back and those kept for
+	// their newer content (state conflict); Results says each path's.
+	Restored int          `json:"restored"`
+	Refused  int          `json:"refused"`
+	Results  []PathResult `json:"results"`
+}
+
+// NewCheckDocument is the document of rep.
+func NewCheckDocument(rep *Report) CheckDocument {
+	d := CheckDocument{
+		Version:    DocumentVersion,
+		Status:     rep.Status,
+		Online:     rep.Online,
+		ResolvConf: rep.ResolvConf,
+		Kubelet:    rep.Kubelet,
+		Resolved:   rep.Resolved,
+		Findings:   findingDocuments(rep.Findings),
+		Notes:      orEmpty(rep.Notes),
+		Loops:      []LoopDocument{},
+	}
+	d.ResolvConf.Nameservers = orEmpty(d.ResolvConf.Nameservers)
+	if d.Resolved != nil {
+		r := *d.Resolved
+		r.DNS = orEmpty(r.DNS)
+		d.Resolved = &r
+	}
+	for _, l := range rep.Loops {
+		d.Loops = append(d.Loops, LoopDocument{
+			Loop: l.ID, Addresses: orEmpty(l.Addresses), Why: orEmpty(l.Why), Source: orEmpty(l.Source),
+			Lines: orEmpty(l.Lines), ReadBy: orEmpty(l.ReadBy), Fixes: orEmpty(l.Fixes), Findings: l.Findings, Ignored: l.Ignored,
+		})
+	}
+	return d
+}
+
+// NewPlanDocument is the document of pl; err is why planning failed after
+// the check, if it did.
+func NewPlanDocument(pl *Plan, err error) PlanDocument {
+	d := PlanDocument{
+		CheckDocument: NewCheckDocument(pl.Report),
+		Strategies:    orEmpty(pl.Strategies),
+		Changed:       pl.Changed,
+		Changes:       []ChangeDocument{},
+		Upstreams:     []UpstreamDocument{},
+		Unfixed:       findingDocuments(pl.Unfixed),
+	}
+	for _, c := range pl.Changes {
+		d.Changes = append(d.Changes, ChangeDocument{
+			Kind: c.Kind, Path: c.Path, Unit: c.Unit, Action: c.Action, Strategy: c.Strategy, Reason: c.Reason,
+			Diff: c.Diff, Skipped: c.Skipped, Pods: c.Pods, Target: c.Target,
+		})
+	}
+	for _, u := range pl.Upstreams {
+		d.Upstreams = append(d.Upstreams, UpstreamDocument{Address: u.Addr.String(), From: u.From, Note: u.Note, Error: u.Error})
+	}
+	if err != nil {
+		d.Error = err.Error()
+	}
+	return d
+}
+
+// NewApplyDocument is the document of res; err is how apply failed, if it did.
+func NewApplyDocument(res *Result, err error) ApplyDocument {
+	return ApplyDocument{PlanDocument: NewPlanDocument(res.Plan, err), Run: res.Run, Verified: res.Verified, RolledBack: res.RolledBack}
+}
+
+// NewRollbackDocument is the document of a rollback.
+func NewRollbackDocument(res *RollbackResult) RollbackDocument {
+	j := res.Run
+	d := RollbackDocument{Version: DocumentVersion, Run: j.ID, State: string(j.State), Paths: len(j.Snapshots),
+		UnitsRestarted: orEmpty(j.Units), Results: orEmpty(res.Paths)}
+	for _, p := range res.Paths {
+		switch p.Result {
+		case PathRestored, PathBlockRemoved:
+			d.Restored++
+		case PathRefused:
+			d.Refused++
+		}
+	}
+	return d
+}
+
+func findingDocuments(fs []Finding) []FindingDocument {
+	out := []FindingDocument{}
+	for _, f := range fs {
+		out = append(out, FindingDocument{
+			Code: f.Code, Severity: f.Severity, File: f.File, Line: f.Line, Address: f.Address, Message: f.Message,
+			Chain: orEmpty(f.Chain), Fixes: orEmpty(f.Fixes), Loop: f.Loop, Ignored: f.Ignored,
+		})
+	}
+	return out
+}
+
+func orEmpty[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
