@@ -40,30 +40,13 @@ func (r *Root) Lock(ctx context.Context, waiting func(pid int)) (unlock func(), 
 	if err := r.MkdirAll(path.Dir(lockPath), 0o755); err != nil {
 		return nil, fmt.Errorf("taking the lock: %w", err)
 	}
-	hp, err := r.hostPathNoFollow(lockPath)
+	d, base, err := r.openParent(lockPath)
 	if err != nil {
 		return nil, err
 	}
-	if fi, err := os.Lstat(hp); err == nil {
-		if err := r.checkLockFile(hp, fi); err != nil {
-			return nil, err
-		}
-	}
-	// O_NOFOLLOW: a link put there since the check is refused (ELOOP), not
-	// followed; O_NONBLOCK: a FIFO put there must not hang the boot.
-	f, err := os.OpenFile(hp, os.O_RDWR|os.O_CREATE|syscall.O_NOFOLLOW|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0o644)
-	if errors.Is(err, syscall.ELOOP) {
-		return nil, &FileError{Path: lockPath, Err: errors.New("is a symbolic link, not the lock file: refusing to open it (remove it)")}
-	}
+	defer d.Close()
+	f, fi, err := openLockFile(d, base)
 	if err != nil {
-		return nil, &FileError{Path: lockPath, Err: fmt.Errorf("taking the lock: %w", unwrapPathError(err))}
-	}
-	fi, err := f.Stat()
-	if err == nil {
-		err = r.checkLockFile(hp, fi)
-	}
-	if err != nil {
-		f.Close()
 		return nil, err
 	}
 	// lockedfile's wait can be neither timed nor cancelled: poll a
@@ -101,11 +84,48 @@ func (r *Root) Lock(ctx context.Context, waiting func(pid int)) (unlock func(), 
 	return func() { once.Do(func() { f.Close() }) }, nil
 }
 
-// checkLockFile refuses a lock path that is not a regular file of its own.
-func (r *Root) checkLockFile(hp string, fi fs.FileInfo) error {
+// openLockFile opens (making it) the lock file base in the folder d,
+// relative to the folder's handle, and checks it is a regular file of its
+// own, before and after the open.
+func openLockFile(d *os.File, base string) (*os.File, fs.FileInfo, error) {
+	if h, err := openat(d, base, unix.O_PATH|unix.O_NOFOLLOW); err == nil {
+		fi, err := h.Stat()
+		h.Close()
+		if err == nil {
+			err = checkLockFile(d, base, fi)
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+	}
+	// O_NOFOLLOW: a link put there since the check is refused (ELOOP), not
+	// followed; O_NONBLOCK: a FIFO put there must not hang the boot.
+	fd, err := unix.Openat(int(d.Fd()), base, unix.O_RDWR|unix.O_CREAT|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0o644)
+	if errors.Is(err, unix.ELOOP) {
+		return nil, nil, &FileError{Path: lockPath, Err: errors.New("is a symbolic link, not the lock file: refusing to open it (remove it)")}
+	}
+	if err != nil {
+		return nil, nil, &FileError{Path: lockPath, Err: fmt.Errorf("taking the lock: %w", err)}
+	}
+	f := os.NewFile(uintptr(fd), lockPath)
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, nil, &FileError{Path: lockPath, Err: fmt.Errorf("taking the lock: %w", unwrapPathError(err))}
+	}
+	if err := checkLockFile(d, base, fi); err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	return f, fi, nil
+}
+
+// checkLockFile refuses a lock path (base in the folder d, described by fi)
+// that is not a regular file of its own.
+func checkLockFile(d *os.File, base string, fi fs.FileInfo) error {
 	switch {
 	case fi.Mode()&fs.ModeSymlink != 0:
-		target, _ := os.Readlink(hp)
+		target, _ := readlinkat(d, base)
 		return &FileError{Path: lockPath, Err: fmt.Errorf("is a symbolic link to %s, not the lock file: refusing to open it (remove it)", target)}
 	case !fi.Mode().IsRegular():
 		return &FileError{Path: lockPath, Err: fmt.Errorf("is a %s, not the lock file: refusing it (remove it)", describeType(fi.Mode()))}

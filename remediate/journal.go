@@ -30,6 +30,9 @@ const (
 	// journalVersion 2 added what the run left at each path, the files'
 	// extended attributes and the conflict state. Version 1 is still read.
 	journalVersion = 2
+	// maxManifestSize bounds a manifest: it holds the originals of a run's
+	// files (each at most hostcfg.MaxFileSize), base64 in JSON.
+	maxManifestSize = 8 * hostcfg.MaxFileSize
 )
 
 // journalRoot is the folder above JournalDir that unloop makes too.
@@ -264,9 +267,9 @@ func (j *Journal) save(r *hostcfg.Root) error {
 	if err != nil {
 		return fmt.Errorf("journaling run %s: %w", j.ID, err)
 	}
-	if len(data) > hostcfg.MaxFileSize {
+	if len(data) > maxManifestSize {
 		// LoadJournal could not read it back: refuse now, before any change.
-		return hostcfg.Errorf(j.manifestPath(), 0, "the originals take %d bytes, more than the %d a manifest may have", len(data), hostcfg.MaxFileSize)
+		return hostcfg.Errorf(j.manifestPath(), 0, "the originals take %d bytes, more than the %d a manifest may have", len(data), maxManifestSize)
 	}
 	if err := r.WriteFile(j.manifestPath(), data, 0o600, -1, -1); err != nil {
 		return fmt.Errorf("journaling run %s: %w", j.ID, err)
@@ -289,7 +292,7 @@ func LoadJournal(r *hostcfg.Root, id string) (*Journal, error) {
 		return nil, err
 	}
 	p := path.Join(JournalDir, id, journalManifest)
-	data, err := r.ReadFile(p)
+	data, err := r.ReadFileMax(p, maxManifestSize)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("run %s: %w under %s", id, ErrNoRun, JournalDir)
 	}
@@ -481,10 +484,17 @@ var ErrConflict = errors.New("paths changed since the run; their newer content w
 // may then try them again); a failure leaves the state, so a failed rollback
 // can be run again. Restarting the units again is the caller's job.
 func (j *Journal) Rollback(r *hostcfg.Root, force bool) ([]PathResult, error) {
+	return j.rollbackFirst(r, len(j.Snapshots), force)
+}
+
+// rollbackFirst is Rollback of the first n journaled paths only: those a
+// failed apply's writes may have reached. The others were never written by
+// the run, so whatever is there is not the run's to put back.
+func (j *Journal) rollbackFirst(r *hostcfg.Root, n int, force bool) ([]PathResult, error) {
 	var errs []error
 	var results []PathResult
 	var refused []string
-	for _, s := range slices.Backward(j.Snapshots) {
+	for _, s := range slices.Backward(j.Snapshots[:n]) {
 		res := j.restore(r, s, force)
 		switch res.Result {
 		case PathFailed:
@@ -522,10 +532,18 @@ func (j *Journal) Rollback(r *hostcfg.Root, force bool) ([]PathResult, error) {
 	return results, nil
 }
 
-// restore puts one path back, when it may.
+// restore puts one path back, when it may. Every write goes only over the
+// very file it decided on (cur), checked again just before its rename: a
+// writer that got there in between keeps its content, and the path is
+// refused as if it had been there first.
 func (j *Journal) restore(r *hostcfg.Root, s *hostcfg.Snapshot, force bool) PathResult {
 	res := PathResult{Path: s.Path}
 	fail := func(err error) PathResult {
+		if errors.Is(err, hostcfg.ErrChanged) || errors.Is(err, hostcfg.ErrSwapped) {
+			if now, serr := r.Snapshot(s.Path); serr == nil {
+				return refuse(res, now, s, j.ID)
+			}
+		}
 		res.Result, res.Error, res.err = PathFailed, err.Error(), err
 		return res
 	}
@@ -548,7 +566,7 @@ func (j *Journal) restore(r *hostcfg.Root, s *hostcfg.Snapshot, force bool) Path
 			return fail(err)
 		}
 		if found {
-			if err := r.WriteFile(s.Path, out, cur.Mode, cur.UID, cur.GID); err != nil {
+			if err := r.ReplaceFile(cur, out, cur.Mode, cur.UID, cur.GID); err != nil {
 				return fail(err)
 			}
 			res.Result = PathBlockRemoved
@@ -560,7 +578,7 @@ func (j *Journal) restore(r *hostcfg.Root, s *hostcfg.Snapshot, force bool) Path
 	case !force:
 		return refuse(res, cur, s, j.ID)
 	}
-	if err := r.Restore(s); err != nil {
+	if err := r.RestoreOver(cur, s); err != nil {
 		return fail(err)
 	}
 	res.Result = PathRestored
