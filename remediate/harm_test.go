@@ -233,6 +233,17 @@ func TestJournalRootTrust(t *testing.T) {
 			"/var/lib/unloop/runs: the journal's folder is writable by group or others (0777): refusing to trust it (chmod go-w)"},
 		{"the parent writable by group", func(hp string) error { return os.Chmod(filepath.Dir(hp), 0o770) },
 			"/var/lib/unloop: the journal's folder is writable by group or others (0770)"},
+		{"a link to a user's folder", func(hp string) error {
+			// Followed inside the root as the journal's writes follow it:
+			// the folder it leads to is the one checked.
+			if err := os.Rename(hp, hp+".real"); err != nil {
+				return err
+			}
+			if err := os.Chown(hp+".real", 1000, 1000); err != nil {
+				return err
+			}
+			return os.Symlink("runs.real", hp)
+		}, "/var/lib/unloop/runs: the journal's folder is owned by uid 1000, not root"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -224,9 +224,11 @@ func checkDirs(dirs []string, snaps []*hostcfg.Snapshot) error {
 
 // checkJournalRoot refuses a journal that someone other than unloop's user
 // (root) could have written: its manifests say what rollback writes where.
+// A link there (/var/lib on another disk) is followed inside the root, as
+// every write to the journal follows it: the folder it leads to is checked.
 func checkJournalRoot(r *hostcfg.Root) error {
 	for _, p := range []string{journalRoot, JournalDir} {
-		fi, err := r.Lstat(p)
+		fi, err := r.Stat(p)
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil
 		}
@@ -234,7 +236,7 @@ func checkJournalRoot(r *hostcfg.Root) error {
 			return fmt.Errorf("checking the journal: %w", err)
 		}
 		if !fi.IsDir() {
-			return hostcfg.Errorf(p, 0, "the journal's folder is a %s, not a folder: refusing to trust it", fi.Mode().Type())
+			return hostcfg.Errorf(p, 0, "the journal's folder is not a folder: refusing to trust it")
 		}
 		if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) != os.Geteuid() {
 			return hostcfg.Errorf(p, 0, "the journal's folder is owned by uid %d, not root: refusing to trust it (chown root)", st.Uid)
