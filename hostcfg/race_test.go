@@ -205,3 +205,64 @@ func TestReplaceFileRefusesFolderSwappedInside(t *testing.T) {
 		t.Errorf("the decoy was written: %+v", st)
 	}
 }
+
+// RestoreOver (a rollback's write) checks the path is still the file it
+// decided on just before its rename or unlink: a writer that got there in
+// between keeps its content, and nothing is left beside it.
+func TestRestoreOverRefusesNewer(t *testing.T) {
+	tests := []struct {
+		name string
+		orig map[string]string // the tree when the original was snapshotted
+		run  string            // what the run left at /etc/resolv.conf
+	}{
+		{"a file put back", map[string]string{"etc/resolv.conf": "nameserver 192.0.2.1\n"}, "nameserver 10.0.0.1\n"},
+		{"a file the run made, removed", map[string]string{"etc/hosts": ""}, "nameserver 10.0.0.1\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := wtRoot(t, tt.orig)
+			orig, err := r.Snapshot("/etc/resolv.conf")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := r.WriteFile("/etc/resolv.conf", []byte(tt.run), 0o644, 0, 0); err != nil {
+				t.Fatal(err)
+			}
+			cur, err := r.Snapshot("/etc/resolv.conf")
+			if err != nil {
+				t.Fatal(err)
+			}
+			hp := filepath.Join(r.Dir(), "etc/resolv.conf")
+			renewed := "nameserver 10.9.9.9\n"
+			hooked := r.WithTestHook(func(step, p string) {
+				if step == "rename" {
+					if err := os.WriteFile(hp, []byte(renewed), 0o644); err != nil {
+						t.Fatal(err)
+					}
+				}
+			})
+			err = hooked.RestoreOver(cur, orig)
+			if !errors.Is(err, ErrChanged) {
+				t.Fatalf("err = %v, want a refusal wrapping ErrChanged", err)
+			}
+			if st := wtStat(t, hp); st.data != renewed {
+				t.Errorf("the renewed file was overwritten: %+v", st)
+			}
+			wtNoTempFiles(t, filepath.Dir(hp))
+
+			// Unchanged since cur, the same call restores.
+			if err := os.WriteFile(hp, []byte(tt.run), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if cur, err = r.Snapshot("/etc/resolv.conf"); err != nil {
+				t.Fatal(err)
+			}
+			if err := r.RestoreOver(cur, orig); err != nil {
+				t.Fatal(err)
+			}
+			if now, err := r.Snapshot("/etc/resolv.conf"); err != nil || !now.Equal(orig) {
+				t.Errorf("after RestoreOver: %+v (%v), want %+v", now, err, orig)
+			}
+		})
+	}
+}

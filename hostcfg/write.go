@@ -2,7 +2,6 @@ package hostcfg
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -14,17 +13,11 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 
 	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
-	"github.com/rogpeppe/go-internal/lockedfile"
 	"golang.org/x/sys/unix"
 )
-
-// lockPath is the node's path of the lock that keeps two unloop runs apart
-// (the boot unit and Ansible, say).
-const lockPath = "/run/unloop.lock"
 
 // modeBits are the parts of a FileMode that unloop writes and restores: the
 // permissions and the setuid, setgid and sticky bits, never the type.
@@ -67,7 +60,7 @@ type fileID struct {
 // overwritten in place, which is not atomic: a reader may see part old, part new
 // content for a moment. There is no other way into such a file.
 func (r *Root) WriteFile(p string, data []byte, mode fs.FileMode, uid, gid int) error {
-	return r.replace(clean(p), nil, data, mode, uid, gid)
+	return r.replace(clean(p), nil, data, mode, uid, gid, nil)
 }
 
 // ReplaceFile is WriteFile of before.Path that writes only while the path is
@@ -82,10 +75,13 @@ func (r *Root) ReplaceFile(before *Snapshot, data []byte, mode fs.FileMode, uid,
 	if before == nil {
 		return errors.New("replacing a file: no snapshot to compare with")
 	}
-	return r.replace(clean(before.Path), before, data, mode, uid, gid)
+	return r.replace(clean(before.Path), before, data, mode, uid, gid, nil)
 }
 
-func (r *Root) replace(p string, want *Snapshot, data []byte, mode fs.FileMode, uid, gid int) error {
+// replace writes data at p, only while p is still want when want is not
+// nil. The new file gets the extended attributes xs, or when xs is nil those
+// of the file it replaces.
+func (r *Root) replace(p string, want *Snapshot, data []byte, mode fs.FileMode, uid, gid int, xs map[string][]byte) error {
 	if p == "/" {
 		return &FileError{Path: p, Err: errors.New("refusing to replace the root")}
 	}
@@ -128,7 +124,11 @@ func (r *Root) replace(p string, want *Snapshot, data []byte, mode fs.FileMode, 
 	if _, err := f.Write(data); err != nil {
 		return &FileError{Path: p, Err: fmt.Errorf("writing a temp file beside it: %w", unwrapPathError(err))}
 	}
-	if oldFile {
+	if xs != nil {
+		if err := setFileXattrs(f, xs); err != nil {
+			return &FileError{Path: p, Err: fmt.Errorf("setting its extended attributes: %w", err)}
+		}
+	} else if oldFile {
 		if err := copyXattrs(d, base, f); err != nil {
 			return &FileError{Path: p, Err: fmt.Errorf("keeping its extended attributes: %w", err)}
 		}
@@ -144,7 +144,7 @@ func (r *Root) replace(p string, want *Snapshot, data []byte, mode fs.FileMode, 
 	}
 	err = unix.Renameat(int(d.Fd()), tmp, int(d.Fd()), base)
 	if errors.Is(err, unix.EBUSY) && oldFile {
-		if err := writeInPlace(d, base, data, mode, uid, gid); err != nil {
+		if err := writeInPlace(d, base, data, mode, uid, gid, xs); err != nil {
 			return &FileError{Path: p, Err: fmt.Errorf("mount point, writing in place: %w", err)}
 		}
 		return nil
@@ -274,8 +274,8 @@ func setOwnerMode(f *os.File, mode fs.FileMode, uid, gid int) error {
 }
 
 // writeInPlace overwrites a file that can't be renamed over. It writes before it
-// truncates, so a reader never sees an empty file.
-func writeInPlace(d *os.File, base string, data []byte, mode fs.FileMode, uid, gid int) error {
+// truncates, so a reader never sees an empty file. Non-nil xs are set on it.
+func writeInPlace(d *os.File, base string, data []byte, mode fs.FileMode, uid, gid int, xs map[string][]byte) error {
 	f, err := openat(d, base, unix.O_WRONLY|unix.O_NOFOLLOW)
 	if err != nil {
 		return err
@@ -289,6 +289,11 @@ func writeInPlace(d *os.File, base string, data []byte, mode fs.FileMode, uid, g
 	}
 	if err := setOwnerMode(f, mode, uid, gid); err != nil {
 		return err
+	}
+	if xs != nil {
+		if err := setFileXattrs(f, xs); err != nil {
+			return fmt.Errorf("setting its extended attributes: %w", err)
+		}
 	}
 	if err := f.Sync(); err != nil {
 		return unwrapPathError(err)
@@ -484,7 +489,11 @@ func (r *Root) symlink(p, target string, uid, gid int, want *Snapshot) error {
 // Remove removes p (a link itself, not what it names; a file; an empty folder).
 // Nothing there is fine.
 func (r *Root) Remove(p string) error {
-	p = clean(p)
+	return r.remove(clean(p), nil)
+}
+
+// remove removes p, only while it is still want when want is not nil.
+func (r *Root) remove(p string, want *Snapshot) error {
 	if p == "/" {
 		return &FileError{Path: p, Err: errors.New("refusing to remove the root")}
 	}
@@ -496,6 +505,12 @@ func (r *Root) Remove(p string) error {
 		return err
 	}
 	defer d.Close()
+	if want != nil {
+		r.callHook("rename", p)
+		if err := unchanged(d, base, want); err != nil {
+			return &FileError{Path: p, Err: err}
+		}
+	}
 	err = unix.Unlinkat(int(d.Fd()), base, 0)
 	if errors.Is(err, unix.EISDIR) {
 		err = unix.Unlinkat(int(d.Fd()), base, unix.AT_REMOVEDIR)
@@ -508,6 +523,60 @@ func (r *Root) Remove(p string) error {
 	}
 	if err := syncDir(d); err != nil {
 		return &FileError{Path: p, Err: err}
+	}
+	return nil
+}
+
+// RemoveDir removes the empty folder p, and nothing else: a file, a link or a
+// folder with something in it is refused (wrapping syscall.ENOTDIR or
+// syscall.ENOTEMPTY). Nothing there is fine.
+func (r *Root) RemoveDir(p string) error {
+	p = clean(p)
+	if p == "/" {
+		return &FileError{Path: p, Err: errors.New("refusing to remove the root")}
+	}
+	d, base, err := r.openParent(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	err = unix.Unlinkat(int(d.Fd()), base, unix.AT_REMOVEDIR)
+	if errors.Is(err, unix.ENOENT) {
+		return nil
+	}
+	if err != nil {
+		return &FileError{Path: p, Err: fmt.Errorf("removing the folder: %w", err)}
+	}
+	if err := syncDir(d); err != nil {
+		return &FileError{Path: p, Err: err}
+	}
+	return nil
+}
+
+// Rename renames the node path from to to in the same folder (to is a plain
+// name), relative to the folder's handle, replacing nothing: an existing to
+// is an error. A link at from is renamed, not followed.
+func (r *Root) Rename(from, to string) error {
+	from = clean(from)
+	if strings.Contains(to, "/") || to == "" || to == "." || to == ".." {
+		return &FileError{Path: from, Err: fmt.Errorf("renaming to %q: not a plain name", to)}
+	}
+	if from == "/" {
+		return &FileError{Path: from, Err: errors.New("refusing to rename the root")}
+	}
+	d, base, err := r.openParent(from)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := unix.Renameat2(int(d.Fd()), base, int(d.Fd()), to, unix.RENAME_NOREPLACE); err != nil {
+		return &FileError{Path: from, Err: fmt.Errorf("renaming to %s: %w", to, err)}
+	}
+	if err := syncDir(d); err != nil {
+		return &FileError{Path: from, Err: err}
 	}
 	return nil
 }
@@ -632,16 +701,19 @@ func (r *Root) mkdir(dir, name string, mode fs.FileMode, links int) error {
 
 // Snapshot is what one path of the node was, enough to put it back byte for
 // byte: nothing, a link (its target as written, not followed), or a regular
-// file with its content, mode (an fs.FileMode: setuid is fs.ModeSetuid) and
-// owner. Data is base64 in JSON.
+// file with its content, mode (an fs.FileMode: setuid is fs.ModeSetuid),
+// owner and extended attributes (security.selinux, ACLs, user.*: a restored
+// file without its label is denied to its readers). Data and the attributes'
+// values are base64 in JSON.
 type Snapshot struct {
-	Path   string      `json:"path"`
-	Exists bool        `json:"exists"`
-	Link   string      `json:"link,omitempty"`
-	Data   []byte      `json:"data,omitempty"`
-	Mode   fs.FileMode `json:"mode,omitempty"`
-	UID    int         `json:"uid"`
-	GID    int         `json:"gid"`
+	Path   string            `json:"path"`
+	Exists bool              `json:"exists"`
+	Link   string            `json:"link,omitempty"`
+	Data   []byte            `json:"data,omitempty"`
+	Mode   fs.FileMode       `json:"mode,omitempty"`
+	UID    int               `json:"uid"`
+	GID    int               `json:"gid"`
+	Xattrs map[string][]byte `json:"xattrs,omitempty"`
 
 	id fileID // which file it was; not journaled
 }
@@ -698,6 +770,9 @@ func (r *Root) Snapshot(p string) (*Snapshot, error) {
 		if s.Data, err = readLimited(f, MaxFileSize); err != nil {
 			return nil, &FileError{Path: p, Err: err}
 		}
+		if s.Xattrs, err = fileXattrs(f); err != nil {
+			return nil, &FileError{Path: p, Err: fmt.Errorf("reading extended attributes: %w", err)}
+		}
 		s.Mode = fi.Mode() & modeBits
 		if dir, err := r.nodePathOf(d); err == nil {
 			r.remember(p, path.Join(dir, base), s.Data)
@@ -726,98 +801,69 @@ func (s *Snapshot) Equal(o *Snapshot) bool {
 	if !s.Exists {
 		return true
 	}
-	return s.Link == o.Link && bytes.Equal(s.Data, o.Data) && s.Mode == o.Mode && s.UID == o.UID && s.GID == o.GID
+	return s.SameContent(o) && s.Mode == o.Mode && s.UID == o.UID && s.GID == o.GID &&
+		maps.EqualFunc(s.Xattrs, o.Xattrs, bytes.Equal)
+}
+
+// SameContent reports whether s and o hold the same thing: both nothing, the
+// same link target, or files of the same bytes (mode, owner and attributes
+// aside).
+func (s *Snapshot) SameContent(o *Snapshot) bool {
+	if s == nil || o == nil {
+		return s == o
+	}
+	if s.Exists != o.Exists {
+		return false
+	}
+	return !s.Exists || (s.Link == o.Link && bytes.Equal(s.Data, o.Data))
 }
 
 // Restore puts s.Path back as the snapshot recorded it: nothing there, the
 // same link (swapped atomically), or the same file (written atomically with its
-// mode and owner, replacing whatever is at the path rather than following it).
-// A path already as recorded is not touched, so restoring twice is harmless.
+// mode, owner and extended attributes, replacing whatever is at the path
+// rather than following it; a snapshot without attributes keeps those of the
+// file it replaces). Whether the path may be restored is the caller's
+// question: Restore overwrites whatever is there. A path already as recorded
+// is not touched, so restoring twice is harmless.
 func (r *Root) Restore(s *Snapshot) error {
+	return r.restore(nil, s)
+}
+
+// RestoreOver is Restore that puts s back only while the path is still what
+// cur recorded, checked through the folder's handle just before the rename
+// or the unlink, as ReplaceFile does: content another writer put there since
+// cur was taken is not overwritten, and the error wraps ErrChanged (or
+// ErrSwapped for a link swapped in).
+func (r *Root) RestoreOver(cur, s *Snapshot) error {
+	if cur == nil {
+		return errors.New("restoring: no snapshot to compare with")
+	}
+	if s != nil && clean(cur.Path) != clean(s.Path) {
+		return fmt.Errorf("restoring %s: the snapshot to compare with is of %s", s.Path, cur.Path)
+	}
+	return r.restore(cur, s)
+}
+
+func (r *Root) restore(cur, s *Snapshot) error {
 	if s == nil || s.Path == "" {
 		return errors.New("restoring: empty snapshot")
 	}
 	p := clean(s.Path)
 	want := *s
 	want.Path, want.Mode = p, s.Mode&modeBits
-	if cur, err := r.Snapshot(p); err == nil && cur.Equal(&want) {
+	now := cur
+	if now == nil {
+		now, _ = r.Snapshot(p) // nil on error: the write below says why
+	}
+	if now != nil && now.Equal(&want) {
 		return nil
 	}
 	switch {
 	case !s.Exists:
-		return r.Remove(p)
+		return r.remove(p, cur)
 	case s.Link != "":
-		return r.symlink(p, s.Link, s.UID, s.GID, nil)
+		return r.symlink(p, s.Link, s.UID, s.GID, cur)
 	default:
-		return r.replace(p, nil, s.Data, s.Mode, s.UID, s.GID)
+		return r.replace(p, cur, s.Data, s.Mode, s.UID, s.GID, s.Xattrs)
 	}
-}
-
-// Lock takes the exclusive lock /run/unloop.lock under the root (making /run when it is
-// missing), waiting until ctx ends; then it fails saying another unloop holds
-// the lock. unlock releases it and may be called more than once.
-//
-// The wait can't be interrupted, so after ctx ends it goes on in the background
-// and drops the lock at once if it gets it.
-func (r *Root) Lock(ctx context.Context) (unlock func(), err error) {
-	if err := r.MkdirAll(path.Dir(lockPath), 0o755); err != nil {
-		return nil, fmt.Errorf("taking the lock: %w", err)
-	}
-	d, base, err := r.openParent(lockPath)
-	if err != nil {
-		return nil, err
-	}
-	// lockedfile opens by name: the name goes through the folder's handle
-	// (/proc/self/fd/N), which stays open until the open is done.
-	hp := "/proc/self/fd/" + strconv.Itoa(int(d.Fd())) + "/" + base
-	type result struct {
-		f   *lockedfile.File
-		err error
-	}
-	got := make(chan result, 1)
-	go func() {
-		// O_NOFOLLOW: a link put there after HostPath must not lead outside.
-		f, err := lockedfile.OpenFile(hp, os.O_RDWR|os.O_CREATE|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0o644)
-		d.Close()
-		got <- result{f, err}
-	}()
-	var res result
-	select {
-	case res = <-got:
-	case <-ctx.Done():
-		select {
-		case res = <-got: // got it just as ctx ended: keep it
-		default:
-			go func() {
-				if res := <-got; res.err == nil {
-					res.f.Close()
-				}
-			}()
-			return nil, &FileError{Path: lockPath, Err: fmt.Errorf("another unloop%s holds the lock: %w", lockHolder(hp), context.Cause(ctx))}
-		}
-	}
-	if res.err != nil {
-		return nil, &FileError{Path: lockPath, Err: fmt.Errorf("taking the lock: %w", unwrapPathError(res.err))}
-	}
-	// Who holds it, for the message of the one that waits.
-	_ = res.f.Truncate(0)
-	_, _ = res.f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
-	var once sync.Once
-	return func() { once.Do(func() { res.f.Close() }) }, nil
-}
-
-// lockHolder names the process in the lock file, or says nothing when it can't.
-func lockHolder(hp string) string {
-	f, err := os.OpenFile(hp, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
-	if err != nil {
-		return ""
-	}
-	defer f.Close()
-	b := make([]byte, 32)
-	n, _ := f.Read(b)
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b[:n])))
-	if err != nil {
-		return ""
-	}
-	return fmt.Sprintf(" (pid %d)", pid)
 }

@@ -416,7 +416,7 @@ func TestConfinement(t *testing.T) {
 		{"remove under a folder link", func() error { return r.Remove("/etc/outdir/victim") }},
 		{"mkdir under a folder link", func() error { return r.MkdirAll("/etc/outdir/sub", 0o755) }},
 		{"lock with /run linked outside", func() error {
-			unlock, err := r.Lock(context.Background())
+			unlock, err := r.Lock(context.Background(), nil)
 			if err == nil {
 				unlock()
 			}
@@ -446,14 +446,14 @@ func TestConfinement(t *testing.T) {
 
 func TestLock(t *testing.T) {
 	r := wtRoot(t, map[string]string{"etc/x": ""})
-	unlock, err := r.Lock(context.Background())
+	unlock, err := r.Lock(context.Background(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	_, err = r.Lock(ctx)
+	_, err = r.Lock(ctx, nil)
 	if err == nil {
 		t.Fatal("a second Lock got the lock")
 	}
@@ -469,7 +469,7 @@ func TestLock(t *testing.T) {
 
 	ctx2, cancel2 := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel2()
-	unlock2, err := r.Lock(ctx2)
+	unlock2, err := r.Lock(ctx2, nil)
 	if err != nil {
 		t.Fatalf("after unlock: %v", err)
 	}
@@ -480,14 +480,14 @@ func TestLock(t *testing.T) {
 // the holder lets go.
 func TestLockWaits(t *testing.T) {
 	r := wtRoot(t, map[string]string{"run/x": ""})
-	unlock, err := r.Lock(context.Background())
+	unlock, err := r.Lock(context.Background(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	time.AfterFunc(50*time.Millisecond, unlock)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	unlock2, err := r.Lock(ctx)
+	unlock2, err := r.Lock(ctx, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

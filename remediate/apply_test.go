@@ -120,9 +120,13 @@ func TestStrategies(t *testing.T) {
 				t.Fatalf("second apply changed=%v run=%q, want no change", again.Plan.Changed, again.Run)
 			}
 
-			for range 2 { // rolling back twice is harmless
-				if _, err := Rollback(context.Background(), env, opts, res.Run); err != nil {
+			for i := range 2 { // the second is refused and changes nothing
+				_, err := Rollback(context.Background(), env, opts, res.Run, false)
+				if i == 0 && err != nil {
 					t.Fatalf("rollback: %v", err)
+				}
+				if i == 1 && !errors.Is(err, ErrRolledBack) {
+					t.Fatalf("second rollback: %v, want %v", err, ErrRolledBack)
 				}
 				if got := hostcfgtest.Dirs(t, dir, unloopInfra); !slices.Equal(got, beforeDirs) {
 					t.Errorf("folders after rollback %q, want %q (a folder apply made is left)", got, beforeDirs)
@@ -162,11 +166,13 @@ func TestApplyRecoversCrashedRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := newJournal(root, "20260101T000000Z-dead", []string{"dhclient"}, []*hostcfg.Snapshot{snap}, nil); err != nil {
+	half := []byte("nameserver 192.168.2.136\n")
+	left := []Left{{Path: "/etc/resolv.conf", Exists: true, SHA256: sha256Hex(half)}}
+	if _, err := newJournal(root, "20260101T000000Z-dead", []string{"dhclient"}, []*hostcfg.Snapshot{snap}, left, nil); err != nil {
 		t.Fatal(err)
 	}
 	// Half of that run: one file written, then the process died.
-	if err := root.WriteFile("/etc/resolv.conf", []byte("nameserver 192.168.2.136\n"), 0o644, 0, 0); err != nil {
+	if err := root.WriteFile("/etc/resolv.conf", half, 0o644, 0, 0); err != nil {
 		t.Fatal(err)
 	}
 
@@ -184,7 +190,7 @@ func TestApplyRecoversCrashedRun(t *testing.T) {
 	if !res.Plan.Changed {
 		t.Fatal("apply after the crash changed nothing: it planned from the half-applied node")
 	}
-	if _, err := Rollback(context.Background(), env, opts, res.Run); err != nil {
+	if _, err := Rollback(context.Background(), env, opts, res.Run, false); err != nil {
 		t.Fatal(err)
 	}
 	if after := hostcfgtest.State(t, dir, unloopOwn); !maps.Equal(before, after) {

@@ -107,9 +107,14 @@ type RollbackDocument struct {
 	Version int    `json:"version"`
 	Run     string `json:"run"`
 	State   string `json:"state"`
-	// Paths is how many paths were restored.
+	// Paths is how many paths the run journaled.
 	Paths          int      `json:"paths"`
 	UnitsRestarted []string `json:"units_restarted"`
+	// Restored and Refused count the paths put back and those kept for
+	// their newer content (state conflict); Results says each path's.
+	Restored int          `json:"restored"`
+	Refused  int          `json:"refused"`
+	Results  []PathResult `json:"results"`
 }
 
 // NewCheckDocument is the document of rep.
@@ -171,9 +176,20 @@ func NewApplyDocument(res *Result, err error) ApplyDocument {
 	return ApplyDocument{PlanDocument: NewPlanDocument(res.Plan, err), Run: res.Run, Verified: res.Verified, RolledBack: res.RolledBack}
 }
 
-// NewRollbackDocument is the document of a rolled back run.
-func NewRollbackDocument(j *Journal) RollbackDocument {
-	return RollbackDocument{Version: DocumentVersion, Run: j.ID, State: string(j.State), Paths: len(j.Snapshots), UnitsRestarted: orEmpty(j.Units)}
+// NewRollbackDocument is the document of a rollback.
+func NewRollbackDocument(res *RollbackResult) RollbackDocument {
+	j := res.Run
+	d := RollbackDocument{Version: DocumentVersion, Run: j.ID, State: string(j.State), Paths: len(j.Snapshots),
+		UnitsRestarted: orEmpty(j.Units), Results: orEmpty(res.Paths)}
+	for _, p := range res.Paths {
+		switch p.Result {
+		case PathRestored, PathBlockRemoved:
+			d.Restored++
+		case PathRefused:
+			d.Refused++
+		}
+	}
+	return d
 }
 
 func findingDocuments(fs []Finding) []FindingDocument {

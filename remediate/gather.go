@@ -36,10 +36,16 @@ type Options struct {
 	Strategies   []string // "auto" or names, in order of preference
 	NoRestart    bool
 	NoVerify     bool
+	// KeepRuns is how many runs the journal keeps: a successful apply
+	// removes older ones. 0 is DefaultKeepRuns.
+	KeepRuns int
 	// Ignore are the findings the site lives with: shown, never counted in
 	// the status, never acted on.
 	Ignore []Ignore
 }
+
+// DefaultKeepRuns is how many runs the journal keeps unless told otherwise.
+const DefaultKeepRuns = 10
 
 // DefaultNodeLocalDNS are Kubespray's and the Kubernetes docs' node cache addresses.
 var DefaultNodeLocalDNS = []netip.Addr{netip.MustParseAddr("169.254.25.10"), netip.MustParseAddr("169.254.20.10")}

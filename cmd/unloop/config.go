@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -23,7 +24,7 @@ const (
 // every command, so a key is refused only when no command takes it.
 type setting struct {
 	name, short string
-	def         any // string, []string or bool: the setting's kind
+	def         any // string, []string, bool or int: the setting's kind
 	usage       string
 }
 
@@ -40,6 +41,7 @@ var settings = []setting{
 	{"offline", "", false, "read files only: no D-Bus, no interfaces, no DNS queries, no restarts"},
 	{"no-restart", "", false, "do not restart or reload services"},
 	{"no-verify", "", false, "do not check again after apply"},
+	{"keep-runs", "", remediate.DefaultKeepRuns, "how many runs the journal keeps; a successful apply removes older ones"},
 	{"log-format", "", "text", "log format on stderr: text or json"},
 	{"verbose", "v", false, "debug logs on stderr"},
 	{"quiet", "q", false, "print nothing but errors (beats --verbose); the exit status still tells"},
@@ -51,7 +53,7 @@ var (
 	checkSettings = append([]string{"root", "config", "output", "node-local-dns", "local-ip", "dns-upstreams", "corefile", "offline"}, logSettings...)
 	// plan takes apply's settings: one list of arguments serves both (the
 	// Ansible role's unloop_args), and the plan is what apply would do.
-	applySettings    = append([]string{"root", "config", "output", "strategy", "upstream", "node-local-dns", "local-ip", "dns-upstreams", "corefile", "offline", "no-restart", "no-verify"}, logSettings...)
+	applySettings    = append([]string{"root", "config", "output", "strategy", "upstream", "node-local-dns", "local-ip", "dns-upstreams", "corefile", "offline", "no-restart", "no-verify", "keep-runs"}, logSettings...)
 	planSettings     = applySettings
 	rollbackSettings = append([]string{"root", "config", "output", "offline", "no-restart"}, logSettings...)
 	runsSettings     = append([]string{"root", "config", "output"}, logSettings...)
@@ -206,6 +208,9 @@ func (c *config) loadOptions(vals map[string]given) error {
 		o.Corefiles = append(o.Corefiles, it.text)
 	}
 	var err error
+	if o.KeepRuns, err = keepRuns(vals["keep-runs"]); err != nil {
+		return err
+	}
 	if o.Strategies, err = strategies(vals["strategy"].items); err != nil {
 		return err
 	}
@@ -230,6 +235,20 @@ func (c *config) loadOptions(vals map[string]given) error {
 		o.NodeLocalDNS = []netip.Addr{}
 	}
 	return nil
+}
+
+// keepRuns reads keep-runs, a whole number (parsed as one wherever it was
+// written), which must be at least 1: the run just applied is kept, or
+// rollback could not undo it. 0 when the command does not take it.
+func keepRuns(g given) (int, error) {
+	if len(g.items) == 0 {
+		return 0, nil
+	}
+	n, _ := strconv.Atoi(g.text())
+	if n < 1 {
+		return 0, g.bad(g.text(), "want at least 1 run")
+	}
+	return n, nil
 }
 
 func strategies(in []item) ([]string, error) {

@@ -26,6 +26,7 @@ const (
 	kindText kind = iota // one non-empty string
 	kindList             // non-empty strings; written as one, a comma list
 	kindBool             // strconv.ParseBool's spellings, and no others
+	kindInt              // a whole number in decimal, as strconv.Atoi reads it
 )
 
 func (s setting) kind() kind {
@@ -34,6 +35,8 @@ func (s setting) kind() kind {
 		return kindList
 	case bool:
 		return kindBool
+	case int:
+		return kindInt
 	}
 	return kindText
 }
@@ -61,6 +64,12 @@ func (s setting) parse(v string) ([]string, error) {
 			return nil, fmt.Errorf("not a boolean: want %s", boolSpellings)
 		}
 		return []string{strconv.FormatBool(b)}, nil
+	case kindInt:
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return nil, errors.New("not a whole number")
+		}
+		return []string{strconv.Itoa(n)}, nil
 	case kindList:
 		var out []string
 		for f := range strings.SplitSeq(v, ",") {
@@ -81,6 +90,8 @@ func (s setting) defaults() []string {
 		return []string{d}
 	case bool:
 		return []string{strconv.FormatBool(d)}
+	case int:
+		return []string{strconv.Itoa(d)}
 	case []string:
 		return slices.Clone(d)
 	}
@@ -212,6 +223,8 @@ func (f *flagValue) Type() string {
 		return "strings"
 	case kindBool:
 		return "bool"
+	case kindInt:
+		return "int"
 	}
 	return "string"
 }
@@ -372,8 +385,11 @@ func nodeKind(n *yaml.Node) string {
 }
 
 func singular(st setting) string {
-	if st.kind() == kindBool {
+	switch st.kind() {
+	case kindBool:
 		return "true or false"
+	case kindInt:
+		return "a whole number"
 	}
 	return "a single value"
 }

@@ -16,6 +16,10 @@ import (
 const memoryLimit = 20 << 20
 
 func main() {
+	// Output to a closed pipe (| head, a dropped SSH session) must not kill
+	// an apply halfway: ignored, SIGPIPE turns into EPIPE from write, which
+	// the commands carry on past.
+	signal.Ignore(syscall.SIGPIPE)
 	if os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(memoryLimit)
 	}

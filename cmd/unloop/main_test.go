@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -10,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
 
@@ -17,11 +17,8 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	testscript.Main(m, map[string]func(){
-		"unloop": func() {
-			os.Exit(Run(context.Background(), os.Args[1:], Streams{In: os.Stdin, Out: os.Stdout, Err: os.Stderr}))
-		},
-	})
+	// The scripts run main itself: its signal handling is part of the CLI.
+	testscript.Main(m, map[string]func(){"unloop": main})
 }
 
 // TestScripts runs the CLI end to end: testdata/script/*.txtar.
@@ -45,6 +42,48 @@ func TestScripts(t *testing.T) {
 			"hostaddr": hostAddr,
 			"dbusd":    dbusDaemon,
 			// exits N CMD ARGS...: run CMD and require exit status N.
+			// closedout N CMD ARGS...: run CMD with stdout and stderr a pipe
+			// whose reader is gone (| head, a dropped SSH session) before CMD
+			// starts, and require exit status N.
+			"closedout": func(ts *testscript.TestScript, neg bool, args []string) {
+				if neg || len(args) < 2 {
+					ts.Fatalf("usage: closedout N command [args...]")
+				}
+				want, err := strconv.Atoi(args[0])
+				ts.Check(err)
+				prog := ""
+				for _, dir := range filepath.SplitList(ts.Getenv("PATH")) {
+					if fi, err := os.Stat(filepath.Join(dir, args[1])); err == nil && !fi.IsDir() {
+						prog = filepath.Join(dir, args[1])
+						break
+					}
+				}
+				if prog == "" {
+					ts.Fatalf("closedout: %s not found", args[1])
+				}
+				r, w, err := os.Pipe()
+				ts.Check(err)
+				ts.Check(r.Close())
+				cmd := exec.Command(prog, args[2:]...)
+				cmd.Dir = ts.Getenv("WORK")
+				cmd.Env = append(os.Environ(), "UNLOOP_CONFIG="+ts.Getenv("UNLOOP_CONFIG"))
+				cmd.Stdout, cmd.Stderr = w, w
+				err = cmd.Run()
+				w.Close()
+				got := 0
+				var ee *exec.ExitError
+				if errors.As(err, &ee) {
+					got = ee.ExitCode()
+					if st, ok := ee.Sys().(syscall.WaitStatus); ok && st.Signaled() {
+						ts.Fatalf("%s was killed by %v", args[1], st.Signal())
+					}
+				} else if err != nil {
+					ts.Fatalf("closedout: %v", err)
+				}
+				if got != want {
+					ts.Fatalf("%s exited %d, want %d", args[1], got, want)
+				}
+			},
 			"exits": func(ts *testscript.TestScript, neg bool, args []string) {
 				if neg || len(args) < 2 {
 					ts.Fatalf("usage: exits N command [args...]")

@@ -104,6 +104,17 @@ func TestConfinement(t *testing.T) {
 				t.Fatalf("check: want the tree's loop (exit 2): %s", r)
 			}
 			outputs := []result{r, run(t, unloopBin(), nil, append([]string{"plan"}, args...)...)}
+			// A link at the lock path is never opened through, even to a
+			// place inside the root (issue 11): apply refuses it and says
+			// what it is; once it is gone, apply makes its own lock file.
+			r = run(t, unloopBin(), nil, append([]string{"apply"}, args...)...)
+			if r.Code != 1 || !strings.Contains(r.Stderr, "/run/unloop.lock: is a symbolic link to ") {
+				t.Fatalf("apply with a link at the lock path: want it refused: %s", r)
+			}
+			outputs = append(outputs, r)
+			if err := os.Remove(filepath.Join(root, "run/unloop.lock")); err != nil {
+				t.Fatal(err)
+			}
 			r = run(t, unloopBin(), nil, append([]string{"apply"}, args...)...)
 			if r.Code != 0 {
 				t.Fatalf("apply: %s", r)
@@ -170,10 +181,10 @@ func fieldTree(out string) (inside, outside map[string]entry) {
 		o + "/config.yaml":            file("apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\nresolvConf: /run/pod-resolv.conf\n"),
 		// The pod file names the machine's own /etc/resolv.conf.
 		"run/pod-resolv.conf": link("/etc/resolv.conf"),
-		// Where unloop writes its own things. (A link at the lock path is
-		// refused outright, never followed: hostcfg's lock tests hold that.)
+		// Where unloop writes its own things.
 		"etc/unloop":                  link("/proc/self/root" + out + "/unloop-etc"),
 		"var/lib/unloop":              link(escape(out + "/journal")),
+		"run/unloop.lock":             link(out + "/unloop.lock"),
 		"etc/systemd/resolved.conf.d": link(out + "/resolved.conf.d"),
 		"etc/coredns/Corefile":        link(escape(out + "/Corefile")),
 	}
@@ -221,6 +232,7 @@ func stubTree(out string) (inside, outside map[string]entry) {
 		"proc/self/root/" + o + "/.keep":     file(""),
 		"usr/lib/systemd/systemd-resolved":   file(""),
 		"var/lib/unloop":                     link(out + "/journal"),
+		"run/unloop.lock":                    link(escape(out + "/unloop.lock")),
 		"etc/systemd/system/kubelet.service": link(out + "/kubelet.service"),
 	}
 	outside = map[string]entry{
