@@ -59,7 +59,10 @@ func (k *Setup) readDropIns(r *hostcfg.Root) error {
 			k.ResolvConf, k.ResolvConfSource, k.ResolvConfAt = base, baseSource, baseAt
 		}
 	}
-	k.Fix = Fix{Path: path.Join(dir, DropInName), Edit: dropInEdit}
+	if k.ResolvConfFlag == nil {
+		// --resolv-conf beats every drop-in: then the flag is edited instead.
+		k.Fix = Fix{Path: path.Join(dir, DropInName), Edit: dropInEdit}
+	}
 	return nil
 }
 
