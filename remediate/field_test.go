@@ -1,8 +1,20 @@
 package remediate
 
 import (
+	"context"
+	"maps"
+	"net"
+	"net/netip"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/miekg/dns"
+
+	"github.com/unloop/unloop/hostcfg"
+	"github.com/unloop/unloop/hostcfg/hostcfgtest"
+	"github.com/unloop/unloop/hostcfg/kubelet"
 )
 
 // TestFieldKubelets checks the node trees of kubelets that live elsewhere
@@ -52,5 +64,95 @@ func TestFieldKubelets(t *testing.T) {
 			}
 			goldenCheck(t, tt.tree, rep)
 		})
+	}
+}
+
+// localDNS serves on a loopback port, answering every question with rcode.
+func localDNS(t *testing.T, rcode int) string {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetRcode(r, rcode)
+		_ = w.WriteMsg(m)
+	})}
+	go func() { _ = srv.ActivateAndServe() }()
+	t.Cleanup(func() { _ = srv.Shutdown() })
+	return pc.LocalAddr().String()
+}
+
+// k3s's fallback file names 8.8.8.8: online, unloop asks it (here through an
+// injected prober that sends the question to a local server instead, so the
+// test never leaves the machine) and warns when it does not answer; offline
+// it says it could not ask.
+func TestK3sFallbackProbe(t *testing.T) {
+	tests := []struct {
+		name    string
+		offline bool
+		rcode   int
+		note    string // "" : no note about 8.8.8.8
+	}{
+		{"answers", false, dns.RcodeSuccess, ""},
+		{"refused", false, dns.RcodeRefused, "8.8.8.8 does not answer from this node (answered REFUSED)"},
+		{"offline", true, dns.RcodeSuccess, "offline, unloop can't tell whether 8.8.8.8 answers"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir, _ := hostcfgtest.Tree(t, filepath.Join("testdata", "nodes", "k3s-fallback.txtar"))
+			root, err := hostcfg.NewRoot(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			server := localDNS(t, tt.rcode)
+			var asked []netip.Addr
+			probe := func(ctx context.Context, a netip.Addr) error {
+				asked = append(asked, a)
+				return probeAt(ctx, server)
+			}
+			rep, _, err := Check(context.Background(), Env{Root: root, Probe: probe}, Options{Offline: tt.offline})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got string
+			for _, n := range rep.Notes {
+				if strings.Contains(n, "8.8.8.8") {
+					got = n
+				}
+			}
+			if tt.note == "" && got != "" || !strings.Contains(got, tt.note) {
+				t.Errorf("note %q, want one saying %q", got, tt.note)
+			}
+			if want := !tt.offline; want != slices.Contains(asked, netip.MustParseAddr("8.8.8.8")) {
+				t.Errorf("asked %v; 8.8.8.8 asked should be %v", asked, want)
+			}
+		})
+	}
+}
+
+// On k0s unloop changes nothing: apply fails, the node is untouched, and the
+// error is the edit to make in k0s.yaml.
+func TestK0sByHand(t *testing.T) {
+	dir, comment := hostcfgtest.Tree(t, filepath.Join("testdata", "nodes", "k0s.txtar"))
+	root, err := hostcfg.NewRoot(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := hostcfgtest.State(t, dir, nil)
+	opts := treeOptions(t, comment)
+	opts.Strategies = []string{StrategyKubelet}
+	_, err = Apply(context.Background(), Env{Root: root}, opts)
+	if err == nil {
+		t.Fatal("apply succeeded on k0s")
+	}
+	for _, want := range []string{"/etc/k0s/k0s.yaml", "workerProfiles:", "resolvConf: /run/systemd/resolve/resolv.conf", "--profile=" + kubelet.K0sProfile, "k0sworker.service"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not say %q:\n%v", want, err)
+		}
+	}
+	if after := hostcfgtest.State(t, dir, unloopOwn); !maps.Equal(before, after) {
+		t.Errorf("apply changed the node")
 	}
 }
