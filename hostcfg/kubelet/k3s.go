@@ -136,6 +136,15 @@ func (d rancher) discover(r *hostcfg.Root, unit string, unitFiles []string) (*Se
 		k.NodeName = a.nodeName.value
 	}
 	k.Fix = Fix{Path: path.Join(conffile.Clean(a.configFile)+".d", RancherDropIn), Edit: rancherDropInEdit}
+	if a.choose(k) {
+		return k, nil
+	}
+	return k, d.autodetect(r, k, a)
+}
+
+// choose settles the pod file from the settings found, in k3s's precedence;
+// false when none names one.
+func (a *rancherArgs) choose(k *Setup) bool {
 	// k3s puts its resolv-conf among kubelet's flags, and --kubelet-arg
 	// entries override those by name, the last one winning (pkg/util/args.go).
 	for i := len(a.kubeletArgs) - 1; i >= 0; i-- {
@@ -154,19 +163,20 @@ func (d rancher) discover(r *hostcfg.Root, unit string, unitFiles []string) (*Se
 			k.ResolvConfSource, k.ResolvConfAt = "config", ka.at
 		}
 		k.Why = fmt.Sprintf("--kubelet-arg=%s in %s line %d", ka.value, ka.at.File, ka.at.Line)
-		return k, nil
+		return true
 	}
-	if s := a.resolvConf; s != nil && s.value != "" {
-		k.ResolvConf = s.value
-		if s.flag != nil {
-			k.ResolvConfSource, k.ResolvConfFlag = "flag", s.flag
-		} else {
-			k.ResolvConfSource, k.ResolvConfAt = "config", s.at
-		}
-		k.Why = fmt.Sprintf("resolv-conf in %s line %d", s.at.File, s.at.Line)
-		return k, nil
+	s := a.resolvConf
+	if s == nil || s.value == "" {
+		return false
 	}
-	return k, d.autodetect(r, k, a)
+	k.ResolvConf = s.value
+	if s.flag != nil {
+		k.ResolvConfSource, k.ResolvConfFlag = "flag", s.flag
+	} else {
+		k.ResolvConfSource, k.ResolvConfAt = "config", s.at
+	}
+	k.Why = fmt.Sprintf("resolv-conf in %s line %d", s.at.File, s.at.Line)
+	return true
 }
 
 // autodetect mirrors locateOrGenerateResolvConf: the first candidate in which
