@@ -10,7 +10,7 @@ import (
 )
 
 // DropInName is unloop's own drop-in in kubelet's --config-dir: "99-" and
-// "unloop" sort after the drop-ins nodeadm (00-nodeadm.conf) and k3s
+// "unloop" sort after the drop-ins nodeadm (40-nodeadm.conf) and k3s
 // (00-k3s-defaults.conf) write, so it is merged last.
 const DropInName = "99-unloop-resolvconf.conf"
 

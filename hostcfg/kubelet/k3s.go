@@ -49,6 +49,7 @@ type rancherSetting struct {
 	value string
 	flag  *Flag // in the unit or an environment file; nil from config.yaml
 	at    Where
+	env   string // the environment variable that gave it, if one did
 }
 
 // rancherArgs is what k3s's command line says, once config files, the unit
@@ -108,7 +109,7 @@ func (d rancher) discover(r *hostcfg.Root, unit string, unitFiles []string) (*Se
 	// The environment is urfave/cli's EnvVar: it counts only when no flag, in
 	// config.yaml or on the command line, sets the value.
 	if v, ok := environ[d.env+"_RESOLV_CONF"]; ok {
-		a.resolvConf = &rancherSetting{value: v.String(), flag: newKubeletFlag("resolv-conf", v, v, &files)}
+		a.resolvConf = &rancherSetting{value: v.String(), flag: newKubeletFlag("resolv-conf", v, v, &files), env: d.env + "_RESOLV_CONF"}
 		a.resolvConf.at = Where{File: a.resolvConf.flag.File, Line: a.resolvConf.flag.Line}
 	}
 	if v, ok := environ[d.env+"_NODE_NAME"]; ok {
@@ -175,7 +176,11 @@ func (a *rancherArgs) choose(k *Setup) bool {
 	} else {
 		k.ResolvConfSource, k.ResolvConfAt = "config", s.at
 	}
-	k.Why = fmt.Sprintf("resolv-conf in %s line %d", s.at.File, s.at.Line)
+	name := "resolv-conf"
+	if s.env != "" {
+		name = s.env
+	}
+	k.Why = fmt.Sprintf("%s in %s line %d", name, s.at.File, s.at.Line)
 	return true
 }
 

@@ -3,7 +3,8 @@ package kubelet
 import (
 	"bytes"
 	"fmt"
-	"net/netip"
+	"net"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -35,41 +36,55 @@ func kubeletDefault(*hostcfg.Root) (string, string, error) {
 }
 
 // k8sSnapDefault is Canonical Kubernetes' kubelet default: the first of
-// resolved's uplink file and /etc/resolv.conf that names no loopback server.
+// resolved's uplink file and /etc/resolv.conf that qualifies for
+// k8sSnapQualifies, else /etc/resolv.conf.
 func k8sSnapDefault(r *hostcfg.Root) (string, string, error) {
 	for _, p := range []string{resolvconf.ResolvedUplinkFile, DefaultResolvConf} {
 		data, ok, err := r.ReadFileIfExists(p)
 		if err != nil {
 			return "", "", fmt.Errorf("reading %s: %w", p, err)
 		}
-		if ok && !namesLoopback(data) {
-			return p, "Canonical Kubernetes' default: the first of " + resolvconf.ResolvedUplinkFile + " and " + DefaultResolvConf + " that names no loopback server", nil
+		if ok && k8sSnapQualifies(data) {
+			return p, "Canonical Kubernetes' default: the first of " + resolvconf.ResolvedUplinkFile + " and " + DefaultResolvConf + " whose nameservers are all addresses and none loopback", nil
 		}
 	}
-	return DefaultResolvConf, "Canonical Kubernetes' default: both files name a loopback server, so kubelet's own default", nil
+	return DefaultResolvConf, "Canonical Kubernetes' default: neither file names only non-loopback addresses, so kubelet's own default", nil
 }
 
-func namesLoopback(data []byte) bool {
-	for _, line := range strings.Split(string(data), "\n") {
-		f := strings.Fields(line)
-		if len(f) >= 2 && f[0] == "nameserver" {
-			if a, err := netip.ParseAddr(f[1]); err == nil && a.Unmap().IsLoopback() {
-				return true
-			}
+// k8sSnapNameserver is the line the k8s-snap kubelet patch matches
+// (0001-use-resolv.conf-file-with-non-loopback-nameservers.patch in
+// canonical/k8s-snap, commit d924cc27f36c): a line with anything after the
+// address is not a nameserver line to it.
+var k8sSnapNameserver = regexp.MustCompile(`(?m)^\s*nameserver\s+(\S*)\s*$`)
+
+// k8sSnapQualifies is the patch's test of a file: at least one nameserver
+// line, and each one an address (its zone dropped) that is not loopback.
+func k8sSnapQualifies(data []byte) bool {
+	m := k8sSnapNameserver.FindAllSubmatch(data, -1)
+	if len(m) == 0 {
+		return false
+	}
+	for _, ns := range m {
+		host, _, _ := strings.Cut(string(ns[1]), "%")
+		ip := net.ParseIP(host)
+		if ip == nil || ip.IsLoopback() {
+			return false
 		}
 	}
-	return false
+	return true
 }
 
 // argLine is one flag of an args file.
 type argLine struct {
 	name, value string
 	line        int
-	start, end  int // the value's bytes, -1 when quoted
+	start, end  int // the value's bytes (inside its quotes), -1 when they are not the value
 }
 
 // parseArgs reads an args file: "--name=value" or "--name value" a line,
-// blank lines and "#" comments skipped, a value in double quotes unquoted.
+// blank lines and "#" comments skipped, a value in quotes unquoted. The
+// snaps' wrappers read the file as bash words, and k8sd writes every value
+// double-quoted (canonical/k8sd pkg/snap/util/arguments.go).
 func parseArgs(data []byte) []argLine {
 	var out []argLine
 	off := 0
@@ -92,7 +107,13 @@ func parseArgs(data []byte) []argLine {
 		a := argLine{name: name, value: val, line: i + 1, start: start + lead + 2 + len(name) + len(sep)}
 		a.end = a.start + len(val)
 		if len(val) >= 2 && (val[0] == '"' || val[0] == '\'') && val[len(val)-1] == val[0] {
-			a.value, a.start, a.end = val[1:len(val)-1], -1, -1
+			a.value = val[1 : len(val)-1]
+			a.start, a.end = a.start+1, a.end-1
+			// Inside double quotes bash still expands $, ` and \: the bytes
+			// are then not the value, and a person changes them.
+			if val[0] == '"' && strings.ContainsAny(a.value, "$`\\\"") {
+				a.start, a.end = -1, -1
+			}
 		}
 		out = append(out, a)
 	}
@@ -132,7 +153,8 @@ func (s snapKubelet) discover(r *hostcfg.Root) (*Setup, error) {
 }
 
 // SetArg returns an args file with --name set to value: the last such line
-// changed in place, or a line added at the end. Every other byte is kept.
+// changed in place (inside its quotes when quoted), or a line added at the
+// end. Every other byte is kept.
 func SetArg(path string, data []byte, name, value string) ([]byte, error) {
 	if !kubeletFlagValueSafe(value) {
 		return nil, hostcfg.Errorf(path, 0, "refusing to write %q as --%s: only path characters are written into args files", value, name)
@@ -152,7 +174,7 @@ func SetArg(path string, data []byte, name, value string) ([]byte, error) {
 		return append(out, fmt.Sprintf("--%s=%s\n", name, value)...), nil
 	}
 	if last.start < 0 {
-		return nil, hostcfg.Errorf(path, last.line, "the value of --%s is quoted: change it by hand", name)
+		return nil, hostcfg.Errorf(path, last.line, "the value of --%s is quoted with expansions: change it by hand", name)
 	}
 	return slices.Concat(data[:last.start], []byte(value), data[last.end:]), nil
 }
