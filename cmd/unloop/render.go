@@ -144,6 +144,9 @@ func writePodFile(b *strings.Builder, d remediate.CheckDocument) {
 	switch {
 	case !k.Present:
 		src = "no kubelet: the host's file"
+	case k.Why != "":
+		// Where the distribution's layout chose it (k3s, the snaps, k0s, drop-ins).
+		src = printable(k.Why)
 	case k.Source == "flag":
 		src = "kubelet's --resolv-conf"
 	case k.Source == "config":
