@@ -61,6 +61,27 @@ func Apply(ctx context.Context, env Env, opts Options) (*Result, error) {
 	if err := recoverCrashed(ctx, env, opts); err != nil {
 		return nil, err
 	}
+	// A file that changed under apply (a DHCP renew racing the boot unit) is
+	// refused before it is written; the plan is made again from what is
+	// there now, so the renewed servers are kept, not lost.
+	for replans := 0; ; replans++ {
+		res, err := applyOnce(ctx, env, opts)
+		var se *StepError
+		if !errors.Is(err, hostcfg.ErrChanged) || errors.As(err, &se) && !se.RollbackOK {
+			return res, err
+		}
+		if replans == maxReplans {
+			return res, fmt.Errorf("%w; files kept changing while unloop wrote them, planned again %d times, giving up", err, maxReplans)
+		}
+		env.log().Warn("a file changed while applying: planning again from what is there now", "err", err, "attempt", replans+2)
+	}
+}
+
+// maxReplans is how often apply plans again after a file changed under it.
+const maxReplans = 3
+
+// applyOnce plans and carries the plan out, once, under the caller's lock.
+func applyOnce(ctx context.Context, env Env, opts Options) (*Result, error) {
 	pl, err := MakePlan(ctx, env, opts)
 	if err != nil {
 		if pl != nil {
@@ -82,7 +103,7 @@ func Apply(ctx context.Context, env Env, opts Options) (*Result, error) {
 	}
 	res.Run = j.ID
 	crashpoint("journaled")
-	r := &run{env: env, opts: opts, j: j, res: res}
+	r := &run{env: env, opts: opts, j: j, res: res, touched: len(snaps)}
 	return res, r.carryOut(ctx)
 }
 
@@ -120,7 +141,7 @@ func samePlan(root *hostcfg.Root, pl *Plan) ([]*hostcfg.Snapshot, error) {
 			return nil, err
 		}
 		if !cur.Equal(c.Before) {
-			return nil, fmt.Errorf("%s changed since unloop read it; nothing was changed (run apply again)", c.Path)
+			return nil, fmt.Errorf("%s %w; nothing was changed", c.Path, hostcfg.ErrChanged)
 		}
 		snaps = append(snaps, cur)
 	}
@@ -134,6 +155,10 @@ type run struct {
 	j         *Journal
 	res       *Result
 	restarted []string
+	// touched counts the journaled paths a write may have reached: the rest
+	// were never written, and restoring them could put old bytes over what
+	// another writer put there meanwhile.
+	touched int
 }
 
 func (r *run) carryOut(ctx context.Context) error {
@@ -157,24 +182,35 @@ func (r *run) carryOut(ctx context.Context) error {
 	return nil
 }
 
-// write writes the plan's files and links; on failure it names the step.
+// write writes the plan's files and links, each only over the very file the
+// plan read, unchanged; on failure it names the step.
 func (r *run) write() (string, error) {
 	root := r.env.Root
+	written := 0
+	failed := func(err error) error {
+		r.touched = written + 1
+		if errors.Is(err, hostcfg.ErrChanged) || errors.Is(err, hostcfg.ErrSwapped) {
+			r.touched = written // refused before its rename: not ours to restore
+		}
+		return err
+	}
 	for _, c := range r.res.Plan.Changes {
 		switch c.Kind {
 		case KindFile:
 			if err := root.MkdirAll(path.Dir(c.Path), 0o755); err != nil {
-				return "writing " + c.Path, err
+				return "writing " + c.Path, failed(err)
 			}
-			if err := root.WriteFile(c.Path, c.After, c.Mode, c.UID, c.GID); err != nil {
-				return "writing " + c.Path, err
+			if err := root.ReplaceFile(c.Before, c.After, c.Mode, c.UID, c.GID); err != nil {
+				return "writing " + c.Path, failed(err)
 			}
+			written++
 			crashpoint("wrote " + c.Path)
 			r.env.log().Info("wrote", "path", c.Path, "strategy", c.Strategy)
 		case KindLink:
-			if err := root.Symlink(c.Path, c.Target); err != nil {
-				return "linking " + c.Path, err
+			if err := root.ReplaceLink(c.Before, c.Target); err != nil {
+				return "linking " + c.Path, failed(err)
 			}
+			written++
 			crashpoint("linked " + c.Path)
 			r.env.log().Info("linked", "path", c.Path, "target", c.Target, "strategy", c.Strategy)
 		}
@@ -214,6 +250,7 @@ func (r *run) restart(ctx context.Context) (string, error) {
 // fail rolls the run back and says which step failed.
 func (r *run) fail(ctx context.Context, step string, err error) error {
 	root, j := r.env.Root, r.j
+	j.Snapshots = j.Snapshots[:r.touched]
 	rerr := j.Rollback(root)
 	if errors.Is(rerr, errUnmarked) {
 		// Every file is back, the manifest still says started: left so, the

@@ -24,6 +24,9 @@ const JournalDir = "/var/lib/unloop/runs"
 const (
 	journalManifest = "manifest.json"
 	journalVersion  = 1
+	// maxManifestSize bounds a manifest: it holds the originals of a run's
+	// files (each at most hostcfg.MaxFileSize), base64 in JSON.
+	maxManifestSize = 8 * hostcfg.MaxFileSize
 )
 
 // RunState is how far a run got; the manifest records it after each step.
@@ -166,9 +169,9 @@ func (j *Journal) save(r *hostcfg.Root) error {
 	if err != nil {
 		return fmt.Errorf("journaling run %s: %w", j.ID, err)
 	}
-	if len(data) > hostcfg.MaxFileSize {
+	if len(data) > maxManifestSize {
 		// LoadJournal could not read it back: refuse now, before any change.
-		return hostcfg.Errorf(j.manifestPath(), 0, "the originals take %d bytes, more than the %d a manifest may have", len(data), hostcfg.MaxFileSize)
+		return hostcfg.Errorf(j.manifestPath(), 0, "the originals take %d bytes, more than the %d a manifest may have", len(data), maxManifestSize)
 	}
 	if err := r.WriteFile(j.manifestPath(), data, 0o600, -1, -1); err != nil {
 		return fmt.Errorf("journaling run %s: %w", j.ID, err)
@@ -188,7 +191,7 @@ func LoadJournal(r *hostcfg.Root, id string) (*Journal, error) {
 		return nil, err
 	}
 	p := path.Join(JournalDir, id, journalManifest)
-	data, err := r.ReadFile(p)
+	data, err := r.ReadFileMax(p, maxManifestSize)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("run %s: %w under %s", id, ErrNoRun, JournalDir)
 	}

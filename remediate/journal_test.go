@@ -362,7 +362,7 @@ func TestNewJournalRefuses(t *testing.T) {
 	if _, err := newJournal(r, "20261125T203500Z-0003", nil, nil, nil); err != nil {
 		t.Fatal(err)
 	}
-	big := &hostcfg.Snapshot{Path: "/big", Exists: true, Data: make([]byte, hostcfg.MaxFileSize)}
+	big := &hostcfg.Snapshot{Path: "/big", Exists: true, Data: make([]byte, maxManifestSize)}
 	tests := []struct {
 		name  string
 		id    string

@@ -105,6 +105,12 @@ func (p *planner) file(path string) (*Change, error) {
 	if c, ok := p.files[real]; ok {
 		return c, nil
 	}
+	// A link swapped in since the check: the edits were reasoned from
+	// another file, and writing through a link put there meanwhile is
+	// exactly what must never happen.
+	if first, ok := p.env.Root.FirstResolved(path); ok && first != real {
+		return nil, hostcfg.Errorf(path, 0, "%w: it leads to %s now, not %s", hostcfg.ErrSwapped, real, first)
+	}
 	snap, err := p.env.Root.Snapshot(real)
 	if err != nil {
 		return nil, err
@@ -112,7 +118,7 @@ func (p *planner) file(path string) (*Change, error) {
 	// The edits splice at lines and offsets found when the node was checked:
 	// on other bytes they would cut the wrong place.
 	if p.changedSinceCheck(real, snap) {
-		return nil, hostcfg.Errorf(real, 0, "changed since unloop read it; nothing was changed (run apply again)")
+		return nil, hostcfg.Errorf(real, 0, "%w", hostcfg.ErrChanged)
 	}
 	c := &Change{Kind: KindFile, Path: real, Before: snap, Mode: 0o644, UID: 0, GID: 0}
 	if snap.Exists {
@@ -167,7 +173,7 @@ func (p *planner) link(path, target, strategy, reason string) error {
 		return err
 	}
 	if p.changedSinceCheck(path, snap) {
-		return hostcfg.Errorf(path, 0, "changed since unloop read it; nothing was changed (run apply again)")
+		return hostcfg.Errorf(path, 0, "%w", hostcfg.ErrChanged)
 	}
 	if snap.Exists && snap.Link == target {
 		return nil

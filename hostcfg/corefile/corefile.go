@@ -14,6 +14,7 @@ import (
 	"github.com/coredns/caddy/caddyfile"
 
 	"github.com/unloop/unloop/hostcfg"
+	"github.com/unloop/unloop/hostcfg/internal/conffile"
 )
 
 // Token is one word of a Corefile, where it is.
@@ -55,6 +56,9 @@ type Config struct {
 // syntax errors name path and line. Imports and {$ENV} placeholders are kept as
 // written: checking must not depend on the environment or on other files.
 func Parse(path string, data []byte) (*Config, error) {
+	if err := conffile.CheckParsedSize(path, data); err != nil {
+		return nil, err
+	}
 	toks, err := lexCorefile(path, data)
 	if err != nil {
 		return nil, err

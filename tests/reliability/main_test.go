@@ -106,6 +106,22 @@ func emptyConfig(t testing.TB) string {
 var nodesDir = filepath.Join("..", "..", "remediate", "testdata", "nodes")
 
 // treeArgs turns a node tree's comment lines ("upstream: 10.9.9.9") into flags.
+// checkArgs is args (apply's) without what check does not take: each
+// command takes only its own flags.
+func checkArgs(args []string) []string {
+	var out []string
+	for i := 0; i < len(args); i++ {
+		switch args[i] {
+		case "--strategy", "--upstream":
+			i++ // and its value
+		case "--no-verify", "--no-restart":
+		default:
+			out = append(out, args[i])
+		}
+	}
+	return out
+}
+
 func treeArgs(comment string) []string {
 	var out []string
 	for _, line := range strings.Split(comment, "\n") {
