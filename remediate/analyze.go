@@ -60,6 +60,7 @@ func (n *Node) Looping(a netip.Addr) bool {
 // Check gathers the node and analyses it.
 func Check(ctx context.Context, env Env, opts Options) (*Report, *Node, error) {
 	n := Gather(ctx, env, opts)
+	n.checkFallback(ctx, env, opts)
 	fs := Analyze(n, opts)
 	loops := groupLoops(fs)
 	rep := &Report{
@@ -73,6 +74,13 @@ func Check(ctx context.Context, env Env, opts Options) (*Report, *Node, error) {
 			Config:     n.Kubelet.ConfigPath,
 			ResolvConf: n.PodFile,
 			Source:     n.Kubelet.ResolvConfSource,
+			Distro:     n.Kubelet.Distro,
+			Unit:       n.Kubelet.Unit,
+			NodeName:   n.Kubelet.NodeName,
+			Why:        n.Kubelet.Why,
+			ConfigDir:  n.Kubelet.ConfigDir,
+			DropIns:    orEmpty(n.Kubelet.DropIns),
+			Files:      orEmpty(n.Kubelet.ConfigFiles),
 		},
 		ResolvConf: ResolvReport{Path: n.PodFile, Nameservers: []string{}},
 	}
@@ -81,6 +89,9 @@ func Check(ctx context.Context, env Env, opts Options) (*Report, *Node, error) {
 		for _, s := range st.DNS {
 			rep.Resolved.DNS = append(rep.Resolved.DNS, s.Addr.String())
 		}
+	}
+	if !n.Kubelet.Present {
+		rep.Kubelet.Distro, rep.Kubelet.Unit = "", ""
 	}
 	if rep.Notes == nil {
 		rep.Notes = []string{}
@@ -167,14 +178,51 @@ func (n *Node) podIsResolvedFile() bool {
 	return n.podFileIs(resolvconf.ResolvedUplinkFile) || n.podFileIs(resolvconf.ResolvedStubFile)
 }
 
+// checkFallback warns when kubelet hands pods k3s's own file of 8.8.8.8:
+// many sites block it, and offline unloop can't ask.
+func (n *Node) checkFallback(ctx context.Context, env Env, opts Options) {
+	k := n.Kubelet
+	if k.Fallback == "" {
+		return
+	}
+	a := netip.MustParseAddr(k.Fallback)
+	head := fmt.Sprintf("%s hands pods %s, its own file with nameserver %s (%s)", k.Distro, k.ResolvConf, a, k.Why)
+	if opts.Offline {
+		n.Notes = append(n.Notes, head+"; offline, unloop can't tell whether "+a.String()+" answers from this node: many sites block it")
+		return
+	}
+	probe := env.Probe
+	if probe == nil {
+		probe = DNSProbe
+	}
+	if err := probe(ctx, a); err != nil {
+		n.Notes = append(n.Notes, fmt.Sprintf("%s; %s does not answer from this node (%v): pods get no DNS. Set resolv-conf in %s's config to a file of servers that answer", head, a, err, k.Distro))
+	}
+}
+
+// kubeletName is what runs the kubelet, as a person calls it.
+func (n *Node) kubeletName() string {
+	switch d := n.Kubelet.Distro; d {
+	case "", kubelet.DistroKubelet:
+		return "kubelet"
+	default:
+		return "kubelet (in " + d + ")"
+	}
+}
+
 // kubeletStep is the first link of every chain: which file pods get, and why.
 func (n *Node) kubeletStep() string {
 	k := n.Kubelet
+	if k.Present && k.Why != "" {
+		return fmt.Sprintf("%s gives pods %s (%s)", n.kubeletName(), n.PodFile, k.Why)
+	}
 	switch {
 	case !k.Present:
 		return fmt.Sprintf("no kubelet found on this node; CoreDNS run on the host or by Docker reads %s", n.PodFile)
 	case k.ResolvConfSource == "flag" && k.ResolvConfFlag != nil:
 		return fmt.Sprintf("kubelet gives pods %s (--resolv-conf in %s line %d)", n.PodFile, k.ResolvConfFlag.File, k.ResolvConfFlag.Line)
+	case k.ResolvConfSource == "config" && len(k.DropIns) > 0:
+		return fmt.Sprintf("kubelet gives pods %s (resolvConf in %s line %d; drop-ins of %s merged last)", n.PodFile, k.ResolvConfAt.File, k.ResolvConfAt.Line, k.ConfigDir)
 	case k.ResolvConfSource == "config":
 		return fmt.Sprintf("kubelet gives pods %s (resolvConf in %s line %d)", n.PodFile, k.ResolvConfAt.File, k.ResolvConfAt.Line)
 	case k.ConfigExists:

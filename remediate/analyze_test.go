@@ -159,13 +159,19 @@ func TestAnalyzeNodes(t *testing.T) {
 					t.Errorf("%s has no message or chain", f.Code)
 				}
 			}
-			got, err := json.MarshalIndent(NewCheckDocument(rep), "", "  ")
-			if err != nil {
-				t.Fatal(err)
-			}
-			golden(t, filepath.Join("testdata", "nodes", tt.name+".golden.json"), append(got, '\n'))
+			goldenCheck(t, tt.name, rep)
 		})
 	}
+}
+
+// goldenCheck compares the check document of a tree with its golden file.
+func goldenCheck(t *testing.T, tree string, rep *Report) {
+	t.Helper()
+	got, err := json.MarshalIndent(NewCheckDocument(rep), "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, filepath.Join("testdata", "nodes", tree+".golden.json"), append(got, '\n'))
 }
 
 func golden(t *testing.T, path string, got []byte) {

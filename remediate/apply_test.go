@@ -54,6 +54,15 @@ func TestStrategies(t *testing.T) {
 		{"fedora-networkmanager-resolved", nil, []string{"file:/etc/kubernetes/kubelet-config.yaml"}},
 		{"fedora-networkmanager-resolved", []string{"stub"}, []string{"file:" + StubDropIn, "link:/etc/resolv.conf"}},
 		{"ubuntu-1604-networkmanager-dnsmasq", nil, []string{"file:" + UnloopResolvConf, "file:/var/lib/kubelet/config.yaml"}},
+		// Kubelets that live elsewhere: the layout's own file, never a base file.
+		{"k3s-config-d", nil, []string{"file:/etc/rancher/k3s/config.yaml.d/99-unloop-resolvconf.yaml"}},
+		{"k3s-kubelet-arg", nil, []string{"file:/etc/systemd/system/k3s.service"}},
+		{"rke2-server", nil, []string{"file:/etc/rancher/rke2/config.yaml.d/99-unloop-resolvconf.yaml"}},
+		{"rke2-agent", nil, []string{"file:/etc/rancher/rke2/config.yaml.d/99-unloop-resolvconf.yaml"}},
+		{"eks-al2023-nodeadm", nil, []string{"file:/etc/kubernetes/kubelet/config.json.d/99-unloop-resolvconf.conf"}},
+		{"kubelet-config-dir", nil, []string{"file:/etc/kubernetes/kubelet.conf.d/99-unloop-resolvconf.conf"}},
+		{"microk8s", nil, []string{"file:/var/snap/microk8s/7394/args/kubelet"}},
+		{"k8s-snap", nil, []string{"file:/var/snap/k8s/common/args/kubelet"}},
 	}
 	for _, tt := range tests {
 		name := tt.tree + "/" + strings.Join(tt.strategy, ",")

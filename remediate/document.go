@@ -84,6 +84,9 @@ type ChangeDocument struct {
 	Skipped  string   `json:"skipped,omitempty"`
 	Pods     []string `json:"pods,omitempty"`
 	Target   string   `json:"target,omitempty"`
+	// Node is the node's name as kubelet registers it, for a pods change
+	// (addition); "" when it is the host's name.
+	Node string `json:"node,omitempty"`
 }
 
 // UpstreamDocument is an upstream the plan found, and whether it is used.
@@ -159,7 +162,7 @@ func NewPlanDocument(pl *Plan, err error) PlanDocument {
 	for _, c := range pl.Changes {
 		d.Changes = append(d.Changes, ChangeDocument{
 			Kind: c.Kind, Path: c.Path, Unit: c.Unit, Action: c.Action, Strategy: c.Strategy, Reason: c.Reason,
-			Diff: c.Diff, Skipped: c.Skipped, Pods: c.Pods, Target: c.Target,
+			Diff: c.Diff, Skipped: c.Skipped, Pods: c.Pods, Target: c.Target, Node: c.Node,
 		})
 	}
 	for _, u := range pl.Upstreams {

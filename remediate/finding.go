@@ -158,6 +158,15 @@ type KubeletReport struct {
 	Config     string `json:"config"`
 	ResolvConf string `json:"resolv_conf"`
 	Source     string `json:"source"`
+	// The additions below say which program runs kubelet and where its
+	// setting was found.
+	Distro    string   `json:"distro,omitempty"`    // kubelet, k3s, rke2, microk8s, k8s-snap, k0s
+	Unit      string   `json:"unit,omitempty"`      // the unit restarted after a fix
+	NodeName  string   `json:"node_name,omitempty"` // --hostname-override, k3s node-name
+	Why       string   `json:"why,omitempty"`       // the distribution's rule, in words
+	ConfigDir string   `json:"config_dir,omitempty"`
+	DropIns   []string `json:"drop_ins,omitempty"`
+	Files     []string `json:"files,omitempty"` // k3s config.yaml(.d), a snap's args file, k0s.yaml
 }
 
 // HasUnreadable reports whether an input could not be read or parsed; the

@@ -37,6 +37,7 @@ type Change struct {
 	Skipped string
 	Pods    []string
 	Target  string // a link's new target
+	Node    string // the node's name as kubelet registers it ("" : the host's name)
 
 	// What apply needs; Before is what the plan read and apply insists on.
 	Before *hostcfg.Snapshot
@@ -225,6 +226,7 @@ func (p *planner) pods(strategy string) {
 	}
 	p.other = append(p.other, Change{Kind: KindPods, Action: "recreate", Strategy: strategy,
 		Pods:    []string{"kube-system/coredns", "kube-system/node-local-dns"},
+		Node:    p.node.Kubelet.NodeName,
 		Reason:  "a pod sandbox keeps the resolv.conf it was created with: delete the CoreDNS and node-local-dns pods on this node so they start with the new file (unloop does not talk to the API server)",
 		Skipped: "left to you"})
 }
