@@ -395,8 +395,17 @@ func fileXattrs(f *os.File) (map[string][]byte, error) {
 		return nil, err
 	}
 	xs := map[string][]byte{}
-	for _, name := range strings.Split(strings.TrimRight(string(list[:size]), "\x00"), "\x00") {
+	for _, name := range strings.Split(string(list[:size]), "\x00") {
+		// The list may come back shorter than its size said (seen in a
+		// systemd-nspawn node: names the caller may not read are left out),
+		// and it ends in a NUL: an empty name is no attribute.
+		if name == "" {
+			continue
+		}
 		n, err := unix.Fgetxattr(fd, name, nil)
+		if errors.Is(err, unix.ENODATA) {
+			continue // gone since the listing
+		}
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", name, err)
 		}
