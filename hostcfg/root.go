@@ -42,7 +42,8 @@ const MaxParsedSize = 256 << 10
 // through a path string resolved earlier: a link swapped in between could
 // otherwise lead outside.
 type Root struct {
-	dir   string   // the root's directory on this machine, links resolved
+	dir   string   // the root's directory on this machine, as given (absolute)
+	kname string   // the kernel's name of the root handle (/proc/self/fd): what the names of handles under it start with
 	fd    *os.File // an O_PATH handle of dir, opened once: every lookup starts here
 	reads *readLog // nil: reads are not remembered
 	hook  func(step, p string)
@@ -61,7 +62,7 @@ type readLog struct {
 // was reasoned from and the read it edits (positions from the first applied
 // to other bytes would corrupt the file).
 func (r *Root) Recording() *Root {
-	return &Root{dir: r.dir, fd: r.fd, hook: r.hook, reads: &readLog{first: map[string][]byte{}, names: map[string]string{}}}
+	return &Root{dir: r.dir, kname: r.kname, fd: r.fd, hook: r.hook, reads: &readLog{first: map[string][]byte{}, names: map[string]string{}}}
 }
 
 // WithTestHook returns a Root on the same tree that calls hook at the steps
@@ -130,10 +131,9 @@ func NewRoot(dir string) (*Root, error) {
 	if err != nil {
 		return nil, fmt.Errorf("root %q: %w", dir, err)
 	}
-	// The kernel names what a handle leads to without links: so must the root.
-	if abs, err = filepath.EvalSymlinks(abs); err != nil {
-		return nil, fmt.Errorf("root: %w", err)
-	}
+	// Opened by the name given, so that the kernel follows what it names: a
+	// node's /proc/PID/root is a magic link into that node's mount namespace,
+	// which resolving the name as a string would take for this machine's /.
 	f, err := os.OpenFile(abs, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		if errors.Is(err, syscall.ENOTDIR) {
@@ -141,7 +141,13 @@ func NewRoot(dir string) (*Root, error) {
 		}
 		return nil, fmt.Errorf("root: %w", err)
 	}
-	return &Root{dir: abs, fd: f}, nil
+	// The kernel names the handles under the root as it names the root's own.
+	kname, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(int(f.Fd())))
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("root: naming its handle: %w", unwrapPathError(err))
+	}
+	return &Root{dir: abs, kname: kname, fd: f}, nil
 }
 
 // Dir is the root's directory on the machine unloop runs on.
@@ -257,11 +263,11 @@ func (r *Root) nodePathOf(f *os.File) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("naming an open file: %w", unwrapPathError(err))
 	}
-	if hp == r.dir {
+	if hp == r.kname {
 		return "/", nil
 	}
-	rel, ok := strings.CutPrefix(hp, r.dir+"/")
-	if r.dir == "/" {
+	rel, ok := strings.CutPrefix(hp, r.kname+"/")
+	if r.kname == "/" {
 		rel, ok = strings.CutPrefix(hp, "/")
 	}
 	if !ok {

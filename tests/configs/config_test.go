@@ -49,7 +49,7 @@ func flagDefaults(t *testing.T) map[string]string {
 			}
 		}
 	}
-	for _, f := range []string{"help", "config", "textfile", "detailed-exitcode", "run"} {
+	for _, f := range []string{"help", "config", "textfile", "detailed-exitcode", "run", "force"} {
 		delete(flags, f) // config: the file can't name itself
 	}
 	if len(flags) < 5 {

@@ -155,11 +155,14 @@ func TestDaemonSetOnNode(t *testing.T) {
 		t.Errorf("the container's script is not valid sh: %s", out)
 	}
 
-	// The pod: an empty root with the node's / at /host, the manifest's env.
+	// The pod: an empty root with the node's / at /host, the manifest's env,
+	// and /proc, which every container runtime mounts (unloop opens files
+	// inside the root through /proc/self/fd).
 	pod := `set -e
 mount -t tmpfs pod /mnt
-mkdir /mnt/host
+mkdir /mnt/host /mnt/proc
 mount --rbind / /mnt/host
+mount -t proc proc /mnt/proc
 exec env -i DBUS_SYSTEM_BUS_ADDRESS="$1" UNLOOP_CONFIG="$2" /usr/sbin/chroot /mnt /host/opt/unloop/unloop check --root /host --output json`
 	out, code := testbed.Exec(t, n, "unshare", "--mount", "--propagation", "private", "sh", "-c", pod, "pod",
 		env["DBUS_SYSTEM_BUS_ADDRESS"], env["UNLOOP_CONFIG"])
