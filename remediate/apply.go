@@ -1,9 +1,14 @@
 package remediate
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
 	"path"
 	"slices"
 	"strings"
@@ -16,11 +21,16 @@ import (
 const (
 	lockTimeout    = 60 * time.Second
 	restartTimeout = 60 * time.Second
-	// restartSettle is how long a restarted unit must stay active. A restart
-	// job of a Type=simple unit (kubelet's) is done at fork: a kubelet that
-	// exits on the new config a moment later shows only here.
+	// restartSettle is how long a restarted unit without a health endpoint
+	// must stay active. A restart job of a Type=simple unit is done at fork:
+	// a daemon that exits on the new config a moment later shows only here.
 	restartSettle = 2 * time.Second
 )
+
+// healthzWait bounds the wait for a restarted unit's health endpoint
+// (kubelet's /healthz) to say ok; kubelet serves it about a second after it
+// starts, once its config is read and accepted. A variable for the tests.
+var healthzWait = 30 * time.Second
 
 // Result is what apply did: the plan it carried out, and how it went.
 // ApplyDocument is how it is printed.
@@ -195,7 +205,11 @@ func (r *run) restart(ctx context.Context) (string, error) {
 		crashpoint("restarting " + c.Unit)
 		rctx, cancel := context.WithTimeout(ctx, restartTimeout)
 		err := r.env.Bus.RestartUnit(rctx, c.Unit)
-		if err == nil {
+		switch {
+		case err != nil:
+		case c.Healthz != "":
+			err = becomesHealthy(rctx, r.env, c.Unit, c.Healthz)
+		default:
 			err = staysActive(rctx, r.env.Bus, c.Unit)
 		}
 		if err == nil && c.Verify != nil && !r.opts.NoVerify {
@@ -332,6 +346,74 @@ func staysActive(ctx context.Context, bus Bus, unit string) error {
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+}
+
+// becomesHealthy watches a unit just restarted until its health endpoint at
+// addr says ok: kubelet's own word that it read and accepted its config, in
+// about a second where the fixed settle took 2 s. The unit must stay active
+// meanwhile; a kubelet that refuses its config exits (and, restarted by
+// systemd, never answers ok).
+func becomesHealthy(ctx context.Context, env Env, unit, addr string) error {
+	ask := env.Healthz
+	if ask == nil {
+		ask = HTTPHealthz
+	}
+	start := time.Now()
+	last := errors.New("no answer yet")
+	for {
+		active, err := env.Bus.UnitActive(ctx, unit)
+		if err != nil {
+			return err
+		}
+		if !active {
+			return fmt.Errorf("%s stopped %v after its restart (see journalctl -u %s)", unit, time.Since(start).Round(100*time.Millisecond), unit)
+		}
+		hctx, cancel := context.WithTimeout(ctx, time.Second)
+		last = ask(hctx, addr)
+		cancel()
+		if last == nil {
+			env.log().Debug("healthy", "unit", unit, "healthz", addr, "after", time.Since(start).Round(time.Millisecond))
+			return nil
+		}
+		if time.Since(start) >= healthzWait {
+			return fmt.Errorf("%s not healthy %v after its restart: /healthz on %s: %v (see journalctl -u %s)", unit, healthzWait, addr, last, unit)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("watching %s after its restart: %w", unit, ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// HTTPHealthz asks the health endpoint at addr (host:port, kubelet's
+// healthzBindAddress:healthzPort) for /healthz: ok is a 200 with "ok". An
+// address bound to every interface is asked on loopback.
+func HTTPHealthz(ctx context.Context, addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("healthz address %q: %w", addr, err)
+	}
+	if ip, err := netip.ParseAddr(host); err == nil && ip.IsUnspecified() {
+		host = "127.0.0.1"
+		if ip.Is6() {
+			host = "::1"
+		}
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+net.JoinHostPort(host, port)+"/healthz", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+	if resp.StatusCode != http.StatusOK || strings.TrimSpace(string(body)) != "ok" {
+		return fmt.Errorf("%s: %q", resp.Status, bytes.TrimSpace(body))
+	}
+	return nil
 }
 
 func restartAll(ctx context.Context, env Env, units []string) error {

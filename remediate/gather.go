@@ -66,6 +66,9 @@ type Env struct {
 	Probe Prober
 	// BusNote says why Bus is nil ("offline", "no system bus: ..."); reported.
 	BusNote string
+	// Healthz asks a restarted daemon's health endpoint at addr whether it
+	// is ok; nil: HTTPHealthz.
+	Healthz func(ctx context.Context, addr string) error
 }
 
 func (e Env) log() *slog.Logger {

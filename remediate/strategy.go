@@ -172,7 +172,7 @@ func planKubelet(ctx context.Context, p *planner, _ []Finding) error {
 	default:
 		return errors.New("kubelet has neither a config file (no --config, no /var/lib/kubelet/config.yaml or /etc/kubernetes/kubelet-config.yaml) nor a --resolv-conf flag: nowhere to set resolvConf")
 	}
-	p.restart(ctx, "kubelet.service", StrategyKubelet, "kubelet reads resolvConf only at start", nil)
+	p.restart(ctx, "kubelet.service", StrategyKubelet, "kubelet reads resolvConf only at start", k.Healthz, nil)
 	p.pods(StrategyKubelet)
 	return nil
 }
@@ -205,7 +205,7 @@ func planStub(ctx context.Context, p *planner, _ []Finding) error {
 		"point /etc/resolv.conf at resolved's uplink file, which names the real upstreams"); err != nil {
 		return err
 	}
-	p.restart(ctx, "systemd-resolved.service", StrategyStub, "systemd-resolved reads DNSStubListener only at start", verifyStubOff)
+	p.restart(ctx, "systemd-resolved.service", StrategyStub, "systemd-resolved reads DNSStubListener only at start", "", verifyStubOff)
 	p.pods(StrategyStub)
 	return nil
 }
