@@ -17,7 +17,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 repo=$(dirname "$here")
 cache=${UNLOOP_CACHE:-$repo/.cache}
 releases=${RELEASES:-bookworm trixie}
-packages="debootstrap systemd-container dnsmasq-base dnsutils iproute2"
+# curl asks a node's kubelet for its /configz (TLS, which the node's bash can't).
+packages="debootstrap systemd-container dnsmasq-base dnsutils iproute2 curl"
 # Inside the rootfs only: never on the host (they take over its DNS).
 include=systemd,systemd-sysv,dbus,systemd-resolved,isc-dhcp-client,iproute2,procps
 

@@ -338,3 +338,26 @@ func Dig(n *node.Node, server string) (string, error) {
 	out, err := exec.CommandContext(ctx, "nsenter", fmt.Sprintf("--net=/proc/%d/ns/net", n.Leader()), "dig", "+short", "+time=2", "+tries=1", "@"+server, "example.test", "A").CombinedOutput()
 	return strings.TrimSpace(string(out)), err
 }
+
+// KubeletResolvConf is the resolvConf kubelet in n runs with, by its /configz
+// (on its TLS port 10250: anonymous, every request allowed). Asked with this
+// machine's curl inside the node's network namespace.
+func KubeletResolvConf(t testing.TB, n *node.Node) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "nsenter", fmt.Sprintf("--net=/proc/%d/ns/net", n.Leader()),
+		"curl", "-sSk", "--max-time", "5", "https://127.0.0.1:10250/configz").Output()
+	if err != nil {
+		t.Fatalf("kubelet's /configz: %v", err)
+	}
+	var cz struct {
+		KubeletConfig struct {
+			ResolvConf *string `json:"resolvConf"`
+		} `json:"kubeletconfig"`
+	}
+	if err := json.Unmarshal(out, &cz); err != nil || cz.KubeletConfig.ResolvConf == nil {
+		t.Fatalf("kubelet's /configz: %v, no resolvConf in:\n%s", err, out)
+	}
+	return *cz.KubeletConfig.ResolvConf
+}
