@@ -15,7 +15,9 @@ import (
 //   - the cgroup v1 controllers, which nspawn mounts read-only, remounted
 //     writable before containerd starts;
 //   - a /dev/kmsg (nspawn gives none, kubelet exits without one): a FIFO,
-//     held open for writing, else kubelet's open blocks forever.
+//     held open for writing, else kubelet's open blocks forever;
+//   - the three kernel settings kubelet writes at start, as files of the
+//     node's own over the read-only /proc/sys (never this machine's).
 var containerArgs = []string{"--capability=all", "--system-call-filter=@keyring"}
 
 // containersUnit readies the node for containerd and kubelet, and holds the
@@ -42,12 +44,21 @@ while read -r c; do
 done
 rm -f /dev/kmsg
 mkfifo -m 600 /dev/kmsg
+# kubelet sets these at start and exits when it can't; /proc/sys is read-only
+# here, and rightly: they are this machine's. It writes to copies instead.
+mkdir -p /run/unloop-sysctl
+for s in vm/overcommit_memory kernel/panic kernel/panic_on_oops; do
+	f=/run/unloop-sysctl/$(echo "$s" | tr / .)
+	cat "/proc/sys/$s" >"$f"
+	mount --bind "$f" "/proc/sys/$s"
+done
 `
 
 // withContainerFiles is files plus the containers unit, enabled.
 func withContainerFiles(files map[string]File) map[string]File {
 	out := map[string]File{
 		"/etc/systemd/system/unloop-containers.service":                         {Data: []byte(containersUnit)},
+		"/usr/local/sbin/unloop-containers-setup":                               {Data: []byte(containersSetup), Mode: 0o755},
 		"/etc/systemd/system/multi-user.target.wants/unloop-containers.service": {Link: "/etc/systemd/system/unloop-containers.service"},
 	}
 	for p, f := range files {
@@ -62,17 +73,19 @@ func withContainerFiles(files map[string]File) map[string]File {
 const podCgroupParent = "/unloop-pods"
 
 // PodCgroupRoot is the cgroup root for the pods of a node booted with
-// Containers: kubelet's cgroupRoot. kubelet uses one path in every controller
-// hierarchy and, without a cgroup namespace, the node's hierarchies are this
-// machine's: a root per node keeps two nodes' kubepods apart. Boot makes it
-// and poweroff removes it.
+// Containers: kubelet's cgroupRoot, which must exist in every v1 hierarchy
+// before kubelet starts (the node makes it). kubelet uses one path in every
+// hierarchy and, without a cgroup namespace, most of the node's hierarchies
+// are this machine's: a root per node keeps two nodes' kubepods apart.
+// Poweroff removes it.
 func (n *Node) PodCgroupRoot() string { return podCgroupParent + "/" + n.name }
 
-// podCgroups are the node's pod cgroup roots in each cgroup v1 controller
-// hierarchy of this machine (not systemd's named one: the node's systemd
-// has its own cgroup there).
-func podCgroups(name string) ([]string, error) {
-	f, err := os.Open("/proc/self/mountinfo")
+// podCgroups are where the node's pod cgroup root is on this machine, in each
+// cgroup v1 hierarchy the node has (leader's mounts): nspawn mounts some
+// hierarchies whole and others (systemd's, and those this process is not at
+// the top of) from the node's own cgroup down.
+func podCgroups(leader int, name string) ([]string, error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/mountinfo", leader))
 	if err != nil {
 		return nil, fmt.Errorf("pod cgroups: %w", err)
 	}
@@ -82,12 +95,13 @@ func podCgroups(name string) ([]string, error) {
 	for sc.Scan() {
 		// ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [OPTIONAL...] - TYPE SOURCE SUPER
 		fields := strings.Fields(sc.Text())
-		for i := 6; i+3 < len(fields); i++ {
+		for i := 6; i+1 < len(fields); i++ {
 			if fields[i] != "-" {
 				continue
 			}
-			if fields[i+1] == "cgroup" && !strings.Contains(","+fields[i+3]+",", ",name=systemd,") {
-				dirs = append(dirs, filepath.Join(fields[4], podCgroupParent, name))
+			if fields[i+1] == "cgroup" && filepath.Dir(fields[4]) == cgroupRoot {
+				// The same hierarchy is at the same place here.
+				dirs = append(dirs, filepath.Join(fields[4], fields[3], podCgroupParent, name))
 			}
 			break
 		}
@@ -96,7 +110,7 @@ func podCgroups(name string) ([]string, error) {
 		return nil, fmt.Errorf("pod cgroups: %w", err)
 	}
 	if len(dirs) == 0 {
-		return nil, fmt.Errorf("pod cgroups: no cgroup v1 controller is mounted (kubelet 1.34 runs pods there)")
+		return nil, fmt.Errorf("pod cgroups: the node has no cgroup v1 hierarchy (kubelet 1.34 runs pods there)")
 	}
 	return dirs, nil
 }

@@ -360,15 +360,6 @@ func (n *Node) start() error {
 	cmd.Env = append(cmd.Env, "SYSTEMD_LOG_COLOR=0")
 
 	start := time.Now()
-	if n.opts.Containers {
-		// Pods' cgroups are made by runc in the node, in this machine's
-		// hierarchies: removed with the node's own.
-		pods, err := podCgroups(n.name)
-		if err != nil {
-			return err
-		}
-		cgroups = append(cgroups, pods...)
-	}
 	if err := makeCgroups(cgroups); err != nil {
 		_ = removeCgroups(cgroups)
 		return err
@@ -402,6 +393,17 @@ func (n *Node) start() error {
 	n.mu.Unlock()
 	if err := n.waitReady(done, deadline); err != nil {
 		return err
+	}
+	if n.opts.Containers {
+		// Pods' cgroups are made in the node, in this machine's
+		// hierarchies: removed with the node's own.
+		pods, err := podCgroups(leader, n.name)
+		if err != nil {
+			return err
+		}
+		n.mu.Lock()
+		n.cgroups = append(n.cgroups, pods...)
+		n.mu.Unlock()
 	}
 	n.t.Logf("node %s (%s, leader %d) ready in %v", n.name, n.opts.Release, leader, time.Since(start).Round(time.Millisecond))
 	return nil

@@ -66,6 +66,7 @@ func KubeletOptions(t testing.TB, opts node.Options) node.Options {
 		"/etc/cni/net.d/10-pods.conflist":                                   cniConfig,
 		"/etc/crictl.yaml":                                                  "runtime-endpoint: " + RuntimeEndpoint + "\nimage-endpoint: " + RuntimeEndpoint + "\ntimeout: 10\n",
 		"/etc/systemd/system/kubelet.service":                               kubeletUnit,
+		"/usr/local/sbin/unloop-pod-cgroups":                                podCgroupsScript,
 		"/etc/systemd/system/unloop-images.service":                         imagesUnit,
 		"/etc/systemd/system/multi-user.target.wants/unloop-images.service": "",
 	} {
@@ -73,7 +74,10 @@ func KubeletOptions(t testing.TB, opts node.Options) node.Options {
 			opts.Files[p] = node.File{Link: "/etc/systemd/system/" + filepath.Base(p)}
 			continue
 		}
-		opts.Files[p] = node.File{Data: []byte(data)}
+		opts.Files[p] = node.File{Data: []byte(data), Mode: 0o644}
+		if strings.HasPrefix(p, "/usr/local/sbin/") {
+			opts.Files[p] = node.File{Data: []byte(data), Mode: 0o755}
+		}
 	}
 	if len(opts.Ready) == 0 {
 		opts.Ready = []string{"dbus.service", "systemd-resolved.service"}
@@ -129,6 +133,19 @@ ExecStart=/usr/bin/ctr -n k8s.io images import --snapshotter native ` + kubeImag
 [Install]
 WantedBy=multi-user.target
 `
+	// podCgroupsScript makes kubelet's cgroupRoot (node.PodCgroupRoot, in
+	// podCgroupRootFile) in every cgroup v1 hierarchy of the node: kubelet
+	// refuses to start without it.
+	podCgroupsScript = `#!/bin/sh
+set -eu
+r=$(cat ` + podCgroupRootFile + `)
+awk '{ for (i = 7; i < NF; i++) if ($i == "-") { if ($(i+1) == "cgroup") print $5; break } }' /proc/self/mountinfo |
+while read -r c; do
+	mkdir -p "$c$r"
+done
+`
+	podCgroupRootFile = "/etc/kubernetes/unloop-cgroup-root"
+
 	// kubeletUnit is kubelet as kubeadm's packages run it (restarted
 	// always, after a pause), without the drop-in: the config file only.
 	kubeletUnit = `[Unit]
@@ -136,6 +153,7 @@ Description=kubelet: The Kubernetes Node Agent
 Wants=containerd.service
 After=containerd.service unloop-containers.service unloop-images.service
 [Service]
+ExecStartPre=/usr/local/sbin/unloop-pod-cgroups
 ExecStart=` + KubeBin + `/kubelet --config=/var/lib/kubelet/config.yaml
 Restart=always
 RestartSec=1
@@ -178,8 +196,14 @@ func StartKubelet(t testing.TB, n *node.Node, config string) {
 	if err := n.WriteFile("/var/lib/kubelet/config.yaml", []byte(config), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	n.Run("systemctl", "enable", "--now", "kubelet.service")
-	WaitFor(t, time.Minute, "kubelet's /healthz ok", func() bool { return KubeletHealthz(t, n, 10248) == "ok" })
+	if err := n.WriteFile(podCgroupRootFile, []byte(n.PodCgroupRoot()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := n.Exec(context.Background(), "systemctl", "enable", "--now", "kubelet.service")
+	if err != nil || !Poll(time.Minute, func() bool { return KubeletHealthz(t, n, 10248) == "ok" }) {
+		log, _ := n.Exec(context.Background(), "journalctl", "-b", "--no-pager", "-o", "cat", "-n", "60", "-u", "kubelet.service", "-u", "containerd.service", "-u", "unloop-images.service", "-u", "unloop-containers.service")
+		t.Fatalf("kubelet's /healthz not ok within a minute (%v):\n%s", err, log)
+	}
 }
 
 // KubeletHealthz is what kubelet's healthz endpoint on 127.0.0.1:port in n

@@ -2,6 +2,7 @@ package testbed
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -24,6 +25,11 @@ func TestKubelet(t *testing.T) {
 		nw.IP("-n", nw.NodeNS, "route", "add", "default", "via", nw.Upstream)
 		nw.IP("-n", nw.NetNS, "route", "add", "10.244.0.0/24", "via", nw.NodeAddr)
 		nw.IP("-n", nw.NodeNS, "addr", "add", "169.254.25.10/32", "dev", "lo")
+		// The bridge plugin turns forwarding on unless it is on: the node's
+		// /proc/sys is read-only, the namespace is the test's.
+		if out, err := exec.Command("nsenter", "--net=/run/netns/"+nw.NodeNS, "sysctl", "-qw", "net.ipv4.ip_forward=1").CombinedOutput(); err != nil {
+			t.Fatalf("ip_forward in the node's namespace: %v: %s", err, out)
+		}
 		n := node.Boot(t, KubeletOptions(t, node.Options{Release: release, NetNS: nw.NodeNS, Files: map[string]node.File{
 			"/etc/node-local-dns/Corefile": {Data: []byte(".:53 {\n    bind 169.254.25.10\n    loop\n    forward . /etc/resolv.conf\n}\n")},
 			"/etc/coredns/Corefile":        {Data: []byte(".:53 {\n    loop\n    forward . /etc/resolv.conf\n}\n")},
@@ -41,14 +47,17 @@ func TestKubelet(t *testing.T) {
 
 		for _, pod := range []struct{ name, server string }{{"node-local-dns", "169.254.25.10"}, {"coredns", ""}} {
 			var sb Sandbox
-			WaitFor(t, 2*time.Minute, pod.name+"'s sandbox ready", func() bool {
+			if !Poll(2*time.Minute, func() bool {
 				sbs := Sandboxes(t, n, pod.name)
 				if len(sbs) == 0 || sbs[0].State != "SANDBOX_READY" {
 					return false
 				}
 				sb = sbs[0]
 				return true
-			})
+			}) {
+				log, _ := n.Exec(t.Context(), "sh", "-c", "journalctl -b --no-pager -o cat -u kubelet.service -u containerd.service | grep -E '^E|level=error' | tail -15")
+				t.Fatalf("%s's sandbox not ready within 2 minutes:\n%s", pod.name, log)
+			}
 			server := pod.server
 			if server == "" {
 				if !strings.HasPrefix(sb.IP, "10.244.0.") {
