@@ -194,6 +194,9 @@ func (r *run) write() (string, error) {
 
 // restart restarts the plan's units, each journaled first and watched after.
 func (r *run) restart(ctx context.Context) (string, error) {
+	if err := reloadUnits(ctx, r.env, r.paths()); err != nil {
+		return "reloading systemd", err
+	}
 	for _, c := range r.res.Plan.Changes {
 		if c.Kind != KindUnit || c.Skipped != "" {
 			continue
@@ -240,7 +243,10 @@ func (r *run) fail(ctx context.Context, step string, err error) error {
 	r.res.RolledBack = rerr == nil
 	if rerr == nil {
 		crashpoint("rolled-back")
-		rerr = restartAll(ctx, r.env, r.restarted)
+		rerr = reloadUnits(ctx, r.env, r.paths())
+		if rerr == nil {
+			rerr = restartAll(ctx, r.env, r.restarted)
+		}
 	}
 	if rerr != nil {
 		r.env.log().Error("rollback failed", "run", j.ID, "err", rerr)
@@ -294,6 +300,9 @@ func recoverCrashed(ctx context.Context, env Env, opts Options) error {
 	}
 	removeTemps(env, j)
 	if !opts.Offline && !opts.NoRestart && env.Bus != nil && len(j.Units) > 0 {
+		if err := reloadUnits(ctx, env, j.paths()); err != nil {
+			return fmt.Errorf("rolling back the unfinished run %s: files restored, but %w", j.ID, err)
+		}
 		if err := restartAll(ctx, env, j.Units); err != nil {
 			return fmt.Errorf("rolling back the unfinished run %s: files restored, but %w", j.ID, err)
 		}
@@ -453,5 +462,48 @@ func Rollback(ctx context.Context, env Env, opts Options, id string) (*Journal, 
 	if opts.Offline || opts.NoRestart || env.Bus == nil || len(j.Units) == 0 {
 		return j, nil
 	}
+	if err := reloadUnits(ctx, env, j.paths()); err != nil {
+		return j, err
+	}
 	return j, restartAll(ctx, env, j.Units)
+}
+
+// paths are the files the plan writes.
+func (r *run) paths() []string {
+	var out []string
+	for _, c := range r.res.Plan.Changes {
+		if c.Kind == KindFile {
+			out = append(out, c.Path)
+		}
+	}
+	return out
+}
+
+// paths are the files the run journaled.
+func (j *Journal) paths() []string {
+	var out []string
+	for _, s := range j.Snapshots {
+		out = append(out, s.Path)
+	}
+	return out
+}
+
+// reloadUnits has systemd read its units again when one of paths is a unit
+// file or drop-in (kubelet's --resolv-conf in kubelet.service.d/), so the
+// restart that follows runs what the files now say. Seen on the real kubelet:
+// without it, kubelet came back with the old flag.
+func reloadUnits(ctx context.Context, env Env, paths []string) error {
+	if !slices.ContainsFunc(paths, isUnitFile) {
+		return nil
+	}
+	rctx, cancel := context.WithTimeout(ctx, restartTimeout)
+	defer cancel()
+	return env.Bus.Reload(rctx)
+}
+
+// isUnitFile says whether p is a systemd unit or drop-in that systemd reads
+// at daemon-reload (environment files are read at each start).
+func isUnitFile(p string) bool {
+	dir := path.Dir(p)
+	return strings.HasSuffix(dir, ".service.d") || strings.HasSuffix(dir, "/systemd/system") && strings.HasSuffix(p, ".service")
 }

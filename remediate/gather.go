@@ -47,6 +47,9 @@ type Bus interface {
 	UnitActive(ctx context.Context, unit string) (bool, error)
 	UnitFiles(ctx context.Context, unit string) ([]string, error)
 	RestartUnit(ctx context.Context, unit string) error
+	// Reload is systemctl daemon-reload: after a unit file or drop-in
+	// changed, before the unit is restarted.
+	Reload(ctx context.Context) error
 }
 
 // Iface is a network interface of the node and its addresses.

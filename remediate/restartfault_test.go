@@ -8,7 +8,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -28,6 +30,7 @@ type restartBus struct {
 
 	mu       sync.Mutex
 	restarts []string
+	reloads  int
 }
 
 func (b *restartBus) Resolved(context.Context) (*systemd.ResolvedState, error) {
@@ -43,6 +46,13 @@ func (b *restartBus) UnitActive(context.Context, string) (bool, error) {
 		return true, nil
 	}
 	return b.active(len(b.restarts) - 1), nil
+}
+
+func (b *restartBus) Reload(context.Context) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.reloads++
+	return nil
 }
 
 func (b *restartBus) RestartUnit(_ context.Context, unit string) error {
@@ -192,5 +202,56 @@ func TestHTTPHealthz(t *testing.T) {
 	status, body = http.StatusInternalServerError, "[-]syncloop failed"
 	if err := HTTPHealthz(context.Background(), addr); err == nil || !strings.Contains(err.Error(), "500") {
 		t.Errorf("unhealthy: %v, want the status", err)
+	}
+}
+
+// TestApplyReloadsUnits: a --resolv-conf fixed in a kubelet drop-in is read
+// only after systemd reloads its units; the real kubelet came back with the
+// old flag without it. apply reloads before the restart, and rollback before
+// its restart; an edit of an environment file or a config needs no reload.
+func TestApplyReloadsUnits(t *testing.T) {
+	const dropIn = "etc/systemd/system/kubelet.service.d/10-kubeadm.conf"
+	for _, tc := range []struct {
+		name        string
+		flagInUnit  bool
+		wantReloads int // apply's, then rollback's
+	}{
+		{"flag in a drop-in", true, 2},
+		{"flag in /etc/default/kubelet", false, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir, _ := hostcfgtest.Tree(t, filepath.Join("testdata", "nodes", "ubuntu-flag-loops.txtar"))
+			if tc.flagInUnit {
+				unit, err := os.ReadFile(filepath.Join(dir, dropIn))
+				if err != nil {
+					t.Fatal(err)
+				}
+				unit = []byte(strings.Replace(string(unit), "$KUBELET_EXTRA_ARGS", "--resolv-conf=/etc/resolv.conf", 1))
+				if err := os.WriteFile(filepath.Join(dir, dropIn), unit, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(filepath.Join(dir, "etc/default/kubelet"), nil, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			env, _ := faultEnv(t, dir)
+			bus := &restartBus{jobErr: func(int) error { return nil }, active: func(int) bool { return true }}
+			env.Bus = bus
+			env.Probe = func(context.Context, netip.Addr) error { return nil }
+			env.Healthz = func(context.Context, string) error { return nil }
+			res, err := Apply(context.Background(), env, Options{Strategies: []string{StrategyKubelet}})
+			if err != nil {
+				t.Fatalf("apply: %v", err)
+			}
+			if tc.flagInUnit != slices.ContainsFunc(res.Plan.Changes, func(c Change) bool { return c.Path == "/"+dropIn }) {
+				t.Fatalf("apply's changes %+v: the drop-in edited %v, want %v", res.Plan.Changes, !tc.flagInUnit, tc.flagInUnit)
+			}
+			if _, err := Rollback(context.Background(), env, Options{}, ""); err != nil {
+				t.Fatalf("rollback: %v", err)
+			}
+			if bus.reloads != tc.wantReloads {
+				t.Errorf("systemd reloaded %d times, want %d", bus.reloads, tc.wantReloads)
+			}
+		})
 	}
 }

@@ -174,7 +174,15 @@ var realKubeletEdits = []struct {
 	files  map[string]string
 }{
 	{"block YAML", func(map[string]any) string { return "" }, nil},
-	{"flow YAML", func(base map[string]any) string { return flowYAML(base) + "\n" }, nil},
+	// Flow mappings and lists under block keys: a file that starts with "{"
+	// is taken for JSON by kubelet, which then refuses unquoted keys.
+	{"flow YAML", func(base map[string]any) string {
+		var b strings.Builder
+		for _, k := range slices.Sorted(maps.Keys(base)) {
+			fmt.Fprintf(&b, "%s: %s\n", k, flowYAML(base[k]))
+		}
+		return b.String()
+	}, nil},
 	{"JSON", func(base map[string]any) string { return string(must1(json.MarshalIndent(base, "", "  "))) + "\n" }, nil},
 	{"misspelled key", func(map[string]any) string { return "resolvconf: /etc/resolv.conf\n" }, nil},
 	{"kubeadm-flags.env", func(map[string]any) string { return "" }, map[string]string{
@@ -252,7 +260,9 @@ func TestRealKubeletEdits(t *testing.T) {
 			})
 			n.Run("systemctl", "daemon-reload")
 			startUnit(t, n, "restart", "kubelet.service")
-			testbed.WaitFor(t, time.Minute, "kubelet healthy before apply", func() bool { return testbed.KubeletHealthz(t, n, 10248) == "ok" })
+			if !testbed.Poll(time.Minute, func() bool { return testbed.KubeletHealthz(t, n, 10248) == "ok" }) {
+				t.Fatalf("kubelet not healthy before apply:\n%s", n.Run("journalctl", "-b", "-u", "kubelet.service", "--no-pager", "-o", "cat", "-n", "8"))
+			}
 			if rc := testbed.KubeletResolvConf(t, n); rc != "/etc/resolv.conf" {
 				t.Fatalf("kubelet runs with resolvConf %q before apply, want /etc/resolv.conf", rc)
 			}
@@ -268,7 +278,7 @@ func TestRealKubeletEdits(t *testing.T) {
 				t.Errorf("kubelet's /healthz after apply: %q", h)
 			}
 			if rc := testbed.KubeletResolvConf(t, n); rc != "/run/systemd/resolve/resolv.conf" {
-				t.Errorf("kubelet runs with resolvConf %q after apply, want resolved's uplink file", rc)
+				t.Errorf("kubelet runs with resolvConf %q after apply, want resolved's uplink file; apply said:\n%s", rc, out)
 			}
 			t.Logf("apply (kubelet restarted, healthz watched) took %v", took.Round(10*time.Millisecond))
 
