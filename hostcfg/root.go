@@ -14,21 +14,38 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 
-	securejoin "github.com/cyphar/filepath-securejoin"
+	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
+	"golang.org/x/sys/unix"
 )
 
-// MaxFileSize bounds every file unloop reads: configuration files are small, and
-// a huge one (or /dev/zero behind a link) must be an error, not an OOM at boot.
-const MaxFileSize = 4 << 20
+// MaxFileSize bounds every file of the node unloop reads: configuration files
+// are small, and a huge one (or /dev/zero behind a link) must be an error, not
+// an OOM at boot. It also bounds apply's memory (issue 11: 30 MB at most).
+const MaxFileSize = 1 << 20
 
-// Root is the filesystem tree unloop reads and edits.
+// MaxParsedSize bounds the files unloop parses into a tree or a token list
+// (KubeletConfiguration, Corefile, dhclient.conf and its leases): real ones
+// are a few KB, and such a parse costs about 40 times a file's size in
+// memory, which must stay within the 30 MB that apply may take on any input
+// it accepts (issue 11; the DaemonSet's limit is 64 MiB).
+const MaxParsedSize = 256 << 10
+
+// Root is the filesystem tree unloop reads and edits. Every open, create,
+// rename, unlink and mkdir goes through descriptors resolved inside it
+// (openat2 RESOLVE_IN_ROOT, through filepath-securejoin's pathrs-lite), never
+// through a path string resolved earlier: a link swapped in between could
+// otherwise lead outside.
 type Root struct {
-	dir   string
+	dir   string   // the root's directory on this machine, links resolved
+	fd    *os.File // an O_PATH handle of dir, opened once: every lookup starts here
 	reads *readLog // nil: reads are not remembered
+	hook  func(step, p string)
 }
 
 // readLog holds the bytes a Recording root read first from each file, by the
@@ -36,6 +53,7 @@ type Root struct {
 type readLog struct {
 	mu    sync.Mutex
 	first map[string][]byte
+	names map[string]string // the path asked for → where its first read led
 }
 
 // Recording returns a Root on the same tree that remembers what it read first
@@ -43,7 +61,23 @@ type readLog struct {
 // was reasoned from and the read it edits (positions from the first applied
 // to other bytes would corrupt the file).
 func (r *Root) Recording() *Root {
-	return &Root{dir: r.dir, reads: &readLog{first: map[string][]byte{}}}
+	return &Root{dir: r.dir, fd: r.fd, hook: r.hook, reads: &readLog{first: map[string][]byte{}, names: map[string]string{}}}
+}
+
+// WithTestHook returns a Root on the same tree that calls hook at the steps
+// where another writer could race unloop: "open" before a file is opened for
+// reading, "rename" after a replacement is complete and before the last check
+// and the rename. Only tests use it, to reach those windows every time.
+func (r *Root) WithTestHook(hook func(step, p string)) *Root {
+	c := *r
+	c.hook = hook
+	return &c
+}
+
+func (r *Root) callHook(step, p string) {
+	if r.hook != nil {
+		r.hook(step, p)
+	}
 }
 
 // FirstRead returns the bytes of the node path p (links resolved) the first
@@ -62,32 +96,52 @@ func (r *Root) FirstRead(p string) ([]byte, bool) {
 	return data, ok
 }
 
-func (r *Root) remember(hp string, data []byte) {
+// FirstResolved returns where the node path p led (links resolved) the first
+// time this Root read it; false when it has not read p or does not record. A
+// path that leads elsewhere now had a link swapped in.
+func (r *Root) FirstResolved(p string) (string, bool) {
+	if r.reads == nil {
+		return "", false
+	}
+	r.reads.mu.Lock()
+	defer r.reads.mu.Unlock()
+	np, ok := r.reads.names[clean(p)]
+	return np, ok
+}
+
+func (r *Root) remember(p, np string, data []byte) {
 	if r.reads == nil {
 		return
 	}
-	np := r.NodePath(hp)
 	r.reads.mu.Lock()
 	defer r.reads.mu.Unlock()
 	if _, ok := r.reads.first[np]; !ok {
 		r.reads.first[np] = bytes.Clone(data)
 	}
+	if _, ok := r.reads.names[p]; !ok {
+		r.reads.names[p] = np
+	}
 }
 
-// NewRoot returns the tree at dir ("/" on a node, a folder in tests).
+// NewRoot returns the tree at dir ("/" on a node, a folder in tests). The
+// folder is opened once, here, and every later lookup starts from that handle.
 func NewRoot(dir string) (*Root, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, fmt.Errorf("root %q: %w", dir, err)
 	}
-	fi, err := os.Stat(abs)
-	if err != nil {
+	// The kernel names what a handle leads to without links: so must the root.
+	if abs, err = filepath.EvalSymlinks(abs); err != nil {
 		return nil, fmt.Errorf("root: %w", err)
 	}
-	if !fi.IsDir() {
-		return nil, fmt.Errorf("root %q is not a directory", dir)
+	f, err := os.OpenFile(abs, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		if errors.Is(err, syscall.ENOTDIR) {
+			return nil, fmt.Errorf("root %q is not a directory", dir)
+		}
+		return nil, fmt.Errorf("root: %w", err)
 	}
-	return &Root{dir: abs}, nil
+	return &Root{dir: abs, fd: f}, nil
 }
 
 // Dir is the root's directory on the machine unloop runs on.
@@ -125,91 +179,204 @@ func clean(p string) string {
 	return path.Clean("/" + p)
 }
 
-// HostPath is where the node's path p is on this machine, with every link in it
-// (the last one too) resolved inside the root.
-func (r *Root) HostPath(p string) (string, error) {
-	hp, err := securejoin.SecureJoin(r.dir, clean(p))
-	if err != nil {
-		// securejoin's errors name the host path; say it in the node's words.
-		if errors.Is(err, syscall.ELOOP) {
-			err = errors.New("too many levels of symbolic links")
-		} else {
-			err = unwrapPathError(err)
-		}
-		return "", &FileError{Path: clean(p), Err: err}
+// lookupError says a lookup's error in the node's words: pathrs-lite's errors
+// name host paths.
+func lookupError(p string, err error) error {
+	if errors.Is(err, syscall.ELOOP) {
+		err = errors.New("too many levels of symbolic links")
+	} else if errors.Is(err, syscall.EXDEV) {
+		// openat2 RESOLVE_IN_ROOT gives EXDEV when the tree moved under it
+		// (a rename racing the walk): never resolved outside, but refused.
+		err = errors.New("the path changed while it was being resolved")
+	} else {
+		err = unwrapPathError(err)
 	}
-	return hp, nil
+	return &FileError{Path: clean(p), Err: err}
 }
 
-// hostPathNoFollow resolves every component but the last one, so the last one can
-// itself be looked at (a link, a file that may not exist yet).
-func (r *Root) hostPathNoFollow(p string) (string, error) {
+// open returns an O_PATH handle of what p names, every link in it (the last
+// one too) resolved inside the root as a chroot would.
+func (r *Root) open(p string) (*os.File, error) {
 	p = clean(p)
 	if p == "/" {
-		return r.dir, nil
+		return unixDup(r.fd)
 	}
-	dir, err := r.HostPath(path.Dir(p))
+	f, err := pathrs.OpenatInRoot(r.fd, strings.TrimPrefix(p, "/"))
 	if err != nil {
-		return "", err
+		return nil, lookupError(p, err)
 	}
-	return filepath.Join(dir, path.Base(p)), nil
+	return f, nil
 }
 
-// NodePath turns a host path under the root back into the node's path.
-func (r *Root) NodePath(hostPath string) string {
-	rel, err := filepath.Rel(r.dir, hostPath)
-	if err != nil || strings.HasPrefix(rel, "..") {
-		return hostPath
+func unixDup(f *os.File) (*os.File, error) {
+	fd, err := unix.FcntlInt(f.Fd(), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("duplicating the root's handle: %w", err)
 	}
-	return clean(filepath.ToSlash(rel))
+	return os.NewFile(uintptr(fd), f.Name()), nil
+}
+
+// openDir returns an O_PATH handle of the folder p (links followed inside
+// the root).
+func (r *Root) openDir(p string) (*os.File, error) {
+	d, err := r.open(p)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := d.Stat()
+	if err == nil && !fi.IsDir() {
+		err = syscall.ENOTDIR
+	}
+	if err != nil {
+		d.Close()
+		return nil, &FileError{Path: clean(p), Err: unwrapPathError(err)}
+	}
+	return d, nil
+}
+
+// openParent returns a handle of p's folder (links in it resolved inside the
+// root) and p's last component, which is then only ever used relative to
+// that handle (openat, renameat, unlinkat), never followed when it is a link
+// unless the caller says so.
+func (r *Root) openParent(p string) (*os.File, string, error) {
+	p = clean(p)
+	if p == "/" {
+		return nil, "", &FileError{Path: p, Err: errors.New("refusing to act on the root itself")}
+	}
+	d, err := r.openDir(path.Dir(p))
+	if err != nil {
+		return nil, "", err
+	}
+	return d, path.Base(p), nil
+}
+
+// nodePathOf names what the handle f leads to, in the node's words: the
+// kernel's name of it (/proc/self/fd) under the root. It opens nothing.
+func (r *Root) nodePathOf(f *os.File) (string, error) {
+	hp, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(int(f.Fd())))
+	if err != nil {
+		return "", fmt.Errorf("naming an open file: %w", unwrapPathError(err))
+	}
+	if hp == r.dir {
+		return "/", nil
+	}
+	rel, ok := strings.CutPrefix(hp, r.dir+"/")
+	if r.dir == "/" {
+		rel, ok = strings.CutPrefix(hp, "/")
+	}
+	if !ok {
+		return "", fmt.Errorf("%s is no longer under the root", hp)
+	}
+	return clean(rel), nil
 }
 
 // Resolve follows the links of p inside the root and returns the node's path of
-// what it names (which may not exist).
+// what it names (which may not exist: a dangling link names its target). It
+// only names: what is later opened by that name is checked again then.
 func (r *Root) Resolve(p string) (string, error) {
-	hp, err := r.HostPath(p)
+	return r.resolve(clean(p), 0)
+}
+
+func (r *Root) resolve(p string, links int) (string, error) {
+	if links > 40 {
+		return "", &FileError{Path: p, Err: errors.New("too many levels of symbolic links")}
+	}
+	f, err := r.open(p)
+	if err == nil {
+		defer f.Close()
+		np, err := r.nodePathOf(f)
+		if err != nil {
+			return "", &FileError{Path: p, Err: err}
+		}
+		return np, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) || p == "/" {
+		return "", err
+	}
+	dir, err := r.resolve(path.Dir(p), links)
 	if err != nil {
 		return "", err
 	}
-	return r.NodePath(hp), nil
+	np := path.Join(dir, path.Base(p))
+	// A dangling link names its target, as a chroot would create it.
+	if target, err := r.Readlink(np); err == nil && target != "" {
+		if !path.IsAbs(target) {
+			target = path.Join(dir, target)
+		}
+		return r.resolve(clean(target), links+1)
+	}
+	return np, nil
 }
 
 // ReadFile reads a regular file, following links inside the root. It refuses
 // anything that is not a regular file (a FIFO, a device) and files over MaxFileSize.
 func (r *Root) ReadFile(p string) ([]byte, error) {
+	return r.ReadFileMax(p, MaxFileSize)
+}
+
+// ReadFileMax is ReadFile with another limit, for unloop's own files (a run's
+// manifest holds several node files).
+func (r *Root) ReadFileMax(p string, limit int) ([]byte, error) {
 	p = clean(p)
-	hp, err := r.HostPath(p)
+	r.callHook("open", p)
+	h, err := r.open(p)
 	if err != nil {
 		return nil, err
 	}
-	// O_NONBLOCK: opening a FIFO must not hang the boot.
-	f, err := os.OpenFile(hp, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
-	if err != nil {
-		if errors.Is(err, syscall.ELOOP) {
-			return nil, &FileError{Path: p, Err: errors.New("too many levels of symbolic links")}
-		}
-		return nil, &FileError{Path: p, Err: unwrapPathError(err)}
-	}
-	defer f.Close()
-	fi, err := f.Stat()
+	defer h.Close()
+	fi, err := h.Stat()
 	if err != nil {
 		return nil, &FileError{Path: p, Err: unwrapPathError(err)}
 	}
 	if !fi.Mode().IsRegular() {
 		return nil, &FileError{Path: p, Err: fmt.Errorf("not a regular file (%s)", fi.Mode().Type())}
 	}
-	if fi.Size() > MaxFileSize {
-		return nil, &FileError{Path: p, Err: fmt.Errorf("file is %d bytes, more than the %d a configuration file may have", fi.Size(), MaxFileSize)}
-	}
-	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	// The handle is the very file the lookup found; reopening it for reading
+	// goes through no name.
+	f, err := pathrs.Reopen(h, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC)
 	if err != nil {
 		return nil, &FileError{Path: p, Err: unwrapPathError(err)}
 	}
-	if len(data) > MaxFileSize {
-		return nil, &FileError{Path: p, Err: fmt.Errorf("file is more than the %d bytes a configuration file may have", MaxFileSize)}
+	defer f.Close()
+	data, err := readLimited(f, limit)
+	if err != nil {
+		return nil, &FileError{Path: p, Err: err}
 	}
-	r.remember(hp, data)
+	np, err := r.nodePathOf(h)
+	if err != nil {
+		return nil, &FileError{Path: p, Err: err}
+	}
+	r.remember(p, np, data)
 	return data, nil
+}
+
+// readLimited reads all of f, refusing more than limit bytes. Its buffer is
+// sized from fstat, so a 1 MiB file costs 1 MiB, not the doublings of ReadAll.
+func readLimited(f *os.File, limit int) ([]byte, error) {
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, unwrapPathError(err)
+	}
+	if fi.Size() > int64(limit) {
+		return nil, fmt.Errorf("file is %d bytes, more than the %d a configuration file may have", fi.Size(), limit)
+	}
+	data := make([]byte, 0, fi.Size()+1)
+	for {
+		n, err := f.Read(data[len(data):cap(data)])
+		data = data[:len(data)+n]
+		if len(data) > limit {
+			return nil, fmt.Errorf("file is more than the %d bytes a configuration file may have", limit)
+		}
+		if err == io.EOF {
+			return data, nil
+		}
+		if err != nil {
+			return nil, unwrapPathError(err)
+		}
+		if len(data) == cap(data) {
+			data = append(data, 0)[:len(data)] // grew meanwhile: make room
+		}
+	}
 }
 
 // ReadFileIfExists is ReadFile that returns (nil, false, nil) when nothing is there.
@@ -224,14 +391,44 @@ func (r *Root) ReadFileIfExists(p string) ([]byte, bool, error) {
 	return data, true, nil
 }
 
-// Lstat describes p itself (not what it links to); the folders above it are
-// resolved inside the root.
-func (r *Root) Lstat(p string) (fs.FileInfo, error) {
-	hp, err := r.hostPathNoFollow(p)
+// openNoFollow returns an O_PATH handle of p itself (a link is not followed),
+// with its folder's handle; the folders above are resolved inside the root.
+func (r *Root) openNoFollow(p string) (*os.File, *os.File, error) {
+	d, base, err := r.openParent(p)
+	if err != nil {
+		return nil, nil, err
+	}
+	f, err := openat(d, base, unix.O_PATH|unix.O_NOFOLLOW)
+	if err != nil {
+		d.Close()
+		return nil, nil, &FileError{Path: clean(p), Err: err}
+	}
+	return f, d, nil
+}
+
+// openat opens name in the folder d, never following a link unless flags
+// say so; name is one component.
+func openat(d *os.File, name string, flags int) (*os.File, error) {
+	fd, err := unix.Openat(int(d.Fd()), name, flags|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, err
 	}
-	fi, err := os.Lstat(hp)
+	return os.NewFile(uintptr(fd), name), nil
+}
+
+// Lstat describes p itself (not what it links to); the folders above it are
+// resolved inside the root.
+func (r *Root) Lstat(p string) (fs.FileInfo, error) {
+	if clean(p) == "/" {
+		return r.Stat(p)
+	}
+	f, d, err := r.openNoFollow(p)
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+	defer f.Close()
+	fi, err := f.Stat()
 	if err != nil {
 		return nil, &FileError{Path: clean(p), Err: unwrapPathError(err)}
 	}
@@ -240,11 +437,12 @@ func (r *Root) Lstat(p string) (fs.FileInfo, error) {
 
 // Stat describes what p names after its links are followed inside the root.
 func (r *Root) Stat(p string) (fs.FileInfo, error) {
-	hp, err := r.HostPath(p)
+	f, err := r.open(p)
 	if err != nil {
 		return nil, err
 	}
-	fi, err := os.Stat(hp)
+	defer f.Close()
+	fi, err := f.Stat()
 	if err != nil {
 		return nil, &FileError{Path: clean(p), Err: unwrapPathError(err)}
 	}
@@ -260,37 +458,57 @@ func (r *Root) Exists(p string) bool {
 // Readlink returns the target of the link p as written in the link ("" and no
 // error when p is not a link).
 func (r *Root) Readlink(p string) (string, error) {
-	fi, err := r.Lstat(p)
-	if err != nil {
-		return "", err
-	}
-	if fi.Mode()&fs.ModeSymlink == 0 {
+	if clean(p) == "/" {
 		return "", nil
 	}
-	hp, err := r.hostPathNoFollow(p)
+	d, base, err := r.openParent(p)
 	if err != nil {
 		return "", err
 	}
-	t, err := os.Readlink(hp)
+	defer d.Close()
+	t, err := readlinkat(d, base)
+	if errors.Is(err, syscall.EINVAL) {
+		return "", nil // not a link
+	}
 	if err != nil {
-		return "", &FileError{Path: clean(p), Err: unwrapPathError(err)}
+		return "", &FileError{Path: clean(p), Err: err}
 	}
 	return t, nil
 }
 
+func readlinkat(d *os.File, name string) (string, error) {
+	for size := 256; ; size *= 2 {
+		buf := make([]byte, size)
+		n, err := unix.Readlinkat(int(d.Fd()), name, buf)
+		if err != nil {
+			return "", err
+		}
+		if n < size {
+			return string(buf[:n]), nil
+		}
+	}
+}
+
 // ReadDir lists a folder inside the root, sorted by name; a missing folder is empty.
 func (r *Root) ReadDir(p string) ([]fs.DirEntry, error) {
-	hp, err := r.HostPath(p)
-	if err != nil {
-		return nil, err
-	}
-	ents, err := os.ReadDir(hp)
+	h, err := r.open(p)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
+		return nil, err
+	}
+	defer h.Close()
+	d, err := openat(h, ".", unix.O_RDONLY|unix.O_DIRECTORY)
+	if err != nil {
+		return nil, &FileError{Path: clean(p), Err: err}
+	}
+	defer d.Close()
+	ents, err := d.ReadDir(-1)
+	if err != nil {
 		return nil, &FileError{Path: clean(p), Err: unwrapPathError(err)}
 	}
+	slices.SortFunc(ents, func(a, b fs.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
 	return ents, nil
 }
 
@@ -309,10 +527,19 @@ func (r *Root) Glob(dir, pattern string) ([]string, error) {
 	return out, nil
 }
 
+// unwrapPathError drops the host paths of an error (pathrs-lite wraps one
+// PathError in another): the FileError around it names the node's path.
 func unwrapPathError(err error) error {
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
+	for {
+		var pe *fs.PathError
+		var le *os.LinkError
+		switch {
+		case errors.As(err, &pe):
+			err = pe.Err
+		case errors.As(err, &le):
+			err = le.Err
+		default:
+			return err
+		}
 	}
-	return err
 }

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/unloop/unloop/hostcfg"
 	"github.com/unloop/unloop/hostcfg/kubelet"
 	"github.com/unloop/unloop/hostcfg/resolvconf"
 )
@@ -37,6 +38,9 @@ func (n *Node) classify(a netip.Addr) (addrKind, string) {
 		return kindStub, fmt.Sprintf("%s is systemd-resolved's stub listener, and inside a CoreDNS pod it is the pod itself", a)
 	case a.IsLoopback():
 		return kindLoopback, fmt.Sprintf("%s is a loopback address, and inside a CoreDNS pod it is the pod itself", a)
+	case a.IsUnspecified():
+		// Linux connects to 0.0.0.0 and :: as to the local host.
+		return kindLoopback, fmt.Sprintf("%s is the unspecified address, which the kernel delivers to the local host: inside a CoreDNS pod it is the pod itself", a)
 	}
 	if why, ok := n.NodeCache[a]; ok {
 		return kindNodeCache, fmt.Sprintf("%s is %s", a, why)
@@ -56,6 +60,7 @@ func (n *Node) Looping(a netip.Addr) bool {
 // Check gathers the node and analyses it.
 func Check(ctx context.Context, env Env, opts Options) (*Report, *Node, error) {
 	n := Gather(ctx, env, opts)
+	n.checkFallback(ctx, env, opts)
 	fs := Analyze(n, opts)
 	loops := groupLoops(fs)
 	rep := &Report{
@@ -69,6 +74,13 @@ func Check(ctx context.Context, env Env, opts Options) (*Report, *Node, error) {
 			Config:     n.Kubelet.ConfigPath,
 			ResolvConf: n.PodFile,
 			Source:     n.Kubelet.ResolvConfSource,
+			Distro:     n.Kubelet.Distro,
+			Unit:       n.Kubelet.Unit,
+			NodeName:   n.Kubelet.NodeName,
+			Why:        n.Kubelet.Why,
+			ConfigDir:  n.Kubelet.ConfigDir,
+			DropIns:    orEmpty(n.Kubelet.DropIns),
+			Files:      orEmpty(n.Kubelet.ConfigFiles),
 		},
 		ResolvConf: ResolvReport{Path: n.PodFile, Nameservers: []string{}},
 	}
@@ -77,6 +89,9 @@ func Check(ctx context.Context, env Env, opts Options) (*Report, *Node, error) {
 		for _, s := range st.DNS {
 			rep.Resolved.DNS = append(rep.Resolved.DNS, s.Addr.String())
 		}
+	}
+	if !n.Kubelet.Present {
+		rep.Kubelet.Distro, rep.Kubelet.Unit = "", ""
 	}
 	if rep.Notes == nil {
 		rep.Notes = []string{}
@@ -119,11 +134,18 @@ func Analyze(n *Node, opts Options) []Finding {
 	var out []Finding
 	out = append(out, n.Unreadable...)
 	out = append(out, n.kubeletFindings()...)
-	out = append(out, n.podFileFindings(opts)...)
-	out = append(out, n.dhclientFindings()...)
-	out = append(out, n.resolvedFindings()...)
-	out = append(out, n.networkManagerFindings()...)
+	rds := n.podReaders(opts)
+	out = append(out, n.podFileFindings(rds)...)
+	out = append(out, n.noNameserverFinding(rds)...)
+	if len(rds) > 0 {
+		// What puts a looping address into the pod file matters only
+		// where a DNS server reads the file.
+		out = append(out, n.dhclientFindings()...)
+		out = append(out, n.resolvedFindings()...)
+		out = append(out, n.networkManagerFindings()...)
+	}
 	out = append(out, n.corefileFindings()...)
+	out = append(out, n.staleCopyFindings()...)
 	markIgnored(out, opts.Ignore)
 	no := n.upstreamFindings(opts, out)
 	markIgnored(no, opts.Ignore)
@@ -156,14 +178,51 @@ func (n *Node) podIsResolvedFile() bool {
 	return n.podFileIs(resolvconf.ResolvedUplinkFile) || n.podFileIs(resolvconf.ResolvedStubFile)
 }
 
+// checkFallback warns when kubelet hands pods k3s's own file of 8.8.8.8:
+// many sites block it, and offline unloop can't ask.
+func (n *Node) checkFallback(ctx context.Context, env Env, opts Options) {
+	k := n.Kubelet
+	if k.Fallback == "" {
+		return
+	}
+	a := netip.MustParseAddr(k.Fallback)
+	head := fmt.Sprintf("%s hands pods %s, its own file with nameserver %s (%s)", k.Distro, k.ResolvConf, a, k.Why)
+	if opts.Offline {
+		n.Notes = append(n.Notes, head+"; offline, unloop can't tell whether "+a.String()+" answers from this node: many sites block it")
+		return
+	}
+	probe := env.Probe
+	if probe == nil {
+		probe = DNSProbe
+	}
+	if err := probe(ctx, a); err != nil {
+		n.Notes = append(n.Notes, fmt.Sprintf("%s; %s does not answer from this node (%v): pods get no DNS. Set resolv-conf in %s's config to a file of servers that answer", head, a, err, k.Distro))
+	}
+}
+
+// kubeletName is what runs the kubelet, as a person calls it.
+func (n *Node) kubeletName() string {
+	switch d := n.Kubelet.Distro; d {
+	case "", kubelet.DistroKubelet:
+		return "kubelet"
+	default:
+		return "kubelet (in " + d + ")"
+	}
+}
+
 // kubeletStep is the first link of every chain: which file pods get, and why.
 func (n *Node) kubeletStep() string {
 	k := n.Kubelet
+	if k.Present && k.Why != "" {
+		return fmt.Sprintf("%s gives pods %s (%s)", n.kubeletName(), n.PodFile, k.Why)
+	}
 	switch {
 	case !k.Present:
 		return fmt.Sprintf("no kubelet found on this node; CoreDNS run on the host or by Docker reads %s", n.PodFile)
 	case k.ResolvConfSource == "flag" && k.ResolvConfFlag != nil:
 		return fmt.Sprintf("kubelet gives pods %s (--resolv-conf in %s line %d)", n.PodFile, k.ResolvConfFlag.File, k.ResolvConfFlag.Line)
+	case k.ResolvConfSource == "config" && len(k.DropIns) > 0:
+		return fmt.Sprintf("kubelet gives pods %s (resolvConf in %s line %d; drop-ins of %s merged last)", n.PodFile, k.ResolvConfAt.File, k.ResolvConfAt.Line, k.ConfigDir)
 	case k.ResolvConfSource == "config":
 		return fmt.Sprintf("kubelet gives pods %s (resolvConf in %s line %d)", n.PodFile, k.ResolvConfAt.File, k.ResolvConfAt.Line)
 	case k.ConfigExists:
@@ -209,17 +268,17 @@ func (n *Node) kubeletFindings() []Finding {
 	return out
 }
 
-func (n *Node) podFileFindings(opts Options) []Finding {
+func (n *Node) podFileFindings(rds []Reader) []Finding {
 	if n.Pod == nil {
 		return nil
 	}
 	var out []Finding
 	conf := n.Pod.Conf
 	file := n.Pod.Path
-	// Without kubelet the file matters to the DNS servers that read it: when
-	// the node's Corefiles are known and none forwards to it, a node cache
-	// address there is the host asking its cache, not a loop.
-	readByDNS := n.Kubelet.Present || len(n.Corefiles) == 0 || n.corefileForwardsTo(n.Pod)
+	// The file matters to the DNS servers that read it: when the node's
+	// Corefiles (or the dns-upstreams setting) say they forward elsewhere, a
+	// node cache address there is the host asking its cache, not a loop.
+	readByDNS := len(rds) > 0
 	clean := 0
 	for _, ns := range conf.Nameservers {
 		if k, _ := n.classify(ns.Addr); k == kindClean || k == kindLocal {
@@ -260,6 +319,7 @@ func (n *Node) podFileFindings(opts Options) []Finding {
 		} else {
 			part.links = []string{srcAt}
 		}
+		chain = append(chain, readersStep(rds))
 		switch kind {
 		case kindNodeCache:
 			chain = append(chain, fmt.Sprintf("node-local-dns forwards '.' to %s → itself", n.PodFile))
@@ -271,6 +331,7 @@ func (n *Node) podFileFindings(opts Options) []Finding {
 		}
 		code := map[addrKind]Code{kindStub: CodeResolvedStub, kindLoopback: CodeLoopback, kindNodeCache: CodeNodeLocalDNS}[kind]
 		f := newFinding(code, file, ns.Line, ns.Addr, chain, fixes...)
+		f.Readers = rds
 		f.part = part
 		out = append(out, f)
 	}
@@ -309,6 +370,10 @@ func (n *Node) sourceOf(a netip.Addr, kind addrKind) (string, string, []string) 
 		}
 	}
 	if n.podIsHostFile() && n.NM != nil {
+		if d, ok := n.nmDnsmasq(a); ok {
+			return fmt.Sprintf("NetworkManager put it there: %s line %d says dns=dnsmasq, and its dnsmasq listens on %s", d.File, d.Line, a),
+				place(d.File, d.Line), []string{StrategyKubelet}
+		}
 		for _, s := range n.NM.Servers {
 			if s.Addr == a {
 				return fmt.Sprintf("NetworkManager put it there: %s line %d (%s)", s.File, s.Line, s.Key), place(s.File, s.Line), []string{StrategyKubelet}
@@ -362,6 +427,12 @@ func (n *Node) applicable(fixes []string) []string {
 			continue
 		}
 		if f == StrategyDhclient && n.nmOwnsDHCP() {
+			continue
+		}
+		// The stub strategy relinks /etc/resolv.conf to resolved's uplink
+		// file: a fix only where pods get resolved's stub file itself, never
+		// for a copy of it.
+		if f == StrategyStub && (n.Pod == nil || n.Pod.Target != resolvconf.ResolvedStubFile) {
 			continue
 		}
 		out = append(out, f)
@@ -493,11 +564,36 @@ func (n *Node) resolvedFindings() []Finding {
 	return out
 }
 
+// nmDnsmasq returns NetworkManager's dns=dnsmasq setting when a is where
+// its dnsmasq listens and the host file names a as NetworkManager's.
+func (n *Node) nmDnsmasq(a netip.Addr) (hostcfg.Setting, bool) {
+	d, ok := n.NM.Dnsmasq()
+	if !ok || n.Host == nil || n.Host.Generator != resolvconf.GenNetworkManager ||
+		(a != resolvconf.DnsmasqAddr && a != resolvconf.DnsmasqUbuntuAddr) {
+		return hostcfg.Setting{}, false
+	}
+	return d, true
+}
+
 func (n *Node) networkManagerFindings() []Finding {
 	if n.NM == nil || !n.podIsHostFile() {
 		return nil
 	}
 	var out []Finding
+	for _, ns := range n.Host.Conf.Nameservers {
+		d, ok := n.nmDnsmasq(ns.Addr)
+		if !ok {
+			continue
+		}
+		_, why := n.classify(ns.Addr)
+		chain := []string{fmt.Sprintf("%s line %d: dns=dnsmasq", d.File, d.Line),
+			fmt.Sprintf("NetworkManager runs its own dnsmasq on %s and writes that address into /etc/resolv.conf", ns.Addr), why,
+			n.kubeletStep(), "the DNS server in the pod forwards to itself"}
+		f := newFinding(CodeNetworkManagerInjects, d.File, d.Line, ns.Addr, chain, n.applicable([]string{StrategyKubelet})...)
+		f.part = loopPart{role: roleSource, text: "dns=dnsmasq (NetworkManager's dnsmasq on " + ns.Addr.String() + ")", why: why}
+		out = append(out, f)
+		break
+	}
 	for _, s := range n.NM.Servers {
 		if !n.Looping(s.Addr) {
 			continue

@@ -34,6 +34,8 @@ func treeOptions(t *testing.T, comment string) Options {
 			o.Upstreams = append(o.Upstreams, netip.MustParseAddr(v))
 		case "corefile":
 			o.Corefiles = append(o.Corefiles, v)
+		case "dns-upstreams":
+			o.DNSUpstreams = append(o.DNSUpstreams, netip.MustParseAddr(v))
 		}
 	}
 	return o
@@ -62,6 +64,9 @@ func codes(fs []Finding) []string {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+// nlPod is the node-local-dns pods' folder in the addon's trees, but its last two digits.
+const nlPod = "/var/lib/kubelet/pods/0b1c2d3e-4f50-4617-8829-3a4b5c6d7e"
 
 // TestAnalyzeNodes runs check over node trees written from the field's facts;
 // the codes are asserted here, the whole report against a golden file.
@@ -109,6 +114,30 @@ func TestAnalyzeNodes(t *testing.T) {
 			[]string{"nameserver-node-local-dns@/etc/resolv.conf:3", "nameserver-node-local-dns@/etc/resolv.conf:4", "dhclient-injects-nameserver@/etc/dhcp/dhclient.conf:4", "corefile-forward-loop@/etc/coredns/Corefile:6", "corefile-forward-loop@/etc/coredns/Corefile:6"}, []string{"dhclient", "kubelet"}},
 		{"upstream-given", "error", "dhclient",
 			[]string{"nameserver-node-local-dns@/etc/resolv.conf:1"}, []string{"dhclient"}},
+		{"kubespray-upstream-dns-servers", "ok", "kubespray", nil, nil},
+		{"kubespray-default", "error", "kubespray",
+			[]string{"nameserver-node-local-dns@/etc/resolv.conf:4"}, []string{"kubelet"}},
+		{"kubespray-pods-containerd", "error", "kubespray",
+			[]string{"nameserver-node-local-dns@/etc/resolv.conf:4", "pod-resolv-conf-stale@/var/lib/containerd/io.containerd.grpc.v1.cri/sandboxes/4a5b6c7d8e9f00112233445566778899aabbccddeeff00112233445566778899/resolv.conf:4"}, []string{"kubelet"}},
+		{"crio-stale-copy", "error", "systemd-resolved-uplink",
+			[]string{"pod-resolv-conf-stale@/var/lib/containers/storage/overlay-containers/c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0/userdata/resolv.conf:1"}, []string{}},
+		{"nodelocaldns-self-forward", "error", "unknown",
+			[]string{"corefile-forward-loop@" + nlPod + "8f/volumes/kubernetes.io~configmap/config-volume/Corefile.base:10",
+				"corefile-forward-loop@" + nlPod + "8f/volumes/kubernetes.io~configmap/config-volume/Corefile.base:22",
+				"corefile-forward-loop@" + nlPod + "8f/volumes/kubernetes.io~configmap/config-volume/Corefile.base:33"}, []string{}},
+		{"nodelocaldns-addon", "ok", "unknown", nil, nil},
+		{"kind-docker-engine", "ok", "docker", nil, nil},
+		{"kubeadm-coredns-stub-copy", "error", "unknown",
+			[]string{"nameserver-resolved-stub@/etc/resolv.conf:21"}, []string{"kubelet"}},
+		{"k3s-coredns-manifest", "ok", "dhclient", nil, nil},
+		{"fedora-networkmanager-resolved", "error", "systemd-resolved-stub",
+			[]string{"nameserver-resolved-stub@/etc/resolv.conf:21"}, []string{"kubelet", "stub"}},
+		{"ubuntu-1604-networkmanager-dnsmasq", "error", "networkmanager",
+			[]string{"nameserver-loopback@/etc/resolv.conf:3", "networkmanager-injects-nameserver@/etc/NetworkManager/NetworkManager.conf:3"}, []string{"kubelet"}},
+		{"zero-address", "error", "unknown",
+			[]string{"nameserver-loopback@/etc/resolv.conf:1", "nameserver-loopback@/etc/resolv.conf:2", "corefile-forward-loop@/etc/coredns/Corefile:2"}, []string{"kubelet"}},
+		{"resolved-no-servers", "error", "systemd-resolved-uplink",
+			[]string{"nameserver-none@/run/systemd/resolve/resolv.conf:0"}, []string{"kubelet"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -130,13 +159,19 @@ func TestAnalyzeNodes(t *testing.T) {
 					t.Errorf("%s has no message or chain", f.Code)
 				}
 			}
-			got, err := json.MarshalIndent(NewCheckDocument(rep), "", "  ")
-			if err != nil {
-				t.Fatal(err)
-			}
-			golden(t, filepath.Join("testdata", "nodes", tt.name+".golden.json"), append(got, '\n'))
+			goldenCheck(t, tt.name, rep)
 		})
 	}
+}
+
+// goldenCheck compares the check document of a tree with its golden file.
+func goldenCheck(t *testing.T, tree string, rep *Report) {
+	t.Helper()
+	got, err := json.MarshalIndent(NewCheckDocument(rep), "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, filepath.Join("testdata", "nodes", tree+".golden.json"), append(got, '\n'))
 }
 
 func golden(t *testing.T, path string, got []byte) {

@@ -25,6 +25,10 @@ const (
 	// must stay active. A restart job of a Type=simple unit is done at fork:
 	// a daemon that exits on the new config a moment later shows only here.
 	restartSettle = 2 * time.Second
+	// rollbackTimeout bounds a rollback's restarts, which run on a context
+	// of their own: a SIGTERM that cut the run short must not also stop
+	// the rollback from restarting kubelet on its old config.
+	rollbackTimeout = 2 * time.Minute
 )
 
 // healthzWait bounds the wait for a restarted unit's health endpoint
@@ -62,15 +66,38 @@ func (e *StepError) Unwrap() error { return e.Err }
 // that changed since they were read, journals the originals, writes, restarts,
 // verifies, and rolls everything back if any step fails.
 func Apply(ctx context.Context, env Env, opts Options) (*Result, error) {
-	unlock, err := lock(ctx, env.Root)
+	unlock, err := lock(ctx, env)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
 
+	quarantineEmpty(env)
 	if err := recoverCrashed(ctx, env, opts); err != nil {
 		return nil, err
 	}
+	cleanTemps(env)
+	// A file that changed under apply (a DHCP renew racing the boot unit) is
+	// refused before it is written; the plan is made again from what is
+	// there now, so the renewed servers are kept, not lost.
+	for replans := 0; ; replans++ {
+		res, err := applyOnce(ctx, env, opts)
+		var se *StepError
+		if !errors.Is(err, hostcfg.ErrChanged) || errors.As(err, &se) && !se.RollbackOK {
+			return res, err
+		}
+		if replans == maxReplans {
+			return res, fmt.Errorf("%w; files kept changing while unloop wrote them, planned again %d times, giving up", err, maxReplans)
+		}
+		env.log().Warn("a file changed while applying: planning again from what is there now", "err", err, "attempt", replans+2)
+	}
+}
+
+// maxReplans is how often apply plans again after a file changed under it.
+const maxReplans = 3
+
+// applyOnce plans and carries the plan out, once, under the caller's lock.
+func applyOnce(ctx context.Context, env Env, opts Options) (*Result, error) {
 	pl, err := MakePlan(ctx, env, opts)
 	if err != nil {
 		if pl != nil {
@@ -80,26 +107,40 @@ func Apply(ctx context.Context, env Env, opts Options) (*Result, error) {
 	}
 	res := &Result{Plan: pl}
 	if err := refusal(pl); err != nil || !pl.Changed {
+		if err == nil {
+			prune(env, opts.KeepRuns)
+		}
 		return res, err
 	}
-	snaps, err := samePlan(env.Root, pl)
+	snaps, left, err := samePlan(env.Root, pl)
 	if err != nil {
 		return res, err
 	}
-	j, err := newJournal(env.Root, NewRunID(time.Now()), pl.Strategies, snaps, missingDirs(env.Root, pl.Changes))
+	j, err := newJournal(env.Root, NewRunID(time.Now()), pl.Strategies, snaps, left, missingDirs(env.Root, pl.Changes))
 	if err != nil {
 		return res, err
 	}
 	res.Run = j.ID
 	crashpoint("journaled")
-	r := &run{env: env, opts: opts, j: j, res: res}
-	return res, r.carryOut(ctx)
+	r := &run{env: env, opts: opts, j: j, res: res, touched: len(snaps)}
+	if err := r.carryOut(ctx); err != nil {
+		return res, err
+	}
+	prune(env, opts.KeepRuns)
+	return res, nil
 }
 
-func lock(ctx context.Context, root *hostcfg.Root) (func(), error) {
+// lock takes unloop's lock, saying after a second whom it waits for.
+func lock(ctx context.Context, env Env) (func(), error) {
 	lctx, cancel := context.WithTimeout(ctx, lockTimeout)
 	defer cancel()
-	return root.Lock(lctx)
+	return env.Root.Lock(lctx, func(pid int) {
+		if pid > 0 {
+			env.log().Info(fmt.Sprintf("waiting for the lock held by pid %d", pid))
+			return
+		}
+		env.log().Info("waiting for the lock held by another process")
+	})
 }
 
 // refusal says why apply must not carry out pl, if it must not.
@@ -118,23 +159,30 @@ func refusal(pl *Plan) error {
 }
 
 // samePlan checks that every path the plan changes is still what the plan
-// read, and returns what it is, for the journal.
-func samePlan(root *hostcfg.Root, pl *Plan) ([]*hostcfg.Snapshot, error) {
+// read, and returns what it is and what the run will leave there, for the
+// journal.
+func samePlan(root *hostcfg.Root, pl *Plan) ([]*hostcfg.Snapshot, []Left, error) {
 	var snaps []*hostcfg.Snapshot
+	var left []Left
 	for _, c := range pl.Changes {
 		if c.Kind != KindFile && c.Kind != KindLink {
 			continue
 		}
 		cur, err := root.Snapshot(c.Path)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if !cur.Equal(c.Before) {
-			return nil, fmt.Errorf("%s changed since unloop read it; nothing was changed (run apply again)", c.Path)
+			return nil, nil, fmt.Errorf("%s %w; nothing was changed", c.Path, hostcfg.ErrChanged)
 		}
 		snaps = append(snaps, cur)
+		l := Left{Path: c.Path, Exists: true, Link: c.Target}
+		if c.Kind == KindFile {
+			l.Link, l.SHA256 = "", sha256Hex(c.After)
+		}
+		left = append(left, l)
 	}
-	return snaps, nil
+	return snaps, left, nil
 }
 
 // run is one journaled apply: its steps, and the rollback when one fails.
@@ -144,6 +192,10 @@ type run struct {
 	j         *Journal
 	res       *Result
 	restarted []string
+	// touched counts the journaled paths a write may have reached: the rest
+	// were never written, and restoring them could put old bytes over what
+	// another writer put there meanwhile.
+	touched int
 }
 
 func (r *run) carryOut(ctx context.Context) error {
@@ -167,24 +219,35 @@ func (r *run) carryOut(ctx context.Context) error {
 	return nil
 }
 
-// write writes the plan's files and links; on failure it names the step.
+// write writes the plan's files and links, each only over the very file the
+// plan read, unchanged; on failure it names the step.
 func (r *run) write() (string, error) {
 	root := r.env.Root
+	written := 0
+	failed := func(err error) error {
+		r.touched = written + 1
+		if errors.Is(err, hostcfg.ErrChanged) || errors.Is(err, hostcfg.ErrSwapped) {
+			r.touched = written // refused before its rename: not ours to restore
+		}
+		return err
+	}
 	for _, c := range r.res.Plan.Changes {
 		switch c.Kind {
 		case KindFile:
 			if err := root.MkdirAll(path.Dir(c.Path), 0o755); err != nil {
-				return "writing " + c.Path, err
+				return "writing " + c.Path, failed(err)
 			}
-			if err := root.WriteFile(c.Path, c.After, c.Mode, c.UID, c.GID); err != nil {
-				return "writing " + c.Path, err
+			if err := root.ReplaceFile(c.Before, c.After, c.Mode, c.UID, c.GID); err != nil {
+				return "writing " + c.Path, failed(err)
 			}
+			written++
 			crashpoint("wrote " + c.Path)
 			r.env.log().Info("wrote", "path", c.Path, "strategy", c.Strategy)
 		case KindLink:
-			if err := root.Symlink(c.Path, c.Target); err != nil {
-				return "linking " + c.Path, err
+			if err := root.ReplaceLink(c.Before, c.Target); err != nil {
+				return "linking " + c.Path, failed(err)
 			}
+			written++
 			crashpoint("linked " + c.Path)
 			r.env.log().Info("linked", "path", c.Path, "target", c.Target, "strategy", c.Strategy)
 		}
@@ -194,8 +257,11 @@ func (r *run) write() (string, error) {
 
 // restart restarts the plan's units, each journaled first and watched after.
 func (r *run) restart(ctx context.Context) (string, error) {
-	if err := reloadUnits(ctx, r.env, r.paths()); err != nil {
-		return "reloading systemd", err
+	restarts := slices.ContainsFunc(r.res.Plan.Changes, func(c Change) bool { return c.Kind == KindUnit && c.Skipped == "" })
+	if restarts {
+		if err := reloadUnits(ctx, r.env, r.paths()); err != nil {
+			return "reloading systemd", err
+		}
 	}
 	for _, c := range r.res.Plan.Changes {
 		if c.Kind != KindUnit || c.Skipped != "" {
@@ -211,8 +277,10 @@ func (r *run) restart(ctx context.Context) (string, error) {
 		switch {
 		case err != nil:
 		case c.Healthz != "":
+			crashpoint("watching " + c.Unit)
 			err = becomesHealthy(rctx, r.env, c.Unit, c.Healthz)
 		default:
+			crashpoint("watching " + c.Unit)
 			err = staysActive(rctx, r.env.Bus, c.Unit)
 		}
 		if err == nil && c.Verify != nil && !r.opts.NoVerify {
@@ -231,7 +299,9 @@ func (r *run) restart(ctx context.Context) (string, error) {
 // fail rolls the run back and says which step failed.
 func (r *run) fail(ctx context.Context, step string, err error) error {
 	root, j := r.env.Root, r.j
-	rerr := j.Rollback(root)
+	// Only the paths a write may have reached: the manifest keeps them all,
+	// so a recovery of this run still finds every original.
+	_, rerr := j.rollbackFirst(root, r.touched, false)
 	if errors.Is(rerr, errUnmarked) {
 		// Every file is back, the manifest still says started: left so, the
 		// next apply would replay it over whatever changed meanwhile.
@@ -243,10 +313,11 @@ func (r *run) fail(ctx context.Context, step string, err error) error {
 	r.res.RolledBack = rerr == nil
 	if rerr == nil {
 		crashpoint("rolled-back")
-		rerr = reloadUnits(ctx, r.env, r.paths())
-		if rerr == nil {
-			rerr = restartAll(ctx, r.env, r.restarted)
-		}
+		rerr = errors.Join(reloadUnits(ctx, r.env, r.paths()), restartAll(ctx, r.env, r.restarted))
+	} else if errors.Is(rerr, ErrConflict) {
+		// Some file changed under the run (a DHCP renew): its newer
+		// content stays; what was restored still needs the restarts.
+		rerr = errors.Join(rerr, reloadUnits(ctx, r.env, r.paths()), restartAll(ctx, r.env, r.restarted))
 	}
 	if rerr != nil {
 		r.env.log().Error("rollback failed", "run", j.ID, "err", rerr)
@@ -281,8 +352,12 @@ func missingDirs(root *hostcfg.Root, changes []Change) []string {
 // recoverCrashed rolls back a run that never finished (the process was
 // killed mid-apply: power loss, OOM, SIGKILL), so the node holds all of a
 // run's changes or none, never part of them. Planning then starts from the
-// node as it was. The units the run restarted are restarted again, as
+// node as it is. The units the run restarted are restarted again, as
 // rollback does: they run with the run's changes, which are gone.
+//
+// A path that changed since the run (a DHCP renew, an admin's edit) keeps its
+// newer content: the run is marked conflict, recovery says so and goes on.
+// At boot nobody is there to decide, and newer content is never destroyed.
 func recoverCrashed(ctx context.Context, env Env, opts Options) error {
 	j, err := LastJournal(env.Root)
 	if errors.Is(err, ErrNoRun) {
@@ -295,11 +370,17 @@ func recoverCrashed(ctx context.Context, env Env, opts Options) error {
 		return nil
 	}
 	env.log().Warn("the last run did not finish: rolling it back first", "run", j.ID)
-	if err := j.Rollback(env.Root); err != nil {
+	results, err := j.Rollback(env.Root, false)
+	if errors.Is(err, ErrConflict) {
+		for _, r := range results {
+			if r.Result == PathRefused {
+				env.log().Warn("kept newer content: the path changed since the unfinished run; the run is marked conflict", "run", j.ID, "path", r.Path)
+			}
+		}
+	} else if err != nil {
 		return fmt.Errorf("rolling back the unfinished run %s: %w", j.ID, err)
 	}
-	removeTemps(env, j)
-	if !opts.Offline && !opts.NoRestart && env.Bus != nil && len(j.Units) > 0 {
+	if restoredAny(results) && !opts.Offline && !opts.NoRestart && env.Bus != nil && len(j.Units) > 0 {
 		if err := reloadUnits(ctx, env, j.paths()); err != nil {
 			return fmt.Errorf("rolling back the unfinished run %s: files restored, but %w", j.ID, err)
 		}
@@ -312,6 +393,12 @@ func recoverCrashed(ctx context.Context, env Env, opts Options) error {
 	return nil
 }
 
+func restoredAny(results []PathResult) bool {
+	return slices.ContainsFunc(results, func(r PathResult) bool {
+		return r.Result == PathRestored || r.Result == PathBlockRemoved
+	})
+}
+
 // verifyClean checks the node again: no error may remain.
 func verifyClean(ctx context.Context, env Env, opts Options) error {
 	rep, _, err := Check(ctx, env, opts)
@@ -320,7 +407,8 @@ func verifyClean(ctx context.Context, env Env, opts Options) error {
 	}
 	var left []string
 	for _, f := range rep.Findings {
-		if f.Severity == SevError && !f.Ignored {
+		// A pod's stale copy stays until the pod is recreated: the plan lists it.
+		if f.Severity == SevError && !f.Ignored && f.Code != CodePodResolvStale {
 			where := f.File
 			if f.Line > 0 {
 				where = fmt.Sprintf("%s:%d", f.File, f.Line)
@@ -425,7 +513,15 @@ func HTTPHealthz(ctx context.Context, addr string) error {
 	return nil
 }
 
+// restartAll restarts the units a rollback put back the files of. It is
+// part of a rollback, so it runs on its own deadline: a cancelled ctx (the
+// SIGTERM that cut the run short) must not leave kubelet on a deleted file.
 func restartAll(ctx context.Context, env Env, units []string) error {
+	if len(units) == 0 {
+		return nil
+	}
+	ctx, stop := context.WithTimeout(context.WithoutCancel(ctx), rollbackTimeout)
+	defer stop()
 	var errs []error
 	for _, u := range units {
 		rctx, cancel := context.WithTimeout(ctx, restartTimeout)
@@ -437,15 +533,28 @@ func restartAll(ctx context.Context, env Env, units []string) error {
 	return errors.Join(errs...)
 }
 
+// ErrRolledBack is returned (wrapped) by Rollback for a run that was rolled
+// back already.
+var ErrRolledBack = errors.New("rolled back already")
+
+// RollbackResult is what Rollback did: the run, and each of its paths.
+type RollbackResult struct {
+	Run   *Journal
+	Paths []PathResult
+}
+
 // Rollback restores the files of run id (the newest run when id is "") and
-// restarts what that run restarted, unless offline or --no-restart.
-func Rollback(ctx context.Context, env Env, opts Options, id string) (*Journal, error) {
+// restarts what that run restarted, unless offline or --no-restart. A path
+// holding content newer than the run's is refused (ErrConflict) unless
+// force; a run rolled back already is refused (ErrRolledBack).
+func Rollback(ctx context.Context, env Env, opts Options, id string, force bool) (*RollbackResult, error) {
 	root := env.Root
-	unlock, err := lock(ctx, root)
+	unlock, err := lock(ctx, env)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
+	quarantineEmpty(env)
 	var j *Journal
 	if id == "" {
 		j, err = LastJournal(root)
@@ -455,17 +564,19 @@ func Rollback(ctx context.Context, env Env, opts Options, id string) (*Journal, 
 	if err != nil {
 		return nil, err
 	}
-	if err := j.Rollback(root); err != nil {
-		return j, err
+	res := &RollbackResult{Run: j}
+	if j.State == RunRolledBack {
+		return res, fmt.Errorf("nothing to roll back: run %s was %w", j.ID, ErrRolledBack)
+	}
+	res.Paths, err = j.Rollback(root, force)
+	if err != nil && !errors.Is(err, ErrConflict) {
+		return res, err
 	}
 	removeTemps(env, j)
-	if opts.Offline || opts.NoRestart || env.Bus == nil || len(j.Units) == 0 {
-		return j, nil
+	if !restoredAny(res.Paths) || opts.Offline || opts.NoRestart || env.Bus == nil {
+		return res, err
 	}
-	if err := reloadUnits(ctx, env, j.paths()); err != nil {
-		return j, err
-	}
-	return j, restartAll(ctx, env, j.Units)
+	return res, errors.Join(err, reloadUnits(ctx, env, j.paths()), restartAll(ctx, env, j.Units))
 }
 
 // paths are the files the plan writes.
@@ -493,10 +604,11 @@ func (j *Journal) paths() []string {
 // restart that follows runs what the files now say. Seen on the real kubelet:
 // without it, kubelet came back with the old flag.
 func reloadUnits(ctx context.Context, env Env, paths []string) error {
-	if !slices.ContainsFunc(paths, isUnitFile) {
+	if env.Bus == nil || !slices.ContainsFunc(paths, isUnitFile) {
 		return nil
 	}
-	rctx, cancel := context.WithTimeout(ctx, restartTimeout)
+	// Part of a rollback too: on its own deadline, as restartAll.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), restartTimeout)
 	defer cancel()
 	return env.Bus.Reload(rctx)
 }

@@ -47,6 +47,22 @@ func TestStrategies(t *testing.T) {
 		{"debian-dhclient-headerless", nil, []string{"file:" + DebianHook, "file:/etc/resolv.conf"}},
 		{"docker-corefile", []string{"corefile"}, []string{"file:/etc/coredns/Corefile"}},
 		{"upstream-given", []string{"corefile", "dhclient"}, []string{"file:" + DebianHook, "file:/etc/resolv.conf"}},
+		{"kubespray-default", nil, []string{"file:" + UnloopResolvConf, "file:/etc/kubernetes/kubelet-config.yaml"}},
+		{"zero-address", []string{"kubelet", "corefile"}, []string{"file:" + UnloopResolvConf, "file:/var/lib/kubelet/config.yaml", "file:/etc/coredns/Corefile"}},
+		{"resolved-no-servers", nil, []string{"file:" + UnloopResolvConf, "file:/var/lib/kubelet/config.yaml"}},
+		{"kubeadm-coredns-stub-copy", nil, []string{"file:/var/lib/kubelet/config.yaml"}},
+		{"fedora-networkmanager-resolved", nil, []string{"file:/etc/kubernetes/kubelet-config.yaml"}},
+		{"fedora-networkmanager-resolved", []string{"stub"}, []string{"file:" + StubDropIn, "link:/etc/resolv.conf"}},
+		{"ubuntu-1604-networkmanager-dnsmasq", nil, []string{"file:" + UnloopResolvConf, "file:/var/lib/kubelet/config.yaml"}},
+		// Kubelets that live elsewhere: the layout's own file, never a base file.
+		{"k3s-config-d", nil, []string{"file:/etc/rancher/k3s/config.yaml.d/99-unloop-resolvconf.yaml"}},
+		{"k3s-kubelet-arg", nil, []string{"file:/etc/systemd/system/k3s.service"}},
+		{"rke2-server", nil, []string{"file:/etc/rancher/rke2/config.yaml.d/99-unloop-resolvconf.yaml"}},
+		{"rke2-agent", nil, []string{"file:/etc/rancher/rke2/config.yaml.d/99-unloop-resolvconf.yaml"}},
+		{"eks-al2023-nodeadm", nil, []string{"file:/etc/kubernetes/kubelet/config.json.d/99-unloop-resolvconf.conf"}},
+		{"kubelet-config-dir", nil, []string{"file:/etc/kubernetes/kubelet.conf.d/99-unloop-resolvconf.conf"}},
+		{"microk8s", nil, []string{"file:/var/snap/microk8s/7394/args/kubelet"}},
+		{"k8s-snap", nil, []string{"file:/var/snap/k8s/common/args/kubelet"}},
 	}
 	for _, tt := range tests {
 		name := tt.tree + "/" + strings.Join(tt.strategy, ",")
@@ -113,9 +129,13 @@ func TestStrategies(t *testing.T) {
 				t.Fatalf("second apply changed=%v run=%q, want no change", again.Plan.Changed, again.Run)
 			}
 
-			for range 2 { // rolling back twice is harmless
-				if _, err := Rollback(context.Background(), env, opts, res.Run); err != nil {
+			for i := range 2 { // the second is refused and changes nothing
+				_, err := Rollback(context.Background(), env, opts, res.Run, false)
+				if i == 0 && err != nil {
 					t.Fatalf("rollback: %v", err)
+				}
+				if i == 1 && !errors.Is(err, ErrRolledBack) {
+					t.Fatalf("second rollback: %v, want %v", err, ErrRolledBack)
 				}
 				if got := hostcfgtest.Dirs(t, dir, unloopInfra); !slices.Equal(got, beforeDirs) {
 					t.Errorf("folders after rollback %q, want %q (a folder apply made is left)", got, beforeDirs)
@@ -155,11 +175,13 @@ func TestApplyRecoversCrashedRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := newJournal(root, "20260101T000000Z-dead", []string{"dhclient"}, []*hostcfg.Snapshot{snap}, nil); err != nil {
+	half := []byte("nameserver 192.168.2.136\n")
+	left := []Left{{Path: "/etc/resolv.conf", Exists: true, SHA256: sha256Hex(half)}}
+	if _, err := newJournal(root, "20260101T000000Z-dead", []string{"dhclient"}, []*hostcfg.Snapshot{snap}, left, nil); err != nil {
 		t.Fatal(err)
 	}
 	// Half of that run: one file written, then the process died.
-	if err := root.WriteFile("/etc/resolv.conf", []byte("nameserver 192.168.2.136\n"), 0o644, 0, 0); err != nil {
+	if err := root.WriteFile("/etc/resolv.conf", half, 0o644, 0, 0); err != nil {
 		t.Fatal(err)
 	}
 
@@ -177,7 +199,7 @@ func TestApplyRecoversCrashedRun(t *testing.T) {
 	if !res.Plan.Changed {
 		t.Fatal("apply after the crash changed nothing: it planned from the half-applied node")
 	}
-	if _, err := Rollback(context.Background(), env, opts, res.Run); err != nil {
+	if _, err := Rollback(context.Background(), env, opts, res.Run, false); err != nil {
 		t.Fatal(err)
 	}
 	if after := hostcfgtest.State(t, dir, unloopOwn); !maps.Equal(before, after) {
@@ -204,5 +226,100 @@ func TestApplyRefusalKeepsReport(t *testing.T) {
 	}
 	if after := hostcfgtest.State(t, dir, unloopOwn); !maps.Equal(before, after) {
 		t.Fatal("a refused apply changed the node")
+	}
+}
+
+// TestStaleCopies: a DNS-server pod's stale copy is no part of apply's check
+// after the fix (the file fix is right); the plan lists the pod to recreate,
+// and a check afterwards still names it until it is.
+func TestStaleCopies(t *testing.T) {
+	dir, comment := hostcfgtest.Tree(t, filepath.Join("testdata", "nodes", "kubespray-pods-containerd.txtar"))
+	root, err := hostcfg.NewRoot(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{"var/lib", "run"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	opts := treeOptions(t, comment)
+	env := Env{Root: root}
+	res, err := Apply(context.Background(), env, opts)
+	if err != nil {
+		t.Fatalf("apply: %v", err)
+	}
+	var pods []string
+	for _, c := range res.Plan.Changes {
+		if c.Kind == KindPods {
+			pods = append(pods, c.Pods...)
+		}
+	}
+	if !slices.Contains(pods, "kube-system/nodelocaldns-x7k2p") {
+		t.Errorf("the plan lists pods %q to recreate, want kube-system/nodelocaldns-x7k2p", pods)
+	}
+	rep, _, err := Check(context.Background(), env, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := codes(rep.Findings); len(got) != 1 || !strings.HasPrefix(got[0], "pod-resolv-conf-stale@") {
+		t.Errorf("after apply: %q, want only the stale copy", got)
+	}
+}
+
+// TestPlansWithoutChanges: on a healthy node the plan changes nothing and
+// apply writes nothing (no run to roll back); where the only fixes are by hand
+// (a Corefile kubelet mounted) or the strategy asked for does not apply (the
+// stub strategy for a copy of the stub file), apply refuses and writes nothing.
+func TestPlansWithoutChanges(t *testing.T) {
+	tests := []struct {
+		tree     string
+		strategy []string
+		unfixed  []string // codes apply refuses over
+	}{
+		{tree: "kind-docker-engine"},
+		{tree: "k3s-coredns-manifest"},
+		{tree: "nodelocaldns-addon"},
+		{tree: "nodelocaldns-self-forward", unfixed: []string{"corefile-forward-loop", "corefile-forward-loop", "corefile-forward-loop"}},
+		{tree: "kubeadm-coredns-stub-copy", strategy: []string{"stub"}, unfixed: []string{"nameserver-resolved-stub"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.tree+"/"+strings.Join(tt.strategy, ","), func(t *testing.T) {
+			dir, comment := hostcfgtest.Tree(t, filepath.Join("testdata", "nodes", tt.tree+".txtar"))
+			root, err := hostcfg.NewRoot(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, d := range []string{"var/lib", "run"} {
+				if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+					t.Fatal(err)
+				}
+			}
+			opts := treeOptions(t, comment)
+			opts.Strategies = tt.strategy
+			env := Env{Root: root}
+			before := hostcfgtest.State(t, dir, nil)
+			pl, err := MakePlan(context.Background(), env, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var unfixed []string
+			for _, f := range pl.Unfixed {
+				unfixed = append(unfixed, string(f.Code))
+			}
+			if pl.Changed || len(pl.Changes) > 0 || !slices.Equal(unfixed, tt.unfixed) {
+				t.Fatalf("plan changed=%v changes=%d unfixed=%q, want no change, unfixed %q", pl.Changed, len(pl.Changes), unfixed, tt.unfixed)
+			}
+			res, err := Apply(context.Background(), env, opts)
+			switch {
+			case tt.unfixed != nil && !errors.Is(err, ErrUnfixed):
+				t.Fatalf("apply: %v, want %v", err, ErrUnfixed)
+			case tt.unfixed == nil && (err != nil || res.Run != ""):
+				t.Fatalf("apply: run %q, %v; want nothing done", res.Run, err)
+			}
+			if after := hostcfgtest.State(t, dir, unloopOwn); !maps.Equal(before, after) {
+				t.Errorf("apply wrote to the node")
+			}
+		})
 	}
 }

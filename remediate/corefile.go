@@ -37,7 +37,7 @@ func (n *Node) listensOn(sb corefile.ServerBlock, ap netip.AddrPort) (string, bo
 	}
 	a := ap.Addr().Unmap()
 	if len(sb.Binds) == 0 {
-		if a.IsLoopback() {
+		if a.IsLoopback() || a.IsUnspecified() {
 			return fmt.Sprintf("the server block at line %d has no bind, so it listens on every address of the node, %s among them", sb.Line, a), true
 		}
 		if _, ok := n.NodeCache[a]; ok {
@@ -66,15 +66,27 @@ func (n *Node) corefileFindings() []Finding {
 					if !ok {
 						continue
 					}
-					head := fmt.Sprintf("%s line %d: forward %s %s", cf.Path, fw.Line, fw.From, t.Text)
+					head := fmt.Sprintf("%s line %d: forward %s %s", corefileName(cf), fw.Line, fw.From, t.Text)
 					if path == "" {
 						if why, loops := n.listensOn(sb, ap); loops {
 							chain := []string{head, why, "CoreDNS forwards to itself: plugin/loop exits, or without it the server spins"}
-							f := newFinding(CodeCorefileForwardLoop, cf.Path, fw.Line, ap.Addr(), chain, StrategyCorefile)
+							if a := ap.Addr(); a.IsUnspecified() {
+								chain = slices.Insert(chain, 1, fmt.Sprintf("%s is the unspecified address, which the kernel delivers to the local host", a))
+							}
+							fixes := []string{StrategyCorefile}
+							if cf.Source != nil {
+								fixes = nil
+								chain = append(chain, readOnlyFix(cf, fw.Line, fmt.Sprintf("forward %s %s", fw.From, t.Text),
+									fmt.Sprintf("forward %s ADDRESS", fw.From)+" (an address it does not bind; the node-local-dns addon uses __PILLAR__CLUSTER__DNS__, the kube-dns-upstream service)"))
+							}
+							f := newFinding(CodeCorefileForwardLoop, cf.Path, fw.Line, ap.Addr(), chain, fixes...)
 							f.part = loopPart{role: roleSource, text: fmt.Sprintf("forward %s %s", fw.From, t.Text), why: why}
 							out = append(out, f)
 						}
 						continue
+					}
+					if cf.Source != nil {
+						continue // a pod's /etc/resolv.conf is the pod file: its readers are told there
 					}
 					rf := n.resolvFileAt(path)
 					if rf == nil {

@@ -7,16 +7,19 @@ import (
 	"syscall"
 )
 
-// With -tags crashtest, crashpoint obeys two variables of the environment:
+// With -tags crashtest, crashpoint obeys three variables of the environment:
 //
 //	UNLOOP_CRASH_AT=NAME     SIGKILL the process when it reaches the point NAME:
 //	                         no deferred call runs, no lock is released by hand,
 //	                         as after a power cut or the OOM killer.
 //	UNLOOP_CRASH_TRACE=FILE  append the name of every point reached, one a line,
 //	                         so a test can list the points of a run.
+//	UNLOOP_TERM_AT=NAME      SIGTERM the process at the point NAME and carry on,
+//	                         as systemd stopping the unit there would.
 var (
 	crashAt    = os.Getenv("UNLOOP_CRASH_AT")
 	crashTrace = os.Getenv("UNLOOP_CRASH_TRACE")
+	termAt     = os.Getenv("UNLOOP_TERM_AT")
 )
 
 func crashpoint(name string) {
@@ -27,6 +30,9 @@ func crashpoint(name string) {
 			_, _ = f.WriteString(name + "\n")
 			_ = f.Close()
 		}
+	}
+	if termAt != "" && name == termAt {
+		_ = syscall.Kill(os.Getpid(), syscall.SIGTERM)
 	}
 	if crashAt != "" && name == crashAt {
 		_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)

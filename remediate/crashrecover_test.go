@@ -65,7 +65,7 @@ func TestLastJournalSameSecond(t *testing.T) {
 	}
 	snap := &hostcfg.Snapshot{Path: "/etc/resolv.conf"}
 	for _, id := range []string{"20260101T000000Z-ffff", "20260101T000000Z-0000"} {
-		if _, err := newJournal(root, id, []string{"dhclient"}, []*hostcfg.Snapshot{snap}, nil); err != nil {
+		if _, err := newJournal(root, id, []string{"dhclient"}, []*hostcfg.Snapshot{snap}, nil, nil); err != nil {
 			t.Fatal(err)
 		}
 	}

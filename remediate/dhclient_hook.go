@@ -71,6 +71,9 @@ unloop_filter() {
 			case $unloop_addr in
 			'' | *[!0-9A-Fa-f.:]*) continue ;;
 			127.* | ::1 | 0:0:0:0:0:0:0:1 | ::ffff:127.* | ::FFFF:127.*) continue ;;
+			::ffff:0.0.0.0 | ::FFFF:0.0.0.0) continue ;;
+			*[!0.:]*) ;;
+			*) continue ;; # 0.0.0.0, ::, 0:0:0:0:0:0:0:0: the local host
 			esac
 			case $unloop_ns in
 			*%*)

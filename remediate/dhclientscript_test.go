@@ -45,7 +45,7 @@ driver_check() {
 			driver_n=$((driver_n + 1))
 			for driver_a in ${driver_line#nameserver}; do
 				case ${driver_a%%[%]*} in
-				169.254.25.10 | 169.254.20.10 | 127.* | ::1 | ::ffff:169.254.25.10 | ::ffff:127.*)
+				169.254.25.10 | 169.254.20.10 | 127.* | ::1 | ::ffff:169.254.25.10 | ::ffff:127.* | 0.0.0.0 | :: | 0:0:0:0:0:0:0:0 | ::ffff:0.0.0.0)
 					echo "looping $driver_a in resolv.conf after $1" >&2
 					exit 3
 					;;
@@ -281,11 +281,13 @@ func TestDhclientScriptNeverShowsALoop(t *testing.T) {
 		{"node-cache-first", []string{"new_domain_name_servers=169.254.25.10 192.168.2.136", "old_domain_name_servers=169.254.25.10 192.168.2.136", "new_domain_search=svc.cluster.local"}},
 		{"only-looping", []string{"new_domain_name_servers=169.254.25.10 127.0.0.1", "old_domain_name_servers=169.254.25.10"}},
 		{"changed", []string{"new_domain_name_servers=169.254.20.10 192.168.2.140", "old_domain_name_servers=192.168.2.136"}},
+		{"unspecified", []string{"new_domain_name_servers=0.0.0.0 192.168.2.136", "old_domain_name_servers=192.168.2.138"}},
 	}
 	v6 := []lease{
 		{"link-local", []string{"new_dhcp6_name_servers=fe80::1 2001:db8::53", "old_dhcp6_name_servers=::1"}},
 		{"mapped-node-cache", []string{"new_dhcp6_name_servers=::ffff:169.254.25.10 2001:db8::53", "old_dhcp6_name_servers="}},
 		{"only-looping", []string{"new_dhcp6_name_servers=::1 ::ffff:169.254.25.10", "new_dhcp6_domain_search=example.com", "old_dhcp6_name_servers="}},
+		{"unspecified", []string{"new_dhcp6_name_servers=:: 0:0:0:0:0:0:0:0 ::ffff:0.0.0.0 2001:db8::53", "old_dhcp6_name_servers="}},
 	}
 	reasons4 := []string{"BOUND", "RENEW", "REBIND", "REBOOT", "TIMEOUT", "PREINIT", "EXPIRE", "FAIL", "RELEASE", "STOP"}
 	reasons6 := []string{"BOUND6", "RENEW6", "REBIND6", "DEPREF6", "PREINIT6", "EXPIRE6", "RELEASE6", "STOP6"}

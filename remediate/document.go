@@ -39,6 +39,10 @@ type FindingDocument struct {
 	Loop int `json:"loop"`
 	// Ignored: the ignore setting names it; it is not counted (addition).
 	Ignored bool `json:"ignored,omitempty"`
+	// Readers are the DNS servers that read the pod file (addition).
+	Readers []Reader `json:"readers,omitempty"`
+	// Pod is the pod to recreate, for pod-resolv-conf-stale (addition).
+	Pod string `json:"pod,omitempty"`
 }
 
 // LoopDocument is one loop, told once: what writes the looping address,
@@ -80,6 +84,9 @@ type ChangeDocument struct {
 	Skipped  string   `json:"skipped,omitempty"`
 	Pods     []string `json:"pods,omitempty"`
 	Target   string   `json:"target,omitempty"`
+	// Node is the node's name as kubelet registers it, for a pods change
+	// (addition); "" when it is the host's name.
+	Node string `json:"node,omitempty"`
 }
 
 // UpstreamDocument is an upstream the plan found, and whether it is used.
@@ -103,9 +110,14 @@ type RollbackDocument struct {
 	Version int    `json:"version"`
 	Run     string `json:"run"`
 	State   string `json:"state"`
-	// Paths is how many paths were restored.
+	// Paths is how many paths the run journaled.
 	Paths          int      `json:"paths"`
 	UnitsRestarted []string `json:"units_restarted"`
+	// Restored and Refused count the paths put back and those kept for
+	// their newer content (state conflict); Results says each path's.
+	Restored int          `json:"restored"`
+	Refused  int          `json:"refused"`
+	Results  []PathResult `json:"results"`
 }
 
 // NewCheckDocument is the document of rep.
@@ -150,7 +162,7 @@ func NewPlanDocument(pl *Plan, err error) PlanDocument {
 	for _, c := range pl.Changes {
 		d.Changes = append(d.Changes, ChangeDocument{
 			Kind: c.Kind, Path: c.Path, Unit: c.Unit, Action: c.Action, Strategy: c.Strategy, Reason: c.Reason,
-			Diff: c.Diff, Skipped: c.Skipped, Pods: c.Pods, Target: c.Target,
+			Diff: c.Diff, Skipped: c.Skipped, Pods: c.Pods, Target: c.Target, Node: c.Node,
 		})
 	}
 	for _, u := range pl.Upstreams {
@@ -167,9 +179,20 @@ func NewApplyDocument(res *Result, err error) ApplyDocument {
 	return ApplyDocument{PlanDocument: NewPlanDocument(res.Plan, err), Run: res.Run, Verified: res.Verified, RolledBack: res.RolledBack}
 }
 
-// NewRollbackDocument is the document of a rolled back run.
-func NewRollbackDocument(j *Journal) RollbackDocument {
-	return RollbackDocument{Version: DocumentVersion, Run: j.ID, State: string(j.State), Paths: len(j.Snapshots), UnitsRestarted: orEmpty(j.Units)}
+// NewRollbackDocument is the document of a rollback.
+func NewRollbackDocument(res *RollbackResult) RollbackDocument {
+	j := res.Run
+	d := RollbackDocument{Version: DocumentVersion, Run: j.ID, State: string(j.State), Paths: len(j.Snapshots),
+		UnitsRestarted: orEmpty(j.Units), Results: orEmpty(res.Paths)}
+	for _, p := range res.Paths {
+		switch p.Result {
+		case PathRestored, PathBlockRemoved:
+			d.Restored++
+		case PathRefused:
+			d.Refused++
+		}
+	}
+	return d
 }
 
 func findingDocuments(fs []Finding) []FindingDocument {
@@ -178,6 +201,7 @@ func findingDocuments(fs []Finding) []FindingDocument {
 		out = append(out, FindingDocument{
 			Code: f.Code, Severity: f.Severity, File: f.File, Line: f.Line, Address: f.Address, Message: f.Message,
 			Chain: orEmpty(f.Chain), Fixes: orEmpty(f.Fixes), Loop: f.Loop, Ignored: f.Ignored,
+			Readers: f.Readers, Pod: f.Pod,
 		})
 	}
 	return out

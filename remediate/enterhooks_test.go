@@ -98,7 +98,7 @@ func TestEnterHooks(t *testing.T) {
 				t.Fatalf("the block touches exit_status:\n%s", got)
 			}
 
-			if _, err := Rollback(context.Background(), env, opts, res.Run); err != nil {
+			if _, err := Rollback(context.Background(), env, opts, res.Run, false); err != nil {
 				t.Fatalf("rollback: %v", err)
 			}
 			after, err := os.ReadFile(p)
@@ -168,7 +168,7 @@ func TestEnterHooksRollbackKeepsLaterEdits(t *testing.T) {
 	must(t, err)
 	edited := strings.Replace(string(data), "#!/bin/bash\n", "#!/bin/bash\n# added after unloop's run\n", 1)
 	must(t, os.WriteFile(p, []byte(edited), 0o755))
-	if _, err := Rollback(context.Background(), env, opts, res.Run); err != nil {
+	if _, err := Rollback(context.Background(), env, opts, res.Run, false); err != nil {
 		t.Fatal(err)
 	}
 	got, err := os.ReadFile(p)

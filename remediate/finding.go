@@ -34,6 +34,8 @@ const (
 	CodeZoneIndex             Code = "nameserver-zone-index"
 	CodeSearchLimit           Code = "search-limit"
 	CodeUnreadable            Code = "unreadable"
+	CodeNameserverNone        Code = "nameserver-none"
+	CodePodResolvStale        Code = "pod-resolv-conf-stale"
 )
 
 // Strategy names (DESIGN.md §1).
@@ -63,6 +65,10 @@ type Finding struct {
 	// Ignored: the site lives with it (the ignore setting). It is shown, never
 	// counted in the status, never acted on.
 	Ignored bool
+	// Readers are the DNS servers that read the pod file, for a finding of it.
+	Readers []Reader
+	// Pod names the pod ("namespace/name") of a pod-resolv-conf-stale finding.
+	Pod string
 
 	part loopPart
 }
@@ -152,6 +158,15 @@ type KubeletReport struct {
 	Config     string `json:"config"`
 	ResolvConf string `json:"resolv_conf"`
 	Source     string `json:"source"`
+	// The additions below say which program runs kubelet and where its
+	// setting was found.
+	Distro    string   `json:"distro,omitempty"`    // kubelet, k3s, rke2, microk8s, k8s-snap, k0s
+	Unit      string   `json:"unit,omitempty"`      // the unit restarted after a fix
+	NodeName  string   `json:"node_name,omitempty"` // --hostname-override, k3s node-name
+	Why       string   `json:"why,omitempty"`       // the distribution's rule, in words
+	ConfigDir string   `json:"config_dir,omitempty"`
+	DropIns   []string `json:"drop_ins,omitempty"`
+	Files     []string `json:"files,omitempty"` // k3s config.yaml(.d), a snap's args file, k0s.yaml
 }
 
 // HasUnreadable reports whether an input could not be read or parsed; the

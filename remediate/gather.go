@@ -28,15 +28,24 @@ type Options struct {
 	NodeLocalDNS []netip.Addr // node cache addresses
 	LocalIPs     []netip.Addr // more addresses of this node
 	Upstreams    []netip.Addr // --upstream: used instead of discovery
-	Corefiles    []string     // node paths; empty: /etc/coredns/Corefile when present
+	// DNSUpstreams (the dns-upstreams setting) are where the site's DNS
+	// servers forward, instead of the pod file (Kubespray's upstream_dns_servers).
+	DNSUpstreams []netip.Addr
+	Corefiles    []string // node paths; empty: /etc/coredns/Corefile when present
 	Offline      bool
 	Strategies   []string // "auto" or names, in order of preference
 	NoRestart    bool
 	NoVerify     bool
+	// KeepRuns is how many runs the journal keeps: a successful apply
+	// removes older ones. 0 is DefaultKeepRuns.
+	KeepRuns int
 	// Ignore are the findings the site lives with: shown, never counted in
 	// the status, never acted on.
 	Ignore []Ignore
 }
+
+// DefaultKeepRuns is how many runs the journal keeps unless told otherwise.
+const DefaultKeepRuns = 10
 
 // DefaultNodeLocalDNS are Kubespray's and the Kubernetes docs' node cache addresses.
 var DefaultNodeLocalDNS = []netip.Addr{netip.MustParseAddr("169.254.25.10"), netip.MustParseAddr("169.254.20.10")}
@@ -127,6 +136,8 @@ type Node struct {
 	Corefiles []*corefile.Config
 	// Forwarded are the other files Corefiles forward to, by node path.
 	Forwarded map[string]*resolvconf.File
+	// PodCopies are the running DNS-server pods' copies of the pod file.
+	PodCopies []PodCopy
 	// Uplink is systemd-resolved's /run/systemd/resolve/resolv.conf, when present.
 	Uplink *resolvconf.File
 
@@ -162,6 +173,8 @@ func Gather(ctx context.Context, env Env, opts Options) *Node {
 		return osrelease.Parse(data), err
 	})
 	n.readCorefiles(r, opts)
+	n.readClusterCorefiles(r)
+	n.readSandboxes(r)
 	n.Uplink = load(n, func() (*resolvconf.File, error) { return readResolv(r, resolvconf.ResolvedUplinkFile) })
 	return n
 }
@@ -324,11 +337,28 @@ func (n *Node) readCorefiles(r *hostcfg.Root, opts Options) {
 			n.unreadable(err)
 			continue
 		}
+		if corefile.IsManifest(data) {
+			// A ConfigMap given as a Corefile: what it holds is read.
+			if cfs := load(n, func() ([]*corefile.Config, error) { return corefile.ParseManifest(p, data) }); cfs != nil {
+				n.addCorefiles(r, cfs...)
+			}
+			continue
+		}
 		cf := load(n, func() (*corefile.Config, error) { return corefile.Parse(p, data) })
 		if cf == nil {
 			continue
 		}
-		n.Corefiles = append(n.Corefiles, cf)
+		if err := cf.Check(); err != nil {
+			n.unreadable(err)
+			continue
+		}
+		n.addCorefiles(r, cf)
+	}
+}
+
+// readForwarded reads the files a Corefile of the host forwards to.
+func (n *Node) readForwarded(r *hostcfg.Root, cf *corefile.Config) {
+	{
 		for _, sb := range cf.Servers {
 			for _, fw := range sb.Forwards {
 				for _, t := range fw.To {

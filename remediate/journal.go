@@ -3,17 +3,21 @@ package remediate
 import (
 	"bytes"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path"
 	"regexp"
 	"slices"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/rogpeppe/go-internal/diff"
 
 	"github.com/unloop/unloop/hostcfg"
 )
@@ -23,8 +27,16 @@ const JournalDir = "/var/lib/unloop/runs"
 
 const (
 	journalManifest = "manifest.json"
-	journalVersion  = 1
+	// journalVersion 2 added what the run left at each path, the files'
+	// extended attributes and the conflict state. Version 1 is still read.
+	journalVersion = 2
+	// maxManifestSize bounds a manifest: it holds the originals of a run's
+	// files (each at most hostcfg.MaxFileSize), base64 in JSON.
+	maxManifestSize = 8 * hostcfg.MaxFileSize
 )
+
+// journalRoot is the folder above JournalDir that unloop makes too.
+const journalRoot = "/var/lib/unloop"
 
 // RunState is how far a run got; the manifest records it after each step.
 type RunState string
@@ -33,6 +45,10 @@ const (
 	RunStarted    RunState = "started"     // originals journaled; changes may be half made
 	RunApplied    RunState = "applied"     // every change made and verified
 	RunRolledBack RunState = "rolled-back" // every original put back
+	// RunConflict: a rollback restored some paths and refused others,
+	// which hold content newer than the run's (an admin's edit, a DHCP
+	// renew); Refused names them.
+	RunConflict RunState = "conflict"
 )
 
 // ErrNoRun is returned (wrapped) when there is no journaled run to load.
@@ -53,8 +69,41 @@ type Journal struct {
 	// them again when they are still empty.
 	Dirs  []string `json:"dirs_created,omitempty"`
 	State RunState `json:"state"`
+	// Left is what the run put at each path (version 2): a rollback restores
+	// a path only while it holds that or its original, never newer content.
+	Left []Left `json:"left,omitempty"`
+	// Refused are the paths the last rollback left alone (state conflict).
+	Refused []string `json:"refused,omitempty"`
 
 	root *hostcfg.Root
+}
+
+// Left is what a run put at a path: nothing, a link, or a file by its bytes
+// hash (the bytes themselves would double the manifest).
+type Left struct {
+	Path   string `json:"path"`
+	Exists bool   `json:"exists"`
+	Link   string `json:"link,omitempty"`
+	SHA256 string `json:"sha256,omitempty"`
+}
+
+// holds reports whether s is exactly what the run left.
+func (l *Left) holds(s *hostcfg.Snapshot) bool {
+	if l == nil || s == nil || l.Exists != s.Exists {
+		return false
+	}
+	if !l.Exists {
+		return true
+	}
+	if l.Link != "" || s.Link != "" {
+		return l.Link == s.Link
+	}
+	return l.SHA256 == sha256Hex(s.Data)
+}
+
+func sha256Hex(data []byte) string {
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:])
 }
 
 // journalFile is the manifest on disk: the journal and the format's version.
@@ -89,12 +138,20 @@ func checkRunID(id string) error {
 //
 // dirs are the folders the run will make (parents first), recorded in the
 // same first write of the manifest.
-func newJournal(r *hostcfg.Root, id string, strategies []string, snaps []*hostcfg.Snapshot, dirs []string) (*Journal, error) {
+//
+// left is what the run will put at each path.
+func newJournal(r *hostcfg.Root, id string, strategies []string, snaps []*hostcfg.Snapshot, left []Left, dirs []string) (*Journal, error) {
 	if err := checkRunID(id); err != nil {
 		return nil, fmt.Errorf("journaling the run: %w", err)
 	}
 	if err := checkSnapshots(snaps); err != nil {
 		return nil, fmt.Errorf("journaling run %s: %w", id, err)
+	}
+	if err := checkDirs(dirs, snaps); err != nil {
+		return nil, fmt.Errorf("journaling run %s: %w", id, err)
+	}
+	if err := checkJournalRoot(r); err != nil {
+		return nil, err
 	}
 	j := &Journal{
 		ID:         id,
@@ -103,6 +160,7 @@ func newJournal(r *hostcfg.Root, id string, strategies []string, snaps []*hostcf
 		Strategies: slices.Clone(strategies),
 		Snapshots:  slices.Clone(snaps),
 		Dirs:       slices.Clone(dirs),
+		Left:       slices.Clone(left),
 		State:      RunStarted,
 		root:       r,
 	}
@@ -114,6 +172,9 @@ func newJournal(r *hostcfg.Root, id string, strategies []string, snaps []*hostcf
 	// The parents are ordinary system folders; the run's own folders hold
 	// copies of configuration that may be private.
 	if err := r.MkdirAll(path.Dir(path.Dir(JournalDir)), 0o755); err != nil {
+		return nil, fmt.Errorf("journaling run %s: %w", id, err)
+	}
+	if err := r.MkdirAll(journalRoot, 0o700); err != nil {
 		return nil, fmt.Errorf("journaling run %s: %w", id, err)
 	}
 	if err := r.MkdirAll(j.Dir, 0o700); err != nil {
@@ -145,6 +206,48 @@ func checkSnapshots(snaps []*hostcfg.Snapshot) error {
 	return nil
 }
 
+// checkDirs: a folder the run makes is a parent of a file it creates, and
+// never the root. A tampered list must not have rollback remove other folders.
+func checkDirs(dirs []string, snaps []*hostcfg.Snapshot) error {
+	for _, d := range dirs {
+		if d == "" || d == "/" || d != path.Clean(d) || !path.IsAbs(d) {
+			return fmt.Errorf("dirs_created: %q is not a clean absolute path below /", d)
+		}
+		if !slices.ContainsFunc(snaps, func(s *hostcfg.Snapshot) bool {
+			return s != nil && !s.Exists && strings.HasPrefix(s.Path, d+"/")
+		}) {
+			return fmt.Errorf("dirs_created: %s holds no file the run created", d)
+		}
+	}
+	return nil
+}
+
+// checkJournalRoot refuses a journal that someone other than unloop's user
+// (root) could have written: its manifests say what rollback writes where.
+// A link there (/var/lib on another disk) is followed inside the root, as
+// every write to the journal follows it: the folder it leads to is checked.
+func checkJournalRoot(r *hostcfg.Root) error {
+	for _, p := range []string{journalRoot, JournalDir} {
+		fi, err := r.Stat(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("checking the journal: %w", err)
+		}
+		if !fi.IsDir() {
+			return hostcfg.Errorf(p, 0, "the journal's folder is not a folder: refusing to trust it")
+		}
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) != os.Geteuid() {
+			return hostcfg.Errorf(p, 0, "the journal's folder is owned by uid %d, not root: refusing to trust it (chown root)", st.Uid)
+		}
+		if fi.Mode().Perm()&0o022 != 0 {
+			return hostcfg.Errorf(p, 0, "the journal's folder is writable by group or others (%#o): refusing to trust it (chmod go-w)", uint32(fi.Mode().Perm()))
+		}
+	}
+	return nil
+}
+
 // SetUnits records the units the run restarted, so a rollback can name them.
 func (j *Journal) SetUnits(units []string) error {
 	j.Units = slices.Clone(units)
@@ -166,9 +269,9 @@ func (j *Journal) save(r *hostcfg.Root) error {
 	if err != nil {
 		return fmt.Errorf("journaling run %s: %w", j.ID, err)
 	}
-	if len(data) > hostcfg.MaxFileSize {
+	if len(data) > maxManifestSize {
 		// LoadJournal could not read it back: refuse now, before any change.
-		return hostcfg.Errorf(j.manifestPath(), 0, "the originals take %d bytes, more than the %d a manifest may have", len(data), hostcfg.MaxFileSize)
+		return hostcfg.Errorf(j.manifestPath(), 0, "the originals take %d bytes, more than the %d a manifest may have", len(data), maxManifestSize)
 	}
 	if err := r.WriteFile(j.manifestPath(), data, 0o600, -1, -1); err != nil {
 		return fmt.Errorf("journaling run %s: %w", j.ID, err)
@@ -187,8 +290,11 @@ func LoadJournal(r *hostcfg.Root, id string) (*Journal, error) {
 	if err := checkRunID(id); err != nil {
 		return nil, err
 	}
+	if err := checkJournalRoot(r); err != nil {
+		return nil, err
+	}
 	p := path.Join(JournalDir, id, journalManifest)
-	data, err := r.ReadFile(p)
+	data, err := r.ReadFileMax(p, maxManifestSize)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("run %s: %w under %s", id, ErrNoRun, JournalDir)
 	}
@@ -218,18 +324,21 @@ func decodeJournal(p string, data []byte) (*Journal, error) {
 	if dec.More() {
 		return nil, hostcfg.Errorf(p, 0, "not a run manifest: data after the JSON object")
 	}
-	if f.Version != journalVersion {
-		return nil, hostcfg.Errorf(p, 0, "manifest version %d, this unloop reads %d", f.Version, journalVersion)
+	if f.Version < 1 || f.Version > journalVersion {
+		return nil, hostcfg.Errorf(p, 0, "manifest version %d, this unloop reads versions 1 to %d: refusing a journal it does not know", f.Version, journalVersion)
 	}
 	if err := checkRunID(j.ID); err != nil {
 		return nil, hostcfg.Errorf(p, 0, "%w", err)
 	}
 	switch j.State {
-	case RunStarted, RunApplied, RunRolledBack:
+	case RunStarted, RunApplied, RunRolledBack, RunConflict:
 	default:
 		return nil, hostcfg.Errorf(p, 0, "unknown run state %q", j.State)
 	}
 	if err := checkSnapshots(j.Snapshots); err != nil {
+		return nil, hostcfg.Errorf(p, 0, "%w", err)
+	}
+	if err := checkDirs(j.Dirs, j.Snapshots); err != nil {
 		return nil, hostcfg.Errorf(p, 0, "%w", err)
 	}
 	return j, nil
@@ -256,6 +365,9 @@ func jsonErrorLine(data []byte, err error) int {
 // that stopped before their originals were journaled, so before any change:
 // they are skipped. No run at all wraps ErrNoRun.
 func LastJournal(r *hostcfg.Root) (*Journal, error) {
+	if err := checkJournalRoot(r); err != nil {
+		return nil, err
+	}
 	ents, err := r.ReadDir(JournalDir)
 	if err != nil {
 		return nil, fmt.Errorf("listing runs: %w", err)
@@ -274,7 +386,7 @@ func LastJournal(r *hostcfg.Root) (*Journal, error) {
 		if last != nil && runSecond(id) != runSecond(last.ID) {
 			break
 		}
-		if _, err := r.Lstat(path.Join(JournalDir, id, journalManifest)); err != nil {
+		if !hasManifest(r, id) {
 			continue
 		}
 		j, err := LoadJournal(r, id)
@@ -296,6 +408,9 @@ func LastJournal(r *hostcfg.Root) (*Journal, error) {
 // undoes. No journal at all is no runs; a folder without a manifest (a run
 // stopped before any change) is skipped. It changes nothing on the node.
 func Journals(r *hostcfg.Root) ([]*Journal, error) {
+	if err := checkJournalRoot(r); err != nil {
+		return nil, err
+	}
 	ents, err := r.ReadDir(JournalDir)
 	if err != nil {
 		return nil, fmt.Errorf("listing runs: %w", err)
@@ -305,7 +420,7 @@ func Journals(r *hostcfg.Root) ([]*Journal, error) {
 		if !e.IsDir() || checkRunID(e.Name()) != nil {
 			continue
 		}
-		if _, err := r.Lstat(path.Join(JournalDir, e.Name(), journalManifest)); errors.Is(err, fs.ErrNotExist) {
+		if !hasManifest(r, e.Name()) {
 			continue
 		}
 		j, err := LoadJournal(r, e.Name())
@@ -323,64 +438,190 @@ func Journals(r *hostcfg.Root) ([]*Journal, error) {
 	return runs, nil
 }
 
+// hasManifest: run id has a manifest to load. An empty one (a disk that
+// lost the write) counts as none: apply and rollback quarantine it.
+func hasManifest(r *hostcfg.Root, id string) bool {
+	fi, err := r.Lstat(path.Join(JournalDir, id, journalManifest))
+	return err == nil && !(fi.Mode().IsRegular() && fi.Size() == 0)
+}
+
 // runSecond is the time part of a run ID (20261125T203500Z of 20261125T203500Z-1a2b).
 func runSecond(id string) string {
 	s, _, _ := strings.Cut(id, "-")
 	return s
 }
 
-// Rollback puts every journaled path back as it was, last first, and goes on
-// past a path that fails so that as much as possible is restored; the error
-// joins every failure, each naming its path. Only when all are back is the run
-// marked rolled-back, so a failed rollback can be run again; rolling back twice
-// is harmless (a path already as recorded is not touched). Restarting the
-// units again is the caller's job.
-func (j *Journal) Rollback(r *hostcfg.Root) error {
+// Outcomes of a rollback at one path.
+const (
+	PathRestored     = "restored"      // put back as it was before the run
+	PathUnchanged    = "unchanged"     // already as it was before the run
+	PathBlockRemoved = "block-removed" // unloop's block taken out, the rest kept
+	PathRefused      = "refused"       // holds newer content than the run's: kept
+	PathFailed       = "failed"
+)
+
+// PathResult is what a rollback did at one path.
+type PathResult struct {
+	Path   string `json:"path"`
+	Result string `json:"result"`
+	// Diff (refused) is what --force would change: from the content there
+	// now to the content before the run.
+	Diff  string `json:"diff,omitempty"`
+	Error string `json:"error,omitempty"`
+
+	err error
+}
+
+// ErrConflict is returned (wrapped) when a rollback refused paths that hold
+// content newer than the run's.
+var ErrConflict = errors.New("paths changed since the run; their newer content was kept")
+
+// Rollback puts every journaled path back as it was, last first, but only
+// while the path holds what the run left there or its original content: a
+// path with newer content (an admin's edit, a DHCP renew) is refused and
+// kept, unless force. A block unloop spliced into someone else's file is
+// taken out by its markers instead. It goes on past a path that fails or is
+// refused, so that as much as possible is restored. With every path back the
+// run is marked rolled-back; with some refused, conflict (a second rollback
+// may then try them again); a failure leaves the state, so a failed rollback
+// can be run again. Restarting the units again is the caller's job.
+func (j *Journal) Rollback(r *hostcfg.Root, force bool) ([]PathResult, error) {
+	return j.rollbackFirst(r, len(j.Snapshots), force)
+}
+
+// rollbackFirst is Rollback of the first n journaled paths only: those a
+// failed apply's writes may have reached. The others were never written by
+// the run, so whatever is there is not the run's to put back.
+func (j *Journal) rollbackFirst(r *hostcfg.Root, n int, force bool) ([]PathResult, error) {
 	var errs []error
-	for _, s := range slices.Backward(j.Snapshots) {
-		if err := restore(r, s); err != nil {
-			errs = append(errs, err)
+	var results []PathResult
+	var refused []string
+	for _, s := range slices.Backward(j.Snapshots[:n]) {
+		res := j.restore(r, s, force)
+		switch res.Result {
+		case PathFailed:
+			errs = append(errs, res.err)
+		case PathRefused:
+			refused = append(refused, s.Path)
 		}
+		results = append(results, res)
 	}
 	for _, d := range slices.Backward(j.Dirs) {
-		// A folder someone has put a file in since is theirs now: keep it.
-		if err := r.Remove(d); err != nil && !errors.Is(err, syscall.ENOTEMPTY) && !errors.Is(err, syscall.EEXIST) {
+		// A folder someone has put a file in since is theirs now: keep it;
+		// and RemoveDir removes nothing but an empty folder.
+		if err := r.RemoveDir(d); err != nil && !errors.Is(err, syscall.ENOTEMPTY) && !errors.Is(err, syscall.EEXIST) && !errors.Is(err, syscall.ENOTDIR) {
 			errs = append(errs, err)
 		}
 	}
 	if len(errs) > 0 {
-		return fmt.Errorf("rolling back run %s: %w", j.ID, errors.Join(errs...))
+		return results, fmt.Errorf("rolling back run %s: %w", j.ID, errors.Join(errs...))
 	}
 	j.root = r
-	if err := j.SetState(RunRolledBack); err != nil {
-		return fmt.Errorf("rolling back run %s: files restored, but %w: %w", j.ID, errUnmarked, err)
+	state := RunRolledBack
+	if len(refused) > 0 {
+		state = RunConflict
 	}
-	return nil
+	j.Refused = refused
+	if err := j.SetState(state); err != nil {
+		if state == RunConflict {
+			return results, fmt.Errorf("rolling back run %s: %w (%s), and the run could not be marked conflict: %w", j.ID, ErrConflict, strings.Join(refused, ", "), err)
+		}
+		return results, fmt.Errorf("rolling back run %s: files restored, but %w: %w", j.ID, errUnmarked, err)
+	}
+	if len(refused) > 0 {
+		return results, fmt.Errorf("rolling back run %s: %w (%s); --force restores them", j.ID, ErrConflict, strings.Join(refused, ", "))
+	}
+	return results, nil
 }
 
-// restore puts one path back. A file of someone else's that unloop spliced its
-// block into (RHEL's dhclient-enter-hooks) gets the block removed by its
-// markers rather than the whole file restored: what its owner changed since
-// stays, and when nothing did the result is the original byte for byte.
-func restore(r *hostcfg.Root, s *hostcfg.Snapshot) error {
-	if !s.Exists || s.Link != "" {
-		return r.Restore(s)
-	}
-	if _, _, had, err := findBlock(s.Path, s.Data); err != nil || had {
-		return r.Restore(s)
+// restore puts one path back, when it may. Every write goes only over the
+// very file it decided on (cur), checked again just before its rename: a
+// writer that got there in between keeps its content, and the path is
+// refused as if it had been there first.
+func (j *Journal) restore(r *hostcfg.Root, s *hostcfg.Snapshot, force bool) PathResult {
+	res := PathResult{Path: s.Path}
+	fail := func(err error) PathResult {
+		if errors.Is(err, hostcfg.ErrChanged) || errors.Is(err, hostcfg.ErrSwapped) {
+			if now, serr := r.Snapshot(s.Path); serr == nil {
+				return refuse(res, now, s, j.ID)
+			}
+		}
+		res.Result, res.Error, res.err = PathFailed, err.Error(), err
+		return res
 	}
 	cur, err := r.Snapshot(s.Path)
-	if err != nil || !cur.Exists || cur.Link != "" {
-		return r.Restore(s)
-	}
-	out, found, err := removeBlock(s.Path, cur.Data)
 	if err != nil {
-		return err
+		return fail(err)
 	}
-	if !found {
-		return r.Restore(s)
+	if cur.Equal(s) {
+		res.Result = PathUnchanged
+		return res
 	}
-	return r.WriteFile(s.Path, out, cur.Mode, cur.UID, cur.GID)
+	switch {
+	case cur.SameContent(s) || j.leftAt(s.Path).holds(cur):
+	case spliceable(s, cur):
+		// Someone else's file unloop spliced its block into (RHEL's
+		// dhclient-enter-hooks): the block goes by its markers, and what
+		// its owner changed since stays.
+		out, found, err := removeBlock(s.Path, cur.Data)
+		if err != nil {
+			return fail(err)
+		}
+		if found {
+			if err := r.ReplaceFile(cur, out, cur.Mode, cur.UID, cur.GID); err != nil {
+				return fail(err)
+			}
+			res.Result = PathBlockRemoved
+			return res
+		}
+		if !force {
+			return refuse(res, cur, s, j.ID)
+		}
+	case !force:
+		return refuse(res, cur, s, j.ID)
+	}
+	if err := r.RestoreOver(cur, s); err != nil {
+		return fail(err)
+	}
+	res.Result = PathRestored
+	return res
+}
+
+// spliceable: the original was a file without unloop's block, and a file is
+// there now (whether it holds the block, removeBlock tells).
+func spliceable(orig, cur *hostcfg.Snapshot) bool {
+	if !orig.Exists || orig.Link != "" || !cur.Exists || cur.Link != "" {
+		return false
+	}
+	_, _, had, err := findBlock(orig.Path, orig.Data)
+	return err == nil && !had
+}
+
+// refuse keeps the newer content at a path and says what --force would do.
+func refuse(res PathResult, cur, orig *hostcfg.Snapshot, id string) PathResult {
+	res.Result = PathRefused
+	res.Diff = string(diff.Diff(cur.Path+" (now)", describe(cur), cur.Path+" (before run "+id+")", describe(orig)))
+	return res
+}
+
+// describe is a path's content as text for a diff.
+func describe(s *hostcfg.Snapshot) []byte {
+	switch {
+	case !s.Exists:
+		return nil
+	case s.Link != "":
+		return []byte("symbolic link to " + s.Link + "\n")
+	}
+	return s.Data
+}
+
+func (j *Journal) leftAt(p string) *Left {
+	for i := range j.Left {
+		if j.Left[i].Path == p {
+			return &j.Left[i]
+		}
+	}
+	return nil
 }
 
 // errUnmarked: every path is back, but the manifest could not be rewritten to

@@ -94,6 +94,23 @@ func jtChange(t *testing.T, r *hostcfg.Root) {
 	}
 }
 
+// jtLeft records, as apply does before it writes, what the run leaves at
+// each of jtPaths: here read back after jtChange.
+func jtLeft(t *testing.T, j *Journal, r *hostcfg.Root) {
+	t.Helper()
+	j.Left = nil
+	for _, s := range jtSnapshots(t, r) {
+		l := Left{Path: s.Path, Exists: s.Exists, Link: s.Link}
+		if s.Exists && s.Link == "" {
+			l.SHA256 = sha256Hex(s.Data)
+		}
+		j.Left = append(j.Left, l)
+	}
+	if err := j.save(r); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func jtSnapshots(t *testing.T, r *hostcfg.Root) []*hostcfg.Snapshot {
 	t.Helper()
 	var snaps []*hostcfg.Snapshot
@@ -184,7 +201,7 @@ func TestJournalRollback(t *testing.T) {
 	r := jtNode(t)
 	before := jtTree(t, r)
 	id := NewRunID(time.Now())
-	j, err := newJournal(r, id, []string{StrategyKubelet, StrategyStub}, jtSnapshots(t, r), nil)
+	j, err := newJournal(r, id, []string{StrategyKubelet, StrategyStub}, jtSnapshots(t, r), nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,6 +222,7 @@ func TestJournalRollback(t *testing.T) {
 	}
 
 	jtChange(t, r)
+	jtLeft(t, j, r)
 	if err := j.SetUnits([]string{"systemd-resolved.service", "kubelet.service"}); err != nil {
 		t.Fatal(err)
 	}
@@ -225,7 +243,7 @@ func TestJournalRollback(t *testing.T) {
 		t.Fatalf("last run: %+v", last)
 	}
 	for i := range 2 {
-		if err := last.Rollback(r); err != nil {
+		if _, err := last.Rollback(r, false); err != nil {
 			t.Fatalf("rollback %d: %v", i+1, err)
 		}
 		jtDiff(t, jtTree(t, r), before)
@@ -246,11 +264,12 @@ func TestJournalRollbackReadOnly(t *testing.T) {
 	jtPrivateMounts(t)
 	r := jtNode(t)
 	before := jtTree(t, r)
-	j, err := newJournal(r, "20261125T203500Z-0001", []string{StrategyDhclient}, jtSnapshots(t, r), nil)
+	j, err := newJournal(r, "20261125T203500Z-0001", []string{StrategyDhclient}, jtSnapshots(t, r), nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	jtChange(t, r)
+	jtLeft(t, j, r)
 	dir := filepath.Join(r.Dir(), "etc/dhcp")
 	if err := syscall.Mount(dir, dir, "", syscall.MS_BIND, ""); err != nil {
 		t.Skipf("bind mount: %v", err)
@@ -269,7 +288,7 @@ func TestJournalRollbackReadOnly(t *testing.T) {
 		t.Skipf("read-only remount: %v", err)
 	}
 
-	err = j.Rollback(r)
+	_, err = j.Rollback(r, false)
 	want := "rolling back run 20261125T203500Z-0001: /etc/dhcp/dhclient.conf: creating a temp file beside it: read-only file system"
 	if err == nil || err.Error() != want || !errors.Is(err, syscall.EROFS) {
 		t.Fatalf("err = %v, want %q", err, want)
@@ -289,7 +308,7 @@ func TestJournalRollbackReadOnly(t *testing.T) {
 	}
 
 	unmount()
-	if err := j.Rollback(r); err != nil {
+	if _, err := j.Rollback(r, false); err != nil {
 		t.Fatal(err)
 	}
 	jtDiff(t, jtTree(t, r), before)
@@ -329,7 +348,7 @@ func TestJournalConfinement(t *testing.T) {
 	if string(snaps[2].Data) != "nameserver 169.254.25.10\n" {
 		t.Fatalf("snapshot read %q, not the file inside the root", snaps[2].Data)
 	}
-	j, err := newJournal(r, "20261125T203500Z-0002", nil, snaps, nil)
+	j, err := newJournal(r, "20261125T203500Z-0002", nil, snaps, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -343,7 +362,8 @@ func TestJournalConfinement(t *testing.T) {
 			t.Fatal(step)
 		}
 	}
-	if err := j.Rollback(r); err != nil {
+	// force: no Left was recorded; confinement is what is tested here.
+	if _, err := j.Rollback(r, true); err != nil {
 		t.Fatal(err)
 	}
 	jtDiff(t, jtTree(t, r), before)
@@ -359,10 +379,10 @@ func TestJournalConfinement(t *testing.T) {
 func TestNewJournalRefuses(t *testing.T) {
 	r := jtNode(t)
 	snap := func(p string) *hostcfg.Snapshot { return &hostcfg.Snapshot{Path: p} }
-	if _, err := newJournal(r, "20261125T203500Z-0003", nil, nil, nil); err != nil {
+	if _, err := newJournal(r, "20261125T203500Z-0003", nil, nil, nil, nil); err != nil {
 		t.Fatal(err)
 	}
-	big := &hostcfg.Snapshot{Path: "/big", Exists: true, Data: make([]byte, hostcfg.MaxFileSize)}
+	big := &hostcfg.Snapshot{Path: "/big", Exists: true, Data: make([]byte, maxManifestSize)}
 	tests := []struct {
 		name  string
 		id    string
@@ -382,7 +402,7 @@ func TestNewJournalRefuses(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := newJournal(r, tt.id, nil, tt.snaps, nil)
+			_, err := newJournal(r, tt.id, nil, tt.snaps, nil, nil)
 			if err == nil || !strings.HasPrefix(err.Error(), tt.want) {
 				t.Errorf("err = %v, want %q…", err, tt.want)
 			}
@@ -406,8 +426,10 @@ func TestLoadJournalErrors(t *testing.T) {
 			want: "/var/lib/unloop/runs/r1/manifest.json:3: not a run manifest: invalid character 'o'"},
 		{name: "a wrong type", id: "r1", manifest: "{\n\"version\": \"1\"}",
 			want: "/var/lib/unloop/runs/r1/manifest.json:2: not a run manifest: json: cannot unmarshal"},
-		{name: "another version", id: "r1", manifest: strings.Replace(good, `"version": 1`, `"version": 2`, 1),
-			want: "/var/lib/unloop/runs/r1/manifest.json: manifest version 2, this unloop reads 1"},
+		{name: "a version this unloop does not know", id: "r1", manifest: strings.Replace(good, `"version": 1`, `"version": 3`, 1),
+			want: "/var/lib/unloop/runs/r1/manifest.json: manifest version 3, this unloop reads versions 1 to 2: refusing a journal it does not know"},
+		{name: "version 0", id: "r1", manifest: strings.Replace(good, `"version": 1`, `"version": 0`, 1),
+			want: "/var/lib/unloop/runs/r1/manifest.json: manifest version 0, this unloop reads versions 1 to 2"},
 		{name: "an unknown state", id: "r1", manifest: strings.Replace(good, `"applied"`, `"done"`, 1),
 			want: `/var/lib/unloop/runs/r1/manifest.json: unknown run state "done"`},
 		{name: "another run's manifest", id: "r1", manifest: strings.Replace(good, `"r1"`, `"r2"`, 1),
@@ -458,7 +480,7 @@ func TestLastJournal(t *testing.T) {
 	}
 	// Made out of order: the newest is the greatest ID, not the last made.
 	for _, id := range []string{"20261125T203500Z-0aaa", "20261126T080000Z-0001", "20261125T210000Z-ffff"} {
-		if _, err := newJournal(r, id, nil, nil, nil); err != nil {
+		if _, err := newJournal(r, id, nil, nil, nil, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -489,13 +511,13 @@ func TestJournals(t *testing.T) {
 		t.Fatalf("no journal: %v, %v; want an empty list", runs, err)
 	}
 	for _, id := range []string{"20261125T203500Z-0aaa", "20261126T080000Z-0001", "20261125T210000Z-ffff"} {
-		if _, err := newJournal(r, id, []string{"dhclient"}, nil, nil); err != nil {
+		if _, err := newJournal(r, id, []string{"dhclient"}, nil, nil, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
 	// Two runs of one second (a crashed run and the apply that recovered
 	// it): the one made later is newer, whatever its ID.
-	older, err := newJournal(r, "20261126T080000Z-ffff", nil, nil, nil)
+	older, err := newJournal(r, "20261126T080000Z-ffff", nil, nil, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

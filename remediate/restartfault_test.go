@@ -246,7 +246,7 @@ func TestApplyReloadsUnits(t *testing.T) {
 			if tc.flagInUnit != slices.ContainsFunc(res.Plan.Changes, func(c Change) bool { return c.Path == "/"+dropIn }) {
 				t.Fatalf("apply's changes %+v: the drop-in edited %v, want %v", res.Plan.Changes, !tc.flagInUnit, tc.flagInUnit)
 			}
-			if _, err := Rollback(context.Background(), env, Options{}, ""); err != nil {
+			if _, err := Rollback(context.Background(), env, Options{}, "", false); err != nil {
 				t.Fatalf("rollback: %v", err)
 			}
 			if bus.reloads != tc.wantReloads {
@@ -254,4 +254,57 @@ func TestApplyReloadsUnits(t *testing.T) {
 			}
 		})
 	}
+}
+
+// termBus is restartBus where a SIGTERM arrives while kubelet is watched
+// after its restart: the watch cancels the run's context. Its restart job
+// fails on a cancelled context, as the real bus's does.
+type termBus struct {
+	restartBus
+	term context.CancelFunc
+}
+
+func (b *termBus) UnitActive(ctx context.Context, unit string) (bool, error) {
+	b.mu.Lock()
+	watching := len(b.restarts) > 0 // planning asks too, before any restart
+	b.mu.Unlock()
+	if watching {
+		b.term()
+	}
+	return b.restartBus.UnitActive(ctx, unit)
+}
+
+func (b *termBus) RestartUnit(ctx context.Context, unit string) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("restart of %s: %w", unit, err)
+	}
+	return b.restartBus.RestartUnit(ctx, unit)
+}
+
+// TestApplyTerminatedDuringWatch: SIGTERM while kubelet is watched after its
+// restart. The files are rolled back and the rollback still restarts kubelet
+// on its old config: the rollback's restarts have a deadline of their own,
+// not the cancelled context (kubelet was left on a file the rollback deleted).
+func TestApplyTerminatedDuringWatch(t *testing.T) {
+	dir, _ := hostcfgtest.Tree(t, filepath.Join("testdata", "nodes", "ubuntu-2004-kubeadm-stub.txtar"))
+	env, _ := faultEnv(t, dir)
+	ctx, term := context.WithCancel(context.Background())
+	defer term()
+	bus := &termBus{restartBus: restartBus{jobErr: func(int) error { return nil }, active: func(int) bool { return true }}, term: term}
+	env.Bus = bus
+	env.Probe = func(context.Context, netip.Addr) error { return nil }
+	before := hostcfgtest.State(t, dir, unloopOwn)
+
+	res, err := Apply(ctx, env, Options{Strategies: []string{StrategyKubelet}})
+	var se *StepError
+	if !errors.As(err, &se) || se.Step != "restarting kubelet.service" || !errors.Is(err, context.Canceled) {
+		t.Fatalf("apply: %v, want the watch of kubelet.service cut short", err)
+	}
+	if !se.RollbackOK || !res.RolledBack {
+		t.Errorf("rollback ok %v, files rolled back %v: %v", se.RollbackOK, res.RolledBack, err)
+	}
+	if want := "kubelet.service kubelet.service"; strings.Join(bus.restarts, " ") != want {
+		t.Errorf("restarts %q, want %q (the rollback's restart of kubelet)", bus.restarts, want)
+	}
+	sameTree(t, before, hostcfgtest.State(t, dir, unloopOwn))
 }

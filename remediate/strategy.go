@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"path"
 	"slices"
 	"sort"
 	"strings"
@@ -149,32 +150,50 @@ func planKubelet(ctx context.Context, p *planner, _ []Finding) error {
 	}
 	k := n.Kubelet
 	reason := fmt.Sprintf("kubelet hands pods %s instead of %s", target, n.PodFile)
+	if err := p.pointKubelet(k, target, reason); err != nil {
+		return err
+	}
+	p.restart(ctx, k.Unit, StrategyKubelet, "kubelet reads resolvConf only at start", k.Healthz, nil)
+	p.pods(StrategyKubelet)
+	return nil
+}
+
+// pointKubelet plans the edit that makes kubelet hand pods target: a file of
+// the layout's own (a --config-dir drop-in, a config.yaml.d file, a snap's
+// args file), else the flag or the config file in place. Where only a person
+// can make the edit (k0s), it fails with the edit to make.
+func (p *planner) pointKubelet(k *kubelet.Setup, target, reason string) error {
+	n := p.node
 	switch {
+	case k.Fix.Hand != nil:
+		return fmt.Errorf("unloop does not change %s's kubelet, fix it by hand: %s", k.Distro, k.Fix.Hand(target))
+	case k.Fix.Edit != nil:
+		if n.PodFile == target && len(k.Misspelled) == 0 {
+			return nil
+		}
+		return p.edit(k.Fix.Path, StrategyKubelet, reason+" ("+path.Base(k.Fix.Path)+")", func(old []byte) ([]byte, error) {
+			return k.Fix.Edit(old, target)
+		})
 	case k.ResolvConfSource == "flag" && k.ResolvConfFlag != nil:
 		f := *k.ResolvConfFlag
-		if f.Value != target {
-			if err := p.edit(f.File, StrategyKubelet, reason+" (--resolv-conf)", func(old []byte) ([]byte, error) {
-				return kubelet.SetFlagValue(old, f, target)
-			}); err != nil {
-				return err
-			}
+		if f.Value == target {
+			return nil
 		}
+		return p.edit(f.File, StrategyKubelet, reason+" (--"+f.Name+")", func(old []byte) ([]byte, error) {
+			return kubelet.SetFlagValue(old, f, target)
+		})
 	case k.ConfigExists:
-		if n.PodFile != target || len(k.Misspelled) > 0 {
-			if err := p.edit(k.ConfigPath, StrategyKubelet, reason+" (resolvConf)", func(old []byte) ([]byte, error) {
-				return kubelet.SetResolvConf(k.ConfigPath, old, target)
-			}); err != nil {
-				return err
-			}
+		if n.PodFile == target && len(k.Misspelled) == 0 {
+			return nil
 		}
+		return p.edit(k.ConfigPath, StrategyKubelet, reason+" (resolvConf)", func(old []byte) ([]byte, error) {
+			return kubelet.SetResolvConf(k.ConfigPath, old, target)
+		})
 	case k.ConfigPath != "":
 		return fmt.Errorf("kubelet has neither a config file (%s does not exist) nor a --resolv-conf flag: nowhere to set resolvConf", k.ConfigPath)
 	default:
 		return errors.New("kubelet has neither a config file (no --config, no /var/lib/kubelet/config.yaml or /etc/kubernetes/kubelet-config.yaml) nor a --resolv-conf flag: nowhere to set resolvConf")
 	}
-	p.restart(ctx, "kubelet.service", StrategyKubelet, "kubelet reads resolvConf only at start", k.Healthz, nil)
-	p.pods(StrategyKubelet)
-	return nil
 }
 
 const stubDropIn = resolvconf.UnloopMarker + `: systemd-resolved without its stub listener, so that

@@ -18,14 +18,15 @@ type Candidate struct {
 
 // Candidates lists the clean upstreams the node knows of, best first:
 // --upstream alone when given; else systemd-resolved's servers (live, then its
-// uplink file, then its config), dhclient's leases, NetworkManager, and the
+// uplink file, then its config), dhclient's leases, NetworkManager's leases
+// and its configuration and keyfiles' dns=, and the
 // pod and host files without their looping addresses.
 func (n *Node) Candidates(opts Options) []Candidate {
 	var out []Candidate
 	seen := map[netip.Addr]bool{}
 	add := func(a netip.Addr, from string) {
 		a = a.Unmap()
-		if !a.IsValid() || a.Zone() != "" || seen[a] || n.Looping(a) {
+		if !a.IsValid() || a.Zone() != "" || seen[a] || n.Looping(a) || NotAnUpstream(a) != "" {
 			return
 		}
 		if k, _ := n.classify(a); k == kindLocal {
@@ -64,6 +65,11 @@ func (n *Node) Candidates(opts Options) []Candidate {
 		}
 	}
 	if n.NM != nil {
+		for _, l := range n.NM.Leases {
+			for _, a := range l.DNS {
+				add(a, fmt.Sprintf("NetworkManager's lease %s line %d", l.Path, l.Line))
+			}
+		}
 		for _, s := range n.NM.Servers {
 			add(s.Addr, fmt.Sprintf("%s line %d", s.File, s.Line))
 		}
@@ -93,4 +99,20 @@ func (n *Node) upstreamFindings(opts Options, found []Finding) []Finding {
 		"none came from systemd-resolved, dhclient's leases or NetworkManager",
 		"give the real upstreams with --upstream IP (or upstream: in the config file)"}
 	return []Finding{newFinding(CodeNoUpstream, "", 0, netip.Addr{}, chain)}
+}
+
+// NotAnUpstream says why a can never be a DNS server to forward to ("" when
+// it can): the unspecified address is the local host, and multicast and
+// broadcast addresses are no one server.
+func NotAnUpstream(a netip.Addr) string {
+	a = a.Unmap()
+	switch {
+	case a.IsUnspecified():
+		return "the unspecified address, which the kernel delivers to the local host, not an upstream"
+	case a.IsMulticast():
+		return "a multicast address, not an upstream"
+	case a == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
+		return "the broadcast address, not an upstream"
+	}
+	return ""
 }

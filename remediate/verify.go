@@ -20,13 +20,18 @@ const probeTimeout = 1500 * time.Millisecond
 // NOERROR or NXDOMAIN counts: the server resolves. SERVFAIL, REFUSED and
 // silence do not.
 func DNSProbe(ctx context.Context, addr netip.Addr) error {
+	return probeAt(ctx, net.JoinHostPort(addr.String(), "53"))
+}
+
+// probeAt is DNSProbe's question to a host:port (tests ask a local server).
+func probeAt(ctx context.Context, hostport string) error {
 	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
 	defer cancel()
 	m := new(dns.Msg)
 	m.SetQuestion(".", dns.TypeNS)
 	m.RecursionDesired = true
 	c := &dns.Client{Timeout: probeTimeout}
-	r, _, err := c.ExchangeContext(ctx, m, net.JoinHostPort(addr.String(), "53"))
+	r, _, err := c.ExchangeContext(ctx, m, hostport)
 	if err != nil {
 		return err
 	}

@@ -248,7 +248,7 @@ func TestApplyDiskFull(t *testing.T) {
 					if !journalFailed || !writeFailed {
 						t.Fatalf("apply succeeded before both a journal and a write failed: %q", outcomes)
 					}
-					if _, err := Rollback(context.Background(), env, opts, res.Run); err != nil {
+					if _, err := Rollback(context.Background(), env, opts, res.Run, false); err != nil {
 						t.Fatalf("rollback with %d pages free: %v", free, err)
 					}
 					sameTree(t, before, hostcfgtest.State(t, dir, unloopOwn))

@@ -64,7 +64,11 @@ const (
 // Dial connects to the system bus within ctx. Only the connecting is bound to
 // ctx: the Client stays usable after ctx ends, until Close. A bus that isn't
 // there (no socket, nobody listening) is an error wrapping ErrNotRunning.
-func Dial(ctx context.Context) (*Client, error) {
+func Dial(ctx context.Context) (*Client, error) { return DialAddress(ctx, "") }
+
+// DialAddress is Dial to the bus at a D-Bus address (unix:path=...); "" is
+// the system bus (DBUS_SYSTEM_BUS_ADDRESS when set).
+func DialAddress(ctx context.Context, address string) (*Client, error) {
 	type result struct {
 		c   *Client
 		err error
@@ -74,7 +78,7 @@ func Dial(ctx context.Context) (*Client, error) {
 	// are given, and their handshakes take none: dial with a context that
 	// never ends, and stop waiting (not dialling) when ctx does.
 	go func() {
-		c, err := dial(context.WithoutCancel(ctx))
+		c, err := dial(context.WithoutCancel(ctx), address)
 		ch <- result{c, err}
 	}()
 	select {
@@ -93,14 +97,26 @@ func Dial(ctx context.Context) (*Client, error) {
 // dial opens the connections at once: each is a socket, an authentication
 // and a Hello call, and go-systemd makes two in a row (calls, and signals for
 // job results); in sequence their round trips add up on every online run.
-func dial(ctx context.Context) (*Client, error) {
+func dial(ctx context.Context, address string) (*Client, error) {
 	var (
 		bus    *dbus.Conn
 		busErr error
 		wg     sync.WaitGroup
+		m      *sd.Conn
+		err    error
 	)
-	wg.Go(func() { bus, busErr = dbus.ConnectSystemBus(dbus.WithContext(ctx)) })
-	m, err := sd.NewSystemConnectionContext(ctx)
+	connect := func() (*dbus.Conn, error) {
+		if address == "" {
+			return dbus.ConnectSystemBus(dbus.WithContext(ctx))
+		}
+		return dbus.Connect(address, dbus.WithContext(ctx))
+	}
+	wg.Go(func() { bus, busErr = connect() })
+	if address == "" {
+		m, err = sd.NewSystemConnectionContext(ctx)
+	} else {
+		m, err = sd.NewConnection(connect)
+	}
 	wg.Wait()
 	if err == nil {
 		err = busErr

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 
 	"github.com/spf13/cobra"
 
@@ -81,8 +82,10 @@ Exit status: 0 done (changed or not), 1 failed (and rolled back) or refused. Wit
 		return flags.onNode(s, func(ctx context.Context, ss *session, env remediate.Env) error {
 			res, err := remediate.Apply(ctx, env, ss.Opts)
 			if res != nil {
+				// The run is over: output that can't be written (a closed
+				// pipe) is said, but the exit status is the run's.
 				if rerr := renderApply(ss.out, ss.Output, res, err); rerr != nil {
-					return rerr
+					ss.log.Warn("could not print the result", "err", rerr)
 				}
 			}
 			return err
@@ -93,40 +96,108 @@ Exit status: 0 done (changed or not), 1 failed (and rolled back) or refused. Wit
 
 func newRollbackCommand(s Streams) *cobra.Command {
 	var run string
+	var force bool
 	cmd := &cobra.Command{
 		Use:   "rollback",
 		Short: "Restore the files of the last (or the named) apply",
-		Long: `rollback puts back, byte for byte (content, mode, owner, link targets), every file the
-run changed, and restarts the units that run restarted. Rolling back twice is harmless.
+		Long: `rollback puts back, byte for byte (content, mode, owner, extended attributes, link
+targets), every file the run changed, and restarts the units that run restarted.
+
+A path is restored only while it still holds what the run left there or its original
+content. A path that changed since (an admin's edit, a DHCP renew) is refused: its newer
+content is kept, the diff --force would apply is shown, and the run is marked conflict.
+--force restores such paths too. A block unloop spliced into someone else's file is
+taken out by its markers, keeping the rest. A run rolled back already is refused.
 'unloop runs' lists the runs.
 
-Exit status: 0 rolled back, 1 failed or nothing to roll back. With --quiet nothing is
-printed but the error.`,
+Exit status: 0 rolled back, 1 failed, refused paths, nothing to roll back, or rolled
+back already. With --quiet nothing is printed but the error.`,
 		Example: `  unloop rollback
-  unloop rollback --run 20261125T203500Z-1a2b`,
+  unloop rollback --run 20261125T203500Z-1a2b
+  unloop rollback --force   # also over paths changed since the run`,
 		Args: cobra.NoArgs,
 	}
 	flags := addSettings(cmd, rollbackSettings...)
 	cmd.RunE = func(*cobra.Command, []string) error {
 		return flags.onNode(s, func(ctx context.Context, ss *session, env remediate.Env) error {
-			j, err := remediate.Rollback(ctx, env, ss.Opts, run)
-			if err != nil {
+			res, err := remediate.Rollback(ctx, env, ss.Opts, run, force)
+			if res == nil || errors.Is(err, remediate.ErrRolledBack) {
 				if errors.Is(err, remediate.ErrNoRun) {
 					return fmt.Errorf("nothing to roll back: %w", err)
 				}
 				return err
 			}
-			if ss.Output == "json" {
-				return writeJSON(ss.out, remediate.NewRollbackDocument(j))
+			restarted := restoredAny(res.Paths) && !ss.Opts.Offline && !ss.Opts.NoRestart && len(res.Run.Units) > 0
+			if rerr := renderRollback(ss.out, ss.Output, res, restarted); rerr != nil {
+				ss.log.Warn("could not print the result", "err", rerr)
 			}
-			fmt.Fprintf(ss.out, "rolled back run %s: %d paths restored", j.ID, len(j.Snapshots))
-			if len(j.Units) > 0 && !ss.Opts.Offline && !ss.Opts.NoRestart {
-				fmt.Fprintf(ss.out, ", restarted %v", j.Units)
-			}
-			fmt.Fprintln(ss.out)
-			return nil
+			return err
 		})
 	}
 	cmd.Flags().StringVar(&run, "run", "", "the run to roll back (default: the newest)")
+	cmd.Flags().BoolVar(&force, "force", false, "restore paths that changed since the run too, losing their newer content")
 	return cmd
+}
+
+func restoredAny(paths []remediate.PathResult) bool {
+	for _, p := range paths {
+		if p.Result == remediate.PathRestored || p.Result == remediate.PathBlockRemoved {
+			return true
+		}
+	}
+	return false
+}
+
+// renderRollback prints what a rollback did: in text, each refused path
+// with the diff --force would apply, then one line.
+func renderRollback(w io.Writer, output string, res *remediate.RollbackResult, restarted bool) error {
+	j := res.Run
+	count := map[string]int{}
+	for _, p := range res.Paths {
+		count[p.Result]++
+	}
+	if output == "json" {
+		return writeJSON(w, remediate.NewRollbackDocument(res))
+	}
+	ew := &errWriter{w: w}
+	for _, p := range res.Paths {
+		switch p.Result {
+		case remediate.PathRefused:
+			fmt.Fprintf(ew, "refused %s: it changed since run %s; its newer content is kept (--force restores it as it was before the run):\n%s", p.Path, j.ID, p.Diff)
+		case remediate.PathBlockRemoved:
+			fmt.Fprintf(ew, "removed unloop's block from %s, keeping the rest of the file\n", p.Path)
+		case remediate.PathFailed:
+			fmt.Fprintf(ew, "failed %s: %s\n", p.Path, p.Error)
+		}
+	}
+	restored := count[remediate.PathRestored] + count[remediate.PathBlockRemoved]
+	if count[remediate.PathRefused] > 0 {
+		fmt.Fprintf(ew, "run %s is in conflict: %d paths restored, %d refused", j.ID, restored, count[remediate.PathRefused])
+	} else {
+		fmt.Fprintf(ew, "rolled back run %s: %d paths restored", j.ID, restored)
+		if n := count[remediate.PathUnchanged]; n > 0 {
+			fmt.Fprintf(ew, ", %d already as before", n)
+		}
+	}
+	if restarted {
+		fmt.Fprintf(ew, ", restarted %v", j.Units)
+	}
+	fmt.Fprintln(ew)
+	return ew.err
+}
+
+// errWriter keeps the first write error and drops later writes: output to a
+// closed pipe must be seen, but never stop what the command does.
+type errWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (e *errWriter) Write(p []byte) (int, error) {
+	if e.err != nil {
+		return len(p), nil
+	}
+	n, err := e.w.Write(p)
+	e.err = err
+	return n, nil
 }

@@ -2,12 +2,15 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
+	"github.com/unloop/unloop/hostcfg"
 	"github.com/unloop/unloop/hostcfg/hostcfgtest"
 )
 
@@ -27,6 +30,10 @@ func goBuild(b *testing.B, pkg string) string {
 		bin = filepath.Join(filepath.Dir(bin), "unloop")
 	}
 	build := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", bin, pkg)
+	if strings.HasPrefix(pkg, "github.com/unloop/unloop/tests/") {
+		// tests/ is a module of its own.
+		build.Args = []string{"go", "build", "-C", filepath.Join("..", "..", "tests"), "-o", bin, pkg}
+	}
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
 		b.Fatalf("build %s: %v\n%s", pkg, err, out)
@@ -40,7 +47,7 @@ func goBuild(b *testing.B, pkg string) string {
 // a child's peak RSS starts at its parent's RSS when it forks (the kernel
 // keeps the larger of the two), so started by this test binary (15 MB) every
 // run would look at least that big.
-func runProcess(b *testing.B, want int, bin string, args ...string) {
+func runProcess(b *testing.B, want int, bin string, args ...string) (peakMB float64) {
 	b.Helper()
 	runner := goBuild(b, "github.com/unloop/unloop/tests/reliability/benchrun")
 	var times []float64
@@ -71,6 +78,7 @@ func runProcess(b *testing.B, want int, bin string, args ...string) {
 	if data, err := os.ReadFile("/proc/loadavg"); err == nil {
 		b.Logf("load average: %.14s", data)
 	}
+	return float64(maxRSS) / 1024
 }
 
 // fieldTree is the field report's node tree (RHEL, Kubespray, dhclient) and
@@ -123,4 +131,82 @@ func BenchmarkBinarySize(b *testing.B) {
 		size = fi.Size()
 	}
 	b.ReportMetric(float64(size)/(1<<20), "MB-stripped")
+}
+
+// largeTree is a kubeadm node with resolved's stub (the kubelet strategy
+// edits config.yaml) whose parsed inputs are as large as unloop accepts with
+// room for an edit (hostcfg.MaxParsedSize less 4 KiB): a kubelet config, most
+// of it a featureGates map, the costliest YAML to parse and splice per byte;
+// a Corefile of many server blocks that forwards to the pod file from
+// node-local-dns's address; a dhclient.conf that prepends that address. The
+// other files are read as they are in the tree.
+func largeTree(b *testing.B) (root, cfg string) {
+	b.Helper()
+	root, _ = hostcfgtest.Tree(b, filepath.Join("..", "..", "remediate", "testdata", "nodes", "ubuntu-2004-kubeadm-stub.txtar"))
+	p := filepath.Join(root, "var/lib/kubelet/config.yaml")
+	data, err := os.ReadFile(p)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var gates strings.Builder
+	gates.WriteString("featureGates:\n")
+	for i := 0; gates.Len()+len(data)+8192 < hostcfg.MaxParsedSize; i++ {
+		fmt.Fprintf(&gates, "  Feature%07d: true\n", i)
+	}
+	data = append(data, gates.String()...)
+	data = append(data, "# "+strings.Repeat("#", hostcfg.MaxParsedSize-4096-len(data))+"\n"...)
+	if err := os.WriteFile(p, data, 0o644); err != nil {
+		b.Fatal(err)
+	}
+	var corefile strings.Builder
+	corefile.WriteString(".:53 {\n  bind 169.254.25.10\n  forward . /etc/resolv.conf\n}\n")
+	for i := 0; corefile.Len()+200 < hostcfg.MaxParsedSize-4096; i++ {
+		fmt.Fprintf(&corefile, "zone%d.example:53 {\n  hosts {\n    10.0.%d.%d a%d.zone%d.example\n  }\n}\n", i, i%250, i%200, i, i)
+	}
+	var dhclient strings.Builder
+	dhclient.WriteString("prepend domain-name-servers 169.254.25.10;\n")
+	for i := 0; dhclient.Len()+100 < hostcfg.MaxParsedSize-4096; i++ {
+		fmt.Fprintf(&dhclient, "send host-name \"node%d\";\n", i)
+	}
+	for p, data := range map[string]string{"etc/coredns/Corefile": corefile.String(), "etc/dhcp/dhclient.conf": dhclient.String()} {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(root, p)), 0o755); err != nil {
+			b.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(root, p), []byte(data), 0o644); err != nil {
+			b.Fatal(err)
+		}
+	}
+	cfg = filepath.Join(b.TempDir(), "unloop.yaml")
+	if err := os.WriteFile(cfg, nil, 0o644); err != nil {
+		b.Fatal(err)
+	}
+	return root, cfg
+}
+
+// maxPeakRSS is what apply and check may take at most on any input they
+// accept (issue 11: the DaemonSet's limit is 64 MiB).
+const maxPeakRSS = 30
+
+// BenchmarkApplyLargestInputProcess: `unloop apply --offline --strategy
+// kubelet` on the largest kubelet config unloop accepts. The first run
+// changes it (plan, journal, write, verify); the later ones find nothing to
+// do. Its peak RSS must stay within maxPeakRSS MB.
+func BenchmarkApplyLargestInputProcess(b *testing.B) {
+	bin := builtBinary(b)
+	root, cfg := largeTree(b)
+	rss := runProcess(b, 0, bin, "apply", "--offline", "--strategy", "kubelet", "--upstream", "192.0.2.53", "--root", root, "--config", cfg)
+	if rss > maxPeakRSS {
+		b.Errorf("apply peaked at %.1f MB, more than %d MB", rss, maxPeakRSS)
+	}
+}
+
+// BenchmarkCheckLargestInputProcess: `unloop check --offline` on the same
+// tree. Its peak RSS must stay within maxPeakRSS MB.
+func BenchmarkCheckLargestInputProcess(b *testing.B) {
+	bin := builtBinary(b)
+	root, cfg := largeTree(b)
+	rss := runProcess(b, 2, bin, "check", "--offline", "--root", root, "--config", cfg)
+	if rss > maxPeakRSS {
+		b.Errorf("check peaked at %.1f MB, more than %d MB", rss, maxPeakRSS)
+	}
 }

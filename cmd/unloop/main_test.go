@@ -1,36 +1,89 @@
 package main
 
 import (
-	"context"
 	"errors"
+	"fmt"
+	"net"
+	"net/netip"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
 )
 
 func TestMain(m *testing.M) {
-	testscript.Main(m, map[string]func(){
-		"unloop": func() {
-			os.Exit(Run(context.Background(), os.Args[1:], Streams{In: os.Stdin, Out: os.Stdout, Err: os.Stderr}))
-		},
-	})
+	// The scripts run main itself: its signal handling is part of the CLI.
+	testscript.Main(m, map[string]func(){"unloop": main})
 }
 
 // TestScripts runs the CLI end to end: testdata/script/*.txtar.
 func TestScripts(t *testing.T) {
 	testscript.Run(t, testscript.Params{
-		Dir: "testdata/script",
+		Dir:           "testdata/script",
+		UpdateScripts: *update,
 		Setup: func(env *testscript.Env) error {
 			// The machine's own /etc/unloop/unloop.yaml must not leak in.
 			cfg := env.WorkDir + "/.empty-unloop.yaml"
 			env.Setenv("UNLOOP_CONFIG", cfg)
 			return os.WriteFile(cfg, nil, 0o644)
 		},
+		Condition: func(cond string) (bool, error) {
+			if cond == "hostaddr" {
+				return firstHostAddr().IsValid(), nil
+			}
+			return false, fmt.Errorf("unknown condition %q", cond)
+		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			"hostaddr": hostAddr,
+			"dbusd":    dbusDaemon,
 			// exits N CMD ARGS...: run CMD and require exit status N.
+			// closedout N CMD ARGS...: run CMD with stdout and stderr a pipe
+			// whose reader is gone (| head, a dropped SSH session) before CMD
+			// starts, and require exit status N.
+			"closedout": func(ts *testscript.TestScript, neg bool, args []string) {
+				if neg || len(args) < 2 {
+					ts.Fatalf("usage: closedout N command [args...]")
+				}
+				want, err := strconv.Atoi(args[0])
+				ts.Check(err)
+				prog := ""
+				for _, dir := range filepath.SplitList(ts.Getenv("PATH")) {
+					if fi, err := os.Stat(filepath.Join(dir, args[1])); err == nil && !fi.IsDir() {
+						prog = filepath.Join(dir, args[1])
+						break
+					}
+				}
+				if prog == "" {
+					ts.Fatalf("closedout: %s not found", args[1])
+				}
+				r, w, err := os.Pipe()
+				ts.Check(err)
+				ts.Check(r.Close())
+				cmd := exec.Command(prog, args[2:]...)
+				cmd.Dir = ts.Getenv("WORK")
+				cmd.Env = append(os.Environ(), "UNLOOP_CONFIG="+ts.Getenv("UNLOOP_CONFIG"))
+				cmd.Stdout, cmd.Stderr = w, w
+				err = cmd.Run()
+				w.Close()
+				got := 0
+				var ee *exec.ExitError
+				if errors.As(err, &ee) {
+					got = ee.ExitCode()
+					if st, ok := ee.Sys().(syscall.WaitStatus); ok && st.Signaled() {
+						ts.Fatalf("%s was killed by %v", args[1], st.Signal())
+					}
+				} else if err != nil {
+					ts.Fatalf("closedout: %v", err)
+				}
+				if got != want {
+					ts.Fatalf("%s exited %d, want %d", args[1], got, want)
+				}
+			},
 			"exits": func(ts *testscript.TestScript, neg bool, args []string) {
 				if neg || len(args) < 2 {
 					ts.Fatalf("usage: exits N command [args...]")
@@ -53,4 +106,67 @@ func TestScripts(t *testing.T) {
 			},
 		},
 	})
+}
+
+// hostaddr VAR: set VAR to an address of this machine's interfaces beyond
+// loopback, for a tree that names it; the condition [hostaddr] says there is one.
+func hostAddr(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: hostaddr VAR")
+	}
+	a := firstHostAddr()
+	if !a.IsValid() {
+		ts.Fatalf("this machine has no address beyond loopback")
+	}
+	ts.Setenv(args[0], a.String())
+}
+
+func firstHostAddr() netip.Addr {
+	addrs, _ := net.InterfaceAddrs()
+	for _, a := range addrs {
+		if pn, ok := a.(*net.IPNet); ok {
+			if ip, ok := netip.AddrFromSlice(pn.IP); ok && ip.Unmap().Is4() && ip.IsGlobalUnicast() {
+				return ip.Unmap()
+			}
+		}
+	}
+	return netip.Addr{}
+}
+
+// dbusd DIR: start a real dbus-daemon, a system bus, listening on
+// DIR/run/dbus/system_bus_socket, until the script ends.
+func dbusDaemon(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: dbusd DIR")
+	}
+	sock := filepath.Join(ts.MkAbs(args[0]), "run/dbus/system_bus_socket")
+	ts.Check(os.MkdirAll(filepath.Dir(sock), 0o755))
+	conf := ts.MkAbs(".dbusd-" + filepath.Base(args[0]) + ".conf")
+	ts.Check(os.WriteFile(conf, []byte(fmt.Sprintf(`<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>system</type>
+  <listen>unix:path=%s</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow user="*"/>
+    <allow own="*"/>
+    <allow send_destination="*"/>
+    <allow receive_sender="*"/>
+  </policy>
+</busconfig>
+`, sock)), 0o644))
+	cmd := exec.Command("dbus-daemon", "--config-file="+conf, "--nofork", "--nopidfile")
+	cmd.Stderr = os.Stderr
+	ts.Check(cmd.Start())
+	ts.Defer(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if fi, err := os.Stat(sock); err == nil && fi.Mode().Type() == os.ModeSocket {
+			return
+		}
+	}
+	ts.Fatalf("dbus-daemon did not listen on %s", sock)
 }

@@ -122,7 +122,9 @@ func writeTextfile(path string, rep *remediate.Report, now time.Time) error {
 		return err
 	}
 	// The textfile is this machine's path, not the node's (--root): a root
-	// of "/" gives hostcfg's atomic write without a second confinement.
+	// of "/" gives hostcfg's atomic write without a second confinement. It
+	// writes through the folder's handle and replaces a link at unloop.prom
+	// rather than follow it: the folder's owner may not be root.
 	root, err := hostcfg.NewRoot("/")
 	if err != nil {
 		return err

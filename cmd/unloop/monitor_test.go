@@ -371,7 +371,7 @@ func TestConfigFileMetricsOutputKeepsApply(t *testing.T) {
 	if !strings.Contains(out.String(), "Applied run") {
 		t.Errorf("apply did not print its text report:\n%s", out.String())
 	}
-	if want := `output \"prometheus\" in ` + cfg + ` is for check only: apply prints text`; !strings.Contains(errb.String(), want) {
+	if want := `config ` + cfg + `:1: output \"prometheus\" is for check only: apply prints text`; !strings.Contains(errb.String(), want) {
 		t.Errorf("stderr %q lacks %q", errb.String(), want)
 	}
 	if b, _ := os.ReadFile(filepath.Join(root, "var/lib/kubelet/config.yaml")); !strings.Contains(string(b), "resolvConf: /etc/unloop/resolv.conf") {
@@ -381,4 +381,44 @@ func TestConfigFileMetricsOutputKeepsApply(t *testing.T) {
 	out.Reset()
 	Run(context.Background(), []string{"check", "--root", root, "--offline", "--config", cfg}, Streams{In: strings.NewReader(""), Out: &out, Err: &errb})
 	parseMetrics(t, out.String())
+}
+
+// TestTextfileNeverFollowsALink: node_exporter's textfile folder is often
+// owned by another user, who can link unloop.prom to any file of root's (in
+// the DaemonSet a relative link reaches /host/etc). check replaces the link
+// with its metrics and leaves the file it named byte for byte, whether the
+// link is absolute or relative.
+func TestTextfileNeverFollowsALink(t *testing.T) {
+	root := nodeTree(t, loopNode)
+	for _, relative := range []bool{false, true} {
+		dir := t.TempDir()
+		victim := filepath.Join(t.TempDir(), "shadow")
+		if err := os.WriteFile(victim, []byte("root:*:20000::::::\n"), 0o640); err != nil {
+			t.Fatal(err)
+		}
+		target := victim
+		if relative {
+			var err error
+			if target, err = filepath.Rel(dir, victim); err != nil {
+				t.Fatal(err)
+			}
+		}
+		prom := filepath.Join(dir, "unloop.prom")
+		if err := os.Symlink(target, prom); err != nil {
+			t.Fatal(err)
+		}
+		if _, stderr, code := run(t, root, "check", "--textfile", prom); code != 2 {
+			t.Fatalf("check --textfile: exit %d, want 2\n%s", code, stderr)
+		}
+		if b, err := os.ReadFile(victim); err != nil || string(b) != "root:*:20000::::::\n" {
+			t.Errorf("link to %s: the file it named is now %q (%v)", target, b, err)
+		}
+		if fi, err := os.Stat(victim); err != nil || fi.Mode().Perm() != 0o640 {
+			t.Errorf("link to %s: the file it named changed mode: %v", target, fi.Mode())
+		}
+		fi, err := os.Lstat(prom)
+		if err != nil || !fi.Mode().IsRegular() {
+			t.Errorf("link to %s: unloop.prom is not the metrics file: %v", target, err)
+		}
+	}
 }

@@ -144,6 +144,9 @@ func writePodFile(b *strings.Builder, d remediate.CheckDocument) {
 	switch {
 	case !k.Present:
 		src = "no kubelet: the host's file"
+	case k.Why != "":
+		// Where the distribution's layout chose it (k3s, the snaps, k0s, drop-ins).
+		src = printable(k.Why)
 	case k.Source == "flag":
 		src = "kubelet's --resolv-conf"
 	case k.Source == "config":
@@ -343,7 +346,11 @@ func writeChanges(b *strings.Builder, p painter, d remediate.PlanDocument) {
 			b.WriteString("\n")
 		case remediate.KindPods:
 			fmt.Fprintf(b, "%s pods %s  [%s] %s\n", action, strings.Join(c.Pods, ", "), c.Strategy, c.Reason)
-			b.WriteString("  kubectl -n kube-system delete pod --field-selector spec.nodeName=$(hostname) -l 'k8s-app in (kube-dns, node-local-dns)'\n")
+			node := "$(hostname)"
+			if c.Node != "" {
+				node = shellQuote(c.Node)
+			}
+			fmt.Fprintf(b, "  kubectl -n kube-system delete pod --field-selector spec.nodeName=%s -l 'k8s-app in (kube-dns, node-local-dns)'\n", node)
 		}
 	}
 }
@@ -431,4 +438,14 @@ func renderApply(w io.Writer, format string, res *remediate.Result, err error) e
 	}
 	_, werr := io.WriteString(w, strings.TrimPrefix(b.String(), "\n"))
 	return werr
+}
+
+// shellQuote quotes s for a POSIX shell when it needs it.
+func shellQuote(s string) string {
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("-._", c)) {
+			return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+		}
+	}
+	return s
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -9,7 +10,6 @@ import (
 
 	"github.com/unloop/unloop/hostcfg"
 	"github.com/unloop/unloop/remediate"
-	"github.com/unloop/unloop/systemd"
 )
 
 // session is what a command runs with once its settings are read.
@@ -69,8 +69,10 @@ func (cf *cmdFlags) onNode(s Streams, fn func(ctx context.Context, ss *session, 
 	return fn(ctx, ss, env)
 }
 
-// openEnv opens the node: its root, and unless offline its bus and interfaces.
-// No bus is not an error: check then says it read files only.
+// openEnv opens the node: its root, and unless offline its bus and
+// interfaces (which bus, and whether this machine's interfaces are the
+// node's: nodeBus). No bus is not an error: check then says it read files
+// only.
 func openEnv(ctx context.Context, c *config, log *slog.Logger) (remediate.Env, func(), error) {
 	root, err := hostcfg.NewRoot(c.Root)
 	if err != nil {
@@ -80,15 +82,24 @@ func openEnv(ctx context.Context, c *config, log *slog.Logger) (remediate.Env, f
 	if c.Opts.Offline {
 		return env, func() {}, nil
 	}
-	env.Interfaces = remediate.SystemInterfaces
 	bctx, cancel := context.WithTimeout(ctx, busDialTimeout)
 	defer cancel()
-	bus, err := systemd.Dial(bctx)
-	if err != nil {
+	bus, err := nodeBus(bctx, root.Dir())
+	var notOurs *foreignRootError
+	switch {
+	case errors.As(err, &notOurs):
+		// Not this machine, and no bus of its own: nothing may act on this
+		// machine, so files only.
+		c.Opts.Offline = true
+		log.Warn(fmt.Sprintf("offline: --root %s is not this machine and %v", c.Root, notOurs.Err))
+		return env, func() {}, nil
+	case err != nil:
+		env.Interfaces = remediate.SystemInterfaces
 		env.BusNote = fmt.Sprintf("no system bus (%v)", err)
 		log.Debug("no system bus", "err", err)
 		return env, func() {}, nil
 	}
+	env.Interfaces = remediate.SystemInterfaces
 	env.Bus = bus
 	return env, bus.Close, nil
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/coredns/caddy/caddyfile"
 
 	"github.com/unloop/unloop/hostcfg"
+	"github.com/unloop/unloop/hostcfg/internal/conffile"
 )
 
 // Token is one word of a Corefile, where it is.
@@ -49,12 +50,18 @@ type Config struct {
 	Path    string
 	Servers []ServerBlock
 	Imports []Token // `import` lines between server blocks, not expanded
+	// Source is set for a Corefile from a ConfigMap or a pod's volume: its
+	// lines are the YAML file's (a manifest's), and unloop never edits it.
+	Source *Source `json:",omitempty"`
 }
 
 // Parse lexes data with the caddy lexer; unbalanced braces and other
 // syntax errors name path and line. Imports and {$ENV} placeholders are kept as
 // written: checking must not depend on the environment or on other files.
 func Parse(path string, data []byte) (*Config, error) {
+	if err := conffile.CheckParsedSize(path, data); err != nil {
+		return nil, err
+	}
 	toks, err := lexCorefile(path, data)
 	if err != nil {
 		return nil, err

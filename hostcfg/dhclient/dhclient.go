@@ -139,6 +139,9 @@ type dhToken struct {
 // comment to the end of the line (outside strings), strings are in double
 // quotes with backslash escapes, and ; { } , stand alone.
 func dhTokenize(path string, data []byte) ([]dhToken, error) {
+	if err := conffile.CheckParsedSize(path, data); err != nil {
+		return nil, err
+	}
 	if err := conffile.Check(path, data, conffile.MaxINILine); err != nil {
 		return nil, err
 	}

@@ -2,8 +2,11 @@ package kubelet
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"net"
 	"regexp"
@@ -57,6 +60,9 @@ func parseKubeletConfig(path string, data []byte) (kc *kubeletConfig, err error)
 			kc, err = nil, hostcfg.Errorf(path, 0, "YAML parser failed: %v", p)
 		}
 	}()
+	if err := conffile.CheckParsedSize(path, data); err != nil {
+		return nil, err
+	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
 	if err := dec.Decode(&doc); err != nil {
@@ -572,7 +578,14 @@ func SetResolvConf(path string, data []byte, value string) ([]byte, error) {
 	if err != nil {
 		return nil, hostcfg.Errorf(path, 0, "editing resolvConf: %v", err)
 	}
-	if err := kc.checkEdit(out, value); err != nil {
+	// Digests of the other pairs, so that the old tree is garbage before the
+	// edited file is parsed: two trees of a large config at once would cost
+	// twice the memory (issue 11: apply stays within 30 MB on every input).
+	before, err := pairDigests(kc.otherPairs())
+	if err != nil {
+		return nil, hostcfg.Errorf(path, 0, "%v: change resolvConf by hand", err)
+	}
+	if err := checkEdit(path, out, value, before); err != nil {
 		return nil, err
 	}
 	return out, nil
@@ -715,26 +728,29 @@ func (kc *kubeletConfig) commentOut(t *yamlText, key, val *yaml.Node, flow bool)
 }
 
 // checkEdit parses the edited file and makes sure that only resolvConf (and
-// the near misses of it) changed, and that resolvConf is now value.
-func (kc *kubeletConfig) checkEdit(out []byte, value string) error {
-	nk, err := parseKubeletConfig(kc.path, out)
+// the near misses of it) changed, and that resolvConf is now value: the other
+// top-level pairs must have the digests before holds.
+func checkEdit(path string, out []byte, value string, before []pairDigest) error {
+	nk, err := parseKubeletConfig(path, out)
 	if err != nil {
 		return fmt.Errorf("the edited file does not parse, nothing written: %w", err)
 	}
 	if got, ok := nk.resolvConf(); !ok || got != value || nk.rcVal == nil {
-		return hostcfg.Errorf(kc.path, 0, "after the edit resolvConf reads %q, not %q: nothing written", got, value)
+		return hostcfg.Errorf(path, 0, "after the edit resolvConf reads %q, not %q: nothing written", got, value)
 	}
 	if len(nk.misses) > 0 {
-		return hostcfg.Errorf(kc.path, nk.misses[0][0].Line, "after the edit %q is still there: nothing written", yamlDeref(nk.misses[0][0]).Value)
+		return hostcfg.Errorf(path, nk.misses[0][0].Line, "after the edit %q is still there: nothing written", yamlDeref(nk.misses[0][0]).Value)
 	}
-	before, after := kc.otherPairs(), nk.otherPairs()
+	after, err := pairDigests(nk.otherPairs())
+	if err != nil {
+		return hostcfg.Errorf(path, 0, "after the edit: %v: nothing written", err)
+	}
 	if len(before) != len(after) {
-		return hostcfg.Errorf(kc.path, 0, "the edit changed other keys (%d before, %d after): nothing written", len(before), len(after))
+		return hostcfg.Errorf(path, 0, "the edit changed other keys (%d before, %d after): nothing written", len(before), len(after))
 	}
-	budget := 1 << 20
 	for i := range before {
-		if !sameYAML(before[i][0], after[i][0], &budget) || !sameYAML(before[i][1], after[i][1], &budget) {
-			return hostcfg.Errorf(kc.path, 0, "the edit changed %q: nothing written", before[i][0].Value)
+		if before[i].sum != after[i].sum {
+			return hostcfg.Errorf(path, 0, "the edit changed %q: nothing written", before[i].key)
 		}
 	}
 	return nil
@@ -754,25 +770,60 @@ func (kc *kubeletConfig) otherPairs() [][2]*yaml.Node {
 	return out
 }
 
-// sameYAML compares two nodes by content, ignoring positions and comments.
-// Aliases are followed, so a changed anchor shows wherever it is used; budget
-// bounds the work, since aliases can make a small file a huge tree.
-func sameYAML(a, b *yaml.Node, budget *int) bool {
-	if a == nil || b == nil {
-		return a == b
+// pairDigest is a top-level pair's key and a digest of the pair's content.
+type pairDigest struct {
+	key string
+	sum [sha256.Size]byte
+}
+
+// pairDigests digests each pair by content, ignoring positions and comments.
+// Aliases are followed, so a changed anchor shows wherever it is used; a
+// budget bounds the work, since aliases can make a small file a huge tree.
+func pairDigests(pairs [][2]*yaml.Node) ([]pairDigest, error) {
+	budget := 1 << 20
+	out := make([]pairDigest, 0, len(pairs))
+	for _, p := range pairs {
+		h := sha256.New()
+		if !digestYAML(h, p[0], &budget) || !digestYAML(h, p[1], &budget) {
+			return nil, errors.New("the config is too large or too nested (aliases) to compare before and after an edit")
+		}
+		d := pairDigest{key: p[0].Value}
+		h.Sum(d.sum[:0])
+		out = append(out, d)
 	}
+	return out, nil
+}
+
+// digestYAML writes what makes two nodes the same content to h: kind, tag, value,
+// anchor, style and children, each length-prefixed so that no two trees
+// write the same bytes.
+func digestYAML(h hash.Hash, n *yaml.Node, budget *int) bool {
 	if *budget--; *budget < 0 {
 		return false
 	}
-	if a.Kind != b.Kind || a.Tag != b.Tag || a.Value != b.Value || a.Anchor != b.Anchor ||
-		a.Style != b.Style || len(a.Content) != len(b.Content) {
-		return false
+	if n == nil {
+		h.Write([]byte{0})
+		return true
 	}
-	if a.Kind == yaml.AliasNode {
-		return sameYAML(a.Alias, b.Alias, budget)
+	var num [8]byte
+	field := func(s string) {
+		binary.LittleEndian.PutUint64(num[:], uint64(len(s)))
+		h.Write(num[:])
+		io.WriteString(h, s)
 	}
-	for i := range a.Content {
-		if !sameYAML(a.Content[i], b.Content[i], budget) {
+	h.Write([]byte{1, byte(n.Kind)})
+	binary.LittleEndian.PutUint64(num[:], uint64(n.Style))
+	h.Write(num[:])
+	field(n.Tag)
+	field(n.Value)
+	field(n.Anchor)
+	if n.Kind == yaml.AliasNode {
+		return digestYAML(h, n.Alias, budget)
+	}
+	binary.LittleEndian.PutUint64(num[:], uint64(len(n.Content)))
+	h.Write(num[:])
+	for _, c := range n.Content {
+		if !digestYAML(h, c, budget) {
 			return false
 		}
 	}

@@ -68,6 +68,54 @@ type Setup struct {
 	// healthzBindAddress and healthzPort (127.0.0.1:10248 by default), ""
 	// when healthzPort is 0 (turned off). apply watches it after a restart.
 	Healthz string
+
+	// ConfigDir is --config-dir; DropIns are the drop-ins read there, in
+	// kubelet's order.
+	ConfigDir string
+	DropIns   []string
+
+	// Distro is what runs kubelet: DistroKubelet (a kubelet unit of its own),
+	// or k3s, rke2, microk8s, k8s-snap, k0s.
+	Distro string
+	// Unit is the systemd unit restarted after the pod file changed.
+	Unit string
+	// NodeName is the name kubelet registers (--hostname-override, k3s's
+	// node-name); "" when it is the host's name.
+	NodeName string
+	// Why says where ResolvConf comes from when ResolvConfSource is "distro":
+	// the distribution's own rule (k3s's choice, a snap's default).
+	Why string
+	// Fix is how unloop changes the pod file on this layout; its zero value
+	// means: edit the flag or the config file in place.
+	Fix Fix
+	// ConfigFiles are the distribution's config files read (k3s's
+	// config.yaml and config.yaml.d, a snap's args file, k0s.yaml).
+	ConfigFiles []string
+	// Fallback is the server of k3s's own resolv.conf when its fallback
+	// applies (8.8.8.8), "" otherwise.
+	Fallback string
+}
+
+// Distributions of kubelet.
+const (
+	DistroKubelet  = "kubelet"
+	DistroK3s      = "k3s"
+	DistroRKE2     = "rke2"
+	DistroMicroK8s = "microk8s"
+	DistroK8sSnap  = "k8s-snap"
+	DistroK0s      = "k0s"
+)
+
+// Fix is how unloop points kubelet at another pod file on a layout where the
+// flag and the config file are not edited in place.
+type Fix struct {
+	// Path is the file unloop writes or edits: its drop-in, its
+	// config.yaml.d file, a snap's args file.
+	Path string
+	// Edit returns Path's new bytes (old is nil when Path does not exist).
+	Edit func(old []byte, target string) ([]byte, error)
+	// Hand, when set, is the edit a person makes: unloop changes nothing.
+	Hand func(target string) string
 }
 
 // DefaultHealthz is where kubelet serves /healthz unless its config says.
@@ -117,9 +165,15 @@ func Discover(r *hostcfg.Root, unitFiles []string) (*Setup, error) {
 
 	if unitFiles == nil {
 		var err error
-		unitFiles, err = findKubeletUnit(r)
+		unitFiles, err = findUnit(r, "kubelet.service")
 		if err != nil {
 			return k, err
+		}
+		if len(unitFiles) == 0 || path.Base(unitFiles[0]) != "kubelet.service" {
+			// No kubelet unit: kubelet may live inside k3s, RKE2, a snap or k0s.
+			if d, err := discoverDistro(r); d != nil || err != nil {
+				return d, err
+			}
 		}
 	}
 	u, err := k.readUnits(r, &files, unitFiles)
@@ -139,11 +193,36 @@ func Discover(r *hostcfg.Root, unitFiles []string) (*Setup, error) {
 	flags := kubeletFlags(args, &files)
 	k.ConfigFlag = flags["config"]
 	k.ResolvConfFlag = flags["resolv-conf"]
+	if f := flags["hostname-override"]; f != nil {
+		k.NodeName = f.Value
+	}
+	if f := flags["config-dir"]; f != nil && f.Value != "" {
+		k.ConfigDir = f.Value
+	}
 
 	if err := k.readConfig(r); err != nil {
 		return k, err
 	}
+	if k.ConfigDir != "" {
+		if err := k.readDropIns(r); err != nil {
+			return k, err
+		}
+	}
 	return k, nil
+}
+
+// discoverDistro finds a kubelet that runs inside another program; nil when
+// there is none.
+func discoverDistro(r *hostcfg.Root) (*Setup, error) {
+	if k, err := discoverRancher(r); k != nil || err != nil {
+		return k, err
+	}
+	for _, s := range snapKubelets {
+		if k, err := s.discover(r); k != nil || err != nil {
+			return k, err
+		}
+	}
+	return discoverK0s(r)
 }
 
 // unitSettings is what kubelet's unit and drop-ins say about its command line.
@@ -202,6 +281,25 @@ func (u *unitSettings) apply(a unitfile.Assignment) {
 // unitArgs is kubelet's argv[1:] as its unit starts it: the last ExecStart=,
 // with the variables of Environment= and the environment files expanded.
 func (k *Setup) unitArgs(r *hostcfg.Root, files *unitfile.Files, u *unitSettings) ([]unitfile.Text, error) {
+	environ, err := k.unitEnviron(r, files, u)
+	if err != nil {
+		return nil, err
+	}
+	if len(u.cmds) == 0 {
+		return nil, nil
+	}
+	// Only one ExecStart= is allowed for kubelet's Type=; the last one
+	// is what runs if there are several.
+	c := u.cmds[len(u.cmds)-1]
+	if c.NoEnv {
+		return c.Args, nil
+	}
+	return unitfile.ExpandArgv(c.Args, environ), nil
+}
+
+// unitEnviron is the environment a unit gives its process: Environment=, then
+// the environment files over it.
+func (k *Setup) unitEnviron(r *hostcfg.Root, files *unitfile.Files, u *unitSettings) (map[string]unitfile.Text, error) {
 	environ := map[string]unitfile.Text{}
 	for _, e := range u.envList {
 		environ[e.Name] = e.Value
@@ -226,16 +324,7 @@ func (k *Setup) unitArgs(r *hostcfg.Root, files *unitfile.Files, u *unitSettings
 			}
 		}
 	}
-	if len(u.cmds) == 0 {
-		return nil, nil
-	}
-	// Only one ExecStart= is allowed for kubelet's Type=; the last one
-	// is what runs if there are several.
-	c := u.cmds[len(u.cmds)-1]
-	if c.NoEnv {
-		return c.Args, nil
-	}
-	return unitfile.ExpandArgv(c.Args, environ), nil
+	return environ, nil
 }
 
 // envFileArgs is used when there is no unit: kubelet may be started by
@@ -263,7 +352,14 @@ func (k *Setup) envFileArgs(r *hostcfg.Root, files *unitfile.Files) ([]unitfile.
 // finish settles what is decided by everything found: presence and the flag's
 // precedence over the config file.
 func (k *Setup) finish() {
-	k.Present = len(k.UnitFiles) > 0 || len(k.EnvFiles) > 0 || k.ConfigExists
+	k.Present = len(k.UnitFiles) > 0 || len(k.EnvFiles) > 0 || k.ConfigExists || len(k.DropIns) > 0 ||
+		len(k.ConfigFiles) > 0 || (k.Distro != "" && k.Distro != DistroKubelet)
+	if k.Distro == "" {
+		k.Distro = DistroKubelet
+	}
+	if k.Unit == "" {
+		k.Unit = "kubelet.service"
+	}
 	if k.ResolvConfFlag != nil {
 		k.ResolvConf = k.ResolvConfFlag.Value
 		k.ResolvConfSource = "flag"
@@ -315,15 +411,15 @@ func (k *Setup) readConfig(r *hostcfg.Root) error {
 	return nil
 }
 
-// findKubeletUnit lists kubelet.service and its drop-ins as systemd would load
+// findUnit lists a unit (kubelet.service) and its drop-ins as systemd would load
 // them: the first unit file found in the folders' order, then every
-// kubelet.service.d/*.conf and service.d/*.conf (drop-ins for every service,
+// NAME.d/*.conf and service.d/*.conf (drop-ins for every service,
 // which Debian trixie ships) by file name, a name in an earlier folder hiding
 // the same name in a later one. A unit linked to /dev/null is masked: nothing
 // runs. A drop-in linked to /dev/null is listed, as systemd lists it, and
 // hides the drop-ins of its name. /lib/systemd/system is skipped when it is
 // /usr/lib/systemd/system (merged /usr), so files get one name.
-func findKubeletUnit(r *hostcfg.Root) ([]string, error) {
+func findUnit(r *hostcfg.Root, name string) ([]string, error) {
 	var dirs []string
 	seen := map[string]bool{}
 	for _, d := range kubeletUnitDirs {
@@ -338,7 +434,7 @@ func findKubeletUnit(r *hostcfg.Root) ([]string, error) {
 	}
 	var out []string
 	for _, d := range dirs {
-		p := d + "/kubelet.service"
+		p := d + "/" + name
 		if _, err := r.Lstat(p); err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
 				continue
@@ -357,7 +453,7 @@ func findKubeletUnit(r *hostcfg.Root) ([]string, error) {
 	}
 	dropins := map[string]string{}
 	for _, d := range dirs {
-		for _, sub := range []string{"/kubelet.service.d", "/service.d"} {
+		for _, sub := range []string{"/" + name + ".d", "/service.d"} {
 			names, err := r.Glob(d+sub, "*.conf")
 			if err != nil {
 				return nil, fmt.Errorf("listing kubelet drop-ins: %w", err)
@@ -439,7 +535,10 @@ func readKubeletEnvFile(r *hostcfg.Root, files *unitfile.Files, p string) ([]uni
 	return unitfile.ParseEnvFile(files.Add(p, data), data), true, nil
 }
 
-// kubeletFlags finds --config and --resolv-conf in kubelet's arguments, in the
+// kubeletFlagNames are the flags unloop reads of kubelet's command line.
+var kubeletFlagNames = []string{"config", "resolv-conf", "config-dir", "hostname-override"}
+
+// kubeletFlags finds kubeletFlagNames in kubelet's arguments, in the
 // --name=value and --name value forms, as pflag reads them: the last one wins,
 // "_" and "-" are the same in names, "--" ends the flags.
 func kubeletFlags(args []unitfile.Text, files *unitfile.Files) map[string]*Flag {
@@ -461,7 +560,7 @@ func kubeletFlags(args []unitfile.Text, files *unitfile.Files) map[string]*Flag 
 			name = s[2:nameEnd]
 		}
 		name = strings.ReplaceAll(name, "_", "-")
-		if name != "config" && name != "resolv-conf" {
+		if !slices.Contains(kubeletFlagNames, name) {
 			continue
 		}
 		var val unitfile.Text

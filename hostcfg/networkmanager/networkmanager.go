@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/unloop/unloop/hostcfg"
+	"github.com/unloop/unloop/hostcfg/dhclient"
 	"github.com/unloop/unloop/hostcfg/internal/conffile"
 	"github.com/unloop/unloop/hostcfg/resolved"
 )
@@ -31,6 +32,15 @@ type Config struct {
 	DNSMode   hostcfg.Setting // [main] dns=
 	RCManager hostcfg.Setting // [main] rc-manager=
 	Servers   []Server
+	// Leases are the DNS servers of NetworkManager's own DHCP leases.
+	Leases []Lease
+}
+
+// Lease is the DNS servers one of NetworkManager's DHCP lease files holds.
+type Lease struct {
+	Path string
+	Line int
+	DNS  []netip.Addr
 }
 
 const (
@@ -61,6 +71,11 @@ func Load(r *hostcfg.Root) (*Config, error) {
 	errs = append(errs, gerrs...)
 	nm.Servers = append(nm.Servers, global...)
 	errs = append(errs, nm.readConnections(r)...)
+	leases, err := LoadLeases(r)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	nm.Leases = leases
 
 	nm.Present = len(nm.Files) > 0
 	for _, p := range []string{nmMainFile, nmMainFileOld, "/usr/sbin/NetworkManager", "/sbin/NetworkManager", "/usr/bin/NetworkManager"} {
@@ -69,6 +84,15 @@ func Load(r *hostcfg.Root) (*Config, error) {
 		}
 	}
 	return nm, errors.Join(errs...)
+}
+
+// Dnsmasq returns the dns=dnsmasq setting when NetworkManager runs its own
+// dnsmasq and names it in resolv.conf.
+func (nm *Config) Dnsmasq() (hostcfg.Setting, bool) {
+	if nm == nil || nm.DNSMode.Value != "dnsmasq" {
+		return hostcfg.Setting{}, false
+	}
+	return nm.DNSMode, true
 }
 
 // readConf reads the configuration files in order and merges their keys by
@@ -343,4 +367,70 @@ func parseKeyfile(path string, data []byte) ([]keyfileEntry, error) {
 		out = append(out, keyfileEntry{section: section, key: key, value: strings.TrimLeftFunc(val, conffile.IsSpace), line: num})
 	}
 	return out, nil
+}
+
+// nmLeaseDirs hold NetworkManager's lease files: NMSTATEDIR, and NMRUNDIR
+// in the initrd (nm_dhcp_utils_get_leasefile_path, src/core/dhcp/nm-dhcp-utils.c).
+var nmLeaseDirs = []string{"/var/lib/NetworkManager", "/run/NetworkManager"}
+
+// LoadLeases reads the DNS servers of NetworkManager's lease files,
+// PLUGIN[6]-UUID-IFACE.lease: dhclient's own format for dhcp=dhclient (Ubuntu
+// 16.04's default), KEY=VALUE lines for its internal clients. Files that can't
+// be read or parsed are left out, and their errors returned, joined.
+func LoadLeases(r *hostcfg.Root) ([]Lease, error) {
+	var errs []error
+	var out []Lease
+	for _, dir := range nmLeaseDirs {
+		files, err := r.Glob(dir, "*.lease")
+		if err != nil {
+			errs = append(errs, err)
+		}
+		slices.Sort(files)
+		errs = append(errs, hostcfg.ReadEach(r, files, func(p string, data []byte) error {
+			l, err := ParseLease(p, data)
+			if err == nil && len(l.DNS) > 0 {
+				out = append(out, l)
+			}
+			return err
+		})...)
+	}
+	return out, errors.Join(errs...)
+}
+
+// ParseLease reads the DNS servers of one NetworkManager lease file. A
+// dhclient-*.lease file is dhclient's format, and its last lease counts. Any
+// other is the internal client's: systemd's sd-dhcp-lease format, "DNS=" with
+// addresses separated by blanks (dhcp_lease_save, the internal client up to
+// NetworkManager 1.19 and dhcp=systemd up to 1.38); the nettools client of 1.20
+// and later saves ADDRESS= alone (lease_save in nm-dhcp-nettools.c), so it names
+// no server.
+func ParseLease(p string, data []byte) (Lease, error) {
+	if strings.HasPrefix(path.Base(p), "dhclient") {
+		leases, err := dhclient.ParseLeases(p, data)
+		if err != nil || len(leases) == 0 {
+			return Lease{Path: p}, err
+		}
+		last := leases[len(leases)-1]
+		return Lease{Path: p, Line: last.Line, DNS: last.DNS}, nil
+	}
+	if err := conffile.Check(p, data, conffile.MaxINILine); err != nil {
+		return Lease{}, err
+	}
+	l := Lease{Path: p}
+	for i, s := range conffile.Lines(data) {
+		t := strings.TrimFunc(string(data[s.Start:s.End]), conffile.IsSpace)
+		key, val, ok := strings.Cut(t, "=")
+		if !ok || strings.TrimSpace(key) != "DNS" {
+			continue
+		}
+		l.DNS, l.Line = nil, i+1
+		for _, f := range strings.FieldsFunc(val, conffile.IsSpace) {
+			a, err := netip.ParseAddr(f)
+			if err != nil {
+				return Lease{}, hostcfg.Errorf(p, i+1, "DNS=: %q is not an IP address", f)
+			}
+			l.DNS = append(l.DNS, a)
+		}
+	}
+	return l, nil
 }

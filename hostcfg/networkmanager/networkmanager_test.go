@@ -290,3 +290,114 @@ func FuzzParseNMKeyfile(f *testing.F) {
 		_ = nmDisabled(entries)
 	})
 }
+
+// The lease files as NetworkManager writes them: dhclient's format under
+// dhcp=dhclient (Ubuntu 16.04, NetworkManager 1.2), sd-dhcp-lease's KEY=VALUE
+// (dhcp_lease_save, NetworkManager 1.38's dhcp=systemd), and the nettools
+// client's ADDRESS= alone (lease_save in nm-dhcp-nettools.c, 1.20 and later).
+const (
+	nmDhclientLease = `lease {
+  interface "enp0s3";
+  fixed-address 10.0.2.15;
+  option subnet-mask 255.255.255.0;
+  option routers 10.0.2.2;
+  option dhcp-lease-time 86400;
+  option domain-name-servers 10.0.2.3;
+  option domain-name "lan";
+  renew 4 2016/07/21 21:26:45;
+  expire 5 2016/07/22 10:27:10;
+}
+lease {
+  interface "enp0s3";
+  fixed-address 10.0.2.15;
+  option domain-name-servers 192.168.2.136,192.168.2.138;
+  renew 5 2016/07/22 09:26:45;
+}
+`
+	nmSystemdLease = `# This is private data. Do not parse.
+ADDRESS=192.168.122.57
+NETMASK=255.255.255.0
+ROUTER=192.168.122.1
+SERVER_ADDRESS=192.168.122.1
+T1=1800
+T2=3150
+LIFETIME=3600
+DNS=192.168.122.1 10.0.0.53
+DOMAINNAME=example.internal
+`
+	nmNettoolsLease = "# This is private data. Do not parse.\nADDRESS=192.168.122.57\n"
+)
+
+func TestLoadLeases(t *testing.T) {
+	tests := []struct {
+		name string
+		tree map[string]string
+		want []string // path:line addresses
+		err  []string
+	}{
+		{name: "no NetworkManager", tree: map[string]string{"/etc/": ""}},
+		{
+			name: "ubuntu 16.04 dhclient lease: the last lease counts",
+			tree: map[string]string{"/var/lib/NetworkManager/dhclient-4a7d1f3e-6e3c-3f0b-9d5b-2b3c1e5c8f21-enp0s3.lease": nmDhclientLease},
+			want: []string{"/var/lib/NetworkManager/dhclient-4a7d1f3e-6e3c-3f0b-9d5b-2b3c1e5c8f21-enp0s3.lease:15 [192.168.2.136 192.168.2.138]"},
+		},
+		{
+			name: "systemd's lease format, and the initrd's in /run",
+			tree: map[string]string{
+				"/var/lib/NetworkManager/internal-8c3f0e4c-1c47-4c9d-a5b5-6f4b0c1c2d3e-eth0.lease": nmSystemdLease,
+				"/run/NetworkManager/internal-0e4c8c3f-1c47-4c9d-a5b5-6f4b0c1c2d3e-eth1.lease":     "DNS=10.1.0.2\n",
+			},
+			want: []string{
+				"/var/lib/NetworkManager/internal-8c3f0e4c-1c47-4c9d-a5b5-6f4b0c1c2d3e-eth0.lease:9 [192.168.122.1 10.0.0.53]",
+				"/run/NetworkManager/internal-0e4c8c3f-1c47-4c9d-a5b5-6f4b0c1c2d3e-eth1.lease:1 [10.1.0.2]",
+			},
+		},
+		{
+			name: "the nettools client saves no server",
+			tree: map[string]string{
+				"/var/lib/NetworkManager/internal-8c3f0e4c-1c47-4c9d-a5b5-6f4b0c1c2d3e-eth0.lease": nmNettoolsLease,
+				"/var/lib/NetworkManager/timestamps":                                               "[timestamps]\n",
+			},
+		},
+		{
+			name: "a bad address is an error naming file and line; the other file is still read",
+			tree: map[string]string{
+				"/var/lib/NetworkManager/internal-a-eth0.lease": "ADDRESS=10.0.0.5\nDNS=10.0.0.1 nope\n",
+				"/var/lib/NetworkManager/internal-b-eth1.lease": "DNS=10.0.0.2\n",
+			},
+			want: []string{"/var/lib/NetworkManager/internal-b-eth1.lease:1 [10.0.0.2]"},
+			err:  []string{"/var/lib/NetworkManager/internal-a-eth0.lease:2", `"nope" is not an IP address`},
+		},
+		{
+			name: "binary junk is an error",
+			tree: map[string]string{"/var/lib/NetworkManager/internal-a-eth0.lease": "DNS=10.0.0.1\x00\x01\n"},
+			err:  []string{"/var/lib/NetworkManager/internal-a-eth0.lease"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := parsetest.Root(t, tt.tree)
+			leases, err := LoadLeases(r)
+			var got []string
+			for _, l := range leases {
+				got = append(got, fmt.Sprintf("%s:%d %v", l.Path, l.Line, l.DNS))
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("leases\n%q\nwant\n%q", got, tt.want)
+			}
+			if len(tt.err) == 0 && err != nil {
+				t.Fatalf("error: %v", err)
+			}
+			for _, w := range tt.err {
+				if err == nil || !strings.Contains(err.Error(), w) {
+					t.Errorf("error %v, want it to say %q", err, w)
+				}
+			}
+			// Load carries them, and its error names the same files.
+			nm, lerr := Load(r)
+			if len(nm.Leases) != len(leases) || (lerr == nil) != (err == nil) {
+				t.Errorf("Load: %d leases, error %v; LoadLeases: %d, %v", len(nm.Leases), lerr, len(leases), err)
+			}
+		})
+	}
+}

@@ -44,6 +44,15 @@ func TestUnitsVerify(t *testing.T) {
 		if after := n.Run("systemctl", "show", "--value", "-p", "After", "kubelet.service"); !strings.Contains(after, "unloop.service") {
 			t.Errorf("kubelet is not ordered after unloop: After=%s", after)
 		}
+		// The units that run kubelet elsewhere (issue 12) start after unloop
+		// too, installed or not: systemd keeps the ordering of a unit it has
+		// not found, and applies it once the unit is installed.
+		for _, u := range []string{"k3s.service", "k3s-agent.service", "rke2-server.service", "rke2-agent.service",
+			"snap.microk8s.daemon-kubelite.service", "snap.k8s.kubelet.service", "k0sworker.service", "k0scontroller.service"} {
+			if after := n.Run("systemctl", "show", "--value", "-p", "After", u); !strings.Contains(after, "unloop.service") {
+				t.Errorf("%s is not ordered after unloop: After=%s", u, after)
+			}
+		}
 	})
 }
 

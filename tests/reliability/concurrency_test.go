@@ -107,7 +107,7 @@ func TestApplyWaitsForTheLock(t *testing.T) {
 	dir := copyTree(t, orig)
 	root, err := hostcfg.NewRoot(dir)
 	must(t, err)
-	unlock, err := root.Lock(context.Background())
+	unlock, err := root.Lock(context.Background(), nil)
 	must(t, err)
 	applyArgs := append([]string{"apply", "--root", dir, "--output", "json"}, args...)
 	a, b := startUnloop(t, applyArgs...), startUnloop(t, applyArgs...)

@@ -136,7 +136,7 @@ func TestCrashAtEveryStep(t *testing.T) {
 					if d := diffStates(state(t, crashed), want); d != "" {
 						t.Fatalf("apply after a crash at %q does not leave what an uninterrupted apply leaves:\n%s", step, d)
 					}
-					if r := run(t, unloopBin(), nil, append([]string{"check", "--root", crashed}, c.args...)...); r.Code != 0 {
+					if r := run(t, unloopBin(), nil, append([]string{"check", "--root", crashed}, checkArgs(c.args)...)...); r.Code != 0 {
 						t.Fatalf("check after recovery: %s", r)
 					}
 					if r := apply(unloopBin(), crashed); r.Code != 0 || !strings.Contains(r.Stdout, `"changed": false`) {

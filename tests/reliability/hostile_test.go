@@ -197,16 +197,24 @@ func TestHostileFiles(t *testing.T) {
 		}
 		return []byte(b.String())
 	}
+	// Over the 256 KiB unloop parses in a KubeletConfiguration (real ones
+	// are a few KB; a parse costs ~40 times the size in memory, and apply
+	// stays within 30 MB): unreadable, named, nothing written.
+	t.Run("kubelet-config/300KB", func(t *testing.T) {
+		testHostile(t, hostileWant{check: 1, where: hostilePlaces["kubelet-config"]}, func(dir string) {
+			writeAt(t, dir, hostilePlaces["kubelet-config"], bigConfig(300<<10), 0o644)
+		})
+	})
+	// Over the 1 MiB any node file may have.
 	t.Run("kubelet-config/2MB", func(t *testing.T) {
-		testHostile(t, hostileWant{check: 2, kubelet: "fixes"}, func(dir string) {
+		testHostile(t, hostileWant{check: 1, where: hostilePlaces["kubelet-config"]}, func(dir string) {
 			writeAt(t, dir, hostilePlaces["kubelet-config"], bigConfig(2<<20), 0o644)
 		})
 	})
-	// Readable (under 4 MB), but its original can't be journaled: the
-	// manifest holds it in base64, and a manifest may not pass 4 MB either.
-	t.Run("kubelet-config/3MB", func(t *testing.T) {
-		testHostile(t, hostileWant{check: 2, kubelet: "refuses", refusal: "manifest.json: the originals take"}, func(dir string) {
-			writeAt(t, dir, hostilePlaces["kubelet-config"], bigConfig(3<<20), 0o644)
+	// At the limit the kubelet config is read and fixed.
+	t.Run("kubelet-config/250KB", func(t *testing.T) {
+		testHostile(t, hostileWant{check: 2, kubelet: "fixes"}, func(dir string) {
+			writeAt(t, dir, hostilePlaces["kubelet-config"], bigConfig(250<<10), 0o644)
 		})
 	})
 	t.Run("resolv.conf/5MB", func(t *testing.T) {

@@ -121,6 +121,20 @@ func treeArgs(comment string) []string {
 	return out
 }
 
+// checkArgs are the arguments of plan or apply that check takes too: it has
+// no --strategy or --upstream, and refuses flags it does not take.
+func checkArgs(args []string) []string {
+	var out []string
+	for i := 0; i < len(args); i++ {
+		if args[i] == "--strategy" || args[i] == "--upstream" {
+			i++
+			continue
+		}
+		out = append(out, args[i])
+	}
+	return out
+}
+
 // unloopOwn are the paths apply adds on purpose: the journal and the lock.
 func unloopOwn(rel string) bool {
 	return strings.HasPrefix(rel, "var/lib/unloop") || rel == "run/unloop.lock"

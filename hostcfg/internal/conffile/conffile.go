@@ -19,6 +19,15 @@ import (
 // line is not.
 const MaxINILine = 64 << 10
 
+// CheckParsedSize refuses a file over hostcfg.MaxParsedSize before it is
+// parsed into a tree or a token list.
+func CheckParsedSize(path string, data []byte) error {
+	if len(data) > hostcfg.MaxParsedSize {
+		return hostcfg.Errorf(path, 0, "file is %d bytes, more than the %d unloop parses in a file of this kind (real ones are a few KB)", len(data), hostcfg.MaxParsedSize)
+	}
+	return nil
+}
+
 // Check rejects what no configuration file holds: more than hostcfg.MaxFileSize
 // bytes, NUL or other control bytes, invalid UTF-8, or a line longer than
 // maxLine bytes. The error names path and the line, so `unreadable` can point

@@ -1,0 +1,388 @@
+package kubelet
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"net"
+	"path"
+	"regexp"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/unloop/unloop/hostcfg"
+	"github.com/unloop/unloop/hostcfg/internal/conffile"
+	"github.com/unloop/unloop/hostcfg/unitfile"
+)
+
+// k3s and RKE2 run kubelet inside `k3s server|agent` and `rke2 server|agent`.
+// What follows models k3s v1.30–v1.33 (pkg/configfilearg/parser.go,
+// pkg/agent/config/config.go, pkg/util/args.go); RKE2 embeds the same agent
+// code with its own names.
+type rancher struct {
+	distro  string
+	units   []string // the units that may run it, server first
+	env     string   // the prefix of its environment variables: K3S, RKE2
+	config  string   // the default config file
+	dataDir string   // the default --data-dir
+}
+
+var rancherDistros = []rancher{
+	{DistroK3s, []string{"k3s.service", "k3s-agent.service"}, "K3S", "/etc/rancher/k3s/config.yaml", "/var/lib/rancher/k3s"},
+	{DistroRKE2, []string{"rke2-server.service", "rke2-agent.service"}, "RKE2", "/etc/rancher/rke2/config.yaml", "/var/lib/rancher/rke2"},
+}
+
+// RancherDropIn is the name of unloop's file in config.yaml.d: it sorts
+// after the files people and installers put there.
+const RancherDropIn = "99-unloop-resolvconf.yaml"
+
+// k3sCandidates are the files k3s looks at when nothing names one, in order.
+var k3sCandidates = []string{"/etc/resolv.conf", "/run/systemd/resolve/resolv.conf"}
+
+// K3sFallbackServer is what k3s writes into its own resolv.conf when neither
+// candidate qualifies.
+const K3sFallbackServer = "8.8.8.8"
+
+// rancherSetting is one value of k3s's command line, wherever it was written.
+type rancherSetting struct {
+	value string
+	flag  *Flag // in the unit or an environment file; nil from config.yaml
+	at    Where
+	env   string // the environment variable that gave it, if one did
+}
+
+// rancherArgs is what k3s's command line says, once config files, the unit
+// and the environment are put together.
+type rancherArgs struct {
+	resolvConf  *rancherSetting
+	kubeletArgs []rancherSetting // config.yaml's first, then the unit's
+	nodeName    *rancherSetting
+	dataDir     string
+	configFile  string
+}
+
+// discoverRancher finds k3s or RKE2; nil when neither is on the node.
+func discoverRancher(r *hostcfg.Root) (*Setup, error) {
+	for _, d := range rancherDistros {
+		for _, unit := range d.units {
+			files, err := findUnit(r, unit)
+			if err != nil {
+				return nil, err
+			}
+			if len(files) == 0 || path.Base(files[0]) != unit {
+				continue
+			}
+			return d.discover(r, unit, files)
+		}
+	}
+	for _, d := range rancherDistros {
+		if r.Exists(d.config) || r.Exists(d.config+".d") {
+			// No unit we can read (OpenRC, a unit elsewhere): its files still say it.
+			return d.discover(r, d.units[0], nil)
+		}
+	}
+	return nil, nil
+}
+
+func (d rancher) discover(r *hostcfg.Root, unit string, unitFiles []string) (*Setup, error) {
+	k := &Setup{Distro: d.distro, Unit: unit}
+	defer k.finish()
+	var files unitfile.Files
+	u, err := k.readUnits(r, &files, unitFiles)
+	if err != nil {
+		return k, err
+	}
+	// k3s's and RKE2's units name their environment files with %N, the
+	// unit's name without ".service".
+	for i, f := range u.envFile {
+		u.envFile[i] = strings.ReplaceAll(f, "%N", strings.TrimSuffix(unit, ".service"))
+	}
+	environ, err := k.unitEnviron(r, &files, u)
+	if err != nil {
+		return k, err
+	}
+	a := rancherArgs{dataDir: d.dataDir, configFile: d.config}
+	if v, ok := environ[d.env+"_CONFIG_FILE"]; ok && v.String() != "" {
+		a.configFile = v.String()
+	}
+	// The environment is urfave/cli's EnvVar: it counts only when no flag, in
+	// config.yaml or on the command line, sets the value.
+	if v, ok := environ[d.env+"_RESOLV_CONF"]; ok {
+		a.resolvConf = &rancherSetting{value: v.String(), flag: newKubeletFlag("resolv-conf", v, v, &files), env: d.env + "_RESOLV_CONF"}
+		a.resolvConf.at = Where{File: a.resolvConf.flag.File, Line: a.resolvConf.flag.Line}
+	}
+	if v, ok := environ[d.env+"_NODE_NAME"]; ok {
+		a.nodeName = &rancherSetting{value: v.String()}
+	}
+	var cli []unitfile.Text
+	if len(u.cmds) > 0 {
+		c := u.cmds[len(u.cmds)-1]
+		cli = c.Args
+		if !c.NoEnv {
+			cli = unitfile.ExpandArgv(c.Args, environ)
+		}
+	}
+	if f := rancherFlag(cli, "config", "c"); f != nil {
+		a.configFile = f.String()
+	}
+	// configfilearg puts config.yaml's flags before the command line's, so
+	// the command line wins a single value and adds to a list.
+	if err := a.readConfig(r, k); err != nil {
+		return k, err
+	}
+	a.readCLI(cli, &files)
+
+	if a.nodeName != nil {
+		k.NodeName = a.nodeName.value
+	}
+	k.Fix = Fix{Path: path.Join(conffile.Clean(a.configFile)+".d", RancherDropIn), Edit: rancherDropInEdit}
+	if a.choose(k) {
+		return k, nil
+	}
+	return k, d.autodetect(r, k, a)
+}
+
+// choose settles the pod file from the settings found, in k3s's precedence;
+// false when none names one.
+func (a *rancherArgs) choose(k *Setup) bool {
+	// k3s puts its resolv-conf among kubelet's flags, and --kubelet-arg
+	// entries override those by name, the last one winning (pkg/util/args.go).
+	for i := len(a.kubeletArgs) - 1; i >= 0; i-- {
+		ka := a.kubeletArgs[i]
+		name, val, _ := strings.Cut(strings.TrimPrefix(ka.value, "--"), "=")
+		if strings.ReplaceAll(name, "_", "-") != "resolv-conf" {
+			continue
+		}
+		k.ResolvConf = val
+		if ka.flag != nil {
+			// On the unit's command line it beats any config.yaml.d file:
+			// it is changed where it is written.
+			k.ResolvConfSource, k.ResolvConfFlag = "flag", ka.flag
+			k.Fix = Fix{}
+		} else {
+			k.ResolvConfSource, k.ResolvConfAt = "config", ka.at
+		}
+		k.Why = fmt.Sprintf("--kubelet-arg=%s in %s line %d", ka.value, ka.at.File, ka.at.Line)
+		return true
+	}
+	s := a.resolvConf
+	if s == nil || s.value == "" {
+		return false
+	}
+	k.ResolvConf = s.value
+	if s.flag != nil {
+		k.ResolvConfSource, k.ResolvConfFlag = "flag", s.flag
+	} else {
+		k.ResolvConfSource, k.ResolvConfAt = "config", s.at
+	}
+	name := "resolv-conf"
+	if s.env != "" {
+		name = s.env
+	}
+	k.Why = fmt.Sprintf("%s in %s line %d", name, s.at.File, s.at.Line)
+	return true
+}
+
+// autodetect mirrors locateOrGenerateResolvConf: the first candidate in which
+// every nameserver line parses as a global unicast address, and there is at
+// least one; else a file k3s writes with 8.8.8.8. Its test lets through a
+// private address of the node itself, and a zone index makes a line fail.
+func (d rancher) autodetect(r *hostcfg.Root, k *Setup, a rancherArgs) error {
+	k.ResolvConfSource = "distro"
+	for _, c := range k3sCandidates {
+		data, ok, err := r.ReadFileIfExists(c)
+		if err != nil {
+			return fmt.Errorf("reading %s as %s does: %w", c, d.distro, err)
+		}
+		if ok && k3sValidResolvConf(data) {
+			k.ResolvConf = c
+			k.Why = fmt.Sprintf("%s's own choice: the first of %s whose nameservers are all global unicast addresses", d.distro, strings.Join(k3sCandidates, " and "))
+			return nil
+		}
+	}
+	k.ResolvConf = path.Join(conffile.Clean(a.dataDir), "agent/etc/resolv.conf")
+	k.Why = fmt.Sprintf("%s's own fallback: neither %s names only global unicast servers, so it writes nameserver %s here", d.distro, strings.Join(k3sCandidates, " nor "), K3sFallbackServer)
+	k.Fallback = K3sFallbackServer
+	return nil
+}
+
+var k3sNameserver = regexp.MustCompile(`^nameserver\s+([^\s]*)`)
+
+// k3sValidResolvConf is k3s's isValidResolvConf, line for line.
+func k3sValidResolvConf(data []byte) bool {
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	found := false
+	for sc.Scan() {
+		m := k3sNameserver.FindStringSubmatch(sc.Text())
+		if m == nil {
+			continue
+		}
+		ip := net.ParseIP(m[1])
+		if ip == nil || !ip.IsGlobalUnicast() {
+			return false
+		}
+		found = true
+	}
+	return sc.Err() == nil && found
+}
+
+// rancherFlag is the last value of --name (or -short) on a command line.
+func rancherFlag(args []unitfile.Text, name, short string) unitfile.Text {
+	var out unitfile.Text
+	rancherFlags(args, func(n string, _, v unitfile.Text) {
+		if n == name || (short != "" && n == short) {
+			out = v
+		}
+	})
+	return out
+}
+
+// rancherFlags calls fn for each --name=value and --name value of k3s's
+// command line (urfave/cli: "-" or "--", a value after "=" or as the next word).
+func rancherFlags(args []unitfile.Text, fn func(name string, word, val unitfile.Text)) {
+	takes := map[string]bool{"resolv-conf": true, "kubelet-arg": true, "node-name": true, "config": true, "c": true, "data-dir": true, "d": true}
+	for i := 0; i < len(args); i++ {
+		w := args[i]
+		s := w.String()
+		if s == "--" {
+			return
+		}
+		if !strings.HasPrefix(s, "-") {
+			continue
+		}
+		lead := 1
+		if strings.HasPrefix(s, "--") {
+			lead = 2
+		}
+		name, _, hasVal := strings.Cut(s[lead:], "=")
+		if !takes[name] {
+			continue
+		}
+		if hasVal {
+			fn(name, w, w[lead+len(name)+1:])
+			continue
+		}
+		if i+1 < len(args) {
+			i++
+			fn(name, args[i], args[i])
+		}
+	}
+}
+
+// readCLI takes the unit's command line over what config.yaml said.
+func (a *rancherArgs) readCLI(args []unitfile.Text, files *unitfile.Files) {
+	rancherFlags(args, func(name string, w, v unitfile.Text) {
+		f := newKubeletFlag(name, w, v, files)
+		s := rancherSetting{value: v.String(), flag: f, at: Where{File: f.File, Line: f.Line}}
+		switch name {
+		case "resolv-conf":
+			a.resolvConf = &s
+		case "node-name":
+			a.nodeName = &s
+		case "data-dir", "d":
+			a.dataDir = s.value
+		case "kubelet-arg":
+			// The flag to edit is the part after "resolv-conf=".
+			if k, _, ok := strings.Cut(strings.TrimPrefix(s.value, "--"), "="); ok {
+				skip := len(k) + 1 + len(s.value) - len(strings.TrimPrefix(s.value, "--"))
+				s.flag = newKubeletFlag("kubelet-arg="+k, w, v[skip:], files)
+			}
+			a.kubeletArgs = append(a.kubeletArgs, s)
+		}
+	})
+}
+
+// readConfig reads config.yaml and then config.yaml.d/*.yaml and *.yml (any
+// case, by name), as configfilearg does: a later file replaces a key, or adds
+// to it when the key ends in "+".
+func (a *rancherArgs) readConfig(r *hostcfg.Root, k *Setup) error {
+	base := conffile.Clean(a.configFile)
+	paths := []string{base}
+	ents, err := r.ReadDir(base + ".d")
+	if err != nil {
+		return fmt.Errorf("listing %s.d: %w", base, err)
+	}
+	for _, e := range ents {
+		n := strings.ToLower(e.Name())
+		if !e.IsDir() && (strings.HasSuffix(n, ".yaml") || strings.HasSuffix(n, ".yml")) {
+			paths = append(paths, path.Join(base+".d", e.Name()))
+		}
+	}
+	for _, p := range paths {
+		data, ok, err := r.ReadFileIfExists(p)
+		if err != nil {
+			return fmt.Errorf("reading %s config: %w", k.Distro, err)
+		}
+		if !ok {
+			continue
+		}
+		k.ConfigFiles = append(k.ConfigFiles, p)
+		if err := a.readConfigFile(p, data); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (a *rancherArgs) readConfigFile(p string, data []byte) error {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return yamlError(p, err)
+	}
+	if yamlEmptyDoc(&doc) {
+		return nil
+	}
+	top := doc.Content[0]
+	if top.Kind != yaml.MappingNode {
+		return hostcfg.Errorf(p, top.Line, "not a k3s config: the document is %s, not a mapping of keys", yamlKindWords(top))
+	}
+	for i := 0; i+1 < len(top.Content); i += 2 {
+		key, val := yamlDeref(top.Content[i]), yamlDeref(top.Content[i+1])
+		name, add := strings.CutSuffix(key.Value, "+")
+		var vals []rancherSetting
+		switch val.Kind {
+		case yaml.ScalarNode:
+			vals = []rancherSetting{{value: val.Value, at: Where{File: p, Line: val.Line}}}
+		case yaml.SequenceNode:
+			for _, c := range val.Content {
+				c = yamlDeref(c)
+				vals = append(vals, rancherSetting{value: c.Value, at: Where{File: p, Line: c.Line}})
+			}
+		}
+		if len(vals) == 0 {
+			continue
+		}
+		last := vals[len(vals)-1]
+		switch name {
+		case "resolv-conf":
+			a.resolvConf = &last
+		case "node-name":
+			a.nodeName = &last
+		case "data-dir", "d":
+			a.dataDir = last.value
+		case "kubelet-arg":
+			if !add {
+				a.kubeletArgs = nil
+			}
+			a.kubeletArgs = append(a.kubeletArgs, vals...)
+		}
+	}
+	return nil
+}
+
+// RancherDropInFile is unloop's config.yaml.d file: kubelet-arg+ adds to the
+// kubelet args of the other files instead of replacing them, and a kubelet
+// arg beats k3s's own resolv-conf.
+func RancherDropInFile(target string) []byte {
+	var b strings.Builder
+	b.WriteString("# Written by `unloop apply`: the resolv.conf kubelet hands to pods, without\n")
+	b.WriteString("# DNS forwarding loops. `unloop rollback` removes it.\n")
+	b.WriteString("kubelet-arg+:\n")
+	b.WriteString("  - " + yamlScalarText("resolv-conf="+target, 0) + "\n")
+	return []byte(b.String())
+}
+
+func rancherDropInEdit(_ []byte, target string) ([]byte, error) {
+	return RancherDropInFile(target), nil
+}

@@ -1,0 +1,219 @@
+package remediate
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"path"
+	"slices"
+	"strings"
+
+	"github.com/unloop/unloop/hostcfg"
+	"github.com/unloop/unloop/hostcfg/corefile"
+	"github.com/unloop/unloop/hostcfg/resolvconf"
+	"github.com/unloop/unloop/hostcfg/sandbox"
+)
+
+// The cluster's DNS servers (CoreDNS, node-local-dns) run in pods: their
+// Corefiles are ConfigMaps, left on disk by installers and mounted into the
+// pods by kubelet. unloop reads them, never edits them (kubelet and k3s
+// rewrite them), and reads `forward . /etc/resolv.conf` in them as the pod's
+// copy of the pod file.
+
+// manifestDirs are where installers leave their ConfigMaps: Kubespray's
+// /etc/kubernetes/*.yml (coredns-config.yml, nodelocaldns-config.yml), k3s's
+// and RKE2's auto-deployed manifests.
+var manifestDirs = []struct{ dir, pattern string }{
+	{"/etc/kubernetes", "*.yml"},
+	{"/etc/kubernetes", "*.yaml"},
+	{"/var/lib/rancher/k3s/server/manifests", "*.yaml"},
+	{"/var/lib/rancher/rke2/server/manifests", "*.yaml"},
+}
+
+// kubeletPods is where kubelet keeps its pods' volumes (its --root-dir).
+const kubeletPods = "/var/lib/kubelet/pods"
+
+// node-cache's placeholders (kubernetes/dns cmd/node-cache/app/configmap.go,
+// 1.22 to 1.26): it fills them in Corefile.base at start and at every
+// ConfigMap change, and writes the result to /etc/Corefile in the pod.
+const (
+	pillarUpstream   = "__PILLAR__UPSTREAM__SERVERS__"
+	pillarClusterDNS = "__PILLAR__CLUSTER__DNS__"
+	pillarDNSServer  = "__PILLAR__DNS__SERVER__"
+)
+
+// readClusterCorefiles reads the ConfigMaps installers left on disk and the
+// Corefiles kubelet mounted into pods.
+func (n *Node) readClusterCorefiles(r *hostcfg.Root) {
+	upstreams := n.kubeDNSUpstreams(r)
+	for _, d := range manifestDirs {
+		files, err := r.Glob(d.dir, d.pattern)
+		if err != nil {
+			n.unreadable(err)
+			continue
+		}
+		for _, p := range files {
+			data, ok, err := r.ReadFileIfExists(p)
+			if err != nil || !ok || !bytes.Contains(data, []byte("Corefile")) || !bytes.Contains(data, []byte("ConfigMap")) {
+				continue // not a ConfigMap holding a Corefile: not unloop's to judge
+			}
+			cfs, err := corefile.ParseManifest(p, expandPillars(data, upstreams))
+			if err != nil {
+				n.unreadable(err)
+				continue
+			}
+			n.addCorefiles(r, cfs...)
+		}
+	}
+	pods, err := r.ReadDir(kubeletPods)
+	if err != nil {
+		n.unreadable(err)
+	}
+	for _, pod := range pods {
+		vols, _ := r.ReadDir(path.Join(kubeletPods, pod.Name(), "volumes/kubernetes.io~configmap"))
+		for _, v := range vols {
+			for _, key := range []string{"Corefile", "Corefile.base"} {
+				// kubelet's atomic writer: KEY is a link to ..data/KEY.
+				p := path.Join(kubeletPods, pod.Name(), "volumes/kubernetes.io~configmap", v.Name(), key)
+				data, ok, err := r.ReadFileIfExists(p)
+				if err != nil {
+					n.unreadable(err)
+				}
+				if !ok {
+					continue
+				}
+				cf, err := corefile.Parse(p, expandPillars(data, upstreams))
+				if err != nil {
+					n.unreadable(err)
+					continue
+				}
+				cf.Source = &corefile.Source{Key: key, Pod: pod.Name()}
+				n.addCorefiles(r, cf)
+			}
+		}
+	}
+}
+
+func (n *Node) addCorefiles(r *hostcfg.Root, cfs ...*corefile.Config) {
+	for _, cf := range cfs {
+		n.Corefiles = append(n.Corefiles, cf)
+		if cf.Source == nil {
+			n.readForwarded(r, cf)
+		}
+	}
+}
+
+// kubeDNSUpstreams reads kube-dns's upstreamNameservers (a JSON list) where
+// kubelet mounted the kube-dns ConfigMap for node-local-dns; node-cache uses
+// them for __PILLAR__UPSTREAM__SERVERS__.
+func (n *Node) kubeDNSUpstreams(r *hostcfg.Root) []string {
+	files, _ := r.Glob(kubeletPods, "*")
+	for _, pod := range files {
+		vols, _ := r.Glob(path.Join(pod, "volumes/kubernetes.io~configmap"), "*")
+		for _, v := range vols {
+			data, ok, err := r.ReadFileIfExists(path.Join(v, "upstreamNameservers"))
+			if err != nil || !ok {
+				continue
+			}
+			var ups []string
+			if err := json.Unmarshal(data, &ups); err != nil {
+				n.unreadable(hostcfg.Errorf(path.Join(v, "upstreamNameservers"), 1, "not a JSON list of addresses: %v", err))
+				continue
+			}
+			return ups
+		}
+	}
+	return nil
+}
+
+// expandPillars fills node-cache's placeholders as node-cache does: the
+// upstreams (else /etc/resolv.conf), and __PILLAR__DNS__SERVER__ removed.
+// __PILLAR__CLUSTER__DNS__ comes from the container's environment, which is
+// not read yet: it is left, and forward targets that hold it are not judged.
+func expandPillars(data []byte, upstreams []string) []byte {
+	up := "/etc/resolv.conf"
+	if len(upstreams) > 0 {
+		up = strings.Join(upstreams, " ")
+	}
+	data = bytes.ReplaceAll(data, []byte(pillarUpstream), []byte(up))
+	return bytes.ReplaceAll(data, []byte(pillarDNSServer), nil)
+}
+
+// serverKind says which DNS server a Corefile configures: node-local-dns's
+// (its ConfigMap's name, the key node-cache reads, or a bind to a node cache
+// address) or CoreDNS's.
+func (n *Node) serverKind(cf *corefile.Config) string {
+	if s := cf.Source; s != nil && (s.Key == "Corefile.base" || strings.Contains(s.ConfigMap, "nodelocaldns") || strings.Contains(s.ConfigMap, "node-local-dns")) {
+		return "node-local-dns"
+	}
+	for _, sb := range cf.Servers {
+		for _, b := range sb.Binds {
+			if a, ok := parseAddr(b.Text); ok {
+				if _, cache := n.NodeCache[a]; cache {
+					return "node-local-dns"
+				}
+			}
+		}
+	}
+	return "CoreDNS"
+}
+
+// corefileName names a Corefile for people: its file, and its ConfigMap or pod.
+func corefileName(cf *corefile.Config) string {
+	switch s := cf.Source; {
+	case s == nil:
+		return cf.Path
+	case s.ConfigMap != "":
+		return fmt.Sprintf("%s (ConfigMap %s, data.%s)", cf.Path, s.ConfigMap, s.Key)
+	default:
+		return fmt.Sprintf("%s (mounted into pod %s)", cf.Path, s.Pod)
+	}
+}
+
+// readSandboxes reads the running sandboxes of DNS-server pods and their
+// copies of the pod file.
+func (n *Node) readSandboxes(r *hostcfg.Root) {
+	sbs := load(n, func() ([]sandbox.Sandbox, error) { return sandbox.List(r) })
+	for _, sb := range sbs {
+		if !n.dnsServerPod(sb) {
+			continue
+		}
+		rf := load(n, func() (*resolvconf.File, error) { return readResolv(r, sb.ResolvConf) })
+		if rf == nil {
+			continue
+		}
+		// dnsPolicy Default: the copy is the pod file, not kubelet's
+		// ClusterFirst file (which searches NAMESPACE.svc.DOMAIN first).
+		if len(rf.Conf.Search) > 0 && strings.HasPrefix(rf.Conf.Search[0], sb.Namespace+".svc.") {
+			continue
+		}
+		n.PodCopies = append(n.PodCopies, PodCopy{Sandbox: sb, File: rf})
+	}
+}
+
+// dnsServerPod: kubelet mounted a Corefile for the pod, or it is labelled
+// k8s-app kube-dns or node-local-dns.
+func (n *Node) dnsServerPod(sb sandbox.Sandbox) bool {
+	if l := sb.Labels["k8s-app"]; l == "kube-dns" || l == "node-local-dns" {
+		return true
+	}
+	return slices.ContainsFunc(n.Corefiles, func(cf *corefile.Config) bool {
+		return cf.Source != nil && cf.Source.Pod != "" && cf.Source.Pod == sb.UID
+	})
+}
+
+// PodCopy is a running DNS-server pod's copy of the pod file.
+type PodCopy struct {
+	Sandbox sandbox.Sandbox
+	File    *resolvconf.File
+}
+
+// parseAddr reads an address without its zone, unmapped.
+func parseAddr(s string) (netip.Addr, bool) {
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Addr{}, false
+	}
+	return a.WithZone("").Unmap(), true
+}

@@ -1,0 +1,151 @@
+package remediate
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+
+	"github.com/unloop/unloop/hostcfg/corefile"
+)
+
+// Reader is a DNS server that reads the pod file: a forward of its Corefile
+// names the file. Assumed: the node holds no Corefile for it, and the
+// default (`forward . /etc/resolv.conf`, as kubeadm, the node-local-dns addon
+// and Kubespray ship it) is assumed.
+type Reader struct {
+	Server    string `json:"server"` // "CoreDNS" or "node-local-dns"
+	Corefile  string `json:"corefile,omitempty"`
+	Line      int    `json:"line,omitempty"`
+	ConfigMap string `json:"configmap,omitempty"`
+	Forward   string `json:"forward"`
+	Assumed   bool   `json:"assumed,omitempty"`
+}
+
+func (rd Reader) String() string {
+	if rd.Assumed {
+		return fmt.Sprintf("%s, assumed to %s (no Corefile of it on this node)", rd.Server, rd.Forward)
+	}
+	return fmt.Sprintf("%s: %s line %d: %s", rd.Server, rd.Corefile, rd.Line, rd.Forward)
+}
+
+// podReaders are the DNS servers that read the pod file. Corefiles in pods
+// and ConfigMaps read it as /etc/resolv.conf (the pod's copy); a Corefile of
+// the host by its node path. A server with no Corefile on the node is
+// assumed to read it, unless the dns-upstreams setting says where the
+// site's servers forward.
+func (n *Node) podReaders(opts Options) []Reader {
+	if n.Pod == nil {
+		return nil
+	}
+	var out []Reader
+	known := map[string]bool{}
+	for _, cf := range n.Corefiles {
+		kind := n.serverKind(cf)
+		if cf.Source != nil {
+			known[kind] = true
+		}
+		for _, sb := range cf.Servers {
+			for _, fw := range sb.Forwards {
+				for _, t := range fw.To {
+					_, p, ok := forwardTarget(t.Text)
+					if !ok || p == "" {
+						continue
+					}
+					reads := p == n.Pod.Path || p == n.Pod.Target
+					if cf.Source != nil {
+						reads = p == "/etc/resolv.conf" && n.Kubelet.Present
+					}
+					if reads {
+						rd := Reader{Server: kind, Corefile: cf.Path, Line: fw.Line, Forward: fmt.Sprintf("forward %s %s", fw.From, t.Text)}
+						if cf.Source != nil {
+							rd.ConfigMap = cf.Source.ConfigMap
+						}
+						out = append(out, rd)
+					}
+				}
+			}
+		}
+	}
+	if len(opts.DNSUpstreams) > 0 {
+		return out
+	}
+	assumed := Reader{Server: "CoreDNS", Forward: "forward . /etc/resolv.conf", Assumed: true}
+	switch {
+	case !n.Kubelet.Present:
+		// CoreDNS on the host or in Docker: its Corefiles, when known, say it all.
+		if len(n.Corefiles) == 0 {
+			out = append(out, assumed)
+		}
+	case !known["CoreDNS"]:
+		out = append(out, assumed)
+	}
+	return out
+}
+
+// readersStep is the chain's link that says who reads the file.
+func readersStep(rds []Reader) string {
+	var s []string
+	for _, rd := range rds {
+		s = append(s, rd.String())
+	}
+	return "read by " + strings.Join(s, "; ")
+}
+
+// readOnlyFix is the by-hand fix of a Corefile unloop does not edit: the
+// ConfigMap, the line and the edit.
+func readOnlyFix(cf *corefile.Config, line int, old, new string) string {
+	where := cf.Path
+	switch {
+	case cf.Source.ConfigMap != "":
+		ns, name, _ := strings.Cut(cf.Source.ConfigMap, "/")
+		where = fmt.Sprintf("ConfigMap %s (kubectl -n %s edit configmap %s), data.%s, %s line %d", cf.Source.ConfigMap, ns, name, cf.Source.Key, cf.Path, line)
+	default:
+		where = fmt.Sprintf("the ConfigMap mounted at %s line %d (pod %s)", cf.Path, line, cf.Source.Pod)
+	}
+	return fmt.Sprintf("fix by hand (kubelet rewrites this copy): in %s change `%s` to `%s`", where, old, new)
+}
+
+// staleCopyFindings: a running DNS-server pod whose copy of the pod file
+// names a looping address keeps looping after the node's file is fixed,
+// until the pod is recreated.
+func (n *Node) staleCopyFindings() []Finding {
+	var out []Finding
+	for _, pc := range n.PodCopies {
+		for _, ns := range pc.File.Conf.Nameservers {
+			if !n.Looping(ns.Addr) {
+				continue
+			}
+			_, why := n.classify(ns.Addr)
+			pod := pc.Sandbox.Namespace + "/" + pc.Sandbox.Name
+			chain := []string{
+				fmt.Sprintf("pod %s runs (%s sandbox %s)", pod, pc.Sandbox.Runtime, shortID(pc.Sandbox.ID)),
+				fmt.Sprintf("its copy of the pod file, %s line %d, names %s", pc.File.Path, ns.Line, ns.Addr), why,
+				"a sandbox keeps the file it was created with: recreate the pod (kubectl -n " + pc.Sandbox.Namespace + " delete pod " + pc.Sandbox.Name + ") once the node's file is clean",
+			}
+			f := newFinding(CodePodResolvStale, pc.File.Path, ns.Line, ns.Addr.WithZone(""), chain)
+			f.Pod = pod
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func shortID(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}
+
+// noNameserverFinding: CoreDNS's forward finds no upstream in a file without
+// nameserver and exits (plugin/forward: no valid upstream addresses found).
+func (n *Node) noNameserverFinding(rds []Reader) []Finding {
+	if n.Pod == nil || len(n.Pod.Conf.Nameservers) > 0 || len(rds) == 0 {
+		return nil
+	}
+	chain := []string{n.kubeletStep(), n.Pod.Path + " names no nameserver", readersStep(rds),
+		"plugin/forward: no valid upstream addresses found: CoreDNS exits and the pod crash-loops"}
+	f := newFinding(CodeNameserverNone, n.Pod.Path, 0, netip.Addr{}, chain, n.applicable([]string{StrategyKubelet})...)
+	f.Readers = rds
+	return []Finding{f}
+}
