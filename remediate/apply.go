@@ -1,9 +1,14 @@
 package remediate
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
 	"path"
 	"slices"
 	"strings"
@@ -16,15 +21,20 @@ import (
 const (
 	lockTimeout    = 60 * time.Second
 	restartTimeout = 60 * time.Second
-	// restartSettle is how long a restarted unit must stay active. A restart
-	// job of a Type=simple unit (kubelet's) is done at fork: a kubelet that
-	// exits on the new config a moment later shows only here.
+	// restartSettle is how long a restarted unit without a health endpoint
+	// must stay active. A restart job of a Type=simple unit is done at fork:
+	// a daemon that exits on the new config a moment later shows only here.
 	restartSettle = 2 * time.Second
 	// rollbackTimeout bounds a rollback's restarts, which run on a context
 	// of their own: a SIGTERM that cut the run short must not also stop
 	// the rollback from restarting kubelet on its old config.
 	rollbackTimeout = 2 * time.Minute
 )
+
+// healthzWait bounds the wait for a restarted unit's health endpoint
+// (kubelet's /healthz) to say ok; kubelet serves it about a second after it
+// starts, once its config is read and accepted. A variable for the tests.
+var healthzWait = 30 * time.Second
 
 // Result is what apply did: the plan it carried out, and how it went.
 // ApplyDocument is how it is printed.
@@ -247,6 +257,12 @@ func (r *run) write() (string, error) {
 
 // restart restarts the plan's units, each journaled first and watched after.
 func (r *run) restart(ctx context.Context) (string, error) {
+	restarts := slices.ContainsFunc(r.res.Plan.Changes, func(c Change) bool { return c.Kind == KindUnit && c.Skipped == "" })
+	if restarts {
+		if err := reloadUnits(ctx, r.env, r.paths()); err != nil {
+			return "reloading systemd", err
+		}
+	}
 	for _, c := range r.res.Plan.Changes {
 		if c.Kind != KindUnit || c.Skipped != "" {
 			continue
@@ -258,7 +274,12 @@ func (r *run) restart(ctx context.Context) (string, error) {
 		crashpoint("restarting " + c.Unit)
 		rctx, cancel := context.WithTimeout(ctx, restartTimeout)
 		err := r.env.Bus.RestartUnit(rctx, c.Unit)
-		if err == nil {
+		switch {
+		case err != nil:
+		case c.Healthz != "":
+			crashpoint("watching " + c.Unit)
+			err = becomesHealthy(rctx, r.env, c.Unit, c.Healthz)
+		default:
 			crashpoint("watching " + c.Unit)
 			err = staysActive(rctx, r.env.Bus, c.Unit)
 		}
@@ -292,11 +313,11 @@ func (r *run) fail(ctx context.Context, step string, err error) error {
 	r.res.RolledBack = rerr == nil
 	if rerr == nil {
 		crashpoint("rolled-back")
-		rerr = restartAll(ctx, r.env, r.restarted)
+		rerr = errors.Join(reloadUnits(ctx, r.env, r.paths()), restartAll(ctx, r.env, r.restarted))
 	} else if errors.Is(rerr, ErrConflict) {
 		// Some file changed under the run (a DHCP renew): its newer
 		// content stays; what was restored still needs the restarts.
-		rerr = errors.Join(rerr, restartAll(ctx, r.env, r.restarted))
+		rerr = errors.Join(rerr, reloadUnits(ctx, r.env, r.paths()), restartAll(ctx, r.env, r.restarted))
 	}
 	if rerr != nil {
 		r.env.log().Error("rollback failed", "run", j.ID, "err", rerr)
@@ -360,6 +381,9 @@ func recoverCrashed(ctx context.Context, env Env, opts Options) error {
 		return fmt.Errorf("rolling back the unfinished run %s: %w", j.ID, err)
 	}
 	if restoredAny(results) && !opts.Offline && !opts.NoRestart && env.Bus != nil && len(j.Units) > 0 {
+		if err := reloadUnits(ctx, env, j.paths()); err != nil {
+			return fmt.Errorf("rolling back the unfinished run %s: files restored, but %w", j.ID, err)
+		}
 		if err := restartAll(ctx, env, j.Units); err != nil {
 			return fmt.Errorf("rolling back the unfinished run %s: files restored, but %w", j.ID, err)
 		}
@@ -419,6 +443,74 @@ func staysActive(ctx context.Context, bus Bus, unit string) error {
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+}
+
+// becomesHealthy watches a unit just restarted until its health endpoint at
+// addr says ok: kubelet's own word that it read and accepted its config, in
+// about a second where the fixed settle took 2 s. The unit must stay active
+// meanwhile; a kubelet that refuses its config exits (and, restarted by
+// systemd, never answers ok).
+func becomesHealthy(ctx context.Context, env Env, unit, addr string) error {
+	ask := env.Healthz
+	if ask == nil {
+		ask = HTTPHealthz
+	}
+	start := time.Now()
+	last := errors.New("no answer yet")
+	for {
+		active, err := env.Bus.UnitActive(ctx, unit)
+		if err != nil {
+			return err
+		}
+		if !active {
+			return fmt.Errorf("%s stopped %v after its restart (see journalctl -u %s)", unit, time.Since(start).Round(100*time.Millisecond), unit)
+		}
+		hctx, cancel := context.WithTimeout(ctx, time.Second)
+		last = ask(hctx, addr)
+		cancel()
+		if last == nil {
+			env.log().Debug("healthy", "unit", unit, "healthz", addr, "after", time.Since(start).Round(time.Millisecond))
+			return nil
+		}
+		if time.Since(start) >= healthzWait {
+			return fmt.Errorf("%s not healthy %v after its restart: /healthz on %s: %v (see journalctl -u %s)", unit, healthzWait, addr, last, unit)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("watching %s after its restart: %w", unit, ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// HTTPHealthz asks the health endpoint at addr (host:port, kubelet's
+// healthzBindAddress:healthzPort) for /healthz: ok is a 200 with "ok". An
+// address bound to every interface is asked on loopback.
+func HTTPHealthz(ctx context.Context, addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("healthz address %q: %w", addr, err)
+	}
+	if ip, err := netip.ParseAddr(host); err == nil && ip.IsUnspecified() {
+		host = "127.0.0.1"
+		if ip.Is6() {
+			host = "::1"
+		}
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+net.JoinHostPort(host, port)+"/healthz", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+	if resp.StatusCode != http.StatusOK || strings.TrimSpace(string(body)) != "ok" {
+		return fmt.Errorf("%s: %q", resp.Status, bytes.TrimSpace(body))
+	}
+	return nil
 }
 
 // restartAll restarts the units a rollback put back the files of. It is
@@ -484,5 +576,46 @@ func Rollback(ctx context.Context, env Env, opts Options, id string, force bool)
 	if !restoredAny(res.Paths) || opts.Offline || opts.NoRestart || env.Bus == nil {
 		return res, err
 	}
-	return res, errors.Join(err, restartAll(ctx, env, j.Units))
+	return res, errors.Join(err, reloadUnits(ctx, env, j.paths()), restartAll(ctx, env, j.Units))
+}
+
+// paths are the files the plan writes.
+func (r *run) paths() []string {
+	var out []string
+	for _, c := range r.res.Plan.Changes {
+		if c.Kind == KindFile {
+			out = append(out, c.Path)
+		}
+	}
+	return out
+}
+
+// paths are the files the run journaled.
+func (j *Journal) paths() []string {
+	var out []string
+	for _, s := range j.Snapshots {
+		out = append(out, s.Path)
+	}
+	return out
+}
+
+// reloadUnits has systemd read its units again when one of paths is a unit
+// file or drop-in (kubelet's --resolv-conf in kubelet.service.d/), so the
+// restart that follows runs what the files now say. Seen on the real kubelet:
+// without it, kubelet came back with the old flag.
+func reloadUnits(ctx context.Context, env Env, paths []string) error {
+	if env.Bus == nil || !slices.ContainsFunc(paths, isUnitFile) {
+		return nil
+	}
+	// Part of a rollback too: on its own deadline, as restartAll.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), restartTimeout)
+	defer cancel()
+	return env.Bus.Reload(rctx)
+}
+
+// isUnitFile says whether p is a systemd unit or drop-in that systemd reads
+// at daemon-reload (environment files are read at each start).
+func isUnitFile(p string) bool {
+	dir := path.Dir(p)
+	return strings.HasSuffix(dir, ".service.d") || strings.HasSuffix(dir, "/systemd/system") && strings.HasSuffix(p, ".service")
 }

@@ -56,6 +56,9 @@ type Bus interface {
 	UnitActive(ctx context.Context, unit string) (bool, error)
 	UnitFiles(ctx context.Context, unit string) ([]string, error)
 	RestartUnit(ctx context.Context, unit string) error
+	// Reload is systemctl daemon-reload: after a unit file or drop-in
+	// changed, before the unit is restarted.
+	Reload(ctx context.Context) error
 }
 
 // Iface is a network interface of the node and its addresses.
@@ -75,6 +78,9 @@ type Env struct {
 	Probe Prober
 	// BusNote says why Bus is nil ("offline", "no system bus: ..."); reported.
 	BusNote string
+	// Healthz asks a restarted daemon's health endpoint at addr whether it
+	// is ok; nil: HTTPHealthz.
+	Healthz func(ctx context.Context, addr string) error
 }
 
 func (e Env) log() *slog.Logger {

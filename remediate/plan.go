@@ -46,6 +46,9 @@ type Change struct {
 	UID    int
 	GID    int
 	Verify func(ctx context.Context, bus Bus) error
+	// Healthz is the restarted unit's own health endpoint (host:port),
+	// watched after the restart instead of the fixed restartSettle.
+	Healthz string
 }
 
 // Plan is what apply would do, as data; PlanDocument is how it is printed.
@@ -193,13 +196,13 @@ func (p *planner) link(path, target, strategy, reason string) error {
 
 // restart lists a unit restart; whether it runs is decided here, once, so
 // plan and apply show the same thing.
-func (p *planner) restart(ctx context.Context, unit, strategy, reason string, verify func(context.Context, Bus) error) {
+func (p *planner) restart(ctx context.Context, unit, strategy, reason, healthz string, verify func(context.Context, Bus) error) {
 	for _, c := range p.other {
 		if c.Kind == KindUnit && c.Unit == unit {
 			return
 		}
 	}
-	c := Change{Kind: KindUnit, Unit: unit, Action: "restart", Strategy: strategy, Reason: reason, Verify: verify}
+	c := Change{Kind: KindUnit, Unit: unit, Action: "restart", Strategy: strategy, Reason: reason, Verify: verify, Healthz: healthz}
 	switch {
 	case p.opts.Offline:
 		c.Skipped = "offline"

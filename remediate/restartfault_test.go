@@ -4,11 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"net/netip"
+	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/unloop/unloop/hostcfg/hostcfgtest"
 	"github.com/unloop/unloop/systemd"
@@ -24,6 +30,7 @@ type restartBus struct {
 
 	mu       sync.Mutex
 	restarts []string
+	reloads  int
 }
 
 func (b *restartBus) Resolved(context.Context) (*systemd.ResolvedState, error) {
@@ -39,6 +46,13 @@ func (b *restartBus) UnitActive(context.Context, string) (bool, error) {
 		return true, nil
 	}
 	return b.active(len(b.restarts) - 1), nil
+}
+
+func (b *restartBus) Reload(context.Context) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.reloads++
+	return nil
 }
 
 func (b *restartBus) RestartUnit(_ context.Context, unit string) error {
@@ -111,6 +125,132 @@ func TestApplyRestartFails(t *testing.T) {
 			}
 			if j.State != RunRolledBack || strings.Join(j.Units, " ") != "kubelet.service" {
 				t.Errorf("journal: state %s, units %q", j.State, j.Units)
+			}
+		})
+	}
+}
+
+// TestApplyKubeletHealthz: after kubelet's restart apply waits for kubelet's
+// own /healthz (at the address its config names) instead of a fixed 2 s: ok
+// at once is done well under 2 s; never ok (kubelet refusing its config while
+// systemd keeps it "active" between restarts) is rolled back, naming the
+// endpoint. The real kubelet: tests/e2e TestRealKubeletEdits.
+func TestApplyKubeletHealthz(t *testing.T) {
+	defer func(w time.Duration) { healthzWait = w }(healthzWait)
+	healthzWait = 300 * time.Millisecond
+	for _, tc := range []struct {
+		name   string
+		answer func(calls int) error
+		want   string // in apply's error; "" for success
+	}{
+		{"ok at the second ask", func(calls int) error {
+			if calls < 2 {
+				return errors.New("connection refused")
+			}
+			return nil
+		}, ""},
+		{"never ok", func(int) error { return errors.New("connection refused") },
+			"restarting kubelet.service: kubelet.service not healthy 300ms after its restart: /healthz on 127.0.0.1:10248: connection refused"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir, _ := hostcfgtest.Tree(t, filepath.Join("testdata", "nodes", "ubuntu-2004-kubeadm-stub.txtar"))
+			env, _ := faultEnv(t, dir)
+			env.Bus = &restartBus{jobErr: func(int) error { return nil }, active: func(int) bool { return true }}
+			env.Probe = func(context.Context, netip.Addr) error { return nil }
+			var asked []string
+			env.Healthz = func(_ context.Context, addr string) error {
+				asked = append(asked, addr)
+				return tc.answer(len(asked))
+			}
+			start := time.Now()
+			_, err := Apply(context.Background(), env, Options{Strategies: []string{StrategyKubelet}})
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("apply: %v", err)
+			case tc.want == "" && time.Since(start) >= restartSettle:
+				t.Errorf("apply took %v: the healthz watch should end at the first ok, before the fixed %v", time.Since(start), restartSettle)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Fatalf("apply: %v, want %q", err, tc.want)
+			}
+			if len(asked) == 0 || asked[0] != "127.0.0.1:10248" {
+				t.Errorf("asked %q, want kubelet's default 127.0.0.1:10248", asked)
+			}
+		})
+	}
+}
+
+func TestHTTPHealthz(t *testing.T) {
+	status, body := http.StatusOK, "ok"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/healthz" {
+			http.NotFound(w, r)
+			return
+		}
+		w.WriteHeader(status)
+		fmt.Fprint(w, body)
+	}))
+	defer srv.Close()
+	addr := strings.TrimPrefix(srv.URL, "http://")
+	_, port, _ := net.SplitHostPort(addr)
+	if err := HTTPHealthz(context.Background(), addr); err != nil {
+		t.Errorf("healthy: %v", err)
+	}
+	// kubelet bound to every interface is asked on loopback.
+	if err := HTTPHealthz(context.Background(), "0.0.0.0:"+port); err != nil {
+		t.Errorf("healthzBindAddress 0.0.0.0: %v", err)
+	}
+	status, body = http.StatusInternalServerError, "[-]syncloop failed"
+	if err := HTTPHealthz(context.Background(), addr); err == nil || !strings.Contains(err.Error(), "500") {
+		t.Errorf("unhealthy: %v, want the status", err)
+	}
+}
+
+// TestApplyReloadsUnits: a --resolv-conf fixed in a kubelet drop-in is read
+// only after systemd reloads its units; the real kubelet came back with the
+// old flag without it. apply reloads before the restart, and rollback before
+// its restart; an edit of an environment file or a config needs no reload.
+func TestApplyReloadsUnits(t *testing.T) {
+	const dropIn = "etc/systemd/system/kubelet.service.d/10-kubeadm.conf"
+	for _, tc := range []struct {
+		name        string
+		flagInUnit  bool
+		wantReloads int // apply's, then rollback's
+	}{
+		{"flag in a drop-in", true, 2},
+		{"flag in /etc/default/kubelet", false, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir, _ := hostcfgtest.Tree(t, filepath.Join("testdata", "nodes", "ubuntu-flag-loops.txtar"))
+			if tc.flagInUnit {
+				unit, err := os.ReadFile(filepath.Join(dir, dropIn))
+				if err != nil {
+					t.Fatal(err)
+				}
+				unit = []byte(strings.Replace(string(unit), "$KUBELET_EXTRA_ARGS", "--resolv-conf=/etc/resolv.conf", 1))
+				if err := os.WriteFile(filepath.Join(dir, dropIn), unit, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(filepath.Join(dir, "etc/default/kubelet"), nil, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			env, _ := faultEnv(t, dir)
+			bus := &restartBus{jobErr: func(int) error { return nil }, active: func(int) bool { return true }}
+			env.Bus = bus
+			env.Probe = func(context.Context, netip.Addr) error { return nil }
+			env.Healthz = func(context.Context, string) error { return nil }
+			res, err := Apply(context.Background(), env, Options{Strategies: []string{StrategyKubelet}})
+			if err != nil {
+				t.Fatalf("apply: %v", err)
+			}
+			if tc.flagInUnit != slices.ContainsFunc(res.Plan.Changes, func(c Change) bool { return c.Path == "/"+dropIn }) {
+				t.Fatalf("apply's changes %+v: the drop-in edited %v, want %v", res.Plan.Changes, !tc.flagInUnit, tc.flagInUnit)
+			}
+			if _, err := Rollback(context.Background(), env, Options{}, "", false); err != nil {
+				t.Fatalf("rollback: %v", err)
+			}
+			if bus.reloads != tc.wantReloads {
+				t.Errorf("systemd reloaded %d times, want %d", bus.reloads, tc.wantReloads)
 			}
 		})
 	}

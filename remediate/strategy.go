@@ -153,7 +153,7 @@ func planKubelet(ctx context.Context, p *planner, _ []Finding) error {
 	if err := p.pointKubelet(k, target, reason); err != nil {
 		return err
 	}
-	p.restart(ctx, k.Unit, StrategyKubelet, "kubelet reads resolvConf only at start", nil)
+	p.restart(ctx, k.Unit, StrategyKubelet, "kubelet reads resolvConf only at start", k.Healthz, nil)
 	p.pods(StrategyKubelet)
 	return nil
 }
@@ -224,7 +224,7 @@ func planStub(ctx context.Context, p *planner, _ []Finding) error {
 		"point /etc/resolv.conf at resolved's uplink file, which names the real upstreams"); err != nil {
 		return err
 	}
-	p.restart(ctx, "systemd-resolved.service", StrategyStub, "systemd-resolved reads DNSStubListener only at start", verifyStubOff)
+	p.restart(ctx, "systemd-resolved.service", StrategyStub, "systemd-resolved reads DNSStubListener only at start", "", verifyStubOff)
 	p.pods(StrategyStub)
 	return nil
 }

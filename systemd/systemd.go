@@ -366,6 +366,16 @@ func (e *JobError) Error() string {
 // RestartUnit restarts unit and waits for the job's result; anything but "done"
 // is an error naming the unit and the result. "done" means systemd considers
 // the unit started; a service may take its bus name a moment later.
+// Reload makes systemd read its unit files and drop-ins again (systemctl
+// daemon-reload): a unit restarted after its drop-in changed runs the old
+// command line otherwise.
+func (c *Client) Reload(ctx context.Context) error {
+	if err := c.sd.ReloadContext(ctx); err != nil {
+		return fmt.Errorf("reloading systemd's unit files: %w", err)
+	}
+	return nil
+}
+
 func (c *Client) RestartUnit(ctx context.Context, unit string) error {
 	// go-systemd sends the result from its signal loop: a buffer keeps that
 	// loop going when ctx ends first and nobody receives.

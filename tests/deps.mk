@@ -1,7 +1,10 @@
 # tests/deps.mk: what the real-node tests need, included by the main Makefile.
 #
-#   make deps    host packages, cached bookworm and trixie root filesystems,
-#                and .cache/bin/coredns (rebuilt only when tests/coredns changes)
+#   make deps    host packages, cached bookworm and trixie root filesystems
+#                (and their variants: with containerd, runc and the CNI
+#                plugins for the real kubelet), .cache/bin/coredns, kubelet,
+#                crictl and pause (each rebuilt only when its module under
+#                tests/ changes), and .cache/images (the pods' OCI archives)
 #
 # Everything lands in .cache/ (ignored by git); tests/setup.sh is idempotent and
 # takes well under a second when nothing is missing.

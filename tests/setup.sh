@@ -9,13 +9,16 @@
 #   MIRROR     Debian mirror for debootstrap (default: the first URIs of this
 #              machine's own apt sources that are not a security archive)
 #   GO         the go command (default: go on PATH, else /usr/local/go/bin/go)
+#   UNLOOP_CACHE  the cache folder (default: the repository's .cache), as the
+#              tests read it
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(dirname "$here")
-cache="$repo/.cache"
+cache=${UNLOOP_CACHE:-$repo/.cache}
 releases=${RELEASES:-bookworm trixie}
-packages="debootstrap systemd-container dnsmasq-base dnsutils iproute2"
+# curl asks a node's kubelet for its /configz (TLS, which the node's bash can't).
+packages="debootstrap systemd-container dnsmasq-base dnsutils iproute2 curl"
 # Inside the rootfs only: never on the host (they take over its DNS).
 include=systemd,systemd-sysv,dbus,systemd-resolved,isc-dhcp-client,iproute2,procps
 
@@ -196,30 +199,72 @@ case " $releases " in
 	;;
 esac
 
-# --- CoreDNS -----------------------------------------------------------------
+# --- programs built from the module proxy ----------------------------------------
 
 gocmd=${GO:-}
 if [ -z "$gocmd" ]; then
 	if command -v go >/dev/null 2>&1; then gocmd=go; else gocmd=/usr/local/go/bin/go; fi
 fi
 
-t=$(now)
-bin="$cache/bin/coredns"
-# The stamp is a hash of the module's files and the Go version: a change to
-# either rebuilds, nothing else does.
-stamp=$(
-	cd "$here/coredns"
-	{
-		"$gocmd" version
-		find . -type f \( -name '*.go' -o -name go.mod -o -name go.sum \) | LC_ALL=C sort | xargs sha256sum
-	} | sha256sum | cut -d' ' -f1
-)
-if [ -x "$bin" ] && [ "$(cat "$bin.stamp" 2>/dev/null)" = "$stamp" ]; then
-	took "$t" "coredns (up to date)"
-else
+# gobuild NAME MODULE PACKAGE: builds PACKAGE from the module folder
+# tests/MODULE into $cache/bin/NAME. The stamp is a hash of the module's
+# files, the package and the Go version: a change to any rebuilds, nothing
+# else does.
+gobuild() {
+	name=$1 module=$2 pkg=$3
+	t=$(now)
+	bin="$cache/bin/$name"
+	stamp=$(
+		cd "$here/$module"
+		{
+			"$gocmd" version
+			[ "$pkg" = . ] || echo "$pkg"
+			find . -type f \( -name '*.go' -o -name go.mod -o -name go.sum \) | LC_ALL=C sort | xargs sha256sum
+		} | sha256sum | cut -d' ' -f1
+	)
+	if [ -x "$bin" ] && [ "$(cat "$bin.stamp" 2>/dev/null)" = "$stamp" ]; then
+		took "$t" "$name (up to date)"
+		return 0
+	fi
 	log "building $bin"
-	(cd "$here/coredns" && CGO_ENABLED=0 "$gocmd" build -trimpath -buildvcs=false -o "$bin.tmp" .)
+	(cd "$here/$module" && CGO_ENABLED=0 "$gocmd" build -trimpath -buildvcs=false -o "$bin.tmp" "$pkg")
 	mv "$bin.tmp" "$bin"
 	echo "$stamp" >"$bin.stamp"
-	took "$t" "coredns build"
-fi
+	took "$t" "$name build"
+}
+
+# CoreDNS: the real loop detector, and node-local-dns's server in pods.
+gobuild coredns coredns .
+# The real kubelet (~8 minutes cold on 2 cores), crictl (not packaged in
+# Debian) to read pods as a user would, and the pod sandbox's pause.
+gobuild kubelet kubelet k8s.io/kubernetes/cmd/kubelet
+gobuild crictl kubelet sigs.k8s.io/cri-tools/cmd/crictl
+gobuild pause kubelet ./pause
+gobuild ociarchive kubelet ./ociarchive
+
+# --- container images ------------------------------------------------------------
+
+# image NAME BIN PATH: an OCI archive of BIN at PATH in the image, named
+# unloop.test/NAME:1, for `ctr images import` in a node (no registry is
+# reachable from here). Rebuilt when BIN's stamp changes.
+image() {
+	name=$1 src=$2 at=$3
+	out="$cache/images/$name.tar"
+	stamp=$(cat "$cache/bin/$src.stamp")
+	[ -f "$out" ] && [ "$(cat "$out.stamp" 2>/dev/null)" = "$stamp" ] && return 0
+	t=$(now)
+	mkdir -p "$cache/images"
+	"$cache/bin/ociarchive" -name "unloop.test/$name:1" -bin "$cache/bin/$src" -path "$at" -o "$out"
+	echo "$stamp" >"$out.stamp"
+	took "$t" "image $name"
+}
+image pause pause /pause
+image coredns coredns /coredns
+
+# --- root filesystems with a container runtime -----------------------------------
+
+# What a kubelet node has besides kubelet (bound in from $cache/bin): the
+# container runtime, its OCI runtime and the CNI plugins for the pod network.
+for release in $releases; do
+	variant "${release}kubelet" "$release" containerd runc containernetworking-plugins
+done

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"net"
 	"regexp"
 	"sort"
 	"strconv"
@@ -32,6 +33,8 @@ type kubeletConfig struct {
 	rcLines          []int      // every line resolvConf is set on (duplicates)
 	mergedVal        *yaml.Node // resolvConf brought in by a "<<" merge key
 	misses           [][2]*yaml.Node
+	healthzAddr      *yaml.Node // healthzBindAddress
+	healthzPort      *yaml.Node
 }
 
 var yamlErrLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
@@ -96,6 +99,10 @@ func parseKubeletConfig(path string, data []byte) (kc *kubeletConfig, err error)
 			}
 		case key.Value == "kind":
 			kc.kindKey, kc.kindVal = top.Content[i], val
+		case key.Value == "healthzBindAddress":
+			kc.healthzAddr = yamlDeref(val)
+		case key.Value == "healthzPort":
+			kc.healthzPort = yamlDeref(val)
 		case key.Value == "resolvConf":
 			kc.rcKey, kc.rcVal = top.Content[i], val
 			kc.rcLines = append(kc.rcLines, top.Content[i].Line)
@@ -119,6 +126,25 @@ func parseKubeletConfig(path string, data []byte) (kc *kubeletConfig, err error)
 		}
 	}
 	return kc, nil
+}
+
+// healthz is the host:port of kubelet's /healthz by the config, "" when
+// healthzPort is 0. A value kubelet would refuse leaves the default: the
+// watch then fails, as kubelet does.
+func (kc *kubeletConfig) healthz() string {
+	host, port := "127.0.0.1", "10248"
+	if v := kc.healthzAddr; v != nil && v.Kind == yaml.ScalarNode && v.Value != "" {
+		host = v.Value
+	}
+	if v := kc.healthzPort; v != nil && v.Kind == yaml.ScalarNode {
+		if n, err := strconv.Atoi(v.Value); err == nil {
+			if n == 0 {
+				return ""
+			}
+			port = strconv.Itoa(n)
+		}
+	}
+	return net.JoinHostPort(host, port)
 }
 
 // yamlEmptyDoc says whether a decoded document holds nothing (comments only,

@@ -179,3 +179,26 @@ func TestResolvConfNearMiss(t *testing.T) {
 		t.Errorf("real kubelet keys taken for near misses: %q", flagged)
 	}
 }
+
+// TestHealthz: where apply asks kubelet whether it came back, by the config.
+func TestHealthz(t *testing.T) {
+	head := "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\n"
+	for _, tc := range []struct{ name, config, want string }{
+		{"defaults", head, "127.0.0.1:10248"},
+		{"block YAML", head + "healthzBindAddress: 10.0.0.5\nhealthzPort: 10250\n", "10.0.0.5:10250"},
+		{"quoted port", head + "healthzPort: \"10300\"\n", "127.0.0.1:10300"},
+		{"flow YAML", "{kind: KubeletConfiguration, healthzPort: 11000, healthzBindAddress: '::1'}\n", "[::1]:11000"},
+		{"JSON", `{"kind": "KubeletConfiguration", "healthzBindAddress": "0.0.0.0"}` + "\n", "0.0.0.0:10248"},
+		{"turned off", head + "healthzPort: 0\n", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			kc, err := parseKubeletConfig("/var/lib/kubelet/config.yaml", []byte(tc.config))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := kc.healthz(); got != tc.want {
+				t.Errorf("healthz() = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}

@@ -64,6 +64,11 @@ type Setup struct {
 
 	Misspelled []KeyMiss
 
+	// Healthz is the address of kubelet's /healthz: its config's
+	// healthzBindAddress and healthzPort (127.0.0.1:10248 by default), ""
+	// when healthzPort is 0 (turned off). apply watches it after a restart.
+	Healthz string
+
 	// ConfigDir is --config-dir; DropIns are the drop-ins read there, in
 	// kubelet's order.
 	ConfigDir string
@@ -113,6 +118,9 @@ type Fix struct {
 	Hand func(target string) string
 }
 
+// DefaultHealthz is where kubelet serves /healthz unless its config says.
+const DefaultHealthz = "127.0.0.1:10248"
+
 // Where kubelet's files are by default.
 const (
 	DefaultResolvConf      = "/etc/resolv.conf"
@@ -151,7 +159,7 @@ var kubeletEnvFiles = []string{
 // the error (the flags, say, when the config file does not parse), so a check
 // can report the error and still go on.
 func Discover(r *hostcfg.Root, unitFiles []string) (*Setup, error) {
-	k := &Setup{}
+	k := &Setup{Healthz: DefaultHealthz}
 	defer k.finish() // on every return: an error still leaves a usable answer
 	var files unitfile.Files
 
@@ -388,6 +396,7 @@ func (k *Setup) readConfig(r *hostcfg.Root) error {
 			return err
 		}
 		k.Misspelled = kc.misspelled()
+		k.Healthz = kc.healthz()
 		switch {
 		case kc.rcVal != nil:
 			k.ResolvConfAt = Where{File: p, Line: kc.rcKey.Line}

@@ -70,6 +70,12 @@ type Options struct {
 
 	// BootTimeout bounds the wait for Ready; default 30s (a boot takes ~1s).
 	BootTimeout time.Duration
+
+	// Containers lets the node run containers (containerd, runc and a real
+	// kubelet; see containers.go): every capability, the keyring syscalls,
+	// writable cgroup controllers and a /dev/kmsg. Pods' cgroups, which land
+	// in this machine's hierarchies under PodCgroupRoot, go with the node.
+	Containers bool
 }
 
 // File is one file of Options.Files: Data with Mode (0644 when zero), or a
@@ -121,6 +127,9 @@ func Boot(t testing.TB, opts Options) *Node {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Fatalf("node: %s not found: run `make deps`", tool)
 		}
+	}
+	if opts.Containers {
+		opts.Files = withContainerFiles(opts.Files)
 	}
 	if len(opts.Files) > 0 {
 		if opts.Overlay == "" {
@@ -298,6 +307,9 @@ func (n *Node) nspawnArgs(dir string) ([]string, error) {
 	for _, c := range n.opts.Capabilities {
 		args = append(args, "--capability="+c)
 	}
+	if n.opts.Containers {
+		args = append(args, containerArgs...)
+	}
 	hosts := make([]string, 0, len(n.opts.Binds))
 	for h := range n.opts.Binds {
 		hosts = append(hosts, h)
@@ -381,6 +393,17 @@ func (n *Node) start() error {
 	n.mu.Unlock()
 	if err := n.waitReady(done, deadline); err != nil {
 		return err
+	}
+	if n.opts.Containers {
+		// Pods' cgroups are made in the node, in this machine's
+		// hierarchies: removed with the node's own.
+		pods, err := podCgroups(leader, n.name)
+		if err != nil {
+			return err
+		}
+		n.mu.Lock()
+		n.cgroups = append(n.cgroups, pods...)
+		n.mu.Unlock()
 	}
 	n.t.Logf("node %s (%s, leader %d) ready in %v", n.name, n.opts.Release, leader, time.Since(start).Round(time.Millisecond))
 	return nil

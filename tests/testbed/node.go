@@ -89,10 +89,14 @@ func WaitFor(t testing.TB, timeout time.Duration, what string, cond func() bool)
 // KubeletConfig is the stand-in kubelet's config: a cluster DNS address and no
 // resolvConf, so kubelet gives pods the node's /etc/resolv.conf, the case
 // unloop is about. Each package's stand-in kubelet unit reads it its own way.
+// The stand-in serves no /healthz: healthzPort 0 says so (as it turns a real
+// kubelet's off), and apply then watches the restarted unit for a fixed 2 s.
+// apply's healthz watch runs against the real kubelet (KubeletConfigFor).
 const KubeletConfig = `apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
 clusterDNS:
 - 10.96.0.10
+healthzPort: 0
 `
 
 // Releases are the node releases a test runs on: systemd 252 and 257, whose

@@ -1,0 +1,290 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/unloop/unloop/tests/node"
+	"github.com/unloop/unloop/tests/testbed"
+)
+
+// The field's loop with the real kubelet (v1.34.4 on containerd): dhclient
+// writes node-local-dns's own address into the node's resolv.conf, kubelet
+// copies it into node-local-dns's sandbox (a static pod, hostNetwork,
+// dnsPolicy: Default), and CoreDNS's loop plugin ends the container at every
+// start: a real CrashLoopBackOff.
+
+// newKubeletBed is newBed with a node that runs containers and the real
+// kubelet (not started yet), with 169.254.25.10 on its lo.
+func newKubeletBed(t *testing.T, release, dhcpDNS string) *bed {
+	t.Helper()
+	b := &bed{Net: testbed.NewNet(t, "ulk", "10.98"), t: t}
+	b.DHCP("option:dns-server,"+strings.ReplaceAll(dhcpDNS, "UPSTREAM", b.Upstream), "option:domain-name,example.internal")
+	b.IP("-n", b.NodeNS, "addr", "add", "169.254.25.10/32", "dev", "lo")
+	b.Node = testbed.Boot(t, binDir, testbed.KubeletOptions(t, node.Options{Release: release, Ready: []string{"dbus.service"},
+		NetNS: b.NodeNS, Overlay: t.TempDir()}))
+	return b
+}
+
+// nodeLocalDNSPod is node-local-dns as a static pod: CoreDNS on
+// 169.254.25.10, its Corefile from the node's /etc/node-local-dns.
+var nodeLocalDNSPod = testbed.Pod{Name: "node-local-dns", HostNetwork: true,
+	Labels: map[string]string{"k8s-app": "node-local-dns"}, ConfigDir: "/etc/node-local-dns"}
+
+// crashLoops waits until the pod's container has exited with a restart
+// count of 2 or more, and returns the sandbox and the newest run.
+func crashLoops(t *testing.T, n *node.Node, pod string) (testbed.Sandbox, testbed.Container) {
+	t.Helper()
+	var sb testbed.Sandbox
+	var last testbed.Container
+	testbed.WaitFor(t, 3*time.Minute, pod+" crash-looping (a run with restart count 2 exited)", func() bool {
+		sbs := testbed.Sandboxes(t, n, pod)
+		if len(sbs) == 0 {
+			return false
+		}
+		sb = sbs[0]
+		cs := testbed.Containers(t, n, sb.ID)
+		if len(cs) == 0 {
+			return false
+		}
+		last = cs[0]
+		return last.Attempt >= 2 && last.State == "CONTAINER_EXITED"
+	})
+	return sb, last
+}
+
+// recreatePod removes the pod's ready sandbox through CRI (what apply will do)
+// and waits for kubelet's new one; it returns the new sandbox.
+func recreatePod(t *testing.T, n *node.Node, pod string) testbed.Sandbox {
+	t.Helper()
+	var old string
+	for _, sb := range testbed.Sandboxes(t, n, pod) {
+		if sb.State == "SANDBOX_READY" {
+			old = sb.ID
+		}
+	}
+	if old != "" {
+		n.Run(testbed.Crictl, "stopp", old)
+		n.Run(testbed.Crictl, "rmp", old)
+	}
+	var sb testbed.Sandbox
+	testbed.WaitFor(t, 2*time.Minute, pod+"'s new sandbox ready", func() bool {
+		sbs := testbed.Sandboxes(t, n, pod)
+		if len(sbs) == 0 || sbs[0].State != "SANDBOX_READY" || sbs[0].ID == old {
+			return false
+		}
+		sb = sbs[0]
+		return true
+	})
+	return sb
+}
+
+// podAnswers waits until server answers example.test through the upstream,
+// and checks the pod's container still runs 3 s later (plugin/loop would have
+// ended it).
+func podAnswers(t *testing.T, n *node.Node, sb testbed.Sandbox, server string) {
+	t.Helper()
+	var ans string
+	if !testbed.Poll(time.Minute, func() bool { ans, _ = testbed.Dig(n, server); return ans == "192.0.2.10" }) {
+		t.Fatalf("%s (%s) answers %q for example.test, want 192.0.2.10; containers %+v", sb.Name, server, ans, testbed.Containers(t, n, sb.ID))
+	}
+	time.Sleep(3 * time.Second)
+	if cs := testbed.Containers(t, n, sb.ID); len(cs) == 0 || cs[0].State != "CONTAINER_RUNNING" {
+		t.Fatalf("%s stopped after answering: %+v", sb.Name, cs)
+	}
+}
+
+// TestRealKubeletFieldReport: the field report's node with the real kubelet.
+// The pod crash-loops for real (restart count, the FATAL line in its log,
+// kubelet's back-off); apply fixes the file at its source; the pod, recreated
+// through CRI, answers, and still does after a DHCP run and a reboot.
+func TestRealKubeletFieldReport(t *testing.T) {
+	testbed.ForEachRelease(t, func(t *testing.T, release string) {
+		b := newKubeletBed(t, release, "169.254.25.10,UPSTREAM")
+		n := b.Node
+		n.Run("systemctl", "disable", "--now", "systemd-resolved.service")
+		must(t, os.Remove(filepath.Join(must1(n.Path("/etc")), "resolv.conf")))
+		must(t, n.WriteFile("/etc/resolv.conf", nil, 0o644))
+		must(t, n.WriteFile("/etc/dhcp/dhclient.conf", []byte(dhclientConf), 0o644))
+		b.startDHCP(b.Upstream)
+		b.waitResolv("169.254.25.10")
+		must(t, n.WriteFile("/etc/node-local-dns/Corefile", []byte(nodeLocalCorefile), 0o644))
+		testbed.StartKubelet(t, n, testbed.KubeletConfigFor(n, ""))
+		testbed.AddPod(t, n, nodeLocalDNSPod)
+
+		sb, last := crashLoops(t, n, "node-local-dns")
+		log := n.Run(testbed.Crictl, "logs", last.ID)
+		if !strings.Contains(log, "[FATAL] plugin/loop: Loop (169.254.25.10:") {
+			t.Errorf("the crashed container's log has no FATAL loop line:\n%s", log)
+		}
+		if kl := n.Run("journalctl", "-b", "-u", "kubelet.service", "--no-pager", "-o", "cat"); !strings.Contains(kl, "back-off") {
+			t.Errorf("kubelet logs no back-off for the pod")
+		}
+		t.Logf("%s crash-loops: run %d %s", sb.Name, last.Attempt, last.State)
+
+		out, code := testbed.Unloop(t, n, "apply", "--strategy", "dhclient")
+		if code != 0 {
+			t.Fatalf("apply exited %d:\n%s", code, out)
+		}
+		sb = recreatePod(t, n, "node-local-dns")
+		copy := string(must1(n.ReadFile("/var/lib/containerd/io.containerd.grpc.v1.cri/sandboxes/" + sb.ID + "/resolv.conf")))
+		if strings.Contains(copy, "169.254.25.10") {
+			t.Fatalf("the new sandbox's copy still names 169.254.25.10:\n%s", copy)
+		}
+		podAnswers(t, n, sb, "169.254.25.10")
+
+		bound := dhcpRuns(t, b)
+		startUnit(t, n, "restart", "dhclient.service")
+		waitDHCP(t, b, bound)
+		if got := string(must1(n.ReadFile("/etc/resolv.conf"))); strings.Contains(got, "169.254.25.10") {
+			t.Fatalf("after a new DHCP run /etc/resolv.conf is:\n%s", got)
+		}
+		podAnswers(t, n, sb, "169.254.25.10")
+
+		n.Reboot()
+		waitDHCP(t, b, 0)
+		testbed.WaitFor(t, time.Minute, "kubelet's /healthz ok after the reboot", func() bool { return testbed.KubeletHealthz(t, n, 10248) == "ok" })
+		var after testbed.Sandbox
+		testbed.WaitFor(t, 2*time.Minute, "node-local-dns's sandbox after the reboot", func() bool {
+			sbs := testbed.Sandboxes(t, n, "node-local-dns")
+			if len(sbs) == 0 || sbs[0].State != "SANDBOX_READY" {
+				return false
+			}
+			after = sbs[0]
+			return true
+		})
+		podAnswers(t, n, after, "169.254.25.10")
+	})
+}
+
+// realKubeletEdits are the shapes of kubelet setup the kubelet strategy edits:
+// the config (block YAML, flow YAML, JSON, resolvConf misspelled) or the
+// --resolv-conf flag (in kubeadm-flags.env, in a unit drop-in). config is the
+// config file ({{BASE}}: the standalone keys as block YAML), files more files.
+var realKubeletEdits = []struct {
+	name   string
+	config func(base map[string]any) string
+	files  map[string]string
+}{
+	{"block YAML", func(map[string]any) string { return "" }, nil},
+	// Flow mappings and lists under block keys: a file that starts with "{"
+	// is taken for JSON by kubelet, which then refuses unquoted keys.
+	{"flow YAML", func(base map[string]any) string {
+		var b strings.Builder
+		for _, k := range slices.Sorted(maps.Keys(base)) {
+			fmt.Fprintf(&b, "%s: %s\n", k, flowYAML(base[k]))
+		}
+		return b.String()
+	}, nil},
+	{"JSON", func(base map[string]any) string { return string(must1(json.MarshalIndent(base, "", "  "))) + "\n" }, nil},
+	{"misspelled key", func(map[string]any) string { return "resolvconf: /etc/resolv.conf\n" }, nil},
+	{"kubeadm-flags.env", func(map[string]any) string { return "" }, map[string]string{
+		"/etc/systemd/system/kubelet.service.d/10-kubeadm.conf": "[Service]\nEnvironmentFile=-/var/lib/kubelet/kubeadm-flags.env\nExecStart=\nExecStart=" +
+			testbed.KubeBin + "/kubelet --config=/var/lib/kubelet/config.yaml $KUBELET_KUBEADM_ARGS\n",
+		"/var/lib/kubelet/kubeadm-flags.env": `KUBELET_KUBEADM_ARGS="--resolv-conf=/etc/resolv.conf"` + "\n",
+	}},
+	{"unit drop-in", func(map[string]any) string { return "" }, map[string]string{
+		"/etc/systemd/system/kubelet.service.d/20-resolv.conf": "[Service]\nExecStart=\nExecStart=" +
+			testbed.KubeBin + "/kubelet --config=/var/lib/kubelet/config.yaml --resolv-conf=/etc/resolv.conf\n",
+	}},
+}
+
+// flowYAML writes v as one YAML flow mapping, keys and strings unquoted.
+func flowYAML(v any) string {
+	switch v := v.(type) {
+	case map[string]any:
+		var parts []string
+		for _, k := range slices.Sorted(maps.Keys(v)) {
+			parts = append(parts, k+": "+flowYAML(v[k]))
+		}
+		return "{" + strings.Join(parts, ", ") + "}"
+	case []any:
+		var parts []string
+		for _, e := range v {
+			parts = append(parts, flowYAML(e))
+		}
+		return "[" + strings.Join(parts, ", ") + "]"
+	default:
+		return fmt.Sprint(v)
+	}
+}
+
+// standaloneBase is testbed.KubeletConfigFor's keys as data, for the flow
+// YAML and JSON shapes.
+func standaloneBase(n *node.Node) map[string]any {
+	return map[string]any{
+		"apiVersion": "kubelet.config.k8s.io/v1beta1", "kind": "KubeletConfiguration",
+		"authentication": map[string]any{"anonymous": map[string]any{"enabled": true}, "webhook": map[string]any{"enabled": false}},
+		"authorization":  map[string]any{"mode": "AlwaysAllow"},
+		"staticPodPath":  testbed.ManifestDir, "containerRuntimeEndpoint": testbed.RuntimeEndpoint,
+		"cgroupDriver": "cgroupfs", "cgroupRoot": n.PodCgroupRoot(), "failSwapOn": false,
+		"enforceNodeAllocatable": []any{}, "clusterDomain": "cluster.local", "clusterDNS": []any{"10.96.0.10"},
+	}
+}
+
+// TestRealKubeletEdits runs every kubelet edit unloop makes under the real
+// kubelet, on one bookworm node (rolled back between shapes): the stub file
+// is kubelet's pod file, `apply --strategy kubelet` edits where it is set,
+// restarts kubelet and watches its /healthz; kubelet is healthy and its
+// /configz shows resolved's uplink file.
+func TestRealKubeletEdits(t *testing.T) {
+	b := &bed{Net: testbed.NewNet(t, "ulk", "10.98"), t: t}
+	b.Node = testbed.Boot(t, binDir, testbed.KubeletOptions(t, node.Options{NetNS: b.NodeNS}))
+	n := b.Node
+	b.AddNodeAddr()
+	b.IP("-n", b.NodeNS, "route", "add", "default", "via", b.Upstream)
+	b.resolvedDNS("upstream.conf", b.Upstream)
+	base := standaloneBase(n)
+	testbed.StartKubelet(t, n, testbed.KubeletConfigFor(n, ""))
+	for _, tc := range realKubeletEdits {
+		t.Run(strings.ReplaceAll(tc.name, " ", "_"), func(t *testing.T) {
+			config := tc.config(base)
+			if config == "" || strings.HasPrefix(config, "resolvconf") {
+				config = testbed.KubeletConfigFor(n, config)
+			}
+			must(t, n.WriteFile("/var/lib/kubelet/config.yaml", []byte(config), 0o644))
+			for p, data := range tc.files {
+				must(t, n.WriteFile(p, []byte(data), 0o644))
+			}
+			t.Cleanup(func() {
+				for p := range tc.files {
+					_ = os.Remove(must1(n.Path(p)))
+				}
+			})
+			n.Run("systemctl", "daemon-reload")
+			startUnit(t, n, "restart", "kubelet.service")
+			if !testbed.Poll(time.Minute, func() bool { return testbed.KubeletHealthz(t, n, 10248) == "ok" }) {
+				t.Fatalf("kubelet not healthy before apply:\n%s", n.Run("journalctl", "-b", "-u", "kubelet.service", "--no-pager", "-o", "cat", "-n", "8"))
+			}
+			if rc := testbed.KubeletResolvConf(t, n); rc != "/etc/resolv.conf" {
+				t.Fatalf("kubelet runs with resolvConf %q before apply, want /etc/resolv.conf", rc)
+			}
+
+			start := time.Now()
+			out, code := testbed.Unloop(t, n, "apply", "--strategy", "kubelet", "--output", "json")
+			took := time.Since(start)
+			if r := decode(t, out); code != 0 || !r.Verified {
+				t.Fatalf("apply: exit %d, verified %v\n%s\n%s", code, r.Verified, out,
+					n.Run("journalctl", "-b", "-u", "kubelet.service", "--no-pager", "-o", "cat", "-n", "30"))
+			}
+			if h := testbed.KubeletHealthz(t, n, 10248); h != "ok" {
+				t.Errorf("kubelet's /healthz after apply: %q", h)
+			}
+			if rc := testbed.KubeletResolvConf(t, n); rc != "/run/systemd/resolve/resolv.conf" {
+				t.Errorf("kubelet runs with resolvConf %q after apply, want resolved's uplink file; apply said:\n%s", rc, out)
+			}
+			t.Logf("apply (kubelet restarted, healthz watched) took %v", took.Round(10*time.Millisecond))
+
+			if out, code := testbed.Unloop(t, n, "rollback"); code != 0 {
+				t.Fatalf("rollback: exit %d: %s", code, out)
+			}
+		})
+	}
+}
