@@ -430,9 +430,9 @@ func (n *Node) applicable(fixes []string) []string {
 			continue
 		}
 		// The stub strategy relinks /etc/resolv.conf to resolved's uplink
-		// file: a fix only where pods get resolved's stub file itself, never
-		// for a copy of it.
-		if f == StrategyStub && (n.Pod == nil || n.Pod.Target != resolvconf.ResolvedStubFile) {
+		// file: a fix only where pods get resolved's stub file itself (by
+		// whatever links), never for a copy of it, which the generator tells.
+		if f == StrategyStub && (n.Pod == nil || n.Pod.Generator != resolvconf.GenResolvedStub) {
 			continue
 		}
 		out = append(out, f)

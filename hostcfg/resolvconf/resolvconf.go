@@ -269,6 +269,13 @@ func Read(r *hostcfg.Root, p string) (*File, error) {
 	}
 	rf.Generator, rf.Evidence = detectGenerator(rf, evidence{
 		dhclient: func() string { return dhclient.Evidence(r) },
+		stubFile: func() string {
+			p, err := r.Resolve(ResolvedStubFile)
+			if err != nil {
+				return ""
+			}
+			return p
+		},
 		dnsmasq: func() (hostcfg.Setting, bool) {
 			// Errors are the node's unreadable files, reported where
 			// NetworkManager's configuration is read for itself.
@@ -285,6 +292,9 @@ type evidence struct {
 	dhclient func() string
 	// dnsmasq: NetworkManager runs its own dnsmasq (dns=dnsmasq).
 	dnsmasq func() (hostcfg.Setting, bool)
+	// stubFile is where resolved's stub file is on this node, its links
+	// followed ("" when that can't be told).
+	stubFile func() string
 }
 
 // detectGenerator decides who wrote rf from its header lines, then its link,
@@ -299,9 +309,11 @@ func detectGenerator(rf *File, ev evidence) (Generator, string) {
 	if g, words := nmDnsmasq(rf, ev); g != "" {
 		return g, words
 	}
-	if g == GenResolvedStub && rf.Target != ResolvedStubFile {
+	if g == GenResolvedStub && rf.Target != ResolvedStubFile && (ev.stubFile == nil || rf.Target != ev.stubFile()) {
 		// resolved rewrites only its own file: a copy of it (an image's
 		// /etc/resolv.conf, a cp) stays as it is, and relinking is no fix.
+		// Where /run/systemd/resolve is itself a link, its file is still
+		// resolved's: the same file, reached by another name.
 		return GenUnknown, "a copy of systemd-resolved's stub file (" + words + "), not " + ResolvedStubFile + " nor a link to it"
 	}
 	if g != "" {
