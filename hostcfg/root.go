@@ -549,3 +549,23 @@ func unwrapPathError(err error) error {
 		}
 	}
 }
+
+// OpenSocket returns an O_PATH handle of the Unix socket p (links followed
+// inside the root). A client connects through /proc/self/fd/N of it: the
+// socket the root holds, never one a path string resolved elsewhere leads to.
+func (r *Root) OpenSocket(p string) (*os.File, error) {
+	f, err := r.open(p)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, &FileError{Path: clean(p), Err: unwrapPathError(err)}
+	}
+	if fi.Mode().Type() != fs.ModeSocket {
+		f.Close()
+		return nil, Errorf(p, 0, "not a socket")
+	}
+	return f, nil
+}

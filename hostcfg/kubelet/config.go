@@ -35,6 +35,7 @@ type kubeletConfig struct {
 	misses           [][2]*yaml.Node
 	healthzAddr      *yaml.Node // healthzBindAddress
 	healthzPort      *yaml.Node
+	runtimeEP        *yaml.Node // containerRuntimeEndpoint
 }
 
 var yamlErrLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
@@ -103,6 +104,8 @@ func parseKubeletConfig(path string, data []byte) (kc *kubeletConfig, err error)
 			kc.healthzAddr = yamlDeref(val)
 		case key.Value == "healthzPort":
 			kc.healthzPort = yamlDeref(val)
+		case key.Value == "containerRuntimeEndpoint":
+			kc.runtimeEP = yamlDeref(val)
 		case key.Value == "resolvConf":
 			kc.rcKey, kc.rcVal = top.Content[i], val
 			kc.rcLines = append(kc.rcLines, top.Content[i].Line)
@@ -145,6 +148,14 @@ func (kc *kubeletConfig) healthz() string {
 		}
 	}
 	return net.JoinHostPort(host, port)
+}
+
+// runtimeEndpoint is the config's containerRuntimeEndpoint, "" when unset.
+func (kc *kubeletConfig) runtimeEndpoint() string {
+	if v := kc.runtimeEP; v != nil && v.Kind == yaml.ScalarNode {
+		return v.Value
+	}
+	return ""
 }
 
 // yamlEmptyDoc says whether a decoded document holds nothing (comments only,

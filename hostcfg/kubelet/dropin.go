@@ -43,6 +43,9 @@ func (k *Setup) readDropIns(r *hostcfg.Root) error {
 			return err
 		}
 		k.Misspelled = append(k.Misspelled, kc.misspelled()...)
+		if ep := kc.runtimeEndpoint(); ep != "" && !k.runtimeFlag {
+			k.RuntimeEndpoint = ep
+		}
 		if kc.rcVal == nil && kc.mergedVal == nil {
 			continue
 		}

@@ -79,6 +79,11 @@ type Setup struct {
 	Distro string
 	// Unit is the systemd unit restarted after the pod file changed.
 	Unit string
+	// RuntimeEndpoint is kubelet's container runtime (CRI) endpoint:
+	// --container-runtime-endpoint, else its config's
+	// containerRuntimeEndpoint, else the distribution's default.
+	RuntimeEndpoint string
+	runtimeFlag     bool // RuntimeEndpoint is the flag's: no file overrides it
 	// NodeName is the name kubelet registers (--hostname-override, k3s's
 	// node-name); "" when it is the host's name.
 	NodeName string
@@ -116,6 +121,18 @@ type Fix struct {
 	Edit func(old []byte, target string) ([]byte, error)
 	// Hand, when set, is the edit a person makes: unloop changes nothing.
 	Hand func(target string) string
+}
+
+// DefaultRuntimeEndpoints are the container runtime sockets each kubelet uses
+// unless told otherwise: KubeletConfiguration's default since 1.27, and the
+// containerd each distribution runs for itself.
+var DefaultRuntimeEndpoints = map[string]string{
+	DistroKubelet:  "unix:///run/containerd/containerd.sock",
+	DistroK3s:      "unix:///run/k3s/containerd/containerd.sock",
+	DistroRKE2:     "unix:///run/k3s/containerd/containerd.sock",
+	DistroMicroK8s: "unix:///var/snap/microk8s/common/run/containerd.sock",
+	DistroK8sSnap:  "unix:///run/containerd/containerd.sock",
+	DistroK0s:      "unix:///run/k0s/containerd.sock",
 }
 
 // DefaultHealthz is where kubelet serves /healthz unless its config says.
@@ -195,6 +212,9 @@ func Discover(r *hostcfg.Root, unitFiles []string) (*Setup, error) {
 	k.ResolvConfFlag = flags["resolv-conf"]
 	if f := flags["hostname-override"]; f != nil {
 		k.NodeName = f.Value
+	}
+	if f := flags["container-runtime-endpoint"]; f != nil && f.Value != "" {
+		k.RuntimeEndpoint, k.runtimeFlag = f.Value, true
 	}
 	if f := flags["config-dir"]; f != nil && f.Value != "" {
 		k.ConfigDir = f.Value
@@ -360,6 +380,9 @@ func (k *Setup) finish() {
 	if k.Unit == "" {
 		k.Unit = "kubelet.service"
 	}
+	if k.RuntimeEndpoint == "" {
+		k.RuntimeEndpoint = DefaultRuntimeEndpoints[k.Distro]
+	}
 	if k.ResolvConfFlag != nil {
 		k.ResolvConf = k.ResolvConfFlag.Value
 		k.ResolvConfSource = "flag"
@@ -397,6 +420,9 @@ func (k *Setup) readConfig(r *hostcfg.Root) error {
 		}
 		k.Misspelled = kc.misspelled()
 		k.Healthz = kc.healthz()
+		if k.RuntimeEndpoint == "" {
+			k.RuntimeEndpoint = kc.runtimeEndpoint()
+		}
 		switch {
 		case kc.rcVal != nil:
 			k.ResolvConfAt = Where{File: p, Line: kc.rcKey.Line}
@@ -536,7 +562,7 @@ func readKubeletEnvFile(r *hostcfg.Root, files *unitfile.Files, p string) ([]uni
 }
 
 // kubeletFlagNames are the flags unloop reads of kubelet's command line.
-var kubeletFlagNames = []string{"config", "resolv-conf", "config-dir", "hostname-override"}
+var kubeletFlagNames = []string{"config", "resolv-conf", "config-dir", "hostname-override", "container-runtime-endpoint"}
 
 // kubeletFlags finds kubeletFlagNames in kubelet's arguments, in the
 // --name=value and --name value forms, as pflag reads them: the last one wins,
