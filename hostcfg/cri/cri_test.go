@@ -1,0 +1,158 @@
+package cri
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/unloop/unloop/hostcfg"
+)
+
+// runtimeServer is a CRI runtime with pod sandboxes only: removing one
+// makes the pod's next, as kubelet would.
+type runtimeServer struct {
+	runtimeapi.UnimplementedRuntimeServiceServer
+	mu      sync.Mutex
+	items   []*runtimeapi.PodSandbox
+	stopped []string
+}
+
+func (s *runtimeServer) ListPodSandbox(_ context.Context, req *runtimeapi.ListPodSandboxRequest) (*runtimeapi.ListPodSandboxResponse, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	resp := &runtimeapi.ListPodSandboxResponse{}
+	for _, it := range s.items {
+		f := req.GetFilter()
+		if st := f.GetState(); st != nil && st.State != it.State {
+			continue
+		}
+		if uid, ok := f.GetLabelSelector()["io.kubernetes.pod.uid"]; ok && it.Labels["io.kubernetes.pod.uid"] != uid {
+			continue
+		}
+		resp.Items = append(resp.Items, it)
+	}
+	return resp, nil
+}
+
+func (s *runtimeServer) StopPodSandbox(_ context.Context, req *runtimeapi.StopPodSandboxRequest) (*runtimeapi.StopPodSandboxResponse, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stopped = append(s.stopped, req.PodSandboxId)
+	return &runtimeapi.StopPodSandboxResponse{}, nil
+}
+
+func (s *runtimeServer) RemovePodSandbox(_ context.Context, req *runtimeapi.RemovePodSandboxRequest) (*runtimeapi.RemovePodSandboxResponse, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, it := range s.items {
+		if it.Id == req.PodSandboxId {
+			again := &runtimeapi.PodSandbox{Id: it.Id + "-new", Metadata: it.Metadata, Labels: it.Labels,
+				State: runtimeapi.PodSandboxState_SANDBOX_READY, CreatedAt: it.CreatedAt + 1}
+			s.items[i] = again
+		}
+	}
+	return &runtimeapi.RemovePodSandboxResponse{}, nil
+}
+
+func sandbox(id, ns, name, uid string, labels map[string]string) *runtimeapi.PodSandbox {
+	l := map[string]string{"io.kubernetes.pod.uid": uid}
+	for k, v := range labels {
+		l[k] = v
+	}
+	return &runtimeapi.PodSandbox{Id: id, Metadata: &runtimeapi.PodSandboxMetadata{Name: name, Namespace: ns, Uid: uid},
+		Labels: l, State: runtimeapi.PodSandboxState_SANDBOX_READY, CreatedAt: time.Now().UnixNano()}
+}
+
+// serve runs srv on run/containerd/containerd.sock under a new root, reached
+// through a link as /var/run is on a node.
+func serve(t *testing.T, srv *runtimeServer) *hostcfg.Root {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "run/containerd"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "var"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("/run", filepath.Join(dir, "var/run")); err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("unix", filepath.Join(dir, "run/containerd/containerd.sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := grpc.NewServer()
+	runtimeapi.RegisterRuntimeServiceServer(g, srv)
+	go g.Serve(l)
+	t.Cleanup(g.Stop)
+	r, err := hostcfg.NewRoot(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func TestClient(t *testing.T) {
+	srv := &runtimeServer{items: []*runtimeapi.PodSandbox{
+		sandbox("aaa", "kube-system", "node-local-dns-n1", "u1", map[string]string{"k8s-app": "node-local-dns"}),
+		sandbox("bbb", "default", "web", "u2", nil),
+	}}
+	r := serve(t, srv)
+	// The link /var/run -> /run is followed inside the root, not on this machine.
+	c, err := Dial(r, "unix:///var/run/containerd/containerd.sock")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	sbs, err := c.Sandboxes(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sbs) != 2 || sbs[0].Pod() != "kube-system/node-local-dns-n1" || sbs[0].Labels["k8s-app"] != "node-local-dns" || !sbs[0].Ready {
+		t.Fatalf("Sandboxes = %+v", sbs)
+	}
+	if err := c.Remove(ctx, "aaa"); err != nil {
+		t.Fatal(err)
+	}
+	if len(srv.stopped) != 1 || srv.stopped[0] != "aaa" {
+		t.Errorf("stopped %v, want aaa stopped before its removal", srv.stopped)
+	}
+	got, err := c.WaitReady(ctx, sbs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.ID != "aaa-new" {
+		t.Errorf("WaitReady = %s, want kubelet's new sandbox aaa-new", got.ID)
+	}
+	// The other pod has no new sandbox: the wait ends with its deadline.
+	pollEvery = 10 * time.Millisecond
+	short, cancel2 := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer cancel2()
+	if _, err := c.WaitReady(short, sbs[1]); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("WaitReady of a pod never recreated: %v, want the deadline", err)
+	}
+}
+
+func TestDialNoSocket(t *testing.T) {
+	r, err := hostcfg.NewRoot(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Dial(r, "unix:///run/containerd/containerd.sock"); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("Dial without a socket: %v, want not exist", err)
+	}
+	if _, err := Dial(r, "tcp://10.0.0.1:1234"); err == nil {
+		t.Error("Dial of a tcp endpoint: no error")
+	}
+}
