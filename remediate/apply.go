@@ -43,6 +43,11 @@ type Result struct {
 	Run        string
 	Verified   bool
 	RolledBack bool
+	// Recreated are the pods whose sandboxes apply removed and kubelet made
+	// again with the fixed file; StillStale those not back in time, which
+	// still hold the old file (apply exits 3).
+	Recreated  []string
+	StillStale []string
 }
 
 // StepError says which step of apply failed; every change was rolled back.
@@ -109,6 +114,11 @@ func applyOnce(ctx context.Context, env Env, opts Options) (*Result, error) {
 	if err := refusal(pl); err != nil || !pl.Changed {
 		if err == nil {
 			prune(env, opts.KeepRuns)
+			// The files are clean already: the check that found only
+			// stale copies is the verification.
+			if len(remainingErrors(pl.Report)) == 0 {
+				recreatePods(ctx, env, res)
+			}
 		}
 		return res, err
 	}
@@ -127,6 +137,9 @@ func applyOnce(ctx context.Context, env Env, opts Options) (*Result, error) {
 		return res, err
 	}
 	prune(env, opts.KeepRuns)
+	if res.Verified {
+		recreatePods(ctx, env, res)
+	}
 	return res, nil
 }
 
@@ -405,9 +418,17 @@ func verifyClean(ctx context.Context, env Env, opts Options) error {
 	if err != nil {
 		return err
 	}
+	if left := remainingErrors(rep); len(left) > 0 {
+		return fmt.Errorf("errors remain after the change: %s", strings.Join(left, ", "))
+	}
+	return nil
+}
+
+// remainingErrors are the errors of rep that a fix must leave none of. A
+// pod's stale copy stays until the pod is recreated: the plan lists it.
+func remainingErrors(rep *Report) []string {
 	var left []string
 	for _, f := range rep.Findings {
-		// A pod's stale copy stays until the pod is recreated: the plan lists it.
 		if f.Severity == SevError && !f.Ignored && f.Code != CodePodResolvStale {
 			where := f.File
 			if f.Line > 0 {
@@ -416,10 +437,7 @@ func verifyClean(ctx context.Context, env Env, opts Options) error {
 			left = append(left, fmt.Sprintf("%s %s", f.Code, where))
 		}
 	}
-	if len(left) > 0 {
-		return fmt.Errorf("errors remain after the change: %s", strings.Join(left, ", "))
-	}
-	return nil
+	return left
 }
 
 // staysActive watches a unit just restarted for restartSettle: it must not

@@ -2,6 +2,7 @@ package remediate
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/netip"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/unloop/unloop/hostcfg"
 	"github.com/unloop/unloop/hostcfg/corefile"
+	"github.com/unloop/unloop/hostcfg/cri"
 	"github.com/unloop/unloop/hostcfg/resolvconf"
 	"github.com/unloop/unloop/hostcfg/sandbox"
 )
@@ -172,9 +174,17 @@ func corefileName(cf *corefile.Config) string {
 }
 
 // readSandboxes reads the running sandboxes of DNS-server pods and their
-// copies of the pod file.
-func (n *Node) readSandboxes(r *hostcfg.Root) {
+// copies of the pod file. Online, the container runtime adds what its files
+// lack (containerd keeps no labels there) and is kept for apply.
+func (n *Node) readSandboxes(ctx context.Context, env Env, opts Options) {
+	r := env.Root
 	sbs := load(n, func() ([]sandbox.Sandbox, error) { return sandbox.List(r) })
+	live := n.askRuntime(ctx, env, opts)
+	for i, sb := range sbs {
+		if l, ok := live[sb.ID]; ok {
+			sbs[i] = withLive(sb, l)
+		}
+	}
 	for _, sb := range sbs {
 		if !n.dnsServerPod(sb) {
 			continue
@@ -188,7 +198,11 @@ func (n *Node) readSandboxes(r *hostcfg.Root) {
 		if len(rf.Conf.Search) > 0 && strings.HasPrefix(rf.Conf.Search[0], sb.Namespace+".svc.") {
 			continue
 		}
-		n.PodCopies = append(n.PodCopies, PodCopy{Sandbox: sb, File: rf})
+		pc := PodCopy{Sandbox: sb, File: rf}
+		if l, ok := live[sb.ID]; ok {
+			pc.Live = &l
+		}
+		n.PodCopies = append(n.PodCopies, pc)
 	}
 }
 
@@ -207,6 +221,9 @@ func (n *Node) dnsServerPod(sb sandbox.Sandbox) bool {
 type PodCopy struct {
 	Sandbox sandbox.Sandbox
 	File    *resolvconf.File
+	// Live is the sandbox as the container runtime lists it; nil when no
+	// runtime was asked.
+	Live *cri.Sandbox
 }
 
 // parseAddr reads an address without its zone, unmapped.

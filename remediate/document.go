@@ -103,6 +103,11 @@ type ApplyDocument struct {
 	Run        string `json:"run"`
 	Verified   bool   `json:"verified"`
 	RolledBack bool   `json:"rolled_back"`
+	// PodsRecreated are the pods apply recreated through the container
+	// runtime; PodsStale those not back within 60 s, which still hold the
+	// old file: apply exits 3 (additions).
+	PodsRecreated []string `json:"pods_recreated"`
+	PodsStale     []string `json:"pods_stale"`
 }
 
 // RollbackDocument is `unloop rollback --output json`.
@@ -176,7 +181,8 @@ func NewPlanDocument(pl *Plan, err error) PlanDocument {
 
 // NewApplyDocument is the document of res; err is how apply failed, if it did.
 func NewApplyDocument(res *Result, err error) ApplyDocument {
-	return ApplyDocument{PlanDocument: NewPlanDocument(res.Plan, err), Run: res.Run, Verified: res.Verified, RolledBack: res.RolledBack}
+	return ApplyDocument{PlanDocument: NewPlanDocument(res.Plan, err), Run: res.Run, Verified: res.Verified, RolledBack: res.RolledBack,
+		PodsRecreated: orEmpty(res.Recreated), PodsStale: orEmpty(res.StillStale)}
 }
 
 // NewRollbackDocument is the document of a rollback.

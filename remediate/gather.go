@@ -42,6 +42,12 @@ type Options struct {
 	// Ignore are the findings the site lives with: shown, never counted in
 	// the status, never acted on.
 	Ignore []Ignore
+	// RuntimeEndpoint (--runtime-endpoint) is the container runtime's CRI
+	// socket instead of kubelet's own containerRuntimeEndpoint.
+	RuntimeEndpoint string
+	// NoRecreatePods leaves the pods that hold an old copy of the pod file
+	// alone: apply lists them and does not remove their sandboxes.
+	NoRecreatePods bool
 }
 
 // DefaultKeepRuns is how many runs the journal keeps unless told otherwise.
@@ -81,6 +87,10 @@ type Env struct {
 	// Healthz asks a restarted daemon's health endpoint at addr whether it
 	// is ok; nil: HTTPHealthz.
 	Healthz func(ctx context.Context, addr string) error
+	// Runtime connects to the container runtime's CRI endpoint under the
+	// root; nil: no runtime is asked. Called online only; an error wrapping
+	// fs.ErrNotExist means no socket is there.
+	Runtime func(ctx context.Context, endpoint string) (Runtime, error)
 }
 
 func (e Env) log() *slog.Logger {
@@ -138,6 +148,10 @@ type Node struct {
 	Forwarded map[string]*resolvconf.File
 	// PodCopies are the running DNS-server pods' copies of the pod file.
 	PodCopies []PodCopy
+	// Runtime is the container runtime asked about the pods (online, when
+	// its socket is there); RuntimeNote says why it is nil.
+	Runtime     Runtime
+	RuntimeNote string
 	// Uplink is systemd-resolved's /run/systemd/resolve/resolv.conf, when present.
 	Uplink *resolvconf.File
 
@@ -174,7 +188,7 @@ func Gather(ctx context.Context, env Env, opts Options) *Node {
 	})
 	n.readCorefiles(r, opts)
 	n.readClusterCorefiles(r)
-	n.readSandboxes(r)
+	n.readSandboxes(ctx, env, opts)
 	n.Uplink = load(n, func() (*resolvconf.File, error) { return readResolv(r, resolvconf.ResolvedUplinkFile) })
 	return n
 }

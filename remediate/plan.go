@@ -12,6 +12,7 @@ import (
 	"github.com/rogpeppe/go-internal/diff"
 
 	"github.com/unloop/unloop/hostcfg"
+	"github.com/unloop/unloop/hostcfg/cri"
 )
 
 // Change kinds and actions.
@@ -38,6 +39,8 @@ type Change struct {
 	Pods    []string
 	Target  string // a link's new target
 	Node    string // the node's name as kubelet registers it ("" : the host's name)
+	// Sandboxes are the pods' sandboxes apply removes (recreate, not skipped).
+	Sandboxes []cri.Sandbox
 
 	// What apply needs; Before is what the plan read and apply insists on.
 	Before *hostcfg.Snapshot
@@ -254,9 +257,9 @@ func planFor(ctx context.Context, env Env, opts Options, rep *Report, n *Node) (
 	byStrategy, stale := assign(pl, rep, opts)
 	defer func() {
 		if len(stale) > 0 {
-			pl.Changes = append(pl.Changes, Change{Kind: KindPods, Action: "recreate", Pods: slices.Compact(stale),
-				Reason:  "these DNS-server pods hold a copy of the pod file with a looping address: delete them so they start with the clean file (unloop does not talk to the API server)",
-				Skipped: "left to you"})
+			// The pods are named: the generic "delete the DNS pods" is not needed.
+			pl.Changes = slices.DeleteFunc(pl.Changes, func(c Change) bool { return c.Kind == KindPods })
+			pl.Changes = append(pl.Changes, recreateChange(ctx, env, opts, n, slices.Compact(stale)))
 		}
 	}()
 	if len(byStrategy) == 0 {
