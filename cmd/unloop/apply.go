@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -49,7 +50,7 @@ nothing is printed but the reason for an exit 1.`,
 			case len(pl.Unfixed) > 0:
 				fmt.Fprintf(ss.err, "unloop: %v\n", remediate.ErrUnfixed)
 				return &exitError{code: exitFailed}
-			case detailed && pl.Changed:
+			case detailed && (pl.Changed || recreates(pl)):
 				return &exitError{code: exitFindings}
 			}
 			return nil
@@ -69,7 +70,13 @@ replaced atomically keeping mode and owner, units are restarted over D-Bus, and 
 checked again. If any step fails, every change of the run is rolled back.
 A second apply changes nothing ("changed": false): it is safe at every boot.
 
-Exit status: 0 done (changed or not), 1 failed (and rolled back) or refused. With
+After a verified fix, the DNS-server pods whose sandbox still holds a looping copy of the
+pod file are recreated through the container runtime (CRI, kubelet's own endpoint or
+--runtime-endpoint), one at a time, waiting up to 60 s for each new sandbox. Not when
+kubelet is not running (the boot unit runs before it), offline, or with --no-recreate-pods.
+
+Exit status: 0 done (changed or not), 1 failed (and rolled back) or refused, 3 fixed but
+some pods still hold the old file (not recreated in time; listed in pods_stale). With
 --quiet nothing is printed but the error of a failed or refused apply.`,
 		Example: `  unloop apply
   unloop apply --strategy dhclient
@@ -87,6 +94,11 @@ Exit status: 0 done (changed or not), 1 failed (and rolled back) or refused. Wit
 				if rerr := renderApply(ss.out, ss.Output, res, err); rerr != nil {
 					ss.log.Warn("could not print the result", "err", rerr)
 				}
+			}
+			if err == nil && len(res.StillStale) > 0 {
+				n := len(res.StillStale)
+				fmt.Fprintf(ss.err, "unloop: fixed; %d %s still %s the old file: %s\n", n, plural(n, "pod"), plural(n, "holds", "hold"), strings.Join(res.StillStale, ", "))
+				return &exitError{code: exitPodsLeft}
 			}
 			return err
 		})
@@ -200,4 +212,14 @@ func (e *errWriter) Write(p []byte) (int, error) {
 	n, err := e.w.Write(p)
 	e.err = err
 	return n, nil
+}
+
+// recreates says whether the plan recreates pods through the runtime.
+func recreates(pl *remediate.Plan) bool {
+	for _, c := range pl.Changes {
+		if c.Kind == remediate.KindPods && c.Skipped == "" {
+			return true
+		}
+	}
+	return false
 }

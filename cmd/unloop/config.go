@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/unloop/unloop/hostcfg/cri"
 	"github.com/unloop/unloop/remediate"
 )
 
@@ -38,6 +39,8 @@ var settings = []setting{
 	{"local-ip", "", []string(nil), "an address of this node beyond those its interfaces show (repeatable)"},
 	{"dns-upstreams", "", []string(nil), "an address the site's DNS servers forward to instead of the pod file (repeatable; e.g. Kubespray's upstream_dns_servers)"},
 	{"corefile", "", []string(nil), "a Corefile to check and fix (repeatable; default /etc/coredns/Corefile when present)"},
+	{"runtime-endpoint", "", "", "the container runtime's CRI socket, under --root (default: kubelet's containerRuntimeEndpoint); asked online only"},
+	{"no-recreate-pods", "", false, "do not recreate the DNS-server pods that hold an old copy of the pod file"},
 	{"offline", "", false, "read files only: no D-Bus, no interfaces, no DNS queries, no restarts"},
 	{"no-restart", "", false, "do not restart or reload services"},
 	{"no-verify", "", false, "do not check again after apply"},
@@ -50,10 +53,10 @@ var settings = []setting{
 // The settings each command takes.
 var (
 	logSettings   = []string{"log-format", "verbose", "quiet"}
-	checkSettings = append([]string{"root", "config", "output", "node-local-dns", "local-ip", "dns-upstreams", "corefile", "offline"}, logSettings...)
+	checkSettings = append([]string{"root", "config", "output", "node-local-dns", "local-ip", "dns-upstreams", "corefile", "runtime-endpoint", "offline"}, logSettings...)
 	// plan takes apply's settings: one list of arguments serves both (the
 	// Ansible role's unloop_args), and the plan is what apply would do.
-	applySettings    = append([]string{"root", "config", "output", "strategy", "upstream", "node-local-dns", "local-ip", "dns-upstreams", "corefile", "offline", "no-restart", "no-verify", "keep-runs"}, logSettings...)
+	applySettings    = append([]string{"root", "config", "output", "strategy", "upstream", "node-local-dns", "local-ip", "dns-upstreams", "corefile", "runtime-endpoint", "offline", "no-restart", "no-recreate-pods", "no-verify", "keep-runs"}, logSettings...)
 	planSettings     = applySettings
 	rollbackSettings = append([]string{"root", "config", "output", "offline", "no-restart"}, logSettings...)
 	runsSettings     = append([]string{"root", "config", "output"}, logSettings...)
@@ -204,6 +207,13 @@ func (c *config) loadOptions(vals map[string]given) error {
 	o.Offline = vals["offline"].flag()
 	o.NoRestart = vals["no-restart"].flag()
 	o.NoVerify = vals["no-verify"].flag()
+	o.NoRecreatePods = vals["no-recreate-pods"].flag()
+	if ep := vals["runtime-endpoint"]; ep.text() != "" {
+		if _, err := cri.SocketPath(ep.text()); err != nil {
+			return ep.bad(ep.text(), "want a unix socket: unix:///run/containerd/containerd.sock or /run/containerd/containerd.sock")
+		}
+		o.RuntimeEndpoint = ep.text()
+	}
 	for _, it := range vals["corefile"].items {
 		o.Corefiles = append(o.Corefiles, it.text)
 	}

@@ -318,6 +318,13 @@ func writeChanges(b *strings.Builder, p painter, d remediate.PlanDocument) {
 		fmt.Fprintf(b, "%s %s %s is not fixed by the chosen strategies\n", p.paint("1;31", "UNFIXED"), f.Code, printable(where(remediate.Finding{File: f.File, Line: f.Line})))
 	}
 	if !d.Changed {
+		// No file to change, but pods may still hold an old copy.
+		for _, c := range d.Changes {
+			if c.Kind == remediate.KindPods {
+				b.WriteString("\n")
+				writePods(b, p, c)
+			}
+		}
 		return
 	}
 	fmt.Fprintf(b, "\n%s (strategies: %s)\n", p.paint("1", "Plan"), strings.Join(d.Strategies, ", "))
@@ -345,14 +352,29 @@ func writeChanges(b *strings.Builder, p painter, d remediate.PlanDocument) {
 			}
 			b.WriteString("\n")
 		case remediate.KindPods:
-			fmt.Fprintf(b, "%s pods %s  [%s] %s\n", action, strings.Join(c.Pods, ", "), c.Strategy, c.Reason)
-			node := "$(hostname)"
-			if c.Node != "" {
-				node = shellQuote(c.Node)
-			}
-			fmt.Fprintf(b, "  kubectl -n kube-system delete pod --field-selector spec.nodeName=%s -l 'k8s-app in (kube-dns, node-local-dns)'\n", node)
+			writePods(b, p, c)
 		}
 	}
+}
+
+// writePods shows a pods change: each pod apply recreates through the
+// container runtime, or (skipped: offline, no runtime) the kubectl line
+// that does it by hand, with the node's name as kubelet registers it.
+func writePods(b *strings.Builder, p painter, c remediate.ChangeDocument) {
+	action := p.paint("1;36", c.Action)
+	if c.Skipped == "" {
+		for _, pod := range c.Pods {
+			fmt.Fprintf(b, "%s pod %s\n", action, pod)
+		}
+		fmt.Fprintf(b, "  %s\n", c.Reason)
+		return
+	}
+	fmt.Fprintf(b, "%s pods %s  [%s] %s (skipped: %s)\n", action, strings.Join(c.Pods, ", "), c.Strategy, c.Reason, c.Skipped)
+	node := "$(hostname)"
+	if c.Node != "" {
+		node = shellQuote(c.Node)
+	}
+	fmt.Fprintf(b, "  kubectl -n kube-system delete pod --field-selector spec.nodeName=%s -l 'k8s-app in (kube-dns, node-local-dns)'\n", node)
 }
 
 func writeDiff(b *strings.Builder, p painter, diff string) {
@@ -375,9 +397,11 @@ func writeDiff(b *strings.Builder, p painter, diff string) {
 
 // counts are a plan's files to change and units to restart, and the
 // restarts it leaves out (offline, --no-restart, not running).
-func counts(d remediate.PlanDocument) (files, units, skipped int) {
+func counts(d remediate.PlanDocument) (files, units, skipped, pods int) {
 	for _, c := range d.Changes {
 		switch {
+		case c.Kind == remediate.KindPods && c.Skipped == "":
+			pods += len(c.Pods)
 		case c.Kind == remediate.KindFile || c.Kind == remediate.KindLink:
 			files++
 		case c.Kind == remediate.KindUnit && c.Skipped == "":
@@ -386,7 +410,7 @@ func counts(d remediate.PlanDocument) (files, units, skipped int) {
 			skipped++
 		}
 	}
-	return files, units, skipped
+	return files, units, skipped, pods
 }
 
 // planSummary is plan's last line, as terraform ends its plan.
@@ -394,13 +418,16 @@ func planSummary(d remediate.PlanDocument) string {
 	if n := len(d.Unfixed); n > 0 {
 		return fmt.Sprintf("No plan: %d %s no fix among the chosen strategies; apply refuses.", n, plural(n, "error has", "errors have"))
 	}
-	if !d.Changed {
+	files, units, skipped, pods := counts(d)
+	if !d.Changed && pods == 0 {
 		return "No changes."
 	}
-	files, units, skipped := counts(d)
 	s := fmt.Sprintf("Plan: %d %s to change, %d %s to restart", files, plural(files, "file"), units, plural(units, "unit"))
 	if skipped > 0 {
 		s += fmt.Sprintf(" (%d skipped)", skipped)
+	}
+	if pods > 0 {
+		s += fmt.Sprintf(", %d %s to recreate", pods, plural(pods, "pod"))
 	}
 	return s + "."
 }
@@ -422,10 +449,12 @@ func renderApply(w io.Writer, format string, res *remediate.Result, err error) e
 	}
 	writeChanges(&b, p, d.PlanDocument)
 	b.WriteString("\n")
-	files, units, _ := counts(d.PlanDocument)
+	files, units, _, _ := counts(d.PlanDocument)
 	switch {
 	case err != nil:
 		fmt.Fprintf(&b, "%s run %s: %v\n", p.paint("1;31", "FAILED"), res.Run, err)
+	case !d.Changed && len(res.Recreated)+len(res.StillStale) > 0:
+		b.WriteString("No file to change.\n")
 	case !d.Changed:
 		b.WriteString(p.paint("1;32", "No changes.") + " The node has no loop to fix.\n")
 	default:
@@ -435,6 +464,12 @@ func renderApply(w io.Writer, format string, res *remediate.Result, err error) e
 		}
 		fmt.Fprintf(&b, "Applied run %s (%s). Undo with: unloop rollback --run %s\n", res.Run, verified, res.Run)
 		fmt.Fprintf(&b, "%s %d %s changed, %d %s restarted.\n", p.paint("1;32", "Apply complete:"), files, plural(files, "file"), units, plural(units, "unit"))
+	}
+	for _, pod := range res.Recreated {
+		fmt.Fprintf(&b, "Recreated pod %s: its new sandbox is ready with the fixed file.\n", pod)
+	}
+	if n := len(res.StillStale); n > 0 {
+		fmt.Fprintf(&b, "%s %d %s not back within 60 s, still holding the old file: %s\n", p.paint("1;33", "Fixed, but"), n, plural(n, "pod"), strings.Join(res.StillStale, ", "))
 	}
 	_, werr := io.WriteString(w, strings.TrimPrefix(b.String(), "\n"))
 	return werr

@@ -21,6 +21,7 @@ const (
 	exitOK       = 0
 	exitFailed   = 1
 	exitFindings = 2 // check: errors found; plan --detailed-exitcode: changes
+	exitPodsLeft = 3 // apply: fixed, but some pods still hold the old file
 )
 
 // exitError carries an exit code other than 1 out of a command; its message,

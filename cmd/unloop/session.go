@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/unloop/unloop/hostcfg"
+	"github.com/unloop/unloop/hostcfg/cri"
 	"github.com/unloop/unloop/remediate"
 )
 
@@ -82,9 +83,46 @@ func openEnv(ctx context.Context, c *config, log *slog.Logger) (remediate.Env, f
 	if c.Opts.Offline {
 		return env, func() {}, nil
 	}
+	rt := &runtimeDialer{root: root}
+	env.Runtime = rt.dial
+	env, closeEnv, err := openBus(ctx, c, log, env)
+	return env, func() { closeEnv(); rt.close() }, err
+}
+
+// runtimeDialer connects to the container runtime the first time remediate
+// asks (after kubelet's endpoint is known), once per command: plan, apply
+// and its verification share the connection.
+type runtimeDialer struct {
+	root     *hostcfg.Root
+	endpoint string
+	client   *cri.Client
+}
+
+func (d *runtimeDialer) dial(_ context.Context, endpoint string) (remediate.Runtime, error) {
+	if d.client != nil && d.endpoint == endpoint {
+		return d.client, nil
+	}
+	d.close()
+	c, err := cri.Dial(d.root, endpoint)
+	if err != nil {
+		return nil, err
+	}
+	d.client, d.endpoint = c, endpoint
+	return c, nil
+}
+
+func (d *runtimeDialer) close() {
+	if d.client != nil {
+		d.client.Close()
+		d.client = nil
+	}
+}
+
+// openBus dials the node's system bus, and says why not when it can't.
+func openBus(ctx context.Context, c *config, log *slog.Logger, env remediate.Env) (remediate.Env, func(), error) {
 	bctx, cancel := context.WithTimeout(ctx, busDialTimeout)
 	defer cancel()
-	bus, err := nodeBus(bctx, root.Dir())
+	bus, err := nodeBus(bctx, env.Root.Dir())
 	var notOurs *foreignRootError
 	switch {
 	case errors.As(err, &notOurs):
@@ -92,6 +130,7 @@ func openEnv(ctx context.Context, c *config, log *slog.Logger) (remediate.Env, f
 		// machine, so files only.
 		c.Opts.Offline = true
 		log.Warn(fmt.Sprintf("offline: --root %s is not this machine and %v", c.Root, notOurs.Err))
+		env.Runtime = nil
 		return env, func() {}, nil
 	case err != nil:
 		env.Interfaces = remediate.SystemInterfaces
