@@ -60,20 +60,10 @@ func crashLoops(t *testing.T, n *node.Node, pod string) (testbed.Sandbox, testbe
 	return sb, last
 }
 
-// recreatePod removes the pod's ready sandbox through CRI (what apply will do)
-// and waits for kubelet's new one; it returns the new sandbox.
-func recreatePod(t *testing.T, n *node.Node, pod string) testbed.Sandbox {
+// newSandbox waits for the pod's ready sandbox other than old (kubelet's
+// new one, after apply removed old through CRI) and returns it.
+func newSandbox(t *testing.T, n *node.Node, pod, old string) testbed.Sandbox {
 	t.Helper()
-	var old string
-	for _, sb := range testbed.Sandboxes(t, n, pod) {
-		if sb.State == "SANDBOX_READY" {
-			old = sb.ID
-		}
-	}
-	if old != "" {
-		n.Run(testbed.Crictl, "stopp", old)
-		n.Run(testbed.Crictl, "rmp", old)
-	}
 	var sb testbed.Sandbox
 	testbed.WaitFor(t, 2*time.Minute, pod+"'s new sandbox ready", func() bool {
 		sbs := testbed.Sandboxes(t, n, pod)
@@ -103,8 +93,9 @@ func podAnswers(t *testing.T, n *node.Node, sb testbed.Sandbox, server string) {
 
 // TestRealKubeletFieldReport: the field report's node with the real kubelet.
 // The pod crash-loops for real (restart count, the FATAL line in its log,
-// kubelet's back-off); apply fixes the file at its source; the pod, recreated
-// through CRI, answers, and still does after a DHCP run and a reboot.
+// kubelet's back-off); check names it (CRI gives its labels); apply fixes the
+// file at its source and recreates the pod through CRI, which then answers,
+// and still does after a DHCP run and a reboot.
 func TestRealKubeletFieldReport(t *testing.T) {
 	testbed.ForEachRelease(t, func(t *testing.T, release string) {
 		b := newKubeletBed(t, release, "169.254.25.10,UPSTREAM")
@@ -129,16 +120,50 @@ func TestRealKubeletFieldReport(t *testing.T) {
 		}
 		t.Logf("%s crash-loops: run %d %s", sb.Name, last.Attempt, last.State)
 
-		out, code := testbed.Unloop(t, n, "apply", "--strategy", "dhclient")
+		// check names the crash-looping pod: its name and labels from CRI
+		// (containerd keeps no labels on disk), its copy from the sandbox.
+		pod := "kube-system/" + sb.Name
+		out, code := testbed.Unloop(t, n, "check", "--output", "json")
+		var rep struct {
+			Findings []struct{ Code, Pod, File string }
+		}
+		must(t, json.Unmarshal([]byte(out), &rep))
+		if code != 2 || !slices.ContainsFunc(rep.Findings, func(f struct{ Code, Pod, File string }) bool {
+			return f.Code == "pod-resolv-conf-stale" && f.Pod == pod && strings.Contains(f.File, sb.ID)
+		}) {
+			t.Fatalf("check (exit %d) does not name %s's stale copy:\n%s", code, pod, out)
+		}
+		out, code = testbed.Unloop(t, n, "plan", "--strategy", "dhclient")
+		if !strings.Contains(out, "recreate pod "+pod+"\n") {
+			t.Errorf("plan (exit %d) does not list %s to recreate:\n%s", code, pod, out)
+		}
+
+		// apply fixes the file, then recreates the pod through CRI.
+		start := time.Now()
+		out, code = testbed.Unloop(t, n, "apply", "--strategy", "dhclient", "--output", "json")
 		if code != 0 {
 			t.Fatalf("apply exited %d:\n%s", code, out)
 		}
-		sb = recreatePod(t, n, "node-local-dns")
+		var res struct {
+			Verified      bool
+			PodsRecreated []string `json:"pods_recreated"`
+			PodsStale     []string `json:"pods_stale"`
+		}
+		must(t, json.Unmarshal([]byte(out), &res))
+		if !res.Verified || !slices.Equal(res.PodsRecreated, []string{pod}) || len(res.PodsStale) > 0 {
+			t.Fatalf("apply: verified %v, recreated %q, stale %q; want %s recreated:\n%s", res.Verified, res.PodsRecreated, res.PodsStale, pod, out)
+		}
+		old := sb.ID
+		sb = newSandbox(t, n, "node-local-dns", old)
 		copy := string(must1(n.ReadFile("/var/lib/containerd/io.containerd.grpc.v1.cri/sandboxes/" + sb.ID + "/resolv.conf")))
 		if strings.Contains(copy, "169.254.25.10") {
 			t.Fatalf("the new sandbox's copy still names 169.254.25.10:\n%s", copy)
 		}
 		podAnswers(t, n, sb, "169.254.25.10")
+		t.Logf("apply → %s answers: %v", pod, time.Since(start).Round(100*time.Millisecond))
+		if out, code := testbed.Unloop(t, n, "check"); code != 0 {
+			t.Errorf("check after apply exited %d:\n%s", code, out)
+		}
 
 		bound := dhcpRuns(t, b)
 		startUnit(t, n, "restart", "dhclient.service")
