@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -105,6 +106,7 @@ func TestClient(t *testing.T) {
 	srv := &runtimeServer{items: []*runtimeapi.PodSandbox{
 		sandbox("aaa", "kube-system", "node-local-dns-n1", "u1", map[string]string{"k8s-app": "node-local-dns"}),
 		sandbox("bbb", "default", "web", "u2", nil),
+		{Id: "ccc", Metadata: &runtimeapi.PodSandboxMetadata{Name: "gone", Namespace: "default", Uid: "u3"}, State: runtimeapi.PodSandboxState_SANDBOX_NOTREADY, CreatedAt: time.Now().UnixNano() + 1},
 	}}
 	r := serve(t, srv)
 	// The link /var/run -> /run is followed inside the root, not on this machine.
@@ -119,8 +121,12 @@ func TestClient(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(sbs) != 2 || sbs[0].Pod() != "kube-system/node-local-dns-n1" || sbs[0].Labels["k8s-app"] != "node-local-dns" || !sbs[0].Ready {
+	if len(sbs) != 3 || sbs[0].Pod() != "kube-system/node-local-dns-n1" || sbs[0].UID != "u1" || sbs[0].Labels["k8s-app"] != "node-local-dns" || !sbs[0].Ready || sbs[2].Ready {
 		t.Fatalf("Sandboxes = %+v", sbs)
+	}
+	// An error status from the runtime is an error.
+	if _, err := c.call(ctx, "Version", nil); err == nil || !strings.Contains(err.Error(), "grpc status 12") {
+		t.Errorf("an unimplemented call: %v, want grpc status 12 (Unimplemented)", err)
 	}
 	if err := c.Remove(ctx, "aaa"); err != nil {
 		t.Fatal(err)
