@@ -2,6 +2,7 @@ package configs
 
 import (
 	"encoding/json"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
@@ -19,8 +20,8 @@ import (
 
 // TestDaemonSetImageOnKubelet runs `make image`'s image as the DaemonSet's
 // pod, under the real kubelet on containerd: the archive (written by
-// configs/image from this run's unloop, for this machine's architecture)
-// is imported with ctr, and the DaemonSet's pod template, unchanged, is a
+// configs/image from this run's unloop)
+// is imported with ctr (as the README says), and the DaemonSet's pod template, unchanged, is a
 // static pod: privileged, hostNetwork, the node's / at /host, the env and
 // args. Its first run finds the node's loop (resolved's stub, the pod file)
 // online over the host's bus, and names node paths.
@@ -31,7 +32,13 @@ func TestDaemonSetImageOnKubelet(t *testing.T) {
 	}
 	image := ds.Spec.Template.Spec.Containers[0].Image
 	dir := t.TempDir()
-	build := exec.Command("go", "run", ".", "-name", image, "-bin", runtime.GOARCH+"="+filepath.Join(binDir, "unloop"), "-o", filepath.Join(dir, "unloop.tar"))
+	// Both architectures under one index, as `make image` writes it; the
+	// other one's binary is a stand-in (this machine runs its own only),
+	// and containerd must pick this machine's.
+	other := map[string]string{"amd64": "arm64", "arm64": "amd64"}[runtime.GOARCH]
+	must(t, os.WriteFile(filepath.Join(dir, "other"), []byte("not this architecture's unloop"), 0o755))
+	build := exec.Command("go", "run", ".", "-name", image, "-bin", runtime.GOARCH+"="+filepath.Join(binDir, "unloop"),
+		"-bin", other+"="+filepath.Join(dir, "other"), "-o", filepath.Join(dir, "unloop.tar"))
 	build.Dir = filepath.Join(repo, "configs", "image")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("configs/image: %v\n%s", err, out)
