@@ -12,7 +12,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.dat
 # containerd and pods in it, while CI's limit for everything is 90 minutes.
 TEST_FLAGS ?= -count=1 -p 1 -timeout 60m
 
-.PHONY: all build test unit bench demo lint fuzz clean package
+.PHONY: all build test unit bench demo lint fuzz clean package image
 all: build
 
 build:
@@ -32,10 +32,13 @@ unit: build
 # Benchmarks (numbers, never timed tests): the process benchmarks of cmd/unloop
 # and the rest, then the ones on a booted node (tests/reliability: online
 # check, no-op apply, resolvectl status, the race against CoreDNS's loop
-# plugin), 30 runs each. The load average is logged next to the numbers.
+# plugin), 30 runs each; apply until the real kubelet runs the new config,
+# with the fixed 2 s watch and the healthz watch (tests/e2e, 10 runs each).
+# The load average is logged next to the numbers.
 bench: deps build
 	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./... | tee bench.out
 	cd tests && $(GO) test -run '^$$' -bench . -benchtime 30x -count 3 ./reliability | tee -a ../bench.out
+	cd tests && $(GO) test -run '^$$' -bench RealKubeletApply -benchtime 10x -count 1 ./e2e | tee -a ../bench.out
 
 demo: deps build
 	bash tests/demo.sh
@@ -44,6 +47,7 @@ lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1; }
 	$(GO) vet ./...
 	cd tests && $(GO) vet ./...
+	cd configs/image && $(GO) vet ./... && $(GO) test -count=1 ./...
 	@n=$$(git ls-files '*/testdata/fuzz/*' | wc -l); test "$$n" -le 40 || { echo "lint: $$n files under testdata/fuzz: commit only minimized inputs that once failed (a grown corpus stays in Go's cache)"; exit 1; }
 
 # Every fuzz target of every package, FUZZTIME each (13 targets today): run it
@@ -73,3 +77,17 @@ package: build
 	  (cd configs/packaging && $(GO) run . -version $(PKG_VERSION) -arch $$arch \
 	    -bin ../../dist/bin/$$arch/unloop -man ../../dist/man -completion ../../dist/completion -out ../../dist) || exit 1; \
 	done
+
+# The DaemonSet's image: dist/unloop-VERSION.tar, an OCI image archive of
+# unloop:VERSION for each of IMAGE_ARCHES (one index), written by
+# configs/image (a module of its own) with no Docker daemon. Load it with
+# `ctr -n k8s.io images import`, `podman load` or push it with skopeo: see
+# README.md ("Kubernetes").
+IMAGE ?= unloop:$(PKG_VERSION)
+IMAGE_ARCHES ?= amd64 arm64
+image:
+	for arch in $(IMAGE_ARCHES); do \
+	  CGO_ENABLED=0 GOARCH=$$arch $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o dist/bin/$$arch/unloop ./cmd/unloop || exit 1; \
+	done
+	cd configs/image && $(GO) run . -name $(IMAGE) -o ../../dist/unloop-$(PKG_VERSION).tar \
+	  $(foreach arch,$(IMAGE_ARCHES),-bin $(arch)=../../dist/bin/$(arch)/unloop)

@@ -20,6 +20,7 @@ func conventions(root *cobra.Command) {
 	root.SetVersionTemplate("{{.Version}}\n")
 	root.DisableAutoGenTag = true
 	monitorFlags(root)
+	everyFlag(root)
 
 	// cobra adds `completion` at Execute; made now so it gets examples too.
 	root.InitDefaultCompletionCmd()

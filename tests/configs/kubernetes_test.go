@@ -125,18 +125,35 @@ func TestDaemonSetManifest(t *testing.T) {
 	if env["DBUS_SYSTEM_BUS_ADDRESS"] != "unix:path=/host/run/dbus/system_bus_socket" || env["MODE"] != "check" {
 		t.Errorf("env %v", env)
 	}
-	script := strings.Join(c.Args, "\n")
-	if !strings.Contains(script, `/host/usr/bin/unloop "$MODE" --root /host`) || !strings.Contains(script, "--textfile") {
-		t.Errorf("the container does not run unloop with --root /host:\n%s", script)
+	if repo, tag, ok := strings.Cut(c.Image, ":"); repo != "unloop" || !ok || tag == "" || len(c.Command) != 0 {
+		t.Errorf("image %q, command %q: want `make image`'s unloop:VERSION, run by its entrypoint", c.Image, c.Command)
+	}
+	if got := strings.Join(podArgs(c), " "); got != "check --every 5m --root /host --output json --log-format json" {
+		t.Errorf("the container runs unloop %s; want check, repeated, with --root /host", got)
 	}
 }
 
-// TestDaemonSetOnNode runs unloop as the DaemonSet's pod does, on a real
-// node: in a mount namespace whose root holds nothing but the node's / at
-// /host (what hostPath / gives the pod), with the manifest's environment,
-// so --root /host and the bus at /host/run/dbus/system_bus_socket are what
-// unloop has. It reads the node online: resolved's live state over that bus,
-// and finds the stub loop. The container's script is valid sh.
+// podArgs are c's args as kubelet expands them: $(NAME) from c's env.
+func podArgs(c corev1.Container) []string {
+	var out []string
+	for _, a := range c.Args {
+		for k, v := range envOf(c) {
+			a = strings.ReplaceAll(a, "$("+k+")", v)
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
+// TestDaemonSetOnNode runs the DaemonSet's container command on a real
+// node, as its pod does: in a mount namespace whose root holds nothing but
+// the node's / at /host (what hostPath / gives the pod), with the
+// manifest's environment and args, so --root /host and the bus at
+// /host/run/dbus/system_bus_socket are what unloop has. It reads the node
+// online: resolved's live state over that bus, and finds the stub loop. Its
+// first run's report comes at once; SIGTERM (the pod stopping) ends the
+// repeat with that run's status. (TestDaemonSetImageOnKubelet runs the
+// image itself under the real kubelet.)
 func TestDaemonSetOnNode(t *testing.T) {
 	ds, err := decodeDaemonSet(configFile(t, "kubernetes/daemonset.yaml"))
 	if err != nil {
@@ -150,22 +167,20 @@ func TestDaemonSetOnNode(t *testing.T) {
 		"/etc/unloop/unloop.yaml":             {Data: configFile(t, "unloop.yaml")},
 	}})
 	n.Run("systemctl", "enable", "--now", "kubelet.service")
-	must(t, n.WriteFile("/tmp/pod-script.sh", []byte(strings.Join(c.Args, "\n")), 0o644))
-	if out, code := testbed.Exec(t, n, "sh", "-n", "/tmp/pod-script.sh"); code != 0 {
-		t.Errorf("the container's script is not valid sh: %s", out)
-	}
 
 	// The pod: an empty root with the node's / at /host, the manifest's env,
 	// and /proc, which every container runtime mounts (unloop opens files
-	// inside the root through /proc/self/fd).
+	// inside the root through /proc/self/fd). The image's unloop is the
+	// node's bound binary here.
 	pod := `set -e
 mount -t tmpfs pod /mnt
 mkdir /mnt/host /mnt/proc
 mount --rbind / /mnt/host
 mount -t proc proc /mnt/proc
-exec env -i DBUS_SYSTEM_BUS_ADDRESS="$1" UNLOOP_CONFIG="$2" /usr/sbin/chroot /mnt /host/opt/unloop/unloop check --root /host --output json`
-	out, code := testbed.Exec(t, n, "unshare", "--mount", "--propagation", "private", "sh", "-c", pod, "pod",
-		env["DBUS_SYSTEM_BUS_ADDRESS"], env["UNLOOP_CONFIG"])
+bus=$1 config=$2; shift 2
+exec env -i DBUS_SYSTEM_BUS_ADDRESS="$bus" UNLOOP_CONFIG="$config" timeout --preserve-status -s TERM 5 /usr/sbin/chroot /mnt /host/opt/unloop/unloop "$@"`
+	out, code := testbed.Exec(t, n, append([]string{"unshare", "--mount", "--propagation", "private", "sh", "-c", pod, "pod",
+		env["DBUS_SYSTEM_BUS_ADDRESS"], env["UNLOOP_CONFIG"]}, podArgs(c)...)...)
 	var r struct {
 		Status   string `json:"status"`
 		Online   bool   `json:"online"`
@@ -182,8 +197,9 @@ exec env -i DBUS_SYSTEM_BUS_ADDRESS="$1" UNLOOP_CONFIG="$2" /usr/sbin/chroot /mn
 			File string `json:"file"`
 		} `json:"findings"`
 	}
-	if err := json.Unmarshal([]byte(out), &r); err != nil {
-		t.Fatalf("exit %d: %v\n%s", code, err, out)
+	dec := json.NewDecoder(strings.NewReader(out))
+	if err := dec.Decode(&r); err != nil || dec.More() {
+		t.Fatalf("exit %d: %v (want one run's report in 5 s)\n%s", code, err, out)
 	}
 	if code != 2 || r.Status != "error" || !r.Online || r.Resolved == nil || r.Resolved.ResolvConfMode != "stub" {
 		t.Errorf("as the pod: exit %d, status %s, online %v, resolved %+v, notes %v; want the stub loop found online over /host's bus", code, r.Status, r.Online, r.Resolved, r.Notes)

@@ -18,7 +18,7 @@ import (
 // machine's own network.
 type bed struct {
 	*testbed.Net // ulnetN and ulnodeN, 10.99.N.0/24
-	t            *testing.T
+	t            testing.TB
 	Node         *node.Node
 }
 

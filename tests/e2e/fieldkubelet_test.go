@@ -44,7 +44,11 @@ echo "merged resolvConf: $rc"
 echo "$rc" > /run/kubelet-standin.resolvconf
 exec sleep infinity
 `
+	// nodeadm's config.json, plus "healthzPort": 0: the stand-in serves no
+	// /healthz, and 0 is how kubelet's config says so (apply then watches
+	// the unit instead, as for testbed.KubeletConfig's stand-ins).
 	nodeadmConfig = `{
+    "healthzPort": 0,
     "address": "0.0.0.0",
     "cgroupDriver": "systemd",
     "clusterDNS": [

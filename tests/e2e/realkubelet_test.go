@@ -219,6 +219,13 @@ var realKubeletEdits = []struct {
 		"/etc/systemd/system/kubelet.service.d/20-resolv.conf": "[Service]\nExecStart=\nExecStart=" +
 			testbed.KubeBin + "/kubelet --config=/var/lib/kubelet/config.yaml --resolv-conf=/etc/resolv.conf\n",
 	}},
+	// --config-dir: apply writes its own drop-in, sorting last, beside the
+	// site's; kubelet merges both over the base config.
+	{"config-dir drop-in", func(map[string]any) string { return "" }, map[string]string{
+		"/etc/systemd/system/kubelet.service.d/20-config-dir.conf": "[Service]\nExecStart=\nExecStart=" +
+			testbed.KubeBin + "/kubelet --config=/var/lib/kubelet/config.yaml --config-dir=/etc/kubernetes/kubelet.conf.d\n",
+		"/etc/kubernetes/kubelet.conf.d/40-site.conf": "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\nmaxPods: 110\n",
+	}},
 }
 
 // flowYAML writes v as one YAML flow mapping, keys and strings unquoted.
@@ -312,4 +319,46 @@ func TestRealKubeletEdits(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestRealKubeletRefusedConfigRolledBack: the restarted kubelet never gets
+// healthy on apply's config (a site's wrapper hands the real kubelet a flag
+// it refuses whenever the config names resolved's uplink file, so kubelet
+// exits at every start under Restart=always). apply's watch (kubelet's
+// /healthz, and the unit's state meanwhile: here it sees kubelet stop)
+// catches it, rolls the config back and restarts kubelet, which is healthy
+// again on the old resolvConf; apply fails and says so.
+func TestRealKubeletRefusedConfigRolledBack(t *testing.T) {
+	b := &bed{Net: testbed.NewNet(t, "ulk", "10.98"), t: t}
+	b.Node = testbed.Boot(t, binDir, testbed.KubeletOptions(t, node.Options{NetNS: b.NodeNS}))
+	n := b.Node
+	b.AddNodeAddr()
+	b.IP("-n", b.NodeNS, "route", "add", "default", "via", b.Upstream)
+	b.resolvedDNS("upstream.conf", b.Upstream)
+	must(t, n.WriteFile("/etc/systemd/system/kubelet.service.d/30-site-check.conf", []byte("[Service]\nExecStart=\nExecStart=/bin/sh -c '"+
+		"if grep -q /run/systemd/resolve /var/lib/kubelet/config.yaml; then set -- --refused-by-site; fi; exec "+
+		testbed.KubeBin+"/kubelet --config=/var/lib/kubelet/config.yaml \"$@\"' kubelet\n"), 0o644))
+	config := testbed.KubeletConfigFor(n, "")
+	testbed.StartKubelet(t, n, config)
+	if rc := testbed.KubeletResolvConf(t, n); rc != "/etc/resolv.conf" {
+		t.Fatalf("kubelet runs with resolvConf %q before apply", rc)
+	}
+
+	start := time.Now()
+	out, code := testbed.Unloop(t, n, "apply", "--strategy", "kubelet", "--output", "json")
+	took := time.Since(start)
+	if code == 0 {
+		t.Fatalf("apply succeeded on a config kubelet refuses:\n%s", out)
+	}
+	if got := string(must1(n.ReadFile("/var/lib/kubelet/config.yaml"))); got != config {
+		t.Errorf("kubelet's config after the rolled-back apply:\n%s", got)
+	}
+	if kl := n.Run("journalctl", "-b", "-u", "kubelet.service", "--no-pager", "-o", "cat"); !strings.Contains(kl, "unknown flag: --refused-by-site") {
+		t.Errorf("kubelet never refused the config; its log:\n%s", kl)
+	}
+	testbed.WaitFor(t, time.Minute, "kubelet's /healthz ok after the rollback", func() bool { return testbed.KubeletHealthz(t, n, 10248) == "ok" })
+	if rc := testbed.KubeletResolvConf(t, n); rc != "/etc/resolv.conf" {
+		t.Errorf("kubelet runs with resolvConf %q after the rollback, want the old /etc/resolv.conf", rc)
+	}
+	t.Logf("apply, the watch's deadline and the rollback took %v", took.Round(10*time.Millisecond))
 }

@@ -127,7 +127,7 @@ func (b *bed) installPod() {
 // startUnit starts or restarts unit (systemctl verb: start, restart, enable
 // --now); a failure shows the unit's status and log. My units are Type=exec,
 // so a start that could not run the program fails here.
-func startUnit(t *testing.T, n *node.Node, verb, unit string) {
+func startUnit(t testing.TB, n *node.Node, verb, unit string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()

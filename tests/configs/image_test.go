@@ -1,0 +1,105 @@
+package configs
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/yaml"
+
+	"github.com/unloop/unloop/tests/node"
+	"github.com/unloop/unloop/tests/testbed"
+)
+
+// TestDaemonSetImageOnKubelet runs `make image`'s image as the DaemonSet's
+// pod, under the real kubelet on containerd: the archive (written by
+// configs/image from this run's unloop)
+// is imported with ctr (as the README says), and the DaemonSet's pod template, unchanged, is a
+// static pod: privileged, hostNetwork, the node's / at /host, the env and
+// args. Its first run finds the node's loop (resolved's stub, the pod file)
+// online over the host's bus, and names node paths.
+func TestDaemonSetImageOnKubelet(t *testing.T) {
+	ds, err := decodeDaemonSet(configFile(t, "kubernetes/daemonset.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	image := ds.Spec.Template.Spec.Containers[0].Image
+	dir := t.TempDir()
+	// Both architectures under one index, as `make image` writes it; the
+	// other one's binary is a stand-in (this machine runs its own only),
+	// and containerd must pick this machine's.
+	other := map[string]string{"amd64": "arm64", "arm64": "amd64"}[runtime.GOARCH]
+	must(t, os.WriteFile(filepath.Join(dir, "other"), []byte("not this architecture's unloop"), 0o755))
+	build := exec.Command("go", "run", ".", "-name", image, "-bin", runtime.GOARCH+"="+filepath.Join(binDir, "unloop"),
+		"-bin", other+"="+filepath.Join(dir, "other"), "-o", filepath.Join(dir, "unloop.tar"))
+	build.Dir = filepath.Join(repo, "configs", "image")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("configs/image: %v\n%s", err, out)
+	}
+
+	n := testbed.Boot(t, binDir, testbed.KubeletOptions(t, node.Options{
+		Binds: map[string]string{dir: "/opt/unloop-image"},
+		Files: map[string]node.File{"/etc/unloop/unloop.yaml": {Data: configFile(t, "unloop.yaml")}},
+	}))
+	if out, code := testbed.Exec(t, n, "ctr", "-n", "k8s.io", "images", "import", "--snapshotter", "native", "/opt/unloop-image/unloop.tar"); code != 0 {
+		t.Fatalf("ctr images import: exit %d\n%s", code, out)
+	}
+	if out, _ := testbed.Exec(t, n, "ctr", "-n", "k8s.io", "images", "ls", "-q"); !strings.Contains(out, "docker.io/library/"+image+"\n") {
+		t.Fatalf("containerd has no %s after the import:\n%s", image, out)
+	}
+	testbed.StartKubelet(t, n, testbed.KubeletConfigFor(n, ""))
+
+	pod := corev1.Pod{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
+		ObjectMeta: metav1.ObjectMeta{Name: "unloop", Namespace: ds.Namespace, Labels: ds.Spec.Template.Labels},
+		Spec:       ds.Spec.Template.Spec}
+	manifest, err := yaml.Marshal(pod)
+	must(t, err)
+	must(t, n.WriteFile(testbed.ManifestDir+"/unloop.yaml", manifest, 0o644))
+
+	var logs, stderr string
+	testbed.WaitFor(t, 2*time.Minute, "the unloop pod's first run", func() bool {
+		sbs := testbed.Sandboxes(t, n, "unloop")
+		if len(sbs) == 0 {
+			return false
+		}
+		cs := testbed.Containers(t, n, sbs[0].ID)
+		if len(cs) == 0 {
+			return false
+		}
+		// The report is the container's stdout, the status line its stderr.
+		logs, _ = testbed.Exec(t, n, testbed.Crictl, "logs", cs[0].ID)
+		stderr, _ = testbed.Exec(t, n, "sh", "-c", testbed.Crictl+" logs "+cs[0].ID+" 2>&1 >/dev/null")
+		return strings.Contains(stderr, "next run in 5m0s")
+	})
+	var r struct {
+		Status   string `json:"status"`
+		Online   bool   `json:"online"`
+		Resolved *struct {
+			ResolvConfMode string `json:"resolv_conf_mode"`
+		} `json:"resolved"`
+		Kubelet struct {
+			Present bool   `json:"present"`
+			Config  string `json:"config"`
+		} `json:"kubelet"`
+		Findings []struct {
+			Code string `json:"code"`
+			File string `json:"file"`
+		} `json:"findings"`
+	}
+	if err := json.NewDecoder(strings.NewReader(logs)).Decode(&r); err != nil {
+		t.Fatalf("the pod's log: %v\n%s", err, logs)
+	}
+	if !strings.Contains(stderr, "unloop check: exit 2; next run in 5m0s") || r.Status != "error" || !r.Online || r.Resolved == nil || r.Resolved.ResolvConfMode != "stub" {
+		t.Errorf("the pod: status %s, online %v, resolved %+v; want the stub loop found online (exit 2):\n%s\n%s", r.Status, r.Online, r.Resolved, logs, stderr)
+	}
+	if !r.Kubelet.Present || r.Kubelet.Config != "/var/lib/kubelet/config.yaml" || len(r.Findings) == 0 || r.Findings[0].Code != "nameserver-resolved-stub" || r.Findings[0].File != "/etc/resolv.conf" {
+		t.Errorf("the pod: kubelet %+v, findings %+v; want node paths, not /host paths", r.Kubelet, r.Findings)
+	}
+}
