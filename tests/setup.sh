@@ -268,3 +268,18 @@ image coredns coredns /coredns
 for release in $releases; do
 	variant "${release}kubelet" "$release" containerd runc containernetworking-plugins
 done
+
+# --- promtool ---------------------------------------------------------------------
+
+# promtool checks configs/prometheus (tests/configs). It comes from Debian's
+# prometheus package, extracted, never installed: the package's postinst
+# starts a Prometheus server on this machine.
+if [ ! -x "$cache/bin/promtool" ]; then
+	t=$(now)
+	tmp=$(mktemp -d)
+	(cd "$tmp" && apt-get download prometheus >/dev/null) || { apt-get update >/dev/null && (cd "$tmp" && apt-get download prometheus >/dev/null); }
+	dpkg-deb -x "$tmp"/prometheus_*.deb "$tmp/x"
+	cp "$tmp/x/usr/bin/promtool" "$cache/bin/promtool.tmp" && mv "$cache/bin/promtool.tmp" "$cache/bin/promtool"
+	rm -rf "$tmp"
+	took "$t" "promtool"
+fi

@@ -3,11 +3,14 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"syscall"
 	"testing"
@@ -40,6 +43,7 @@ func TestScripts(t *testing.T) {
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"hostaddr": hostAddr,
+			"waitfor":  waitFor,
 			"dbusd":    dbusDaemon,
 			// exits N CMD ARGS...: run CMD and require exit status N.
 			// closedout N CMD ARGS...: run CMD with stdout and stderr a pipe
@@ -169,4 +173,30 @@ func dbusDaemon(ts *testscript.TestScript, neg bool, args []string) {
 		}
 	}
 	ts.Fatalf("dbus-daemon did not listen on %s", sock)
+}
+
+// waitfor URL REGEXP: get URL until its body matches REGEXP (a running
+// unloop watch's /metrics or /healthz), for up to 10 s; the body is stdout.
+// With !, until it no longer matches.
+func waitFor(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 {
+		ts.Fatalf("usage: waitfor URL REGEXP")
+	}
+	re, err := regexp.Compile("(?m)" + args[1])
+	ts.Check(err)
+	var body string
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		resp, err := http.Get(args[0])
+		if err != nil {
+			continue
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		body = resp.Status + "\n" + string(b)
+		if re.MatchString(body) != neg {
+			ts.Stdout().Write([]byte(body))
+			return
+		}
+	}
+	ts.Fatalf("waitfor: %s never matched %q (neg %v); last:\n%s", args[0], args[1], neg, body)
 }

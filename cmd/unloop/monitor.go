@@ -28,6 +28,7 @@ import (
 // gauges. The tests parse the output back with expfmt's own parser.
 type gaugeFamily struct {
 	name, help string
+	typ        string // gauge, or counter
 	samples    []gaugeSample
 }
 
@@ -36,7 +37,20 @@ type gaugeSample struct {
 	value  float64
 }
 
-func gauge(name, help string) *gaugeFamily { return &gaugeFamily{name: name, help: help} }
+// gauge and counter start the family of a metric named in metricHelp; a
+// name missing there is a programming error, caught by every test that
+// writes metrics.
+func gauge(name string) *gaugeFamily { return family(name, "gauge") }
+
+func counter(name string) *gaugeFamily { return family(name, "counter") }
+
+func family(name, typ string) *gaugeFamily {
+	help, ok := metricHelp[name]
+	if !ok {
+		panic("metric " + name + " has no HELP in metricHelp")
+	}
+	return &gaugeFamily{name: name, help: help, typ: typ}
+}
 
 func (g *gaugeFamily) add(v float64, labels ...string) {
 	g.samples = append(g.samples, gaugeSample{labels: labels, value: v})
@@ -51,7 +65,7 @@ func b2f(b bool) float64 {
 
 // metrics are the report's metric families, in a stable order.
 func metrics(rep *remediate.Report, now time.Time) []*gaugeFamily {
-	status := gauge("unloop_check_status", "Result of unloop's last check: 1 for its status (ok, warning or error), 0 for the others.")
+	status := gauge("unloop_check_status")
 	for _, s := range []string{"ok", "warning", "error"} {
 		status.add(b2f(rep.Status == s), "status", s)
 	}
@@ -65,16 +79,16 @@ func metrics(rep *remediate.Report, now time.Time) []*gaugeFamily {
 			counts[f.Code]++
 		}
 	}
-	findings := gauge("unloop_findings", "Findings of unloop's last check, by finding code (listed in unloop's README and man page) and severity; ignored findings are not counted.")
+	findings := gauge("unloop_findings")
 	for _, c := range remediate.Codes {
 		findings.add(float64(counts[c.Code]), "code", string(c.Code), "severity", string(c.Severity))
 	}
 
-	online := gauge("unloop_check_online", "1 when the last check read the live state (systemd-resolved over D-Bus, interfaces), 0 when it read files only.")
+	online := gauge("unloop_check_online")
 	online.add(b2f(rep.Online))
-	last := gauge("unloop_last_check_timestamp_seconds", "When unloop's last check ran (Unix time): alert when it is old, the check has stopped running.")
+	last := gauge("unloop_last_check_timestamp_seconds")
 	last.add(float64(now.UnixNano()) / 1e9)
-	info := gauge("unloop_build_info", "unloop's version.")
+	info := gauge("unloop_build_info")
 	info.add(1, "version", version)
 	return []*gaugeFamily{status, findings, online, last, info}
 }
@@ -88,9 +102,14 @@ var (
 
 // writeMetrics writes the report in Prometheus's text format.
 func writeMetrics(w io.Writer, rep *remediate.Report, now time.Time) error {
+	return writeFamilies(w, metrics(rep, now))
+}
+
+// writeFamilies writes metric families in Prometheus's text format.
+func writeFamilies(w io.Writer, fams []*gaugeFamily) error {
 	var b strings.Builder
-	for _, g := range metrics(rep, now) {
-		fmt.Fprintf(&b, "# HELP %s %s\n# TYPE %s gauge\n", g.name, helpEscaper.Replace(g.help), g.name)
+	for _, g := range fams {
+		fmt.Fprintf(&b, "# HELP %s %s\n# TYPE %s %s\n", g.name, helpEscaper.Replace(g.help), g.name, g.typ)
 		for _, s := range g.samples {
 			b.WriteString(g.name)
 			for i := 0; i+1 < len(s.labels); i += 2 {
@@ -117,8 +136,13 @@ func writeMetrics(w io.Writer, rep *remediate.Report, now time.Time) error {
 // collector must never read half a file. The temporary name doesn't end in
 // .prom, so the collector skips it.
 func writeTextfile(path string, rep *remediate.Report, now time.Time) error {
+	return writeTextfileOf(path, metrics(rep, now))
+}
+
+// writeTextfileOf replaces path with fams at once.
+func writeTextfileOf(path string, fams []*gaugeFamily) error {
 	var b bytes.Buffer
-	if err := writeMetrics(&b, rep, now); err != nil {
+	if err := writeFamilies(&b, fams); err != nil {
 		return err
 	}
 	// The textfile is this machine's path, not the node's (--root): a root

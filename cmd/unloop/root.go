@@ -63,7 +63,7 @@ file that loops, and fixes it at its source.`,
 	// Each command has its own flags; the root has only --version, without
 	// cobra's -v, which is --verbose on the commands.
 	root.Flags().Bool("version", false, "print unloop's version, commit and build date")
-	root.AddCommand(newCheckCommand(s), newPlanCommand(s), newApplyCommand(s), newRollbackCommand(s), newRunsCommand(s), newVersionCommand(s), newManCommand(s))
+	root.AddCommand(newCheckCommand(s), newPlanCommand(s), newApplyCommand(s), newRollbackCommand(s), newRunsCommand(s), newWatchCommand(s), newVersionCommand(s), newManCommand(s))
 	conventions(root)
 	return root
 }

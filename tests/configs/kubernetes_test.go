@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -62,7 +63,9 @@ func stripComments(doc string) string {
 func envOf(c corev1.Container) map[string]string {
 	m := map[string]string{}
 	for _, e := range c.Env {
-		m[e.Name] = e.Value
+		if e.ValueFrom == nil { // from the pod's status: only kubelet knows
+			m[e.Name] = e.Value
+		}
 	}
 	return m
 }
@@ -122,15 +125,65 @@ func TestDaemonSetManifest(t *testing.T) {
 		t.Errorf("the host's / is not mounted at /host (read-write, for apply): %v", c.VolumeMounts)
 	}
 	env := envOf(c)
-	if env["DBUS_SYSTEM_BUS_ADDRESS"] != "unix:path=/host/run/dbus/system_bus_socket" || env["MODE"] != "check" {
-		t.Errorf("env %v", env)
+	if env["DBUS_SYSTEM_BUS_ADDRESS"] != "unix:path=/host/run/dbus/system_bus_socket" || !slices.ContainsFunc(c.Env, func(e corev1.EnvVar) bool {
+		return e.Name == "NODE_IP" && e.ValueFrom != nil && e.ValueFrom.FieldRef != nil && e.ValueFrom.FieldRef.FieldPath == "status.hostIP"
+	}) {
+		t.Errorf("env %v: want the host's bus and NODE_IP the node's address", c.Env)
+	}
+	if p := c.LivenessProbe; p == nil || p.HTTPGet == nil || p.HTTPGet.Path != "/healthz" || p.HTTPGet.Port.IntValue() != 9958 {
+		t.Errorf("liveness probe %+v: want watch's /healthz on 9958", p)
 	}
 	if repo, tag, ok := strings.Cut(c.Image, ":"); repo != "unloop" || !ok || tag == "" || len(c.Command) != 0 {
 		t.Errorf("image %q, command %q: want `make image`'s unloop:VERSION, run by its entrypoint", c.Image, c.Command)
 	}
-	if got := strings.Join(podArgs(c), " "); got != "check --every 5m --root /host --output json --log-format json" {
-		t.Errorf("the container runs unloop %s; want check, repeated, with --root /host", got)
+	if got := strings.Join(podArgs(c), " "); got != "watch --root /host --listen $(NODE_IP):9958 --output json --log-format json" {
+		t.Errorf("the container runs unloop %s; want watch, checking only, with --root /host", got)
 	}
+	aff := spec.Affinity
+	want := []corev1.NodeSelectorTerm{{MatchExpressions: []corev1.NodeSelectorRequirement{{Key: "unloop.io/apply", Operator: corev1.NodeSelectorOpNotIn, Values: []string{"true"}}}}}
+	if aff == nil || aff.NodeAffinity == nil || aff.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution == nil ||
+		!reflect.DeepEqual(aff.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms, want) {
+		t.Errorf("affinity %+v: the checking DaemonSet must leave the nodes labelled unloop.io/apply=true", aff)
+	}
+}
+
+// TestApplyDaemonSetManifest: daemonset-apply.yaml is the checking one with
+// --apply, only on the nodes labelled unloop.io/apply=true (the rollout),
+// under a name and labels of its own.
+func TestApplyDaemonSetManifest(t *testing.T) {
+	check, err := decodeDaemonSet(configFile(t, "kubernetes/daemonset.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds, err := decodeDaemonSet(configFile(t, "kubernetes/daemonset-apply.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ds.Name == check.Name || ds.Spec.Selector.MatchLabels["app.kubernetes.io/component"] != "apply" {
+		t.Errorf("name %q, selector %v: want a DaemonSet of its own", ds.Name, ds.Spec.Selector.MatchLabels)
+	}
+	spec := ds.Spec.Template.Spec
+	if spec.NodeSelector["unloop.io/apply"] != "true" {
+		t.Errorf("node selector %v: want unloop.io/apply=true", spec.NodeSelector)
+	}
+	c := spec.Containers[0]
+	if got := strings.Join(podArgs(c), " "); got != "watch --apply --root /host --listen $(NODE_IP):9958 --output json --log-format json" {
+		t.Errorf("the container runs unloop %s; want watch --apply", got)
+	}
+	cc := check.Spec.Template.Spec.Containers[0]
+	if c.Image != cc.Image || !reflect.DeepEqual([]any{c.VolumeMounts, c.Env, c.SecurityContext, c.LivenessProbe}, []any{cc.VolumeMounts, cc.Env, cc.SecurityContext, cc.LivenessProbe}) {
+		t.Error("the applying DaemonSet's container differs from the checking one's beyond --apply")
+	}
+}
+
+// expand replaces $(name) in args: a variable kubelet takes from the
+// pod's status (valueFrom), which envOf has not.
+func expand(args []string, name, value string) []string {
+	var out []string
+	for _, a := range args {
+		out = append(out, strings.ReplaceAll(a, "$("+name+")", value))
+	}
+	return out
 }
 
 // podArgs are c's args as kubelet expands them: $(NAME) from c's env.
@@ -152,7 +205,7 @@ func podArgs(c corev1.Container) []string {
 // /host/run/dbus/system_bus_socket are what unloop has. It reads the node
 // online: resolved's live state over that bus, and finds the stub loop. Its
 // first run's report comes at once; SIGTERM (the pod stopping) ends the
-// repeat with that run's status. (TestDaemonSetImageOnKubelet runs the
+// watch with exit 0. (TestDaemonSetImageOnKubelet runs the
 // image itself under the real kubelet.)
 func TestDaemonSetOnNode(t *testing.T) {
 	ds, err := decodeDaemonSet(configFile(t, "kubernetes/daemonset.yaml"))
@@ -161,6 +214,7 @@ func TestDaemonSetOnNode(t *testing.T) {
 	}
 	c := ds.Spec.Template.Spec.Containers[0]
 	env := envOf(c)
+	env["NODE_IP"] = "127.0.0.1" // kubelet's status.hostIP
 	n := bootNode(t, node.Options{Files: map[string]node.File{
 		"/etc/systemd/system/kubelet.service": {Data: []byte(kubeletUnit)},
 		"/var/lib/kubelet/config.yaml":        {Data: []byte(testbed.KubeletConfig)},
@@ -180,7 +234,7 @@ mount -t proc proc /mnt/proc
 bus=$1 config=$2; shift 2
 exec env -i DBUS_SYSTEM_BUS_ADDRESS="$bus" UNLOOP_CONFIG="$config" timeout --preserve-status -s TERM 5 /usr/sbin/chroot /mnt /host/opt/unloop/unloop "$@"`
 	out, code := testbed.Exec(t, n, append([]string{"unshare", "--mount", "--propagation", "private", "sh", "-c", pod, "pod",
-		env["DBUS_SYSTEM_BUS_ADDRESS"], env["UNLOOP_CONFIG"]}, podArgs(c)...)...)
+		env["DBUS_SYSTEM_BUS_ADDRESS"], env["UNLOOP_CONFIG"]}, expand(podArgs(c), "NODE_IP", env["NODE_IP"])...)...)
 	var r struct {
 		Status   string `json:"status"`
 		Online   bool   `json:"online"`
@@ -201,7 +255,8 @@ exec env -i DBUS_SYSTEM_BUS_ADDRESS="$bus" UNLOOP_CONFIG="$config" timeout --pre
 	if err := dec.Decode(&r); err != nil || dec.More() {
 		t.Fatalf("exit %d: %v (want one run's report in 5 s)\n%s", code, err, out)
 	}
-	if code != 2 || r.Status != "error" || !r.Online || r.Resolved == nil || r.Resolved.ResolvConfMode != "stub" {
+	// watch ends 0 on SIGTERM; the report says the loop.
+	if code != 0 || r.Status != "error" || !r.Online || r.Resolved == nil || r.Resolved.ResolvConfMode != "stub" {
 		t.Errorf("as the pod: exit %d, status %s, online %v, resolved %+v, notes %v; want the stub loop found online over /host's bus", code, r.Status, r.Online, r.Resolved, r.Notes)
 	}
 	if !r.Kubelet.Present || r.Kubelet.Config != "/var/lib/kubelet/config.yaml" || len(r.Findings) == 0 || r.Findings[0].Code != "nameserver-resolved-stub" || r.Findings[0].File != "/etc/resolv.conf" {

@@ -1,0 +1,389 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/unloop/unloop/remediate"
+	"github.com/unloop/unloop/watch"
+)
+
+const (
+	defaultListen = "127.0.0.1:9958"
+	// healthzSlack is how late past its interval a check may finish before
+	// /healthz fails: an apply restarts kubelet and waits for it.
+	healthzSlack = 2 * time.Minute
+)
+
+type watchFlags struct {
+	apply              bool
+	listen, textfile   string
+	debounce, interval time.Duration
+}
+
+func newWatchCommand(s Streams) *cobra.Command {
+	var wf watchFlags
+	cmd := &cobra.Command{
+		Use:   "watch",
+		Short: "Check again whenever a file that decides pods' DNS changes (a daemon)",
+		Long: `watch checks the node, then again each time one of the files unloop.path watches
+changes (inotify; kubelet's configs and the Corefiles too) and every --interval. With
+--apply it applies instead, under the same lock and journal as the boot unit.
+
+Changes are debounced (--debounce). A file rewritten in a loop is reported and backs the
+checks off, up to one a minute: watch never spins. It serves Prometheus metrics on
+/metrics and its health on /healthz at --listen: ok while its watches are in place and
+the last check finished within its interval. On SIGTERM it stops; an apply in progress
+ends all or nothing (a step cut short is rolled back).
+
+Each check's result is printed as check (or apply) prints it. Exit status: 0 stopped,
+1 watch itself failed (its watches, its listener).`,
+		Example: `  unloop watch
+  unloop watch --apply --listen 10.0.0.5:9958
+  unloop watch --root /host --output json --log-format json   # the DaemonSet's container
+  curl -s 127.0.0.1:9958/metrics | grep ^unloop_check_status`,
+		Args: cobra.NoArgs,
+	}
+	flags := addSettings(cmd, applySettings...)
+	f := cmd.Flags()
+	f.BoolVar(&wf.apply, "apply", false, "apply what a check finds, as `unloop apply` (under its lock and journal)")
+	f.StringVar(&wf.listen, "listen", defaultListen, "`ADDRESS` to serve /metrics and /healthz on (empty: none)")
+	f.StringVar(&wf.textfile, "textfile", "", "also write the metrics to this file after each check, atomically (node_exporter's textfile collector)")
+	f.DurationVar(&wf.debounce, "debounce", 500*time.Millisecond, "wait this long after a change before checking, so a burst of writes is one check")
+	f.DurationVar(&wf.interval, "interval", 5*time.Minute, "check at least this often when nothing changes")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		if wf.debounce <= 0 || wf.interval <= 0 {
+			return errors.New("--debounce and --interval must be more than 0")
+		}
+		ss, err := flags.start(s)
+		if err != nil {
+			return err
+		}
+		return runWatch(cmd.Context(), ss, wf)
+	}
+	return cmd
+}
+
+// watcher is a running unloop watch: what its metrics and /healthz say,
+// behind mu (the HTTP server reads it while the loop writes it).
+type watcher struct {
+	ss *session
+	wf watchFlags
+
+	mu         sync.Mutex
+	rep        *remediate.Report
+	checked    time.Time // when the last check ended with a report
+	took       time.Duration
+	up         bool
+	folders    int
+	gap        time.Duration
+	changes    map[string]float64
+	lastChange time.Time
+	checks     map[string]float64
+	runs       []*remediate.Journal
+}
+
+// watchedPaths are unloop.path's files and the Corefiles check reads.
+func watchedPaths(opts remediate.Options) []string {
+	paths := slices.Clone(watch.Paths)
+	corefiles := opts.Corefiles
+	if len(corefiles) == 0 {
+		corefiles = []string{"/etc/coredns/Corefile"}
+	}
+	return append(paths, corefiles...)
+}
+
+func runWatch(ctx context.Context, ss *session, wf watchFlags) error {
+	wt := &watcher{ss: ss, wf: wf, changes: map[string]float64{}, checks: map[string]float64{}}
+	root := ss.Root
+	if root == "" {
+		root = "/"
+	}
+	iw, err := watch.New(root, watchedPaths(ss.Opts))
+	if err != nil {
+		return err
+	}
+	defer iw.Close()
+	wt.up, wt.folders = true, iw.Watches()
+
+	if wf.listen != "" {
+		ln, err := net.Listen("tcp", wf.listen)
+		if err != nil {
+			return fmt.Errorf("--listen: %w", err)
+		}
+		srv := &http.Server{Handler: wt.handler(), ReadHeaderTimeout: 10 * time.Second}
+		go srv.Serve(ln)
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			srv.Shutdown(sctx)
+		}()
+		ss.log.Info("serving /metrics and /healthz", "listen", ln.Addr().String())
+	}
+
+	// The watcher's goroutine only records changes and signals the loop,
+	// never waits for it: a check in progress must not stall the reads.
+	var pmu sync.Mutex
+	pending := map[string]bool{}
+	signal := make(chan struct{}, 1)
+	werr := make(chan error, 1)
+	go func() {
+		werr <- iw.Run(ctx, func(paths []string) {
+			pmu.Lock()
+			for _, p := range paths {
+				pending[p] = true
+			}
+			pmu.Unlock()
+			select {
+			case signal <- struct{}{}:
+			default:
+			}
+		})
+	}()
+
+	sched := watch.NewSchedule(wf.debounce, wf.interval)
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	trigger := "start"
+	for {
+		timer.Reset(time.Until(sched.Next(time.Now())))
+		select {
+		case <-ctx.Done():
+			ss.log.Info("stopping")
+			return nil
+		case err := <-werr:
+			wt.mu.Lock()
+			wt.up = false
+			wt.mu.Unlock()
+			if ctx.Err() != nil {
+				return nil
+			}
+			if err == nil {
+				err = errors.New("inotify closed")
+			}
+			return fmt.Errorf("watching: %w", err)
+		case <-signal:
+			pmu.Lock()
+			paths := make([]string, 0, len(pending))
+			for p := range pending {
+				paths = append(paths, p)
+			}
+			clear(pending)
+			pmu.Unlock()
+			sort.Strings(paths)
+			now := time.Now()
+			before := sched.Gap()
+			sched.Changed(now)
+			wt.changed(paths, now, iw.Watches(), sched.Gap())
+			ss.log.Debug("changed", "paths", paths)
+			if gap := sched.Gap(); gap > 0 && before == 0 {
+				ss.log.Warn("a watched file is rewritten in a loop: checking at most every "+gap.String()+", up to once a minute", "paths", paths)
+			} else if gap == 0 && before > 0 {
+				ss.log.Info("the rewrite loop stopped: checking after each change again")
+			}
+		case <-timer.C:
+			if sched.Started(time.Now()) {
+				trigger = "change"
+			}
+			wt.check(ctx, trigger)
+			trigger = "interval"
+		}
+	}
+}
+
+// changed records a batch of changes for the metrics.
+func (wt *watcher) changed(paths []string, now time.Time, folders int, gap time.Duration) {
+	wt.mu.Lock()
+	defer wt.mu.Unlock()
+	for _, p := range paths {
+		wt.changes[p]++
+	}
+	wt.lastChange, wt.folders, wt.gap = now, folders, gap
+}
+
+// check runs one check (or apply), prints its result, and keeps what the
+// metrics need. A failure is logged and the watch goes on: the next change
+// or interval tries again, and /healthz fails if none succeeds in time.
+func (wt *watcher) check(ctx context.Context, trigger string) {
+	ss := wt.ss
+	start := time.Now()
+	c := *ss.config // openEnv may turn a copy offline, not the watch
+	env, closeEnv, err := openEnv(ctx, &c, ss.log)
+	if err != nil {
+		ss.log.Error("opening the node", "err", err)
+		return
+	}
+	defer closeEnv()
+	var rep *remediate.Report
+	if wt.wf.apply {
+		res, err := remediate.Apply(ctx, env, c.Opts)
+		if res != nil {
+			if rerr := renderApply(ss.out, ss.Output, res, err); rerr != nil {
+				ss.log.Warn("could not print the result", "err", rerr)
+			}
+			if res.Plan != nil {
+				rep = res.Plan.Report
+			}
+		}
+		if err != nil {
+			ss.log.Error("apply failed", "err", err)
+		}
+	} else {
+		r, _, err := remediate.Check(ctx, env, c.Opts)
+		if err != nil {
+			ss.log.Error("check failed", "err", err)
+		} else {
+			rep = r
+			if rerr := renderCheck(ss.out, ss.Output, rep); rerr != nil {
+				ss.log.Warn("could not print the result", "err", rerr)
+			}
+		}
+	}
+	end := time.Now()
+	runs, err := remediate.Journals(env.Root)
+	if err != nil {
+		ss.log.Warn("reading the journal", "err", err)
+	}
+	wt.mu.Lock()
+	wt.checks[trigger]++
+	if err == nil {
+		wt.runs = runs
+	}
+	if rep != nil {
+		wt.rep, wt.checked, wt.took = rep, end, end.Sub(start)
+	}
+	fams := wt.metricsLocked()
+	wt.mu.Unlock()
+	if rep != nil {
+		ss.log.Info("checked", "trigger", trigger, "status", rep.Status, "took", end.Sub(start).Round(time.Millisecond).String())
+	}
+	if wt.wf.textfile != "" && rep != nil {
+		p := wt.wf.textfile
+		if !filepath.IsAbs(p) {
+			if wd, err := os.Getwd(); err == nil {
+				p = filepath.Join(wd, p)
+			}
+		}
+		if err := writeTextfileOf(p, fams); err != nil {
+			ss.log.Error("writing the textfile", "err", err)
+		}
+	}
+}
+
+// healthy says whether the watch is as it should be, and why not.
+func (wt *watcher) healthy(now time.Time) error {
+	wt.mu.Lock()
+	defer wt.mu.Unlock()
+	switch {
+	case !wt.up:
+		return errors.New("not watching: inotify failed")
+	case wt.checked.IsZero():
+		return errors.New("no check has finished yet")
+	case now.Sub(wt.checked) > wt.wf.interval+healthzSlack:
+		return fmt.Errorf("the last check finished %v ago, more than its interval (%v)", now.Sub(wt.checked).Round(time.Second), wt.wf.interval)
+	}
+	return nil
+}
+
+func (wt *watcher) handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		if err := wt.healthy(time.Now()); err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
+		wt.mu.Lock()
+		fams := wt.metricsLocked()
+		wt.mu.Unlock()
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+		writeFamilies(w, fams)
+	})
+	return mux
+}
+
+// metricsLocked are the last check's metrics (none before the first), the
+// journal's and the watch's own; wt.mu is held.
+func (wt *watcher) metricsLocked() []*gaugeFamily {
+	var fams []*gaugeFamily
+	if wt.rep != nil {
+		fams = append(fams, metrics(wt.rep, wt.checked)...)
+		took := gauge("unloop_check_duration_seconds")
+		took.add(wt.took.Seconds())
+		pods := gauge("unloop_pod_stale")
+		for _, f := range wt.rep.Findings {
+			if f.Code == remediate.CodePodResolvStale && !f.Ignored && f.Pod != "" {
+				pods.add(1, "pod", f.Pod)
+			}
+		}
+		fams = append(fams, took, pods)
+	}
+	fams = append(fams, journalMetrics(wt.runs)...)
+
+	up := gauge("unloop_watch_up")
+	up.add(b2f(wt.up))
+	folders := gauge("unloop_watch_folders")
+	folders.add(float64(wt.folders))
+	gap := gauge("unloop_watch_backoff_seconds")
+	gap.add(wt.gap.Seconds())
+	changes := counter("unloop_watch_changes_total")
+	for _, p := range sortedKeys(wt.changes) {
+		changes.add(wt.changes[p], "path", p)
+	}
+	lastChange := gauge("unloop_watch_last_change_timestamp_seconds")
+	if !wt.lastChange.IsZero() {
+		lastChange.add(unixSeconds(wt.lastChange))
+	}
+	checks := counter("unloop_watch_checks_total")
+	for _, t := range []string{"start", "change", "interval"} {
+		checks.add(wt.checks[t], "trigger", t)
+	}
+	return append(fams, up, folders, gap, changes, lastChange, checks)
+}
+
+// journalMetrics say what the newest run in the journal is and how many
+// were rolled back, whoever ran them (watch, the boot unit, Ansible).
+func journalMetrics(runs []*remediate.Journal) []*gaugeFamily {
+	info := gauge("unloop_last_apply_info")
+	ok := gauge("unloop_last_apply_success")
+	at := gauge("unloop_last_apply_timestamp_seconds")
+	back := gauge("unloop_runs_rolled_back")
+	n := 0
+	for _, j := range runs {
+		if j.State == remediate.RunRolledBack || j.State == remediate.RunConflict {
+			n++
+		}
+	}
+	back.add(float64(n))
+	if len(runs) > 0 {
+		j := runs[0]
+		info.add(1, "run", j.ID, "state", string(j.State))
+		ok.add(b2f(j.State == remediate.RunApplied))
+		at.add(unixSeconds(j.Created))
+	}
+	return []*gaugeFamily{info, ok, at, back}
+}
+
+func unixSeconds(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }
+
+func sortedKeys(m map[string]float64) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

@@ -1,0 +1,100 @@
+package watch
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+)
+
+// changes runs a watcher over root and returns a function that waits for the
+// next reported batch.
+func changes(t *testing.T, root string, paths ...string) (*Watcher, func() []string) {
+	t.Helper()
+	w, err := New(root, paths)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := make(chan []string, 100)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- w.Run(ctx, func(p []string) { ch <- p }) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	return w, func() []string {
+		t.Helper()
+		select {
+		case p := <-ch:
+			return p
+		case <-time.After(5 * time.Second):
+			t.Fatal("no change reported")
+			return nil
+		}
+	}
+}
+
+func write(t *testing.T, p, s string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestWatcherSeesRewritesRenamesAndNewPaths(t *testing.T) {
+	root := t.TempDir()
+	write(t, filepath.Join(root, "etc/resolv.conf"), "nameserver 10.0.0.2\n")
+	write(t, filepath.Join(root, "etc/hosts"), "")
+	_, next := changes(t, root, "/etc/resolv.conf", "/etc/systemd/resolved.conf.d", "/etc/dhcp/dhclient.conf")
+
+	// An unrelated file in a watched folder is not reported; the next
+	// report is the rewrite that follows it.
+	write(t, filepath.Join(root, "etc/hosts"), "127.0.0.1 x\n")
+	write(t, filepath.Join(root, "etc/resolv.conf"), "nameserver 169.254.25.10\n")
+	if got := next(); !slices.Equal(got, []string{"/etc/resolv.conf"}) {
+		t.Fatalf("rewrite: got %v", got)
+	}
+	// An atomic rewrite, as dhclient-script does.
+	tmp := filepath.Join(root, "etc/resolv.conf.dhclient-new")
+	write(t, tmp, "nameserver 169.254.25.10\n")
+	if err := os.Rename(tmp, filepath.Join(root, "etc/resolv.conf")); err != nil {
+		t.Fatal(err)
+	}
+	if got := next(); !slices.Contains(got, "/etc/resolv.conf") {
+		t.Fatalf("rename: got %v", got)
+	}
+	// A folder and a file that did not exist at the start.
+	write(t, filepath.Join(root, "etc/dhcp/dhclient.conf"), "prepend domain-name-servers 169.254.25.10;\n")
+	for got := next(); !slices.Contains(got, "/etc/dhcp/dhclient.conf"); got = next() {
+	}
+	write(t, filepath.Join(root, "etc/systemd/resolved.conf.d/dns.conf"), "[Resolve]\nDNS=169.254.25.10\n")
+	for got := next(); !slices.Contains(got, "/etc/systemd/resolved.conf.d"); got = next() {
+	}
+}
+
+func TestWatcherFollowsALink(t *testing.T) {
+	root := t.TempDir()
+	write(t, filepath.Join(root, "run/systemd/resolve/stub-resolv.conf"), "nameserver 127.0.0.53\n")
+	if err := os.MkdirAll(filepath.Join(root, "etc"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("../run/systemd/resolve/stub-resolv.conf", filepath.Join(root, "etc/resolv.conf")); err != nil {
+		t.Fatal(err)
+	}
+	w, next := changes(t, root, "/etc/resolv.conf")
+	if w.Watches() != 2 {
+		t.Errorf("%d folders watched, want /etc and the link's target's", w.Watches())
+	}
+	write(t, filepath.Join(root, "run/systemd/resolve/stub-resolv.conf"), "nameserver 169.254.25.10\n")
+	if got := next(); !slices.Equal(got, []string{"/run/systemd/resolve/stub-resolv.conf"}) {
+		t.Fatalf("got %v", got)
+	}
+}
