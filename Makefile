@@ -27,7 +27,7 @@ test: deps build lint
 
 # The fast part: parsers, analysis, CLI scripts (no booted node).
 unit: build
-	$(GO) test -count=1 ./hostcfg/... ./remediate/... ./cmd/... ./watch/...
+	$(GO) test -count=1 ./hostcfg/... ./remediate/... ./cmd/...
 
 # Benchmarks (numbers, never timed tests): the process benchmarks of cmd/unloop
 # and the rest, then the ones on a booted node (tests/reliability: online

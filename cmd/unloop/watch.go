@@ -15,8 +15,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/unloop/unloop/hostcfg/watch"
 	"github.com/unloop/unloop/remediate"
-	"github.com/unloop/unloop/watch"
 )
 
 const (
