@@ -118,41 +118,72 @@ func runWatch(ctx context.Context, ss *session, wf watchFlags) error {
 	wt.up, wt.folders = true, iw.Watches()
 
 	if wf.listen != "" {
-		ln, err := net.Listen("tcp", wf.listen)
+		stop, err := wt.serve(ctx)
 		if err != nil {
-			return fmt.Errorf("--listen: %w", err)
+			return err
 		}
-		srv := &http.Server{Handler: wt.handler(), ReadHeaderTimeout: 10 * time.Second}
-		go srv.Serve(ln)
-		defer func() {
-			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			defer cancel()
-			srv.Shutdown(sctx)
-		}()
-		ss.log.Info("serving /metrics and /healthz", "listen", ln.Addr().String())
+		defer stop()
 	}
-
-	// The watcher's goroutine only records changes and signals the loop,
-	// never waits for it: a check in progress must not stall the reads.
-	var pmu sync.Mutex
-	pending := map[string]bool{}
-	signal := make(chan struct{}, 1)
+	changes := &pending{paths: map[string]bool{}, signal: make(chan struct{}, 1)}
 	werr := make(chan error, 1)
-	go func() {
-		werr <- iw.Run(ctx, func(paths []string) {
-			pmu.Lock()
-			for _, p := range paths {
-				pending[p] = true
-			}
-			pmu.Unlock()
-			select {
-			case signal <- struct{}{}:
-			default:
-			}
-		})
-	}()
+	go func() { werr <- iw.Run(ctx, changes.add) }()
+	return wt.loop(ctx, iw, changes, werr)
+}
 
-	sched := watch.NewSchedule(wf.debounce, wf.interval)
+// serve starts /metrics and /healthz on --listen; stop shuts them down.
+func (wt *watcher) serve(ctx context.Context) (stop func(), err error) {
+	ln, err := net.Listen("tcp", wt.wf.listen)
+	if err != nil {
+		return nil, fmt.Errorf("--listen: %w", err)
+	}
+	srv := &http.Server{Handler: wt.handler(), ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+	wt.ss.log.Info("serving /metrics and /healthz", "listen", ln.Addr().String())
+	return func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(sctx)
+	}, nil
+}
+
+// pending are the paths changed since the loop last looked. The watcher's
+// goroutine only records them and signals the loop, never waits for it: a
+// check in progress must not stall the reads.
+type pending struct {
+	mu     sync.Mutex
+	paths  map[string]bool
+	signal chan struct{}
+}
+
+func (p *pending) add(paths []string) {
+	p.mu.Lock()
+	for _, q := range paths {
+		p.paths[q] = true
+	}
+	p.mu.Unlock()
+	select {
+	case p.signal <- struct{}{}:
+	default:
+	}
+}
+
+// take returns the changed paths, sorted, and forgets them.
+func (p *pending) take() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	paths := make([]string, 0, len(p.paths))
+	for q := range p.paths {
+		paths = append(paths, q)
+	}
+	clear(p.paths)
+	sort.Strings(paths)
+	return paths
+}
+
+// loop checks at start, after changes and every interval, as the schedule
+// says, until ctx ends or the watches fail.
+func (wt *watcher) loop(ctx context.Context, iw *watch.Watcher, changes *pending, werr <-chan error) error {
+	sched := watch.NewSchedule(wt.wf.debounce, wt.wf.interval)
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	trigger := "start"
@@ -160,38 +191,12 @@ func runWatch(ctx context.Context, ss *session, wf watchFlags) error {
 		timer.Reset(time.Until(sched.Next(time.Now())))
 		select {
 		case <-ctx.Done():
-			ss.log.Info("stopping")
+			wt.ss.log.Info("stopping")
 			return nil
 		case err := <-werr:
-			wt.mu.Lock()
-			wt.up = false
-			wt.mu.Unlock()
-			if ctx.Err() != nil {
-				return nil
-			}
-			if err == nil {
-				err = errors.New("inotify closed")
-			}
-			return fmt.Errorf("watching: %w", err)
-		case <-signal:
-			pmu.Lock()
-			paths := make([]string, 0, len(pending))
-			for p := range pending {
-				paths = append(paths, p)
-			}
-			clear(pending)
-			pmu.Unlock()
-			sort.Strings(paths)
-			now := time.Now()
-			before := sched.Gap()
-			sched.Changed(now)
-			wt.changed(paths, now, iw.Watches(), sched.Gap())
-			ss.log.Debug("changed", "paths", paths)
-			if gap := sched.Gap(); gap > 0 && before == 0 {
-				ss.log.Warn("a watched file is rewritten in a loop: checking at most every "+gap.String()+", up to once a minute", "paths", paths)
-			} else if gap == 0 && before > 0 {
-				ss.log.Info("the rewrite loop stopped: checking after each change again")
-			}
+			return wt.watchEnded(ctx, err)
+		case <-changes.signal:
+			wt.onChange(sched, changes.take(), iw.Watches())
 		case <-timer.C:
 			if sched.Started(time.Now()) {
 				trigger = "change"
@@ -199,6 +204,36 @@ func runWatch(ctx context.Context, ss *session, wf watchFlags) error {
 			wt.check(ctx, trigger)
 			trigger = "interval"
 		}
+	}
+}
+
+// watchEnded says why the inotify reads stopped: nil if watch is stopping.
+func (wt *watcher) watchEnded(ctx context.Context, err error) error {
+	wt.mu.Lock()
+	wt.up = false
+	wt.mu.Unlock()
+	if ctx.Err() != nil {
+		return nil
+	}
+	if err == nil {
+		err = errors.New("inotify closed")
+	}
+	return fmt.Errorf("watching: %w", err)
+}
+
+// onChange feeds a batch of changes to the schedule and the metrics, and
+// logs when a rewrite loop starts or stops backing the checks off.
+func (wt *watcher) onChange(sched *watch.Schedule, paths []string, folders int) {
+	now := time.Now()
+	before := sched.Gap()
+	sched.Changed(now)
+	wt.changed(paths, now, folders, sched.Gap())
+	log := wt.ss.log
+	log.Debug("changed", "paths", paths)
+	if gap := sched.Gap(); gap > 0 && before == 0 {
+		log.Warn("a watched file is rewritten in a loop: checking at most every "+gap.String()+", up to once a minute", "paths", paths)
+	} else if gap == 0 && before > 0 {
+		log.Info("the rewrite loop stopped: checking after each change again")
 	}
 }
 
