@@ -44,10 +44,17 @@ func TestDaemonSetImageOnKubelet(t *testing.T) {
 		t.Fatalf("configs/image: %v\n%s", err, out)
 	}
 
+	// The node has an address and a default route, as a real one: kubelet
+	// takes the node's IP (status.hostIP, the pod's NODE_IP and --listen)
+	// from the default route's interface, and without it the container
+	// never starts ("host IP unknown").
+	nw := newNet(t)
 	n := testbed.Boot(t, binDir, testbed.KubeletOptions(t, node.Options{
+		NetNS: nw.NodeNS,
 		Binds: map[string]string{dir: "/opt/unloop-image"},
 		Files: map[string]node.File{"/etc/unloop/unloop.yaml": {Data: configFile(t, "unloop.yaml")}},
 	}))
+	nw.IP("-n", nw.NodeNS, "route", "add", "default", "via", nw.Upstream)
 	if out, code := testbed.Exec(t, n, "ctr", "-n", "k8s.io", "images", "import", "--snapshotter", "native", "/opt/unloop-image/unloop.tar"); code != 0 {
 		t.Fatalf("ctr images import: exit %d\n%s", code, out)
 	}
@@ -64,6 +71,13 @@ func TestDaemonSetImageOnKubelet(t *testing.T) {
 	must(t, n.WriteFile(testbed.ManifestDir+"/unloop.yaml", manifest, 0o644))
 
 	var logs, stderr string
+	defer func() {
+		if t.Failed() {
+			// What kubelet and the pod said: why the pod never ran, or what it said.
+			out, _ := testbed.Exec(t, n, "sh", "-c", testbed.Crictl+" pods; "+testbed.Crictl+" ps -a; journalctl -u kubelet --no-pager | tail -40")
+			t.Logf("pods, containers, kubelet:\n%s\nthe pod's stderr:\n%s", out, stderr)
+		}
+	}()
 	testbed.WaitFor(t, 2*time.Minute, "the unloop pod's first run", func() bool {
 		sbs := testbed.Sandboxes(t, n, "unloop")
 		if len(sbs) == 0 {
@@ -73,10 +87,12 @@ func TestDaemonSetImageOnKubelet(t *testing.T) {
 		if len(cs) == 0 {
 			return false
 		}
-		// The report is the container's stdout, the status line its stderr.
-		logs, _ = testbed.Exec(t, n, testbed.Crictl, "logs", cs[0].ID)
+		// The report is the container's stdout, the status line its stderr:
+		// two streams, each copied to the log on its own, so either may
+		// show first. Both are waited for.
 		stderr, _ = testbed.Exec(t, n, "sh", "-c", testbed.Crictl+" logs "+cs[0].ID+" 2>&1 >/dev/null")
-		return strings.Contains(stderr, `"msg":"checked"`)
+		logs, _ = testbed.Exec(t, n, testbed.Crictl, "logs", cs[0].ID)
+		return strings.Contains(stderr, `"msg":"checked"`) && json.NewDecoder(strings.NewReader(logs)).Decode(new(any)) == nil
 	})
 	var r struct {
 		Status   string `json:"status"`
@@ -98,6 +114,11 @@ func TestDaemonSetImageOnKubelet(t *testing.T) {
 	}
 	if !strings.Contains(stderr, `"status":"error"`) || r.Status != "error" || !r.Online || r.Resolved == nil || r.Resolved.ResolvConfMode != "stub" {
 		t.Errorf("the pod: status %s, online %v, resolved %+v; want the stub loop found online (exit 2):\n%s\n%s", r.Status, r.Online, r.Resolved, logs, stderr)
+	}
+	// Prometheus scrapes the node's address, from off the node.
+	metrics, err := exec.Command("ip", "netns", "exec", nw.NetNS, "curl", "-sf", "http://"+nw.NodeAddr+":9958/metrics").CombinedOutput()
+	if err != nil || !strings.Contains(string(metrics), `unloop_check_status{status="error"} 1`) {
+		t.Errorf("/metrics on %s:9958 from the network (%v): want the loop's status\n%s", nw.NodeAddr, err, metrics)
 	}
 	if !r.Kubelet.Present || r.Kubelet.Config != "/var/lib/kubelet/config.yaml" || len(r.Findings) == 0 || r.Findings[0].Code != "nameserver-resolved-stub" || r.Findings[0].File != "/etc/resolv.conf" {
 		t.Errorf("the pod: kubelet %+v, findings %+v; want node paths, not /host paths", r.Kubelet, r.Findings)
