@@ -44,6 +44,7 @@ func TestScripts(t *testing.T) {
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"hostaddr": hostAddr,
 			"waitfor":  waitFor,
+			"freeaddr": freeAddr,
 			"dbusd":    dbusDaemon,
 			// exits N CMD ARGS...: run CMD and require exit status N.
 			// closedout N CMD ARGS...: run CMD with stdout and stderr a pipe
@@ -199,4 +200,17 @@ func waitFor(ts *testscript.TestScript, neg bool, args []string) {
 		}
 	}
 	ts.Fatalf("waitfor: %s never matched %q (neg %v); last:\n%s", args[0], args[1], neg, body)
+}
+
+// freeaddr VAR: sets VAR to a loopback address with a port free now, for a
+// --listen: a fixed port would be taken when another checkout's tests run
+// at the same time, and waitfor would then read the other one's watch.
+func freeAddr(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: freeaddr VAR")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ts.Check(err)
+	ts.Setenv(args[0], ln.Addr().String())
+	ts.Check(ln.Close())
 }

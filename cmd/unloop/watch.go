@@ -181,23 +181,32 @@ func (p *pending) take() []string {
 }
 
 // loop checks at start, after changes and every interval, as the schedule
-// says, until ctx ends or the watches fail.
+// says, until ctx ends or the watches fail. Once ctx ended, the inotify
+// reads end and a check may be due as well: a select picks among ready
+// cases at random, so ctx is looked at first, and nothing new starts.
 func (wt *watcher) loop(ctx context.Context, iw *watch.Watcher, changes *pending, werr <-chan error) error {
 	sched := watch.NewSchedule(wt.wf.debounce, wt.wf.interval)
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	trigger := "start"
 	for {
+		if ctx.Err() != nil {
+			wt.ss.log.Info("stopping")
+			return nil
+		}
 		timer.Reset(time.Until(sched.Next(time.Now())))
 		select {
 		case <-ctx.Done():
-			wt.ss.log.Info("stopping")
-			return nil
 		case err := <-werr:
-			return wt.watchEnded(ctx, err)
+			if ctx.Err() == nil {
+				return wt.watchFailed(err)
+			}
 		case <-changes.signal:
 			wt.onChange(sched, changes.take(), iw.Watches())
 		case <-timer.C:
+			if ctx.Err() != nil {
+				continue
+			}
 			if sched.Started(time.Now()) {
 				trigger = "change"
 			}
@@ -207,14 +216,12 @@ func (wt *watcher) loop(ctx context.Context, iw *watch.Watcher, changes *pending
 	}
 }
 
-// watchEnded says why the inotify reads stopped: nil if watch is stopping.
-func (wt *watcher) watchEnded(ctx context.Context, err error) error {
+// watchFailed says why the inotify reads stopped while watch was not
+// stopping, and makes /healthz fail meanwhile.
+func (wt *watcher) watchFailed(err error) error {
 	wt.mu.Lock()
 	wt.up = false
 	wt.mu.Unlock()
-	if ctx.Err() != nil {
-		return nil
-	}
 	if err == nil {
 		err = errors.New("inotify closed")
 	}

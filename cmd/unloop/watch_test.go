@@ -1,6 +1,10 @@
 package main
 
 import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -82,6 +86,28 @@ func TestWatchMetrics(t *testing.T) {
 	} {
 		if !strings.Contains(rec.Body.String(), want+"\n") {
 			t.Errorf("no %q in\n%s", want, rec.Body)
+		}
+	}
+}
+
+// On SIGTERM ctx ends, and with it the inotify reads (werr), while a check
+// may be due too (the timer): all ready at once, and a select picks at
+// random. Every time, watch says it stops and starts no check.
+func TestWatchStopsOnceStopped(t *testing.T) {
+	root := nodeTree(t, loopNode)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	for range 50 {
+		var logs bytes.Buffer
+		ss := &session{config: &config{Root: root, Opts: remediate.Options{Offline: true}},
+			log: slog.New(slog.NewTextHandler(&logs, nil)), out: io.Discard, err: io.Discard}
+		wt := &watcher{ss: ss, wf: watchFlags{debounce: time.Millisecond, interval: time.Minute},
+			changes: map[string]float64{}, checks: map[string]float64{}}
+		werr := make(chan error, 1)
+		werr <- nil // Run's answer once ctx closed the inotify file
+		err := wt.loop(ctx, nil, &pending{paths: map[string]bool{}, signal: make(chan struct{}, 1)}, werr)
+		if err != nil || !strings.Contains(logs.String(), "msg=stopping") || len(wt.checks) != 0 {
+			t.Fatalf("loop after SIGTERM: err %v, checks %v, log:\n%s", err, wt.checks, logs.String())
 		}
 	}
 }
