@@ -25,7 +25,7 @@ type bed struct {
 // dhcpDNS is what the DHCP server hands out as domain-name-servers ("" for
 // the upstream alone; UPSTREAM in it stands for the upstream's address).
 // opts is the node's: Release and Ready are taken from it.
-func newBed(t *testing.T, opts node.Options, dhcpDNS string) *bed {
+func newBed(t testing.TB, opts node.Options, dhcpDNS string) *bed {
 	t.Helper()
 	b := &bed{Net: testbed.NewNet(t, "ul", "10.99"), t: t}
 	dhcpDNS = strings.ReplaceAll(dhcpDNS, "UPSTREAM", b.Upstream)

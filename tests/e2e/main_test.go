@@ -14,7 +14,10 @@ import (
 var binDir string
 
 func TestMain(m *testing.M) {
-	binDir = testbed.Build("e2e", testbed.Binary{Name: "unloop"})
+	// unloop-crash: the crashtest build, whose UNLOOP_TERM_AT sends SIGTERM
+	// at a named step of an apply (watch_test.go).
+	binDir = testbed.Build("e2e", testbed.Binary{Name: "unloop"},
+		testbed.Binary{Name: "unloop-crash", Flags: []string{"-tags", "crashtest"}})
 	os.Exit(testbed.Run(m, binDir))
 }
 
