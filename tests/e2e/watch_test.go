@@ -143,9 +143,10 @@ func TestWatchOnNode(t *testing.T) {
 	b.renewShows()
 
 	// A tight loop rewriting a watched file: the checks back off and the
-	// watch's CPU stays low.
+	// watch's CPU stays low. Measured: about 3.5% of a core; 10.6% when the
+	// inotify reads are not held to 20 a second, what 8% tells apart.
 	share, m := b.loopCPU()
-	if share > 0.25 {
+	if share > 0.08 {
 		t.Errorf("watch used %.0f%% of a core while a file was rewritten in a loop: it spins\n%s", 100*share, m)
 	}
 	log := b.stopWatch()
