@@ -335,6 +335,13 @@ func (n *Node) nspawnArgs(dir string) ([]string, error) {
 // start boots the node and waits until it is ready. On error the caller still
 // has to Poweroff (Cleanup does).
 func (n *Node) start() error {
+	if n.opts.Containers {
+		// A killed run's pods left their cgroups in this machine's
+		// hierarchies: the next node that runs containers sweeps them.
+		if err := sweepPodCgroups(); err != nil {
+			n.t.Logf("node %s: sweeping a killed run's pod cgroups: %v", n.name, err)
+		}
+	}
 	cgroups, err := nodeCgroups(n.name)
 	if err != nil {
 		return err
