@@ -35,8 +35,8 @@ unit: build
 # plugin), 30 runs each; apply until the real kubelet runs the new config,
 # with the fixed 2 s watch and the healthz watch, and online check with 0 and
 # 100 pods (tests/e2e, 10 runs each); then the real kubelet's numbers that
-# tests log: the boot unit's delay to kubelet's start (medians over 4 boots
-# of one node, enabled vs disabled) and apply until the recreated pod answers.
+# tests log: the boot unit's delay to kubelet's start (medians over the boots
+# of one node, 5 disabled, 4 enabled) and apply until the recreated pod answers.
 # The load average is logged next to the numbers.
 bench: deps build
 	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./... | tee bench.out
