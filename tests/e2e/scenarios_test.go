@@ -477,8 +477,8 @@ func TestResolvedStubKubelet(t *testing.T) {
 		if pf := string(must1(n.ReadFile(copy))); strings.Contains(pf, "127.0.0.53") || !strings.Contains(pf, "nameserver "+b.Upstream+"\n") {
 			t.Errorf("the new pod's resolv.conf after the fix:\n%s", pf)
 		}
-		podAnswers(t, n, sb, sb.IP)
-		t.Logf("apply took %v; from its start to CoreDNS answering in the recreated pod: %v", applyTook.Round(10*time.Millisecond), time.Since(start).Round(100*time.Millisecond))
+		answered := podAnswers(t, n, sb, sb.IP)
+		t.Logf("apply took %v; apply → the recreated pod answers: %v", applyTook.Round(10*time.Millisecond), answered.Sub(start).Round(100*time.Millisecond))
 
 		n.Reboot()
 		testbed.WaitFor(t, time.Minute, "kubelet's /healthz ok after the reboot", func() bool { return testbed.KubeletHealthz(t, n, 10248) == "ok" })
