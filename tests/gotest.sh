@@ -11,6 +11,11 @@ cd "$(dirname "$0")/.."
 GO=${GO:-go}
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
+# This machine's own DNS must come out of the run as it went in: a test that
+# writes the host's files instead of a node's fails the run, loudly.
+guarded="/etc/resolv.conf /etc/hosts /etc/nsswitch.conf"
+host_files() { for f in $guarded; do printf '%s ' "$f"; stat -c '%F %a' "$f" 2>&1 | tr '\n' ' '; sha256sum <"$f" 2>&1 | cut -c1-16; done; }
+before=$(host_files)
 start=$(date +%s)
 status=0
 # shellcheck disable=SC2086
@@ -21,4 +26,10 @@ echo
 echo "package times (slowest first), $(( $(date +%s) - start ))s in all:"
 # `ok  pkg 12.3s` and `FAIL pkg 12.3s`; packages without tests print no time.
 awk '($1 == "ok" || $1 == "FAIL") && $3 ~ /^[0-9.]+s$/ { t = $3; sub(/s$/, "", t); printf "%8.1fs  %-4s %s\n", t, $1, $2 }' "$out" | sort -rn
+after=$(host_files)
+if [ "$before" != "$after" ]; then
+	echo "make test changed this machine's own DNS files:"
+	diff <(printf '%s\n' "$before") <(printf '%s\n' "$after") || :
+	status=1
+fi
 exit "$status"

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/unloop/unloop/tests/node"
 	"github.com/unloop/unloop/tests/testbed"
@@ -60,6 +61,26 @@ func bootNode(t *testing.T, opts node.Options) *node.Node {
 	return testbed.Boot(t, binDir, opts)
 }
 
+// kubeletNode is bootNode of a node that runs the real kubelet
+// (testbed.KubeletOptions), started and healthy on a standalone config
+// without resolvConf (pods get the node's /etc/resolv.conf) plus extra. It
+// returns the config.
+func kubeletNode(t *testing.T, opts node.Options, extra string) (*node.Node, string) {
+	t.Helper()
+	n := bootNode(t, testbed.KubeletOptions(t, opts))
+	config := testbed.KubeletConfigFor(n, extra)
+	testbed.StartKubelet(t, n, config)
+	return n, config
+}
+
+// kubeletRunsWith waits until the running kubelet is healthy and returns the
+// resolvConf it runs with (its /configz).
+func kubeletRunsWith(t *testing.T, n *node.Node) string {
+	t.Helper()
+	testbed.WaitFor(t, time.Minute, "kubelet's /healthz ok", func() bool { return testbed.KubeletHealthz(t, n, 10248) == "ok" })
+	return testbed.KubeletResolvConf(t, n)
+}
+
 // installUnits writes configs/'s units and default config where a package
 // or cloud-init puts them, and reloads systemd.
 func installUnits(t *testing.T, n *node.Node) {
@@ -72,7 +93,10 @@ func installUnits(t *testing.T, n *node.Node) {
 }
 
 // A stand-in kubelet: it prints the config it starts with (so the journal
-// shows what kubelet would have read) and sleeps.
+// shows what kubelet would have read) and sleeps. The boot and path unit
+// tests run the real kubelet instead (kubeletNode); cloud-init, Ansible, the
+// package and the manifests keep the stand-in: they test how unloop gets
+// installed and run, and a real kubelet node would add ~20 s to each.
 const (
 	kubeletUnit = `[Unit]
 Description=stand-in kubelet: prints its config and sleeps

@@ -17,9 +17,8 @@ import (
 // kubelet and the boot.
 func TestUnitsVerify(t *testing.T) {
 	testbed.ForEachRelease(t, func(t *testing.T, release string) {
-		n := bootNode(t, node.Options{Release: release, Files: map[string]node.File{
-			"/etc/systemd/system/kubelet.service": {Data: []byte(kubeletUnit)},
-		}})
+		// The real kubelet's unit (not started: only its ordering counts).
+		n := bootNode(t, testbed.KubeletOptions(t, node.Options{Release: release}))
 		installUnits(t, n)
 		out, code := testbed.Exec(t, n, "sh", "-c", "systemd-analyze verify --man=no "+
 			"/etc/systemd/system/unloop.service /etc/systemd/system/unloop-reapply.service /etc/systemd/system/unloop.path 2>&1")
@@ -71,14 +70,7 @@ func readBoot(t *testing.T, n *node.Node, unloopOn bool) bootTimes {
 	t.Helper()
 	var unloopDone, unloopStarting, kubeletStarted, kubeletFirstLine int64
 	// kubelet's output reaches the journal a moment after it is active.
-	testbed.Poll(10*time.Second, func() bool {
-		for _, e := range journal(t, n, "_SYSTEMD_UNIT=kubelet.service") {
-			if strings.Contains(e.str("MESSAGE"), "kubelet starting with") {
-				return true
-			}
-		}
-		return false
-	})
+	testbed.Poll(10*time.Second, func() bool { return len(journal(t, n, "_SYSTEMD_UNIT=kubelet.service")) > 0 })
 	for _, e := range journal(t, n) {
 		switch {
 		case e.str("UNIT") == "unloop.service" && e.str("MESSAGE_ID") == msgUnitStarting && unloopStarting == 0:
@@ -147,25 +139,22 @@ func durations(v []int64) string {
 	return strings.Join(out, " ")
 }
 
-// TestBootUnit boots a node that loops (resolved's stub link, a kubelet
-// config without resolvConf, resolved's upstream a real DNS server on the
-// test's own network) with unloop.service enabled: on its first boot unloop
-// runs before kubelet and kubelet starts with the fixed config; on every
-// later boot it runs before kubelet again and changes nothing. The unit's
-// time and kubelet's start with unloop on and off are measured over several
-// boots.
+// TestBootUnit boots a node that loops (resolved's stub link, the real
+// kubelet's config without resolvConf, resolved's upstream a real DNS server
+// on the test's own network) with unloop.service enabled: on its first boot
+// unloop runs before kubelet and kubelet starts with the fixed config (its
+// /configz); on every later boot it runs before kubelet again and changes
+// nothing. The unit's time and kubelet's start with unloop on and off are
+// measured over several boots of the same node (`make bench` logs them).
 func TestBootUnit(t *testing.T) {
 	const boots = 5
 	testbed.ForEachRelease(t, func(t *testing.T, release string) {
 		nw := newNet(t)
-		n := bootNode(t, node.Options{Release: release, NetNS: nw.NodeNS, Overlay: t.TempDir(),
+		n, config := kubeletNode(t, node.Options{Release: release, NetNS: nw.NodeNS, Overlay: t.TempDir(),
 			Files: map[string]node.File{
 				"/etc/systemd/resolved.conf.d/upstream.conf": {Data: []byte("[Resolve]\nDNS=" + nw.Upstream + "\n")},
-				"/etc/systemd/system/kubelet.service":        {Data: []byte(kubeletUnit)},
-				"/var/lib/kubelet/config.yaml":               {Data: []byte(testbed.KubeletConfig)},
-			}})
+			}}, "")
 		installUnits(t, n)
-		n.Run("systemctl", "enable", "kubelet.service")
 
 		// Without unloop: the node loops, and kubelet's start is the baseline.
 		out, code := testbed.Exec(t, n, "unloop", "check")
@@ -178,7 +167,7 @@ func TestBootUnit(t *testing.T) {
 			waitActive(t, n, "kubelet.service")
 			without = append(without, readBoot(t, n, false).kubeletStart)
 		}
-		if d, _ := n.ReadFile("/var/lib/kubelet/config.yaml"); string(d) != testbed.KubeletConfig {
+		if d, _ := n.ReadFile("/var/lib/kubelet/config.yaml"); string(d) != config {
 			t.Fatalf("kubelet's config changed with unloop disabled:\n%s", d)
 		}
 
@@ -189,14 +178,14 @@ func TestBootUnit(t *testing.T) {
 			waitActive(t, n, "unloop.service", "kubelet.service")
 			bt := readBoot(t, n, true)
 			log := unloopLog(t, n, "unloop.service")
-			kubelet := unloopLog(t, n, "kubelet.service")
+			kubelet := kubeletRunsWith(t, n)
 			if i == 0 {
 				// The first boot fixes the node, and kubelet starts with the fix.
 				if !strings.Contains(log, "Applied run") {
 					t.Fatalf("first boot: unloop did not apply:\n%s", log)
 				}
-				if !strings.Contains(kubelet, "resolvConf: /run/systemd/resolve/resolv.conf") {
-					t.Fatalf("first boot: kubelet started without the fix:\n%s", kubelet)
+				if kubelet != "/run/systemd/resolve/resolv.conf" {
+					t.Fatalf("first boot: kubelet started with resolvConf %q, not the fix", kubelet)
 				}
 				if out, code := testbed.Exec(t, n, "unloop", "check"); code != 0 {
 					t.Fatalf("after the first boot, check: exit %d\n%s", code, out)
@@ -205,8 +194,8 @@ func TestBootUnit(t *testing.T) {
 				t.Logf("blame: %s", blame(t, n))
 				continue
 			}
-			if !strings.Contains(log, "No change") || !strings.Contains(kubelet, "resolvConf: /run/systemd/resolve/resolv.conf") {
-				t.Fatalf("boot %d: unloop should find the node clean and kubelet keep the fix:\n%s\n%s", i+1, log, kubelet)
+			if !strings.Contains(log, "No change") || kubelet != "/run/systemd/resolve/resolv.conf" {
+				t.Fatalf("boot %d: unloop should find the node clean and kubelet keep the fix (resolvConf %q):\n%s", i+1, kubelet, log)
 			}
 			took = append(took, bt.unloopTook)
 			ran = append(ran, bt.unloopRan)
@@ -214,7 +203,7 @@ func TestBootUnit(t *testing.T) {
 		}
 		t.Logf("%s: unloop.service on a clean node, %d boots: median %v (%s); the unloop process itself: median %v (%s)",
 			release, len(took), median(took), durations(took), median(ran), durations(ran))
-		t.Logf("%s: kubelet started after boot: median %v with unloop (%s), %v without (%s): added %v",
+		t.Logf("%s: the real kubelet started after boot: median %v with unloop (%s), %v without (%s): added %v",
 			release, median(with), durations(with), median(without), durations(without), median(with)-median(without))
 		if m := median(took); m > 2*time.Second {
 			t.Errorf("unloop.service takes %v at boot on a clean node: too long", m)
@@ -224,19 +213,17 @@ func TestBootUnit(t *testing.T) {
 
 // TestBootUnitFailure: when apply fails at boot (resolved's only upstream
 // doesn't answer, so apply refuses to trade the loop for a black hole),
-// unloop.service fails visibly and kubelet starts anyway, on the node as it
-// was: ordered after unloop, never blocked by it.
+// unloop.service fails visibly and the real kubelet starts anyway, healthy,
+// on the node as it was: ordered after unloop, never blocked by it.
 func TestBootUnitFailure(t *testing.T) {
 	testbed.ForEachRelease(t, func(t *testing.T, release string) {
-		n := bootNode(t, node.Options{Release: release, Overlay: t.TempDir(),
+		n, config := kubeletNode(t, node.Options{Release: release, Overlay: t.TempDir(),
 			Files: map[string]node.File{
 				// Nothing answers there: the node has only lo.
 				"/etc/systemd/resolved.conf.d/upstream.conf": {Data: []byte("[Resolve]\nDNS=10.98.250.1\n")},
-				"/etc/systemd/system/kubelet.service":        {Data: []byte(kubeletUnit)},
-				"/var/lib/kubelet/config.yaml":               {Data: []byte(testbed.KubeletConfig)},
-			}})
+			}}, "")
 		installUnits(t, n)
-		n.Run("systemctl", "enable", "kubelet.service", "unloop.service")
+		n.Run("systemctl", "enable", "unloop.service")
 		n.Reboot()
 		waitActive(t, n, "kubelet.service")
 		if !testbed.Poll(30*time.Second, func() bool {
@@ -249,8 +236,11 @@ func TestBootUnitFailure(t *testing.T) {
 		if !strings.Contains(log, "black hole") {
 			t.Errorf("unloop's journal does not say why it refused:\n%s", log)
 		}
-		if d, _ := n.ReadFile("/var/lib/kubelet/config.yaml"); string(d) != testbed.KubeletConfig {
+		if d, _ := n.ReadFile("/var/lib/kubelet/config.yaml"); string(d) != config {
 			t.Errorf("a refused apply changed kubelet's config:\n%s", d)
+		}
+		if rc := kubeletRunsWith(t, n); rc != "/etc/resolv.conf" {
+			t.Errorf("kubelet runs with resolvConf %q after the failed boot run, want the old /etc/resolv.conf", rc)
 		}
 		bt := readBoot(t, n, false)
 		prop := func(p string) int64 {
@@ -295,14 +285,10 @@ func TestPathUnit(t *testing.T) {
 	testbed.ForEachRelease(t, func(t *testing.T, release string) {
 		nw := newNet(t)
 		clean := "; generated by /usr/sbin/dhclient-script\nsearch example.internal\nnameserver " + nw.Upstream + "\n"
-		n := bootNode(t, node.Options{Release: release, NetNS: nw.NodeNS,
-			Files: map[string]node.File{
-				"/etc/resolv.conf":                    {Data: []byte(clean)},
-				"/etc/systemd/system/kubelet.service": {Data: []byte(kubeletUnit)},
-				"/var/lib/kubelet/config.yaml":        {Data: []byte(testbed.KubeletConfig)},
-			}})
+		n, _ := kubeletNode(t, node.Options{Release: release, NetNS: nw.NodeNS,
+			Files: map[string]node.File{"/etc/resolv.conf": {Data: []byte(clean)}}}, "")
 		installUnits(t, n)
-		n.Run("systemctl", "enable", "--now", "kubelet.service", "unloop.path")
+		n.Run("systemctl", "enable", "--now", "unloop.path")
 		if out, code := testbed.Exec(t, n, "unloop", "check"); code != 0 {
 			t.Fatalf("the node should start clean: exit %d\n%s", code, out)
 		}
@@ -370,26 +356,25 @@ func reapplyStarts(t *testing.T, n *node.Node) int {
 
 // TestPathUnitKubeletConfig: kubelet's config rewritten without resolvConf
 // after install (as `kubeadm upgrade` does) on a node with resolved's stub:
-// unloop.path runs apply from its hardened unit, which points kubelet at
-// resolved's uplink file again and restarts the running kubelet over D-Bus.
+// unloop.path runs apply from its hardened unit, which points the real
+// kubelet at resolved's uplink file again, restarts it over D-Bus and
+// watches its /healthz; kubelet runs with the fix.
 func TestPathUnitKubeletConfig(t *testing.T) {
 	testbed.ForEachRelease(t, func(t *testing.T, release string) {
 		nw := newNet(t)
-		n := bootNode(t, node.Options{Release: release, NetNS: nw.NodeNS,
+		n, _ := kubeletNode(t, node.Options{Release: release, NetNS: nw.NodeNS,
 			Files: map[string]node.File{
 				"/etc/systemd/resolved.conf.d/upstream.conf": {Data: []byte("[Resolve]\nDNS=" + nw.Upstream + "\n")},
-				"/etc/systemd/system/kubelet.service":        {Data: []byte(kubeletUnit)},
-				"/var/lib/kubelet/config.yaml":               {Data: []byte(testbed.KubeletConfig + "resolvConf: /run/systemd/resolve/resolv.conf\n")},
-			}})
+			}}, "resolvConf: /run/systemd/resolve/resolv.conf\n")
 		installUnits(t, n)
-		n.Run("systemctl", "enable", "--now", "kubelet.service", "unloop.path")
+		n.Run("systemctl", "enable", "--now", "unloop.path")
 		if out, code := testbed.Exec(t, n, "unloop", "check"); code != 0 {
 			t.Fatalf("the node should start clean: exit %d\n%s", code, out)
 		}
 		pid := prop(t, n, "kubelet.service", "MainPID")
 
 		start := time.Now()
-		must(t, n.WriteFile("/var/lib/kubelet/config.yaml", []byte(testbed.KubeletConfig), 0o644))
+		must(t, n.WriteFile("/var/lib/kubelet/config.yaml", []byte(testbed.KubeletConfigFor(n, "")), 0o644))
 		if !testbed.Poll(20*time.Second, func() bool {
 			d, _ := n.ReadFile("/var/lib/kubelet/config.yaml")
 			p := prop(t, n, "kubelet.service", "MainPID")
@@ -417,6 +402,9 @@ func TestPathUnitKubeletConfig(t *testing.T) {
 		if res := prop(t, n, "unloop-reapply.service", "Result"); res != "success" {
 			t.Errorf("unloop-reapply result %q:\n%s", res, unloopLog(t, n, "unloop-reapply.service"))
 		}
+		if rc := kubeletRunsWith(t, n); rc != "/run/systemd/resolve/resolv.conf" {
+			t.Errorf("kubelet runs with resolvConf %q after the reapply", rc)
+		}
 	})
 }
 
@@ -433,14 +421,11 @@ func prop(t *testing.T, n *node.Node, unit, name string) string {
 func TestBootUnitRestartByHand(t *testing.T) {
 	testbed.ForEachRelease(t, func(t *testing.T, release string) {
 		nw := newNet(t)
-		n := bootNode(t, node.Options{Release: release, NetNS: nw.NodeNS,
+		n, _ := kubeletNode(t, node.Options{Release: release, NetNS: nw.NodeNS,
 			Files: map[string]node.File{
 				"/etc/systemd/resolved.conf.d/upstream.conf": {Data: []byte("[Resolve]\nDNS=" + nw.Upstream + "\n")},
-				"/etc/systemd/system/kubelet.service":        {Data: []byte(kubeletUnit)},
-				"/var/lib/kubelet/config.yaml":               {Data: []byte(testbed.KubeletConfig)},
-			}})
+			}}, "")
 		installUnits(t, n)
-		n.Run("systemctl", "enable", "--now", "kubelet.service")
 		pid := prop(t, n, "kubelet.service", "MainPID")
 		start := time.Now()
 		out, code := testbed.Exec(t, n, "systemctl", "restart", "unloop.service")
@@ -457,6 +442,9 @@ func TestBootUnitRestartByHand(t *testing.T) {
 		}
 		if p := prop(t, n, "kubelet.service", "MainPID"); p == pid || p == "0" {
 			t.Errorf("kubelet not restarted (MainPID %s, was %s)", p, pid)
+		}
+		if rc := kubeletRunsWith(t, n); rc != "/run/systemd/resolve/resolv.conf" {
+			t.Errorf("kubelet runs with resolvConf %q after the restart", rc)
 		}
 		t.Logf("%s: systemctl restart unloop fixed the node and restarted kubelet in %v", release, took.Round(10*time.Millisecond))
 	})

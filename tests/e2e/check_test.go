@@ -9,6 +9,12 @@ import (
 	"github.com/unloop/unloop/tests/testbed"
 )
 
+// kubeletUnit is the stand-in kubelet (its config read, then sleep) of the
+// scenarios not yet moved onto the real kubelet: check's, the faults',
+// TestFieldReport (its twin on the real one is TestRealKubeletFieldReport),
+// scenarios 3, 4 and 6 and the black holes, whose pods are units that copy
+// the pod file. Scenario 2 (TestResolvedStubKubelet) and TestRealKubelet*
+// run the real kubelet and real pods.
 const kubeletUnit = `[Unit]
 Description=stand-in kubelet: reads its config and sleeps
 [Service]

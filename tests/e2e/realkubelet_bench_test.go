@@ -93,3 +93,64 @@ func configzResolvConf(n *node.Node) string {
 	}
 	return cz.KubeletConfig.ResolvConf
 }
+
+// BenchmarkRealKubeletCheck: online `unloop check` on a clean node that runs
+// the real kubelet, with no pod and with 100 (static pods of pause,
+// hostNetwork, no labels: listed through CRI, none of them a DNS server).
+// Each iteration is one check, run in the node (the time includes nsenter's,
+// the same for both). `make bench` runs it.
+func BenchmarkRealKubeletCheck(b *testing.B) {
+	bd := &bed{Net: testbed.NewNet(b, "ulb", "10.97"), t: b}
+	bd.Node = testbed.Boot(b, binDir, testbed.KubeletOptions(b, node.Options{NetNS: bd.NodeNS}))
+	n := bd.Node
+	bd.AddNodeAddr()
+	bd.IP("-n", bd.NodeNS, "route", "add", "default", "via", bd.Upstream)
+	bd.resolvedDNS("upstream.conf", bd.Upstream)
+	testbed.StartKubelet(b, n, testbed.KubeletConfigFor(n, "resolvConf: /run/systemd/resolve/resolv.conf\n"))
+	check := func(b *testing.B) {
+		var ms []float64
+		for b.Loop() {
+			start := time.Now()
+			if out, code := testbed.Unloop(b, n, "check", "--output", "json"); code != 0 {
+				b.Fatalf("check: exit %d on a clean node\n%s", code, out)
+			}
+			ms = append(ms, float64(time.Since(start).Microseconds())/1000)
+		}
+		slices.Sort(ms)
+		b.ReportMetric(ms[len(ms)/2], "ms-median")
+		b.ReportMetric(ms[len(ms)*9/10], "ms-p90")
+	}
+	b.Run("pods=0", check)
+	const pods = 100
+	for i := range pods {
+		if err := n.WriteFile(fmt.Sprintf("%s/pause-%03d.yaml", testbed.ManifestDir, i), []byte(fmt.Sprintf(pauseManifest, i)), 0o644); err != nil {
+			b.Fatal(err)
+		}
+	}
+	start := time.Now()
+	testbed.WaitFor(b, 10*time.Minute, fmt.Sprintf("%d pause pods ready", pods), func() bool {
+		ready := 0
+		for _, sb := range testbed.Sandboxes(b, n, "pause-") {
+			if sb.State == "SANDBOX_READY" {
+				ready++
+			}
+		}
+		return ready == pods
+	})
+	b.Logf("%d pause pods ready in %v", pods, time.Since(start).Round(time.Second))
+	b.Run(fmt.Sprintf("pods=%d", pods), check)
+}
+
+// pauseManifest is a static pod of pause alone (%03d: its number).
+const pauseManifest = `apiVersion: v1
+kind: Pod
+metadata:
+  name: pause-%03d
+  namespace: default
+spec:
+  hostNetwork: true
+  containers:
+  - name: pause
+    image: unloop.test/pause:1
+    imagePullPolicy: Never
+`

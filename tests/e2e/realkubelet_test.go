@@ -78,17 +78,19 @@ func newSandbox(t *testing.T, n *node.Node, pod, old string) testbed.Sandbox {
 
 // podAnswers waits until server answers example.test through the upstream,
 // and checks the pod's container still runs 3 s later (plugin/loop would have
-// ended it).
-func podAnswers(t *testing.T, n *node.Node, sb testbed.Sandbox, server string) {
+// ended it). It returns when the first answer came.
+func podAnswers(t *testing.T, n *node.Node, sb testbed.Sandbox, server string) time.Time {
 	t.Helper()
 	var ans string
 	if !testbed.Poll(time.Minute, func() bool { ans, _ = testbed.Dig(n, server); return ans == "192.0.2.10" }) {
 		t.Fatalf("%s (%s) answers %q for example.test, want 192.0.2.10; containers %+v", sb.Name, server, ans, testbed.Containers(t, n, sb.ID))
 	}
+	answered := time.Now()
 	time.Sleep(3 * time.Second)
 	if cs := testbed.Containers(t, n, sb.ID); len(cs) == 0 || cs[0].State != "CONTAINER_RUNNING" {
 		t.Fatalf("%s stopped after answering: %+v", sb.Name, cs)
 	}
+	return answered
 }
 
 // TestRealKubeletFieldReport: the field report's node with the real kubelet.
@@ -159,8 +161,8 @@ func TestRealKubeletFieldReport(t *testing.T) {
 		if strings.Contains(copy, "169.254.25.10") {
 			t.Fatalf("the new sandbox's copy still names 169.254.25.10:\n%s", copy)
 		}
-		podAnswers(t, n, sb, "169.254.25.10")
-		t.Logf("apply → %s answers: %v", pod, time.Since(start).Round(100*time.Millisecond))
+		answered := podAnswers(t, n, sb, "169.254.25.10")
+		t.Logf("apply → %s answers: %v", pod, answered.Sub(start).Round(100*time.Millisecond))
 		if out, code := testbed.Unloop(t, n, "check"); code != 0 {
 			t.Errorf("check after apply exited %d:\n%s", code, out)
 		}

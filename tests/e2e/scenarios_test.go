@@ -391,26 +391,53 @@ func newStubLoopBed(t *testing.T, release string) *bed {
 	return b
 }
 
-// TestResolvedStubKubelet is scenario 2: /etc/resolv.conf is resolved's stub
-// link and kubelet's resolvConf is unset, so a CoreDNS pod forwards to
-// 127.0.0.53, itself. `apply --strategy kubelet` points kubelet at resolved's
-// uplink file and restarts it; the recreated pod answers, also after a
-// reboot; the host keeps its stub. Rollback restarts kubelet and brings the
-// loop back.
+// TestResolvedStubKubelet is scenario 2, on the real kubelet: /etc/resolv.conf
+// is resolved's stub link and kubelet's resolvConf is unset, so CoreDNS in a
+// pod (the pod network, dnsPolicy: Default) forwards to 127.0.0.53, itself,
+// and crash-loops. `apply --strategy kubelet` points kubelet at resolved's
+// uplink file, restarts it (healthy, /configz shows the file) and recreates
+// the pod through CRI; the new pod answers, also after a reboot; the host
+// keeps its stub. Rollback restarts kubelet on the old config.
 func TestResolvedStubKubelet(t *testing.T) {
 	testbed.ForEachRelease(t, func(t *testing.T, release string) {
-		b := newStubLoopBed(t, release)
+		b := &bed{Net: testbed.NewNet(t, "ulk", "10.98"), t: t}
+		b.Node = testbed.Boot(t, binDir, testbed.KubeletOptions(t, node.Options{Release: release, NetNS: b.NodeNS, Overlay: t.TempDir()}))
 		n := b.Node
-		if pf := string(must1(n.ReadFile("/run/pod-resolv.conf"))); !strings.Contains(pf, "nameserver 127.0.0.53\n") {
+		b.AddNodeAddr()
+		b.IP("-n", b.NodeNS, "route", "add", "default", "via", b.Upstream)
+		// The pod network's answers come back through the node (no masquerade).
+		b.IP("-n", b.NetNS, "route", "add", "10.244.0.0/24", "via", b.NodeAddr)
+		if out, err := exec.Command("nsenter", "--net=/run/netns/"+b.NodeNS, "sysctl", "-qw", "net.ipv4.ip_forward=1").CombinedOutput(); err != nil {
+			t.Fatalf("ip_forward in the node's namespace: %v: %s", err, out)
+		}
+		b.resolvedDNS("upstream.conf", b.Upstream)
+		must(t, n.WriteFile("/etc/pod-coredns/Corefile", []byte(podCorefile), 0o644))
+		config := testbed.KubeletConfigFor(n, "")
+		testbed.StartKubelet(t, n, config)
+		testbed.AddPod(t, n, testbed.Pod{Name: "coredns", Labels: map[string]string{"k8s-app": "kube-dns"}, ConfigDir: "/etc/pod-coredns"})
+
+		sb, last := crashLoops(t, n, "coredns")
+		if log := n.Run(testbed.Crictl, "logs", last.ID); !strings.Contains(log, loopLine) || !strings.Contains(log, podLoop) {
+			t.Fatalf("CoreDNS in the pod did not exit with the loop:\n%s", log)
+		}
+		copy := "/var/lib/containerd/io.containerd.grpc.v1.cri/sandboxes/" + sb.ID + "/resolv.conf"
+		if pf := string(must1(n.ReadFile(copy))); !strings.Contains(pf, "nameserver 127.0.0.53\n") {
 			t.Fatalf("the pod's resolv.conf before the fix:\n%s", pf)
 		}
+		out, code := testbed.Unloop(t, n, "check", "--output", "json")
+		if r := decode(t, out); code != 2 || !r.has("nameserver-resolved-stub", "127.0.0.53") {
+			t.Fatalf("check: exit %d, findings %v", code, r.codes())
+		}
 		planShows(t, n, []string{"--strategy", "kubelet"}, "+resolvConf: /run/systemd/resolve/resolv.conf")
-		before := snapshotTree(t, n, unloopDirs...)
+		// kubelet and containerd keep their own state under /var/lib: only
+		// the config is unloop's there.
+		dirs := []string{"/etc", "/var/lib/kubelet/config.yaml", "/run/systemd/resolve"}
+		before := snapshotTree(t, n, dirs...)
 		kubeletID := prop(t, n, "kubelet.service", "InvocationID")
 		resolvedID := prop(t, n, "systemd-resolved.service", "InvocationID")
 
 		start := time.Now()
-		out, code := testbed.Unloop(t, n, "apply", "--strategy", "kubelet", "--output", "json")
+		out, code = testbed.Unloop(t, n, "apply", "--strategy", "kubelet", "--output", "json")
 		applyTook := time.Since(start)
 		r := decode(t, out)
 		if code != 0 || !r.Changed || !r.Verified || r.Run == "" {
@@ -420,14 +447,17 @@ func TestResolvedStubKubelet(t *testing.T) {
 			t.Errorf("apply's JSON: kubelet.service %q (skipped %q), want a restart", a, skipped)
 		}
 		// The kubelet strategy writes kubelet's config and nothing else.
-		if d := paths(before.diff(snapshotTree(t, n, unloopDirs...))); !slices.Equal(d, []string{"/var/lib/kubelet/config.yaml"}) {
+		if d := paths(before.diff(snapshotTree(t, n, dirs...))); !slices.Equal(d, []string{"/var/lib/kubelet/config.yaml"}) {
 			t.Errorf("apply changed %v, want only kubelet's config", d)
 		}
-		if cfg := string(must1(n.ReadFile("/var/lib/kubelet/config.yaml"))); !onlyAdded(testbed.KubeletConfig, cfg, "resolvConf: /run/systemd/resolve/resolv.conf") {
+		if cfg := string(must1(n.ReadFile("/var/lib/kubelet/config.yaml"))); !onlyAdded(config, cfg, "resolvConf: /run/systemd/resolve/resolv.conf") {
 			t.Errorf("kubelet config after apply:\n%s", cfg)
 		}
-		if id := prop(t, n, "kubelet.service", "InvocationID"); id == kubeletID || prop(t, n, "kubelet.service", "ActiveState") != "active" {
-			t.Errorf("kubelet was not restarted (invocation %s before, %s after)", kubeletID, id)
+		if id := prop(t, n, "kubelet.service", "InvocationID"); id == kubeletID || testbed.KubeletHealthz(t, n, 10248) != "ok" {
+			t.Errorf("kubelet was not restarted, or is not healthy (invocation %s before, %s after)", kubeletID, id)
+		}
+		if rc := testbed.KubeletResolvConf(t, n); rc != "/run/systemd/resolve/resolv.conf" {
+			t.Errorf("kubelet runs with resolvConf %q after apply", rc)
 		}
 		if id := prop(t, n, "systemd-resolved.service", "InvocationID"); id != resolvedID {
 			t.Errorf("systemd-resolved was restarted by the kubelet strategy")
@@ -440,17 +470,28 @@ func TestResolvedStubKubelet(t *testing.T) {
 			t.Errorf("the host does not resolve through its stub: %q", out)
 		}
 
-		// The pod is recreated (a sandbox keeps its old copy) and gets the clean file.
-		startUnit(t, n, "restart", "pod-coredns.service")
-		answered := unitServes(t, n, "pod-coredns.service", b.podNS(), podIP)
-		t.Logf("apply took %v; from its start to CoreDNS answering in the recreated pod: %v", applyTook.Round(10*time.Millisecond), answered.Sub(start).Round(10*time.Millisecond))
-		if pf := string(must1(n.ReadFile("/run/pod-resolv.conf"))); strings.Contains(pf, "127.0.0.53") || !strings.Contains(pf, "nameserver "+b.Upstream+"\n") {
-			t.Errorf("the pod's resolv.conf after the fix:\n%s", pf)
+		// apply recreated the pod (a sandbox keeps its old copy): the new
+		// one has the clean file and answers.
+		sb = newSandbox(t, n, "coredns", sb.ID)
+		copy = "/var/lib/containerd/io.containerd.grpc.v1.cri/sandboxes/" + sb.ID + "/resolv.conf"
+		if pf := string(must1(n.ReadFile(copy))); strings.Contains(pf, "127.0.0.53") || !strings.Contains(pf, "nameserver "+b.Upstream+"\n") {
+			t.Errorf("the new pod's resolv.conf after the fix:\n%s", pf)
 		}
+		answered := podAnswers(t, n, sb, sb.IP)
+		t.Logf("apply took %v; apply → the recreated pod answers: %v", applyTook.Round(10*time.Millisecond), answered.Sub(start).Round(100*time.Millisecond))
 
 		n.Reboot()
-		startUnit(t, n, "restart", "pod-coredns.service")
-		unitServes(t, n, "pod-coredns.service", b.podNS(), podIP)
+		testbed.WaitFor(t, time.Minute, "kubelet's /healthz ok after the reboot", func() bool { return testbed.KubeletHealthz(t, n, 10248) == "ok" })
+		var after testbed.Sandbox
+		testbed.WaitFor(t, 2*time.Minute, "CoreDNS's sandbox after the reboot", func() bool {
+			sbs := testbed.Sandboxes(t, n, "coredns")
+			if len(sbs) == 0 || sbs[0].State != "SANDBOX_READY" || sbs[0].IP == "" {
+				return false
+			}
+			after = sbs[0]
+			return true
+		})
+		podAnswers(t, n, after, after.IP)
 		if _, code := testbed.Unloop(t, n, "check"); code != 0 {
 			t.Errorf("check after reboot exited %d", code)
 		}
@@ -463,11 +504,12 @@ func TestResolvedStubKubelet(t *testing.T) {
 		if id := prop(t, n, "kubelet.service", "InvocationID"); id == kubeletID {
 			t.Errorf("rollback did not restart kubelet, which the run restarted")
 		}
-		if d := before.diff(snapshotTree(t, n, unloopDirs...)); len(d) > 0 {
+		if d := before.diff(snapshotTree(t, n, dirs...)); len(d) > 0 {
 			t.Errorf("after rollback the node differs:\n%s", strings.Join(d, "\n"))
 		}
-		if loops, log := unitExitsWithLoop(t, n, "pod-coredns.service", podLoop); !loops {
-			t.Errorf("after rollback CoreDNS in the pod does not loop again:\n%s", log)
+		testbed.WaitFor(t, time.Minute, "kubelet's /healthz ok after the rollback", func() bool { return testbed.KubeletHealthz(t, n, 10248) == "ok" })
+		if rc := testbed.KubeletResolvConf(t, n); rc != "/etc/resolv.conf" {
+			t.Errorf("kubelet runs with resolvConf %q after the rollback, want the old /etc/resolv.conf", rc)
 		}
 	})
 }

@@ -2,7 +2,9 @@ package node
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -113,4 +115,90 @@ func podCgroups(leader int, name string) ([]string, error) {
 		return nil, fmt.Errorf("pod cgroups: the node has no cgroup v1 hierarchy (kubelet 1.34 runs pods there)")
 	}
 	return dirs, nil
+}
+
+// sweepPodCgroups removes the pod cgroup roots that a killed run left in this
+// machine's cgroup v1 hierarchies (its nodes never reached Poweroff): every
+// podCgroupParent/NAME whose node NAME has no systemd-nspawn running and
+// whose tree holds no process. Nodes of other test processes are alive, so
+// they are left alone. A root is found at any depth: nspawn mounts some
+// hierarchies from the booting process's cgroup down, and another run's
+// process had a cgroup of its own.
+func sweepPodCgroups() error {
+	live := liveNodes()
+	var errs []error
+	for _, h := range cgroupV1Mounts() {
+		_ = filepath.WalkDir(h, func(p string, e fs.DirEntry, err error) error {
+			if err != nil || !e.IsDir() {
+				return nil
+			}
+			if filepath.Base(filepath.Dir(p)) != filepath.Base(podCgroupParent) {
+				return nil
+			}
+			if !live[e.Name()] && !hasProcs(p) {
+				if err := removeCgroups([]string{p}); err != nil {
+					errs = append(errs, err)
+				}
+			}
+			return fs.SkipDir
+		})
+	}
+	return errors.Join(errs...)
+}
+
+// cgroupV1Mounts are the cgroup v1 hierarchies mounted under cgroupRoot here.
+func cgroupV1Mounts() []string {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	var out []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		for i := 6; i+1 < len(fields); i++ {
+			if fields[i] == "-" {
+				if fields[i+1] == "cgroup" && filepath.Dir(fields[4]) == cgroupRoot {
+					out = append(out, fields[4])
+				}
+				break
+			}
+		}
+	}
+	return out
+}
+
+// liveNodes are the names of the nodes whose systemd-nspawn runs on this
+// machine, by any test process (its arguments have "-M NAME").
+func liveNodes() map[string]bool {
+	live := map[string]bool{}
+	for _, pid := range pids() {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		if err != nil {
+			continue
+		}
+		args := strings.Split(string(b), "\x00")
+		for i := 0; i+1 < len(args); i++ {
+			if args[i] == "-M" {
+				live[args[i+1]] = true
+			}
+		}
+	}
+	return live
+}
+
+// hasProcs says whether a process is in cgroup dir or below it.
+func hasProcs(dir string) bool {
+	found := false
+	_ = filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
+		if err == nil && e.Name() == "cgroup.procs" {
+			if b, _ := os.ReadFile(p); len(strings.TrimSpace(string(b))) > 0 {
+				found = true
+				return fs.SkipAll
+			}
+		}
+		return nil
+	})
+	return found
 }

@@ -335,6 +335,13 @@ func (n *Node) nspawnArgs(dir string) ([]string, error) {
 // start boots the node and waits until it is ready. On error the caller still
 // has to Poweroff (Cleanup does).
 func (n *Node) start() error {
+	if n.opts.Containers {
+		// A killed run's pods left their cgroups in this machine's
+		// hierarchies: the next node that runs containers sweeps them.
+		if err := sweepPodCgroups(); err != nil {
+			n.t.Logf("node %s: sweeping a killed run's pod cgroups: %v", n.name, err)
+		}
+	}
 	cgroups, err := nodeCgroups(n.name)
 	if err != nil {
 		return err
@@ -349,15 +356,6 @@ func (n *Node) start() error {
 	}
 	con := newConsole()
 	cmd.Stdout, cmd.Stderr = con, con
-	// If the test binary dies (a panic, go test's timeout), nspawn gets the
-	// signal it takes as "halt the container" instead of living on.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
-	// A test's DBUS_SYSTEM_BUS_ADDRESS names another node's bus: nspawn must
-	// not take it for the host's.
-	cmd.Env = slices.DeleteFunc(os.Environ(), func(kv string) bool {
-		return strings.HasPrefix(kv, "DBUS_SYSTEM_BUS_ADDRESS=")
-	})
-	cmd.Env = append(cmd.Env, "SYSTEMD_LOG_COLOR=0")
 
 	start := time.Now()
 	if err := makeCgroups(cgroups); err != nil {
@@ -412,6 +410,25 @@ func (n *Node) start() error {
 // nspawnCommand is the systemd-nspawn command that boots the node, entering
 // the node's cgroups first (enter), over a persistent overlay when asked.
 func (n *Node) nspawnCommand(enter string) (*exec.Cmd, error) {
+	cmd, err := n.nspawnExec(enter)
+	if err != nil {
+		return nil, err
+	}
+	// If the test binary dies (a panic, go test's timeout), nspawn gets the
+	// signal it takes as "halt the container" instead of living on.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+	// A test's DBUS_SYSTEM_BUS_ADDRESS names another node's bus: nspawn must
+	// not take it for the host's.
+	cmd.Env = slices.DeleteFunc(os.Environ(), func(kv string) bool {
+		return strings.HasPrefix(kv, "DBUS_SYSTEM_BUS_ADDRESS=")
+	})
+	cmd.Env = append(cmd.Env, "SYSTEMD_LOG_COLOR=0")
+	return cmd, nil
+}
+
+// nspawnExec is nspawnCommand's command line, over a persistent overlay when
+// asked.
+func (n *Node) nspawnExec(enter string) (*exec.Cmd, error) {
 	if n.opts.Overlay == "" {
 		args, err := n.nspawnArgs(n.rootfs)
 		if err != nil {

@@ -31,6 +31,13 @@ type bed struct {
 }
 
 // The stand-in kubelet: reads its config (as kubelet does at start) and sleeps.
+// The crash, concurrency and bus-fault suites keep it, for CI's time: they
+// boot node after node and restart kubelet at every crash point and fault,
+// and a real kubelet node (testbed.KubeletOptions: containerd, images, ~20 s
+// to running pods) would multiply their run. They test unloop's journal,
+// locks and bus, not kubelet; the real kubelet's side (it takes every edit,
+// apply's healthz watch, a refused config rolled back) is tests/e2e's
+// TestRealKubelet*.
 const (
 	// It keeps a copy of the config it started with: the node is consistent
 	// when that is the config on disk.
