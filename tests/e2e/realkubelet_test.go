@@ -44,7 +44,15 @@ func crashLoops(t *testing.T, n *node.Node, pod string) (testbed.Sandbox, testbe
 	t.Helper()
 	var sb testbed.Sandbox
 	var last testbed.Container
-	testbed.WaitFor(t, 3*time.Minute, pod+" crash-looping (a run with restart count 2 exited)", func() bool {
+	// Under load a first start can be slow (the sandbox, the image's
+	// snapshot): the wait is generous, and a timeout shows what kubelet did.
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("pods:\n%s\ncontainers:\n%s\nkubelet:\n%s", n.Run(testbed.Crictl, "pods"), n.Run(testbed.Crictl, "ps", "-a"),
+				n.Run("sh", "-c", "journalctl -b -u kubelet.service -u containerd.service --no-pager -o cat | tail -n 60"))
+		}
+	})
+	testbed.WaitFor(t, 5*time.Minute, pod+" crash-looping (a run with restart count 2 exited)", func() bool {
 		sbs := testbed.Sandboxes(t, n, pod)
 		if len(sbs) == 0 {
 			return false
