@@ -11,9 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
-
 	"github.com/unloop/unloop/remediate"
 )
 
@@ -45,8 +42,9 @@ func TestWatchHealthz(t *testing.T) {
 	}
 }
 
-// /metrics parses as Prometheus text, every family has its HELP from
-// metricHelp, and the journal's newest run is the last apply.
+// /metrics parses as Prometheus text (Prometheus's own parser reads the
+// binary's in tests/metrics), every family has its HELP from metricHelp, and
+// the journal's newest run is the last apply.
 func TestWatchMetrics(t *testing.T) {
 	created := time.Date(2026, 11, 30, 11, 0, 0, 0, time.UTC)
 	wt := &watcher{
@@ -63,14 +61,10 @@ func TestWatchMetrics(t *testing.T) {
 	}
 	rec := httptest.NewRecorder()
 	wt.handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
-	p := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := p.TextToMetricFamilies(strings.NewReader(rec.Body.String()))
-	if err != nil {
-		t.Fatalf("metrics don't parse: %v\n%s", err, rec.Body)
-	}
-	for name, f := range fams {
-		if f.GetHelp() != metricHelp[name] {
-			t.Errorf("%s: HELP %q is not the registry's", name, f.GetHelp())
+	mt := parseSamples(t, rec.Body.String())
+	for _, s := range mt.samples {
+		if help, ok := mt.help[s.name]; !ok || help != metricHelp[s.name] {
+			t.Errorf("%s: HELP %q is not the registry's", s.name, help)
 		}
 	}
 	for _, want := range []string{

@@ -107,8 +107,8 @@ func (c *Client) Remove(ctx context.Context, id string) error {
 	return nil
 }
 
-// pollEvery is how often WaitReady asks; a variable for the tests.
-var pollEvery = 500 * time.Millisecond
+// pollEvery is how often WaitReady asks.
+const pollEvery = 500 * time.Millisecond
 
 // WaitReady waits until the pod of old has a ready sandbox other than old
 // (kubelet's new one) and returns it; ctx bounds the wait.
