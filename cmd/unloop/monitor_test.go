@@ -15,28 +15,8 @@ import (
 	"github.com/unloop/unloop/remediate"
 )
 
-// nodeTree makes a root with the given files (node paths) and returns it.
-// A value of "DIR" makes a folder there instead (an unreadable input).
-func nodeTree(t *testing.T, files map[string]string) string {
-	t.Helper()
-	root := t.TempDir()
-	for p, data := range files {
-		hp := filepath.Join(root, p)
-		if data == "DIR" {
-			if err := os.MkdirAll(hp, 0o755); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		if err := os.MkdirAll(filepath.Dir(hp), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(hp, []byte(data), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return root
-}
+// nodeTree makes a root with the given files (node paths).
+func nodeTree(t *testing.T, files map[string]string) string { return hostcfgtest.Files(t, files) }
 
 // run runs unloop offline on root with the machine's own config kept out.
 func run(t *testing.T, root string, args ...string) (string, string, int) {

@@ -79,6 +79,30 @@ func Tree(t testing.TB, path string) (dir string, comment string) {
 	return dir, string(ar.Comment)
 }
 
+// Files makes a root with the given files (node paths to contents) and
+// returns it. A content of "DIR" makes a folder there instead (an input
+// that is not a file).
+func Files(t testing.TB, files map[string]string) string {
+	t.Helper()
+	root := t.TempDir()
+	for p, data := range files {
+		hp := filepath.Join(root, p)
+		if data == "DIR" {
+			if err := os.MkdirAll(hp, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		if err := os.MkdirAll(filepath.Dir(hp), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(hp, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return root
+}
+
 // State describes every file and link under dir, by path relative to dir:
 // "file MODE UID:GID CONTENT" or "link TARGET". Folders are left out, and so is
 // every path for which skip returns true.

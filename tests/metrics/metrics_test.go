@@ -16,31 +16,12 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/unloop/unloop/hostcfg/hostcfgtest"
 	"github.com/unloop/unloop/remediate"
 )
 
-// nodeTree makes a root with the given files (node paths) and returns it.
-// A value of "DIR" makes a folder there instead (an unreadable input).
-func nodeTree(t *testing.T, files map[string]string) string {
-	t.Helper()
-	root := t.TempDir()
-	for p, data := range files {
-		hp := filepath.Join(root, p)
-		if data == "DIR" {
-			if err := os.MkdirAll(hp, 0o755); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		if err := os.MkdirAll(filepath.Dir(hp), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(hp, []byte(data), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return root
-}
+// nodeTree makes a root with the given files (node paths).
+func nodeTree(t *testing.T, files map[string]string) string { return hostcfgtest.Files(t, files) }
 
 // emptyConfig is a config file with nothing in it: the machine's own
 // /etc/unloop/unloop.yaml is kept out.
