@@ -22,50 +22,17 @@ import (
 
 // The scenarios of issue 4 beyond the field report, each on real bookworm
 // (systemd 252) and trixie (systemd 257) nodes: the loop seen as the user sees
-// it (CoreDNS's FATAL line, a crashed unit), unloop's exit codes and JSON,
-// CoreDNS answering afterwards, and the node as it was after a rollback.
+// it (CoreDNS's FATAL line, a crashed container or unit), unloop's exit codes
+// and JSON, CoreDNS answering afterwards, and the node as it was after a
+// rollback. The scenarios with kubelet (2, 3, 4, 6 and the black holes) run
+// the real kubelet (v1.34.4 on containerd) and CoreDNS as its static pods
+// (realpods_test.go); scenario 5 runs CoreDNS on the host, without kubelet.
 
-// A pod of its own network namespace inside the node. In a pod, 127.0.0.53
-// is the pod itself: a CoreDNS run in the node's own namespace would reach
-// resolved's stub and never loop. The pod reaches the network through the
-// node (a veth pair, the node routing), as pods on a CNI bridge do.
-const (
-	podIP  = "10.200.0.2"
-	podNet = "10.200.0.0/30"
-
-	// Oneshot, at every boot: the namespace lives in the node's /run.
-	podNetUnit = `[Unit]
-Description=a pod's network namespace: veth to the node, default route through it
-Before=pod-coredns.service
-[Service]
-Type=oneshot
-RemainAfterExit=yes
-ExecStart=/bin/sh -ec '\
-  ip link del pod0 2>/dev/null || true; \
-  ip netns add pod; \
-  ip link add pod0 type veth peer name eth0 netns pod; \
-  ip addr add 10.200.0.1/30 dev pod0; ip link set pod0 up; \
-  ip -n pod link set lo up; \
-  ip -n pod addr add 10.200.0.2/30 dev eth0; ip -n pod link set eth0 up; \
-  ip -n pod route add default via 10.200.0.1'
-ExecStop=/sbin/ip netns del pod
-[Install]
-WantedBy=multi-user.target
-`
-	// CoreDNS as the cluster runs it: no bind (every address of the pod),
-	// the pod file as its /etc/resolv.conf (pod-sandbox), loop and reload.
-	podCoreDNSUnit = `[Unit]
-Description=CoreDNS in a pod (dnsPolicy: Default, no bind)
-Requires=pod-net.service
-After=pod-net.service kubelet.service systemd-resolved.service
-[Service]
-Type=exec
-ExecStart=/sbin/ip netns exec pod /usr/bin/unshare --mount --propagation private /usr/local/bin/pod-sandbox /opt/coredns/coredns -conf /etc/pod-coredns/Corefile
-Restart=no
-`
-	// Where a ConfigMap would be mounted: not /etc/coredns/Corefile, which
-	// unloop reads as a CoreDNS run on the host.
-	podCorefile = `.:53 {
+// podCorefile is CoreDNS as the cluster runs it: no bind (every address of
+// the pod), the pod file as its upstream, loop and reload. Mounted from
+// /etc/pod-coredns, where a ConfigMap would be: not /etc/coredns/Corefile,
+// which unloop reads as a CoreDNS run on the host.
+const podCorefile = `.:53 {
     errors
     loop
     reload 2s
@@ -74,19 +41,12 @@ Restart=no
     }
 }
 `
-)
 
-// staticNet gives the node a static address (no DHCP client: dhclient and
-// resolved disagree between the releases about who writes the file), lets it
-// route for the pod, and tells the network where the pod is. All of it lives
-// in the bed's namespaces, so it outlives a reboot of the node.
+// staticNet gives the node a static address: no DHCP client, since dhclient
+// and resolved disagree between the releases about who writes the file.
 func (b *bed) staticNet() {
 	b.t.Helper()
 	b.AddNodeAddr()
-	b.IP("-n", b.NetNS, "route", "add", podNet, "via", b.NodeAddr)
-	if out, err := exec.Command("nsenter", "--net=/run/netns/"+b.NodeNS, "sysctl", "-qw", "net.ipv4.ip_forward=1").CombinedOutput(); err != nil {
-		b.t.Fatalf("ip_forward in the node's namespace: %v: %s", err, out)
-	}
 }
 
 // resolvedDNS gives systemd-resolved its upstreams in a drop-in of the
@@ -100,28 +60,6 @@ func (b *bed) resolvedDNS(name, servers string) {
 		d, _ := n.ReadFile("/run/systemd/resolve/resolv.conf")
 		return strings.Contains(string(d), "nameserver "+strings.Fields(servers)[0]+"\n")
 	})
-}
-
-// installKubelet writes the stand-in kubelet (config: extra appended to the
-// bed's) and the sandbox script, and starts kubelet.
-func (b *bed) installKubelet(extra string) {
-	n := b.Node
-	must(b.t, n.WriteFile("/etc/systemd/system/kubelet.service", []byte(kubeletUnit), 0o644))
-	must(b.t, n.WriteFile("/var/lib/kubelet/config.yaml", []byte(testbed.KubeletConfig+extra), 0o644))
-	must(b.t, n.WriteFile("/usr/local/bin/pod-sandbox", []byte(podSandbox), 0o755))
-	n.Run("systemctl", "daemon-reload")
-	startUnit(b.t, n, "enable --now", "kubelet.service")
-}
-
-// installPod writes the pod's network and its CoreDNS into the node and
-// brings the network up (CoreDNS is started by the test).
-func (b *bed) installPod() {
-	n := b.Node
-	must(b.t, n.WriteFile("/etc/systemd/system/pod-net.service", []byte(podNetUnit), 0o644))
-	must(b.t, n.WriteFile("/etc/systemd/system/pod-coredns.service", []byte(podCoreDNSUnit), 0o644))
-	must(b.t, n.WriteFile("/etc/pod-coredns/Corefile", []byte(podCorefile), 0o644))
-	n.Run("systemctl", "daemon-reload")
-	startUnit(b.t, n, "enable --now", "pod-net.service")
 }
 
 // startUnit starts or restarts unit (systemctl verb: start, restart, enable
@@ -162,32 +100,6 @@ func logSince(t *testing.T, n *node.Node, unit, c string) string {
 	return out
 }
 
-// unitExitsWithLoop (re)starts unit and waits until it has failed; it
-// returns what it logged from that start on (earlier runs' FATAL lines must
-// not count) and whether want is in it.
-func unitExitsWithLoop(t *testing.T, n *node.Node, unit, want string) (bool, string) {
-	t.Helper()
-	c := cursor(t, n)
-	_, _ = n.Exec(t.Context(), "systemctl", "reset-failed", unit)
-	_, _ = n.Exec(t.Context(), "systemctl", "restart", unit)
-	failed := false
-	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		if st, _ := n.Exec(t.Context(), "systemctl", "is-failed", unit); strings.TrimSpace(st) == "failed" {
-			failed = true
-			break
-		}
-	}
-	// journald, on a loaded machine, writes the last lines of a process
-	// that just died a few seconds later.
-	for deadline := time.Now().Add(10 * time.Second); failed && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		if log := logSince(t, n, unit, c); strings.Contains(log, want) {
-			return true, log
-		}
-	}
-	status, _ := n.Exec(t.Context(), "systemctl", "status", "--no-pager", "-l", "-n", "0", unit)
-	return false, fmt.Sprintf("%s\n(failed: %v)\n%s", logSince(t, n, unit, c), failed, status)
-}
-
 // loopLine is the start of CoreDNS's loop detector's FATAL line.
 const loopLine = "[FATAL] plugin/loop: Loop ("
 
@@ -203,9 +115,6 @@ func dig(netns, server string) (string, error) {
 	out, err := exec.CommandContext(ctx, "nsenter", "--net="+netns, "dig", "+short", "+time=2", "+tries=1", "@"+server, "example.test", "A").CombinedOutput()
 	return strings.TrimSpace(string(out)), err
 }
-
-// podNS is the pod's network namespace as the host reaches it.
-func (b *bed) podNS() string { return b.Node.Root() + "/run/netns/pod" }
 
 // unitServes waits until the DNS server at server (in netns) answers
 // example.test with the upstream's address, then checks that unit is still
@@ -369,28 +278,6 @@ func planShows(t *testing.T, n *node.Node, args []string, want ...string) {
 // besides its own journal.
 var unloopDirs = []string{"/etc", "/var/lib/kubelet", "/run/systemd/resolve"}
 
-// newStubLoopBed is the start of scenarios 2 and 3: /etc/resolv.conf is
-// resolved's stub link (the rootfs's own), resolved knows the upstream,
-// kubelet's resolvConf is unset, and a CoreDNS pod that sees kubelet's file
-// has exited with the loop; check finds the stub.
-func newStubLoopBed(t *testing.T, release string) *bed {
-	t.Helper()
-	b := newBed(t, node.Options{Release: release}, "")
-	b.staticNet()
-	b.resolvedDNS("upstream.conf", b.Upstream)
-	b.installKubelet("")
-	b.installPod()
-	loops, log := unitExitsWithLoop(t, b.Node, "pod-coredns.service", podLoop)
-	if !loops || !strings.Contains(log, loopLine) {
-		t.Fatalf("CoreDNS in the pod did not exit with the loop before the fix:\n%s", log)
-	}
-	out, code := testbed.Unloop(t, b.Node, "check", "--output", "json")
-	if r := decode(t, out); code != 2 || !r.has("nameserver-resolved-stub", "127.0.0.53") {
-		t.Fatalf("check: exit %d, findings %v", code, r.codes())
-	}
-	return b
-}
-
 // TestResolvedStubKubelet is scenario 2, on the real kubelet: /etc/resolv.conf
 // is resolved's stub link and kubelet's resolvConf is unset, so CoreDNS in a
 // pod (the pod network, dnsPolicy: Default) forwards to 127.0.0.53, itself,
@@ -400,21 +287,12 @@ func newStubLoopBed(t *testing.T, release string) *bed {
 // keeps its stub. Rollback restarts kubelet on the old config.
 func TestResolvedStubKubelet(t *testing.T) {
 	testbed.ForEachRelease(t, func(t *testing.T, release string) {
-		b := &bed{Net: testbed.NewNet(t, "ulk", "10.98"), t: t}
-		b.Node = testbed.Boot(t, binDir, testbed.KubeletOptions(t, node.Options{Release: release, NetNS: b.NodeNS, Overlay: t.TempDir()}))
+		b := newPodBed(t, release)
 		n := b.Node
-		b.AddNodeAddr()
-		b.IP("-n", b.NodeNS, "route", "add", "default", "via", b.Upstream)
-		// The pod network's answers come back through the node (no masquerade).
-		b.IP("-n", b.NetNS, "route", "add", "10.244.0.0/24", "via", b.NodeAddr)
-		if out, err := exec.Command("nsenter", "--net=/run/netns/"+b.NodeNS, "sysctl", "-qw", "net.ipv4.ip_forward=1").CombinedOutput(); err != nil {
-			t.Fatalf("ip_forward in the node's namespace: %v: %s", err, out)
-		}
 		b.resolvedDNS("upstream.conf", b.Upstream)
-		must(t, n.WriteFile("/etc/pod-coredns/Corefile", []byte(podCorefile), 0o644))
 		config := testbed.KubeletConfigFor(n, "")
 		testbed.StartKubelet(t, n, config)
-		testbed.AddPod(t, n, testbed.Pod{Name: "coredns", Labels: map[string]string{"k8s-app": "kube-dns"}, ConfigDir: "/etc/pod-coredns"})
+		addPod(t, n, corednsPod, podCorefile)
 
 		sb, last := crashLoops(t, n, "coredns")
 		if log := n.Run(testbed.Crictl, "logs", last.ID); !strings.Contains(log, loopLine) || !strings.Contains(log, podLoop) {
@@ -429,9 +307,7 @@ func TestResolvedStubKubelet(t *testing.T) {
 			t.Fatalf("check: exit %d, findings %v", code, r.codes())
 		}
 		planShows(t, n, []string{"--strategy", "kubelet"}, "+resolvConf: /run/systemd/resolve/resolv.conf")
-		// kubelet and containerd keep their own state under /var/lib: only
-		// the config is unloop's there.
-		dirs := []string{"/etc", "/var/lib/kubelet/config.yaml", "/run/systemd/resolve"}
+		dirs := kubeletNodeDirs
 		before := snapshotTree(t, n, dirs...)
 		kubeletID := prop(t, n, "kubelet.service", "InvocationID")
 		resolvedID := prop(t, n, "systemd-resolved.service", "InvocationID")
@@ -532,25 +408,44 @@ func (b *bed) stubAnswers() map[string]bool {
 	return out
 }
 
-// TestResolvedStubDisabled is scenario 3: the same node as scenario 2, fixed
-// with `apply --strategy stub`: resolved's stub listener is gone (nothing
-// answers on 127.0.0.53 or 127.0.0.54, resolved says so over D-Bus), the host
-// resolves through the uplink file, the pod answers, and all of it survives
-// a reboot. Rollback brings the stub, and the loop, back.
+// TestResolvedStubDisabled is scenario 3, on the real kubelet: the node of
+// scenario 2 (the stub link, kubelet's resolvConf unset, CoreDNS in a pod
+// crash-looping), fixed with `apply --strategy stub`: resolved's stub
+// listener is gone (nothing answers on 127.0.0.53 or 127.0.0.54, resolved
+// says so over D-Bus), the host resolves through the uplink file, kubelet is
+// not restarted, and apply recreates the pod through CRI (its sandbox's copy
+// named the stub); the new pod answers, and all of it survives a reboot.
+// Rollback brings the stub back, and with it the loop: the pod's next
+// sandbox dies of it.
 func TestResolvedStubDisabled(t *testing.T) {
 	testbed.ForEachRelease(t, func(t *testing.T, release string) {
-		b := newStubLoopBed(t, release)
+		b := newPodBed(t, release)
 		n := b.Node
+		b.resolvedDNS("upstream.conf", b.Upstream)
+		testbed.StartKubelet(t, n, testbed.KubeletConfigFor(n, ""))
+		addPod(t, n, corednsPod, podCorefile)
+		sb, last := crashLoops(t, n, "coredns")
+		if log := n.Run(testbed.Crictl, "logs", last.ID); !strings.Contains(log, loopLine) || !strings.Contains(log, podLoop) {
+			t.Fatalf("CoreDNS in the pod did not exit with the loop:\n%s", log)
+		}
+		if pf := sandboxCopy(t, n, sb.ID); !strings.Contains(pf, "nameserver 127.0.0.53\n") {
+			t.Fatalf("the pod's resolv.conf before the fix:\n%s", pf)
+		}
+		out, code := testbed.Unloop(t, n, "check", "--output", "json")
+		if r := decode(t, out); code != 2 || !r.has("nameserver-resolved-stub", "127.0.0.53") {
+			t.Fatalf("check: exit %d, findings %v", code, r.codes())
+		}
 		if st := b.stubAnswers(); !st["127.0.0.53"] || !st["127.0.0.54"] {
 			t.Fatalf("resolved's stubs do not answer before the fix: %v", st)
 		}
-		planShows(t, n, []string{"--strategy", "stub"}, "+DNSStubListener=no", "+link to ../run/systemd/resolve/resolv.conf")
-		before := snapshotTree(t, n, unloopDirs...)
+		pod := "kube-system/" + sb.Name
+		planShows(t, n, []string{"--strategy", "stub"}, "+DNSStubListener=no", "+link to ../run/systemd/resolve/resolv.conf", "recreate pod "+pod)
+		before := snapshotTree(t, n, kubeletNodeDirs...)
 		kubeletID := prop(t, n, "kubelet.service", "InvocationID")
 		resolvedID := prop(t, n, "systemd-resolved.service", "InvocationID")
 
 		start := time.Now()
-		out, code := testbed.Unloop(t, n, "apply", "--strategy", "stub", "--output", "json")
+		out, code = testbed.Unloop(t, n, "apply", "--strategy", "stub", "--output", "json")
 		applyTook := time.Since(start)
 		r := decode(t, out)
 		if code != 0 || !r.Changed || !r.Verified {
@@ -561,6 +456,9 @@ func TestResolvedStubDisabled(t *testing.T) {
 		}
 		if a, _, _ := r.change("link", "/etc/resolv.conf"); a != "relink" {
 			t.Errorf("apply's JSON: /etc/resolv.conf %q, want relink", a)
+		}
+		if done, stale := recreated(t, out); !slices.Equal(done, []string{pod}) || len(stale) > 0 {
+			t.Errorf("apply recreated %q (stale %q), want %s", done, stale, pod)
 		}
 		if id := prop(t, n, "systemd-resolved.service", "InvocationID"); id == resolvedID {
 			t.Errorf("systemd-resolved was not restarted")
@@ -589,10 +487,15 @@ func TestResolvedStubDisabled(t *testing.T) {
 			if out := n.Run("getent", "ahostsv4", "example.test"); !strings.HasPrefix(out, "192.0.2.10 ") {
 				t.Errorf("%s: the host does not resolve: %q", when, out)
 			}
-			startUnit(t, n, "restart", "pod-coredns.service")
-			answered := unitServes(t, n, "pod-coredns.service", b.podNS(), podIP)
+			// The pod's sandbox was made after the fix: its copy is the uplink file.
+			old := sb.ID
+			sb = readySandbox(t, n, "coredns", old, false)
+			if pf := sandboxCopy(t, n, sb.ID); strings.Contains(pf, "127.0.0.53") || !strings.Contains(pf, "nameserver "+b.Upstream+"\n") {
+				t.Errorf("%s: the pod's resolv.conf:\n%s", when, pf)
+			}
+			answered := podAnswers(t, n, sb, sb.IP)
 			if when == "after apply" {
-				t.Logf("apply took %v; from its start to CoreDNS answering in the recreated pod: %v", applyTook.Round(10*time.Millisecond), answered.Sub(start).Round(10*time.Millisecond))
+				t.Logf("apply took %v; from its start to CoreDNS answering in the recreated pod: %v", applyTook.Round(10*time.Millisecond), answered.Sub(start).Round(100*time.Millisecond))
 			}
 		}
 		stubOff("after apply")
@@ -603,6 +506,7 @@ func TestResolvedStubDisabled(t *testing.T) {
 			out, err := n.Exec(t.Context(), "busctl", "get-property", "org.freedesktop.resolve1", "/org/freedesktop/resolve1", "org.freedesktop.resolve1.Manager", "ResolvConfMode")
 			return err == nil && strings.Contains(out, "uplink")
 		})
+		testbed.WaitFor(t, time.Minute, "kubelet's /healthz ok after the reboot", func() bool { return testbed.KubeletHealthz(t, n, 10248) == "ok" })
 		stubOff("after reboot")
 		if _, code := testbed.Unloop(t, n, "check"); code != 0 {
 			t.Errorf("check after reboot exited %d", code)
@@ -612,47 +516,39 @@ func TestResolvedStubDisabled(t *testing.T) {
 		if code != 0 {
 			t.Fatalf("rollback: exit %d: %s", code, out)
 		}
-		if d := before.diff(snapshotTree(t, n, unloopDirs...)); len(d) > 0 {
+		if d := before.diff(snapshotTree(t, n, kubeletNodeDirs...)); len(d) > 0 {
 			t.Errorf("after rollback the node differs:\n%s", strings.Join(d, "\n"))
 		}
 		testbed.WaitFor(t, resolvedSlow, "127.0.0.53 answers after rollback", func() bool { return b.stubAnswers()["127.0.0.53"] })
-		if loops, log := unitExitsWithLoop(t, n, "pod-coredns.service", podLoop); !loops {
-			t.Errorf("after rollback CoreDNS in the pod does not loop again:\n%s", log)
-		}
+		// The running pod keeps its clean copy; its next sandbox gets the
+		// stub again, and dies of the loop.
+		removeSandbox(t, n, sb.ID)
+		exitsWithLoop(t, n, "coredns", sb.ID, podLoop)
 	})
-}
-
-// installNodeCache writes the bed's node-local-dns (a CoreDNS bound to
-// 169.254.25.10 that sees the pod file as its /etc/resolv.conf); the test
-// starts it.
-func (b *bed) installNodeCache() {
-	n := b.Node
-	// Type=exec: a start whose program could not be run fails.
-	unit := strings.Replace(nodeLocalDNSUnit, "[Service]\n", "[Service]\nType=exec\n", 1)
-	must(b.t, n.WriteFile("/etc/systemd/system/nodelocaldns.service", []byte(unit), 0o644))
-	must(b.t, n.WriteFile("/etc/coredns/Corefile", []byte(nodeLocalCorefile), 0o644))
-	n.Run("systemctl", "daemon-reload")
 }
 
 // nodeCacheLoop ends node-local-dns's FATAL line: it names its bind address.
 const nodeCacheLoop = " -> 169.254.25.10:53) detected for zone \".\""
 
-// TestResolvedUpstreamLoop is scenario 4 (Kubespray on Ubuntu): a resolved
-// drop-in lists node-local-dns's address before the real upstream, and
-// kubelet hands pods resolved's uplink file, so node-local-dns forwards to
-// itself. `apply` (auto) points kubelet at a file of unloop's built from the
-// upstream that answers; node-local-dns answers, also after a reboot.
+// TestResolvedUpstreamLoop is scenario 4 (Kubespray on Ubuntu), on the real
+// kubelet: a resolved drop-in lists node-local-dns's address before the real
+// upstream, and kubelet hands pods resolved's uplink file, so node-local-dns
+// (a hostNetwork static pod) forwards to itself and crash-loops. `apply`
+// (auto) points kubelet at a file of unloop's built from the upstream that
+// answers, restarts kubelet and recreates the pod, which answers, also after
+// a reboot; the boot unit's next apply changes nothing. Rollback restores the
+// node, and the pod's next sandbox loops again.
 func TestResolvedUpstreamLoop(t *testing.T) {
 	testbed.ForEachRelease(t, func(t *testing.T, release string) {
-		b := newBed(t, node.Options{Release: release}, "")
+		b := newPodBed(t, release)
 		n := b.Node
-		b.staticNet()
 		b.resolvedDNS("nodelocaldns.conf", "169.254.25.10 "+b.Upstream)
-		b.installKubelet("resolvConf: /run/systemd/resolve/resolv.conf\n")
-		b.installNodeCache()
+		config := testbed.KubeletConfigFor(n, "resolvConf: /run/systemd/resolve/resolv.conf\n")
+		testbed.StartKubelet(t, n, config)
+		b.addNodeLocalDNS()
 
-		loops, log := unitExitsWithLoop(t, n, "nodelocaldns.service", nodeCacheLoop)
-		if !loops || !strings.Contains(log, loopLine+"169.254.25.10:") {
+		sb, last := crashLoops(t, n, "node-local-dns")
+		if log := n.Run(testbed.Crictl, "logs", last.ID); !strings.Contains(log, loopLine+"169.254.25.10:") || !strings.Contains(log, nodeCacheLoop) {
 			t.Fatalf("node-local-dns did not exit with the loop before the fix:\n%s", log)
 		}
 		out, code := testbed.Unloop(t, n, "check", "--output", "json")
@@ -660,8 +556,9 @@ func TestResolvedUpstreamLoop(t *testing.T) {
 		if code != 2 || !r.has("resolved-upstream-loop", "169.254.25.10") || !r.has("nameserver-node-local-dns", "169.254.25.10") {
 			t.Fatalf("check: exit %d, findings %v", code, r.codes())
 		}
-		planShows(t, n, nil, "+resolvConf: /etc/unloop/resolv.conf", "+nameserver "+b.Upstream)
-		before := snapshotTree(t, n, unloopDirs...)
+		pod := "kube-system/" + sb.Name
+		planShows(t, n, nil, "+resolvConf: /etc/unloop/resolv.conf", "+nameserver "+b.Upstream, "recreate pod "+pod)
+		before := snapshotTree(t, n, kubeletNodeDirs...)
 		kubeletID := prop(t, n, "kubelet.service", "InvocationID")
 
 		start := time.Now()
@@ -677,52 +574,71 @@ func TestResolvedUpstreamLoop(t *testing.T) {
 		if a, skipped, _ := r.change("unit", "kubelet.service"); a != "restart" || skipped != "" {
 			t.Errorf("apply's JSON: kubelet.service %q (skipped %q), want a restart", a, skipped)
 		}
-		if id := prop(t, n, "kubelet.service", "InvocationID"); id == kubeletID {
-			t.Errorf("kubelet was not restarted")
+		if done, stale := recreated(t, out); !slices.Equal(done, []string{pod}) || len(stale) > 0 {
+			t.Errorf("apply recreated %q (stale %q), want %s", done, stale, pod)
+		}
+		if id := prop(t, n, "kubelet.service", "InvocationID"); id == kubeletID || testbed.KubeletHealthz(t, n, 10248) != "ok" {
+			t.Errorf("kubelet was not restarted, or is not healthy (invocation %s before, %s after)", kubeletID, id)
+		}
+		if rc := testbed.KubeletResolvConf(t, n); rc != "/etc/unloop/resolv.conf" {
+			t.Errorf("kubelet runs with resolvConf %q after apply, want /etc/unloop/resolv.conf", rc)
 		}
 		cfg := string(must1(n.ReadFile("/var/lib/kubelet/config.yaml")))
-		if want := testbed.KubeletConfig + "resolvConf: /etc/unloop/resolv.conf\n"; cfg != want {
+		if want := testbed.KubeletConfigFor(n, "resolvConf: /etc/unloop/resolv.conf\n"); cfg != want {
 			t.Errorf("kubelet config after apply:\n%s\nwant:\n%s", cfg, want)
 		}
 		own := string(must1(n.ReadFile("/etc/unloop/resolv.conf")))
 		if !strings.Contains(own, "nameserver "+b.Upstream+"\n") || strings.Count(own, "nameserver") != 1 {
 			t.Errorf("/etc/unloop/resolv.conf names other servers than the upstream:\n%s", own)
 		}
-		if d := paths(before.diff(snapshotTree(t, n, unloopDirs...))); !slices.Equal(d, []string{"/etc/unloop", "/etc/unloop/resolv.conf", "/var/lib/kubelet/config.yaml"}) {
+		if d := paths(before.diff(snapshotTree(t, n, kubeletNodeDirs...))); !slices.Equal(d, []string{"/etc/unloop", "/etc/unloop/resolv.conf", "/var/lib/kubelet/config.yaml"}) {
 			t.Errorf("apply changed %v, want kubelet's config and unloop's file", d)
 		}
-		startUnit(t, n, "restart", "nodelocaldns.service")
-		answered := unitServes(t, n, "nodelocaldns.service", "/run/netns/"+b.NodeNS, "169.254.25.10")
-		t.Logf("apply took %v; from its start to node-local-dns answering: %v", applyTook.Round(10*time.Millisecond), answered.Sub(start).Round(10*time.Millisecond))
-		if pf := string(must1(n.ReadFile("/run/pod-resolv.conf"))); pf != own {
-			t.Errorf("node-local-dns sees:\n%s\nwant unloop's file", pf)
+		sb = readySandbox(t, n, "node-local-dns", sb.ID, true)
+		if pf := sandboxCopy(t, n, sb.ID); strings.Contains(pf, "169.254.25.10") || !strings.Contains(pf, "nameserver "+b.Upstream+"\n") {
+			t.Errorf("node-local-dns's new sandbox holds:\n%s\nwant unloop's file's server", pf)
 		}
+		answered := podAnswers(t, n, sb, "169.254.25.10")
+		t.Logf("apply took %v; from its start to the recreated node-local-dns answering: %v", applyTook.Round(10*time.Millisecond), answered.Sub(start).Round(100*time.Millisecond))
 
 		n.Reboot()
-		startUnit(t, n, "start", "nodelocaldns.service")
-		unitServes(t, n, "nodelocaldns.service", "/run/netns/"+b.NodeNS, "169.254.25.10")
+		testbed.WaitFor(t, time.Minute, "kubelet's /healthz ok after the reboot", func() bool { return testbed.KubeletHealthz(t, n, 10248) == "ok" })
+		sb = readySandbox(t, n, "node-local-dns", sb.ID, true)
+		podAnswers(t, n, sb, "169.254.25.10")
 		if _, code := testbed.Unloop(t, n, "check"); code != 0 {
 			t.Errorf("check after reboot exited %d", code)
 		}
-		// The boot unit runs apply at every boot: unloop's file is rebuilt the same.
+		// The boot unit runs apply at every boot: unloop's file is rebuilt
+		// the same, and kubelet and the pod are left alone.
 		kubeletID = prop(t, n, "kubelet.service", "InvocationID")
-		if r := decode(t, must1s(testbed.Unloop(t, n, "apply", "--output", "json"))); r.Changed {
+		sbs := sandboxIDs(t, n)
+		out = must1s(testbed.Unloop(t, n, "apply", "--output", "json"))
+		if r := decode(t, out); r.Changed {
 			t.Errorf("apply after reboot changed something: %+v", r.Changes)
+		}
+		if done, _ := recreated(t, out); len(done) > 0 {
+			t.Errorf("apply after reboot recreated %q", done)
 		}
 		if id := prop(t, n, "kubelet.service", "InvocationID"); id != kubeletID {
 			t.Errorf("apply after reboot restarted kubelet")
+		}
+		if got := sandboxIDs(t, n); !slices.Equal(got, sbs) {
+			t.Errorf("apply after reboot changed the sandboxes: %q, before %q", got, sbs)
 		}
 
 		out, code = testbed.Unloop(t, n, "rollback")
 		if code != 0 {
 			t.Fatalf("rollback: exit %d: %s", code, out)
 		}
-		if d := leftDirs(t, before.diff(snapshotTree(t, n, unloopDirs...)), "/etc/unloop"); len(d) > 0 {
+		if d := leftDirs(t, before.diff(snapshotTree(t, n, kubeletNodeDirs...)), "/etc/unloop"); len(d) > 0 {
 			t.Errorf("after rollback the node differs:\n%s", strings.Join(d, "\n"))
 		}
-		if loops, log := unitExitsWithLoop(t, n, "nodelocaldns.service", nodeCacheLoop); !loops {
-			t.Errorf("after rollback node-local-dns does not loop again:\n%s", log)
+		testbed.WaitFor(t, time.Minute, "kubelet's /healthz ok after the rollback", func() bool { return testbed.KubeletHealthz(t, n, 10248) == "ok" })
+		if rc := testbed.KubeletResolvConf(t, n); rc != "/run/systemd/resolve/resolv.conf" {
+			t.Errorf("kubelet runs with resolvConf %q after the rollback, want resolved's uplink file", rc)
 		}
+		removeSandbox(t, n, sb.ID)
+		exitsWithLoop(t, n, "node-local-dns", sb.ID, nodeCacheLoop)
 	})
 }
 
@@ -893,20 +809,20 @@ func runs(t *testing.T, n *node.Node) []string {
 	return out
 }
 
-// TestHealthyNode is scenario 6: kubelet already hands pods resolved's clean
-// uplink file and node-local-dns answers. check exits 0, plan has nothing to
-// do, apply changes nothing (changed: false), journals no run and restarts
-// no unit.
+// TestHealthyNode is scenario 6, on the real kubelet: kubelet already hands
+// pods resolved's clean uplink file and node-local-dns (a hostNetwork static
+// pod) answers. check exits 0, plan has nothing to do, apply changes nothing
+// (changed: false), journals no run, restarts no unit and recreates no pod
+// (the same sandbox and container run after it).
 func TestHealthyNode(t *testing.T) {
 	testbed.ForEachRelease(t, func(t *testing.T, release string) {
-		b := newBed(t, node.Options{Release: release}, "")
+		b := newPodBed(t, release)
 		n := b.Node
-		b.staticNet()
 		b.resolvedDNS("upstream.conf", b.Upstream)
-		b.installKubelet("resolvConf: /run/systemd/resolve/resolv.conf\n")
-		b.installNodeCache()
-		startUnit(t, n, "start", "nodelocaldns.service")
-		unitServes(t, n, "nodelocaldns.service", "/run/netns/"+b.NodeNS, "169.254.25.10")
+		testbed.StartKubelet(t, n, testbed.KubeletConfigFor(n, "resolvConf: /run/systemd/resolve/resolv.conf\n"))
+		b.addNodeLocalDNS()
+		sb := readySandbox(t, n, "node-local-dns", "", true)
+		podAnswers(t, n, sb, "169.254.25.10")
 
 		out, code := testbed.Unloop(t, n, "check", "--output", "json")
 		if r := decode(t, out); code != 0 || r.Status != "ok" {
@@ -915,108 +831,118 @@ func TestHealthyNode(t *testing.T) {
 		if out, code := testbed.Unloop(t, n, "plan", "--detailed-exitcode"); code != 0 {
 			t.Errorf("plan --detailed-exitcode exited %d:\n%s", code, out)
 		}
-		before := snapshotTree(t, n, unloopDirs...)
-		names := []string{"kubelet.service", "systemd-resolved.service", "nodelocaldns.service"}
-		unitsBefore := units(t, n, names...)
+		before := snapshotTree(t, n, kubeletNodeDirs...)
+		unitsBefore := units(t, n, kubeletUnits...)
+		sbs, runsBefore := sandboxIDs(t, n), testbed.Containers(t, n, sb.ID)
 
 		out, code = testbed.Unloop(t, n, "apply", "--output", "json")
 		r := decode(t, out)
 		if code != 0 || r.Changed || len(r.Changes) != 0 || r.Run != "" {
 			t.Fatalf("apply: exit %d, changed %v, run %q, changes %+v", code, r.Changed, r.Run, r.Changes)
 		}
+		if done, stale := recreated(t, out); len(done)+len(stale) > 0 {
+			t.Errorf("apply recreated %q (stale %q) on a healthy node", done, stale)
+		}
 		if got := runs(t, n); len(got) != 0 {
 			t.Errorf("apply journaled runs %v for nothing", got)
 		}
-		if got := units(t, n, names...); !maps.Equal(got, unitsBefore) {
+		if got := units(t, n, kubeletUnits...); !maps.Equal(got, unitsBefore) {
 			t.Errorf("units after apply:\n%v\nbefore:\n%v", got, unitsBefore)
 		}
-		if d := before.diff(snapshotTree(t, n, unloopDirs...)); len(d) > 0 {
+		if d := before.diff(snapshotTree(t, n, kubeletNodeDirs...)); len(d) > 0 {
 			t.Errorf("apply changed the node:\n%s", strings.Join(d, "\n"))
 		}
-		if ans, err := dig("/run/netns/"+b.NodeNS, "169.254.25.10"); ans != "192.0.2.10" {
+		if got, run := sandboxIDs(t, n), testbed.Containers(t, n, sb.ID); !slices.Equal(got, sbs) || !slices.Equal(run, runsBefore) {
+			t.Errorf("after apply the sandboxes are %q and node-local-dns's runs %+v; before %q and %+v", got, run, sbs, runsBefore)
+		}
+		if ans, err := testbed.Dig(n, "169.254.25.10"); ans != "192.0.2.10" {
 			t.Errorf("node-local-dns after apply: %q %v", ans, err)
 		}
 	})
 }
 
-// TestBlackHole is scenario 7: the only upstream that is not a loop does not
-// answer DNS (an address of the node's network nobody serves). Fixing the
-// loop would leave pods with no DNS at all, so apply refuses: exit 1, no file
-// written or relinked, no run journaled, no unit restarted, CoreDNS as it
-// was. Three nodes: resolved's stub fixed by auto (kubelet onto the uplink
-// file, which names only the dead server) or by --strategy stub (the host
-// relinked to that file), and resolved's own DNS= naming the cache (unloop's
-// file would name the dead server).
+// TestBlackHole is scenario 7, on the real kubelet: the only upstream that
+// is not a loop does not answer DNS (an address of the node's network nobody
+// serves). Fixing the loop would leave pods with no DNS at all, so apply
+// refuses: exit 1, no file written or relinked, no run journaled, no unit
+// restarted, no pod's sandbox removed. Two nodes: resolved's stub as
+// kubelet's pod file, CoreDNS in a pod looping through it (apply refuses
+// both auto, which would point kubelet at the uplink file that names only the
+// dead server, and --strategy stub, which would relink the host to it); and
+// resolved's own DNS= naming node-local-dns (unloop's file would name the
+// dead server).
 func TestBlackHole(t *testing.T) {
 	for _, tc := range []struct {
-		name     string
-		dns      string // resolved's DNS=; DEAD is the address nobody serves
-		kubelet  string // appended to kubelet's config
-		strategy string // --strategy; "" auto
-		unit     string // the CoreDNS that loops
-		loop     string // the end of its FATAL line
+		name       string
+		dns        string   // resolved's DNS=; DEAD is the address nobody serves
+		kubelet    string   // appended to kubelet's config
+		pod        string   // the DNS-server pod that loops: coredns or node-local-dns
+		loop       string   // the end of its FATAL line
+		strategies []string // apply --strategy, each refused on the same node; "" auto
 	}{
-		{name: "stub", dns: "DEAD", unit: "pod-coredns.service", loop: podLoop},
-		{name: "stub-off", dns: "DEAD", strategy: "stub", unit: "pod-coredns.service", loop: podLoop},
-		{name: "resolved-dns", dns: "169.254.25.10 DEAD", kubelet: "resolvConf: /run/systemd/resolve/resolv.conf\n", unit: "nodelocaldns.service", loop: nodeCacheLoop},
+		{name: "stub", dns: "DEAD", pod: "coredns", loop: podLoop, strategies: []string{"", "stub"}},
+		{name: "resolved-dns", dns: "169.254.25.10 DEAD", kubelet: "resolvConf: /run/systemd/resolve/resolv.conf\n",
+			pod: "node-local-dns", loop: nodeCacheLoop, strategies: []string{""}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			testbed.ForEachRelease(t, func(t *testing.T, release string) {
-				b := newBed(t, node.Options{Release: release}, "")
+				b := newPodBed(t, release)
 				n := b.Node
-				b.staticNet()
 				dead := b.Addr(3)
 				b.resolvedDNS("upstream.conf", strings.ReplaceAll(tc.dns, "DEAD", dead))
-				b.installKubelet(tc.kubelet)
-				if tc.unit == "pod-coredns.service" {
-					b.installPod()
+				testbed.StartKubelet(t, n, testbed.KubeletConfigFor(n, tc.kubelet))
+				if tc.pod == "coredns" {
+					addPod(t, n, corednsPod, podCorefile)
 				} else {
-					b.installNodeCache()
+					b.addNodeLocalDNS()
 				}
-				if loops, log := unitExitsWithLoop(t, n, tc.unit, tc.loop); !loops {
-					t.Fatalf("%s did not exit with the loop:\n%s", tc.unit, log)
-				}
+				exitsWithLoop(t, n, tc.pod, "", tc.loop)
 				if _, code := testbed.Unloop(t, n, "check"); code != 2 {
 					t.Fatalf("check exited %d, want 2", code)
 				}
-				before := snapshotTree(t, n, unloopDirs...)
-				names := []string{"kubelet.service", "systemd-resolved.service", tc.unit}
-				unitsBefore := units(t, n, names...)
+				for _, strategy := range tc.strategies {
+					before := snapshotTree(t, n, kubeletNodeDirs...)
+					unitsBefore := units(t, n, kubeletUnits...)
+					sbs := sandboxIDs(t, n)
 
-				ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
-				args := []string{"/opt/unloop/unloop", "apply", "--output", "json"}
-				if tc.strategy != "" {
-					args = append(args, "--strategy", tc.strategy)
-				}
-				out, err := n.Exec(ctx, args...)
-				cancel()
-				var ee *exec.ExitError
-				if !errors.As(err, &ee) || ee.ExitCode() != 1 {
-					t.Fatalf("apply: %v, want a refusal (exit 1)\n%s", err, out)
-				}
-				// A refusal while planning says why on stderr only (no JSON).
-				msg := err.Error()
-				if strings.TrimSpace(out) != "" {
-					r := decode(t, out)
-					if r.Changed || r.Run != "" {
-						t.Errorf("the refused apply says changed %v, run %q", r.Changed, r.Run)
+					ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+					args := []string{"/opt/unloop/unloop", "apply", "--output", "json"}
+					if strategy != "" {
+						args = append(args, "--strategy", strategy)
 					}
-					msg += r.Error
-				}
-				if !strings.Contains(msg, dead) || !strings.Contains(msg, "black hole") {
-					t.Errorf("apply does not say the upstream %s does not answer: %s", dead, msg)
-				}
-				if d := before.diff(snapshotTree(t, n, unloopDirs...)); len(d) > 0 {
-					t.Errorf("the refused apply changed the node:\n%s", strings.Join(d, "\n"))
-				}
-				if got := runs(t, n); len(got) != 0 {
-					t.Errorf("the refused apply journaled runs %v", got)
-				}
-				if got := units(t, n, names...); !maps.Equal(got, unitsBefore) {
-					t.Errorf("units after the refused apply:\n%v\nbefore:\n%v", got, unitsBefore)
-				}
-				if _, code := testbed.Unloop(t, n, "check"); code != 2 {
-					t.Errorf("check after the refused apply exited %d, want 2 (the loop is still there)", code)
+					out, err := n.Exec(ctx, args...)
+					cancel()
+					var ee *exec.ExitError
+					if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+						t.Fatalf("apply %q: %v, want a refusal (exit 1)\n%s", strategy, err, out)
+					}
+					// A refusal while planning says why on stderr only (no JSON).
+					msg := err.Error()
+					if strings.TrimSpace(out) != "" {
+						r := decode(t, out)
+						if r.Changed || r.Run != "" {
+							t.Errorf("the refused apply %q says changed %v, run %q", strategy, r.Changed, r.Run)
+						}
+						msg += r.Error
+					}
+					if !strings.Contains(msg, dead) || !strings.Contains(msg, "black hole") {
+						t.Errorf("apply %q does not say the upstream %s does not answer: %s", strategy, dead, msg)
+					}
+					if d := before.diff(snapshotTree(t, n, kubeletNodeDirs...)); len(d) > 0 {
+						t.Errorf("the refused apply %q changed the node:\n%s", strategy, strings.Join(d, "\n"))
+					}
+					if got := runs(t, n); len(got) != 0 {
+						t.Errorf("the refused apply %q journaled runs %v", strategy, got)
+					}
+					if got := units(t, n, kubeletUnits...); !maps.Equal(got, unitsBefore) {
+						t.Errorf("units after the refused apply %q:\n%v\nbefore:\n%v", strategy, got, unitsBefore)
+					}
+					if got := sandboxIDs(t, n); !slices.Equal(got, sbs) {
+						t.Errorf("the refused apply %q changed the sandboxes: %q, before %q", strategy, got, sbs)
+					}
+					if _, code := testbed.Unloop(t, n, "check"); code != 2 {
+						t.Errorf("check after the refused apply %q exited %d, want 2 (the loop is still there)", strategy, code)
+					}
 				}
 			})
 		})
