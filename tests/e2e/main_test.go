@@ -38,10 +38,10 @@ type report struct {
 		DNS             []string `json:"dns"`
 	} `json:"resolved"`
 	Findings []finding `json:"findings"`
-	Changed  bool   `json:"changed"`
-	Run      string `json:"run"`
-	Verified bool   `json:"verified"`
-	Error    string `json:"error"`
+	Changed  bool      `json:"changed"`
+	Run      string    `json:"run"`
+	Verified bool      `json:"verified"`
+	Error    string    `json:"error"`
 	Changes  []struct {
 		Kind    string `json:"kind"`
 		Path    string `json:"path"`
