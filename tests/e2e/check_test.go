@@ -11,9 +11,10 @@ import (
 
 // kubeletUnit is the stand-in kubelet (its config read, then sleep) of the
 // suites that keep one for CI's time, each saying so: the faults'
-// (TestRestartFails: kubelets whose restart goes wrong on purpose), the
-// watch's and the black holes'... Every scenario whose story is kubelet and
-// its pods runs the real kubelet (testbed.KubeletOptions).
+// (TestRestartFails: kubelets whose restart goes wrong on purpose) and the
+// watch's (TestWatchOnNode: what it measures is the watch). Every scenario
+// whose story is kubelet and its pods runs the real kubelet
+// (testbed.KubeletOptions).
 const kubeletUnit = `[Unit]
 Description=stand-in kubelet: reads its config and sleeps
 [Service]
