@@ -214,7 +214,7 @@ func sandboxCopy(id string) string {
 
 // diesOfLoop waits for the pod's sandbox other than old and for a run of its
 // container to exit with plugin/loop's FATAL line; it returns that run's log.
-func diesOfLoop(t *testing.T, n *node.Node, pod, old string) (bool, string) {
+func diesOfLoop(t testing.TB, n *node.Node, pod, old string) (bool, string) {
 	t.Helper()
 	var log string
 	ok := testbed.Poll(2*time.Minute, func() bool {

@@ -67,7 +67,7 @@ func crashLoops(t *testing.T, n *node.Node, pod string) (testbed.Sandbox, testbe
 
 // newSandbox waits for the pod's ready sandbox other than old (kubelet's
 // new one, after apply removed old through CRI) and returns it.
-func newSandbox(t *testing.T, n *node.Node, pod, old string) testbed.Sandbox {
+func newSandbox(t testing.TB, n *node.Node, pod, old string) testbed.Sandbox {
 	t.Helper()
 	var sb testbed.Sandbox
 	testbed.WaitFor(t, 2*time.Minute, pod+"'s new sandbox ready", func() bool {
