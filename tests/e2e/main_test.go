@@ -42,7 +42,10 @@ type report struct {
 	Run      string    `json:"run"`
 	Verified bool      `json:"verified"`
 	Error    string    `json:"error"`
-	Changes  []struct {
+	// apply's pods recreated through CRI, and those still holding the old file.
+	PodsRecreated []string `json:"pods_recreated"`
+	PodsStale     []string `json:"pods_stale"`
+	Changes       []struct {
 		Kind    string `json:"kind"`
 		Path    string `json:"path"`
 		Unit    string `json:"unit"`

@@ -287,9 +287,8 @@ var unloopDirs = []string{"/etc", "/var/lib/kubelet", "/run/systemd/resolve"}
 // keeps its stub. Rollback restarts kubelet on the old config.
 func TestResolvedStubKubelet(t *testing.T) {
 	testbed.ForEachRelease(t, func(t *testing.T, release string) {
-		b := newPodBed(t, release)
+		b := newPodNetBed(t, release, "ulk", "10.98")
 		n := b.Node
-		b.resolvedDNS("upstream.conf", b.Upstream)
 		config := testbed.KubeletConfigFor(n, "")
 		testbed.StartKubelet(t, n, config)
 		addPod(t, n, corednsPod, podCorefile)
@@ -298,7 +297,7 @@ func TestResolvedStubKubelet(t *testing.T) {
 		if log := n.Run(testbed.Crictl, "logs", last.ID); !strings.Contains(log, loopLine) || !strings.Contains(log, podLoop) {
 			t.Fatalf("CoreDNS in the pod did not exit with the loop:\n%s", log)
 		}
-		copy := "/var/lib/containerd/io.containerd.grpc.v1.cri/sandboxes/" + sb.ID + "/resolv.conf"
+		copy := sandboxCopy(sb.ID)
 		if pf := string(must1(n.ReadFile(copy))); !strings.Contains(pf, "nameserver 127.0.0.53\n") {
 			t.Fatalf("the pod's resolv.conf before the fix:\n%s", pf)
 		}
@@ -349,7 +348,7 @@ func TestResolvedStubKubelet(t *testing.T) {
 		// apply recreated the pod (a sandbox keeps its old copy): the new
 		// one has the clean file and answers.
 		sb = newSandbox(t, n, "coredns", sb.ID)
-		copy = "/var/lib/containerd/io.containerd.grpc.v1.cri/sandboxes/" + sb.ID + "/resolv.conf"
+		copy = sandboxCopy(sb.ID)
 		if pf := string(must1(n.ReadFile(copy))); strings.Contains(pf, "127.0.0.53") || !strings.Contains(pf, "nameserver "+b.Upstream+"\n") {
 			t.Errorf("the new pod's resolv.conf after the fix:\n%s", pf)
 		}
@@ -419,16 +418,15 @@ func (b *bed) stubAnswers() map[string]bool {
 // sandbox dies of it.
 func TestResolvedStubDisabled(t *testing.T) {
 	testbed.ForEachRelease(t, func(t *testing.T, release string) {
-		b := newPodBed(t, release)
+		b := newPodNetBed(t, release, "ulk", "10.98")
 		n := b.Node
-		b.resolvedDNS("upstream.conf", b.Upstream)
 		testbed.StartKubelet(t, n, testbed.KubeletConfigFor(n, ""))
 		addPod(t, n, corednsPod, podCorefile)
 		sb, last := crashLoops(t, n, "coredns")
 		if log := n.Run(testbed.Crictl, "logs", last.ID); !strings.Contains(log, loopLine) || !strings.Contains(log, podLoop) {
 			t.Fatalf("CoreDNS in the pod did not exit with the loop:\n%s", log)
 		}
-		if pf := sandboxCopy(t, n, sb.ID); !strings.Contains(pf, "nameserver 127.0.0.53\n") {
+		if pf := string(must1(n.ReadFile(sandboxCopy(sb.ID)))); !strings.Contains(pf, "nameserver 127.0.0.53\n") {
 			t.Fatalf("the pod's resolv.conf before the fix:\n%s", pf)
 		}
 		out, code := testbed.Unloop(t, n, "check", "--output", "json")
@@ -457,8 +455,8 @@ func TestResolvedStubDisabled(t *testing.T) {
 		if a, _, _ := r.change("link", "/etc/resolv.conf"); a != "relink" {
 			t.Errorf("apply's JSON: /etc/resolv.conf %q, want relink", a)
 		}
-		if done, stale := recreated(t, out); !slices.Equal(done, []string{pod}) || len(stale) > 0 {
-			t.Errorf("apply recreated %q (stale %q), want %s", done, stale, pod)
+		if !slices.Equal(r.PodsRecreated, []string{pod}) || len(r.PodsStale) > 0 {
+			t.Errorf("apply recreated %q (stale %q), want %s", r.PodsRecreated, r.PodsStale, pod)
 		}
 		if id := prop(t, n, "systemd-resolved.service", "InvocationID"); id == resolvedID {
 			t.Errorf("systemd-resolved was not restarted")
@@ -489,8 +487,8 @@ func TestResolvedStubDisabled(t *testing.T) {
 			}
 			// The pod's sandbox was made after the fix: its copy is the uplink file.
 			old := sb.ID
-			sb = readySandbox(t, n, "coredns", old, false)
-			if pf := sandboxCopy(t, n, sb.ID); strings.Contains(pf, "127.0.0.53") || !strings.Contains(pf, "nameserver "+b.Upstream+"\n") {
+			sb = newSandbox(t, n, "coredns", old)
+			if pf := string(must1(n.ReadFile(sandboxCopy(sb.ID)))); strings.Contains(pf, "127.0.0.53") || !strings.Contains(pf, "nameserver "+b.Upstream+"\n") {
 				t.Errorf("%s: the pod's resolv.conf:\n%s", when, pf)
 			}
 			answered := podAnswers(t, n, sb, sb.IP)
@@ -523,7 +521,9 @@ func TestResolvedStubDisabled(t *testing.T) {
 		// The running pod keeps its clean copy; its next sandbox gets the
 		// stub again, and dies of the loop.
 		removeSandbox(t, n, sb.ID)
-		exitsWithLoop(t, n, "coredns", sb.ID, podLoop)
+		if ok, log := diesOfLoop(t, n, "coredns", sb.ID); !ok || !strings.Contains(log, podLoop) {
+			t.Errorf("after rollback CoreDNS in the pod's next sandbox does not die of the loop:\n%s", log)
+		}
 	})
 }
 
@@ -540,9 +540,9 @@ const nodeCacheLoop = " -> 169.254.25.10:53) detected for zone \".\""
 // node, and the pod's next sandbox loops again.
 func TestResolvedUpstreamLoop(t *testing.T) {
 	testbed.ForEachRelease(t, func(t *testing.T, release string) {
-		b := newPodBed(t, release)
+		b := newPodNetBed(t, release, "ulk", "10.98")
 		n := b.Node
-		b.resolvedDNS("nodelocaldns.conf", "169.254.25.10 "+b.Upstream)
+		b.resolvedDNS("upstream.conf", "169.254.25.10 "+b.Upstream)
 		config := testbed.KubeletConfigFor(n, "resolvConf: /run/systemd/resolve/resolv.conf\n")
 		testbed.StartKubelet(t, n, config)
 		b.addNodeLocalDNS()
@@ -574,8 +574,8 @@ func TestResolvedUpstreamLoop(t *testing.T) {
 		if a, skipped, _ := r.change("unit", "kubelet.service"); a != "restart" || skipped != "" {
 			t.Errorf("apply's JSON: kubelet.service %q (skipped %q), want a restart", a, skipped)
 		}
-		if done, stale := recreated(t, out); !slices.Equal(done, []string{pod}) || len(stale) > 0 {
-			t.Errorf("apply recreated %q (stale %q), want %s", done, stale, pod)
+		if !slices.Equal(r.PodsRecreated, []string{pod}) || len(r.PodsStale) > 0 {
+			t.Errorf("apply recreated %q (stale %q), want %s", r.PodsRecreated, r.PodsStale, pod)
 		}
 		if id := prop(t, n, "kubelet.service", "InvocationID"); id == kubeletID || testbed.KubeletHealthz(t, n, 10248) != "ok" {
 			t.Errorf("kubelet was not restarted, or is not healthy (invocation %s before, %s after)", kubeletID, id)
@@ -594,8 +594,8 @@ func TestResolvedUpstreamLoop(t *testing.T) {
 		if d := paths(before.diff(snapshotTree(t, n, kubeletNodeDirs...))); !slices.Equal(d, []string{"/etc/unloop", "/etc/unloop/resolv.conf", "/var/lib/kubelet/config.yaml"}) {
 			t.Errorf("apply changed %v, want kubelet's config and unloop's file", d)
 		}
-		sb = readySandbox(t, n, "node-local-dns", sb.ID, true)
-		if pf := sandboxCopy(t, n, sb.ID); strings.Contains(pf, "169.254.25.10") || !strings.Contains(pf, "nameserver "+b.Upstream+"\n") {
+		sb = newSandbox(t, n, "node-local-dns", sb.ID)
+		if pf := string(must1(n.ReadFile(sandboxCopy(sb.ID)))); strings.Contains(pf, "169.254.25.10") || !strings.Contains(pf, "nameserver "+b.Upstream+"\n") {
 			t.Errorf("node-local-dns's new sandbox holds:\n%s\nwant unloop's file's server", pf)
 		}
 		answered := podAnswers(t, n, sb, "169.254.25.10")
@@ -603,7 +603,7 @@ func TestResolvedUpstreamLoop(t *testing.T) {
 
 		n.Reboot()
 		testbed.WaitFor(t, time.Minute, "kubelet's /healthz ok after the reboot", func() bool { return testbed.KubeletHealthz(t, n, 10248) == "ok" })
-		sb = readySandbox(t, n, "node-local-dns", sb.ID, true)
+		sb = newSandbox(t, n, "node-local-dns", sb.ID)
 		podAnswers(t, n, sb, "169.254.25.10")
 		if _, code := testbed.Unloop(t, n, "check"); code != 0 {
 			t.Errorf("check after reboot exited %d", code)
@@ -612,12 +612,8 @@ func TestResolvedUpstreamLoop(t *testing.T) {
 		// the same, and kubelet and the pod are left alone.
 		kubeletID = prop(t, n, "kubelet.service", "InvocationID")
 		sbs := sandboxIDs(t, n)
-		out = must1s(testbed.Unloop(t, n, "apply", "--output", "json"))
-		if r := decode(t, out); r.Changed {
-			t.Errorf("apply after reboot changed something: %+v", r.Changes)
-		}
-		if done, _ := recreated(t, out); len(done) > 0 {
-			t.Errorf("apply after reboot recreated %q", done)
+		if r := decode(t, must1s(testbed.Unloop(t, n, "apply", "--output", "json"))); r.Changed || len(r.PodsRecreated) > 0 {
+			t.Errorf("apply after reboot changed %+v, recreated %q", r.Changes, r.PodsRecreated)
 		}
 		if id := prop(t, n, "kubelet.service", "InvocationID"); id != kubeletID {
 			t.Errorf("apply after reboot restarted kubelet")
@@ -638,7 +634,9 @@ func TestResolvedUpstreamLoop(t *testing.T) {
 			t.Errorf("kubelet runs with resolvConf %q after the rollback, want resolved's uplink file", rc)
 		}
 		removeSandbox(t, n, sb.ID)
-		exitsWithLoop(t, n, "node-local-dns", sb.ID, nodeCacheLoop)
+		if ok, log := diesOfLoop(t, n, "node-local-dns", sb.ID); !ok || !strings.Contains(log, nodeCacheLoop) {
+			t.Errorf("after rollback node-local-dns's next sandbox does not die of the loop:\n%s", log)
+		}
 	})
 }
 
@@ -816,12 +814,11 @@ func runs(t *testing.T, n *node.Node) []string {
 // (the same sandbox and container run after it).
 func TestHealthyNode(t *testing.T) {
 	testbed.ForEachRelease(t, func(t *testing.T, release string) {
-		b := newPodBed(t, release)
+		b := newPodNetBed(t, release, "ulk", "10.98")
 		n := b.Node
-		b.resolvedDNS("upstream.conf", b.Upstream)
 		testbed.StartKubelet(t, n, testbed.KubeletConfigFor(n, "resolvConf: /run/systemd/resolve/resolv.conf\n"))
 		b.addNodeLocalDNS()
-		sb := readySandbox(t, n, "node-local-dns", "", true)
+		sb := newSandbox(t, n, "node-local-dns", "")
 		podAnswers(t, n, sb, "169.254.25.10")
 
 		out, code := testbed.Unloop(t, n, "check", "--output", "json")
@@ -840,8 +837,8 @@ func TestHealthyNode(t *testing.T) {
 		if code != 0 || r.Changed || len(r.Changes) != 0 || r.Run != "" {
 			t.Fatalf("apply: exit %d, changed %v, run %q, changes %+v", code, r.Changed, r.Run, r.Changes)
 		}
-		if done, stale := recreated(t, out); len(done)+len(stale) > 0 {
-			t.Errorf("apply recreated %q (stale %q) on a healthy node", done, stale)
+		if len(r.PodsRecreated)+len(r.PodsStale) > 0 {
+			t.Errorf("apply recreated %q (stale %q) on a healthy node", r.PodsRecreated, r.PodsStale)
 		}
 		if got := runs(t, n); len(got) != 0 {
 			t.Errorf("apply journaled runs %v for nothing", got)
@@ -886,7 +883,7 @@ func TestBlackHole(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			testbed.ForEachRelease(t, func(t *testing.T, release string) {
-				b := newPodBed(t, release)
+				b := newPodNetBed(t, release, "ulk", "10.98")
 				n := b.Node
 				dead := b.Addr(3)
 				b.resolvedDNS("upstream.conf", strings.ReplaceAll(tc.dns, "DEAD", dead))
@@ -896,7 +893,11 @@ func TestBlackHole(t *testing.T) {
 				} else {
 					b.addNodeLocalDNS()
 				}
-				exitsWithLoop(t, n, tc.pod, "", tc.loop)
+				// The first run dead of the loop is enough: the back-off is kubelet's.
+				newSandbox(t, n, tc.pod, "")
+				if ok, log := diesOfLoop(t, n, tc.pod, ""); !ok || !strings.Contains(log, tc.loop) {
+					t.Fatalf("%s did not die of the loop:\n%s", tc.pod, log)
+				}
 				if _, code := testbed.Unloop(t, n, "check"); code != 2 {
 					t.Fatalf("check exited %d, want 2", code)
 				}
