@@ -397,10 +397,10 @@ func journalSince(n *node.Node, t time.Time) string {
 
 // applyDoc is what these tests read of `apply --output json`.
 type applyDoc struct {
-	Run        string
-	Verified   bool
-	RolledBack bool `json:"rolled_back"`
-	Changes    []applyChange
+	Run           string
+	Verified      bool
+	RolledBack    bool `json:"rolled_back"`
+	Changes       []applyChange
 	PodsRecreated []string `json:"pods_recreated"`
 	PodsStale     []string `json:"pods_stale"`
 }
