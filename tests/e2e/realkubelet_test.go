@@ -287,13 +287,17 @@ func standaloneBase(n *node.Node) map[string]any {
 }
 
 // TestRealKubeletEdits runs every kubelet edit unloop makes under the real
-// kubelet, on one bookworm node (rolled back between shapes): the stub file
-// is kubelet's pod file, `apply --strategy kubelet` edits where it is set,
-// restarts kubelet and watches its /healthz; kubelet is healthy and its
+// kubelet, on one node of each release (rolled back between shapes): the stub
+// file is kubelet's pod file, `apply --strategy kubelet` edits where it is
+// set, restarts kubelet and watches its /healthz; kubelet is healthy and its
 // /configz shows resolved's uplink file.
 func TestRealKubeletEdits(t *testing.T) {
+	testbed.ForEachRelease(t, testRealKubeletEdits)
+}
+
+func testRealKubeletEdits(t *testing.T, release string) {
 	b := &bed{Net: testbed.NewNet(t, "ulk", "10.98"), t: t}
-	b.Node = testbed.Boot(t, binDir, testbed.KubeletOptions(t, node.Options{NetNS: b.NodeNS}))
+	b.Node = testbed.Boot(t, binDir, testbed.KubeletOptions(t, node.Options{Release: release, NetNS: b.NodeNS}))
 	n := b.Node
 	b.AddNodeAddr()
 	b.IP("-n", b.NodeNS, "route", "add", "default", "via", b.Upstream)
@@ -483,8 +487,13 @@ func TestRealKubeletPodNotBack(t *testing.T) {
 			t.Errorf("the journal after apply's exit 3: %+v, want run %s applied", runs.Runs, res.Run)
 		}
 		// kubelet tried and failed: the sandbox image can't be pulled.
-		if kl := journalSince(n, start); !strings.Contains(kl, "unloop.test/pause:1") || !strings.Contains(kl, "CreatePodSandbox") {
-			t.Errorf("kubelet's log shows no failed sandbox for want of the pause image:\n%s", kl)
+		kl := strings.Split(journalSince(n, start), "\n")
+		if i := slices.IndexFunc(kl, func(l string) bool {
+			return strings.Contains(l, "kubelet") && strings.Contains(l, "CreatePodSandbox") && strings.Contains(l, "unloop.test/pause:1")
+		}); i < 0 {
+			t.Errorf("kubelet's log shows no failed sandbox for want of the pause image:\n%s", strings.Join(kl, "\n"))
+		} else {
+			t.Logf("kubelet: %s", kl[i])
 		}
 		if sbs := testbed.Sandboxes(t, n, "node-local-dns"); slices.ContainsFunc(sbs, func(s testbed.Sandbox) bool { return s.State == "SANDBOX_READY" }) {
 			t.Errorf("node-local-dns has a ready sandbox without the pause image: %+v", sbs)
