@@ -1,8 +1,6 @@
 package e2e
 
 import (
-	"context"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -122,55 +120,4 @@ func (b *bed) waitResolv(want string) string {
 	}
 	b.t.Fatalf("/etc/resolv.conf never contained %q:\n%s\njournal:\n%s", want, data, b.Node.Run("journalctl", "-b", "--no-pager", "-n", "60"))
 	return ""
-}
-
-// coreDNSLoops starts node-local-dns and reports whether it died of the loop
-// (the FATAL line in its journal and a failed unit) within 15 seconds.
-func (b *bed) nodeLocalDNSExitsWithLoop() (bool, string) {
-	b.t.Helper()
-	n := b.Node
-	_, _ = n.Exec(context.Background(), "systemctl", "reset-failed", "nodelocaldns.service") // not loaded yet: fine
-	_, _ = n.Exec(context.Background(), "systemctl", "restart", "nodelocaldns.service")
-	deadline := time.Now().Add(15 * time.Second)
-	for time.Now().Before(deadline) {
-		state, _ := n.Exec(context.Background(), "systemctl", "is-failed", "nodelocaldns.service")
-		if strings.TrimSpace(state) == "failed" {
-			log := n.Run("journalctl", "-b", "-u", "nodelocaldns.service", "--no-pager", "-o", "cat")
-			return strings.Contains(log, "[FATAL] plugin/loop: Loop (169.254.25.10:") && strings.Contains(log, "-> 169.254.25.10:53) detected"), log
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	return false, n.Run("journalctl", "-b", "-u", "nodelocaldns.service", "--no-pager", "-o", "cat")
-}
-
-// answers asks node-local-dns (169.254.25.10, inside the node's network
-// namespace) for example.test and returns the answer.
-func (b *bed) answers() (string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, "nsenter", "--net=/run/netns/"+b.NodeNS, "dig", "+short", "+time=2", "+tries=1", "@169.254.25.10", "example.test", "A").CombinedOutput()
-	return strings.TrimSpace(string(out)), err
-}
-
-// servesFor waits until node-local-dns answers example.test, then checks it
-// is still running a few seconds later (the loop plugin would have ended it).
-func (b *bed) serves() {
-	b.t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	var ans string
-	var err error
-	for time.Now().Before(deadline) {
-		if ans, err = b.answers(); err == nil && ans == "192.0.2.10" {
-			break
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	if ans != "192.0.2.10" {
-		b.t.Fatalf("node-local-dns does not answer example.test: %q %v\n%s", ans, err,
-			b.Node.Run("journalctl", "-b", "-u", "nodelocaldns.service", "--no-pager", "-o", "cat"))
-	}
-	time.Sleep(3 * time.Second)
-	if st, _ := b.Node.Exec(context.Background(), "systemctl", "is-active", "nodelocaldns.service"); strings.TrimSpace(st) != "active" {
-		b.t.Fatalf("node-local-dns stopped after answering (%s):\n%s", st, b.Node.Run("journalctl", "-b", "-u", "nodelocaldns.service", "--no-pager", "-o", "cat"))
-	}
 }

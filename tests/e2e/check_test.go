@@ -10,11 +10,11 @@ import (
 )
 
 // kubeletUnit is the stand-in kubelet (its config read, then sleep) of the
-// scenarios not yet moved onto the real kubelet: check's, the faults',
-// TestFieldReport (its twin on the real one is TestRealKubeletFieldReport),
-// scenarios 3, 4 and 6 and the black holes, whose pods are units that copy
-// the pod file. Scenario 2 (TestResolvedStubKubelet) and TestRealKubelet*
-// run the real kubelet and real pods.
+// suites that keep one for CI's time, each saying so: the faults'
+// (TestRestartFails: kubelets whose restart goes wrong on purpose) and the
+// watch's (TestWatchOnNode: what it measures is the watch). Every scenario
+// whose story is kubelet and its pods runs the real kubelet
+// (testbed.KubeletOptions).
 const kubeletUnit = `[Unit]
 Description=stand-in kubelet: reads its config and sleeps
 [Service]
@@ -23,18 +23,17 @@ ExecStart=/bin/sh -c 'cat /var/lib/kubelet/config.yaml; exec sleep infinity'
 WantedBy=multi-user.target
 `
 
-// TestCheckOnline runs check on real bookworm and trixie nodes: it tells the
-// stub from uplink mode as systemd-resolved itself reports it over D-Bus, and
-// finds a looping upstream set live with resolvectl.
+// TestCheckOnline runs check on real bookworm and trixie nodes with the real
+// kubelet: it tells the stub from uplink mode as systemd-resolved itself
+// reports it over D-Bus, and finds a looping upstream set live with
+// resolvectl while kubelet runs on resolved's uplink file.
 func TestCheckOnline(t *testing.T) {
 	for _, release := range testbed.Releases {
 		t.Run(release, func(t *testing.T) {
 			t.Parallel()
-			n := testbed.Boot(t, binDir, node.Options{Release: release})
-			must(t, n.WriteFile("/etc/systemd/system/kubelet.service", []byte(kubeletUnit), 0o644))
-			must(t, n.WriteFile("/var/lib/kubelet/config.yaml", []byte(testbed.KubeletConfig), 0o644))
-			n.Run("systemctl", "daemon-reload")
-			n.Run("systemctl", "start", "kubelet.service")
+			n := testbed.Boot(t, binDir, testbed.KubeletOptions(t, node.Options{Release: release}))
+			config := testbed.KubeletConfigFor(n, "")
+			testbed.StartKubelet(t, n, config)
 
 			// The rootfs's /etc/resolv.conf is the stub link: pods would get 127.0.0.53.
 			out, code := testbed.Unloop(t, n, "check", "--output", "json")
@@ -74,7 +73,11 @@ func TestCheckOnline(t *testing.T) {
 			n.Run("ip", "link", "set", "veth0", "up")
 			n.Run("ip", "link", "set", "veth1", "up")
 			n.Run("resolvectl", "dns", "veth0", "169.254.25.10")
-			must(t, n.WriteFile("/var/lib/kubelet/config.yaml", []byte(testbed.KubeletConfig+"resolvConf: /run/systemd/resolve/resolv.conf\n"), 0o644))
+			must(t, n.WriteFile("/var/lib/kubelet/config.yaml", []byte(config+"resolvConf: /run/systemd/resolve/resolv.conf\n"), 0o644))
+			startUnit(t, n, "restart", "kubelet.service")
+			testbed.WaitFor(t, time.Minute, "kubelet on resolved's uplink file", func() bool {
+				return testbed.KubeletHealthz(t, n, 10248) == "ok" && testbed.KubeletResolvConf(t, n) == "/run/systemd/resolve/resolv.conf"
+			})
 			testbed.WaitFor(t, 10*time.Second, "resolved's uplink file names 169.254.25.10", func() bool {
 				d, _ := n.ReadFile("/run/systemd/resolve/resolv.conf")
 				return strings.Contains(string(d), "169.254.25.10")

@@ -1,9 +1,11 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -34,28 +36,31 @@ request subnet-mask, broadcast-address, time-offset, routers,
 	rfc3442-classless-static-routes;
 `
 
-// TestFieldReport is the field's loop on a real node: dhclient writes
-// node-local-dns's own address into the file kubelet hands to pods, and
-// node-local-dns (a real CoreDNS) exits with plugin/loop. unloop finds it,
-// fixes it at the source, and the fix holds across a DHCP run and a reboot;
-// rollback brings the loop back byte for byte.
+// TestFieldReport is the field's loop on a real node with the real kubelet
+// (v1.34.4 on containerd): dhclient writes node-local-dns's own address into
+// the node's /etc/resolv.conf, kubelet copies it into node-local-dns's
+// sandbox (a static pod, hostNetwork, dnsPolicy: Default), and CoreDNS's loop
+// plugin ends the container at every start: a real CrashLoopBackOff (restart
+// count, the FATAL line in its log, kubelet's back-off). check names the pod
+// (CRI gives its labels); apply fixes the file at its source and recreates
+// the pod through CRI; it answers, and still does after a DHCP run and a
+// reboot; rollback brings the file back byte for byte, and the next sandbox
+// dies of the loop again. `make demo` is this test on bookworm, narrated.
 func TestFieldReport(t *testing.T) {
-	releases := testbed.Releases
 	if os.Getenv("UNLOOP_DEMO") != "" {
-		releases = releases[:1]
+		t.Run(testbed.Releases[0], func(t *testing.T) { fieldReport(t, testbed.Releases[0]) })
+		return
 	}
-	for _, release := range releases {
-		t.Run(release, func(t *testing.T) { fieldReport(t, release) })
-	}
+	testbed.ForEachRelease(t, fieldReport)
 }
 
 func fieldReport(t *testing.T, release string) {
-	say("Booting a throwaway %s node (systemd, systemd-resolved, dhclient) next to a DHCP server and an upstream DNS server", release)
+	say("Booting a throwaway %s node (systemd, dhclient, containerd and a real kubelet v1.34.4) next to a DHCP server and an upstream DNS server", release)
 	// The DHCP server hands out the node cache too (as a cloud's DHCP options
 	// set by Kubespray's users do): only the hook can keep it out at a renew.
 	// A node without systemd-resolved, as on RHEL: trixie's dhclient hands its
 	// servers to resolved instead of writing the file when resolved is enabled.
-	b := newBed(t, node.Options{Release: release, Ready: []string{"dbus.service"}}, "169.254.25.10,UPSTREAM")
+	b := newKubeletBed(t, release, "169.254.25.10,UPSTREAM")
 	n := b.Node
 	n.Run("systemctl", "disable", "--now", "systemd-resolved.service")
 	// Like RHEL: a plain /etc/resolv.conf that dhclient-script owns.
@@ -63,28 +68,41 @@ func fieldReport(t *testing.T, release string) {
 	must(t, os.Remove(filepath.Join(must1(n.Path("/etc")), "resolv.conf")))
 	must(t, n.WriteFile("/etc/resolv.conf", nil, 0o644))
 	must(t, n.WriteFile("/etc/dhcp/dhclient.conf", []byte(dhclientConf), 0o644))
-	b.installNodeLocalDNS()
 	b.startDHCP(b.Upstream)
 	before := b.waitResolv("169.254.25.10")
-	say("dhclient wrote the node's /etc/resolv.conf (kubelet hands it to pods):")
+	say("dhclient wrote the node's /etc/resolv.conf (kubelet hands it to pods with dnsPolicy: Default):")
 	show(before)
 
-	say("Starting node-local-dns (CoreDNS with the loop plugin, forwarding '.' to that file)")
-	loops, log := b.nodeLocalDNSExitsWithLoop()
-	show(log)
-	if !loops {
-		t.Fatalf("node-local-dns did not exit with the loop before the fix:\n%s", log)
+	say("Starting kubelet with node-local-dns as a static pod: CoreDNS with the loop plugin on 169.254.25.10, forwarding '.' to its copy of that file")
+	must(t, n.WriteFile("/etc/node-local-dns/Corefile", []byte(nodeLocalCorefile), 0o644))
+	testbed.StartKubelet(t, n, testbed.KubeletConfigFor(n, ""))
+	testbed.AddPod(t, n, nodeLocalDNSPod)
+	sb, last := crashLoops(t, n, "node-local-dns")
+	log := n.Run(testbed.Crictl, "logs", last.ID)
+	if !strings.Contains(log, "[FATAL] plugin/loop: Loop (169.254.25.10:") || !strings.Contains(log, nodeCacheLoop) {
+		t.Fatalf("the crashed container's log has no FATAL loop line:\n%s", log)
 	}
+	show(n.Run(testbed.Crictl, "ps", "-a", "--pod", sb.ID))
+	show(lastLine(log, "[FATAL]"))
+	kl := n.Run("journalctl", "-b", "-u", "kubelet.service", "--no-pager", "-o", "cat")
+	if !strings.Contains(kl, "back-off") {
+		t.Errorf("kubelet logs no back-off for the pod")
+	}
+	show(lastLine(kl, "CrashLoopBackOff"))
 
-	say("unloop check")
+	say("unloop check (online: it asks containerd, over CRI, which pods hold a copy of the file)")
 	out, code := testbed.Unloop(t, n, "check")
 	show(out)
 	if code != 2 {
 		t.Fatalf("check exited %d, want 2", code)
 	}
+	pod := "kube-system/" + sb.Name
 	r := decode(t, must1s(testbed.Unloop(t, n, "check", "--output", "json")))
-	if !r.has("nameserver-node-local-dns", "169.254.25.10") || !r.has("dhclient-injects-nameserver", "169.254.25.10") {
-		t.Fatalf("check found %v", r.codes())
+	if !r.has("nameserver-node-local-dns", "169.254.25.10") || !r.has("dhclient-injects-nameserver", "169.254.25.10") ||
+		!slices.ContainsFunc(r.Findings, func(f finding) bool {
+			return f.Code == "pod-resolv-conf-stale" && f.Pod == pod && strings.Contains(f.File, sb.ID)
+		}) {
+		t.Fatalf("check does not name the loop and %s's stale copy: %v", pod, r.codes())
 	}
 
 	say("unloop plan --strategy dhclient: what apply would change, as diffs")
@@ -92,28 +110,43 @@ func fieldReport(t *testing.T, release string) {
 	resolvBefore := must1(n.ReadFile("/etc/resolv.conf"))
 	out, code = testbed.Unloop(t, n, "plan", "--strategy", "dhclient", "--detailed-exitcode")
 	show(out[strings.Index(out, "Plan ("):])
-	if code != 2 || !strings.Contains(out, "+# unloop: prepend domain-name-servers 169.254.25.10;") {
-		t.Fatalf("plan exited %d (want 2: changes):\n%s", code, out)
+	if code != 2 || !strings.Contains(out, "+# unloop: prepend domain-name-servers 169.254.25.10;") || !strings.Contains(out, "recreate pod "+pod+"\n") {
+		t.Fatalf("plan exited %d (want 2: changes, the hook and the pod):\n%s", code, out)
 	}
 	if got := must1(n.ReadFile("/etc/resolv.conf")); string(got) != string(resolvBefore) {
 		t.Fatal("plan changed /etc/resolv.conf")
 	}
 
-	say("unloop apply --strategy dhclient: the same plan, carried out")
-	out, code = testbed.Unloop(t, n, "apply", "--strategy", "dhclient")
-	show(out[strings.LastIndex(strings.TrimRight(out, "\n"), "\n")+1:])
+	say("unloop apply --strategy dhclient: the same plan, carried out; then the pod is recreated through CRI")
+	start := time.Now()
+	out, code = testbed.Unloop(t, n, "apply", "--strategy", "dhclient", "--output", "json")
 	if code != 0 {
 		t.Fatalf("apply exited %d:\n%s", code, out)
 	}
+	var res struct {
+		Verified      bool
+		PodsRecreated []string `json:"pods_recreated"`
+		PodsStale     []string `json:"pods_stale"`
+	}
+	must(t, json.Unmarshal([]byte(out), &res))
+	if !res.Verified || !slices.Equal(res.PodsRecreated, []string{pod}) || len(res.PodsStale) > 0 {
+		t.Fatalf("apply: verified %v, recreated %q, stale %q; want %s recreated:\n%s", res.Verified, res.PodsRecreated, res.PodsStale, pod, out)
+	}
+	show(fmt.Sprintf("verified: %v; pods recreated: %s", res.Verified, strings.Join(res.PodsRecreated, ", ")))
 	if got := string(must1(n.ReadFile("/etc/resolv.conf"))); strings.Contains(got, "169.254.25.10") || !strings.Contains(got, b.Upstream) {
 		t.Fatalf("after apply /etc/resolv.conf is:\n%s", got)
 	}
-
-	say("Recreating node-local-dns (a pod keeps the file it started with)")
-	n.Run("systemctl", "restart", "nodelocaldns.service")
-	b.serves()
-	ans, _ := b.answers()
-	say("node-local-dns answers example.test through the real upstream: %s", ans)
+	sb = newSandbox(t, n, "node-local-dns", sb.ID)
+	if cp := string(must1(n.ReadFile(sandboxCopy(sb.ID)))); strings.Contains(cp, "169.254.25.10") {
+		t.Fatalf("the new sandbox's copy still names 169.254.25.10:\n%s", cp)
+	}
+	answered := podAnswers(t, n, sb, "169.254.25.10")
+	t.Logf("apply → %s answers: %v", pod, answered.Sub(start).Round(100*time.Millisecond))
+	ans, _ := testbed.Dig(n, "169.254.25.10")
+	say("node-local-dns's new pod answers example.test through the real upstream: %s", ans)
+	if out, code := testbed.Unloop(t, n, "check"); code != 0 {
+		t.Errorf("check after apply exited %d:\n%s", code, out)
+	}
 
 	say("A new DHCP run (dhclient restarted): the hook keeps the address out")
 	bound := dhcpRuns(t, b)
@@ -124,22 +157,31 @@ func fieldReport(t *testing.T, release string) {
 	if strings.Contains(after, "169.254.25.10") || !strings.Contains(after, b.Upstream) {
 		t.Fatalf("after a new DHCP run /etc/resolv.conf is:\n%s", after)
 	}
+	podAnswers(t, n, sb, "169.254.25.10")
 
-	say("Rebooting the node")
+	say("Rebooting the node: kubelet makes node-local-dns's pod again, from the clean file")
 	n.Reboot()
 	waitDHCP(t, b, 0)
 	if got := string(must1(n.ReadFile("/etc/resolv.conf"))); strings.Contains(got, "169.254.25.10") {
 		t.Fatalf("after reboot /etc/resolv.conf is:\n%s", got)
 	}
-	n.Run("systemctl", "restart", "nodelocaldns.service")
-	b.serves()
-	r = decode(t, must1s(testbed.Unloop(t, n, "check", "--output", "json")))
-	if r.Status == "error" {
-		t.Fatalf("check after reboot: %v", r.codes())
+	testbed.WaitFor(t, time.Minute, "kubelet's /healthz ok after the reboot", func() bool { return testbed.KubeletHealthz(t, n, 10248) == "ok" })
+	var rebooted testbed.Sandbox
+	testbed.WaitFor(t, 2*time.Minute, "node-local-dns's sandbox after the reboot", func() bool {
+		sbs := testbed.Sandboxes(t, n, "node-local-dns")
+		if len(sbs) == 0 || sbs[0].State != "SANDBOX_READY" {
+			return false
+		}
+		rebooted = sbs[0]
+		return true
+	})
+	podAnswers(t, n, rebooted, "169.254.25.10")
+	if out, code := testbed.Unloop(t, n, "check"); code != 0 {
+		t.Fatalf("check after reboot exited %d:\n%s", code, out)
 	}
 	say("Still clean after the reboot; node-local-dns answers")
 
-	say("unloop rollback: the loop comes back, byte for byte")
+	say("unloop rollback: the files come back byte for byte, and with them the loop")
 	out, code = testbed.Unloop(t, n, "rollback")
 	show(out)
 	if code != 0 {
@@ -154,9 +196,52 @@ func fieldReport(t *testing.T, release string) {
 	if _, err := n.ReadFile("/etc/dhcp/dhclient-enter-hooks.d/unloop"); err == nil {
 		t.Errorf("the hook is still there after rollback")
 	}
-	if loops, log := b.nodeLocalDNSExitsWithLoop(); !loops {
-		t.Fatalf("after rollback node-local-dns does not loop again:\n%s", log)
+	// The running pod keeps its clean copy; its next sandbox (as after
+	// `kubectl delete pod`) gets the looping file again and dies of it.
+	n.Run(testbed.Crictl, "stopp", rebooted.ID)
+	n.Run(testbed.Crictl, "rmp", rebooted.ID)
+	if ok, log := diesOfLoop(t, n, "node-local-dns", rebooted.ID); !ok {
+		t.Fatalf("after rollback node-local-dns's next sandbox does not die of the loop:\n%s", log)
+	} else {
+		show(lastLine(log, "[FATAL]"))
 	}
+}
+
+// sandboxCopy is where containerd keeps a sandbox's copy of the pod file.
+func sandboxCopy(id string) string {
+	return "/var/lib/containerd/io.containerd.grpc.v1.cri/sandboxes/" + id + "/resolv.conf"
+}
+
+// diesOfLoop waits for the pod's sandbox other than old and for a run of its
+// container to exit with plugin/loop's FATAL line; it returns that run's log.
+func diesOfLoop(t testing.TB, n *node.Node, pod, old string) (bool, string) {
+	t.Helper()
+	var log string
+	ok := testbed.Poll(2*time.Minute, func() bool {
+		sbs := testbed.Sandboxes(t, n, pod)
+		if len(sbs) == 0 || sbs[0].ID == old {
+			return false
+		}
+		for _, c := range testbed.Containers(t, n, sbs[0].ID) {
+			if c.State == "CONTAINER_EXITED" {
+				log = n.Run(testbed.Crictl, "logs", c.ID)
+				return strings.Contains(log, loopLine)
+			}
+		}
+		return false
+	})
+	return ok, log
+}
+
+// lastLine is the last line of s that contains sub ("" when none does).
+func lastLine(s, sub string) string {
+	lines := strings.Split(s, "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		if strings.Contains(lines[i], sub) {
+			return lines[i]
+		}
+	}
+	return ""
 }
 
 // dhcpRuns counts the leases dhclient got in this boot.

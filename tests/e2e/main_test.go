@@ -37,17 +37,11 @@ type report struct {
 		DNSStubListener string   `json:"dns_stub_listener"`
 		DNS             []string `json:"dns"`
 	} `json:"resolved"`
-	Findings []struct {
-		Code    string `json:"code"`
-		File    string `json:"file"`
-		Line    int    `json:"line"`
-		Address string `json:"address"`
-		Message string `json:"message"`
-	} `json:"findings"`
-	Changed  bool   `json:"changed"`
-	Run      string `json:"run"`
-	Verified bool   `json:"verified"`
-	Error    string `json:"error"`
+	Findings []finding `json:"findings"`
+	Changed  bool      `json:"changed"`
+	Run      string    `json:"run"`
+	Verified bool      `json:"verified"`
+	Error    string    `json:"error"`
 	Changes  []struct {
 		Kind    string `json:"kind"`
 		Path    string `json:"path"`
@@ -55,6 +49,16 @@ type report struct {
 		Action  string `json:"action"`
 		Skipped string `json:"skipped"`
 	} `json:"changes"`
+}
+
+// finding is one of check's findings.
+type finding struct {
+	Code    string `json:"code"`
+	File    string `json:"file"`
+	Line    int    `json:"line"`
+	Address string `json:"address"`
+	Message string `json:"message"`
+	Pod     string `json:"pod"`
 }
 
 func decode(t *testing.T, out string) report {

@@ -18,11 +18,9 @@ import (
 	"github.com/unloop/unloop/tests/testbed"
 )
 
-// The field's loop with the real kubelet (v1.34.4 on containerd): dhclient
-// writes node-local-dns's own address into the node's resolv.conf, kubelet
-// copies it into node-local-dns's sandbox (a static pod, hostNetwork,
-// dnsPolicy: Default), and CoreDNS's loop plugin ends the container at every
-// start: a real CrashLoopBackOff.
+// The real kubelet (v1.34.4 on containerd) and its pods: the helpers the
+// scenarios on it share (TestFieldReport, the scenarios of scenarios_test.go),
+// and every kubelet edit unloop makes, run under it.
 
 // newKubeletBed is newBed with a node that runs containers and the real
 // kubelet (not started yet), with 169.254.25.10 on its lo.
@@ -73,7 +71,7 @@ func crashLoops(t *testing.T, n *node.Node, pod string) (testbed.Sandbox, testbe
 
 // newSandbox waits for the pod's ready sandbox other than old (kubelet's
 // new one, after apply removed old through CRI) and returns it.
-func newSandbox(t *testing.T, n *node.Node, pod, old string) testbed.Sandbox {
+func newSandbox(t testing.TB, n *node.Node, pod, old string) testbed.Sandbox {
 	t.Helper()
 	var sb testbed.Sandbox
 	testbed.WaitFor(t, 2*time.Minute, pod+"'s new sandbox ready", func() bool {
@@ -123,100 +121,6 @@ func fieldReportKubelet(t *testing.T, release string) (*bed, testbed.Sandbox, te
 	testbed.AddPod(t, n, nodeLocalDNSPod)
 	sb, last := crashLoops(t, n, "node-local-dns")
 	return b, sb, last
-}
-
-// TestRealKubeletFieldReport: the field report's node with the real kubelet.
-// The pod crash-loops for real (restart count, the FATAL line in its log,
-// kubelet's back-off); check names it (CRI gives its labels); apply fixes the
-// file at its source and recreates the pod through CRI, which then answers,
-// and still does after a DHCP run and a reboot.
-func TestRealKubeletFieldReport(t *testing.T) {
-	testbed.ForEachRelease(t, func(t *testing.T, release string) {
-		b, sb, last := fieldReportKubelet(t, release)
-		n := b.Node
-		log := n.Run(testbed.Crictl, "logs", last.ID)
-		if !strings.Contains(log, "[FATAL] plugin/loop: Loop (169.254.25.10:") {
-			t.Errorf("the crashed container's log has no FATAL loop line:\n%s", log)
-		}
-		if kl := n.Run("journalctl", "-b", "-u", "kubelet.service", "--no-pager", "-o", "cat"); !strings.Contains(kl, "back-off") {
-			t.Errorf("kubelet logs no back-off for the pod")
-		}
-		t.Logf("%s crash-loops: run %d %s", sb.Name, last.Attempt, last.State)
-
-		// check names the crash-looping pod: its name and labels from CRI
-		// (containerd keeps no labels on disk), its copy from the sandbox.
-		pod := "kube-system/" + sb.Name
-		out, code := testbed.Unloop(t, n, "check", "--output", "json")
-		var rep struct {
-			Findings []struct{ Code, Pod, File string }
-		}
-		must(t, json.Unmarshal([]byte(out), &rep))
-		if code != 2 || !slices.ContainsFunc(rep.Findings, func(f struct{ Code, Pod, File string }) bool {
-			return f.Code == "pod-resolv-conf-stale" && f.Pod == pod && strings.Contains(f.File, sb.ID)
-		}) {
-			t.Fatalf("check (exit %d) does not name %s's stale copy:\n%s", code, pod, out)
-		}
-		out, code = testbed.Unloop(t, n, "plan", "--strategy", "dhclient")
-		if !strings.Contains(out, "recreate pod "+pod+"\n") {
-			t.Errorf("plan (exit %d) does not list %s to recreate:\n%s", code, pod, out)
-		}
-
-		// apply fixes the file, then recreates the pod through CRI.
-		start := time.Now()
-		out, code = testbed.Unloop(t, n, "apply", "--strategy", "dhclient", "--output", "json")
-		applied := time.Now()
-		if code != 0 {
-			t.Fatalf("apply exited %d:\n%s", code, out)
-		}
-		var res struct {
-			Verified      bool
-			PodsRecreated []string `json:"pods_recreated"`
-			PodsStale     []string `json:"pods_stale"`
-		}
-		must(t, json.Unmarshal([]byte(out), &res))
-		if !res.Verified || !slices.Equal(res.PodsRecreated, []string{pod}) || len(res.PodsStale) > 0 {
-			t.Fatalf("apply: verified %v, recreated %q, stale %q; want %s recreated:\n%s", res.Verified, res.PodsRecreated, res.PodsStale, pod, out)
-		}
-		old := sb.ID
-		sb = newSandbox(t, n, "node-local-dns", old)
-		copy := string(must1(n.ReadFile("/var/lib/containerd/io.containerd.grpc.v1.cri/sandboxes/" + sb.ID + "/resolv.conf")))
-		if strings.Contains(copy, "169.254.25.10") {
-			t.Fatalf("the new sandbox's copy still names 169.254.25.10:\n%s", copy)
-		}
-		answered := podAnswers(t, n, sb, "169.254.25.10")
-		t.Logf("apply → %s answers: %v (apply returned after %v)", pod, answered.Sub(start).Round(100*time.Millisecond),
-			applied.Sub(start).Round(100*time.Millisecond))
-		// kubelet makes the new sandbox at the pod's next sync, up to 15 s
-		// after its last back-off: a slower one is shown with what kubelet did.
-		if answered.Sub(start) > 15*time.Second {
-			t.Logf("kubelet's and containerd's log since apply:\n%s", journalSince(n, start))
-		}
-		if out, code := testbed.Unloop(t, n, "check"); code != 0 {
-			t.Errorf("check after apply exited %d:\n%s", code, out)
-		}
-
-		bound := dhcpRuns(t, b)
-		startUnit(t, n, "restart", "dhclient.service")
-		waitDHCP(t, b, bound)
-		if got := string(must1(n.ReadFile("/etc/resolv.conf"))); strings.Contains(got, "169.254.25.10") {
-			t.Fatalf("after a new DHCP run /etc/resolv.conf is:\n%s", got)
-		}
-		podAnswers(t, n, sb, "169.254.25.10")
-
-		n.Reboot()
-		waitDHCP(t, b, 0)
-		testbed.WaitFor(t, time.Minute, "kubelet's /healthz ok after the reboot", func() bool { return testbed.KubeletHealthz(t, n, 10248) == "ok" })
-		var after testbed.Sandbox
-		testbed.WaitFor(t, 2*time.Minute, "node-local-dns's sandbox after the reboot", func() bool {
-			sbs := testbed.Sandboxes(t, n, "node-local-dns")
-			if len(sbs) == 0 || sbs[0].State != "SANDBOX_READY" {
-				return false
-			}
-			after = sbs[0]
-			return true
-		})
-		podAnswers(t, n, after, "169.254.25.10")
-	})
 }
 
 // realKubeletEdits are the shapes of kubelet setup the kubelet strategy edits:
