@@ -534,6 +534,9 @@ func HTTPHealthz(ctx context.Context, addr string) error {
 // restartAll restarts the units a rollback put back the files of. It is
 // part of a rollback, so it runs on its own deadline: a cancelled ctx (the
 // SIGTERM that cut the run short) must not leave kubelet on a deleted file.
+// Each unit's failed state is reset first: a kubelet that crash-looped on
+// the rolled-back config under Restart=always may have hit its start limit,
+// and systemd then refuses the restart that would bring it back.
 func restartAll(ctx context.Context, env Env, units []string) error {
 	if len(units) == 0 {
 		return nil
@@ -543,6 +546,9 @@ func restartAll(ctx context.Context, env Env, units []string) error {
 	var errs []error
 	for _, u := range units {
 		rctx, cancel := context.WithTimeout(ctx, restartTimeout)
+		if err := env.Bus.ResetFailed(rctx, u); err != nil {
+			env.log().Debug("rollback: reset-failed", "unit", u, "err", err)
+		}
 		if err := env.Bus.RestartUnit(rctx, u); err != nil {
 			errs = append(errs, err)
 		}

@@ -62,6 +62,9 @@ type Bus interface {
 	UnitActive(ctx context.Context, unit string) (bool, error)
 	UnitFiles(ctx context.Context, unit string) ([]string, error)
 	RestartUnit(ctx context.Context, unit string) error
+	// ResetFailed clears a unit's failed state and start-limit counter
+	// (systemctl reset-failed), before a rollback's restart.
+	ResetFailed(ctx context.Context, unit string) error
 	// Reload is systemctl daemon-reload: after a unit file or drop-in
 	// changed, before the unit is restarted.
 	Reload(ctx context.Context) error

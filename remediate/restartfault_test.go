@@ -27,10 +27,14 @@ import (
 type restartBus struct {
 	jobErr func(i int) error
 	active func(i int) bool
+	// limit, when not 0, is the unit's start limit: after limit restarts
+	// with no reset-failed between them, systemd refuses the next one.
+	limit int
 
-	mu       sync.Mutex
-	restarts []string
-	reloads  int
+	mu         sync.Mutex
+	restarts   []string
+	reloads    int
+	sinceReset int
 }
 
 func (b *restartBus) Resolved(context.Context) (*systemd.ResolvedState, error) {
@@ -59,7 +63,18 @@ func (b *restartBus) RestartUnit(_ context.Context, unit string) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.restarts = append(b.restarts, unit)
+	if b.limit > 0 && b.sinceReset >= b.limit {
+		return &systemd.JobError{Unit: unit, Job: "restart", Result: "failed"} // start-limit-hit
+	}
+	b.sinceReset++
 	return b.jobErr(len(b.restarts) - 1)
+}
+
+func (b *restartBus) ResetFailed(context.Context, string) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.sinceReset = 0
+	return nil
 }
 
 // TestApplyRestartFails: kubelet's restart goes wrong after the files were
@@ -75,23 +90,28 @@ func TestApplyRestartFails(t *testing.T) {
 		active     func(i int) bool
 		want       string // in the message
 		rollbackOK bool
+		limit      int // the unit's start limit; 0 none
 	}{
 		{"the restart job fails", func(i int) error {
 			if i == 0 {
 				return failed
 			}
 			return nil
-		}, func(int) bool { return true }, `restarting kubelet.service: restart of kubelet.service: job result "failed"; every change of the run was rolled back`, true},
+		}, func(int) bool { return true }, `restarting kubelet.service: restart of kubelet.service: job result "failed"; every change of the run was rolled back`, true, 0},
 		{"kubelet stops after its restart", func(int) error { return nil }, func(i int) bool { return i > 0 },
-			"restarting kubelet.service: kubelet.service stopped 0s after its restart (see journalctl -u kubelet.service); every change of the run was rolled back", true},
+			"restarting kubelet.service: kubelet.service stopped 0s after its restart (see journalctl -u kubelet.service); every change of the run was rolled back", true, 0},
 		{"the rollback's restart fails too", func(int) error { return failed }, func(int) bool { return false },
-			`restarting kubelet.service: restart of kubelet.service: job result "failed"; rolling back failed too`, false},
+			`restarting kubelet.service: restart of kubelet.service: job result "failed"; rolling back failed too`, false, 0},
+		// kubelet crash-looped on the new config until systemd's start limit
+		// stopped it: the rollback resets the limit, or its restart is refused.
+		{"kubelet hits its start limit", func(int) error { return nil }, func(i int) bool { return i > 0 },
+			"restarting kubelet.service: kubelet.service stopped 0s after its restart (see journalctl -u kubelet.service); every change of the run was rolled back", true, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dir, _ := hostcfgtest.Tree(t, filepath.Join("testdata", "nodes", "ubuntu-2004-kubeadm-stub.txtar"))
 			env, log := faultEnv(t, dir)
-			bus := &restartBus{jobErr: tt.jobErr, active: tt.active}
+			bus := &restartBus{jobErr: tt.jobErr, active: tt.active, limit: tt.limit}
 			env.Bus = bus
 			env.Probe = func(context.Context, netip.Addr) error { return nil }
 			opts := Options{Strategies: []string{StrategyKubelet}}

@@ -363,9 +363,6 @@ func (e *JobError) Error() string {
 	return fmt.Sprintf("%s of %s: job result %q", e.Job, e.Unit, e.Result)
 }
 
-// RestartUnit restarts unit and waits for the job's result; anything but "done"
-// is an error naming the unit and the result. "done" means systemd considers
-// the unit started; a service may take its bus name a moment later.
 // Reload makes systemd read its unit files and drop-ins again (systemctl
 // daemon-reload): a unit restarted after its drop-in changed runs the old
 // command line otherwise.
@@ -376,6 +373,9 @@ func (c *Client) Reload(ctx context.Context) error {
 	return nil
 }
 
+// RestartUnit restarts unit and waits for the job's result; anything but "done"
+// is an error naming the unit and the result. "done" means systemd considers
+// the unit started; a service may take its bus name a moment later.
 func (c *Client) RestartUnit(ctx context.Context, unit string) error {
 	// go-systemd sends the result from its signal loop: a buffer keeps that
 	// loop going when ctx ends first and nobody receives.
@@ -396,4 +396,14 @@ func (c *Client) RestartUnit(ctx context.Context, unit string) error {
 	case <-ctx.Done():
 		return fmt.Errorf("restarting %s: waiting for the job: %w", unit, ctx.Err())
 	}
+}
+
+// ResetFailed is systemctl reset-failed for unit: its failed state and its
+// start-limit counter are cleared. A unit that hit its start limit refuses
+// every start, manual ones too, until the interval has passed.
+func (c *Client) ResetFailed(ctx context.Context, unit string) error {
+	if err := c.sd.ResetFailedUnitContext(ctx, unit); err != nil {
+		return fmt.Errorf("resetting the failed state of %s: %w", unit, busError(err))
+	}
+	return nil
 }

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -55,29 +54,14 @@ func TestFieldReport(t *testing.T) {
 }
 
 func fieldReport(t *testing.T, release string) {
-	say("Booting a throwaway %s node (systemd, dhclient, containerd and a real kubelet v1.34.4) next to a DHCP server and an upstream DNS server", release)
-	// The DHCP server hands out the node cache too (as a cloud's DHCP options
-	// set by Kubespray's users do): only the hook can keep it out at a renew.
-	// A node without systemd-resolved, as on RHEL: trixie's dhclient hands its
-	// servers to resolved instead of writing the file when resolved is enabled.
-	b := newKubeletBed(t, release, "169.254.25.10,UPSTREAM")
+	say("Booting a throwaway %s node with dhclient, containerd and a real kubelet (v1.34.4), next to a DHCP server that also hands out node-local-dns's address; kubelet runs node-local-dns (CoreDNS with the loop plugin on 169.254.25.10) as a static pod", release)
+	b, sb, last := fieldReportKubelet(t, release)
 	n := b.Node
-	n.Run("systemctl", "disable", "--now", "systemd-resolved.service")
-	// Like RHEL: a plain /etc/resolv.conf that dhclient-script owns.
-	// (n.Path follows the link; the link itself is in /etc.)
-	must(t, os.Remove(filepath.Join(must1(n.Path("/etc")), "resolv.conf")))
-	must(t, n.WriteFile("/etc/resolv.conf", nil, 0o644))
-	must(t, n.WriteFile("/etc/dhcp/dhclient.conf", []byte(dhclientConf), 0o644))
-	b.startDHCP(b.Upstream)
-	before := b.waitResolv("169.254.25.10")
-	say("dhclient wrote the node's /etc/resolv.conf (kubelet hands it to pods with dnsPolicy: Default):")
+	before := string(must1(n.ReadFile("/etc/resolv.conf")))
+	say("dhclient wrote the node's /etc/resolv.conf, which kubelet copies into the pod:")
 	show(before)
 
-	say("Starting kubelet with node-local-dns as a static pod: CoreDNS with the loop plugin on 169.254.25.10, forwarding '.' to its copy of that file")
-	must(t, n.WriteFile("/etc/node-local-dns/Corefile", []byte(nodeLocalCorefile), 0o644))
-	testbed.StartKubelet(t, n, testbed.KubeletConfigFor(n, ""))
-	testbed.AddPod(t, n, nodeLocalDNSPod)
-	sb, last := crashLoops(t, n, "node-local-dns")
+	say("node-local-dns crash-loops")
 	log := n.Run(testbed.Crictl, "logs", last.ID)
 	if !strings.Contains(log, "[FATAL] plugin/loop: Loop (169.254.25.10:") || !strings.Contains(log, nodeCacheLoop) {
 		t.Fatalf("the crashed container's log has no FATAL loop line:\n%s", log)

@@ -29,9 +29,6 @@ func BenchmarkRealKubeletApplyToPod(b *testing.B) {
 			must(b, n.WriteFile("/etc/pod-coredns/Corefile", []byte(podCorefile), 0o644))
 			must(b, n.WriteFile("/var/lib/kubelet/config.yaml", []byte(testbed.KubeletConfigFor(n, watch.extra)), 0o644))
 			must(b, n.WriteFile("/etc/kubernetes/unloop-cgroup-root", []byte(n.PodCgroupRoot()), 0o644))
-			// Two restarts an iteration: more than systemd's default start
-			// limit (5 in 10 s) lets through.
-			must(b, n.WriteFile("/etc/systemd/system/kubelet.service.d/90-bench.conf", []byte("[Unit]\nStartLimitIntervalSec=0\n"), 0o644))
 			n.Run("systemctl", "daemon-reload")
 			n.Run("systemctl", "enable", "--now", "kubelet.service")
 			testbed.AddPod(b, n, testbed.Pod{Name: "coredns", Labels: map[string]string{"k8s-app": "kube-dns"}, ConfigDir: "/etc/pod-coredns"})

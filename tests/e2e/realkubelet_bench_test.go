@@ -34,11 +34,6 @@ func BenchmarkRealKubeletApply(b *testing.B) {
 			if err := n.WriteFile("/var/lib/kubelet/config.yaml", []byte(testbed.KubeletConfigFor(n, watch.extra)), 0o644); err != nil {
 				b.Fatal(err)
 			}
-			// Two restarts an iteration: more than systemd's default start
-			// limit (5 in 10 s) lets through.
-			if err := n.WriteFile("/etc/systemd/system/kubelet.service.d/90-bench.conf", []byte("[Unit]\nStartLimitIntervalSec=0\n"), 0o644); err != nil {
-				b.Fatal(err)
-			}
 			n.Run("systemctl", "daemon-reload")
 			if err := n.WriteFile("/etc/kubernetes/unloop-cgroup-root", []byte(n.PodCgroupRoot()), 0o644); err != nil {
 				b.Fatal(err)

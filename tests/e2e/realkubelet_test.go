@@ -1,10 +1,14 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -98,6 +102,27 @@ func podAnswers(t *testing.T, n *node.Node, sb testbed.Sandbox, server string) t
 	return answered
 }
 
+// fieldReportKubelet is the field report's node with the real kubelet:
+// dhclient writes 169.254.25.10 first into /etc/resolv.conf, and
+// node-local-dns (a static pod) crash-loops on it. It returns the pod's
+// sandbox and its newest (exited) run.
+func fieldReportKubelet(t *testing.T, release string) (*bed, testbed.Sandbox, testbed.Container) {
+	t.Helper()
+	b := newKubeletBed(t, release, "169.254.25.10,UPSTREAM")
+	n := b.Node
+	n.Run("systemctl", "disable", "--now", "systemd-resolved.service")
+	must(t, os.Remove(filepath.Join(must1(n.Path("/etc")), "resolv.conf")))
+	must(t, n.WriteFile("/etc/resolv.conf", nil, 0o644))
+	must(t, n.WriteFile("/etc/dhcp/dhclient.conf", []byte(dhclientConf), 0o644))
+	b.startDHCP(b.Upstream)
+	b.waitResolv("169.254.25.10")
+	must(t, n.WriteFile("/etc/node-local-dns/Corefile", []byte(nodeLocalCorefile), 0o644))
+	testbed.StartKubelet(t, n, testbed.KubeletConfigFor(n, ""))
+	testbed.AddPod(t, n, nodeLocalDNSPod)
+	sb, last := crashLoops(t, n, "node-local-dns")
+	return b, sb, last
+}
+
 // realKubeletEdits are the shapes of kubelet setup the kubelet strategy edits:
 // the config (block YAML, flow YAML, JSON, resolvConf misspelled) or the
 // --resolv-conf flag (in kubeadm-flags.env, in a unit drop-in). config is the
@@ -171,13 +196,17 @@ func standaloneBase(n *node.Node) map[string]any {
 }
 
 // TestRealKubeletEdits runs every kubelet edit unloop makes under the real
-// kubelet, on one bookworm node (rolled back between shapes): the stub file
-// is kubelet's pod file, `apply --strategy kubelet` edits where it is set,
-// restarts kubelet and watches its /healthz; kubelet is healthy and its
+// kubelet, on one node of each release (rolled back between shapes): the stub
+// file is kubelet's pod file, `apply --strategy kubelet` edits where it is
+// set, restarts kubelet and watches its /healthz; kubelet is healthy and its
 // /configz shows resolved's uplink file.
 func TestRealKubeletEdits(t *testing.T) {
+	testbed.ForEachRelease(t, testRealKubeletEdits)
+}
+
+func testRealKubeletEdits(t *testing.T, release string) {
 	b := &bed{Net: testbed.NewNet(t, "ulk", "10.98"), t: t}
-	b.Node = testbed.Boot(t, binDir, testbed.KubeletOptions(t, node.Options{NetNS: b.NodeNS}))
+	b.Node = testbed.Boot(t, binDir, testbed.KubeletOptions(t, node.Options{Release: release, NetNS: b.NodeNS}))
 	n := b.Node
 	b.AddNodeAddr()
 	b.IP("-n", b.NodeNS, "route", "add", "default", "via", b.Upstream)
@@ -236,38 +265,175 @@ func TestRealKubeletEdits(t *testing.T) {
 // exits at every start under Restart=always). apply's watch (kubelet's
 // /healthz, and the unit's state meanwhile: here it sees kubelet stop)
 // catches it, rolls the config back and restarts kubelet, which is healthy
-// again on the old resolvConf; apply fails and says so.
+// again on the old resolvConf; apply fails and says so. The site's unit
+// allows 2 starts in 2 minutes: kubelet's start and apply's restart use them
+// up, and systemd refuses the rollback's restart unless the rollback resets
+// the limit first (as it does). On bookworm and trixie.
 func TestRealKubeletRefusedConfigRolledBack(t *testing.T) {
-	b := &bed{Net: testbed.NewNet(t, "ulk", "10.98"), t: t}
-	b.Node = testbed.Boot(t, binDir, testbed.KubeletOptions(t, node.Options{NetNS: b.NodeNS}))
-	n := b.Node
-	b.AddNodeAddr()
-	b.IP("-n", b.NodeNS, "route", "add", "default", "via", b.Upstream)
-	b.resolvedDNS("upstream.conf", b.Upstream)
-	must(t, n.WriteFile("/etc/systemd/system/kubelet.service.d/30-site-check.conf", []byte("[Service]\nExecStart=\nExecStart=/bin/sh -c '"+
-		"if grep -q /run/systemd/resolve /var/lib/kubelet/config.yaml; then set -- --refused-by-site; fi; exec "+
-		testbed.KubeBin+"/kubelet --config=/var/lib/kubelet/config.yaml \"$@\"' kubelet\n"), 0o644))
-	config := testbed.KubeletConfigFor(n, "")
-	testbed.StartKubelet(t, n, config)
-	if rc := testbed.KubeletResolvConf(t, n); rc != "/etc/resolv.conf" {
-		t.Fatalf("kubelet runs with resolvConf %q before apply", rc)
-	}
+	testbed.ForEachRelease(t, func(t *testing.T, release string) {
+		b := &bed{Net: testbed.NewNet(t, "ulk", "10.98"), t: t}
+		b.Node = testbed.Boot(t, binDir, testbed.KubeletOptions(t, node.Options{Release: release, NetNS: b.NodeNS}))
+		n := b.Node
+		b.AddNodeAddr()
+		b.IP("-n", b.NodeNS, "route", "add", "default", "via", b.Upstream)
+		b.resolvedDNS("upstream.conf", b.Upstream)
+		must(t, n.WriteFile("/etc/systemd/system/kubelet.service.d/30-site-check.conf", []byte("[Unit]\nStartLimitIntervalSec=120\nStartLimitBurst=2\n[Service]\nExecStart=\nExecStart=/bin/sh -c '"+
+			"if grep -q /run/systemd/resolve /var/lib/kubelet/config.yaml; then set -- --refused-by-site; fi; exec "+
+			testbed.KubeBin+"/kubelet --config=/var/lib/kubelet/config.yaml \"$@\"' kubelet\n"), 0o644))
+		config := testbed.KubeletConfigFor(n, "")
+		testbed.StartKubelet(t, n, config)
+		if rc := testbed.KubeletResolvConf(t, n); rc != "/etc/resolv.conf" {
+			t.Fatalf("kubelet runs with resolvConf %q before apply", rc)
+		}
 
-	start := time.Now()
-	out, code := testbed.Unloop(t, n, "apply", "--strategy", "kubelet", "--output", "json")
-	took := time.Since(start)
-	if code == 0 {
-		t.Fatalf("apply succeeded on a config kubelet refuses:\n%s", out)
-	}
-	if got := string(must1(n.ReadFile("/var/lib/kubelet/config.yaml"))); got != config {
-		t.Errorf("kubelet's config after the rolled-back apply:\n%s", got)
-	}
-	if kl := n.Run("journalctl", "-b", "-u", "kubelet.service", "--no-pager", "-o", "cat"); !strings.Contains(kl, "unknown flag: --refused-by-site") {
-		t.Errorf("kubelet never refused the config; its log:\n%s", kl)
-	}
-	testbed.WaitFor(t, time.Minute, "kubelet's /healthz ok after the rollback", func() bool { return testbed.KubeletHealthz(t, n, 10248) == "ok" })
-	if rc := testbed.KubeletResolvConf(t, n); rc != "/etc/resolv.conf" {
-		t.Errorf("kubelet runs with resolvConf %q after the rollback, want the old /etc/resolv.conf", rc)
-	}
-	t.Logf("apply, the watch's deadline and the rollback took %v", took.Round(10*time.Millisecond))
+		start := time.Now()
+		out, code := testbed.Unloop(t, n, "apply", "--strategy", "kubelet", "--output", "json")
+		took := time.Since(start)
+		if code == 0 {
+			t.Fatalf("apply succeeded on a config kubelet refuses:\n%s", out)
+		}
+		var res applyDoc
+		must(t, json.Unmarshal([]byte(out), &res))
+		if !res.RolledBack {
+			t.Errorf("apply says it did not roll back:\n%s", out)
+		}
+		if got := string(must1(n.ReadFile("/var/lib/kubelet/config.yaml"))); got != config {
+			t.Errorf("kubelet's config after the rolled-back apply:\n%s", got)
+		}
+		kl := n.Run("journalctl", "-b", "-u", "kubelet.service", "--no-pager", "-o", "cat")
+		if !strings.Contains(kl, "unknown flag: --refused-by-site") {
+			t.Errorf("kubelet never refused the config; its log:\n%s", kl)
+		}
+		testbed.WaitFor(t, time.Minute, "kubelet's /healthz ok after the rollback", func() bool { return testbed.KubeletHealthz(t, n, 10248) == "ok" })
+		if rc := testbed.KubeletResolvConf(t, n); rc != "/etc/resolv.conf" {
+			t.Errorf("kubelet runs with resolvConf %q after the rollback, want the old /etc/resolv.conf", rc)
+		}
+		if strings.Contains(out, "rolling back failed") {
+			t.Errorf("apply's rollback failed:\n%s", out)
+		}
+		t.Logf("apply, the watch and the rollback took %v", took.Round(10*time.Millisecond))
+	})
+}
+
+// journalSince is kubelet's and containerd's log since t, with timestamps to
+// the microsecond.
+func journalSince(n *node.Node, t time.Time) string {
+	return n.Run("journalctl", "-u", "kubelet.service", "-u", "containerd.service", "--no-pager", "-o", "short-precise",
+		"--since", fmt.Sprintf("@%d.%06d", t.Unix(), t.Nanosecond()/1000))
+}
+
+// applyDoc is what these tests read of `apply --output json`.
+type applyDoc struct {
+	Run           string
+	Verified      bool
+	RolledBack    bool `json:"rolled_back"`
+	Changes       []applyChange
+	PodsRecreated []string `json:"pods_recreated"`
+	PodsStale     []string `json:"pods_stale"`
+}
+
+type applyChange struct {
+	Kind, Action, Skipped string
+	Pods                  []string
+}
+
+// TestRealKubeletPodNotBack: the field report's node with the real kubelet,
+// where apply's fix is right but the crash-looping pod can't be recreated.
+//
+// kubelet stopped (the boot unit's case): apply fixes the file and removes no
+// sandbox; the plan says why. Then, kubelet running again, the sandbox
+// (pause) image is removed from containerd: kubelet's RunPodSandbox has to
+// pull it and no registry is reachable, so the pod gets no new sandbox. apply
+// fixes the file, waits 60 s for the pod and exits 3: "fixed; 1 pod still
+// holds the old file", the pod in pods_stale; the file fix and its run stay.
+// Once the image is back kubelet makes the pod on the clean file, and it
+// answers.
+func TestRealKubeletPodNotBack(t *testing.T) {
+	testbed.ForEachRelease(t, func(t *testing.T, release string) {
+		b, sb, _ := fieldReportKubelet(t, release)
+		n := b.Node
+		pod := "kube-system/" + sb.Name
+
+		startUnit(t, n, "stop", "kubelet.service")
+		out, code := testbed.Unloop(t, n, "apply", "--strategy", "dhclient", "--output", "json")
+		var res applyDoc
+		must(t, json.Unmarshal([]byte(out), &res))
+		if code != 0 || !res.Verified || len(res.PodsRecreated)+len(res.PodsStale) > 0 ||
+			!slices.ContainsFunc(res.Changes, func(c applyChange) bool {
+				return c.Action == "recreate" && slices.Equal(c.Pods, []string{pod}) && c.Skipped == "kubelet.service is not running"
+			}) {
+			t.Fatalf("apply with kubelet stopped (exit %d): want the file fixed and the recreate of %s skipped, kubelet not running:\n%s", code, pod, out)
+		}
+		if got := string(must1(n.ReadFile("/etc/resolv.conf"))); strings.Contains(got, "169.254.25.10") {
+			t.Fatalf("apply with kubelet stopped left /etc/resolv.conf:\n%s", got)
+		}
+		if sbs := testbed.Sandboxes(t, n, "node-local-dns"); len(sbs) != 1 || sbs[0].ID != sb.ID || sbs[0].State != "SANDBOX_READY" {
+			t.Fatalf("apply with kubelet stopped touched the sandbox %s: now %+v", sb.ID, sbs)
+		}
+		if out, code := testbed.Unloop(t, n, "rollback"); code != 0 {
+			t.Fatalf("rollback: exit %d: %s", code, out)
+		}
+		b.waitResolv("169.254.25.10")
+		startUnit(t, n, "start", "kubelet.service")
+		testbed.WaitFor(t, time.Minute, "kubelet's /healthz ok", func() bool { return testbed.KubeletHealthz(t, n, 10248) == "ok" })
+
+		// The sandbox image gone: no new sandbox for the pod.
+		n.Run("ctr", "-n", "k8s.io", "images", "rm", "unloop.test/pause:1")
+		start := time.Now()
+		ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+		defer cancel()
+		out, err := n.Exec(ctx, "/opt/unloop/unloop", "apply", "--strategy", "dhclient", "--output", "json")
+		took := time.Since(start)
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 3 {
+			t.Fatalf("apply with the pod not coming back: %v, want exit 3:\n%s\n%s", err, out, journalSince(n, start))
+		}
+		if want := "unloop: fixed; 1 pod still holds the old file: " + pod; !strings.Contains(err.Error(), want) {
+			t.Errorf("apply's message: %v\nwant %q", err, want)
+		}
+		res = applyDoc{}
+		must(t, json.Unmarshal([]byte(out), &res))
+		if !res.Verified || res.RolledBack || res.Run == "" || !slices.Equal(res.PodsStale, []string{pod}) || len(res.PodsRecreated) > 0 {
+			t.Fatalf("apply: run %q, verified %v, rolled back %v, stale %q, recreated %q; want %s stale only:\n%s",
+				res.Run, res.Verified, res.RolledBack, res.PodsStale, res.PodsRecreated, pod, out)
+		}
+		if took < 60*time.Second {
+			t.Errorf("apply gave up on the pod after %v, before its 60 s", took)
+		}
+		t.Logf("apply → exit 3 after %v", took.Round(100*time.Millisecond))
+		if got := string(must1(n.ReadFile("/etc/resolv.conf"))); strings.Contains(got, "169.254.25.10") || !strings.Contains(got, b.Upstream) {
+			t.Errorf("after apply's exit 3, /etc/resolv.conf is:\n%s", got)
+		}
+		var runs struct{ Runs []struct{ ID, State string } }
+		must(t, json.Unmarshal([]byte(must1s(testbed.Unloop(t, n, "runs", "--output", "json"))), &runs))
+		if len(runs.Runs) == 0 || runs.Runs[0].ID != res.Run || runs.Runs[0].State != "applied" {
+			t.Errorf("the journal after apply's exit 3: %+v, want run %s applied", runs.Runs, res.Run)
+		}
+		// kubelet tried and failed: the sandbox image can't be pulled.
+		kl := strings.Split(journalSince(n, start), "\n")
+		if i := slices.IndexFunc(kl, func(l string) bool {
+			return strings.Contains(l, "kubelet") && strings.Contains(l, "CreatePodSandbox") && strings.Contains(l, "unloop.test/pause:1")
+		}); i < 0 {
+			t.Errorf("kubelet's log shows no failed sandbox for want of the pause image:\n%s", strings.Join(kl, "\n"))
+		} else {
+			t.Logf("kubelet: %s", kl[i])
+		}
+		if sbs := testbed.Sandboxes(t, n, "node-local-dns"); slices.ContainsFunc(sbs, func(s testbed.Sandbox) bool { return s.State == "SANDBOX_READY" }) {
+			t.Errorf("node-local-dns has a ready sandbox without the pause image: %+v", sbs)
+		}
+
+		// The fault repaired: kubelet makes the pod on the clean file.
+		n.Run("ctr", "-n", "k8s.io", "images", "import", "--snapshotter", "native", "/opt/kube/images/pause.tar")
+		repaired := time.Now()
+		sb = newSandbox(t, n, "node-local-dns", sb.ID)
+		copy := string(must1(n.ReadFile("/var/lib/containerd/io.containerd.grpc.v1.cri/sandboxes/" + sb.ID + "/resolv.conf")))
+		if strings.Contains(copy, "169.254.25.10") {
+			t.Fatalf("the new sandbox's copy still names 169.254.25.10:\n%s", copy)
+		}
+		answered := podAnswers(t, n, sb, "169.254.25.10")
+		t.Logf("image back → %s answers: %v", pod, answered.Sub(repaired).Round(100*time.Millisecond))
+		if out, code := testbed.Unloop(t, n, "check"); code != 0 {
+			t.Errorf("check after the pod came back exited %d:\n%s", code, out)
+		}
+	})
 }

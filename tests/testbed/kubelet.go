@@ -147,11 +147,14 @@ done
 	podCgroupRootFile = "/etc/kubernetes/unloop-cgroup-root"
 
 	// kubeletUnit is kubelet as kubeadm's packages run it (restarted
-	// always, after a pause), without the drop-in: the config file only.
+	// always, after a pause, with no start limit: kubernetes/release's
+	// kubelet.service sets StartLimitInterval=0), without the drop-in: the
+	// config file only.
 	kubeletUnit = `[Unit]
 Description=kubelet: The Kubernetes Node Agent
 Wants=containerd.service
 After=containerd.service unloop-containers.service unloop-images.service
+StartLimitIntervalSec=0
 [Service]
 ExecStartPre=/usr/local/sbin/unloop-pod-cgroups
 ExecStart=` + KubeBin + `/kubelet --config=/var/lib/kubelet/config.yaml
