@@ -182,8 +182,7 @@ func fieldReport(t *testing.T, release string) {
 	}
 	// The running pod keeps its clean copy; its next sandbox (as after
 	// `kubectl delete pod`) gets the looping file again and dies of it.
-	n.Run(testbed.Crictl, "stopp", rebooted.ID)
-	n.Run(testbed.Crictl, "rmp", rebooted.ID)
+	removeSandbox(t, n, rebooted.ID)
 	if ok, log := diesOfLoop(t, n, "node-local-dns", rebooted.ID); !ok {
 		t.Fatalf("after rollback node-local-dns's next sandbox does not die of the loop:\n%s", log)
 	} else {

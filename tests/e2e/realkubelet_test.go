@@ -205,12 +205,8 @@ func TestRealKubeletEdits(t *testing.T) {
 }
 
 func testRealKubeletEdits(t *testing.T, release string) {
-	b := &bed{Net: testbed.NewNet(t, "ulk", "10.98"), t: t}
-	b.Node = testbed.Boot(t, binDir, testbed.KubeletOptions(t, node.Options{Release: release, NetNS: b.NodeNS}))
+	b := newPodNetBed(t, release, "ulk", "10.98")
 	n := b.Node
-	b.AddNodeAddr()
-	b.IP("-n", b.NodeNS, "route", "add", "default", "via", b.Upstream)
-	b.resolvedDNS("upstream.conf", b.Upstream)
 	base := standaloneBase(n)
 	testbed.StartKubelet(t, n, testbed.KubeletConfigFor(n, ""))
 	for _, tc := range realKubeletEdits {
@@ -271,12 +267,8 @@ func testRealKubeletEdits(t *testing.T, release string) {
 // the limit first (as it does). On bookworm and trixie.
 func TestRealKubeletRefusedConfigRolledBack(t *testing.T) {
 	testbed.ForEachRelease(t, func(t *testing.T, release string) {
-		b := &bed{Net: testbed.NewNet(t, "ulk", "10.98"), t: t}
-		b.Node = testbed.Boot(t, binDir, testbed.KubeletOptions(t, node.Options{Release: release, NetNS: b.NodeNS}))
+		b := newPodNetBed(t, release, "ulk", "10.98")
 		n := b.Node
-		b.AddNodeAddr()
-		b.IP("-n", b.NodeNS, "route", "add", "default", "via", b.Upstream)
-		b.resolvedDNS("upstream.conf", b.Upstream)
 		must(t, n.WriteFile("/etc/systemd/system/kubelet.service.d/30-site-check.conf", []byte("[Unit]\nStartLimitIntervalSec=120\nStartLimitBurst=2\n[Service]\nExecStart=\nExecStart=/bin/sh -c '"+
 			"if grep -q /run/systemd/resolve /var/lib/kubelet/config.yaml; then set -- --refused-by-site; fi; exec "+
 			testbed.KubeBin+"/kubelet --config=/var/lib/kubelet/config.yaml \"$@\"' kubelet\n"), 0o644))

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"os/exec"
 	"slices"
 	"testing"
 
@@ -42,7 +43,7 @@ func (b *bed) addNodeLocalDNS() {
 // removeSandbox stops and removes a pod's sandbox with crictl, as an
 // evicted or deleted pod loses it: kubelet makes the static pod a new one,
 // with the pod file as it is now.
-func removeSandbox(t *testing.T, n *node.Node, id string) {
+func removeSandbox(t testing.TB, n *node.Node, id string) {
 	t.Helper()
 	for _, verb := range []string{"stopp", "rmp"} {
 		if out, code := testbed.Exec(t, n, testbed.Crictl, verb, id); code != 0 {
@@ -66,3 +67,20 @@ func sandboxIDs(t *testing.T, n *node.Node) []string {
 // kubeletUnits are the units of a kubelet node that unloop could restart or
 // that the pods need.
 var kubeletUnits = []string{"kubelet.service", "containerd.service", "systemd-resolved.service"}
+
+// newPodNetBed is a bed whose node runs containers and the real kubelet
+// (not started), routes for the pod network (10.244.0.0/24, no masquerade:
+// the answers come back through the node) and has resolved ask the upstream.
+func newPodNetBed(t testing.TB, release, prefix, net string) *bed {
+	t.Helper()
+	b := &bed{Net: testbed.NewNet(t, prefix, net), t: t}
+	b.Node = testbed.Boot(t, binDir, testbed.KubeletOptions(t, node.Options{Release: release, NetNS: b.NodeNS, Overlay: t.TempDir()}))
+	b.AddNodeAddr()
+	b.IP("-n", b.NodeNS, "route", "add", "default", "via", b.Upstream)
+	b.IP("-n", b.NetNS, "route", "add", "10.244.0.0/24", "via", b.NodeAddr)
+	if out, err := exec.Command("nsenter", "--net=/run/netns/"+b.NodeNS, "sysctl", "-qw", "net.ipv4.ip_forward=1").CombinedOutput(); err != nil {
+		t.Fatalf("ip_forward in the node's namespace: %v: %s", err, out)
+	}
+	b.resolvedDNS("upstream.conf", b.Upstream)
+	return b
+}
