@@ -1,6 +1,9 @@
 package e2e
 
 import (
+	"encoding/json"
+	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -10,83 +13,52 @@ import (
 	"github.com/unloop/unloop/tests/testbed"
 )
 
-// Issue 12 on real booted nodes: kubelet's --config-dir drop-ins, and k3s's
-// config.yaml.d. The programs themselves are stand-ins: the real kubelet
-// arrives with the issue "The real kubelet and real pods", and k3s cannot be
-// built or installed here. Each stand-in reads the same files in the same
-// order as the real program, and prints the pod file it would use.
+// Issue 12 on real booted nodes: kubelet's --config-dir drop-ins, on the real
+// kubelet (v1.34.4), and k3s's config.yaml.d. k3s cannot be built or
+// installed here: its stand-in reads the same files in the same order as k3s
+// and prints the flag it would hand kubelet.
 
-const (
-	// The stand-in kubelet of a --config-dir node (EKS AL2023's layout:
-	// nodeadm's JSON config.json and drop-ins). It merges resolvConf as
-	// kubelet does for this one key: the config file, then every *.conf of
-	// the folder in lexical order, the last one that names it winning.
-	dropInKubeletUnit = `[Unit]
-Description=stand-in kubelet with --config-dir (the real kubelet comes with "The real kubelet and real pods")
-[Service]
-Type=exec
-ExecStart=/usr/local/bin/kubelet-standin --config=/etc/kubernetes/kubelet/config.json --config-dir=/etc/kubernetes/kubelet/config.json.d
-[Install]
-WantedBy=multi-user.target
-`
-	dropInKubeletScript = `#!/bin/sh
-set -eu
-config=${1#--config=}
-dir=${2#--config-dir=}
-# resolvConf: /x (YAML) or "resolvConf": "/x", (JSON)
-key='s/^[[:space:]]*"\{0,1\}resolvConf"\{0,1\}:[[:space:]]*"\{0,1\}\([^",[:space:]]*\)"\{0,1\},\{0,1\}[[:space:]]*$/\1/p'
-rc=/etc/resolv.conf
-for f in "$config" $(ls "$dir"/*.conf 2>/dev/null | LC_ALL=C sort); do
-	v=$(sed -n "$key" "$f" | tail -n 1)
-	if [ -n "$v" ]; then rc=$v; fi
-done
-echo "merged resolvConf: $rc"
-echo "$rc" > /run/kubelet-standin.resolvconf
-exec sleep infinity
-`
-	// nodeadm's config.json, plus "healthzPort": 0: the stand-in serves no
-	// /healthz, and 0 is how kubelet's config says so (apply then watches
-	// the unit instead, as for testbed.KubeletConfig's stand-ins).
-	nodeadmConfig = `{
-    "healthzPort": 0,
-    "address": "0.0.0.0",
-    "cgroupDriver": "systemd",
-    "clusterDNS": [
-        "172.20.0.10"
-    ],
-    "clusterDomain": "cluster.local",
-    "maxPods": 29,
-    "kind": "KubeletConfiguration",
-    "apiVersion": "kubelet.config.k8s.io/v1beta1"
-}
-`
+// nodeadm's kubelet config (EKS AL2023: /etc/kubernetes/kubelet/config.json,
+// JSON) and its drop-in, under the standalone keys the test bed's kubelet
+// needs (cgroupfs, not nodeadm's systemd driver: the nodes' cgroups are v1
+// hierarchies of their own).
+var (
+	nodeadmConfig = map[string]any{"address": "0.0.0.0", "clusterDNS": []any{"172.20.0.10"}, "maxPods": 29}
 	nodeadmDropIn = `{
     "apiVersion": "kubelet.config.k8s.io/v1beta1",
     "kind": "KubeletConfiguration",
     "maxPods": 110
 }
 `
+	// nodeadmExec is how nodeadm's kubelet.service starts kubelet, without
+	// the API server's flags.
+	nodeadmExec = "[Service]\nExecStart=\nExecStart=" + testbed.KubeBin +
+		"/kubelet --config=/etc/kubernetes/kubelet/config.json --config-dir=/etc/kubernetes/kubelet/config.json.d\n"
 )
 
-// TestConfigDirDropIn: kubelet runs with --config and --config-dir, the pod
-// file is kubelet's default /etc/resolv.conf, resolved's stub. apply writes
-// unloop's own drop-in, which sorts last, changes no base file, and restarts
-// kubelet; the restarted kubelet merges the drop-in and uses the uplink file.
-// Rollback removes the drop-in and kubelet is back on the stub.
+// TestConfigDirDropIn: the real kubelet runs with --config and --config-dir
+// as on EKS AL2023, and the pod file is kubelet's default /etc/resolv.conf,
+// resolved's stub. apply writes unloop's own drop-in, which sorts last,
+// changes no base file, and restarts kubelet; kubelet merges it (its
+// /configz shows the uplink file and nodeadm's maxPods). Rollback removes
+// the drop-in and kubelet is back on the stub.
 func TestConfigDirDropIn(t *testing.T) {
 	testbed.ForEachRelease(t, func(t *testing.T, release string) {
-		b := newBed(t, node.Options{Release: release}, "")
-		b.staticNet()
-		b.resolvedDNS("upstream.conf", b.Upstream)
+		b := newPodNetBed(t, release, "ulk", "10.98")
 		n := b.Node
-		must(t, n.WriteFile("/etc/systemd/system/kubelet.service", []byte(dropInKubeletUnit), 0o644))
-		must(t, n.WriteFile("/usr/local/bin/kubelet-standin", []byte(dropInKubeletScript), 0o755))
-		must(t, n.WriteFile("/etc/kubernetes/kubelet/config.json", []byte(nodeadmConfig), 0o644))
+		base := standaloneBase(n)
+		maps.Copy(base, nodeadmConfig)
+		must(t, n.WriteFile("/etc/kubernetes/kubelet/config.json", append(must1(json.MarshalIndent(base, "", "    ")), '\n'), 0o644))
 		must(t, n.WriteFile("/etc/kubernetes/kubelet/config.json.d/40-nodeadm.conf", []byte(nodeadmDropIn), 0o644))
-		n.Run("systemctl", "daemon-reload")
-		c := cursor(t, n)
-		startUnit(t, n, "enable --now", "kubelet.service")
-		waitMerged(t, n, "kubelet.service", c, "/etc/resolv.conf")
+		must(t, n.WriteFile("/etc/systemd/system/kubelet.service.d/10-nodeadm.conf", []byte(nodeadmExec), 0o644))
+		testbed.StartKubelet(t, n, "")
+		onConfig := func(when, want string) {
+			t.Helper()
+			testbed.WaitFor(t, time.Minute, when+": kubelet healthy on "+want, func() bool {
+				return testbed.KubeletHealthz(t, n, 10248) == "ok" && testbed.KubeletResolvConf(t, n) == want
+			})
+		}
+		onConfig("before apply", "/etc/resolv.conf")
 
 		out, code := testbed.Unloop(t, n, "check", "--output", "json")
 		if r := decode(t, out); code != 2 || !r.has("nameserver-resolved-stub", "127.0.0.53") {
@@ -94,10 +66,9 @@ func TestConfigDirDropIn(t *testing.T) {
 		}
 		const dropIn = "/etc/kubernetes/kubelet/config.json.d/99-unloop-resolvconf.conf"
 		planShows(t, n, []string{"--strategy", "kubelet"}, "create "+dropIn, "+resolvConf: /run/systemd/resolve/resolv.conf")
-		before := snapshotTree(t, n, unloopDirs...)
+		before := snapshotTree(t, n, kubeletNodeDirs...)
 		kubeletID := prop(t, n, "kubelet.service", "InvocationID")
 
-		c = cursor(t, n)
 		out, code = testbed.Unloop(t, n, "apply", "--strategy", "kubelet", "--output", "json")
 		r := decode(t, out)
 		if code != 0 || !r.Changed || !r.Verified {
@@ -108,25 +79,27 @@ func TestConfigDirDropIn(t *testing.T) {
 		}
 		// Only the drop-in is new: nodeadm's files, which it rewrites at
 		// every boot, are left as they were.
-		if d := paths(before.diff(snapshotTree(t, n, unloopDirs...))); !slices.Equal(d, []string{dropIn}) {
+		if d := paths(before.diff(snapshotTree(t, n, kubeletNodeDirs...))); !slices.Equal(d, []string{dropIn}) {
 			t.Errorf("apply changed %v, want only %s", d, dropIn)
 		}
 		if id := prop(t, n, "kubelet.service", "InvocationID"); id == kubeletID {
 			t.Errorf("kubelet was not restarted")
 		}
-		waitMerged(t, n, "kubelet.service", c, "/run/systemd/resolve/resolv.conf")
+		onConfig("after apply", "/run/systemd/resolve/resolv.conf")
+		if mp := fmt.Sprint(testbed.KubeletConfigz(t, n)["maxPods"]); mp != "110" {
+			t.Errorf("kubelet's maxPods after apply is %s, want nodeadm's drop-in's 110 (merged with unloop's)", mp)
+		}
 		if out, code := testbed.Unloop(t, n, "check"); code != 0 {
 			t.Errorf("check after apply exited %d:\n%s", code, out)
 		}
 
-		c = cursor(t, n)
 		if out, code := testbed.Unloop(t, n, "rollback"); code != 0 {
 			t.Fatalf("rollback: exit %d: %s", code, out)
 		}
-		if d := before.diff(snapshotTree(t, n, unloopDirs...)); len(d) > 0 {
+		if d := before.diff(snapshotTree(t, n, kubeletNodeDirs...)); len(d) > 0 {
 			t.Errorf("after rollback the node differs:\n%s", strings.Join(d, "\n"))
 		}
-		waitMerged(t, n, "kubelet.service", c, "/etc/resolv.conf")
+		onConfig("after rollback", "/etc/resolv.conf")
 	})
 }
 
@@ -257,16 +230,6 @@ func TestK3sConfigD(t *testing.T) {
 			t.Errorf("after rollback the node differs:\n%s", strings.Join(d, "\n"))
 		}
 		waitK3s(t, n, c, "/etc/resolv.conf")
-	})
-}
-
-// waitMerged waits for the stand-in kubelet, started after cursor c, to log
-// the pod file it merged.
-func waitMerged(t *testing.T, n *node.Node, unit, c, want string) {
-	t.Helper()
-	line := "merged resolvConf: " + want
-	testbed.WaitFor(t, 30*time.Second, "the stand-in kubelet logs "+line, func() bool {
-		return strings.Contains(logSince(t, n, unit, c), line)
 	})
 }
 

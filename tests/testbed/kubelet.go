@@ -192,12 +192,15 @@ clusterDNS:
 ` + extra
 }
 
-// StartKubelet writes config as kubelet's, enables and starts kubelet, and
-// waits for its /healthz.
+// StartKubelet writes config as kubelet's /var/lib/kubelet/config.yaml
+// (unless "": a node whose kubelet unit names a config of its own), enables
+// and starts kubelet, and waits for its /healthz.
 func StartKubelet(t testing.TB, n *node.Node, config string) {
 	t.Helper()
-	if err := n.WriteFile("/var/lib/kubelet/config.yaml", []byte(config), 0o644); err != nil {
-		t.Fatal(err)
+	if config != "" {
+		if err := n.WriteFile("/var/lib/kubelet/config.yaml", []byte(config), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if err := n.WriteFile(podCgroupRootFile, []byte(n.PodCgroupRoot()), 0o644); err != nil {
 		t.Fatal(err)
@@ -366,10 +369,10 @@ func Dig(n *node.Node, server string) (string, error) {
 	return strings.TrimSpace(string(out)), err
 }
 
-// KubeletResolvConf is the resolvConf kubelet in n runs with, by its /configz
-// (on its TLS port 10250: anonymous, every request allowed). Asked with this
+// KubeletConfigz is the config kubelet in n runs with, by its /configz (on
+// its TLS port 10250: anonymous, every request allowed). Asked with this
 // machine's curl inside the node's network namespace.
-func KubeletResolvConf(t testing.TB, n *node.Node) string {
+func KubeletConfigz(t testing.TB, n *node.Node) map[string]any {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -379,12 +382,20 @@ func KubeletResolvConf(t testing.TB, n *node.Node) string {
 		t.Fatalf("kubelet's /configz: %v", err)
 	}
 	var cz struct {
-		KubeletConfig struct {
-			ResolvConf *string `json:"resolvConf"`
-		} `json:"kubeletconfig"`
+		KubeletConfig map[string]any `json:"kubeletconfig"`
 	}
-	if err := json.Unmarshal(out, &cz); err != nil || cz.KubeletConfig.ResolvConf == nil {
-		t.Fatalf("kubelet's /configz: %v, no resolvConf in:\n%s", err, out)
+	if err := json.Unmarshal(out, &cz); err != nil || cz.KubeletConfig == nil {
+		t.Fatalf("kubelet's /configz: %v, no config in:\n%s", err, out)
 	}
-	return *cz.KubeletConfig.ResolvConf
+	return cz.KubeletConfig
+}
+
+// KubeletResolvConf is the resolvConf kubelet in n runs with, by its /configz.
+func KubeletResolvConf(t testing.TB, n *node.Node) string {
+	t.Helper()
+	rc, ok := KubeletConfigz(t, n)["resolvConf"].(string)
+	if !ok {
+		t.Fatalf("kubelet's /configz has no resolvConf")
+	}
+	return rc
 }
