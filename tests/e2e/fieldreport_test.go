@@ -166,6 +166,9 @@ func fieldReport(t *testing.T, release string) {
 	say("Still clean after the reboot; node-local-dns answers")
 
 	say("unloop rollback: the files come back byte for byte, and with them the loop")
+	// dhclient is stopped meanwhile: a renew whose script sourced the hook
+	// before the rollback removed it would write a clean file after it.
+	startUnit(t, n, "stop", "dhclient.service")
 	out, code = testbed.Unloop(t, n, "rollback")
 	show(out)
 	if code != 0 {
@@ -182,8 +185,13 @@ func fieldReport(t *testing.T, release string) {
 	}
 	// The running pod keeps its clean copy; its next sandbox (as after
 	// `kubectl delete pod`) gets the looping file again and dies of it.
-	removeSandbox(t, n, rebooted.ID)
-	if ok, log := diesOfLoop(t, n, "node-local-dns", rebooted.ID); !ok {
+	bound = dhcpRuns(t, b)
+	startUnit(t, n, "start", "dhclient.service")
+	waitDHCP(t, b, bound)
+	if got := string(must1(n.ReadFile("/etc/resolv.conf"))); !strings.Contains(got, "nameserver 169.254.25.10\n") {
+		t.Fatalf("dhclient without the hook wrote:\n%s", got)
+	}
+	if ok, log := nextDiesOfLoop(t, n, "node-local-dns", rebooted.ID); !ok {
 		t.Fatalf("after rollback node-local-dns's next sandbox does not die of the loop:\n%s", log)
 	} else {
 		show(lastLine(log, "[FATAL]"))
@@ -195,17 +203,20 @@ func sandboxCopy(id string) string {
 	return "/var/lib/containerd/io.containerd.grpc.v1.cri/sandboxes/" + id + "/resolv.conf"
 }
 
-// diesOfLoop waits for the pod's sandbox other than old and for a run of its
-// container to exit with plugin/loop's FATAL line; it returns that run's log.
-func diesOfLoop(t testing.TB, n *node.Node, pod, old string) (bool, string) {
+// diesOfLoop waits for a sandbox of pod that is none of before (kubelet's
+// next one) and for a run of its container to exit with plugin/loop's FATAL
+// line; it returns that run's log, or on a timeout what the newest sandbox's
+// copy of the pod file and its last exited run say.
+func diesOfLoop(t testing.TB, n *node.Node, pod string, before []string) (bool, string) {
 	t.Helper()
-	var log string
+	var log, id string
 	ok := testbed.Poll(2*time.Minute, func() bool {
 		sbs := testbed.Sandboxes(t, n, pod)
-		if len(sbs) == 0 || sbs[0].ID == old {
+		if len(sbs) == 0 || slices.Contains(before, sbs[0].ID) {
 			return false
 		}
-		for _, c := range testbed.Containers(t, n, sbs[0].ID) {
+		id = sbs[0].ID
+		for _, c := range testbed.Containers(t, n, id) {
 			if c.State == "CONTAINER_EXITED" {
 				log = n.Run(testbed.Crictl, "logs", c.ID)
 				return strings.Contains(log, loopLine)
@@ -213,7 +224,24 @@ func diesOfLoop(t testing.TB, n *node.Node, pod, old string) (bool, string) {
 		}
 		return false
 	})
+	if !ok && id != "" {
+		cp, _ := n.ReadFile(sandboxCopy(id))
+		log = fmt.Sprintf("sandbox %s, its copy of the pod file:\n%s\nits last exited run's log:\n%s", id, cp, log)
+	}
 	return ok, log
+}
+
+// nextDiesOfLoop removes the pod's sandbox id, as `kubectl delete pod` or an
+// eviction would, and waits for kubelet's next sandbox to die of the loop
+// (diesOfLoop).
+func nextDiesOfLoop(t testing.TB, n *node.Node, pod, id string) (bool, string) {
+	t.Helper()
+	var before []string
+	for _, sb := range testbed.Sandboxes(t, n, pod) {
+		before = append(before, sb.ID)
+	}
+	removeSandbox(t, n, id)
+	return diesOfLoop(t, n, pod, before)
 }
 
 // lastLine is the last line of s that contains sub ("" when none does).

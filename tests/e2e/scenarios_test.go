@@ -520,8 +520,7 @@ func TestResolvedStubDisabled(t *testing.T) {
 		testbed.WaitFor(t, resolvedSlow, "127.0.0.53 answers after rollback", func() bool { return b.stubAnswers()["127.0.0.53"] })
 		// The running pod keeps its clean copy; its next sandbox gets the
 		// stub again, and dies of the loop.
-		removeSandbox(t, n, sb.ID)
-		if ok, log := diesOfLoop(t, n, "coredns", sb.ID); !ok || !strings.Contains(log, podLoop) {
+		if ok, log := nextDiesOfLoop(t, n, "coredns", sb.ID); !ok || !strings.Contains(log, podLoop) {
 			t.Errorf("after rollback CoreDNS in the pod's next sandbox does not die of the loop:\n%s", log)
 		}
 	})
@@ -633,8 +632,7 @@ func TestResolvedUpstreamLoop(t *testing.T) {
 		if rc := testbed.KubeletResolvConf(t, n); rc != "/run/systemd/resolve/resolv.conf" {
 			t.Errorf("kubelet runs with resolvConf %q after the rollback, want resolved's uplink file", rc)
 		}
-		removeSandbox(t, n, sb.ID)
-		if ok, log := diesOfLoop(t, n, "node-local-dns", sb.ID); !ok || !strings.Contains(log, nodeCacheLoop) {
+		if ok, log := nextDiesOfLoop(t, n, "node-local-dns", sb.ID); !ok || !strings.Contains(log, nodeCacheLoop) {
 			t.Errorf("after rollback node-local-dns's next sandbox does not die of the loop:\n%s", log)
 		}
 	})
@@ -895,7 +893,7 @@ func TestBlackHole(t *testing.T) {
 				}
 				// The first run dead of the loop is enough: the back-off is kubelet's.
 				newSandbox(t, n, tc.pod, "")
-				if ok, log := diesOfLoop(t, n, tc.pod, ""); !ok || !strings.Contains(log, tc.loop) {
+				if ok, log := diesOfLoop(t, n, tc.pod, nil); !ok || !strings.Contains(log, tc.loop) {
 					t.Fatalf("%s did not die of the loop:\n%s", tc.pod, log)
 				}
 				if _, code := testbed.Unloop(t, n, "check"); code != 2 {
