@@ -205,28 +205,14 @@ func sandboxCopy(id string) string {
 
 // diesOfLoop waits for a sandbox of pod that is none of before (kubelet's
 // next one) and for a run of its container to exit with plugin/loop's FATAL
-// line; it returns that run's log, or on a timeout what the newest sandbox's
-// copy of the pod file and its last exited run say.
+// line (loopExit); it returns that run's log, or on a timeout what the newest
+// sandbox's copy of the pod file says.
 func diesOfLoop(t testing.TB, n *node.Node, pod string, before []string) (bool, string) {
 	t.Helper()
-	var log, id string
-	ok := testbed.Poll(2*time.Minute, func() bool {
-		sbs := testbed.Sandboxes(t, n, pod)
-		if len(sbs) == 0 || slices.Contains(before, sbs[0].ID) {
-			return false
-		}
-		id = sbs[0].ID
-		for _, c := range testbed.Containers(t, n, id) {
-			if c.State == "CONTAINER_EXITED" {
-				log = n.Run(testbed.Crictl, "logs", c.ID)
-				return strings.Contains(log, loopLine)
-			}
-		}
-		return false
-	})
-	if !ok && id != "" {
-		cp, _ := n.ReadFile(sandboxCopy(id))
-		log = fmt.Sprintf("sandbox %s, its copy of the pod file:\n%s\nits last exited run's log:\n%s", id, cp, log)
+	sb, _, log, ok := loopExit(t, n, pod, before, 0, 2*time.Minute)
+	if !ok && sb.ID != "" {
+		cp, _ := n.ReadFile(sandboxCopy(sb.ID))
+		log = fmt.Sprintf("sandbox %s, its copy of the pod file:\n%s\nits last run's log:\n%s", sb.ID, cp, log)
 	}
 	return ok, log
 }

@@ -323,8 +323,9 @@ func Sandboxes(t testing.TB, n *node.Node, name string) []Sandbox {
 
 // A Container is one run of a pod's container as crictl shows it.
 type Container struct {
-	ID, State string // State: CONTAINER_RUNNING, CONTAINER_EXITED, ...
-	Attempt   int    // the restart count of the run: 0 for the first
+	ID, State string    // State: CONTAINER_RUNNING, CONTAINER_EXITED, ...
+	Attempt   int       // the restart count of the run: 0 for the first
+	Created   time.Time // when the runtime made it
 }
 
 // Containers are the runs of the containers of sandbox, newest first.
@@ -332,9 +333,10 @@ func Containers(t testing.TB, n *node.Node, sandbox string) []Container {
 	t.Helper()
 	var ps struct {
 		Containers []struct {
-			ID       string `json:"id"`
-			State    string `json:"state"`
-			Metadata struct {
+			ID        string `json:"id"`
+			State     string `json:"state"`
+			CreatedAt int64  `json:"createdAt,string"` // ns since the epoch
+			Metadata  struct {
 				Attempt int `json:"attempt"`
 			} `json:"metadata"`
 		} `json:"containers"`
@@ -342,7 +344,7 @@ func Containers(t testing.TB, n *node.Node, sandbox string) []Container {
 	crictlJSON(t, n, &ps, "ps", "-a", "--pod", sandbox, "-o", "json")
 	var out []Container
 	for _, c := range ps.Containers {
-		out = append(out, Container{ID: c.ID, State: c.State, Attempt: c.Metadata.Attempt})
+		out = append(out, Container{ID: c.ID, State: c.State, Attempt: c.Metadata.Attempt, Created: time.Unix(0, c.CreatedAt)})
 	}
 	slices.SortFunc(out, func(a, b Container) int { return b.Attempt - a.Attempt })
 	return out
