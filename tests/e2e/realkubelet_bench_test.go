@@ -13,15 +13,15 @@ import (
 	"github.com/unloop/unloop/tests/testbed"
 )
 
-// BenchmarkRealKubeletApply: from the start of `unloop apply --strategy
-// kubelet` until the real kubelet runs on the new config (its /configz names
-// resolved's uplink file: ms-config-*) and until the CoreDNS pod that
-// crash-looped on resolved's stub answers from the sandbox apply had kubelet
-// make again (ms-pod-*: what a user waits for), with apply's fixed 2 s watch
-// (healthzPort: 0) and with its healthz watch. The node is scenario 2's:
-// CoreDNS on the pod network with dnsPolicy: Default. Each iteration is one
-// apply; then (not timed) a rollback, and the pod's sandbox removed so the
-// next one gets the stub and dies of the loop again. `make bench` runs it.
+// BenchmarkRealKubeletApply: how long `unloop apply --strategy kubelet` runs
+// (ms-apply: the edit, kubelet's restart, the watch, then the CoreDNS pod
+// that crash-looped on resolved's stub recreated through CRI) and how long
+// until that pod answers from its new sandbox (ms-pod: what a user waits
+// for), with apply's fixed 2 s watch (healthzPort: 0) and with its healthz
+// watch. The node is scenario 2's: the real kubelet, CoreDNS on the pod
+// network with dnsPolicy: Default. Each iteration is one apply; then (not
+// timed) a rollback, and the pod's sandbox removed so the next one gets the
+// stub and dies of the loop again. `make bench` runs it.
 func BenchmarkRealKubeletApply(b *testing.B) {
 	for _, watch := range []struct{ name, extra string }{
 		{"fixed2s", "healthzPort: 0\n"},
@@ -37,17 +37,17 @@ func BenchmarkRealKubeletApply(b *testing.B) {
 			if ok, log := diesOfLoop(b, n, corednsPod.Name, nil); !ok {
 				b.Fatalf("CoreDNS did not die of the loop on the stub:\n%s", log)
 			}
-			var config, pod []float64
+			var took, pod []float64
 			for b.Loop() {
 				old := testbed.Sandboxes(b, n, corednsPod.Name)[0].ID
 				start := time.Now()
 				if out, code := testbed.Unloop(b, n, "apply", "--strategy", "kubelet"); code != 0 {
 					b.Fatalf("apply: exit %d\n%s\n%s", code, out, n.Run("journalctl", "-b", "--no-pager", "-o", "cat", "-n", "25", "-u", "kubelet.service"))
 				}
-				if !testbed.Poll(time.Minute, func() bool { return configzResolvConf(n) == "/run/systemd/resolve/resolv.conf" }) {
-					b.Fatal("kubelet not on the new config within a minute of apply")
+				took = append(took, msSince(start))
+				if rc := configzResolvConf(n); rc != "/run/systemd/resolve/resolv.conf" {
+					b.Fatalf("kubelet runs with resolvConf %q after apply", rc)
 				}
-				config = append(config, msSince(start))
 				sb := newSandbox(b, n, corednsPod.Name, old)
 				if !testbed.Poll(time.Minute, func() bool { ans, _ := testbed.Dig(n, sb.IP); return ans == "192.0.2.10" }) {
 					b.Fatalf("the recreated pod does not answer within a minute: %+v", testbed.Containers(b, n, sb.ID))
@@ -65,8 +65,8 @@ func BenchmarkRealKubeletApply(b *testing.B) {
 				}
 				b.StartTimer()
 			}
-			b.Logf("apply (%s watch) → kubelet on the new config, ms: %v; → the recreated pod answers, ms: %v", watch.name, config, pod)
-			reportMedian(b, config, "ms-config")
+			b.Logf("apply (%s watch) returns, ms: %v; apply → the recreated pod answers, ms: %v", watch.name, took, pod)
+			reportMedian(b, took, "ms-apply")
 			reportMedian(b, pod, "ms-pod")
 		})
 	}
