@@ -242,6 +242,41 @@ func TestRestartFailingUnit(t *testing.T) {
 	}
 }
 
+// TestResetFailedLiftsStartLimit: a unit that used up its start limit is
+// refused every restart (as a kubelet that crash-looped on a bad config under
+// Restart=always is) until ResetFailed; the rollback counts on that.
+func TestResetFailedLiftsStartLimit(t *testing.T) {
+	for _, rel := range releases {
+		t.Run(rel.name, func(t *testing.T) {
+			n, c := dialNode(t, rel.name)
+			unit := "[Unit]\nStartLimitIntervalSec=300\nStartLimitBurst=1\n[Service]\nExecStart=/bin/sleep infinity\n"
+			if err := n.WriteFile("/etc/systemd/system/unloop-limited.service", []byte(unit), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			n.Run("systemctl", "daemon-reload")
+			if err := c.RestartUnit(ctxT(t), "unloop-limited.service"); err != nil {
+				t.Fatalf("the first start: %v", err)
+			}
+			var je *systemd.JobError
+			if err := c.RestartUnit(ctxT(t), "unloop-limited.service"); !errors.As(err, &je) || je.Result != "failed" {
+				t.Fatalf("a restart past the start limit: %v, want a failed job", err)
+			}
+			if err := c.ResetFailed(ctxT(t), "unloop-limited.service"); err != nil {
+				t.Fatalf("ResetFailed: %v", err)
+			}
+			if err := c.RestartUnit(ctxT(t), "unloop-limited.service"); err != nil {
+				t.Fatalf("a restart after ResetFailed: %v", err)
+			}
+			if active, err := c.UnitActive(ctxT(t), "unloop-limited.service"); err != nil || !active {
+				t.Errorf("the unit after ResetFailed and a restart: active %v, %v", active, err)
+			}
+			if err := c.ResetFailed(ctxT(t), "no-such-unit.service"); err == nil || !strings.Contains(err.Error(), "no-such-unit.service") {
+				t.Errorf("ResetFailed of a missing unit: %v", err)
+			}
+		})
+	}
+}
+
 func TestRestartHonoursDeadline(t *testing.T) {
 	n, c := dialNode(t, "bookworm")
 	unit := "[Service]\nType=oneshot\nExecStart=/bin/sleep 60\n"
