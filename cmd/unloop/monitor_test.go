@@ -31,18 +31,14 @@ func run(t *testing.T, root string, args ...string) (string, string, int) {
 	return out.String(), errb.String(), code
 }
 
-// Nodes the monitoring tests look at.
+// The nodes the monitoring tests look at (shared with the other module's
+// monitoring tests).
 var (
-	cleanNode   = map[string]string{"/etc/resolv.conf": "nameserver 192.0.2.53\n"}
-	loopNode    = map[string]string{"/etc/resolv.conf": "nameserver 169.254.25.10\nnameserver 192.0.2.53\n"}
-	warnNode    = map[string]string{"/etc/resolv.conf": "nameserver 192.0.2.1\nnameserver 192.0.2.2\nnameserver 192.0.2.3\nnameserver 192.0.2.4\n"}
-	unreadNode  = map[string]string{"/etc/resolv.conf": "DIR"}
-	manyLoopDir = "/etc/a-rather-long-folder-name-that-keeps-going/and-going/and-going"
-	manyLoops   = map[string]string{
-		"/etc/resolv.conf":                    "nameserver 127.0.0.53\nnameserver 169.254.25.10\nnameserver 127.0.0.2\n",
-		"/etc/systemd/system/kubelet.service": "[Service]\nExecStart=/usr/bin/kubelet --resolv-conf=" + manyLoopDir + "/resolv.conf\n",
-		manyLoopDir + "/resolv.conf":          "nameserver 127.0.0.53\nnameserver 169.254.25.10\nnameserver 127.0.0.2\n",
-	}
+	cleanNode  = hostcfgtest.CleanNode
+	loopNode   = hostcfgtest.LoopNode
+	warnNode   = hostcfgtest.WarnNode
+	unreadNode = hostcfgtest.UnreadableNode
+	manyLoops  = hostcfgtest.ManyLoopsNode
 )
 
 // TestNPD: --output npd speaks node-problem-detector's custom plugin

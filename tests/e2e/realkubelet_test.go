@@ -454,7 +454,7 @@ func TestRealKubeletPodNotBack(t *testing.T) {
 		n.Run("ctr", "-n", "k8s.io", "images", "import", "--snapshotter", "native", "/opt/kube/images/pause.tar")
 		repaired := time.Now()
 		sb = newSandbox(t, n, "node-local-dns", sb.ID)
-		copy := string(must1(n.ReadFile("/var/lib/containerd/io.containerd.grpc.v1.cri/sandboxes/" + sb.ID + "/resolv.conf")))
+		copy := string(must1(n.ReadFile(sandboxCopy(sb.ID))))
 		if strings.Contains(copy, "169.254.25.10") {
 			t.Fatalf("the new sandbox's copy still names 169.254.25.10:\n%s", copy)
 		}
