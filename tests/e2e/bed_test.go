@@ -36,9 +36,9 @@ func newBed(t testing.TB, opts node.Options, dhcpDNS string) *bed {
 	return b
 }
 
-// The node's side of the story: a dhclient unit, node-local-dns played by a
-// real CoreDNS that sees the pod file as its /etc/resolv.conf, and a stand-in
-// kubelet whose config names that file.
+// The nodes' dhclient unit, and the watch's bed (TestWatchOnNode): node-local-dns
+// played by a real CoreDNS unit that sees the pod file as its
+// /etc/resolv.conf, and a stand-in kubelet whose config names that file.
 const (
 	dhclientUnit = `[Unit]
 Description=dhclient on eth0
@@ -84,6 +84,19 @@ exec "$@"
 }
 `
 )
+
+// kubeletUnit is the stand-in kubelet (its config read, then sleep) of the
+// watch's bed (TestWatchOnNode: what it measures is the watch, for CI's
+// time); TestRestartFails has stand-ins of its own, kubelets whose restart
+// goes wrong on purpose. Every scenario whose story is kubelet and its pods
+// runs the real kubelet (testbed.KubeletOptions).
+const kubeletUnit = `[Unit]
+Description=stand-in kubelet: reads its config and sleeps
+[Service]
+ExecStart=/bin/sh -c 'cat /var/lib/kubelet/config.yaml; exec sleep infinity'
+[Install]
+WantedBy=multi-user.target
+`
 
 // installNodeLocalDNS writes the units and the stand-in kubelet into the node.
 func (b *bed) installNodeLocalDNS() {

@@ -9,20 +9,6 @@ import (
 	"github.com/unloop/unloop/tests/testbed"
 )
 
-// kubeletUnit is the stand-in kubelet (its config read, then sleep) of the
-// suites that keep one for CI's time, each saying so: the faults'
-// (TestRestartFails: kubelets whose restart goes wrong on purpose) and the
-// watch's (TestWatchOnNode: what it measures is the watch). Every scenario
-// whose story is kubelet and its pods runs the real kubelet
-// (testbed.KubeletOptions).
-const kubeletUnit = `[Unit]
-Description=stand-in kubelet: reads its config and sleeps
-[Service]
-ExecStart=/bin/sh -c 'cat /var/lib/kubelet/config.yaml; exec sleep infinity'
-[Install]
-WantedBy=multi-user.target
-`
-
 // TestCheckOnline runs check on real bookworm and trixie nodes with the real
 // kubelet: it tells the stub from uplink mode as systemd-resolved itself
 // reports it over D-Bus, and finds a looping upstream set live with
