@@ -15,6 +15,7 @@ import (
 
 	"github.com/unloop/unloop/hostcfg"
 	"github.com/unloop/unloop/hostcfg/hostcfgtest"
+	"github.com/unloop/unloop/remediate/node"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -41,7 +42,7 @@ func treeOptions(t *testing.T, comment string) Options {
 	return o
 }
 
-func checkTree(t *testing.T, name string) (*Report, *Node) {
+func checkTree(t *testing.T, name string) (*Report, *node.Node) {
 	t.Helper()
 	dir, comment := hostcfgtest.Tree(t, filepath.Join("testdata", "nodes", name+".txtar"))
 	root, err := hostcfg.NewRoot(dir)

@@ -94,7 +94,7 @@ func Apply(ctx context.Context, env Env, opts Options) (*Result, error) {
 		if replans == maxReplans {
 			return res, fmt.Errorf("%w; files kept changing while unloop wrote them, planned again %d times, giving up", err, maxReplans)
 		}
-		env.log().Warn("a file changed while applying: planning again from what is there now", "err", err, "attempt", replans+2)
+		env.Logger().Warn("a file changed while applying: planning again from what is there now", "err", err, "attempt", replans+2)
 	}
 }
 
@@ -149,10 +149,10 @@ func lock(ctx context.Context, env Env) (func(), error) {
 	defer cancel()
 	return env.Root.Lock(lctx, func(pid int) {
 		if pid > 0 {
-			env.log().Info(fmt.Sprintf("waiting for the lock held by pid %d", pid))
+			env.Logger().Info(fmt.Sprintf("waiting for the lock held by pid %d", pid))
 			return
 		}
-		env.log().Info("waiting for the lock held by another process")
+		env.Logger().Info("waiting for the lock held by another process")
 	})
 }
 
@@ -255,14 +255,14 @@ func (r *run) write() (string, error) {
 			}
 			written++
 			crashpoint("wrote " + c.Path)
-			r.env.log().Info("wrote", "path", c.Path, "strategy", c.Strategy)
+			r.env.Logger().Info("wrote", "path", c.Path, "strategy", c.Strategy)
 		case KindLink:
 			if err := root.ReplaceLink(c.Before, c.Target); err != nil {
 				return "linking " + c.Path, failed(err)
 			}
 			written++
 			crashpoint("linked " + c.Path)
-			r.env.log().Info("linked", "path", c.Path, "target", c.Target, "strategy", c.Strategy)
+			r.env.Logger().Info("linked", "path", c.Path, "target", c.Target, "strategy", c.Strategy)
 		}
 	}
 	return "", nil
@@ -304,7 +304,7 @@ func (r *run) restart(ctx context.Context) (string, error) {
 			return "restarting " + c.Unit, err
 		}
 		crashpoint("restarted " + c.Unit)
-		r.env.log().Info("restarted", "unit", c.Unit)
+		r.env.Logger().Info("restarted", "unit", c.Unit)
 	}
 	return "", nil
 }
@@ -319,7 +319,7 @@ func (r *run) fail(ctx context.Context, step string, err error) error {
 		// Every file is back, the manifest still says started: left so, the
 		// next apply would replay it over whatever changed meanwhile.
 		if ferr := j.forget(root); ferr == nil {
-			r.env.log().Warn("run rolled back; its journal could not be marked so and was removed", "run", j.ID, "err", rerr)
+			r.env.Logger().Warn("run rolled back; its journal could not be marked so and was removed", "run", j.ID, "err", rerr)
 			rerr = nil
 		}
 	}
@@ -333,7 +333,7 @@ func (r *run) fail(ctx context.Context, step string, err error) error {
 		rerr = errors.Join(rerr, reloadUnits(ctx, r.env, r.paths()), restartAll(ctx, r.env, r.restarted))
 	}
 	if rerr != nil {
-		r.env.log().Error("rollback failed", "run", j.ID, "err", rerr)
+		r.env.Logger().Error("rollback failed", "run", j.ID, "err", rerr)
 	}
 	return &StepError{Step: step, Err: err, RollbackOK: rerr == nil}
 }
@@ -382,12 +382,12 @@ func recoverCrashed(ctx context.Context, env Env, opts Options) error {
 	if j.State != RunStarted {
 		return nil
 	}
-	env.log().Warn("the last run did not finish: rolling it back first", "run", j.ID)
+	env.Logger().Warn("the last run did not finish: rolling it back first", "run", j.ID)
 	results, err := j.Rollback(env.Root, false)
 	if errors.Is(err, ErrConflict) {
 		for _, r := range results {
 			if r.Result == PathRefused {
-				env.log().Warn("kept newer content: the path changed since the unfinished run; the run is marked conflict", "run", j.ID, "path", r.Path)
+				env.Logger().Warn("kept newer content: the path changed since the unfinished run; the run is marked conflict", "run", j.ID, "path", r.Path)
 			}
 		}
 	} else if err != nil {
@@ -487,7 +487,7 @@ func becomesHealthy(ctx context.Context, env Env, unit, addr string) error {
 		last = ask(hctx, addr)
 		cancel()
 		if last == nil {
-			env.log().Debug("healthy", "unit", unit, "healthz", addr, "after", time.Since(start).Round(time.Millisecond))
+			env.Logger().Debug("healthy", "unit", unit, "healthz", addr, "after", time.Since(start).Round(time.Millisecond))
 			return nil
 		}
 		if time.Since(start) >= healthzWait {
@@ -547,7 +547,7 @@ func restartAll(ctx context.Context, env Env, units []string) error {
 	for _, u := range units {
 		rctx, cancel := context.WithTimeout(ctx, restartTimeout)
 		if err := env.Bus.ResetFailed(rctx, u); err != nil {
-			env.log().Debug("rollback: reset-failed", "unit", u, "err", err)
+			env.Logger().Debug("rollback: reset-failed", "unit", u, "err", err)
 		}
 		if err := env.Bus.RestartUnit(rctx, u); err != nil {
 			errs = append(errs, err)

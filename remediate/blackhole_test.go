@@ -12,6 +12,7 @@ import (
 	"github.com/unloop/unloop/hostcfg"
 	"github.com/unloop/unloop/hostcfg/hostcfgtest"
 	"github.com/unloop/unloop/hostcfg/resolvconf"
+	"github.com/unloop/unloop/remediate/node"
 )
 
 // TestUplinkMustAnswer: the kubelet and stub strategies hand pods (and, for
@@ -29,13 +30,13 @@ func TestUplinkMustAnswer(t *testing.T) {
 		want     string   // kubelet: its resolvConf after the plan; stub: the link's target; "" refused
 		wantErr  string
 	}{
-		{"kubelet, uplink answers", StrategyKubelet, []string{"10.0.0.2"}, nil, resolvconf.ResolvedUplinkFile, ""},
-		{"kubelet, uplink silent", StrategyKubelet, nil, nil, "", "no upstream answers DNS (10.0.0.2: i/o timeout)"},
-		{"kubelet, uplink silent, --upstream answers", StrategyKubelet, []string{"192.0.2.53"}, []string{"192.0.2.53"}, UnloopResolvConf, ""},
-		{"kubelet, --upstream given, uplink answers", StrategyKubelet, []string{"10.0.0.2", "192.0.2.53"}, []string{"192.0.2.53"}, resolvconf.ResolvedUplinkFile, ""},
-		{"stub, uplink answers", StrategyStub, []string{"10.0.0.2"}, nil, "../run/systemd/resolve/resolv.conf", ""},
-		{"stub, uplink silent", StrategyStub, nil, nil, "", "no server in /run/systemd/resolve/resolv.conf answers DNS (10.0.0.2: i/o timeout)"},
-		{"stub, uplink silent, --upstream answers", StrategyStub, []string{"192.0.2.53"}, []string{"192.0.2.53"}, "", "no server in /run/systemd/resolve/resolv.conf answers DNS (10.0.0.2: i/o timeout)"},
+		{"kubelet, uplink answers", node.StrategyKubelet, []string{"10.0.0.2"}, nil, resolvconf.ResolvedUplinkFile, ""},
+		{"kubelet, uplink silent", node.StrategyKubelet, nil, nil, "", "no upstream answers DNS (10.0.0.2: i/o timeout)"},
+		{"kubelet, uplink silent, --upstream answers", node.StrategyKubelet, []string{"192.0.2.53"}, []string{"192.0.2.53"}, UnloopResolvConf, ""},
+		{"kubelet, --upstream given, uplink answers", node.StrategyKubelet, []string{"10.0.0.2", "192.0.2.53"}, []string{"192.0.2.53"}, resolvconf.ResolvedUplinkFile, ""},
+		{"stub, uplink answers", node.StrategyStub, []string{"10.0.0.2"}, nil, "../run/systemd/resolve/resolv.conf", ""},
+		{"stub, uplink silent", node.StrategyStub, nil, nil, "", "no server in /run/systemd/resolve/resolv.conf answers DNS (10.0.0.2: i/o timeout)"},
+		{"stub, uplink silent, --upstream answers", node.StrategyStub, []string{"192.0.2.53"}, []string{"192.0.2.53"}, "", "no server in /run/systemd/resolve/resolv.conf answers DNS (10.0.0.2: i/o timeout)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -78,13 +79,13 @@ func TestUplinkMustAnswer(t *testing.T) {
 			var got string
 			for _, c := range pl.Changes {
 				switch {
-				case tt.strategy == StrategyKubelet && c.Kind == KindFile && c.Path == "/var/lib/kubelet/config.yaml":
+				case tt.strategy == node.StrategyKubelet && c.Kind == KindFile && c.Path == "/var/lib/kubelet/config.yaml":
 					got = string(c.After)
-				case tt.strategy == StrategyStub && c.Kind == KindLink && c.Path == "/etc/resolv.conf":
+				case tt.strategy == node.StrategyStub && c.Kind == KindLink && c.Path == "/etc/resolv.conf":
 					got = c.Target
 				}
 			}
-			if tt.strategy == StrategyKubelet && !strings.Contains(got, "resolvConf: "+tt.want+"\n") || tt.strategy == StrategyStub && got != tt.want {
+			if tt.strategy == node.StrategyKubelet && !strings.Contains(got, "resolvConf: "+tt.want+"\n") || tt.strategy == node.StrategyStub && got != tt.want {
 				t.Errorf("after the plan:\n%s\nwant %s", got, tt.want)
 			}
 		})

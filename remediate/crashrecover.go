@@ -20,14 +20,14 @@ func removeTemps(env Env, j *Journal) {
 	for _, p := range append(runPaths(j), j.manifestPath()) {
 		removed, err := env.Root.RemoveWriteTemps(p)
 		for _, p := range removed {
-			env.log().Info("removed a temp file a killed run or rollback left", "path", p, "run", j.ID)
+			env.Logger().Info("removed a temp file a killed run or rollback left", "path", p, "run", j.ID)
 		}
 		if err != nil {
 			errs = append(errs, err)
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
-		env.log().Warn("could not remove every temp file a killed run or rollback left", "run", j.ID, "err", err)
+		env.Logger().Warn("could not remove every temp file a killed run or rollback left", "run", j.ID, "err", err)
 	}
 }
 
@@ -45,7 +45,7 @@ func runPaths(j *Journal) []string {
 func cleanTemps(env Env) {
 	runs, err := Journals(env.Root)
 	if err != nil {
-		env.log().Warn("could not list the runs to remove their temp files", "err", err)
+		env.Logger().Warn("could not list the runs to remove their temp files", "err", err)
 		return
 	}
 	for _, j := range runs {
@@ -73,10 +73,10 @@ func quarantineEmpty(env Env) {
 		}
 		aside := journalManifest + ".empty-" + time.Now().UTC().Format("20060102T150405.000000000Z")
 		if err := env.Root.Rename(p, aside); err != nil {
-			env.log().Error("the manifest of a run is empty and could not be renamed aside", "run", e.Name(), "path", p, "err", err)
+			env.Logger().Error("the manifest of a run is empty and could not be renamed aside", "run", e.Name(), "path", p, "err", err)
 			continue
 		}
-		env.log().Warn("the manifest of a run was empty (0 bytes): renamed aside, the run can't be rolled back", "run", e.Name(), "path", path.Join(JournalDir, e.Name(), aside))
+		env.Logger().Warn("the manifest of a run was empty (0 bytes): renamed aside, the run can't be rolled back", "run", e.Name(), "path", path.Join(JournalDir, e.Name(), aside))
 	}
 }
 
@@ -88,7 +88,7 @@ func prune(env Env, keep int) {
 	}
 	runs, err := Journals(env.Root)
 	if err != nil {
-		env.log().Warn("could not list the runs to prune them", "err", err)
+		env.Logger().Warn("could not list the runs to prune them", "err", err)
 		return
 	}
 	if len(runs) <= keep {
@@ -96,10 +96,10 @@ func prune(env Env, keep int) {
 	}
 	for _, j := range runs[keep:] {
 		if err := removeRun(env.Root, j); err != nil {
-			env.log().Warn("could not remove an old run", "run", j.ID, "err", err)
+			env.Logger().Warn("could not remove an old run", "run", j.ID, "err", err)
 			continue
 		}
-		env.log().Debug("removed an old run", "run", j.ID, "keep-runs", keep)
+		env.Logger().Debug("removed an old run", "run", j.ID, "keep-runs", keep)
 	}
 }
 
@@ -148,7 +148,7 @@ func settleRecovered(ctx context.Context, env Env, units []string) {
 		}
 		select {
 		case <-ctx.Done():
-			env.log().Warn("systemd-resolved is not back after the recovery's restart; planning anyway", "err", err)
+			env.Logger().Warn("systemd-resolved is not back after the recovery's restart; planning anyway", "err", err)
 			return
 		case <-time.After(50 * time.Millisecond):
 		}

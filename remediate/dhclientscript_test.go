@@ -15,6 +15,7 @@ import (
 
 	"github.com/unloop/unloop/hostcfg"
 	"github.com/unloop/unloop/hostcfg/hostcfgtest"
+	"github.com/unloop/unloop/remediate/node"
 )
 
 // driverScript is this test's own stand-in for dhclient-script: not a copy,
@@ -213,7 +214,7 @@ func installHooks(t *testing.T, tree string, files map[string]string) (string, *
 	root, err := hostcfg.NewRoot(dir)
 	must(t, err)
 	opts := treeOptions(t, comment)
-	opts.Strategies = []string{StrategyDhclient}
+	opts.Strategies = []string{node.StrategyDhclient}
 	res, err := Apply(context.Background(), Env{Root: root}, opts)
 	if err != nil {
 		t.Fatalf("apply --strategy dhclient on %s: %v", tree, err)

@@ -1,5 +1,7 @@
 package remediate
 
+import "github.com/unloop/unloop/remediate/node"
+
 // The JSON documents unloop prints: a contract of their own, built from the
 // internals, so that a change inside unloop never changes them by accident.
 // Version 1's fields keep their names and meaning; a new field is an
@@ -135,19 +137,19 @@ func NewCheckDocument(rep *Report) CheckDocument {
 		Kubelet:    rep.Kubelet,
 		Resolved:   rep.Resolved,
 		Findings:   findingDocuments(rep.Findings),
-		Notes:      orEmpty(rep.Notes),
+		Notes:      node.OrEmpty(rep.Notes),
 		Loops:      []LoopDocument{},
 	}
-	d.ResolvConf.Nameservers = orEmpty(d.ResolvConf.Nameservers)
+	d.ResolvConf.Nameservers = node.OrEmpty(d.ResolvConf.Nameservers)
 	if d.Resolved != nil {
 		r := *d.Resolved
-		r.DNS = orEmpty(r.DNS)
+		r.DNS = node.OrEmpty(r.DNS)
 		d.Resolved = &r
 	}
 	for _, l := range rep.Loops {
 		d.Loops = append(d.Loops, LoopDocument{
-			Loop: l.ID, Addresses: orEmpty(l.Addresses), Why: orEmpty(l.Why), Source: orEmpty(l.Source),
-			Lines: orEmpty(l.Lines), ReadBy: orEmpty(l.ReadBy), Fixes: orEmpty(l.Fixes), Findings: l.Findings, Ignored: l.Ignored,
+			Loop: l.ID, Addresses: node.OrEmpty(l.Addresses), Why: node.OrEmpty(l.Why), Source: node.OrEmpty(l.Source),
+			Lines: node.OrEmpty(l.Lines), ReadBy: node.OrEmpty(l.ReadBy), Fixes: node.OrEmpty(l.Fixes), Findings: l.Findings, Ignored: l.Ignored,
 		})
 	}
 	return d
@@ -158,7 +160,7 @@ func NewCheckDocument(rep *Report) CheckDocument {
 func NewPlanDocument(pl *Plan, err error) PlanDocument {
 	d := PlanDocument{
 		CheckDocument: NewCheckDocument(pl.Report),
-		Strategies:    orEmpty(pl.Strategies),
+		Strategies:    node.OrEmpty(pl.Strategies),
 		Changed:       pl.Changed,
 		Changes:       []ChangeDocument{},
 		Upstreams:     []UpstreamDocument{},
@@ -182,14 +184,14 @@ func NewPlanDocument(pl *Plan, err error) PlanDocument {
 // NewApplyDocument is the document of res; err is how apply failed, if it did.
 func NewApplyDocument(res *Result, err error) ApplyDocument {
 	return ApplyDocument{PlanDocument: NewPlanDocument(res.Plan, err), Run: res.Run, Verified: res.Verified, RolledBack: res.RolledBack,
-		PodsRecreated: orEmpty(res.Recreated), PodsStale: orEmpty(res.StillStale)}
+		PodsRecreated: node.OrEmpty(res.Recreated), PodsStale: node.OrEmpty(res.StillStale)}
 }
 
 // NewRollbackDocument is the document of a rollback.
 func NewRollbackDocument(res *RollbackResult) RollbackDocument {
 	j := res.Run
 	d := RollbackDocument{Version: DocumentVersion, Run: j.ID, State: string(j.State), Paths: len(j.Snapshots),
-		UnitsRestarted: orEmpty(j.Units), Results: orEmpty(res.Paths)}
+		UnitsRestarted: node.OrEmpty(j.Units), Results: node.OrEmpty(res.Paths)}
 	for _, p := range res.Paths {
 		switch p.Result {
 		case PathRestored, PathBlockRemoved:
@@ -206,16 +208,9 @@ func findingDocuments(fs []Finding) []FindingDocument {
 	for _, f := range fs {
 		out = append(out, FindingDocument{
 			Code: f.Code, Severity: f.Severity, File: f.File, Line: f.Line, Address: f.Address, Message: f.Message,
-			Chain: orEmpty(f.Chain), Fixes: orEmpty(f.Fixes), Loop: f.Loop, Ignored: f.Ignored,
+			Chain: node.OrEmpty(f.Chain), Fixes: node.OrEmpty(f.Fixes), Loop: f.Loop, Ignored: f.Ignored,
 			Readers: f.Readers, Pod: f.Pod,
 		})
 	}
 	return out
-}
-
-func orEmpty[T any](s []T) []T {
-	if s == nil {
-		return []T{}
-	}
-	return s
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/unloop/unloop/hostcfg"
 	"github.com/unloop/unloop/hostcfg/hostcfgtest"
+	"github.com/unloop/unloop/remediate/node"
 )
 
 // enterHooksTree is the RHEL field tree with an os-release and, when data is
@@ -32,7 +33,7 @@ func enterHooksTree(t *testing.T, osRelease string, data *string, mode os.FileMo
 	root, err := hostcfg.NewRoot(dir)
 	must(t, err)
 	opts := treeOptions(t, comment)
-	opts.Strategies = []string{StrategyDhclient}
+	opts.Strategies = []string{node.StrategyDhclient}
 	return dir, Env{Root: root}, opts
 }
 
@@ -206,12 +207,12 @@ func TestNetworkManagerOwnsDHCP(t *testing.T) {
 			must(t, err)
 			offered := false
 			for _, f := range pl.Report.Findings {
-				offered = offered || slices.Contains(f.Fixes, StrategyDhclient)
+				offered = offered || slices.Contains(f.Fixes, node.StrategyDhclient)
 			}
-			if offered != tt.wantDhclient || slices.Contains(pl.Strategies, StrategyDhclient) != tt.wantDhclient {
+			if offered != tt.wantDhclient || slices.Contains(pl.Strategies, node.StrategyDhclient) != tt.wantDhclient {
 				t.Fatalf("dhclient offered %v, chosen %v (strategies %q), want %v", offered, pl.Strategies, pl.Strategies, tt.wantDhclient)
 			}
-			if !tt.wantDhclient && !slices.Contains(pl.Strategies, StrategyKubelet) {
+			if !tt.wantDhclient && !slices.Contains(pl.Strategies, node.StrategyKubelet) {
 				t.Fatalf("auto chose %q, want kubelet", pl.Strategies)
 			}
 		})

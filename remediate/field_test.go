@@ -15,6 +15,7 @@ import (
 	"github.com/unloop/unloop/hostcfg"
 	"github.com/unloop/unloop/hostcfg/hostcfgtest"
 	"github.com/unloop/unloop/hostcfg/kubelet"
+	"github.com/unloop/unloop/remediate/node"
 )
 
 // TestFieldKubelets checks the node trees of kubelets that live elsewhere
@@ -110,7 +111,7 @@ func TestK3sFallbackProbe(t *testing.T) {
 			var asked []netip.Addr
 			probe := func(ctx context.Context, a netip.Addr) error {
 				asked = append(asked, a)
-				return probeAt(ctx, server)
+				return node.ProbeAt(ctx, server)
 			}
 			rep, _, err := Check(context.Background(), Env{Root: root, Probe: probe}, Options{Offline: tt.offline})
 			if err != nil {
@@ -142,7 +143,7 @@ func TestK0sByHand(t *testing.T) {
 	}
 	before := hostcfgtest.State(t, dir, nil)
 	opts := treeOptions(t, comment)
-	opts.Strategies = []string{StrategyKubelet}
+	opts.Strategies = []string{node.StrategyKubelet}
 	_, err = Apply(context.Background(), Env{Root: root}, opts)
 	if err == nil {
 		t.Fatal("apply succeeded on k0s")

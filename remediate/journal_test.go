@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/unloop/unloop/hostcfg"
+	"github.com/unloop/unloop/remediate/node"
 )
 
 // jtNode is a small node: a stub link, a dhclient-written file owned by
@@ -201,7 +202,7 @@ func TestJournalRollback(t *testing.T) {
 	r := jtNode(t)
 	before := jtTree(t, r)
 	id := NewRunID(time.Now())
-	j, err := newJournal(r, id, []string{StrategyKubelet, StrategyStub}, jtSnapshots(t, r), nil, nil)
+	j, err := newJournal(r, id, []string{node.StrategyKubelet, node.StrategyStub}, jtSnapshots(t, r), nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -239,7 +240,7 @@ func TestJournalRollback(t *testing.T) {
 		t.Fatal(err)
 	}
 	if last.ID != id || last.State != RunApplied || !slices.Equal(last.Units, []string{"systemd-resolved.service", "kubelet.service"}) ||
-		!slices.Equal(last.Strategies, []string{StrategyKubelet, StrategyStub}) {
+		!slices.Equal(last.Strategies, []string{node.StrategyKubelet, node.StrategyStub}) {
 		t.Fatalf("last run: %+v", last)
 	}
 	for i := range 2 {
@@ -264,7 +265,7 @@ func TestJournalRollbackReadOnly(t *testing.T) {
 	jtPrivateMounts(t)
 	r := jtNode(t)
 	before := jtTree(t, r)
-	j, err := newJournal(r, "20261125T203500Z-0001", []string{StrategyDhclient}, jtSnapshots(t, r), nil, nil)
+	j, err := newJournal(r, "20261125T203500Z-0001", []string{node.StrategyDhclient}, jtSnapshots(t, r), nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,10 @@
 package remediate
 
 import (
+	"net/netip"
+
+	"github.com/unloop/unloop/remediate/node"
+
 	"bytes"
 	"context"
 	"errors"
@@ -66,7 +70,7 @@ type Plan struct {
 	// while there are any.
 	Unfixed []Finding
 
-	node *Node
+	node *node.Node
 }
 
 // ErrUnfixed is returned by apply when some error has no chosen strategy.
@@ -94,7 +98,7 @@ func chooseStrategy(f Finding, order []string) string {
 type planner struct {
 	env   Env
 	opts  Options
-	node  *Node
+	node  *node.Node
 	ups   []Candidate
 	files map[string]*Change // by the node path actually written (links resolved)
 	order []string
@@ -249,7 +253,7 @@ func MakePlan(ctx context.Context, env Env, opts Options) (*Plan, error) {
 	return planFor(ctx, env, opts, rep, n)
 }
 
-func planFor(ctx context.Context, env Env, opts Options, rep *Report, n *Node) (*Plan, error) {
+func planFor(ctx context.Context, env Env, opts Options, rep *Report, n *node.Node) (*Plan, error) {
 	pl := &Plan{Report: rep, Strategies: []string{}, Changes: []Change{}, Upstreams: []Candidate{}, Unfixed: []Finding{}, node: n}
 	if rep.HasUnreadable() {
 		return pl, nil
@@ -271,14 +275,14 @@ func planFor(ctx context.Context, env Env, opts Options, rep *Report, n *Node) (
 	}
 	pl.Upstreams = ups
 	p := &planner{env: env, opts: opts, node: n, ups: ups, files: map[string]*Change{}}
-	for _, s := range AllStrategies {
-		fs := byStrategy[s]
+	for _, s := range Strategies {
+		fs := byStrategy[s.Name]
 		if len(fs) == 0 {
 			continue
 		}
-		pl.Strategies = append(pl.Strategies, s)
-		if err := strategies[s](ctx, p, fs); err != nil {
-			return pl, fmt.Errorf("planning the %s strategy: %w", s, err)
+		pl.Strategies = append(pl.Strategies, s.Name)
+		if err := s.plan(ctx, p, fs); err != nil {
+			return pl, fmt.Errorf("planning the %s strategy: %w", s.Name, err)
 		}
 	}
 	for _, path := range p.order {
@@ -339,13 +343,6 @@ func assign(pl *Plan, rep *Report, opts Options) (map[string][]Finding, []string
 	return byStrategy, stale
 }
 
-var strategies = map[string]func(ctx context.Context, p *planner, fs []Finding) error{
-	StrategyKubelet:  planKubelet,
-	StrategyStub:     planStub,
-	StrategyDhclient: planDhclient,
-	StrategyCorefile: planCorefile,
-}
-
 // unifiedDiff is the change of path as a unified diff, from its ---/+++
 // header on: the "diff a b" line before it would only repeat the path.
 func unifiedDiff(path string, old, new []byte) string {
@@ -356,4 +353,64 @@ func unifiedDiff(path string, old, new []byte) string {
 		}
 	}
 	return d
+}
+
+// usable are the upstreams a strategy may write: verified, or unverified when
+// offline (said so in the plan).
+func (p *planner) usable() ([]netip.Addr, error) {
+	var out []netip.Addr
+	for _, c := range p.ups {
+		if c.Error == "" {
+			out = append(out, c.Addr)
+		}
+		if len(out) == 3 {
+			break
+		}
+	}
+	if len(out) == 0 {
+		var tried []string
+		for _, c := range p.ups {
+			tried = append(tried, c.Addr.String()+": "+c.Error)
+		}
+		if len(tried) == 0 {
+			return nil, fmt.Errorf("no clean upstream found (%s): give one with --upstream", CodeNoUpstream)
+		}
+		return nil, fmt.Errorf("no upstream answers DNS (%s); unloop does not trade a loop for a black hole", strings.Join(tried, ", "))
+	}
+	return out, nil
+}
+
+// uplinkAnswers reports whether one of the servers in resolved's uplink file
+// answers a DNS question; otherwise it lists what was tried. Pointing pods or
+// the host at a clean file of dead servers trades the loop for a black hole.
+// The servers were asked with the other candidates unless --upstream left
+// them out; then they are asked here. Offline nothing is asked (as for
+// every upstream) and the file counts.
+func (p *planner) uplinkAnswers(ctx context.Context) (bool, []string) {
+	if p.opts.Offline {
+		return true, nil
+	}
+	if p.node.Uplink == nil {
+		return false, nil
+	}
+	probe := p.env.Probe
+	if probe == nil {
+		probe = DNSProbe
+	}
+	var tried []string
+	for _, ns := range p.node.Uplink.Conf.Nameservers {
+		a := ns.Addr.WithZone("").Unmap()
+		i := slices.IndexFunc(p.ups, func(c Candidate) bool { return c.Addr == a })
+		var err error
+		if i >= 0 {
+			if p.ups[i].Error == "" {
+				return true, nil
+			}
+			err = errors.New(p.ups[i].Error)
+		} else if err = probe(ctx, a); err == nil {
+			return true, nil
+		}
+		tried = append(tried, a.String()+": "+err.Error())
+	}
+	return false, tried
 }

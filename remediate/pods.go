@@ -1,95 +1,24 @@
 package remediate
 
 import (
+	"github.com/unloop/unloop/remediate/node"
+
 	"context"
-	"errors"
 	"fmt"
-	"io/fs"
 	"slices"
 	"time"
 
 	"github.com/unloop/unloop/hostcfg/cri"
-	"github.com/unloop/unloop/hostcfg/sandbox"
 )
 
-// Runtime is what remediate needs of the node's container runtime (CRI's
-// RuntimeService); *cri.Client has it.
-type Runtime interface {
-	// Sandboxes lists the pod sandboxes with their labels and state.
-	Sandboxes(ctx context.Context) ([]cri.Sandbox, error)
-	// Remove stops and removes a sandbox; kubelet makes the pod a new one.
-	Remove(ctx context.Context, id string) error
-	// WaitReady returns the pod's ready sandbox other than old, waiting for
-	// it until ctx ends.
-	WaitReady(ctx context.Context, old cri.Sandbox) (cri.Sandbox, error)
-}
-
-// Deadlines of the runtime's calls. podWait is how long apply waits for each
-// recreated pod's new sandbox; a variable for the tests.
-const runtimeTimeout = 5 * time.Second
-
+// podWait is how long apply waits for each recreated pod's new sandbox; a
+// variable for the tests.
 var podWait = 60 * time.Second
-
-// askRuntime lists the container runtime's sandboxes by ID, online and when
-// its socket is there; otherwise it says why in n.RuntimeNote. Offline the
-// socket is not even looked for: check --offline reads files only.
-func (n *Node) askRuntime(ctx context.Context, env Env, opts Options) map[string]cri.Sandbox {
-	endpoint := opts.RuntimeEndpoint
-	if endpoint == "" && n.Kubelet != nil {
-		endpoint = n.Kubelet.RuntimeEndpoint
-	}
-	switch {
-	case opts.Offline:
-		n.RuntimeNote = "offline"
-		return nil
-	case env.Runtime == nil || endpoint == "":
-		n.RuntimeNote = "no container runtime to ask"
-		return nil
-	}
-	rt, err := env.Runtime(ctx, endpoint)
-	if errors.Is(err, fs.ErrNotExist) {
-		n.RuntimeNote = "no container runtime socket at " + endpoint
-		return nil
-	}
-	if err != nil {
-		n.RuntimeNote = fmt.Sprintf("container runtime at %s: %v", endpoint, err)
-		n.Notes = append(n.Notes, n.RuntimeNote)
-		return nil
-	}
-	lctx, cancel := context.WithTimeout(ctx, runtimeTimeout)
-	defer cancel()
-	sbs, err := rt.Sandboxes(lctx)
-	if err != nil {
-		n.RuntimeNote = fmt.Sprintf("container runtime at %s: %v", endpoint, err)
-		n.Notes = append(n.Notes, n.RuntimeNote)
-		return nil
-	}
-	n.Runtime = rt
-	out := make(map[string]cri.Sandbox, len(sbs))
-	for _, s := range sbs {
-		out[s.ID] = s
-	}
-	return out
-}
-
-// withLive fills in what the runtime's files lack from what it lists.
-func withLive(sb sandbox.Sandbox, l cri.Sandbox) sandbox.Sandbox {
-	if sb.Name == "" {
-		sb.Name, sb.Namespace = l.Name, l.Namespace
-	}
-	if sb.UID == "" {
-		sb.UID = l.UID
-	}
-	if len(sb.Labels) == 0 {
-		sb.Labels = l.Labels
-	}
-	return sb
-}
 
 // recreateChange is the plan's change for the DNS-server pods whose copy of
 // the pod file loops: apply removes their sandboxes through the runtime
 // when it can, and otherwise leaves them to the user (the kubectl line).
-func recreateChange(ctx context.Context, env Env, opts Options, n *Node, pods []string) Change {
+func recreateChange(ctx context.Context, env Env, opts Options, n *node.Node, pods []string) Change {
 	c := Change{Kind: KindPods, Action: "recreate", Pods: pods, Node: n.Kubelet.NodeName,
 		Reason: "these DNS-server pods hold a copy of the pod file with a looping address: their sandboxes are removed through the container runtime, one at a time, and kubelet makes new ones with the clean file"}
 	for _, pc := range n.PodCopies {
@@ -121,7 +50,7 @@ func recreateChange(ctx context.Context, env Env, opts Options, n *Node, pods []
 // kubeletRuns says why pods must not be recreated now, "" when kubelet
 // runs: without kubelet (the boot unit runs before it) a removed sandbox is
 // not made again until kubelet starts, with the file as it is then anyway.
-func kubeletRuns(ctx context.Context, env Env, n *Node) string {
+func kubeletRuns(ctx context.Context, env Env, n *node.Node) string {
 	unit := n.Kubelet.Unit
 	if env.Bus != nil {
 		active, err := env.Bus.UnitActive(ctx, unit)
@@ -171,11 +100,11 @@ func recreatePods(ctx context.Context, env Env, res *Result) {
 			cancel()
 		}
 		if err != nil {
-			env.log().Warn("pod not recreated: it still holds the old file", "pod", sb.Pod(), "err", err)
+			env.Logger().Warn("pod not recreated: it still holds the old file", "pod", sb.Pod(), "err", err)
 			res.StillStale = append(res.StillStale, sb.Pod())
 			continue
 		}
-		env.log().Info("recreated", "pod", sb.Pod(), "sandbox", shortID(next.ID), "after", time.Since(start).Round(100*time.Millisecond))
+		env.Logger().Info("recreated", "pod", sb.Pod(), "sandbox", node.ShortID(next.ID), "after", time.Since(start).Round(100*time.Millisecond))
 		res.Recreated = append(res.Recreated, sb.Pod())
 	}
 }

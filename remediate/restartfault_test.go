@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/unloop/unloop/hostcfg/hostcfgtest"
+	"github.com/unloop/unloop/remediate/node"
 	"github.com/unloop/unloop/systemd"
 )
 
@@ -114,7 +115,7 @@ func TestApplyRestartFails(t *testing.T) {
 			bus := &restartBus{jobErr: tt.jobErr, active: tt.active, limit: tt.limit}
 			env.Bus = bus
 			env.Probe = func(context.Context, netip.Addr) error { return nil }
-			opts := Options{Strategies: []string{StrategyKubelet}}
+			opts := Options{Strategies: []string{node.StrategyKubelet}}
 			before := hostcfgtest.State(t, dir, unloopOwn)
 
 			res, err := Apply(context.Background(), env, opts)
@@ -183,7 +184,7 @@ func TestApplyKubeletHealthz(t *testing.T) {
 				return tc.answer(len(asked))
 			}
 			start := time.Now()
-			_, err := Apply(context.Background(), env, Options{Strategies: []string{StrategyKubelet}})
+			_, err := Apply(context.Background(), env, Options{Strategies: []string{node.StrategyKubelet}})
 			switch {
 			case tc.want == "" && err != nil:
 				t.Fatalf("apply: %v", err)
@@ -259,7 +260,7 @@ func TestApplyReloadsUnits(t *testing.T) {
 			env.Bus = bus
 			env.Probe = func(context.Context, netip.Addr) error { return nil }
 			env.Healthz = func(context.Context, string) error { return nil }
-			res, err := Apply(context.Background(), env, Options{Strategies: []string{StrategyKubelet}})
+			res, err := Apply(context.Background(), env, Options{Strategies: []string{node.StrategyKubelet}})
 			if err != nil {
 				t.Fatalf("apply: %v", err)
 			}
@@ -315,7 +316,7 @@ func TestApplyTerminatedDuringWatch(t *testing.T) {
 	env.Probe = func(context.Context, netip.Addr) error { return nil }
 	before := hostcfgtest.State(t, dir, unloopOwn)
 
-	res, err := Apply(ctx, env, Options{Strategies: []string{StrategyKubelet}})
+	res, err := Apply(ctx, env, Options{Strategies: []string{node.StrategyKubelet}})
 	var se *StepError
 	if !errors.As(err, &se) || se.Step != "restarting kubelet.service" || !errors.Is(err, context.Canceled) {
 		t.Fatalf("apply: %v, want the watch of kubelet.service cut short", err)

@@ -33,7 +33,7 @@ var settings = []setting{
 	{"root", "", "/", "the node's filesystem tree to read and edit"},
 	{"config", "", defaultConfigFile, "unloop's config file (read as given, not under --root)"},
 	{"output", "o", "text", ""}, // usage: by command, in addSettings
-	{"strategy", "", []string{"auto"}, "auto, or a comma list of kubelet,stub,dhclient,corefile in order of preference"},
+	{"strategy", "", []string{"auto"}, "auto, or a comma list of " + strings.Join(remediate.StrategyNames(), ",") + " in order of preference"},
 	{"upstream", "", []string(nil), "an upstream DNS server to use instead of discovering them (repeatable)"},
 	{"node-local-dns", "", []string{"169.254.25.10", "169.254.20.10"}, "a node-local-dns address (repeatable)"},
 	{"local-ip", "", []string(nil), "an address of this node beyond those its interfaces show (repeatable)"},
@@ -88,7 +88,7 @@ func addSettings(cmd *cobra.Command, names ...string) *cmdFlags {
 		case "output":
 			values = outputsFor(cmd.Name())
 		case "strategy":
-			values = append([]string{"auto"}, remediate.AllStrategies...)
+			values = append([]string{"auto"}, remediate.StrategyNames()...)
 		case "log-format":
 			values = []string{"text", "json"}
 		}
@@ -267,8 +267,8 @@ func strategies(in []item) ([]string, error) {
 	}
 	var out []string
 	for _, it := range in {
-		if !slices.Contains(remediate.AllStrategies, it.text) {
-			return nil, it.bad("want auto or a list of " + strings.Join(remediate.AllStrategies, ","))
+		if !slices.Contains(remediate.StrategyNames(), it.text) {
+			return nil, it.bad("want auto or a list of " + strings.Join(remediate.StrategyNames(), ","))
 		}
 		if !slices.Contains(out, it.text) {
 			out = append(out, it.text)

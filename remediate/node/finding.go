@@ -1,6 +1,6 @@
 // Package remediate decides: it reads the node through hostcfg and systemd,
 // turns what it finds into findings, and (later) plans and applies the fixes.
-package remediate
+package node
 
 import (
 	"net/netip"
@@ -38,7 +38,8 @@ const (
 	CodePodResolvStale        Code = "pod-resolv-conf-stale"
 )
 
-// Strategy names (DESIGN.md §1).
+// Strategy names (DESIGN.md §1): the words findings name their fixes in.
+// Each strategy is planned by its entry in remediate's table.
 const (
 	StrategyKubelet  = "kubelet"
 	StrategyStub     = "stub"
@@ -46,8 +47,6 @@ const (
 	StrategyCorefile = "corefile"
 )
 
-// AllStrategies is auto's default order of preference.
-var AllStrategies = []string{StrategyKubelet, StrategyStub, StrategyDhclient, StrategyCorefile}
 
 // Finding is one problem, with the chain of facts that leads to it.
 type Finding struct {

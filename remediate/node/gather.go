@@ -1,4 +1,4 @@
-package remediate
+package node
 
 import (
 	"context"
@@ -96,7 +96,7 @@ type Env struct {
 	Runtime func(ctx context.Context, endpoint string) (Runtime, error)
 }
 
-func (e Env) log() *slog.Logger {
+func (e Env) Logger() *slog.Logger {
 	if e.Log == nil {
 		return slog.New(slog.DiscardHandler)
 	}
@@ -166,6 +166,9 @@ type Node struct {
 	Online     bool
 	Notes      []string
 	Unreadable []Finding
+
+	// fixers are the strategies the analysis offers (remediate's table).
+	fixers []Fixer
 }
 
 const busTimeout = 3 * time.Second
@@ -379,7 +382,7 @@ func (n *Node) readForwarded(r *hostcfg.Root, cf *corefile.Config) {
 		for _, sb := range cf.Servers {
 			for _, fw := range sb.Forwards {
 				for _, t := range fw.To {
-					if _, path, ok := forwardTarget(t.Text); ok && path != "" && n.Forwarded[path] == nil {
+					if _, path, ok := ForwardTarget(t.Text); ok && path != "" && n.Forwarded[path] == nil {
 						if rf := load(n, func() (*resolvconf.File, error) { return readResolv(r, path) }); rf != nil {
 							n.Forwarded[path] = rf
 						}

@@ -1,4 +1,4 @@
-package remediate
+package node
 
 import (
 	"fmt"
@@ -47,7 +47,7 @@ func (n *Node) podReaders(opts Options) []Reader {
 		for _, sb := range cf.Servers {
 			for _, fw := range sb.Forwards {
 				for _, t := range fw.To {
-					_, p, ok := forwardTarget(t.Text)
+					_, p, ok := ForwardTarget(t.Text)
 					if !ok || p == "" {
 						continue
 					}
@@ -118,7 +118,7 @@ func (n *Node) staleCopyFindings() []Finding {
 			_, why := n.classify(ns.Addr)
 			pod := pc.Sandbox.Namespace + "/" + pc.Sandbox.Name
 			chain := []string{
-				fmt.Sprintf("pod %s runs (%s sandbox %s)", pod, pc.Sandbox.Runtime, shortID(pc.Sandbox.ID)),
+				fmt.Sprintf("pod %s runs (%s sandbox %s)", pod, pc.Sandbox.Runtime, ShortID(pc.Sandbox.ID)),
 				fmt.Sprintf("its copy of the pod file, %s line %d, names %s", pc.File.Path, ns.Line, ns.Addr), why,
 				"a sandbox keeps the file it was created with: recreate the pod (kubectl -n " + pc.Sandbox.Namespace + " delete pod " + pc.Sandbox.Name + ") once the node's file is clean",
 			}
@@ -130,7 +130,7 @@ func (n *Node) staleCopyFindings() []Finding {
 	return out
 }
 
-func shortID(id string) string {
+func ShortID(id string) string {
 	if len(id) > 12 {
 		return id[:12]
 	}

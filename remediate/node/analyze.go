@@ -1,4 +1,4 @@
-package remediate
+package node
 
 import (
 	"context"
@@ -58,8 +58,9 @@ func (n *Node) Looping(a netip.Addr) bool {
 }
 
 // Check gathers the node and analyses it.
-func Check(ctx context.Context, env Env, opts Options) (*Report, *Node, error) {
+func Check(ctx context.Context, env Env, opts Options, fixers []Fixer) (*Report, *Node, error) {
 	n := Gather(ctx, env, opts)
+	n.fixers = fixers
 	n.checkFallback(ctx, env, opts)
 	fs := Analyze(n, opts)
 	loops := groupLoops(fs)
@@ -79,8 +80,8 @@ func Check(ctx context.Context, env Env, opts Options) (*Report, *Node, error) {
 			NodeName:   n.Kubelet.NodeName,
 			Why:        n.Kubelet.Why,
 			ConfigDir:  n.Kubelet.ConfigDir,
-			DropIns:    orEmpty(n.Kubelet.DropIns),
-			Files:      orEmpty(n.Kubelet.ConfigFiles),
+			DropIns:    OrEmpty(n.Kubelet.DropIns),
+			Files:      OrEmpty(n.Kubelet.ConfigFiles),
 		},
 		ResolvConf: ResolvReport{Path: n.PodFile, Nameservers: []string{}},
 	}
@@ -397,7 +398,7 @@ func (n *Node) sourceOf(a netip.Addr, kind addrKind) (string, string, []string) 
 	return "", "", []string{StrategyKubelet}
 }
 
-// nmOwnsDHCP: NetworkManager, not dhclient-script, handles this node's leases,
+// NMOwnsDHCP: NetworkManager, not dhclient-script, handles this node's leases,
 // so no dhclient hook runs at a renew. NetworkManager speaks DHCP itself (its
 // internal client, RHEL 8's and 9's default) or gives dhclient its own
 // nm-dhcp-helper as the script (dhcp=dhclient); and RHEL's dispatcher script
@@ -406,7 +407,7 @@ func (n *Node) sourceOf(a netip.Addr, kind addrKind) (string, string, []string) 
 // same in Fedora's dhcp-4.4.2). It is so when NetworkManager wrote
 // /etc/resolv.conf, and on RHEL 8 and 9 wherever NetworkManager is configured
 // and the file does not say dhclient-script wrote it.
-func (n *Node) nmOwnsDHCP() bool {
+func (n *Node) NMOwnsDHCP() bool {
 	if n.Host != nil && n.Host.Generator == resolvconf.GenNetworkManager {
 		return true
 	}
@@ -417,35 +418,39 @@ func (n *Node) nmOwnsDHCP() bool {
 	return major == 8 || major == 9
 }
 
-// applicable drops the kubelet strategy where there is no kubelet and the
-// dhclient one where NetworkManager owns DHCP, and adds corefile where a
-// Corefile of the node forwards to the pod file.
+// Fixer is what the analysis asks of a strategy (remediate's table).
+type Fixer struct {
+	Name string
+	// Applies says whether the node allows it for a finding of the pod
+	// file; nil: always.
+	Applies func(n *Node) bool
+	// ReadsFile: it fixes such a finding by changing what reads the file,
+	// so it is offered wherever it applies, beside the source's fixes.
+	ReadsFile bool
+}
+
+// applicable keeps the fixes a source names that the node allows, and adds
+// the strategies that fix what reads the file where they apply.
 func (n *Node) applicable(fixes []string) []string {
 	var out []string
-	for _, f := range fixes {
-		if f == StrategyKubelet && !n.Kubelet.Present {
-			continue
+	for _, name := range fixes {
+		if i := slices.IndexFunc(n.fixers, func(f Fixer) bool { return f.Name == name }); i >= 0 {
+			if f := n.fixers[i]; f.Applies != nil && !f.Applies(n) {
+				continue
+			}
 		}
-		if f == StrategyDhclient && n.nmOwnsDHCP() {
-			continue
-		}
-		// The stub strategy relinks /etc/resolv.conf to resolved's uplink
-		// file: a fix only where pods get resolved's stub file itself (by
-		// whatever links), never for a copy of it, which the generator tells.
-		if f == StrategyStub && (n.Pod == nil || n.Pod.Generator != resolvconf.GenResolvedStub) {
-			continue
-		}
-		out = append(out, f)
+		out = append(out, name)
 	}
-	// The Corefile strategy fixes a pod-file finding only where no kubelet
-	// hands the file to pods: then the Corefile is what reads it.
-	if !n.Kubelet.Present && n.corefileForwardsTo(n.Pod) && !slices.Contains(out, StrategyCorefile) {
-		out = append(out, StrategyCorefile)
+	for _, f := range n.fixers {
+		if f.ReadsFile && !slices.Contains(out, f.Name) && (f.Applies == nil || f.Applies(n)) {
+			out = append(out, f.Name)
+		}
 	}
 	return out
 }
 
-func (n *Node) corefileForwardsTo(rf *resolvconf.File) bool {
+// CorefileForwardsTo reports whether a Corefile of the node forwards to rf.
+func (n *Node) CorefileForwardsTo(rf *resolvconf.File) bool {
 	if rf == nil {
 		return false
 	}
@@ -453,7 +458,7 @@ func (n *Node) corefileForwardsTo(rf *resolvconf.File) bool {
 		for _, sb := range cf.Servers {
 			for _, fw := range sb.Forwards {
 				for _, t := range fw.To {
-					if _, p, ok := forwardTarget(t.Text); ok && p != "" && (p == rf.Path || p == rf.Target) {
+					if _, p, ok := ForwardTarget(t.Text); ok && p != "" && (p == rf.Path || p == rf.Target) {
 						return true
 					}
 				}
@@ -607,4 +612,12 @@ func (n *Node) networkManagerFindings() []Finding {
 		out = append(out, f)
 	}
 	return out
+}
+
+// OrEmpty is s, or an empty list for nil: documents print [] for none.
+func OrEmpty[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
 }

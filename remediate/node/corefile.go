@@ -1,4 +1,4 @@
-package remediate
+package node
 
 import (
 	"fmt"
@@ -11,10 +11,10 @@ import (
 	"github.com/unloop/unloop/hostcfg/resolvconf"
 )
 
-// forwardTarget reads one forward target: an address (IP, IP:port,
+// ForwardTarget reads one forward target: an address (IP, IP:port,
 // dns://IP:port) or a file path. ok is false for anything else (tls://, a
 // template placeholder), which unloop does not judge.
-func forwardTarget(s string) (addr netip.AddrPort, path string, ok bool) {
+func ForwardTarget(s string) (addr netip.AddrPort, path string, ok bool) {
 	if strings.HasPrefix(s, "/") {
 		return netip.AddrPort{}, s, true
 	}
@@ -28,9 +28,9 @@ func forwardTarget(s string) (addr netip.AddrPort, path string, ok bool) {
 	return netip.AddrPort{}, "", false
 }
 
-// listensOn reports whether a server block of a Corefile answers at addr:port:
+// ListensOn reports whether a server block of a Corefile answers at addr:port:
 // on its bind addresses, else on every address of the node.
-func (n *Node) listensOn(sb corefile.ServerBlock, ap netip.AddrPort) (string, bool) {
+func (n *Node) ListensOn(sb corefile.ServerBlock, ap netip.AddrPort) (string, bool) {
 	port, err := strconv.Atoi(sb.Port)
 	if err != nil || uint16(port) != ap.Port() {
 		return "", false
@@ -62,13 +62,13 @@ func (n *Node) corefileFindings() []Finding {
 		for _, sb := range cf.Servers {
 			for _, fw := range sb.Forwards {
 				for _, t := range fw.To {
-					ap, path, ok := forwardTarget(t.Text)
+					ap, path, ok := ForwardTarget(t.Text)
 					if !ok {
 						continue
 					}
 					head := fmt.Sprintf("%s line %d: forward %s %s", corefileName(cf), fw.Line, fw.From, t.Text)
 					if path == "" {
-						if why, loops := n.listensOn(sb, ap); loops {
+						if why, loops := n.ListensOn(sb, ap); loops {
 							chain := []string{head, why, "CoreDNS forwards to itself: plugin/loop exits, or without it the server spins"}
 							if a := ap.Addr(); a.IsUnspecified() {
 								chain = slices.Insert(chain, 1, fmt.Sprintf("%s is the unspecified address, which the kernel delivers to the local host", a))
@@ -88,19 +88,19 @@ func (n *Node) corefileFindings() []Finding {
 					if cf.Source != nil {
 						continue // a pod's /etc/resolv.conf is the pod file: its readers are told there
 					}
-					rf := n.resolvFileAt(path)
+					rf := n.ResolvFileAt(path)
 					if rf == nil {
 						continue
 					}
 					for _, ns := range rf.Conf.Nameservers {
-						why, loops := n.listensOn(sb, netip.AddrPortFrom(ns.Addr.WithZone(""), 53))
+						why, loops := n.ListensOn(sb, netip.AddrPortFrom(ns.Addr.WithZone(""), 53))
 						if !loops {
 							continue
 						}
 						chain := []string{head, fmt.Sprintf("%s line %d names %s", path, ns.Line, ns.Addr), why,
 							"CoreDNS forwards to itself: plugin/loop exits, or without it the server spins"}
 						fixes := []string{StrategyCorefile}
-						if n.dhclientWrote(rf, ns.Addr) && !n.nmOwnsDHCP() {
+						if n.dhclientWrote(rf, ns.Addr) && !n.NMOwnsDHCP() {
 							// Cleaning the file at its source fixes this too.
 							fixes = append(fixes, StrategyDhclient)
 						}
@@ -116,8 +116,8 @@ func (n *Node) corefileFindings() []Finding {
 	return out
 }
 
-// resolvFileAt returns the parsed file a Corefile forwards to, if unloop read it.
-func (n *Node) resolvFileAt(p string) *resolvconf.File {
+// ResolvFileAt returns the parsed file a Corefile forwards to, if unloop read it.
+func (n *Node) ResolvFileAt(p string) *resolvconf.File {
 	for _, rf := range []*resolvconf.File{n.Host, n.Pod} {
 		if rf != nil && (rf.Path == p || rf.Target == p) {
 			return rf

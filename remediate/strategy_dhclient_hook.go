@@ -1,6 +1,8 @@
 package remediate
 
 import (
+	"github.com/unloop/unloop/remediate/node"
+
 	"bytes"
 	"fmt"
 	"io/fs"
@@ -190,7 +192,7 @@ unloop_restore() {
 // its major version when os-release names one) or Debian's. Without an
 // os-release of a known RHEL, RHEL's is recognised by its dhclient.d folder
 // (and no enter-hooks.d) or by /etc/redhat-release.
-func dhclientLayout(n *Node, r *hostcfg.Root) (rhel bool, major int) {
+func dhclientLayout(n *node.Node, r *hostcfg.Root) (rhel bool, major int) {
 	if major = n.OS.RHELMajor(); major != 0 {
 		return true, major
 	}

@@ -1,0 +1,75 @@
+package remediate
+
+import (
+	"context"
+	"slices"
+
+	"github.com/unloop/unloop/remediate/node"
+)
+
+// Strategy is one way of fixing findings (DESIGN.md §1), each in its own
+// file (strategy_NAME.go). Every list of strategies reads Strategies: auto's
+// order, --strategy's values, help and completion, the man page, the codes'
+// fixes and the README's table (held to it by a test).
+type Strategy struct {
+	Name string
+	// Help is one line: what the strategy changes.
+	Help string
+	// Fixes are the finding codes it can fix, where the node allows it (a
+	// finding lists the strategies that apply to it).
+	Fixes []Code
+	// Applies says whether this node allows the strategy for a finding of
+	// the pod file; nil: always.
+	Applies func(n *node.Node) bool
+	// readsFile: the strategy fixes a finding of the pod file by changing
+	// what reads the file, so it is offered wherever it applies, beside the
+	// fixes the finding's source names.
+	readsFile bool
+	plan      func(ctx context.Context, p *planner, fs []Finding) error
+}
+
+// Strategies, in auto's default order of planning.
+var Strategies = []Strategy{kubeletStrategy, stubStrategy, dhclientStrategy, corefileStrategy}
+
+// StrategyNames are the strategies' names in the table's order.
+func StrategyNames() []string {
+	var out []string
+	for _, s := range Strategies {
+		out = append(out, s.Name)
+	}
+	return out
+}
+
+// fixers are the strategies as the analysis asks them.
+func fixers() []node.Fixer {
+	var out []node.Fixer
+	for _, s := range Strategies {
+		out = append(out, node.Fixer{Name: s.Name, Applies: s.Applies, ReadsFile: s.readsFile})
+	}
+	return out
+}
+
+// CodeInfo is a finding code's entry in the registry (remediate/node's
+// Codes) with the strategies that can fix it, in the table's order.
+type CodeInfo struct {
+	node.CodeInfo
+	Fixes []string
+}
+
+// Codes is every finding code with its fixes: what the metrics, the man
+// page, completion and the README's table say.
+var Codes = codesWithFixes()
+
+func codesWithFixes() []CodeInfo {
+	var out []CodeInfo
+	for _, c := range node.Codes {
+		ci := CodeInfo{CodeInfo: c}
+		for _, s := range Strategies {
+			if slices.Contains(s.Fixes, c.Code) {
+				ci.Fixes = append(ci.Fixes, s.Name)
+			}
+		}
+		out = append(out, ci)
+	}
+	return out
+}
