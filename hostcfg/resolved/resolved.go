@@ -86,7 +86,7 @@ func (c *Config) Apply(path string, data []byte) error {
 		DNSStubListenerExtra: slices.Clip(c.DNSStubListenerExtra),
 	}
 	section := ""
-	err := forEachINILine(path, data, func(num int, text string) error {
+	err := conffile.ForEachINILine(data, func(num int, text string) error {
 		if strings.HasPrefix(text, "[") {
 			if !strings.HasSuffix(text, "]") {
 				return hostcfg.Errorf(path, num, "invalid section header %q", text)
@@ -131,38 +131,6 @@ func (c *Config) Apply(path string, data []byte) error {
 		return err
 	}
 	*c = n
-	return nil
-}
-
-// forEachINILine calls fn with each logical line of a systemd-style file,
-// trimmed, and the number of its first line: comments (# and ;) and blank
-// lines are skipped, and a line ending in a backslash goes on in the next one
-// (comment lines inside are skipped, as systemd does).
-func forEachINILine(path string, data []byte, fn func(num int, text string) error) error {
-	lines := conffile.Lines(data)
-	for i := 0; i < len(lines); i++ {
-		num := i + 1
-		text := strings.TrimFunc(string(data[lines[i].Start:lines[i].End]), conffile.IsSpace)
-		if text == "" || text[0] == '#' || text[0] == ';' {
-			continue
-		}
-		for strings.HasSuffix(text, `\`) {
-			text = strings.TrimRightFunc(strings.TrimSuffix(text, `\`), conffile.IsSpace) + " "
-			if i+1 >= len(lines) {
-				break
-			}
-			i++
-			next := strings.TrimFunc(string(data[lines[i].Start:lines[i].End]), conffile.IsSpace)
-			if next != "" && (next[0] == '#' || next[0] == ';') {
-				text += `\` // keep going past the comment
-				continue
-			}
-			text += next
-		}
-		if err := fn(num, strings.TrimFunc(text, conffile.IsSpace)); err != nil {
-			return err
-		}
-	}
 	return nil
 }
 

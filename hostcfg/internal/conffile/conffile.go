@@ -168,3 +168,51 @@ func DropIns(r *hostcfg.Root, dirs []string, sub, suffix string) ([]string, erro
 	}
 	return out, errors.Join(errs...)
 }
+
+// ForEachINILine calls fn with each logical line of a systemd-style file,
+// trimmed, and the number of its first line, as systemd's config_parse reads
+// them (src/shared/conf-parser.c, v252–v256): a UTF-8 byte order mark before
+// the first line is dropped; comments (# and ;) and blank lines are skipped; a
+// line ending in an unescaped backslash goes on in the next one, and comment
+// lines inside are skipped.
+func ForEachINILine(data []byte, fn func(num int, text string) error) error {
+	lines := Lines(data)
+	text := func(i int) string {
+		t := string(data[lines[i].Start:lines[i].End])
+		if i == 0 {
+			t = strings.TrimPrefix(t, "\ufeff")
+		}
+		return strings.TrimFunc(t, IsSpace)
+	}
+	for i := 0; i < len(lines); i++ {
+		num := i + 1
+		t := text(i)
+		if t == "" || t[0] == '#' || t[0] == ';' {
+			continue
+		}
+		for continues(t) && i+1 < len(lines) {
+			t = strings.TrimRightFunc(t[:len(t)-1], IsSpace) + " "
+			i++
+			next := text(i)
+			if next != "" && (next[0] == '#' || next[0] == ';') {
+				t += `\` // keep going past the comment
+				continue
+			}
+			t += next
+		}
+		if continues(t) { // the file ends in a continuation
+			t = t[:len(t)-1]
+		}
+		if err := fn(num, strings.TrimFunc(t, IsSpace)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// continues: the line ends in a backslash that is not itself escaped (an odd
+// run of them), as systemd counts.
+func continues(t string) bool {
+	n := len(t) - len(strings.TrimRight(t, `\`))
+	return n%2 == 1
+}
