@@ -47,7 +47,6 @@ const (
 	StrategyCorefile = "corefile"
 )
 
-
 // Finding is one problem, with the chain of facts that leads to it.
 type Finding struct {
 	Code     Code
