@@ -260,7 +260,7 @@ func (wt *watcher) changed(paths []string, now time.Time, folders int, gap time.
 func (wt *watcher) check(ctx context.Context, trigger string) {
 	ss := wt.ss
 	start := time.Now()
-	c := *ss.config // openEnv may turn a copy offline, not the watch
+	c := *ss.Config // openEnv may turn a copy offline, not the watch
 	env, closeEnv, err := openEnv(ctx, &c, ss.log)
 	if err != nil {
 		ss.log.Error("opening the node", "err", err)
