@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"strings"
 
+	"github.com/unloop/unloop/cmd/unloop/render"
 	"github.com/unloop/unloop/cmd/unloop/settings"
 	"github.com/unloop/unloop/hostcfg"
 	"github.com/unloop/unloop/hostcfg/cri"
@@ -167,7 +168,7 @@ func quietErrors(ss *session, findings []remediate.Finding) {
 		}
 		msg := f.Message
 		if !strings.HasPrefix(msg, f.File) {
-			msg = where(f) + ": " + msg // the error names its file as a rule
+			msg = render.Where(f) + ": " + msg // the error names its file as a rule
 		}
 		fmt.Fprintf(ss.err, "unloop: %s\n", msg)
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/unloop/unloop/cmd/unloop/render"
 	"github.com/unloop/unloop/hostcfg/watch"
 	"github.com/unloop/unloop/remediate"
 )
@@ -271,7 +272,7 @@ func (wt *watcher) check(ctx context.Context, trigger string) {
 	if wt.wf.apply {
 		res, err := remediate.Apply(ctx, env, c.Opts)
 		if res != nil {
-			if rerr := renderApply(ss.out, ss.Output, res, err); rerr != nil {
+			if rerr := render.Apply(ss.out, ss.Output, res, err); rerr != nil {
 				ss.log.Warn("could not print the result", "err", rerr)
 			}
 			if res.Plan != nil {

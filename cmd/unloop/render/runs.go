@@ -1,0 +1,67 @@
+package render
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/unloop/unloop/remediate"
+)
+
+// runsDoc is `unloop runs --output json`, version 1. Lists are [], never null.
+type runsDoc struct {
+	Version int      `json:"version"`
+	Runs    []runDoc `json:"runs"`
+}
+
+type runDoc struct {
+	ID         string    `json:"id"`
+	Created    time.Time `json:"created"`
+	State      string    `json:"state"`
+	Strategies []string  `json:"strategies"`
+	Paths      []string  `json:"paths"`
+	Units      []string  `json:"units_restarted"`
+}
+
+// Runs shows the journaled runs, newest first.
+func Runs(w io.Writer, format string, js []*remediate.Journal) error {
+	doc := runsDoc{Version: 1, Runs: []runDoc{}}
+	for _, j := range js {
+		doc.Runs = append(doc.Runs, newRunDoc(j))
+	}
+	if format == "json" {
+		return writeJSON(w, doc)
+	}
+	return renderRuns(w, doc.Runs)
+}
+
+func newRunDoc(j *remediate.Journal) runDoc {
+	r := runDoc{ID: j.ID, Created: j.Created.UTC(), State: string(j.State),
+		Strategies: append([]string{}, j.Strategies...), Paths: []string{}, Units: append([]string{}, j.Units...)}
+	for _, s := range j.Snapshots {
+		r.Paths = append(r.Paths, s.Path)
+	}
+	return r
+}
+
+func renderRuns(w io.Writer, runs []runDoc) error {
+	if len(runs) == 0 {
+		_, err := fmt.Fprintf(w, "No runs journaled under %s.\n", remediate.JournalDir)
+		return err
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "RUN\tSTARTED\tSTATE\tSTRATEGIES\tPATHS")
+	for _, r := range runs {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.ID, r.Created.Format(time.RFC3339), r.State, orDash(strings.Join(r.Strategies, ",")), orDash(strings.Join(r.Paths, " ")))
+	}
+	return tw.Flush()
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
