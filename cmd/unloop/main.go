@@ -7,6 +7,15 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"syscall"
+
+	"github.com/unloop/unloop/cmd/unloop/cli"
+)
+
+// Set with -ldflags "-X main.version=... -X main.commit=... -X main.date=...".
+var (
+	version = "dev"
+	commit  = ""
+	date    = ""
 )
 
 // memoryLimit is the Go heap's soft limit: the GC works harder as the heap
@@ -24,7 +33,8 @@ func main() {
 		debug.SetMemoryLimit(memoryLimit)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := Run(ctx, os.Args[1:], Streams{In: os.Stdin, Out: os.Stdout, Err: os.Stderr})
+	cli.SetVersion(version, commit, date)
+	code := cli.Run(ctx, os.Args[1:], cli.Streams{In: os.Stdin, Out: os.Stdout, Err: os.Stderr})
 	stop()
 	os.Exit(code)
 }

@@ -1,6 +1,6 @@
 package hostcfgtest
 
-// Node trees (for Files) that the monitoring tests of cmd/unloop and
+// Node trees (for Files) that the monitoring tests of cmd/unloop/cli and
 // tests/metrics both look at: one definition, so both read the same nodes.
 var (
 	CleanNode      = map[string]string{"/etc/resolv.conf": "nameserver 192.0.2.53\n"}

@@ -16,7 +16,7 @@ import (
 )
 
 // Deadlines of unloop's bus work, as the code sets them: dialling the bus
-// (cmd/unloop busDialTimeout), reading resolved (remediate busTimeout), a
+// (cmd/unloop/cli busDialTimeout), reading resolved (remediate busTimeout), a
 // restart (remediate restartTimeout). A command may take these and a little
 // more, never longer.
 const (

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bytes"
@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/unloop/unloop/cmd/unloop/render"
 	"github.com/unloop/unloop/hostcfg"
 	"github.com/unloop/unloop/remediate"
 )
@@ -188,7 +189,7 @@ func npdResult(rep *remediate.Report) (string, int) {
 	if rep.HasUnreadable() {
 		for _, f := range errs {
 			if f.Code == remediate.CodeUnreadable {
-				return shorten(fmt.Sprintf("unloop could not read %s", where(f))), npdUnknown
+				return shorten(fmt.Sprintf("unloop could not read %s", render.Where(f))), npdUnknown
 			}
 		}
 	}
@@ -198,7 +199,7 @@ func npdResult(rep *remediate.Report) (string, int) {
 		if f.Address != "" {
 			msg += " " + f.Address
 		}
-		if w := where(f); w != "" {
+		if w := render.Where(f); w != "" {
 			msg += " in " + w
 		}
 		if len(errs) > 1 {
@@ -209,16 +210,9 @@ func npdResult(rep *remediate.Report) (string, int) {
 		return shorten(msg), npdProblem
 	}
 	if len(warns) > 0 {
-		return shorten(fmt.Sprintf("no DNS loop; %d %s: %s", len(warns), plural(len(warns), "warning"), warns[0].Code)), npdOK
+		return shorten(fmt.Sprintf("no DNS loop; %d %s: %s", len(warns), render.Plural(len(warns), "warning"), warns[0].Code)), npdOK
 	}
 	return "no DNS forwarding loop", npdOK
-}
-
-func where(f remediate.Finding) string {
-	if f.Line > 0 {
-		return fmt.Sprintf("%s:%d", f.File, f.Line)
-	}
-	return f.File
 }
 
 // shorten fits msg and then suffix into npdMaxMessage characters, cutting

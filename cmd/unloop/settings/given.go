@@ -1,4 +1,4 @@
-package main
+package settings
 
 import (
 	"errors"
@@ -240,7 +240,7 @@ type configFile struct {
 
 // readConfigFile reads --config: a missing default file is fine, a missing
 // file that was named is not, and a key no command takes is refused.
-func (cf *cmdFlags) readConfigFile() (*configFile, error) {
+func (cf *Flags) readConfigFile() (*configFile, error) {
 	g, err := resolve(settingNamed("config"), cf.cmd.Flags(), nil)
 	if err != nil {
 		return nil, err

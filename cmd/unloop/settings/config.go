@@ -1,4 +1,8 @@
-package main
+// Package settings is unloop's typed settings (DESIGN.md §4): each a flag,
+// an UNLOOP_<NAME> variable and a key of the config file, with precedence
+// flag > env > file > default, and one strict syntax wherever written. The
+// commands say which settings they take (Add); Load gives the typed result.
+package settings
 
 import (
 	"fmt"
@@ -32,7 +36,7 @@ type setting struct {
 var settings = []setting{
 	{"root", "", "/", "the node's filesystem tree to read and edit"},
 	{"config", "", defaultConfigFile, "unloop's config file (read as given, not under --root)"},
-	{"output", "o", "text", ""}, // usage: by command, in addSettings
+	{"output", "o", "text", ""}, // usage: by command, in Add
 	{"strategy", "", []string{"auto"}, "auto, or a comma list of " + strings.Join(remediate.StrategyNames(), ",") + " in order of preference"},
 	{"upstream", "", []string(nil), "an upstream DNS server to use instead of discovering them (repeatable)"},
 	{"node-local-dns", "", []string{"169.254.25.10", "169.254.20.10"}, "a node-local-dns address (repeatable)"},
@@ -50,28 +54,16 @@ var settings = []setting{
 	{"quiet", "q", false, "print nothing but errors (beats --verbose); the exit status still tells"},
 }
 
-// The settings each command takes.
-var (
-	logSettings   = []string{"log-format", "verbose", "quiet"}
-	checkSettings = append([]string{"root", "config", "output", "node-local-dns", "local-ip", "dns-upstreams", "corefile", "runtime-endpoint", "offline"}, logSettings...)
-	// plan takes apply's settings: one list of arguments serves both (the
-	// Ansible role's unloop_args), and the plan is what apply would do.
-	applySettings    = append([]string{"root", "config", "output", "strategy", "upstream", "node-local-dns", "local-ip", "dns-upstreams", "corefile", "runtime-endpoint", "offline", "no-restart", "no-recreate-pods", "no-verify", "keep-runs"}, logSettings...)
-	planSettings     = applySettings
-	rollbackSettings = append([]string{"root", "config", "output", "offline", "no-restart"}, logSettings...)
-	runsSettings     = append([]string{"root", "config", "output"}, logSettings...)
-)
-
-// cmdFlags are one command's settings: only the flags it takes, so its help
+// Flags are one command's settings: only the flags it takes, so its help
 // lists them alone, and only their UNLOOP_* variables and file keys are read.
-type cmdFlags struct {
+type Flags struct {
 	cmd   *cobra.Command
 	names []string
 }
 
-// addSettings gives cmd the flags of the named settings, with completion of
-// their values.
-func addSettings(cmd *cobra.Command, names ...string) *cmdFlags {
+// Add gives cmd the flags of the named settings, with completion of their
+// values.
+func Add(cmd *cobra.Command, names ...string) *Flags {
 	f := cmd.Flags()
 	for _, n := range names {
 		st := settingNamed(n)
@@ -98,7 +90,7 @@ func addSettings(cmd *cobra.Command, names ...string) *cmdFlags {
 			})
 		}
 	}
-	return &cmdFlags{cmd: cmd, names: names}
+	return &Flags{cmd: cmd, names: names}
 }
 
 func settingNamed(name string) setting {
@@ -117,9 +109,9 @@ func orList(s []string) string {
 	return strings.Join(s[:len(s)-1], ", ") + " or " + s[len(s)-1]
 }
 
-// config is the typed result of flags, UNLOOP_* env, config file and
+// Config is the typed result of flags, UNLOOP_* env, config file and
 // defaults; a setting the command does not take keeps its zero value.
-type config struct {
+type Config struct {
 	Root      string
 	Output    string
 	LogFormat string
@@ -129,13 +121,13 @@ type config struct {
 	// Warnings are said on stderr once the logger exists, and Sources
 	// (with --verbose) where each setting came from.
 	Warnings []string
-	Sources  []source
+	Sources  []Source
 }
 
-// source says where a setting's value came from: flag, env, file or default.
-type source struct {
-	name, from string
-	value      any
+// Source says where a setting's value came from: flag, env, file or default.
+type Source struct {
+	Name, From string
+	Value      any
 }
 
 // outputsFor are the outputs cmd prints: check also speaks the monitoring
@@ -148,10 +140,10 @@ func outputsFor(cmd string) []string {
 	return []string{"text", "json"}
 }
 
-// load resolves the command's settings with precedence flag > env > file >
+// Load resolves the command's settings with precedence flag > env > file >
 // default. Env variables and file keys of settings the command does not take
 // are not read.
-func (cf *cmdFlags) load() (*config, error) {
+func (cf *Flags) Load() (*Config, error) {
 	flags := cf.cmd.Flags()
 	file, err := cf.readConfigFile()
 	if err != nil {
@@ -163,7 +155,7 @@ func (cf *cmdFlags) load() (*config, error) {
 			return nil, err
 		}
 	}
-	c := &config{
+	c := &Config{
 		Root:      vals["root"].text(),
 		Output:    vals["output"].text(),
 		LogFormat: vals["log-format"].text(),
@@ -171,7 +163,7 @@ func (cf *cmdFlags) load() (*config, error) {
 		Quiet:     vals["quiet"].flag(),
 	}
 	for _, n := range cf.names {
-		c.Sources = append(c.Sources, source{name: n, from: vals[n].from, value: vals[n].String()})
+		c.Sources = append(c.Sources, Source{Name: n, From: vals[n].from, Value: vals[n].String()})
 	}
 	if lf := vals["log-format"]; lf.from != "" && !slices.Contains([]string{"text", "json"}, c.LogFormat) {
 		return nil, lf.bad(c.LogFormat, "want text or json")
@@ -202,7 +194,7 @@ func (cf *cmdFlags) load() (*config, error) {
 
 // loadOptions fills the options remediate takes; a setting the command does
 // not take is missing from vals and reads as its zero value.
-func (c *config) loadOptions(vals map[string]given) error {
+func (c *Config) loadOptions(vals map[string]given) error {
 	o := &c.Opts
 	o.Offline = vals["offline"].flag()
 	o.NoRestart = vals["no-restart"].flag()

@@ -1,14 +1,14 @@
-package main
+package cli
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/unloop/unloop/cmd/unloop/render"
 	"github.com/unloop/unloop/remediate"
 )
 
@@ -36,7 +36,7 @@ nothing is printed but the reason for an exit 1.`,
 		return flags.onNode(s, func(ctx context.Context, ss *session, env remediate.Env) error {
 			pl, err := remediate.MakePlan(ctx, env, ss.Opts)
 			if pl != nil {
-				if rerr := renderPlan(ss.out, ss.Output, pl, err); rerr != nil {
+				if rerr := render.Plan(ss.out, ss.Output, pl, err); rerr != nil {
 					return rerr
 				}
 			}
@@ -91,13 +91,13 @@ some pods still hold the old file (not recreated in time; listed in pods_stale).
 			if res != nil {
 				// The run is over: output that can't be written (a closed
 				// pipe) is said, but the exit status is the run's.
-				if rerr := renderApply(ss.out, ss.Output, res, err); rerr != nil {
+				if rerr := render.Apply(ss.out, ss.Output, res, err); rerr != nil {
 					ss.log.Warn("could not print the result", "err", rerr)
 				}
 			}
 			if err == nil && len(res.StillStale) > 0 {
 				n := len(res.StillStale)
-				fmt.Fprintf(ss.err, "unloop: fixed; %d %s still %s the old file: %s\n", n, plural(n, "pod"), plural(n, "holds", "hold"), strings.Join(res.StillStale, ", "))
+				fmt.Fprintf(ss.err, "unloop: fixed; %d %s still %s the old file: %s\n", n, render.Plural(n, "pod"), render.Plural(n, "holds", "hold"), strings.Join(res.StillStale, ", "))
 				return &exitError{code: exitPodsLeft}
 			}
 			return err
@@ -140,7 +140,7 @@ back already. With --quiet nothing is printed but the error.`,
 				return err
 			}
 			restarted := restoredAny(res.Paths) && !ss.Opts.Offline && !ss.Opts.NoRestart && len(res.Run.Units) > 0
-			if rerr := renderRollback(ss.out, ss.Output, res, restarted); rerr != nil {
+			if rerr := render.Rollback(ss.out, ss.Output, res, restarted); rerr != nil {
 				ss.log.Warn("could not print the result", "err", rerr)
 			}
 			return err
@@ -158,60 +158,6 @@ func restoredAny(paths []remediate.PathResult) bool {
 		}
 	}
 	return false
-}
-
-// renderRollback prints what a rollback did: in text, each refused path
-// with the diff --force would apply, then one line.
-func renderRollback(w io.Writer, output string, res *remediate.RollbackResult, restarted bool) error {
-	j := res.Run
-	count := map[string]int{}
-	for _, p := range res.Paths {
-		count[p.Result]++
-	}
-	if output == "json" {
-		return writeJSON(w, remediate.NewRollbackDocument(res))
-	}
-	ew := &errWriter{w: w}
-	for _, p := range res.Paths {
-		switch p.Result {
-		case remediate.PathRefused:
-			fmt.Fprintf(ew, "refused %s: it changed since run %s; its newer content is kept (--force restores it as it was before the run):\n%s", p.Path, j.ID, p.Diff)
-		case remediate.PathBlockRemoved:
-			fmt.Fprintf(ew, "removed unloop's block from %s, keeping the rest of the file\n", p.Path)
-		case remediate.PathFailed:
-			fmt.Fprintf(ew, "failed %s: %s\n", p.Path, p.Error)
-		}
-	}
-	restored := count[remediate.PathRestored] + count[remediate.PathBlockRemoved]
-	if count[remediate.PathRefused] > 0 {
-		fmt.Fprintf(ew, "run %s is in conflict: %d paths restored, %d refused", j.ID, restored, count[remediate.PathRefused])
-	} else {
-		fmt.Fprintf(ew, "rolled back run %s: %d paths restored", j.ID, restored)
-		if n := count[remediate.PathUnchanged]; n > 0 {
-			fmt.Fprintf(ew, ", %d already as before", n)
-		}
-	}
-	if restarted {
-		fmt.Fprintf(ew, ", restarted %v", j.Units)
-	}
-	fmt.Fprintln(ew)
-	return ew.err
-}
-
-// errWriter keeps the first write error and drops later writes: output to a
-// closed pipe must be seen, but never stop what the command does.
-type errWriter struct {
-	w   io.Writer
-	err error
-}
-
-func (e *errWriter) Write(p []byte) (int, error) {
-	if e.err != nil {
-		return len(p), nil
-	}
-	n, err := e.w.Write(p)
-	e.err = err
-	return n, nil
 }
 
 // recreates says whether the plan recreates pods through the runtime.

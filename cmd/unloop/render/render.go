@@ -1,4 +1,8 @@
-package main
+// Package render is how unloop's documents look: check, plan, apply,
+// rollback and runs, as text for people and as JSON (remediate's version-1
+// document types). The monitoring formats (Prometheus, node-problem-detector)
+// are the commands'.
+package render
 
 import (
 	"encoding/json"
@@ -8,15 +12,12 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 	"unicode/utf8"
 
 	"golang.org/x/term"
 
 	"github.com/unloop/unloop/remediate"
 )
-
-const busDialTimeout = 2 * time.Second
 
 func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
@@ -49,14 +50,10 @@ func (p painter) severity(s remediate.Severity) string {
 	return p.paint("1;33", "WARNING")
 }
 
-func renderCheck(w io.Writer, format string, rep *remediate.Report) error {
-	switch format {
-	case "json":
+// Check shows check's report: json, or text.
+func Check(w io.Writer, format string, rep *remediate.Report) error {
+	if format == "json" {
 		return writeJSON(w, remediate.NewCheckDocument(rep))
-	case "prometheus":
-		return writeMetrics(w, rep, time.Now())
-	case "npd":
-		return renderNPD(w, rep)
 	}
 	var b strings.Builder
 	writeFindings(&b, newPainter(w), remediate.NewCheckDocument(rep))
@@ -115,15 +112,15 @@ func writeSummary(b *strings.Builder, p painter, d remediate.CheckDocument) {
 	}
 	var parts []string
 	if loops > 0 {
-		parts = append(parts, fmt.Sprintf("%d %s (%d %s)", loops, plural(loops, "loop"), inLoops, plural(inLoops, "finding")))
+		parts = append(parts, fmt.Sprintf("%d %s (%d %s)", loops, Plural(loops, "loop"), inLoops, Plural(inLoops, "finding")))
 	}
 	if errs > 0 {
-		parts = append(parts, fmt.Sprintf("%d %s", errs, plural(errs, "error")))
+		parts = append(parts, fmt.Sprintf("%d %s", errs, Plural(errs, "error")))
 	}
 	if loops == 0 && errs == 0 {
 		parts = append(parts, "no loop")
 	}
-	parts = append(parts, fmt.Sprintf("%d %s", warns, plural(warns, "warning")))
+	parts = append(parts, fmt.Sprintf("%d %s", warns, Plural(warns, "warning")))
 	if ignored > 0 {
 		parts = append(parts, fmt.Sprintf("%d ignored", ignored))
 	}
@@ -212,7 +209,7 @@ func writeLoop(b *strings.Builder, p painter, l remediate.LoopDocument, fs []rem
 		if f.Loop != l.Loop {
 			continue
 		}
-		at := where(remediate.Finding{File: f.File, Line: f.Line})
+		at := Where(remediate.Finding{File: f.File, Line: f.Line})
 		if f.Ignored {
 			at += " (ignored)"
 		}
@@ -246,7 +243,7 @@ func fixLine(fixes []string) string {
 func writeFinding(b *strings.Builder, p painter, f remediate.FindingDocument) {
 	b.WriteString("\n")
 	fmt.Fprintf(b, "%s %s", p.severity(f.Severity), p.paint("1", string(f.Code)))
-	if at := printable(where(remediate.Finding{File: f.File, Line: f.Line})); at != "" {
+	if at := printable(Where(remediate.Finding{File: f.File, Line: f.Line})); at != "" {
 		fmt.Fprintf(b, "  %s", at)
 	}
 	if f.Address != "" {
@@ -268,6 +265,14 @@ func writeFinding(b *strings.Builder, p painter, f remediate.FindingDocument) {
 	}
 }
 
+// Where is a finding's place: file:line, or the file alone.
+func Where(f remediate.Finding) string {
+	if f.Line > 0 {
+		return fmt.Sprintf("%s:%d", f.File, f.Line)
+	}
+	return f.File
+}
+
 // printable quotes a string with control characters (a file name with a
 // newline in it) so that it can't forge a line of the report.
 func printable(s string) string {
@@ -279,8 +284,8 @@ func printable(s string) string {
 	return s
 }
 
-// plural is s, or its plural (s+"s" unless given) when n is not 1.
-func plural(n int, s string, pl ...string) string {
+// Plural is s, or its plural (s+"s" unless given) when n is not 1.
+func Plural(n int, s string, pl ...string) string {
 	switch {
 	case n == 1:
 		return s
@@ -290,9 +295,9 @@ func plural(n int, s string, pl ...string) string {
 	return s + "s"
 }
 
-// renderPlan shows a plan; err, when planning failed after the check, goes
+// Plan shows a plan; err, when planning failed after the check, goes
 // into the JSON (the text shows the findings; the error goes to stderr).
-func renderPlan(w io.Writer, format string, pl *remediate.Plan, err error) error {
+func Plan(w io.Writer, format string, pl *remediate.Plan, err error) error {
 	d := remediate.NewPlanDocument(pl, err)
 	if format == "json" {
 		return writeJSON(w, d)
@@ -315,7 +320,7 @@ func writeChanges(b *strings.Builder, p painter, d remediate.PlanDocument) {
 		if i == 0 {
 			b.WriteString("\n")
 		}
-		fmt.Fprintf(b, "%s %s %s is not fixed by the chosen strategies\n", p.paint("1;31", "UNFIXED"), f.Code, printable(where(remediate.Finding{File: f.File, Line: f.Line})))
+		fmt.Fprintf(b, "%s %s %s is not fixed by the chosen strategies\n", p.paint("1;31", "UNFIXED"), f.Code, printable(Where(remediate.Finding{File: f.File, Line: f.Line})))
 	}
 	if !d.Changed {
 		// No file to change, but pods may still hold an old copy.
@@ -416,25 +421,25 @@ func counts(d remediate.PlanDocument) (files, units, skipped, pods int) {
 // planSummary is plan's last line, as terraform ends its plan.
 func planSummary(d remediate.PlanDocument) string {
 	if n := len(d.Unfixed); n > 0 {
-		return fmt.Sprintf("No plan: %d %s no fix among the chosen strategies; apply refuses.", n, plural(n, "error has", "errors have"))
+		return fmt.Sprintf("No plan: %d %s no fix among the chosen strategies; apply refuses.", n, Plural(n, "error has", "errors have"))
 	}
 	files, units, skipped, pods := counts(d)
 	if !d.Changed && pods == 0 {
 		return "No changes."
 	}
-	s := fmt.Sprintf("Plan: %d %s to change, %d %s to restart", files, plural(files, "file"), units, plural(units, "unit"))
+	s := fmt.Sprintf("Plan: %d %s to change, %d %s to restart", files, Plural(files, "file"), units, Plural(units, "unit"))
 	if skipped > 0 {
 		s += fmt.Sprintf(" (%d skipped)", skipped)
 	}
 	if pods > 0 {
-		s += fmt.Sprintf(", %d %s to recreate", pods, plural(pods, "pod"))
+		s += fmt.Sprintf(", %d %s to recreate", pods, Plural(pods, "pod"))
 	}
 	return s + "."
 }
 
-// renderApply shows what apply did. A refusal shows the check that led to
+// Apply shows what apply did. A refusal shows the check that led to
 // it; a run shows its changes and how it went, not the check again.
-func renderApply(w io.Writer, format string, res *remediate.Result, err error) error {
+func Apply(w io.Writer, format string, res *remediate.Result, err error) error {
 	d := remediate.NewApplyDocument(res, err)
 	if format == "json" {
 		return writeJSON(w, d)
@@ -463,13 +468,13 @@ func renderApply(w io.Writer, format string, res *remediate.Result, err error) e
 			verified = "not verified (--no-verify)"
 		}
 		fmt.Fprintf(&b, "Applied run %s (%s). Undo with: unloop rollback --run %s\n", res.Run, verified, res.Run)
-		fmt.Fprintf(&b, "%s %d %s changed, %d %s restarted.\n", p.paint("1;32", "Apply complete:"), files, plural(files, "file"), units, plural(units, "unit"))
+		fmt.Fprintf(&b, "%s %d %s changed, %d %s restarted.\n", p.paint("1;32", "Apply complete:"), files, Plural(files, "file"), units, Plural(units, "unit"))
 	}
 	for _, pod := range res.Recreated {
 		fmt.Fprintf(&b, "Recreated pod %s: its new sandbox is ready with the fixed file.\n", pod)
 	}
 	if n := len(res.StillStale); n > 0 {
-		fmt.Fprintf(&b, "%s %d %s not back within 60 s, still holding the old file: %s\n", p.paint("1;33", "Fixed, but"), n, plural(n, "pod"), strings.Join(res.StillStale, ", "))
+		fmt.Fprintf(&b, "%s %d %s not back within 60 s, still holding the old file: %s\n", p.paint("1;33", "Fixed, but"), n, Plural(n, "pod"), strings.Join(res.StillStale, ", "))
 	}
 	_, werr := io.WriteString(w, strings.TrimPrefix(b.String(), "\n"))
 	return werr

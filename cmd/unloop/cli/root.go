@@ -1,4 +1,7 @@
-package main
+// Package cli is unloop's commands (DESIGN.md §4), built with cobra: main()
+// calls Run. Each command takes its settings from cmd/unloop/settings and
+// shows its documents through cmd/unloop/render.
+package cli
 
 import (
 	"context"

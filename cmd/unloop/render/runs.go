@@ -1,4 +1,4 @@
-package main
+package render
 
 import (
 	"fmt"
@@ -7,9 +7,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/spf13/cobra"
-
-	"github.com/unloop/unloop/hostcfg"
 	"github.com/unloop/unloop/remediate"
 )
 
@@ -28,46 +25,16 @@ type runDoc struct {
 	Units      []string  `json:"units_restarted"`
 }
 
-func newRunsCommand(s Streams) *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "runs",
-		Short: "List the runs of apply journaled on the node, newest first",
-		Long: `runs lists the runs of apply journaled under /var/lib/unloop/runs (under --root), newest
-first: the first is the one 'unloop rollback' undoes. Each run has its ID, when it started,
-its state (started: cut short, rolled back by the next apply; applied; rolled-back), its
-strategies and the paths it changed. It reads the journal only.
-
-Exit status: 0, also when no run is journaled; 1 when the journal can't be read.
-With --quiet nothing is printed but that error.`,
-		Example: `  unloop runs
-  unloop runs -o json | jq -r '.runs[0].id'
-  unloop rollback --run "$(unloop runs -o json | jq -r '.runs[1].id')"`,
-		Args: cobra.NoArgs,
+// Runs shows the journaled runs, newest first.
+func Runs(w io.Writer, format string, js []*remediate.Journal) error {
+	doc := runsDoc{Version: 1, Runs: []runDoc{}}
+	for _, j := range js {
+		doc.Runs = append(doc.Runs, newRunDoc(j))
 	}
-	flags := addSettings(cmd, runsSettings...)
-	cmd.RunE = func(*cobra.Command, []string) error {
-		ss, err := flags.start(s)
-		if err != nil {
-			return err
-		}
-		root, err := hostcfg.NewRoot(ss.Root)
-		if err != nil {
-			return err
-		}
-		js, err := remediate.Journals(root)
-		if err != nil {
-			return err
-		}
-		doc := runsDoc{Version: 1, Runs: []runDoc{}}
-		for _, j := range js {
-			doc.Runs = append(doc.Runs, newRunDoc(j))
-		}
-		if ss.Output == "json" {
-			return writeJSON(ss.out, doc)
-		}
-		return renderRuns(ss.out, doc.Runs)
+	if format == "json" {
+		return writeJSON(w, doc)
 	}
-	return cmd
+	return renderRuns(w, doc.Runs)
 }
 
 func newRunDoc(j *remediate.Journal) runDoc {

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"flag"
@@ -20,7 +20,7 @@ var runID = regexp.MustCompile(`\d{8}T\d{6}Z-[0-9a-f]+`)
 // and as text, for make demo's node (one dhclient.conf line, five findings):
 // the JSON documents are a contract, the text is what people read.
 func TestDocuments(t *testing.T) {
-	dir, _ := hostcfgtest.Tree(t, filepath.Join("..", "..", "remediate", "testdata", "nodes", "demo-dhclient-node-local-dns.txtar"))
+	dir, _ := hostcfgtest.Tree(t, filepath.Join("..", "..", "..", "remediate", "testdata", "nodes", "demo-dhclient-node-local-dns.txtar"))
 	for _, output := range []string{"json", "text"} {
 		root := t.TempDir()
 		if err := os.CopyFS(root, os.DirFS(dir)); err != nil {

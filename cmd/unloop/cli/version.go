@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"fmt"
@@ -8,12 +8,17 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// Set with -ldflags "-X main.version=... -X main.commit=... -X main.date=...".
+// The build: main sets it with SetVersion, from its own -ldflags
+// "-X main.version=... -X main.commit=... -X main.date=...".
 var (
 	version = "dev"
 	commit  = ""
 	date    = ""
 )
+
+// SetVersion says which build runs: its version, commit and date (RFC 3339),
+// as the metrics, --version and the man pages name them. Before Run.
+func SetVersion(v, c, d string) { version, commit, date = v, c, d }
 
 func versionString() string {
 	c, d := commit, date

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"time"
 
 	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
 
@@ -14,6 +15,10 @@ import (
 
 // rootBusSocket is the system bus's socket, as a node path.
 const rootBusSocket = "/run/dbus/system_bus_socket"
+
+// busDialTimeout is how long a command waits for the node's bus to answer
+// before it reads files only.
+const busDialTimeout = 2 * time.Second
 
 // foreignRootError says that the root is not this machine and has no bus of
 // its own: unloop then runs offline.

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -15,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/unloop/unloop/cmd/unloop/render"
 	"github.com/unloop/unloop/hostcfg/watch"
 	"github.com/unloop/unloop/remediate"
 )
@@ -260,7 +261,7 @@ func (wt *watcher) changed(paths []string, now time.Time, folders int, gap time.
 func (wt *watcher) check(ctx context.Context, trigger string) {
 	ss := wt.ss
 	start := time.Now()
-	c := *ss.config // openEnv may turn a copy offline, not the watch
+	c := *ss.Config // openEnv may turn a copy offline, not the watch
 	env, closeEnv, err := openEnv(ctx, &c, ss.log)
 	if err != nil {
 		ss.log.Error("opening the node", "err", err)
@@ -271,7 +272,7 @@ func (wt *watcher) check(ctx context.Context, trigger string) {
 	if wt.wf.apply {
 		res, err := remediate.Apply(ctx, env, c.Opts)
 		if res != nil {
-			if rerr := renderApply(ss.out, ss.Output, res, err); rerr != nil {
+			if rerr := render.Apply(ss.out, ss.Output, res, err); rerr != nil {
 				ss.log.Warn("could not print the result", "err", rerr)
 			}
 			if res.Plan != nil {

@@ -1,10 +1,13 @@
-package main
+package cli
 
 import (
 	"context"
+	"io"
+	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/unloop/unloop/cmd/unloop/render"
 	"github.com/unloop/unloop/remediate"
 )
 
@@ -52,4 +55,16 @@ func checkExit(rep *remediate.Report) error {
 		return &exitError{code: exitFindings}
 	}
 	return nil
+}
+
+// renderCheck shows check's report: as metrics or an NPD verdict (monitor.go),
+// else as render shows it.
+func renderCheck(w io.Writer, format string, rep *remediate.Report) error {
+	switch format {
+	case "prometheus":
+		return writeMetrics(w, rep, time.Now())
+	case "npd":
+		return renderNPD(w, rep)
+	}
+	return render.Check(w, format, rep)
 }

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bytes"
@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/unloop/unloop/cmd/unloop/settings"
 	"github.com/unloop/unloop/remediate"
 )
 
@@ -93,7 +94,7 @@ func TestWatchStopsOnceStopped(t *testing.T) {
 	cancel()
 	for range 50 {
 		var logs bytes.Buffer
-		ss := &session{config: &config{Root: root, Opts: remediate.Options{Offline: true}},
+		ss := &session{Config: &settings.Config{Root: root, Opts: remediate.Options{Offline: true}},
 			log: slog.New(slog.NewTextHandler(&logs, nil)), out: io.Discard, err: io.Discard}
 		wt := &watcher{ss: ss, wf: watchFlags{debounce: time.Millisecond, interval: time.Minute},
 			changes: map[string]float64{}, checks: map[string]float64{}}

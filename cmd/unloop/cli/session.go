@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"strings"
 
+	"github.com/unloop/unloop/cmd/unloop/render"
+	"github.com/unloop/unloop/cmd/unloop/settings"
 	"github.com/unloop/unloop/hostcfg"
 	"github.com/unloop/unloop/hostcfg/cri"
 	"github.com/unloop/unloop/remediate"
@@ -15,7 +17,7 @@ import (
 
 // session is what a command runs with once its settings are read.
 type session struct {
-	*config
+	*settings.Config
 	log *slog.Logger
 	out io.Writer // stdout; io.Discard under --quiet
 	err io.Writer // stderr
@@ -25,7 +27,7 @@ type session struct {
 // --verbose and --quiet, and the settings' warnings (and, verbose, where each
 // came from) are logged.
 func (cf *cmdFlags) start(s Streams) (*session, error) {
-	c, err := cf.load()
+	c, err := cf.settings.Load()
 	if err != nil {
 		return nil, err
 	}
@@ -44,14 +46,14 @@ func (cf *cmdFlags) start(s Streams) (*session, error) {
 		log.Warn(w)
 	}
 	for _, src := range c.Sources {
-		log.Debug("setting", "name", src.name, "value", src.value, "from", src.from)
+		log.Debug("setting", "name", src.Name, "value", src.Value, "from", src.From)
 	}
 	out := s.Out
 	if c.Quiet {
 		out = io.Discard
 		cf.cmd.SetOut(io.Discard)
 	}
-	return &session{config: c, log: log, out: out, err: s.Err}, nil
+	return &session{Config: c, log: log, out: out, err: s.Err}, nil
 }
 
 // onNode is how check, plan, apply and rollback start and end: the settings,
@@ -62,7 +64,7 @@ func (cf *cmdFlags) onNode(s Streams, fn func(ctx context.Context, ss *session, 
 		return err
 	}
 	ctx := cf.cmd.Context()
-	env, closeEnv, err := openEnv(ctx, ss.config, ss.log)
+	env, closeEnv, err := openEnv(ctx, ss.Config, ss.log)
 	if err != nil {
 		return err
 	}
@@ -74,7 +76,7 @@ func (cf *cmdFlags) onNode(s Streams, fn func(ctx context.Context, ss *session, 
 // interfaces (which bus, and whether this machine's interfaces are the
 // node's: nodeBus). No bus is not an error: check then says it read files
 // only.
-func openEnv(ctx context.Context, c *config, log *slog.Logger) (remediate.Env, func(), error) {
+func openEnv(ctx context.Context, c *settings.Config, log *slog.Logger) (remediate.Env, func(), error) {
 	root, err := hostcfg.NewRoot(c.Root)
 	if err != nil {
 		return remediate.Env{}, nil, err
@@ -119,7 +121,7 @@ func (d *runtimeDialer) close() {
 }
 
 // openBus dials the node's system bus, and says why not when it can't.
-func openBus(ctx context.Context, c *config, log *slog.Logger, env remediate.Env) (remediate.Env, func(), error) {
+func openBus(ctx context.Context, c *settings.Config, log *slog.Logger, env remediate.Env) (remediate.Env, func(), error) {
 	bctx, cancel := context.WithTimeout(ctx, busDialTimeout)
 	defer cancel()
 	bus, err := nodeBus(bctx, env.Root.Dir())
@@ -166,7 +168,7 @@ func quietErrors(ss *session, findings []remediate.Finding) {
 		}
 		msg := f.Message
 		if !strings.HasPrefix(msg, f.File) {
-			msg = where(f) + ": " + msg // the error names its file as a rule
+			msg = render.Where(f) + ": " + msg // the error names its file as a rule
 		}
 		fmt.Fprintf(ss.err, "unloop: %s\n", msg)
 	}

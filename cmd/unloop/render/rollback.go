@@ -1,0 +1,62 @@
+package render
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/unloop/unloop/remediate"
+)
+
+// Rollback prints what a rollback did: in text, each refused path
+// with the diff --force would apply, then one line.
+func Rollback(w io.Writer, output string, res *remediate.RollbackResult, restarted bool) error {
+	j := res.Run
+	count := map[string]int{}
+	for _, p := range res.Paths {
+		count[p.Result]++
+	}
+	if output == "json" {
+		return writeJSON(w, remediate.NewRollbackDocument(res))
+	}
+	ew := &errWriter{w: w}
+	for _, p := range res.Paths {
+		switch p.Result {
+		case remediate.PathRefused:
+			fmt.Fprintf(ew, "refused %s: it changed since run %s; its newer content is kept (--force restores it as it was before the run):\n%s", p.Path, j.ID, p.Diff)
+		case remediate.PathBlockRemoved:
+			fmt.Fprintf(ew, "removed unloop's block from %s, keeping the rest of the file\n", p.Path)
+		case remediate.PathFailed:
+			fmt.Fprintf(ew, "failed %s: %s\n", p.Path, p.Error)
+		}
+	}
+	restored := count[remediate.PathRestored] + count[remediate.PathBlockRemoved]
+	if count[remediate.PathRefused] > 0 {
+		fmt.Fprintf(ew, "run %s is in conflict: %d paths restored, %d refused", j.ID, restored, count[remediate.PathRefused])
+	} else {
+		fmt.Fprintf(ew, "rolled back run %s: %d paths restored", j.ID, restored)
+		if n := count[remediate.PathUnchanged]; n > 0 {
+			fmt.Fprintf(ew, ", %d already as before", n)
+		}
+	}
+	if restarted {
+		fmt.Fprintf(ew, ", restarted %v", j.Units)
+	}
+	fmt.Fprintln(ew)
+	return ew.err
+}
+
+// errWriter keeps the first write error and drops later writes: output to a
+// closed pipe must be seen, but never stop what the command does.
+type errWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (e *errWriter) Write(p []byte) (int, error) {
+	if e.err != nil {
+		return len(p), nil
+	}
+	n, err := e.w.Write(p)
+	e.err = err
+	return n, nil
+}
