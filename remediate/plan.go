@@ -390,7 +390,7 @@ func (p *planner) uplinkAnswers(ctx context.Context) (bool, []string) {
 	if p.opts.Offline {
 		return true, nil
 	}
-	if p.node.Uplink == nil {
+	if p.node.Uplink() == nil {
 		return false, nil
 	}
 	probe := p.env.Probe
@@ -398,7 +398,7 @@ func (p *planner) uplinkAnswers(ctx context.Context) (bool, []string) {
 		probe = DNSProbe
 	}
 	var tried []string
-	for _, ns := range p.node.Uplink.Conf.Nameservers {
+	for _, ns := range p.node.Uplink().Conf.Nameservers {
 		a := ns.Addr.WithZone("").Unmap()
 		i := slices.IndexFunc(p.ups, func(c Candidate) bool { return c.Addr == a })
 		var err error

@@ -79,7 +79,7 @@ func (p *planner) dhclientHooks(ups []netip.Addr) error {
 // neutraliseDhclientConf comments out the dhclient.conf statements that add a
 // looping address: dhclient reads its conf only at start.
 func (p *planner) neutraliseDhclientConf() error {
-	for _, c := range p.node.Dhclient {
+	for _, c := range node.SourceOf[*node.Dhclient](p.node).Configs {
 		var sts []dhclient.Statement
 		for _, st := range c.Statements {
 			if slices.ContainsFunc(st.Addrs, p.node.Looping) {

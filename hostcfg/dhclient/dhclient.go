@@ -432,3 +432,10 @@ func ParseLeases(path string, data []byte) ([]Lease, error) {
 	}
 	return out, nil
 }
+
+// Paths are the node paths LoadConfigs reads: the two dhclient.conf and the
+// folders of the per-interface ones. Leases are read for upstreams only and
+// change at every renew: they are not listed.
+func Paths() []string {
+	return []string{"/etc/dhcp/dhclient.conf", "/etc/dhclient.conf", "/etc/dhcp"}
+}

@@ -665,3 +665,28 @@ func SetFlagValue(data []byte, f Flag, value string) ([]byte, error) {
 	out := slices.Concat(data[:f.ValueStart], []byte(value), data[f.ValueEnd:])
 	return out, nil
 }
+
+// Paths are the node paths Discover reads whatever the node holds: the
+// units and drop-in folders of every distribution's kubelet, the
+// environment files, the default config files and drop-in folders, the
+// rancher configs and the snaps' args files. The files a node's own flags
+// name (--config, --config-dir and its sub-folders) are read as found.
+func Paths() []string {
+	var out []string
+	units := []string{"kubelet.service", "k0sworker.service", "k0scontroller.service"}
+	for _, d := range rancherDistros {
+		units = append(units, d.units...)
+		out = append(out, d.config, d.config+".d", d.dataDir+"/agent/etc/kubelet.conf.d")
+	}
+	for _, d := range kubeletUnitDirs {
+		for _, u := range units {
+			out = append(out, d+"/"+u, d+"/"+u+".d")
+		}
+	}
+	out = append(out, kubeletEnvFiles...)
+	out = append(out, kubeadmKubeletConfig, kubesprayKubeletConfig, "/etc/kubernetes/kubelet/config.json.d")
+	for _, s := range snapKubelets {
+		out = append(out, s.args)
+	}
+	return append(out, k0sConfig, k0sKubeletConfig[0], k0sKubeletConfig[1])
+}

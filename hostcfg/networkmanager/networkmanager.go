@@ -434,3 +434,13 @@ func ParseLease(p string, data []byte) (Lease, error) {
 	}
 	return l, nil
 }
+
+// Paths are the node paths Load reads: the main files and the conf.d and
+// system-connections folders.
+func Paths() []string {
+	out := []string{nmMainFile, nmMainFileOld}
+	for _, d := range nmConfDirs {
+		out = append(out, d+"/conf.d", d+"/system-connections")
+	}
+	return out
+}

@@ -230,3 +230,13 @@ func validIfaceName(s string) bool {
 		return r == '/' || r == ':' || r == '%' || r == '#' || r <= ' ' || r >= 0x7f
 	})
 }
+
+// Paths are the node paths Load reads: resolved.conf and the drop-in folder
+// in each of systemd's configuration folders.
+func Paths() []string {
+	var out []string
+	for _, d := range resolvedDirs {
+		out = append(out, d+"/resolved.conf", d+"/resolved.conf.d")
+	}
+	return out
+}

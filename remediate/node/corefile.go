@@ -128,20 +128,3 @@ func (n *Node) ResolvFileAt(p string) *resolvconf.File {
 	}
 	return nil
 }
-
-// dhclientWrote reports whether dhclient put a into rf: rf is the host's
-// /etc/resolv.conf and a dhclient.conf statement names a, or dhclient wrote it.
-func (n *Node) dhclientWrote(rf *resolvconf.File, a netip.Addr) bool {
-	if n.Host == nil || rf.Target != n.Host.Target {
-		return false
-	}
-	a = a.WithZone("")
-	for _, c := range n.Dhclient {
-		for _, st := range c.Statements {
-			if slices.Contains(st.Addrs, a) {
-				return true
-			}
-		}
-	}
-	return rf.Generator == resolvconf.GenDhclient
-}

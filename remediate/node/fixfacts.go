@@ -9,27 +9,6 @@ import (
 
 // What the strategies ask of the node beyond the findings.
 
-// ResolvedRuns: online, resolved answered on the bus; offline, its uplink file exists.
-func (n *Node) ResolvedRuns() bool {
-	if n.Online {
-		return n.ResolvedLive != nil
-	}
-	return n.Uplink != nil
-}
-
-// UplinkClean: resolved's uplink file names servers and none of them loops.
-func (n *Node) UplinkClean() bool {
-	if n.Uplink == nil || len(n.Uplink.Conf.Nameservers) == 0 {
-		return false
-	}
-	for _, ns := range n.Uplink.Conf.Nameservers {
-		if n.Looping(ns.Addr) {
-			return false
-		}
-	}
-	return true
-}
-
 // LoopingAddrs are the addresses the dhclient hook keeps out: every node cache
 // address and every looping address found in the pod file.
 func (n *Node) LoopingAddrs() []netip.Addr {

@@ -14,12 +14,9 @@ import (
 
 	"github.com/unloop/unloop/hostcfg"
 	"github.com/unloop/unloop/hostcfg/corefile"
-	"github.com/unloop/unloop/hostcfg/dhclient"
 	"github.com/unloop/unloop/hostcfg/kubelet"
-	"github.com/unloop/unloop/hostcfg/networkmanager"
 	"github.com/unloop/unloop/hostcfg/osrelease"
 	"github.com/unloop/unloop/hostcfg/resolvconf"
-	"github.com/unloop/unloop/hostcfg/resolved"
 	"github.com/unloop/unloop/systemd"
 )
 
@@ -138,12 +135,6 @@ type Node struct {
 	Pod       *resolvconf.File // nil when PodFile is "" or missing
 	Host      *resolvconf.File // /etc/resolv.conf; nil when missing
 
-	Resolved     *resolved.Config
-	ResolvedLive *systemd.ResolvedState // nil offline or when resolved is not running
-
-	Dhclient       []*dhclient.Config
-	DhclientLeases []dhclient.Lease
-	NM             *networkmanager.Config
 	// OS is what /etc/os-release says; empty when it is missing.
 	OS        osrelease.Release
 	Corefiles []*corefile.Config
@@ -155,8 +146,6 @@ type Node struct {
 	// its socket is there); RuntimeNote says why it is nil.
 	Runtime     Runtime
 	RuntimeNote string
-	// Uplink is systemd-resolved's /run/systemd/resolve/resolv.conf, when present.
-	Uplink *resolvconf.File
 
 	// NodeCache maps each node cache address to why it is one.
 	NodeCache map[netip.Addr]string
@@ -167,8 +156,27 @@ type Node struct {
 	Notes      []string
 	Unreadable []Finding
 
+	// sources are what decides and writes what pods get, each with what it
+	// read (sources.go).
+	sources []Source
 	// fixers are the strategies the analysis offers (remediate's table).
 	fixers []Fixer
+	log    *slog.Logger
+}
+
+// Gathering is what a source reads the node through.
+type Gathering struct {
+	Env  Env
+	Opts Options
+	Node *Node
+}
+
+// trace logs, at debug level (-v), a fact detection used: tailscale's
+// dnsMode leaves the same trail.
+func (n *Node) trace(msg string, args ...any) {
+	if n.log != nil {
+		n.log.Debug(msg, args...)
+	}
 }
 
 const busTimeout = 3 * time.Second
@@ -177,17 +185,16 @@ const busTimeout = 3 * time.Second
 // `unreadable` findings, and what can't be asked becomes a note: the rest of
 // the node is still looked at, so nothing here fails.
 func Gather(ctx context.Context, env Env, opts Options) *Node {
-	n := &Node{NodeCache: map[netip.Addr]string{}, Local: map[netip.Addr]string{}, Forwarded: map[string]*resolvconf.File{}}
+	n := &Node{NodeCache: map[netip.Addr]string{}, Local: map[netip.Addr]string{}, Forwarded: map[string]*resolvconf.File{},
+		log: env.Logger(), sources: newSources()}
 	n.Online = !opts.Offline && env.Bus != nil
 	n.addresses(env, opts)
-	unitFiles := n.readBus(ctx, env, opts)
-	n.readKubelet(env.Root, unitFiles)
-	n.liveGenerator()
+	n.busNotes(env, opts)
+	g := &Gathering{Env: env, Opts: opts, Node: n}
+	for _, s := range n.sources {
+		s.Read(ctx, g)
+	}
 	r := env.Root
-	n.Resolved = load(n, func() (*resolved.Config, error) { return resolved.Load(r) })
-	n.Dhclient = load(n, func() ([]*dhclient.Config, error) { return dhclient.LoadConfigs(r) })
-	n.DhclientLeases = load(n, func() ([]dhclient.Lease, error) { return dhclient.LoadLeases(r) })
-	n.NM = load(n, func() (*networkmanager.Config, error) { return networkmanager.Load(r) })
 	n.OS = load(n, func() (osrelease.Release, error) {
 		data, _, err := r.ReadFileIfExists(osrelease.Path)
 		return osrelease.Parse(data), err
@@ -195,7 +202,6 @@ func Gather(ctx context.Context, env Env, opts Options) *Node {
 	n.readCorefiles(r, opts)
 	n.readClusterCorefiles(r)
 	n.readSandboxes(ctx, env, opts)
-	n.Uplink = load(n, func() (*resolvconf.File, error) { return readResolv(r, resolvconf.ResolvedUplinkFile) })
 	return n
 }
 
@@ -285,52 +291,12 @@ func (n *Node) addresses(env Env, opts Options) {
 	}
 }
 
-// readBus reads systemd-resolved's live state and kubelet's unit files
-// over D-Bus (online), and notes what it could not.
-func (n *Node) readBus(ctx context.Context, env Env, opts Options) (unitFiles []string) {
+// busNotes says what is not asked over the bus, and why.
+func (n *Node) busNotes(env Env, opts Options) {
 	if opts.Offline {
 		n.Notes = append(n.Notes, "offline: files only; systemd-resolved's live state and the node's interfaces were not read")
 	} else if env.Bus == nil && env.BusNote != "" {
 		n.Notes = append(n.Notes, env.BusNote+"; systemd-resolved's live state was not read")
-	}
-	if !n.Online {
-		return nil
-	}
-	bctx, cancel := context.WithTimeout(ctx, busTimeout)
-	defer cancel()
-	st, err := env.Bus.Resolved(bctx)
-	switch {
-	case err == nil:
-		n.ResolvedLive = st
-	case errors.Is(err, systemd.ErrNotRunning):
-		n.Notes = append(n.Notes, "systemd-resolved is not running")
-	default:
-		n.Notes = append(n.Notes, fmt.Sprintf("reading systemd-resolved over D-Bus: %v", err))
-	}
-	if files, err := env.Bus.UnitFiles(bctx, "kubelet.service"); err == nil && len(files) > 0 {
-		unitFiles = files
-	}
-	return unitFiles
-}
-
-// readKubelet finds which file kubelet hands to pods, and reads it and the
-// host's /etc/resolv.conf.
-func (n *Node) readKubelet(r *hostcfg.Root, unitFiles []string) {
-	n.Kubelet = load(n, func() (*kubelet.Setup, error) { return kubelet.Discover(r, unitFiles) })
-	if n.Kubelet == nil {
-		n.Kubelet = &kubelet.Setup{ResolvConf: "/etc/resolv.conf", ResolvConfSource: "default"}
-	}
-	n.PodFile = n.Kubelet.ResolvConf
-	n.Host = load(n, func() (*resolvconf.File, error) { return readResolv(r, "/etc/resolv.conf") })
-	if n.PodFile == "" {
-		return
-	}
-	_, err := r.Stat(n.PodFile)
-	n.PodExists = !errors.Is(err, fs.ErrNotExist)
-	if n.PodFile == "/etc/resolv.conf" {
-		n.Pod = n.Host
-	} else {
-		n.Pod = load(n, func() (*resolvconf.File, error) { return readResolv(r, n.PodFile) })
 	}
 }
 

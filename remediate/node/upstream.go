@@ -1,10 +1,7 @@
 package node
 
 import (
-	"fmt"
 	"net/netip"
-
-	"github.com/unloop/unloop/hostcfg/resolvconf"
 )
 
 // Candidate is a possible clean upstream and where it was found.
@@ -17,10 +14,11 @@ type Candidate struct {
 }
 
 // Candidates lists the clean upstreams the node knows of, best first:
-// --upstream alone when given; else systemd-resolved's servers (live, then its
-// uplink file, then its config), dhclient's leases, NetworkManager's leases
-// and its configuration and keyfiles' dns=, and the
-// pod and host files without their looping addresses.
+// --upstream alone when given; else what each source offers, in the table's
+// order (systemd-resolved's servers: live, then its uplink file, then its
+// config; dhclient's leases; NetworkManager's leases and its configuration
+// and keyfiles' dns=; the pod and host files without their looping
+// addresses).
 func (n *Node) Candidates(opts Options) []Candidate {
 	var out []Candidate
 	seen := map[netip.Addr]bool{}
@@ -41,46 +39,8 @@ func (n *Node) Candidates(opts Options) []Candidate {
 		}
 		return out
 	}
-	if st := n.ResolvedLive; st != nil {
-		if st.CurrentDNSServer != nil {
-			add(st.CurrentDNSServer.Addr, "systemd-resolved's current server (D-Bus)")
-		}
-		for _, s := range st.DNS {
-			add(s.Addr, "systemd-resolved's servers (D-Bus)")
-		}
-	}
-	if rf := n.Uplink; rf != nil {
-		for _, ns := range rf.Conf.Nameservers {
-			add(ns.Addr, fmt.Sprintf("%s line %d", rf.Path, ns.Line))
-		}
-	}
-	if n.Resolved != nil {
-		for _, s := range n.Resolved.DNS {
-			add(s.Addr, fmt.Sprintf("DNS= in %s line %d", s.File, s.Line))
-		}
-	}
-	for _, l := range n.DhclientLeases {
-		for _, a := range l.DNS {
-			add(a, fmt.Sprintf("dhclient lease %s line %d", l.Path, l.Line))
-		}
-	}
-	if n.NM != nil {
-		for _, l := range n.NM.Leases {
-			for _, a := range l.DNS {
-				add(a, fmt.Sprintf("NetworkManager's lease %s line %d", l.Path, l.Line))
-			}
-		}
-		for _, s := range n.NM.Servers {
-			add(s.Addr, fmt.Sprintf("%s line %d", s.File, s.Line))
-		}
-	}
-	for _, rf := range []*resolvconf.File{n.Pod, n.Host} {
-		if rf == nil {
-			continue
-		}
-		for _, ns := range rf.Conf.Nameservers {
-			add(ns.Addr, fmt.Sprintf("%s line %d", rf.Path, ns.Line))
-		}
+	for _, s := range n.sources {
+		s.Candidates(n, add)
 	}
 	return out
 }

@@ -1,0 +1,106 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"slices"
+
+	"github.com/unloop/unloop/hostcfg/dhclient"
+	"github.com/unloop/unloop/hostcfg/resolvconf"
+)
+
+// Dhclient is ISC dhclient: its dhclient.conf files, whose
+// prepend/supersede/append lines put servers into /etc/resolv.conf through
+// dhclient-script at every lease and renew, and its leases.
+type Dhclient struct {
+	Configs []*dhclient.Config
+	Leases  []dhclient.Lease
+}
+
+func newDhclient() Source { return &Dhclient{} }
+
+func (*Dhclient) Name() string    { return "dhclient" }
+func (*Dhclient) Paths() []string { return dhclient.Paths() }
+
+func (s *Dhclient) Read(_ context.Context, g *Gathering) {
+	n, r := g.Node, g.Env.Root
+	s.Configs = load(n, func() ([]*dhclient.Config, error) { return dhclient.LoadConfigs(r) })
+	s.Leases = load(n, func() ([]dhclient.Lease, error) { return dhclient.LoadLeases(r) })
+}
+
+// Put: a dhclient.conf statement that names a, where pods get the host's
+// file; or the file's own word that dhclient-script wrote it.
+func (s *Dhclient) Put(n *Node, a netip.Addr, _ addrKind) (Origin, bool) {
+	if n.podIsHostFile() {
+		for _, c := range s.Configs {
+			for _, st := range c.Statements {
+				if st.Verb != "default" && slices.Contains(st.Addrs, a) {
+					return Origin{Says: fmt.Sprintf("dhclient put it there: %s line %d says %s %s %s", c.Path, st.Line, st.Verb, st.Option, a),
+						At: place(c.Path, st.Line), Fixes: []string{StrategyDhclient, StrategyKubelet}}, true
+				}
+			}
+		}
+	}
+	if n.Pod.Generator == resolvconf.GenDhclient {
+		return Origin{Says: "dhclient wrote the file (" + n.Pod.Evidence + ")", Fixes: []string{StrategyDhclient, StrategyKubelet}, Writer: true}, true
+	}
+	return Origin{}, false
+}
+
+func (s *Dhclient) Findings(n *Node, rds []Reader) []Finding {
+	if len(rds) == 0 || !n.podIsHostFile() {
+		return nil
+	}
+	return s.findings(n)
+}
+
+// Candidates: the servers of its leases.
+func (s *Dhclient) Candidates(_ *Node, add func(netip.Addr, string)) {
+	for _, l := range s.Leases {
+		for _, a := range l.DNS {
+			add(a, fmt.Sprintf("dhclient lease %s line %d", l.Path, l.Line))
+		}
+	}
+}
+
+func (s *Dhclient) findings(n *Node) []Finding {
+	var out []Finding
+	for _, c := range s.Configs {
+		for _, st := range c.Statements {
+			for _, a := range st.Addrs {
+				if !n.Looping(a) {
+					continue
+				}
+				_, why := n.classify(a)
+				chain := []string{
+					fmt.Sprintf("%s line %d: %s %s %s", c.Path, st.Line, st.Verb, st.Option, a), why,
+					"dhclient-script writes it into /etc/resolv.conf at every lease and renew",
+					n.kubeletStep(),
+					"the DNS server in the pod forwards to itself",
+				}
+				f := newFinding(CodeDhclientInjects, c.Path, st.Line, a, chain, n.applicable([]string{StrategyDhclient, StrategyKubelet})...)
+				f.part = loopPart{role: roleSource, text: fmt.Sprintf("%s %s %s", st.Verb, st.Option, a), why: why}
+				out = append(out, f)
+			}
+		}
+	}
+	return out
+}
+
+// dhclientWrote reports whether dhclient put a into rf: rf is the host's
+// /etc/resolv.conf and a dhclient.conf statement names a, or dhclient wrote it.
+func (n *Node) dhclientWrote(rf *resolvconf.File, a netip.Addr) bool {
+	if n.Host == nil || rf.Target != n.Host.Target {
+		return false
+	}
+	a = a.WithZone("")
+	for _, c := range SourceOf[*Dhclient](n).Configs {
+		for _, st := range c.Statements {
+			if slices.Contains(st.Addrs, a) {
+				return true
+			}
+		}
+	}
+	return rf.Generator == resolvconf.GenDhclient
+}

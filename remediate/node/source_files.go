@@ -1,0 +1,59 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+
+	"github.com/unloop/unloop/hostcfg/resolvconf"
+)
+
+// fileWriters are the writers known only by the file they leave (its link,
+// header or content, hostcfg/resolvconf's generator): Kubespray's
+// host_resolvconf block, Docker Engine, Debian's resolvconf, SUSE's
+// netconfig, unloop's own file. They are also where the last upstream
+// candidates come from: the pod and host files without their looping
+// addresses.
+type fileWriters struct{}
+
+func newFileWriters() Source { return fileWriters{} }
+
+func (fileWriters) Name() string { return "resolv.conf" }
+
+// Paths: the host's file, and the files and folders Debian's resolvconf and
+// SUSE's netconfig build it from.
+func (fileWriters) Paths() []string {
+	return []string{"/etc/resolv.conf", resolvconf.ResolvconfFile, "/run/resolvconf/interface",
+		"/etc/resolvconf/resolv.conf.d", resolvconf.NetconfigFile}
+}
+
+func (fileWriters) Read(context.Context, *Gathering) {}
+
+func (fileWriters) Put(n *Node, _ netip.Addr, _ addrKind) (Origin, bool) {
+	switch n.Pod.Generator {
+	case resolvconf.GenKubespray:
+		return Origin{Says: "Kubespray's host_resolvconf block put it there", Fixes: []string{StrategyKubelet}, Writer: true}, true
+	case resolvconf.GenDocker, resolvconf.GenResolvconf, resolvconf.GenNetconfig, resolvconf.GenUnloop:
+		return writtenBy(n), true
+	}
+	return Origin{}, false
+}
+
+func (fileWriters) Findings(*Node, []Reader) []Finding { return nil }
+
+func (fileWriters) Candidates(n *Node, add func(netip.Addr, string)) {
+	for _, rf := range []*resolvconf.File{n.Pod, n.Host} {
+		if rf == nil {
+			continue
+		}
+		for _, ns := range rf.Conf.Nameservers {
+			add(ns.Addr, fmt.Sprintf("%s line %d", rf.Path, ns.Line))
+		}
+	}
+}
+
+// writtenBy is the origin of an address in a file whose writer is known by
+// the file alone, fixed by pointing kubelet elsewhere.
+func writtenBy(n *Node) Origin {
+	return Origin{Says: fmt.Sprintf("written by %s (%s)", n.Pod.Generator, n.Pod.Evidence), Fixes: []string{StrategyKubelet}, Writer: true}
+}

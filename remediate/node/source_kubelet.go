@@ -1,0 +1,143 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/netip"
+
+	"github.com/unloop/unloop/hostcfg/kubelet"
+	"github.com/unloop/unloop/hostcfg/resolvconf"
+)
+
+// kubeletSource is kubelet, in whatever distribution runs it
+// (hostcfg/kubelet: one file a distribution): it decides which file pods
+// get, the pod file, and is read first.
+type kubeletSource struct{}
+
+func newKubelet() Source { return kubeletSource{} }
+
+func (kubeletSource) Name() string    { return "kubelet" }
+func (kubeletSource) Paths() []string { return kubelet.Paths() }
+
+// decidesPodFile: its findings come before the pod file's.
+func (kubeletSource) decidesPodFile() {}
+
+// Read finds which file kubelet hands to pods (its unit files from systemd
+// online), and reads it and the host's /etc/resolv.conf.
+func (kubeletSource) Read(ctx context.Context, g *Gathering) {
+	n, r := g.Node, g.Env.Root
+	var unitFiles []string
+	if n.Online {
+		bctx, cancel := context.WithTimeout(ctx, busTimeout)
+		if files, err := g.Env.Bus.UnitFiles(bctx, "kubelet.service"); err == nil && len(files) > 0 {
+			unitFiles = files
+		}
+		cancel()
+	}
+	n.Kubelet = load(n, func() (*kubelet.Setup, error) { return kubelet.Discover(r, unitFiles) })
+	if n.Kubelet == nil {
+		n.Kubelet = &kubelet.Setup{ResolvConf: "/etc/resolv.conf", ResolvConfSource: "default"}
+	}
+	n.trace("kubelet", "distro", n.Kubelet.Distro, "present", n.Kubelet.Present, "pod file", n.Kubelet.ResolvConf, "from", n.Kubelet.ResolvConfSource)
+	n.PodFile = n.Kubelet.ResolvConf
+	n.Host = load(n, func() (*resolvconf.File, error) { return readResolv(r, "/etc/resolv.conf") })
+	if n.PodFile == "" {
+		return
+	}
+	_, err := r.Stat(n.PodFile)
+	n.PodExists = !errors.Is(err, fs.ErrNotExist)
+	if n.PodFile == "/etc/resolv.conf" {
+		n.Pod = n.Host
+	} else {
+		n.Pod = load(n, func() (*resolvconf.File, error) { return readResolv(r, n.PodFile) })
+	}
+}
+
+func (kubeletSource) Put(*Node, netip.Addr, addrKind) (Origin, bool) { return Origin{}, false }
+func (kubeletSource) Candidates(*Node, func(netip.Addr, string))     {}
+func (kubeletSource) Findings(n *Node, _ []Reader) []Finding         { return n.kubeletFindings() }
+
+// checkFallback warns when kubelet hands pods k3s's own file of 8.8.8.8:
+// many sites block it, and offline unloop can't ask.
+func (n *Node) checkFallback(ctx context.Context, env Env, opts Options) {
+	k := n.Kubelet
+	if k.Fallback == "" {
+		return
+	}
+	a := netip.MustParseAddr(k.Fallback)
+	head := fmt.Sprintf("%s hands pods %s, its own file with nameserver %s (%s)", k.Distro, k.ResolvConf, a, k.Why)
+	if opts.Offline {
+		n.Notes = append(n.Notes, head+"; offline, unloop can't tell whether "+a.String()+" answers from this node: many sites block it")
+		return
+	}
+	probe := env.Probe
+	if probe == nil {
+		probe = DNSProbe
+	}
+	if err := probe(ctx, a); err != nil {
+		n.Notes = append(n.Notes, fmt.Sprintf("%s; %s does not answer from this node (%v): pods get no DNS. Set resolv-conf in %s's config to a file of servers that answer", head, a, err, k.Distro))
+	}
+}
+
+// kubeletName is what runs the kubelet, as a person calls it.
+func (n *Node) kubeletName() string {
+	switch d := n.Kubelet.Distro; d {
+	case "", kubelet.DistroKubelet:
+		return "kubelet"
+	default:
+		return "kubelet (in " + d + ")"
+	}
+}
+
+// kubeletStep is the first link of every chain: which file pods get, and why.
+func (n *Node) kubeletStep() string {
+	k := n.Kubelet
+	if k.Present && k.Why != "" {
+		return fmt.Sprintf("%s gives pods %s (%s)", n.kubeletName(), n.PodFile, k.Why)
+	}
+	switch {
+	case !k.Present:
+		return fmt.Sprintf("no kubelet found on this node; CoreDNS run on the host or by Docker reads %s", n.PodFile)
+	case k.ResolvConfSource == "flag" && k.ResolvConfFlag != nil:
+		return fmt.Sprintf("kubelet gives pods %s (--resolv-conf in %s line %d)", n.PodFile, k.ResolvConfFlag.File, k.ResolvConfFlag.Line)
+	case k.ResolvConfSource == "config" && len(k.DropIns) > 0:
+		return fmt.Sprintf("kubelet gives pods %s (resolvConf in %s line %d; drop-ins of %s merged last)", n.PodFile, k.ResolvConfAt.File, k.ResolvConfAt.Line, k.ConfigDir)
+	case k.ResolvConfSource == "config":
+		return fmt.Sprintf("kubelet gives pods %s (resolvConf in %s line %d)", n.PodFile, k.ResolvConfAt.File, k.ResolvConfAt.Line)
+	case k.ConfigExists:
+		return fmt.Sprintf("kubelet gives pods %s (the default: %s sets no resolvConf)", n.PodFile, k.ConfigPath)
+	default:
+		return fmt.Sprintf("kubelet gives pods %s (the default)", n.PodFile)
+	}
+}
+
+func (n *Node) kubeletFindings() []Finding {
+	var out []Finding
+	k := n.Kubelet
+	for _, m := range k.Misspelled {
+		chain := []string{
+			fmt.Sprintf("%s line %d sets %q, not resolvConf", m.File, m.Line, m.Key),
+			"kubelet ignores unknown keys without an error",
+			fmt.Sprintf("so pods get %s, not %s", n.PodFile, m.Value),
+		}
+		out = append(out, newFinding(CodeKubeletMisspelled, m.File, m.Line, netip.Addr{}, chain, StrategyKubelet))
+	}
+	if k.Present && n.PodFile != "" && !n.PodExists {
+		where := kubelet.Where{}
+		switch {
+		case k.ResolvConfSource == "flag" && k.ResolvConfFlag != nil:
+			where = kubelet.Where{File: k.ResolvConfFlag.File, Line: k.ResolvConfFlag.Line}
+		case k.ResolvConfSource == "config":
+			where = k.ResolvConfAt
+		}
+		chain := []string{n.kubeletStep(), fmt.Sprintf("%s does not exist", n.PodFile)}
+		if n.PodFile == resolvedTypoFile {
+			chain = append(chain, "the real file is "+resolvconf.ResolvedUplinkFile+" (resolve, with an e)")
+		}
+		chain = append(chain, "kubelet cannot create pod sandboxes with dnsPolicy: Default (CoreDNS, node-local-dns)")
+		out = append(out, newFinding(CodeKubeletMissing, where.File, where.Line, netip.Addr{}, chain, StrategyKubelet))
+	}
+	return out
+}

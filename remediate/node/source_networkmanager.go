@@ -1,0 +1,135 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+
+	"github.com/unloop/unloop/hostcfg"
+	"github.com/unloop/unloop/hostcfg/networkmanager"
+	"github.com/unloop/unloop/hostcfg/resolvconf"
+)
+
+// NetworkManager: its drop-ins and connections' dns= servers and its
+// dns=dnsmasq, which it writes into /etc/resolv.conf, and its leases.
+type NetworkManager struct {
+	Config *networkmanager.Config
+}
+
+func newNetworkManager() Source { return &NetworkManager{} }
+
+func (*NetworkManager) Name() string    { return "NetworkManager" }
+func (*NetworkManager) Paths() []string { return networkmanager.Paths() }
+
+func (s *NetworkManager) Read(_ context.Context, g *Gathering) {
+	s.Config = load(g.Node, func() (*networkmanager.Config, error) { return networkmanager.Load(g.Env.Root) })
+}
+
+// Put: its dns=dnsmasq or a server of its configuration, where pods get the
+// host's file; or the file's word that NetworkManager wrote it.
+func (s *NetworkManager) Put(n *Node, a netip.Addr, _ addrKind) (Origin, bool) {
+	if n.podIsHostFile() && s.Config != nil {
+		if d, ok := s.dnsmasq(n, a); ok {
+			return Origin{Says: fmt.Sprintf("NetworkManager put it there: %s line %d says dns=dnsmasq, and its dnsmasq listens on %s", d.File, d.Line, a),
+				At: place(d.File, d.Line), Fixes: []string{StrategyKubelet}}, true
+		}
+		for _, sv := range s.Config.Servers {
+			if sv.Addr == a {
+				return Origin{Says: fmt.Sprintf("NetworkManager put it there: %s line %d (%s)", sv.File, sv.Line, sv.Key), At: place(sv.File, sv.Line),
+					Fixes: []string{StrategyKubelet}}, true
+			}
+		}
+	}
+	if n.Pod.Generator == resolvconf.GenNetworkManager {
+		return writtenBy(n), true
+	}
+	return Origin{}, false
+}
+
+func (s *NetworkManager) Findings(n *Node, rds []Reader) []Finding {
+	if len(rds) == 0 {
+		return nil
+	}
+	return s.findings(n)
+}
+
+// Candidates: its leases' servers, then its configuration's.
+func (s *NetworkManager) Candidates(_ *Node, add func(netip.Addr, string)) {
+	if s.Config == nil {
+		return
+	}
+	for _, l := range s.Config.Leases {
+		for _, a := range l.DNS {
+			add(a, fmt.Sprintf("NetworkManager's lease %s line %d", l.Path, l.Line))
+		}
+	}
+	for _, sv := range s.Config.Servers {
+		add(sv.Addr, fmt.Sprintf("%s line %d", sv.File, sv.Line))
+	}
+}
+
+// NMOwnsDHCP: NetworkManager, not dhclient-script, handles this node's leases,
+// so no dhclient hook runs at a renew. NetworkManager speaks DHCP itself (its
+// internal client, RHEL 8's and 9's default) or gives dhclient its own
+// nm-dhcp-helper as the script (dhcp=dhclient); and RHEL's dispatcher script
+// 11-dhclient calls dhclient.d's NAME_config on "up" only, on a renew
+// (dhcp4-change) only for chrony and ntp (dhcp-4.2.5-68.el7's 11-dhclient, the
+// same in Fedora's dhcp-4.4.2). It is so when NetworkManager wrote
+// /etc/resolv.conf, and on RHEL 8 and 9 wherever NetworkManager is configured
+// and the file does not say dhclient-script wrote it.
+func (n *Node) NMOwnsDHCP() bool {
+	if n.Host != nil && n.Host.Generator == resolvconf.GenNetworkManager {
+		return true
+	}
+	nm := SourceOf[*NetworkManager](n).Config
+	if nm == nil || !nm.Present || (n.Host != nil && n.Host.Generator == resolvconf.GenDhclient) {
+		return false
+	}
+	major := n.OS.RHELMajor()
+	return major == 8 || major == 9
+}
+
+// dnsmasq returns NetworkManager's dns=dnsmasq setting when a is where
+// its dnsmasq listens and the host file names a as NetworkManager's.
+func (s *NetworkManager) dnsmasq(n *Node, a netip.Addr) (hostcfg.Setting, bool) {
+	d, ok := s.Config.Dnsmasq()
+	if !ok || n.Host == nil || n.Host.Generator != resolvconf.GenNetworkManager ||
+		(a != resolvconf.DnsmasqAddr && a != resolvconf.DnsmasqUbuntuAddr) {
+		return hostcfg.Setting{}, false
+	}
+	return d, true
+}
+
+func (s *NetworkManager) findings(n *Node) []Finding {
+	if s.Config == nil || !n.podIsHostFile() {
+		return nil
+	}
+	var out []Finding
+	for _, ns := range n.Host.Conf.Nameservers {
+		d, ok := s.dnsmasq(n, ns.Addr)
+		if !ok {
+			continue
+		}
+		_, why := n.classify(ns.Addr)
+		chain := []string{fmt.Sprintf("%s line %d: dns=dnsmasq", d.File, d.Line),
+			fmt.Sprintf("NetworkManager runs its own dnsmasq on %s and writes that address into /etc/resolv.conf", ns.Addr), why,
+			n.kubeletStep(), "the DNS server in the pod forwards to itself"}
+		f := newFinding(CodeNetworkManagerInjects, d.File, d.Line, ns.Addr, chain, n.applicable([]string{StrategyKubelet})...)
+		f.part = loopPart{role: roleSource, text: "dns=dnsmasq (NetworkManager's dnsmasq on " + ns.Addr.String() + ")", why: why}
+		out = append(out, f)
+		break
+	}
+	for _, s := range s.Config.Servers {
+		if !n.Looping(s.Addr) {
+			continue
+		}
+		_, why := n.classify(s.Addr)
+		chain := []string{fmt.Sprintf("%s line %d: %s lists %s", s.File, s.Line, s.Key, s.Addr), why,
+			"NetworkManager writes it into /etc/resolv.conf", n.kubeletStep(),
+			"the DNS server in the pod forwards to itself"}
+		f := newFinding(CodeNetworkManagerInjects, s.File, s.Line, s.Addr, chain, n.applicable([]string{StrategyKubelet})...)
+		f.part = loopPart{role: roleSource, text: fmt.Sprintf("%s lists %s", s.Key, s.Addr), why: why}
+		out = append(out, f)
+	}
+	return out
+}

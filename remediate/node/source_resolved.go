@@ -1,0 +1,221 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+
+	"github.com/unloop/unloop/hostcfg/resolvconf"
+	"github.com/unloop/unloop/hostcfg/resolved"
+	"github.com/unloop/unloop/systemd"
+)
+
+// Resolved is systemd-resolved: its configuration, its live state (online)
+// and its uplink file, which it writes from its upstreams.
+type Resolved struct {
+	Config *resolved.Config
+	// Live is nil offline or when resolved is not running.
+	Live *systemd.ResolvedState
+	// Uplink is /run/systemd/resolve/resolv.conf, when present.
+	Uplink *resolvconf.File
+}
+
+func newResolved() Source { return &Resolved{} }
+
+func (*Resolved) Name() string { return "systemd-resolved" }
+
+func (*Resolved) Paths() []string {
+	return append(resolved.Paths(), resolvconf.ResolvedStubFile, resolvconf.ResolvedUplinkFile)
+}
+
+func (s *Resolved) Read(ctx context.Context, g *Gathering) {
+	n, r := g.Node, g.Env.Root
+	if n.Online {
+		bctx, cancel := context.WithTimeout(ctx, busTimeout)
+		st, err := g.Env.Bus.Resolved(bctx)
+		cancel()
+		switch {
+		case err == nil:
+			s.Live = st
+			n.trace("systemd-resolved over D-Bus", "ResolvConfMode", st.ResolvConfMode, "DNSStubListener", st.DNSStubListener)
+		case errors.Is(err, systemd.ErrNotRunning):
+			n.Notes = append(n.Notes, "systemd-resolved is not running")
+		default:
+			n.Notes = append(n.Notes, fmt.Sprintf("reading systemd-resolved over D-Bus: %v", err))
+		}
+	}
+	s.liveGenerator(n)
+	s.Config = load(n, func() (*resolved.Config, error) { return resolved.Load(r) })
+	s.Uplink = load(n, func() (*resolvconf.File, error) { return readResolv(r, resolvconf.ResolvedUplinkFile) })
+}
+
+// Put: a DNS= of resolved's config or one of its live servers, where pods
+// get its file; or the stub file itself, or its other files as the writer.
+func (s *Resolved) Put(n *Node, a netip.Addr, kind addrKind) (Origin, bool) {
+	if n.podIsResolvedFile() && kind != kindStub {
+		if says, at, ok := s.setting(a); ok {
+			return Origin{Says: "systemd-resolved lists it as an upstream: " + says, At: at, Fixes: []string{StrategyKubelet},
+				Live: at == liveResolved(a)}, true
+		}
+	}
+	switch n.Pod.Generator {
+	case resolvconf.GenResolvedStub:
+		return Origin{Says: "systemd-resolved wrote it: the file is its stub file", Fixes: []string{StrategyKubelet, StrategyStub}, Writer: true}, true
+	case resolvconf.GenResolvedUplink, resolvconf.GenResolvedStatic:
+		return writtenBy(n), true
+	}
+	return Origin{}, false
+}
+
+func (s *Resolved) Findings(n *Node, rds []Reader) []Finding {
+	if len(rds) == 0 {
+		return nil
+	}
+	return s.findings(n)
+}
+
+// Candidates: its live servers, its uplink file, its configuration.
+func (s *Resolved) Candidates(_ *Node, add func(netip.Addr, string)) {
+	if st := s.Live; st != nil {
+		if st.CurrentDNSServer != nil {
+			add(st.CurrentDNSServer.Addr, "systemd-resolved's current server (D-Bus)")
+		}
+		for _, sv := range st.DNS {
+			add(sv.Addr, "systemd-resolved's servers (D-Bus)")
+		}
+	}
+	if rf := s.Uplink; rf != nil {
+		for _, ns := range rf.Conf.Nameservers {
+			add(ns.Addr, fmt.Sprintf("%s line %d", rf.Path, ns.Line))
+		}
+	}
+	if s.Config != nil {
+		for _, sv := range s.Config.DNS {
+			add(sv.Addr, fmt.Sprintf("DNS= in %s line %d", sv.File, sv.Line))
+		}
+	}
+}
+
+// liveGenerator lets systemd-resolved say who wrote /etc/resolv.conf when it
+// runs: its ResolvConfMode is what it thinks of the link. Content evidence
+// (dhclient overwriting the stub's file, a Kubespray block) still wins: that
+// content is what pods get.
+func (s *Resolved) liveGenerator(n *Node) {
+	st := s.Live
+	if st == nil || n.Host == nil || n.Pod == nil || n.Pod.Target != n.Host.Target {
+		return
+	}
+	gen := map[string]resolvconf.Generator{"stub": resolvconf.GenResolvedStub, "uplink": resolvconf.GenResolvedUplink, "static": resolvconf.GenResolvedStatic}[st.ResolvConfMode]
+	switch n.Pod.Generator {
+	case resolvconf.GenResolvedStub, resolvconf.GenResolvedUplink, resolvconf.GenResolvedStatic, resolvconf.GenUnknown, "":
+		if gen != "" {
+			n.Pod.Generator = gen
+			n.Pod.Evidence = "systemd-resolved's ResolvConfMode is " + st.ResolvConfMode + " (D-Bus)"
+		}
+	default:
+		n.Pod.Evidence += "; systemd-resolved's ResolvConfMode is " + st.ResolvConfMode
+	}
+}
+
+// setting finds a looping address among resolved's configured or
+// live upstreams, and the place of the setting.
+func (s *Resolved) setting(a netip.Addr) (string, string, bool) {
+	if s.Config != nil {
+		for _, sv := range s.Config.DNS {
+			if sv.Addr.WithZone("") == a {
+				return fmt.Sprintf("DNS= in %s line %d", sv.File, sv.Line), place(sv.File, sv.Line), true
+			}
+		}
+	}
+	if s.Live != nil {
+		for _, sv := range s.Live.DNS {
+			if sv.Addr.WithZone("") == a {
+				return "its live DNS servers (read over D-Bus)" + linkOf(sv.Ifindex), liveResolved(a), true
+			}
+		}
+	}
+	return "", "", false
+}
+
+// liveResolved is the place of an upstream resolved reports over D-Bus.
+func liveResolved(a netip.Addr) string { return "systemd-resolved over D-Bus:" + a.String() }
+
+func linkOf(ifindex int) string {
+	if ifindex == 0 {
+		return ""
+	}
+	return fmt.Sprintf(", on link %d", ifindex)
+}
+
+func (s *Resolved) findings(n *Node) []Finding {
+	// Only the uplink file carries resolved's upstreams to pods; the stub
+	// file's 127.0.0.53 is its own finding.
+	if !n.podFileIs(resolvconf.ResolvedUplinkFile) {
+		return nil
+	}
+	var out []Finding
+	seen := map[netip.Addr]bool{}
+	if s.Config != nil {
+		for _, sv := range s.Config.DNS {
+			a := sv.Addr.WithZone("")
+			if !n.Looping(a) || seen[a] {
+				continue
+			}
+			seen[a] = true
+			_, why := n.classify(a)
+			chain := []string{fmt.Sprintf("%s line %d: DNS=%s", sv.File, sv.Line, sv.Text), why,
+				"systemd-resolved writes its upstreams into " + resolvconf.ResolvedUplinkFile, n.kubeletStep(),
+				"the DNS server in the pod forwards to itself"}
+			f := newFinding(CodeResolvedUpstreamLoop, sv.File, sv.Line, a, chain, n.applicable([]string{StrategyKubelet})...)
+			f.part = loopPart{role: roleSource, text: "DNS=" + sv.Text, why: why}
+			out = append(out, f)
+		}
+	}
+	if s.Live != nil {
+		for _, sv := range s.Live.DNS {
+			a := sv.Addr.WithZone("")
+			if !n.Looping(a) || seen[a] {
+				continue
+			}
+			seen[a] = true
+			_, why := n.classify(a)
+			chain := []string{"systemd-resolved uses " + a.String() + " as an upstream (read over D-Bus" + linkOf(sv.Ifindex) + ")", why,
+				"systemd-resolved writes its upstreams into " + resolvconf.ResolvedUplinkFile, n.kubeletStep(),
+				"the DNS server in the pod forwards to itself"}
+			f := newFinding(CodeResolvedUpstreamLoop, "", 0, a, chain, n.applicable([]string{StrategyKubelet})...)
+			f.part = loopPart{role: roleSource, text: "systemd-resolved's live upstream " + a.String() + " (D-Bus" + linkOf(sv.Ifindex) + ")",
+				why: why, links: []string{liveResolved(a)}}
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// ResolvedRuns: online, resolved answered on the bus; offline, its uplink file exists.
+func (n *Node) ResolvedRuns() bool {
+	if n.Online {
+		return n.ResolvedLive() != nil
+	}
+	return n.Uplink() != nil
+}
+
+// UplinkClean: resolved's uplink file names servers and none of them loops.
+func (n *Node) UplinkClean() bool {
+	if n.Uplink() == nil || len(n.Uplink().Conf.Nameservers) == 0 {
+		return false
+	}
+	for _, ns := range n.Uplink().Conf.Nameservers {
+		if n.Looping(ns.Addr) {
+			return false
+		}
+	}
+	return true
+}
+
+// Uplink is systemd-resolved's uplink file, nil when it is not there.
+func (n *Node) Uplink() *resolvconf.File { return SourceOf[*Resolved](n).Uplink }
+
+// ResolvedLive is systemd-resolved's live state, nil offline or when it
+// does not run.
+func (n *Node) ResolvedLive() *systemd.ResolvedState { return SourceOf[*Resolved](n).Live }

@@ -1,0 +1,110 @@
+package node
+
+import (
+	"context"
+	"net/netip"
+	"slices"
+)
+
+// Source is something that decides or writes what pods get: kubelet (each
+// distribution, in hostcfg/kubelet), systemd-resolved, dhclient,
+// NetworkManager, systemd-networkd, or a writer of the file itself (Docker,
+// Kubespray, resolvconf, a static file). Each lives in its own file,
+// source_NAME.go, and is registered in sources below. The analysis asks
+// them through this interface and names none of them.
+type Source interface {
+	// Name is the source's name in traces and messages.
+	Name() string
+	// Paths are the node paths it reads whatever the node holds (files and
+	// folders): unloop watch watches them, with every file the last check
+	// read.
+	Paths() []string
+	// Read gathers its inputs from the node. What exists but can't be read
+	// or parsed becomes an unreadable finding (n.unreadable); nothing fails.
+	Read(ctx context.Context, g *Gathering)
+	// Put says how a looping address a in the pod file got there, when this
+	// source put it there (ok).
+	Put(n *Node, a netip.Addr, kind addrKind) (o Origin, ok bool)
+	// Findings are its own findings: settings of it that carry a looping
+	// address into the pod file. rds are the DNS servers that read the pod
+	// file.
+	Findings(n *Node, rds []Reader) []Finding
+	// Candidates offers the clean upstreams it knows, best first.
+	Candidates(n *Node, add func(a netip.Addr, from string))
+}
+
+// Origin is what put a looping address into the pod file.
+type Origin struct {
+	// Says is the chain's link, for people.
+	Says string
+	// At is the place of the setting ("file:line"; "systemd-resolved over
+	// D-Bus:ADDR"); "" when it is no line of a file.
+	At string
+	// Fixes are the strategies that fix it there, least invasive first.
+	Fixes []string
+	// Live: known from the running service (D-Bus), not a line of a file.
+	Live bool
+	// Writer: the source is known only as the writer of the file (its
+	// header, link or content), not by a setting.
+	Writer bool
+}
+
+// rank orders origins: a setting in a file beats what a running service
+// says, which beats the file's writer.
+func (o Origin) rank() int {
+	switch {
+	case o.Writer:
+		return 2
+	case o.Live:
+		return 1
+	}
+	return 0
+}
+
+// decider is a source that decides which file pods get (kubelet): its
+// findings come before the pod file's.
+type decider interface{ decidesPodFile() }
+
+// sources are every source, in the order they are asked: a setting that
+// put an address into the file is looked for in this order, then the
+// file's writer. Add a source here (DESIGN.md "How to add a source").
+var sources = []func() Source{
+	newKubelet,
+	newResolved,
+	newDhclient,
+	newNetworkManager,
+	newFileWriters,
+}
+
+// newSources makes the sources for one look at the node.
+func newSources() []Source {
+	out := make([]Source, 0, len(sources))
+	for _, s := range sources {
+		out = append(out, s())
+	}
+	return out
+}
+
+// WatchPaths are the node paths every source reads whatever the node holds,
+// sorted: unloop watch's list (with the files the last check read), and
+// configs/unloop.path's (a test holds it to this).
+func WatchPaths() []string {
+	var out []string
+	for _, s := range newSources() {
+		out = append(out, s.Paths()...)
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// SourceOf returns the node's source of type S (nil when there is none):
+// a strategy reads what its source gathered.
+func SourceOf[S Source](n *Node) S {
+	for _, s := range n.sources {
+		if v, ok := s.(S); ok {
+			return v
+		}
+	}
+	var zero S
+	return zero
+}
