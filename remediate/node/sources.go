@@ -73,6 +73,7 @@ var sources = []func() Source{
 	newResolved,
 	newDhclient,
 	newNetworkManager,
+	newNetworkd,
 	newFileWriters,
 }
 
