@@ -27,6 +27,8 @@ func (s *Networkd) Read(_ context.Context, g *Gathering) {
 	s.Config = load(g.Node, func() (*networkd.Config, error) { return networkd.Load(g.Env.Root) })
 }
 
+func (*Networkd) Wrote(*resolvconf.File) bool { return false }
+
 // Put: a DNS= line that names a, where pods get resolved's file.
 func (s *Networkd) Put(n *Node, a netip.Addr, kind addrKind) (Origin, bool) {
 	if !n.podIsResolvedFile() || kind == kindStub {

@@ -50,6 +50,16 @@ func (s *Resolved) Read(ctx context.Context, g *Gathering) {
 	s.Uplink = load(n, func() (*resolvconf.File, error) { return readResolv(r, resolvconf.ResolvedUplinkFile) })
 }
 
+// Wrote: the file is one of resolved's (by its link, header, or
+// ResolvConfMode over D-Bus).
+func (*Resolved) Wrote(rf *resolvconf.File) bool {
+	switch rf.Generator {
+	case resolvconf.GenResolvedStub, resolvconf.GenResolvedUplink, resolvconf.GenResolvedStatic:
+		return true
+	}
+	return false
+}
+
 // Put: a DNS= of resolved's config or one of its live servers, where pods
 // get its file; or the stub file itself, or its other files as the writer.
 func (s *Resolved) Put(n *Node, a netip.Addr, kind addrKind) (Origin, bool) {
@@ -59,10 +69,10 @@ func (s *Resolved) Put(n *Node, a netip.Addr, kind addrKind) (Origin, bool) {
 				Live: at == liveResolved(a)}, true
 		}
 	}
-	switch n.Pod.Generator {
-	case resolvconf.GenResolvedStub:
+	switch {
+	case n.Pod.Generator == resolvconf.GenResolvedStub:
 		return Origin{Says: "systemd-resolved wrote it: the file is its stub file", Fixes: []string{StrategyKubelet, StrategyStub}, Writer: true}, true
-	case resolvconf.GenResolvedUplink, resolvconf.GenResolvedStatic:
+	case s.Wrote(n.Pod):
 		return writtenBy(n), true
 	}
 	return Origin{}, false
