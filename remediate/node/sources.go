@@ -66,6 +66,9 @@ func (o Origin) rank() int {
 	return 0
 }
 
+// reporter is a source that adds what it read to the check's report.
+type reporter interface{ report(rep *Report) }
+
 // decider is a source that decides which file pods get (kubelet): its
 // findings come before the pod file's.
 type decider interface{ decidesPodFile() }
