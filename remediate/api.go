@@ -27,6 +27,8 @@ type (
 	Severity       = node.Severity
 	Ignore         = node.Ignore
 	Candidate      = node.Candidate
+	DNSServerPods  = node.DNSServerPods
+	Label          = node.Label
 )
 
 const (
@@ -59,6 +61,12 @@ var (
 	SystemInterfaces    = node.SystemInterfaces
 	NotAnUpstream       = node.NotAnUpstream
 	DNSProbe            = node.DNSProbe
+	// DefaultDNSServerPods, ParseLabel, CheckNamespace and CheckNamePrefix:
+	// the dns-server-* settings (DESIGN.md §2b).
+	DefaultDNSServerPods = node.DefaultDNSServerPods
+	ParseLabel           = node.ParseLabel
+	CheckNamespace       = node.CheckNamespace
+	CheckNamePrefix      = node.CheckNamePrefix
 )
 
 // Check gathers the node and analyses it (remediate/node).

@@ -2,12 +2,10 @@ package node
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/netip"
 	"path"
-	"slices"
 	"strings"
 
 	"github.com/unloop/unloop/hostcfg"
@@ -45,10 +43,33 @@ const (
 	pillarDNSServer  = "__PILLAR__DNS__SERVER__"
 )
 
-// readClusterCorefiles reads the ConfigMaps installers left on disk and the
-// Corefiles kubelet mounted into pods.
-func (n *Node) readClusterCorefiles(r *hostcfg.Root) {
-	upstreams := n.kubeDNSUpstreams(r)
+// readClusterCorefiles reads the ConfigMaps installers left on disk (the
+// node's own) and the Corefiles kubelet mounted into DNS server pods. Any
+// other pod's volumes are not read at all (DESIGN.md §2b).
+func (n *Node) readClusterCorefiles(r *hostcfg.Root, ps *pods) {
+	ents, err := r.ReadDir(kubeletPods)
+	if err != nil {
+		n.unreadable(err)
+	}
+	var dnsPods []*PodInfo
+	for _, e := range ents {
+		p := ps.pod(n, e.Name())
+		if !p.DNSServer {
+			n.record(podDir(p.UID), p.Provenance(), true)
+			continue
+		}
+		dnsPods = append(dnsPods, p)
+	}
+	// node-cache reads the kube-dns ConfigMap mounted into its own pod; a
+	// ConfigMap on disk is filled from the first DNS server pod's.
+	upstreams := map[string][]string{}
+	var first []string
+	for _, p := range dnsPods {
+		upstreams[p.UID] = n.kubeDNSUpstreams(r, p)
+		if first == nil {
+			first = upstreams[p.UID]
+		}
+	}
 	for _, d := range manifestDirs {
 		files, err := r.Glob(d.dir, d.pattern)
 		if err != nil {
@@ -60,7 +81,8 @@ func (n *Node) readClusterCorefiles(r *hostcfg.Root) {
 			if err != nil || !ok || !bytes.Contains(data, []byte("Corefile")) || !bytes.Contains(data, []byte("ConfigMap")) {
 				continue // not a ConfigMap holding a Corefile: not unloop's to judge
 			}
-			cfs, err := corefile.ParseManifest(p, expandPillars(data, upstreams))
+			n.record(p, Provenance{Owner: OwnerNode}, false)
+			cfs, err := corefile.ParseManifest(p, expandPillars(data, first))
 			if err != nil {
 				n.unreadable(err)
 				continue
@@ -68,16 +90,12 @@ func (n *Node) readClusterCorefiles(r *hostcfg.Root) {
 			n.addCorefiles(r, cfs...)
 		}
 	}
-	pods, err := r.ReadDir(kubeletPods)
-	if err != nil {
-		n.unreadable(err)
-	}
-	for _, pod := range pods {
-		vols, _ := r.ReadDir(path.Join(kubeletPods, pod.Name(), "volumes/kubernetes.io~configmap"))
+	for _, pod := range dnsPods {
+		vols, _ := r.ReadDir(path.Join(podDir(pod.UID), "volumes/kubernetes.io~configmap"))
 		for _, v := range vols {
 			for _, key := range []string{"Corefile", "Corefile.base"} {
 				// kubelet's atomic writer: KEY is a link to ..data/KEY.
-				p := path.Join(kubeletPods, pod.Name(), "volumes/kubernetes.io~configmap", v.Name(), key)
+				p := path.Join(podDir(pod.UID), "volumes/kubernetes.io~configmap", v.Name(), key)
 				data, ok, err := r.ReadFileIfExists(p)
 				if err != nil {
 					n.unreadable(err)
@@ -85,12 +103,13 @@ func (n *Node) readClusterCorefiles(r *hostcfg.Root) {
 				if !ok {
 					continue
 				}
-				cf, err := corefile.Parse(p, expandPillars(data, upstreams))
+				n.record(p, pod.Provenance(), false)
+				cf, err := corefile.Parse(p, expandPillars(data, upstreams[pod.UID]))
 				if err != nil {
 					n.unreadable(err)
 					continue
 				}
-				cf.Source = &corefile.Source{Key: key, Pod: pod.Name()}
+				cf.Source = &corefile.Source{Key: key, Pod: pod.UID}
 				n.addCorefiles(r, cf)
 			}
 		}
@@ -107,24 +126,24 @@ func (n *Node) addCorefiles(r *hostcfg.Root, cfs ...*corefile.Config) {
 }
 
 // kubeDNSUpstreams reads kube-dns's upstreamNameservers (a JSON list) where
-// kubelet mounted the kube-dns ConfigMap for node-local-dns; node-cache uses
-// them for __PILLAR__UPSTREAM__SERVERS__.
-func (n *Node) kubeDNSUpstreams(r *hostcfg.Root) []string {
-	files, _ := r.Glob(kubeletPods, "*")
-	for _, pod := range files {
-		vols, _ := r.Glob(path.Join(pod, "volumes/kubernetes.io~configmap"), "*")
-		for _, v := range vols {
-			data, ok, err := r.ReadFileIfExists(path.Join(v, "upstreamNameservers"))
-			if err != nil || !ok {
-				continue
-			}
-			var ups []string
-			if err := json.Unmarshal(data, &ups); err != nil {
-				n.unreadable(hostcfg.Errorf(path.Join(v, "upstreamNameservers"), 1, "not a JSON list of addresses: %v", err))
-				continue
-			}
-			return ups
+// kubelet mounted the kube-dns ConfigMap into a DNS server pod (node-local-dns
+// mounts it at /etc/kube-dns); node-cache uses them for
+// __PILLAR__UPSTREAM__SERVERS__.
+func (n *Node) kubeDNSUpstreams(r *hostcfg.Root, pod *PodInfo) []string {
+	vols, _ := r.Glob(path.Join(podDir(pod.UID), "volumes/kubernetes.io~configmap"), "*")
+	for _, v := range vols {
+		p := path.Join(v, "upstreamNameservers")
+		data, ok, err := r.ReadFileIfExists(p)
+		if err != nil || !ok {
+			continue
 		}
+		n.record(p, pod.Provenance(), false)
+		var ups []string
+		if err := json.Unmarshal(data, &ups); err != nil {
+			n.unreadable(hostcfg.Errorf(p, 1, "not a JSON list of addresses: %v", err))
+			continue
+		}
+		return ups
 	}
 	return nil
 }
@@ -173,54 +192,63 @@ func corefileName(cf *corefile.Config) string {
 	}
 }
 
-// readSandboxes reads the running sandboxes of DNS-server pods and their
-// copies of the pod file. Online, the container runtime adds what its files
-// lack (containerd keeps no labels there) and is kept for apply.
-func (n *Node) readSandboxes(ctx context.Context, env Env, opts Options) {
-	r := env.Root
-	sbs := load(n, func() ([]sandbox.Sandbox, error) { return sandbox.List(r) })
-	live := n.askRuntime(ctx, env, opts)
-	for i, sb := range sbs {
-		if l, ok := live[sb.ID]; ok {
-			sbs[i] = withLive(sb, l)
-		}
-	}
-	for _, sb := range sbs {
-		if !n.dnsServerPod(sb) {
+// readSandboxes reads DNS server pods' running sandboxes and their copies
+// of the pod file; another pod's copy is not read (DESIGN.md §2b).
+func (n *Node) readSandboxes(r *hostcfg.Root, ps *pods) {
+	for _, sb := range ps.sandboxes {
+		pv, ok := n.dnsServerPod(ps, sb)
+		if !ok {
+			n.record(sb.ResolvConf, pv, true)
 			continue
 		}
 		rf := load(n, func() (*resolvconf.File, error) { return readResolv(r, sb.ResolvConf) })
 		if rf == nil {
 			continue
 		}
+		n.record(sb.ResolvConf, pv, false)
 		// dnsPolicy Default: the copy is the pod file, not kubelet's
 		// ClusterFirst file (which searches NAMESPACE.svc.DOMAIN first).
 		if len(rf.Conf.Search) > 0 && strings.HasPrefix(rf.Conf.Search[0], sb.Namespace+".svc.") {
 			continue
 		}
-		pc := PodCopy{Sandbox: sb, File: rf}
-		if l, ok := live[sb.ID]; ok {
-			pc.Live = &l
+		pc := PodCopy{Sandbox: sb, File: rf, Provenance: pv}
+		if ps.live != nil {
+			if l, ok := ps.live[sb.ID]; ok {
+				pc.Live = &l
+			}
 		}
 		n.PodCopies = append(n.PodCopies, pc)
 	}
 }
 
-// dnsServerPod: kubelet mounted a Corefile for the pod, or it is labelled
-// k8s-app kube-dns or node-local-dns.
-func (n *Node) dnsServerPod(sb sandbox.Sandbox) bool {
-	if l := sb.Labels["k8s-app"]; l == "kube-dns" || l == "node-local-dns" {
-		return true
+// dnsServerPod says whether the sandbox is a DNS server pod's, by the
+// dns-server-* settings: by what the runtime says of it, else by its pod's
+// UID (kubelet's pod log folders).
+func (n *Node) dnsServerPod(ps *pods, sb sandbox.Sandbox) (Provenance, bool) {
+	if sb.Namespace == "" && sb.UID != "" {
+		p := ps.pod(n, sb.UID)
+		return p.Provenance(), p.DNSServer
 	}
-	return slices.ContainsFunc(n.Corefiles, func(cf *corefile.Config) bool {
-		return cf.Source != nil && cf.Source.Pod != "" && cf.Source.Pod == sb.UID
-	})
+	p := &PodInfo{UID: sb.UID, Namespace: sb.Namespace, Name: sb.Name, Labels: sb.Labels}
+	if known := ps.byUID[sb.UID]; known != nil && len(p.Labels) == 0 {
+		p.Labels = known.Labels
+	}
+	var why string
+	p.DNSServer, why = ps.sel.match(p.Namespace, p.Name, p.Labels)
+	if p.Namespace == "" {
+		n.trace("sandbox", "id", ShortID(sb.ID), "dns server", false, "why", "its pod's namespace and name are unknown")
+	} else {
+		n.trace("sandbox", "id", ShortID(sb.ID), "pod", p.Namespace+"/"+p.Name, "dns server", p.DNSServer, "why", why)
+	}
+	return p.Provenance(), p.DNSServer
 }
 
 // PodCopy is a running DNS-server pod's copy of the pod file.
 type PodCopy struct {
 	Sandbox sandbox.Sandbox
 	File    *resolvconf.File
+	// Provenance is the pod's: always a DNS server pod's.
+	Provenance Provenance
 	// Live is the sandbox as the container runtime lists it; nil when no
 	// runtime was asked.
 	Live *cri.Sandbox

@@ -45,6 +45,9 @@ type Options struct {
 	// NoRecreatePods leaves the pods that hold an old copy of the pod file
 	// alone: apply lists them and does not remove their sandboxes.
 	NoRecreatePods bool
+	// DNSServerPods says which pods are DNS servers: only their inputs and
+	// the node's own are read (DESIGN.md §2b). Nil lists are the defaults.
+	DNSServerPods DNSServerPods
 }
 
 // DefaultKeepRuns is how many runs the journal keeps unless told otherwise.
@@ -142,6 +145,9 @@ type Node struct {
 	Forwarded map[string]*resolvconf.File
 	// PodCopies are the running DNS-server pods' copies of the pod file.
 	PodCopies []PodCopy
+	// Inputs are the DNS servers' inputs found on the node and whose each
+	// is; another pod's are listed as skipped, never read (dnspods.go).
+	Inputs []Input
 	// Runtime is the container runtime asked about the pods (online, when
 	// its socket is there); RuntimeNote says why it is nil.
 	Runtime     Runtime
@@ -200,8 +206,9 @@ func Gather(ctx context.Context, env Env, opts Options) *Node {
 		return osrelease.Parse(data), err
 	})
 	n.readCorefiles(r, opts)
-	n.readClusterCorefiles(r)
-	n.readSandboxes(ctx, env, opts)
+	pods := n.readPods(ctx, env, opts)
+	n.readClusterCorefiles(r, pods)
+	n.readSandboxes(r, pods)
 	n.tracePodFile()
 	return n
 }

@@ -113,10 +113,13 @@ func roffFlags(b *strings.Builder, fs *pflag.FlagSet) {
 		if varname != "" {
 			tag += ` \fI` + roffText(varname) + `\fR`
 		}
+		text := roffLines(usage)
 		if f.DefValue != "" && f.DefValue != "false" && f.DefValue != "[]" && f.DefValue != "0" {
-			usage += fmt.Sprintf(" (default %s)", f.DefValue)
+			// A list's default may break after each comma (\:): a long one
+			// is wider than the page.
+			text += " (default " + strings.ReplaceAll(roffText(f.DefValue), ",", `,\:`) + ")"
 		}
-		fmt.Fprintf(b, ".TP\n%s\n%s\n", tag, roffLines(usage))
+		fmt.Fprintf(b, ".TP\n%s\n%s\n", tag, text)
 	})
 }
 

@@ -42,6 +42,9 @@ var settings = []setting{
 	{"node-local-dns", "", []string{"169.254.25.10", "169.254.20.10"}, "a node-local-dns address (repeatable)"},
 	{"local-ip", "", []string(nil), "an address of this node beyond those its interfaces show (repeatable)"},
 	{"dns-upstreams", "", []string(nil), "an address the site's DNS servers forward to instead of the pod file (repeatable; e.g. Kubespray's upstream_dns_servers)"},
+	{"dns-server-namespace", "", remediate.DefaultDNSServerPods.Namespaces, "a namespace of the cluster's DNS server pods (repeatable): only their files and the node's own are read"},
+	{"dns-server-label", "", defaultLabels(), "a label of DNS server pods, KEY=VALUE, or KEY for any value (repeatable)"},
+	{"dns-server-name-prefix", "", remediate.DefaultDNSServerPods.NamePrefixes, "how a DNS server pod's name starts, for pods whose labels are not known (offline) (repeatable)"},
 	{"corefile", "", []string(nil), "a Corefile to check and fix (repeatable; default /etc/coredns/Corefile when present)"},
 	{"runtime-endpoint", "", "", "the container runtime's CRI socket, under --root (default: kubelet's containerRuntimeEndpoint); asked online only"},
 	{"no-recreate-pods", "", false, "do not recreate the DNS-server pods that hold an old copy of the pod file"},
@@ -83,6 +86,8 @@ func Add(cmd *cobra.Command, names ...string) *Flags {
 			values = append([]string{"auto"}, remediate.StrategyNames()...)
 		case "log-format":
 			values = []string{"text", "json"}
+		case "dns-server-namespace", "dns-server-label", "dns-server-name-prefix":
+			values = st.defaults()
 		}
 		if values != nil {
 			_ = cmd.RegisterFlagCompletionFunc(n, func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
@@ -235,6 +240,52 @@ func (c *Config) loadOptions(vals map[string]given) error {
 	}
 	if o.NodeLocalDNS == nil {
 		o.NodeLocalDNS = []netip.Addr{}
+	}
+	return dnsServerPods(vals, &o.DNSServerPods)
+}
+
+// defaultLabels are the dns-server-label setting's default, as written.
+func defaultLabels() []string {
+	var out []string
+	for _, l := range remediate.DefaultDNSServerPods.Labels {
+		out = append(out, l.String())
+	}
+	return out
+}
+
+// dnsServerPods reads the dns-server-* settings. A setting the command takes
+// is never nil (`[]` in the file matches no pod); one it does not take is,
+// and remediate uses its default.
+func dnsServerPods(vals map[string]given, d *remediate.DNSServerPods) error {
+	check := func(key string, dst *[]string, why func(string) string) error {
+		g, ok := vals[key]
+		if !ok || g.from == "" {
+			return nil
+		}
+		*dst = []string{}
+		for _, it := range g.items {
+			if w := why(it.text); w != "" {
+				return it.bad(w)
+			}
+			*dst = append(*dst, it.text)
+		}
+		return nil
+	}
+	if err := check("dns-server-namespace", &d.Namespaces, remediate.CheckNamespace); err != nil {
+		return err
+	}
+	if err := check("dns-server-name-prefix", &d.NamePrefixes, remediate.CheckNamePrefix); err != nil {
+		return err
+	}
+	if g, ok := vals["dns-server-label"]; ok && g.from != "" {
+		d.Labels = []remediate.Label{}
+		for _, it := range g.items {
+			l, err := remediate.ParseLabel(it.text)
+			if err != nil {
+				return it.bad(err.Error())
+			}
+			d.Labels = append(d.Labels, l)
+		}
 	}
 	return nil
 }

@@ -400,6 +400,12 @@ func listOf(st setting) string {
 		return "strategies"
 	case "corefile":
 		return "paths"
+	case "dns-server-namespace":
+		return "namespaces"
+	case "dns-server-label":
+		return "labels"
+	case "dns-server-name-prefix":
+		return "name prefixes"
 	}
 	return "addresses"
 }

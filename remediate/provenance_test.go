@@ -1,0 +1,302 @@
+package remediate
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/unloop/unloop/hostcfg"
+	"github.com/unloop/unloop/hostcfg/corefile"
+	"github.com/unloop/unloop/hostcfg/cri"
+	"github.com/unloop/unloop/hostcfg/hostcfgtest"
+	"github.com/unloop/unloop/remediate/node"
+)
+
+// Pods of the provenance tests: a tenant's in namespace shop, and the node's
+// own node-local-dns in kube-system (the addon's Corefile.base).
+const (
+	tenantUID = "00000000-0000-4000-8000-000000000001" // sorts before every other pod
+	nlUID     = "6f1b2c3d-0000-4000-8000-00000000bbbb"
+	cmVolumes = "/var/lib/kubelet/pods/%s/volumes/kubernetes.io~configmap/"
+)
+
+func podVolume(uid, vol, key string) string {
+	return strings.Replace(cmVolumes, "%s", uid, 1) + vol + "/" + key
+}
+
+// nodeLocalDNSPod is node-local-dns as the addon runs it, named by kubelet's
+// log folder: it binds 169.254.25.10 and forwards '.' to the pod file.
+var nodeLocalDNSPod = map[string]string{
+	podVolume(nlUID, "config-volume", "Corefile.base"):                         ".:53 {\n    bind 169.254.25.10\n    forward . __PILLAR__UPSTREAM__SERVERS__\n    loop\n}\n",
+	"/var/log/pods/kube-system_node-local-dns-4kq8v_" + nlUID + "/node-cache/": "",
+}
+
+// tenantPod is a pod of namespace shop holding files: kubelet's log folder
+// names it.
+func tenantPod(files map[string]string) map[string]string {
+	out := map[string]string{"/var/log/pods/shop_web-7d9f8b-x2x9q_" + tenantUID + "/web/": ""}
+	for k, v := range files {
+		out[k] = v
+	}
+	return out
+}
+
+// provenanceTree is the dhclient field tree (dhclient prepends the node
+// cache) with more files.
+func provenanceTree(t *testing.T, extra ...map[string]string) (string, Options) {
+	t.Helper()
+	dir, comment := hostcfgtest.Tree(t, filepath.Join("testdata", "nodes", "rhel-kubespray-dhclient.txtar"))
+	for _, files := range extra {
+		for p, data := range files {
+			hp := filepath.Join(dir, p)
+			if strings.HasSuffix(p, "/") {
+				if err := os.MkdirAll(hp, 0o755); err != nil {
+					t.Fatal(err)
+				}
+				continue
+			}
+			if err := os.MkdirAll(filepath.Dir(hp), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(hp, []byte(data), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for _, d := range []string{"var/lib", "run"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir, treeOptions(t, comment)
+}
+
+func checkDir(t *testing.T, dir string, opts Options) (*Report, *node.Node, string) {
+	t.Helper()
+	root, err := hostcfg.NewRoot(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var log bytes.Buffer
+	env := Env{Root: root, Log: slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelDebug}))}
+	rep, n, err := Check(context.Background(), env, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep, n, log.String()
+}
+
+// TestTenantPodsNeverParsed: what a pod of namespace shop holds is never
+// read. On a node that loops through dhclient, each of the do-no-harm
+// review's tenant files leaves check's findings exactly those of the node
+// without the tenant (the dhclient loop; no unreadable, no loop of the
+// tenant's), and apply fixes the node with the dhclient strategy.
+func TestTenantPodsNeverParsed(t *testing.T) {
+	big := ".:53 {\n    forward . 8.8.8.8\n}\n" + strings.Repeat("# padding padding padding padding padding padding\n", 300<<10/50)
+	tests := []struct {
+		name  string
+		files map[string]string
+	}{
+		{"Corefile never closed", map[string]string{podVolume(tenantUID, "cfg", "Corefile"): ". {\n"}},
+		{"Corefile forwards to loopback", map[string]string{podVolume(tenantUID, "cfg", "Corefile"): ".:53 { forward . 127.0.0.1 }\n"}},
+		{"Corefile of 300 KiB", map[string]string{podVolume(tenantUID, "cfg", "Corefile"): big}},
+		{"Corefile.base never closed", map[string]string{podVolume(tenantUID, "cfg", "Corefile.base"): ". {\n"}},
+		{"upstreamNameservers not json", map[string]string{podVolume(tenantUID, "kube-dns", "upstreamNameservers"): "not json"}},
+		{"upstreamNameservers naming the node cache, first of the pods", map[string]string{podVolume(tenantUID, "kube-dns", "upstreamNameservers"): `["169.254.25.10"]`}},
+		{"labelled kube-dns, mounting a Corefile, with a hostile copy of the pod file", map[string]string{
+			podVolume(tenantUID, "cfg", "Corefile"):                                    ".:53 {\n    forward . /etc/resolv.conf\n}\n",
+			"/run/containers/storage/overlay-containers/5e5e/userdata/config.json":     `{"annotations":{"io.kubernetes.cri-o.ContainerType":"sandbox","io.kubernetes.cri-o.Labels":"{\"io.kubernetes.pod.name\":\"coredns-evil\",\"io.kubernetes.pod.namespace\":\"shop\",\"io.kubernetes.pod.uid\":\"` + tenantUID + `\",\"k8s-app\":\"kube-dns\"}","io.kubernetes.cri-o.ResolvPath":"/var/lib/containers/storage/overlay-containers/5e5e/userdata/resolv.conf"}}`,
+			"/var/lib/containers/storage/overlay-containers/5e5e/userdata/resolv.conf": "nameserver 127.0.0.1\n\x1b[2J" + strings.Repeat("x", 1100<<10) + "\n",
+		}},
+	}
+	for _, withDNSPod := range []bool{false, true} {
+		var base []map[string]string
+		if withDNSPod {
+			base = append(base, nodeLocalDNSPod)
+		}
+		dir, opts := provenanceTree(t, base...)
+		want, _, _ := checkDir(t, dir, opts)
+		if !slices.Contains(codes(want.Findings), "dhclient-injects-nameserver@/etc/dhcp/dhclient.conf:2") {
+			t.Fatalf("the base node's findings %q lack its dhclient loop", codes(want.Findings))
+		}
+		for _, tt := range tests {
+			name := tt.name
+			if withDNSPod {
+				name += ", beside node-local-dns"
+			}
+			t.Run(name, func(t *testing.T) {
+				dir, opts := provenanceTree(t, append(base, tenantPod(tt.files))...)
+				rep, n, log := checkDir(t, dir, opts)
+				if got := codes(rep.Findings); !slices.Equal(got, codes(want.Findings)) {
+					t.Errorf("findings %q, want the node's alone: %q", got, codes(want.Findings))
+				}
+				for _, in := range n.Inputs {
+					if strings.Contains(in.Path, tenantUID) || strings.Contains(in.Path, "5e5e") {
+						if !in.Skipped || in.Provenance.Owner != node.OwnerOther {
+							t.Errorf("tenant input %+v: want skipped, owner other", in)
+						}
+					}
+				}
+				if !regexp.MustCompile(`msg=pod uid=` + tenantUID + ` pod=shop/\S+ from=\S+ "dns server"=false why="namespace shop is not a DNS server namespace"`).MatchString(log) {
+					t.Errorf("the trace does not say why the tenant pod is no DNS server pod:\n%s", log)
+				}
+
+				pl, err := MakePlan(context.Background(), Env{Root: mustRoot(t, dir)}, opts)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !slices.ContainsFunc(pl.Changes, func(c Change) bool { return c.Strategy == "dhclient" }) || len(pl.Unfixed) > 0 {
+					t.Fatalf("plan: changes %+v, unfixed %q; want the dhclient fix and nothing left", pl.Changes, codes(pl.Unfixed))
+				}
+				res, err := Apply(context.Background(), Env{Root: mustRoot(t, dir)}, opts)
+				if err != nil || res.Run == "" {
+					t.Fatalf("apply: run %q, %v; want the node fixed", res.Run, err)
+				}
+				if b, _ := os.ReadFile(filepath.Join(dir, "etc/resolv.conf")); strings.Contains(string(b), "169.254.25.10") {
+					t.Errorf("resolv.conf after apply still names the node cache:\n%s", b)
+				}
+			})
+		}
+	}
+}
+
+func mustRoot(t *testing.T, dir string) *hostcfg.Root {
+	t.Helper()
+	root, err := hostcfg.NewRoot(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return root
+}
+
+// TestDNSServerPodsInputsCount: the node's own DNS server pods matter. A
+// kube-system CoreDNS pod's broken Corefile is unreadable (and apply
+// refuses); named offline by kubelet's log folder alone, node-local-dns's
+// Corefile.base is read as a DNS server pod's; without that folder (nothing
+// names the pod) it is not read, and the trace says why.
+func TestDNSServerPodsInputsCount(t *testing.T) {
+	const corednsUID = "9e8d7c6b-5a49-4382-9170-6f5e4d3c2b1b"
+	broken := map[string]string{
+		podVolume(corednsUID, "config-volume", "Corefile"):                               ". {\n",
+		"/var/log/pods/kube-system_coredns-5d78c9869d-q2x8z_" + corednsUID + "/coredns/": "",
+	}
+	t.Run("kube-system CoreDNS with a broken Corefile", func(t *testing.T) {
+		dir, opts := provenanceTree(t, broken)
+		rep, _, _ := checkDir(t, dir, opts)
+		p := podVolume(corednsUID, "config-volume", "Corefile")
+		if !slices.ContainsFunc(rep.Findings, func(f Finding) bool { return f.Code == CodeUnreadable && f.File == p }) {
+			t.Errorf("findings %q, want unreadable@%s", codes(rep.Findings), p)
+		}
+		if _, err := Apply(context.Background(), Env{Root: mustRoot(t, dir)}, opts); err == nil {
+			t.Error("apply fixed the node over an unreadable input of its DNS server pod; want it refused")
+		}
+	})
+	t.Run("named by /var/log/pods", func(t *testing.T) {
+		dir, opts := provenanceTree(t, nodeLocalDNSPod)
+		_, n, _ := checkDir(t, dir, opts)
+		p := podVolume(nlUID, "config-volume", "Corefile.base")
+		want := node.Input{Path: p, Provenance: node.Provenance{Owner: node.OwnerDNSServerPod, Pod: "kube-system/node-local-dns-4kq8v", UID: nlUID}}
+		if !slices.Contains(n.Inputs, want) {
+			t.Errorf("inputs %+v, want %+v", n.Inputs, want)
+		}
+		if !slices.ContainsFunc(n.Corefiles, func(cf *corefile.Config) bool { return cf.Path == p }) {
+			t.Errorf("node-local-dns's Corefile.base was not read")
+		}
+	})
+	t.Run("nothing names the pod", func(t *testing.T) {
+		dir, opts := provenanceTree(t, broken)
+		if err := os.RemoveAll(filepath.Join(dir, "var/log/pods")); err != nil {
+			t.Fatal(err)
+		}
+		rep, _, log := checkDir(t, dir, opts)
+		if slices.ContainsFunc(rep.Findings, func(f Finding) bool { return f.Code == CodeUnreadable }) {
+			t.Errorf("findings %q: an unnamed pod's Corefile was read", codes(rep.Findings))
+		}
+		if !strings.Contains(log, `uid=`+corednsUID+` "dns server"=false why="its namespace and name are unknown`) {
+			t.Errorf("the trace does not say the pod is unknown:\n%s", log)
+		}
+	})
+	t.Run("a setting without kube-system", func(t *testing.T) {
+		dir, opts := provenanceTree(t, broken)
+		opts.DNSServerPods = node.DNSServerPods{Namespaces: []string{"dns"}}
+		rep, _, _ := checkDir(t, dir, opts)
+		if slices.ContainsFunc(rep.Findings, func(f Finding) bool { return f.Code == CodeUnreadable }) {
+			t.Errorf("findings %q: a pod outside the DNS server namespaces was read", codes(rep.Findings))
+		}
+	})
+}
+
+// TestDNSServerPodsOnline: online the runtime names the pods, with their
+// labels. A kube-system pod with no known name prefix is a DNS server pod by
+// its label (OpenShift's, any value), and its Corefile is read; a pod in
+// shop labelled k8s-app=kube-dns is not.
+func TestDNSServerPodsOnline(t *testing.T) {
+	const dnsUID = "aaaaaaaa-0000-4000-8000-000000000001"
+	dir, opts := provenanceTree(t, map[string]string{
+		podVolume(dnsUID, "config-volume", "Corefile"):    ". {\n",
+		podVolume(tenantUID, "config-volume", "Corefile"): ". {\n",
+	})
+	opts.Offline = false
+	opts.DNSServerPods = node.DNSServerPods{Namespaces: []string{"openshift-dns", "shop"}, Labels: []node.Label{{Key: "dns.operator.openshift.io/daemonset-dns"}}, NamePrefixes: []string{}}
+	rt := &fakeRuntime{sandboxes: []cri.Sandbox{
+		{ID: "s1", Name: "resolver-xyz", Namespace: "openshift-dns", UID: dnsUID, Labels: map[string]string{"dns.operator.openshift.io/daemonset-dns": "default"}, Ready: true},
+		{ID: "s2", Name: "coredns-evil", Namespace: "shop", UID: tenantUID, Labels: map[string]string{"k8s-app": "kube-dns"}, Ready: true},
+	}}
+	root := mustRoot(t, dir)
+	env := Env{Root: root, Runtime: func(context.Context, string) (Runtime, error) { return rt, nil }}
+	opts.RuntimeEndpoint = "unix:///run/containerd/containerd.sock"
+	rep, n, err := Check(context.Background(), env, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var unreadable []string
+	for _, f := range rep.Findings {
+		if f.Code == CodeUnreadable {
+			unreadable = append(unreadable, f.File)
+		}
+	}
+	if want := []string{podVolume(dnsUID, "config-volume", "Corefile")}; !slices.Equal(unreadable, want) {
+		t.Errorf("unreadable %q, want %q: the labelled openshift-dns pod's alone", unreadable, want)
+	}
+	if !slices.Contains(n.Inputs, node.Input{Path: "/var/lib/kubelet/pods/" + tenantUID, Provenance: node.Provenance{Owner: node.OwnerOther, Pod: "shop/coredns-evil", UID: tenantUID}, Skipped: true}) {
+		t.Errorf("inputs %+v: want the shop pod skipped", n.Inputs)
+	}
+}
+
+// TestParseDNSServerSettings: the syntax of the dns-server-* values.
+func TestParseDNSServerSettings(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		want node.Label
+		bad  bool
+	}{
+		{in: "k8s-app=kube-dns", want: node.Label{Key: "k8s-app", Value: "kube-dns"}},
+		{in: "dns.operator.openshift.io/daemonset-dns", want: node.Label{Key: "dns.operator.openshift.io/daemonset-dns"}},
+		{in: "k8s-app=", bad: true},
+		{in: "=x", bad: true},
+		{in: "Bad_Prefix/x", bad: true},
+		{in: "k8s-app=a b", bad: true},
+		{in: strings.Repeat("k", 64), bad: true},
+	} {
+		got, err := node.ParseLabel(tt.in)
+		if (err != nil) != tt.bad || (!tt.bad && got != tt.want) {
+			t.Errorf("ParseLabel(%q) = %+v, %v; want %+v, bad %v", tt.in, got, err, tt.want, tt.bad)
+		}
+	}
+	for in, bad := range map[string]bool{"kube-system": false, "Kube-System": true, "a_b": true, strings.Repeat("a", 64): true} {
+		if got := node.CheckNamespace(in) != ""; got != bad {
+			t.Errorf("CheckNamespace(%q) refused %v, want %v", in, got, bad)
+		}
+	}
+	for in, bad := range map[string]bool{"coredns-": false, "dns-default-": false, "-x": true, "CoreDNS-": true, "a/b": true} {
+		if got := node.CheckNamePrefix(in) != ""; got != bad {
+			t.Errorf("CheckNamePrefix(%q) refused %v, want %v", in, got, bad)
+		}
+	}
+}
