@@ -3,6 +3,7 @@ package remediate
 import (
 	"context"
 
+	"github.com/unloop/unloop/remediate/dnspods"
 	"github.com/unloop/unloop/remediate/node"
 )
 
@@ -27,8 +28,8 @@ type (
 	Severity       = node.Severity
 	Ignore         = node.Ignore
 	Candidate      = node.Candidate
-	DNSServerPods  = node.DNSServerPods
-	Label          = node.Label
+	DNSServerPods  = dnspods.Selector
+	Label          = dnspods.Label
 )
 
 const (
@@ -63,10 +64,10 @@ var (
 	DNSProbe            = node.DNSProbe
 	// DefaultDNSServerPods, ParseLabel, CheckNamespace and CheckNamePrefix:
 	// the dns-server-* settings (DESIGN.md §2b).
-	DefaultDNSServerPods = node.DefaultDNSServerPods
-	ParseLabel           = node.ParseLabel
-	CheckNamespace       = node.CheckNamespace
-	CheckNamePrefix      = node.CheckNamePrefix
+	DefaultDNSServerPods = dnspods.Default
+	ParseLabel           = dnspods.ParseLabel
+	CheckNamespace       = dnspods.CheckNamespace
+	CheckNamePrefix      = dnspods.CheckNamePrefix
 )
 
 // Check gathers the node and analyses it (remediate/node).

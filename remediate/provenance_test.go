@@ -15,6 +15,7 @@ import (
 	"github.com/unloop/unloop/hostcfg/corefile"
 	"github.com/unloop/unloop/hostcfg/cri"
 	"github.com/unloop/unloop/hostcfg/hostcfgtest"
+	"github.com/unloop/unloop/remediate/dnspods"
 	"github.com/unloop/unloop/remediate/node"
 )
 
@@ -224,7 +225,7 @@ func TestDNSServerPodsInputsCount(t *testing.T) {
 	})
 	t.Run("a setting without kube-system", func(t *testing.T) {
 		dir, opts := provenanceTree(t, broken)
-		opts.DNSServerPods = node.DNSServerPods{Namespaces: []string{"dns"}}
+		opts.DNSServerPods = dnspods.Selector{Namespaces: []string{"dns"}}
 		rep, _, _ := checkDir(t, dir, opts)
 		if slices.ContainsFunc(rep.Findings, func(f Finding) bool { return f.Code == CodeUnreadable }) {
 			t.Errorf("findings %q: a pod outside the DNS server namespaces was read", codes(rep.Findings))
@@ -243,7 +244,7 @@ func TestDNSServerPodsOnline(t *testing.T) {
 		podVolume(tenantUID, "config-volume", "Corefile"): ". {\n",
 	})
 	opts.Offline = false
-	opts.DNSServerPods = node.DNSServerPods{Namespaces: []string{"openshift-dns", "shop"}, Labels: []node.Label{{Key: "dns.operator.openshift.io/daemonset-dns"}}, NamePrefixes: []string{}}
+	opts.DNSServerPods = dnspods.Selector{Namespaces: []string{"openshift-dns", "shop"}, Labels: []dnspods.Label{{Key: "dns.operator.openshift.io/daemonset-dns"}}, NamePrefixes: []string{}}
 	rt := &fakeRuntime{sandboxes: []cri.Sandbox{
 		{ID: "s1", Name: "resolver-xyz", Namespace: "openshift-dns", UID: dnsUID, Labels: map[string]string{"dns.operator.openshift.io/daemonset-dns": "default"}, Ready: true},
 		{ID: "s2", Name: "coredns-evil", Namespace: "shop", UID: tenantUID, Labels: map[string]string{"k8s-app": "kube-dns"}, Ready: true},
@@ -273,29 +274,29 @@ func TestDNSServerPodsOnline(t *testing.T) {
 func TestParseDNSServerSettings(t *testing.T) {
 	for _, tt := range []struct {
 		in   string
-		want node.Label
+		want dnspods.Label
 		bad  bool
 	}{
-		{in: "k8s-app=kube-dns", want: node.Label{Key: "k8s-app", Value: "kube-dns"}},
-		{in: "dns.operator.openshift.io/daemonset-dns", want: node.Label{Key: "dns.operator.openshift.io/daemonset-dns"}},
+		{in: "k8s-app=kube-dns", want: dnspods.Label{Key: "k8s-app", Value: "kube-dns"}},
+		{in: "dns.operator.openshift.io/daemonset-dns", want: dnspods.Label{Key: "dns.operator.openshift.io/daemonset-dns"}},
 		{in: "k8s-app=", bad: true},
 		{in: "=x", bad: true},
 		{in: "Bad_Prefix/x", bad: true},
 		{in: "k8s-app=a b", bad: true},
 		{in: strings.Repeat("k", 64), bad: true},
 	} {
-		got, err := node.ParseLabel(tt.in)
+		got, err := dnspods.ParseLabel(tt.in)
 		if (err != nil) != tt.bad || (!tt.bad && got != tt.want) {
 			t.Errorf("ParseLabel(%q) = %+v, %v; want %+v, bad %v", tt.in, got, err, tt.want, tt.bad)
 		}
 	}
 	for in, bad := range map[string]bool{"kube-system": false, "Kube-System": true, "a_b": true, strings.Repeat("a", 64): true} {
-		if got := node.CheckNamespace(in) != ""; got != bad {
+		if got := dnspods.CheckNamespace(in) != ""; got != bad {
 			t.Errorf("CheckNamespace(%q) refused %v, want %v", in, got, bad)
 		}
 	}
 	for in, bad := range map[string]bool{"coredns-": false, "dns-default-": false, "-x": true, "CoreDNS-": true, "a/b": true} {
-		if got := node.CheckNamePrefix(in) != ""; got != bad {
+		if got := dnspods.CheckNamePrefix(in) != ""; got != bad {
 			t.Errorf("CheckNamePrefix(%q) refused %v, want %v", in, got, bad)
 		}
 	}

@@ -5,12 +5,12 @@ import (
 	"fmt"
 	"maps"
 	"path"
-	"regexp"
 	"slices"
 	"strings"
 
 	"github.com/unloop/unloop/hostcfg/cri"
 	"github.com/unloop/unloop/hostcfg/sandbox"
+	"github.com/unloop/unloop/remediate/dnspods"
 )
 
 // Provenance (DESIGN.md §2b): every input is the node's own, a DNS server
@@ -57,128 +57,6 @@ type Input struct {
 	Skipped    bool
 }
 
-// DNSServerPods says which pods are the cluster's DNS servers (the
-// dns-server-namespace, dns-server-label and dns-server-name-prefix
-// settings): a pod in one of Namespaces that carries one of Labels or whose
-// name starts with one of NamePrefixes. The namespace is required: any
-// tenant can label its own pod k8s-app=kube-dns, none can create one in
-// kube-system. A nil list is its default; an empty one matches nothing.
-type DNSServerPods struct {
-	Namespaces   []string
-	Labels       []Label
-	NamePrefixes []string
-}
-
-// Label is a label a DNS server pod carries: Key with Value, or with any
-// value when Value is "".
-type Label struct{ Key, Value string }
-
-func (l Label) String() string {
-	if l.Value == "" {
-		return l.Key
-	}
-	return l.Key + "=" + l.Value
-}
-
-// DefaultDNSServerPods: kubeadm's, Kubespray's, k3s's, RKE2's, EKS's, AKS's
-// and GKE's CoreDNS and node-local-dns in kube-system (k8s-app kube-dns or
-// node-local-dns), OpenShift's DNS operator's dns-default daemonset in
-// openshift-dns. The name prefixes are for when no labels are known
-// (offline, containerd's files): each ends in "-", so a Deployment's
-// NAME-HASH-XXXXX, a DaemonSet's NAME-XXXXX and a static pod's NAME-NODENAME
-// all match. kube-system's coredns-autoscaler-* matches too: it mounts no
-// Corefile and its copy of the pod file is a ClusterFirst one, so nothing of
-// it is used. rke2-coredns- is RKE2's chart (rke2-coredns-rke2-coredns-*).
-var DefaultDNSServerPods = DNSServerPods{
-	Namespaces: []string{"kube-system", "openshift-dns"},
-	Labels: []Label{{"k8s-app", "kube-dns"}, {"k8s-app", "node-local-dns"},
-		{"dns.operator.openshift.io/daemonset-dns", ""}},
-	NamePrefixes: []string{"coredns-", "node-local-dns-", "nodelocaldns-", "rke2-coredns-", "dns-default-"},
-}
-
-// orDefault fills each nil list with its default.
-func (d DNSServerPods) orDefault() DNSServerPods {
-	if d.Namespaces == nil {
-		d.Namespaces = DefaultDNSServerPods.Namespaces
-	}
-	if d.Labels == nil {
-		d.Labels = DefaultDNSServerPods.Labels
-	}
-	if d.NamePrefixes == nil {
-		d.NamePrefixes = DefaultDNSServerPods.NamePrefixes
-	}
-	return d
-}
-
-// match says whether the pod is a DNS server pod, and why (for the trace).
-func (d DNSServerPods) match(namespace, name string, labels map[string]string) (bool, string) {
-	if namespace == "" || name == "" {
-		return false, "its namespace and name are unknown"
-	}
-	if !slices.Contains(d.Namespaces, namespace) {
-		return false, "namespace " + namespace + " is not a DNS server namespace"
-	}
-	for _, l := range d.Labels {
-		if v, ok := labels[l.Key]; ok && (l.Value == "" || v == l.Value) {
-			return true, "label " + l.String()
-		}
-	}
-	for _, p := range d.NamePrefixes {
-		if strings.HasPrefix(name, p) {
-			return true, "name prefix " + p
-		}
-	}
-	return false, "no DNS server label or name prefix"
-}
-
-// The syntax of namespaces, labels and name prefixes: Kubernetes' own
-// (k8s.io/apimachinery/pkg/util/validation: IsDNS1123Label,
-// IsQualifiedName, IsValidLabelValue). A value that could never match is
-// refused rather than matching nothing silently.
-var (
-	dns1123Label  = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
-	dns1123Sub    = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`)
-	qualifiedName = regexp.MustCompile(`^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$`)
-	namePrefix    = regexp.MustCompile(`^[a-z0-9][-a-z0-9.]*$`)
-)
-
-// CheckNamespace says what is wrong with a namespace; "" when nothing.
-func CheckNamespace(s string) string {
-	if len(s) > 63 || !dns1123Label.MatchString(s) {
-		return "not a namespace: lowercase letters, digits and '-', at most 63"
-	}
-	return ""
-}
-
-// CheckNamePrefix says what is wrong with a pod name prefix; "" when nothing.
-func CheckNamePrefix(s string) string {
-	if len(s) > 253 || !namePrefix.MatchString(s) {
-		return "not the start of a pod name: lowercase letters, digits, '-' and '.', starting with a letter or digit"
-	}
-	return ""
-}
-
-// ParseLabel reads KEY=VALUE, or KEY for any value, with Kubernetes' label
-// syntax.
-func ParseLabel(s string) (Label, error) {
-	k, v, _ := strings.Cut(s, "=")
-	l := Label{Key: k, Value: v}
-	name := k
-	if prefix, n, ok := strings.Cut(k, "/"); ok {
-		if len(prefix) > 253 || !dns1123Sub.MatchString(prefix) {
-			return l, fmt.Errorf("label key prefix %q: not a DNS subdomain", prefix)
-		}
-		name = n
-	}
-	if len(name) > 63 || !qualifiedName.MatchString(name) {
-		return l, fmt.Errorf("label key %q: want KEY=VALUE or KEY, a key of letters, digits, '-', '_' and '.' (at most 63, with an optional DNS-subdomain prefix and '/')", k)
-	}
-	if strings.Contains(s, "=") && (v == "" || len(v) > 63 || !qualifiedName.MatchString(v)) {
-		return l, fmt.Errorf("label value %q: want letters, digits, '-', '_' and '.', at most 63 (KEY alone matches any value)", v)
-	}
-	return l, nil
-}
-
 // PodInfo is a pod kubelet runs on the node, as far as unloop can tell who
 // it is, and whether it is a DNS server pod.
 type PodInfo struct {
@@ -214,7 +92,7 @@ type pods struct {
 	sandboxes []sandbox.Sandbox
 	// live are the sandboxes the runtime lists, by ID (online).
 	live map[string]cri.Sandbox
-	sel  DNSServerPods
+	sel  dnspods.Selector
 }
 
 // readPods learns who the node's pods are: the runtime's sandboxes (its
@@ -223,7 +101,7 @@ type pods struct {
 // which are DNS server pods.
 func (n *Node) readPods(ctx context.Context, env Env, opts Options) *pods {
 	r := env.Root
-	ps := &pods{byUID: map[string]*PodInfo{}, sel: opts.DNSServerPods.orDefault()}
+	ps := &pods{byUID: map[string]*PodInfo{}, sel: opts.DNSServerPods.OrDefault()}
 	ps.sandboxes = load(n, func() ([]sandbox.Sandbox, error) { return sandbox.List(r) })
 	live := n.askRuntime(ctx, env, opts)
 	ps.live = live
@@ -264,7 +142,7 @@ func (n *Node) readPods(ctx context.Context, env Env, opts Options) *pods {
 	for _, uid := range slices.Sorted(maps.Keys(ps.byUID)) {
 		p := ps.byUID[uid]
 		var why string
-		p.DNSServer, why = ps.sel.match(p.Namespace, p.Name, p.Labels)
+		p.DNSServer, why = ps.sel.Match(p.Namespace, p.Name, p.Labels)
 		n.trace("pod", "uid", uid, "pod", p.Namespace+"/"+p.Name, "from", p.From, "dns server", p.DNSServer, "why", why)
 	}
 	return ps

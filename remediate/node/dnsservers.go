@@ -234,7 +234,7 @@ func (n *Node) dnsServerPod(ps *pods, sb sandbox.Sandbox) (Provenance, bool) {
 		p.Labels = known.Labels
 	}
 	var why string
-	p.DNSServer, why = ps.sel.match(p.Namespace, p.Name, p.Labels)
+	p.DNSServer, why = ps.sel.Match(p.Namespace, p.Name, p.Labels)
 	if p.Namespace == "" {
 		n.trace("sandbox", "id", ShortID(sb.ID), "dns server", false, "why", "its pod's namespace and name are unknown")
 	} else {

@@ -17,6 +17,7 @@ import (
 	"github.com/unloop/unloop/hostcfg/kubelet"
 	"github.com/unloop/unloop/hostcfg/osrelease"
 	"github.com/unloop/unloop/hostcfg/resolvconf"
+	"github.com/unloop/unloop/remediate/dnspods"
 	"github.com/unloop/unloop/systemd"
 )
 
@@ -47,7 +48,7 @@ type Options struct {
 	NoRecreatePods bool
 	// DNSServerPods says which pods are DNS servers: only their inputs and
 	// the node's own are read (DESIGN.md §2b). Nil lists are the defaults.
-	DNSServerPods DNSServerPods
+	DNSServerPods dnspods.Selector
 }
 
 // DefaultKeepRuns is how many runs the journal keeps unless told otherwise.
