@@ -20,6 +20,7 @@ import (
 	"github.com/rogpeppe/go-internal/diff"
 
 	"github.com/unloop/unloop/hostcfg"
+	"github.com/unloop/unloop/hostcfg/block"
 )
 
 // JournalDir is the node's folder that holds one folder per run, named by its ID.
@@ -563,7 +564,7 @@ func (j *Journal) restore(r *hostcfg.Root, s *hostcfg.Snapshot, force bool) Path
 		// Someone else's file unloop spliced its block into (RHEL's
 		// dhclient-enter-hooks): the block goes by its markers, and what
 		// its owner changed since stays.
-		out, found, err := removeBlock(s.Path, cur.Data)
+		out, found, err := block.Remove(s.Path, cur.Data)
 		if err != nil {
 			return fail(err)
 		}
@@ -588,12 +589,12 @@ func (j *Journal) restore(r *hostcfg.Root, s *hostcfg.Snapshot, force bool) Path
 }
 
 // spliceable: the original was a file without unloop's block, and a file is
-// there now (whether it holds the block, removeBlock tells).
+// there now (whether it holds the block, block.Remove tells).
 func spliceable(orig, cur *hostcfg.Snapshot) bool {
 	if !orig.Exists || orig.Link != "" || !cur.Exists || cur.Link != "" {
 		return false
 	}
-	_, _, had, err := findBlock(orig.Path, orig.Data)
+	_, _, had, err := block.Find(orig.Path, orig.Data)
 	return err == nil && !had
 }
 
