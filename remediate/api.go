@@ -3,6 +3,7 @@ package remediate
 import (
 	"context"
 
+	"github.com/unloop/unloop/remediate/journal"
 	"github.com/unloop/unloop/remediate/node"
 )
 
@@ -59,6 +60,35 @@ var (
 	SystemInterfaces    = node.SystemInterfaces
 	NotAnUpstream       = node.NotAnUpstream
 	DNSProbe            = node.DNSProbe
+)
+
+// The journal (remediate/journal): the names of it that rollback's callers
+// and the run listing use.
+type (
+	Journal    = journal.Journal
+	RunState   = journal.RunState
+	PathResult = journal.PathResult
+)
+
+const (
+	JournalDir = journal.Dir
+
+	RunStarted    = journal.RunStarted
+	RunApplied    = journal.RunApplied
+	RunRolledBack = journal.RunRolledBack
+	RunConflict   = journal.RunConflict
+
+	PathRestored     = journal.PathRestored
+	PathUnchanged    = journal.PathUnchanged
+	PathBlockRemoved = journal.PathBlockRemoved
+	PathRefused      = journal.PathRefused
+	PathFailed       = journal.PathFailed
+)
+
+var (
+	ErrNoRun    = journal.ErrNoRun
+	ErrConflict = journal.ErrConflict
+	Journals    = journal.List
 )
 
 // Check gathers the node and analyses it (remediate/node).
