@@ -137,6 +137,9 @@ func TestAnalyzeNodes(t *testing.T) {
 			[]string{"nameserver-loopback@/etc/resolv.conf:3", "networkmanager-injects-nameserver@/etc/NetworkManager/NetworkManager.conf:3"}, []string{"kubelet"}},
 		{"zero-address", "error", "unknown",
 			[]string{"nameserver-loopback@/etc/resolv.conf:1", "nameserver-loopback@/etc/resolv.conf:2", "corefile-forward-loop@/etc/coredns/Corefile:2"}, []string{"kubelet"}},
+		{"ubuntu-networkd-node-local-dns", "error", "systemd-resolved-uplink",
+			[]string{"nameserver-node-local-dns@/run/systemd/resolve/resolv.conf:17", "networkd-injects-nameserver@/run/systemd/network/10-netplan-eth0.network:7"}, []string{"kubelet"}},
+		{"ubuntu-networkd-clean", "ok", "systemd-resolved-uplink", nil, nil},
 		{"resolved-no-servers", "error", "systemd-resolved-uplink",
 			[]string{"nameserver-none@/run/systemd/resolve/resolv.conf:0"}, []string{"kubelet"}},
 	}

@@ -148,3 +148,27 @@ func TestIgnore(t *testing.T) {
 		})
 	}
 }
+
+// TestREADMEStrategies: the README's table of strategies lists the
+// strategy table's, in its order.
+func TestREADMEStrategies(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, table, ok := strings.Cut(string(data), "| strategy | what it changes | chosen by `auto` for |\n|---|---|---|\n")
+	if !ok {
+		t.Fatal("README.md has no strategies table (| strategy | what it changes | chosen by `auto` for |)")
+	}
+	var got []string
+	for _, line := range strings.Split(table, "\n") {
+		name, _, ok := strings.Cut(strings.TrimPrefix(line, "| `"), "` |")
+		if !strings.HasPrefix(line, "|") || !ok {
+			break
+		}
+		got = append(got, name)
+	}
+	if want := StrategyNames(); !slices.Equal(got, want) {
+		t.Errorf("README.md's strategies are %q, the table (remediate/strategies.go) says %q", got, want)
+	}
+}

@@ -12,7 +12,7 @@ import (
 var corefileStrategy = Strategy{
 	Name:  node.StrategyCorefile,
 	Help:  "rewrite a Corefile's looping forward targets to clean upstreams, every other byte kept",
-	Fixes: []Code{CodeResolvedStub, CodeLoopback, CodeNodeLocalDNS, CodeCorefileForwardLoop},
+	Fixes: []node.Code{node.CodeResolvedStub, node.CodeLoopback, node.CodeNodeLocalDNS, node.CodeCorefileForwardLoop},
 	// It fixes a finding of the pod file only where no kubelet hands the
 	// file to pods: then a Corefile of the node is what reads it.
 	Applies:   func(n *node.Node) bool { return !n.Kubelet.Present && n.CorefileForwardsTo(n.Pod) },

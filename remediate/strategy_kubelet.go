@@ -21,7 +21,7 @@ const UnloopResolvConf = "/etc/unloop/resolv.conf"
 var kubeletStrategy = Strategy{
 	Name:    node.StrategyKubelet,
 	Help:    "point kubelet's resolvConf at a clean file (resolved's uplink file, else unloop's own) and restart kubelet",
-	Fixes:   []Code{CodeResolvedStub, CodeLoopback, CodeNodeLocalDNS, CodeKubeletMissing, CodeKubeletMisspelled, CodeDhclientInjects, CodeResolvedUpstreamLoop, CodeNetworkManagerInjects, CodeNameserverNone},
+	Fixes:   []node.Code{node.CodeResolvedStub, node.CodeLoopback, node.CodeNodeLocalDNS, node.CodeKubeletMissing, node.CodeKubeletMisspelled, node.CodeDhclientInjects, node.CodeResolvedUpstreamLoop, node.CodeNetworkManagerInjects, node.CodeNetworkdInjects, node.CodeNameserverNone},
 	Applies: func(n *node.Node) bool { return n.Kubelet.Present },
 	plan:    planKubelet,
 }

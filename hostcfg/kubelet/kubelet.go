@@ -231,18 +231,25 @@ func Discover(r *hostcfg.Root, unitFiles []string) (*Setup, error) {
 	return k, nil
 }
 
+// distros are the programs kubelet runs inside when it has no unit of its
+// own, one file each (k3s.go, snap.go, k0s.go), asked in this order; each
+// returns nil when it is not on the node. Add a distribution here
+// (DESIGN.md "How to add a kubelet distribution").
+var distros = []func(r *hostcfg.Root) (*Setup, error){
+	discoverRancher,
+	discoverSnap,
+	discoverK0s,
+}
+
 // discoverDistro finds a kubelet that runs inside another program; nil when
 // there is none.
 func discoverDistro(r *hostcfg.Root) (*Setup, error) {
-	if k, err := discoverRancher(r); k != nil || err != nil {
-		return k, err
-	}
-	for _, s := range snapKubelets {
-		if k, err := s.discover(r); k != nil || err != nil {
+	for _, d := range distros {
+		if k, err := d(r); k != nil || err != nil {
 			return k, err
 		}
 	}
-	return discoverK0s(r)
+	return nil, nil
 }
 
 // unitSettings is what kubelet's unit and drop-ins say about its command line.

@@ -31,6 +31,16 @@ var snapKubelets = []snapKubelet{
 	{DistroK8sSnap, "/var/snap/k8s/common/args/kubelet", "snap.k8s.kubelet.service", k8sSnapDefault},
 }
 
+// discoverSnap finds the first snap whose kubelet is on the node.
+func discoverSnap(r *hostcfg.Root) (*Setup, error) {
+	for _, s := range snapKubelets {
+		if k, err := s.discover(r); k != nil || err != nil {
+			return k, err
+		}
+	}
+	return nil, nil
+}
+
 func kubeletDefault(*hostcfg.Root) (string, string, error) {
 	return DefaultResolvConf, "kubelet's default", nil
 }

@@ -83,10 +83,9 @@ func Check(ctx context.Context, env Env, opts Options, fixers []Fixer) (*Report,
 		},
 		ResolvConf: ResolvReport{Path: n.PodFile, Nameservers: []string{}},
 	}
-	if st := n.ResolvedLive(); st != nil {
-		rep.Resolved = &ResolvedReport{ResolvConfMode: st.ResolvConfMode, DNSStubListener: st.DNSStubListener, DNS: []string{}}
-		for _, s := range st.DNS {
-			rep.Resolved.DNS = append(rep.Resolved.DNS, s.Addr.String())
+	for _, s := range n.sources {
+		if r, ok := s.(reporter); ok {
+			r.report(rep)
 		}
 	}
 	if !n.Kubelet.Present {
@@ -154,11 +153,6 @@ func (n *Node) podIsHostFile() bool {
 		return false
 	}
 	return n.Pod.Target == n.Host.Target
-}
-
-// podIsResolvedFile: pods get one of systemd-resolved's files.
-func (n *Node) podIsResolvedFile() bool {
-	return n.podFileIs(resolvconf.ResolvedUplinkFile) || n.podFileIs(resolvconf.ResolvedStubFile)
 }
 
 func (n *Node) linkStep() string {

@@ -29,6 +29,7 @@ const (
 	CodeDhclientInjects       Code = "dhclient-injects-nameserver"
 	CodeResolvedUpstreamLoop  Code = "resolved-upstream-loop"
 	CodeNetworkManagerInjects Code = "networkmanager-injects-nameserver"
+	CodeNetworkdInjects       Code = "networkd-injects-nameserver"
 	CodeNoUpstream            Code = "no-upstream"
 	CodeNameserverLimit       Code = "nameserver-limit"
 	CodeZoneIndex             Code = "nameserver-zone-index"

@@ -202,7 +202,21 @@ func Gather(ctx context.Context, env Env, opts Options) *Node {
 	n.readCorefiles(r, opts)
 	n.readClusterCorefiles(r)
 	n.readSandboxes(ctx, env, opts)
+	n.tracePodFile()
 	return n
+}
+
+// tracePodFile says (-v) which file pods get and which source wrote it, and
+// how that is known.
+func (n *Node) tracePodFile() {
+	switch {
+	case n.Pod == nil:
+		n.trace("pod file", "path", n.PodFile, "exists", n.PodExists)
+	case n.writerOf(n.Pod) == nil:
+		n.trace("pod file", "path", n.Pod.Path, "link", n.Pod.Link, "written by", "no source knows", "generator", n.Pod.Generator, "evidence", n.Pod.Evidence)
+	default:
+		n.trace("pod file", "path", n.Pod.Path, "link", n.Pod.Link, "written by", n.writerOf(n.Pod).Name(), "generator", n.Pod.Generator, "evidence", n.Pod.Evidence)
+	}
 }
 
 // load calls read and keeps what it could read; each error (a loader joins

@@ -29,6 +29,10 @@ func (s *Dhclient) Read(_ context.Context, g *Gathering) {
 	s.Leases = load(n, func() ([]dhclient.Lease, error) { return dhclient.LoadLeases(r) })
 }
 
+// Wrote: the file says dhclient-script wrote it (RHEL's header, or Debian's
+// headerless file beside a lease).
+func (*Dhclient) Wrote(rf *resolvconf.File) bool { return rf.Generator == resolvconf.GenDhclient }
+
 // Put: a dhclient.conf statement that names a, where pods get the host's
 // file; or the file's own word that dhclient-script wrote it.
 func (s *Dhclient) Put(n *Node, a netip.Addr, _ addrKind) (Origin, bool) {
@@ -42,7 +46,7 @@ func (s *Dhclient) Put(n *Node, a netip.Addr, _ addrKind) (Origin, bool) {
 			}
 		}
 	}
-	if n.Pod.Generator == resolvconf.GenDhclient {
+	if s.Wrote(n.Pod) {
 		return Origin{Says: "dhclient wrote the file (" + n.Pod.Evidence + ")", Fixes: []string{StrategyDhclient, StrategyKubelet}, Writer: true}, true
 	}
 	return Origin{}, false

@@ -29,11 +29,19 @@ func (fileWriters) Paths() []string {
 
 func (fileWriters) Read(context.Context, *Gathering) {}
 
-func (fileWriters) Put(n *Node, _ netip.Addr, _ addrKind) (Origin, bool) {
-	switch n.Pod.Generator {
-	case resolvconf.GenKubespray:
+func (fileWriters) Wrote(rf *resolvconf.File) bool {
+	switch rf.Generator {
+	case resolvconf.GenKubespray, resolvconf.GenDocker, resolvconf.GenResolvconf, resolvconf.GenNetconfig, resolvconf.GenUnloop:
+		return true
+	}
+	return false
+}
+
+func (w fileWriters) Put(n *Node, _ netip.Addr, _ addrKind) (Origin, bool) {
+	switch {
+	case n.Pod.Generator == resolvconf.GenKubespray:
 		return Origin{Says: "Kubespray's host_resolvconf block put it there", Fixes: []string{StrategyKubelet}, Writer: true}, true
-	case resolvconf.GenDocker, resolvconf.GenResolvconf, resolvconf.GenNetconfig, resolvconf.GenUnloop:
+	case w.Wrote(n.Pod):
 		return writtenBy(n), true
 	}
 	return Origin{}, false

@@ -40,8 +40,8 @@ func (kubeletSource) Read(ctx context.Context, g *Gathering) {
 	if n.Kubelet == nil {
 		n.Kubelet = &kubelet.Setup{ResolvConf: "/etc/resolv.conf", ResolvConfSource: "default"}
 	}
-	n.trace("kubelet", "distro", n.Kubelet.Distro, "present", n.Kubelet.Present, "pod file", n.Kubelet.ResolvConf, "from", n.Kubelet.ResolvConfSource)
 	n.PodFile = n.Kubelet.ResolvConf
+	n.trace("kubelet", "distro", n.Kubelet.Distro, "present", n.Kubelet.Present, "why", n.kubeletStep())
 	n.Host = load(n, func() (*resolvconf.File, error) { return readResolv(r, "/etc/resolv.conf") })
 	if n.PodFile == "" {
 		return
@@ -55,6 +55,7 @@ func (kubeletSource) Read(ctx context.Context, g *Gathering) {
 	}
 }
 
+func (kubeletSource) Wrote(*resolvconf.File) bool                    { return false }
 func (kubeletSource) Put(*Node, netip.Addr, addrKind) (Origin, bool) { return Origin{}, false }
 func (kubeletSource) Candidates(*Node, func(netip.Addr, string))     {}
 func (kubeletSource) Findings(n *Node, _ []Reader) []Finding         { return n.kubeletFindings() }

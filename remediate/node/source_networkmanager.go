@@ -25,6 +25,10 @@ func (s *NetworkManager) Read(_ context.Context, g *Gathering) {
 	s.Config = load(g.Node, func() (*networkmanager.Config, error) { return networkmanager.Load(g.Env.Root) })
 }
 
+func (*NetworkManager) Wrote(rf *resolvconf.File) bool {
+	return rf.Generator == resolvconf.GenNetworkManager
+}
+
 // Put: its dns=dnsmasq or a server of its configuration, where pods get the
 // host's file; or the file's word that NetworkManager wrote it.
 func (s *NetworkManager) Put(n *Node, a netip.Addr, _ addrKind) (Origin, bool) {
@@ -40,7 +44,7 @@ func (s *NetworkManager) Put(n *Node, a netip.Addr, _ addrKind) (Origin, bool) {
 			}
 		}
 	}
-	if n.Pod.Generator == resolvconf.GenNetworkManager {
+	if s.Wrote(n.Pod) {
 		return writtenBy(n), true
 	}
 	return Origin{}, false

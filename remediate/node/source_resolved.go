@@ -50,6 +50,31 @@ func (s *Resolved) Read(ctx context.Context, g *Gathering) {
 	s.Uplink = load(n, func() (*resolvconf.File, error) { return readResolv(r, resolvconf.ResolvedUplinkFile) })
 }
 
+// Wrote: the file is one of resolved's (by its link, header, or
+// ResolvConfMode over D-Bus).
+func (*Resolved) Wrote(rf *resolvconf.File) bool {
+	switch rf.Generator {
+	case resolvconf.GenResolvedStub, resolvconf.GenResolvedUplink, resolvconf.GenResolvedStatic:
+		return true
+	}
+	return false
+}
+
+// report adds resolved's live state to the check's report.
+func (s *Resolved) report(rep *Report) {
+	if st := s.Live; st != nil {
+		rep.Resolved = &ResolvedReport{ResolvConfMode: st.ResolvConfMode, DNSStubListener: st.DNSStubListener, DNS: []string{}}
+		for _, sv := range st.DNS {
+			rep.Resolved.DNS = append(rep.Resolved.DNS, sv.Addr.String())
+		}
+	}
+}
+
+// podIsResolvedFile: pods get one of systemd-resolved's files.
+func (n *Node) podIsResolvedFile() bool {
+	return n.podFileIs(resolvconf.ResolvedUplinkFile) || n.podFileIs(resolvconf.ResolvedStubFile)
+}
+
 // Put: a DNS= of resolved's config or one of its live servers, where pods
 // get its file; or the stub file itself, or its other files as the writer.
 func (s *Resolved) Put(n *Node, a netip.Addr, kind addrKind) (Origin, bool) {
@@ -59,10 +84,10 @@ func (s *Resolved) Put(n *Node, a netip.Addr, kind addrKind) (Origin, bool) {
 				Live: at == liveResolved(a)}, true
 		}
 	}
-	switch n.Pod.Generator {
-	case resolvconf.GenResolvedStub:
+	switch {
+	case n.Pod.Generator == resolvconf.GenResolvedStub:
 		return Origin{Says: "systemd-resolved wrote it: the file is its stub file", Fixes: []string{StrategyKubelet, StrategyStub}, Writer: true}, true
-	case resolvconf.GenResolvedUplink, resolvconf.GenResolvedStatic:
+	case s.Wrote(n.Pod):
 		return writtenBy(n), true
 	}
 	return Origin{}, false
@@ -195,7 +220,7 @@ func (s *Resolved) findings(n *Node) []Finding {
 // ResolvedRuns: online, resolved answered on the bus; offline, its uplink file exists.
 func (n *Node) ResolvedRuns() bool {
 	if n.Online {
-		return n.ResolvedLive() != nil
+		return SourceOf[*Resolved](n).Live != nil
 	}
 	return n.Uplink() != nil
 }
@@ -215,7 +240,3 @@ func (n *Node) UplinkClean() bool {
 
 // Uplink is systemd-resolved's uplink file, nil when it is not there.
 func (n *Node) Uplink() *resolvconf.File { return SourceOf[*Resolved](n).Uplink }
-
-// ResolvedLive is systemd-resolved's live state, nil offline or when it
-// does not run.
-func (n *Node) ResolvedLive() *systemd.ResolvedState { return SourceOf[*Resolved](n).Live }

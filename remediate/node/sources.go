@@ -4,6 +4,8 @@ import (
 	"context"
 	"net/netip"
 	"slices"
+
+	"github.com/unloop/unloop/hostcfg/resolvconf"
 )
 
 // Source is something that decides or writes what pods get: kubelet (each
@@ -22,6 +24,9 @@ type Source interface {
 	// Read gathers its inputs from the node. What exists but can't be read
 	// or parsed becomes an unreadable finding (n.unreadable); nothing fails.
 	Read(ctx context.Context, g *Gathering)
+	// Wrote says whether it wrote the file rf, as the file tells (its link,
+	// header or content: rf.Generator, with rf.Evidence saying how).
+	Wrote(rf *resolvconf.File) bool
 	// Put says how a looping address a in the pod file got there, when this
 	// source put it there (ok).
 	Put(n *Node, a netip.Addr, kind addrKind) (o Origin, ok bool)
@@ -61,6 +66,9 @@ func (o Origin) rank() int {
 	return 0
 }
 
+// reporter is a source that adds what it read to the check's report.
+type reporter interface{ report(rep *Report) }
+
 // decider is a source that decides which file pods get (kubelet): its
 // findings come before the pod file's.
 type decider interface{ decidesPodFile() }
@@ -73,6 +81,7 @@ var sources = []func() Source{
 	newResolved,
 	newDhclient,
 	newNetworkManager,
+	newNetworkd,
 	newFileWriters,
 }
 
@@ -95,6 +104,16 @@ func WatchPaths() []string {
 	}
 	slices.Sort(out)
 	return slices.Compact(out)
+}
+
+// writerOf is the source that wrote rf, nil when none says so.
+func (n *Node) writerOf(rf *resolvconf.File) Source {
+	for _, s := range n.sources {
+		if s.Wrote(rf) {
+			return s
+		}
+	}
+	return nil
 }
 
 // SourceOf returns the node's source of type S (nil when there is none):

@@ -80,9 +80,18 @@ func manDate() time.Time {
 }
 
 // manSections adds what a command's page says beyond its help: check's page
-// lists the finding codes, from the registry the analysis uses.
+// lists the finding codes, from the registry the analysis uses; plan's and
+// apply's the strategies, from the table plan and apply use.
 func manSections(b *strings.Builder, c *cobra.Command) {
-	if c.Name() != "check" {
+	switch c.Name() {
+	case "plan", "apply":
+		b.WriteString(".SH STRATEGIES\n.PP\nIn auto's order; --strategy gives your own.\n")
+		for _, s := range remediate.Strategies {
+			fmt.Fprintf(b, ".TP\n.B %s\n%s\n", roffArg(s.Name), roffLines(s.Help))
+		}
+		return
+	case "check":
+	default:
 		return
 	}
 	b.WriteString(".SH FINDING CODES\n.PP\nStable: scripts and alerts depend on them. The fixes are the strategies that can fix a finding of the code, where the node allows them.\n")

@@ -51,6 +51,9 @@ func TestManPages(t *testing.T) {
 		{"unloop-check.1", "FINDING CODES"},
 		{"unloop-check.1", "nameserver-limit\n              warning: more than 3 nameservers"},
 		{"unloop-apply.1", "--strategy strings"},
+		// The strategies, from the table plan and apply use.
+		{"unloop-apply.1", "STRATEGIES"},
+		{"unloop-plan.1", "corefile\n              rewrite a Corefile's looping forward targets"},
 		{"unloop-plan.1", "--detailed-exitcode"},
 		{"unloop-rollback.1", "--run string"},
 		{"unloop-completion-bash.1", "bash"},
