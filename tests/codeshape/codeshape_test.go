@@ -14,6 +14,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -148,25 +149,11 @@ var productDirs = []string{"cmd", "remediate", "hostcfg", "systemd"}
 func productPackages(t *testing.T) map[string][]string {
 	t.Helper()
 	pkgs := map[string][]string{}
-	for _, top := range productDirs {
-		err := filepath.WalkDir(filepath.Join(repo, top), func(p string, d fs.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			if d.IsDir() {
-				if n := d.Name(); n == "testdata" || strings.HasPrefix(n, ".") || strings.HasPrefix(n, "_") {
-					return filepath.SkipDir
-				}
-				return nil
-			}
-			if strings.HasSuffix(p, ".go") && !strings.HasSuffix(p, "_test.go") {
-				dir, _ := filepath.Rel(repo, filepath.Dir(p))
-				pkgs[dir] = append(pkgs[dir], p)
-			}
-			return nil
-		})
-		if err != nil {
-			t.Fatal(err)
+	for _, p := range sources(t) {
+		dir, _ := filepath.Rel(repo, filepath.Dir(p))
+		top, _, _ := strings.Cut(filepath.ToSlash(dir), "/")
+		if slices.Contains(productDirs, top) {
+			pkgs[dir] = append(pkgs[dir], p)
 		}
 	}
 	if len(pkgs) < 10 {
