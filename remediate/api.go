@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/unloop/unloop/remediate/dnspods"
+	"github.com/unloop/unloop/remediate/journal"
 	"github.com/unloop/unloop/remediate/node"
 )
 
@@ -68,6 +69,35 @@ var (
 	ParseLabel           = dnspods.ParseLabel
 	CheckNamespace       = dnspods.CheckNamespace
 	CheckNamePrefix      = dnspods.CheckNamePrefix
+)
+
+// The journal (remediate/journal): the names of it that rollback's callers
+// and the run listing use.
+type (
+	Journal    = journal.Journal
+	RunState   = journal.RunState
+	PathResult = journal.PathResult
+)
+
+const (
+	JournalDir = journal.Dir
+
+	RunStarted    = journal.RunStarted
+	RunApplied    = journal.RunApplied
+	RunRolledBack = journal.RunRolledBack
+	RunConflict   = journal.RunConflict
+
+	PathRestored     = journal.PathRestored
+	PathUnchanged    = journal.PathUnchanged
+	PathBlockRemoved = journal.PathBlockRemoved
+	PathRefused      = journal.PathRefused
+	PathFailed       = journal.PathFailed
+)
+
+var (
+	ErrNoRun    = journal.ErrNoRun
+	ErrConflict = journal.ErrConflict
+	Journals    = journal.List
 )
 
 // Check gathers the node and analyses it (remediate/node).

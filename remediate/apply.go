@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/unloop/unloop/hostcfg"
+	"github.com/unloop/unloop/remediate/journal"
 )
 
 // Deadlines of apply's steps: it runs at boot and must never hang.
@@ -77,11 +78,11 @@ func Apply(ctx context.Context, env Env, opts Options) (*Result, error) {
 	}
 	defer unlock()
 
-	quarantineEmpty(env)
+	journal.Quarantine(env.Root, env.Logger())
 	if err := recoverCrashed(ctx, env, opts); err != nil {
 		return nil, err
 	}
-	cleanTemps(env)
+	journal.CleanTemps(env.Root, env.Logger())
 	// A file that changed under apply (a DHCP renew racing the boot unit) is
 	// refused before it is written; the plan is made again from what is
 	// there now, so the renewed servers are kept, not lost.
@@ -96,6 +97,15 @@ func Apply(ctx context.Context, env Env, opts Options) (*Result, error) {
 		}
 		env.Logger().Warn("a file changed while applying: planning again from what is there now", "err", err, "attempt", replans+2)
 	}
+}
+
+// prune removes the oldest runs beyond opts.KeepRuns (0: DefaultKeepRuns).
+func prune(env Env, opts Options) {
+	keep := opts.KeepRuns
+	if keep <= 0 {
+		keep = DefaultKeepRuns
+	}
+	journal.Prune(env.Root, env.Logger(), keep)
 }
 
 // maxReplans is how often apply plans again after a file changed under it.
@@ -113,7 +123,7 @@ func applyOnce(ctx context.Context, env Env, opts Options) (*Result, error) {
 	res := &Result{Plan: pl}
 	if err := refusal(pl); err != nil || !pl.Changed {
 		if err == nil {
-			prune(env, opts.KeepRuns)
+			prune(env, opts)
 			// The files are clean already: the check that found only
 			// stale copies is the verification.
 			if len(remainingErrors(pl.Report)) == 0 {
@@ -126,7 +136,7 @@ func applyOnce(ctx context.Context, env Env, opts Options) (*Result, error) {
 	if err != nil {
 		return res, err
 	}
-	j, err := newJournal(env.Root, NewRunID(time.Now()), pl.Strategies, snaps, left, missingDirs(env.Root, pl.Changes))
+	j, err := journal.New(env.Root, journal.NewRunID(time.Now()), pl.Strategies, snaps, left, missingDirs(env.Root, pl.Changes))
 	if err != nil {
 		return res, err
 	}
@@ -136,7 +146,7 @@ func applyOnce(ctx context.Context, env Env, opts Options) (*Result, error) {
 	if err := r.carryOut(ctx); err != nil {
 		return res, err
 	}
-	prune(env, opts.KeepRuns)
+	prune(env, opts)
 	if res.Verified {
 		recreatePods(ctx, env, res)
 	}
@@ -174,9 +184,9 @@ func refusal(pl *Plan) error {
 // samePlan checks that every path the plan changes is still what the plan
 // read, and returns what it is and what the run will leave there, for the
 // journal.
-func samePlan(root *hostcfg.Root, pl *Plan) ([]*hostcfg.Snapshot, []Left, error) {
+func samePlan(root *hostcfg.Root, pl *Plan) ([]*hostcfg.Snapshot, []journal.Left, error) {
 	var snaps []*hostcfg.Snapshot
-	var left []Left
+	var left []journal.Left
 	for _, c := range pl.Changes {
 		if c.Kind != KindFile && c.Kind != KindLink {
 			continue
@@ -189,9 +199,9 @@ func samePlan(root *hostcfg.Root, pl *Plan) ([]*hostcfg.Snapshot, []Left, error)
 			return nil, nil, fmt.Errorf("%s %w; nothing was changed", c.Path, hostcfg.ErrChanged)
 		}
 		snaps = append(snaps, cur)
-		l := Left{Path: c.Path, Exists: true, Link: c.Target}
+		l := journal.Left{Path: c.Path, Exists: true, Link: c.Target}
 		if c.Kind == KindFile {
-			l.Link, l.SHA256 = "", sha256Hex(c.After)
+			l = journal.LeftFile(c.Path, c.After)
 		}
 		left = append(left, l)
 	}
@@ -202,7 +212,7 @@ func samePlan(root *hostcfg.Root, pl *Plan) ([]*hostcfg.Snapshot, []Left, error)
 type run struct {
 	env       Env
 	opts      Options
-	j         *Journal
+	j         *journal.Journal
 	res       *Result
 	restarted []string
 	// touched counts the journaled paths a write may have reached: the rest
@@ -225,7 +235,7 @@ func (r *run) carryOut(ctx context.Context) error {
 		r.res.Verified = true
 		crashpoint("verified")
 	}
-	if err := r.j.SetState(RunApplied); err != nil {
+	if err := r.j.SetState(journal.RunApplied); err != nil {
 		return r.fail(ctx, "journaling", err)
 	}
 	crashpoint("applied")
@@ -312,22 +322,12 @@ func (r *run) restart(ctx context.Context) (string, error) {
 // fail rolls the run back and says which step failed.
 func (r *run) fail(ctx context.Context, step string, err error) error {
 	root, j := r.env.Root, r.j
-	// Only the paths a write may have reached: the manifest keeps them all,
-	// so a recovery of this run still finds every original.
-	_, rerr := j.rollbackFirst(root, r.touched, false)
-	if errors.Is(rerr, errUnmarked) {
-		// Every file is back, the manifest still says started: left so, the
-		// next apply would replay it over whatever changed meanwhile.
-		if ferr := j.forget(root); ferr == nil {
-			r.env.Logger().Warn("run rolled back; its journal could not be marked so and was removed", "run", j.ID, "err", rerr)
-			rerr = nil
-		}
-	}
+	rerr := j.Undo(root, r.touched, r.env.Logger())
 	r.res.RolledBack = rerr == nil
 	if rerr == nil {
 		crashpoint("rolled-back")
 		rerr = errors.Join(reloadUnits(ctx, r.env, r.paths()), restartAll(ctx, r.env, r.restarted))
-	} else if errors.Is(rerr, ErrConflict) {
+	} else if errors.Is(rerr, journal.ErrConflict) {
 		// Some file changed under the run (a DHCP renew): its newer
 		// content stays; what was restored still needs the restarts.
 		rerr = errors.Join(rerr, reloadUnits(ctx, r.env, r.paths()), restartAll(ctx, r.env, r.restarted))
@@ -360,56 +360,6 @@ func missingDirs(root *hostcfg.Root, changes []Change) []string {
 		}
 	}
 	return out
-}
-
-// recoverCrashed rolls back a run that never finished (the process was
-// killed mid-apply: power loss, OOM, SIGKILL), so the node holds all of a
-// run's changes or none, never part of them. Planning then starts from the
-// node as it is. The units the run restarted are restarted again, as
-// rollback does: they run with the run's changes, which are gone.
-//
-// A path that changed since the run (a DHCP renew, an admin's edit) keeps its
-// newer content: the run is marked conflict, recovery says so and goes on.
-// At boot nobody is there to decide, and newer content is never destroyed.
-func recoverCrashed(ctx context.Context, env Env, opts Options) error {
-	j, err := LastJournal(env.Root)
-	if errors.Is(err, ErrNoRun) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("reading the last run: %w", err)
-	}
-	if j.State != RunStarted {
-		return nil
-	}
-	env.Logger().Warn("the last run did not finish: rolling it back first", "run", j.ID)
-	results, err := j.Rollback(env.Root, false)
-	if errors.Is(err, ErrConflict) {
-		for _, r := range results {
-			if r.Result == PathRefused {
-				env.Logger().Warn("kept newer content: the path changed since the unfinished run; the run is marked conflict", "run", j.ID, "path", r.Path)
-			}
-		}
-	} else if err != nil {
-		return fmt.Errorf("rolling back the unfinished run %s: %w", j.ID, err)
-	}
-	if restoredAny(results) && !opts.Offline && !opts.NoRestart && env.Bus != nil && len(j.Units) > 0 {
-		if err := reloadUnits(ctx, env, j.paths()); err != nil {
-			return fmt.Errorf("rolling back the unfinished run %s: files restored, but %w", j.ID, err)
-		}
-		if err := restartAll(ctx, env, j.Units); err != nil {
-			return fmt.Errorf("rolling back the unfinished run %s: files restored, but %w", j.ID, err)
-		}
-		settleRecovered(ctx, env, j.Units)
-	}
-	crashpoint("recovered")
-	return nil
-}
-
-func restoredAny(results []PathResult) bool {
-	return slices.ContainsFunc(results, func(r PathResult) bool {
-		return r.Result == PathRestored || r.Result == PathBlockRemoved
-	})
 }
 
 // verifyClean checks the node again: no error may remain.
@@ -578,29 +528,29 @@ func Rollback(ctx context.Context, env Env, opts Options, id string, force bool)
 		return nil, err
 	}
 	defer unlock()
-	quarantineEmpty(env)
+	journal.Quarantine(root, env.Logger())
 	var j *Journal
 	if id == "" {
-		j, err = LastJournal(root)
+		j, err = journal.Last(root)
 	} else {
-		j, err = LoadJournal(root, id)
+		j, err = journal.Load(root, id)
 	}
 	if err != nil {
 		return nil, err
 	}
 	res := &RollbackResult{Run: j}
-	if j.State == RunRolledBack {
+	if j.State == journal.RunRolledBack {
 		return res, fmt.Errorf("nothing to roll back: run %s was %w", j.ID, ErrRolledBack)
 	}
 	res.Paths, err = j.Rollback(root, force)
-	if err != nil && !errors.Is(err, ErrConflict) {
+	if err != nil && !errors.Is(err, journal.ErrConflict) {
 		return res, err
 	}
-	removeTemps(env, j)
+	j.RemoveTemps(root, env.Logger())
 	if !restoredAny(res.Paths) || opts.Offline || opts.NoRestart || env.Bus == nil {
 		return res, err
 	}
-	return res, errors.Join(err, reloadUnits(ctx, env, j.paths()), restartAll(ctx, env, j.Units))
+	return res, errors.Join(err, reloadUnits(ctx, env, j.Paths()), restartAll(ctx, env, j.Units))
 }
 
 // paths are the files the plan writes.
@@ -610,15 +560,6 @@ func (r *run) paths() []string {
 		if c.Kind == KindFile {
 			out = append(out, c.Path)
 		}
-	}
-	return out
-}
-
-// paths are the files the run journaled.
-func (j *Journal) paths() []string {
-	var out []string
-	for _, s := range j.Snapshots {
-		out = append(out, s.Path)
 	}
 	return out
 }

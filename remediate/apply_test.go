@@ -14,6 +14,7 @@ import (
 
 	"github.com/unloop/unloop/hostcfg"
 	"github.com/unloop/unloop/hostcfg/hostcfgtest"
+	"github.com/unloop/unloop/remediate/journal"
 )
 
 // unloopOwn are the paths apply adds that rollback keeps: the journal and the lock.
@@ -177,8 +178,8 @@ func TestApplyRecoversCrashedRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	half := []byte("nameserver 192.168.2.136\n")
-	left := []Left{{Path: "/etc/resolv.conf", Exists: true, SHA256: sha256Hex(half)}}
-	if _, err := newJournal(root, "20260101T000000Z-dead", []string{"dhclient"}, []*hostcfg.Snapshot{snap}, left, nil); err != nil {
+	left := []journal.Left{journal.LeftFile("/etc/resolv.conf", half)}
+	if _, err := journal.New(root, "20260101T000000Z-dead", []string{"dhclient"}, []*hostcfg.Snapshot{snap}, left, nil); err != nil {
 		t.Fatal(err)
 	}
 	// Half of that run: one file written, then the process died.
@@ -190,7 +191,7 @@ func TestApplyRecoversCrashedRun(t *testing.T) {
 	if err != nil {
 		t.Fatalf("apply after a crash: %v", err)
 	}
-	crashed, err := LoadJournal(root, "20260101T000000Z-dead")
+	crashed, err := journal.Load(root, "20260101T000000Z-dead")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,126 +3,64 @@ package remediate
 import (
 	"context"
 	"errors"
-	"path"
+	"fmt"
 	"slices"
 	"time"
 
 	"github.com/unloop/unloop/hostcfg"
 	"github.com/unloop/unloop/hostcfg/resolvconf"
+	"github.com/unloop/unloop/remediate/journal"
 	"github.com/unloop/unloop/systemd"
 )
 
-// removeTemps removes the temp files a write killed midway left beside the
-// run's paths (hostcfg knows their shape). A failure is logged, not returned:
-// litter must not block a recovery.
-func removeTemps(env Env, j *Journal) {
-	var errs []error
-	for _, p := range append(runPaths(j), j.manifestPath()) {
-		removed, err := env.Root.RemoveWriteTemps(p)
-		for _, p := range removed {
-			env.Logger().Info("removed a temp file a killed run or rollback left", "path", p, "run", j.ID)
-		}
-		if err != nil {
-			errs = append(errs, err)
-		}
+// recoverCrashed rolls back a run that never finished (the process was
+// killed mid-apply: power loss, OOM, SIGKILL), so the node holds all of a
+// run's changes or none, never part of them. Planning then starts from the
+// node as it is. The units the run restarted are restarted again, as
+// rollback does: they run with the run's changes, which are gone.
+//
+// A path that changed since the run (a DHCP renew, an admin's edit) keeps its
+// newer content: the run is marked conflict, recovery says so and goes on.
+// At boot nobody is there to decide, and newer content is never destroyed.
+func recoverCrashed(ctx context.Context, env Env, opts Options) error {
+	j, err := journal.Last(env.Root)
+	if errors.Is(err, journal.ErrNoRun) {
+		return nil
 	}
-	if err := errors.Join(errs...); err != nil {
-		env.Logger().Warn("could not remove every temp file a killed run or rollback left", "run", j.ID, "err", err)
-	}
-}
-
-func runPaths(j *Journal) []string {
-	var ps []string
-	for _, s := range j.Snapshots {
-		ps = append(ps, s.Path)
-	}
-	return ps
-}
-
-// cleanTemps removes the temp files every journaled run may have left: a
-// rollback killed midway (of any run, by --run) leaves them beside its paths
-// and its manifest, whatever state the run is in.
-func cleanTemps(env Env) {
-	runs, err := Journals(env.Root)
 	if err != nil {
-		env.Logger().Warn("could not list the runs to remove their temp files", "err", err)
-		return
+		return fmt.Errorf("reading the last run: %w", err)
 	}
-	for _, j := range runs {
-		removeTemps(env, j)
+	if j.State != journal.RunStarted {
+		return nil
 	}
+	env.Logger().Warn("the last run did not finish: rolling it back first", "run", j.ID)
+	results, err := j.Rollback(env.Root, false)
+	if errors.Is(err, journal.ErrConflict) {
+		for _, r := range results {
+			if r.Result == journal.PathRefused {
+				env.Logger().Warn("kept newer content: the path changed since the unfinished run; the run is marked conflict", "run", j.ID, "path", r.Path)
+			}
+		}
+	} else if err != nil {
+		return fmt.Errorf("rolling back the unfinished run %s: %w", j.ID, err)
+	}
+	if restoredAny(results) && !opts.Offline && !opts.NoRestart && env.Bus != nil && len(j.Units) > 0 {
+		if err := reloadUnits(ctx, env, j.Paths()); err != nil {
+			return fmt.Errorf("rolling back the unfinished run %s: files restored, but %w", j.ID, err)
+		}
+		if err := restartAll(ctx, env, j.Units); err != nil {
+			return fmt.Errorf("rolling back the unfinished run %s: files restored, but %w", j.ID, err)
+		}
+		settleRecovered(ctx, env, j.Units)
+	}
+	crashpoint("recovered")
+	return nil
 }
 
-// quarantineEmpty renames aside every empty manifest (a disk that lost the
-// write at a power cut): it can't be read, and left in place it would stop
-// every apply and rollback, at boot with nobody there. Its run's originals
-// are lost; the node is planned from as it is.
-func quarantineEmpty(env Env) {
-	ents, err := env.Root.ReadDir(JournalDir)
-	if err != nil {
-		return // the journal's own errors are said where it is read
-	}
-	for _, e := range ents {
-		if !e.IsDir() || checkRunID(e.Name()) != nil {
-			continue
-		}
-		p := path.Join(JournalDir, e.Name(), journalManifest)
-		fi, err := env.Root.Lstat(p)
-		if err != nil || !fi.Mode().IsRegular() || fi.Size() != 0 {
-			continue
-		}
-		aside := journalManifest + ".empty-" + time.Now().UTC().Format("20060102T150405.000000000Z")
-		if err := env.Root.Rename(p, aside); err != nil {
-			env.Logger().Error("the manifest of a run is empty and could not be renamed aside", "run", e.Name(), "path", p, "err", err)
-			continue
-		}
-		env.Logger().Warn("the manifest of a run was empty (0 bytes): renamed aside, the run can't be rolled back", "run", e.Name(), "path", path.Join(JournalDir, e.Name(), aside))
-	}
-}
-
-// prune removes the oldest runs beyond keep (0: DefaultKeepRuns), after a
-// successful apply. A failure is logged: old runs must not fail an apply.
-func prune(env Env, keep int) {
-	if keep <= 0 {
-		keep = DefaultKeepRuns
-	}
-	runs, err := Journals(env.Root)
-	if err != nil {
-		env.Logger().Warn("could not list the runs to prune them", "err", err)
-		return
-	}
-	if len(runs) <= keep {
-		return
-	}
-	for _, j := range runs[keep:] {
-		if err := removeRun(env.Root, j); err != nil {
-			env.Logger().Warn("could not remove an old run", "run", j.ID, "err", err)
-			continue
-		}
-		env.Logger().Debug("removed an old run", "run", j.ID, "keep-runs", keep)
-	}
-}
-
-// removeRun removes a run's folder: its manifest first (without it the run
-// is gone whatever is left), then anything else in it (temp files, a
-// quarantined manifest), then the folder.
-func removeRun(r *hostcfg.Root, j *Journal) error {
-	if err := r.Remove(j.manifestPath()); err != nil {
-		return err
-	}
-	ents, err := r.ReadDir(j.Dir)
-	if err != nil {
-		return err
-	}
-	for _, e := range ents {
-		if e.IsDir() {
-			continue // not the journal's: RemoveDir below says so
-		}
-		if err := r.Remove(path.Join(j.Dir, e.Name())); err != nil {
-			return err
-		}
-	}
-	return r.RemoveDir(j.Dir)
+func restoredAny(results []PathResult) bool {
+	return slices.ContainsFunc(results, func(r PathResult) bool {
+		return r.Result == journal.PathRestored || r.Result == journal.PathBlockRemoved
+	})
 }
 
 // Waiting for the units recovery restarted: planning reads what they write.

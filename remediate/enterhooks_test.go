@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/unloop/unloop/hostcfg"
+	"github.com/unloop/unloop/hostcfg/block"
 	"github.com/unloop/unloop/hostcfg/hostcfgtest"
 	"github.com/unloop/unloop/remediate/node"
 )
@@ -89,7 +90,7 @@ func TestEnterHooks(t *testing.T) {
 			}
 			got, err := os.ReadFile(p)
 			must(t, err)
-			if !strings.HasSuffix(string(got), enterBlock(false)) && !strings.HasSuffix(string(got), enterBlock(true)) {
+			if !strings.HasSuffix(string(got), block.Text(enterNote, enterBody, false)) && !strings.HasSuffix(string(got), block.Text(enterNote, enterBody, true)) {
 				t.Fatalf("the block is not at the end:\n%s", got)
 			}
 			if tt.data != nil && !strings.HasPrefix(string(got), *tt.data) {
@@ -134,7 +135,7 @@ func TestEnterHooksRefused(t *testing.T) {
 	}{
 		{"not-executable-el7", osCentOS7, "exit_status=1\n", 0o644, []string{RHELEnterHooks, "not executable", "chmod 0755"}},
 		{"not-executable-unknown", "", "exit_status=1\n", 0o600, []string{RHELEnterHooks, "not executable", "chmod 0755"}},
-		{"begin-without-end", osCentOS7, "x=1\n" + blockBegin + ": something\nfoo\n", 0o755, []string{RHELEnterHooks + ":2", blockEnd}},
+		{"begin-without-end", osCentOS7, "x=1\n" + block.Begin + ": something\nfoo\n", 0o755, []string{RHELEnterHooks + ":2", block.End}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			dir, env, opts := enterHooksTree(t, tt.osRelease, &tt.data, tt.mode)

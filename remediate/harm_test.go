@@ -14,6 +14,7 @@ import (
 
 	"github.com/unloop/unloop/hostcfg"
 	"github.com/unloop/unloop/hostcfg/hostcfgtest"
+	"github.com/unloop/unloop/remediate/journal"
 )
 
 // crashedRun journals a run of /etc/resolv.conf that wrote half and was
@@ -25,8 +26,8 @@ func crashedRun(t *testing.T, root *hostcfg.Root, id string) []byte {
 		t.Fatal(err)
 	}
 	half := []byte("nameserver 192.168.2.136\n")
-	left := []Left{{Path: "/etc/resolv.conf", Exists: true, SHA256: sha256Hex(half)}}
-	if _, err := newJournal(root, id, []string{"dhclient"}, []*hostcfg.Snapshot{snap}, left, nil); err != nil {
+	left := []journal.Left{journal.LeftFile("/etc/resolv.conf", half)}
+	if _, err := journal.New(root, id, []string{"dhclient"}, []*hostcfg.Snapshot{snap}, left, nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := root.WriteFile("/etc/resolv.conf", half, 0o644, 0, 0); err != nil {
@@ -54,7 +55,7 @@ func TestRecoveryKeepsNewerContent(t *testing.T) {
 	if err != nil {
 		t.Fatalf("apply after a crash and a renew: %v\n%s", err, log)
 	}
-	crashed, err := LoadJournal(env.Root, "20260101T000000Z-dead")
+	crashed, err := journal.Load(env.Root, "20260101T000000Z-dead")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +112,7 @@ func TestRollbackKeepsRenewRacingIt(t *testing.T) {
 	if b, _ := os.ReadFile(hp); string(b) != renewed {
 		t.Errorf("resolv.conf is now:\n%s\nwant the renewed content kept", b)
 	}
-	j, err := LoadJournal(env.Root, id)
+	j, err := journal.Load(env.Root, id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,7 +130,7 @@ func TestRecoveryRestoresOwnContent(t *testing.T) {
 	if _, err := Apply(context.Background(), env, treeOptions(t, comment)); err != nil {
 		t.Fatal(err)
 	}
-	j, err := LoadJournal(env.Root, "20260101T000000Z-dead")
+	j, err := journal.Load(env.Root, "20260101T000000Z-dead")
 	if err != nil || j.State != RunRolledBack || len(j.Refused) != 0 {
 		t.Fatalf("crashed run %+v (%v), want rolled back", j, err)
 	}
@@ -138,7 +139,7 @@ func TestRecoveryRestoresOwnContent(t *testing.T) {
 // editManifest rewrites run id's manifest on disk through edit.
 func editManifest(t *testing.T, root *hostcfg.Root, id string, edit func(m map[string]any)) {
 	t.Helper()
-	p := path.Join(JournalDir, id, journalManifest)
+	p := path.Join(JournalDir, id, "manifest.json")
 	data, err := root.ReadFile(p)
 	if err != nil {
 		t.Fatal(err)
@@ -181,7 +182,7 @@ func TestTamperedDirsCreated(t *testing.T) {
 				t.Fatal(err)
 			}
 			id := "20260101T000000Z-0001"
-			j, err := newJournal(env.Root, id, nil, []*hostcfg.Snapshot{snap}, nil, []string{"/etc/unloop"})
+			j, err := journal.New(env.Root, id, nil, []*hostcfg.Snapshot{snap}, nil, []string{"/etc/unloop"})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -203,7 +204,7 @@ func TestTamperedDirsCreated(t *testing.T) {
 	// now: rmdir, never unlink.
 	dir, _ := hostcfgtest.Tree(t, filepath.Join("testdata", "nodes", "rhel-kubespray-dhclient.txtar"))
 	env, _ := faultEnv(t, dir)
-	j, err := newJournal(env.Root, "20260101T000000Z-0002", nil, []*hostcfg.Snapshot{{Path: "/etc/dhcp/dhclient.conf/x"}}, nil, []string{"/etc/dhcp/dhclient.conf"})
+	j, err := journal.New(env.Root, "20260101T000000Z-0002", nil, []*hostcfg.Snapshot{{Path: "/etc/dhcp/dhclient.conf/x"}}, nil, []string{"/etc/dhcp/dhclient.conf"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -283,8 +284,8 @@ func TestEmptyManifestQuarantined(t *testing.T) {
 	dir, comment := hostcfgtest.Tree(t, filepath.Join("testdata", "nodes", "rhel-kubespray-dhclient.txtar"))
 	env, log := faultEnv(t, dir)
 	opts := treeOptions(t, comment)
-	id := NewRunID(time.Now().Add(time.Hour)) // newer than the apply below
-	if _, err := newJournal(env.Root, id, nil, nil, nil, nil); err != nil {
+	id := journal.NewRunID(time.Now().Add(time.Hour)) // newer than the apply below
+	if _, err := journal.New(env.Root, id, nil, nil, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	manifest := filepath.Join(dir, "var/lib/unloop/runs", id, "manifest.json")
@@ -319,8 +320,8 @@ func TestPrune(t *testing.T) {
 	opts := treeOptions(t, comment)
 	var old []string
 	for i := range 4 {
-		id := NewRunID(time.Date(2026, 1, 1+i, 0, 0, 0, 0, time.UTC))
-		j, err := newJournal(env.Root, id, nil, nil, nil, nil)
+		id := journal.NewRunID(time.Date(2026, 1, 1+i, 0, 0, 0, 0, time.UTC))
+		j, err := journal.New(env.Root, id, nil, nil, nil, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -357,8 +358,8 @@ func TestPrune(t *testing.T) {
 	// Nothing to change: still a successful apply, and the default keeps 10.
 	opts.KeepRuns = 0
 	for i := range 11 {
-		id := NewRunID(time.Date(2025, 1, 1+i, 0, 0, 0, 0, time.UTC))
-		if _, err := newJournal(env.Root, id, nil, nil, nil, nil); err != nil {
+		id := journal.NewRunID(time.Date(2025, 1, 1+i, 0, 0, 0, 0, time.UTC))
+		if _, err := journal.New(env.Root, id, nil, nil, nil, nil); err != nil {
 			t.Fatal(err)
 		}
 	}

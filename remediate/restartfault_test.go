@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/unloop/unloop/hostcfg/hostcfgtest"
+	"github.com/unloop/unloop/remediate/journal"
 	"github.com/unloop/unloop/remediate/node"
 	"github.com/unloop/unloop/systemd"
 )
@@ -140,7 +141,7 @@ func TestApplyRestartFails(t *testing.T) {
 				}
 			}
 			sameTree(t, before, hostcfgtest.State(t, dir, unloopOwn))
-			j, err := LoadJournal(env.Root, res.Run)
+			j, err := journal.Load(env.Root, res.Run)
 			if err != nil {
 				t.Fatal(err)
 			}

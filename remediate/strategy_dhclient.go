@@ -8,6 +8,7 @@ import (
 	"sort"
 
 	"github.com/unloop/unloop/hostcfg"
+	"github.com/unloop/unloop/hostcfg/block"
 	"github.com/unloop/unloop/hostcfg/dhclient"
 	"github.com/unloop/unloop/hostcfg/resolvconf"
 	"github.com/unloop/unloop/remediate/node"
@@ -155,7 +156,7 @@ func (p *planner) enterHooks(major int) error {
 	}
 	reason := "filter the servers before dhclient-script writes /etc/resolv.conf: RHEL's script sources this file first, at every lease and renew"
 	if err := p.edit(RHELEnterHooks, node.StrategyDhclient, reason, func(old []byte) ([]byte, error) {
-		return spliceBlock(c.Path, old)
+		return block.Splice(c.Path, old, enterNote, enterBody)
 	}); err != nil {
 		return err
 	}

@@ -3,7 +3,6 @@ package remediate
 import (
 	"github.com/unloop/unloop/remediate/node"
 
-	"bytes"
 	"fmt"
 	"io/fs"
 	"net/netip"
@@ -42,17 +41,6 @@ import (
 // RHELEnterHooks is the one enter hook RHEL's dhclient-script sources. It may
 // be the admin's own: unloop splices a marked block into it.
 const RHELEnterHooks = "/etc/dhcp/dhclient-enter-hooks"
-
-// The marked block unloop splices into RHELEnterHooks. Rollback removes it by
-// these lines, so the rest of the file is the admin's whatever happened since.
-const (
-	blockBegin = "# BEGIN unloop"
-	blockEnd   = "# END unloop"
-	// blockEOL ends the begin line when unloop also added the line break
-	// before the block (the file did not end with one), so that removing the
-	// block gives back every byte.
-	blockEOL = " (and the line break before it)"
-)
 
 // The hook's filter: plain POSIX sh, safe under `set -e` and `set -u` in the
 // sourcing script. It only splits and compares the server list, never evaluates
@@ -243,76 +231,12 @@ func dhclientHook(rhel bool, looping, ups []netip.Addr) (string, fs.FileMode, []
 	return path, mode, []byte(b.String())
 }
 
-// enterBlock is the block for RHELEnterHooks: it sources unloop's filter, and
-// sets nothing else (never exit_status, which would stop dhclient-script).
-func enterBlock(eol bool) string {
-	begin := blockBegin + ": keeps DNS forwarding loops out of /etc/resolv.conf; `unloop rollback` removes this block"
-	if eol {
-		begin += blockEOL
-	}
-	return begin + "\n" +
-		"if [ -f " + RHELHook + " ]; then\n" +
+// The block spliced into RHELEnterHooks (hostcfg/block: rollback removes it
+// by its marker lines): it sources unloop's filter, and sets nothing else
+// (never exit_status, which would stop dhclient-script).
+const (
+	enterNote = "keeps DNS forwarding loops out of /etc/resolv.conf; `unloop rollback` removes this block"
+	enterBody = "if [ -f " + RHELHook + " ]; then\n" +
 		"\t. " + RHELHook + "\n" +
-		"fi\n" +
-		blockEnd + "\n"
-}
-
-// findBlock finds unloop's block in data: the bytes [start, end) to remove,
-// the line break before it included when the block says unloop added it.
-// A begin line without its end line is an error: what follows it may be the
-// admin's.
-func findBlock(path string, data []byte) (start, end int, found bool, err error) {
-	off, line, begin := 0, 0, -1
-	for off < len(data) {
-		line++
-		next := bytes.IndexByte(data[off:], '\n')
-		lineEnd := len(data)
-		if next >= 0 {
-			lineEnd = off + next + 1
-		}
-		text := strings.TrimRight(string(data[off:lineEnd]), "\r\n")
-		switch {
-		case begin < 0 && strings.HasPrefix(text, blockBegin):
-			begin = off
-			start = off
-			if strings.HasSuffix(text, blockEOL) && off > 0 && data[off-1] == '\n' {
-				start = off - 1
-			}
-		case begin >= 0 && text == blockEnd:
-			return start, lineEnd, true, nil
-		}
-		off = lineEnd
-	}
-	if begin >= 0 {
-		return 0, 0, false, hostcfg.Errorf(path, bytes.Count(data[:begin], []byte("\n"))+1,
-			"unloop's %q line has no %q line after it: remove the block by hand, then run apply again", blockBegin, blockEnd)
-	}
-	return 0, 0, false, nil
-}
-
-// removeBlock returns data without unloop's block, byte for byte what it was
-// before the block was spliced in; found is false when there is none.
-func removeBlock(path string, data []byte) (out []byte, found bool, err error) {
-	start, end, found, err := findBlock(path, data)
-	if err != nil || !found {
-		return data, false, err
-	}
-	out = append(bytes.Clone(data[:start]), data[end:]...)
-	return out, true, nil
-}
-
-// spliceBlock puts unloop's block at the end of an enter hook, after the
-// admin's own code, so that the filter has the last word on the server list;
-// an older block of unloop's is replaced. Every other byte is kept.
-func spliceBlock(path string, data []byte) ([]byte, error) {
-	base, _, err := removeBlock(path, data)
-	if err != nil {
-		return nil, err
-	}
-	out := bytes.Clone(base)
-	eol := len(out) > 0 && out[len(out)-1] != '\n'
-	if eol {
-		out = append(out, '\n')
-	}
-	return append(out, enterBlock(eol)...), nil
-}
+		"fi\n"
+)

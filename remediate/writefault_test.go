@@ -19,6 +19,7 @@ import (
 
 	"github.com/unloop/unloop/hostcfg"
 	"github.com/unloop/unloop/hostcfg/hostcfgtest"
+	"github.com/unloop/unloop/remediate/journal"
 )
 
 // mountNSEnv names, in the child process, the test that runs there.
@@ -128,7 +129,7 @@ func checkRolledBack(t *testing.T, env Env, res *Result, err error, log *bytes.B
 	}
 	// Its journal says rolled back, or, when the disk had no room to say so,
 	// is gone: a journal left "started" would be replayed by the next apply.
-	j, jerr := LoadJournal(env.Root, res.Run)
+	j, jerr := journal.Load(env.Root, res.Run)
 	switch {
 	case errors.Is(jerr, ErrNoRun) && strings.Contains(log.String(), "its journal could not be marked so and was removed"):
 	case jerr != nil:

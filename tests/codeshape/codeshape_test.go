@@ -1,8 +1,10 @@
 // Package codeshape holds the repository to the shape its maintainers agreed
-// on (issue "For the next maintainer"): no function over 80 lines, and the
+// on (issue "For the next maintainer"): no function over 80 lines, the
 // root hostcfg package, the confined filesystem, exporting at most 25 names
-// (the parsers live in leaf packages below it). `go -C tests test -v
-// ./codeshape` prints the numbers.
+// (the parsers live in leaf packages below it), no product package over
+// 2,500 lines of code (issue 20: a package per stage), and each source and
+// strategy named only in its own files and its registry (locality_test.go).
+// `go -C tests test -v ./codeshape` prints the numbers.
 package codeshape
 
 import (
@@ -12,14 +14,16 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
 )
 
 const (
-	maxFuncLines   = 80
-	maxRootExports = 25
+	maxFuncLines    = 80
+	maxRootExports  = 25
+	maxPackageLines = 2500
 )
 
 // repo is the repository's top folder (this package is tests/codeshape).
@@ -133,5 +137,94 @@ func TestHostcfgExports(t *testing.T) {
 	}
 	if len(names) > maxRootExports {
 		t.Errorf("hostcfg exports %d names, over %d: a parser belongs in a leaf package below it", len(names), maxRootExports)
+	}
+}
+
+// productDirs are the folders of the product's packages: what ships in the
+// binary, not tests/, configs/ or test data.
+var productDirs = []string{"cmd", "remediate", "hostcfg", "systemd"}
+
+// productPackages maps each product package's folder (relative to the
+// repository) to its non-test Go files.
+func productPackages(t *testing.T) map[string][]string {
+	t.Helper()
+	pkgs := map[string][]string{}
+	for _, p := range sources(t) {
+		dir, _ := filepath.Rel(repo, filepath.Dir(p))
+		top, _, _ := strings.Cut(filepath.ToSlash(dir), "/")
+		if slices.Contains(productDirs, top) {
+			pkgs[dir] = append(pkgs[dir], p)
+		}
+	}
+	if len(pkgs) < 10 {
+		t.Fatalf("only %d product packages found under %s", len(pkgs), repo)
+	}
+	return pkgs
+}
+
+// codeLines counts the lines of src that hold code: not blank, not a //
+// comment, not inside a /* */ comment.
+func codeLines(src string) int {
+	n, inBlock := 0, false
+	for _, line := range strings.Split(src, "\n") {
+		rest := strings.TrimSpace(line)
+		code := false
+		for rest != "" {
+			if inBlock {
+				end := strings.Index(rest, "*/")
+				if end < 0 {
+					rest = ""
+					break
+				}
+				inBlock, rest = false, strings.TrimSpace(rest[end+2:])
+				continue
+			}
+			if strings.HasPrefix(rest, "//") {
+				break
+			}
+			if strings.HasPrefix(rest, "/*") {
+				inBlock, rest = true, rest[2:]
+				continue
+			}
+			code = true
+			break
+		}
+		if code {
+			n++
+		}
+	}
+	return n
+}
+
+func TestCodeLines(t *testing.T) {
+	src := "package x\n\n// a comment\n\t// another\n/* a block\nstill the block\n*/\nvar a = 1 // code\n/* one line */ var b = 2\n/* one line */\n"
+	if n := codeLines(src); n != 3 {
+		t.Errorf("codeLines = %d, want 3 (package, var a, var b)", n)
+	}
+}
+
+// TestPackageSize: no product package holds more than maxPackageLines lines
+// of code (its non-test files, blank lines and comments not counted). A
+// package over it does more than one stage: split it along them.
+func TestPackageSize(t *testing.T) {
+	pkgs := productPackages(t)
+	dirs := make([]string, 0, len(pkgs))
+	for dir := range pkgs {
+		dirs = append(dirs, dir)
+	}
+	sort.Strings(dirs)
+	for _, dir := range dirs {
+		n := 0
+		for _, p := range pkgs[dir] {
+			data, err := os.ReadFile(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n += codeLines(string(data))
+		}
+		t.Logf("%5d lines  %s", n, dir)
+		if n > maxPackageLines {
+			t.Errorf("%s has %d lines of code, over %d: split it along its stages", dir, n, maxPackageLines)
+		}
 	}
 }

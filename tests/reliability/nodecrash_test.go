@@ -21,7 +21,7 @@ func TestCrashOnNode(t *testing.T) {
 			orig := b.nodeState()
 			applyArgs := []string{"apply", "--strategy", strategy, "--output", "json"}
 			// Runs of one second are ordered by chance (see
-			// TestLastJournalSameSecond): start each run in a second of its own.
+			// remediate/journal's TestLastSameSecond): start each run in a second of its own.
 			var last time.Time
 			apply := func(bin string, env ...string) result {
 				t.Helper()

@@ -1,4 +1,4 @@
-package remediate
+package journal
 
 import (
 	"errors"
@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/unloop/unloop/hostcfg"
-	"github.com/unloop/unloop/remediate/node"
 )
 
 // jtNode is a small node: a stub link, a dhclient-written file owned by
@@ -202,7 +201,7 @@ func TestJournalRollback(t *testing.T) {
 	r := jtNode(t)
 	before := jtTree(t, r)
 	id := NewRunID(time.Now())
-	j, err := newJournal(r, id, []string{node.StrategyKubelet, node.StrategyStub}, jtSnapshots(t, r), nil, nil)
+	j, err := New(r, id, []string{"kubelet", "stub"}, jtSnapshots(t, r), nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -210,7 +209,7 @@ func TestJournalRollback(t *testing.T) {
 		t.Fatalf("journal %+v", j)
 	}
 	// The originals are on disk before anything changes.
-	onDisk, err := LoadJournal(r, id)
+	onDisk, err := Load(r, id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -235,12 +234,12 @@ func TestJournalRollback(t *testing.T) {
 	}
 
 	// As `unloop rollback` does: a new process that finds the last run.
-	last, err := LastJournal(r)
+	last, err := Last(r)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if last.ID != id || last.State != RunApplied || !slices.Equal(last.Units, []string{"systemd-resolved.service", "kubelet.service"}) ||
-		!slices.Equal(last.Strategies, []string{node.StrategyKubelet, node.StrategyStub}) {
+		!slices.Equal(last.Strategies, []string{"kubelet", "stub"}) {
 		t.Fatalf("last run: %+v", last)
 	}
 	for i := range 2 {
@@ -248,7 +247,7 @@ func TestJournalRollback(t *testing.T) {
 			t.Fatalf("rollback %d: %v", i+1, err)
 		}
 		jtDiff(t, jtTree(t, r), before)
-		again, err := LoadJournal(r, id)
+		again, err := Load(r, id)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -265,7 +264,7 @@ func TestJournalRollbackReadOnly(t *testing.T) {
 	jtPrivateMounts(t)
 	r := jtNode(t)
 	before := jtTree(t, r)
-	j, err := newJournal(r, "20261125T203500Z-0001", []string{node.StrategyDhclient}, jtSnapshots(t, r), nil, nil)
+	j, err := New(r, "20261125T203500Z-0001", []string{"dhclient"}, jtSnapshots(t, r), nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -304,7 +303,7 @@ func TestJournalRollbackReadOnly(t *testing.T) {
 			t.Errorf("%s not restored past the failure: %s, want %s", k, got[k], before[k])
 		}
 	}
-	if onDisk, err := LoadJournal(r, j.ID); err != nil || onDisk.State != RunStarted {
+	if onDisk, err := Load(r, j.ID); err != nil || onDisk.State != RunStarted {
 		t.Errorf("after a failed rollback the run is %v (%v), want still started", onDisk.State, err)
 	}
 
@@ -349,7 +348,7 @@ func TestJournalConfinement(t *testing.T) {
 	if string(snaps[2].Data) != "nameserver 169.254.25.10\n" {
 		t.Fatalf("snapshot read %q, not the file inside the root", snaps[2].Data)
 	}
-	j, err := newJournal(r, "20261125T203500Z-0002", nil, snaps, nil, nil)
+	j, err := New(r, "20261125T203500Z-0002", nil, snaps, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -380,7 +379,7 @@ func TestJournalConfinement(t *testing.T) {
 func TestNewJournalRefuses(t *testing.T) {
 	r := jtNode(t)
 	snap := func(p string) *hostcfg.Snapshot { return &hostcfg.Snapshot{Path: p} }
-	if _, err := newJournal(r, "20261125T203500Z-0003", nil, nil, nil, nil); err != nil {
+	if _, err := New(r, "20261125T203500Z-0003", nil, nil, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	big := &hostcfg.Snapshot{Path: "/big", Exists: true, Data: make([]byte, maxManifestSize)}
@@ -403,7 +402,7 @@ func TestNewJournalRefuses(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := newJournal(r, tt.id, nil, tt.snaps, nil, nil)
+			_, err := New(r, tt.id, nil, tt.snaps, nil, nil)
 			if err == nil || !strings.HasPrefix(err.Error(), tt.want) {
 				t.Errorf("err = %v, want %q…", err, tt.want)
 			}
@@ -411,7 +410,7 @@ func TestNewJournalRefuses(t *testing.T) {
 	}
 }
 
-func TestLoadJournalErrors(t *testing.T) {
+func TestLoadErrors(t *testing.T) {
 	good := `{"version": 1, "id": "r1", "created": "2026-11-25T20:35:00Z", "strategies": [], "snapshots": [], "units_restarted": [], "state": "applied"}`
 	tests := []struct {
 		name     string
@@ -447,19 +446,19 @@ func TestLoadJournalErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			r := jtNode(t)
 			if tt.manifest != "" {
-				if err := r.MkdirAll(path.Join(JournalDir, tt.id), 0o700); err != nil {
+				if err := r.MkdirAll(path.Join(Dir, tt.id), 0o700); err != nil {
 					t.Fatal(err)
 				}
-				if err := r.WriteFile(path.Join(JournalDir, tt.id, "manifest.json"), []byte(tt.manifest), 0o600, 0, 0); err != nil {
+				if err := r.WriteFile(path.Join(Dir, tt.id, "manifest.json"), []byte(tt.manifest), 0o600, 0, 0); err != nil {
 					t.Fatal(err)
 				}
 			}
-			j, err := LoadJournal(r, tt.id)
+			j, err := Load(r, tt.id)
 			if tt.want == "" {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if j.ID != tt.id || j.State != RunApplied || j.Dir != path.Join(JournalDir, tt.id) {
+				if j.ID != tt.id || j.State != RunApplied || j.Dir != path.Join(Dir, tt.id) {
 					t.Errorf("loaded %+v", j)
 				}
 				return
@@ -474,27 +473,27 @@ func TestLoadJournalErrors(t *testing.T) {
 	}
 }
 
-func TestLastJournal(t *testing.T) {
+func TestLast(t *testing.T) {
 	r := jtNode(t)
-	if _, err := LastJournal(r); !errors.Is(err, ErrNoRun) {
+	if _, err := Last(r); !errors.Is(err, ErrNoRun) {
 		t.Fatalf("no runs: err = %v, want ErrNoRun", err)
 	}
 	// Made out of order: the newest is the greatest ID, not the last made.
 	for _, id := range []string{"20261125T203500Z-0aaa", "20261126T080000Z-0001", "20261125T210000Z-ffff"} {
-		if _, err := newJournal(r, id, nil, nil, nil, nil); err != nil {
+		if _, err := New(r, id, nil, nil, nil, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
 	// A run that died before its manifest, and things that are not runs.
-	for _, p := range []string{JournalDir + "/20261127T000000Z-dead", JournalDir + "/.tmp"} {
+	for _, p := range []string{Dir + "/20261127T000000Z-dead", Dir + "/.tmp"} {
 		if err := r.MkdirAll(p, 0o700); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := r.WriteFile(JournalDir+"/20261128T000000Z-file", nil, 0o600, 0, 0); err != nil {
+	if err := r.WriteFile(Dir+"/20261128T000000Z-file", nil, 0o600, 0, 0); err != nil {
 		t.Fatal(err)
 	}
-	j, err := LastJournal(r)
+	j, err := Last(r)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -503,22 +502,22 @@ func TestLastJournal(t *testing.T) {
 	}
 }
 
-// TestJournals: every run, newest first as LastJournal sees it; none at all
+// TestList: every run, newest first as Last sees it; none at all
 // is an empty list; a corrupt manifest is an error naming it.
-func TestJournals(t *testing.T) {
+func TestList(t *testing.T) {
 	r := jtNode(t)
-	runs, err := Journals(r)
+	runs, err := List(r)
 	if err != nil || runs == nil || len(runs) != 0 {
 		t.Fatalf("no journal: %v, %v; want an empty list", runs, err)
 	}
 	for _, id := range []string{"20261125T203500Z-0aaa", "20261126T080000Z-0001", "20261125T210000Z-ffff"} {
-		if _, err := newJournal(r, id, []string{"dhclient"}, nil, nil, nil); err != nil {
+		if _, err := New(r, id, []string{"dhclient"}, nil, nil, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
 	// Two runs of one second (a crashed run and the apply that recovered
 	// it): the one made later is newer, whatever its ID.
-	older, err := newJournal(r, "20261126T080000Z-ffff", nil, nil, nil, nil)
+	older, err := New(r, "20261126T080000Z-ffff", nil, nil, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -526,12 +525,12 @@ func TestJournals(t *testing.T) {
 	if err := older.save(r); err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range []string{JournalDir + "/20261127T000000Z-dead", JournalDir + "/.tmp"} {
+	for _, p := range []string{Dir + "/20261127T000000Z-dead", Dir + "/.tmp"} {
 		if err := r.MkdirAll(p, 0o700); err != nil {
 			t.Fatal(err)
 		}
 	}
-	runs, err = Journals(r)
+	runs, err = List(r)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -543,14 +542,14 @@ func TestJournals(t *testing.T) {
 	if !slices.Equal(ids, want) {
 		t.Errorf("runs %v, want %v", ids, want)
 	}
-	if last, err := LastJournal(r); err != nil || last.ID != ids[0] {
-		t.Errorf("LastJournal %v (%v), runs start with %s", last, err, ids[0])
+	if last, err := Last(r); err != nil || last.ID != ids[0] {
+		t.Errorf("Last %v (%v), runs start with %s", last, err, ids[0])
 	}
 
-	if err := r.WriteFile(JournalDir+"/20261125T203500Z-0aaa/manifest.json", []byte("{\n oops"), 0o600, 0, 0); err != nil {
+	if err := r.WriteFile(Dir+"/20261125T203500Z-0aaa/manifest.json", []byte("{\n oops"), 0o600, 0, 0); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Journals(r); err == nil || !strings.HasPrefix(err.Error(), "/var/lib/unloop/runs/20261125T203500Z-0aaa/manifest.json:2: ") {
+	if _, err := List(r); err == nil || !strings.HasPrefix(err.Error(), "/var/lib/unloop/runs/20261125T203500Z-0aaa/manifest.json:2: ") {
 		t.Errorf("a corrupt manifest: err = %v", err)
 	}
 }

@@ -1,4 +1,9 @@
-package remediate
+// Package journal is apply's journal: the originals of every path a run
+// touches, kept on the node (Dir/ID/manifest.json) before the first write,
+// and the rollback that puts them back while a path still holds what the run
+// left there. It knows files (hostcfg), not strategies or units: the run's
+// units are recorded for remediate to restart.
+package journal
 
 import (
 	"bytes"
@@ -9,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path"
 	"regexp"
@@ -20,10 +26,11 @@ import (
 	"github.com/rogpeppe/go-internal/diff"
 
 	"github.com/unloop/unloop/hostcfg"
+	"github.com/unloop/unloop/hostcfg/block"
 )
 
-// JournalDir is the node's folder that holds one folder per run, named by its ID.
-const JournalDir = "/var/lib/unloop/runs"
+// Dir is the node's folder that holds one folder per run, named by its ID.
+const Dir = "/var/lib/unloop/runs"
 
 const (
 	journalManifest = "manifest.json"
@@ -35,7 +42,7 @@ const (
 	maxManifestSize = 8 * hostcfg.MaxFileSize
 )
 
-// journalRoot is the folder above JournalDir that unloop makes too.
+// journalRoot is the folder above Dir that unloop makes too.
 const journalRoot = "/var/lib/unloop"
 
 // RunState is how far a run got; the manifest records it after each step.
@@ -60,7 +67,7 @@ var ErrNoRun = errors.New("no run journaled")
 // write and is never half new.
 type Journal struct {
 	ID         string              `json:"id"`
-	Dir        string              `json:"-"` // the node's path: JournalDir/ID
+	Dir        string              `json:"-"` // the node's path: Dir/ID
 	Created    time.Time           `json:"created"`
 	Strategies []string            `json:"strategies"`
 	Snapshots  []*hostcfg.Snapshot `json:"snapshots"`
@@ -101,6 +108,11 @@ func (l *Left) holds(s *hostcfg.Snapshot) bool {
 	return l.SHA256 == sha256Hex(s.Data)
 }
 
+// LeftFile is a file with data that a run leaves at p.
+func LeftFile(p string, data []byte) Left {
+	return Left{Path: p, Exists: true, SHA256: sha256Hex(data)}
+}
+
 func sha256Hex(data []byte) string {
 	sum := sha256.Sum256(data)
 	return hex.EncodeToString(sum[:])
@@ -131,8 +143,8 @@ func checkRunID(id string) error {
 	return nil
 }
 
-// newJournal records a run's originals before it changes anything: it makes
-// JournalDir/id and writes the manifest (state started) with the snapshots of
+// New records a run's originals before it changes anything: it makes
+// Dir/id and writes the manifest (state started) with the snapshots of
 // every path the run will touch, synced to disk before it returns. A run whose
 // ID is already journaled is refused, and so are two snapshots of one path.
 //
@@ -140,7 +152,7 @@ func checkRunID(id string) error {
 // same first write of the manifest.
 //
 // left is what the run will put at each path.
-func newJournal(r *hostcfg.Root, id string, strategies []string, snaps []*hostcfg.Snapshot, left []Left, dirs []string) (*Journal, error) {
+func New(r *hostcfg.Root, id string, strategies []string, snaps []*hostcfg.Snapshot, left []Left, dirs []string) (*Journal, error) {
 	if err := checkRunID(id); err != nil {
 		return nil, fmt.Errorf("journaling the run: %w", err)
 	}
@@ -155,7 +167,7 @@ func newJournal(r *hostcfg.Root, id string, strategies []string, snaps []*hostcf
 	}
 	j := &Journal{
 		ID:         id,
-		Dir:        path.Join(JournalDir, id),
+		Dir:        path.Join(Dir, id),
 		Created:    time.Now().UTC(),
 		Strategies: slices.Clone(strategies),
 		Snapshots:  slices.Clone(snaps),
@@ -171,7 +183,7 @@ func newJournal(r *hostcfg.Root, id string, strategies []string, snaps []*hostcf
 	}
 	// The parents are ordinary system folders; the run's own folders hold
 	// copies of configuration that may be private.
-	if err := r.MkdirAll(path.Dir(path.Dir(JournalDir)), 0o755); err != nil {
+	if err := r.MkdirAll(path.Dir(path.Dir(Dir)), 0o755); err != nil {
 		return nil, fmt.Errorf("journaling run %s: %w", id, err)
 	}
 	if err := r.MkdirAll(journalRoot, 0o700); err != nil {
@@ -227,7 +239,7 @@ func checkDirs(dirs []string, snaps []*hostcfg.Snapshot) error {
 // A link there (/var/lib on another disk) is followed inside the root, as
 // every write to the journal follows it: the folder it leads to is checked.
 func checkJournalRoot(r *hostcfg.Root) error {
-	for _, p := range []string{journalRoot, JournalDir} {
+	for _, p := range []string{journalRoot, Dir} {
 		fi, err := r.Stat(p)
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil
@@ -270,7 +282,7 @@ func (j *Journal) save(r *hostcfg.Root) error {
 		return fmt.Errorf("journaling run %s: %w", j.ID, err)
 	}
 	if len(data) > maxManifestSize {
-		// LoadJournal could not read it back: refuse now, before any change.
+		// Load could not read it back: refuse now, before any change.
 		return hostcfg.Errorf(j.manifestPath(), 0, "the originals take %d bytes, more than the %d a manifest may have", len(data), maxManifestSize)
 	}
 	if err := r.WriteFile(j.manifestPath(), data, 0o600, -1, -1); err != nil {
@@ -284,19 +296,19 @@ func (j *Journal) encode() ([]byte, error) {
 	return append(data, '\n'), err
 }
 
-// LoadJournal reads the run id back from the node. A run that isn't there
+// Load reads the run id back from the node. A run that isn't there
 // wraps ErrNoRun.
-func LoadJournal(r *hostcfg.Root, id string) (*Journal, error) {
+func Load(r *hostcfg.Root, id string) (*Journal, error) {
 	if err := checkRunID(id); err != nil {
 		return nil, err
 	}
 	if err := checkJournalRoot(r); err != nil {
 		return nil, err
 	}
-	p := path.Join(JournalDir, id, journalManifest)
+	p := path.Join(Dir, id, journalManifest)
 	data, err := r.ReadFileMax(p, maxManifestSize)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("run %s: %w under %s", id, ErrNoRun, JournalDir)
+		return nil, fmt.Errorf("run %s: %w under %s", id, ErrNoRun, Dir)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("loading run %s: %w", id, err)
@@ -308,7 +320,7 @@ func LoadJournal(r *hostcfg.Root, id string) (*Journal, error) {
 	if j.ID != id {
 		return nil, hostcfg.Errorf(p, 0, "the manifest is for run %q, not %q", j.ID, id)
 	}
-	j.Dir, j.root = path.Join(JournalDir, id), r
+	j.Dir, j.root = path.Join(Dir, id), r
 	return j, nil
 }
 
@@ -361,14 +373,14 @@ func jsonErrorLine(data []byte, err error) int {
 	return 1 + bytes.Count(data[:off], []byte("\n"))
 }
 
-// LastJournal loads the newest run by ID. Folders without a manifest are runs
+// Last loads the newest run by ID. Folders without a manifest are runs
 // that stopped before their originals were journaled, so before any change:
 // they are skipped. No run at all wraps ErrNoRun.
-func LastJournal(r *hostcfg.Root) (*Journal, error) {
+func Last(r *hostcfg.Root) (*Journal, error) {
 	if err := checkJournalRoot(r); err != nil {
 		return nil, err
 	}
-	ents, err := r.ReadDir(JournalDir)
+	ents, err := r.ReadDir(Dir)
 	if err != nil {
 		return nil, fmt.Errorf("listing runs: %w", err)
 	}
@@ -389,7 +401,7 @@ func LastJournal(r *hostcfg.Root) (*Journal, error) {
 		if !hasManifest(r, id) {
 			continue
 		}
-		j, err := LoadJournal(r, id)
+		j, err := Load(r, id)
 		if err != nil {
 			return nil, err
 		}
@@ -398,20 +410,20 @@ func LastJournal(r *hostcfg.Root) (*Journal, error) {
 		}
 	}
 	if last == nil {
-		return nil, fmt.Errorf("%w under %s", ErrNoRun, JournalDir)
+		return nil, fmt.Errorf("%w under %s", ErrNoRun, Dir)
 	}
 	return last, nil
 }
 
-// Journals reads every journaled run, newest first in the order LastJournal
+// List reads every journaled run, newest first in the order Last
 // uses (by the ID's second, then by Created), so the first is what rollback
 // undoes. No journal at all is no runs; a folder without a manifest (a run
 // stopped before any change) is skipped. It changes nothing on the node.
-func Journals(r *hostcfg.Root) ([]*Journal, error) {
+func List(r *hostcfg.Root) ([]*Journal, error) {
 	if err := checkJournalRoot(r); err != nil {
 		return nil, err
 	}
-	ents, err := r.ReadDir(JournalDir)
+	ents, err := r.ReadDir(Dir)
 	if err != nil {
 		return nil, fmt.Errorf("listing runs: %w", err)
 	}
@@ -423,7 +435,7 @@ func Journals(r *hostcfg.Root) ([]*Journal, error) {
 		if !hasManifest(r, e.Name()) {
 			continue
 		}
-		j, err := LoadJournal(r, e.Name())
+		j, err := Load(r, e.Name())
 		if err != nil {
 			return nil, err
 		}
@@ -441,7 +453,7 @@ func Journals(r *hostcfg.Root) ([]*Journal, error) {
 // hasManifest: run id has a manifest to load. An empty one (a disk that
 // lost the write) counts as none: apply and rollback quarantine it.
 func hasManifest(r *hostcfg.Root, id string) bool {
-	fi, err := r.Lstat(path.Join(JournalDir, id, journalManifest))
+	fi, err := r.Lstat(path.Join(Dir, id, journalManifest))
 	return err == nil && !(fi.Mode().IsRegular() && fi.Size() == 0)
 }
 
@@ -487,6 +499,22 @@ var ErrConflict = errors.New("paths changed since the run; their newer content w
 // can be run again. Restarting the units again is the caller's job.
 func (j *Journal) Rollback(r *hostcfg.Root, force bool) ([]PathResult, error) {
 	return j.rollbackFirst(r, len(j.Snapshots), force)
+}
+
+// Undo rolls back a run that failed: only its first n journaled paths,
+// those its writes may have reached; the manifest keeps them all, so a
+// recovery of the run still finds every original. When every path is back
+// but the manifest can't say so, the run is forgotten: left started, the
+// next apply would replay it over whatever changed meanwhile.
+func (j *Journal) Undo(r *hostcfg.Root, n int, log *slog.Logger) error {
+	_, err := j.rollbackFirst(r, n, false)
+	if errors.Is(err, errUnmarked) {
+		if ferr := j.forget(r); ferr == nil {
+			log.Warn("run rolled back; its journal could not be marked so and was removed", "run", j.ID, "err", err)
+			return nil
+		}
+	}
+	return err
 }
 
 // rollbackFirst is Rollback of the first n journaled paths only: those a
@@ -563,7 +591,7 @@ func (j *Journal) restore(r *hostcfg.Root, s *hostcfg.Snapshot, force bool) Path
 		// Someone else's file unloop spliced its block into (RHEL's
 		// dhclient-enter-hooks): the block goes by its markers, and what
 		// its owner changed since stays.
-		out, found, err := removeBlock(s.Path, cur.Data)
+		out, found, err := block.Remove(s.Path, cur.Data)
 		if err != nil {
 			return fail(err)
 		}
@@ -588,12 +616,12 @@ func (j *Journal) restore(r *hostcfg.Root, s *hostcfg.Snapshot, force bool) Path
 }
 
 // spliceable: the original was a file without unloop's block, and a file is
-// there now (whether it holds the block, removeBlock tells).
+// there now (whether it holds the block, block.Remove tells).
 func spliceable(orig, cur *hostcfg.Snapshot) bool {
 	if !orig.Exists || orig.Link != "" || !cur.Exists || cur.Link != "" {
 		return false
 	}
-	_, _, had, err := findBlock(orig.Path, orig.Data)
+	_, _, had, err := block.Find(orig.Path, orig.Data)
 	return err == nil && !had
 }
 
@@ -613,6 +641,15 @@ func describe(s *hostcfg.Snapshot) []byte {
 		return []byte("symbolic link to " + s.Link + "\n")
 	}
 	return s.Data
+}
+
+// Paths are the paths the run journaled.
+func (j *Journal) Paths() []string {
+	var out []string
+	for _, s := range j.Snapshots {
+		out = append(out, s.Path)
+	}
+	return out
 }
 
 func (j *Journal) leftAt(p string) *Left {

@@ -1,6 +1,7 @@
-package remediate
+package journal
 
 import (
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -39,7 +40,7 @@ func TestRemoveTemps(t *testing.T) {
 	must(err)
 	snap, err := root.Snapshot("/etc/resolv.conf")
 	must(err)
-	removeTemps(Env{Root: root}, &Journal{ID: "20260101T000000Z-dead", Snapshots: []*hostcfg.Snapshot{snap}})
+	(&Journal{ID: "20260101T000000Z-dead", Snapshots: []*hostcfg.Snapshot{snap}}).RemoveTemps(root, slog.New(slog.DiscardHandler))
 
 	var left []string
 	must(filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
@@ -58,22 +59,22 @@ func TestRemoveTemps(t *testing.T) {
 // Two runs in one second (a crashed run and the apply that recovers it, a
 // failed apply retried at once): the last one is the one made last, whatever
 // its random suffix, or recovery and rollback act on the wrong run.
-func TestLastJournalSameSecond(t *testing.T) {
+func TestLastSameSecond(t *testing.T) {
 	root, err := hostcfg.NewRoot(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
 	snap := &hostcfg.Snapshot{Path: "/etc/resolv.conf"}
 	for _, id := range []string{"20260101T000000Z-ffff", "20260101T000000Z-0000"} {
-		if _, err := newJournal(root, id, []string{"dhclient"}, []*hostcfg.Snapshot{snap}, nil, nil); err != nil {
+		if _, err := New(root, id, []string{"dhclient"}, []*hostcfg.Snapshot{snap}, nil, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
-	j, err := LastJournal(root)
+	j, err := Last(root)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if j.ID != "20260101T000000Z-0000" {
-		t.Fatalf("LastJournal = %s, want the run journaled last", j.ID)
+		t.Fatalf("Last = %s, want the run journaled last", j.ID)
 	}
 }
