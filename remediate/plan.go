@@ -390,7 +390,8 @@ func (p *planner) uplinkAnswers(ctx context.Context) (bool, []string) {
 	if p.opts.Offline {
 		return true, nil
 	}
-	if p.node.Uplink() == nil {
+	rf, _ := p.node.UpstreamsFile()
+	if rf == nil {
 		return false, nil
 	}
 	probe := p.env.Probe
@@ -398,7 +399,7 @@ func (p *planner) uplinkAnswers(ctx context.Context) (bool, []string) {
 		probe = DNSProbe
 	}
 	var tried []string
-	for _, ns := range p.node.Uplink().Conf.Nameservers {
+	for _, ns := range rf.Conf.Nameservers {
 		a := ns.Addr.WithZone("").Unmap()
 		i := slices.IndexFunc(p.ups, func(c Candidate) bool { return c.Addr == a })
 		var err error

@@ -25,7 +25,10 @@ type Strategy struct {
 	// what reads the file, so it is offered wherever it applies, beside the
 	// fixes the finding's source names.
 	readsFile bool
-	plan      func(ctx context.Context, p *planner, fs []Finding) error
+	// podsOnly: it changes only which file pods get, not the file: no fix
+	// for a reader on the host.
+	podsOnly bool
+	plan     func(ctx context.Context, p *planner, fs []Finding) error
 }
 
 // Strategies, in auto's default order of planning.
@@ -44,7 +47,7 @@ func StrategyNames() []string {
 func fixers() []node.Fixer {
 	var out []node.Fixer
 	for _, s := range Strategies {
-		out = append(out, node.Fixer{Name: s.Name, Applies: s.Applies, ReadsFile: s.readsFile})
+		out = append(out, node.Fixer{Name: s.Name, Applies: s.Applies, ReadsFile: s.readsFile, PodsOnly: s.podsOnly})
 	}
 	return out
 }

@@ -26,9 +26,8 @@ var dhclientStrategy = Strategy{
 	Name:  node.StrategyDhclient,
 	Help:  "a dhclient hook that drops looping addresses at every lease and renew, the dhclient.conf line that adds them commented out, the lines already written removed",
 	Fixes: []node.Code{node.CodeResolvedStub, node.CodeLoopback, node.CodeNodeLocalDNS, node.CodeCorefileForwardLoop, node.CodeDhclientInjects},
-	// No dhclient hook runs at a renew where NetworkManager handles DHCP.
-	Applies: func(n *node.Node) bool { return !n.NMOwnsDHCP() },
-	plan:    planDhclient,
+	// Where it does not apply, a source says (NetworkManager handling DHCP).
+	plan: planDhclient,
 }
 
 func planDhclient(_ context.Context, p *planner, _ []Finding) error {

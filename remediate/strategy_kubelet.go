@@ -19,11 +19,12 @@ import (
 const UnloopResolvConf = "/etc/unloop/resolv.conf"
 
 var kubeletStrategy = Strategy{
-	Name:    node.StrategyKubelet,
-	Help:    "point kubelet's resolvConf at a clean file (resolved's uplink file, else unloop's own) and restart kubelet",
-	Fixes:   []node.Code{node.CodeResolvedStub, node.CodeLoopback, node.CodeNodeLocalDNS, node.CodeKubeletMissing, node.CodeKubeletMisspelled, node.CodeDhclientInjects, node.CodeResolvedUpstreamLoop, node.CodeNetworkManagerInjects, node.CodeNetworkdInjects, node.CodeNameserverNone},
-	Applies: func(n *node.Node) bool { return n.Kubelet.Present },
-	plan:    planKubelet,
+	Name:     node.StrategyKubelet,
+	Help:     "point kubelet's resolvConf at a clean file (resolved's uplink file, else unloop's own) and restart kubelet",
+	Fixes:    []node.Code{node.CodeResolvedStub, node.CodeLoopback, node.CodeNodeLocalDNS, node.CodeKubeletMissing, node.CodeKubeletMisspelled, node.CodeDhclientInjects, node.CodeResolvedUpstreamLoop, node.CodeNetworkManagerInjects, node.CodeNetworkdInjects, node.CodeNameserverNone},
+	Applies:  func(n *node.Node) bool { return n.Kubelet.Present },
+	podsOnly: true,
+	plan:     planKubelet,
 }
 
 // unloopResolvConf is the file unloop keeps for pods when resolved's is not clean.
@@ -48,9 +49,9 @@ func unloopResolvConf(ups []netip.Addr, base *resolvconf.File) []byte {
 func planKubelet(ctx context.Context, p *planner, _ []Finding) error {
 	n := p.node
 	target := UnloopResolvConf
-	if n.ResolvedRuns() && n.UplinkClean() {
+	if rf, runs := n.UpstreamsFile(); runs && n.Clean(rf) {
 		if ok, _ := p.uplinkAnswers(ctx); ok {
-			target = resolvconf.ResolvedUplinkFile
+			target = rf.Path
 		}
 	}
 	if target == UnloopResolvConf {

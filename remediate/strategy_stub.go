@@ -32,7 +32,7 @@ DNSStubListener=no
 `
 
 func planStub(ctx context.Context, p *planner, _ []Finding) error {
-	if !p.node.ResolvedRuns() {
+	if _, runs := p.node.UpstreamsFile(); !runs {
 		return fmt.Errorf("systemd-resolved is not running (no %s): the stub strategy needs it", resolvconf.ResolvedUplinkFile)
 	}
 	if ok, tried := p.uplinkAnswers(ctx); !ok {

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/unloop/unloop/hostcfg/kubelet"
 	"github.com/unloop/unloop/hostcfg/resolvconf"
 )
 
@@ -59,7 +60,6 @@ func (n *Node) Looping(a netip.Addr) bool {
 func Check(ctx context.Context, env Env, opts Options, fixers []Fixer) (*Report, *Node, error) {
 	n := Gather(ctx, env, opts)
 	n.fixers = fixers
-	n.checkFallback(ctx, env, opts)
 	fs := Analyze(n, opts)
 	loops := groupLoops(fs)
 	rep := &Report{
@@ -148,11 +148,29 @@ func (n *Node) podFileIs(r string) bool {
 
 // podIsHostFile: pods get what is written to /etc/resolv.conf (by dhclient,
 // NetworkManager, Kubespray).
-func (n *Node) podIsHostFile() bool {
-	if n.Pod == nil || n.Host == nil {
-		return false
+func (n *Node) podIsHostFile() bool { return n.isHostFile(n.Pod) }
+
+// isHostFile: rf is (after links) the host's /etc/resolv.conf.
+func (n *Node) isHostFile(rf *resolvconf.File) bool {
+	return rf != nil && n.Host != nil && rf.Target == n.Host.Target
+}
+
+// podIsResolvedFile: pods get one of systemd-resolved's files.
+func (n *Node) podIsResolvedFile() bool {
+	if n.Pod == nil {
+		return n.PodFile == resolvconf.ResolvedUplinkFile || n.PodFile == resolvconf.ResolvedStubFile
 	}
-	return n.Pod.Target == n.Host.Target
+	return isResolvedFile(n.Pod)
+}
+
+// isResolvedFile: rf is (after links) one of systemd-resolved's files.
+func isResolvedFile(rf *resolvconf.File) bool {
+	for _, p := range []string{resolvconf.ResolvedUplinkFile, resolvconf.ResolvedStubFile} {
+		if rf != nil && (rf.Path == p || rf.Target == p) {
+			return true
+		}
+	}
+	return false
 }
 
 func (n *Node) linkStep() string {
@@ -202,7 +220,7 @@ func (n *Node) podFileFindings(rds []Reader) []Finding {
 			out = append(out, newFinding(CodeLocalAddress, file, ns.Line, ns.Addr, chain))
 			continue
 		}
-		o := n.sourceOf(ns.Addr, kind)
+		o := n.sourceOf(n.Pod, ns.Addr, kind)
 		src, srcAt, fixes := o.Says, o.At, n.applicable(o.Fixes)
 		if src != "" {
 			chain = append(chain, src)
@@ -252,6 +270,8 @@ type Fixer struct {
 	// ReadsFile: it fixes such a finding by changing what reads the file,
 	// so it is offered wherever it applies, beside the source's fixes.
 	ReadsFile bool
+	// PodsOnly: it changes only which file pods get, not the file.
+	PodsOnly bool
 }
 
 // applicable keeps the fixes a source names that the node allows, and adds
@@ -259,16 +279,44 @@ type Fixer struct {
 func (n *Node) applicable(fixes []string) []string {
 	var out []string
 	for _, name := range fixes {
-		if i := slices.IndexFunc(n.fixers, func(f Fixer) bool { return f.Name == name }); i >= 0 {
-			if f := n.fixers[i]; f.Applies != nil && !f.Applies(n) {
-				continue
-			}
+		if n.allowed(name) {
+			out = append(out, name)
 		}
-		out = append(out, name)
 	}
 	for _, f := range n.fixers {
-		if f.ReadsFile && !slices.Contains(out, f.Name) && (f.Applies == nil || f.Applies(n)) {
+		if f.ReadsFile && !slices.Contains(out, f.Name) && n.allowed(f.Name) {
 			out = append(out, f.Name)
+		}
+	}
+	return out
+}
+
+// allowed: the strategy applies to this node and no source rules it out.
+func (n *Node) allowed(name string) bool {
+	if i := slices.IndexFunc(n.fixers, func(f Fixer) bool { return f.Name == name }); i >= 0 {
+		if f := n.fixers[i]; f.Applies != nil && !f.Applies(n) {
+			return false
+		}
+	}
+	for _, s := range n.sources {
+		if v, ok := s.(vetoer); ok && v.vetoes(n, name) != "" {
+			return false
+		}
+	}
+	return true
+}
+
+// fixesAtSource are the fixes of an origin that clean the file itself, for
+// a reader that is not a pod (a Corefile of the host): those that change
+// only which file pods get do not.
+func (n *Node) fixesAtSource(o Origin) []string {
+	var out []string
+	for _, name := range o.Fixes {
+		if i := slices.IndexFunc(n.fixers, func(f Fixer) bool { return f.Name == name }); i >= 0 && n.fixers[i].PodsOnly {
+			continue
+		}
+		if n.allowed(name) {
+			out = append(out, name)
 		}
 	}
 	return out
@@ -301,25 +349,64 @@ func OrEmpty[T any](s []T) []T {
 	return s
 }
 
-// sourceOf says what put a looping address into the pod file: the first
+// sourceOf says what put a looping address into the file rf: the first
 // source, in the table's order, with a setting in a file that names it;
 // else one that knows it from the running service; else the file's writer.
 // With none, the fixes that need no source.
-func (n *Node) sourceOf(a netip.Addr, kind addrKind) Origin {
-	a = a.WithZone("")
-	best, by := Origin{}, ""
-	for _, s := range n.sources {
-		if o, ok := s.Put(n, a, kind); ok && (by == "" || o.rank() < best.rank()) {
-			best, by = o, s.Name()
-		}
-	}
+func (n *Node) sourceOf(rf *resolvconf.File, a netip.Addr, kind addrKind) Origin {
+	o, by := n.origin(rf, a, kind)
 	if by != "" {
-		n.trace("source of "+a.String()+" in the pod file", "source", by, "says", best.Says)
-		return best
+		n.trace("source of "+a.String()+" in "+rf.Path, "source", by, "says", o.Says)
+		return o
 	}
-	n.trace("source of "+a.String()+" in the pod file", "source", "none found")
+	n.trace("source of "+a.String()+" in "+rf.Path, "source", "none found")
 	if kind == kindStub {
 		return Origin{Fixes: []string{StrategyKubelet, StrategyStub}}
 	}
 	return Origin{Fixes: []string{StrategyKubelet}}
+}
+
+// origin is what the sources say put a into rf, and which source ("" for
+// none).
+func (n *Node) origin(rf *resolvconf.File, a netip.Addr, kind addrKind) (Origin, string) {
+	a = a.WithZone("")
+	best, by := Origin{}, ""
+	for _, s := range n.sources {
+		if o, ok := s.Put(n, rf, a, kind); ok && (by == "" || o.rank() < best.rank()) {
+			best, by = o, s.Name()
+		}
+	}
+	return best, by
+}
+
+// kubeletName is what runs the kubelet, as a person calls it.
+func (n *Node) kubeletName() string {
+	switch d := n.Kubelet.Distro; d {
+	case "", kubelet.DistroKubelet:
+		return kubelet.DistroKubelet
+	default:
+		return "kubelet (in " + d + ")"
+	}
+}
+
+// kubeletStep is the first link of every chain: which file pods get, and why.
+func (n *Node) kubeletStep() string {
+	k := n.Kubelet
+	if k.Present && k.Why != "" {
+		return fmt.Sprintf("%s gives pods %s (%s)", n.kubeletName(), n.PodFile, k.Why)
+	}
+	switch {
+	case !k.Present:
+		return fmt.Sprintf("no kubelet found on this node; CoreDNS run on the host or by Docker reads %s", n.PodFile)
+	case k.ResolvConfSource == "flag" && k.ResolvConfFlag != nil:
+		return fmt.Sprintf("kubelet gives pods %s (--resolv-conf in %s line %d)", n.PodFile, k.ResolvConfFlag.File, k.ResolvConfFlag.Line)
+	case k.ResolvConfSource == "config" && len(k.DropIns) > 0:
+		return fmt.Sprintf("kubelet gives pods %s (resolvConf in %s line %d; drop-ins of %s merged last)", n.PodFile, k.ResolvConfAt.File, k.ResolvConfAt.Line, k.ConfigDir)
+	case k.ResolvConfSource == "config":
+		return fmt.Sprintf("kubelet gives pods %s (resolvConf in %s line %d)", n.PodFile, k.ResolvConfAt.File, k.ResolvConfAt.Line)
+	case k.ConfigExists:
+		return fmt.Sprintf("kubelet gives pods %s (the default: %s sets no resolvConf)", n.PodFile, k.ConfigPath)
+	default:
+		return fmt.Sprintf("kubelet gives pods %s (the default)", n.PodFile)
+	}
 }

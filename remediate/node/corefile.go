@@ -100,9 +100,11 @@ func (n *Node) corefileFindings() []Finding {
 						chain := []string{head, fmt.Sprintf("%s line %d names %s", path, ns.Line, ns.Addr), why,
 							"CoreDNS forwards to itself: plugin/loop exits, or without it the server spins"}
 						fixes := []string{StrategyCorefile}
-						if n.dhclientWrote(rf, ns.Addr) && !n.NMOwnsDHCP() {
+						if n.isHostFile(rf) {
 							// Cleaning the file at its source fixes this too.
-							fixes = append(fixes, StrategyDhclient)
+							kind, _ := n.classify(ns.Addr)
+							o, _ := n.origin(rf, ns.Addr, kind)
+							fixes = append(fixes, n.fixesAtSource(o)...)
 						}
 						f := newFinding(CodeCorefileForwardLoop, cf.Path, fw.Line, ns.Addr.WithZone(""), chain, fixes...)
 						f.part = loopPart{role: roleReader, text: fmt.Sprintf("forward %s %s", fw.From, t.Text), why: why,

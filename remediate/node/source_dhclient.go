@@ -35,8 +35,8 @@ func (*Dhclient) Wrote(rf *resolvconf.File) bool { return rf.Generator == resolv
 
 // Put: a dhclient.conf statement that names a, where pods get the host's
 // file; or the file's own word that dhclient-script wrote it.
-func (s *Dhclient) Put(n *Node, a netip.Addr, _ addrKind) (Origin, bool) {
-	if n.podIsHostFile() {
+func (s *Dhclient) Put(n *Node, rf *resolvconf.File, a netip.Addr, _ addrKind) (Origin, bool) {
+	if n.isHostFile(rf) {
 		for _, c := range s.Configs {
 			for _, st := range c.Statements {
 				if st.Verb != "default" && slices.Contains(st.Addrs, a) {
@@ -46,8 +46,8 @@ func (s *Dhclient) Put(n *Node, a netip.Addr, _ addrKind) (Origin, bool) {
 			}
 		}
 	}
-	if s.Wrote(n.Pod) {
-		return Origin{Says: "dhclient wrote the file (" + n.Pod.Evidence + ")", Fixes: []string{StrategyDhclient, StrategyKubelet}, Writer: true}, true
+	if s.Wrote(rf) {
+		return Origin{Says: "dhclient wrote the file (" + rf.Evidence + ")", Fixes: []string{StrategyDhclient, StrategyKubelet}, Writer: true}, true
 	}
 	return Origin{}, false
 }
@@ -90,21 +90,4 @@ func (s *Dhclient) findings(n *Node) []Finding {
 		}
 	}
 	return out
-}
-
-// dhclientWrote reports whether dhclient put a into rf: rf is the host's
-// /etc/resolv.conf and a dhclient.conf statement names a, or dhclient wrote it.
-func (n *Node) dhclientWrote(rf *resolvconf.File, a netip.Addr) bool {
-	if n.Host == nil || rf.Target != n.Host.Target {
-		return false
-	}
-	a = a.WithZone("")
-	for _, c := range SourceOf[*Dhclient](n).Configs {
-		for _, st := range c.Statements {
-			if slices.Contains(st.Addrs, a) {
-				return true
-			}
-		}
-	}
-	return rf.Generator == resolvconf.GenDhclient
 }

@@ -37,12 +37,12 @@ func (fileWriters) Wrote(rf *resolvconf.File) bool {
 	return false
 }
 
-func (w fileWriters) Put(n *Node, _ netip.Addr, _ addrKind) (Origin, bool) {
+func (w fileWriters) Put(_ *Node, rf *resolvconf.File, _ netip.Addr, _ addrKind) (Origin, bool) {
 	switch {
-	case n.Pod.Generator == resolvconf.GenKubespray:
+	case rf.Generator == resolvconf.GenKubespray:
 		return Origin{Says: "Kubespray's host_resolvconf block put it there", Fixes: []string{StrategyKubelet}, Writer: true}, true
-	case w.Wrote(n.Pod):
-		return writtenBy(n), true
+	case w.Wrote(rf):
+		return writtenBy(rf), true
 	}
 	return Origin{}, false
 }
@@ -58,10 +58,4 @@ func (fileWriters) Candidates(n *Node, add func(netip.Addr, string)) {
 			add(ns.Addr, fmt.Sprintf("%s line %d", rf.Path, ns.Line))
 		}
 	}
-}
-
-// writtenBy is the origin of an address in a file whose writer is known by
-// the file alone, fixed by pointing kubelet elsewhere.
-func writtenBy(n *Node) Origin {
-	return Origin{Says: fmt.Sprintf("written by %s (%s)", n.Pod.Generator, n.Pod.Evidence), Fixes: []string{StrategyKubelet}, Writer: true}
 }

@@ -53,12 +53,15 @@ func (kubeletSource) Read(ctx context.Context, g *Gathering) {
 	} else {
 		n.Pod = load(n, func() (*resolvconf.File, error) { return readResolv(r, n.PodFile) })
 	}
+	n.checkFallback(ctx, g.Env, g.Opts)
 }
 
-func (kubeletSource) Wrote(*resolvconf.File) bool                    { return false }
-func (kubeletSource) Put(*Node, netip.Addr, addrKind) (Origin, bool) { return Origin{}, false }
-func (kubeletSource) Candidates(*Node, func(netip.Addr, string))     {}
-func (kubeletSource) Findings(n *Node, _ []Reader) []Finding         { return n.kubeletFindings() }
+func (kubeletSource) Wrote(*resolvconf.File) bool { return false }
+func (kubeletSource) Put(*Node, *resolvconf.File, netip.Addr, addrKind) (Origin, bool) {
+	return Origin{}, false
+}
+func (kubeletSource) Candidates(*Node, func(netip.Addr, string)) {}
+func (kubeletSource) Findings(n *Node, _ []Reader) []Finding     { return n.kubeletFindings() }
 
 // checkFallback warns when kubelet hands pods k3s's own file of 8.8.8.8:
 // many sites block it, and offline unloop can't ask.
@@ -79,38 +82,6 @@ func (n *Node) checkFallback(ctx context.Context, env Env, opts Options) {
 	}
 	if err := probe(ctx, a); err != nil {
 		n.Notes = append(n.Notes, fmt.Sprintf("%s; %s does not answer from this node (%v): pods get no DNS. Set resolv-conf in %s's config to a file of servers that answer", head, a, err, k.Distro))
-	}
-}
-
-// kubeletName is what runs the kubelet, as a person calls it.
-func (n *Node) kubeletName() string {
-	switch d := n.Kubelet.Distro; d {
-	case "", kubelet.DistroKubelet:
-		return "kubelet"
-	default:
-		return "kubelet (in " + d + ")"
-	}
-}
-
-// kubeletStep is the first link of every chain: which file pods get, and why.
-func (n *Node) kubeletStep() string {
-	k := n.Kubelet
-	if k.Present && k.Why != "" {
-		return fmt.Sprintf("%s gives pods %s (%s)", n.kubeletName(), n.PodFile, k.Why)
-	}
-	switch {
-	case !k.Present:
-		return fmt.Sprintf("no kubelet found on this node; CoreDNS run on the host or by Docker reads %s", n.PodFile)
-	case k.ResolvConfSource == "flag" && k.ResolvConfFlag != nil:
-		return fmt.Sprintf("kubelet gives pods %s (--resolv-conf in %s line %d)", n.PodFile, k.ResolvConfFlag.File, k.ResolvConfFlag.Line)
-	case k.ResolvConfSource == "config" && len(k.DropIns) > 0:
-		return fmt.Sprintf("kubelet gives pods %s (resolvConf in %s line %d; drop-ins of %s merged last)", n.PodFile, k.ResolvConfAt.File, k.ResolvConfAt.Line, k.ConfigDir)
-	case k.ResolvConfSource == "config":
-		return fmt.Sprintf("kubelet gives pods %s (resolvConf in %s line %d)", n.PodFile, k.ResolvConfAt.File, k.ResolvConfAt.Line)
-	case k.ConfigExists:
-		return fmt.Sprintf("kubelet gives pods %s (the default: %s sets no resolvConf)", n.PodFile, k.ConfigPath)
-	default:
-		return fmt.Sprintf("kubelet gives pods %s (the default)", n.PodFile)
 	}
 }
 

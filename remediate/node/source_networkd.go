@@ -30,8 +30,8 @@ func (s *Networkd) Read(_ context.Context, g *Gathering) {
 func (*Networkd) Wrote(*resolvconf.File) bool { return false }
 
 // Put: a DNS= line that names a, where pods get resolved's file.
-func (s *Networkd) Put(n *Node, a netip.Addr, kind addrKind) (Origin, bool) {
-	if !n.podIsResolvedFile() || kind == kindStub {
+func (s *Networkd) Put(n *Node, rf *resolvconf.File, a netip.Addr, kind addrKind) (Origin, bool) {
+	if !isResolvedFile(rf) || kind == kindStub {
 		return Origin{}, false
 	}
 	for _, nw := range s.networks() {

@@ -31,8 +31,8 @@ func (*NetworkManager) Wrote(rf *resolvconf.File) bool {
 
 // Put: its dns=dnsmasq or a server of its configuration, where pods get the
 // host's file; or the file's word that NetworkManager wrote it.
-func (s *NetworkManager) Put(n *Node, a netip.Addr, _ addrKind) (Origin, bool) {
-	if n.podIsHostFile() && s.Config != nil {
+func (s *NetworkManager) Put(n *Node, rf *resolvconf.File, a netip.Addr, _ addrKind) (Origin, bool) {
+	if n.isHostFile(rf) && s.Config != nil {
 		if d, ok := s.dnsmasq(n, a); ok {
 			return Origin{Says: fmt.Sprintf("NetworkManager put it there: %s line %d says dns=dnsmasq, and its dnsmasq listens on %s", d.File, d.Line, a),
 				At: place(d.File, d.Line), Fixes: []string{StrategyKubelet}}, true
@@ -44,8 +44,8 @@ func (s *NetworkManager) Put(n *Node, a netip.Addr, _ addrKind) (Origin, bool) {
 			}
 		}
 	}
-	if s.Wrote(n.Pod) {
-		return writtenBy(n), true
+	if s.Wrote(rf) {
+		return writtenBy(rf), true
 	}
 	return Origin{}, false
 }
@@ -72,7 +72,7 @@ func (s *NetworkManager) Candidates(_ *Node, add func(netip.Addr, string)) {
 	}
 }
 
-// NMOwnsDHCP: NetworkManager, not dhclient-script, handles this node's leases,
+// nmOwnsDHCP: NetworkManager, not dhclient-script, handles this node's leases,
 // so no dhclient hook runs at a renew. NetworkManager speaks DHCP itself (its
 // internal client, RHEL 8's and 9's default) or gives dhclient its own
 // nm-dhcp-helper as the script (dhcp=dhclient); and RHEL's dispatcher script
@@ -81,7 +81,7 @@ func (s *NetworkManager) Candidates(_ *Node, add func(netip.Addr, string)) {
 // same in Fedora's dhcp-4.4.2). It is so when NetworkManager wrote
 // /etc/resolv.conf, and on RHEL 8 and 9 wherever NetworkManager is configured
 // and the file does not say dhclient-script wrote it.
-func (n *Node) NMOwnsDHCP() bool {
+func (n *Node) nmOwnsDHCP() bool {
 	if n.Host != nil && n.Host.Generator == resolvconf.GenNetworkManager {
 		return true
 	}
@@ -136,4 +136,12 @@ func (s *NetworkManager) findings(n *Node) []Finding {
 		out = append(out, f)
 	}
 	return out
+}
+
+// vetoes: no dhclient hook runs at a renew where NetworkManager handles DHCP.
+func (*NetworkManager) vetoes(n *Node, strategy string) string {
+	if strategy == StrategyDhclient && n.nmOwnsDHCP() {
+		return "NetworkManager handles DHCP here: no dhclient hook runs at a renew"
+	}
+	return ""
 }

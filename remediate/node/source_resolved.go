@@ -70,25 +70,20 @@ func (s *Resolved) report(rep *Report) {
 	}
 }
 
-// podIsResolvedFile: pods get one of systemd-resolved's files.
-func (n *Node) podIsResolvedFile() bool {
-	return n.podFileIs(resolvconf.ResolvedUplinkFile) || n.podFileIs(resolvconf.ResolvedStubFile)
-}
-
 // Put: a DNS= of resolved's config or one of its live servers, where pods
 // get its file; or the stub file itself, or its other files as the writer.
-func (s *Resolved) Put(n *Node, a netip.Addr, kind addrKind) (Origin, bool) {
-	if n.podIsResolvedFile() && kind != kindStub {
+func (s *Resolved) Put(_ *Node, rf *resolvconf.File, a netip.Addr, kind addrKind) (Origin, bool) {
+	if isResolvedFile(rf) && kind != kindStub {
 		if says, at, ok := s.setting(a); ok {
 			return Origin{Says: "systemd-resolved lists it as an upstream: " + says, At: at, Fixes: []string{StrategyKubelet},
 				Live: at == liveResolved(a)}, true
 		}
 	}
 	switch {
-	case n.Pod.Generator == resolvconf.GenResolvedStub:
+	case rf.Generator == resolvconf.GenResolvedStub:
 		return Origin{Says: "systemd-resolved wrote it: the file is its stub file", Fixes: []string{StrategyKubelet, StrategyStub}, Writer: true}, true
-	case s.Wrote(n.Pod):
-		return writtenBy(n), true
+	case s.Wrote(rf):
+		return writtenBy(rf), true
 	}
 	return Origin{}, false
 }
@@ -217,26 +212,11 @@ func (s *Resolved) findings(n *Node) []Finding {
 	return out
 }
 
-// ResolvedRuns: online, resolved answered on the bus; offline, its uplink file exists.
-func (n *Node) ResolvedRuns() bool {
+// upstreamsFile: resolved keeps its upstreams in its uplink file. It runs
+// when it answered on the bus; offline, when its uplink file exists.
+func (s *Resolved) upstreamsFile(n *Node) (*resolvconf.File, bool) {
 	if n.Online {
-		return SourceOf[*Resolved](n).Live != nil
+		return s.Uplink, s.Live != nil
 	}
-	return n.Uplink() != nil
+	return s.Uplink, s.Uplink != nil
 }
-
-// UplinkClean: resolved's uplink file names servers and none of them loops.
-func (n *Node) UplinkClean() bool {
-	if n.Uplink() == nil || len(n.Uplink().Conf.Nameservers) == 0 {
-		return false
-	}
-	for _, ns := range n.Uplink().Conf.Nameservers {
-		if n.Looping(ns.Addr) {
-			return false
-		}
-	}
-	return true
-}
-
-// Uplink is systemd-resolved's uplink file, nil when it is not there.
-func (n *Node) Uplink() *resolvconf.File { return SourceOf[*Resolved](n).Uplink }

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"slices"
 
@@ -27,9 +28,10 @@ type Source interface {
 	// Wrote says whether it wrote the file rf, as the file tells (its link,
 	// header or content: rf.Generator, with rf.Evidence saying how).
 	Wrote(rf *resolvconf.File) bool
-	// Put says how a looping address a in the pod file got there, when this
-	// source put it there (ok).
-	Put(n *Node, a netip.Addr, kind addrKind) (o Origin, ok bool)
+	// Put says how a looping address a in the file rf (the pod file, or a
+	// file a Corefile forwards to) got there, when this source put it there
+	// (ok).
+	Put(n *Node, rf *resolvconf.File, a netip.Addr, kind addrKind) (o Origin, ok bool)
 	// Findings are its own findings: settings of it that carry a looping
 	// address into the pod file. rds are the DNS servers that read the pod
 	// file.
@@ -68,6 +70,52 @@ func (o Origin) rank() int {
 
 // reporter is a source that adds what it read to the check's report.
 type reporter interface{ report(rep *Report) }
+
+// vetoer is a source that rules out a strategy on this node (NetworkManager
+// handling DHCP rules out dhclient's hook): it says why, "" when it does not.
+type vetoer interface {
+	vetoes(n *Node, strategy string) string
+}
+
+// upstreamsKeeper is a source that keeps a file of its clean upstreams on
+// the node (systemd-resolved's uplink file), which pods can be given
+// instead of the pod file.
+type upstreamsKeeper interface {
+	upstreamsFile(n *Node) (rf *resolvconf.File, runs bool)
+}
+
+// UpstreamsFile is the file of upstreams a resolver of the node keeps
+// (systemd-resolved's uplink file), nil when none; runs says whether that
+// resolver runs (offline: its file is there).
+func (n *Node) UpstreamsFile() (rf *resolvconf.File, runs bool) {
+	for _, s := range n.sources {
+		if k, ok := s.(upstreamsKeeper); ok {
+			if rf, runs := k.upstreamsFile(n); rf != nil || runs {
+				return rf, runs
+			}
+		}
+	}
+	return nil, false
+}
+
+// Clean reports whether rf names servers and none of them loops.
+func (n *Node) Clean(rf *resolvconf.File) bool {
+	if rf == nil || len(rf.Conf.Nameservers) == 0 {
+		return false
+	}
+	for _, ns := range rf.Conf.Nameservers {
+		if n.Looping(ns.Addr) {
+			return false
+		}
+	}
+	return true
+}
+
+// writtenBy is the origin of an address in a file whose writer is known by
+// the file alone, fixed by pointing kubelet elsewhere.
+func writtenBy(rf *resolvconf.File) Origin {
+	return Origin{Says: fmt.Sprintf("written by %s (%s)", rf.Generator, rf.Evidence), Fixes: []string{StrategyKubelet}, Writer: true}
+}
 
 // decider is a source that decides which file pods get (kubelet): its
 // findings come before the pod file's.

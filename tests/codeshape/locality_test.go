@@ -53,8 +53,7 @@ type plugin struct {
 	// nodeMethods are the exported methods it gives *Node: callers reach
 	// them as n.NAME, not through the Source interface.
 	nodeMethods map[string]bool
-	// nodeHelpers are its unexported methods on *Node: the same, but not
-	// held to the rule yet (TestPluginLocality logs their uses).
+	// nodeHelpers are its unexported methods on *Node: the same.
 	nodeHelpers map[string]bool
 }
 
@@ -78,6 +77,17 @@ func TestPluginLocality(t *testing.T) {
 	var plugins []*plugin
 	plugins = append(plugins, findPlugins(t, files, nodePkg, "source_", vocab)...)
 	plugins = append(plugins, findPlugins(t, files, remediatePkg, "strategy_", vocab)...)
+	// A source and the strategy of its name (dhclient) are one plug-in: the
+	// strategy fixes the source at its source, with what the source read.
+	for _, a := range plugins {
+		for _, b := range plugins {
+			if a != b && a.base == b.base {
+				for f := range b.own {
+					a.own[f] = true
+				}
+			}
+		}
+	}
 	if len(plugins) < 6 {
 		t.Fatalf("found only %d plug-ins: %v", len(plugins), plugins)
 	}
@@ -91,9 +101,7 @@ func TestPluginLocality(t *testing.T) {
 		}
 		violations = append(violations, identViolations(gf, plugins)...)
 		violations = append(violations, nameViolations(gf, plugins)...)
-		for _, h := range helperUses(gf, plugins) {
-			t.Logf("not held to the rule yet: %s", h)
-		}
+		violations = append(violations, helperUses(gf, plugins)...)
 	}
 	sort.Strings(violations)
 	for _, v := range violations {
