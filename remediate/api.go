@@ -59,6 +59,8 @@ var (
 	SystemInterfaces    = node.SystemInterfaces
 	NotAnUpstream       = node.NotAnUpstream
 	DNSProbe            = node.DNSProbe
+	// WatchPaths are the paths every source reads whatever the node holds.
+	WatchPaths = node.WatchPaths
 )
 
 // Check gathers the node and analyses it (remediate/node).
