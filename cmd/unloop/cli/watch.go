@@ -89,6 +89,7 @@ type watcher struct {
 	checked    time.Time // when the last check ended with a report
 	took       time.Duration
 	up         bool
+	armed      bool // a check's inputs were watched once
 	folders    int
 	gap        time.Duration
 	changes    map[string]float64
@@ -230,12 +231,18 @@ func (wt *watcher) rearm(iw *watch.Watcher, inputs []string) {
 	if err != nil {
 		wt.ss.log.Error("watching the files the check read", "err", err)
 	}
-	if changed {
-		wt.mu.Lock()
-		wt.folders = iw.Watches()
-		wt.mu.Unlock()
-		wt.ss.log.Debug("watching", "folders", iw.Watches())
+	wt.mu.Lock()
+	first := !wt.armed
+	wt.armed, wt.folders = true, iw.Watches()
+	wt.mu.Unlock()
+	if !changed && !first {
+		return
 	}
+	log := wt.ss.log.Debug
+	if first {
+		log = wt.ss.log.Info // once: the list is in place from here on
+	}
+	log("watching the sources' paths and the check's inputs", "inputs", len(inputs), "folders", iw.Watches())
 }
 
 // watchFailed says why the inotify reads stopped while watch was not
