@@ -3,6 +3,7 @@ package hostcfg
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 )
 
@@ -47,5 +48,68 @@ func TestRecordingFirstRead(t *testing.T) {
 	}
 	if _, ok := r.Recording().FirstRead("/etc/resolv.conf"); ok {
 		t.Error("a new recording shares the old one's reads")
+	}
+}
+
+// A Recording root lists the paths it read or listed (a Glob by its
+// pattern), found or not, with every link on the way and where they led;
+// what it only stat'ed is no input, and a root that does not record lists
+// nothing.
+func TestRecordingInputs(t *testing.T) {
+	r := wtRoot(t, map[string]string{
+		// A chain of links: the stub file is a link too.
+		"etc/resolv.conf":                      "->../run/systemd/resolve/stub-resolv.conf",
+		"run/systemd/resolve/stub-resolv.conf": "->/run/systemd/resolve/resolv.conf",
+		"run/systemd/resolve/resolv.conf":      "nameserver 10.0.0.2\n",
+		// A folder behind an absolute link, resolved inside the root.
+		"etc/kubernetes":             "->/srv/k8s",
+		"srv/k8s/kubelet.conf":       "x\n",
+		"etc/kubelet.conf.d/10.conf": "y\n",
+		"etc/stat-only":              "z\n",
+		"etc/dangling":               "->/opt/missing.yaml",
+	})
+	rec := r.Recording()
+	if !rec.Records() || r.Records() {
+		t.Fatal("Records: want true for a recording root only")
+	}
+	for _, p := range []string{"/etc/resolv.conf", "/etc/kubernetes/kubelet.conf"} {
+		if _, err := rec.ReadFile(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, p := range []string{"/etc/missing.env", "/etc/dangling"} {
+		if _, _, err := rec.ReadFileIfExists(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := rec.Glob("/etc/kubelet.conf.d", "*.conf"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rec.ReadDir("/etc/no-such.d"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rec.Stat("/etc/stat-only"); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"/etc/dangling",
+		"/etc/kubelet.conf.d/*.conf",
+		"/etc/kubernetes/kubelet.conf",
+		"/etc/missing.env",
+		"/etc/no-such.d",
+		"/etc/resolv.conf",
+		"/opt/missing.yaml",
+		"/run/systemd/resolve/resolv.conf",
+		"/run/systemd/resolve/stub-resolv.conf",
+		"/srv/k8s/kubelet.conf",
+	}
+	if got := rec.Inputs(); !slices.Equal(got, want) {
+		t.Errorf("Inputs:\n got %q\nwant %q", got, want)
+	}
+	if _, err := r.ReadFile("/etc/resolv.conf"); err != nil {
+		t.Fatal(err)
+	}
+	if got := r.Inputs(); got != nil {
+		t.Errorf("a root that does not record has inputs %q", got)
 	}
 }

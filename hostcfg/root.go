@@ -50,19 +50,85 @@ type Root struct {
 }
 
 // readLog holds the bytes a Recording root read first from each file, by the
-// node's path after links.
+// node's path after links, and every path it read or listed.
 type readLog struct {
-	mu    sync.Mutex
-	first map[string][]byte
-	names map[string]string // the path asked for → where its first read led
+	mu     sync.Mutex
+	first  map[string][]byte
+	names  map[string]string // the path asked for → where its first read led
+	inputs map[string]bool   // Inputs
 }
 
 // Recording returns a Root on the same tree that remembers what it read first
 // of each file, so a plan can tell whether a file changed between the read it
 // was reasoned from and the read it edits (positions from the first applied
-// to other bytes would corrupt the file).
+// to other bytes would corrupt the file), and which paths it read (Inputs).
 func (r *Root) Recording() *Root {
-	return &Root{dir: r.dir, kname: r.kname, fd: r.fd, hook: r.hook, reads: &readLog{first: map[string][]byte{}, names: map[string]string{}}}
+	return &Root{dir: r.dir, kname: r.kname, fd: r.fd, hook: r.hook,
+		reads: &readLog{first: map[string][]byte{}, names: map[string]string{}, inputs: map[string]bool{}}}
+}
+
+// Records reports whether this Root remembers its reads (Recording).
+func (r *Root) Records() bool { return r.reads != nil }
+
+// Inputs are the node paths this Root was asked to read (ReadFile) or list
+// (ReadDir; Glob as FOLDER/PATTERN, /etc/dhclient-*.conf), whether they
+// existed or not, with each link's target on the way to them and where
+// they led after links: every path whose change could change what was
+// read. Sorted; nil when the Root does not record. A Stat, Lstat, Readlink
+// or Resolve alone is no input: it names, and a folder stat'ed
+// (/run/systemd/system) would make every entry in it one.
+func (r *Root) Inputs() []string {
+	if r.reads == nil {
+		return nil
+	}
+	r.reads.mu.Lock()
+	defer r.reads.mu.Unlock()
+	out := make([]string, 0, len(r.reads.inputs))
+	for p := range r.reads.inputs {
+		out = append(out, p)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// noteInput records p as an input, and the links it goes through by its
+// last name (a link's target may be a link again); h, when not nil, is what
+// the lookup found, recorded by its name after every link. With a pattern,
+// p is a folder and each of those names is recorded with the pattern below.
+func (r *Root) noteInput(p string, h *os.File, pattern string) {
+	if r.reads == nil {
+		return
+	}
+	p = clean(p)
+	paths := []string{p}
+	if h != nil {
+		if np, err := r.nodePathOf(h); err == nil {
+			paths = append(paths, np)
+		}
+	}
+	for range 40 { // as many links as the kernel follows
+		t, err := r.Readlink(p)
+		if err != nil || t == "" {
+			break
+		}
+		if !path.IsAbs(t) {
+			dir, err := r.Resolve(path.Dir(p))
+			if err != nil {
+				break
+			}
+			t = path.Join(dir, t)
+		}
+		p = clean(t)
+		paths = append(paths, p)
+	}
+	r.reads.mu.Lock()
+	defer r.reads.mu.Unlock()
+	for _, q := range paths {
+		if pattern != "" {
+			q = path.Join(q, pattern)
+		}
+		r.reads.inputs[q] = true
+	}
 }
 
 // WithTestHook returns a Root on the same tree that calls hook at the steps
@@ -326,6 +392,7 @@ func (r *Root) ReadFileMax(p string, limit int) ([]byte, error) {
 	p = clean(p)
 	r.callHook("open", p)
 	h, err := r.open(p)
+	r.noteInput(p, h, "")
 	if err != nil {
 		return nil, err
 	}
@@ -497,7 +564,13 @@ func readlinkat(d *os.File, name string) (string, error) {
 
 // ReadDir lists a folder inside the root, sorted by name; a missing folder is empty.
 func (r *Root) ReadDir(p string) ([]fs.DirEntry, error) {
+	return r.readDir(p, "")
+}
+
+// readDir is ReadDir, recorded as an input with pattern (Glob's) below it.
+func (r *Root) readDir(p, pattern string) ([]fs.DirEntry, error) {
 	h, err := r.open(p)
+	r.noteInput(p, h, pattern)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
@@ -520,7 +593,7 @@ func (r *Root) ReadDir(p string) ([]fs.DirEntry, error) {
 
 // Glob lists the node paths in folder dir whose names match pattern (path.Match), sorted.
 func (r *Root) Glob(dir, pattern string) ([]string, error) {
-	ents, err := r.ReadDir(dir)
+	ents, err := r.readDir(dir, pattern)
 	if err != nil {
 		return nil, err
 	}

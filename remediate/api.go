@@ -98,6 +98,8 @@ var (
 	ErrNoRun    = journal.ErrNoRun
 	ErrConflict = journal.ErrConflict
 	Journals    = journal.List
+	// WatchPaths are the paths every source reads whatever the node holds.
+	WatchPaths = node.WatchPaths
 )
 
 // Check gathers the node and analyses it (remediate/node).

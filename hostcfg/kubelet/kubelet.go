@@ -673,6 +673,21 @@ func SetFlagValue(data []byte, f Flag, value string) ([]byte, error) {
 	return out, nil
 }
 
+// Units are the systemd units that run kubelet, in every distribution
+// unloop knows: kubeadm's and the packages' kubelet.service, k3s and RKE2,
+// the MicroK8s and Canonical Kubernetes snaps, k0s. configs/unloop.service
+// is ordered before each (tests/configs holds it to this list).
+func Units() []string {
+	out := []string{"kubelet.service"}
+	for _, d := range rancherDistros {
+		out = append(out, d.units...)
+	}
+	for _, s := range snapKubelets {
+		out = append(out, s.unit)
+	}
+	return append(out, k0sUnits...)
+}
+
 // Paths are the node paths Discover reads whatever the node holds: the
 // units and drop-in folders of every distribution's kubelet, the
 // environment files, the default config files and drop-in folders, the

@@ -619,3 +619,23 @@ func TestFlagNotSpliceable(t *testing.T) {
 		})
 	}
 }
+
+// Units names each distribution's kubelet unit once, kubelet.service first.
+func TestUnits(t *testing.T) {
+	u := Units()
+	if len(u) == 0 || u[0] != "kubelet.service" {
+		t.Fatalf("Units() = %q: want kubelet.service first", u)
+	}
+	seen := map[string]bool{}
+	for _, n := range u {
+		if seen[n] || !strings.HasSuffix(n, ".service") {
+			t.Errorf("Units() = %q: %s repeated or not a service", u, n)
+		}
+		seen[n] = true
+	}
+	for _, n := range []string{"k3s-agent.service", "rke2-server.service", "snap.microk8s.daemon-kubelite.service", "k0sworker.service"} {
+		if !seen[n] {
+			t.Errorf("Units() = %q: no %s", u, n)
+		}
+	}
+}

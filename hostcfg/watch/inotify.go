@@ -10,34 +10,13 @@ import (
 	"os"
 	"path"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
-
-// Paths are the node paths unloop.path watches (configs/unloop.path): the
-// pod file and what writes it, kubelet's configs and drop-in folders. watch
-// adds the Corefiles it checks.
-var Paths = []string{
-	"/etc/resolv.conf",
-	"/run/systemd/resolve/stub-resolv.conf",
-	"/run/systemd/resolve/resolv.conf",
-	"/etc/systemd/resolved.conf",
-	"/etc/systemd/resolved.conf.d",
-	"/etc/dhcp/dhclient.conf",
-	"/var/lib/kubelet/config.yaml",
-	"/etc/kubernetes/kubelet-config.yaml",
-	"/etc/kubernetes/kubelet/config.json.d",
-	"/var/lib/rancher/k3s/agent/etc/kubelet.conf.d",
-	"/etc/rancher/k3s/config.yaml",
-	"/etc/rancher/k3s/config.yaml.d",
-	"/etc/rancher/rke2/config.yaml",
-	"/etc/rancher/rke2/config.yaml.d",
-	"/var/snap/microk8s/current/args/kubelet",
-	"/var/snap/k8s/common/args/kubelet",
-}
 
 // The events that mean a path changed: as systemd's PathChanged= (closed
 // after a write, or renamed into place), plus a path created, removed or
@@ -50,17 +29,24 @@ const changeMask = unix.IN_CLOSE_WRITE | unix.IN_MOVED_TO | unix.IN_MOVED_FROM |
 // dhclient-script and unloop itself do) would drop a watch on the file. A
 // path that doesn't exist yet is watched through its nearest existing
 // folder and picked up when it appears; a path that is a link has the file
-// it names watched as well (/etc/resolv.conf -> resolved's file).
+// it names watched as well (/etc/resolv.conf -> resolved's file). A path
+// whose last name is a pattern (/etc/dhclient-*.conf, path.Match) stands
+// for the names in its folder that match it. The caller says what to
+// watch (unloop watch: the sources' paths and what its last check read)
+// and may change it (SetPaths).
 type Watcher struct {
-	root  string // this machine's folder of the node's "/"
-	paths []string
-	f     *os.File
-	fd    int // f's descriptor: f.Fd() would make f blocking
+	root string // this machine's folder of the node's "/"
+	f    *os.File
+	fd   int // f's descriptor: f.Fd() would make f blocking
+
+	armMu sync.Mutex // one arm at a time: Run's and SetPaths'
+	paths []string   // behind armMu
 
 	mu     sync.Mutex
-	byWD   map[int32]string // watch descriptor -> node folder
-	wanted map[string]bool  // node paths reported, links' targets included
-	dirs   map[string]bool  // node folders watched
+	byWD   map[int32]string    // watch descriptor -> node folder
+	wanted map[string]bool     // node paths reported, links' targets included
+	globs  map[string][]string // node folder -> the patterns wanted in it
+	dirs   map[string]bool     // node folders watched
 }
 
 // New starts watching paths (node paths) under root. Nothing is watched
@@ -72,12 +58,39 @@ func New(root string, paths []string) (*Watcher, error) {
 	}
 	// Non-blocking and through os.File: reads wait in Go's poller, and
 	// Close ends a read in progress.
-	w := &Watcher{root: root, paths: slices.Clone(paths), f: os.NewFile(uintptr(fd), "inotify"), fd: fd}
+	w := &Watcher{root: root, paths: cleanPaths(paths), f: os.NewFile(uintptr(fd), "inotify"), fd: fd}
 	if _, err := w.arm(); err != nil {
 		w.f.Close()
 		return nil, err
 	}
 	return w, nil
+}
+
+// SetPaths watches paths instead of what it watched so far, and reports
+// whether they differ. A change to a path it starts watching now is seen
+// from now on: one made before (between a check's read and this call)
+// waits for the next change or check.
+func (w *Watcher) SetPaths(paths []string) (changed bool, err error) {
+	paths = cleanPaths(paths)
+	w.armMu.Lock()
+	if slices.Equal(paths, w.paths) {
+		w.armMu.Unlock()
+		return false, nil
+	}
+	w.paths = paths
+	w.armMu.Unlock()
+	_, err = w.arm()
+	return true, err
+}
+
+// cleanPaths are paths cleaned, sorted and without repeats.
+func cleanPaths(paths []string) []string {
+	out := make([]string, 0, len(paths))
+	for _, p := range paths {
+		out = append(out, path.Clean("/"+p))
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 // Watches is how many folders are watched.
@@ -94,13 +107,21 @@ func (w *Watcher) host(p string) string { return path.Join(w.root, p) }
 
 // arm (re)computes the folders to watch from what exists now and adds a
 // watch on each; watches of folders gone are dropped by the kernel
-// (IN_IGNORED), and adding one twice returns the same descriptor. It
+// (IN_IGNORED), those no longer wanted are removed, and adding one twice
+// returns the same descriptor. It
 // returns the wanted paths that exist in folders newly watched: written
 // between the folder's creation and its watch, they would go unseen.
 func (w *Watcher) arm() ([]string, error) {
+	w.armMu.Lock()
+	defer w.armMu.Unlock()
 	wanted := map[string]bool{}
+	globs := map[string][]string{}
 	for _, p := range w.paths {
-		wanted[path.Clean(p)] = true
+		wanted[p] = true
+		if isPattern(path.Base(p)) {
+			globs[path.Dir(p)] = append(globs[path.Dir(p)], path.Base(p))
+			continue
+		}
 		if t, err := os.Readlink(w.host(p)); err == nil {
 			if !path.IsAbs(t) {
 				t = path.Join(path.Dir(p), t)
@@ -136,9 +157,17 @@ func (w *Watcher) arm() ([]string, error) {
 		byWD[int32(wd)] = d
 	}
 	w.mu.Lock()
-	old := w.dirs
-	w.byWD, w.wanted, w.dirs = byWD, wanted, dirs
+	old, oldWD := w.dirs, w.byWD
+	w.byWD, w.wanted, w.globs, w.dirs = byWD, wanted, globs, dirs
 	w.mu.Unlock()
+	for wd := range oldWD {
+		if _, ok := byWD[wd]; !ok {
+			// A folder no longer wanted (the list changed): its events
+			// would be dropped anyway, but the watch counts against the
+			// user's limit. One gone already fails with EINVAL: fine.
+			unix.InotifyRmWatch(w.fd, uint32(wd))
+		}
+	}
 	var appeared []string
 	for p := range wanted {
 		d := path.Dir(p)
@@ -245,6 +274,13 @@ func (w *Watcher) parse(b []byte) (paths []string, rearm bool) {
 			add(p)
 		case w.wanted[dir]:
 			add(dir) // a drop-in in a watched folder
+		default:
+			for _, pat := range w.globs[dir] {
+				if ok, _ := path.Match(pat, name); ok {
+					add(path.Join(dir, pat)) // by its pattern: one name per input
+					break
+				}
+			}
 		}
 		// A folder made or removed on the way to a wanted path, or a
 		// wanted path that is now a link or a folder: watch anew.
@@ -254,6 +290,9 @@ func (w *Watcher) parse(b []byte) (paths []string, rearm bool) {
 	}
 	return paths, rearm
 }
+
+// isPattern: name has path.Match's special characters.
+func isPattern(name string) bool { return strings.ContainsAny(name, `*?[\`) }
 
 // leadsTo: p is a folder on the way to a wanted path.
 func (w *Watcher) leadsTo(p string) bool {

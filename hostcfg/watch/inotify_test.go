@@ -98,3 +98,39 @@ func TestWatcherFollowsALink(t *testing.T) {
 		t.Fatalf("got %v", got)
 	}
 }
+
+// A pattern stands for the names in its folder that match it, reported by
+// the pattern; other names there are not reported.
+func TestWatcherPattern(t *testing.T) {
+	root := t.TempDir()
+	write(t, filepath.Join(root, "etc/hosts"), "")
+	_, next := changes(t, root, "/etc/dhclient-*.conf")
+	write(t, filepath.Join(root, "etc/hosts"), "127.0.0.1 x\n")
+	write(t, filepath.Join(root, "etc/dhclient-eth0.conf"), "prepend domain-name-servers 169.254.25.10;\n")
+	if got := next(); !slices.Equal(got, []string{"/etc/dhclient-*.conf"}) {
+		t.Fatalf("got %v", got)
+	}
+}
+
+// SetPaths moves the watch: a path it adds is seen, one it drops is not,
+// and the same list again changes nothing.
+func TestWatcherSetPaths(t *testing.T) {
+	root := t.TempDir()
+	write(t, filepath.Join(root, "etc/resolv.conf"), "nameserver 10.0.0.2\n")
+	write(t, filepath.Join(root, "opt/kubelet/config.yaml"), "")
+	w, next := changes(t, root, "/etc/resolv.conf")
+	if changed, err := w.SetPaths([]string{"/opt/kubelet/config.yaml"}); err != nil || !changed {
+		t.Fatalf("SetPaths: changed %v, %v", changed, err)
+	}
+	if changed, err := w.SetPaths([]string{"/opt/kubelet/config.yaml", "/opt/kubelet/config.yaml"}); err != nil || changed {
+		t.Fatalf("SetPaths with the same paths: changed %v, %v", changed, err)
+	}
+	if n := w.Watches(); n != 1 {
+		t.Errorf("%d folders watched, want /opt/kubelet only", n)
+	}
+	write(t, filepath.Join(root, "etc/resolv.conf"), "nameserver 169.254.25.10\n")
+	write(t, filepath.Join(root, "opt/kubelet/config.yaml"), "resolvConf: /etc/resolv.conf\n")
+	if got := next(); !slices.Equal(got, []string{"/opt/kubelet/config.yaml"}) {
+		t.Fatalf("got %v", got)
+	}
+}

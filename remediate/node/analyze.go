@@ -58,6 +58,9 @@ func (n *Node) Looping(a netip.Addr) bool {
 
 // Check gathers the node and analyses it.
 func Check(ctx context.Context, env Env, opts Options, fixers []Fixer) (*Report, *Node, error) {
+	if !env.Root.Records() {
+		env.Root = env.Root.Recording() // for rep.Inputs
+	}
 	n := Gather(ctx, env, opts)
 	n.fixers = fixers
 	fs := Analyze(n, opts)
@@ -82,6 +85,7 @@ func Check(ctx context.Context, env Env, opts Options, fixers []Fixer) (*Report,
 			Files:      OrEmpty(n.Kubelet.ConfigFiles),
 		},
 		ResolvConf: ResolvReport{Path: n.PodFile, Nameservers: []string{}},
+		Inputs:     env.Root.Inputs(),
 	}
 	for _, s := range n.sources {
 		if r, ok := s.(reporter); ok {

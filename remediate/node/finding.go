@@ -133,6 +133,10 @@ type Report struct {
 	// Notes are what unloop could not look at and why (offline, no bus):
 	// said, never silently skipped.
 	Notes []string
+	// Inputs are the node paths the check read or listed, links' targets
+	// included (hostcfg.Root.Inputs): unloop watch watches them. Not part
+	// of the document.
+	Inputs []string `json:"-"`
 }
 
 // ResolvReport describes the pod file.

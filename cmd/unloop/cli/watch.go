@@ -38,9 +38,11 @@ func newWatchCommand(s Streams) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "watch",
 		Short: "Check again whenever a file that decides pods' DNS changes (a daemon)",
-		Long: `watch checks the node, then again each time one of the files unloop.path watches
-changes (inotify; kubelet's configs and the Corefiles too) and every --interval. With
---apply it applies instead, under the same lock and journal as the boot unit.
+		Long: `watch checks the node, then again each time a file that decides pods' DNS changes
+(inotify on what every source reads, as unloop.path, and on every file the last check
+read: kubelet's flags file, drop-ins and --config, the Corefiles, links' targets) and
+every --interval. With --apply it applies instead, under the same lock and journal as
+the boot unit.
 
 Changes are debounced (--debounce). A file rewritten in a loop is reported and backs the
 checks off, up to one a minute: watch never spins. It serves Prometheus metrics on
@@ -87,6 +89,7 @@ type watcher struct {
 	checked    time.Time // when the last check ended with a report
 	took       time.Duration
 	up         bool
+	armed      bool // a check's inputs were watched once
 	folders    int
 	gap        time.Duration
 	changes    map[string]float64
@@ -95,14 +98,15 @@ type watcher struct {
 	runs       []*remediate.Journal
 }
 
-// watchedPaths are unloop.path's files and the Corefiles check reads.
-func watchedPaths(opts remediate.Options) []string {
-	paths := slices.Clone(watch.Paths)
-	corefiles := opts.Corefiles
-	if len(corefiles) == 0 {
-		corefiles = []string{"/etc/coredns/Corefile"}
-	}
-	return append(paths, corefiles...)
+// watchedPaths are what watch watches: the paths every source reads
+// whatever the node holds, and the inputs of the last check (nil before
+// the first): the files the node's own settings name (kubelet's flags
+// file, unit drop-ins, a --config, --config-dir and its sub-folders, the
+// Corefiles) and every link's target on the way to them.
+func watchedPaths(inputs []string) []string {
+	paths := append(remediate.WatchPaths(), inputs...)
+	slices.Sort(paths)
+	return slices.Compact(paths)
 }
 
 func runWatch(ctx context.Context, ss *session, wf watchFlags) error {
@@ -111,7 +115,7 @@ func runWatch(ctx context.Context, ss *session, wf watchFlags) error {
 	if root == "" {
 		root = "/"
 	}
-	iw, err := watch.New(root, watchedPaths(ss.Opts))
+	iw, err := watch.New(root, watchedPaths(nil))
 	if err != nil {
 		return err
 	}
@@ -211,10 +215,34 @@ func (wt *watcher) loop(ctx context.Context, iw *watch.Watcher, changes *pending
 			if sched.Started(time.Now()) {
 				trigger = "change"
 			}
-			wt.check(ctx, trigger)
+			if rep := wt.check(ctx, trigger); rep != nil {
+				wt.rearm(iw, rep.Inputs)
+			}
 			trigger = "interval"
 		}
 	}
+}
+
+// rearm watches what the check just read, with the sources' paths. When
+// that fails (the user's inotify watches are used up) the watches in place
+// stay, and the next check tries again.
+func (wt *watcher) rearm(iw *watch.Watcher, inputs []string) {
+	changed, err := iw.SetPaths(watchedPaths(inputs))
+	if err != nil {
+		wt.ss.log.Error("watching the files the check read", "err", err)
+	}
+	wt.mu.Lock()
+	first := !wt.armed
+	wt.armed, wt.folders = true, iw.Watches()
+	wt.mu.Unlock()
+	if !changed && !first {
+		return
+	}
+	log := wt.ss.log.Debug
+	if first {
+		log = wt.ss.log.Info // once: the list is in place from here on
+	}
+	log("watching the sources' paths and the check's inputs", "inputs", len(inputs), "folders", iw.Watches())
 }
 
 // watchFailed says why the inotify reads stopped while watch was not
@@ -255,17 +283,18 @@ func (wt *watcher) changed(paths []string, now time.Time, folders int, gap time.
 	wt.lastChange, wt.folders, wt.gap = now, folders, gap
 }
 
-// check runs one check (or apply), prints its result, and keeps what the
-// metrics need. A failure is logged and the watch goes on: the next change
-// or interval tries again, and /healthz fails if none succeeds in time.
-func (wt *watcher) check(ctx context.Context, trigger string) {
+// check runs one check (or apply), prints its result, keeps what the
+// metrics need, and returns its report (nil when there is none). A failure
+// is logged and the watch goes on: the next change or interval tries again,
+// and /healthz fails if none succeeds in time.
+func (wt *watcher) check(ctx context.Context, trigger string) *remediate.Report {
 	ss := wt.ss
 	start := time.Now()
 	c := *ss.Config // openEnv may turn a copy offline, not the watch
 	env, closeEnv, err := openEnv(ctx, &c, ss.log)
 	if err != nil {
 		ss.log.Error("opening the node", "err", err)
-		return
+		return nil
 	}
 	defer closeEnv()
 	var rep *remediate.Report
@@ -322,6 +351,7 @@ func (wt *watcher) check(ctx context.Context, trigger string) {
 			ss.log.Error("writing the textfile", "err", err)
 		}
 	}
+	return rep
 }
 
 // healthy says whether the watch is as it should be, and why not.
