@@ -6,17 +6,21 @@ import (
 	"compress/gzip"
 	"crypto/sha256"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/google/go-containerregistry/pkg/v1/validate"
 )
+
+var update = flag.Bool("update", false, "rewrite testdata/archive.golden")
 
 func must[T any](v T, err error) T {
 	if err != nil {
@@ -185,6 +189,30 @@ func TestImage(t *testing.T) {
 
 	if again := build(t, "unloop:1.2.3", bins, "arm64", "amd64"); !bytes.Equal(data, again) {
 		t.Errorf("the same binaries gave another archive: sha256 %x, then %x", sha256.Sum256(data), sha256.Sum256(again))
+	}
+}
+
+// TestArchiveGolden pins the archive's bytes for given binaries: its entries,
+// every JSON file of it, and its sha256. A change here (a new
+// go-containerregistry, say) changes every image's digest: review it, then
+// run go test -update.
+func TestArchiveGolden(t *testing.T) {
+	data := build(t, "unloop:1.2.3", map[string]string{"amd64": "binary for amd64", "arm64": "binary for arm64"}, "amd64", "arm64")
+	var b strings.Builder
+	for _, e := range entries(t, data) {
+		fmt.Fprintf(&b, "%s %o %d\n", e.h.Name, e.h.Mode, e.h.Size)
+		if json.Valid(e.data) {
+			fmt.Fprintf(&b, "\t%s\n", bytes.ReplaceAll(bytes.TrimSpace(e.data), []byte("\n"), []byte("\n\t")))
+		}
+	}
+	fmt.Fprintf(&b, "sha256 %x\n", sha256.Sum256(data))
+	golden := filepath.Join("testdata", "archive.golden")
+	if *update {
+		check(t, os.MkdirAll("testdata", 0o755))
+		check(t, os.WriteFile(golden, []byte(b.String()), 0o644))
+	}
+	if want := string(must(os.ReadFile(golden))); b.String() != want {
+		t.Errorf("the archive is not %s (go test -update rewrites it):\n%s", golden, b.String())
 	}
 }
 
