@@ -90,7 +90,7 @@ func run(args []string) error {
 		return err
 	}
 	tmp := *out + ".tmp"
-	f, err := os.Create(tmp)
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
 		return err
 	}
