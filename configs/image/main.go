@@ -1,7 +1,8 @@
 // Command image writes unloop's container image as an OCI image archive (an
 // OCI image layout in a tar), with no Docker daemon and no registry: one
 // image per architecture under one index, named NAME:TAG (`make image` runs
-// it).
+// it). go-containerregistry builds the images, the index and the layout; this
+// command writes the layer's files and tars the layout.
 //
 //	go run . -name unloop:0.1.0 -bin amd64=../../dist/bin/amd64/unloop -bin arm64=../../dist/bin/arm64/unloop -o ../../dist/unloop-0.1.0.tar
 //
@@ -14,16 +15,23 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"maps"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+	imagespec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
 // binPath is where the binary is in the image.
@@ -77,12 +85,21 @@ func run(args []string) error {
 		}
 		images = append(images, image{arch: arch, bin: data})
 	}
-	data, err := archive(ref, tag, images)
+	idx, err := index(ref, tag, images)
 	if err != nil {
 		return err
 	}
 	tmp := *out + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp) // a no-op once renamed
+	if err := archive(f, idx); err != nil {
+		f.Close()
+		return fmt.Errorf("writing %s: %w", *out, err)
+	}
+	if err := f.Close(); err != nil {
 		return err
 	}
 	return os.Rename(tmp, *out)
@@ -113,111 +130,72 @@ type image struct {
 	bin  []byte
 }
 
-// A blob is one content-addressed file of the layout.
-type blob struct {
-	mediaType, digest string
-	data              []byte
-}
+// epoch is every time in the archive (tar entries, the config's created,
+// its history): the same binaries give the same archive.
+var epoch = time.Unix(0, 0).UTC()
 
-func newBlob(mediaType string, data []byte) blob {
-	sum := sha256.Sum256(data)
-	return blob{mediaType, "sha256:" + hex.EncodeToString(sum[:]), data}
-}
-
-func jsonBlob(mediaType string, v any) blob {
-	data, err := json.Marshal(v)
-	if err != nil {
-		panic(err) // only maps, slices, strings and numbers
-	}
-	return newBlob(mediaType, data)
-}
-
-func (b blob) descriptor(extra map[string]any) map[string]any {
-	d := map[string]any{"mediaType": b.mediaType, "digest": b.digest, "size": len(b.data)}
-	for k, v := range extra {
-		d[k] = v
-	}
-	return d
-}
-
-const (
-	mediaIndex    = "application/vnd.oci.image.index.v1+json"
-	mediaManifest = "application/vnd.oci.image.manifest.v1+json"
-	mediaConfig   = "application/vnd.oci.image.config.v1+json"
-	mediaLayer    = "application/vnd.oci.image.layer.v1.tar+gzip"
-)
-
-// archive is the layout's tar: index.json names one index (ref under
-// containerd's, podman's and docker's annotation, tag under the OCI one),
-// which lists one manifest per architecture.
-func archive(ref, tag string, images []image) ([]byte, error) {
-	var blobs []blob
-	var manifests []any
+// index is the layout's top index: one entry naming (ref under containerd's,
+// podman's and docker's annotation, tag under the OCI one) an image index
+// that lists one manifest per architecture, in the order given.
+func index(ref, tag string, images []image) (v1.ImageIndex, error) {
+	var adds []mutate.IndexAddendum
 	for _, img := range images {
-		layer, diffID, err := layerOf(img.bin)
+		im, err := imageOf(img, tag)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("the %s image: %w", img.arch, err)
 		}
-		config := jsonBlob(mediaConfig, map[string]any{
-			"architecture": img.arch, "os": "linux",
-			"config": map[string]any{
-				"Entrypoint": []string{binPath},
-				"Env":        []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"},
-				"Labels":     map[string]string{"org.opencontainers.image.version": tag},
-			},
-			"rootfs": map[string]any{"type": "layers", "diff_ids": []string{diffID}},
-		})
-		manifest := jsonBlob(mediaManifest, map[string]any{
-			"schemaVersion": 2, "mediaType": mediaManifest,
-			"config": config.descriptor(nil),
-			"layers": []any{layer.descriptor(nil)},
-		})
-		blobs = append(blobs, layer, config, manifest)
-		manifests = append(manifests, manifest.descriptor(map[string]any{
-			"platform": map[string]string{"architecture": img.arch, "os": "linux"},
-		}))
+		adds = append(adds, mutate.IndexAddendum{Add: im, Descriptor: v1.Descriptor{
+			Platform: &v1.Platform{OS: "linux", Architecture: img.arch},
+		}})
 	}
-	index := jsonBlob(mediaIndex, map[string]any{"schemaVersion": 2, "mediaType": mediaIndex, "manifests": manifests})
-	blobs = append(blobs, index)
-	top, err := json.Marshal(map[string]any{
-		"schemaVersion": 2, "mediaType": mediaIndex,
-		"manifests": []any{index.descriptor(map[string]any{"annotations": map[string]string{
-			"io.containerd.image.name":          ref,
-			"org.opencontainers.image.ref.name": tag,
-		}})},
+	// empty.Index is already OCI; said again so that it can't drift to a
+	// Docker manifest list.
+	archs := mutate.IndexMediaType(mutate.AppendManifests(empty.Index, adds...), types.OCIImageIndex)
+	named := mutate.AppendManifests(empty.Index, mutate.IndexAddendum{Add: archs, Descriptor: v1.Descriptor{
+		Annotations: map[string]string{
+			"io.containerd.image.name":  ref,
+			imagespec.AnnotationRefName: tag,
+		},
+	}})
+	return mutate.IndexMediaType(named, types.OCIImageIndex), nil
+}
+
+// imageOf is one architecture's OCI image: its layer, and a config that runs
+// unloop.
+func imageOf(img image, tag string) (v1.Image, error) {
+	raw, err := layerTar(img.bin)
+	if err != nil {
+		return nil, err
+	}
+	// Gzip at the best level, as the archive always was: the layer's digest
+	// (and the archive's bytes) stay what they were for the same binary.
+	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) {
+		return io.NopCloser(bytes.NewReader(raw)), nil
+	}, tarball.WithMediaType(types.OCILayer), tarball.WithCompressionLevel(gzip.BestCompression), tarball.WithCompressedCaching)
+	if err != nil {
+		return nil, err
+	}
+	base := mutate.ConfigMediaType(mutate.MediaType(empty.Image, types.OCIManifestSchema1), types.OCIConfigJSON)
+	base, err = mutate.ConfigFile(base, &v1.ConfigFile{
+		Architecture: img.arch,
+		OS:           "linux",
+		Created:      v1.Time{Time: epoch},
+		RootFS:       v1.RootFS{Type: "layers"},
+		Config: v1.Config{
+			Entrypoint: []string{binPath},
+			Env:        []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"},
+			Labels:     map[string]string{imagespec.AnnotationVersion: tag},
+		},
 	})
 	if err != nil {
 		return nil, err
 	}
-
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	for _, d := range []string{"blobs/", "blobs/sha256/"} {
-		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: d, Mode: 0o755, ModTime: epoch}); err != nil {
-			return nil, err
-		}
-	}
-	files := []blob{{digest: "oci-layout", data: []byte(`{"imageLayoutVersion":"1.0.0"}`)}, {digest: "index.json", data: top}}
-	for _, b := range blobs {
-		files = append(files, blob{digest: "blobs/sha256/" + strings.TrimPrefix(b.digest, "sha256:"), data: b.data})
-	}
-	for _, f := range files {
-		if err := writeFile(tw, f.digest, 0o644, f.data); err != nil {
-			return nil, err
-		}
-	}
-	if err := tw.Close(); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
+	return mutate.Append(base, mutate.Addendum{Layer: layer, History: v1.History{Created: v1.Time{Time: epoch}}})
 }
 
-// epoch is every entry's time: the same binaries give the same archive.
-var epoch = time.Unix(0, 0)
-
-// layerOf is the image's one layer, gzipped, and its diff ID (the digest of
-// the tar before gzip).
-func layerOf(bin []byte) (blob, string, error) {
+// layerTar is the image's one layer before gzip: the binary and the folders
+// a container runtime mounts over.
+func layerTar(bin []byte) ([]byte, error) {
 	var raw bytes.Buffer
 	tw := tar.NewWriter(&raw)
 	for _, d := range []string{"dev/", "etc/", "proc/", "run/", "sys/", "tmp/", "usr/", "usr/bin/", "var/"} {
@@ -226,34 +204,76 @@ func layerOf(bin []byte) (blob, string, error) {
 			mode = 0o1777
 		}
 		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: d, Mode: mode, ModTime: epoch}); err != nil {
-			return blob{}, "", err
+			return nil, err
 		}
 	}
-	if err := writeFile(tw, strings.TrimPrefix(binPath, "/"), 0o755, bin); err != nil {
-		return blob{}, "", err
+	if err := writeFile(tw, strings.TrimPrefix(binPath, "/"), 0o755, bytes.NewReader(bin), int64(len(bin))); err != nil {
+		return nil, err
 	}
 	if err := tw.Close(); err != nil {
-		return blob{}, "", err
+		return nil, err
 	}
-	sum := sha256.Sum256(raw.Bytes())
-	var gz bytes.Buffer
-	zw, err := gzip.NewWriterLevel(&gz, gzip.BestCompression)
-	if err != nil {
-		return blob{}, "", err
-	}
-	if _, err := zw.Write(raw.Bytes()); err != nil {
-		return blob{}, "", err
-	}
-	if err := zw.Close(); err != nil {
-		return blob{}, "", err
-	}
-	return newBlob(mediaLayer, gz.Bytes()), "sha256:" + hex.EncodeToString(sum[:]), nil
+	return raw.Bytes(), nil
 }
 
-func writeFile(tw *tar.Writer, name string, mode int64, data []byte) error {
-	if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: name, Mode: mode, Size: int64(len(data)), ModTime: epoch}); err != nil {
+// archive writes idx to w as an OCI image archive: layout.Write lays it out
+// in a temporary folder, and this tars that folder. go-containerregistry's
+// tarball package writes Docker-save archives (manifest.json, no index.json),
+// not OCI archives, so the tar is written here: the layout's metadata first,
+// then the blobs by digest, every entry owned by root at the epoch with a fixed
+// mode (not the umask's), so the same images give the same bytes.
+func archive(w io.Writer, idx v1.ImageIndex) error {
+	dir, err := os.MkdirTemp("", "unloop-image-")
+	if err != nil {
 		return err
 	}
-	_, err := tw.Write(data)
+	defer os.RemoveAll(dir)
+	if _, err := layout.Write(dir, idx); err != nil {
+		return fmt.Errorf("writing the OCI layout: %w", err)
+	}
+	blobs, err := os.ReadDir(filepath.Join(dir, "blobs", "sha256"))
+	if err != nil {
+		return err
+	}
+	tw := tar.NewWriter(w)
+	for _, d := range []string{"blobs/", "blobs/sha256/"} {
+		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: d, Mode: 0o755, ModTime: epoch}); err != nil {
+			return err
+		}
+	}
+	names := []string{"oci-layout", "index.json"}
+	for _, b := range blobs { // ReadDir sorts by name
+		names = append(names, "blobs/sha256/"+b.Name())
+	}
+	for _, name := range names {
+		if err := tarFile(tw, dir, name); err != nil {
+			return err
+		}
+	}
+	return tw.Close()
+}
+
+// tarFile copies dir/name into tw as name.
+func tarFile(tw *tar.Writer, dir, name string) error {
+	f, err := os.Open(filepath.Join(dir, filepath.FromSlash(name)))
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if !st.Mode().IsRegular() {
+		return fmt.Errorf("%s in the layout is not a file", name)
+	}
+	return writeFile(tw, name, 0o644, f, st.Size())
+}
+
+func writeFile(tw *tar.Writer, name string, mode int64, r io.Reader, size int64) error {
+	if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: name, Mode: mode, Size: size, ModTime: epoch}); err != nil {
+		return err
+	}
+	_, err := io.CopyN(tw, r, size)
 	return err
 }

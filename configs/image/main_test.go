@@ -5,33 +5,22 @@ import (
 	"bytes"
 	"compress/gzip"
 	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
+	"flag"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/google/go-containerregistry/pkg/v1/validate"
 )
 
-// readArchive is the archive's files by name.
-func readArchive(t *testing.T, data []byte) map[string][]byte {
-	t.Helper()
-	files := map[string][]byte{}
-	tr := tar.NewReader(bytes.NewReader(data))
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			return files
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		if h.Typeflag == tar.TypeReg {
-			files[h.Name] = must(io.ReadAll(tr))
-		}
-	}
-}
+var update = flag.Bool("update", false, "rewrite testdata/archive.golden")
 
 func must[T any](v T, err error) T {
 	if err != nil {
@@ -40,47 +29,23 @@ func must[T any](v T, err error) T {
 	return v
 }
 
-func decode(t *testing.T, data []byte, v any) {
+func check(t *testing.T, err error) {
 	t.Helper()
-	if err := json.Unmarshal(data, v); err != nil {
-		t.Fatalf("%v: %s", err, data)
+	if err != nil {
+		t.Fatal(err)
 	}
 }
 
-type descriptor struct {
-	MediaType   string            `json:"mediaType"`
-	Digest      string            `json:"digest"`
-	Size        int               `json:"size"`
-	Annotations map[string]string `json:"annotations"`
-	Platform    *struct {
-		Architecture string `json:"architecture"`
-		OS           string `json:"os"`
-	} `json:"platform"`
-}
-
-// blobOf is the blob d names, checked against its digest and size.
-func blobOf(t *testing.T, files map[string][]byte, d descriptor) []byte {
+// build runs the command for the binaries in bins (arch to content), given
+// in the order of archs, and is the archive it wrote.
+func build(t *testing.T, name string, bins map[string]string, archs ...string) []byte {
 	t.Helper()
-	data, ok := files["blobs/sha256/"+strings.TrimPrefix(d.Digest, "sha256:")]
-	sum := sha256.Sum256(data)
-	if !ok || "sha256:"+hex.EncodeToString(sum[:]) != d.Digest || len(data) != d.Size {
-		t.Fatalf("blob %s (%d bytes): missing or not what its descriptor says", d.Digest, d.Size)
-	}
-	return data
-}
-
-// TestImage reads the archive back as a runtime would: index.json names
-// the image (containerd's full reference, the OCI tag), its index has one
-// manifest per architecture, and each image runs that architecture's
-// binary from /usr/bin/unloop; every blob matches its digest. The same
-// binaries give the same archive.
-func TestImage(t *testing.T) {
 	dir := t.TempDir()
-	bins := map[string]string{"amd64": "binary for amd64", "arm64": "binary for arm64"}
-	args := []string{"-name", "unloop:1.2.3", "-o", filepath.Join(dir, "a.tar")}
-	for arch, data := range bins {
+	out := filepath.Join(dir, "out.tar")
+	args := []string{"-name", name, "-o", out}
+	for _, arch := range archs {
 		p := filepath.Join(dir, arch)
-		if err := os.WriteFile(p, []byte(data), 0o755); err != nil {
+		if err := os.WriteFile(p, []byte(bins[arch]), 0o755); err != nil {
 			t.Fatal(err)
 		}
 		args = append(args, "-bin", arch+"="+p)
@@ -88,71 +53,166 @@ func TestImage(t *testing.T) {
 	if err := run(args); err != nil {
 		t.Fatal(err)
 	}
-	data := must(os.ReadFile(filepath.Join(dir, "a.tar")))
-	files := readArchive(t, data)
-	if string(files["oci-layout"]) != `{"imageLayoutVersion":"1.0.0"}` {
-		t.Errorf("oci-layout: %s", files["oci-layout"])
+	if _, err := os.Stat(out + ".tmp"); !os.IsNotExist(err) {
+		t.Errorf("the temporary archive is left behind (%v)", err)
 	}
-	var top struct{ Manifests []descriptor }
-	if err := json.Unmarshal(files["index.json"], &top); err != nil || len(top.Manifests) != 1 {
-		t.Fatalf("index.json: %v %s", err, files["index.json"])
+	return must(os.ReadFile(out))
+}
+
+// An entry is one tar header and its content.
+type entry struct {
+	h    *tar.Header
+	data []byte
+}
+
+// entries reads the archive as a plain tar reader does, and checks what
+// every entry of it has in common: root's, at the epoch, a fixed mode.
+func entries(t *testing.T, data []byte) []entry {
+	t.Helper()
+	var es []entry
+	tr := tar.NewReader(bytes.NewReader(data))
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return es
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		mode := map[byte]int64{tar.TypeDir: 0o755, tar.TypeReg: 0o644}[h.Typeflag]
+		if h.Mode != mode || h.Uid != 0 || h.Gid != 0 || h.Uname != "" || h.Gname != "" || !h.ModTime.Equal(epoch) || h.Format != tar.FormatUSTAR {
+			t.Errorf("%s: mode %o, owner %d:%d (%q:%q), time %v, format %v; want %o, root's, at the epoch, ustar",
+				h.Name, h.Mode, h.Uid, h.Gid, h.Uname, h.Gname, h.ModTime, h.Format, mode)
+		}
+		es = append(es, entry{h, must(io.ReadAll(tr))})
 	}
-	named := top.Manifests[0]
-	if named.MediaType != mediaIndex || named.Annotations["io.containerd.image.name"] != "docker.io/library/unloop:1.2.3" ||
-		named.Annotations["org.opencontainers.image.ref.name"] != "1.2.3" {
-		t.Errorf("index.json names %+v", named)
+}
+
+// TestImage reads the archive back as a runtime would: a plain tar of an
+// OCI layout (the folders, oci-layout and index.json, then the blobs by
+// digest) that go-containerregistry's layout reader opens and validates
+// (every digest, size and diff ID). index.json names the image
+// (containerd's full reference, the OCI tag); its index has one manifest per
+// architecture, in the order of the architectures' names; each image runs
+// that architecture's binary from /usr/bin/unloop. The same binaries give
+// the same archive, in whatever order they are given.
+func TestImage(t *testing.T) {
+	bins := map[string]string{"amd64": "binary for amd64", "arm64": "binary for arm64"}
+	data := build(t, "unloop:1.2.3", bins, "amd64", "arm64")
+
+	es := entries(t, data)
+	var names []string
+	dir := t.TempDir()
+	for _, e := range es {
+		names = append(names, e.h.Name)
+		p := filepath.Join(dir, filepath.FromSlash(e.h.Name))
+		if e.h.Typeflag == tar.TypeDir {
+			check(t, os.MkdirAll(p, 0o755))
+		} else {
+			check(t, os.WriteFile(p, e.data, 0o644))
+		}
 	}
-	var index struct{ Manifests []descriptor }
-	decode(t, blobOf(t, files, named), &index)
-	seen := map[string]bool{}
-	for _, m := range index.Manifests {
-		if m.Platform == nil || m.Platform.OS != "linux" || m.MediaType != mediaManifest {
+	if len(names) < 4 || !slices.Equal(names[:4], []string{"blobs/", "blobs/sha256/", "oci-layout", "index.json"}) ||
+		!slices.IsSorted(names[4:]) || len(names) != 4+7 {
+		t.Errorf("entries %q; want blobs/, blobs/sha256/, oci-layout, index.json and 7 blobs by digest", names)
+	}
+	var version struct{ ImageLayoutVersion string }
+	if err := json.Unmarshal(es[2].data, &version); err != nil || version.ImageLayoutVersion != "1.0.0" {
+		t.Errorf("oci-layout: %v %s", err, es[2].data)
+	}
+
+	p := must(layout.FromPath(dir))
+	top := must(p.ImageIndex())
+	if err := validate.Index(top); err != nil {
+		t.Fatalf("the layout does not validate: %v", err)
+	}
+	tm := must(top.IndexManifest())
+	if tm.MediaType != types.OCIImageIndex || len(tm.Manifests) != 1 {
+		t.Fatalf("index.json: %s", es[3].data)
+	}
+	named := tm.Manifests[0]
+	want := map[string]string{"io.containerd.image.name": "docker.io/library/unloop:1.2.3", "org.opencontainers.image.ref.name": "1.2.3"}
+	if named.MediaType != types.OCIImageIndex || fmt.Sprint(named.Annotations) != fmt.Sprint(want) {
+		t.Errorf("index.json names %+v; want an OCI index annotated %v", named, want)
+	}
+	idx := must(top.ImageIndex(named.Digest))
+	im := must(idx.IndexManifest())
+	var archs []string
+	for _, m := range im.Manifests {
+		if m.Platform == nil || m.Platform.OS != "linux" || m.Platform.Variant != "" || m.MediaType != types.OCIManifestSchema1 {
 			t.Fatalf("manifest %+v", m)
 		}
 		arch := m.Platform.Architecture
-		seen[arch] = true
-		var man struct {
-			Config descriptor
-			Layers []descriptor
+		archs = append(archs, arch)
+		img := must(idx.Image(m.Digest))
+		man := must(img.Manifest())
+		if man.MediaType != types.OCIManifestSchema1 || man.Config.MediaType != types.OCIConfigJSON || len(man.Layers) != 1 || man.Layers[0].MediaType != types.OCILayer {
+			t.Errorf("%s: manifest %+v; want OCI media types and one gzipped layer", arch, man)
 		}
-		decode(t, blobOf(t, files, m), &man)
-		var config struct {
-			Architecture string
-			Config       struct{ Entrypoint []string }
-			RootFS       struct {
-				DiffIDs []string `json:"diff_ids"`
-			} `json:"rootfs"`
+		cf := must(img.ConfigFile())
+		c := cf.Config
+		if cf.Architecture != arch || cf.OS != "linux" || !cf.Created.Equal(epoch) ||
+			!slices.Equal(c.Entrypoint, []string{"/usr/bin/unloop"}) || c.Cmd != nil || c.User != "" || c.WorkingDir != "" ||
+			!slices.Equal(c.Env, []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}) ||
+			fmt.Sprint(c.Labels) != "map[org.opencontainers.image.version:1.2.3]" {
+			t.Errorf("%s: config %+v", arch, cf)
 		}
-		decode(t, blobOf(t, files, man.Config), &config)
-		if config.Architecture != arch || len(config.Config.Entrypoint) != 1 || config.Config.Entrypoint[0] != "/usr/bin/unloop" || len(man.Layers) != 1 {
-			t.Fatalf("%s: config %+v, %d layers", arch, config, len(man.Layers))
+		layers := must(img.Layers())
+		// The layer is gzipped as it always was (compress/gzip, best
+		// level, no name or time): its digest stays for the same binary.
+		var gz bytes.Buffer
+		zw := must(gzip.NewWriterLevel(&gz, gzip.BestCompression))
+		must(zw.Write(must(layerTar([]byte(bins[arch])))))
+		check(t, zw.Close())
+		if got := must(io.ReadAll(must(layers[0].Compressed()))); !bytes.Equal(got, gz.Bytes()) {
+			t.Errorf("%s: the layer is not layerTar's tar gzipped at the best level", arch)
 		}
-		raw := must(io.ReadAll(must(gzip.NewReader(bytes.NewReader(blobOf(t, files, man.Layers[0]))))))
-		sum := sha256.Sum256(raw)
-		if len(config.RootFS.DiffIDs) != 1 || config.RootFS.DiffIDs[0] != "sha256:"+hex.EncodeToString(sum[:]) {
-			t.Errorf("%s: diff IDs %v do not match the layer", arch, config.RootFS.DiffIDs)
-		}
-		tr := tar.NewReader(bytes.NewReader(raw))
+		rc := must(layers[0].Uncompressed())
+		tr := tar.NewReader(rc)
+		var files []string
 		var bin string
 		for h, err := tr.Next(); err == nil; h, err = tr.Next() {
-			if h.Name == "usr/bin/unloop" && h.Mode == 0o755 {
+			files = append(files, fmt.Sprintf("%s %o", h.Name, h.Mode))
+			if h.Name == "usr/bin/unloop" {
 				bin = string(must(io.ReadAll(tr)))
 			}
 		}
-		if bin != bins[arch] {
-			t.Errorf("%s: /usr/bin/unloop (mode 0755) holds %q", arch, bin)
+		rc.Close()
+		wantFiles := []string{"dev/ 755", "etc/ 755", "proc/ 755", "run/ 755", "sys/ 755", "tmp/ 1777", "usr/ 755", "usr/bin/ 755", "var/ 755", "usr/bin/unloop 755"}
+		if !slices.Equal(files, wantFiles) || bin != bins[arch] {
+			t.Errorf("%s: the layer holds %q, /usr/bin/unloop %q; want %q, %q", arch, files, bin, wantFiles, bins[arch])
 		}
 	}
-	if len(seen) != 2 || !seen["amd64"] || !seen["arm64"] {
-		t.Errorf("architectures %v, want amd64 and arm64", seen)
+	if !slices.Equal(archs, []string{"amd64", "arm64"}) {
+		t.Errorf("architectures %v, want amd64 and arm64", archs)
 	}
 
-	args[3] = filepath.Join(dir, "b.tar")
-	if err := run(args); err != nil {
-		t.Fatal(err)
+	if again := build(t, "unloop:1.2.3", bins, "arm64", "amd64"); !bytes.Equal(data, again) {
+		t.Errorf("the same binaries gave another archive: sha256 %x, then %x", sha256.Sum256(data), sha256.Sum256(again))
 	}
-	if !bytes.Equal(data, must(os.ReadFile(args[3]))) {
-		t.Error("the same binaries gave another archive")
+}
+
+// TestArchiveGolden pins the archive's bytes for given binaries: its entries,
+// every JSON file of it, and its sha256. A change here (a new
+// go-containerregistry, say) changes every image's digest: review it, then
+// run go test -update.
+func TestArchiveGolden(t *testing.T) {
+	data := build(t, "unloop:1.2.3", map[string]string{"amd64": "binary for amd64", "arm64": "binary for arm64"}, "amd64", "arm64")
+	var b strings.Builder
+	for _, e := range entries(t, data) {
+		fmt.Fprintf(&b, "%s %o %d\n", e.h.Name, e.h.Mode, e.h.Size)
+		if json.Valid(e.data) {
+			fmt.Fprintf(&b, "\t%s\n", bytes.ReplaceAll(bytes.TrimSpace(e.data), []byte("\n"), []byte("\n\t")))
+		}
+	}
+	fmt.Fprintf(&b, "sha256 %x\n", sha256.Sum256(data))
+	golden := filepath.Join("testdata", "archive.golden")
+	if *update {
+		check(t, os.MkdirAll("testdata", 0o755))
+		check(t, os.WriteFile(golden, []byte(b.String()), 0o644))
+	}
+	if want := string(must(os.ReadFile(golden))); b.String() != want {
+		t.Errorf("the archive is not %s (go test -update rewrites it):\n%s", golden, b.String())
 	}
 }
 
