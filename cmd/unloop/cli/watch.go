@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -13,6 +15,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 
 	"github.com/unloop/unloop/cmd/unloop/render"
@@ -306,7 +310,6 @@ func (wt *watcher) check(ctx context.Context, trigger string) {
 	if rep != nil {
 		wt.rep, wt.checked, wt.took = rep, end, end.Sub(start)
 	}
-	fams := wt.metricsLocked()
 	wt.mu.Unlock()
 	if rep != nil {
 		ss.log.Info("checked", "trigger", trigger, "status", rep.Status, "took", end.Sub(start).Round(time.Millisecond).String())
@@ -318,7 +321,7 @@ func (wt *watcher) check(ctx context.Context, trigger string) {
 				p = filepath.Join(wd, p)
 			}
 		}
-		if err := writeTextfileOf(p, fams); err != nil {
+		if err := writeTextfileOf(p, wt.registry()); err != nil {
 			ss.log.Error("writing the textfile", "err", err)
 		}
 	}
@@ -348,15 +351,28 @@ func (wt *watcher) handler() http.Handler {
 		}
 		fmt.Fprintln(w, "ok")
 	})
-	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
-		wt.mu.Lock()
-		fams := wt.metricsLocked()
-		wt.mu.Unlock()
-		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-		writeFamilies(w, fams)
-	})
+	reg := wt.registry()
+	opts := promhttp.HandlerOpts{EnableOpenMetrics: true, ErrorHandling: promhttp.ContinueOnError}
+	if wt.ss != nil {
+		opts.ErrorLog = errorLog{wt.ss.log}
+	}
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, opts))
 	return mux
 }
+
+// registry gathers the watch's metrics as they are at each gathering.
+func (wt *watcher) registry() *prometheus.Registry {
+	return registryOf(func() []*gaugeFamily {
+		wt.mu.Lock()
+		defer wt.mu.Unlock()
+		return wt.metricsLocked()
+	})
+}
+
+// errorLog logs what /metrics could not gather; the rest is still served.
+type errorLog struct{ log *slog.Logger }
+
+func (l errorLog) Println(v ...any) { l.log.Warn("serving /metrics", "err", fmt.Sprint(v...)) }
 
 // metricsLocked are the last check's metrics (none before the first), the
 // journal's and the watch's own; wt.mu is held.
@@ -382,9 +398,22 @@ func (wt *watcher) metricsLocked() []*gaugeFamily {
 	folders.add(float64(wt.folders))
 	gap := gauge("unloop_watch_backoff_seconds")
 	gap.add(wt.gap.Seconds())
+	// Every watched path has its series from the start, at 0: the family is
+	// there before the first change, and rate() sees that change.
+	counts := maps.Clone(wt.changes)
+	if counts == nil {
+		counts = map[string]float64{}
+	}
+	if wt.ss != nil {
+		for _, p := range watchedPaths(wt.ss.Opts) {
+			if _, ok := counts[p]; !ok {
+				counts[p] = 0
+			}
+		}
+	}
 	changes := counter("unloop_watch_changes_total")
-	for _, p := range sortedKeys(wt.changes) {
-		changes.add(wt.changes[p], "path", p)
+	for _, p := range sortedKeys(counts) {
+		changes.add(counts[p], "path", p)
 	}
 	lastChange := gauge("unloop_watch_last_change_timestamp_seconds")
 	if !wt.lastChange.IsZero() {
