@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 
@@ -141,7 +142,7 @@ func (wt *watcher) serve(ctx context.Context) (stop func(), err error) {
 	if err != nil {
 		return nil, fmt.Errorf("--listen: %w", err)
 	}
-	srv := &http.Server{Handler: wt.handler(), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: wt.handler(runtimeCollectors()...), ReadHeaderTimeout: 10 * time.Second}
 	go srv.Serve(ln)
 	wt.ss.log.Info("serving /metrics and /healthz", "listen", ln.Addr().String())
 	return func() {
@@ -342,7 +343,8 @@ func (wt *watcher) healthy(now time.Time) error {
 	return nil
 }
 
-func (wt *watcher) handler() http.Handler {
+// handler serves /healthz, and /metrics with runtime's metrics as well.
+func (wt *watcher) handler(runtime ...prometheus.Collector) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		if err := wt.healthy(time.Now()); err != nil {
@@ -352,12 +354,23 @@ func (wt *watcher) handler() http.Handler {
 		fmt.Fprintln(w, "ok")
 	})
 	reg := wt.registry()
+	reg.MustRegister(runtime...)
 	opts := promhttp.HandlerOpts{EnableOpenMetrics: true, ErrorHandling: promhttp.ContinueOnError}
 	if wt.ss != nil {
 		opts.ErrorLog = errorLog{wt.ss.log}
 	}
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, opts))
 	return mux
+}
+
+// runtimeCollectors are the go_* and process_* metrics SREs expect of a
+// daemon: on /metrics only, since node_exporter has its own and refuses a
+// textfile that repeats them.
+func runtimeCollectors() []prometheus.Collector {
+	return []prometheus.Collector{
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	}
 }
 
 // registry gathers the watch's metrics as they are at each gathering.
