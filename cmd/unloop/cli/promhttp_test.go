@@ -5,6 +5,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -132,5 +134,53 @@ func TestInvalidSamplesAreErrors(t *testing.T) {
 	err := writeGathered(&b, registryOf(bad))
 	if err == nil || !strings.Contains(err.Error(), "unloop_check_status") || !strings.Contains(err.Error(), "UTF-8") {
 		t.Errorf("err %v, want both samples named", err)
+	}
+}
+
+// TestTextfileNeverChmodsASwappedLink: the textfile folder's owner (not
+// root) swaps a link to a file of root's in for the temporary file while
+// unloop writes. prometheus.WriteToTextfile chmods its temporary file by
+// name, and made such a file 0644 within a few writes here; the folder's
+// handle and fchmod never reach it.
+func TestTextfileNeverChmodsASwappedLink(t *testing.T) {
+	dir := t.TempDir()
+	victim := filepath.Join(t.TempDir(), "shadow")
+	if err := os.WriteFile(victim, []byte("root:*:20000::::::\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	prom := filepath.Join(dir, "unloop.prom")
+	stop, done := make(chan struct{}), make(chan struct{})
+	defer func() { close(stop); <-done }()
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			ents, _ := os.ReadDir(dir)
+			for _, e := range ents {
+				if e.Name() != "unloop.prom" && e.Type().IsRegular() {
+					p := filepath.Join(dir, e.Name())
+					os.Remove(p)
+					os.Symlink(victim, p)
+				}
+			}
+		}
+	}()
+	rep := &remediate.Report{Status: "ok"}
+	for range 100 {
+		writeTextfile(prom, rep, time.Now()) // may fail when the link won: it must not follow it
+		fi, err := os.Stat(victim)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != 0o600 {
+			t.Fatalf("the file a swapped link named is now %v", fi.Mode())
+		}
+	}
+	if b, err := os.ReadFile(victim); err != nil || string(b) != "root:*:20000::::::\n" {
+		t.Errorf("the file a swapped link named is now %q (%v)", b, err)
 	}
 }
