@@ -1,8 +1,7 @@
 // Package metrics parses what the built unloop writes for Prometheus (check
 // --output prometheus, --textfile, watch's /metrics) with Prometheus's own
-// parser, prometheus/common/expfmt: a test-only library, so it lives in this
-// module and not in the product's go.mod. No node is booted: the node trees
-// are folders given with --root --offline.
+// parser, prometheus/common/expfmt. No node is booted: the node trees are
+// folders given with --root --offline.
 package metrics
 
 import (

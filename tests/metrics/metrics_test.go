@@ -263,7 +263,7 @@ func TestConfigFileMetricsOutputKeepsApply(t *testing.T) {
 // TestVersionLabel: a version with quotes, backslashes and the text
 // format's own characters, built in with -ldflags -X, comes back from
 // Prometheus's parser as it was built; the other families still parse.
-// (cmd/unloop/cli's FuzzMetricsText fuzzes the escaping without this library.)
+// (cmd/unloop/cli's FuzzMetricsText fuzzes the escaping in-process.)
 func TestVersionLabel(t *testing.T) {
 	root := nodeTree(t, loopNode)
 	for i, v := range weirdVersions {

@@ -3,6 +3,9 @@ package cli
 import (
 	"fmt"
 	"strings"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/unloop/unloop/remediate"
 )
@@ -32,6 +35,28 @@ var metricHelp = map[string]string{
 	"unloop_watch_last_change_timestamp_seconds": "When unloop watch last saw a watched path change (Unix time).",
 	"unloop_watch_checks_total":                  "Checks unloop watch ran, by what started them: start, change or interval.",
 }
+
+// metricLabels are the label names of the metrics in metricHelp that have
+// labels, in the order their values are given.
+var metricLabels = map[string][]string{
+	"unloop_check_status":        {"status"},
+	"unloop_findings":            {"code", "severity"},
+	"unloop_build_info":          {"version"},
+	"unloop_last_apply_info":     {"run", "state"},
+	"unloop_pod_stale":           {"pod"},
+	"unloop_watch_changes_total": {"path"},
+	"unloop_watch_checks_total":  {"trigger"},
+}
+
+// metricDescs are client_golang's descriptions of metricHelp's metrics,
+// made on first use: most runs write no metrics.
+var metricDescs = sync.OnceValue(func() map[string]*prometheus.Desc {
+	descs := make(map[string]*prometheus.Desc, len(metricHelp))
+	for name, help := range metricHelp {
+		descs[name] = prometheus.NewDesc(name, help, metricLabels[name], nil)
+	}
+	return descs
+})
 
 // codeList is every finding code with its severity, from the code registry.
 func codeList() string {

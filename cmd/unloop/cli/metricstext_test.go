@@ -8,9 +8,8 @@ import (
 )
 
 // This file reads Prometheus's text format back, for what unloop writes,
-// without Prometheus's library (a test-only dependency the product's go.mod
-// does not carry): tests/metrics parses the built binary's output with
-// prometheus/common's own parser.
+// with a small parser of its own: a second reading beside prometheus/common's
+// parser, which promhttp_test.go and tests/metrics (on the built binary) use.
 
 // sample is one sample line: a metric name, its labels and its value.
 type sample struct {

@@ -7,11 +7,13 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strconv"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/expfmt"
 	"github.com/spf13/cobra"
 
 	"github.com/unloop/unloop/cmd/unloop/render"
@@ -23,14 +25,13 @@ import (
 // prometheus, or a node_exporter textfile with --textfile) and as a
 // node-problem-detector custom plugin (--output npd).
 
-// A gauge family of Prometheus's text format, written here rather than
-// through prometheus/common's expfmt: that brings protobuf and its package
-// initialisation into every run of unloop (~0.5 ms at start-up), for five
-// gauges. The tests parse the output back with expfmt's own parser.
+// A metric family as unloop builds it from a result: the name of a metric
+// in metricHelp, its type and samples. familiesCollector hands families to
+// client_golang, which writes the text (and OpenMetrics) formats.
 type gaugeFamily struct {
-	name, help string
-	typ        string // gauge, or counter
-	samples    []gaugeSample
+	name    string
+	typ     prometheus.ValueType
+	samples []gaugeSample
 }
 
 type gaugeSample struct {
@@ -41,16 +42,15 @@ type gaugeSample struct {
 // gauge and counter start the family of a metric named in metricHelp; a
 // name missing there is a programming error, caught by every test that
 // writes metrics.
-func gauge(name string) *gaugeFamily { return family(name, "gauge") }
+func gauge(name string) *gaugeFamily { return family(name, prometheus.GaugeValue) }
 
-func counter(name string) *gaugeFamily { return family(name, "counter") }
+func counter(name string) *gaugeFamily { return family(name, prometheus.CounterValue) }
 
-func family(name, typ string) *gaugeFamily {
-	help, ok := metricHelp[name]
-	if !ok {
+func family(name string, typ prometheus.ValueType) *gaugeFamily {
+	if _, ok := metricHelp[name]; !ok {
 		panic("metric " + name + " has no HELP in metricHelp")
 	}
-	return &gaugeFamily{name: name, help: help, typ: typ}
+	return &gaugeFamily{name: name, typ: typ}
 }
 
 func (g *gaugeFamily) add(v float64, labels ...string) {
@@ -94,39 +94,76 @@ func metrics(rep *remediate.Report, now time.Time) []*gaugeFamily {
 	return []*gaugeFamily{status, findings, online, last, info}
 }
 
-// helpEscaper and labelEscaper escape as the text format requires: in HELP
-// a backslash and a line feed, in a label value also a double quote.
-var (
-	helpEscaper  = strings.NewReplacer(`\`, `\\`, "\n", `\n`)
-	labelEscaper = strings.NewReplacer(`\`, `\\`, "\n", `\n`, `"`, `\"`)
-)
+// familiesCollector is a prometheus.Collector of the families its function
+// returns, called at each gathering: the function reads the last result
+// itself, so there is one source of truth and no series outlives it.
+type familiesCollector func() []*gaugeFamily
+
+// Describe describes every metric unloop has: a result has some of them.
+func (c familiesCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range metricDescs() {
+		ch <- d
+	}
+}
+
+func (c familiesCollector) Collect(ch chan<- prometheus.Metric) {
+	descs := metricDescs()
+	for _, g := range c() {
+		for _, s := range g.samples {
+			ch <- constMetric(descs[g.name], g, s)
+		}
+	}
+}
+
+// constMetric is one sample, or an invalid metric (Gather's error) when its
+// label names are not metricLabels' or a value is not UTF-8.
+func constMetric(d *prometheus.Desc, g *gaugeFamily, s gaugeSample) prometheus.Metric {
+	var names, values []string
+	for i := 0; i+1 < len(s.labels); i += 2 {
+		names, values = append(names, s.labels[i]), append(values, s.labels[i+1])
+	}
+	if !slices.Equal(names, metricLabels[g.name]) {
+		return prometheus.NewInvalidMetric(d, fmt.Errorf("%s: labels %q, want %q", g.name, names, metricLabels[g.name]))
+	}
+	m, err := prometheus.NewConstMetric(d, g.typ, s.value, values...)
+	if err != nil {
+		return prometheus.NewInvalidMetric(d, err)
+	}
+	return m
+}
+
+// registryOf is a registry of unloop's own (never the global default, which
+// holds the go_* and process_* collectors) gathering fams at each call.
+func registryOf(fams func() []*gaugeFamily) *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(familiesCollector(fams))
+	return reg
+}
 
 // writeMetrics writes the report in Prometheus's text format.
 func writeMetrics(w io.Writer, rep *remediate.Report, now time.Time) error {
-	return writeFamilies(w, metrics(rep, now))
+	return writeGathered(w, reportRegistry(rep, now))
 }
 
-// writeFamilies writes metric families in Prometheus's text format.
-func writeFamilies(w io.Writer, fams []*gaugeFamily) error {
-	var b strings.Builder
-	for _, g := range fams {
-		fmt.Fprintf(&b, "# HELP %s %s\n# TYPE %s %s\n", g.name, helpEscaper.Replace(g.help), g.name, g.typ)
-		for _, s := range g.samples {
-			b.WriteString(g.name)
-			for i := 0; i+1 < len(s.labels); i += 2 {
-				sep := ","
-				if i == 0 {
-					sep = "{"
-				}
-				fmt.Fprintf(&b, `%s%s="%s"`, sep, s.labels[i], labelEscaper.Replace(s.labels[i+1]))
-			}
-			if len(s.labels) > 0 {
-				b.WriteString("}")
-			}
-			b.WriteString(" " + strconv.FormatFloat(s.value, 'g', -1, 64) + "\n")
+// reportRegistry gathers the report's metrics, as of now.
+func reportRegistry(rep *remediate.Report, now time.Time) *prometheus.Registry {
+	return registryOf(func() []*gaugeFamily { return metrics(rep, now) })
+}
+
+// writeGathered writes what g gathers in Prometheus's text format, as
+// prometheus.WriteToTextfile does.
+func writeGathered(w io.Writer, g prometheus.Gatherer) error {
+	mfs, err := g.Gather()
+	if err != nil {
+		return fmt.Errorf("gathering metrics: %w", err)
+	}
+	var b bytes.Buffer
+	for _, mf := range mfs {
+		if _, err := expfmt.MetricFamilyToText(&b, mf); err != nil {
+			return fmt.Errorf("writing metrics: %w", err)
 		}
 	}
-	if _, err := io.WriteString(w, b.String()); err != nil {
+	if _, err := w.Write(b.Bytes()); err != nil {
 		return fmt.Errorf("writing metrics: %w", err)
 	}
 	return nil
@@ -137,13 +174,17 @@ func writeFamilies(w io.Writer, fams []*gaugeFamily) error {
 // collector must never read half a file. The temporary name doesn't end in
 // .prom, so the collector skips it.
 func writeTextfile(path string, rep *remediate.Report, now time.Time) error {
-	return writeTextfileOf(path, metrics(rep, now))
+	return writeTextfileOf(path, reportRegistry(rep, now))
 }
 
-// writeTextfileOf replaces path with fams at once.
-func writeTextfileOf(path string, fams []*gaugeFamily) error {
+// writeTextfileOf replaces path with what g gathers, at once. Not
+// prometheus.WriteToTextfile: it chmods its temporary file by name, which
+// follows a link the folder's owner swaps in (root would make any file
+// 0644), and renames without fsync. hostcfg's write goes through the
+// folder's handle, fchmods, fsyncs and renames.
+func writeTextfileOf(path string, g prometheus.Gatherer) error {
 	var b bytes.Buffer
-	if err := writeFamilies(&b, fams); err != nil {
+	if err := writeGathered(&b, g); err != nil {
 		return err
 	}
 	// The textfile is this machine's path, not the node's (--root): a root

@@ -139,7 +139,7 @@ func TestMetricsOutputsAreCheckOnly(t *testing.T) {
 }
 
 // FuzzMetricsText: whatever a label value holds (a version with quotes,
-// backslashes, line feeds), the hand-written text format parses and gives
+// backslashes, line feeds), client_golang's text format parses and gives
 // the value back. (The codes are the registry's: no other code reaches a
 // label.) Prometheus's own parser reads the built binary's metrics, weird
 // versions included, in tests/metrics.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -13,6 +15,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 
 	"github.com/unloop/unloop/cmd/unloop/render"
@@ -141,7 +146,7 @@ func (wt *watcher) serve(ctx context.Context) (stop func(), err error) {
 	if err != nil {
 		return nil, fmt.Errorf("--listen: %w", err)
 	}
-	srv := &http.Server{Handler: wt.handler(), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: wt.handler(runtimeCollectors()...), ReadHeaderTimeout: 10 * time.Second}
 	go srv.Serve(ln)
 	wt.ss.log.Info("serving /metrics and /healthz", "listen", ln.Addr().String())
 	return func() {
@@ -335,7 +340,6 @@ func (wt *watcher) check(ctx context.Context, trigger string) *remediate.Report 
 	if rep != nil {
 		wt.rep, wt.checked, wt.took = rep, end, end.Sub(start)
 	}
-	fams := wt.metricsLocked()
 	wt.mu.Unlock()
 	if rep != nil {
 		ss.log.Info("checked", "trigger", trigger, "status", rep.Status, "took", end.Sub(start).Round(time.Millisecond).String())
@@ -347,7 +351,7 @@ func (wt *watcher) check(ctx context.Context, trigger string) *remediate.Report 
 				p = filepath.Join(wd, p)
 			}
 		}
-		if err := writeTextfileOf(p, fams); err != nil {
+		if err := writeTextfileOf(p, wt.registry()); err != nil {
 			ss.log.Error("writing the textfile", "err", err)
 		}
 	}
@@ -369,7 +373,8 @@ func (wt *watcher) healthy(now time.Time) error {
 	return nil
 }
 
-func (wt *watcher) handler() http.Handler {
+// handler serves /healthz, and /metrics with runtime's metrics as well.
+func (wt *watcher) handler(runtime ...prometheus.Collector) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		if err := wt.healthy(time.Now()); err != nil {
@@ -378,15 +383,39 @@ func (wt *watcher) handler() http.Handler {
 		}
 		fmt.Fprintln(w, "ok")
 	})
-	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
-		wt.mu.Lock()
-		fams := wt.metricsLocked()
-		wt.mu.Unlock()
-		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-		writeFamilies(w, fams)
-	})
+	reg := wt.registry()
+	reg.MustRegister(runtime...)
+	opts := promhttp.HandlerOpts{EnableOpenMetrics: true, ErrorHandling: promhttp.ContinueOnError}
+	if wt.ss != nil {
+		opts.ErrorLog = errorLog{wt.ss.log}
+	}
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, opts))
 	return mux
 }
+
+// runtimeCollectors are the go_* and process_* metrics SREs expect of a
+// daemon: on /metrics only, since node_exporter has its own and refuses a
+// textfile that repeats them.
+func runtimeCollectors() []prometheus.Collector {
+	return []prometheus.Collector{
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	}
+}
+
+// registry gathers the watch's metrics as they are at each gathering.
+func (wt *watcher) registry() *prometheus.Registry {
+	return registryOf(func() []*gaugeFamily {
+		wt.mu.Lock()
+		defer wt.mu.Unlock()
+		return wt.metricsLocked()
+	})
+}
+
+// errorLog logs what /metrics could not gather; the rest is still served.
+type errorLog struct{ log *slog.Logger }
+
+func (l errorLog) Println(v ...any) { l.log.Warn("serving /metrics", "err", fmt.Sprint(v...)) }
 
 // metricsLocked are the last check's metrics (none before the first), the
 // journal's and the watch's own; wt.mu is held.
@@ -412,9 +441,22 @@ func (wt *watcher) metricsLocked() []*gaugeFamily {
 	folders.add(float64(wt.folders))
 	gap := gauge("unloop_watch_backoff_seconds")
 	gap.add(wt.gap.Seconds())
+	// Every watched path has its series from the start, at 0: the family is
+	// there before the first change, and rate() sees that change.
+	counts := maps.Clone(wt.changes)
+	if counts == nil {
+		counts = map[string]float64{}
+	}
+	if wt.ss != nil {
+		for _, p := range watchedPaths(wt.ss.Opts) {
+			if _, ok := counts[p]; !ok {
+				counts[p] = 0
+			}
+		}
+	}
 	changes := counter("unloop_watch_changes_total")
-	for _, p := range sortedKeys(wt.changes) {
-		changes.add(wt.changes[p], "path", p)
+	for _, p := range sortedKeys(counts) {
+		changes.add(counts[p], "path", p)
 	}
 	lastChange := gauge("unloop_watch_last_change_timestamp_seconds")
 	if !wt.lastChange.IsZero() {
