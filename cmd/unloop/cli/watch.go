@@ -441,17 +441,16 @@ func (wt *watcher) metricsLocked() []*gaugeFamily {
 	folders.add(float64(wt.folders))
 	gap := gauge("unloop_watch_backoff_seconds")
 	gap.add(wt.gap.Seconds())
-	// Every watched path has its series from the start, at 0: the family is
-	// there before the first change, and rate() sees that change.
+	// Every path the sources declare has its series from the start, at 0:
+	// the family is there before the first change, and rate() sees that
+	// change. The check's other inputs get theirs when they first change.
 	counts := maps.Clone(wt.changes)
 	if counts == nil {
 		counts = map[string]float64{}
 	}
-	if wt.ss != nil {
-		for _, p := range watchedPaths(wt.ss.Opts) {
-			if _, ok := counts[p]; !ok {
-				counts[p] = 0
-			}
+	for _, p := range remediate.WatchPaths() {
+		if _, ok := counts[p]; !ok {
+			counts[p] = 0
 		}
 	}
 	changes := counter("unloop_watch_changes_total")
