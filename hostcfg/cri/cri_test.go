@@ -118,6 +118,8 @@ func TestClient(t *testing.T) {
 		{Id: "ccc", Metadata: &runtimeapi.PodSandboxMetadata{Name: "gone", Namespace: "default", Uid: "u3"}, State: runtimeapi.PodSandboxState_SANDBOX_NOTREADY, CreatedAt: time.Now().UnixNano() + 1},
 	}}
 	r := serve(t, srv)
+	// A node's proxy settings never send the runtime's socket to a proxy.
+	t.Setenv("HTTPS_PROXY", "http://127.0.0.1:9")
 	// The link /var/run -> /run is followed inside the root, not on this machine.
 	c, err := cri.Dial(r, "unix:///var/run/containerd/containerd.sock")
 	if err != nil {
