@@ -1,21 +1,54 @@
 // Package cri asks the node's container runtime about its pod sandboxes
-// through CRI (k8s.io/cri-api's RuntimeService over gRPC, see wire.go), as
-// kubelet and crictl do. It lives beside hostcfg/sandbox, which reads the same runtime's
-// state from its files: both are the node as it is, reached inside the root.
+// through CRI, with grpc-go and k8s.io/cri-api's generated RuntimeService
+// client, as kubelet and crictl do. It lives beside hostcfg/sandbox, which
+// reads the same runtime's state from its files: both are the node as it is,
+// reached inside the root.
 package cri
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/encoding"
+	"google.golang.org/grpc/mem"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
 	"github.com/unloop/unloop/hostcfg"
+)
+
+// Bounds on what the runtime may make unloop hold. kubelet's own client
+// (k8s.io/cri-client) takes 16 MiB answers and no dial options, so it is not
+// used: at that cap a list of empty entries decodes into hundreds of MB.
+const (
+	// MaxAnswer is the receive cap. A containerd sandbox entry is about
+	// 1 KiB (a 64-character ID, name, namespace, UID, kubelet's labels and
+	// annotations), so 4 MiB holds some 4,000 sandboxes: ten times kubelet's
+	// 110-pod default and past the largest max-pods clouds set (737), with
+	// room for sandboxes kubelet has not collected yet. It is also gRPC's
+	// default cap.
+	MaxAnswer = 4 << 20
+	// MaxSandboxes bounds the entries of a list, counted before they are
+	// decoded: each costs a Go object and two maps whatever its size on the
+	// wire (2 bytes when empty), so the byte cap alone does not bound memory.
+	MaxSandboxes = 4096
+	// MaxPairs bounds the labels and annotations of all the entries together,
+	// for the same reason: 5 bytes on the wire, a map entry once decoded.
+	// kubelet gives a sandbox about 8 and the pod's own; 16 each at the
+	// bound.
+	MaxPairs = 16 * MaxSandboxes
 )
 
 // Sandbox is one pod sandbox as the runtime lists it.
@@ -32,8 +65,8 @@ func (s Sandbox) Pod() string { return s.Namespace + "/" + s.Name }
 // Client is a connection to the runtime's socket.
 type Client struct {
 	sock *os.File // the socket's handle inside the root, dialed through /proc/self/fd
-	tr   *http.Transport
-	http *http.Client
+	conn *grpc.ClientConn
+	rt   runtimeapi.RuntimeServiceClient
 }
 
 // SocketPath is the node path of a CRI endpoint: unix:///run/x.sock or a
@@ -51,6 +84,7 @@ func SocketPath(endpoint string) (string, error) {
 
 // Dial connects to the runtime at endpoint, a socket under the root. A
 // socket that is not there is an error wrapping fs.ErrNotExist: no runtime.
+// The connection is made at the first call.
 func Dial(r *hostcfg.Root, endpoint string) (*Client, error) {
 	p, err := SocketPath(endpoint)
 	if err != nil {
@@ -61,19 +95,26 @@ func Dial(r *hostcfg.Root, endpoint string) (*Client, error) {
 		return nil, err
 	}
 	name := "/proc/self/fd/" + strconv.Itoa(int(sock.Fd()))
-	// HTTP/2 without TLS, with prior knowledge: what gRPC speaks on a socket.
-	tr := &http.Transport{Protocols: new(http.Protocols), DisableCompression: true,
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+	// The target names nothing: every connection is the root's socket, by
+	// its handle, and no resolver or proxy setting may send it elsewhere.
+	conn, err := grpc.NewClient("passthrough:///localhost",
+		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) {
 			return (&net.Dialer{}).DialContext(ctx, "unix", name)
-		}}
-	tr.Protocols.SetUnencryptedHTTP2(true)
-	return &Client{sock: sock, tr: tr, http: &http.Client{Transport: tr}}, nil
+		}),
+		grpc.WithNoProxy(),
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxAnswer)))
+	if err != nil {
+		sock.Close()
+		return nil, fmt.Errorf("container runtime at %s: %w", endpoint, err)
+	}
+	return &Client{sock: sock, conn: conn, rt: runtimeapi.NewRuntimeServiceClient(conn)}, nil
 }
 
 // Close closes the connection.
 func (c *Client) Close() error {
-	c.tr.CloseIdleConnections()
-	return c.sock.Close()
+	err := c.conn.Close()
+	return errors.Join(err, c.sock.Close())
 }
 
 // Sandboxes lists the runtime's pod sandboxes, ready or not, oldest first.
@@ -82,26 +123,112 @@ func (c *Client) Sandboxes(ctx context.Context) ([]Sandbox, error) {
 }
 
 func (c *Client) list(ctx context.Context, labels map[string]string) ([]Sandbox, error) {
-	msg, err := c.call(ctx, "ListPodSandbox", listRequest(labels))
-	if err != nil {
+	req := &runtimeapi.ListPodSandboxRequest{}
+	if len(labels) > 0 {
+		req.Filter = &runtimeapi.PodSandboxFilter{LabelSelector: labels}
+	}
+	counted := &countingCodec{}
+	resp, err := c.rt.ListPodSandbox(ctx, req, grpc.ForceCodecV2(counted))
+	switch {
+	case counted.entries > MaxSandboxes:
+		return nil, fmt.Errorf("listing pod sandboxes: the runtime lists %d, more than the %d unloop takes", counted.entries, MaxSandboxes)
+	case counted.pairs > MaxPairs:
+		return nil, fmt.Errorf("listing pod sandboxes: the runtime's sandboxes carry %d labels and annotations, more than the %d unloop takes", counted.pairs, MaxPairs)
+	case status.Code(err) == codes.ResourceExhausted:
+		// Most likely the cap, which grpc-go enforces before reading.
+		return nil, fmt.Errorf("listing pod sandboxes (the runtime's answers capped at %d MiB): %w", MaxAnswer>>20, err)
+	case err != nil:
 		return nil, fmt.Errorf("listing pod sandboxes: %w", err)
 	}
-	out, err := parseList(msg)
-	if err != nil {
-		return nil, err
+	out := make([]Sandbox, 0, len(resp.Items))
+	for _, it := range resp.Items {
+		s := Sandbox{ID: it.Id, Labels: it.Labels, Annotations: it.Annotations,
+			Ready: it.State == runtimeapi.PodSandboxState_SANDBOX_READY, CreatedAt: time.Unix(0, it.CreatedAt)}
+		if m := it.Metadata; m != nil {
+			s.Name, s.Namespace, s.UID = m.Name, m.Namespace, m.Uid
+		}
+		if s.Labels == nil {
+			s.Labels = map[string]string{}
+		}
+		if s.Annotations == nil {
+			s.Annotations = map[string]string{}
+		}
+		out = append(out, s)
 	}
-	slices.SortFunc(out, func(a, b Sandbox) int { return a.CreatedAt.Compare(b.CreatedAt) })
+	slices.SortStableFunc(out, func(a, b Sandbox) int { return a.CreatedAt.Compare(b.CreatedAt) })
 	return out, nil
+}
+
+// countingCodec is gRPC's proto codec, but it counts a sandbox list's
+// entries and their labels and annotations on the wire first, and refuses to
+// decode more than the bounds.
+type countingCodec struct{ entries, pairs int }
+
+var errTooMany = errors.New("too many sandboxes")
+
+func (*countingCodec) Name() string { return "proto" }
+
+func (*countingCodec) Marshal(v any) (mem.BufferSlice, error) {
+	return encoding.GetCodecV2("proto").Marshal(v)
+}
+
+func (c *countingCodec) Unmarshal(data mem.BufferSlice, v any) error {
+	msg, ok := v.(proto.Message)
+	if !ok {
+		return fmt.Errorf("decoding a %T: not a protobuf message", v)
+	}
+	buf := data.MaterializeToBuffer(mem.DefaultBufferPool()) // within MaxAnswer
+	defer buf.Free()
+	if _, ok := v.(*runtimeapi.ListPodSandboxResponse); ok {
+		// ListPodSandboxResponse's field 1 is `repeated PodSandbox items`,
+		// PodSandbox's 5 and 6 its labels and annotations, one record per
+		// pair. Anything malformed is left to the decoder to refuse.
+		each(buf.ReadOnlyData(), func(num protowire.Number, item []byte) {
+			if num == 1 {
+				c.entries++
+				each(item, func(num protowire.Number, _ []byte) {
+					if num == 5 || num == 6 {
+						c.pairs++
+					}
+				})
+			}
+		})
+		if c.entries > MaxSandboxes || c.pairs > MaxPairs {
+			return errTooMany
+		}
+	}
+	return proto.Unmarshal(buf.ReadOnlyData(), msg)
+}
+
+// each calls fn with each field of the message b and its bytes, until b ends
+// or is malformed.
+func each(b []byte, fn func(protowire.Number, []byte)) {
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return
+		}
+		m := protowire.ConsumeFieldValue(num, typ, b[n:])
+		if m < 0 {
+			return
+		}
+		v := b[n : n+m]
+		if typ == protowire.BytesType {
+			v, _ = protowire.ConsumeBytes(v)
+		}
+		fn(num, v)
+		b = b[n+m:]
+	}
 }
 
 // Remove stops and removes a sandbox and its containers, as `crictl stopp`
 // and `crictl rmp` do. kubelet sees its pod without a sandbox and makes a
 // new one, with the pod file as it is now.
 func (c *Client) Remove(ctx context.Context, id string) error {
-	if _, err := c.call(ctx, "StopPodSandbox", idRequest(id)); err != nil {
+	if _, err := c.rt.StopPodSandbox(ctx, &runtimeapi.StopPodSandboxRequest{PodSandboxId: id}); err != nil {
 		return fmt.Errorf("stopping pod sandbox %s: %w", id, err)
 	}
-	if _, err := c.call(ctx, "RemovePodSandbox", idRequest(id)); err != nil {
+	if _, err := c.rt.RemovePodSandbox(ctx, &runtimeapi.RemovePodSandboxRequest{PodSandboxId: id}); err != nil {
 		return fmt.Errorf("removing pod sandbox %s: %w", id, err)
 	}
 	return nil
@@ -113,8 +240,6 @@ const pollEvery = 500 * time.Millisecond
 // WaitReady waits until the pod of old has a ready sandbox other than old
 // (kubelet's new one) and returns it; ctx bounds the wait.
 func (c *Client) WaitReady(ctx context.Context, old Sandbox) (Sandbox, error) {
-	// SANDBOX_READY is state 0, which proto3 leaves out: the state is
-	// checked here rather than in the filter.
 	filter := map[string]string{"io.kubernetes.pod.uid": old.UID}
 	for {
 		sbs, err := c.list(ctx, filter)
