@@ -19,7 +19,8 @@ type Streams struct {
 	Err io.Writer
 }
 
-// Exit codes (DESIGN.md §4).
+// Exit codes (DESIGN.md §4); what each means to each command is in
+// exitCodes (exit.go).
 const (
 	exitOK       = 0
 	exitFailed   = 1
