@@ -9,7 +9,7 @@ import (
 // TestExitCodesInHelp: every command with exit codes of its own says them in
 // its help, from the table its man page's EXIT STATUS is written from.
 func TestExitCodesInHelp(t *testing.T) {
-	root := newRootCommand(Streams{Out: &bytes.Buffer{}, Err: &bytes.Buffer{}})
+	root := NewRootCommand(Streams{Out: &bytes.Buffer{}, Err: &bytes.Buffer{}})
 	for name := range exitCodes {
 		c, _, err := root.Find([]string{name})
 		if err != nil || c == root {
