@@ -74,12 +74,15 @@ clean:
 # for each of PKG_ARCHES (binary, units, default config as a conffile, man
 # pages, completions), built with nfpm as a library by configs/packaging (a
 # module of its own). The binary is pure Go, so each architecture is a
-# cross-build; man pages and completions come from this machine's build.
+# cross-build; completions come from this machine's build, and the man pages
+# from cmd/unloop-man (cobra/doc, kept out of the binary), dated by the last
+# commit so the same commit gives the same pages.
 PKG_VERSION ?= $(shell git describe --tags --match 'v[0-9]*' 2>/dev/null | sed 's/^v//' | grep . || echo 0.0.0)
 PKG_ARCHES ?= amd64 arm64
+MAN_DATE ?= $(shell git log -1 --format=%cs 2>/dev/null || date -u +%F)
 package: build
 	rm -rf dist/man dist/completion dist/bin && mkdir -p dist/man dist/completion
-	$(BIN) man dist/man && gzip -9nf dist/man/*.1
+	$(GO) run ./cmd/unloop-man -date $(MAN_DATE) -version $(VERSION) dist/man && gzip -9nf dist/man/*.1
 	for sh in bash zsh fish; do $(BIN) completion $$sh >dist/completion/unloop.$$sh || exit 1; done
 	for arch in $(PKG_ARCHES); do \
 	  CGO_ENABLED=0 GOARCH=$$arch $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o dist/bin/$$arch/unloop ./cmd/unloop && \

@@ -16,14 +16,17 @@ import (
 )
 
 // buildPackages builds the .deb and .rpm as `make package` does, from the
-// test's unloop binary, into a folder of the test's.
+// test's unloop binary and the pages cmd/unloop-man writes, into a folder of
+// the test's.
 func buildPackages(t *testing.T, version string) (deb, rpm string) {
 	t.Helper()
 	dir := t.TempDir()
 	man, compl, dist := filepath.Join(dir, "man"), filepath.Join(dir, "completion"), filepath.Join(dir, "dist")
 	bin := filepath.Join(binDir, "unloop")
-	if out, err := exec.Command(bin, "man", man).CombinedOutput(); err != nil {
-		t.Fatalf("unloop man: %v: %s", err, out)
+	gen := exec.Command("go", "run", "./cmd/unloop-man", "-version", "configs-test", man)
+	gen.Dir = repo
+	if out, err := gen.CombinedOutput(); err != nil {
+		t.Fatalf("cmd/unloop-man: %v: %s", err, out)
 	}
 	pages, _ := filepath.Glob(filepath.Join(man, "*.1"))
 	for _, p := range pages {

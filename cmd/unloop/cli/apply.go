@@ -22,9 +22,8 @@ every file as a unified diff, links, units to restart, pods to recreate, and the
 it would use (each asked a real DNS question unless --offline). It takes apply's flags, so
 one set of arguments serves both.
 
-Exit status: 0 success; with --detailed-exitcode 0 nothing to do, 2 changes to make;
-1 failure, or errors that no chosen strategy fixes (apply would refuse). With --quiet
-nothing is printed but the reason for an exit 1.`,
+` + exitHelp("plan") + `
+With --quiet nothing is printed but the reason for an exit 1.`,
 		Example: `  unloop plan
   unloop plan --strategy kubelet --detailed-exitcode
   unloop plan -o json | jq '.changes[] | {kind, path, action}'
@@ -75,9 +74,8 @@ pod file are recreated through the container runtime (CRI, kubelet's own endpoin
 --runtime-endpoint), one at a time, waiting up to 60 s for each new sandbox. Not when
 kubelet is not running (the boot unit runs before it), offline, or with --no-recreate-pods.
 
-Exit status: 0 done (changed or not), 1 failed (and rolled back) or refused, 3 fixed but
-some pods still hold the old file (not recreated in time; listed in pods_stale). With
---quiet nothing is printed but the error of a failed or refused apply.`,
+` + exitHelp("apply") + `
+With --quiet nothing is printed but the error of a failed or refused apply.`,
 		Example: `  unloop apply
   unloop apply --strategy dhclient
   unloop apply -o json   # for Ansible: changed_when: (r.stdout | from_json).changed
@@ -122,8 +120,8 @@ content is kept, the diff --force would apply is shown, and the run is marked co
 taken out by its markers, keeping the rest. A run rolled back already is refused.
 'unloop runs' lists the runs.
 
-Exit status: 0 rolled back, 1 failed, refused paths, nothing to roll back, or rolled
-back already. With --quiet nothing is printed but the error.`,
+` + exitHelp("rollback") + `
+With --quiet nothing is printed but the error.`,
 		Example: `  unloop rollback
   unloop rollback --run 20261125T203500Z-1a2b
   unloop rollback --force   # also over paths changed since the run`,

@@ -18,9 +18,8 @@ func newCheckCommand(s Streams) *cobra.Command {
 		Long: `check reads the node and reports every DNS forwarding loop: which file kubelet hands to pods,
 which line names the DNS server itself, who wrote it, and which strategies fix it.
 
-Exit status: 0 no errors (warnings allowed), 2 errors found, 1 unloop itself failed
-(including an input it could not read or parse). With --quiet nothing is printed but
-unloop's own failures; the exit status still tells.`,
+` + exitHelp("check") + `
+With --quiet nothing is printed but unloop's own failures; the exit status still tells.`,
 		Example: `  unloop check
   unloop check --output json | jq -r '.findings[].code'
   unloop check --root /host --offline

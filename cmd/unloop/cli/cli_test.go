@@ -28,7 +28,7 @@ func TestCLIConventions(t *testing.T) {
 		t.Errorf("unloop version %q and --version %q differ", v, out)
 	}
 
-	root := newRootCommand(Streams{Out: &bytes.Buffer{}, Err: &bytes.Buffer{}})
+	root := NewRootCommand(Streams{Out: &bytes.Buffer{}, Err: &bytes.Buffer{}})
 	var walk func(c *cobra.Command)
 	seen := 0
 	walk = func(c *cobra.Command) {

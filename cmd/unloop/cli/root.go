@@ -19,7 +19,8 @@ type Streams struct {
 	Err io.Writer
 }
 
-// Exit codes (DESIGN.md §4).
+// Exit codes (DESIGN.md §4); what each means to each command is in
+// ExitCodes (exit.go).
 const (
 	exitOK       = 0
 	exitFailed   = 1
@@ -35,7 +36,7 @@ func (e *exitError) Error() string { return fmt.Sprintf("exit %d", e.code) }
 
 // Run runs unloop with args and returns the process exit code.
 func Run(ctx context.Context, args []string, s Streams) int {
-	cmd := newRootCommand(s)
+	cmd := NewRootCommand(s)
 	cmd.SetArgs(args)
 	err := cmd.ExecuteContext(ctx)
 	var ee *exitError
@@ -50,7 +51,9 @@ func Run(ctx context.Context, args []string, s Streams) int {
 	}
 }
 
-func newRootCommand(s Streams) *cobra.Command {
+// NewRootCommand is unloop and its commands, writing to s: Run executes it,
+// and cmd/unloop-man, outside the binary, writes the man pages from it.
+func NewRootCommand(s Streams) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "unloop",
 		Short: "Find and fix DNS forwarding loops on Kubernetes nodes",
@@ -66,7 +69,7 @@ file that loops, and fixes it at its source.`,
 	// Each command has its own flags; the root has only --version, without
 	// cobra's -v, which is --verbose on the commands.
 	root.Flags().Bool("version", false, "print unloop's version, commit and build date")
-	root.AddCommand(newCheckCommand(s), newPlanCommand(s), newApplyCommand(s), newRollbackCommand(s), newRunsCommand(s), newWatchCommand(s), newVersionCommand(s), newManCommand(s))
+	root.AddCommand(newCheckCommand(s), newPlanCommand(s), newApplyCommand(s), newRollbackCommand(s), newRunsCommand(s), newWatchCommand(s), newVersionCommand(s))
 	conventions(root)
 	return root
 }

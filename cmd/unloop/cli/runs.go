@@ -17,7 +17,7 @@ first: the first is the one 'unloop rollback' undoes. Each run has its ID, when 
 its state (started: cut short, rolled back by the next apply; applied; rolled-back), its
 strategies and the paths it changed. It reads the journal only.
 
-Exit status: 0, also when no run is journaled; 1 when the journal can't be read.
+` + exitHelp("runs") + `
 With --quiet nothing is printed but that error.`,
 		Example: `  unloop runs
   unloop runs -o json | jq -r '.runs[0].id'

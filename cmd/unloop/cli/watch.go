@@ -55,8 +55,9 @@ checks off, up to one a minute: watch never spins. It serves Prometheus metrics 
 the last check finished within its interval. On SIGTERM it stops; an apply in progress
 ends all or nothing (a step cut short is rolled back).
 
-Each check's result is printed as check (or apply) prints it. Exit status: 0 stopped,
-1 watch itself failed (its watches, its listener).`,
+Each check's result is printed as check (or apply) prints it.
+
+` + exitHelp("watch"),
 		Example: `  unloop watch
   unloop watch --apply --listen 10.0.0.5:9958
   unloop watch --root /host --output json --log-format json   # the DaemonSet's container

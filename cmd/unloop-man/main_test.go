@@ -1,8 +1,7 @@
-package cli
+package main
 
 import (
 	"bytes"
-	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,9 +13,10 @@ import (
 )
 
 // TestManPages: one page per visible command, generated from the commands
-// (so a new command or flag shows up without editing a page), dated by the
-// build, valid roff as groff reads it (no warning), and the hidden generator
-// itself is not documented.
+// (so a new command or flag shows up without editing a page), dated by
+// SOURCE_DATE_EPOCH (the same date, the same bytes), valid roff as groff reads
+// it (no warning), with unloop's sections (codes, strategies, exit status,
+// environment, files), and no page for a hidden command.
 func TestManPages(t *testing.T) {
 	groff, err := exec.LookPath("groff")
 	if err != nil {
@@ -24,12 +24,22 @@ func TestManPages(t *testing.T) {
 	}
 	dir := t.TempDir()
 	t.Setenv("SOURCE_DATE_EPOCH", "1700000000")
-	var out, errb bytes.Buffer
-	if code := Run(context.Background(), []string{"man", dir}, Streams{Out: &out, Err: &errb}); code != 0 {
-		t.Fatalf("unloop man: exit %d: %s", code, errb.String())
+	if err := run([]string{dir}); err != nil {
+		t.Fatalf("unloop-man: %v", err)
 	}
-	if b, err := os.ReadFile(filepath.Join(dir, "unloop.1")); err != nil || !bytes.HasPrefix(b, []byte(`.TH "UNLOOP" "1" "Nov 2023"`)) {
-		t.Errorf("unloop.1 does not start with its title and the build's date: %q %v", b[:min(len(b), 60)], err)
+	if b, err := os.ReadFile(filepath.Join(dir, "unloop.1")); err != nil || !bytes.Contains(b, []byte("\n"+`.TH "UNLOOP" "1" "Nov 2023" "unloop dev" "unloop manual"`+"\n")) {
+		t.Errorf("unloop.1 lacks its title and the date of SOURCE_DATE_EPOCH: %q %v", b[:min(len(b), 80)], err)
+	}
+	again := t.TempDir()
+	if err := run([]string{again}); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"unloop.1", "unloop-check.1", "unloop-apply.1"} {
+		a, _ := os.ReadFile(filepath.Join(dir, p))
+		b, _ := os.ReadFile(filepath.Join(again, p))
+		if !bytes.Equal(a, b) {
+			t.Errorf("%s differs between two runs with one date", p)
+		}
 	}
 	// What a reader sees: the page as man shows it (groff, plain text).
 	render := func(page string) string {
@@ -50,12 +60,12 @@ func TestManPages(t *testing.T) {
 		// The codes, from the registry.
 		{"unloop-check.1", "FINDING CODES"},
 		{"unloop-check.1", "nameserver-limit\n              warning: more than 3 nameservers"},
-		{"unloop-apply.1", "--strategy strings"},
+		{"unloop-apply.1", "--strategy=[auto]"},
 		// The strategies, from the table plan and apply use.
 		{"unloop-apply.1", "STRATEGIES"},
 		{"unloop-plan.1", "corefile\n              rewrite a Corefile's looping forward targets"},
 		{"unloop-plan.1", "--detailed-exitcode"},
-		{"unloop-rollback.1", "--run string"},
+		{"unloop-rollback.1", `--run=""`},
 		{"unloop-completion-bash.1", "bash"},
 		{"unloop-apply.1", "unloop apply [flags]"},
 		{"unloop-apply.1", "--help"},
@@ -63,6 +73,20 @@ func TestManPages(t *testing.T) {
 		// Markdown headings as headings.
 		{"unloop-completion-bash.1", "unloop completion bash > $(brew --prefix)/etc/bash_completion.d/unloop"},
 		{"unloop-completion-bash.1", "\n   Linux:\n"},
+		// The sections cobra/doc does not write, from the exit codes the
+		// commands return and the settings table.
+		{"unloop-check.1", "EXIT STATUS\n       0      no errors (warnings allowed)\n"},
+		{"unloop-check.1", "\n       2      errors found\n"},
+		{"unloop-plan.1", "2      with --detailed-exitcode: changes to make"},
+		{"unloop-apply.1", "3      fixed, but some pods still hold the old file"},
+		{"unloop-rollback.1", "EXIT STATUS\n       0      rolled back"},
+		{"unloop-runs.1", "1      the journal can't be read"},
+		{"unloop-version.1", "EXIT STATUS\n       0      success"},
+		{"unloop-check.1", "ENVIRONMENT"},
+		{"unloop-check.1", "UNLOOP_NODE_LOCAL_DNS\n              as --node-local-dns"},
+		{"unloop-check.1", "FILES\n       /etc/unloop/unloop.yaml"},
+		{"unloop-apply.1", "/var/lib/unloop/runs"},
+		{"unloop.1", "UNLOOP_STRATEGY"},
 	} {
 		if _, err := os.Stat(filepath.Join(dir, c.page)); err != nil {
 			t.Errorf("no page %s: %v", c.page, err)
@@ -76,8 +100,20 @@ func TestManPages(t *testing.T) {
 	for _, p := range pages {
 		render(filepath.Base(p))
 	}
-	if _, err := os.Stat(filepath.Join(dir, "unloop-man.1")); err == nil {
-		t.Error("the hidden man generator has a page of its own")
+	for _, p := range []string{"unloop-help.1", "unloop-man.1", "unloop-completion-help.1"} {
+		if _, err := os.Stat(filepath.Join(dir, p)); err == nil {
+			t.Errorf("%s: a page for a command --help does not list", p)
+		}
+	}
+	for _, c := range []struct{ page, notWant string }{
+		{"unloop-runs.1", "STRATEGIES"},
+		{"unloop-plan.1", "FINDING CODES"},
+		{"unloop-runs.1", "UNLOOP_STRATEGY"},
+		{"unloop-version.1", "ENVIRONMENT"},
+	} {
+		if got := render(c.page); strings.Contains(got, c.notWant) {
+			t.Errorf("%s has %q", c.page, c.notWant)
+		}
 	}
 }
 
@@ -108,24 +144,24 @@ func TestManPageEscapes(t *testing.T) {
 			c.Flags().String("with-dash", "a-b", "a value\n.SH not a section")
 			c.Flags().String("file", "", "the `fi\\le` name")
 			return c
-		}, []string{"--with-dash string", "(default a-b)", ".SH not a section", `--file fi\le`, `the fi\le name`}},
-		{"quotes and backslashes in the version and use line", `v1"2\3`, func() *cobra.Command {
-			return &cobra.Command{Use: `x "ARG"`, Run: func(*cobra.Command, []string) {}}
-		}, []string{`unloop v1"2\3`, `x "ARG"`}},
+		}, []string{`--with-dash="a-b"`, "a value .SH not a section", `--file=""`, `the fi\le name`}},
+		{"quotes and backslashes in the use line", "", func() *cobra.Command {
+			return &cobra.Command{Use: `x "ARG" \back`, Short: `say "hi"`, Run: func(*cobra.Command, []string) {}}
+		}, []string{`x "ARG" \back [flags]`, `x - say "hi"`}},
 		{"beyond ASCII", "", func() *cobra.Command {
 			return &cobra.Command{Use: "x", Short: "naïve → ok", Long: "überall — 🙂"}
 		}, []string{"naïve → ok", "überall — 🙂"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			version := "dev"
 			if tc.version != "" {
-				old := version
 				version = tc.version
-				t.Cleanup(func() { version = old })
 			}
-			page := filepath.Join(t.TempDir(), "x.1")
-			if err := os.WriteFile(page, []byte(manPage(tc.cmd(), time.Unix(0, 0))), 0o644); err != nil {
+			dir := t.TempDir()
+			if err := writePages(tc.cmd(), dir, time.Unix(0, 0).UTC(), version); err != nil {
 				t.Fatal(err)
 			}
+			page := filepath.Join(dir, "x.1")
 			var stdout, stderr bytes.Buffer
 			cmd := exec.Command(groff, "-man", "-Tutf8", "-ww", "-P-cbou", page)
 			cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -138,5 +174,32 @@ func TestManPageEscapes(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestVersionRefused: a version that .TH's quoted arguments can't hold as it
+// is (cobra/doc escapes nothing there) is refused, not written garbled.
+func TestVersionRefused(t *testing.T) {
+	for _, v := range []string{`v1"2`, `v1\2`, "v1 2", ""} {
+		if err := run([]string{"-version", v, t.TempDir()}); err == nil {
+			t.Errorf("-version %q accepted", v)
+		}
+	}
+	if err := run([]string{"-version", "v1.2.3-4-gabcdef0-dirty", "-date", "2026-12-07", t.TempDir()}); err != nil {
+		t.Errorf("a git describe version: %v", err)
+	}
+}
+
+// TestNotInTheBinary: cobra/doc and the Markdown renderer it goes through are
+// this generator's alone; unloop itself does not link them.
+func TestNotInTheBinary(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", "github.com/unloop/unloop/cmd/unloop").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	for _, pkg := range strings.Fields(string(out)) {
+		if strings.Contains(pkg, "md2man") || strings.Contains(pkg, "blackfriday") || pkg == "github.com/spf13/cobra/doc" {
+			t.Errorf("unloop links %s", pkg)
+		}
 	}
 }
