@@ -30,7 +30,8 @@ unit: build
 	$(GO) test -count=1 ./hostcfg/... ./remediate/... ./cmd/...
 
 # Benchmarks (numbers, never timed tests): the process benchmarks of cmd/unloop
-# and the rest, then the ones on a booted node (tests/reliability: online
+# and the rest, then the start-up guard (check --offline on an empty root,
+# 30 runs, median at most 30 ms: the one benchmark that fails), then the ones on a booted node (tests/reliability: online
 # check, no-op apply, resolvectl status, the race against CoreDNS's loop
 # plugin), 30 runs each; apply until the real kubelet runs the new config
 # and until the recreated CoreDNS pod answers, each with the fixed 2 s watch
@@ -43,6 +44,7 @@ unit: build
 # The load average is logged next to the numbers.
 bench: deps build
 	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./... | tee bench.out
+	$(GO) test -run '^$$' -bench 'CheckOfflineEmptyRoot' -benchtime 30x -count 1 ./cmd/unloop | tee -a bench.out
 	cd tests && $(GO) test -run '^$$' -bench . -benchtime 30x -count 3 ./reliability | tee -a ../bench.out
 	cd tests && $(GO) test -run '^$$' -bench 'RealKubelet(Apply|Check)' -benchtime 10x -count 1 ./e2e | tee -a ../bench.out
 	cd tests && $(GO) test -run '^$$' -bench WatchOnNode -benchtime 5x -count 1 ./e2e | tee -a ../bench.out

@@ -26,13 +26,13 @@ import (
 
 // MaxFileSize bounds every file of the node unloop reads: configuration files
 // are small, and a huge one (or /dev/zero behind a link) must be an error, not
-// an OOM at boot. It also bounds apply's memory (issue 11: 30 MB at most).
+// an OOM at boot. It also bounds apply's memory (64 MB at most, DESIGN.md §5).
 const MaxFileSize = 1 << 20
 
 // MaxParsedSize bounds the files unloop parses into a tree or a token list
 // (KubeletConfiguration, Corefile, dhclient.conf and its leases): real ones
 // are a few KB, and such a parse costs about 40 times a file's size in
-// memory, which must stay within the 30 MB that apply may take on any input
+// memory, which must stay within the 64 MB that apply may take on any input
 // it accepts (issue 11; the DaemonSet's limit is 64 MiB).
 const MaxParsedSize = 256 << 10
 

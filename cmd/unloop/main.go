@@ -19,9 +19,10 @@ var (
 )
 
 // memoryLimit is the Go heap's soft limit: the GC works harder as the heap
-// nears it instead of letting it double, so a run stays within the 30 MB
-// peak it promises on the largest input it accepts (the DaemonSet's limit is
-// 64 MiB). GOMEMLIMIT in the environment overrides it.
+// nears it instead of letting it double, so a run stays well within the
+// 64 MB peak it promises on the largest input it accepts (the DaemonSets'
+// limit is 128 MiB: watch runs check in-process). GOMEMLIMIT in the
+// environment overrides it.
 const memoryLimit = 20 << 20
 
 func main() {

@@ -591,7 +591,7 @@ func SetResolvConf(path string, data []byte, value string) ([]byte, error) {
 	}
 	// Digests of the other pairs, so that the old tree is garbage before the
 	// edited file is parsed: two trees of a large config at once would cost
-	// twice the memory (issue 11: apply stays within 30 MB on every input).
+	// twice the memory (apply stays within 64 MB on every input).
 	before, err := pairDigests(kc.otherPairs())
 	if err != nil {
 		return nil, hostcfg.Errorf(path, 0, "%v: change resolvConf by hand", err)
