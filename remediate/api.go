@@ -17,7 +17,6 @@ type (
 	Bus            = node.Bus
 	Iface          = node.Iface
 	Runtime        = node.Runtime
-	Prober         = node.Prober
 	Report         = node.Report
 	ResolvReport   = node.ResolvReport
 	KubeletReport  = node.KubeletReport
@@ -37,32 +36,24 @@ const (
 	SevError   = node.SevError
 	SevWarning = node.SevWarning
 
-	CodeResolvedStub          = node.CodeResolvedStub
-	CodeLoopback              = node.CodeLoopback
-	CodeNodeLocalDNS          = node.CodeNodeLocalDNS
-	CodeLocalAddress          = node.CodeLocalAddress
-	CodeCorefileForwardLoop   = node.CodeCorefileForwardLoop
-	CodeKubeletMissing        = node.CodeKubeletMissing
-	CodeKubeletMisspelled     = node.CodeKubeletMisspelled
-	CodeDhclientInjects       = node.CodeDhclientInjects
-	CodeResolvedUpstreamLoop  = node.CodeResolvedUpstreamLoop
-	CodeNetworkManagerInjects = node.CodeNetworkManagerInjects
-	CodeNoUpstream            = node.CodeNoUpstream
-	CodeNameserverLimit       = node.CodeNameserverLimit
-	CodeZoneIndex             = node.CodeZoneIndex
-	CodeSearchLimit           = node.CodeSearchLimit
-	CodeUnreadable            = node.CodeUnreadable
-	CodeNameserverNone        = node.CodeNameserverNone
-	CodePodResolvStale        = node.CodePodResolvStale
+	CodeLoopback            = node.CodeLoopback
+	CodeNodeLocalDNS        = node.CodeNodeLocalDNS
+	CodeLocalAddress        = node.CodeLocalAddress
+	CodeCorefileForwardLoop = node.CodeCorefileForwardLoop
+	CodeDhclientInjects     = node.CodeDhclientInjects
+	CodeNoUpstream          = node.CodeNoUpstream
+	CodeNameserverLimit     = node.CodeNameserverLimit
+	CodeSearchLimit         = node.CodeSearchLimit
+	CodeUnreadable          = node.CodeUnreadable
+	CodePodResolvStale      = node.CodePodResolvStale
 
 	DefaultKeepRuns = node.DefaultKeepRuns
 )
 
 var (
-	DefaultNodeLocalDNS = node.DefaultNodeLocalDNS
-	SystemInterfaces    = node.SystemInterfaces
-	NotAnUpstream       = node.NotAnUpstream
-	DNSProbe            = node.DNSProbe
+	SystemInterfaces = node.SystemInterfaces
+	NotAnUpstream    = node.NotAnUpstream
+	DNSProbe         = node.DNSProbe
 	// DefaultDNSServerPods, ParseLabel, CheckNamespace and CheckNamePrefix:
 	// the dns-server-* settings (DESIGN.md §2b).
 	DefaultDNSServerPods = dnspods.Default
@@ -75,14 +66,12 @@ var (
 // and the run listing use.
 type (
 	Journal    = journal.Journal
-	RunState   = journal.RunState
 	PathResult = journal.PathResult
 )
 
 const (
 	JournalDir = journal.Dir
 
-	RunStarted    = journal.RunStarted
 	RunApplied    = journal.RunApplied
 	RunRolledBack = journal.RunRolledBack
 	RunConflict   = journal.RunConflict
