@@ -130,7 +130,6 @@ func Analyze(n *Node, opts Options) []Finding {
 			out = append(out, s.Findings(n, rds)...)
 		}
 	}
-	out = append(out, n.corefileFindings()...)
 	out = append(out, n.staleCopyFindings()...)
 	markIgnored(out, opts.Ignore)
 	no := n.upstreamFindings(opts, out)

@@ -166,6 +166,7 @@ type Node struct {
 	// sources are what decides and writes what pods get, each with what it
 	// read (sources.go).
 	sources []Source
+	pods    *pods // dnsPods
 	// fixers are the strategies the analysis offers (remediate's table).
 	fixers []Fixer
 	log    *slog.Logger
@@ -197,21 +198,27 @@ func Gather(ctx context.Context, env Env, opts Options) *Node {
 	n.Online = !opts.Offline && env.Bus != nil
 	n.addresses(env, opts)
 	n.busNotes(env, opts)
-	g := &Gathering{Env: env, Opts: opts, Node: n}
-	for _, s := range n.sources {
-		s.Read(ctx, g)
-	}
 	r := env.Root
 	n.OS = load(n, func() (osrelease.Release, error) {
 		data, _, err := r.ReadFileIfExists(osrelease.Path)
 		return osrelease.Parse(data), err
 	})
-	n.readCorefiles(r, opts)
-	pods := n.readPods(ctx, env, opts)
-	n.readClusterCorefiles(r, pods)
-	n.readSandboxes(r, pods)
+	g := &Gathering{Env: env, Opts: opts, Node: n}
+	for _, s := range n.sources {
+		s.Read(ctx, g)
+	}
+	n.readSandboxes(r, n.dnsPods(ctx, g))
 	n.tracePodFile()
 	return n
+}
+
+// dnsPods are the node's pods and which are DNS servers, read once, when a
+// source or the sandboxes first need them.
+func (n *Node) dnsPods(ctx context.Context, g *Gathering) *pods {
+	if n.pods == nil {
+		n.pods = n.readPods(ctx, g.Env, g.Opts)
+	}
+	return n.pods
 }
 
 // tracePodFile says (-v) which file pods get and which source wrote it, and

@@ -131,6 +131,7 @@ var sources = []func() Source{
 	newNetworkManager,
 	newNetworkd,
 	newFileWriters,
+	newCorefile,
 }
 
 // newSources makes the sources for one look at the node.
