@@ -4,7 +4,6 @@ import (
 	"context"
 
 	"github.com/unloop/unloop/remediate/dnspods"
-	"github.com/unloop/unloop/remediate/journal"
 	"github.com/unloop/unloop/remediate/node"
 )
 
@@ -62,31 +61,7 @@ var (
 	CheckNamePrefix      = dnspods.CheckNamePrefix
 )
 
-// The journal (remediate/journal): the names of it that rollback's callers
-// and the run listing use.
-type (
-	Journal    = journal.Journal
-	PathResult = journal.PathResult
-)
-
-const (
-	JournalDir = journal.Dir
-
-	RunApplied    = journal.RunApplied
-	RunRolledBack = journal.RunRolledBack
-	RunConflict   = journal.RunConflict
-
-	PathRestored     = journal.PathRestored
-	PathUnchanged    = journal.PathUnchanged
-	PathBlockRemoved = journal.PathBlockRemoved
-	PathRefused      = journal.PathRefused
-	PathFailed       = journal.PathFailed
-)
-
 var (
-	ErrNoRun    = journal.ErrNoRun
-	ErrConflict = journal.ErrConflict
-	Journals    = journal.List
 	// WatchPaths are the paths every source reads whatever the node holds.
 	WatchPaths = node.WatchPaths
 )

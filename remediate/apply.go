@@ -513,8 +513,8 @@ var ErrRolledBack = errors.New("rolled back already")
 
 // RollbackResult is what Rollback did: the run, and each of its paths.
 type RollbackResult struct {
-	Run   *Journal
-	Paths []PathResult
+	Run   *journal.Journal
+	Paths []journal.PathResult
 }
 
 // Rollback restores the files of run id (the newest run when id is "") and
@@ -529,7 +529,7 @@ func Rollback(ctx context.Context, env Env, opts Options, id string, force bool)
 	}
 	defer unlock()
 	journal.Quarantine(root, env.Logger())
-	var j *Journal
+	var j *journal.Journal
 	if id == "" {
 		j, err = journal.Last(root)
 	} else {

@@ -195,7 +195,7 @@ func TestApplyRecoversCrashedRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if crashed.State != RunRolledBack {
+	if crashed.State != journal.RunRolledBack {
 		t.Errorf("crashed run is %s, want rolled back", crashed.State)
 	}
 	if !res.Plan.Changed {

@@ -57,8 +57,8 @@ func recoverCrashed(ctx context.Context, env Env, opts Options) error {
 	return nil
 }
 
-func restoredAny(results []PathResult) bool {
-	return slices.ContainsFunc(results, func(r PathResult) bool {
+func restoredAny(results []journal.PathResult) bool {
+	return slices.ContainsFunc(results, func(r journal.PathResult) bool {
 		return r.Result == journal.PathRestored || r.Result == journal.PathBlockRemoved
 	})
 }

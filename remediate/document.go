@@ -1,6 +1,9 @@
 package remediate
 
-import "github.com/unloop/unloop/remediate/node"
+import (
+	"github.com/unloop/unloop/remediate/journal"
+	"github.com/unloop/unloop/remediate/node"
+)
 
 // The JSON documents unloop prints: a contract of their own, built from the
 // internals, so that a change inside unloop never changes them by accident.
@@ -122,9 +125,9 @@ type RollbackDocument struct {
 	UnitsRestarted []string `json:"units_restarted"`
 	// Restored and Refused count the paths put back and those kept for
 	// their newer content (state conflict); Results says each path's.
-	Restored int          `json:"restored"`
-	Refused  int          `json:"refused"`
-	Results  []PathResult `json:"results"`
+	Restored int                  `json:"restored"`
+	Refused  int                  `json:"refused"`
+	Results  []journal.PathResult `json:"results"`
 }
 
 // NewCheckDocument is the document of rep.
@@ -194,9 +197,9 @@ func NewRollbackDocument(res *RollbackResult) RollbackDocument {
 		UnitsRestarted: node.OrEmpty(j.Units), Results: node.OrEmpty(res.Paths)}
 	for _, p := range res.Paths {
 		switch p.Result {
-		case PathRestored, PathBlockRemoved:
+		case journal.PathRestored, journal.PathBlockRemoved:
 			d.Restored++
-		case PathRefused:
+		case journal.PathRefused:
 			d.Refused++
 		}
 	}

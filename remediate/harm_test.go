@@ -59,7 +59,7 @@ func TestRecoveryKeepsNewerContent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if crashed.State != RunConflict || !slices.Equal(crashed.Refused, []string{"/etc/resolv.conf"}) {
+	if crashed.State != journal.RunConflict || !slices.Equal(crashed.Refused, []string{"/etc/resolv.conf"}) {
 		t.Errorf("crashed run: state %s, refused %q; want conflict, /etc/resolv.conf", crashed.State, crashed.Refused)
 	}
 	if !strings.Contains(log.String(), `msg="kept newer content: the path changed since the unfinished run; the run is marked conflict" run=20260101T000000Z-dead path=/etc/resolv.conf`) {
@@ -103,10 +103,10 @@ func TestRollbackKeepsRenewRacingIt(t *testing.T) {
 	if !raced {
 		t.Fatal("the rollback never reached the rename of /etc/resolv.conf")
 	}
-	if !errors.Is(err, ErrConflict) {
+	if !errors.Is(err, journal.ErrConflict) {
 		t.Fatalf("rollback: %v, want a conflict\n%s", err, log)
 	}
-	if len(res.Paths) != 1 || res.Paths[0].Result != PathRefused || !strings.Contains(res.Paths[0].Diff, "-nameserver 192.168.2.200\n") {
+	if len(res.Paths) != 1 || res.Paths[0].Result != journal.PathRefused || !strings.Contains(res.Paths[0].Diff, "-nameserver 192.168.2.200\n") {
 		t.Errorf("paths %+v, want /etc/resolv.conf refused with the diff from the renewed content", res.Paths)
 	}
 	if b, _ := os.ReadFile(hp); string(b) != renewed {
@@ -116,7 +116,7 @@ func TestRollbackKeepsRenewRacingIt(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if j.State != RunConflict || !slices.Equal(j.Refused, []string{"/etc/resolv.conf"}) {
+	if j.State != journal.RunConflict || !slices.Equal(j.Refused, []string{"/etc/resolv.conf"}) {
 		t.Errorf("run: state %s, refused %q; want conflict, /etc/resolv.conf", j.State, j.Refused)
 	}
 }
@@ -131,7 +131,7 @@ func TestRecoveryRestoresOwnContent(t *testing.T) {
 		t.Fatal(err)
 	}
 	j, err := journal.Load(env.Root, "20260101T000000Z-dead")
-	if err != nil || j.State != RunRolledBack || len(j.Refused) != 0 {
+	if err != nil || j.State != journal.RunRolledBack || len(j.Refused) != 0 {
 		t.Fatalf("crashed run %+v (%v), want rolled back", j, err)
 	}
 }
@@ -139,7 +139,7 @@ func TestRecoveryRestoresOwnContent(t *testing.T) {
 // editManifest rewrites run id's manifest on disk through edit.
 func editManifest(t *testing.T, root *hostcfg.Root, id string, edit func(m map[string]any)) {
 	t.Helper()
-	p := path.Join(JournalDir, id, "manifest.json")
+	p := path.Join(journal.Dir, id, "manifest.json")
 	data, err := root.ReadFile(p)
 	if err != nil {
 		t.Fatal(err)
@@ -186,7 +186,7 @@ func TestTamperedDirsCreated(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := j.SetState(RunApplied); err != nil {
+			if err := j.SetState(journal.RunApplied); err != nil {
 				t.Fatal(err)
 			}
 			editManifest(t, env.Root, id, func(m map[string]any) { m["dirs_created"] = tt.dirs })
@@ -267,7 +267,7 @@ func TestJournalRootTrust(t *testing.T) {
 			if _, err := Rollback(context.Background(), env, opts, "", false); err == nil || !strings.HasPrefix(err.Error(), tt.want) {
 				t.Errorf("rollback: %v\nwant %s", err, tt.want)
 			}
-			if _, err := Journals(env.Root); err == nil || !strings.HasPrefix(err.Error(), tt.want) {
+			if _, err := journal.List(env.Root); err == nil || !strings.HasPrefix(err.Error(), tt.want) {
 				t.Errorf("runs: %v\nwant %s", err, tt.want)
 			}
 			if b, _ := os.ReadFile(filepath.Join(dir, "etc/resolv.conf")); string(b) != string(applied) {
@@ -325,7 +325,7 @@ func TestPrune(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := j.SetState(RunRolledBack); err != nil {
+		if err := j.SetState(journal.RunRolledBack); err != nil {
 			t.Fatal(err)
 		}
 		old = append(old, id)
@@ -339,7 +339,7 @@ func TestPrune(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	runs, err := Journals(env.Root)
+	runs, err := journal.List(env.Root)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -366,7 +366,7 @@ func TestPrune(t *testing.T) {
 	if _, err := Apply(context.Background(), env, opts); err != nil {
 		t.Fatal(err)
 	}
-	if runs, _ := Journals(env.Root); len(runs) != DefaultKeepRuns || runs[0].ID != res.Run {
+	if runs, _ := journal.List(env.Root); len(runs) != DefaultKeepRuns || runs[0].ID != res.Run {
 		t.Errorf("%d runs kept (newest %s), want %d starting with %s", len(runs), runs[0].ID, DefaultKeepRuns, res.Run)
 	}
 }

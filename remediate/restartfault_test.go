@@ -145,7 +145,7 @@ func TestApplyRestartFails(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if j.State != RunRolledBack || strings.Join(j.Units, " ") != "kubelet.service" {
+			if j.State != journal.RunRolledBack || strings.Join(j.Units, " ") != "kubelet.service" {
 				t.Errorf("journal: state %s, units %q", j.State, j.Units)
 			}
 		})

@@ -16,6 +16,7 @@ import (
 
 	"github.com/unloop/unloop/hostcfg"
 	"github.com/unloop/unloop/hostcfg/hostcfgtest"
+	"github.com/unloop/unloop/remediate/journal"
 )
 
 // staleCase: another writer changes a file between the read the plan reasons
@@ -300,11 +301,11 @@ func TestApplyDHCPRenewBeforeRename(t *testing.T) {
 	if !strings.Contains(log.String(), "planning again") {
 		t.Errorf("apply did not say it planned again:\n%s", log.String())
 	}
-	runs, err := Journals(root)
+	runs, err := journal.List(root)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(runs) != 2 || runs[0].ID != res.Run || runs[0].State != RunApplied || runs[1].State != RunRolledBack {
+	if len(runs) != 2 || runs[0].ID != res.Run || runs[0].State != journal.RunApplied || runs[1].State != journal.RunRolledBack {
 		t.Errorf("runs: want the refused one rolled back and the second applied, got %d runs", len(runs))
 	}
 }

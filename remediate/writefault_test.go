@@ -131,11 +131,11 @@ func checkRolledBack(t *testing.T, env Env, res *Result, err error, log *bytes.B
 	// is gone: a journal left "started" would be replayed by the next apply.
 	j, jerr := journal.Load(env.Root, res.Run)
 	switch {
-	case errors.Is(jerr, ErrNoRun) && strings.Contains(log.String(), "its journal could not be marked so and was removed"):
+	case errors.Is(jerr, journal.ErrNoRun) && strings.Contains(log.String(), "its journal could not be marked so and was removed"):
 	case jerr != nil:
 		t.Fatalf("the failed run's journal: %v", jerr)
-	case j.State != RunRolledBack:
-		t.Errorf("the run's journal says %s, want %s", j.State, RunRolledBack)
+	case j.State != journal.RunRolledBack:
+		t.Errorf("the run's journal says %s, want %s", j.State, journal.RunRolledBack)
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/unloop/unloop/cmd/unloop/cli"
 	"github.com/unloop/unloop/cmd/unloop/settings"
 	"github.com/unloop/unloop/remediate"
+	"github.com/unloop/unloop/remediate/journal"
 )
 
 // finish adds unloop's sections to the page cobra/doc wrote for c, before its
@@ -110,7 +111,7 @@ func environment(b *strings.Builder, c *cobra.Command) {
 	term(b, settings.ConfigFile, text+". A key no command takes is refused.")
 	switch c.Name() {
 	case "unloop", "apply", "rollback", "runs", "watch":
-		term(b, remediate.JournalDir, "the journal: one folder per run of apply, with the originals of what it changed; rollback restores from it and runs lists it")
+		term(b, journal.Dir, "the journal: one folder per run of apply, with the originals of what it changed; rollback restores from it and runs lists it")
 	}
 }
 

@@ -2,9 +2,6 @@ package node
 
 import (
 	"context"
-	"net/netip"
-
-	"github.com/unloop/unloop/hostcfg/resolvconf"
 )
 
 // corefileSource are the holders of the cluster's DNS servers' Corefiles:
@@ -13,11 +10,11 @@ import (
 // (dnsservers.go). They write no resolv.conf; they read one, and a forward
 // of theirs that reaches the server itself is their own finding. What they
 // hold is the node's readers (readers.go), so it is kept on Node.
-type corefileSource struct{}
+type corefileSource struct{ none }
 
 func newCorefile() Source { return corefileSource{} }
 
-func (corefileSource) Name() string { return "Corefile" }
+func (corefileSource) Name() string { return "Corefiles" }
 
 // Paths: the default Corefile and the installers' manifest folders; the
 // given Corefiles and the pods' volumes are among the check's inputs.
@@ -35,12 +32,4 @@ func (corefileSource) Read(ctx context.Context, g *Gathering) {
 	n.readClusterCorefiles(r, n.dnsPods(ctx, g))
 }
 
-func (corefileSource) Wrote(*resolvconf.File) bool { return false }
-
-func (corefileSource) Put(*Node, *resolvconf.File, netip.Addr, addrKind) (Origin, bool) {
-	return Origin{}, false
-}
-
 func (corefileSource) Findings(n *Node, _ []Reader) []Finding { return n.corefileFindings() }
-
-func (corefileSource) Candidates(*Node, func(netip.Addr, string)) {}

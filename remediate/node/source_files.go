@@ -1,7 +1,6 @@
 package node
 
 import (
-	"context"
 	"fmt"
 	"net/netip"
 
@@ -14,7 +13,7 @@ import (
 // netconfig, unloop's own file. They are also where the last upstream
 // candidates come from: the pod and host files without their looping
 // addresses.
-type fileWriters struct{}
+type fileWriters struct{ none }
 
 func newFileWriters() Source { return fileWriters{} }
 
@@ -26,8 +25,6 @@ func (fileWriters) Paths() []string {
 	return []string{"/etc/resolv.conf", resolvconf.ResolvconfFile, "/run/resolvconf/interface",
 		"/etc/resolvconf/resolv.conf.d", resolvconf.NetconfigFile}
 }
-
-func (fileWriters) Read(context.Context, *Gathering) {}
 
 func (fileWriters) Wrote(rf *resolvconf.File) bool {
 	switch rf.Generator {
@@ -46,8 +43,6 @@ func (w fileWriters) Put(_ *Node, rf *resolvconf.File, _ netip.Addr, _ addrKind)
 	}
 	return Origin{}, false
 }
-
-func (fileWriters) Findings(*Node, []Reader) []Finding { return nil }
 
 func (fileWriters) Candidates(n *Node, add func(netip.Addr, string)) {
 	for _, rf := range []*resolvconf.File{n.Pod, n.Host} {

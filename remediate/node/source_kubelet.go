@@ -14,7 +14,7 @@ import (
 // kubeletSource is kubelet, in whatever distribution runs it
 // (hostcfg/kubelet: one file a distribution): it decides which file pods
 // get, the pod file, and is read first.
-type kubeletSource struct{}
+type kubeletSource struct{ none }
 
 func newKubelet() Source { return kubeletSource{} }
 
@@ -56,12 +56,7 @@ func (kubeletSource) Read(ctx context.Context, g *Gathering) {
 	n.checkFallback(ctx, g.Env, g.Opts)
 }
 
-func (kubeletSource) Wrote(*resolvconf.File) bool { return false }
-func (kubeletSource) Put(*Node, *resolvconf.File, netip.Addr, addrKind) (Origin, bool) {
-	return Origin{}, false
-}
-func (kubeletSource) Candidates(*Node, func(netip.Addr, string)) {}
-func (kubeletSource) Findings(n *Node, _ []Reader) []Finding     { return n.kubeletFindings() }
+func (kubeletSource) Findings(n *Node, _ []Reader) []Finding { return n.kubeletFindings() }
 
 // checkFallback warns when kubelet hands pods k3s's own file of 8.8.8.8:
 // many sites block it, and offline unloop can't ask.

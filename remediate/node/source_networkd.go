@@ -15,6 +15,7 @@ import (
 // into its uplink file. Detected, no fix of its own yet: kubelet is pointed
 // at a clean file.
 type Networkd struct {
+	none
 	Config *networkd.Config
 }
 
@@ -26,8 +27,6 @@ func (*Networkd) Paths() []string { return networkd.Dirs }
 func (s *Networkd) Read(_ context.Context, g *Gathering) {
 	s.Config = load(g.Node, func() (*networkd.Config, error) { return networkd.Load(g.Env.Root) })
 }
-
-func (*Networkd) Wrote(*resolvconf.File) bool { return false }
 
 // Put: a DNS= line that names a, where pods get resolved's file.
 func (s *Networkd) Put(n *Node, rf *resolvconf.File, a netip.Addr, kind addrKind) (Origin, bool) {

@@ -40,6 +40,16 @@ type Source interface {
 	Candidates(n *Node, add func(a netip.Addr, from string))
 }
 
+// none gives a source the methods it has nothing for: a source embeds it
+// and writes only what it knows.
+type none struct{}
+
+func (none) Read(context.Context, *Gathering)                                 {}
+func (none) Wrote(*resolvconf.File) bool                                      { return false }
+func (none) Put(*Node, *resolvconf.File, netip.Addr, addrKind) (Origin, bool) { return Origin{}, false }
+func (none) Findings(*Node, []Reader) []Finding                               { return nil }
+func (none) Candidates(*Node, func(netip.Addr, string))                       {}
+
 // Origin is what put a looping address into the pod file.
 type Origin struct {
 	// Says is the chain's link, for people.

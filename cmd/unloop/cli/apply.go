@@ -10,6 +10,7 @@ import (
 
 	"github.com/unloop/unloop/cmd/unloop/render"
 	"github.com/unloop/unloop/remediate"
+	"github.com/unloop/unloop/remediate/journal"
 )
 
 func newPlanCommand(s Streams) *cobra.Command {
@@ -132,7 +133,7 @@ With --quiet nothing is printed but the error.`,
 		return flags.onNode(s, func(ctx context.Context, ss *session, env remediate.Env) error {
 			res, err := remediate.Rollback(ctx, env, ss.Opts, run, force)
 			if res == nil || errors.Is(err, remediate.ErrRolledBack) {
-				if errors.Is(err, remediate.ErrNoRun) {
+				if errors.Is(err, journal.ErrNoRun) {
 					return fmt.Errorf("nothing to roll back: %w", err)
 				}
 				return err
@@ -149,9 +150,9 @@ With --quiet nothing is printed but the error.`,
 	return cmd
 }
 
-func restoredAny(paths []remediate.PathResult) bool {
+func restoredAny(paths []journal.PathResult) bool {
 	for _, p := range paths {
-		if p.Result == remediate.PathRestored || p.Result == remediate.PathBlockRemoved {
+		if p.Result == journal.PathRestored || p.Result == journal.PathBlockRemoved {
 			return true
 		}
 	}

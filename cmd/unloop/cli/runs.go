@@ -5,7 +5,7 @@ import (
 
 	"github.com/unloop/unloop/cmd/unloop/render"
 	"github.com/unloop/unloop/hostcfg"
-	"github.com/unloop/unloop/remediate"
+	"github.com/unloop/unloop/remediate/journal"
 )
 
 func newRunsCommand(s Streams) *cobra.Command {
@@ -34,7 +34,7 @@ With --quiet nothing is printed but that error.`,
 		if err != nil {
 			return err
 		}
-		js, err := remediate.Journals(root)
+		js, err := journal.List(root)
 		if err != nil {
 			return err
 		}

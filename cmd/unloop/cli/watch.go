@@ -23,6 +23,7 @@ import (
 	"github.com/unloop/unloop/cmd/unloop/render"
 	"github.com/unloop/unloop/hostcfg/watch"
 	"github.com/unloop/unloop/remediate"
+	"github.com/unloop/unloop/remediate/journal"
 )
 
 const (
@@ -101,7 +102,7 @@ type watcher struct {
 	changes    map[string]float64
 	lastChange time.Time
 	checks     map[string]float64
-	runs       []*remediate.Journal
+	runs       []*journal.Journal
 }
 
 // watchedPaths are what watch watches: the paths every source reads
@@ -329,7 +330,7 @@ func (wt *watcher) check(ctx context.Context, trigger string) *remediate.Report 
 		}
 	}
 	end := time.Now()
-	runs, err := remediate.Journals(env.Root)
+	runs, err := journal.List(env.Root)
 	if err != nil {
 		ss.log.Warn("reading the journal", "err", err)
 	}
@@ -471,14 +472,14 @@ func (wt *watcher) metricsLocked() []*gaugeFamily {
 
 // journalMetrics say what the newest run in the journal is and how many
 // were rolled back, whoever ran them (watch, the boot unit, Ansible).
-func journalMetrics(runs []*remediate.Journal) []*gaugeFamily {
+func journalMetrics(runs []*journal.Journal) []*gaugeFamily {
 	info := gauge("unloop_last_apply_info")
 	ok := gauge("unloop_last_apply_success")
 	at := gauge("unloop_last_apply_timestamp_seconds")
 	back := gauge("unloop_runs_rolled_back")
 	n := 0
 	for _, j := range runs {
-		if j.State == remediate.RunRolledBack || j.State == remediate.RunConflict {
+		if j.State == journal.RunRolledBack || j.State == journal.RunConflict {
 			n++
 		}
 	}
@@ -486,7 +487,7 @@ func journalMetrics(runs []*remediate.Journal) []*gaugeFamily {
 	if len(runs) > 0 {
 		j := runs[0]
 		info.add(1, "run", j.ID, "state", string(j.State))
-		ok.add(b2f(j.State == remediate.RunApplied))
+		ok.add(b2f(j.State == journal.RunApplied))
 		at.add(unixSeconds(j.Created))
 	}
 	return []*gaugeFamily{info, ok, at, back}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/unloop/unloop/cmd/unloop/settings"
 	"github.com/unloop/unloop/remediate"
+	"github.com/unloop/unloop/remediate/journal"
 )
 
 func TestWatchHealthz(t *testing.T) {
@@ -55,9 +56,9 @@ func TestWatchMetrics(t *testing.T) {
 		}},
 		checked: time.Now(), took: 40 * time.Millisecond,
 		changes: map[string]float64{"/etc/resolv.conf": 3}, checks: map[string]float64{"start": 1, "change": 2},
-		runs: []*remediate.Journal{
-			{ID: "20261130T110000Z-1a2b", Created: created, State: remediate.RunRolledBack},
-			{ID: "20261130T100000Z-3c4d", Created: created.Add(-time.Hour), State: remediate.RunApplied},
+		runs: []*journal.Journal{
+			{ID: "20261130T110000Z-1a2b", Created: created, State: journal.RunRolledBack},
+			{ID: "20261130T100000Z-3c4d", Created: created.Add(-time.Hour), State: journal.RunApplied},
 		},
 	}
 	rec := httptest.NewRecorder()

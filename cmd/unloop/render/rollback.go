@@ -5,6 +5,7 @@ import (
 	"io"
 
 	"github.com/unloop/unloop/remediate"
+	"github.com/unloop/unloop/remediate/journal"
 )
 
 // Rollback prints what a rollback did: in text, each refused path
@@ -21,20 +22,20 @@ func Rollback(w io.Writer, output string, res *remediate.RollbackResult, restart
 	ew := &errWriter{w: w}
 	for _, p := range res.Paths {
 		switch p.Result {
-		case remediate.PathRefused:
+		case journal.PathRefused:
 			fmt.Fprintf(ew, "refused %s: it changed since run %s; its newer content is kept (--force restores it as it was before the run):\n%s", p.Path, j.ID, p.Diff)
-		case remediate.PathBlockRemoved:
+		case journal.PathBlockRemoved:
 			fmt.Fprintf(ew, "removed unloop's block from %s, keeping the rest of the file\n", p.Path)
-		case remediate.PathFailed:
+		case journal.PathFailed:
 			fmt.Fprintf(ew, "failed %s: %s\n", p.Path, p.Error)
 		}
 	}
-	restored := count[remediate.PathRestored] + count[remediate.PathBlockRemoved]
-	if count[remediate.PathRefused] > 0 {
-		fmt.Fprintf(ew, "run %s is in conflict: %d paths restored, %d refused", j.ID, restored, count[remediate.PathRefused])
+	restored := count[journal.PathRestored] + count[journal.PathBlockRemoved]
+	if count[journal.PathRefused] > 0 {
+		fmt.Fprintf(ew, "run %s is in conflict: %d paths restored, %d refused", j.ID, restored, count[journal.PathRefused])
 	} else {
 		fmt.Fprintf(ew, "rolled back run %s: %d paths restored", j.ID, restored)
-		if n := count[remediate.PathUnchanged]; n > 0 {
+		if n := count[journal.PathUnchanged]; n > 0 {
 			fmt.Fprintf(ew, ", %d already as before", n)
 		}
 	}

@@ -7,7 +7,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/unloop/unloop/remediate"
+	"github.com/unloop/unloop/remediate/journal"
 )
 
 // runsDoc is `unloop runs --output json`, version 1. Lists are [], never null.
@@ -26,7 +26,7 @@ type runDoc struct {
 }
 
 // Runs shows the journaled runs, newest first.
-func Runs(w io.Writer, format string, js []*remediate.Journal) error {
+func Runs(w io.Writer, format string, js []*journal.Journal) error {
 	doc := runsDoc{Version: 1, Runs: []runDoc{}}
 	for _, j := range js {
 		doc.Runs = append(doc.Runs, newRunDoc(j))
@@ -37,7 +37,7 @@ func Runs(w io.Writer, format string, js []*remediate.Journal) error {
 	return renderRuns(w, doc.Runs)
 }
 
-func newRunDoc(j *remediate.Journal) runDoc {
+func newRunDoc(j *journal.Journal) runDoc {
 	r := runDoc{ID: j.ID, Created: j.Created.UTC(), State: string(j.State),
 		Strategies: append([]string{}, j.Strategies...), Paths: []string{}, Units: append([]string{}, j.Units...)}
 	for _, s := range j.Snapshots {
@@ -48,7 +48,7 @@ func newRunDoc(j *remediate.Journal) runDoc {
 
 func renderRuns(w io.Writer, runs []runDoc) error {
 	if len(runs) == 0 {
-		_, err := fmt.Fprintf(w, "No runs journaled under %s.\n", remediate.JournalDir)
+		_, err := fmt.Fprintf(w, "No runs journaled under %s.\n", journal.Dir)
 		return err
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
