@@ -52,13 +52,6 @@ func (s *Dhclient) Put(n *Node, rf *resolvconf.File, a netip.Addr, _ addrKind) (
 	return Origin{}, false
 }
 
-func (s *Dhclient) Findings(n *Node, rds []Reader) []Finding {
-	if len(rds) == 0 || !n.podIsHostFile() {
-		return nil
-	}
-	return s.findings(n)
-}
-
 // Candidates: the servers of its leases.
 func (s *Dhclient) Candidates(_ *Node, add func(netip.Addr, string)) {
 	for _, l := range s.Leases {
@@ -68,7 +61,12 @@ func (s *Dhclient) Candidates(_ *Node, add func(netip.Addr, string)) {
 	}
 }
 
-func (s *Dhclient) findings(n *Node) []Finding {
+// Findings: each dhclient.conf statement that adds a looping address, where
+// pods get the host's file and a DNS server reads it.
+func (s *Dhclient) Findings(n *Node, rds []Reader) []Finding {
+	if len(rds) == 0 || !n.podIsHostFile() {
+		return nil
+	}
 	var out []Finding
 	for _, c := range s.Configs {
 		for _, st := range c.Statements {

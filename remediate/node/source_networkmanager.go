@@ -50,13 +50,6 @@ func (s *NetworkManager) Put(n *Node, rf *resolvconf.File, a netip.Addr, _ addrK
 	return Origin{}, false
 }
 
-func (s *NetworkManager) Findings(n *Node, rds []Reader) []Finding {
-	if len(rds) == 0 {
-		return nil
-	}
-	return s.findings(n)
-}
-
 // Candidates: its leases' servers, then its configuration's.
 func (s *NetworkManager) Candidates(_ *Node, add func(netip.Addr, string)) {
 	if s.Config == nil {
@@ -104,8 +97,10 @@ func (s *NetworkManager) dnsmasq(n *Node, a netip.Addr) (hostcfg.Setting, bool) 
 	return d, true
 }
 
-func (s *NetworkManager) findings(n *Node) []Finding {
-	if s.Config == nil || !n.podIsHostFile() {
+// Findings: its dns=dnsmasq and each looping server of its configuration,
+// where pods get the host's file and a DNS server reads it.
+func (s *NetworkManager) Findings(n *Node, rds []Reader) []Finding {
+	if len(rds) == 0 || s.Config == nil || !n.podIsHostFile() {
 		return nil
 	}
 	var out []Finding

@@ -88,13 +88,6 @@ func (s *Resolved) Put(_ *Node, rf *resolvconf.File, a netip.Addr, kind addrKind
 	return Origin{}, false
 }
 
-func (s *Resolved) Findings(n *Node, rds []Reader) []Finding {
-	if len(rds) == 0 {
-		return nil
-	}
-	return s.findings(n)
-}
-
 // Candidates: its live servers, its uplink file, its configuration.
 func (s *Resolved) Candidates(_ *Node, add func(netip.Addr, string)) {
 	if st := s.Live; st != nil {
@@ -168,10 +161,11 @@ func linkOf(ifindex int) string {
 	return fmt.Sprintf(", on link %d", ifindex)
 }
 
-func (s *Resolved) findings(n *Node) []Finding {
-	// Only the uplink file carries resolved's upstreams to pods; the stub
-	// file's 127.0.0.53 is its own finding.
-	if !n.podFileIs(resolvconf.ResolvedUplinkFile) {
+// Findings: each looping upstream of resolved's, where pods get its uplink
+// file (the stub file's 127.0.0.53 is the pod file's own finding) and a DNS
+// server reads it.
+func (s *Resolved) Findings(n *Node, rds []Reader) []Finding {
+	if len(rds) == 0 || !n.podFileIs(resolvconf.ResolvedUplinkFile) {
 		return nil
 	}
 	var out []Finding
