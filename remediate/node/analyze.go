@@ -92,6 +92,9 @@ func Check(ctx context.Context, env Env, opts Options, fixers []Fixer) (*Report,
 			r.report(rep)
 		}
 	}
+	for _, p := range rep.Inputs {
+		n.trace("read", "path", p)
+	}
 	if !n.Kubelet.Present {
 		rep.Kubelet.Distro, rep.Kubelet.Unit = "", ""
 	}
