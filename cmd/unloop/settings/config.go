@@ -1,17 +1,24 @@
 // Package settings is unloop's typed settings (DESIGN.md §4): each a flag,
 // an UNLOOP_<NAME> variable and a key of the config file, with precedence
 // flag > env > file > default, and one strict syntax wherever written. The
-// commands say which settings they take (Add); Load gives the typed result.
+// commands say which settings they take (Add); Load checks every source,
+// layers them with viper and gives the typed result.
 package settings
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
 	"net/netip"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
 
+	"github.com/go-viper/mapstructure/v2"
 	"github.com/spf13/cobra"
+	"github.com/spf13/viper"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/unloop/unloop/hostcfg/cri"
 	"github.com/unloop/unloop/remediate"
@@ -74,8 +81,8 @@ func Add(cmd *cobra.Command, names ...string) *Flags {
 		if n == "output" {
 			usage = "output format: " + orList(outputsFor(cmd.Name()))
 		}
-		fl := f.VarPF(newFlagValue(st), n, st.short, usage)
-		if st.kind() == kindBool {
+		fl := f.VarPF(&flagValue{def: st.def, val: st.def}, n, st.short, usage)
+		if _, ok := st.def.(bool); ok {
 			fl.NoOptDefVal = "true"
 		}
 		var values []string
@@ -87,7 +94,7 @@ func Add(cmd *cobra.Command, names ...string) *Flags {
 		case "log-format":
 			values = []string{"text", "json"}
 		case "dns-server-namespace", "dns-server-label", "dns-server-name-prefix":
-			values = st.defaults()
+			values = st.def.([]string)
 		}
 		if values != nil {
 			_ = cmd.RegisterFlagCompletionFunc(n, func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
@@ -145,103 +152,156 @@ func outputsFor(cmd string) []string {
 	return []string{"text", "json"}
 }
 
-// Load resolves the command's settings with precedence flag > env > file >
-// default. Env variables and file keys of settings the command does not take
-// are not read.
+// values are the settings as viper decodes them: one field per setting, by
+// its key.
+type values struct {
+	Root                string   `mapstructure:"root"`
+	Config              string   `mapstructure:"config"`
+	Output              string   `mapstructure:"output"`
+	Strategy            []string `mapstructure:"strategy"`
+	Upstream            []string `mapstructure:"upstream"`
+	NodeLocalDNS        []string `mapstructure:"node-local-dns"`
+	LocalIP             []string `mapstructure:"local-ip"`
+	DNSUpstreams        []string `mapstructure:"dns-upstreams"`
+	DNSServerNamespace  []string `mapstructure:"dns-server-namespace"`
+	DNSServerLabel      []string `mapstructure:"dns-server-label"`
+	DNSServerNamePrefix []string `mapstructure:"dns-server-name-prefix"`
+	Corefile            []string `mapstructure:"corefile"`
+	RuntimeEndpoint     string   `mapstructure:"runtime-endpoint"`
+	NoRecreatePods      bool     `mapstructure:"no-recreate-pods"`
+	Offline             bool     `mapstructure:"offline"`
+	NoRestart           bool     `mapstructure:"no-restart"`
+	NoVerify            bool     `mapstructure:"no-verify"`
+	KeepRuns            int      `mapstructure:"keep-runs"`
+	LogFormat           string   `mapstructure:"log-format"`
+	Verbose             bool     `mapstructure:"verbose"`
+	Quiet               bool     `mapstructure:"quiet"`
+}
+
+// Load resolves the command's settings through viper, with precedence flag >
+// env > file > default (the flag's). Every source is checked first, also one
+// that another overrides: a bad value is an error wherever it is written. An
+// empty variable counts as unset (systemd EnvironmentFiles often carry KEY=;
+// viper's AllowEmptyEnv is off); an empty flag or file value is refused. Env
+// variables and file keys of settings the command does not take are not
+// read.
 func (cf *Flags) Load() (*Config, error) {
 	flags := cf.cmd.Flags()
-	file, err := cf.readConfigFile()
+	v := viper.New()
+	for _, n := range cf.names {
+		if err := errors.Join(v.BindPFlag(n, flags.Lookup(n)), v.BindEnv(n, envName(n))); err != nil {
+			return nil, err
+		}
+		if e := os.Getenv(envName(n)); e != "" {
+			if _, err := parse(settingNamed(n).def, e); err != nil {
+				return nil, badValue(envName(n), e, err)
+			}
+		}
+	}
+	o := origin{flags: flags}
+	file, err := cf.readConfigFile(v.GetString("config"), o.from("config") != "default")
 	if err != nil {
 		return nil, err
 	}
-	vals := map[string]given{}
+	o.file = file
+	checked, err := yaml.Marshal(file.text)
+	if err != nil {
+		return nil, err
+	}
+	v.SetConfigType("yaml")
+	if err := v.ReadConfig(bytes.NewReader(checked)); err != nil {
+		return nil, err
+	}
+	var in values
+	if err := v.UnmarshalExact(&in, func(dc *mapstructure.DecoderConfig) {
+		dc.WeaklyTypedInput, dc.DecodeHook = false, mapstructure.DecodeHookFuncType(fromText)
+	}); err != nil {
+		return nil, fmt.Errorf("settings: %w", err)
+	}
+	c := &Config{Root: in.Root, Output: in.Output, LogFormat: in.LogFormat, Verbose: in.Verbose, Quiet: in.Quiet}
+	var byName map[string]any
+	if err := mapstructure.Decode(in, &byName); err != nil {
+		return nil, err
+	}
 	for _, n := range cf.names {
-		if vals[n], err = resolve(settingNamed(n), flags, file); err != nil {
-			return nil, err
+		val := fmt.Sprint(byName[n])
+		if l, ok := byName[n].([]string); ok {
+			val = strings.Join(l, ",")
 		}
+		c.Sources = append(c.Sources, Source{Name: n, From: o.from(n), Value: val})
 	}
-	c := &Config{
-		Root:      vals["root"].text(),
-		Output:    vals["output"].text(),
-		LogFormat: vals["log-format"].text(),
-		Verbose:   vals["verbose"].flag(),
-		Quiet:     vals["quiet"].flag(),
-	}
-	for _, n := range cf.names {
-		c.Sources = append(c.Sources, Source{Name: n, From: vals[n].from, Value: vals[n].String()})
-	}
-	if lf := vals["log-format"]; lf.from != "" && !slices.Contains([]string{"text", "json"}, c.LogFormat) {
-		return nil, lf.bad(c.LogFormat, "want text or json")
+	if !slices.Contains([]string{"text", "json"}, c.LogFormat) {
+		return nil, o.bad("log-format", 0, c.LogFormat, "want text or json")
 	}
 	cmd := cf.cmd.Name()
-	out := vals["output"]
 	if !slices.Contains(outputsFor("check"), c.Output) {
-		return nil, out.bad(c.Output, "want text or json (check also takes prometheus and npd)")
+		return nil, o.bad("output", 0, c.Output, "want text or json (check also takes prometheus and npd)")
 	}
 	if !slices.Contains(outputsFor(cmd), c.Output) {
 		// Asked for on this command line (flag or environment): refuse. Set
 		// in the config file, it is there for check (a metrics timer) and
 		// must not stop the boot unit's apply: text, said on stderr.
-		if out.from != "file" {
-			return nil, fmt.Errorf("%s %q is for check only: %s takes text or json", out.items[0].where, c.Output, cmd)
+		if o.from("output") != "file" {
+			return nil, fmt.Errorf("%s %q is for check only: %s takes text or json", o.where("output", 0), c.Output, cmd)
 		}
-		c.Warnings = append(c.Warnings, fmt.Sprintf("%s %q is for check only: %s prints text", out.items[0].where, c.Output, cmd))
+		c.Warnings = append(c.Warnings, fmt.Sprintf("%s %q is for check only: %s prints text", o.where("output", 0), c.Output, cmd))
 		c.Output = "text"
 	}
-	if err := c.loadOptions(vals); err != nil {
+	if err := cf.loadOptions(&c.Opts, in, o); err != nil {
 		return nil, err
 	}
-	if file != nil {
-		c.Opts.Ignore = file.ignore
-	}
+	c.Opts.Ignore = file.ignore
 	return c, nil
 }
 
 // loadOptions fills the options remediate takes; a setting the command does
-// not take is missing from vals and reads as its zero value.
-func (c *Config) loadOptions(vals map[string]given) error {
-	o := &c.Opts
-	o.Offline = vals["offline"].flag()
-	o.NoRestart = vals["no-restart"].flag()
-	o.NoVerify = vals["no-verify"].flag()
-	o.NoRecreatePods = vals["no-recreate-pods"].flag()
-	if ep := vals["runtime-endpoint"]; ep.text() != "" {
-		if _, err := cri.SocketPath(ep.text()); err != nil {
-			return ep.bad(ep.text(), "want a unix socket: unix:///run/containerd/containerd.sock or /run/containerd/containerd.sock")
+// not take reads as its zero value.
+func (cf *Flags) loadOptions(opts *remediate.Options, in values, o origin) error {
+	opts.Offline, opts.NoRestart, opts.NoVerify, opts.NoRecreatePods = in.Offline, in.NoRestart, in.NoVerify, in.NoRecreatePods
+	opts.Corefiles = in.Corefile
+	if ep := in.RuntimeEndpoint; ep != "" {
+		if _, err := cri.SocketPath(ep); err != nil {
+			return o.bad("runtime-endpoint", 0, ep, "want a unix socket: unix:///run/containerd/containerd.sock or /run/containerd/containerd.sock")
 		}
-		o.RuntimeEndpoint = ep.text()
+		opts.RuntimeEndpoint = ep
 	}
-	for _, it := range vals["corefile"].items {
-		o.Corefiles = append(o.Corefiles, it.text)
+	// keep-runs must be at least 1: the run just applied is kept, or
+	// rollback could not undo it.
+	if opts.KeepRuns = in.KeepRuns; slices.Contains(cf.names, "keep-runs") && in.KeepRuns < 1 {
+		return o.bad("keep-runs", 0, strconv.Itoa(in.KeepRuns), "want at least 1 run")
 	}
-	var err error
-	if o.KeepRuns, err = keepRuns(vals["keep-runs"]); err != nil {
-		return err
-	}
-	if o.Strategies, err = strategies(vals["strategy"].items); err != nil {
-		return err
+	if len(in.Strategy) > 1 || len(in.Strategy) == 1 && in.Strategy[0] != "auto" {
+		for i, s := range in.Strategy {
+			if !slices.Contains(remediate.StrategyNames(), s) {
+				return o.bad("strategy", i, s, "want auto or a list of "+strings.Join(remediate.StrategyNames(), ","))
+			}
+			if !slices.Contains(opts.Strategies, s) {
+				opts.Strategies = append(opts.Strategies, s)
+			}
+		}
 	}
 	for _, k := range []struct {
 		key string
+		src []string
 		dst *[]netip.Addr
-	}{{"upstream", &o.Upstreams}, {"node-local-dns", &o.NodeLocalDNS}, {"local-ip", &o.LocalIPs}, {"dns-upstreams", &o.DNSUpstreams}} {
-		for _, it := range vals[k.key].items {
-			a, err := netip.ParseAddr(it.text)
+	}{{"upstream", in.Upstream, &opts.Upstreams}, {"node-local-dns", in.NodeLocalDNS, &opts.NodeLocalDNS}, {"local-ip", in.LocalIP, &opts.LocalIPs}, {"dns-upstreams", in.DNSUpstreams, &opts.DNSUpstreams}} {
+		for i, s := range k.src {
+			a, err := netip.ParseAddr(s)
 			if err != nil {
-				return it.bad("not an IP address")
+				return o.bad(k.key, i, s, "not an IP address")
 			}
 			if k.key == "upstream" || k.key == "dns-upstreams" {
 				if why := remediate.NotAnUpstream(a); why != "" {
-					return it.bad(why)
+					return o.bad(k.key, i, s, why)
 				}
 			}
 			*k.dst = append(*k.dst, a)
 		}
 	}
-	if o.NodeLocalDNS == nil {
-		o.NodeLocalDNS = []netip.Addr{}
+	if opts.NodeLocalDNS == nil {
+		opts.NodeLocalDNS = []netip.Addr{}
 	}
-	return dnsServerPods(vals, &o.DNSServerPods)
+	return cf.dnsServerPods(&opts.DNSServerPods, in, o)
 }
 
 // defaultLabels are the dns-server-label setting's default, as written.
@@ -256,68 +316,38 @@ func defaultLabels() []string {
 // dnsServerPods reads the dns-server-* settings. A setting the command takes
 // is never nil (`[]` in the file matches no pod); one it does not take is,
 // and remediate uses its default.
-func dnsServerPods(vals map[string]given, d *remediate.DNSServerPods) error {
-	check := func(key string, dst *[]string, why func(string) string) error {
-		g, ok := vals[key]
-		if !ok || g.from == "" {
+func (cf *Flags) dnsServerPods(d *remediate.DNSServerPods, in values, o origin) error {
+	check := func(key string, src []string, dst *[]string, why func(string) string) error {
+		if !slices.Contains(cf.names, key) {
 			return nil
 		}
 		*dst = []string{}
-		for _, it := range g.items {
-			if w := why(it.text); w != "" {
-				return it.bad(w)
+		for i, s := range src {
+			if w := why(s); w != "" {
+				return o.bad(key, i, s, w)
 			}
-			*dst = append(*dst, it.text)
+			*dst = append(*dst, s)
 		}
 		return nil
 	}
-	if err := check("dns-server-namespace", &d.Namespaces, remediate.CheckNamespace); err != nil {
+	if err := check("dns-server-namespace", in.DNSServerNamespace, &d.Namespaces, remediate.CheckNamespace); err != nil {
 		return err
 	}
-	if err := check("dns-server-name-prefix", &d.NamePrefixes, remediate.CheckNamePrefix); err != nil {
+	if err := check("dns-server-name-prefix", in.DNSServerNamePrefix, &d.NamePrefixes, remediate.CheckNamePrefix); err != nil {
 		return err
 	}
-	if g, ok := vals["dns-server-label"]; ok && g.from != "" {
-		d.Labels = []remediate.Label{}
-		for _, it := range g.items {
-			l, err := remediate.ParseLabel(it.text)
-			if err != nil {
-				return it.bad(err.Error())
-			}
-			d.Labels = append(d.Labels, l)
+	if !slices.Contains(cf.names, "dns-server-label") {
+		return nil
+	}
+	d.Labels = []remediate.Label{}
+	for i, s := range in.DNSServerLabel {
+		l, err := remediate.ParseLabel(s)
+		if err != nil {
+			return o.bad("dns-server-label", i, s, err.Error())
 		}
+		d.Labels = append(d.Labels, l)
 	}
 	return nil
-}
-
-// keepRuns reads keep-runs, a whole number (parsed as one wherever it was
-// written), which must be at least 1: the run just applied is kept, or
-// rollback could not undo it. 0 when the command does not take it.
-func keepRuns(g given) (int, error) {
-	if len(g.items) == 0 {
-		return 0, nil
-	}
-	n, _ := strconv.Atoi(g.text())
-	if n < 1 {
-		return 0, g.bad(g.text(), "want at least 1 run")
-	}
-	return n, nil
-}
-
-func strategies(in []item) ([]string, error) {
-	if len(in) == 0 || (len(in) == 1 && in[0].text == "auto") {
-		return nil, nil
-	}
-	var out []string
-	for _, it := range in {
-		if !slices.Contains(remediate.StrategyNames(), it.text) {
-			return nil, it.bad("want auto or a list of " + strings.Join(remediate.StrategyNames(), ","))
-		}
-		if !slices.Contains(out, it.text) {
-			out = append(out, it.text)
-		}
-	}
-	return out, nil
 }
 
 // envName is a setting's environment variable: UNLOOP_NODE_LOCAL_DNS.

@@ -1,11 +1,13 @@
 package settings
 
 import (
+	"encoding/csv"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -16,30 +18,6 @@ import (
 
 	"github.com/unloop/unloop/remediate"
 )
-
-// The kinds of value a setting takes. Each is parsed the same way from a
-// flag, the environment and the file, so a value means one thing wherever it
-// is written.
-type kind int
-
-const (
-	kindText kind = iota // one non-empty string
-	kindList             // non-empty strings; written as one, a comma list
-	kindBool             // strconv.ParseBool's spellings, and no others
-	kindInt              // a whole number in decimal, as strconv.Atoi reads it
-)
-
-func (s setting) kind() kind {
-	switch s.def.(type) {
-	case []string:
-		return kindList
-	case bool:
-		return kindBool
-	case int:
-		return kindInt
-	}
-	return kindText
-}
 
 // boolSpellings are strconv.ParseBool's: YAML 1.1's yes, no, on and off are
 // not among them (yaml.v3 reads them as strings), and are refused rather
@@ -52,25 +30,29 @@ var (
 )
 
 // parse reads one value as written on the command line, in the environment
-// or as a scalar in the file.
-func (s setting) parse(v string) ([]string, error) {
+// or as a scalar in the file, as the kind of like (a setting's default): a
+// bool in strconv.ParseBool's spellings, an int as strconv.Atoi reads it, a
+// comma list of non-empty strings, or one non-empty string. It is the one
+// syntax of every source: the checks before viper and viper's decoding both
+// use it.
+func parse(like any, v string) (any, error) {
 	if v == "" {
 		return nil, errEmpty
 	}
-	switch s.kind() {
-	case kindBool:
+	switch like.(type) {
+	case bool:
 		b, err := strconv.ParseBool(v)
 		if err != nil {
 			return nil, fmt.Errorf("not a boolean: want %s", boolSpellings)
 		}
-		return []string{strconv.FormatBool(b)}, nil
-	case kindInt:
+		return b, nil
+	case int:
 		n, err := strconv.Atoi(v)
 		if err != nil {
 			return nil, errors.New("not a whole number")
 		}
-		return []string{strconv.Itoa(n)}, nil
-	case kindList:
+		return n, nil
+	case []string:
 		var out []string
 		for f := range strings.SplitSeq(v, ",") {
 			if f = strings.TrimSpace(f); f == "" {
@@ -80,102 +62,18 @@ func (s setting) parse(v string) ([]string, error) {
 		}
 		return out, nil
 	}
-	return []string{v}, nil
+	return v, nil
 }
 
-// defaults are the setting's default, as parsed items.
-func (s setting) defaults() []string {
-	switch d := s.def.(type) {
-	case string:
-		return []string{d}
-	case bool:
-		return []string{strconv.FormatBool(d)}
-	case int:
-		return []string{strconv.Itoa(d)}
-	case []string:
-		return slices.Clone(d)
+// fromText is viper's only decode hook: text (a variable, or a value of the
+// checked file) becomes the field's kind by parse, and nothing else is
+// converted. Every text was checked when it was read; "" is a default
+// (runtime-endpoint's), never written.
+func fromText(from, to reflect.Type, data any) (any, error) {
+	if from.Kind() != reflect.String || data == "" {
+		return data, nil
 	}
-	return nil
-}
-
-// item is one value of a setting and where it was written, to name it in an
-// error: "--upstream", "UNLOOP_UPSTREAM", "config /etc/unloop/unloop.yaml:3: upstream".
-type item struct {
-	text, where string
-}
-
-// bad is the error about it: `UNLOOP_UPSTREAM "x": not an IP address`.
-func (it item) bad(why string) error {
-	return fmt.Errorf("%s %q: %s", it.where, it.text, why)
-}
-
-// given is a setting's value: its items and where they came from (flag, env,
-// file or default).
-type given struct {
-	from  string
-	items []item
-}
-
-func (g given) text() string {
-	if len(g.items) == 0 {
-		return ""
-	}
-	return g.items[0].text
-}
-
-func (g given) flag() bool { return g.text() == "true" }
-
-func (g given) bad(v, why string) error {
-	where := "--"
-	if len(g.items) > 0 {
-		where = g.items[0].where
-	}
-	return item{text: v, where: where}.bad(why)
-}
-
-// String is the value for the debug log.
-func (g given) String() string {
-	var s []string
-	for _, it := range g.items {
-		s = append(s, it.text)
-	}
-	return strings.Join(s, ",")
-}
-
-// resolve finds st's value: flag > env > file > default. Every source is
-// checked, also one that another overrides: a bad value is an error wherever
-// it is written. An empty variable counts as unset (systemd EnvironmentFiles
-// often carry KEY=); an empty flag or file value is refused.
-func resolve(st setting, flags *pflag.FlagSet, file *configFile) (given, error) {
-	at := func(from, where string, texts []string) given {
-		g := given{from: from}
-		for _, t := range texts {
-			g.items = append(g.items, item{text: t, where: where})
-		}
-		return g
-	}
-	fromFile, inFile, err := file.lookup(st)
-	if err != nil {
-		return given{}, err
-	}
-	var fromEnv *given
-	if v := os.Getenv(envName(st.name)); v != "" {
-		texts, err := st.parse(v)
-		if err != nil {
-			return given{}, badValue(envName(st.name), v, err)
-		}
-		g := at("env", envName(st.name), texts)
-		fromEnv = &g
-	}
-	switch fl := flags.Lookup(st.name); {
-	case fl != nil && fl.Changed:
-		return at("flag", "--"+st.name, fl.Value.(*flagValue).items), nil
-	case fromEnv != nil:
-		return *fromEnv, nil
-	case inFile:
-		return fromFile, nil
-	}
-	return at("default", st.name, st.defaults()), nil
+	return parse(reflect.Zero(to).Interface(), data.(string))
 }
 
 // badValue says what is wrong with v as written at where, without quoting
@@ -189,78 +87,74 @@ func badValue(where, v string, err error) error {
 
 // flagValue is a setting's flag. The value is parsed as it is set, so a bad
 // one is refused by the flag parser, which names the flag. Its Type is that
-// of pflag's own flags, so the help reads the same.
+// of pflag's own flags, so the help reads the same and viper reads it as
+// one of them.
 type flagValue struct {
-	st    setting
-	items []string
-	set   bool
+	def, val any
+	set      bool
 }
 
-func newFlagValue(st setting) *flagValue { return &flagValue{st: st, items: st.defaults()} }
-
-func (f *flagValue) Set(v string) error {
-	items, err := f.st.parse(v)
+func (f *flagValue) Set(s string) error {
+	v, err := parse(f.def, s)
 	if err != nil {
 		return err
 	}
-	if f.st.kind() == kindList && f.set {
-		items = append(f.items, items...) // repeatable
+	if l, ok := v.([]string); ok && f.set {
+		v = append(f.val.([]string), l...) // repeatable
 	}
-	f.items, f.set = items, true
+	f.val, f.set = v, true
 	return nil
 }
 
+// String is a list as pflag writes its string slices, [a,b] in CSV, which is
+// how viper reads them back; an empty list is "", so no default is shown.
 func (f *flagValue) String() string {
-	if f.st.kind() == kindList && len(f.items) > 0 {
-		return "[" + strings.Join(f.items, ",") + "]"
+	l, ok := f.val.([]string)
+	if !ok {
+		return fmt.Sprint(f.val)
 	}
-	return strings.Join(f.items, "") // "" for an empty list: no default shown
+	if len(l) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	w := csv.NewWriter(&b)
+	_ = w.Write(l)
+	w.Flush()
+	return "[" + strings.TrimSuffix(b.String(), "\n") + "]"
 }
 
 func (f *flagValue) Type() string {
-	switch f.st.kind() {
-	case kindList:
-		return "strings"
-	case kindBool:
+	switch f.def.(type) {
+	case []string:
+		return "stringSlice"
+	case bool:
 		return "bool"
-	case kindInt:
+	case int:
 		return "int"
 	}
 	return "string"
 }
 
-// configFile is unloop's config file, parsed: each key's YAML node, for the
-// lines of its errors.
+// configFile is what the strict pass found in the config file: the
+// command's settings as written (a string, or a list of strings), which
+// viper is given, and where each was written, which viper does not keep.
 type configFile struct {
-	name   string
-	keys   map[string]*yaml.Node
-	values map[string]*yaml.Node
-	ignore []remediate.Ignore // the file-only key, read by every command
+	text   map[string]any
+	where  map[string][]string // per item; one for a scalar
+	ignore []remediate.Ignore
 }
 
-// readConfigFile reads --config: a missing default file is fine, a missing
-// file that was named is not, and a key no command takes is refused.
-func (cf *Flags) readConfigFile() (*configFile, error) {
-	g, err := resolve(settingNamed("config"), cf.cmd.Flags(), nil)
-	if err != nil {
-		return nil, err
-	}
-	name := g.text()
+// readConfigFile reads the config file: a missing default file is fine, a
+// missing file that was named is not.
+func (cf *Flags) readConfigFile(name string, named bool) (*configFile, error) {
 	data, err := readLimited(name)
 	switch {
-	case errors.Is(err, fs.ErrNotExist) && g.from == "default":
-		return nil, nil
+	case errors.Is(err, fs.ErrNotExist) && !named:
+		data = nil
 	case err != nil:
 		return nil, fmt.Errorf("config %s: %w", name, err)
 	}
-	c, err := parseConfig(name, data)
-	if err != nil {
-		return nil, err
-	}
-	if c.ignore, err = parseIgnore(name, data); err != nil {
-		return nil, err
-	}
-	return c, nil
+	return cf.checkConfig(name, data)
 }
 
 // readLimited reads a regular file of at most maxConfigSize bytes; /dev/null
@@ -296,15 +190,20 @@ func readLimited(name string) ([]byte, error) {
 	return data, nil
 }
 
-// parseConfig parses the config file and refuses keys no command takes: a
-// misspelled key would otherwise be ignored silently (the very bug unloop
-// finds in kubelet configs). Values are checked when a command reads them.
-func parseConfig(name string, data []byte) (*configFile, error) {
+// checkConfig is the strict pass over the file, before viper reads it:
+// viper keeps no lines, lets a key be set twice, and would read keys of
+// settings the command does not take. A key no command takes is refused (a
+// misspelled key would otherwise be ignored silently, the very bug unloop
+// finds in kubelet configs), and so is a value of the command's settings
+// that is not of its kind: a scalar in parse's syntax, or for a list also a
+// YAML list of scalars. Nothing is coerced: a mapping, a list where one
+// value is wanted, or an empty value is refused with the file and line.
+func (cf *Flags) checkConfig(name string, data []byte) (*configFile, error) {
+	c := &configFile{text: map[string]any{}, where: map[string][]string{}}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return nil, fmt.Errorf("config %s: %w", name, err)
 	}
-	c := &configFile{name: name, keys: map[string]*yaml.Node{}, values: map[string]*yaml.Node{}}
 	if len(doc.Content) == 0 {
 		return c, nil
 	}
@@ -312,58 +211,61 @@ func parseConfig(name string, data []byte) (*configFile, error) {
 	if m.Kind != yaml.MappingNode {
 		return nil, fmt.Errorf("config %s:%d: want a mapping of settings", name, m.Line)
 	}
+	seen := map[string]bool{}
 	for i := 0; i+1 < len(m.Content); i += 2 {
-		k, v := m.Content[i], m.Content[i+1]
-		if k.Value == "config" || k.Value != "ignore" && !slices.ContainsFunc(settings, func(s setting) bool { return s.name == k.Value }) {
+		k, v := m.Content[i], deref(m.Content[i+1])
+		switch {
+		case k.Value == "config" || k.Value != "ignore" && !slices.ContainsFunc(settings, func(s setting) bool { return s.name == k.Value }):
 			return nil, fmt.Errorf("config %s:%d: unknown key %q", name, k.Line, k.Value)
-		}
-		if _, dup := c.keys[k.Value]; dup {
+		case seen[k.Value]:
 			return nil, fmt.Errorf("config %s:%d: %s set twice", name, k.Line, k.Value)
 		}
-		c.keys[k.Value], c.values[k.Value] = k, v
+		seen[k.Value] = true
+		var err error
+		switch {
+		case k.Value == "ignore":
+			c.ignore, err = parseIgnore(name, v)
+		case slices.Contains(cf.names, k.Value):
+			err = c.check(settingNamed(k.Value), func(line int) string { return fmt.Sprintf("config %s:%d: %s", name, line, k.Value) }, k, v)
+		}
+		if err != nil {
+			return nil, err
+		}
 	}
 	return c, nil
 }
 
-// lookup reads st from the file: a scalar of its kind, or for a list also a
-// YAML list of scalars. Nothing is coerced: a mapping, a list where one value
-// is wanted, or an empty value is refused with the file and line.
-func (c *configFile) lookup(st setting) (given, bool, error) {
-	if c == nil || c.values[st.name] == nil {
-		return given{}, false, nil
-	}
-	k, v := c.keys[st.name], deref(c.values[st.name])
-	where := func(line int) string { return fmt.Sprintf("config %s:%d: %s", c.name, line, st.name) }
-	g := given{from: "file"}
+// check takes the value v of st's key k into c.
+func (c *configFile) check(st setting, where func(line int) string, k, v *yaml.Node) error {
+	_, list := st.def.([]string)
 	switch {
 	case v.Kind == yaml.ScalarNode:
 		if v.Tag == "!!null" {
-			return given{}, true, badValue(where(k.Line), "", errEmpty)
+			return badValue(where(k.Line), "", errEmpty)
 		}
-		texts, err := st.parse(v.Value)
-		if err != nil {
-			return given{}, true, badValue(where(k.Line), v.Value, err)
+		if _, err := parse(st.def, v.Value); err != nil {
+			return badValue(where(k.Line), v.Value, err)
 		}
-		for _, t := range texts {
-			g.items = append(g.items, item{text: t, where: where(k.Line)})
-		}
-		return g, true, nil
-	case st.kind() != kindList:
-		return given{}, true, fmt.Errorf("%s: want %s, not %s", where(k.Line), singular(st), nodeKind(v))
+		c.text[st.name], c.where[st.name] = v.Value, []string{where(k.Line)}
+		return nil
+	case !list:
+		return fmt.Errorf("%s: want %s, not %s", where(k.Line), singular(st), nodeKind(v))
 	case v.Kind != yaml.SequenceNode:
-		return given{}, true, fmt.Errorf("%s: want a list of %s, not %s", where(k.Line), listOf(st), nodeKind(v))
+		return fmt.Errorf("%s: want a list of %s, not %s", where(k.Line), listOf(st), nodeKind(v))
 	}
+	items, wheres := []string{}, []string{} // [] is a list: not the default
 	for _, e := range v.Content {
 		e = deref(e)
 		switch {
 		case e.Kind != yaml.ScalarNode:
-			return given{}, true, fmt.Errorf("%s: want a list of %s, not %s in it", where(e.Line), listOf(st), nodeKind(e))
+			return fmt.Errorf("%s: want a list of %s, not %s in it", where(e.Line), listOf(st), nodeKind(e))
 		case e.Tag == "!!null" || e.Value == "":
-			return given{}, true, badValue(where(e.Line), "", errEmptyItem)
+			return badValue(where(e.Line), "", errEmptyItem)
 		}
-		g.items = append(g.items, item{text: e.Value, where: where(e.Line)})
+		items, wheres = append(items, e.Value), append(wheres, where(e.Line))
 	}
-	return g, true, nil
+	c.text[st.name], c.where[st.name] = items, wheres
+	return nil
 }
 
 // deref follows a YAML alias to what it names.
@@ -385,10 +287,10 @@ func nodeKind(n *yaml.Node) string {
 }
 
 func singular(st setting) string {
-	switch st.kind() {
-	case kindBool:
+	switch st.def.(type) {
+	case bool:
 		return "true or false"
-	case kindInt:
+	case int:
 		return "a whole number"
 	}
 	return "a single value"
@@ -408,4 +310,44 @@ func listOf(st setting) string {
 		return "name prefixes"
 	}
 	return "addresses"
+}
+
+// origin says where a setting's value came from, which viper does not tell:
+// for the -v log, and to name a bad value where it was written.
+type origin struct {
+	flags *pflag.FlagSet
+	file  *configFile
+}
+
+// from follows viper's precedence: flag, env, file, default.
+func (o origin) from(name string) string {
+	switch {
+	case o.flags.Changed(name):
+		return "flag"
+	case os.Getenv(envName(name)) != "":
+		return "env"
+	case o.file != nil && o.file.where[name] != nil:
+		return "file"
+	}
+	return "default"
+}
+
+// where names the i-th item of name's value as it was written: "--upstream",
+// "UNLOOP_UPSTREAM", "config /etc/unloop/unloop.yaml:3: upstream".
+func (o origin) where(name string, i int) string {
+	switch o.from(name) {
+	case "flag":
+		return "--" + name
+	case "env":
+		return envName(name)
+	case "file":
+		w := o.file.where[name]
+		return w[min(i, len(w)-1)]
+	}
+	return name
+}
+
+// bad is the error about it: `UNLOOP_UPSTREAM "x": not an IP address`.
+func (o origin) bad(name string, i int, v, why string) error {
+	return fmt.Errorf("%s %q: %s", o.where(name, i), v, why)
 }

@@ -13,22 +13,12 @@ import (
 // a finding code, or {code: CODE, file: /node/path} to ignore it in one file
 // only. Anything else is an error naming the file and line: a misspelled
 // code would otherwise hide nothing, silently.
-func parseIgnore(file string, data []byte) ([]remediate.Ignore, error) {
-	var doc struct {
-		Ignore yaml.Node `yaml:"ignore"`
-	}
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, fmt.Errorf("config %s: %w", file, err)
-	}
-	n := doc.Ignore
-	if n.Kind == 0 {
-		return nil, nil
-	}
+func parseIgnore(file string, n *yaml.Node) ([]remediate.Ignore, error) {
 	bad := func(n *yaml.Node, format string, args ...any) error {
 		return fmt.Errorf("config %s:%d: ignore: %s", file, n.Line, fmt.Sprintf(format, args...))
 	}
 	if n.Kind != yaml.SequenceNode {
-		return nil, bad(&n, "want a list of finding codes or {code: CODE, file: PATH}")
+		return nil, bad(n, "want a list of finding codes or {code: CODE, file: PATH}")
 	}
 	var out []remediate.Ignore
 	for _, item := range n.Content {
