@@ -21,8 +21,8 @@ import (
 var update = flag.Bool("update", false, "rewrite golden files")
 
 // treeOptions reads "key: value" lines of a tree's comment as options.
-func treeOptions(t *testing.T, comment string) Options {
-	o := Options{Offline: true}
+func treeOptions(t *testing.T, comment string) node.Options {
+	o := node.Options{Offline: true}
 	for _, line := range strings.Split(comment, "\n") {
 		k, v, ok := strings.Cut(line, ": ")
 		if !ok {
@@ -42,21 +42,21 @@ func treeOptions(t *testing.T, comment string) Options {
 	return o
 }
 
-func checkTree(t *testing.T, name string) (*Report, *node.Node) {
+func checkTree(t *testing.T, name string) (*node.Report, *node.Node) {
 	t.Helper()
 	dir, comment := hostcfgtest.Tree(t, filepath.Join("testdata", "nodes", name+".txtar"))
 	root, err := hostcfg.NewRoot(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep, n, err := Check(context.Background(), Env{Root: root}, treeOptions(t, comment))
+	rep, n, err := Check(context.Background(), node.Env{Root: root}, treeOptions(t, comment))
 	if err != nil {
 		t.Fatal(err)
 	}
 	return rep, n
 }
 
-func codes(fs []Finding) []string {
+func codes(fs []node.Finding) []string {
 	var out []string
 	for _, f := range fs {
 		out = append(out, string(f.Code)+"@"+f.File+":"+itoa(f.Line))
@@ -169,7 +169,7 @@ func TestAnalyzeNodes(t *testing.T) {
 }
 
 // goldenCheck compares the check document of a tree with its golden file.
-func goldenCheck(t *testing.T, tree string, rep *Report) {
+func goldenCheck(t *testing.T, tree string, rep *node.Report) {
 	t.Helper()
 	got, err := json.MarshalIndent(NewCheckDocument(rep), "", "  ")
 	if err != nil {
@@ -206,14 +206,14 @@ func TestAnalyzeInterfaces(t *testing.T) {
 		t.Fatal(err)
 	}
 	root, _ := hostcfg.NewRoot(dir)
-	ifs := func() ([]Iface, error) {
-		return []Iface{
+	ifs := func() ([]node.Iface, error) {
+		return []node.Iface{
 			{Name: "lo", Addrs: []netip.Addr{netip.MustParseAddr("127.0.0.1")}},
 			{Name: "nodelocaldns", Addrs: []netip.Addr{netip.MustParseAddr("169.254.99.10")}},
 			{Name: "eth0", Addrs: []netip.Addr{netip.MustParseAddr("10.0.0.5")}},
 		}, nil
 	}
-	rep, _, err := Check(context.Background(), Env{Root: root, Interfaces: ifs}, Options{})
+	rep, _, err := Check(context.Background(), node.Env{Root: root, Interfaces: ifs}, node.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/unloop/unloop/remediate/node"
+
 	"github.com/unloop/unloop/hostcfg"
 	"github.com/unloop/unloop/remediate/journal"
 )
@@ -71,7 +73,7 @@ func (e *StepError) Unwrap() error { return e.Err }
 // Apply carries out the plan MakePlan makes, under the lock: it refuses files
 // that changed since they were read, journals the originals, writes, restarts,
 // verifies, and rolls everything back if any step fails.
-func Apply(ctx context.Context, env Env, opts Options) (*Result, error) {
+func Apply(ctx context.Context, env node.Env, opts node.Options) (*Result, error) {
 	unlock, err := lock(ctx, env)
 	if err != nil {
 		return nil, err
@@ -99,11 +101,11 @@ func Apply(ctx context.Context, env Env, opts Options) (*Result, error) {
 	}
 }
 
-// prune removes the oldest runs beyond opts.KeepRuns (0: DefaultKeepRuns).
-func prune(env Env, opts Options) {
+// prune removes the oldest runs beyond opts.KeepRuns (0: node.DefaultKeepRuns).
+func prune(env node.Env, opts node.Options) {
 	keep := opts.KeepRuns
 	if keep <= 0 {
-		keep = DefaultKeepRuns
+		keep = node.DefaultKeepRuns
 	}
 	journal.Prune(env.Root, env.Logger(), keep)
 }
@@ -112,7 +114,7 @@ func prune(env Env, opts Options) {
 const maxReplans = 3
 
 // applyOnce plans and carries the plan out, once, under the caller's lock.
-func applyOnce(ctx context.Context, env Env, opts Options) (*Result, error) {
+func applyOnce(ctx context.Context, env node.Env, opts node.Options) (*Result, error) {
 	pl, err := MakePlan(ctx, env, opts)
 	if err != nil {
 		if pl != nil {
@@ -154,7 +156,7 @@ func applyOnce(ctx context.Context, env Env, opts Options) (*Result, error) {
 }
 
 // lock takes unloop's lock, saying after a second whom it waits for.
-func lock(ctx context.Context, env Env) (func(), error) {
+func lock(ctx context.Context, env node.Env) (func(), error) {
 	lctx, cancel := context.WithTimeout(ctx, lockTimeout)
 	defer cancel()
 	return env.Root.Lock(lctx, func(pid int) {
@@ -210,8 +212,8 @@ func samePlan(root *hostcfg.Root, pl *Plan) ([]*hostcfg.Snapshot, []journal.Left
 
 // run is one journaled apply: its steps, and the rollback when one fails.
 type run struct {
-	env       Env
-	opts      Options
+	env       node.Env
+	opts      node.Options
 	j         *journal.Journal
 	res       *Result
 	restarted []string
@@ -363,7 +365,7 @@ func missingDirs(root *hostcfg.Root, changes []Change) []string {
 }
 
 // verifyClean checks the node again: no error may remain.
-func verifyClean(ctx context.Context, env Env, opts Options) error {
+func verifyClean(ctx context.Context, env node.Env, opts node.Options) error {
 	rep, _, err := Check(ctx, env, opts)
 	if err != nil {
 		return err
@@ -376,10 +378,10 @@ func verifyClean(ctx context.Context, env Env, opts Options) error {
 
 // remainingErrors are the errors of rep that a fix must leave none of. A
 // pod's stale copy stays until the pod is recreated: the plan lists it.
-func remainingErrors(rep *Report) []string {
+func remainingErrors(rep *node.Report) []string {
 	var left []string
 	for _, f := range rep.Findings {
-		if f.Severity == SevError && !f.Ignored && f.Code != CodePodResolvStale {
+		if f.Severity == node.SevError && !f.Ignored && f.Code != node.CodePodResolvStale {
 			where := f.File
 			if f.Line > 0 {
 				where = fmt.Sprintf("%s:%d", f.File, f.Line)
@@ -392,7 +394,7 @@ func remainingErrors(rep *Report) []string {
 
 // staysActive watches a unit just restarted for restartSettle: it must not
 // stop (exit, fail, wait to be restarted) in that time.
-func staysActive(ctx context.Context, bus Bus, unit string) error {
+func staysActive(ctx context.Context, bus node.Bus, unit string) error {
 	start := time.Now()
 	for {
 		active, err := bus.UnitActive(ctx, unit)
@@ -418,7 +420,7 @@ func staysActive(ctx context.Context, bus Bus, unit string) error {
 // about a second where the fixed settle took 2 s. The unit must stay active
 // meanwhile; a kubelet that refuses its config exits (and, restarted by
 // systemd, never answers ok).
-func becomesHealthy(ctx context.Context, env Env, unit, addr string) error {
+func becomesHealthy(ctx context.Context, env node.Env, unit, addr string) error {
 	ask := env.Healthz
 	if ask == nil {
 		ask = HTTPHealthz
@@ -487,7 +489,7 @@ func HTTPHealthz(ctx context.Context, addr string) error {
 // Each unit's failed state is reset first: a kubelet that crash-looped on
 // the rolled-back config under Restart=always may have hit its start limit,
 // and systemd then refuses the restart that would bring it back.
-func restartAll(ctx context.Context, env Env, units []string) error {
+func restartAll(ctx context.Context, env node.Env, units []string) error {
 	if len(units) == 0 {
 		return nil
 	}
@@ -521,7 +523,7 @@ type RollbackResult struct {
 // restarts what that run restarted, unless offline or --no-restart. A path
 // holding content newer than the run's is refused (ErrConflict) unless
 // force; a run rolled back already is refused (ErrRolledBack).
-func Rollback(ctx context.Context, env Env, opts Options, id string, force bool) (*RollbackResult, error) {
+func Rollback(ctx context.Context, env node.Env, opts node.Options, id string, force bool) (*RollbackResult, error) {
 	root := env.Root
 	unlock, err := lock(ctx, env)
 	if err != nil {
@@ -568,7 +570,7 @@ func (r *run) paths() []string {
 // file or drop-in (kubelet's --resolv-conf in kubelet.service.d/), so the
 // restart that follows runs what the files now say. Seen on the real kubelet:
 // without it, kubelet came back with the old flag.
-func reloadUnits(ctx context.Context, env Env, paths []string) error {
+func reloadUnits(ctx context.Context, env node.Env, paths []string) error {
 	if env.Bus == nil || !slices.ContainsFunc(paths, isUnitFile) {
 		return nil
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/unloop/unloop/hostcfg"
 	"github.com/unloop/unloop/hostcfg/hostcfgtest"
 	"github.com/unloop/unloop/remediate/journal"
+	"github.com/unloop/unloop/remediate/node"
 )
 
 // unloopOwn are the paths apply adds that rollback keeps: the journal and the lock.
@@ -79,7 +80,7 @@ func TestStrategies(t *testing.T) {
 			}
 			opts := treeOptions(t, comment)
 			opts.Strategies = tt.strategy
-			env := Env{Root: root}
+			env := node.Env{Root: root}
 			// Real nodes have these; a test tree may not, and the journal and lock live there.
 			for _, d := range []string{"var/lib", "run"} {
 				if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
@@ -170,7 +171,7 @@ func TestApplyRecoversCrashedRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	opts := treeOptions(t, comment)
-	env := Env{Root: root}
+	env := node.Env{Root: root}
 	before := hostcfgtest.State(t, dir, nil)
 
 	snap, err := root.Snapshot("/etc/resolv.conf")
@@ -219,7 +220,7 @@ func TestApplyRefusalKeepsReport(t *testing.T) {
 	}
 	dead := func(context.Context, netip.Addr) error { return errors.New("i/o timeout") }
 	before := hostcfgtest.State(t, dir, nil)
-	res, err := Apply(context.Background(), Env{Root: root, Probe: dead}, Options{})
+	res, err := Apply(context.Background(), node.Env{Root: root, Probe: dead}, node.Options{})
 	if err == nil || !strings.Contains(err.Error(), "no upstream answers DNS") {
 		t.Fatalf("apply: %v, want a refusal naming the dead upstreams", err)
 	}
@@ -246,7 +247,7 @@ func TestStaleCopies(t *testing.T) {
 		}
 	}
 	opts := treeOptions(t, comment)
-	env := Env{Root: root}
+	env := node.Env{Root: root}
 	res, err := Apply(context.Background(), env, opts)
 	if err != nil {
 		t.Fatalf("apply: %v", err)
@@ -299,7 +300,7 @@ func TestPlansWithoutChanges(t *testing.T) {
 			}
 			opts := treeOptions(t, comment)
 			opts.Strategies = tt.strategy
-			env := Env{Root: root}
+			env := node.Env{Root: root}
 			before := hostcfgtest.State(t, dir, nil)
 			pl, err := MakePlan(context.Background(), env, opts)
 			if err != nil {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/unloop/unloop/hostcfg"
 	"github.com/unloop/unloop/hostcfg/hostcfgtest"
+	"github.com/unloop/unloop/remediate/node"
 )
 
 // BenchmarkCheckOffline is check's own work (read, parse, analyse) on the
@@ -18,7 +19,7 @@ func BenchmarkCheckOffline(b *testing.B) {
 		b.Fatal(err)
 	}
 	for b.Loop() {
-		if _, _, err := Check(context.Background(), Env{Root: root}, Options{Offline: true}); err != nil {
+		if _, _, err := Check(context.Background(), node.Env{Root: root}, node.Options{Offline: true}); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -53,8 +53,8 @@ func TestUplinkMustAnswer(t *testing.T) {
 				}
 				return errors.New("i/o timeout")
 			}
-			env := Env{Root: root, Probe: probe}
-			opts := Options{Strategies: []string{tt.strategy}}
+			env := node.Env{Root: root, Probe: probe}
+			opts := node.Options{Strategies: []string{tt.strategy}}
 			for _, u := range tt.upstream {
 				opts.Upstreams = append(opts.Upstreams, netip.MustParseAddr(u))
 			}

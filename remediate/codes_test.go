@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/unloop/unloop/remediate/node"
+
 	"github.com/unloop/unloop/hostcfg"
 	"github.com/unloop/unloop/hostcfg/hostcfgtest"
 )
@@ -112,16 +114,16 @@ func TestLoops(t *testing.T) {
 func TestIgnore(t *testing.T) {
 	tests := []struct {
 		tree    string
-		ignore  []Ignore
+		ignore  []node.Ignore
 		status  string
 		ignored int
 		changed bool
 	}{
-		{"limits-local", []Ignore{{Code: CodeNameserverLimit}, {Code: CodeSearchLimit}}, "warning", 2, false},
-		{"limits-local", []Ignore{{Code: CodeNameserverLimit}, {Code: CodeSearchLimit}, {Code: CodeLocalAddress, File: "/etc/resolv.conf"}}, "ok", 3, false},
-		{"limits-local", []Ignore{{Code: CodeLocalAddress, File: "/etc/other.conf"}}, "warning", 0, false},
-		{"demo-dhclient-node-local-dns", []Ignore{{Code: CodeDhclientInjects}}, "error", 1, true},
-		{"demo-dhclient-node-local-dns", []Ignore{{Code: CodeDhclientInjects}, {Code: CodeNodeLocalDNS}, {Code: CodeCorefileForwardLoop}}, "ok", 5, false},
+		{"limits-local", []node.Ignore{{Code: node.CodeNameserverLimit}, {Code: node.CodeSearchLimit}}, "warning", 2, false},
+		{"limits-local", []node.Ignore{{Code: node.CodeNameserverLimit}, {Code: node.CodeSearchLimit}, {Code: node.CodeLocalAddress, File: "/etc/resolv.conf"}}, "ok", 3, false},
+		{"limits-local", []node.Ignore{{Code: node.CodeLocalAddress, File: "/etc/other.conf"}}, "warning", 0, false},
+		{"demo-dhclient-node-local-dns", []node.Ignore{{Code: node.CodeDhclientInjects}}, "error", 1, true},
+		{"demo-dhclient-node-local-dns", []node.Ignore{{Code: node.CodeDhclientInjects}, {Code: node.CodeNodeLocalDNS}, {Code: node.CodeCorefileForwardLoop}}, "ok", 5, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.tree, func(t *testing.T) {
@@ -132,7 +134,7 @@ func TestIgnore(t *testing.T) {
 			}
 			opts := treeOptions(t, comment)
 			opts.Ignore = tt.ignore
-			pl, err := MakePlan(context.Background(), Env{Root: root}, opts)
+			pl, err := MakePlan(context.Background(), node.Env{Root: root}, opts)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -10,6 +10,7 @@ import (
 	"github.com/unloop/unloop/hostcfg"
 	"github.com/unloop/unloop/hostcfg/resolvconf"
 	"github.com/unloop/unloop/remediate/journal"
+	"github.com/unloop/unloop/remediate/node"
 	"github.com/unloop/unloop/systemd"
 )
 
@@ -22,7 +23,7 @@ import (
 // A path that changed since the run (a DHCP renew, an admin's edit) keeps its
 // newer content: the run is marked conflict, recovery says so and goes on.
 // At boot nobody is there to decide, and newer content is never destroyed.
-func recoverCrashed(ctx context.Context, env Env, opts Options) error {
+func recoverCrashed(ctx context.Context, env node.Env, opts node.Options) error {
 	j, err := journal.Last(env.Root)
 	if errors.Is(err, journal.ErrNoRun) {
 		return nil
@@ -73,7 +74,7 @@ const (
 // restart job is done before systemd-resolved is on the bus again and has
 // written its files, and planning reads both. It waits at most recoverSettle
 // and then lets planning see the node as it is.
-func settleRecovered(ctx context.Context, env Env, units []string) {
+func settleRecovered(ctx context.Context, env node.Env, units []string) {
 	if !slices.Contains(units, resolvedUnit) {
 		return
 	}

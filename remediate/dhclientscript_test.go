@@ -215,7 +215,7 @@ func installHooks(t *testing.T, tree string, files map[string]string) (string, *
 	must(t, err)
 	opts := treeOptions(t, comment)
 	opts.Strategies = []string{node.StrategyDhclient}
-	res, err := Apply(context.Background(), Env{Root: root}, opts)
+	res, err := Apply(context.Background(), node.Env{Root: root}, opts)
 	if err != nil {
 		t.Fatalf("apply --strategy dhclient on %s: %v", tree, err)
 	}

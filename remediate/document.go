@@ -16,36 +16,36 @@ const DocumentVersion = 1
 
 // CheckDocument is `unloop check --output json`.
 type CheckDocument struct {
-	Version    int           `json:"version"`
-	Status     string        `json:"status"`
-	Online     bool          `json:"online"`
-	ResolvConf ResolvReport  `json:"resolv_conf"`
-	Kubelet    KubeletReport `json:"kubelet"`
+	Version    int                `json:"version"`
+	Status     string             `json:"status"`
+	Online     bool               `json:"online"`
+	ResolvConf node.ResolvReport  `json:"resolv_conf"`
+	Kubelet    node.KubeletReport `json:"kubelet"`
 	// Resolved is systemd-resolved's live state, when it was read (online).
-	Resolved *ResolvedReport   `json:"resolved,omitempty"`
-	Findings []FindingDocument `json:"findings"`
-	Notes    []string          `json:"notes"`
+	Resolved *node.ResolvedReport `json:"resolved,omitempty"`
+	Findings []FindingDocument    `json:"findings"`
+	Notes    []string             `json:"notes"`
 	// Loops are the findings grouped by loop (addition).
 	Loops []LoopDocument `json:"loops"`
 }
 
 // FindingDocument is one finding.
 type FindingDocument struct {
-	Code     Code     `json:"code"`
-	Severity Severity `json:"severity"`
-	File     string   `json:"file"`
-	Line     int      `json:"line"`
-	Address  string   `json:"address"`
-	Message  string   `json:"message"`
-	Chain    []string `json:"chain"`
-	Fixes    []string `json:"fixes"`
+	Code     node.Code     `json:"code"`
+	Severity node.Severity `json:"severity"`
+	File     string        `json:"file"`
+	Line     int           `json:"line"`
+	Address  string        `json:"address"`
+	Message  string        `json:"message"`
+	Chain    []string      `json:"chain"`
+	Fixes    []string      `json:"fixes"`
 	// Loop is the "loop" of the entry of loops this finding is a part of
 	// (1, 2, ...); 0 when it is no part of a loop (addition).
 	Loop int `json:"loop"`
 	// Ignored: the ignore setting names it; it is not counted (addition).
 	Ignored bool `json:"ignored,omitempty"`
 	// Readers are the DNS servers that read the pod file (addition).
-	Readers []Reader `json:"readers,omitempty"`
+	Readers []node.Reader `json:"readers,omitempty"`
 	// Pod is the pod to recreate, for pod-resolv-conf-stale (addition).
 	Pod string `json:"pod,omitempty"`
 }
@@ -131,7 +131,7 @@ type RollbackDocument struct {
 }
 
 // NewCheckDocument is the document of rep.
-func NewCheckDocument(rep *Report) CheckDocument {
+func NewCheckDocument(rep *node.Report) CheckDocument {
 	d := CheckDocument{
 		Version:    DocumentVersion,
 		Status:     rep.Status,
@@ -206,7 +206,7 @@ func NewRollbackDocument(res *RollbackResult) RollbackDocument {
 	return d
 }
 
-func findingDocuments(fs []Finding) []FindingDocument {
+func findingDocuments(fs []node.Finding) []FindingDocument {
 	out := []FindingDocument{}
 	for _, f := range fs {
 		out = append(out, FindingDocument{

@@ -17,7 +17,7 @@ import (
 
 // enterHooksTree is the RHEL field tree with an os-release and, when data is
 // not nil, an admin's /etc/dhcp/dhclient-enter-hooks of that mode.
-func enterHooksTree(t *testing.T, osRelease string, data *string, mode os.FileMode) (string, Env, Options) {
+func enterHooksTree(t *testing.T, osRelease string, data *string, mode os.FileMode) (string, node.Env, node.Options) {
 	t.Helper()
 	dir, comment := hostcfgtest.Tree(t, filepath.Join("testdata", "nodes", "rhel-kubespray-dhclient.txtar"))
 	if osRelease != "" {
@@ -35,7 +35,7 @@ func enterHooksTree(t *testing.T, osRelease string, data *string, mode os.FileMo
 	must(t, err)
 	opts := treeOptions(t, comment)
 	opts.Strategies = []string{node.StrategyDhclient}
-	return dir, Env{Root: root}, opts
+	return dir, node.Env{Root: root}, opts
 }
 
 func ptr(s string) *string { return &s }

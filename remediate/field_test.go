@@ -113,7 +113,7 @@ func TestK3sFallbackProbe(t *testing.T) {
 				asked = append(asked, a)
 				return node.ProbeAt(ctx, server)
 			}
-			rep, _, err := Check(context.Background(), Env{Root: root, Probe: probe}, Options{Offline: tt.offline})
+			rep, _, err := Check(context.Background(), node.Env{Root: root, Probe: probe}, node.Options{Offline: tt.offline})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -144,7 +144,7 @@ func TestK0sByHand(t *testing.T) {
 	before := hostcfgtest.State(t, dir, nil)
 	opts := treeOptions(t, comment)
 	opts.Strategies = []string{node.StrategyKubelet}
-	_, err = Apply(context.Background(), Env{Root: root}, opts)
+	_, err = Apply(context.Background(), node.Env{Root: root}, opts)
 	if err == nil {
 		t.Fatal("apply succeeded on k0s")
 	}

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/unloop/unloop/remediate/node"
+
 	"github.com/unloop/unloop/hostcfg"
 	"github.com/unloop/unloop/hostcfg/hostcfgtest"
 	"github.com/unloop/unloop/remediate/journal"
@@ -99,7 +101,7 @@ func TestRollbackKeepsRenewRacingIt(t *testing.T) {
 		}
 	})
 
-	res, err := Rollback(context.Background(), env, Options{Offline: true}, id, false)
+	res, err := Rollback(context.Background(), env, node.Options{Offline: true}, id, false)
 	if !raced {
 		t.Fatal("the rollback never reached the rename of /etc/resolv.conf")
 	}
@@ -190,7 +192,7 @@ func TestTamperedDirsCreated(t *testing.T) {
 				t.Fatal(err)
 			}
 			editManifest(t, env.Root, id, func(m map[string]any) { m["dirs_created"] = tt.dirs })
-			_, err = Rollback(context.Background(), env, Options{Offline: true}, id, true)
+			_, err = Rollback(context.Background(), env, node.Options{Offline: true}, id, true)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("rollback: %v, want %q", err, tt.want)
 			}
@@ -366,8 +368,8 @@ func TestPrune(t *testing.T) {
 	if _, err := Apply(context.Background(), env, opts); err != nil {
 		t.Fatal(err)
 	}
-	if runs, _ := journal.List(env.Root); len(runs) != DefaultKeepRuns || runs[0].ID != res.Run {
-		t.Errorf("%d runs kept (newest %s), want %d starting with %s", len(runs), runs[0].ID, DefaultKeepRuns, res.Run)
+	if runs, _ := journal.List(env.Root); len(runs) != node.DefaultKeepRuns || runs[0].ID != res.Run {
+		t.Errorf("%d runs kept (newest %s), want %d starting with %s", len(runs), runs[0].ID, node.DefaultKeepRuns, res.Run)
 	}
 }
 

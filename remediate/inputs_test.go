@@ -11,6 +11,7 @@ import (
 
 	"github.com/unloop/unloop/hostcfg"
 	"github.com/unloop/unloop/hostcfg/hostcfgtest"
+	"github.com/unloop/unloop/remediate/node"
 )
 
 // inputsNode is kubeadm's kubelet with everything a node's own flags name:
@@ -54,7 +55,7 @@ func TestCheckInputs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep, _, err := Check(context.Background(), Env{Root: root}, Options{Offline: true})
+	rep, _, err := Check(context.Background(), node.Env{Root: root}, node.Options{Offline: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -52,7 +52,7 @@ type Change struct {
 	Mode   fs.FileMode
 	UID    int
 	GID    int
-	Verify func(ctx context.Context, bus Bus) error
+	Verify func(ctx context.Context, bus node.Bus) error
 	// Healthz is the restarted unit's own health endpoint (host:port),
 	// watched after the restart instead of the fixed restartSettle.
 	Healthz string
@@ -61,14 +61,14 @@ type Change struct {
 // Plan is what apply would do, as data; PlanDocument is how it is printed.
 type Plan struct {
 	// Report is the check the plan was made from.
-	Report     *Report
+	Report     *node.Report
 	Strategies []string
 	Changed    bool
 	Changes    []Change
-	Upstreams  []Candidate
+	Upstreams  []node.Candidate
 	// Unfixed are the error findings no chosen strategy fixes; apply refuses
 	// while there are any.
-	Unfixed []Finding
+	Unfixed []node.Finding
 
 	node *node.Node
 }
@@ -78,7 +78,7 @@ var ErrUnfixed = errors.New("some errors have no fix among the chosen strategies
 
 // chooseStrategy picks, for a finding, the first of its fixes that the user's
 // order allows (auto: the finding's own order, least invasive first).
-func chooseStrategy(f Finding, order []string) string {
+func chooseStrategy(f node.Finding, order []string) string {
 	if len(order) == 0 {
 		if len(f.Fixes) > 0 {
 			return f.Fixes[0]
@@ -96,10 +96,10 @@ func chooseStrategy(f Finding, order []string) string {
 // planner accumulates the edits of every strategy, so two edits of one file
 // become one change with one diff.
 type planner struct {
-	env   Env
-	opts  Options
+	env   node.Env
+	opts  node.Options
 	node  *node.Node
-	ups   []Candidate
+	ups   []node.Candidate
 	files map[string]*Change // by the node path actually written (links resolved)
 	order []string
 	other []Change
@@ -203,7 +203,7 @@ func (p *planner) link(path, target, strategy, reason string) error {
 
 // restart lists a unit restart; whether it runs is decided here, once, so
 // plan and apply show the same thing.
-func (p *planner) restart(ctx context.Context, unit, strategy, reason, healthz string, verify func(context.Context, Bus) error) {
+func (p *planner) restart(ctx context.Context, unit, strategy, reason, healthz string, verify func(context.Context, node.Bus) error) {
 	for _, c := range p.other {
 		if c.Kind == KindUnit && c.Unit == unit {
 			return
@@ -244,7 +244,7 @@ func (p *planner) pods(strategy string) {
 // MakePlan checks the node and plans the fixes. Plan and apply both call it:
 // there is one code path. When planning fails after the check, the plan holds
 // the check's report (and no changes) beside the error, so it can be shown.
-func MakePlan(ctx context.Context, env Env, opts Options) (*Plan, error) {
+func MakePlan(ctx context.Context, env node.Env, opts node.Options) (*Plan, error) {
 	env.Root = env.Root.Recording() // planner.file refuses a file that changed since Check read it
 	rep, n, err := Check(ctx, env, opts)
 	if err != nil {
@@ -253,8 +253,8 @@ func MakePlan(ctx context.Context, env Env, opts Options) (*Plan, error) {
 	return planFor(ctx, env, opts, rep, n)
 }
 
-func planFor(ctx context.Context, env Env, opts Options, rep *Report, n *node.Node) (*Plan, error) {
-	pl := &Plan{Report: rep, Strategies: []string{}, Changes: []Change{}, Upstreams: []Candidate{}, Unfixed: []Finding{}, node: n}
+func planFor(ctx context.Context, env node.Env, opts node.Options, rep *node.Report, n *node.Node) (*Plan, error) {
+	pl := &Plan{Report: rep, Strategies: []string{}, Changes: []Change{}, Upstreams: []node.Candidate{}, Unfixed: []node.Finding{}, node: n}
 	if rep.HasUnreadable() {
 		return pl, nil
 	}
@@ -315,21 +315,21 @@ func planFor(ctx context.Context, env Env, opts Options, rep *Report, n *node.No
 // assign gives each error finding its strategy; those with none go to
 // pl.Unfixed, and stale pod copies are listed apart: the file fix is right,
 // and the pods are recreated after it.
-func assign(pl *Plan, rep *Report, opts Options) (map[string][]Finding, []string) {
-	byStrategy := map[string][]Finding{}
+func assign(pl *Plan, rep *node.Report, opts node.Options) (map[string][]node.Finding, []string) {
+	byStrategy := map[string][]node.Finding{}
 	var stale []string
 	for _, f := range rep.Findings {
-		if f.Severity != SevError || f.Ignored {
+		if f.Severity != node.SevError || f.Ignored {
 			continue
 		}
-		if f.Code == CodePodResolvStale {
+		if f.Code == node.CodePodResolvStale {
 			stale = append(stale, f.Pod)
 			continue
 		}
 		// A loop has one fix where one strategy fixes every part of it.
 		s := ""
 		if f.Loop > 0 {
-			s = chooseStrategy(Finding{Fixes: rep.Loops[f.Loop-1].Fixes}, opts.Strategies)
+			s = chooseStrategy(node.Finding{Fixes: rep.Loops[f.Loop-1].Fixes}, opts.Strategies)
 		}
 		if s == "" {
 			s = chooseStrategy(f, opts.Strategies)
@@ -373,7 +373,7 @@ func (p *planner) usable() ([]netip.Addr, error) {
 			tried = append(tried, c.Addr.String()+": "+c.Error)
 		}
 		if len(tried) == 0 {
-			return nil, fmt.Errorf("no clean upstream found (%s): give one with --upstream", CodeNoUpstream)
+			return nil, fmt.Errorf("no clean upstream found (%s): give one with --upstream", node.CodeNoUpstream)
 		}
 		return nil, fmt.Errorf("no upstream answers DNS (%s); unloop does not trade a loop for a black hole", strings.Join(tried, ", "))
 	}
@@ -396,12 +396,12 @@ func (p *planner) uplinkAnswers(ctx context.Context) (bool, []string) {
 	}
 	probe := p.env.Probe
 	if probe == nil {
-		probe = DNSProbe
+		probe = node.DNSProbe
 	}
 	var tried []string
 	for _, ns := range rf.Conf.Nameservers {
 		a := ns.Addr.WithZone("").Unmap()
-		i := slices.IndexFunc(p.ups, func(c Candidate) bool { return c.Addr == a })
+		i := slices.IndexFunc(p.ups, func(c node.Candidate) bool { return c.Addr == a })
 		var err error
 		if i >= 0 {
 			if p.ups[i].Error == "" {

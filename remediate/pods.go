@@ -18,7 +18,7 @@ var podWait = 60 * time.Second
 // recreateChange is the plan's change for the DNS-server pods whose copy of
 // the pod file loops: apply removes their sandboxes through the runtime
 // when it can, and otherwise leaves them to the user (the kubectl line).
-func recreateChange(ctx context.Context, env Env, opts Options, n *node.Node, names []string) Change {
+func recreateChange(ctx context.Context, env node.Env, opts node.Options, n *node.Node, names []string) Change {
 	c := Change{Kind: KindPods, Action: "recreate", Pods: names, Node: n.Kubelet.NodeName,
 		Reason: "these DNS-server pods hold a copy of the pod file with a looping address: their sandboxes are removed through the container runtime, one at a time, and kubelet makes new ones with the clean file"}
 	for _, pc := range n.PodCopies {
@@ -48,7 +48,7 @@ func recreateChange(ctx context.Context, env Env, opts Options, n *node.Node, na
 }
 
 // kubeletRuns asks pods.KubeletRuns about this node's kubelet.
-func kubeletRuns(ctx context.Context, env Env, n *node.Node) string {
+func kubeletRuns(ctx context.Context, env node.Env, n *node.Node) string {
 	ask := env.Healthz
 	if ask == nil {
 		ask = HTTPHealthz
@@ -59,7 +59,7 @@ func kubeletRuns(ctx context.Context, env Env, n *node.Node) string {
 // recreatePods carries out the plan's pods change (remediate/pods): a pod
 // that is not back in time is listed in res.StillStale; the file fix stays,
 // it is verified and right.
-func recreatePods(ctx context.Context, env Env, res *Result) {
+func recreatePods(ctx context.Context, env node.Env, res *Result) {
 	pl := res.Plan
 	i := slices.IndexFunc(pl.Changes, func(c Change) bool { return c.Kind == KindPods && c.Skipped == "" && len(c.Sandboxes) > 0 })
 	if i < 0 || pl.node == nil || pl.node.Runtime == nil {

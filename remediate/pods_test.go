@@ -15,6 +15,7 @@ import (
 	"github.com/unloop/unloop/hostcfg"
 	"github.com/unloop/unloop/hostcfg/cri"
 	"github.com/unloop/unloop/hostcfg/hostcfgtest"
+	"github.com/unloop/unloop/remediate/node"
 )
 
 // fakeRuntime is a container runtime whose pods come back as a test says:
@@ -103,10 +104,10 @@ func TestRecreatePods(t *testing.T) {
 			opts.Offline, opts.NoRecreatePods = false, tt.noRecreate
 			rt := &fakeRuntime{sandboxes: []cri.Sandbox{live}, back: func(string) bool { return tt.back }}
 			var endpoints []string
-			env := Env{Root: root, Bus: &kubeletBus{restartBus: restartBus{jobErr: func(int) error { return nil }, active: func(int) bool { return true }}, kubelet: tt.kubelet},
+			env := node.Env{Root: root, Bus: &kubeletBus{restartBus: restartBus{jobErr: func(int) error { return nil }, active: func(int) bool { return true }}, kubelet: tt.kubelet},
 				Probe:   func(context.Context, netip.Addr) error { return nil },
 				Healthz: func(context.Context, string) error { return nil },
-				Runtime: func(_ context.Context, endpoint string) (Runtime, error) {
+				Runtime: func(_ context.Context, endpoint string) (node.Runtime, error) {
 					endpoints = append(endpoints, endpoint)
 					if tt.noSocket {
 						return nil, &fs.PathError{Op: "open", Path: "/run/containerd/containerd.sock", Err: fs.ErrNotExist}
@@ -169,7 +170,7 @@ func TestRuntimeOffline(t *testing.T) {
 		t.Fatal(err)
 	}
 	asked := false
-	env := Env{Root: root, Runtime: func(context.Context, string) (Runtime, error) { asked = true; return nil, fs.ErrNotExist }}
+	env := node.Env{Root: root, Runtime: func(context.Context, string) (node.Runtime, error) { asked = true; return nil, fs.ErrNotExist }}
 	if _, _, err := Check(context.Background(), env, treeOptions(t, comment)); err != nil {
 		t.Fatal(err)
 	}

@@ -50,7 +50,7 @@ func tenantPod(files map[string]string) map[string]string {
 
 // provenanceTree is the dhclient field tree (dhclient prepends the node
 // cache) with more files.
-func provenanceTree(t *testing.T, extra ...map[string]string) (string, Options) {
+func provenanceTree(t *testing.T, extra ...map[string]string) (string, node.Options) {
 	t.Helper()
 	dir, comment := hostcfgtest.Tree(t, filepath.Join("testdata", "nodes", "rhel-kubespray-dhclient.txtar"))
 	for _, files := range extra {
@@ -78,14 +78,14 @@ func provenanceTree(t *testing.T, extra ...map[string]string) (string, Options) 
 	return dir, treeOptions(t, comment)
 }
 
-func checkDir(t *testing.T, dir string, opts Options) (*Report, *node.Node, string) {
+func checkDir(t *testing.T, dir string, opts node.Options) (*node.Report, *node.Node, string) {
 	t.Helper()
 	root, err := hostcfg.NewRoot(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var log bytes.Buffer
-	env := Env{Root: root, Log: slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelDebug}))}
+	env := node.Env{Root: root, Log: slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelDebug}))}
 	rep, n, err := Check(context.Background(), env, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -148,14 +148,14 @@ func TestTenantPodsNeverParsed(t *testing.T) {
 					t.Errorf("the trace does not say why the tenant pod is no DNS server pod:\n%s", log)
 				}
 
-				pl, err := MakePlan(context.Background(), Env{Root: mustRoot(t, dir)}, opts)
+				pl, err := MakePlan(context.Background(), node.Env{Root: mustRoot(t, dir)}, opts)
 				if err != nil {
 					t.Fatal(err)
 				}
 				if !slices.ContainsFunc(pl.Changes, func(c Change) bool { return c.Strategy == "dhclient" }) || len(pl.Unfixed) > 0 {
 					t.Fatalf("plan: changes %+v, unfixed %q; want the dhclient fix and nothing left", pl.Changes, codes(pl.Unfixed))
 				}
-				res, err := Apply(context.Background(), Env{Root: mustRoot(t, dir)}, opts)
+				res, err := Apply(context.Background(), node.Env{Root: mustRoot(t, dir)}, opts)
 				if err != nil || res.Run == "" {
 					t.Fatalf("apply: run %q, %v; want the node fixed", res.Run, err)
 				}
@@ -191,10 +191,10 @@ func TestDNSServerPodsInputsCount(t *testing.T) {
 		dir, opts := provenanceTree(t, broken)
 		rep, _, _ := checkDir(t, dir, opts)
 		p := podVolume(corednsUID, "config-volume", "Corefile")
-		if !slices.ContainsFunc(rep.Findings, func(f Finding) bool { return f.Code == CodeUnreadable && f.File == p }) {
+		if !slices.ContainsFunc(rep.Findings, func(f node.Finding) bool { return f.Code == node.CodeUnreadable && f.File == p }) {
 			t.Errorf("findings %q, want unreadable@%s", codes(rep.Findings), p)
 		}
-		if _, err := Apply(context.Background(), Env{Root: mustRoot(t, dir)}, opts); err == nil {
+		if _, err := Apply(context.Background(), node.Env{Root: mustRoot(t, dir)}, opts); err == nil {
 			t.Error("apply fixed the node over an unreadable input of its DNS server pod; want it refused")
 		}
 	})
@@ -216,7 +216,7 @@ func TestDNSServerPodsInputsCount(t *testing.T) {
 			t.Fatal(err)
 		}
 		rep, _, log := checkDir(t, dir, opts)
-		if slices.ContainsFunc(rep.Findings, func(f Finding) bool { return f.Code == CodeUnreadable }) {
+		if slices.ContainsFunc(rep.Findings, func(f node.Finding) bool { return f.Code == node.CodeUnreadable }) {
 			t.Errorf("findings %q: an unnamed pod's Corefile was read", codes(rep.Findings))
 		}
 		if !strings.Contains(log, `uid=`+corednsUID+` "dns server"=false why="its namespace and name are unknown`) {
@@ -227,7 +227,7 @@ func TestDNSServerPodsInputsCount(t *testing.T) {
 		dir, opts := provenanceTree(t, broken)
 		opts.DNSServerPods = dnspods.Selector{Namespaces: []string{"dns"}}
 		rep, _, _ := checkDir(t, dir, opts)
-		if slices.ContainsFunc(rep.Findings, func(f Finding) bool { return f.Code == CodeUnreadable }) {
+		if slices.ContainsFunc(rep.Findings, func(f node.Finding) bool { return f.Code == node.CodeUnreadable }) {
 			t.Errorf("findings %q: a pod outside the DNS server namespaces was read", codes(rep.Findings))
 		}
 	})
@@ -250,7 +250,7 @@ func TestDNSServerPodsOnline(t *testing.T) {
 		{ID: "s2", Name: "coredns-evil", Namespace: "shop", UID: tenantUID, Labels: map[string]string{"k8s-app": "kube-dns"}, Ready: true},
 	}}
 	root := mustRoot(t, dir)
-	env := Env{Root: root, Runtime: func(context.Context, string) (Runtime, error) { return rt, nil }}
+	env := node.Env{Root: root, Runtime: func(context.Context, string) (node.Runtime, error) { return rt, nil }}
 	opts.RuntimeEndpoint = "unix:///run/containerd/containerd.sock"
 	rep, n, err := Check(context.Background(), env, opts)
 	if err != nil {
@@ -258,7 +258,7 @@ func TestDNSServerPodsOnline(t *testing.T) {
 	}
 	var unreadable []string
 	for _, f := range rep.Findings {
-		if f.Code == CodeUnreadable {
+		if f.Code == node.CodeUnreadable {
 			unreadable = append(unreadable, f.File)
 		}
 	}

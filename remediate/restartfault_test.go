@@ -116,7 +116,7 @@ func TestApplyRestartFails(t *testing.T) {
 			bus := &restartBus{jobErr: tt.jobErr, active: tt.active, limit: tt.limit}
 			env.Bus = bus
 			env.Probe = func(context.Context, netip.Addr) error { return nil }
-			opts := Options{Strategies: []string{node.StrategyKubelet}}
+			opts := node.Options{Strategies: []string{node.StrategyKubelet}}
 			before := hostcfgtest.State(t, dir, unloopOwn)
 
 			res, err := Apply(context.Background(), env, opts)
@@ -185,7 +185,7 @@ func TestApplyKubeletHealthz(t *testing.T) {
 				return tc.answer(len(asked))
 			}
 			start := time.Now()
-			_, err := Apply(context.Background(), env, Options{Strategies: []string{node.StrategyKubelet}})
+			_, err := Apply(context.Background(), env, node.Options{Strategies: []string{node.StrategyKubelet}})
 			switch {
 			case tc.want == "" && err != nil:
 				t.Fatalf("apply: %v", err)
@@ -261,14 +261,14 @@ func TestApplyReloadsUnits(t *testing.T) {
 			env.Bus = bus
 			env.Probe = func(context.Context, netip.Addr) error { return nil }
 			env.Healthz = func(context.Context, string) error { return nil }
-			res, err := Apply(context.Background(), env, Options{Strategies: []string{node.StrategyKubelet}})
+			res, err := Apply(context.Background(), env, node.Options{Strategies: []string{node.StrategyKubelet}})
 			if err != nil {
 				t.Fatalf("apply: %v", err)
 			}
 			if tc.flagInUnit != slices.ContainsFunc(res.Plan.Changes, func(c Change) bool { return c.Path == "/"+dropIn }) {
 				t.Fatalf("apply's changes %+v: the drop-in edited %v, want %v", res.Plan.Changes, !tc.flagInUnit, tc.flagInUnit)
 			}
-			if _, err := Rollback(context.Background(), env, Options{}, "", false); err != nil {
+			if _, err := Rollback(context.Background(), env, node.Options{}, "", false); err != nil {
 				t.Fatalf("rollback: %v", err)
 			}
 			if bus.reloads != tc.wantReloads {
@@ -317,7 +317,7 @@ func TestApplyTerminatedDuringWatch(t *testing.T) {
 	env.Probe = func(context.Context, netip.Addr) error { return nil }
 	before := hostcfgtest.State(t, dir, unloopOwn)
 
-	res, err := Apply(ctx, env, Options{Strategies: []string{node.StrategyKubelet}})
+	res, err := Apply(ctx, env, node.Options{Strategies: []string{node.StrategyKubelet}})
 	var se *StepError
 	if !errors.As(err, &se) || se.Step != "restarting kubelet.service" || !errors.Is(err, context.Canceled) {
 		t.Fatalf("apply: %v, want the watch of kubelet.service cut short", err)

@@ -17,6 +17,7 @@ import (
 	"github.com/unloop/unloop/hostcfg"
 	"github.com/unloop/unloop/hostcfg/hostcfgtest"
 	"github.com/unloop/unloop/remediate/journal"
+	"github.com/unloop/unloop/remediate/node"
 )
 
 // staleCase: another writer changes a file between the read the plan reasons
@@ -122,7 +123,7 @@ func TestApplyReplansStaleFile(t *testing.T) {
 			}
 			opts := tt.options()
 			var log bytes.Buffer
-			_, err = Apply(context.Background(), Env{Root: root, Probe: probe, Log: slog.New(slog.NewTextHandler(&log, nil))}, opts)
+			_, err = Apply(context.Background(), node.Env{Root: root, Probe: probe, Log: slog.New(slog.NewTextHandler(&log, nil))}, opts)
 			if calls < tt.writeAt {
 				t.Fatalf("the probe ran %d times, the writer waits for call %d", calls, tt.writeAt)
 			}
@@ -141,7 +142,7 @@ func TestApplyReplansStaleFile(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := Apply(context.Background(), Env{Root: refRoot, Probe: func(context.Context, netip.Addr) error { return nil }}, opts); err != nil {
+			if _, err := Apply(context.Background(), node.Env{Root: refRoot, Probe: func(context.Context, netip.Addr) error { return nil }}, opts); err != nil {
 				t.Fatalf("apply after the writer: %v", err)
 			}
 			sameState(t, hostcfgtest.State(t, dir, unloopOwn), hostcfgtest.State(t, ref, unloopOwn))
@@ -184,7 +185,7 @@ func TestApplyRefusesStaleFile(t *testing.T) {
 				}
 				return nil // every upstream answers
 			}
-			res, err := Apply(context.Background(), Env{Root: root, Probe: probe}, tt.options())
+			res, err := Apply(context.Background(), node.Env{Root: root, Probe: probe}, tt.options())
 			ref, _ := hostcfgtest.Tree(t, filepath.Join("testdata", "nodes", tt.tree+".txtar"))
 			n := strikes
 			for strikes = 0; strikes < n; {
@@ -218,8 +219,8 @@ func TestApplyRefusesStaleFile(t *testing.T) {
 	}
 }
 
-func (tt staleCase) options() Options {
-	opts := Options{Strategies: tt.strategy}
+func (tt staleCase) options() node.Options {
+	opts := node.Options{Strategies: tt.strategy}
 	if tt.upstream != "" {
 		opts.Upstreams = []netip.Addr{netip.MustParseAddr(tt.upstream)}
 	}
@@ -283,8 +284,8 @@ func TestApplyDHCPRenewBeforeRename(t *testing.T) {
 		}
 	})
 	var log bytes.Buffer
-	env := Env{Root: root, Probe: func(context.Context, netip.Addr) error { return nil }, Log: slog.New(slog.NewTextHandler(&log, nil))}
-	res, err := Apply(context.Background(), env, Options{Strategies: []string{"dhclient"}})
+	env := node.Env{Root: root, Probe: func(context.Context, netip.Addr) error { return nil }, Log: slog.New(slog.NewTextHandler(&log, nil))}
+	res, err := Apply(context.Background(), env, node.Options{Strategies: []string{"dhclient"}})
 	if renews != 1 {
 		t.Fatalf("the renew ran %d times, want 1", renews)
 	}
@@ -346,8 +347,8 @@ func TestApplyCorefileSwappedForLink(t *testing.T) {
 			}
 		}
 	})
-	opts := Options{Strategies: []string{"corefile"}, Upstreams: []netip.Addr{netip.MustParseAddr("192.0.2.53")}}
-	_, err = Apply(context.Background(), Env{Root: root, Probe: func(context.Context, netip.Addr) error { return nil }}, opts)
+	opts := node.Options{Strategies: []string{"corefile"}, Upstreams: []netip.Addr{netip.MustParseAddr("192.0.2.53")}}
+	_, err = Apply(context.Background(), node.Env{Root: root, Probe: func(context.Context, netip.Addr) error { return nil }}, opts)
 	if err == nil || !errors.Is(err, hostcfg.ErrSwapped) || !strings.Contains(err.Error(), "/etc/coredns/Corefile") {
 		t.Fatalf("apply: %v, want a refusal naming the Corefile", err)
 	}

@@ -17,7 +17,7 @@ type Strategy struct {
 	Help string
 	// Fixes are the finding codes it can fix, where the node allows it (a
 	// finding lists the strategies that apply to it).
-	Fixes []Code
+	Fixes []node.Code
 	// Applies says whether this node allows the strategy for a finding of
 	// the pod file; nil: always.
 	Applies func(n *node.Node) bool
@@ -28,7 +28,7 @@ type Strategy struct {
 	// podsOnly: it changes only which file pods get, not the file: no fix
 	// for a reader on the host.
 	podsOnly bool
-	plan     func(ctx context.Context, p *planner, fs []Finding) error
+	plan     func(ctx context.Context, p *planner, fs []node.Finding) error
 }
 
 // Strategies, in auto's default order of planning.

@@ -20,7 +20,7 @@ var corefileStrategy = Strategy{
 	plan:      planCorefile,
 }
 
-func planCorefile(_ context.Context, p *planner, fs []Finding) error {
+func planCorefile(_ context.Context, p *planner, fs []node.Finding) error {
 	n := p.node
 	ups, err := p.usable()
 	if err != nil {
@@ -35,7 +35,7 @@ func planCorefile(_ context.Context, p *planner, fs []Finding) error {
 		noReload := false
 		for _, sb := range cf.Servers {
 			for _, fw := range sb.Forwards {
-				if !slices.ContainsFunc(fs, func(f Finding) bool { return f.File == cf.Path && f.Line == fw.Line }) {
+				if !slices.ContainsFunc(fs, func(f node.Finding) bool { return f.File == cf.Path && f.Line == fw.Line }) {
 					continue
 				}
 				var keep []string

@@ -30,7 +30,7 @@ var dhclientStrategy = Strategy{
 	plan: planDhclient,
 }
 
-func planDhclient(_ context.Context, p *planner, _ []Finding) error {
+func planDhclient(_ context.Context, p *planner, _ []node.Finding) error {
 	ups, err := p.usable()
 	if err != nil {
 		return err

@@ -46,7 +46,7 @@ func unloopResolvConf(ups []netip.Addr, base *resolvconf.File) []byte {
 	return b.Bytes()
 }
 
-func planKubelet(ctx context.Context, p *planner, _ []Finding) error {
+func planKubelet(ctx context.Context, p *planner, _ []node.Finding) error {
 	n := p.node
 	target := UnloopResolvConf
 	if rf, runs := n.UpstreamsFile(); runs && n.Clean(rf) {

@@ -31,7 +31,7 @@ const stubDropIn = resolvconf.UnloopMarker + `: systemd-resolved without its stu
 DNSStubListener=no
 `
 
-func planStub(ctx context.Context, p *planner, _ []Finding) error {
+func planStub(ctx context.Context, p *planner, _ []node.Finding) error {
 	if _, runs := p.node.UpstreamsFile(); !runs {
 		return fmt.Errorf("systemd-resolved is not running (no %s): the stub strategy needs it", resolvconf.ResolvedUplinkFile)
 	}
@@ -60,7 +60,7 @@ func planStub(ctx context.Context, p *planner, _ []Finding) error {
 // verifyStubOff reads systemd-resolved back: the stub listener must be off.
 // Right after a restart resolved may not be on the bus yet, or not have
 // looked at /etc/resolv.conf again: ask until ctx's deadline.
-func verifyStubOff(ctx context.Context, bus Bus) error {
+func verifyStubOff(ctx context.Context, bus node.Bus) error {
 	for {
 		err := stubOff(ctx, bus)
 		if err == nil {
@@ -74,7 +74,7 @@ func verifyStubOff(ctx context.Context, bus Bus) error {
 	}
 }
 
-func stubOff(ctx context.Context, bus Bus) error {
+func stubOff(ctx context.Context, bus node.Bus) error {
 	st, err := bus.Resolved(ctx)
 	if err != nil {
 		return fmt.Errorf("reading systemd-resolved back: %w", err)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/unloop/unloop/hostcfg"
 	"github.com/unloop/unloop/hostcfg/hostcfgtest"
+	"github.com/unloop/unloop/remediate/node"
 )
 
 // TestDetectionTrace: with -v (debug logs) detection leaves a trace, as
@@ -51,7 +52,7 @@ func TestDetectionTrace(t *testing.T) {
 					}
 					return a
 				}}))
-			if _, _, err := Check(context.Background(), Env{Root: root, Log: log}, treeOptions(t, comment)); err != nil {
+			if _, _, err := Check(context.Background(), node.Env{Root: root, Log: log}, treeOptions(t, comment)); err != nil {
 				t.Fatal(err)
 			}
 			for _, w := range tt.want {

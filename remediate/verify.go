@@ -10,7 +10,7 @@ import (
 // SelectUpstreams finds the candidates and, unless offline, asks each one a
 // real DNS question in parallel. Candidates keep their order; those that did
 // not answer carry the error and are not used.
-func SelectUpstreams(ctx context.Context, env Env, n *node.Node, opts Options) ([]Candidate, error) {
+func SelectUpstreams(ctx context.Context, env node.Env, n *node.Node, opts node.Options) ([]node.Candidate, error) {
 	cands := n.Candidates(opts)
 	if opts.Offline {
 		for i := range cands {
@@ -20,7 +20,7 @@ func SelectUpstreams(ctx context.Context, env Env, n *node.Node, opts Options) (
 	}
 	probe := env.Probe
 	if probe == nil {
-		probe = DNSProbe
+		probe = node.DNSProbe
 	}
 	var wg sync.WaitGroup
 	for i := range cands {

@@ -20,6 +20,7 @@ import (
 	"github.com/unloop/unloop/hostcfg"
 	"github.com/unloop/unloop/hostcfg/hostcfgtest"
 	"github.com/unloop/unloop/remediate/journal"
+	"github.com/unloop/unloop/remediate/node"
 )
 
 // mountNSEnv names, in the child process, the test that runs there.
@@ -77,14 +78,14 @@ func bindSelf(t *testing.T, hp string, readOnly bool) {
 }
 
 // faultEnv is an offline apply's environment whose log lists what was written.
-func faultEnv(t *testing.T, dir string) (Env, *bytes.Buffer) {
+func faultEnv(t *testing.T, dir string) (node.Env, *bytes.Buffer) {
 	t.Helper()
 	root, err := hostcfg.NewRoot(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var log bytes.Buffer
-	return Env{Root: root, Log: slog.New(slog.NewTextHandler(&log, nil))}, &log
+	return node.Env{Root: root, Log: slog.New(slog.NewTextHandler(&log, nil))}, &log
 }
 
 // sameTree fails the test when the tree is not what it was, byte for byte,
@@ -107,7 +108,7 @@ func sameTree(t *testing.T, before, after map[string]string) {
 
 // checkRolledBack: apply failed at step after writing the paths in wrote, said
 // so, rolled every one back, and the journal says rolled-back.
-func checkRolledBack(t *testing.T, env Env, res *Result, err error, log *bytes.Buffer, step string, wrote []string, cause error) {
+func checkRolledBack(t *testing.T, env node.Env, res *Result, err error, log *bytes.Buffer, step string, wrote []string, cause error) {
 	t.Helper()
 	var se *StepError
 	if !errors.As(err, &se) {

@@ -7,8 +7,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/unloop/unloop/remediate/node"
+
 	"github.com/unloop/unloop/hostcfg/kubelet"
-	"github.com/unloop/unloop/remediate"
 )
 
 // unitValues are the values of key's lines in a unit file, each line's
@@ -33,7 +34,7 @@ func unitValues(t *testing.T, unit []byte, key string) []string {
 // unloop watch's to follow; a path unit can't learn them.
 func TestPathUnitWatchesTheModel(t *testing.T) {
 	got := unitValues(t, configFile(t, "unloop.path"), "PathChanged")
-	want := remediate.WatchPaths()
+	want := node.WatchPaths()
 	if !slices.Equal(got, want) {
 		var b strings.Builder
 		for _, p := range want {

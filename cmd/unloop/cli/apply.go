@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/unloop/unloop/remediate/node"
+
 	"github.com/spf13/cobra"
 
 	"github.com/unloop/unloop/cmd/unloop/render"
@@ -33,7 +35,7 @@ With --quiet nothing is printed but the reason for an exit 1.`,
 	}
 	flags := addSettings(cmd, planSettings...)
 	cmd.RunE = func(*cobra.Command, []string) error {
-		return flags.onNode(s, func(ctx context.Context, ss *session, env remediate.Env) error {
+		return flags.onNode(s, func(ctx context.Context, ss *session, env node.Env) error {
 			pl, err := remediate.MakePlan(ctx, env, ss.Opts)
 			if pl != nil {
 				if rerr := render.Plan(ss.out, ss.Output, pl, err); rerr != nil {
@@ -85,7 +87,7 @@ With --quiet nothing is printed but the error of a failed or refused apply.`,
 	}
 	flags := addSettings(cmd, applySettings...)
 	cmd.RunE = func(*cobra.Command, []string) error {
-		return flags.onNode(s, func(ctx context.Context, ss *session, env remediate.Env) error {
+		return flags.onNode(s, func(ctx context.Context, ss *session, env node.Env) error {
 			res, err := remediate.Apply(ctx, env, ss.Opts)
 			if res != nil {
 				// The run is over: output that can't be written (a closed
@@ -130,7 +132,7 @@ With --quiet nothing is printed but the error.`,
 	}
 	flags := addSettings(cmd, rollbackSettings...)
 	cmd.RunE = func(*cobra.Command, []string) error {
-		return flags.onNode(s, func(ctx context.Context, ss *session, env remediate.Env) error {
+		return flags.onNode(s, func(ctx context.Context, ss *session, env node.Env) error {
 			res, err := remediate.Rollback(ctx, env, ss.Opts, run, force)
 			if res == nil || errors.Is(err, remediate.ErrRolledBack) {
 				if errors.Is(err, journal.ErrNoRun) {

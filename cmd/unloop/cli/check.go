@@ -5,6 +5,8 @@ import (
 	"io"
 	"time"
 
+	"github.com/unloop/unloop/remediate/node"
+
 	"github.com/spf13/cobra"
 
 	"github.com/unloop/unloop/cmd/unloop/render"
@@ -28,7 +30,7 @@ With --quiet nothing is printed but unloop's own failures; the exit status still
 	}
 	flags := addSettings(cmd, checkSettings...)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		return flags.onNode(s, func(ctx context.Context, ss *session, env remediate.Env) error {
+		return flags.onNode(s, func(ctx context.Context, ss *session, env node.Env) error {
 			rep, _, err := remediate.Check(ctx, env, ss.Opts)
 			if err != nil {
 				return err
@@ -46,7 +48,7 @@ With --quiet nothing is printed but unloop's own failures; the exit status still
 	return cmd
 }
 
-func checkExit(rep *remediate.Report) error {
+func checkExit(rep *node.Report) error {
 	switch {
 	case rep.HasUnreadable():
 		return &exitError{code: exitFailed}
@@ -58,7 +60,7 @@ func checkExit(rep *remediate.Report) error {
 
 // renderCheck shows check's report: as metrics or an NPD verdict (monitor.go),
 // else as render shows it.
-func renderCheck(w io.Writer, format string, rep *remediate.Report) error {
+func renderCheck(w io.Writer, format string, rep *node.Report) error {
 	switch format {
 	case "prometheus":
 		return writeMetrics(w, rep, time.Now())

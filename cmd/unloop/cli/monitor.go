@@ -12,6 +12,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/unloop/unloop/remediate/node"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/expfmt"
 	"github.com/spf13/cobra"
@@ -65,7 +67,7 @@ func b2f(b bool) float64 {
 }
 
 // metrics are the report's metric families, in a stable order.
-func metrics(rep *remediate.Report, now time.Time) []*gaugeFamily {
+func metrics(rep *node.Report, now time.Time) []*gaugeFamily {
 	status := gauge("unloop_check_status")
 	for _, s := range []string{"ok", "warning", "error"} {
 		status.add(b2f(rep.Status == s), "status", s)
@@ -74,7 +76,7 @@ func metrics(rep *remediate.Report, now time.Time) []*gaugeFamily {
 	// Every known code is exported, 0 when absent, so that an alert on a
 	// code never depends on the series existing. Ignored findings are not
 	// counted: the site has decided to live with them.
-	counts := map[remediate.Code]int{}
+	counts := map[node.Code]int{}
 	for _, f := range rep.Findings {
 		if !f.Ignored {
 			counts[f.Code]++
@@ -141,12 +143,12 @@ func registryOf(fams func() []*gaugeFamily) *prometheus.Registry {
 }
 
 // writeMetrics writes the report in Prometheus's text format.
-func writeMetrics(w io.Writer, rep *remediate.Report, now time.Time) error {
+func writeMetrics(w io.Writer, rep *node.Report, now time.Time) error {
 	return writeGathered(w, reportRegistry(rep, now))
 }
 
 // reportRegistry gathers the report's metrics, as of now.
-func reportRegistry(rep *remediate.Report, now time.Time) *prometheus.Registry {
+func reportRegistry(rep *node.Report, now time.Time) *prometheus.Registry {
 	return registryOf(func() []*gaugeFamily { return metrics(rep, now) })
 }
 
@@ -173,7 +175,7 @@ func writeGathered(w io.Writer, g prometheus.Gatherer) error {
 // temporary file in the same folder, renamed): node_exporter's textfile
 // collector must never read half a file. The temporary name doesn't end in
 // .prom, so the collector skips it.
-func writeTextfile(path string, rep *remediate.Report, now time.Time) error {
+func writeTextfile(path string, rep *node.Report, now time.Time) error {
 	return writeTextfileOf(path, reportRegistry(rep, now))
 }
 
@@ -214,22 +216,22 @@ const (
 // npdResult is the message and exit code of the NPD plugin protocol: 0 and
 // a short OK, 1 and the first loop (with how many more), or 3 (unknown)
 // when unloop could not read an input.
-func npdResult(rep *remediate.Report) (string, int) {
-	var errs, warns []remediate.Finding
+func npdResult(rep *node.Report) (string, int) {
+	var errs, warns []node.Finding
 	for _, f := range rep.Findings {
 		if f.Ignored {
 			continue
 		}
 		switch f.Severity {
-		case remediate.SevError:
+		case node.SevError:
 			errs = append(errs, f)
-		case remediate.SevWarning:
+		case node.SevWarning:
 			warns = append(warns, f)
 		}
 	}
 	if rep.HasUnreadable() {
 		for _, f := range errs {
-			if f.Code == remediate.CodeUnreadable {
+			if f.Code == node.CodeUnreadable {
 				return shorten(fmt.Sprintf("unloop could not read %s", render.Where(f))), npdUnknown
 			}
 		}
@@ -270,7 +272,7 @@ func shorten(msg string, suffix ...string) string {
 
 // renderNPD prints the plugin's one line and returns its exit code as an
 // error (nil for OK), so check exits as NPD expects rather than 0/2/1.
-func renderNPD(w io.Writer, rep *remediate.Report) error {
+func renderNPD(w io.Writer, rep *node.Report) error {
 	msg, code := npdResult(rep)
 	if _, err := fmt.Fprintln(w, msg); err != nil {
 		return err
@@ -317,7 +319,7 @@ func npdOutput(cmd *cobra.Command) bool {
 }
 
 // textfileFor writes the textfile when check was given --textfile.
-func textfileFor(cmd *cobra.Command, rep *remediate.Report) error {
+func textfileFor(cmd *cobra.Command, rep *node.Report) error {
 	f := cmd.Flags().Lookup("textfile")
 	if f == nil || f.Value.String() == "" {
 		return nil

@@ -11,10 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/unloop/unloop/remediate/node"
+
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
-
-	"github.com/unloop/unloop/remediate"
 )
 
 // /metrics is client_golang's handler: OpenMetrics to a scraper that asks
@@ -23,7 +23,7 @@ import (
 func TestWatchMetricsNegotiates(t *testing.T) {
 	wt := &watcher{
 		wf: watchFlags{interval: 5 * time.Minute}, up: true,
-		rep:     &remediate.Report{Status: "error", Findings: []remediate.Finding{{Code: remediate.CodeNodeLocalDNS, Severity: remediate.SevError}}},
+		rep:     &node.Report{Status: "error", Findings: []node.Finding{{Code: node.CodeNodeLocalDNS, Severity: node.SevError}}},
 		checked: time.Now(), changes: map[string]float64{}, checks: map[string]float64{"start": 1},
 	}
 	h := wt.handler(runtimeCollectors()...)
@@ -169,7 +169,7 @@ func TestTextfileNeverChmodsASwappedLink(t *testing.T) {
 			}
 		}
 	}()
-	rep := &remediate.Report{Status: "ok"}
+	rep := &node.Report{Status: "ok"}
 	for range 100 {
 		writeTextfile(prom, rep, time.Now()) // may fail when the link won: it must not follow it
 		fi, err := os.Stat(victim)

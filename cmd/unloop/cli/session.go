@@ -8,11 +8,12 @@ import (
 	"log/slog"
 	"strings"
 
+	"github.com/unloop/unloop/remediate/node"
+
 	"github.com/unloop/unloop/cmd/unloop/render"
 	"github.com/unloop/unloop/cmd/unloop/settings"
 	"github.com/unloop/unloop/hostcfg"
 	"github.com/unloop/unloop/hostcfg/cri"
-	"github.com/unloop/unloop/remediate"
 )
 
 // session is what a command runs with once its settings are read.
@@ -58,7 +59,7 @@ func (cf *cmdFlags) start(s Streams) (*session, error) {
 
 // onNode is how check, plan, apply and rollback start and end: the settings,
 // the logger, the node opened, fn, and the node closed again.
-func (cf *cmdFlags) onNode(s Streams, fn func(ctx context.Context, ss *session, env remediate.Env) error) error {
+func (cf *cmdFlags) onNode(s Streams, fn func(ctx context.Context, ss *session, env node.Env) error) error {
 	ss, err := cf.start(s)
 	if err != nil {
 		return err
@@ -76,12 +77,12 @@ func (cf *cmdFlags) onNode(s Streams, fn func(ctx context.Context, ss *session, 
 // interfaces (which bus, and whether this machine's interfaces are the
 // node's: nodeBus). No bus is not an error: check then says it read files
 // only.
-func openEnv(ctx context.Context, c *settings.Config, log *slog.Logger) (remediate.Env, func(), error) {
+func openEnv(ctx context.Context, c *settings.Config, log *slog.Logger) (node.Env, func(), error) {
 	root, err := hostcfg.NewRoot(c.Root)
 	if err != nil {
-		return remediate.Env{}, nil, err
+		return node.Env{}, nil, err
 	}
-	env := remediate.Env{Root: root, Log: log}
+	env := node.Env{Root: root, Log: log}
 	if c.Opts.Offline {
 		return env, func() {}, nil
 	}
@@ -100,7 +101,7 @@ type runtimeDialer struct {
 	client   *cri.Client
 }
 
-func (d *runtimeDialer) dial(_ context.Context, endpoint string) (remediate.Runtime, error) {
+func (d *runtimeDialer) dial(_ context.Context, endpoint string) (node.Runtime, error) {
 	if d.client != nil && d.endpoint == endpoint {
 		return d.client, nil
 	}
@@ -121,7 +122,7 @@ func (d *runtimeDialer) close() {
 }
 
 // openBus dials the node's system bus, and says why not when it can't.
-func openBus(ctx context.Context, c *settings.Config, log *slog.Logger, env remediate.Env) (remediate.Env, func(), error) {
+func openBus(ctx context.Context, c *settings.Config, log *slog.Logger, env node.Env) (node.Env, func(), error) {
 	bctx, cancel := context.WithTimeout(ctx, busDialTimeout)
 	defer cancel()
 	bus, err := nodeBus(bctx, env.Root.Dir())
@@ -135,12 +136,12 @@ func openBus(ctx context.Context, c *settings.Config, log *slog.Logger, env reme
 		env.Runtime = nil
 		return env, func() {}, nil
 	case err != nil:
-		env.Interfaces = remediate.SystemInterfaces
+		env.Interfaces = node.SystemInterfaces
 		env.BusNote = fmt.Sprintf("no system bus (%v)", err)
 		log.Debug("no system bus", "err", err)
 		return env, func() {}, nil
 	}
-	env.Interfaces = remediate.SystemInterfaces
+	env.Interfaces = node.SystemInterfaces
 	env.Bus = bus
 	return env, bus.Close, nil
 }
@@ -158,12 +159,12 @@ func newLogger(w io.Writer, format string, level slog.Level) (*slog.Logger, erro
 
 // quietErrors says on stderr, under --quiet, why the command exits 1 when
 // that reason is in its report: the inputs it could not read.
-func quietErrors(ss *session, findings []remediate.Finding) {
+func quietErrors(ss *session, findings []node.Finding) {
 	if !ss.Quiet {
 		return
 	}
 	for _, f := range findings {
-		if f.Code != remediate.CodeUnreadable {
+		if f.Code != node.CodeUnreadable {
 			continue
 		}
 		msg := f.Message

@@ -15,6 +15,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/unloop/unloop/remediate/node"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -92,7 +94,7 @@ type watcher struct {
 	wf watchFlags
 
 	mu         sync.Mutex
-	rep        *remediate.Report
+	rep        *node.Report
 	checked    time.Time // when the last check ended with a report
 	took       time.Duration
 	up         bool
@@ -111,7 +113,7 @@ type watcher struct {
 // file, unit drop-ins, a --config, --config-dir and its sub-folders, the
 // Corefiles) and every link's target on the way to them.
 func watchedPaths(inputs []string) []string {
-	paths := append(remediate.WatchPaths(), inputs...)
+	paths := append(node.WatchPaths(), inputs...)
 	slices.Sort(paths)
 	return slices.Compact(paths)
 }
@@ -294,7 +296,7 @@ func (wt *watcher) changed(paths []string, now time.Time, folders int, gap time.
 // metrics need, and returns its report (nil when there is none). A failure
 // is logged and the watch goes on: the next change or interval tries again,
 // and /healthz fails if none succeeds in time.
-func (wt *watcher) check(ctx context.Context, trigger string) *remediate.Report {
+func (wt *watcher) check(ctx context.Context, trigger string) *node.Report {
 	ss := wt.ss
 	start := time.Now()
 	c := *ss.Config // openEnv may turn a copy offline, not the watch
@@ -304,7 +306,7 @@ func (wt *watcher) check(ctx context.Context, trigger string) *remediate.Report 
 		return nil
 	}
 	defer closeEnv()
-	var rep *remediate.Report
+	var rep *node.Report
 	if wt.wf.apply {
 		res, err := remediate.Apply(ctx, env, c.Opts)
 		if res != nil {
@@ -429,7 +431,7 @@ func (wt *watcher) metricsLocked() []*gaugeFamily {
 		took.add(wt.took.Seconds())
 		pods := gauge("unloop_pod_stale")
 		for _, f := range wt.rep.Findings {
-			if f.Code == remediate.CodePodResolvStale && !f.Ignored && f.Pod != "" {
+			if f.Code == node.CodePodResolvStale && !f.Ignored && f.Pod != "" {
 				pods.add(1, "pod", f.Pod)
 			}
 		}
@@ -450,7 +452,7 @@ func (wt *watcher) metricsLocked() []*gaugeFamily {
 	if counts == nil {
 		counts = map[string]float64{}
 	}
-	for _, p := range remediate.WatchPaths() {
+	for _, p := range node.WatchPaths() {
 		if _, ok := counts[p]; !ok {
 			counts[p] = 0
 		}

@@ -11,8 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/unloop/unloop/remediate/node"
+
 	"github.com/unloop/unloop/cmd/unloop/settings"
-	"github.com/unloop/unloop/remediate"
 	"github.com/unloop/unloop/remediate/journal"
 )
 
@@ -51,8 +52,8 @@ func TestWatchMetrics(t *testing.T) {
 	created := time.Date(2026, 11, 30, 11, 0, 0, 0, time.UTC)
 	wt := &watcher{
 		wf: watchFlags{interval: 5 * time.Minute}, up: true, folders: 3,
-		rep: &remediate.Report{Status: "error", Findings: []remediate.Finding{
-			{Code: remediate.CodePodResolvStale, Severity: remediate.SevError, Pod: "kube-system/coredns-1"},
+		rep: &node.Report{Status: "error", Findings: []node.Finding{
+			{Code: node.CodePodResolvStale, Severity: node.SevError, Pod: "kube-system/coredns-1"},
 		}},
 		checked: time.Now(), took: 40 * time.Millisecond,
 		changes: map[string]float64{"/etc/resolv.conf": 3}, checks: map[string]float64{"start": 1, "change": 2},
@@ -95,7 +96,7 @@ func TestWatchStopsOnceStopped(t *testing.T) {
 	cancel()
 	for range 50 {
 		var logs bytes.Buffer
-		ss := &session{Config: &settings.Config{Root: root, Opts: remediate.Options{Offline: true}},
+		ss := &session{Config: &settings.Config{Root: root, Opts: node.Options{Offline: true}},
 			log: slog.New(slog.NewTextHandler(&logs, nil)), out: io.Discard, err: io.Discard}
 		wt := &watcher{ss: ss, wf: watchFlags{debounce: time.Millisecond, interval: time.Minute},
 			changes: map[string]float64{}, checks: map[string]float64{}}

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/unloop/unloop/remediate/node"
+
 	"golang.org/x/term"
 
 	"github.com/unloop/unloop/remediate"
@@ -43,15 +45,15 @@ func (p painter) paint(code, s string) string {
 	return "\x1b[" + code + "m" + s + "\x1b[0m"
 }
 
-func (p painter) severity(s remediate.Severity) string {
-	if s == remediate.SevError {
+func (p painter) severity(s node.Severity) string {
+	if s == node.SevError {
 		return p.paint("1;31", "ERROR  ")
 	}
 	return p.paint("1;33", "WARNING")
 }
 
 // Check shows check's report: json, or text.
-func Check(w io.Writer, format string, rep *remediate.Report) error {
+func Check(w io.Writer, format string, rep *node.Report) error {
 	if format == "json" {
 		return writeJSON(w, remediate.NewCheckDocument(rep))
 	}
@@ -93,9 +95,9 @@ func writeSummary(b *strings.Builder, p painter, d remediate.CheckDocument) {
 		case f.Ignored:
 			ignored++
 		case f.Loop > 0:
-		case f.Severity == remediate.SevError:
+		case f.Severity == node.SevError:
 			errs++
-		case f.Severity == remediate.SevWarning:
+		case f.Severity == node.SevWarning:
 			warns++
 		}
 	}
@@ -209,7 +211,7 @@ func writeLoop(b *strings.Builder, p painter, l remediate.LoopDocument, fs []rem
 		if f.Loop != l.Loop {
 			continue
 		}
-		at := Where(remediate.Finding{File: f.File, Line: f.Line})
+		at := Where(node.Finding{File: f.File, Line: f.Line})
 		if f.Ignored {
 			at += " (ignored)"
 		}
@@ -243,7 +245,7 @@ func fixLine(fixes []string) string {
 func writeFinding(b *strings.Builder, p painter, f remediate.FindingDocument) {
 	b.WriteString("\n")
 	fmt.Fprintf(b, "%s %s", p.severity(f.Severity), p.paint("1", string(f.Code)))
-	if at := printable(Where(remediate.Finding{File: f.File, Line: f.Line})); at != "" {
+	if at := printable(Where(node.Finding{File: f.File, Line: f.Line})); at != "" {
 		fmt.Fprintf(b, "  %s", at)
 	}
 	if f.Address != "" {
@@ -266,7 +268,7 @@ func writeFinding(b *strings.Builder, p painter, f remediate.FindingDocument) {
 }
 
 // Where is a finding's place: file:line, or the file alone.
-func Where(f remediate.Finding) string {
+func Where(f node.Finding) string {
 	if f.Line > 0 {
 		return fmt.Sprintf("%s:%d", f.File, f.Line)
 	}
@@ -320,7 +322,7 @@ func writeChanges(b *strings.Builder, p painter, d remediate.PlanDocument) {
 		if i == 0 {
 			b.WriteString("\n")
 		}
-		fmt.Fprintf(b, "%s %s %s is not fixed by the chosen strategies\n", p.paint("1;31", "UNFIXED"), f.Code, printable(Where(remediate.Finding{File: f.File, Line: f.Line})))
+		fmt.Fprintf(b, "%s %s %s is not fixed by the chosen strategies\n", p.paint("1;31", "UNFIXED"), f.Code, printable(Where(node.Finding{File: f.File, Line: f.Line})))
 	}
 	if !d.Changed {
 		// No file to change, but pods may still hold an old copy.

@@ -15,6 +15,10 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/unloop/unloop/remediate/dnspods"
+
+	"github.com/unloop/unloop/remediate/node"
+
 	"github.com/go-viper/mapstructure/v2"
 	"github.com/spf13/cobra"
 	"github.com/spf13/viper"
@@ -49,16 +53,16 @@ var settings = []setting{
 	{"node-local-dns", "", []string{"169.254.25.10", "169.254.20.10"}, "a node-local-dns address (repeatable)"},
 	{"local-ip", "", []string(nil), "an address of this node beyond those its interfaces show (repeatable)"},
 	{"dns-upstreams", "", []string(nil), "an address the site's DNS servers forward to instead of the pod file (repeatable; e.g. Kubespray's upstream_dns_servers)"},
-	{"dns-server-namespace", "", remediate.DefaultDNSServerPods.Namespaces, "a namespace of the cluster's DNS server pods (repeatable): only their files and the node's own are read"},
+	{"dns-server-namespace", "", dnspods.Default.Namespaces, "a namespace of the cluster's DNS server pods (repeatable): only their files and the node's own are read"},
 	{"dns-server-label", "", defaultLabels(), "a label of DNS server pods, KEY=VALUE, or KEY for any value (repeatable)"},
-	{"dns-server-name-prefix", "", remediate.DefaultDNSServerPods.NamePrefixes, "how a DNS server pod's name starts, for pods whose labels are not known (offline) (repeatable)"},
+	{"dns-server-name-prefix", "", dnspods.Default.NamePrefixes, "how a DNS server pod's name starts, for pods whose labels are not known (offline) (repeatable)"},
 	{"corefile", "", []string(nil), "a Corefile to check and fix (repeatable; default /etc/coredns/Corefile when present)"},
 	{"runtime-endpoint", "", "", "the container runtime's CRI socket, under --root (default: kubelet's containerRuntimeEndpoint); asked online only"},
 	{"no-recreate-pods", "", false, "do not recreate the DNS-server pods that hold an old copy of the pod file"},
 	{"offline", "", false, "read files only: no D-Bus, no interfaces, no DNS queries, no restarts"},
 	{"no-restart", "", false, "do not restart or reload services"},
 	{"no-verify", "", false, "do not check again after apply"},
-	{"keep-runs", "", remediate.DefaultKeepRuns, "how many runs the journal keeps; a successful apply removes older ones"},
+	{"keep-runs", "", node.DefaultKeepRuns, "how many runs the journal keeps; a successful apply removes older ones"},
 	{"log-format", "", "text", "log format on stderr: text or json"},
 	{"verbose", "v", false, "debug logs on stderr"},
 	{"quiet", "q", false, "print nothing but errors (beats --verbose); the exit status still tells"},
@@ -129,7 +133,7 @@ type Config struct {
 	LogFormat string
 	Verbose   bool
 	Quiet     bool
-	Opts      remediate.Options
+	Opts      node.Options
 	// Warnings are said on stderr once the logger exists, and Sources
 	// (with --verbose) where each setting came from.
 	Warnings []string
@@ -256,7 +260,7 @@ func (cf *Flags) Load() (*Config, error) {
 
 // loadOptions fills the options remediate takes; a setting the command does
 // not take reads as its zero value.
-func (cf *Flags) loadOptions(opts *remediate.Options, in values, o origin) error {
+func (cf *Flags) loadOptions(opts *node.Options, in values, o origin) error {
 	opts.Offline, opts.NoRestart, opts.NoVerify, opts.NoRecreatePods = in.Offline, in.NoRestart, in.NoVerify, in.NoRecreatePods
 	opts.Corefiles = in.Corefile
 	if ep := in.RuntimeEndpoint; ep != "" {
@@ -291,7 +295,7 @@ func (cf *Flags) loadOptions(opts *remediate.Options, in values, o origin) error
 				return o.bad(k.key, i, s, "not an IP address")
 			}
 			if k.key == "upstream" || k.key == "dns-upstreams" {
-				if why := remediate.NotAnUpstream(a); why != "" {
+				if why := node.NotAnUpstream(a); why != "" {
 					return o.bad(k.key, i, s, why)
 				}
 			}
@@ -307,7 +311,7 @@ func (cf *Flags) loadOptions(opts *remediate.Options, in values, o origin) error
 // defaultLabels are the dns-server-label setting's default, as written.
 func defaultLabels() []string {
 	var out []string
-	for _, l := range remediate.DefaultDNSServerPods.Labels {
+	for _, l := range dnspods.Default.Labels {
 		out = append(out, l.String())
 	}
 	return out
@@ -316,7 +320,7 @@ func defaultLabels() []string {
 // dnsServerPods reads the dns-server-* settings. A setting the command takes
 // is never nil (`[]` in the file matches no pod); one it does not take is,
 // and remediate uses its default.
-func (cf *Flags) dnsServerPods(d *remediate.DNSServerPods, in values, o origin) error {
+func (cf *Flags) dnsServerPods(d *dnspods.Selector, in values, o origin) error {
 	check := func(key string, src []string, dst *[]string, why func(string) string) error {
 		if !slices.Contains(cf.names, key) {
 			return nil
@@ -330,18 +334,18 @@ func (cf *Flags) dnsServerPods(d *remediate.DNSServerPods, in values, o origin) 
 		}
 		return nil
 	}
-	if err := check("dns-server-namespace", in.DNSServerNamespace, &d.Namespaces, remediate.CheckNamespace); err != nil {
+	if err := check("dns-server-namespace", in.DNSServerNamespace, &d.Namespaces, dnspods.CheckNamespace); err != nil {
 		return err
 	}
-	if err := check("dns-server-name-prefix", in.DNSServerNamePrefix, &d.NamePrefixes, remediate.CheckNamePrefix); err != nil {
+	if err := check("dns-server-name-prefix", in.DNSServerNamePrefix, &d.NamePrefixes, dnspods.CheckNamePrefix); err != nil {
 		return err
 	}
 	if !slices.Contains(cf.names, "dns-server-label") {
 		return nil
 	}
-	d.Labels = []remediate.Label{}
+	d.Labels = []dnspods.Label{}
 	for i, s := range in.DNSServerLabel {
-		l, err := remediate.ParseLabel(s)
+		l, err := dnspods.ParseLabel(s)
 		if err != nil {
 			return o.bad("dns-server-label", i, s, err.Error())
 		}

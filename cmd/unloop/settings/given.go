@@ -13,10 +13,10 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/unloop/unloop/remediate/node"
+
 	"github.com/spf13/pflag"
 	"go.yaml.in/yaml/v3"
-
-	"github.com/unloop/unloop/remediate"
 )
 
 // boolSpellings are strconv.ParseBool's: YAML 1.1's yes, no, on and off are
@@ -141,7 +141,7 @@ func (f *flagValue) Type() string {
 type configFile struct {
 	text   map[string]any
 	where  map[string][]string // per item; one for a scalar
-	ignore []remediate.Ignore
+	ignore []node.Ignore
 }
 
 // readConfigFile reads the config file: a missing default file is fine, a

@@ -4,28 +4,28 @@ import (
 	"fmt"
 	"path"
 
-	"go.yaml.in/yaml/v3"
+	"github.com/unloop/unloop/remediate/node"
 
-	"github.com/unloop/unloop/remediate"
+	"go.yaml.in/yaml/v3"
 )
 
 // parseIgnore reads the config file's `ignore` key: a list whose items are
 // a finding code, or {code: CODE, file: /node/path} to ignore it in one file
 // only. Anything else is an error naming the file and line: a misspelled
 // code would otherwise hide nothing, silently.
-func parseIgnore(file string, n *yaml.Node) ([]remediate.Ignore, error) {
+func parseIgnore(file string, n *yaml.Node) ([]node.Ignore, error) {
 	bad := func(n *yaml.Node, format string, args ...any) error {
 		return fmt.Errorf("config %s:%d: ignore: %s", file, n.Line, fmt.Sprintf(format, args...))
 	}
 	if n.Kind != yaml.SequenceNode {
 		return nil, bad(n, "want a list of finding codes or {code: CODE, file: PATH}")
 	}
-	var out []remediate.Ignore
+	var out []node.Ignore
 	for _, item := range n.Content {
-		var ig remediate.Ignore
+		var ig node.Ignore
 		switch item.Kind {
 		case yaml.ScalarNode:
-			ig.Code = remediate.Code(item.Value)
+			ig.Code = node.Code(item.Value)
 		case yaml.MappingNode:
 			for i := 0; i+1 < len(item.Content); i += 2 {
 				k, v := item.Content[i], item.Content[i+1]
@@ -34,7 +34,7 @@ func parseIgnore(file string, n *yaml.Node) ([]remediate.Ignore, error) {
 				}
 				switch k.Value {
 				case "code":
-					ig.Code = remediate.Code(v.Value)
+					ig.Code = node.Code(v.Value)
 				case "file":
 					if !path.IsAbs(v.Value) || path.Clean(v.Value) != v.Value {
 						return nil, bad(v, "file %q: want a clean absolute path of the node", v.Value)
@@ -53,7 +53,7 @@ func parseIgnore(file string, n *yaml.Node) ([]remediate.Ignore, error) {
 			return nil, bad(item, "an item without a code")
 		case !ok:
 			return nil, bad(item, "unknown finding code %q", ig.Code)
-		case ig.Code == remediate.CodeUnreadable:
+		case ig.Code == node.CodeUnreadable:
 			// An answer about a file unloop could not read would be a guess.
 			return nil, bad(item, "%s can't be ignored: fix or remove the file", info.Code)
 		}
