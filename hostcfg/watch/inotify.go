@@ -45,6 +45,7 @@ type Watcher struct {
 
 	mu      sync.Mutex
 	wanted  map[string]bool     // node paths reported, links' targets included
+	special map[string]bool     // those that were links or folders when armed
 	globs   map[string][]string // node folder -> the patterns wanted in it
 	dirs    map[string]bool     // node folders to watch
 	watched map[string]bool     // those fsnotify watches (Add succeeded)
@@ -136,6 +137,7 @@ func (w *Watcher) arm() ([]string, error) {
 	w.armMu.Lock()
 	defer w.armMu.Unlock()
 	wanted := map[string]bool{}
+	special := map[string]bool{}
 	globs := map[string][]string{}
 	for _, p := range w.paths {
 		wanted[p] = true
@@ -148,6 +150,7 @@ func (w *Watcher) arm() ([]string, error) {
 				t = path.Join(path.Dir(p), t)
 			}
 			wanted[path.Clean(t)] = true
+			special[p] = true
 		}
 	}
 	dirs := map[string]bool{}
@@ -156,6 +159,7 @@ func (w *Watcher) arm() ([]string, error) {
 		// drop-in written there changes it.
 		if fi, err := os.Stat(w.host(p)); err == nil && fi.IsDir() {
 			dirs[p] = true
+			special[p] = true
 		}
 		d := path.Dir(p)
 		for d != "/" {
@@ -178,7 +182,7 @@ func (w *Watcher) arm() ([]string, error) {
 	}
 	w.mu.Lock()
 	old, oldWatched := w.dirs, w.watched
-	w.wanted, w.globs, w.dirs, w.watched = wanted, globs, dirs, watched
+	w.wanted, w.special, w.globs, w.dirs, w.watched = wanted, special, globs, dirs, watched
 	w.mu.Unlock()
 	for d := range oldWatched {
 		if !watched[d] {
@@ -317,6 +321,7 @@ func (w *Watcher) parse(evs []fsnotify.Event) (paths []string, rearm bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	seen := map[string]bool{}
+	plain := map[string]bool{} // wanted paths found plain files (or gone) in this batch
 	add := func(p string) {
 		if !seen[p] {
 			seen[p] = true
@@ -348,13 +353,26 @@ func (w *Watcher) parse(evs []fsnotify.Event) (paths []string, rearm bool) {
 			}
 		}
 		// A folder made or removed on the way to a wanted path, a watched
-		// folder gone, or a wanted path that is now a link or a folder:
-		// watch anew.
-		if ev.Has(fsnotify.Create|fsnotify.Remove|fsnotify.Rename) && (w.wanted[p] || w.leadsTo(p)) {
-			rearm = true
+		// folder gone, or a wanted path that is or was a link or a folder:
+		// watch anew. A plain file renamed over a plain file (a rewrite
+		// loop's every turn) changes no folder to watch.
+		if !rearm && ev.Has(fsnotify.Create|fsnotify.Remove|fsnotify.Rename) {
+			switch {
+			case w.leadsTo(p):
+				rearm = true
+			case w.wanted[p] && !plain[p]:
+				rearm = w.special[p] || w.linkOrDir(p)
+				plain[p] = !rearm
+			}
 		}
 	}
 	return paths, rearm
+}
+
+// linkOrDir: the node path p is a link or a folder now.
+func (w *Watcher) linkOrDir(p string) bool {
+	fi, err := os.Lstat(w.host(p))
+	return err == nil && fi.Mode()&(os.ModeSymlink|os.ModeDir) != 0
 }
 
 // isPattern: name has path.Match's special characters.

@@ -134,3 +134,38 @@ func TestWatcherSetPaths(t *testing.T) {
 		t.Fatalf("got %v", got)
 	}
 }
+
+// A link renamed over a wanted file has its target watched, and a file
+// renamed over the link drops that watch again.
+func TestWatcherLinkRenamedOver(t *testing.T) {
+	root := t.TempDir()
+	write(t, filepath.Join(root, "etc/resolv.conf"), "nameserver 10.0.0.2\n")
+	write(t, filepath.Join(root, "run/systemd/resolve/stub-resolv.conf"), "nameserver 127.0.0.53\n")
+	w, next := changes(t, root, "/etc/resolv.conf")
+	if n := w.Watches(); n != 1 {
+		t.Fatalf("%d folders watched, want /etc", n)
+	}
+	renameOver := func(make func(tmp string) error) {
+		t.Helper()
+		tmp := filepath.Join(root, "etc/resolv.conf.new")
+		if err := make(tmp); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, filepath.Join(root, "etc/resolv.conf")); err != nil {
+			t.Fatal(err)
+		}
+		for got := next(); !slices.Contains(got, "/etc/resolv.conf"); got = next() {
+		}
+	}
+	renameOver(func(tmp string) error { return os.Symlink("../run/systemd/resolve/stub-resolv.conf", tmp) })
+	if n := w.Watches(); n != 2 {
+		t.Fatalf("%d folders watched, want /etc and the link's target's", n)
+	}
+	write(t, filepath.Join(root, "run/systemd/resolve/stub-resolv.conf"), "nameserver 169.254.25.10\n")
+	for got := next(); !slices.Contains(got, "/run/systemd/resolve/stub-resolv.conf"); got = next() {
+	}
+	renameOver(func(tmp string) error { return os.WriteFile(tmp, []byte("nameserver 10.0.0.2\n"), 0o644) })
+	if n := w.Watches(); n != 1 {
+		t.Fatalf("%d folders watched, want /etc only", n)
+	}
+}
