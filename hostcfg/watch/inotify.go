@@ -239,16 +239,34 @@ const Overflow = "*"
 func (w *Watcher) Run(ctx context.Context, changed func(paths []string)) error {
 	stop := context.AfterFunc(ctx, func() { w.fsw.Close() })
 	defer stop()
-	gather, pace := time.NewTimer(time.Hour), time.NewTimer(time.Hour)
-	gather.Stop()
-	pace.Stop()
-	defer gather.Stop()
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	wait := func(d time.Duration) {
+		timer.Reset(d)
+		select {
+		case <-ctx.Done(): // Events closes: the batch ends, and Run
+		case <-timer.C:
+		}
+	}
 	var evs []fsnotify.Event
 	for {
-		// The first event, then what fsnotify hands over within gatherFor:
-		// the rest of what it read, and what the kernel queued meanwhile.
 		evs = evs[:0]
-		first := true
+		select {
+		case ev, ok := <-w.fsw.Events:
+			if !ok {
+				return nil
+			}
+			evs = append(evs, ev)
+		case <-w.errs:
+		}
+		start := time.Now()
+		// Let the writer finish: its truncate and each of its writes are a
+		// Write (IN_MODIFY, where systemd waits for IN_CLOSE_WRITE), and
+		// meanwhile fsnotify's reader waits to hand over its next event, so
+		// the kernel queues the rest and merges repeats. One rewrite is then
+		// one batch. Then take what fsnotify holds and the kernel queued.
+		wait(settleFor)
+		timer.Reset(gatherFor)
 	batch:
 		for {
 			select {
@@ -258,12 +276,8 @@ func (w *Watcher) Run(ctx context.Context, changed func(paths []string)) error {
 				}
 				evs = append(evs, ev)
 			case <-w.errs:
-			case <-gather.C:
+			case <-timer.C:
 				break batch
-			}
-			if first {
-				first = false
-				gather.Reset(gatherFor)
 			}
 		}
 		w.errMu.Lock()
@@ -299,16 +313,13 @@ func (w *Watcher) Run(ctx context.Context, changed func(paths []string)) error {
 		// thousand times a second queues its events in the kernel (which
 		// merges repeats, and an overflow reports Overflow) instead of
 		// keeping a core busy.
-		pace.Reset(time.Second / readsPerSecond)
-		select {
-		case <-ctx.Done():
-		case <-pace.C:
-		}
+		wait(time.Until(start.Add(time.Second / readsPerSecond)))
 	}
 }
 
 const (
 	readsPerSecond = 20
+	settleFor      = 20 * time.Millisecond
 	// gatherFor takes a batch: thousands of events at a hand-over each (a
 	// microsecond or two), while fsnotify's prompt reads during it stay a
 	// small share of the time between batches.

@@ -169,3 +169,42 @@ func TestWatcherLinkRenamedOver(t *testing.T) {
 		t.Fatalf("%d folders watched, want /etc only", n)
 	}
 }
+
+// A rewrite is one batch though its truncate and its write are two events
+// (IN_MODIFY) some milliseconds apart, as a loaded machine spaces them.
+func TestWatcherOneRewriteOneBatch(t *testing.T) {
+	root := t.TempDir()
+	write(t, filepath.Join(root, "etc/resolv.conf"), "nameserver 10.0.0.2\n")
+	w, err := New(root, []string{"/etc/resolv.conf"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	batches := make(chan []string, 10)
+	go w.Run(t.Context(), func(p []string) { batches <- p })
+
+	f, err := os.OpenFile(filepath.Join(root, "etc/resolv.conf"), os.O_WRONLY|os.O_TRUNC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(5 * time.Millisecond)
+	if _, err := f.WriteString("nameserver 169.254.25.10\n"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case got := <-batches:
+		if !slices.Equal(got, []string{"/etc/resolv.conf"}) {
+			t.Fatalf("got %v", got)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no change reported")
+	}
+	select {
+	case got := <-batches:
+		t.Errorf("one rewrite, a second batch: %v", got)
+	case <-time.After(300 * time.Millisecond):
+	}
+}
