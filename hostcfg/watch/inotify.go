@@ -244,7 +244,7 @@ func (w *Watcher) Run(ctx context.Context, changed func(paths []string)) error {
 	wait := func(d time.Duration) {
 		timer.Reset(d)
 		select {
-		case <-ctx.Done(): // Events closes: the batch ends, and Run
+		case <-ctx.Done(): // Events closes next, and Run returns
 		case <-timer.C:
 		}
 	}
@@ -280,30 +280,12 @@ func (w *Watcher) Run(ctx context.Context, changed func(paths []string)) error {
 				break batch
 			}
 		}
-		w.errMu.Lock()
-		overflow, stale, err := w.overflow, w.stale, w.readErr
-		w.overflow, w.stale = false, false
-		w.errMu.Unlock()
+		paths, err := w.changes(evs)
 		if err != nil {
-			if ctx.Err() != nil {
-				return nil
+			if ctx.Err() != nil || errors.Is(err, fsnotify.ErrClosed) {
+				return nil // stopped meanwhile
 			}
-			return fmt.Errorf("reading inotify events: %w", err)
-		}
-		paths, rearm := w.parse(evs)
-		if overflow {
-			paths = append([]string{Overflow}, paths...)
-		}
-		if rearm || overflow || stale {
-			appeared, err := w.arm()
-			if err != nil {
-				return err
-			}
-			for _, p := range appeared {
-				if !slices.Contains(paths, p) {
-					paths = append(paths, p)
-				}
-			}
+			return err
 		}
 		if len(paths) > 0 {
 			changed(paths)
@@ -315,6 +297,36 @@ func (w *Watcher) Run(ctx context.Context, changed func(paths []string)) error {
 		// keeping a core busy.
 		wait(time.Until(start.Add(time.Second / readsPerSecond)))
 	}
+}
+
+// changes are the node paths a batch of events, and what fsnotify's
+// Errors said meanwhile, changed; with the wanted paths in folders newly
+// watched when it re-armed.
+func (w *Watcher) changes(evs []fsnotify.Event) ([]string, error) {
+	w.errMu.Lock()
+	overflow, stale, err := w.overflow, w.stale, w.readErr
+	w.overflow, w.stale = false, false
+	w.errMu.Unlock()
+	if err != nil {
+		return nil, fmt.Errorf("reading inotify events: %w", err)
+	}
+	paths, rearm := w.parse(evs)
+	if overflow {
+		paths = append([]string{Overflow}, paths...)
+	}
+	if !rearm && !overflow && !stale {
+		return paths, nil
+	}
+	appeared, err := w.arm()
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range appeared {
+		if !slices.Contains(paths, p) {
+			paths = append(paths, p)
+		}
+	}
+	return paths, nil
 }
 
 const (
