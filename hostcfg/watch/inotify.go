@@ -1,6 +1,7 @@
-// Package watch tells unloop watch when to check again: inotify on the files
-// that decide pods' DNS (inotify.go), and a schedule that debounces changes
-// and backs off from a file rewritten in a loop (schedule.go).
+// Package watch tells unloop watch when to check again: inotify (through
+// fsnotify) on the files that decide pods' DNS (inotify.go), and a schedule
+// that debounces changes and backs off from a file rewritten in a loop
+// (schedule.go).
 package watch
 
 import (
@@ -9,20 +10,21 @@ import (
 	"fmt"
 	"os"
 	"path"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"time"
-	"unsafe"
 
+	"github.com/fsnotify/fsnotify"
 	"golang.org/x/sys/unix"
 )
 
-// The events that mean a path changed: as systemd's PathChanged= (closed
-// after a write, or renamed into place), plus a path created, removed or
-// renamed away, which changes what a reader finds there too.
-const changeMask = unix.IN_CLOSE_WRITE | unix.IN_MOVED_TO | unix.IN_MOVED_FROM |
-	unix.IN_CREATE | unix.IN_DELETE | unix.IN_DELETE_SELF | unix.IN_MOVE_SELF | unix.IN_ONLYDIR
+// changeOps are the events that mean a path changed: written (fsnotify's
+// Write is IN_MODIFY, so a write in progress counts: the debounce waits for
+// the writer), renamed into place (Create), created, removed or renamed away.
+// A change of mode alone (Chmod) is not one, as systemd's PathChanged= sees it.
+const changeOps = fsnotify.Create | fsnotify.Write | fsnotify.Remove | fsnotify.Rename
 
 // Watcher watches node paths under a root folder through inotify on their
 // folders, never on the files: an atomic rewrite (rename over the file, as
@@ -35,32 +37,40 @@ const changeMask = unix.IN_CLOSE_WRITE | unix.IN_MOVED_TO | unix.IN_MOVED_FROM |
 // watch (unloop watch: the sources' paths and what its last check read)
 // and may change it (SetPaths).
 type Watcher struct {
-	root string // this machine's folder of the node's "/"
-	f    *os.File
-	fd   int // f's descriptor: f.Fd() would make f blocking
+	root string // this machine's folder of the node's "/", cleaned
+	fsw  *fsnotify.Watcher
 
 	armMu sync.Mutex // one arm at a time: Run's and SetPaths'
 	paths []string   // behind armMu
 
-	mu     sync.Mutex
-	byWD   map[int32]string    // watch descriptor -> node folder
-	wanted map[string]bool     // node paths reported, links' targets included
-	globs  map[string][]string // node folder -> the patterns wanted in it
-	dirs   map[string]bool     // node folders watched
+	mu      sync.Mutex
+	wanted  map[string]bool     // node paths reported, links' targets included
+	special map[string]bool     // those that were links or folders when armed
+	globs   map[string][]string // node folder -> the patterns wanted in it
+	dirs    map[string]bool     // node folders to watch
+	watched map[string]bool     // those fsnotify watches (Add succeeded)
+
+	// What fsnotify's Errors said, taken by Run's next batch. They are
+	// read as they come, not by Run: fsnotify may send one while it holds
+	// the lock that Add and Remove (arm) take.
+	errMu    sync.Mutex
+	overflow bool          // the kernel dropped events
+	stale    bool          // a watch the kernel had dropped already
+	readErr  error         // reading events failed
+	errs     chan struct{} // one of those is set (capacity 1)
 }
 
 // New starts watching paths (node paths) under root. Nothing is watched
 // yet when it fails.
 func New(root string, paths []string) (*Watcher, error) {
-	fd, err := unix.InotifyInit1(unix.IN_NONBLOCK | unix.IN_CLOEXEC)
+	fsw, err := fsnotify.NewWatcher()
 	if err != nil {
 		return nil, fmt.Errorf("starting inotify: %w", err)
 	}
-	// Non-blocking and through os.File: reads wait in Go's poller, and
-	// Close ends a read in progress.
-	w := &Watcher{root: root, paths: cleanPaths(paths), f: os.NewFile(uintptr(fd), "inotify"), fd: fd}
+	w := &Watcher{root: filepath.Clean(root), fsw: fsw, paths: cleanPaths(paths), errs: make(chan struct{}, 1)}
+	go w.takeErrors()
 	if _, err := w.arm(); err != nil {
-		w.f.Close()
+		fsw.Close()
 		return nil, err
 	}
 	return w, nil
@@ -97,24 +107,37 @@ func cleanPaths(paths []string) []string {
 func (w *Watcher) Watches() int {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return len(w.byWD)
+	return len(w.watched)
 }
 
 // Close stops watching; Run returns.
-func (w *Watcher) Close() error { return w.f.Close() }
+func (w *Watcher) Close() error { return w.fsw.Close() }
 
 func (w *Watcher) host(p string) string { return path.Join(w.root, p) }
 
+// nodePath is the node path of name, a path fsnotify reports (under root).
+func (w *Watcher) nodePath(name string) (string, bool) {
+	if w.root == "/" {
+		return path.Clean(name), true
+	}
+	rel, ok := strings.CutPrefix(name, w.root)
+	if !ok || rel != "" && rel[0] != '/' {
+		return "", false
+	}
+	return path.Clean("/" + rel), true
+}
+
 // arm (re)computes the folders to watch from what exists now and adds a
-// watch on each; watches of folders gone are dropped by the kernel
-// (IN_IGNORED), those no longer wanted are removed, and adding one twice
-// returns the same descriptor. It
-// returns the wanted paths that exist in folders newly watched: written
-// between the folder's creation and its watch, they would go unseen.
+// watch on each; watches of folders gone are dropped by the kernel (and
+// fsnotify), those no longer wanted are removed, and adding one twice
+// keeps the same watch. It returns the wanted paths that exist in folders
+// newly watched: written between the folder's creation and its watch, they
+// would go unseen.
 func (w *Watcher) arm() ([]string, error) {
 	w.armMu.Lock()
 	defer w.armMu.Unlock()
 	wanted := map[string]bool{}
+	special := map[string]bool{}
 	globs := map[string][]string{}
 	for _, p := range w.paths {
 		wanted[p] = true
@@ -127,6 +150,7 @@ func (w *Watcher) arm() ([]string, error) {
 				t = path.Join(path.Dir(p), t)
 			}
 			wanted[path.Clean(t)] = true
+			special[p] = true
 		}
 	}
 	dirs := map[string]bool{}
@@ -135,6 +159,7 @@ func (w *Watcher) arm() ([]string, error) {
 		// drop-in written there changes it.
 		if fi, err := os.Stat(w.host(p)); err == nil && fi.IsDir() {
 			dirs[p] = true
+			special[p] = true
 		}
 		d := path.Dir(p)
 		for d != "/" {
@@ -145,27 +170,26 @@ func (w *Watcher) arm() ([]string, error) {
 		}
 		dirs[d] = true
 	}
-	byWD := map[int32]string{}
+	watched := map[string]bool{}
 	for d := range dirs {
-		wd, err := unix.InotifyAddWatch(w.fd, w.host(d), changeMask)
-		if err != nil {
+		if err := w.fsw.Add(w.host(d)); err != nil {
 			if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) {
 				continue // gone since the Stat: its parent's event re-arms
 			}
 			return nil, fmt.Errorf("watching %s: %w", d, err)
 		}
-		byWD[int32(wd)] = d
+		watched[d] = true
 	}
 	w.mu.Lock()
-	old, oldWD := w.dirs, w.byWD
-	w.byWD, w.wanted, w.globs, w.dirs = byWD, wanted, globs, dirs
+	old, oldWatched := w.dirs, w.watched
+	w.wanted, w.special, w.globs, w.dirs, w.watched = wanted, special, globs, dirs, watched
 	w.mu.Unlock()
-	for wd := range oldWD {
-		if _, ok := byWD[wd]; !ok {
+	for d := range oldWatched {
+		if !watched[d] {
 			// A folder no longer wanted (the list changed): its events
 			// would be dropped anyway, but the watch counts against the
-			// user's limit. One gone already fails with EINVAL: fine.
-			unix.InotifyRmWatch(w.fd, uint32(wd))
+			// user's limit. One gone already fails: fine.
+			w.fsw.Remove(w.host(d))
 		}
 	}
 	var appeared []string
@@ -181,94 +205,163 @@ func (w *Watcher) arm() ([]string, error) {
 	return appeared, nil
 }
 
+// takeErrors records what fsnotify's Errors say until it closes.
+func (w *Watcher) takeErrors() {
+	for err := range w.fsw.Errors {
+		_, bare := err.(unix.Errno) // not a read's error: those are wrapped
+		w.errMu.Lock()
+		switch {
+		case errors.Is(err, fsnotify.ErrEventOverflow):
+			w.overflow = true
+		case bare:
+			// Removing the watch of a folder moved away, which the
+			// kernel had dropped already: watch anew.
+			w.stale = true
+		case w.readErr == nil:
+			w.readErr = err
+		}
+		w.errMu.Unlock()
+		select {
+		case w.errs <- struct{}{}:
+		default:
+		}
+	}
+}
+
 // Overflow is the path Run reports when the kernel dropped events: anything
 // may have changed.
 const Overflow = "*"
 
 // Run reads events until ctx ends or the watcher is closed, and calls
-// changed with the node paths that changed, once per batch of events read
-// (a file rewritten a thousand times a second costs a call per read, not
-// per write). It returns nil when stopped, or why it stopped watching.
+// changed with the node paths that changed, once per batch of events (a
+// file rewritten a thousand times a second costs a call per batch, not per
+// write). It returns nil when stopped, or why it stopped watching.
 func (w *Watcher) Run(ctx context.Context, changed func(paths []string)) error {
-	stop := context.AfterFunc(ctx, func() { w.f.Close() })
+	stop := context.AfterFunc(ctx, func() { w.fsw.Close() })
 	defer stop()
-	buf := make([]byte, 64*(unix.SizeofInotifyEvent+unix.NAME_MAX+1))
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	wait := func(d time.Duration) {
+		timer.Reset(d)
+		select {
+		case <-ctx.Done(): // Events closes next, and Run returns
+		case <-timer.C:
+		}
+	}
+	var evs []fsnotify.Event
 	for {
-		n, err := w.f.Read(buf)
-		if err != nil {
-			if ctx.Err() != nil || errors.Is(err, os.ErrClosed) {
+		evs = evs[:0]
+		select {
+		case ev, ok := <-w.fsw.Events:
+			if !ok {
 				return nil
 			}
-			return fmt.Errorf("reading inotify events: %w", err)
+			evs = append(evs, ev)
+		case <-w.errs:
 		}
-		paths, rearm := w.parse(buf[:n])
-		if rearm {
-			appeared, err := w.arm()
-			if err != nil {
-				return err
-			}
-			for _, p := range appeared {
-				if !slices.Contains(paths, p) {
-					paths = append(paths, p)
+		start := time.Now()
+		// Let the writer finish: its truncate and each of its writes are a
+		// Write (IN_MODIFY, where systemd waits for IN_CLOSE_WRITE), and
+		// meanwhile fsnotify's reader waits to hand over its next event, so
+		// the kernel queues the rest and merges repeats. One rewrite is then
+		// one batch. Then take what fsnotify holds and the kernel queued.
+		wait(settleFor)
+		timer.Reset(gatherFor)
+	batch:
+		for {
+			select {
+			case ev, ok := <-w.fsw.Events:
+				if !ok {
+					return nil
 				}
+				evs = append(evs, ev)
+			case <-w.errs:
+			case <-timer.C:
+				break batch
 			}
+		}
+		paths, err := w.changes(evs)
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, fsnotify.ErrClosed) {
+				return nil // stopped meanwhile
+			}
+			return err
 		}
 		if len(paths) > 0 {
 			changed(paths)
 		}
-		// At most readsPerSecond wake-ups: a file rewritten a thousand
-		// times a second queues its events (the kernel merges repeats, and
-		// an overflow reports Overflow) instead of keeping a core busy.
-		select {
-		case <-ctx.Done():
-		case <-time.After(time.Second / readsPerSecond):
-		}
+		// At most readsPerSecond batches: meanwhile fsnotify's reader
+		// waits to hand over its next event, so a file rewritten a
+		// thousand times a second queues its events in the kernel (which
+		// merges repeats, and an overflow reports Overflow) instead of
+		// keeping a core busy.
+		wait(time.Until(start.Add(time.Second / readsPerSecond)))
 	}
 }
 
-const readsPerSecond = 20
+// changes are the node paths a batch of events, and what fsnotify's
+// Errors said meanwhile, changed; with the wanted paths in folders newly
+// watched when it re-armed.
+func (w *Watcher) changes(evs []fsnotify.Event) ([]string, error) {
+	w.errMu.Lock()
+	overflow, stale, err := w.overflow, w.stale, w.readErr
+	w.overflow, w.stale = false, false
+	w.errMu.Unlock()
+	if err != nil {
+		return nil, fmt.Errorf("reading inotify events: %w", err)
+	}
+	paths, rearm := w.parse(evs)
+	if overflow {
+		paths = append([]string{Overflow}, paths...)
+	}
+	if !rearm && !overflow && !stale {
+		return paths, nil
+	}
+	appeared, err := w.arm()
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range appeared {
+		if !slices.Contains(paths, p) {
+			paths = append(paths, p)
+		}
+	}
+	return paths, nil
+}
+
+const (
+	readsPerSecond = 20
+	settleFor      = 20 * time.Millisecond
+	// gatherFor takes a batch: thousands of events at a hand-over each (a
+	// microsecond or two), while fsnotify's prompt reads during it stay a
+	// small share of the time between batches.
+	gatherFor = time.Millisecond
+)
 
 // parse turns a batch of events into the wanted node paths they touch, and
 // says whether the folders to watch may have changed.
-func (w *Watcher) parse(b []byte) (paths []string, rearm bool) {
+func (w *Watcher) parse(evs []fsnotify.Event) (paths []string, rearm bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	seen := map[string]bool{}
+	plain := map[string]bool{} // wanted paths found plain files (or gone) in this batch
 	add := func(p string) {
 		if !seen[p] {
 			seen[p] = true
 			paths = append(paths, p)
 		}
 	}
-	for len(b) >= unix.SizeofInotifyEvent {
-		ev := (*unix.InotifyEvent)(unsafe.Pointer(&b[0]))
-		end := unix.SizeofInotifyEvent + int(ev.Len)
-		if end > len(b) {
-			break
-		}
-		name := string(b[unix.SizeofInotifyEvent:end])
-		for len(name) > 0 && name[len(name)-1] == 0 {
-			name = name[:len(name)-1]
-		}
-		b = b[end:]
-		if ev.Mask&unix.IN_Q_OVERFLOW != 0 {
-			add(Overflow)
-			rearm = true
+	for _, ev := range evs {
+		if !ev.Has(changeOps) {
 			continue
 		}
-		dir, ok := w.byWD[ev.Wd]
+		// A name in a watched folder, or a watched folder itself (removed
+		// or moved away: its parent, if watched, says the same).
+		p, ok := w.nodePath(ev.Name)
 		if !ok {
 			continue
 		}
-		if ev.Mask&(unix.IN_IGNORED|unix.IN_DELETE_SELF|unix.IN_MOVE_SELF) != 0 {
-			// The folder itself went: what it held is gone too.
-			rearm = true
-			if w.wanted[dir] {
-				add(dir)
-			}
-			continue
-		}
-		p := path.Join(dir, name)
+		dir, name := path.Dir(p), path.Base(p)
 		switch {
 		case w.wanted[p]:
 			add(p)
@@ -282,13 +375,27 @@ func (w *Watcher) parse(b []byte) (paths []string, rearm bool) {
 				}
 			}
 		}
-		// A folder made or removed on the way to a wanted path, or a
-		// wanted path that is now a link or a folder: watch anew.
-		if ev.Mask&(unix.IN_CREATE|unix.IN_DELETE|unix.IN_MOVED_TO|unix.IN_MOVED_FROM) != 0 && (w.wanted[p] || w.leadsTo(p)) {
-			rearm = true
+		// A folder made or removed on the way to a wanted path, a watched
+		// folder gone, or a wanted path that is or was a link or a folder:
+		// watch anew. A plain file renamed over a plain file (a rewrite
+		// loop's every turn) changes no folder to watch.
+		if !rearm && ev.Has(fsnotify.Create|fsnotify.Remove|fsnotify.Rename) {
+			switch {
+			case w.leadsTo(p):
+				rearm = true
+			case w.wanted[p] && !plain[p]:
+				rearm = w.special[p] || w.linkOrDir(p)
+				plain[p] = !rearm
+			}
 		}
 	}
 	return paths, rearm
+}
+
+// linkOrDir: the node path p is a link or a folder now.
+func (w *Watcher) linkOrDir(p string) bool {
+	fi, err := os.Lstat(w.host(p))
+	return err == nil && fi.Mode()&(os.ModeSymlink|os.ModeDir) != 0
 }
 
 // isPattern: name has path.Match's special characters.

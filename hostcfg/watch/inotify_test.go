@@ -134,3 +134,77 @@ func TestWatcherSetPaths(t *testing.T) {
 		t.Fatalf("got %v", got)
 	}
 }
+
+// A link renamed over a wanted file has its target watched, and a file
+// renamed over the link drops that watch again.
+func TestWatcherLinkRenamedOver(t *testing.T) {
+	root := t.TempDir()
+	write(t, filepath.Join(root, "etc/resolv.conf"), "nameserver 10.0.0.2\n")
+	write(t, filepath.Join(root, "run/systemd/resolve/stub-resolv.conf"), "nameserver 127.0.0.53\n")
+	w, next := changes(t, root, "/etc/resolv.conf")
+	if n := w.Watches(); n != 1 {
+		t.Fatalf("%d folders watched, want /etc", n)
+	}
+	renameOver := func(make func(tmp string) error) {
+		t.Helper()
+		tmp := filepath.Join(root, "etc/resolv.conf.new")
+		if err := make(tmp); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, filepath.Join(root, "etc/resolv.conf")); err != nil {
+			t.Fatal(err)
+		}
+		for got := next(); !slices.Contains(got, "/etc/resolv.conf"); got = next() {
+		}
+	}
+	renameOver(func(tmp string) error { return os.Symlink("../run/systemd/resolve/stub-resolv.conf", tmp) })
+	if n := w.Watches(); n != 2 {
+		t.Fatalf("%d folders watched, want /etc and the link's target's", n)
+	}
+	write(t, filepath.Join(root, "run/systemd/resolve/stub-resolv.conf"), "nameserver 169.254.25.10\n")
+	for got := next(); !slices.Contains(got, "/run/systemd/resolve/stub-resolv.conf"); got = next() {
+	}
+	renameOver(func(tmp string) error { return os.WriteFile(tmp, []byte("nameserver 10.0.0.2\n"), 0o644) })
+	if n := w.Watches(); n != 1 {
+		t.Fatalf("%d folders watched, want /etc only", n)
+	}
+}
+
+// A rewrite is one batch though its truncate and its write are two events
+// (IN_MODIFY) some milliseconds apart, as a loaded machine spaces them.
+func TestWatcherOneRewriteOneBatch(t *testing.T) {
+	root := t.TempDir()
+	write(t, filepath.Join(root, "etc/resolv.conf"), "nameserver 10.0.0.2\n")
+	w, err := New(root, []string{"/etc/resolv.conf"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	batches := make(chan []string, 10)
+	go w.Run(t.Context(), func(p []string) { batches <- p })
+
+	f, err := os.OpenFile(filepath.Join(root, "etc/resolv.conf"), os.O_WRONLY|os.O_TRUNC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(5 * time.Millisecond)
+	if _, err := f.WriteString("nameserver 169.254.25.10\n"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case got := <-batches:
+		if !slices.Equal(got, []string{"/etc/resolv.conf"}) {
+			t.Fatalf("got %v", got)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no change reported")
+	}
+	select {
+	case got := <-batches:
+		t.Errorf("one rewrite, a second batch: %v", got)
+	case <-time.After(300 * time.Millisecond):
+	}
+}
