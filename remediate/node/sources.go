@@ -9,12 +9,12 @@ import (
 	"github.com/unloop/unloop/hostcfg/resolvconf"
 )
 
-// Source is something that decides or writes what pods get: kubelet (each
-// distribution, in hostcfg/kubelet), systemd-resolved, dhclient,
-// NetworkManager, systemd-networkd, or a writer of the file itself (Docker,
-// Kubespray, resolvconf, a static file). Each lives in its own file,
-// source_NAME.go, and is registered in sources below. The analysis asks
-// them through this interface and names none of them.
+// Source is something that decides, writes or reads what pods get: kubelet
+// (each distribution, in hostcfg/kubelet), systemd-resolved, dhclient,
+// NetworkManager, systemd-networkd, a writer known by the file alone
+// (Docker, Kubespray, resolvconf), the Corefiles' holders. Each lives in its
+// own file, source_NAME.go, and is registered in sources below. The analysis
+// asks them through this interface and names none of them (DESIGN.md §8).
 type Source interface {
 	// Name is the source's name in traces and messages.
 	Name() string
@@ -33,8 +33,8 @@ type Source interface {
 	// (ok).
 	Put(n *Node, rf *resolvconf.File, a netip.Addr, kind addrKind) (o Origin, ok bool)
 	// Findings are its own findings: settings of it that carry a looping
-	// address into the pod file. rds are the DNS servers that read the pod
-	// file.
+	// address into the pod file (only while rds, the DNS servers that read
+	// the pod file, are some), or a loop of its own (a Corefile's forward).
 	Findings(n *Node, rds []Reader) []Finding
 	// Candidates offers the clean upstreams it knows, best first.
 	Candidates(n *Node, add func(a netip.Addr, from string))
@@ -50,7 +50,7 @@ func (none) Put(*Node, *resolvconf.File, netip.Addr, addrKind) (Origin, bool) { 
 func (none) Findings(*Node, []Reader) []Finding                               { return nil }
 func (none) Candidates(*Node, func(netip.Addr, string))                       {}
 
-// Origin is what put a looping address into the pod file.
+// Origin is what put a looping address into a resolv.conf.
 type Origin struct {
 	// Says is the chain's link, for people.
 	Says string
