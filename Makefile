@@ -30,7 +30,8 @@ unit: build
 	$(GO) test -count=1 ./hostcfg/... ./remediate/... ./cmd/...
 
 # Benchmarks (numbers, never timed tests): the process benchmarks of cmd/unloop
-# and the rest, then the start-up guard (check --offline on an empty root,
+# and the rest (among them watch's idle RSS and CPU, and its RSS with 1,000
+# idle connections), then the start-up guard (check --offline on an empty root,
 # 30 runs, median at most 30 ms: the one benchmark that fails), then the ones on a booted node (tests/reliability: online
 # check, no-op apply, resolvectl status, the race against CoreDNS's loop
 # plugin), 30 runs each; apply until the real kubelet runs the new config

@@ -3,12 +3,16 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/unloop/unloop/hostcfg"
 	"github.com/unloop/unloop/hostcfg/hostcfgtest"
@@ -243,4 +247,98 @@ func BenchmarkCheckLargestInputProcess(b *testing.B) {
 	if rss > maxPeakRSS {
 		b.Errorf("check peaked at %.1f MB, more than %d MB", rss, maxPeakRSS)
 	}
+}
+
+// BenchmarkWatchIdleProcess: `unloop watch` on an empty root, serving
+// /metrics: its RSS and CPU when idle (10 s after its first check), and its
+// RSS while 1,000 idle connections are open to its listener, what the
+// DaemonSet's 128 MiB limit must hold. Each iteration is one watch.
+func BenchmarkWatchIdleProcess(b *testing.B) {
+	bin := builtBinary(b)
+	cfg := filepath.Join(b.TempDir(), "unloop.yaml")
+	if err := os.WriteFile(cfg, nil, 0o644); err != nil {
+		b.Fatal(err)
+	}
+	var idleMB, connsMB, cpuPct float64
+	for b.Loop() {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			b.Fatal(err)
+		}
+		addr := ln.Addr().String()
+		ln.Close()
+		cmd := exec.Command(bin, "watch", "--offline", "--root", b.TempDir(), "--config", cfg, "--interval", "10m", "--listen", addr)
+		if err := cmd.Start(); err != nil {
+			b.Fatal(err)
+		}
+		waitListening(b, addr)
+		time.Sleep(2 * time.Second)
+		cpu0 := procCPU(b, cmd.Process.Pid)
+		time.Sleep(10 * time.Second)
+		cpuPct = max(cpuPct, 100*(procCPU(b, cmd.Process.Pid)-cpu0).Seconds()/10)
+		idleMB = max(idleMB, procRSS(b, cmd.Process.Pid))
+		var conns []net.Conn
+		for range 1000 {
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				b.Fatalf("connection %d: %v", len(conns)+1, err)
+			}
+			conns = append(conns, c)
+		}
+		time.Sleep(2 * time.Second)
+		connsMB = max(connsMB, procRSS(b, cmd.Process.Pid))
+		for _, c := range conns {
+			c.Close()
+		}
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+	}
+	b.ReportMetric(idleMB, "MB-idle-rss")
+	b.ReportMetric(cpuPct, "%-idle-cpu")
+	b.ReportMetric(connsMB, "MB-rss-1000-conns")
+}
+
+func waitListening(b *testing.B, addr string) {
+	b.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			return
+		}
+	}
+	b.Fatalf("watch does not listen on %s", addr)
+}
+
+// procRSS is a process's resident memory in MB, from /proc.
+func procRSS(b *testing.B, pid int) float64 {
+	b.Helper()
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, l := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+			kb, err := strconv.Atoi(strings.Fields(v)[0])
+			if err != nil {
+				b.Fatal(err)
+			}
+			return float64(kb) / 1024
+		}
+	}
+	b.Fatalf("no VmRSS for pid %d", pid)
+	return 0
+}
+
+// procCPU is the CPU time a process has used (user and system), from /proc.
+func procCPU(b *testing.B, pid int) time.Duration {
+	b.Helper()
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	_, rest, _ := strings.Cut(string(data), ") ")
+	f := strings.Fields(rest)
+	utime, _ := strconv.Atoi(f[11])
+	stime, _ := strconv.Atoi(f[12])
+	return time.Duration(utime+stime) * time.Second / 100 // USER_HZ
 }
