@@ -3,6 +3,7 @@ package configs
 import (
 	"bufio"
 	"bytes"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -26,6 +27,9 @@ func unitValues(t *testing.T, unit []byte, key string) []string {
 	return out
 }
 
+// unitSetting is a unit file's KEY=VALUE line.
+var unitSetting = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9]*=`)
+
 // maxPathUnitLines bounds unloop.path's PathChanged= lines: systemd opens
 // an inotify instance for each, and root's 128 (fs.inotify.max_user_instances)
 // are shared with every daemon of the node; 114 of them made the unit fail
@@ -38,7 +42,13 @@ const maxPathUnitLines = 20
 // file a DHCP client or resolver rewrites at run time. The unit is written
 // by hand and held to the model here; `unloop watch` watches them all.
 func TestPathUnitWatchesTheModel(t *testing.T) {
-	got := unitValues(t, configFile(t, "unloop.path"), "PathChanged")
+	unit := configFile(t, "unloop.path")
+	got := unitValues(t, unit, "PathChanged")
+	for _, l := range strings.Split(string(unit), "\n") {
+		if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "#") && !strings.HasPrefix(l, "[") && !unitSetting.MatchString(l) {
+			t.Errorf("configs/unloop.path has a line that is no setting: %q", l)
+		}
+	}
 	declared := node.WatchPaths()
 	for _, p := range got {
 		if !slices.Contains(declared, p) {
