@@ -174,3 +174,18 @@ func TestREADMEStrategies(t *testing.T) {
 		t.Errorf("README.md's strategies are %q, the table (remediate/strategies.go) says %q", got, want)
 	}
 }
+
+// TestCorefileFixedAtSource: a host's Corefile that loops through the file
+// it forwards to is fixed by the Corefile's edit, and by the strategy that
+// cleans the file at its source (here resolved's stub: the stub strategy),
+// which the table says fixes the code.
+func TestCorefileFixedAtSource(t *testing.T) {
+	rep, _ := checkTree(t, "host-coredns-resolved-stub")
+	i := slices.IndexFunc(rep.Findings, func(f node.Finding) bool { return f.Code == node.CodeCorefileForwardLoop })
+	if i < 0 {
+		t.Fatalf("no %s finding: %q", node.CodeCorefileForwardLoop, codes(rep.Findings))
+	}
+	if got, want := rep.Findings[i].Fixes, []string{"corefile", "stub"}; !slices.Equal(got, want) {
+		t.Errorf("fixes = %q, want %q", got, want)
+	}
+}

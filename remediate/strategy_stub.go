@@ -16,7 +16,7 @@ const StubDropIn = "/etc/systemd/resolved.conf.d/90-unloop.conf"
 var stubStrategy = Strategy{
 	Name:  node.StrategyStub,
 	Help:  "turn systemd-resolved's stub listener off (a drop-in), relink /etc/resolv.conf to its uplink file and restart resolved",
-	Fixes: []node.Code{node.CodeResolvedStub},
+	Fixes: []node.Code{node.CodeResolvedStub, node.CodeCorefileForwardLoop},
 	// It relinks /etc/resolv.conf to resolved's uplink file: a fix only
 	// where pods get resolved's stub file itself (by whatever links), never
 	// for a copy of it, which the generator tells.
