@@ -555,9 +555,27 @@ func (n *Node) waitReady(done <-chan struct{}, deadline time.Time) error {
 		case <-time.After(50 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%s not active after %v (last: %q, %v)", strings.Join(n.opts.Ready, " "), n.opts.BootTimeout, last, err)
+			return fmt.Errorf("%s not active after %v (last: %q, %v)\n%s", strings.Join(n.opts.Ready, " "), n.opts.BootTimeout, last, err, n.bootState())
 		}
 	}
+}
+
+// bootState is what systemd in the node says of a boot that did not finish:
+// its job queue and the journal's last lines, for the test's failure message
+// (the console shows little: nspawn's systemd logs to the journal).
+func (n *Node) bootState() string {
+	var b strings.Builder
+	for _, args := range [][]string{
+		{"systemctl", "list-jobs", "--no-pager"},
+		{"systemctl", "--failed", "--no-pager"},
+		{"journalctl", "-b", "--no-pager", "-n", "80"},
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		out, err := n.Exec(ctx, args...)
+		cancel()
+		fmt.Fprintf(&b, "$ %s (%v)\n%s\n", strings.Join(args, " "), err, out)
+	}
+	return b.String()
 }
 
 func (n *Node) exitErr() error {
