@@ -99,6 +99,12 @@ type Setup struct {
 	// Fallback is the server of k3s's own resolv.conf when its fallback
 	// applies (8.8.8.8), "" otherwise.
 	Fallback string
+	// Process is the running kubelet this was read from (online), nil when
+	// it was read from the files alone.
+	Process *Process
+	// Unknown, when set, says why the pod file is not known: kubelet runs
+	// in a way unloop does not recognise, and nothing is judged from a guess.
+	Unknown string
 }
 
 // Distributions of kubelet.

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"net/netip"
 
+	"github.com/unloop/unloop/hostcfg"
 	"github.com/unloop/unloop/hostcfg/kubelet"
 	"github.com/unloop/unloop/hostcfg/resolvconf"
 )
@@ -40,9 +41,15 @@ func (kubeletSource) Read(ctx context.Context, g *Gathering) {
 	if n.Kubelet == nil {
 		n.Kubelet = &kubelet.Setup{ResolvConf: "/etc/resolv.conf", ResolvConfSource: "default"}
 	}
+	if n.Online {
+		n.Kubelet = n.runningKubelet(r, n.Kubelet)
+	}
 	n.PodFile = n.Kubelet.ResolvConf
 	n.trace("kubelet", "distro", n.Kubelet.Distro, "present", n.Kubelet.Present, "why", n.kubeletStep())
 	n.Host = load(n, func() (*resolvconf.File, error) { return readResolv(r, "/etc/resolv.conf") })
+	if n.Kubelet.Unknown != "" {
+		return // no pod file judged from a guess (runningKubelet's note says why)
+	}
 	if n.PodFile == "" {
 		return
 	}
@@ -57,6 +64,22 @@ func (kubeletSource) Read(ctx context.Context, g *Gathering) {
 }
 
 func (kubeletSource) Findings(n *Node, _ []Reader) []Finding { return n.kubeletFindings() }
+
+// runningKubelet is, online, what the running kubelet found by its process
+// hands to pods, over what its files say (kubelet.Reconcile); files when no
+// kubelet runs.
+func (n *Node) runningKubelet(r *hostcfg.Root, files *kubelet.Setup) *kubelet.Setup {
+	p, err := kubelet.FindProcess(r)
+	if err != nil || p == nil {
+		return files
+	}
+	n.trace("kubelet process", "pid", p.PID, "distro", p.Distro, "unit", p.Unit)
+	k, note := kubelet.Reconcile(files, kubelet.Running(r, p))
+	if note != "" {
+		n.Notes = append(n.Notes, note)
+	}
+	return k
+}
 
 // checkFallback warns when kubelet hands pods k3s's own file of 8.8.8.8:
 // many sites block it, and offline unloop can't ask.

@@ -1,0 +1,284 @@
+package kubelet
+
+import (
+	"bytes"
+	"fmt"
+	"path"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/unloop/unloop/hostcfg"
+	"github.com/unloop/unloop/hostcfg/unitfile"
+)
+
+// DistroMicroShift is MicroShift, which runs kubelet in its own process.
+const DistroMicroShift = "microshift"
+
+// Process is a running kubelet, found by its command line in the root's /proc.
+type Process struct {
+	PID  int
+	Argv []string
+	// Distro is DistroKubelet for kubelet's own process, else the program
+	// kubelet runs inside: k3s, rke2, k0s, microk8s (kubelite), microshift.
+	Distro string
+	// Unit is the systemd unit it runs in, from /proc/PID/cgroup ("" when
+	// none is named there).
+	Unit string
+}
+
+// classify says whether argv is a kubelet's, and in which program: kubelet
+// itself, or one that runs kubelet in-process (k3s server|agent, rke2
+// server|agent, k0s worker or controller, microshift, MicroK8s's kubelite).
+// RKE2 and k0s also start kubelet as a process of its own, which is found
+// first.
+func classify(argv []string) string {
+	if len(argv) == 0 {
+		return ""
+	}
+	sub := ""
+	if len(argv) > 1 {
+		sub = argv[1]
+	}
+	switch path.Base(argv[0]) {
+	case "kubelet":
+		return DistroKubelet
+	case "kubelite":
+		return DistroMicroK8s
+	case "microshift":
+		return DistroMicroShift
+	case "k3s":
+		if sub == "server" || sub == "agent" {
+			return DistroK3s
+		}
+	case "rke2":
+		if sub == "server" || sub == "agent" {
+			return DistroRKE2
+		}
+	case "k0s":
+		if sub == "worker" || sub == "controller" {
+			return DistroK0s
+		}
+	}
+	return ""
+}
+
+// FindProcess looks through the root's /proc/*/cmdline for the running
+// kubelet: kubelet's own process first (the lowest PID), else a program that
+// runs kubelet in-process. nil when none runs (offline, at boot) or the root
+// has no /proc.
+func FindProcess(r *hostcfg.Root) (*Process, error) {
+	r = r.Unrecorded()
+	ents, err := r.ReadDir("/proc")
+	if err != nil {
+		return nil, fmt.Errorf("looking for the running kubelet: %w", err)
+	}
+	var found []*Process
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid <= 0 {
+			continue
+		}
+		// A process may end between the listing and the read: skipped.
+		data, ok, err := r.ReadFileIfExists("/proc/" + e.Name() + "/cmdline")
+		if err != nil || !ok {
+			continue
+		}
+		argv := splitCmdline(data)
+		if d := classify(argv); d != "" {
+			found = append(found, &Process{PID: pid, Argv: argv, Distro: d})
+		}
+	}
+	slices.SortStableFunc(found, func(a, b *Process) int {
+		if (a.Distro == DistroKubelet) != (b.Distro == DistroKubelet) {
+			if a.Distro == DistroKubelet {
+				return -1
+			}
+			return 1
+		}
+		return a.PID - b.PID
+	})
+	if len(found) == 0 {
+		return nil, nil
+	}
+	p := found[0]
+	if data, ok, err := r.ReadFileIfExists(fmt.Sprintf("/proc/%d/cgroup", p.PID)); err == nil && ok {
+		p.Unit = cgroupUnit(data)
+	}
+	return p, nil
+}
+
+// splitCmdline splits /proc/PID/cmdline: arguments each ended by a NUL (a
+// process that rewrote its title may leave one string with spaces, which is
+// then split at them).
+func splitCmdline(data []byte) []string {
+	data = bytes.TrimRight(data, "\x00")
+	if len(data) == 0 {
+		return nil
+	}
+	if !bytes.Contains(data, []byte{0}) {
+		return strings.Fields(string(data))
+	}
+	return strings.Split(string(data), "\x00")
+}
+
+// cgroupUnit is the systemd service a process runs in, from its
+// /proc/PID/cgroup: the last ".service" in the unified (0::) or the
+// name=systemd hierarchy's path.
+func cgroupUnit(data []byte) string {
+	for _, line := range strings.Split(string(data), "\n") {
+		parts := strings.SplitN(line, ":", 3)
+		if len(parts) != 3 || (parts[0] != "0" && parts[1] != "name=systemd") {
+			continue
+		}
+		elems := strings.Split(parts[2], "/")
+		for i := len(elems) - 1; i >= 0; i-- {
+			if strings.HasSuffix(elems[i], ".service") {
+				return elems[i]
+			}
+		}
+	}
+	return ""
+}
+
+// Running is what the running kubelet p hands to pods: its flags from its
+// command line, its --config and --config-dir read through the process's
+// own root (hostcfg.Root.ProcessRoot), so that a path means what it means
+// to kubelet. For a program that runs kubelet in-process, the layout of
+// that distribution unloop knows, read the same way. Unknown (the
+// distribution's layout is not found, or another one is) is said in
+// Setup.Unknown, never guessed; so is a config that can't be read now.
+func Running(r *hostcfg.Root, p *Process) *Setup {
+	pr, err := r.ProcessRoot(p.PID)
+	if err != nil {
+		return unknownSetup(p, fmt.Sprintf("kubelet (pid %d) runs, but its root can't be opened (%v)", p.PID, err))
+	}
+	if p.Distro != DistroKubelet {
+		k, err := discoverDistro(pr)
+		switch {
+		case err != nil:
+			return unknownSetup(p, fmt.Sprintf("kubelet runs inside %s (pid %d), whose configuration can't be read (%v)", p.Distro, p.PID, err))
+		case k == nil || k.Distro != p.Distro:
+			return unknownSetup(p, fmt.Sprintf("kubelet runs inside %s (pid %d), whose configuration unloop does not know", p.Distro, p.PID))
+		}
+		k.Process = p
+		if pr != r {
+			k.Unknown = fmt.Sprintf("%s (pid %d) runs in a root of its own (a container): its %s is a path there, not on the node", p.Distro, p.PID, k.ResolvConf)
+		}
+		return k
+	}
+	k := &Setup{Healthz: DefaultHealthz, Unit: p.Unit}
+	defer k.finish()
+	var files unitfile.Files
+	cmdline := fmt.Sprintf("/proc/%d/cmdline", p.PID)
+	fi := files.Add(cmdline, nil)
+	args := make([]unitfile.Text, 0, len(p.Argv))
+	for _, a := range p.Argv[1:] {
+		t := make(unitfile.Text, len(a))
+		for i := range a {
+			// Not Lit: a command line is no file to edit.
+			t[i] = unitfile.Byte{C: a[i], File: fi}
+		}
+		args = append(args, t)
+	}
+	flags := kubeletFlags(args, &files)
+	for _, f := range flags {
+		f.Line = 0
+	}
+	k.ConfigFlag, k.ResolvConfFlag = flags["config"], flags["resolv-conf"]
+	if f := flags["hostname-override"]; f != nil {
+		k.NodeName = f.Value
+	}
+	if f := flags["container-runtime-endpoint"]; f != nil && f.Value != "" {
+		k.RuntimeEndpoint, k.runtimeFlag = f.Value, true
+	}
+	if f := flags["config-dir"]; f != nil && f.Value != "" {
+		k.ConfigDir = f.Value
+	}
+	k.Process = p
+	err = k.readConfig(pr)
+	if err == nil && k.ConfigDir != "" {
+		err = k.readDropIns(pr)
+	}
+	if err != nil {
+		// What it read at its start may have parsed; what is there now
+		// does not tell.
+		k.Unknown = fmt.Sprintf("kubelet (pid %d) runs, but its config can't be read now (%v)", p.PID, err)
+		return k
+	}
+	if k.ResolvConfFlag != nil {
+		// Only a person can change a flag of a command line unloop did not
+		// find in a file.
+		flag := *k.ResolvConfFlag
+		k.Fix.Hand = func(target string) string {
+			return fmt.Sprintf("kubelet (pid %d) runs with --resolv-conf=%s on its command line, from a unit or script unloop does not read: make it --resolv-conf=%s there and restart kubelet", p.PID, flag.Value, target)
+		}
+	}
+	if pr != r {
+		// Paths in another mount namespace: the pod file can't be read
+		// as the root's.
+		k.Unknown = fmt.Sprintf("kubelet (pid %d) runs in a root of its own (a container): its %s is a path there, not on the node", p.PID, k.ResolvConf)
+	}
+	return k
+}
+
+// unknownSetup is a kubelet that runs in a way unloop does not know.
+func unknownSetup(p *Process, why string) *Setup {
+	k := &Setup{Healthz: DefaultHealthz, Distro: p.Distro, Unit: p.Unit, Process: p, Unknown: why}
+	k.finish()
+	return k
+}
+
+// Reconcile decides, online, between what the running kubelet uses
+// (running) and what its files say (files: what kubelet reads at its next
+// start). Pods get what the running kubelet chose; a fix still edits the
+// files, so the files' Setup is kept wherever they name the same kubelet.
+// note, when not "", says how the two differ.
+func Reconcile(files, running *Setup) (use *Setup, note string) {
+	p := running.Process
+	switch {
+	case running.Unknown != "":
+		running.Present = true
+		running.ResolvConf, running.ResolvConfSource = "", "unknown"
+		running.Why = running.Unknown
+		return running, running.Unknown + ": the file pods get is unknown, and unloop judges no file from a guess"
+	case !files.Present:
+		running.Present = true
+		running.Why = fmt.Sprintf("%s; found by its process, pid %d, not by unit files", running.choice(), p.PID)
+		return running, ""
+	case running.Distro != DistroKubelet && files.Distro != running.Distro:
+		running.Present = true
+		return running, fmt.Sprintf("%s runs kubelet (pid %d), not the %s the files describe", running.Distro, p.PID, files.Distro)
+	case files.ResolvConf == running.ResolvConf:
+		files.Process = p
+		return files, ""
+	}
+	use = new(Setup)
+	*use = *files
+	use.Process = p
+	// Only the pod file is the running kubelet's: the flag, the config
+	// file and the source stay the files', which is where a fix is made.
+	use.ResolvConf = running.ResolvConf
+	use.Why = fmt.Sprintf("the running kubelet, pid %d, took it from %s; its files now say %s, which its next restart picks up", p.PID, running.choice(), files.ResolvConf)
+	note = fmt.Sprintf("the running kubelet (pid %d) hands pods %s (%s), but its files say %s (%s): pods get %s until kubelet restarts, then %s",
+		p.PID, running.ResolvConf, running.choice(), files.ResolvConf, files.choice(), running.ResolvConf, files.ResolvConf)
+	return use, note
+}
+
+// choice says where k's pod file comes from, in a few words.
+func (k *Setup) choice() string {
+	switch {
+	case k.ResolvConfSource == "flag" && k.ResolvConfFlag != nil && k.ResolvConfFlag.Line == 0:
+		return "--resolv-conf on " + k.ResolvConfFlag.File
+	case k.ResolvConfSource == "flag" && k.ResolvConfFlag != nil:
+		return fmt.Sprintf("--resolv-conf in %s line %d", k.ResolvConfFlag.File, k.ResolvConfFlag.Line)
+	case k.ResolvConfSource == "config":
+		return fmt.Sprintf("resolvConf in %s line %d", k.ResolvConfAt.File, k.ResolvConfAt.Line)
+	case k.ResolvConfSource == "distro" && k.Why != "":
+		return k.Why
+	case k.ConfigExists:
+		return "the default: " + k.ConfigPath + " sets no resolvConf"
+	default:
+		return "the default"
+	}
+}
