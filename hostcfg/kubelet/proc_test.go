@@ -1,0 +1,310 @@
+package kubelet
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/unloop/unloop/hostcfg"
+)
+
+// procTree is a node tree with a fake /proc: each process's cmdline
+// (NUL-separated, as the kernel gives it), its cgroup, and its root, a link
+// to / (the node's own) unless rootOf names a folder of the tree.
+func procTree(t *testing.T, archive string, procs map[string]string, cgroups map[string]string, rootOf map[string]string) *hostcfg.Root {
+	t.Helper()
+	r := kubeletTree(t, archive)
+	for pid, cmdline := range procs {
+		d := filepath.Join(r.Dir(), "proc", pid)
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(d, "cmdline"), []byte(cmdline), 0o444); err != nil {
+			t.Fatal(err)
+		}
+		if cg, ok := cgroups[pid]; ok {
+			if err := os.WriteFile(filepath.Join(d, "cgroup"), []byte(cg), 0o444); err != nil {
+				t.Fatal(err)
+			}
+		}
+		root := "/"
+		if p, ok := rootOf[pid]; ok {
+			root = p
+		}
+		if err := os.Symlink(root, filepath.Join(d, "root")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The kernel's own links, which are no process.
+	if err := os.Symlink("1", filepath.Join(r.Dir(), "proc", "self")); err != nil && len(procs) > 0 {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func TestClassify(t *testing.T) {
+	tests := []struct {
+		argv []string
+		want string
+	}{
+		{[]string{"/usr/bin/kubelet", "--config=/var/lib/kubelet/config.yaml"}, DistroKubelet},
+		{[]string{"kubelet"}, DistroKubelet},
+		{[]string{"/var/lib/rancher/rke2/data/v1.33.1-rke2r1-1a2b/bin/kubelet", "--volume-plugin-dir=/x"}, DistroKubelet},
+		{[]string{"/usr/local/bin/k3s", "server"}, DistroK3s},
+		{[]string{"/usr/local/bin/k3s", "agent"}, DistroK3s},
+		{[]string{"/usr/local/bin/k3s", "kubectl", "get", "pods"}, ""},
+		{[]string{"/usr/local/bin/rke2", "agent"}, DistroRKE2},
+		{[]string{"/usr/local/bin/k0s", "worker", "--token-file=/etc/k0s/token"}, DistroK0s},
+		{[]string{"/usr/local/bin/k0s", "status"}, ""},
+		{[]string{"/usr/bin/microshift", "run"}, DistroMicroShift},
+		{[]string{"/snap/microk8s/7394/kubelite", "--scheduler-args-file=/x"}, DistroMicroK8s},
+		{[]string{"/usr/bin/kubelet-wrapper.sh"}, ""},
+		{nil, ""},
+	}
+	for _, tt := range tests {
+		if got := classify(tt.argv); got != tt.want {
+			t.Errorf("classify(%q) = %q, want %q", tt.argv, got, tt.want)
+		}
+	}
+}
+
+func TestSplitCmdline(t *testing.T) {
+	tests := []struct {
+		data string
+		want []string
+	}{
+		{"/usr/bin/kubelet\x00--config\x00/opt/site/kubelet.yaml\x00", []string{"/usr/bin/kubelet", "--config", "/opt/site/kubelet.yaml"}},
+		{"/usr/bin/kubelet\x00--node-labels=a b\x00", []string{"/usr/bin/kubelet", "--node-labels=a b"}},
+		{"k3s agent", []string{"k3s", "agent"}}, // a title rewritten as one string
+		{"", nil},
+	}
+	for _, tt := range tests {
+		if got := splitCmdline([]byte(tt.data)); !slices.Equal(got, tt.want) {
+			t.Errorf("splitCmdline(%q) = %q, want %q", tt.data, got, tt.want)
+		}
+	}
+}
+
+func TestCgroupUnit(t *testing.T) {
+	tests := []struct{ data, want string }{
+		{"0::/system.slice/site-kubelet.service\n", "site-kubelet.service"},
+		{"12:pids:/system.slice/x.service\n1:name=systemd:/system.slice/kubelet.service\n0::/\n", "kubelet.service"},
+		// Seen from a pod's own cgroup namespace (the DaemonSet).
+		{"0::/../../system.slice/kubelet.service\n", "kubelet.service"},
+		{"0::/user.slice/user-0.slice/session-3.scope\n", ""},
+	}
+	for _, tt := range tests {
+		if got := cgroupUnit([]byte(tt.data)); got != tt.want {
+			t.Errorf("cgroupUnit(%q) = %q, want %q", tt.data, got, tt.want)
+		}
+	}
+}
+
+const siteConfig = `-- opt/site/kubelet.yaml --
+apiVersion: kubelet.config.k8s.io/v1beta1
+kind: KubeletConfiguration
+resolvConf: /run/systemd/resolve/resolv.conf
+`
+
+// A kubelet started from a unit unloop does not read (a transient unit,
+// a script) with a config path no layout knows: its process tells.
+func TestRunningKubeletUnknownToFiles(t *testing.T) {
+	r := procTree(t, siteConfig, map[string]string{
+		"1":   "/sbin/init\x00",
+		"412": "/opt/kube/bin/kubelet\x00--config=/opt/site/kubelet.yaml\x00--root-dir\x00/opt/site/root\x00",
+		"413": "/usr/bin/containerd\x00",
+	}, map[string]string{"412": "0::/system.slice/site-kubelet.service\n"}, nil)
+	p, err := FindProcess(r)
+	if err != nil || p == nil {
+		t.Fatalf("FindProcess: %v, %v", p, err)
+	}
+	if p.PID != 412 || p.Distro != DistroKubelet || p.Unit != "site-kubelet.service" {
+		t.Fatalf("found %+v", p)
+	}
+	files, err := Discover(r, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if files.Present {
+		t.Fatalf("the files know this kubelet: %+v", files)
+	}
+	k, note := Reconcile(files, Running(r, p))
+	if note != "" {
+		t.Errorf("note %q", note)
+	}
+	if !k.Present || k.ResolvConf != "/run/systemd/resolve/resolv.conf" || k.ResolvConfSource != "config" ||
+		k.ResolvConfAt != (Where{File: "/opt/site/kubelet.yaml", Line: 3}) || k.Unit != "site-kubelet.service" || k.Unknown != "" {
+		t.Fatalf("running kubelet read as %+v", k)
+	}
+	if !strings.Contains(k.Why, "pid 412") {
+		t.Errorf("why %q does not name the process", k.Why)
+	}
+}
+
+// The unit changed (a drop-in now sets --resolv-conf) and kubelet was not
+// restarted: pods get what the running kubelet chose, and the fix edits
+// the files.
+func TestRunningKubeletDisagreesWithFiles(t *testing.T) {
+	r := procTree(t, siteConfig+`-- etc/systemd/system/kubelet.service --
+[Service]
+ExecStart=/usr/bin/kubelet --config=/opt/site/kubelet.yaml
+-- etc/systemd/system/kubelet.service.d/20-dns.conf --
+[Service]
+ExecStart=
+ExecStart=/usr/bin/kubelet --config=/opt/site/kubelet.yaml --resolv-conf=/etc/resolv.conf
+`, map[string]string{
+		"90": "/usr/bin/kubelet\x00--config=/opt/site/kubelet.yaml\x00",
+	}, map[string]string{"90": "0::/system.slice/kubelet.service\n"}, nil)
+	files, err := Discover(r, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := FindProcess(r)
+	if err != nil || p == nil {
+		t.Fatalf("FindProcess: %v, %v", p, err)
+	}
+	k, note := Reconcile(files, Running(r, p))
+	if k.ResolvConf != "/run/systemd/resolve/resolv.conf" {
+		t.Errorf("pods get %q, want the running kubelet's /run/systemd/resolve/resolv.conf", k.ResolvConf)
+	}
+	if k.ResolvConfFlag == nil || k.ResolvConfFlag.File != "/etc/systemd/system/kubelet.service.d/20-dns.conf" || k.ResolvConfFlag.ValueStart < 0 {
+		t.Errorf("the fix must edit the files' flag, got %+v", k.ResolvConfFlag)
+	}
+	for _, w := range []string{"pid 90", "/run/systemd/resolve/resolv.conf", "/etc/resolv.conf", "until kubelet restarts"} {
+		if !strings.Contains(note, w) {
+			t.Errorf("note %q does not say %q", note, w)
+		}
+	}
+}
+
+// k3s agent runs kubelet in-process: the process says k3s runs, and k3s's
+// own files say what kubelet does.
+func TestRunningK3sAgent(t *testing.T) {
+	r := procTree(t, `-- etc/rancher/k3s/config.yaml --
+resolv-conf: /etc/k3s-resolv.conf
+-- etc/k3s-resolv.conf --
+nameserver 10.0.0.2
+`, map[string]string{"77": "/usr/local/bin/k3s\x00agent\x00"}, nil, nil)
+	p, err := FindProcess(r)
+	if err != nil || p == nil || p.Distro != DistroK3s {
+		t.Fatalf("FindProcess: %+v, %v", p, err)
+	}
+	files, err := Discover(r, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, note := Reconcile(files, Running(r, p))
+	if note != "" || k.Distro != DistroK3s || k.ResolvConf != "/etc/k3s-resolv.conf" || k.Unknown != "" || k.Process == nil {
+		t.Fatalf("got %+v, note %q", k, note)
+	}
+}
+
+// MicroShift runs kubelet in-process with a layout unloop does not read:
+// the pod file is unknown, not guessed.
+func TestRunningUnknownDistro(t *testing.T) {
+	r := procTree(t, "-- etc/resolv.conf --\nnameserver 127.0.0.53\n", map[string]string{"300": "/usr/bin/microshift\x00run\x00"}, nil, nil)
+	p, err := FindProcess(r)
+	if err != nil || p == nil {
+		t.Fatalf("FindProcess: %v, %v", p, err)
+	}
+	files, _ := Discover(r, nil)
+	k, note := Reconcile(files, Running(r, p))
+	if k.ResolvConf != "" || k.ResolvConfSource != "unknown" || !k.Present || k.Unknown == "" {
+		t.Fatalf("got %+v", k)
+	}
+	if !strings.Contains(note, "microshift") || !strings.Contains(note, "unknown") {
+		t.Errorf("note %q", note)
+	}
+}
+
+// A kubelet in a container of its own (Talos, RKE1): its config is read
+// through its root, and the pod file, a path in its namespace, is unknown.
+func TestRunningKubeletInItsOwnRoot(t *testing.T) {
+	r := procTree(t, `-- ctr/etc/kubernetes/kubelet.yaml --
+apiVersion: kubelet.config.k8s.io/v1beta1
+kind: KubeletConfiguration
+resolvConf: /system/resolved/resolv.conf
+`, map[string]string{"5": "/usr/local/bin/kubelet\x00--config=/etc/kubernetes/kubelet.yaml\x00"}, nil, map[string]string{"5": "/ctr"})
+	p, _ := FindProcess(r)
+	k := Running(r, p)
+	if k.ConfigPath != "/etc/kubernetes/kubelet.yaml" || !k.ConfigExists {
+		t.Fatalf("config not read through the process's root: %+v", k)
+	}
+	if k.Unknown == "" || !strings.Contains(k.Unknown, "/system/resolved/resolv.conf") {
+		t.Fatalf("unknown %q", k.Unknown)
+	}
+}
+
+// On a real procfs the root of this very process is the root itself.
+func TestProcessRootOfRealProc(t *testing.T) {
+	r, err := hostcfg.NewRoot("/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pr, err := r.ProcessRoot(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pr != r {
+		t.Fatalf("this process's root is not /")
+	}
+}
+
+// No /proc (an image, offline trees) or no kubelet running: nothing found.
+func TestFindProcessNone(t *testing.T) {
+	for _, r := range []*hostcfg.Root{
+		kubeletTree(t, "-- etc/hostname --\nnode\n"),
+		procTree(t, "", map[string]string{"1": "/sbin/init\x00", "2": "/usr/bin/containerd\x00"}, nil, nil),
+	} {
+		if p, err := FindProcess(r); p != nil || err != nil {
+			t.Errorf("found %+v, %v", p, err)
+		}
+	}
+}
+
+// On this machine's real /proc: a process whose argv[0] is kubelet (sleep,
+// under that name) is found through the kernel's cmdline files, and its
+// root is the root.
+func TestFindProcessRealProc(t *testing.T) {
+	sleep, err := exec.LookPath("sleep")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(t.TempDir(), "kubelet")
+	data, err := os.ReadFile(sleep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "600")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	r, err := hostcfg.NewRoot("/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Other kubelets may run here (booted test nodes): one is found.
+	if p, err := FindProcess(r); err != nil || p == nil || p.Distro != DistroKubelet {
+		t.Fatalf("FindProcess: %+v, %v", p, err)
+	}
+	cmdline, err := r.ReadFile(fmt.Sprintf("/proc/%d/cmdline", cmd.Process.Pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	argv := splitCmdline(cmdline)
+	if classify(argv) != DistroKubelet {
+		t.Fatalf("argv %q", argv)
+	}
+	k := Running(r, &Process{PID: cmd.Process.Pid, Argv: argv, Distro: DistroKubelet})
+	if k.Unknown != "" || k.ResolvConf != DefaultResolvConf {
+		t.Fatalf("got %+v", k)
+	}
+}
