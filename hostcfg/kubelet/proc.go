@@ -246,6 +246,11 @@ func Reconcile(files, running *Setup) (use *Setup, note string) {
 		running.Present = true
 		running.Why = fmt.Sprintf("%s; found by its process, pid %d, not by unit files", running.choice(), p.PID)
 		return running, ""
+	case p.Unit != "" && running.Distro == DistroKubelet && files.Distro == DistroKubelet && p.Unit != files.Unit:
+		// The files describe a kubelet that is not the one running.
+		running.Present = true
+		running.Why = fmt.Sprintf("%s; found by its process, pid %d", running.choice(), p.PID)
+		return running, fmt.Sprintf("kubelet runs from %s (pid %d), not from the %s unloop's files describe", p.Unit, p.PID, files.Unit)
 	case running.Distro != DistroKubelet && files.Distro != running.Distro:
 		running.Present = true
 		return running, fmt.Sprintf("%s runs kubelet (pid %d), not the %s the files describe", running.Distro, p.PID, files.Distro)

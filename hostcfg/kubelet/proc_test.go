@@ -308,3 +308,25 @@ func TestFindProcessRealProc(t *testing.T) {
 		t.Fatalf("got %+v", k)
 	}
 }
+
+// kubelet.service names a config that is not there, but the kubelet that
+// runs is another unit's: the files describe a kubelet that does not run.
+func TestRunningKubeletOfAnotherUnit(t *testing.T) {
+	r := procTree(t, siteConfig+`-- etc/systemd/system/kubelet.service --
+[Service]
+ExecStart=/usr/bin/kubelet --config=/var/lib/kubelet/config.yaml
+`, map[string]string{"700": "/opt/kube/bin/kubelet\x00--config=/opt/site/kubelet.yaml\x00"},
+		map[string]string{"700": "0::/system.slice/site-kubelet.service\n"}, nil)
+	files, err := Discover(r, nil)
+	if err != nil || !files.Present || files.ResolvConf != DefaultResolvConf {
+		t.Fatalf("files: %+v, %v", files, err)
+	}
+	p, _ := FindProcess(r)
+	k, note := Reconcile(files, Running(r, p))
+	if k.ResolvConf != "/run/systemd/resolve/resolv.conf" || k.ConfigPath != "/opt/site/kubelet.yaml" || k.Unit != "site-kubelet.service" {
+		t.Fatalf("got %+v", k)
+	}
+	if !strings.Contains(note, "kubelet runs from site-kubelet.service (pid 700)") {
+		t.Errorf("note %q", note)
+	}
+}

@@ -212,6 +212,19 @@ func StartKubelet(t testing.TB, n *node.Node, config string) {
 	}
 }
 
+// PreparePodCgroups does for a kubelet started without kubelet.service what
+// its ExecStartPre= does: makes the node's pod cgroup root, without which
+// kubelet refuses to start.
+func PreparePodCgroups(t testing.TB, n *node.Node) {
+	t.Helper()
+	if err := n.WriteFile(podCgroupRootFile, []byte(n.PodCgroupRoot()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := n.Exec(context.Background(), "/usr/local/sbin/unloop-pod-cgroups"); err != nil {
+		t.Fatalf("unloop-pod-cgroups: %v\n%s", err, out)
+	}
+}
+
 // KubeletHealthz is what kubelet's healthz endpoint on 127.0.0.1:port in n
 // answers ("ok" when healthy), or "" when nothing answers. Asked with bash's
 // /dev/tcp: the rootfs has no curl.

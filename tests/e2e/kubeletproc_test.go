@@ -1,0 +1,74 @@
+package e2e
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/unloop/unloop/tests/node"
+	"github.com/unloop/unloop/tests/testbed"
+)
+
+// TestCheckFindsKubeletByProcess: the real kubelet started by no unit file
+// unloop reads (a transient unit of systemd-run) with a config path no
+// layout knows, /opt/site/kubelet.yaml, which hands pods resolved's clean
+// uplink file. The node's kubelet.service (not running) names the missing
+// /var/lib/kubelet/config.yaml, so its files alone say the host's stub: a
+// false loop. Online check finds kubelet through its process and reports
+// the right pod file, also when kubelet runs with a --root-dir of its own.
+func TestCheckFindsKubeletByProcess(t *testing.T) {
+	n := testbed.Boot(t, binDir, testbed.KubeletOptions(t, node.Options{Release: "bookworm"}))
+	must(t, n.WriteFile("/etc/systemd/resolved.conf.d/test.conf", []byte("[Resolve]\nDNS=192.0.2.53\n"), 0o644))
+	startUnit(t, n, "restart", "systemd-resolved.service")
+	testbed.WaitFor(t, 10*time.Second, "resolved's uplink file names 192.0.2.53", func() bool {
+		d, _ := n.ReadFile("/run/systemd/resolve/resolv.conf")
+		return strings.Contains(string(d), "192.0.2.53")
+	})
+	const uplink = "/run/systemd/resolve/resolv.conf"
+	must(t, n.WriteFile("/opt/site/kubelet.yaml", []byte(testbed.KubeletConfigFor(n, "resolvConf: "+uplink+"\n")), 0o644))
+	testbed.PreparePodCgroups(t, n)
+	for _, tc := range []struct {
+		name string
+		args []string
+	}{
+		{"config", []string{"--config=/opt/site/kubelet.yaml"}},
+		{"root-dir", []string{"--config=/opt/site/kubelet.yaml", "--root-dir=/opt/site/kubelet"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append([]string{"systemd-run", "--unit=site-kubelet", testbed.KubeBin + "/kubelet"}, tc.args...)
+			if out, err := n.Exec(t.Context(), args...); err != nil {
+				t.Fatalf("systemd-run: %v\n%s", err, out)
+			}
+			t.Cleanup(func() {
+				n.Exec(t.Context(), "systemctl", "stop", "site-kubelet.service")
+				n.Exec(t.Context(), "systemctl", "reset-failed", "site-kubelet.service")
+			})
+			testbed.WaitFor(t, time.Minute, "kubelet's /healthz ok", func() bool { return testbed.KubeletHealthz(t, n, 10248) == "ok" })
+			if rc := testbed.KubeletResolvConf(t, n); rc != uplink {
+				t.Fatalf("kubelet runs with resolvConf %q", rc)
+			}
+			out, code := testbed.Unloop(t, n, "check", "--output", "json")
+			r := decode(t, out)
+			var k struct {
+				Kubelet struct {
+					Present    bool   `json:"present"`
+					Config     string `json:"config"`
+					ResolvConf string `json:"resolv_conf"`
+					Unit       string `json:"unit"`
+				} `json:"kubelet"`
+				Notes []string `json:"notes"`
+			}
+			must(t, json.Unmarshal([]byte(out), &k))
+			if code != 0 || r.Status != "ok" || r.ResolvConf.Path != uplink {
+				t.Fatalf("exit %d, status %s, pod file %s, findings %v, want ok on %s:\n%s", code, r.Status, r.ResolvConf.Path, r.codes(), uplink, out)
+			}
+			if !k.Kubelet.Present || k.Kubelet.Config != "/opt/site/kubelet.yaml" || k.Kubelet.ResolvConf != uplink || k.Kubelet.Unit != "site-kubelet.service" {
+				t.Errorf("kubelet reported as %+v", k.Kubelet)
+			}
+			if !strings.Contains(strings.Join(k.Notes, "\n"), "kubelet runs from site-kubelet.service") {
+				t.Errorf("no note that kubelet.service's files are not what runs: %q", k.Notes)
+			}
+		})
+	}
+}
