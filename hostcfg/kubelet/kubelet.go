@@ -105,6 +105,9 @@ type Setup struct {
 	// Unknown, when set, says why the pod file is not known: kubelet runs
 	// in a way unloop does not recognise, and nothing is judged from a guess.
 	Unknown string
+	// changed says which of the running kubelet's config files changed
+	// after it started (changedSince).
+	changed string
 }
 
 // Distributions of kubelet.

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/unloop/unloop/hostcfg"
 	"github.com/unloop/unloop/hostcfg/unitfile"
@@ -214,6 +215,7 @@ func Running(r *hostcfg.Root, p *Process) *Setup {
 			return fmt.Sprintf("kubelet (pid %d) runs with --resolv-conf=%s on its command line, from a unit or script unloop does not read: make it --resolv-conf=%s there and restart kubelet", p.PID, flag.Value, target)
 		}
 	}
+	k.changed = changedSince(r, pr, p.PID, append([]string{k.ConfigPath}, k.DropIns...))
 	if pr != r {
 		// Paths in another mount namespace: the pod file can't be read
 		// as the root's.
@@ -245,7 +247,7 @@ func Reconcile(files, running *Setup) (use *Setup, note string) {
 	case !files.Present:
 		running.Present = true
 		running.Why = fmt.Sprintf("%s; found by its process, pid %d, not by unit files", running.choice(), p.PID)
-		return running, ""
+		return running, running.changed
 	case p.Unit != "" && running.Distro == DistroKubelet && files.Distro == DistroKubelet && p.Unit != files.Unit:
 		// The files describe a kubelet that is not the one running.
 		running.Present = true
@@ -256,7 +258,7 @@ func Reconcile(files, running *Setup) (use *Setup, note string) {
 		return running, fmt.Sprintf("%s runs kubelet (pid %d), not the %s the files describe", running.Distro, p.PID, files.Distro)
 	case files.ResolvConf == running.ResolvConf:
 		files.Process = p
-		return files, ""
+		return files, running.changed
 	}
 	use = new(Setup)
 	*use = *files
@@ -267,6 +269,9 @@ func Reconcile(files, running *Setup) (use *Setup, note string) {
 	use.Why = fmt.Sprintf("the running kubelet, pid %d, took it from %s; its files now say %s, which its next restart picks up", p.PID, running.choice(), files.ResolvConf)
 	note = fmt.Sprintf("the running kubelet (pid %d) hands pods %s (%s), but its files say %s (%s): pods get %s until kubelet restarts, then %s",
 		p.PID, running.ResolvConf, running.choice(), files.ResolvConf, files.choice(), running.ResolvConf, files.ResolvConf)
+	if running.changed != "" {
+		note += "; " + running.changed
+	}
 	return use, note
 }
 
@@ -286,4 +291,70 @@ func (k *Setup) choice() string {
 	default:
 		return "the default"
 	}
+}
+
+// changedSince says which of kubelet's config files (read through pr)
+// changed after process pid started: kubelet reads them only at its start,
+// and what they said before is gone, so pods may still get that; "" when
+// none did or the start time can't be read.
+func changedSince(r, pr *hostcfg.Root, pid int, paths []string) string {
+	start, ok := startTime(r, pid)
+	if !ok {
+		return ""
+	}
+	var changed []string
+	for _, p := range paths {
+		if p == "" {
+			continue
+		}
+		// btime is in whole seconds: a file written in the second kubelet
+		// started is not taken for a later change.
+		if fi, err := pr.Stat(p); err == nil && fi.ModTime().After(start.Add(time.Second)) {
+			changed = append(changed, p)
+		}
+	}
+	if len(changed) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%s changed after kubelet (pid %d) started at %s: kubelet reads it only at its start, so pods may still get what it said before; unloop judges it as it is now, which kubelet's next restart takes",
+		strings.Join(changed, ", "), pid, start.UTC().Format(time.RFC3339))
+}
+
+// userHZ is the unit of /proc/PID/stat's times: USER_HZ, 100 on every
+// architecture Kubernetes nodes run (amd64, arm64, ppc64le, s390x; proc(5)).
+const userHZ = 100
+
+// startTime is when process pid started: its /proc/PID/stat starttime
+// (field 22, clock ticks after boot) after /proc/stat's btime.
+func startTime(r *hostcfg.Root, pid int) (time.Time, bool) {
+	r = r.Unrecorded()
+	stat, err := r.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return time.Time{}, false
+	}
+	// The command name (field 2) may hold spaces and parentheses: the
+	// fields after it follow its last ')'.
+	i := bytes.LastIndexByte(stat, ')')
+	fields := strings.Fields(string(stat[i+1:]))
+	if i < 0 || len(fields) < 20 {
+		return time.Time{}, false
+	}
+	ticks, err := strconv.ParseUint(fields[19], 10, 64)
+	if err != nil {
+		return time.Time{}, false
+	}
+	sys, err := r.ReadFile("/proc/stat")
+	if err != nil {
+		return time.Time{}, false
+	}
+	for _, line := range strings.Split(string(sys), "\n") {
+		if v, ok := strings.CutPrefix(line, "btime "); ok {
+			bt, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			if err != nil {
+				return time.Time{}, false
+			}
+			return time.Unix(bt, 0).Add(time.Duration(ticks) * (time.Second / userHZ)), true
+		}
+	}
+	return time.Time{}, false
 }

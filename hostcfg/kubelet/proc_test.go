@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/unloop/unloop/hostcfg"
 )
@@ -282,6 +283,7 @@ func TestFindProcessRealProc(t *testing.T) {
 	if err := os.WriteFile(bin, data, 0o755); err != nil {
 		t.Fatal(err)
 	}
+	began := time.Now()
 	cmd := exec.Command(bin, "600")
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -307,6 +309,11 @@ func TestFindProcessRealProc(t *testing.T) {
 	if k.Unknown != "" || k.ResolvConf != DefaultResolvConf {
 		t.Fatalf("got %+v", k)
 	}
+	// Its start, from the kernel's clock ticks after boot: between the
+	// test's start and now.
+	if st, ok := startTime(r, cmd.Process.Pid); !ok || st.Before(began.Add(-2*time.Second)) || st.After(time.Now().Add(2*time.Second)) {
+		t.Errorf("start time %v, %v; the test began at %v", st, ok, began)
+	}
 }
 
 // kubelet.service names a config that is not there, but the kubelet that
@@ -327,6 +334,39 @@ ExecStart=/usr/bin/kubelet --config=/var/lib/kubelet/config.yaml
 		t.Fatalf("got %+v", k)
 	}
 	if !strings.Contains(note, "kubelet runs from site-kubelet.service (pid 700)") {
+		t.Errorf("note %q", note)
+	}
+}
+
+// The config file changed after kubelet started: kubelet has not read it,
+// and the note says so.
+func TestRunningKubeletConfigChangedSinceStart(t *testing.T) {
+	r := procTree(t, siteConfig+`-- proc/stat --
+cpu  1 2 3
+btime 1700000000
+`, map[string]string{"412": "/opt/kube/bin/kubelet\x00--config=/opt/site/kubelet.yaml\x00"}, nil, nil)
+	// Started 100 s after boot (10000 ticks); "(kube let)" as a name with a space.
+	stat := "412 (kube let) S 1 412 412 0 -1 4194560 1 0 0 0 0 0 0 0 20 0 1 0 10000 1 1\n"
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(os.WriteFile(filepath.Join(r.Dir(), "proc/412/stat"), []byte(stat), 0o444))
+	cfg := filepath.Join(r.Dir(), "opt/site/kubelet.yaml")
+	started := time.Unix(1700000100, 0)
+	if st, ok := startTime(r, 412); !ok || !st.Equal(started) {
+		t.Fatalf("start time %v, %v; want %v", st, ok, started)
+	}
+	p, _ := FindProcess(r)
+	must(os.Chtimes(cfg, started, started))
+	if _, note := Reconcile(&Setup{}, Running(r, p)); note != "" {
+		t.Errorf("unchanged config, note %q", note)
+	}
+	must(os.Chtimes(cfg, started.Add(time.Hour), started.Add(time.Hour)))
+	_, note := Reconcile(&Setup{}, Running(r, p))
+	if !strings.Contains(note, "/opt/site/kubelet.yaml changed after kubelet (pid 412) started at 2023-11-14T22:15:00Z") {
 		t.Errorf("note %q", note)
 	}
 }
