@@ -69,6 +69,25 @@ func TestCheckFindsKubeletByProcess(t *testing.T) {
 			if !strings.Contains(strings.Join(k.Notes, "\n"), "kubelet runs from site-kubelet.service") {
 				t.Errorf("no note that kubelet.service's files are not what runs: %q", k.Notes)
 			}
+			if tc.name != "config" {
+				return
+			}
+			// The config edited to the stub and kubelet not restarted: it
+			// still runs on the uplink file, the next start takes the stub.
+			config := testbed.KubeletConfigFor(n, "resolvConf: /etc/resolv.conf\n")
+			must(t, n.WriteFile("/opt/site/kubelet.yaml", []byte(config), 0o644))
+			t.Cleanup(func() {
+				must(t, n.WriteFile("/opt/site/kubelet.yaml", []byte(testbed.KubeletConfigFor(n, "resolvConf: "+uplink+"\n")), 0o644))
+			})
+			out, code = testbed.Unloop(t, n, "check", "--output", "json")
+			must(t, json.Unmarshal([]byte(out), &k))
+			notes := strings.Join(k.Notes, "\n")
+			if code != 2 || !strings.Contains(notes, "/opt/site/kubelet.yaml changed after kubelet (pid ") || !strings.Contains(notes, "next restart") {
+				t.Errorf("config changed since kubelet started: exit %d, notes %q", code, k.Notes)
+			}
+			if rc := testbed.KubeletResolvConf(t, n); rc != uplink {
+				t.Errorf("kubelet now runs with resolvConf %q", rc)
+			}
 		})
 	}
 }
