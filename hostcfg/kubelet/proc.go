@@ -237,6 +237,18 @@ func unknownSetup(p *Process, why string) *Setup {
 // files, so the files' Setup is kept wherever they name the same kubelet.
 // note, when not "", says how the two differ.
 func Reconcile(files, running *Setup) (use *Setup, note string) {
+	use, note = reconcile(files, running)
+	switch {
+	case running.changed == "" || running.Unknown != "":
+	case note == "":
+		note = running.changed
+	default:
+		note += "; " + running.changed
+	}
+	return use, note
+}
+
+func reconcile(files, running *Setup) (use *Setup, note string) {
 	p := running.Process
 	switch {
 	case running.Unknown != "":
@@ -247,7 +259,7 @@ func Reconcile(files, running *Setup) (use *Setup, note string) {
 	case !files.Present:
 		running.Present = true
 		running.Why = fmt.Sprintf("%s; found by its process, pid %d, not by unit files", running.choice(), p.PID)
-		return running, running.changed
+		return running, ""
 	case p.Unit != "" && running.Distro == DistroKubelet && files.Distro == DistroKubelet && p.Unit != files.Unit:
 		// The files describe a kubelet that is not the one running.
 		running.Present = true
@@ -258,7 +270,7 @@ func Reconcile(files, running *Setup) (use *Setup, note string) {
 		return running, fmt.Sprintf("%s runs kubelet (pid %d), not the %s the files describe", running.Distro, p.PID, files.Distro)
 	case files.ResolvConf == running.ResolvConf:
 		files.Process = p
-		return files, running.changed
+		return files, ""
 	}
 	use = new(Setup)
 	*use = *files
@@ -269,9 +281,6 @@ func Reconcile(files, running *Setup) (use *Setup, note string) {
 	use.Why = fmt.Sprintf("the running kubelet, pid %d, took it from %s; its files now say %s, which its next restart picks up", p.PID, running.choice(), files.ResolvConf)
 	note = fmt.Sprintf("the running kubelet (pid %d) hands pods %s (%s), but its files say %s (%s): pods get %s until kubelet restarts, then %s",
 		p.PID, running.ResolvConf, running.choice(), files.ResolvConf, files.choice(), running.ResolvConf, files.ResolvConf)
-	if running.changed != "" {
-		note += "; " + running.changed
-	}
 	return use, note
 }
 
