@@ -66,7 +66,8 @@ func classify(argv []string) string {
 
 // FindProcess looks through the root's /proc/*/cmdline for the running
 // kubelet: kubelet's own process first (the lowest PID), else a program that
-// runs kubelet in-process. nil when none runs (offline, at boot) or the root
+// runs kubelet in-process; one whose / is the root's before one in a root of
+// its own. nil when none runs (offline, at boot) or the root
 // has no /proc.
 func FindProcess(r *hostcfg.Root) (*Process, error) {
 	r = r.Unrecorded()
@@ -102,7 +103,15 @@ func FindProcess(r *hostcfg.Root) (*Process, error) {
 	if len(found) == 0 {
 		return nil, nil
 	}
+	// The node's own kubelet before one in a container of its own (kind
+	// nodes, test beds on this host): their roots are not the root.
 	p := found[0]
+	for _, c := range found {
+		if pr, err := r.ProcessRoot(c.PID); err == nil && pr == r {
+			p = c
+			break
+		}
+	}
 	if data, ok, err := r.ReadFileIfExists(fmt.Sprintf("/proc/%d/cgroup", p.PID)); err == nil && ok {
 		p.Unit = cgroupUnit(data)
 	}

@@ -370,3 +370,15 @@ btime 1700000000
 		t.Errorf("note %q", note)
 	}
 }
+
+// A kubelet in a container (a kind node on this host) with a lower PID does
+// not hide the node's own.
+func TestFindProcessPrefersTheNodesOwn(t *testing.T) {
+	r := procTree(t, siteConfig+"-- kind/etc/hostname --\nkind\n", map[string]string{
+		"10": "/usr/bin/kubelet\x00--config=/var/lib/kubelet/config.yaml\x00",
+		"20": "/opt/kube/bin/kubelet\x00--config=/opt/site/kubelet.yaml\x00",
+	}, nil, map[string]string{"10": "/kind"})
+	if p, err := FindProcess(r); err != nil || p == nil || p.PID != 20 {
+		t.Fatalf("found %+v, %v; want pid 20", p, err)
+	}
+}
