@@ -108,6 +108,9 @@ type Setup struct {
 	// changed says which of the running kubelet's config files changed
 	// after it started (changedSince).
 	changed string
+	// rootDenied: the running kubelet's /proc/PID/root could not be
+	// followed, so nothing of it was read.
+	rootDenied bool
 }
 
 // Distributions of kubelet.

@@ -161,7 +161,9 @@ func cgroupUnit(data []byte) string {
 func Running(r *hostcfg.Root, p *Process) *Setup {
 	pr, err := r.ProcessRoot(p.PID)
 	if err != nil {
-		return unknownSetup(p, fmt.Sprintf("kubelet (pid %d) runs, but its root can't be opened (%v)", p.PID, err))
+		k := unknownSetup(p, fmt.Sprintf("kubelet (pid %d) runs, but its root can't be opened (%v; following /proc/PID/root takes ptrace's read access: CAP_SYS_PTRACE, or kubelet's own user)", p.PID, err))
+		k.rootDenied = true
+		return k
 	}
 	if p.Distro != DistroKubelet {
 		k, err := discoverDistro(pr)
@@ -260,6 +262,9 @@ func Reconcile(files, running *Setup) (use *Setup, note string) {
 func reconcile(files, running *Setup) (use *Setup, note string) {
 	p := running.Process
 	switch {
+	case running.rootDenied && files.Present:
+		// Nothing read of the running kubelet: its files, as offline.
+		return files, running.Unknown + "; judged by kubelet's files, as offline"
 	case running.Unknown != "":
 		running.Present = true
 		running.ResolvConf, running.ResolvConfSource = "", "unknown"

@@ -382,3 +382,26 @@ func TestFindProcessPrefersTheNodesOwn(t *testing.T) {
 		t.Fatalf("found %+v, %v; want pid 20", p, err)
 	}
 }
+
+// A process whose root can't be followed (no ptrace access: here, a
+// /proc/PID/root that is no folder) leaves the files to decide, with a note;
+// with no files either, the pod file is unknown.
+func TestRunningKubeletRootDenied(t *testing.T) {
+	r := procTree(t, siteConfig+`-- etc/systemd/system/kubelet.service --
+[Service]
+ExecStart=/usr/bin/kubelet --config=/opt/site/kubelet.yaml
+`, map[string]string{"90": "/usr/bin/kubelet\x00--config=/opt/site/kubelet.yaml\x00"}, nil, map[string]string{"90": "/nowhere"})
+	files, err := Discover(r, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _ := FindProcess(r)
+	k, note := Reconcile(files, Running(r, p))
+	if k != files || k.ResolvConf != "/run/systemd/resolve/resolv.conf" || !strings.Contains(note, "judged by kubelet's files") {
+		t.Fatalf("got %+v, note %q", k, note)
+	}
+	k, note = Reconcile(&Setup{}, Running(r, p))
+	if k.ResolvConfSource != "unknown" || !strings.Contains(note, "can't be opened") {
+		t.Fatalf("no files: got %+v, note %q", k, note)
+	}
+}
