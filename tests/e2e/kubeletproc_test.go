@@ -63,6 +63,13 @@ func TestCheckFindsKubeletByProcess(t *testing.T) {
 			if code != 0 || r.Status != "ok" || r.ResolvConf.Path != uplink {
 				t.Fatalf("exit %d, status %s, pod file %s, findings %v, want ok on %s:\n%s", code, r.Status, r.ResolvConf.Path, r.codes(), uplink, out)
 			}
+			// Offline, the files alone decide, as before: kubelet.service's
+			// missing config, so the host's stub, a loop kubelet does not
+			// have. The process is what tells them apart.
+			off, offCode := testbed.Unloop(t, n, "check", "--offline", "--output", "json")
+			if ro := decode(t, off); offCode != 2 || ro.ResolvConf.Path != "/etc/resolv.conf" || !ro.has("nameserver-resolved-stub", "127.0.0.53") {
+				t.Errorf("offline: exit %d, pod file %s, findings %v; want the files' stub", offCode, ro.ResolvConf.Path, ro.codes())
+			}
 			if !k.Kubelet.Present || k.Kubelet.Config != "/opt/site/kubelet.yaml" || k.Kubelet.ResolvConf != uplink || k.Kubelet.Unit != "site-kubelet.service" {
 				t.Errorf("kubelet reported as %+v", k.Kubelet)
 			}
