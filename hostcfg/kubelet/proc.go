@@ -166,19 +166,31 @@ func Running(r *hostcfg.Root, p *Process) *Setup {
 		return k
 	}
 	if p.Distro != DistroKubelet {
-		k, err := discoverDistro(pr)
-		switch {
-		case err != nil:
-			return unknownSetup(p, fmt.Sprintf("kubelet runs inside %s (pid %d), whose configuration can't be read (%v)", p.Distro, p.PID, err))
-		case k == nil || k.Distro != p.Distro:
-			return unknownSetup(p, fmt.Sprintf("kubelet runs inside %s (pid %d), whose configuration unloop does not know", p.Distro, p.PID))
-		}
-		k.Process = p
-		if pr != r {
-			k.Unknown = fmt.Sprintf("%s (pid %d) runs in a root of its own (a container): its %s is a path there, not on the node", p.Distro, p.PID, k.ResolvConf)
-		}
-		return k
+		return runningInProcess(r, pr, p)
 	}
+	return runningOwn(r, pr, p)
+}
+
+// runningInProcess is kubelet inside another program: the process says
+// which, and that distribution's files, read through its root, the rest.
+func runningInProcess(r, pr *hostcfg.Root, p *Process) *Setup {
+	k, err := discoverDistro(pr)
+	switch {
+	case err != nil:
+		return unknownSetup(p, fmt.Sprintf("kubelet runs inside %s (pid %d), whose configuration can't be read (%v)", p.Distro, p.PID, err))
+	case k == nil || k.Distro != p.Distro:
+		return unknownSetup(p, fmt.Sprintf("kubelet runs inside %s (pid %d), whose configuration unloop does not know", p.Distro, p.PID))
+	}
+	k.Process = p
+	if pr != r {
+		k.Unknown = fmt.Sprintf("%s (pid %d) runs in a root of its own (a container): its %s is a path there, not on the node", p.Distro, p.PID, k.ResolvConf)
+	}
+	return k
+}
+
+// runningOwn is kubelet's own process: its flags from its command line,
+// its config files through its root.
+func runningOwn(r, pr *hostcfg.Root, p *Process) *Setup {
 	k := &Setup{Healthz: DefaultHealthz, Unit: p.Unit}
 	defer k.finish()
 	var files unitfile.Files
@@ -208,7 +220,7 @@ func Running(r *hostcfg.Root, p *Process) *Setup {
 		k.ConfigDir = f.Value
 	}
 	k.Process = p
-	err = k.readConfig(pr)
+	err := k.readConfig(pr)
 	if err == nil && k.ConfigDir != "" {
 		err = k.readDropIns(pr)
 	}
