@@ -36,13 +36,14 @@ func TestCheckFindsKubeletByProcess(t *testing.T) {
 		{"root-dir", []string{"--config=/opt/site/kubelet.yaml", "--root-dir=/opt/site/kubelet"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			args := append([]string{"systemd-run", "--unit=site-kubelet", testbed.KubeBin + "/kubelet"}, tc.args...)
+			// A unit of its own each: a stopped transient unit may stay loaded.
+			unit := "site-kubelet-" + tc.name + ".service"
+			args := append([]string{"systemd-run", "--unit=" + unit, testbed.KubeBin + "/kubelet"}, tc.args...)
 			if out, err := n.Exec(t.Context(), args...); err != nil {
 				t.Fatalf("systemd-run: %v\n%s", err, out)
 			}
 			t.Cleanup(func() {
-				n.Exec(t.Context(), "systemctl", "stop", "site-kubelet.service")
-				n.Exec(t.Context(), "systemctl", "reset-failed", "site-kubelet.service")
+				n.Exec(t.Context(), "systemctl", "stop", unit)
 			})
 			testbed.WaitFor(t, time.Minute, "kubelet's /healthz ok", func() bool { return testbed.KubeletHealthz(t, n, 10248) == "ok" })
 			if rc := testbed.KubeletResolvConf(t, n); rc != uplink {
@@ -70,10 +71,10 @@ func TestCheckFindsKubeletByProcess(t *testing.T) {
 			if ro := decode(t, off); offCode != 2 || ro.ResolvConf.Path != "/etc/resolv.conf" || !ro.has("nameserver-resolved-stub", "127.0.0.53") {
 				t.Errorf("offline: exit %d, pod file %s, findings %v; want the files' stub", offCode, ro.ResolvConf.Path, ro.codes())
 			}
-			if !k.Kubelet.Present || k.Kubelet.Config != "/opt/site/kubelet.yaml" || k.Kubelet.ResolvConf != uplink || k.Kubelet.Unit != "site-kubelet.service" {
+			if !k.Kubelet.Present || k.Kubelet.Config != "/opt/site/kubelet.yaml" || k.Kubelet.ResolvConf != uplink || k.Kubelet.Unit != unit {
 				t.Errorf("kubelet reported as %+v", k.Kubelet)
 			}
-			if !strings.Contains(strings.Join(k.Notes, "\n"), "kubelet runs from site-kubelet.service") {
+			if !strings.Contains(strings.Join(k.Notes, "\n"), "kubelet runs from "+unit) {
 				t.Errorf("no note that kubelet.service's files are not what runs: %q", k.Notes)
 			}
 			if tc.name != "config" {
