@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -43,7 +44,11 @@ func TestCheckFindsKubeletByProcess(t *testing.T) {
 				t.Fatalf("systemd-run: %v\n%s", err, out)
 			}
 			t.Cleanup(func() {
-				n.Exec(t.Context(), "systemctl", "stop", unit)
+				// Not t.Context(): it is done before cleanups run.
+				if out, err := n.Exec(context.Background(), "systemctl", "stop", unit); err != nil {
+					t.Errorf("stopping %s: %v\n%s", unit, err, out)
+				}
+				testbed.WaitFor(t, time.Minute, "kubelet stopped", func() bool { return testbed.KubeletHealthz(t, n, 10248) == "" })
 			})
 			testbed.WaitFor(t, time.Minute, "kubelet's /healthz ok", func() bool { return testbed.KubeletHealthz(t, n, 10248) == "ok" })
 			if rc := testbed.KubeletResolvConf(t, n); rc != uplink {
