@@ -59,7 +59,7 @@ var settings = []setting{
 	{"corefile", "", []string(nil), "a Corefile to check and fix (repeatable; default /etc/coredns/Corefile when present)"},
 	{"runtime-endpoint", "", "", "the container runtime's CRI socket, under --root (default: kubelet's containerRuntimeEndpoint); asked online only"},
 	{"no-recreate-pods", "", false, "do not recreate the DNS-server pods that hold an old copy of the pod file"},
-	{"offline", "", false, "read files only: no D-Bus, no interfaces, no DNS queries, no restarts"},
+	{"offline", "", false, "read files only: no D-Bus, no processes, no interfaces, no DNS queries, no restarts"},
 	{"no-restart", "", false, "do not restart or reload services"},
 	{"no-verify", "", false, "do not check again after apply"},
 	{"keep-runs", "", node.DefaultKeepRuns, "how many runs the journal keeps; a successful apply removes older ones"},
