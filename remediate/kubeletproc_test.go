@@ -62,7 +62,7 @@ func TestCheckRunningKubeletConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.Status != "ok" || rep.ResolvConf.Path != "/etc/site-resolv.conf" || rep.Kubelet.Config != "/opt/site/kubelet.yaml" || !rep.Kubelet.Present {
+	if rep.Status != "ok" || rep.ResolvConf.Path != "/etc/site-resolv.conf" || rep.Kubelet.Config != "/opt/site/kubelet.yaml" || !rep.Kubelet.Present || rep.Kubelet.PID != 300 {
 		t.Errorf("status %s, pod file %s, kubelet %+v, findings %+v", rep.Status, rep.ResolvConf.Path, rep.Kubelet, rep.Findings)
 	}
 }

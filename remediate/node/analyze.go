@@ -98,6 +98,9 @@ func Check(ctx context.Context, env Env, opts Options, fixers []Fixer) (*Report,
 	if !n.Kubelet.Present {
 		rep.Kubelet.Distro, rep.Kubelet.Unit = "", ""
 	}
+	if p := n.Kubelet.Process; p != nil {
+		rep.Kubelet.PID = p.PID
+	}
 	if rep.Notes == nil {
 		rep.Notes = []string{}
 	}

@@ -170,6 +170,7 @@ type KubeletReport struct {
 	ConfigDir string   `json:"config_dir,omitempty"`
 	DropIns   []string `json:"drop_ins,omitempty"`
 	Files     []string `json:"files,omitempty"` // k3s config.yaml(.d), a snap's args file, k0s.yaml
+	PID       int      `json:"pid,omitempty"`   // the running kubelet's process, found online (hostcfg/kubelet.FindProcess)
 }
 
 // HasUnreadable reports whether an input could not be read or parsed; the

@@ -103,7 +103,9 @@ func TestDaemonSetImageOnKubelet(t *testing.T) {
 		Kubelet struct {
 			Present bool   `json:"present"`
 			Config  string `json:"config"`
+			PID     int    `json:"pid"`
 		} `json:"kubelet"`
+		Notes    []string `json:"notes"`
 		Findings []struct {
 			Code string `json:"code"`
 			File string `json:"file"`
@@ -122,5 +124,11 @@ func TestDaemonSetImageOnKubelet(t *testing.T) {
 	}
 	if !r.Kubelet.Present || r.Kubelet.Config != "/var/lib/kubelet/config.yaml" || len(r.Findings) == 0 || r.Findings[0].Code != "nameserver-resolved-stub" || r.Findings[0].File != "/etc/resolv.conf" {
 		t.Errorf("the pod: kubelet %+v, findings %+v; want node paths, not /host paths", r.Kubelet, r.Findings)
+	}
+	// The pod has a PID namespace of its own (no hostPID), and /host/proc,
+	// the node's procfs under the recursive bind of /, shows kubelet,
+	// whose root it follows.
+	if r.Kubelet.PID == 0 {
+		t.Errorf("the pod did not find the node's running kubelet through /host/proc: kubelet %+v, notes %q", r.Kubelet, r.Notes)
 	}
 }

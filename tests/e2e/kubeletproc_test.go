@@ -62,6 +62,7 @@ func TestCheckFindsKubeletByProcess(t *testing.T) {
 					Config     string `json:"config"`
 					ResolvConf string `json:"resolv_conf"`
 					Unit       string `json:"unit"`
+					PID        int    `json:"pid"`
 				} `json:"kubelet"`
 				Notes []string `json:"notes"`
 			}
@@ -76,7 +77,7 @@ func TestCheckFindsKubeletByProcess(t *testing.T) {
 			if ro := decode(t, off); offCode != 2 || ro.ResolvConf.Path != "/etc/resolv.conf" || !ro.has("nameserver-resolved-stub", "127.0.0.53") {
 				t.Errorf("offline: exit %d, pod file %s, findings %v; want the files' stub", offCode, ro.ResolvConf.Path, ro.codes())
 			}
-			if !k.Kubelet.Present || k.Kubelet.Config != "/opt/site/kubelet.yaml" || k.Kubelet.ResolvConf != uplink || k.Kubelet.Unit != unit {
+			if !k.Kubelet.Present || k.Kubelet.Config != "/opt/site/kubelet.yaml" || k.Kubelet.ResolvConf != uplink || k.Kubelet.Unit != unit || k.Kubelet.PID == 0 {
 				t.Errorf("kubelet reported as %+v", k.Kubelet)
 			}
 			if !strings.Contains(strings.Join(k.Notes, "\n"), "kubelet runs from "+unit) {
