@@ -131,7 +131,7 @@ func (k *Setup) readDropIns(r *hostcfg.Root) error {
 	if k.ResolvConfFlag != nil {
 		return nil // --resolv-conf beats every drop-in: then the flag is edited instead.
 	}
-	k.Fix = placeOwn(dir, ".conf", "kubelet's --config-dir", func(name, target string) Where {
+	k.Fix = placeOwn(dir, ".conf", "kubelet's --config-dir", "remove resolvConf from it, or rename it to sort before "+DropInName, func(name, target string) Where {
 		return mergeDropIns(base, withOwn(dir, name, target, ds)).at
 	})
 	k.Fix.Edit = dropInEdit
@@ -142,7 +142,7 @@ func (k *Setup) readDropIns(r *hostcfg.Root) error {
 // that the reader's merge (decides, with unloop's file in its place) shows
 // winning. When none wins, the Fix refuses and names the site's file that
 // decides. Merged checks a plan's target the same way.
-func placeOwn(dir, ext, reader string, decides func(name, target string) Where) Fix {
+func placeOwn(dir, ext, reader, advice string, decides func(name, target string) Where) Fix {
 	// Who wins depends on the order and the keys, not on the value: any
 	// path serves to find out.
 	const probe = "/etc/unloop/resolv.conf"
@@ -156,8 +156,8 @@ func placeOwn(dir, ext, reader string, decides func(name, target string) Where) 
 		last = at
 	}
 	fix := Fix{Path: path.Join(dir, ownNames[0]+ext)}
-	fix.Refuse = fmt.Sprintf("%s line %d decides kubelet's pod file and %s reads it after any name unloop can give its own file there (%s): unloop's file would lose. Remove that setting from %s, then run apply again",
-		last.File, last.Line, reader, strings.Join(ownNamesExt(ext), ", "), last.File)
+	fix.Refuse = fmt.Sprintf("%s line %d decides kubelet's pod file and %s reads it after any name unloop can give its own file there (%s): unloop's file would lose. In %s, %s; then run apply again",
+		last.File, last.Line, reader, strings.Join(ownNamesExt(ext), ", "), last.File, advice)
 	return fix
 }
 
@@ -168,6 +168,7 @@ func ownNamesExt(ext string) []string {
 	}
 	return out
 }
+
 // walkConf lists the ".conf" files under dir as filepath.WalkDir visits them:
 // each folder's entries sorted by name, a sub-folder walked where its name
 // sorts. A link is not followed into (WalkDir does not), but a link named

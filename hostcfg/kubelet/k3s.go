@@ -61,9 +61,9 @@ type rancherArgs struct {
 	// argsReplaced is the last "kubelet-arg:" (no "+") of the config files:
 	// it dropped the kubelet args of the files before it.
 	argsReplaced Where
-	nodeName    *rancherSetting
-	dataDir     string
-	configFile  string
+	nodeName     *rancherSetting
+	dataDir      string
+	configFile   string
 }
 
 // discoverRancher finds k3s or RKE2; nil when neither is on the node.
@@ -380,7 +380,7 @@ func placeRancher(pre rancherArgs, dotd string, files []configFile, cli []unitfi
 		}
 		return a.argsReplaced
 	}
-	fix := placeOwn(dotd, ".yaml", "k3s's config.yaml.d", decides)
+	fix := placeOwn(dotd, ".yaml", "k3s's config.yaml.d", `write "kubelet-arg+:" (it adds to the list) without resolv-conf=, or rename it to sort before `+RancherDropIn, decides)
 	fix.Edit = rancherDropInEdit
 	return fix
 }
