@@ -9,9 +9,10 @@ import (
 	"github.com/unloop/unloop/hostcfg/internal/conffile"
 )
 
-// DropInName is unloop's own drop-in in kubelet's --config-dir: "99-" and
-// "unloop" sort after the drop-ins nodeadm (40-nodeadm.conf) and k3s
-// (00-k3s-defaults.conf) write, so it is merged last.
+// DropInName is the usual name of unloop's drop-in in kubelet's
+// --config-dir: "99-" and "unloop" sort after the drop-ins nodeadm
+// (40-nodeadm.conf) and k3s (00-k3s-defaults.conf) write. placeOwn picks
+// another of ownNames when a site's drop-in merged later would override it.
 const DropInName = "99-unloop-resolvconf.conf"
 
 // ownNames are the names unloop's file may take in a drop-in folder, tried in
@@ -25,6 +26,9 @@ var ownNames = []string{"99-unloop-resolvconf", "zz-unloop-resolvconf"}
 type podFile struct {
 	value, source string
 	at            Where
+	// by is the last file that decided it: where it is set, or the drop-in
+	// whose `resolvConf: null` gave back the config file's value.
+	by Where
 }
 
 // dropIn is one drop-in of --config-dir as kubelet merges it.
@@ -46,16 +50,12 @@ func mergeDropIns(base podFile, ds []dropIn) podFile {
 	cur := base
 	for _, d := range ds {
 		if d.kc == nil {
-			cur = podFile{d.own, "config", Where{File: d.path}}
+			own := Where{File: d.path}
+			cur = podFile{d.own, "config", own, own}
 			continue
 		}
 		kc := d.kc
 		if kc.rcVal == nil && kc.mergedVal == nil {
-			continue
-		}
-		v, ok := kc.resolvConf()
-		if !ok {
-			cur = base
 			continue
 		}
 		line := 0
@@ -64,7 +64,14 @@ func mergeDropIns(base podFile, ds []dropIn) podFile {
 		} else {
 			line = kc.mergedVal.Line
 		}
-		cur = podFile{v, "config", Where{File: d.path, Line: line}}
+		at := Where{File: d.path, Line: line}
+		v, ok := kc.resolvConf()
+		if !ok {
+			cur = base
+			cur.by = at
+			continue
+		}
+		cur = podFile{v, "config", at, at}
 	}
 	return cur
 }
@@ -104,7 +111,7 @@ func (k *Setup) readDropIns(r *hostcfg.Root) error {
 	if err != nil {
 		return fmt.Errorf("listing kubelet's --config-dir: %w", err)
 	}
-	base := podFile{k.ResolvConf, k.ResolvConfSource, k.ResolvConfAt}
+	base := podFile{k.ResolvConf, k.ResolvConfSource, k.ResolvConfAt, k.ResolvConfAt}
 	var ds []dropIn
 	for _, p := range files {
 		data, ok, err := r.ReadFileIfExists(p)
@@ -132,7 +139,7 @@ func (k *Setup) readDropIns(r *hostcfg.Root) error {
 		return nil // --resolv-conf beats every drop-in: then the flag is edited instead.
 	}
 	k.Fix = placeOwn(dir, ".conf", "kubelet's --config-dir", "remove resolvConf from it, or rename it to sort before "+DropInName, func(name, target string) Where {
-		return mergeDropIns(base, withOwn(dir, name, target, ds)).at
+		return mergeDropIns(base, withOwn(dir, name, target, ds)).by
 	})
 	k.Fix.Edit = dropInEdit
 	return nil

@@ -34,8 +34,9 @@ var rancherDistros = []rancher{
 	{DistroRKE2, []string{"rke2-server.service", "rke2-agent.service"}, "RKE2", "/etc/rancher/rke2/config.yaml", "/var/lib/rancher/rke2"},
 }
 
-// RancherDropIn is the name of unloop's file in config.yaml.d: it sorts
-// after the files people and installers put there.
+// RancherDropIn is the usual name of unloop's file in config.yaml.d: it
+// sorts after the numbered files installers put there. placeRancher names it
+// zz-unloop-resolvconf.yaml when a site's file read later would override it.
 const RancherDropIn = "99-unloop-resolvconf.yaml"
 
 // k3sCandidates are the files k3s looks at when nothing names one, in order.
