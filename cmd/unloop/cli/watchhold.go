@@ -18,14 +18,14 @@ import (
 type hold struct {
 	tree *hostcfg.Root
 
-	mu     sync.Mutex
-	paths  []string // what the last run read, with the sources' paths
-	after  string   // their Sum when the last run ended; "": unknown, check on any change
+	mu       sync.Mutex
+	paths    []string // what the last run read, with the sources' paths
+	after    string   // their Sum when the last run ended; "": unknown, check on any change
 	failedOn []string // the paths of the last apply that failed
 	failed   string   // their Sum then; "": no apply held back
 	reason   string   // why that apply failed
-	skips  float64  // changes that left every input as the last run left it
-	refuse float64  // applies not made again on the same inputs
+	skips    float64  // changes that left every input as the last run left it
+	refuse   float64  // applies not made again on the same inputs
 }
 
 // before is the Sum of the last run's paths now, as a run starts; with
