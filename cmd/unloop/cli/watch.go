@@ -53,6 +53,12 @@ read: kubelet's flags file, drop-ins and --config, the Corefiles, links' targets
 every --interval. With --apply it applies instead, under the same lock and journal as
 the boot unit.
 
+Links are followed inside --root, as the check reads them: an absolute link's target is
+watched in the root, never outside it. A change counts only when a watched file then holds
+other bytes, mode, owner or flags than the last check left: watch's own writes and
+rollbacks start no check. An apply that failed is not tried again until one of its inputs
+changes; meanwhile watch only checks, and says why.
+
 Changes are debounced (--debounce). A file rewritten in a loop is reported and backs the
 checks off, up to one a minute: watch never spins. It serves Prometheus metrics on
 /metrics and its health on /healthz at --listen: ok while its watches are in place and
