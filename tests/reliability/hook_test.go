@@ -113,9 +113,12 @@ func TestHookNeverExecutesData(t *testing.T) {
 				// variables and the shell's options after it.
 				// The lease's previous lists (old_*) are the same here: the hook
 				// must clean them alike, or a renew of this lease rewrites the file.
-				script := `. "$1"; printf '4=%s|6=%s|opts=%s' "${new_domain_name_servers-<unset>}" "${new_dhcp6_name_servers-<unset>}" "$-"
-					[ "${new_domain_name_servers-<unset>}" = "${old_domain_name_servers-<unset>}" ] || echo " old_domain_name_servers=$old_domain_name_servers"
-					[ "${new_dhcp6_name_servers-<unset>}" = "${old_dhcp6_name_servers-<unset>}" ] || echo " old_dhcp6_name_servers=$old_dhcp6_name_servers"`
+				script := `. "$1"; old=same
+					if [ "${new_domain_name_servers-<unset>}" != "${old_domain_name_servers-<unset>}" ] ||
+						[ "${new_dhcp6_name_servers-<unset>}" != "${old_dhcp6_name_servers-<unset>}" ]; then
+						old="${old_domain_name_servers-<unset>}/${old_dhcp6_name_servers-<unset>}"
+					fi
+					printf '4=%s|6=%s|old=%s|opts=%s' "${new_domain_name_servers-<unset>}" "${new_dhcp6_name_servers-<unset>}" "$old" "$-"`
 				cmd := exec.Command(sh[0], append(sh[1:], "-c", script, "dhclient-script", hook)...)
 				cmd.Dir = dir
 				cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=/nonexistent", "reason=RENEW", "interface=eth0"}
@@ -141,7 +144,7 @@ func TestHookNeverExecutesData(t *testing.T) {
 				}
 				got := string(out)
 				opts := got[strings.Index(got, "|opts=")+len("|opts="):]
-				if want := fmt.Sprintf("4=%s|6=%s|opts=%s", w4, w6, opts); got != want {
+				if want := fmt.Sprintf("4=%s|6=%s|old=same|opts=%s", w4, w6, opts); got != want {
 					t.Fatalf("after the hook:\n got %q\nwant %q", got, want)
 				}
 				if strings.Contains(opts, "f") {
