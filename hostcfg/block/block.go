@@ -53,9 +53,9 @@ func Text(note, body string, addedEOL bool) string {
 	return begin + "\n" + body + End + h + ")\n"
 }
 
-// legacy are the blocks unloop wrote before its markers carried a hash (up
-// to and including the release before this one): "# BEGIN unloop: NOTE" ...
-// "# END unloop". They are unloop's only when every byte between and on the
+// legacy are the blocks unloop wrote before its markers carried a hash
+// ("# BEGIN unloop: NOTE" ... "# END unloop"): one, the same in every release
+// since the RHEL enter hook came (commit ddd96b2). They are unloop's only when every byte between and on the
 // marker lines is exactly what it wrote, so that rollback and a re-apply
 // still work on nodes an older unloop fixed, while an admin's own block with
 // those markers (Ansible's blockinfile with "# {mark} unloop") stays theirs.
