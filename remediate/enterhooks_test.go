@@ -301,3 +301,26 @@ func TestEnterHooksOldMarkers(t *testing.T) {
 		t.Fatalf("after rollback:\n%q\nwant:\n%q", got, admin+oldBlock)
 	}
 }
+
+// TestEnterHooksEditedBlockIsTheAdmins: once the admin edited what is between
+// unloop's markers, the block is theirs: rollback does not take it out but
+// refuses the path (a conflict), keeping the file byte for byte.
+func TestEnterHooksEditedBlockIsTheAdmins(t *testing.T) {
+	admin := "#!/bin/bash\nnew_routers=''\n"
+	dir, env, opts := enterHooksTree(t, osRHEL9, &admin, 0o755)
+	res, err := Apply(context.Background(), env, opts)
+	must(t, err)
+	p := filepath.Join(dir, RHELEnterHooks)
+	data, err := os.ReadFile(p)
+	must(t, err)
+	edited := strings.Replace(string(data), "fi\n", "fi\nnew_ntp_servers=''\n", 1)
+	must(t, os.WriteFile(p, []byte(edited), 0o755))
+	if _, err := Rollback(context.Background(), env, opts, res.Run, false); err == nil || !strings.Contains(err.Error(), RHELEnterHooks) {
+		t.Fatalf("rollback: %v; want the path refused", err)
+	}
+	got, err := os.ReadFile(p)
+	must(t, err)
+	if string(got) != edited {
+		t.Fatalf("after rollback:\n%q\nwant the admin's edit kept:\n%q", got, edited)
+	}
+}
