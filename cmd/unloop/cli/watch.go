@@ -150,8 +150,9 @@ func (wt *watcher) serve(ctx context.Context) (stop func(), err error) {
 	if err != nil {
 		return nil, fmt.Errorf("--listen: %w", err)
 	}
-	srv := &http.Server{Handler: wt.handler(runtimeCollectors()...), ReadHeaderTimeout: 10 * time.Second}
-	go srv.Serve(ln)
+	cc := newConnCap(maxConns) // serve.go: any pod can reach --listen
+	srv := newServer(wt.handler(runtimeCollectors()...), cc)
+	go srv.Serve(cc.listen(ln))
 	wt.ss.log.Info("serving /metrics and /healthz", "listen", ln.Addr().String())
 	return func() {
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
