@@ -80,7 +80,8 @@ func TestRuntimeFaultIsNoLoop(t *testing.T) {
 			return &runtimeapi.ListPodSandboxResponse{Items: empty}, nil
 		}},
 		{"fails", "cannot allocate memory", func() (*runtimeapi.ListPodSandboxResponse, error) {
-			return nil, status.Error(codes.ResourceExhausted, "cannot allocate memory")
+			// The runtime's own text: it must not forge a line of the report.
+			return nil, status.Error(codes.ResourceExhausted, "cannot allocate memory\nFORGED: no DNS forwarding loop")
 		}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -95,6 +96,11 @@ func TestRuntimeFaultIsNoLoop(t *testing.T) {
 			}
 			if !strings.Contains(out, "note: ") || !strings.Contains(out, c.note) {
 				t.Errorf("no note of the runtime's fault %q:\n%s", c.note, out)
+			}
+			for _, l := range strings.Split(out, "\n") {
+				if strings.HasPrefix(l, "FORGED") {
+					t.Errorf("the runtime's text forged a line: %q", l)
+				}
 			}
 		})
 	}

@@ -384,7 +384,7 @@ func writeChanges(b *strings.Builder, p painter, d remediate.PlanDocument) {
 	for _, c := range d.Upstreams {
 		state := c.Note
 		if c.Error != "" {
-			state = p.paint("31", "not used: "+c.Error)
+			state = p.paint("31", "not used: "+OneLine(c.Error))
 		}
 		fmt.Fprintf(b, "  upstream %s (%s; %s)\n", c.Address, c.From, state)
 	}
@@ -401,7 +401,7 @@ func writeChanges(b *strings.Builder, p painter, d remediate.PlanDocument) {
 		case remediate.KindUnit:
 			fmt.Fprintf(b, "%s %s  [%s] %s", action, c.Unit, c.Strategy, c.Reason)
 			if c.Skipped != "" {
-				fmt.Fprintf(b, " (skipped: %s)", c.Skipped)
+				fmt.Fprintf(b, " (skipped: %s)", OneLine(c.Skipped))
 			}
 			b.WriteString("\n")
 		case remediate.KindPods:
@@ -417,12 +417,13 @@ func writePods(b *strings.Builder, p painter, c remediate.ChangeDocument) {
 	action := p.paint("1;36", c.Action)
 	if c.Skipped == "" {
 		for _, pod := range c.Pods {
-			fmt.Fprintf(b, "%s pod %s\n", action, pod)
+			fmt.Fprintf(b, "%s pod %s\n", action, printable(pod))
 		}
 		fmt.Fprintf(b, "  %s\n", c.Reason)
 		return
 	}
-	fmt.Fprintf(b, "%s pods %s  [%s] %s (skipped: %s)\n", action, strings.Join(c.Pods, ", "), c.Strategy, c.Reason, c.Skipped)
+	// Skipped may hold the runtime's own error text: one line all the same.
+	fmt.Fprintf(b, "%s pods %s  [%s] %s (skipped: %s)\n", action, strings.Join(printables(c.Pods), ", "), c.Strategy, c.Reason, OneLine(c.Skipped))
 	node := "$(hostname)"
 	if c.Node != "" {
 		node = shellQuote(c.Node)
