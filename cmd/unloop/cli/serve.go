@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"fmt"
 	"net"
 	"net/http"
 	"sync"
@@ -29,6 +30,11 @@ const (
 	// its connection was closed; kubelet's probes never reuse one.
 	idleTimeout = 30 * time.Second
 )
+
+// listenHelp says the bounds in watch's help, from the constants above.
+var listenHelp = fmt.Sprintf(`Any client of --listen is bounded (%v and
+%d KiB for its headers, %v idle); at %d connections a new one closes the one idle longest,
+else the oldest silent one, so a probe is always served.`, readHeaderTimeout, maxHeaderBytes>>10, idleTimeout, maxConns)
 
 // newServer is watch's HTTP server for h, with its bounds. Connections are
 // counted by connCap: wrap the listener with its listen.

@@ -55,7 +55,7 @@ the boot unit.
 Changes are debounced (--debounce). A file rewritten in a loop is reported and backs the
 checks off, up to one a minute: watch never spins. It serves Prometheus metrics on
 /metrics and its health on /healthz at --listen: ok while its watches are in place and
-the last check finished within its interval. On SIGTERM it stops; an apply in progress
+the last check finished within its interval. ` + listenHelp + ` On SIGTERM it stops; an apply in progress
 ends all or nothing (a step cut short is rolled back).
 
 Each check's result is printed as check (or apply) prints it.
