@@ -153,6 +153,9 @@ type Node struct {
 	// its socket is there); RuntimeNote says why it is nil.
 	Runtime     Runtime
 	RuntimeNote string
+	// RuntimeFailed: the runtime was there but failed or answered over the
+	// bounds (hostcfg/cri), as opposed to no runtime to ask.
+	RuntimeFailed bool
 
 	// NodeCache maps each node cache address to why it is one.
 	NodeCache map[netip.Addr]string

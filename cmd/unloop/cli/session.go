@@ -171,6 +171,6 @@ func quietErrors(ss *session, findings []node.Finding) {
 		if !strings.HasPrefix(msg, f.File) {
 			msg = render.Where(f) + ": " + msg // the error names its file as a rule
 		}
-		fmt.Fprintf(ss.err, "unloop: %s\n", msg)
+		fmt.Fprintf(ss.err, "unloop: %s\n", render.OneLine(msg)) // one line, whatever the file's name
 	}
 }

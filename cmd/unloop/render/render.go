@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/unloop/unloop/remediate/node"
@@ -267,23 +268,68 @@ func writeFinding(b *strings.Builder, p painter, f remediate.FindingDocument) {
 	}
 }
 
-// Where is a finding's place: file:line, or the file alone.
+// Where is a finding's place: file:line, or the file alone. A file name
+// that holds a line break or a byte that is not UTF-8 is quoted (printable):
+// every format that shows a place on one line gets it safe.
 func Where(f node.Finding) string {
 	if f.Line > 0 {
-		return fmt.Sprintf("%s:%d", f.File, f.Line)
+		return fmt.Sprintf("%s:%d", printable(f.File), f.Line)
 	}
-	return f.File
+	return printable(f.File)
 }
 
 // printable quotes a string with control characters (a file name with a
-// newline in it) so that it can't forge a line of the report.
+// newline in it) so that it can't forge a line of the report. Not only
+// ASCII's: NEL, U+2028 and U+2029 end a line for some readers too.
 func printable(s string) string {
-	for _, r := range s {
-		if r < 0x20 && r != '\t' || r == 0x7f || r == utf8.RuneError {
-			return strconv.Quote(s)
+	if !unsafeRune(s) {
+		return s
+	}
+	return strconv.Quote(s)
+}
+
+func unsafeRune(s string) bool {
+	for i, r := range s {
+		if r == utf8.RuneError {
+			if isBadByte(s[i:]) {
+				return true
+			}
+		} else if r != '\t' && !unicode.IsPrint(r) {
+			return true // IsPrint's only space is ' '
 		}
 	}
-	return s
+	return false
+}
+
+// isBadByte: s starts with a byte that is not UTF-8 (rather than a real
+// U+FFFD, which is printable).
+func isBadByte(s string) bool {
+	_, n := utf8.DecodeRuneInString(s)
+	return n == 1
+}
+
+// OneLine is s with each character that could end or garble a line (control
+// characters, Unicode's line and paragraph separators, bytes that are not
+// UTF-8) written as Go escapes (\n, \x80, \u2028), the rest as it is: for
+// messages that already hold quoted parts, where quoting the whole would
+// double the quotes (node-problem-detector's line, stderr's one-line errors).
+func OneLine(s string) string {
+	if !unsafeRune(s) {
+		return s
+	}
+	var b strings.Builder
+	for i, r := range s {
+		switch {
+		case r == utf8.RuneError && isBadByte(s[i:]):
+			fmt.Fprintf(&b, "\\x%02x", s[i])
+		case r == '\t' || unicode.IsPrint(r) || r == utf8.RuneError:
+			b.WriteRune(r)
+		default:
+			q := strconv.QuoteRune(r) // '\n', '\u2028'
+			b.WriteString(q[1 : len(q)-1])
+		}
+	}
+	return b.String()
 }
 
 // Plural is s, or its plural (s+"s" unless given) when n is not 1.
@@ -338,7 +384,7 @@ func writeChanges(b *strings.Builder, p painter, d remediate.PlanDocument) {
 	for _, c := range d.Upstreams {
 		state := c.Note
 		if c.Error != "" {
-			state = p.paint("31", "not used: "+c.Error)
+			state = p.paint("31", "not used: "+OneLine(c.Error))
 		}
 		fmt.Fprintf(b, "  upstream %s (%s; %s)\n", c.Address, c.From, state)
 	}
@@ -355,7 +401,7 @@ func writeChanges(b *strings.Builder, p painter, d remediate.PlanDocument) {
 		case remediate.KindUnit:
 			fmt.Fprintf(b, "%s %s  [%s] %s", action, c.Unit, c.Strategy, c.Reason)
 			if c.Skipped != "" {
-				fmt.Fprintf(b, " (skipped: %s)", c.Skipped)
+				fmt.Fprintf(b, " (skipped: %s)", OneLine(c.Skipped))
 			}
 			b.WriteString("\n")
 		case remediate.KindPods:
@@ -371,12 +417,13 @@ func writePods(b *strings.Builder, p painter, c remediate.ChangeDocument) {
 	action := p.paint("1;36", c.Action)
 	if c.Skipped == "" {
 		for _, pod := range c.Pods {
-			fmt.Fprintf(b, "%s pod %s\n", action, pod)
+			fmt.Fprintf(b, "%s pod %s\n", action, printable(pod))
 		}
 		fmt.Fprintf(b, "  %s\n", c.Reason)
 		return
 	}
-	fmt.Fprintf(b, "%s pods %s  [%s] %s (skipped: %s)\n", action, strings.Join(c.Pods, ", "), c.Strategy, c.Reason, c.Skipped)
+	// Skipped may hold the runtime's own error text: one line all the same.
+	fmt.Fprintf(b, "%s pods %s  [%s] %s (skipped: %s)\n", action, strings.Join(printables(c.Pods), ", "), c.Strategy, c.Reason, OneLine(c.Skipped))
 	node := "$(hostname)"
 	if c.Node != "" {
 		node = shellQuote(c.Node)
