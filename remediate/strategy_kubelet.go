@@ -21,7 +21,7 @@ const UnloopResolvConf = "/etc/unloop/resolv.conf"
 var kubeletStrategy = Strategy{
 	Name:     node.StrategyKubelet,
 	Help:     "point kubelet's resolvConf at a clean file (resolved's uplink file, else unloop's own) and restart kubelet",
-	Fixes:    []node.Code{node.CodeResolvedStub, node.CodeLoopback, node.CodeNodeLocalDNS, node.CodeKubeletMissing, node.CodeKubeletMisspelled, node.CodeDhclientInjects, node.CodeResolvedUpstreamLoop, node.CodeNetworkManagerInjects, node.CodeNetworkdInjects, node.CodeNameserverNone},
+	Fixes:    []node.Code{node.CodeResolvedStub, node.CodeLoopback, node.CodeNodeLocalDNS, node.CodeClusterDNS, node.CodeKubeletMissing, node.CodeKubeletMisspelled, node.CodeDhclientInjects, node.CodeResolvedUpstreamLoop, node.CodeNetworkManagerInjects, node.CodeNetworkdInjects, node.CodeNameserverNone},
 	Applies:  func(n *node.Node) bool { return n.Kubelet.Present },
 	podsOnly: true,
 	plan:     planKubelet,

@@ -34,8 +34,8 @@ func (rd Reader) String() string {
 // assumed to read it, unless the dns-upstreams setting says where the
 // site's servers forward.
 func (n *Node) podReaders(opts Options) []Reader {
-	if n.Pod == nil {
-		return nil
+	if n.Pod == nil && (n.PodFile != "" || !n.Kubelet.Present) {
+		return nil // with resolvConf "" pods still get a file (kubelet.EmptyResolvConfServers)
 	}
 	var out []Reader
 	known := map[string]bool{}
@@ -51,7 +51,7 @@ func (n *Node) podReaders(opts Options) []Reader {
 					if !ok || p == "" {
 						continue
 					}
-					reads := p == n.Pod.Path || p == n.Pod.Target
+					reads := n.Pod != nil && (p == n.Pod.Path || p == n.Pod.Target)
 					if cf.Source != nil {
 						reads = p == "/etc/resolv.conf" && n.Kubelet.Present
 					}

@@ -56,7 +56,9 @@ func (kubeletSource) Read(ctx context.Context, g *Gathering) {
 	n.checkFallback(ctx, g.Env, g.Opts)
 }
 
-func (kubeletSource) Findings(n *Node, _ []Reader) []Finding { return n.kubeletFindings() }
+func (kubeletSource) Findings(n *Node, rds []Reader) []Finding {
+	return append(n.kubeletFindings(), n.emptyResolvConfFindings(rds)...)
+}
 
 // checkFallback warns when kubelet hands pods k3s's own file of 8.8.8.8:
 // many sites block it, and offline unloop can't ask.
