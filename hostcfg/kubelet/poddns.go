@@ -1,6 +1,7 @@
 package kubelet
 
 import (
+	"fmt"
 	"net/netip"
 	"strings"
 
@@ -82,4 +83,17 @@ func (k *Setup) takeClusterDNS(kc *kubeletConfig) {
 		return
 	}
 	k.ClusterDNS, k.ClusterDNSAt = kc.clusterDNSAddrs(), Where{File: kc.path, Line: kc.clusterDNS.Line}
+}
+
+// ResolvConfSet says where kubelet's pod file is set and how it is written
+// there: the flag (`--resolv-conf=VALUE`) or the config file
+// (`resolvConf: VALUE`); a zero Where for the default.
+func (k *Setup) ResolvConfSet() (Where, string) {
+	switch {
+	case k.ResolvConfSource == "flag" && k.ResolvConfFlag != nil:
+		return Where{File: k.ResolvConfFlag.File, Line: k.ResolvConfFlag.Line}, "--" + k.ResolvConfFlag.Name + "=" + k.ResolvConfFlag.Value
+	case k.ResolvConfSource == "config":
+		return k.ResolvConfAt, fmt.Sprintf("resolvConf: %q", k.ResolvConf)
+	}
+	return Where{}, ""
 }

@@ -108,6 +108,28 @@ type Config struct {
 	AnsibleBegin, AnsibleEnd int
 }
 
+// Limit tells the nameserver lines that readers with a limit of max (kubelet
+// and glibc: 3) use: kubelet the first max lines with a value, valid or
+// not (formDNSNameserversFitsLimits, kubernetes v1.34), glibc the first max
+// valid ones (MAXNS in resolv/res_init.c); dropped is the first line kubelet
+// drops (0 when none is).
+func (c *Config) Limit(max int) (kubelet, glibc []int, dropped int) {
+	lines := make([]int, len(c.Nameservers)+len(c.Invalid))
+	for _, ns := range c.Nameservers {
+		lines[ns.Order] = ns.Line
+		if len(glibc) < max {
+			glibc = append(glibc, ns.Line)
+		}
+	}
+	for _, bad := range c.Invalid {
+		lines[bad.Order] = bad.Line
+	}
+	if len(lines) > max {
+		return lines[:max], glibc, lines[max]
+	}
+	return lines, glibc, 0
+}
+
 // Marker lines of Kubespray's blockinfile in resolv.conf and dhclient.conf.
 const (
 	AnsibleBlockBegin = "# Ansible entries BEGIN"

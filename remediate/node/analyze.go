@@ -245,6 +245,8 @@ func (n *Node) podFileFindings(rds []Reader) []Finding {
 		switch kind {
 		case kindNodeCache:
 			chain = append(chain, fmt.Sprintf("node-local-dns forwards '.' to %s → itself", n.PodFile))
+		case kindClusterDNS:
+			chain = append(chain, fmt.Sprintf("CoreDNS forwards '.' to %s → the Service → CoreDNS (with Kubespray, upstream_dns_servers gives CoreDNS servers of its own)", n.PodFile))
 		default:
 			chain = append(chain, fmt.Sprintf("CoreDNS forwards '.' to %s → itself: plugin/loop exits and the pod crash-loops", n.PodFile))
 		}

@@ -26,25 +26,11 @@ func (n *Node) pastLimit(order int) bool {
 // below the limit is named there, not a loop), and values no reader uses.
 func (n *Node) limitFindings(conf *resolvconf.Config, file string) []Finding {
 	var out []Finding
-	if total := len(conf.Nameservers) + len(conf.Invalid); total > kubelet.MaxNameservers {
-		var podLines, hostLines []int
-		var dropped int
-		for _, ns := range conf.Nameservers {
-			if len(hostLines) < kubelet.MaxNameservers { // glibc's MAXNS counts the lines it took
-				hostLines = append(hostLines, ns.Line)
-			}
-		}
-		chain := []string{fmt.Sprintf("%s names %d nameservers", file, total)}
-		for _, l := range orderedLines(conf) {
-			if l.order < kubelet.MaxNameservers {
-				podLines = append(podLines, l.line)
-			} else if dropped == 0 {
-				dropped = l.line
-			}
-		}
-		chain = append(chain, fmt.Sprintf("kubelet hands pods the first %d (lines %s); line %d and later are dropped", kubelet.MaxNameservers, lineList(podLines), dropped))
-		if !slices.Equal(podLines, hostLines) {
-			chain = append(chain, fmt.Sprintf("glibc skips values that are no address and uses lines %s", lineList(hostLines)))
+	if pods, host, dropped := conf.Limit(kubelet.MaxNameservers); dropped != 0 {
+		chain := []string{fmt.Sprintf("%s names %d nameservers", file, len(conf.Nameservers)+len(conf.Invalid)),
+			fmt.Sprintf("kubelet hands pods the first %d (lines %s); line %d and later are dropped", kubelet.MaxNameservers, lineList(pods), dropped)}
+		if !slices.Equal(pods, host) {
+			chain = append(chain, fmt.Sprintf("glibc skips values that are no address and uses lines %s", lineList(host)))
 		}
 		for _, ns := range conf.Nameservers {
 			if n.pastLimit(ns.Order) && n.Looping(ns.Addr) {
@@ -61,20 +47,8 @@ func (n *Node) limitFindings(conf *resolvconf.Config, file string) []Finding {
 	return out
 }
 
-func lineList(ls []int) string { return strings.Trim(strings.ReplaceAll(fmt.Sprint(ls), " ", ", "), "[]") }
-
-type nsLine struct{ line, order int }
-
-// orderedLines are the file's nameserver lines, valid or not, in kubelet's order.
-func orderedLines(conf *resolvconf.Config) []nsLine {
-	out := make([]nsLine, len(conf.Nameservers)+len(conf.Invalid))
-	for _, ns := range conf.Nameservers {
-		out[ns.Order] = nsLine{ns.Line, ns.Order}
-	}
-	for _, bad := range conf.Invalid {
-		out[bad.Order] = nsLine{bad.Line, bad.Order}
-	}
-	return out
+func lineList(ls []int) string {
+	return strings.Trim(strings.ReplaceAll(fmt.Sprint(ls), " ", ", "), "[]")
 }
 
 // emptyResolvConfFindings: kubelet's resolvConf is "", so pods get a
@@ -85,10 +59,7 @@ func (n *Node) emptyResolvConfFindings(rds []Reader) []Finding {
 	if !k.Present || n.PodFile != "" || k.ResolvConfSource == "default" || len(rds) == 0 {
 		return nil
 	}
-	at, set := k.ResolvConfAt, `resolvConf: ""`
-	if k.ResolvConfSource == "flag" && k.ResolvConfFlag != nil {
-		at, set = kubelet.Where{File: k.ResolvConfFlag.File, Line: k.ResolvConfFlag.Line}, "--"+k.ResolvConfFlag.Name+"="
-	}
+	at, set := k.ResolvConfSet()
 	var out []Finding
 	for _, a := range kubelet.EmptyResolvConfServers(k.NodeIPs) {
 		_, why := n.classify(a)
