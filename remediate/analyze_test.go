@@ -153,6 +153,9 @@ func TestAnalyzeNodes(t *testing.T) {
 			[]string{"nameserver-resolved-stub@/run/systemd/resolve/resolv.conf:18", "nameserver-invalid@/run/systemd/resolve/resolv.conf:17"}, []string{"kubelet"}},
 		{"kubespray-cluster-dns", "error", "kubespray",
 			[]string{"nameserver-cluster-dns@/etc/resolv.conf:4"}, []string{"kubelet"}},
+		// Files read as their readers read them (issue 23).
+		{"coredns-forward-file-and-address", "ok", "unknown", nil, nil},
+		{"k3s-invalid-host-file", "ok", "systemd-resolved-uplink", nil, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
