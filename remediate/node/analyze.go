@@ -260,9 +260,11 @@ func (n *Node) podFileFindings(rds []Reader) []Finding {
 		out = append(out, f)
 	}
 	out = append(out, n.limitFindings(conf, file)...)
-	if len(conf.Search) > 32 || len(strings.Join(conf.Search, " ")) > 2048 {
+	// kubelet v1.34 formDNSSearchFitsLimits: 32 domains, 2048 characters, and
+	// no domain over 253 characters (DNS1123SubdomainMaxLength).
+	if long := slices.ContainsFunc(conf.Search, func(d string) bool { return len(d) > 253 }); long || len(conf.Search) > 32 || len(strings.Join(conf.Search, " ")) > 2048 {
 		chain := []string{fmt.Sprintf("%s line %d has %d search domains (%d characters)", file, conf.SearchLine, len(conf.Search), len(strings.Join(conf.Search, " "))),
-			"kubelet and glibc allow at most 32 domains and 2048 characters: pods get a truncated list or fail to start"}
+			"kubelet allows at most 32 domains, 2048 characters, each domain at most 253: pods get a shortened list"}
 		out = append(out, newFinding(CodeSearchLimit, file, conf.SearchLine, netip.Addr{}, chain))
 	}
 	return out
