@@ -67,7 +67,11 @@ func planKubelet(ctx context.Context, p *planner, _ []node.Finding) error {
 		}
 	}
 	k := n.Kubelet
-	reason := fmt.Sprintf("kubelet hands pods %s instead of %s", target, n.PodFile)
+	was := n.PodFile
+	if was == "" {
+		was = "their own loopback (resolvConf \"\")"
+	}
+	reason := fmt.Sprintf("kubelet hands pods %s instead of %s", target, was)
 	if err := p.pointKubelet(k, target, reason); err != nil {
 		return err
 	}
