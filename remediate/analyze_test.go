@@ -153,6 +153,8 @@ func TestAnalyzeNodes(t *testing.T) {
 			[]string{"nameserver-resolved-stub@/run/systemd/resolve/resolv.conf:18", "nameserver-invalid@/run/systemd/resolve/resolv.conf:17"}, []string{"kubelet"}},
 		{"kubespray-cluster-dns", "error", "kubespray",
 			[]string{"nameserver-cluster-dns@/etc/resolv.conf:4"}, []string{"kubelet"}},
+		{"k3s-kubelet-arg-resolv-conf-empty", "error", "",
+			[]string{"nameserver-loopback@/etc/rancher/k3s/config.yaml.d/50-dns.yaml:2"}, []string{"kubelet"}},
 		// Files read as their readers read them (issue 23).
 		{"coredns-forward-file-and-address", "ok", "unknown", nil, nil},
 		{"k3s-invalid-host-file", "ok", "systemd-resolved-uplink", nil, nil},
