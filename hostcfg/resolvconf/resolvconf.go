@@ -83,9 +83,9 @@ type Nameserver struct {
 // 2.41), kubelet copies the value into pods' files as it is and counts it
 // against its limit (pkg/kubelet/network/dns/dns.go parseResolvConf,
 // v1.34), miekg/dns passes it on (clientconfig.go, v1.1.72), and CoreDNS's
-// forward then dials "[value]:53", which fails (plugin/pkg/parse tryFile,
-// v1.14): no reader sends a query to it, so it is no loop, and the file is
-// still read.
+// forward adds port 53 (plugin/pkg/parse tryFile, v1.14): "[192.0.2.2:5353]:53"
+// never answers, a name is looked up through the file's other servers. It is
+// no loop of its own, and the file is still read.
 type Invalid struct {
 	Line  int
 	Text  string

@@ -32,7 +32,7 @@ var Codes = []CodeInfo{
 	{CodePodResolvStale, SevError, "a running DNS-server pod's copy of the pod file names a looping address: recreate the pod", false},
 	{CodeNoUpstream, SevError, "once looping addresses are removed, no upstream is left and none can be found", false},
 	{CodeNameserverLimit, SevWarning, "more than 3 nameservers: kubelet hands pods the first 3 lines, glibc uses the first 3 valid ones; a looping address further down is named here, not a loop", false},
-	{CodeNameserverInvalid, SevWarning, "a nameserver value is not an IP address (`192.0.2.2:5353`, a name): glibc skips the line, kubelet copies it to pods, CoreDNS can't reach it; the other lines are judged", false},
+	{CodeNameserverInvalid, SevWarning, "a nameserver value is not an IP address (`192.0.2.2:5353`, a name): glibc skips the line, kubelet copies it to pods, CoreDNS adds port 53 to it; the other lines are judged", false},
 	{CodeZoneIndex, SevWarning, "an IPv6 link-local nameserver with a zone that pods can't use", false},
 	{CodeSearchLimit, SevWarning, "more than 32 search domains or 2048 characters, or a domain over 253 characters", false},
 	{CodeUnreadable, SevError, "an input exists but can't be read or parsed", false},

@@ -41,7 +41,7 @@ func (n *Node) limitFindings(conf *resolvconf.Config, file string) []Finding {
 	}
 	for _, bad := range conf.Invalid {
 		chain := []string{fmt.Sprintf("%s line %d: nameserver %q is not an IP address", file, bad.Line, bad.Text),
-			"glibc skips the line; kubelet copies it to pods as it is, among its 3; CoreDNS's forward dials \"[" + bad.Text + "]:53\", which fails: no reader sends queries there"}
+			"glibc skips the line; kubelet copies it to pods as it is, among its 3; CoreDNS's forward adds port 53 to it, so an address with a port never answers and a name is looked up through the file's other servers: no loop of its own"}
 		out = append(out, newFinding(CodeNameserverInvalid, file, bad.Line, netip.Addr{}, chain))
 	}
 	return out
