@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -26,6 +28,12 @@ const emptyResolvCorefile = `.:53 {
 func TestRealKubeletResolvConfEmpty(t *testing.T) {
 	b := newKubeletBed(t, testbed.Releases[len(testbed.Releases)-1], "UPSTREAM")
 	n := b.Node
+	// The node's own DNS from DHCP (dhclient writes the upstream into
+	// /etc/resolv.conf): a clean upstream for apply to find.
+	n.Run("systemctl", "disable", "--now", "systemd-resolved.service")
+	must(t, os.Remove(filepath.Join(must1(n.Path("/etc")), "resolv.conf")))
+	must(t, n.WriteFile("/etc/resolv.conf", nil, 0o644))
+	b.startDHCP(b.Upstream)
 	must(t, n.WriteFile("/etc/coredns-empty/Corefile", []byte(emptyResolvCorefile), 0o644))
 	testbed.StartKubelet(t, n, testbed.KubeletConfigFor(n, "resolvConf: \"\"\n"))
 	testbed.AddPod(t, n, testbed.Pod{Name: "coredns-empty", HostNetwork: true,
