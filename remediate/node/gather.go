@@ -84,7 +84,7 @@ type Env struct {
 	Bus        Bus
 	Interfaces func() ([]Iface, error)
 	Log        *slog.Logger
-	// Probe asks an upstream a DNS question; nil: DNSProbe.
+	// Probe asks an upstream a DNS question; nil: probe.DNS.
 	Probe Prober
 	// BusNote says why Bus is nil ("offline", "no system bus: ..."); reported.
 	BusNote string

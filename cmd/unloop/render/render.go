@@ -137,7 +137,7 @@ func writeSummary(b *strings.Builder, p painter, d remediate.CheckDocument) {
 func writePodFile(b *strings.Builder, d remediate.CheckDocument) {
 	rc, k := d.ResolvConf, d.Kubelet
 	if rc.Path == "" {
-		b.WriteString("pod file:  none (kubelet's resolvConf is \"\": pods inherit no nameservers)\n")
+		b.WriteString("pod file:  none (kubelet's resolvConf is \"\": pods get nameserver 127.0.0.1 (::1 for an IPv6 --node-ip), their own loopback)\n")
 		return
 	}
 	var src string
