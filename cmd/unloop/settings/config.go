@@ -276,8 +276,13 @@ func (cf *Flags) loadOptions(opts *node.Options, in values, o origin) error {
 	}
 	if len(in.Strategy) > 1 || len(in.Strategy) == 1 && in.Strategy[0] != "auto" {
 		for i, s := range in.Strategy {
+			if s == "auto" {
+				// auto is unloop's own order of every strategy: one more
+				// strategy beside it would mean nothing.
+				return o.bad("strategy", i, s, "auto stands alone: give auto, or a list of "+strings.Join(remediate.StrategyNames(), ",")+" without it")
+			}
 			if !slices.Contains(remediate.StrategyNames(), s) {
-				return o.bad("strategy", i, s, "want auto or a list of "+strings.Join(remediate.StrategyNames(), ","))
+				return o.bad("strategy", i, s, "not a strategy: want auto, or a list of "+strings.Join(remediate.StrategyNames(), ","))
 			}
 			if !slices.Contains(opts.Strategies, s) {
 				opts.Strategies = append(opts.Strategies, s)
