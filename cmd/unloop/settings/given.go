@@ -216,7 +216,11 @@ func (cf *Flags) checkConfig(name string, data []byte) (*configFile, error) {
 		k, v := m.Content[i], deref(m.Content[i+1])
 		switch {
 		case k.Value == "config" || k.Value != "ignore" && !slices.ContainsFunc(settings, func(s setting) bool { return s.name == k.Value }):
-			return nil, fmt.Errorf("config %s:%d: unknown key %q", name, k.Line, k.Value)
+			msg := fmt.Sprintf("config %s:%d: unknown key %q.", name, k.Line, k.Value)
+			if n := Nearest(k.Value, Keys()); n != "" {
+				msg = fmt.Sprintf("config %s:%d: unknown key %q: did you mean %q?", name, k.Line, k.Value, n)
+			}
+			return nil, fmt.Errorf("%s See '%s --help' for the keys.", msg, cf.cmd.CommandPath())
 		case seen[k.Value]:
 			return nil, fmt.Errorf("config %s:%d: %s set twice", name, k.Line, k.Value)
 		}
