@@ -131,8 +131,11 @@ func openBus(ctx context.Context, c *settings.Config, log *slog.Logger, env node
 	case errors.As(err, &notOurs):
 		// Not this machine, and no bus of its own: nothing may act on this
 		// machine, so files only.
+		// The report's offline note says why, once (a log line too would
+		// repeat it); rollback, which has no report, logs it.
 		c.Opts.Offline = true
-		log.Warn(fmt.Sprintf("offline: --root %s is not this machine and %v", c.Root, notOurs.Err))
+		env.BusNote = fmt.Sprintf("--root %s is not this machine and %v", c.Root, notOurs.Err)
+		log.Debug("offline", "why", env.BusNote)
 		env.Runtime = nil
 		return env, func() {}, nil
 	case err != nil:
