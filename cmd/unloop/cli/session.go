@@ -54,7 +54,34 @@ func (cf *cmdFlags) start(s Streams) (*session, error) {
 		out = io.Discard
 		cf.cmd.SetOut(io.Discard)
 	}
-	return &session{Config: c, log: log, out: out, err: s.Err}, nil
+	return &session{Config: c, log: log, out: &render.Repeating{Writer: out, Flags: nodeFlags(c)}, err: s.Err}, nil
+}
+
+// nodeFlags are the flags that chose the node and how it is read, as given
+// (flag, variable or config file), shell-quoted, for the commands the output
+// suggests: without them, a suggested `unloop apply` would act on / (the
+// default root) rather than the tree this run read.
+func nodeFlags(c *settings.Config) string {
+	var b strings.Builder
+	for _, src := range c.Sources {
+		v := fmt.Sprint(src.Value)
+		switch {
+		case src.From == "default":
+		case src.Name == "root" || src.Name == "config":
+			b.WriteString(" --" + src.Name + " " + shellQuote(v))
+		case src.Name == "offline" && v == "true":
+			b.WriteString(" --offline")
+		}
+	}
+	return b.String()
+}
+
+// shellQuote quotes s for a POSIX shell when it needs it.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_@%+=:,./-") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // onNode is how check, plan, apply and rollback start and end: the settings,
