@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 
 	"github.com/unloop/unloop/remediate/node"
@@ -48,6 +49,13 @@ func (cf *cmdFlags) start(s Streams) (*session, error) {
 	}
 	for _, src := range c.Sources {
 		log.Debug("setting", "name", src.Name, "value", src.Value, "from", src.From)
+		// What plan and apply change depends on their settings: one that
+		// does not come from this command line is said, so that an
+		// UNLOOP_STRATEGY=stub left in the environment does not change the
+		// plan silently. (The config file itself is named in its keys' notes.)
+		if (src.From == "env" || src.From == "file") && src.Name != "config" && slices.Contains([]string{"plan", "apply", "watch"}, cf.cmd.Name()) {
+			log.Info(fmt.Sprintf("%s %v (from %s)", src.Name, src.Value, src.Where))
+		}
 	}
 	out := s.Out
 	if c.Quiet {

@@ -268,6 +268,9 @@ func (c *configFile) check(st setting, where func(line int) string, k, v *yaml.N
 		}
 		items, wheres = append(items, e.Value), append(wheres, where(e.Line))
 	}
+	if len(wheres) == 0 {
+		wheres = []string{where(k.Line)} // [] is named by its key's line
+	}
 	c.text[st.name], c.where[st.name] = items, wheres
 	return nil
 }
