@@ -326,7 +326,11 @@ func (n *Node) addresses(env Env, opts Options) {
 // busNotes says what is not asked over the bus, and why.
 func (n *Node) busNotes(env Env, opts Options) {
 	if opts.Offline {
-		n.Notes = append(n.Notes, "offline: files only; systemd-resolved's live state and the node's interfaces were not read")
+		why := "offline: "
+		if env.BusNote != "" {
+			why += env.BusNote + "; " // unloop turned offline itself: why
+		}
+		n.Notes = append(n.Notes, why+"files only; systemd-resolved's live state and the node's interfaces were not read")
 	} else if env.Bus == nil && env.BusNote != "" {
 		n.Notes = append(n.Notes, env.BusNote+"; systemd-resolved's live state was not read")
 	}

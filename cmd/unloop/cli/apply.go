@@ -135,6 +135,9 @@ With --quiet nothing is printed but the error.`,
 	flags := addSettings(cmd, rollbackSettings...)
 	cmd.RunE = func(*cobra.Command, []string) error {
 		return flags.onNode(s, func(ctx context.Context, ss *session, env node.Env) error {
+			if ss.Opts.Offline && env.BusNote != "" {
+				ss.log.Warn("offline: " + env.BusNote + "; nothing is restarted")
+			}
 			res, err := remediate.Rollback(ctx, env, ss.Opts, run, force)
 			if res == nil || errors.Is(err, remediate.ErrRolledBack) {
 				if errors.Is(err, journal.ErrNoRun) {

@@ -76,7 +76,7 @@ Each check's result is printed as check (or apply) prints it.
 	}
 	flags := addSettings(cmd, applySettings...)
 	f := cmd.Flags()
-	f.BoolVar(&wf.apply, "apply", false, "apply what a check finds, as `unloop apply` (under its lock and journal)")
+	f.BoolVar(&wf.apply, "apply", false, "apply what a check finds, as unloop apply does (under its lock and journal)")
 	f.StringVar(&wf.listen, "listen", defaultListen, "`ADDRESS` to serve /metrics and /healthz on (empty: none)")
 	f.StringVar(&wf.textfile, "textfile", "", "also write the metrics to this file after each check, atomically (node_exporter's textfile collector)")
 	f.DurationVar(&wf.debounce, "debounce", 500*time.Millisecond, "wait this long after a change before checking, so a burst of writes is one check")

@@ -28,15 +28,36 @@ func writeJSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
-// painter colours text only when writing to a terminal and NO_COLOR is unset.
-type painter struct{ on bool }
+// Repeating is a writer that knows the flags which chose the node this run
+// read (--root, --config, --offline), shell-quoted: every command the text
+// suggests carries them, so that it acts on the same tree.
+type Repeating struct {
+	io.Writer
+	Flags string // " --root /mnt/node", or ""
+}
+
+// painter colours text only when writing to a terminal and NO_COLOR is
+// unset, and writes the commands the text suggests.
+type painter struct {
+	on    bool
+	again string // Repeating's Flags
+}
 
 func newPainter(w io.Writer) painter {
-	f, ok := w.(*os.File)
-	if !ok || os.Getenv("NO_COLOR") != "" {
-		return painter{}
+	var p painter
+	if r, ok := w.(*Repeating); ok {
+		w, p.again = r.Writer, r.Flags
 	}
-	return painter{on: term.IsTerminal(int(f.Fd()))}
+	f, ok := w.(*os.File)
+	if ok && os.Getenv("NO_COLOR") == "" {
+		p.on = term.IsTerminal(int(f.Fd()))
+	}
+	return p
+}
+
+// command is a command to suggest: "unloop apply --root /mnt/node --strategy kubelet".
+func (p painter) command(verb string, args ...string) string {
+	return strings.Join(append([]string{"unloop " + verb + p.again}, args...), " ")
 }
 
 func (p painter) paint(code, s string) string {
@@ -194,7 +215,7 @@ func writeLoop(b *strings.Builder, p painter, l remediate.LoopDocument, fs []rem
 	field("why", l.Why)
 	switch {
 	case len(l.Fixes) > 0:
-		field("fix", []string{fixLine(l.Fixes)})
+		field("fix", []string{p.fixLine(l.Fixes)})
 	default:
 		// No one strategy fixes every part: an order that holds one for each.
 		var each []string
@@ -204,7 +225,7 @@ func writeLoop(b *strings.Builder, p painter, l remediate.LoopDocument, fs []rem
 			}
 		}
 		if len(each) > 0 {
-			field("fix", []string{"unloop apply --strategy " + strings.Join(each, ",")})
+			field("fix", []string{p.command("apply", "--strategy", strings.Join(each, ","))})
 		}
 	}
 	var byCode []string
@@ -234,8 +255,8 @@ func appendAt(list []string, code, at string) []string {
 	return append(list, code+"  "+at)
 }
 
-func fixLine(fixes []string) string {
-	s := "unloop apply --strategy " + fixes[0]
+func (p painter) fixLine(fixes []string) string {
+	s := p.command("apply", "--strategy", fixes[0])
 	if len(fixes) > 1 {
 		s += "  (or: " + strings.Join(fixes[1:], ", ") + ")"
 	}
@@ -264,7 +285,7 @@ func writeFinding(b *strings.Builder, p painter, f remediate.FindingDocument) {
 		fmt.Fprintf(b, "  %s%s\n", arrow, printable(c))
 	}
 	if len(f.Fixes) > 0 {
-		fmt.Fprintf(b, "  fix: %s\n", fixLine(f.Fixes))
+		fmt.Fprintf(b, "  fix: %s\n", p.fixLine(f.Fixes))
 	}
 }
 
@@ -516,7 +537,7 @@ func Apply(w io.Writer, format string, res *remediate.Result, err error) error {
 		if !res.Verified {
 			verified = "not verified (--no-verify)"
 		}
-		fmt.Fprintf(&b, "Applied run %s (%s). Undo with: unloop rollback --run %s\n", res.Run, verified, res.Run)
+		fmt.Fprintf(&b, "Applied run %s (%s). Undo with: %s\n", res.Run, verified, p.command("rollback", "--run", res.Run))
 		fmt.Fprintf(&b, "%s %d %s changed, %d %s restarted.\n", p.paint("1;32", "Apply complete:"), files, Plural(files, "file"), units, Plural(units, "unit"))
 	}
 	for _, pod := range res.Recreated {
