@@ -16,6 +16,7 @@ import (
 	"github.com/unloop/unloop/hostcfg/hostcfgtest"
 	"github.com/unloop/unloop/hostcfg/kubelet"
 	"github.com/unloop/unloop/remediate/node"
+	dnsprobe "github.com/unloop/unloop/remediate/probe"
 )
 
 // TestFieldKubelets checks the node trees of kubelets that live elsewhere
@@ -111,7 +112,7 @@ func TestK3sFallbackProbe(t *testing.T) {
 			var asked []netip.Addr
 			probe := func(ctx context.Context, a netip.Addr) error {
 				asked = append(asked, a)
-				return node.ProbeAt(ctx, server)
+				return dnsprobe.At(ctx, server)
 			}
 			rep, _, err := Check(context.Background(), node.Env{Root: root, Probe: probe}, node.Options{Offline: tt.offline})
 			if err != nil {
@@ -155,5 +156,34 @@ func TestK0sByHand(t *testing.T) {
 	}
 	if after := hostcfgtest.State(t, dir, unloopOwn); !maps.Equal(before, after) {
 		t.Errorf("apply changed the node")
+	}
+}
+
+// A site's drop-in that kubelet or k3s reads after any name unloop can give
+// its own file decides the pod file whatever unloop writes: apply refuses at
+// plan time, names that file, and writes nothing.
+func TestDropInCannotWin(t *testing.T) {
+	for tree, site := range map[string]string{
+		"kubelet-config-dir-last": "/etc/kubernetes/kubelet.conf.d/zzz-site.conf",
+		"k3s-config-d-last":       "/etc/rancher/k3s/config.yaml.d/zzz-site.yaml",
+	} {
+		t.Run(tree, func(t *testing.T) {
+			dir, comment := hostcfgtest.Tree(t, filepath.Join("testdata", "nodes", tree+".txtar"))
+			root, err := hostcfg.NewRoot(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			before := hostcfgtest.State(t, dir, nil)
+			env, opts := node.Env{Root: root}, treeOptions(t, comment)
+			if _, err := MakePlan(context.Background(), env, opts); err == nil || !strings.Contains(err.Error(), site) {
+				t.Errorf("plan: %v, want a refusal naming %s", err, site)
+			}
+			if _, err := Apply(context.Background(), env, opts); err == nil || !strings.Contains(err.Error(), site) {
+				t.Errorf("apply: %v, want a refusal naming %s", err, site)
+			}
+			if after := hostcfgtest.State(t, dir, unloopOwn); !maps.Equal(before, after) {
+				t.Errorf("apply changed the node")
+			}
+		})
 	}
 }

@@ -21,7 +21,7 @@ const UnloopResolvConf = "/etc/unloop/resolv.conf"
 var kubeletStrategy = Strategy{
 	Name:     node.StrategyKubelet,
 	Help:     "point kubelet's resolvConf at a clean file (resolved's uplink file, else unloop's own) and restart kubelet",
-	Fixes:    []node.Code{node.CodeResolvedStub, node.CodeLoopback, node.CodeNodeLocalDNS, node.CodeKubeletMissing, node.CodeKubeletMisspelled, node.CodeDhclientInjects, node.CodeResolvedUpstreamLoop, node.CodeNetworkManagerInjects, node.CodeNetworkdInjects, node.CodeNameserverNone},
+	Fixes:    []node.Code{node.CodeResolvedStub, node.CodeLoopback, node.CodeNodeLocalDNS, node.CodeClusterDNS, node.CodeKubeletMissing, node.CodeKubeletMisspelled, node.CodeDhclientInjects, node.CodeResolvedUpstreamLoop, node.CodeNetworkManagerInjects, node.CodeNetworkdInjects, node.CodeNameserverNone},
 	Applies:  func(n *node.Node) bool { return n.Kubelet.Present },
 	podsOnly: true,
 	plan:     planKubelet,
@@ -67,7 +67,11 @@ func planKubelet(ctx context.Context, p *planner, _ []node.Finding) error {
 		}
 	}
 	k := n.Kubelet
-	reason := fmt.Sprintf("kubelet hands pods %s instead of %s", target, n.PodFile)
+	was := n.PodFile
+	if was == "" {
+		was = "their own loopback (resolvConf \"\")"
+	}
+	reason := fmt.Sprintf("kubelet hands pods %s instead of %s", target, was)
 	if err := p.pointKubelet(k, target, reason); err != nil {
 		return err
 	}
@@ -88,6 +92,9 @@ func (p *planner) pointKubelet(k *kubelet.Setup, target, reason string) error {
 	case k.Fix.Edit != nil:
 		if n.PodFile == target && len(k.Misspelled) == 0 {
 			return nil
+		}
+		if err := fixWins(k, target); err != nil {
+			return err
 		}
 		return p.edit(k.Fix.Path, node.StrategyKubelet, reason+" ("+path.Base(k.Fix.Path)+")", func(old []byte) ([]byte, error) {
 			return k.Fix.Edit(old, target)
@@ -112,4 +119,20 @@ func (p *planner) pointKubelet(k *kubelet.Setup, target, reason string) error {
 	default:
 		return errors.New("kubelet has neither a config file (no --config, no /var/lib/kubelet/config.yaml or /etc/kubernetes/kubelet-config.yaml) nor a --resolv-conf flag: nowhere to set resolvConf")
 	}
+}
+
+// fixWins refuses, before anything is written, a drop-in that a later file
+// of the site's would override: the reader's merge, replayed with unloop's
+// file in place, must end on that file.
+func fixWins(k *kubelet.Setup, target string) error {
+	if k.Fix.Refuse != "" {
+		return errors.New(k.Fix.Refuse)
+	}
+	if k.Fix.Merged == nil {
+		return nil
+	}
+	if at := k.Fix.Merged(target); at.File != k.Fix.Path {
+		return fmt.Errorf("%s line %d would decide kubelet's pod file over unloop's %s: remove that setting from %s, then run apply again", at.File, at.Line, k.Fix.Path, at.File)
+	}
+	return nil
 }

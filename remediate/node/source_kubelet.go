@@ -10,6 +10,7 @@ import (
 	"github.com/unloop/unloop/hostcfg"
 	"github.com/unloop/unloop/hostcfg/kubelet"
 	"github.com/unloop/unloop/hostcfg/resolvconf"
+	dnsprobe "github.com/unloop/unloop/remediate/probe"
 )
 
 // kubeletSource is kubelet, in whatever distribution runs it
@@ -63,7 +64,9 @@ func (kubeletSource) Read(ctx context.Context, g *Gathering) {
 	n.checkFallback(ctx, g.Env, g.Opts)
 }
 
-func (kubeletSource) Findings(n *Node, _ []Reader) []Finding { return n.kubeletFindings() }
+func (kubeletSource) Findings(n *Node, rds []Reader) []Finding {
+	return append(n.kubeletFindings(), n.emptyResolvConfFindings(rds)...)
+}
 
 // runningKubelet is, online, what the running kubelet found by its process
 // hands to pods, over what its files say (kubelet.Reconcile); files when no
@@ -96,7 +99,7 @@ func (n *Node) checkFallback(ctx context.Context, env Env, opts Options) {
 	}
 	probe := env.Probe
 	if probe == nil {
-		probe = DNSProbe
+		probe = dnsprobe.DNS
 	}
 	if err := probe(ctx, a); err != nil {
 		n.Notes = append(n.Notes, fmt.Sprintf("%s; %s does not answer from this node (%v): pods get no DNS. Set resolv-conf in %s's config to a file of servers that answer", head, a, err, k.Distro))
@@ -115,13 +118,7 @@ func (n *Node) kubeletFindings() []Finding {
 		out = append(out, newFinding(CodeKubeletMisspelled, m.File, m.Line, netip.Addr{}, chain, StrategyKubelet))
 	}
 	if k.Present && n.PodFile != "" && !n.PodExists {
-		where := kubelet.Where{}
-		switch {
-		case k.ResolvConfSource == "flag" && k.ResolvConfFlag != nil:
-			where = kubelet.Where{File: k.ResolvConfFlag.File, Line: k.ResolvConfFlag.Line}
-		case k.ResolvConfSource == "config":
-			where = k.ResolvConfAt
-		}
+		where, _ := k.ResolvConfSet()
 		chain := []string{n.kubeletStep(), fmt.Sprintf("%s does not exist", n.PodFile)}
 		if n.PodFile == resolvedTypoFile {
 			chain = append(chain, "the real file is "+resolvconf.ResolvedUplinkFile+" (resolve, with an e)")
