@@ -65,6 +65,9 @@ func (kubeletSource) Read(ctx context.Context, g *Gathering) {
 }
 
 func (kubeletSource) Findings(n *Node, rds []Reader) []Finding {
+	if n.Kubelet.Unknown != "" {
+		return n.kubeletFindings() // its "" is no resolvConf: "", only unknown
+	}
 	return append(n.kubeletFindings(), n.emptyResolvConfFindings(rds)...)
 }
 
