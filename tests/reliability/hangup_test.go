@@ -1,0 +1,96 @@
+package reliability
+
+import (
+	"github.com/unloop/unloop/hostcfg/hostcfgtest"
+
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+)
+
+// TestHangupAtEveryStep: SIGHUP (a dropped SSH session) reaches apply after
+// each of its durable steps, and a rollback after each path it restored, for
+// every strategy: the run carries on to its
+// end. apply exits 0 with the node as an uninterrupted run leaves it and the
+// run applied; rollback exits 0 with the node as it was and the run rolled
+// back. Killed by the signal instead, apply left the hook written and
+// dhclient.conf and resolv.conf unfixed with the run "started", and rollback
+// a mixed node with the run "applied".
+func TestHangupAtEveryStep(t *testing.T) {
+	var points atomic.Int32
+	// One node tree per strategy: the signal's handling does not depend on
+	// the tree, and every strategy's steps are reached.
+	seen := map[string]bool{}
+	for _, c := range crashCases(t) {
+		strategy := c.name[strings.LastIndex(c.name, "/")+1:]
+		if seen[strategy] && c.name != "rhel-kubespray-dhclient/dhclient" { // hook, dhclient.conf, resolv.conf
+			continue
+		}
+		seen[strategy] = true
+		t.Run(c.name, func(t *testing.T) {
+			origDir, _ := hostcfgtest.Tree(t, c.tree)
+			orig := state(t, origDir)
+			apply := func(bin, dir string, env ...string) result {
+				t.Helper()
+				return run(t, bin, env, append([]string{"apply", "--root", dir, "--output", "json"}, c.args...)...)
+			}
+			rollback := func(bin, dir string, env ...string) result {
+				t.Helper()
+				return run(t, bin, env, "rollback", "--root", dir, "--offline")
+			}
+
+			refDir := copyTree(t, origDir)
+			trace := filepath.Join(t.TempDir(), "trace")
+			if r := apply(unloopCrashBin(), refDir, "UNLOOP_CRASH_TRACE="+trace); r.Code != 0 {
+				t.Fatalf("apply: %s", r)
+			}
+			want := state(t, refDir)
+			applySteps := traceLines(t, trace)
+			for _, step := range applySteps {
+				t.Run("apply/"+strings.ReplaceAll(step, "/", "∕"), func(t *testing.T) {
+					points.Add(1)
+					dir := copyTree(t, origDir)
+					r := apply(unloopCrashBin(), dir, "UNLOOP_HUP_AT="+step)
+					if r.Code != 0 || !strings.Contains(r.Stdout, `"verified": true`) {
+						t.Fatalf("apply with SIGHUP at %q did not finish: %s", step, r)
+					}
+					if d := diffStates(state(t, dir), want); d != "" {
+						t.Fatalf("SIGHUP at %q: the node is not as an uninterrupted apply leaves it:\n%s", step, d)
+					}
+					if got := journalStates(t, dir); !slices.Equal(got, []string{"applied"}) {
+						t.Fatalf("SIGHUP at %q: runs in states %q, want one applied", step, got)
+					}
+				})
+			}
+
+			// The rollback's points: after each path it restored.
+			rbTrace := filepath.Join(t.TempDir(), "trace")
+			if r := rollback(unloopCrashBin(), copyTree(t, refDir), "UNLOOP_CRASH_TRACE="+rbTrace); r.Code != 0 {
+				t.Fatalf("rollback: %s", r)
+			}
+			rbSteps := traceLines(t, rbTrace)
+			if len(rbSteps) == 0 || !strings.HasPrefix(rbSteps[0], "restored ") {
+				t.Fatalf("rollback's points: %q, want restored ...", rbSteps)
+			}
+			for _, step := range rbSteps {
+				t.Run("rollback/"+strings.ReplaceAll(step, "/", "∕"), func(t *testing.T) {
+					points.Add(1)
+					dir := copyTree(t, refDir)
+					r := rollback(unloopCrashBin(), dir, "UNLOOP_HUP_AT="+step)
+					if r.Code != 0 {
+						t.Fatalf("rollback with SIGHUP at %q did not finish: %s", step, r)
+					}
+					if d := diffStates(state(t, dir), orig); d != "" {
+						t.Fatalf("SIGHUP at %q: the node is not as it was:\n%s", step, d)
+					}
+					if got := journalStates(t, dir); !slices.Equal(got, []string{"rolled-back"}) {
+						t.Fatalf("SIGHUP at %q: runs in states %q, want one rolled-back", step, got)
+					}
+				})
+			}
+		})
+	}
+	t.Logf("hangup points tested: %d", points.Load())
+}
