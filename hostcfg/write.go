@@ -68,9 +68,11 @@ func (r *Root) WriteFile(p string, data []byte, mode fs.FileMode, uid, gid int) 
 // the very same folder, not a link where a file was read, with the same
 // content, mode and owner. It checks through the folder's handle once the new
 // file is complete, immediately before the rename; otherwise it writes
-// nothing and its error wraps ErrChanged. What is left is the moment between
-// that check and the rename, which no rename can close. A link found where a
-// file was read, or another folder, wraps ErrSwapped instead.
+// nothing and its error wraps ErrChanged. The moment between that check and
+// the rename is closed by exchanging the names instead of renaming over
+// (swapIn): what the name held at the exchange is checked again, and put
+// back when it is not what before recorded. A link found where a file was
+// read, or another folder, wraps ErrSwapped instead.
 func (r *Root) ReplaceFile(before *Snapshot, data []byte, mode fs.FileMode, uid, gid int) error {
 	if before == nil {
 		return errors.New("replacing a file: no snapshot to compare with")
@@ -142,12 +144,15 @@ func (r *Root) replace(p string, want *Snapshot, data []byte, mode fs.FileMode, 
 			return &FileError{Path: p, Err: err}
 		}
 	}
-	err = unix.Renameat(int(d.Fd()), tmp, int(d.Fd()), base)
+	err = r.swapIn(d, tmp, base, p, want)
 	if errors.Is(err, unix.EBUSY) && oldFile {
 		if err := writeInPlace(d, base, data, mode, uid, gid, xs); err != nil {
 			return &FileError{Path: p, Err: fmt.Errorf("mount point, writing in place: %w", err)}
 		}
 		return nil
+	}
+	if errors.Is(err, ErrChanged) || errors.Is(err, ErrSwapped) {
+		return &FileError{Path: p, Err: err}
 	}
 	if err != nil {
 		return &FileError{Path: p, Err: fmt.Errorf("replacing: %w", err)}
@@ -485,7 +490,10 @@ func (r *Root) symlink(p, target string, uid, gid int, want *Snapshot) error {
 			return &FileError{Path: p, Err: err}
 		}
 	}
-	if err := unix.Renameat(int(d.Fd()), tmp, int(d.Fd()), base); err != nil {
+	if err := r.swapIn(d, tmp, base, p, want); err != nil {
+		if errors.Is(err, ErrChanged) {
+			return &FileError{Path: p, Err: err}
+		}
 		return &FileError{Path: p, Err: fmt.Errorf("linking to %s: %w", target, err)}
 	}
 	renamed = true
