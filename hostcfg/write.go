@@ -9,7 +9,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"path"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -596,40 +595,6 @@ func (r *Root) Rename(from, to string) error {
 		return &FileError{Path: from, Err: err}
 	}
 	return nil
-}
-
-// RemoveWriteTemps removes what a WriteFile or Symlink of p killed between
-// its temp file and its rename leaves beside p: the temp file ("." + name +
-// digits, maybe half written), a temp link, and, from older unloops
-// (renameio), a temp folder holding tmp.symlink. Only names of exactly that
-// shape are touched. It returns the node paths it removed.
-func (r *Root) RemoveWriteTemps(p string) ([]string, error) {
-	dir, base := path.Split(clean(p))
-	ents, err := r.ReadDir(dir)
-	if err != nil {
-		return nil, err
-	}
-	temp := regexp.MustCompile(`^\.` + regexp.QuoteMeta(base) + `[0-9]+$`)
-	var removed []string
-	var errs []error
-	for _, e := range ents {
-		if !temp.MatchString(e.Name()) {
-			continue
-		}
-		tp := path.Join(dir, e.Name())
-		if e.IsDir() {
-			// renameio.Symlink's folder: the link, then the folder.
-			if err := r.Remove(path.Join(tp, "tmp.symlink")); err != nil {
-				errs = append(errs, err)
-			}
-		}
-		if err := r.Remove(tp); err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		removed = append(removed, tp)
-	}
-	return removed, errors.Join(errs...)
 }
 
 // MkdirAll makes the folder p and any missing parent, each with mode (set
