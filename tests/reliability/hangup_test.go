@@ -1,6 +1,9 @@
 package reliability
 
 import (
+	"encoding/json"
+	"time"
+
 	"github.com/unloop/unloop/hostcfg/hostcfgtest"
 
 	"path/filepath"
@@ -93,4 +96,58 @@ func TestHangupAtEveryStep(t *testing.T) {
 		})
 	}
 	t.Logf("hangup points tested: %d", points.Load())
+}
+
+// TestHangupOnNode: on a booted node, SIGHUP reaches apply while it watches
+// kubelet after its restart, and then rollback after it restored kubelet's
+// config. Both finish: apply leaves kubelet running on the fixed config and
+// the run applied; rollback leaves the files as they were, kubelet restarted
+// on its old config, and the run rolled back.
+func TestHangupOnNode(t *testing.T) {
+	b := newBed(t, "bookworm")
+	orig := b.nodeState()
+	r := b.unloop(2*time.Minute, "unloop-crash", []string{"UNLOOP_HUP_AT=watching kubelet.service"}, "apply", "--strategy", "kubelet", "--output", "json")
+	if r.Code != 0 || !decode(t, r).Verified {
+		t.Fatalf("apply under SIGHUP: %s", r)
+	}
+	if d := diffStates(b.nodeState(), orig); d == "" {
+		t.Fatal("apply under SIGHUP changed nothing")
+	}
+	if ok, desc := b.kubeletConsistent(); !ok || !b.active("kubelet.service") {
+		t.Fatalf("kubelet is not running on the fixed config:\n%s\n%s", desc, b.journal("kubelet.service"))
+	}
+	if states := b.runStates(); !slices.Equal(states, []string{"applied"}) {
+		t.Fatalf("runs in states %q after apply under SIGHUP, want one applied", states)
+	}
+
+	r = b.unloop(2*time.Minute, "unloop-crash", []string{"UNLOOP_HUP_AT=restored /var/lib/kubelet/config.yaml"}, "rollback")
+	if r.Code != 0 {
+		t.Fatalf("rollback under SIGHUP: %s", r)
+	}
+	if d := diffStates(b.nodeState(), orig); d != "" {
+		t.Fatalf("the files are not as they were:\n%s", d)
+	}
+	if ok, desc := b.kubeletConsistent(); !ok || !b.active("kubelet.service") {
+		t.Fatalf("kubelet was not restarted on its old config:\n%s\n%s", desc, b.journal("kubelet.service"))
+	}
+	if states := b.runStates(); !slices.Equal(states, []string{"rolled-back"}) {
+		t.Fatalf("runs in states %q after rollback under SIGHUP, want one rolled-back", states)
+	}
+}
+
+// runStates lists the node's runs' states, newest first.
+func (b *bed) runStates() []string {
+	b.t.Helper()
+	r := b.unloop(time.Minute, "unloop", nil, "runs", "--output", "json")
+	var runs struct {
+		Runs []struct {
+			State string `json:"state"`
+		} `json:"runs"`
+	}
+	must(b.t, json.Unmarshal([]byte(r.Stdout), &runs))
+	var states []string
+	for _, run := range runs.Runs {
+		states = append(states, run.State)
+	}
+	return states
 }
