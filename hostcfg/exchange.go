@@ -9,7 +9,8 @@ import (
 )
 
 // swapIn puts the complete temp entry tmp (a file or a link) at base in the
-// folder d (the node path p). With want nil it is a plain rename over whatever is there.
+// folder d (the node path p). With want nil it is a plain rename over
+// whatever is there.
 //
 // With want, the check before it (unchanged) leaves an instant in which
 // another writer (a DHCP renew: dhclient-script renames its own temp file
@@ -21,9 +22,11 @@ import (
 // Where nothing was there (want.Exists false), RENAME_NOREPLACE refuses a
 // file that appeared meanwhile in the same way.
 //
-// A filesystem without RENAME_EXCHANGE (EINVAL) gets the plain rename, and
-// with it the instant. EBUSY (a mount point) is returned for the caller to
-// write in place.
+// A filesystem without RENAME_EXCHANGE (EINVAL: NFS, for one) gets the
+// plain rename, and with it the instant. EBUSY (a mount point) is returned
+// for the caller to write in place. Killed between the exchange and the
+// removal of what came out, the original is left at the temp name, which
+// the next apply's temp cleanup recognises by its content.
 func (r *Root) swapIn(d *os.File, tmp, base, p string, want *Snapshot) error {
 	dfd := int(d.Fd())
 	if want == nil {
