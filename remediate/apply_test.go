@@ -64,6 +64,11 @@ func TestStrategies(t *testing.T) {
 		{"rke2-agent", nil, []string{"file:/etc/rancher/rke2/config.yaml.d/99-unloop-resolvconf.yaml"}},
 		{"eks-al2023-nodeadm", nil, []string{"file:/etc/kubernetes/kubelet/config.json.d/99-unloop-resolvconf.conf"}},
 		{"kubelet-config-dir", nil, []string{"file:/etc/kubernetes/kubelet.conf.d/99-unloop-resolvconf.conf"}},
+		// A site's file that kubelet or k3s reads after 99-unloop-*: unloop's
+		// file is named to be read after it, and check then finds it in force.
+		{"kubelet-config-dir-letter", nil, []string{"file:/etc/kubernetes/kubelet.conf.d/zz-unloop-resolvconf.conf"}},
+		{"kubelet-config-dir-subfolder", nil, []string{"file:/etc/kubernetes/kubelet.conf.d/zz-unloop-resolvconf.conf"}},
+		{"k3s-config-d-custom", nil, []string{"file:/etc/rancher/k3s/config.yaml.d/zz-unloop-resolvconf.yaml"}},
 		{"microk8s", nil, []string{"file:/var/snap/microk8s/7394/args/kubelet"}},
 		{"k8s-snap", nil, []string{"file:/var/snap/k8s/common/args/kubelet"}},
 	}

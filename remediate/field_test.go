@@ -157,3 +157,32 @@ func TestK0sByHand(t *testing.T) {
 		t.Errorf("apply changed the node")
 	}
 }
+
+// A site's drop-in that kubelet or k3s reads after any name unloop can give
+// its own file decides the pod file whatever unloop writes: apply refuses at
+// plan time, names that file, and writes nothing.
+func TestDropInCannotWin(t *testing.T) {
+	for tree, site := range map[string]string{
+		"kubelet-config-dir-last": "/etc/kubernetes/kubelet.conf.d/zzz-site.conf",
+		"k3s-config-d-last":       "/etc/rancher/k3s/config.yaml.d/zzz-site.yaml",
+	} {
+		t.Run(tree, func(t *testing.T) {
+			dir, comment := hostcfgtest.Tree(t, filepath.Join("testdata", "nodes", tree+".txtar"))
+			root, err := hostcfg.NewRoot(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			before := hostcfgtest.State(t, dir, nil)
+			env, opts := node.Env{Root: root}, treeOptions(t, comment)
+			if _, err := MakePlan(context.Background(), env, opts); err == nil || !strings.Contains(err.Error(), site) {
+				t.Errorf("plan: %v, want a refusal naming %s", err, site)
+			}
+			if _, err := Apply(context.Background(), env, opts); err == nil || !strings.Contains(err.Error(), site) {
+				t.Errorf("apply: %v, want a refusal naming %s", err, site)
+			}
+			if after := hostcfgtest.State(t, dir, unloopOwn); !maps.Equal(before, after) {
+				t.Errorf("apply changed the node")
+			}
+		})
+	}
+}

@@ -89,6 +89,9 @@ func (p *planner) pointKubelet(k *kubelet.Setup, target, reason string) error {
 		if n.PodFile == target && len(k.Misspelled) == 0 {
 			return nil
 		}
+		if err := fixWins(k, target); err != nil {
+			return err
+		}
 		return p.edit(k.Fix.Path, node.StrategyKubelet, reason+" ("+path.Base(k.Fix.Path)+")", func(old []byte) ([]byte, error) {
 			return k.Fix.Edit(old, target)
 		})
@@ -112,4 +115,20 @@ func (p *planner) pointKubelet(k *kubelet.Setup, target, reason string) error {
 	default:
 		return errors.New("kubelet has neither a config file (no --config, no /var/lib/kubelet/config.yaml or /etc/kubernetes/kubelet-config.yaml) nor a --resolv-conf flag: nowhere to set resolvConf")
 	}
+}
+
+// fixWins refuses, before anything is written, a drop-in that a later file
+// of the site's would override: the reader's merge, replayed with unloop's
+// file in place, must end on that file.
+func fixWins(k *kubelet.Setup, target string) error {
+	if k.Fix.Refuse != "" {
+		return errors.New(k.Fix.Refuse)
+	}
+	if k.Fix.Merged == nil {
+		return nil
+	}
+	if at := k.Fix.Merged(target); at.File != k.Fix.Path {
+		return fmt.Errorf("%s line %d would decide kubelet's pod file over unloop's %s: remove that setting from %s, then run apply again", at.File, at.Line, k.Fix.Path, at.File)
+	}
+	return nil
 }

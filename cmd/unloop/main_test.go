@@ -49,6 +49,27 @@ func TestScripts(t *testing.T) {
 			"waitfor":  waitFor,
 			"freeaddr": freeAddr,
 			"dbusd":    dbusDaemon,
+			// sleep DURATION: a window in which something must not happen
+			// (watch applying again), since nothing marks its absence.
+			"sleep": func(ts *testscript.TestScript, neg bool, args []string) {
+				if neg || len(args) != 1 {
+					ts.Fatalf("usage: sleep DURATION")
+				}
+				d, err := time.ParseDuration(args[0])
+				ts.Check(err)
+				time.Sleep(d)
+			},
+			// immutable FILE: chattr +i FILE (the real e2fsprogs tool, on
+			// the test's ext4 work folder), undone when the script ends,
+			// failed or not, so that its folder can be removed.
+			"immutable": func(ts *testscript.TestScript, neg bool, args []string) {
+				if neg || len(args) != 1 {
+					ts.Fatalf("usage: immutable FILE")
+				}
+				f := ts.MkAbs(args[0])
+				ts.Check(exec.Command("chattr", "+i", f).Run())
+				ts.Defer(func() { exec.Command("chattr", "-i", f).Run() })
+			},
 			// exits N CMD ARGS...: run CMD and require exit status N.
 			// closedout N CMD ARGS...: run CMD with stdout and stderr a pipe
 			// whose reader is gone (| head, a dropped SSH session) before CMD

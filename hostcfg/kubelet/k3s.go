@@ -7,6 +7,7 @@ import (
 	"net"
 	"path"
 	"regexp"
+	"slices"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -33,8 +34,9 @@ var rancherDistros = []rancher{
 	{DistroRKE2, []string{"rke2-server.service", "rke2-agent.service"}, "RKE2", "/etc/rancher/rke2/config.yaml", "/var/lib/rancher/rke2"},
 }
 
-// RancherDropIn is the name of unloop's file in config.yaml.d: it sorts
-// after the files people and installers put there.
+// RancherDropIn is the usual name of unloop's file in config.yaml.d: it
+// sorts after the numbered files installers put there. placeRancher names it
+// zz-unloop-resolvconf.yaml when a site's file read later would override it.
 const RancherDropIn = "99-unloop-resolvconf.yaml"
 
 // k3sCandidates are the files k3s looks at when nothing names one, in order.
@@ -57,9 +59,12 @@ type rancherSetting struct {
 type rancherArgs struct {
 	resolvConf  *rancherSetting
 	kubeletArgs []rancherSetting // config.yaml's first, then the unit's
-	nodeName    *rancherSetting
-	dataDir     string
-	configFile  string
+	// argsReplaced is the last "kubelet-arg:" (no "+") of the config files:
+	// it dropped the kubelet args of the files before it.
+	argsReplaced Where
+	nodeName     *rancherSetting
+	dataDir      string
+	configFile   string
 }
 
 // discoverRancher finds k3s or RKE2; nil when neither is on the node.
@@ -128,7 +133,9 @@ func (d rancher) discover(r *hostcfg.Root, unit string, unitFiles []string) (*Se
 	}
 	// configfilearg puts config.yaml's flags before the command line's, so
 	// the command line wins a single value and adds to a list.
-	if err := a.readConfig(r, k); err != nil {
+	pre := a
+	read, err := a.readConfig(r, k)
+	if err != nil {
 		return k, err
 	}
 	a.readCLI(cli, &files)
@@ -136,7 +143,7 @@ func (d rancher) discover(r *hostcfg.Root, unit string, unitFiles []string) (*Se
 	if a.nodeName != nil {
 		k.NodeName = a.nodeName.value
 	}
-	k.Fix = Fix{Path: path.Join(conffile.Clean(a.configFile)+".d", RancherDropIn), Edit: rancherDropInEdit}
+	k.Fix = placeRancher(pre, conffile.Clean(a.configFile)+".d", read, cli, &files)
 	if a.choose(k) {
 		return k, nil
 	}
@@ -150,8 +157,8 @@ func (a *rancherArgs) choose(k *Setup) bool {
 	// entries override those by name, the last one winning (pkg/util/args.go).
 	for i := len(a.kubeletArgs) - 1; i >= 0; i-- {
 		ka := a.kubeletArgs[i]
-		name, val, _ := strings.Cut(strings.TrimPrefix(ka.value, "--"), "=")
-		if strings.ReplaceAll(name, "_", "-") != "resolv-conf" {
+		val, ok := kubeletArgResolvConf(ka.value)
+		if !ok {
 			continue
 		}
 		k.ResolvConf = val
@@ -293,15 +300,21 @@ func (a *rancherArgs) readCLI(args []unitfile.Text, files *unitfile.Files) {
 	})
 }
 
+// configFile is one of k3s's config files, read.
+type configFile struct {
+	path string
+	data []byte
+}
+
 // readConfig reads config.yaml and then config.yaml.d/*.yaml and *.yml (any
 // case, by name), as configfilearg does: a later file replaces a key, or adds
-// to it when the key ends in "+".
-func (a *rancherArgs) readConfig(r *hostcfg.Root, k *Setup) error {
+// to it when the key ends in "+". It returns the files read, in that order.
+func (a *rancherArgs) readConfig(r *hostcfg.Root, k *Setup) ([]configFile, error) {
 	base := conffile.Clean(a.configFile)
 	paths := []string{base}
 	ents, err := r.ReadDir(base + ".d")
 	if err != nil {
-		return fmt.Errorf("listing %s.d: %w", base, err)
+		return nil, fmt.Errorf("listing %s.d: %w", base, err)
 	}
 	for _, e := range ents {
 		n := strings.ToLower(e.Name())
@@ -309,20 +322,74 @@ func (a *rancherArgs) readConfig(r *hostcfg.Root, k *Setup) error {
 			paths = append(paths, path.Join(base+".d", e.Name()))
 		}
 	}
+	var read []configFile
 	for _, p := range paths {
 		data, ok, err := r.ReadFileIfExists(p)
 		if err != nil {
-			return fmt.Errorf("reading %s config: %w", k.Distro, err)
+			return nil, fmt.Errorf("reading %s config: %w", k.Distro, err)
 		}
 		if !ok {
 			continue
 		}
 		k.ConfigFiles = append(k.ConfigFiles, p)
 		if err := a.readConfigFile(p, data); err != nil {
-			return err
+			return nil, err
 		}
+		read = append(read, configFile{p, data})
 	}
-	return nil
+	return read, nil
+}
+
+// placeRancher names unloop's config.yaml.d file so that k3s's merge ends on
+// its kubelet-arg. k3s (v1.30–v1.34, pkg/configfilearg/parser.go: dotDFiles,
+// readConfigFile) reads config.yaml, then config.yaml.d's files in os.ReadDir's
+// order (sorted by name, byte by byte); "kubelet-arg+:" adds to the list the
+// earlier files built, "kubelet-arg:" replaces it, and of the kubelet args the
+// last resolv-conf= wins. So a later file with "kubelet-arg:" drops unloop's
+// arg whatever unloop writes, and a later resolv-conf= beats it: unloop's file
+// must sort after both. pre is what k3s knows before its config files; the
+// unit's command line comes after them.
+func placeRancher(pre rancherArgs, dotd string, files []configFile, cli []unitfile.Text, unit *unitfile.Files) Fix {
+	decides := func(name, target string) Where {
+		own := configFile{path.Join(dotd, name), RancherDropInFile(target)}
+		var order []configFile
+		placed := false
+		for _, f := range files {
+			if f.path == own.path {
+				continue
+			}
+			if !placed && path.Dir(f.path) == dotd && path.Base(f.path) > name {
+				order, placed = append(order, own), true
+			}
+			order = append(order, f)
+		}
+		if !placed {
+			order = append(order, own)
+		}
+		a := pre
+		a.kubeletArgs = slices.Clone(pre.kubeletArgs)
+		for _, f := range order {
+			if err := a.readConfigFile(f.path, f.data); err != nil {
+				return Where{} // read before, and unloop's own parses: never reached
+			}
+		}
+		a.readCLI(cli, unit)
+		for i := len(a.kubeletArgs) - 1; i >= 0; i-- {
+			if _, ok := kubeletArgResolvConf(a.kubeletArgs[i].value); ok {
+				return a.kubeletArgs[i].at
+			}
+		}
+		return a.argsReplaced
+	}
+	fix := placeOwn(dotd, ".yaml", "k3s's config.yaml.d", `write "kubelet-arg+:" (it adds to the list) without resolv-conf=, or rename it to sort before `+RancherDropIn, decides)
+	fix.Edit = rancherDropInEdit
+	return fix
+}
+
+// kubeletArgResolvConf is the value of a --kubelet-arg that sets resolv-conf.
+func kubeletArgResolvConf(arg string) (string, bool) {
+	name, val, _ := strings.Cut(strings.TrimPrefix(arg, "--"), "=")
+	return val, strings.ReplaceAll(name, "_", "-") == "resolv-conf"
 }
 
 func (a *rancherArgs) readConfigFile(p string, data []byte) error {
@@ -350,6 +417,10 @@ func (a *rancherArgs) readConfigFile(p string, data []byte) error {
 				vals = append(vals, rancherSetting{value: c.Value, at: Where{File: p, Line: c.Line}})
 			}
 		}
+		if name == "kubelet-arg" && !add {
+			// Even an empty list replaces what earlier files said.
+			a.kubeletArgs, a.argsReplaced = nil, Where{File: p, Line: key.Line}
+		}
 		if len(vals) == 0 {
 			continue
 		}
@@ -362,9 +433,6 @@ func (a *rancherArgs) readConfigFile(p string, data []byte) error {
 		case "data-dir", "d":
 			a.dataDir = last.value
 		case "kubelet-arg":
-			if !add {
-				a.kubeletArgs = nil
-			}
 			a.kubeletArgs = append(a.kubeletArgs, vals...)
 		}
 	}

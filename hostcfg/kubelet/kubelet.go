@@ -121,6 +121,14 @@ type Fix struct {
 	Edit func(old []byte, target string) ([]byte, error)
 	// Hand, when set, is the edit a person makes: unloop changes nothing.
 	Hand func(target string) string
+	// Merged, for a file in a drop-in folder, is the file and line that
+	// decide the pod file once Path holds target: the reader's merge
+	// replayed with unloop's file in its place. It is Path when unloop's
+	// file wins.
+	Merged func(target string) Where
+	// Refuse, when set, says why no file unloop can write there wins: the
+	// site's file that would override it, named. unloop writes nothing.
+	Refuse string
 }
 
 // DefaultRuntimeEndpoints are the container runtime sockets each kubelet uses

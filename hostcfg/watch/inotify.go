@@ -18,6 +18,8 @@ import (
 
 	"github.com/fsnotify/fsnotify"
 	"golang.org/x/sys/unix"
+
+	"github.com/unloop/unloop/hostcfg"
 )
 
 // changeOps are the events that mean a path changed: written (fsnotify's
@@ -30,14 +32,20 @@ const changeOps = fsnotify.Create | fsnotify.Write | fsnotify.Remove | fsnotify.
 // folders, never on the files: an atomic rewrite (rename over the file, as
 // dhclient-script and unloop itself do) would drop a watch on the file. A
 // path that doesn't exist yet is watched through its nearest existing
-// folder and picked up when it appears; a path that is a link has the file
-// it names watched as well (/etc/resolv.conf -> resolved's file). A path
+// folder and picked up when it appears. Links are followed inside the root,
+// as the readers follow them (an absolute target is taken relative to the
+// root): a path through a link has the file it leads to watched
+// (/etc/resolv.conf -> resolved's file, /var/lib/kubelet -> /data/kubelet),
+// and each link's folder as well, so a link changed is seen. Only folders
+// resolved inside the root are watched, never what the same names lead to
+// on this machine. A path
 // whose last name is a pattern (/etc/dhclient-*.conf, path.Match) stands
 // for the names in its folder that match it. The caller says what to
 // watch (unloop watch: the sources' paths and what its last check read)
 // and may change it (SetPaths).
 type Watcher struct {
-	root string // this machine's folder of the node's "/", cleaned
+	root string        // this machine's folder of the node's "/", cleaned
+	tree *hostcfg.Root // the same, for lookups confined to it
 	fsw  *fsnotify.Watcher
 
 	armMu sync.Mutex // one arm at a time: Run's and SetPaths'
@@ -63,11 +71,15 @@ type Watcher struct {
 // New starts watching paths (node paths) under root. Nothing is watched
 // yet when it fails.
 func New(root string, paths []string) (*Watcher, error) {
+	tree, err := hostcfg.NewRoot(root)
+	if err != nil {
+		return nil, err
+	}
 	fsw, err := fsnotify.NewWatcher()
 	if err != nil {
 		return nil, fmt.Errorf("starting inotify: %w", err)
 	}
-	w := &Watcher{root: filepath.Clean(root), fsw: fsw, paths: cleanPaths(paths), errs: make(chan struct{}, 1)}
+	w := &Watcher{root: filepath.Clean(root), tree: tree, fsw: fsw, paths: cleanPaths(paths), errs: make(chan struct{}, 1)}
 	go w.takeErrors()
 	if _, err := w.arm(); err != nil {
 		fsw.Close()
@@ -140,45 +152,46 @@ func (w *Watcher) arm() ([]string, error) {
 	special := map[string]bool{}
 	globs := map[string][]string{}
 	for _, p := range w.paths {
-		wanted[p] = true
+		// A pattern's folder is followed like any path: the pattern
+		// stands for names in the folder it leads to.
+		dir, pat := p, ""
 		if isPattern(path.Base(p)) {
-			globs[path.Dir(p)] = append(globs[path.Dir(p)], path.Base(p))
+			dir, pat = path.Dir(p), path.Base(p)
+		}
+		to, links := w.follow(dir)
+		for _, l := range links {
+			wanted[l], special[l] = true, true
+		}
+		if pat != "" {
+			wanted[path.Join(to, pat)] = true
+			globs[to] = append(globs[to], pat)
 			continue
 		}
-		if t, err := os.Readlink(w.host(p)); err == nil {
-			if !path.IsAbs(t) {
-				t = path.Join(path.Dir(p), t)
-			}
-			wanted[path.Clean(t)] = true
-			special[p] = true
-		}
+		wanted[to] = true
 	}
 	dirs := map[string]bool{}
 	for p := range wanted {
 		// A folder in the list (resolved.conf.d) is watched itself: a
 		// drop-in written there changes it.
-		if fi, err := os.Stat(w.host(p)); err == nil && fi.IsDir() {
+		if w.isDir(p) {
 			dirs[p] = true
 			special[p] = true
 		}
 		d := path.Dir(p)
-		for d != "/" {
-			if fi, err := os.Stat(w.host(d)); err == nil && fi.IsDir() {
-				break
-			}
+		for d != "/" && !w.isDir(d) {
 			d = path.Dir(d)
 		}
 		dirs[d] = true
 	}
 	watched := map[string]bool{}
 	for d := range dirs {
-		if err := w.fsw.Add(w.host(d)); err != nil {
-			if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) {
-				continue // gone since the Stat: its parent's event re-arms
-			}
-			return nil, fmt.Errorf("watching %s: %w", d, err)
+		ok, err := w.add(d)
+		if err != nil {
+			return nil, err
 		}
-		watched[d] = true
+		if ok {
+			watched[d] = true
+		}
 	}
 	w.mu.Lock()
 	old, oldWatched := w.dirs, w.watched
@@ -196,13 +209,80 @@ func (w *Watcher) arm() ([]string, error) {
 	for p := range wanted {
 		d := path.Dir(p)
 		if old != nil && (!old[d] && dirs[d] || !old[p] && dirs[p]) {
-			if _, err := os.Lstat(w.host(p)); err == nil {
+			if _, err := w.tree.Lstat(p); err == nil {
 				appeared = append(appeared, p)
 			}
 		}
 	}
 	slices.Sort(appeared)
 	return appeared, nil
+}
+
+// maxLinks is how many links a lookup follows, as the kernel's (40).
+const maxLinks = 40
+
+// follow resolves the node path p inside the root, name by name, as a
+// chroot would and as hostcfg's readers do: a link's absolute target is
+// taken from the root, never from this machine's "/". It returns where p
+// leads (which may not exist yet) and every link on the way, so that a
+// link changed is seen as well as its target.
+func (w *Watcher) follow(p string) (to string, links []string) {
+	done := "/"
+	rest := strings.Split(p, "/")
+	for n := 0; len(rest) > 0; {
+		name := rest[0]
+		rest = rest[1:]
+		switch name {
+		case "", ".":
+			continue
+		case "..":
+			done = path.Dir(done)
+			continue
+		}
+		q := path.Join(done, name)
+		t, err := w.tree.Readlink(q)
+		if err != nil || t == "" || n >= maxLinks {
+			done = q // not a link, or not there (nor anything below it)
+			continue
+		}
+		n++
+		links = append(links, q)
+		if path.IsAbs(t) {
+			done = "/"
+		}
+		rest = append(strings.Split(t, "/"), rest...)
+	}
+	return done, links
+}
+
+// isDir: the node path p, its links followed inside the root, is a folder.
+func (w *Watcher) isDir(p string) bool {
+	fi, err := w.tree.Stat(p)
+	return err == nil && fi.IsDir()
+}
+
+// add watches the node folder d, which follow resolved: no link on its way
+// inside the root. inotify takes a name and follows links in it on this
+// machine, so a link swapped in since would lead elsewhere: the folder
+// watched is checked to be the one inside the root, and a watch that landed
+// anywhere else is removed at once. A folder gone (or swapped) since is not
+// watched (false): its parent's event re-arms.
+func (w *Watcher) add(d string) (bool, error) {
+	inside, err := w.tree.Stat(d)
+	if err != nil {
+		return false, nil
+	}
+	if err := w.fsw.Add(w.host(d)); err != nil {
+		if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) {
+			return false, nil
+		}
+		return false, fmt.Errorf("watching %s: %w", d, err)
+	}
+	if got, err := os.Stat(w.host(d)); err != nil || !os.SameFile(got, inside) {
+		w.fsw.Remove(w.host(d))
+		return false, nil
+	}
+	return true, nil
 }
 
 // takeErrors records what fsnotify's Errors say until it closes.
@@ -394,7 +474,7 @@ func (w *Watcher) parse(evs []fsnotify.Event) (paths []string, rearm bool) {
 
 // linkOrDir: the node path p is a link or a folder now.
 func (w *Watcher) linkOrDir(p string) bool {
-	fi, err := os.Lstat(w.host(p))
+	fi, err := w.tree.Lstat(p)
 	return err == nil && fi.Mode()&(os.ModeSymlink|os.ModeDir) != 0
 }
 

@@ -3,8 +3,12 @@ package watch
 import (
 	"context"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -207,4 +211,103 @@ func TestWatcherOneRewriteOneBatch(t *testing.T) {
 		t.Errorf("one rewrite, a second batch: %v", got)
 	case <-time.After(300 * time.Millisecond):
 	}
+}
+
+// Links are followed inside the root, an absolute target from the root: a
+// change to the file a link leads to there is reported, and the folder the
+// same names lead to on this machine is never watched. The three links are
+// those of real nodes; each target exists inside the root and, by the same
+// absolute name, outside it (a folder of this test's, as /srv/dhcp would be
+// the host's own).
+func TestWatcherStaysInsideTheRoot(t *testing.T) {
+	for _, tc := range []struct {
+		name, link, target, watch, file string
+	}{
+		// dhclient's folder moved to a data disk.
+		{"etc dhcp", "/etc/dhcp", "/srv/dhcp", "/etc/dhcp/dhclient.conf", "dhclient.conf"},
+		// kubelet's state on a disk of its own.
+		{"var lib kubelet", "/var/lib/kubelet", "/data/kubelet", "/var/lib/kubelet/config.yaml", "config.yaml"},
+		// Debian's resolvconf: /etc/resolv.conf -> /etc/resolvconf/run/resolv.conf.
+		{"debian resolvconf run", "/etc/resolvconf/run", "/run/resolvconf", "/etc/resolv.conf", "resolv.conf"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			root, outside := t.TempDir(), t.TempDir()
+			target := filepath.Join(outside, tc.target) // absolute: on this machine and in the root
+			write(t, filepath.Join(target, tc.file), "nameserver 10.0.0.2\n")
+			write(t, filepath.Join(root, target, tc.file), "nameserver 10.0.0.2\n")
+			write(t, filepath.Join(root, "etc/hosts"), "")
+			if err := os.MkdirAll(filepath.Join(root, filepath.Dir(tc.link)), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink(target, filepath.Join(root, tc.link)); err != nil {
+				t.Fatal(err)
+			}
+			if tc.watch == "/etc/resolv.conf" {
+				if err := os.Symlink("/etc/resolvconf/run/resolv.conf", filepath.Join(root, "etc/resolv.conf")); err != nil {
+					t.Fatal(err)
+				}
+			}
+			_, next := changes(t, root, tc.watch)
+
+			watched := inotifyInodes(t)
+			if ino := inode(t, target); watched[ino] {
+				t.Errorf("%s on this machine is watched", target)
+			}
+			if ino := inode(t, filepath.Join(root, target)); !watched[ino] {
+				t.Errorf("%s inside the root is not watched", target)
+			}
+			// A write outside the root is not reported; the one inside is,
+			// by the path it has in the root.
+			write(t, filepath.Join(target, tc.file), "nameserver 169.254.25.10\n")
+			write(t, filepath.Join(root, target, tc.file), "nameserver 169.254.25.10\n")
+			want := path.Join(target, tc.file)
+			if got := next(); !slices.Equal(got, []string{want}) {
+				t.Fatalf("got %v, want [%s]", got, want)
+			}
+		})
+	}
+}
+
+// inotifyInodes are the inodes this process's inotify instances watch, as
+// the kernel lists them in /proc/self/fdinfo.
+func inotifyInodes(t *testing.T) map[uint64]bool {
+	t.Helper()
+	fds, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[uint64]bool{}
+	for _, fd := range fds {
+		if l, _ := os.Readlink("/proc/self/fd/" + fd.Name()); l != "anon_inode:inotify" {
+			continue
+		}
+		info, err := os.ReadFile("/proc/self/fdinfo/" + fd.Name())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(string(info), "\n") {
+			if !strings.HasPrefix(line, "inotify ") {
+				continue // the descriptor's own fields: pos, flags, its inode
+			}
+			for _, f := range strings.Fields(line) {
+				if v, ok := strings.CutPrefix(f, "ino:"); ok {
+					ino, err := strconv.ParseUint(v, 16, 64)
+					if err != nil {
+						t.Fatalf("fdinfo %q: %v", line, err)
+					}
+					out[ino] = true
+				}
+			}
+		}
+	}
+	return out
+}
+
+func inode(t *testing.T, p string) uint64 {
+	t.Helper()
+	fi, err := os.Stat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.Sys().(*syscall.Stat_t).Ino
 }

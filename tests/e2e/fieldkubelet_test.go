@@ -30,6 +30,8 @@ var (
     "maxPods": 110
 }
 `
+	// siteDropIn is a site's own drop-in that names the stub's file.
+	siteDropIn = "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\nresolvConf: /etc/resolv.conf\n"
 	// nodeadmExec is how nodeadm's kubelet.service starts kubelet, without
 	// the API server's flags.
 	nodeadmExec = "[Service]\nExecStart=\nExecStart=" + testbed.KubeBin +
@@ -37,11 +39,13 @@ var (
 )
 
 // TestConfigDirDropIn: the real kubelet runs with --config and --config-dir
-// as on EKS AL2023, and the pod file is kubelet's default /etc/resolv.conf,
-// resolved's stub. apply writes unloop's own drop-in, which sorts last,
-// changes no base file, and restarts kubelet; kubelet merges it (its
-// /configz shows the uplink file and nodeadm's maxPods). Rollback removes
-// the drop-in and kubelet is back on the stub.
+// as on EKS AL2023, and the pod file is resolved's stub /etc/resolv.conf,
+// which the site's own drop-ins name too: custom.conf and site/10-dns.conf,
+// both merged after 99-unloop-resolvconf.conf. apply writes unloop's own
+// drop-in under a name kubelet merges after them, changes no base file, and
+// restarts kubelet; kubelet merges it (its /configz shows the uplink file and
+// nodeadm's maxPods). Rollback removes the drop-in and kubelet is back on
+// the stub.
 func TestConfigDirDropIn(t *testing.T) {
 	testbed.ForEachRelease(t, func(t *testing.T, release string) {
 		b := newPodNetBed(t, release, "ulk", "10.98")
@@ -50,6 +54,9 @@ func TestConfigDirDropIn(t *testing.T) {
 		maps.Copy(base, nodeadmConfig)
 		must(t, n.WriteFile("/etc/kubernetes/kubelet/config.json", append(must1(json.MarshalIndent(base, "", "    ")), '\n'), 0o644))
 		must(t, n.WriteFile("/etc/kubernetes/kubelet/config.json.d/40-nodeadm.conf", []byte(nodeadmDropIn), 0o644))
+		for _, site := range []string{"custom.conf", "site/10-dns.conf"} {
+			must(t, n.WriteFile("/etc/kubernetes/kubelet/config.json.d/"+site, []byte(siteDropIn), 0o644))
+		}
 		must(t, n.WriteFile("/etc/systemd/system/kubelet.service.d/10-nodeadm.conf", []byte(nodeadmExec), 0o644))
 		testbed.StartKubelet(t, n, "")
 		onConfig := func(when, want string) {
@@ -64,7 +71,7 @@ func TestConfigDirDropIn(t *testing.T) {
 		if r := decode(t, out); code != 2 || !r.has("nameserver-resolved-stub", "127.0.0.53") {
 			t.Fatalf("check: exit %d, findings %v", code, r.codes())
 		}
-		const dropIn = "/etc/kubernetes/kubelet/config.json.d/99-unloop-resolvconf.conf"
+		const dropIn = "/etc/kubernetes/kubelet/config.json.d/zz-unloop-resolvconf.conf"
 		planShows(t, n, []string{"--strategy", "kubelet"}, "create "+dropIn, "+resolvConf: /run/systemd/resolve/resolv.conf")
 		before := snapshotTree(t, n, kubeletNodeDirs...)
 		kubeletID := prop(t, n, "kubelet.service", "InvocationID")
@@ -145,9 +152,11 @@ ExecStart=/usr/local/bin/k3s \
 
 	// The stand-in k3s: config.yaml, then config.yaml.d/*.yaml in lexical
 	// order (pkg/configfilearg), for resolv-conf and the kubelet-arg (or
-	// kubelet-arg+) items that set resolv-conf; a kubelet-arg beats
-	// resolv-conf (pkg/util/args.go), then K3S_RESOLV_CONF. Unset, it prints
-	// "autodetect": the tests here always set one.
+	// kubelet-arg+) items that set resolv-conf; a "kubelet-arg:" without "+"
+	// replaces the list of the files before it (k3s v1.30–v1.34,
+	// readConfigFile); a kubelet-arg beats resolv-conf (pkg/util/args.go),
+	// then K3S_RESOLV_CONF. Unset, it prints "autodetect": the tests here
+	// always set one.
 	k3sStandinScript = `#!/bin/sh
 set -eu
 rc= karg=
@@ -155,6 +164,7 @@ for f in /etc/rancher/k3s/config.yaml $(ls /etc/rancher/k3s/config.yaml.d/*.yaml
 	[ -f "$f" ] || continue
 	v=$(sed -n 's/^resolv-conf:[[:space:]]*"\{0,1\}\([^"[:space:]]*\)"\{0,1\}[[:space:]]*$/\1/p' "$f" | tail -n 1)
 	if [ -n "$v" ]; then rc=$v; fi
+	if grep -q '^kubelet-arg:' "$f"; then karg=; fi
 	v=$(sed -n 's/^[[:space:]]*-[[:space:]]*"\{0,1\}resolv-conf=\([^"[:space:]]*\)"\{0,1\}[[:space:]]*$/\1/p' "$f" | tail -n 1)
 	if [ -n "$v" ]; then karg=$v; fi
 done
@@ -166,9 +176,11 @@ exec sleep infinity
 )
 
 // TestK3sConfigD: a k3s server whose config.yaml.d names the stub's
-// /etc/resolv.conf. apply writes unloop's own config.yaml.d file, which
-// sorts last, and restarts k3s.service; the restarted k3s hands kubelet the
-// uplink file. Rollback removes the file and restarts k3s again.
+// /etc/resolv.conf, and whose custom.yaml says "kubelet-arg:" without "+":
+// read after 99-unloop-resolvconf.yaml, it would drop unloop's kubelet arg.
+// apply writes unloop's own config.yaml.d file under a name read after it,
+// and restarts k3s.service; the restarted k3s hands kubelet the uplink
+// file. Rollback removes the file and restarts k3s again.
 func TestK3sConfigD(t *testing.T) {
 	testbed.ForEachRelease(t, func(t *testing.T, release string) {
 		b := newBed(t, node.Options{Release: release}, "")
@@ -181,6 +193,7 @@ func TestK3sConfigD(t *testing.T) {
 		must(t, n.WriteFile("/usr/local/bin/k3s", []byte(k3sStandinScript), 0o755))
 		must(t, n.WriteFile("/etc/rancher/k3s/config.yaml", []byte("write-kubeconfig-mode: \"0644\"\nnode-name: k3s-node-1\n"), 0o644))
 		must(t, n.WriteFile("/etc/rancher/k3s/config.yaml.d/50-dns.yaml", []byte("resolv-conf: /etc/resolv.conf\n"), 0o644))
+		must(t, n.WriteFile("/etc/rancher/k3s/config.yaml.d/custom.yaml", []byte("kubelet-arg:\n  - \"max-pods=150\"\n"), 0o644))
 		n.Run("systemctl", "daemon-reload")
 		c := cursor(t, n)
 		startUnit(t, n, "enable --now", "k3s.service")
@@ -190,7 +203,7 @@ func TestK3sConfigD(t *testing.T) {
 		if r := decode(t, out); code != 2 || !r.has("nameserver-resolved-stub", "127.0.0.53") {
 			t.Fatalf("check: exit %d, findings %v", code, r.codes())
 		}
-		const own = "/etc/rancher/k3s/config.yaml.d/99-unloop-resolvconf.yaml"
+		const own = "/etc/rancher/k3s/config.yaml.d/zz-unloop-resolvconf.yaml"
 		planShows(t, n, []string{"--strategy", "kubelet"}, "create "+own, "resolv-conf=/run/systemd/resolve/resolv.conf")
 		before := snapshotTree(t, n, unloopDirs...)
 		k3sID := prop(t, n, "k3s.service", "InvocationID")

@@ -555,7 +555,7 @@ func (n *Node) waitReady(done <-chan struct{}, deadline time.Time) error {
 		case <-time.After(50 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%s not active after %v (last: %q, %v)\n%s", strings.Join(n.opts.Ready, " "), n.opts.BootTimeout, last, err, n.bootState())
+			return fmt.Errorf("%w: %s not active after %v (last: %q, %v)\n%s", errStalled, strings.Join(n.opts.Ready, " "), n.opts.BootTimeout, last, err, n.bootState())
 		}
 	}
 }
@@ -829,10 +829,29 @@ func (n *Node) Reboot() {
 	} else if err != nil {
 		n.t.Fatalf("node %s: %v", n.name, err)
 	}
-	if err := n.start(); err != nil {
+	err := n.start()
+	if errors.Is(err, errStalled) {
+		// Once in CI (1 boot of some 200 that run), a reboot of a trixie
+		// node stalled: dbus, containerd and the images unit still
+		// inactive after 2 minutes, the node's unloop.service not even
+		// enabled, and its PID 1 deaf to the halt that followed. Its
+		// cause is in the test bed, not in what the tests assert: the
+		// state is logged in full and the node powered on once more; a
+		// second stall fails the test.
+		n.t.Logf("node %s: rebooting stalled; powering on once more: %v\nconsole:\n%s", n.name, err, n.Console())
+		if perr := n.Poweroff(); perr != nil && !(errors.Is(perr, ErrKilled) && n.exited()) {
+			n.t.Fatalf("node %s: %v", n.name, perr)
+		}
+		err = n.start()
+	}
+	if err != nil {
 		n.t.Fatalf("node %s: rebooting: %v\nconsole:\n%s", n.name, err, n.Console())
 	}
 }
+
+// errStalled says a node's systemd answered but its Ready units did not
+// become active in time.
+var errStalled = errors.New("boot stalled")
 
 // console keeps the last consoleMax bytes a node printed.
 type console struct {

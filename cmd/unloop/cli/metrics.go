@@ -36,6 +36,9 @@ var metricHelp = map[string]string{
 	"unloop_watch_changes_total":                 "Changes unloop watch saw, by node path.",
 	"unloop_watch_last_change_timestamp_seconds": "When unloop watch last saw a watched path change (Unix time).",
 	"unloop_watch_checks_total":                  "Checks unloop watch ran, by what started them: start, change or interval.",
+	"unloop_watch_changes_ignored_total":         "Changes after which every path unloop watch watches held what its last run left (its own writes and rollbacks, a file rewritten with the same bytes): no check ran.",
+	"unloop_watch_apply_held":                    "1 while unloop watch --apply does not apply again because its last apply failed on the inputs the node still holds (the log says why); it applies once one of them changes.",
+	"unloop_watch_applies_held_total":            "Checks unloop watch --apply ran without applying, its last apply having failed on the same inputs.",
 }
 
 // metricLabels are the label names of the metrics in metricHelp that have

@@ -23,6 +23,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/unloop/unloop/cmd/unloop/render"
+	"github.com/unloop/unloop/hostcfg"
 	"github.com/unloop/unloop/hostcfg/watch"
 	"github.com/unloop/unloop/remediate"
 	"github.com/unloop/unloop/remediate/journal"
@@ -51,6 +52,12 @@ func newWatchCommand(s Streams) *cobra.Command {
 read: kubelet's flags file, drop-ins and --config, the Corefiles, links' targets) and
 every --interval. With --apply it applies instead, under the same lock and journal as
 the boot unit.
+
+Links are followed inside --root, as the check reads them: an absolute link's target is
+watched in the root, never outside it. A change counts only when a watched file then holds
+other bytes, mode, owner or flags than the last check left: watch's own writes and
+rollbacks start no check. An apply that failed is not tried again until one of its inputs
+changes; meanwhile watch only checks, and says why.
 
 Changes are debounced (--debounce). A file rewritten in a loop is reported and backs the
 checks off, up to one a minute: watch never spins. It serves Prometheus metrics on
@@ -105,6 +112,7 @@ type watcher struct {
 	lastChange time.Time
 	checks     map[string]float64
 	runs       []*journal.Journal
+	hold       *hold // what the last run left, and an apply held back
 }
 
 // watchedPaths are what watch watches: the paths every source reads
@@ -129,6 +137,11 @@ func runWatch(ctx context.Context, ss *session, wf watchFlags) error {
 		return err
 	}
 	defer iw.Close()
+	tree, err := hostcfg.NewRoot(root)
+	if err != nil {
+		return err
+	}
+	wt.hold = &hold{tree: tree, paths: watchedPaths(nil)}
 	wt.up, wt.folders = true, iw.Watches()
 
 	if wf.listen != "" {
@@ -221,8 +234,13 @@ func (wt *watcher) loop(ctx context.Context, iw *watch.Watcher, changes *pending
 			if ctx.Err() != nil {
 				continue
 			}
-			if sched.Started(time.Now()) {
+			if now := time.Now(); sched.Started(now) {
 				trigger = "change"
+				if !wt.intervalDue(now) && wt.hold.unchanged() {
+					wt.ss.log.Debug("every input holds what the last run left (its own writes, or the same bytes): no check")
+					trigger = "interval"
+					continue
+				}
 			}
 			if rep := wt.check(ctx, trigger); rep != nil {
 				wt.rearm(iw, rep.Inputs)
@@ -230,6 +248,14 @@ func (wt *watcher) loop(ctx context.Context, iw *watch.Watcher, changes *pending
 			trigger = "interval"
 		}
 	}
+}
+
+// intervalDue: the last check is an interval old, so that changes that
+// are no change never put the interval's check off.
+func (wt *watcher) intervalDue(now time.Time) bool {
+	wt.mu.Lock()
+	defer wt.mu.Unlock()
+	return wt.checked.IsZero() || now.Sub(wt.checked) >= wt.wf.interval
 }
 
 // rearm watches what the check just read, with the sources' paths. When
@@ -306,8 +332,15 @@ func (wt *watcher) check(ctx context.Context, trigger string) *node.Report {
 		return nil
 	}
 	defer closeEnv()
+	prev, sum := wt.hold.before()
+	apply := wt.wf.apply
+	if reason := wt.hold.held(); apply && reason != "" {
+		apply = false
+		ss.log.Warn("not applying: the last apply failed on the inputs the node still holds; checking only, until one of them changes", "reason", reason)
+	}
 	var rep *node.Report
-	if wt.wf.apply {
+	wrote, failed := false, ""
+	if apply {
 		res, err := remediate.Apply(ctx, env, c.Opts)
 		if res != nil {
 			if rerr := render.Apply(ss.out, ss.Output, res, err); rerr != nil {
@@ -319,6 +352,9 @@ func (wt *watcher) check(ctx context.Context, trigger string) *node.Report {
 		}
 		if err != nil {
 			ss.log.Error("apply failed", "err", err)
+			failed = err.Error()
+		} else {
+			wrote = res != nil && res.Run != ""
 		}
 	} else {
 		r, _, err := remediate.Check(ctx, env, c.Opts)
@@ -331,6 +367,11 @@ func (wt *watcher) check(ctx context.Context, trigger string) *node.Report {
 			}
 		}
 	}
+	var inputs []string
+	if rep != nil {
+		inputs = rep.Inputs
+	}
+	wt.hold.ended(prev, sum, inputs, apply, wrote, failed)
 	end := time.Now()
 	runs, err := journal.List(env.Root)
 	if err != nil {
@@ -469,7 +510,21 @@ func (wt *watcher) metricsLocked() []*gaugeFamily {
 	for _, t := range []string{"start", "change", "interval"} {
 		checks.add(wt.checks[t], "trigger", t)
 	}
-	return append(fams, up, folders, gap, changes, lastChange, checks)
+	fams = append(fams, up, folders, gap, changes, lastChange, checks)
+	if wt.hold != nil {
+		wt.hold.mu.Lock()
+		ignored := counter("unloop_watch_changes_ignored_total")
+		ignored.add(wt.hold.skips)
+		fams = append(fams, ignored)
+		if wt.wf.apply {
+			held, heldN := gauge("unloop_watch_apply_held"), counter("unloop_watch_applies_held_total")
+			held.add(b2f(wt.hold.failed != ""))
+			heldN.add(wt.hold.refuse)
+			fams = append(fams, held, heldN)
+		}
+		wt.hold.mu.Unlock()
+	}
+	return fams
 }
 
 // journalMetrics say what the newest run in the journal is and how many
