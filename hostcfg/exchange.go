@@ -65,7 +65,7 @@ func (r *Root) swapIn(d *os.File, tmp, base, p string, want *Snapshot) error {
 		}
 		return nil
 	}
-	if err := putBack(dfd, tmp, base, &ours); err != nil {
+	if err := r.putBack(dfd, tmp, base, p, &ours); err != nil {
 		// Not ErrChanged: unloop's entry may be at base, for rollback to
 		// treat as written.
 		return fmt.Errorf("%v; and putting back what was there: %w", cerr, err)
@@ -83,10 +83,11 @@ func (r *Root) swapIn(d *os.File, tmp, base, p string, want *Snapshot) error {
 // to it. A writer may also land between that check and the exchange; its
 // entry, the newest, then comes to tmp, and a second exchange takes it back
 // to base (the older one left at tmp is removed with the temp name).
-func putBack(dfd int, tmp, base string, ours *unix.Stat_t) error {
+func (r *Root) putBack(dfd int, tmp, base, p string, ours *unix.Stat_t) error {
 	if !isEntry(dfd, base, ours) {
 		return nil
 	}
+	r.callHook("put back", p)
 	if err := unix.Renameat2(dfd, tmp, dfd, base, unix.RENAME_EXCHANGE); err != nil {
 		return err
 	}

@@ -134,3 +134,35 @@ func TestReplaceFileExchange(t *testing.T) {
 	}
 	wtNoTempFiles(t, filepath.Dir(hp))
 }
+
+// Two renews: one at the instant of the write, a second while unloop puts
+// the first back. The second is the newest and is what the file holds; the
+// exchange that put the first back handed the second out, and a second
+// exchange took it back.
+func TestReplaceFileKeepsSecondRenewAtPutBack(t *testing.T) {
+	r := wtRoot(t, map[string]string{"etc/resolv.conf": "nameserver 169.254.25.10\n"})
+	before, err := r.Snapshot("/etc/resolv.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hp := filepath.Join(r.Dir(), "etc/resolv.conf")
+	renew := func(data string) {
+		if err := os.WriteFile(hp+".dhclient-new", []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(hp+".dhclient-new", hp); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first, second := renewAt(t, "exchange", "/etc/resolv.conf", func() { renew("nameserver 10.9.9.1\n") }),
+		renewAt(t, "put back", "/etc/resolv.conf", func() { renew("nameserver 10.9.9.2\n") })
+	r = r.WithTestHook(func(s, p string) { first(s, p); second(s, p) })
+	err = r.ReplaceFile(before, []byte("nameserver 10.0.0.1\n"), 0o644, 0, 0)
+	if !errors.Is(err, ErrChanged) {
+		t.Fatalf("err = %v, want ErrChanged", err)
+	}
+	if st := wtStat(t, hp); st.data != "nameserver 10.9.9.2\n" {
+		t.Errorf("resolv.conf holds %+v, want the second renew", st)
+	}
+	wtNoTempFiles(t, filepath.Dir(hp))
+}
