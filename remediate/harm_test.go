@@ -427,4 +427,7 @@ func TestApplyRemovesRollbackTemps(t *testing.T) {
 	if _, err := os.Lstat(admin); err != nil {
 		t.Errorf("the admin's .resolv.conf2024 is gone: %v", err)
 	}
+	if n := strings.Count(log.String(), "path=/etc/.resolv.conf2024"); n != 1 {
+		t.Errorf("the admin's .resolv.conf2024 is named %d times in the log, want once (kept):\n%s", n, log)
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"path"
+	"slices"
 	"time"
 
 	"github.com/unloop/unloop/hostcfg"
@@ -17,14 +18,18 @@ import (
 // of the same shape stays, and is logged. A failure is logged, not returned:
 // litter must not block a recovery.
 func (j *Journal) RemoveTemps(r *hostcfg.Root, log *slog.Logger) {
+	logKept(log, j.removeTemps(r, log))
+}
+
+// removeTemps is RemoveTemps that returns the files it kept instead of
+// logging them: another run's journal may own them.
+func (j *Journal) removeTemps(r *hostcfg.Root, log *slog.Logger) (kept []string) {
 	var errs []error
-	note := func(removed, kept []string, err error) {
+	note := func(removed, k []string, err error) {
 		for _, p := range removed {
 			log.Info("removed a temp file a killed run or rollback left", "path", p, "run", j.ID)
 		}
-		for _, p := range kept {
-			log.Info("kept a file named like a temp file of the run: it does not hold what the run wrote", "path", p, "run", j.ID)
-		}
+		kept = append(kept, k...)
 		if err != nil {
 			errs = append(errs, err)
 		}
@@ -37,6 +42,15 @@ func (j *Journal) RemoveTemps(r *hostcfg.Root, log *slog.Logger) {
 	note(r.RemoveWriteTemps(j.manifestPath(), func(hostcfg.WriteTemp) bool { return true }))
 	if err := errors.Join(errs...); err != nil {
 		log.Warn("could not remove every temp file a killed run or rollback left", "run", j.ID, "err", err)
+	}
+	return kept
+}
+
+// logKept says, once each, which files named like temp files stay.
+func logKept(log *slog.Logger, kept []string) {
+	slices.Sort(kept)
+	for _, p := range slices.Compact(kept) {
+		log.Info("kept a file named like a temp file of unloop's: it holds nothing a run of the journal wrote", "path", p)
 	}
 }
 
@@ -82,10 +96,16 @@ func CleanTemps(r *hostcfg.Root, log *slog.Logger) {
 		log.Warn("could not list the runs to remove their temp files", "err", err)
 		return
 	}
+	var kept []string
 	for _, j := range runs {
-		j.RemoveTemps(r, log)
+		kept = append(kept, j.removeTemps(r, log)...)
 	}
 	removeUnjournaled(r, log)
+	// What one run kept, another may have removed as its own.
+	logKept(log, slices.DeleteFunc(kept, func(p string) bool {
+		_, err := r.Lstat(p)
+		return err != nil
+	}))
 }
 
 // removeUnjournaled removes what a run killed before its manifest existed
