@@ -142,6 +142,22 @@ func TestAnalyzeNodes(t *testing.T) {
 		{"ubuntu-networkd-clean", "ok", "systemd-resolved-uplink", nil, nil},
 		{"resolved-no-servers", "error", "systemd-resolved-uplink",
 			[]string{"nameserver-none@/run/systemd/resolve/resolv.conf:0"}, []string{"kubelet"}},
+		// kubelet's own rules (issue 23): what pods get is what kubelet hands them.
+		{"kubelet-resolvconf-empty", "error", "",
+			[]string{"nameserver-loopback@/var/lib/kubelet/config.yaml:10"}, []string{"kubelet"}},
+		{"kubelet-resolv-conf-flag-empty-dualstack", "error", "",
+			[]string{"nameserver-loopback@/var/lib/kubelet/kubeadm-flags.env:1", "nameserver-loopback@/var/lib/kubelet/kubeadm-flags.env:1"}, []string{"kubelet"}},
+		{"limit-loopback-fourth", "warning", "systemd-resolved-uplink",
+			[]string{"nameserver-limit@/run/systemd/resolve/resolv.conf:20"}, nil},
+		{"invalid-nameserver-value", "error", "systemd-resolved-uplink",
+			[]string{"nameserver-resolved-stub@/run/systemd/resolve/resolv.conf:18", "nameserver-invalid@/run/systemd/resolve/resolv.conf:17"}, []string{"kubelet"}},
+		{"kubespray-cluster-dns", "error", "kubespray",
+			[]string{"nameserver-cluster-dns@/etc/resolv.conf:4"}, []string{"kubelet"}},
+		{"k3s-kubelet-arg-resolv-conf-empty", "error", "",
+			[]string{"nameserver-loopback@/etc/rancher/k3s/config.yaml.d/50-dns.yaml:2"}, []string{"kubelet"}},
+		// Files read as their readers read them (issue 23).
+		{"coredns-forward-file-and-address", "ok", "unknown", nil, nil},
+		{"k3s-invalid-host-file", "ok", "systemd-resolved-uplink", nil, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -57,6 +57,11 @@ func TestStrategies(t *testing.T) {
 		{"fedora-networkmanager-resolved", nil, []string{"file:/etc/kubernetes/kubelet-config.yaml"}},
 		{"fedora-networkmanager-resolved", []string{"stub"}, []string{"file:" + StubDropIn, "link:/etc/resolv.conf"}},
 		{"ubuntu-1604-networkmanager-dnsmasq", nil, []string{"file:" + UnloopResolvConf, "file:/var/lib/kubelet/config.yaml"}},
+		// kubelet's own rules (issue 23): resolvConf "" and clusterDNS are fixed by pointing kubelet at a clean file.
+		{"kubelet-resolvconf-empty", nil, []string{"file:/var/lib/kubelet/config.yaml"}},
+		{"kubelet-resolv-conf-flag-empty-dualstack", nil, []string{"file:/var/lib/kubelet/kubeadm-flags.env"}},
+		{"k3s-kubelet-arg-resolv-conf-empty", nil, []string{"file:/etc/rancher/k3s/config.yaml.d/99-unloop-resolvconf.yaml"}},
+		{"kubespray-cluster-dns", nil, []string{"file:" + UnloopResolvConf, "file:/etc/kubernetes/kubelet-config.yaml"}},
 		// Kubelets that live elsewhere: the layout's own file, never a base file.
 		{"k3s-config-d", nil, []string{"file:/etc/rancher/k3s/config.yaml.d/99-unloop-resolvconf.yaml"}},
 		{"k3s-kubelet-arg", nil, []string{"file:/etc/systemd/system/k3s.service"}},

@@ -109,8 +109,9 @@ type ApplyDocument struct {
 	Verified   bool   `json:"verified"`
 	RolledBack bool   `json:"rolled_back"`
 	// PodsRecreated are the pods apply recreated through the container
-	// runtime; PodsStale those not back within 60 s, which still hold the
-	// old file: apply exits 3 (additions).
+	// runtime; PodsStale those not back within 60 s, or left because the
+	// runtime failed, which still hold the old file: apply exits 3
+	// (additions).
 	PodsRecreated []string `json:"pods_recreated"`
 	PodsStale     []string `json:"pods_stale"`
 }

@@ -135,7 +135,7 @@ func TestEnterHooksRefused(t *testing.T) {
 	}{
 		{"not-executable-el7", osCentOS7, "exit_status=1\n", 0o644, []string{RHELEnterHooks, "not executable", "chmod 0755"}},
 		{"not-executable-unknown", "", "exit_status=1\n", 0o600, []string{RHELEnterHooks, "not executable", "chmod 0755"}},
-		{"begin-without-end", osCentOS7, "x=1\n" + block.Begin + ": something\nfoo\n", 0o755, []string{RHELEnterHooks + ":2", block.End}},
+		{"begin-without-end", osCentOS7, "x=1\n" + strings.SplitAfter(block.Text("something", "foo\n", false), "\n")[0] + "foo\n", 0o755, []string{RHELEnterHooks + ":2", block.End}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			dir, env, opts := enterHooksTree(t, tt.osRelease, &tt.data, tt.mode)
@@ -217,5 +217,110 @@ func TestNetworkManagerOwnsDHCP(t *testing.T) {
 				t.Fatalf("auto chose %q, want kubelet", pl.Strategies)
 			}
 		})
+	}
+}
+
+// TestEnterHooksAdminMarkers: lines of the admin's that look like unloop's
+// markers are the admin's. A comment "# BEGIN unloop-free zone" is not refused
+// over, and their own Ansible blockinfile block with the marker
+// "# {mark} unloop" is not deleted: apply adds unloop's block after them, and
+// rollback gives back every byte of the admin's file.
+func TestEnterHooksAdminMarkers(t *testing.T) {
+	for _, tt := range []struct{ name, data string }{
+		{"comment", "#!/bin/bash\n# BEGIN unloop-free zone: nothing below talks to unloop\nnew_routers=''\n"},
+		{"blockinfile", "#!/bin/bash\n# BEGIN unloop\nnew_routers=''\n# END unloop\n"},
+		{"blockinfile-note", "#!/bin/bash\n# BEGIN unloop: " + enterNote + "\nnew_routers=''\n# END unloop\n"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			dir, env, opts := enterHooksTree(t, osRHEL9, &tt.data, 0o755)
+			res, err := Apply(context.Background(), env, opts)
+			if err != nil {
+				t.Fatalf("apply: %v", err)
+			}
+			p := filepath.Join(dir, RHELEnterHooks)
+			got, err := os.ReadFile(p)
+			must(t, err)
+			if !strings.HasPrefix(string(got), tt.data) || !strings.Contains(string(got)[len(tt.data):], ". "+RHELHook) {
+				t.Fatalf("after apply:\n%s\nwant the admin's lines, then unloop's block", got)
+			}
+			if _, err := Rollback(context.Background(), env, opts, res.Run, false); err != nil {
+				t.Fatalf("rollback: %v", err)
+			}
+			got, err = os.ReadFile(p)
+			must(t, err)
+			if string(got) != tt.data {
+				t.Fatalf("after rollback:\n%q\nwant:\n%q", got, tt.data)
+			}
+		})
+	}
+}
+
+// oldBlock is the block the release before hashed markers spliced into
+// dhclient-enter-hooks, byte for byte (its testdata/enterhooks/*.diff).
+const oldBlock = "# BEGIN unloop: keeps DNS forwarding loops out of /etc/resolv.conf; `unloop rollback` removes this block\n" +
+	"if [ -f /etc/dhcp/dhclient.d/unloop.sh ]; then\n" +
+	"\t. /etc/dhcp/dhclient.d/unloop.sh\n" +
+	"fi\n" +
+	"# END unloop\n"
+
+// TestEnterHooksOldMarkers: a node the previous release fixed holds its block
+// with the old markers. Rolling back that release's run removes the block and
+// keeps the admin's bytes; a re-apply replaces it with the new markers (one
+// block, never two); and rolling that back gives back the old block.
+func TestEnterHooksOldMarkers(t *testing.T) {
+	admin := "#!/bin/bash\nnew_routers=''\n"
+	dir, env, opts := enterHooksTree(t, osCentOS7, &admin, 0o755)
+	p := filepath.Join(dir, RHELEnterHooks)
+	res, err := Apply(context.Background(), env, opts)
+	must(t, err)
+	// What the previous release left: its run's journal, and its block.
+	must(t, os.WriteFile(p, []byte(admin+oldBlock), 0o755))
+	if _, err := Rollback(context.Background(), env, opts, res.Run, false); err != nil {
+		t.Fatalf("rollback of the old release's run: %v", err)
+	}
+	got, err := os.ReadFile(p)
+	must(t, err)
+	if string(got) != admin {
+		t.Fatalf("after rollback:\n%q\nwant:\n%q", got, admin)
+	}
+
+	must(t, os.WriteFile(p, []byte(admin+oldBlock), 0o755))
+	res, err = Apply(context.Background(), env, opts)
+	must(t, err)
+	got, err = os.ReadFile(p)
+	must(t, err)
+	if want := admin + block.Text(enterNote, enterBody, false); string(got) != want {
+		t.Fatalf("re-apply over the old block:\n%s\nwant:\n%s", got, want)
+	}
+	if _, err := Rollback(context.Background(), env, opts, res.Run, false); err != nil {
+		t.Fatalf("rollback: %v", err)
+	}
+	got, err = os.ReadFile(p)
+	must(t, err)
+	if string(got) != admin+oldBlock {
+		t.Fatalf("after rollback:\n%q\nwant:\n%q", got, admin+oldBlock)
+	}
+}
+
+// TestEnterHooksEditedBlockIsTheAdmins: once the admin edited what is between
+// unloop's markers, the block is theirs: rollback does not take it out but
+// refuses the path (a conflict), keeping the file byte for byte.
+func TestEnterHooksEditedBlockIsTheAdmins(t *testing.T) {
+	admin := "#!/bin/bash\nnew_routers=''\n"
+	dir, env, opts := enterHooksTree(t, osRHEL9, &admin, 0o755)
+	res, err := Apply(context.Background(), env, opts)
+	must(t, err)
+	p := filepath.Join(dir, RHELEnterHooks)
+	data, err := os.ReadFile(p)
+	must(t, err)
+	edited := strings.Replace(string(data), "fi\n", "fi\nnew_ntp_servers=''\n", 1)
+	must(t, os.WriteFile(p, []byte(edited), 0o755))
+	if _, err := Rollback(context.Background(), env, opts, res.Run, false); err == nil || !strings.Contains(err.Error(), RHELEnterHooks) {
+		t.Fatalf("rollback: %v; want the path refused", err)
+	}
+	got, err := os.ReadFile(p)
+	must(t, err)
+	if string(got) != edited {
+		t.Fatalf("after rollback:\n%q\nwant the admin's edit kept:\n%q", got, edited)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/unloop/unloop/hostcfg/hostcfgtest"
 	"github.com/unloop/unloop/hostcfg/kubelet"
 	"github.com/unloop/unloop/remediate/node"
+	dnsprobe "github.com/unloop/unloop/remediate/probe"
 )
 
 // TestFieldKubelets checks the node trees of kubelets that live elsewhere
@@ -111,7 +112,7 @@ func TestK3sFallbackProbe(t *testing.T) {
 			var asked []netip.Addr
 			probe := func(ctx context.Context, a netip.Addr) error {
 				asked = append(asked, a)
-				return node.ProbeAt(ctx, server)
+				return dnsprobe.At(ctx, server)
 			}
 			rep, _, err := Check(context.Background(), node.Env{Root: root, Probe: probe}, node.Options{Offline: tt.offline})
 			if err != nil {

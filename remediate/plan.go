@@ -4,6 +4,7 @@ import (
 	"net/netip"
 
 	"github.com/unloop/unloop/remediate/node"
+	dnsprobe "github.com/unloop/unloop/remediate/probe"
 
 	"bytes"
 	"context"
@@ -396,7 +397,7 @@ func (p *planner) uplinkAnswers(ctx context.Context) (bool, []string) {
 	}
 	probe := p.env.Probe
 	if probe == nil {
-		probe = node.DNSProbe
+		probe = dnsprobe.DNS
 	}
 	var tried []string
 	for _, ns := range rf.Conf.Nameservers {

@@ -61,6 +61,17 @@ func kubeletRuns(ctx context.Context, env node.Env, n *node.Node) string {
 // it is verified and right.
 func recreatePods(ctx context.Context, env node.Env, res *Result) {
 	pl := res.Plan
+	if pl.node != nil && pl.node.RuntimeFailed {
+		// The pods were to be recreated and the runtime failed: they still
+		// hold the looping copy, which the run must not call done (exit 3,
+		// the pods listed with their kubectl line), nor a loop found.
+		for _, c := range pl.Changes {
+			if c.Kind == KindPods && c.Skipped == pl.node.RuntimeNote {
+				res.StillStale = append(res.StillStale, c.Pods...)
+			}
+		}
+		return
+	}
 	i := slices.IndexFunc(pl.Changes, func(c Change) bool { return c.Kind == KindPods && c.Skipped == "" && len(c.Sandboxes) > 0 })
 	if i < 0 || pl.node == nil || pl.node.Runtime == nil {
 		return

@@ -2,6 +2,7 @@ package remediate
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"net/netip"
@@ -25,12 +26,15 @@ import (
 type fakeRuntime struct {
 	sandboxes []cri.Sandbox
 	back      func(id string) bool
+	listErr   error // Sandboxes fails (the real failures: cmd/unloop/cli TestRuntimeFaultIsNoLoop)
 
 	mu      sync.Mutex
 	removed []string
 }
 
-func (f *fakeRuntime) Sandboxes(context.Context) ([]cri.Sandbox, error) { return f.sandboxes, nil }
+func (f *fakeRuntime) Sandboxes(context.Context) ([]cri.Sandbox, error) {
+	return f.sandboxes, f.listErr
+}
 
 func (f *fakeRuntime) Remove(_ context.Context, id string) error {
 	f.mu.Lock()
@@ -77,6 +81,7 @@ func TestRecreatePods(t *testing.T) {
 		back       bool
 		noRecreate bool
 		noSocket   bool
+		listErr    error
 		removed    []string
 		recreated  []string
 		stale      []string
@@ -87,6 +92,8 @@ func TestRecreatePods(t *testing.T) {
 		{name: "kubelet not running", kubelet: false, skipped: "kubelet.service is not running"},
 		{name: "--no-recreate-pods", kubelet: true, noRecreate: true, skipped: "--no-recreate-pods"},
 		{name: "no runtime socket", kubelet: true, noSocket: true, skipped: "no container runtime socket at unix:///run/containerd/containerd.sock"},
+		{name: "runtime fails", kubelet: true, listErr: errors.New("listing pod sandboxes: the runtime lists 524288, more than the 4096 unloop takes"), stale: []string{pod},
+			skipped: "container runtime at unix:///run/containerd/containerd.sock: listing pod sandboxes: the runtime lists 524288, more than the 4096 unloop takes"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -102,7 +109,7 @@ func TestRecreatePods(t *testing.T) {
 			}
 			opts := treeOptions(t, comment)
 			opts.Offline, opts.NoRecreatePods = false, tt.noRecreate
-			rt := &fakeRuntime{sandboxes: []cri.Sandbox{live}, back: func(string) bool { return tt.back }}
+			rt := &fakeRuntime{sandboxes: []cri.Sandbox{live}, back: func(string) bool { return tt.back }, listErr: tt.listErr}
 			var endpoints []string
 			env := node.Env{Root: root, Bus: &kubeletBus{restartBus: restartBus{jobErr: func(int) error { return nil }, active: func(int) bool { return true }}, kubelet: tt.kubelet},
 				Probe:   func(context.Context, netip.Addr) error { return nil },

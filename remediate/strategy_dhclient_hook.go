@@ -81,28 +81,38 @@ unloop_filter() {
 	)
 }
 
+unloop_clean() {
+	unloop_c=$(unloop_filter "$1")
+	printf '%s' "${unloop_c:-$2}"
+}
+
 # An empty list would make dhclient-script keep the old (looping) servers, or
 # write none: substitute the clean upstreams. A v4 lease may name v6 servers
-# (glibc reads both), but a v6 list stays empty rather than take v4 ones.
+# (glibc reads both); a v6 lease takes the v4 upstreams when there is no v6
+# one, so that resolv.conf never goes without a server. The old_* lists are
+# cleaned the same way: at a renew dhclient-script writes the file only when
+# new_* differs from old_* (RHEL's at RENEW, RENEW6 and REBIND6, dhcp 4.4.2;
+# Debian's at RENEW6 and REBIND6, isc-dhcp-client 4.4.3), so an unchanged
+# lease must compare equal after the filter too, and write nothing.
 if [ -n "${new_domain_name_servers:-}" ]; then
-	new_domain_name_servers=$(unloop_filter "$new_domain_name_servers")
-	if [ -z "$new_domain_name_servers" ]; then
-		new_domain_name_servers=${unloop_upstreams:-$unloop_upstreams6}
-	fi
+	new_domain_name_servers=$(unloop_clean "$new_domain_name_servers" "${unloop_upstreams:-$unloop_upstreams6}")
+fi
+if [ -n "${old_domain_name_servers:-}" ]; then
+	old_domain_name_servers=$(unloop_clean "$old_domain_name_servers" "${unloop_upstreams:-$unloop_upstreams6}")
 fi
 if [ -n "${new_dhcp6_name_servers:-}" ]; then
-	new_dhcp6_name_servers=$(unloop_filter "$new_dhcp6_name_servers")
-	if [ -z "$new_dhcp6_name_servers" ]; then
-		new_dhcp6_name_servers=$unloop_upstreams6
-	fi
+	new_dhcp6_name_servers=$(unloop_clean "$new_dhcp6_name_servers" "${unloop_upstreams6:-$unloop_upstreams}")
+fi
+if [ -n "${old_dhcp6_name_servers:-}" ]; then
+	old_dhcp6_name_servers=$(unloop_clean "$old_dhcp6_name_servers" "${unloop_upstreams6:-$unloop_upstreams}")
 fi
 `
 
 // hookRHEL is the second line of defence: RHEL's dhclient-script calls
 // unloop_config after it wrote /etc/resolv.conf (and NetworkManager's
 // 11-dhclient on "up"). A clean file is not touched; one without any server
-// (a DHCPv6 lease of looping servers only, with no v6 upstream to put
-// instead) gets the upstreams, since glibc would ask 127.0.0.1. Otherwise the filtered
+// (written before the filter ran, or by a hand) gets the upstreams, since
+// glibc would ask 127.0.0.1. Otherwise the filtered
 // file is written in full to a temp file beside it, every write checked, and
 // renamed over the old one: a full disk or a failed write leaves the old file
 // as it was, never an empty or cut one. A link is followed to the file it names

@@ -21,7 +21,7 @@ const UnloopResolvConf = "/etc/unloop/resolv.conf"
 var kubeletStrategy = Strategy{
 	Name:     node.StrategyKubelet,
 	Help:     "point kubelet's resolvConf at a clean file (resolved's uplink file, else unloop's own) and restart kubelet",
-	Fixes:    []node.Code{node.CodeResolvedStub, node.CodeLoopback, node.CodeNodeLocalDNS, node.CodeKubeletMissing, node.CodeKubeletMisspelled, node.CodeDhclientInjects, node.CodeResolvedUpstreamLoop, node.CodeNetworkManagerInjects, node.CodeNetworkdInjects, node.CodeNameserverNone},
+	Fixes:    []node.Code{node.CodeResolvedStub, node.CodeLoopback, node.CodeNodeLocalDNS, node.CodeClusterDNS, node.CodeKubeletMissing, node.CodeKubeletMisspelled, node.CodeDhclientInjects, node.CodeResolvedUpstreamLoop, node.CodeNetworkManagerInjects, node.CodeNetworkdInjects, node.CodeNameserverNone},
 	Applies:  func(n *node.Node) bool { return n.Kubelet.Present },
 	podsOnly: true,
 	plan:     planKubelet,
@@ -67,7 +67,11 @@ func planKubelet(ctx context.Context, p *planner, _ []node.Finding) error {
 		}
 	}
 	k := n.Kubelet
-	reason := fmt.Sprintf("kubelet hands pods %s instead of %s", target, n.PodFile)
+	was := n.PodFile
+	if was == "" {
+		was = "their own loopback (resolvConf \"\")"
+	}
+	reason := fmt.Sprintf("kubelet hands pods %s instead of %s", target, was)
 	if err := p.pointKubelet(k, target, reason); err != nil {
 		return err
 	}

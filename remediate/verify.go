@@ -2,6 +2,7 @@ package remediate
 
 import (
 	"github.com/unloop/unloop/remediate/node"
+	dnsprobe "github.com/unloop/unloop/remediate/probe"
 
 	"context"
 	"sync"
@@ -20,7 +21,7 @@ func SelectUpstreams(ctx context.Context, env node.Env, n *node.Node, opts node.
 	}
 	probe := env.Probe
 	if probe == nil {
-		probe = node.DNSProbe
+		probe = dnsprobe.DNS
 	}
 	var wg sync.WaitGroup
 	for i := range cands {

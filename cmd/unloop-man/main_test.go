@@ -83,7 +83,15 @@ func TestManPages(t *testing.T) {
 		{"unloop-runs.1", "1      the journal can't be read"},
 		{"unloop-version.1", "EXIT STATUS\n       0      success"},
 		{"unloop-check.1", "ENVIRONMENT"},
-		{"unloop-check.1", "UNLOOP_NODE_LOCAL_DNS\n              as --node-local-dns"},
+		{"unloop-check.1", "UNLOOP_NODE_LOCAL_DNS\n              as --node-local-dns; in the config file, node-local-dns\n"},
+		// Issue 25, item 8: the precedence, and the sections a reader
+		// looks for.
+		{"unloop-plan.1", "beats its variable, which beats the"},
+		{"unloop-plan.1", "\nEXAMPLES\n         unloop plan\n"},
+		{"unloop-plan.1", "\nEXIT STATUS\n"},
+		{"unloop-plan.1", "\nFILES\n"},
+		{"unloop-watch.1", "UNLOOP_STRATEGY\n              as --strategy; in the config file, strategy\n"},
+		{"unloop-check.1", "NO_COLOR\n"},
 		{"unloop-check.1", "FILES\n       /etc/unloop/unloop.yaml"},
 		{"unloop-apply.1", "/var/lib/unloop/runs"},
 		{"unloop.1", "UNLOOP_STRATEGY"},
@@ -110,6 +118,9 @@ func TestManPages(t *testing.T) {
 		{"unloop-plan.1", "FINDING CODES"},
 		{"unloop-runs.1", "UNLOOP_STRATEGY"},
 		{"unloop-version.1", "ENVIRONMENT"},
+		// Issue 25, item 7: --apply takes no argument.
+		{"unloop-watch.1", "unloop apply (under"},
+		{"unloop-watch.1", "\nEXAMPLE\n"},
 	} {
 		if got := render(c.page); strings.Contains(got, c.notWant) {
 			t.Errorf("%s has %q", c.page, c.notWant)

@@ -34,6 +34,8 @@ func finish(page []byte, c *cobra.Command) []byte {
 		}
 	}
 	out := slices.Concat(page[:at], extra, page[at:])
+	// man-pages(7) names the section EXAMPLES; cobra/doc writes EXAMPLE.
+	out = bytes.Replace(out, []byte("\n.SH EXAMPLE\n"), []byte("\n.SH EXAMPLES\n"), 1)
 	// cobra/doc says .nh before .TH, which turns hyphenation back on: say it
 	// after, so paths and flags are neither hyphenated nor spread out.
 	if i := bytes.Index(out, []byte("\n.TH ")); i >= 0 {
@@ -89,10 +91,15 @@ func environment(b *strings.Builder, c *cobra.Command) {
 		}
 	}
 	if len(vars) > 0 {
-		b.WriteString("# ENVIRONMENT\n\nA setting's variable is read when its flag is not given; an empty variable counts as unset.\n\n")
+		b.WriteString("# ENVIRONMENT\n\nEach setting is a flag, a variable and a key of the config file: a flag beats its variable, which beats the config file, which beats the default. An empty variable counts as unset.\n\n")
 		for _, d := range vars {
-			term(b, d.Env, "as --"+d.Flag)
+			text := "as --" + d.Flag
+			if d.Key != "" {
+				text += "; in the config file, " + d.Key
+			}
+			term(b, d.Env, text)
 		}
+		term(b, "NO_COLOR", "when set, no colour in the text output, on a terminal too (no-color.org)")
 	}
 	if !takes("config") {
 		return

@@ -29,7 +29,7 @@ func builtBinary(b *testing.B) string {
 	return goBuild(b, ".")
 }
 
-func goBuild(b *testing.B, pkg string) string {
+func goBuild(b testing.TB, pkg string) string {
 	b.Helper()
 	bin := filepath.Join(b.TempDir(), filepath.Base(pkg))
 	if pkg == "." {
@@ -296,9 +296,18 @@ func BenchmarkWatchIdleProcess(b *testing.B) {
 	b.ReportMetric(idleMB, "MB-idle-rss")
 	b.ReportMetric(cpuPct, "%-idle-cpu")
 	b.ReportMetric(connsMB, "MB-rss-1000-conns")
+	// The loads of TestWatchListenerBounded, once each (a watch of its own,
+	// its clients held until the benchmark ends): the peak RSS under each.
+	for i, l := range watchLoads {
+		peak, probes := watchUnderLoad(b, bin, l.load)
+		if probes != nil {
+			b.Logf("%s: %v", l.name, probes)
+		}
+		b.ReportMetric(peak, []string{"MB-peak-rss-4000-idle-clients", "MB-peak-rss-64-slow-headers"}[i])
+	}
 }
 
-func waitListening(b *testing.B, addr string) {
+func waitListening(b testing.TB, addr string) {
 	b.Helper()
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 		if c, err := net.Dial("tcp", addr); err == nil {
@@ -310,14 +319,26 @@ func waitListening(b *testing.B, addr string) {
 }
 
 // procRSS is a process's resident memory in MB, from /proc.
-func procRSS(b *testing.B, pid int) float64 {
+func procRSS(b testing.TB, pid int) float64 {
+	b.Helper()
+	return procStatusMB(b, pid, "VmRSS:")
+}
+
+// procPeakRSS is the most resident memory a process has had, in MB.
+func procPeakRSS(b testing.TB, pid int) float64 {
+	b.Helper()
+	return procStatusMB(b, pid, "VmHWM:")
+}
+
+// procStatusMB is a kB field of /proc/PID/status, in MB.
+func procStatusMB(b testing.TB, pid int, field string) float64 {
 	b.Helper()
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		b.Fatal(err)
 	}
 	for _, l := range strings.Split(string(data), "\n") {
-		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+		if v, ok := strings.CutPrefix(l, field); ok {
 			kb, err := strconv.Atoi(strings.Fields(v)[0])
 			if err != nil {
 				b.Fatal(err)
@@ -325,7 +346,7 @@ func procRSS(b *testing.B, pid int) float64 {
 			return float64(kb) / 1024
 		}
 	}
-	b.Fatalf("no VmRSS for pid %d", pid)
+	b.Fatalf("no %s for pid %d", field, pid)
 	return 0
 }
 

@@ -33,6 +33,10 @@ func main() {
 	if os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(memoryLimit)
 	}
+	// Go's runtime exits 2 when it dies (out of memory, a panic, SIGQUIT),
+	// and 2 is check's "loops found": a crash ends by SIGABRT instead, with
+	// its stacks on stderr (and a core where the node keeps them).
+	debug.SetTraceback("crash")
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	cli.SetVersion(version, commit, date)
 	code := cli.Run(ctx, os.Args[1:], cli.Streams{In: os.Stdin, Out: os.Stdout, Err: os.Stderr})

@@ -5,6 +5,7 @@ package corefile
 import (
 	"bytes"
 	"fmt"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -499,4 +500,21 @@ func corefileHasForward(cf *Config, fw Forward) bool {
 		}
 	}
 	return false
+}
+
+// ForwardTarget reads one forward target: an address (IP, IP:port,
+// dns://IP:port) or a file path. ok is false for anything else (tls://, a
+// template placeholder), which unloop does not judge.
+func ForwardTarget(s string) (addr netip.AddrPort, path string, ok bool) {
+	if strings.HasPrefix(s, "/") {
+		return netip.AddrPort{}, s, true
+	}
+	s = strings.TrimPrefix(s, "dns://")
+	if a, err := netip.ParseAddr(s); err == nil {
+		return netip.AddrPortFrom(a.WithZone(""), 53), "", true
+	}
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		return netip.AddrPortFrom(ap.Addr().WithZone(""), ap.Port()), "", true
+	}
+	return netip.AddrPort{}, "", false
 }

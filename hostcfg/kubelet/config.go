@@ -36,6 +36,7 @@ type kubeletConfig struct {
 	healthzAddr      *yaml.Node // healthzBindAddress
 	healthzPort      *yaml.Node
 	runtimeEP        *yaml.Node // containerRuntimeEndpoint
+	clusterDNS       *yaml.Node // clusterDNS
 }
 
 var yamlErrLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
@@ -106,6 +107,8 @@ func parseKubeletConfig(path string, data []byte) (kc *kubeletConfig, err error)
 			kc.healthzPort = yamlDeref(val)
 		case key.Value == "containerRuntimeEndpoint":
 			kc.runtimeEP = yamlDeref(val)
+		case key.Value == "clusterDNS":
+			kc.clusterDNS = yamlDeref(val)
 		case key.Value == "resolvConf":
 			kc.rcKey, kc.rcVal = top.Content[i], val
 			kc.rcLines = append(kc.rcLines, top.Content[i].Line)

@@ -127,6 +127,7 @@ func (k *Setup) readDropIns(r *hostcfg.Root) error {
 			return err
 		}
 		k.Misspelled = append(k.Misspelled, kc.misspelled()...)
+		k.takeClusterDNS(kc)
 		if ep := kc.runtimeEndpoint(); ep != "" && !k.runtimeFlag {
 			k.RuntimeEndpoint = ep
 		}

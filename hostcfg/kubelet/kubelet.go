@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/netip"
 	"path"
 	"slices"
 	"sort"
@@ -55,14 +56,24 @@ type Setup struct {
 	ConfigFlag   *Flag  // the --config flag, nil when the default path is used
 	ConfigExists bool
 
-	// ResolvConf is the pod file; "" with ResolvConfSource "config" means
-	// `resolvConf: ""` (pods inherit nothing).
+	// ResolvConf is the pod file; "" with ResolvConfSource "config" or
+	// "flag" means `resolvConf: ""`: pods get a nameserver on their own
+	// loopback (EmptyResolvConfServers).
 	ResolvConf       string
 	ResolvConfSource string // "flag", "config", "default"
 	ResolvConfFlag   *Flag  // when the source is the flag
 	ResolvConfAt     Where  // where the config file sets it (also when the flag overrides it)
 
 	Misspelled []KeyMiss
+
+	// NodeIPs is --node-ip (empty when unset): with resolvConf "" their
+	// families decide what pods get (EmptyResolvConfServers).
+	NodeIPs []netip.Addr
+	// ClusterDNS is --cluster-dns, else the config's clusterDNS: the
+	// cluster DNS Service, which CoreDNS is; ClusterDNSAt says where.
+	ClusterDNS     []netip.Addr
+	ClusterDNSAt   Where
+	clusterDNSFlag bool
 
 	// Healthz is the address of kubelet's /healthz: its config's
 	// healthzBindAddress and healthzPort (127.0.0.1:10248 by default), ""
@@ -227,6 +238,7 @@ func Discover(r *hostcfg.Root, unitFiles []string) (*Setup, error) {
 	if f := flags["config-dir"]; f != nil && f.Value != "" {
 		k.ConfigDir = f.Value
 	}
+	k.readDNSFlags(flags)
 
 	if err := k.readConfig(r); err != nil {
 		return k, err
@@ -435,6 +447,7 @@ func (k *Setup) readConfig(r *hostcfg.Root) error {
 		}
 		k.Misspelled = kc.misspelled()
 		k.Healthz = kc.healthz()
+		k.takeClusterDNS(kc)
 		if k.RuntimeEndpoint == "" {
 			k.RuntimeEndpoint = kc.runtimeEndpoint()
 		}
@@ -577,7 +590,7 @@ func readKubeletEnvFile(r *hostcfg.Root, files *unitfile.Files, p string) ([]uni
 }
 
 // kubeletFlagNames are the flags unloop reads of kubelet's command line.
-var kubeletFlagNames = []string{"config", "resolv-conf", "config-dir", "hostname-override", "container-runtime-endpoint"}
+var kubeletFlagNames = []string{"config", "resolv-conf", "config-dir", "hostname-override", "container-runtime-endpoint", "node-ip", "cluster-dns"}
 
 // kubeletFlags finds kubeletFlagNames in kubelet's arguments, in the
 // --name=value and --name value forms, as pflag reads them: the last one wins,

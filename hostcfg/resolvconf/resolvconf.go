@@ -71,6 +71,25 @@ type Nameserver struct {
 	Addr netip.Addr // with its zone when written fe80::1%eth0
 	Line int
 	Text string // the value as written
+	// Order is the line's place among the file's nameserver lines that
+	// have a value, valid or not (0-based): kubelet counts them all against
+	// its limit of 3, glibc only the valid ones.
+	Order int
+}
+
+// Invalid is a `nameserver` line whose value is no IP address
+// (`192.0.2.2:5353`, `dns.google`, `999.999.999.999`). Its readers part
+// ways there: glibc's res_init skips the line (resolv/res_init.c, glibc
+// 2.41), kubelet copies the value into pods' files as it is and counts it
+// against its limit (pkg/kubelet/network/dns/dns.go parseResolvConf,
+// v1.34), miekg/dns passes it on (clientconfig.go, v1.1.72), and CoreDNS's
+// forward adds port 53 (plugin/pkg/parse tryFile, v1.14): "[192.0.2.2:5353]:53"
+// never answers, a name is looked up through the file's other servers. It is
+// no loop of its own, and the file is still read.
+type Invalid struct {
+	Line  int
+	Text  string
+	Order int // as Nameserver.Order
 }
 
 // Config is a parsed resolv.conf. Every line is kept, so editors can splice.
@@ -78,7 +97,8 @@ type Config struct {
 	Path        string // the node's path that was parsed
 	Lines       []Line
 	Nameservers []Nameserver
-	Search      []string // the last search/domain line wins, as in glibc
+	Invalid     []Invalid // nameserver lines with a value that is no IP address
+	Search      []string  // the last search/domain line wins, as in glibc
 	SearchLine  int
 	Options     []string
 
@@ -88,14 +108,38 @@ type Config struct {
 	AnsibleBegin, AnsibleEnd int
 }
 
+// Limit tells the nameserver lines that readers with a limit of max (kubelet
+// and glibc: 3) use: kubelet the first max lines with a value, valid or
+// not (formDNSNameserversFitsLimits, kubernetes v1.34), glibc the first max
+// valid ones (MAXNS in resolv/res_init.c); dropped is the first line kubelet
+// drops (0 when none is).
+func (c *Config) Limit(max int) (kubelet, glibc []int, dropped int) {
+	lines := make([]int, len(c.Nameservers)+len(c.Invalid))
+	for _, ns := range c.Nameservers {
+		lines[ns.Order] = ns.Line
+		if len(glibc) < max {
+			glibc = append(glibc, ns.Line)
+		}
+	}
+	for _, bad := range c.Invalid {
+		lines[bad.Order] = bad.Line
+	}
+	if len(lines) > max {
+		return lines[:max], glibc, lines[max]
+	}
+	return lines, glibc, 0
+}
+
 // Marker lines of Kubespray's blockinfile in resolv.conf and dhclient.conf.
 const (
 	AnsibleBlockBegin = "# Ansible entries BEGIN"
 	AnsibleBlockEnd   = "# Ansible entries END"
 )
 
-// Parse parses data read from path. Binary junk, a nameserver that is
-// not an IP address, or an over-long line is an error naming path and line.
+// Parse parses data read from path. Binary junk, a nameserver line
+// without a value (kubelet refuses the file: "nameserver list is empty"), or
+// an over-long line is an error naming path and line. A value that is no IP
+// address is kept in Invalid, as its readers go on past it.
 //
 // Keywords are read like kubelet and Go resolvers read them (fields split on
 // blanks, leading blanks allowed, a '#' or ';' anywhere starts a comment), which
@@ -138,11 +182,13 @@ func Parse(path string, data []byte) (*Config, error) {
 				if len(f) < 2 {
 					return nil, hostcfg.Errorf(path, num, "nameserver without an address")
 				}
+				order := len(rc.Nameservers) + len(rc.Invalid)
 				addr, err := netip.ParseAddr(f[1])
 				if err != nil {
-					return nil, hostcfg.Errorf(path, num, "nameserver %q is not an IP address", f[1])
+					rc.Invalid = append(rc.Invalid, Invalid{Line: num, Text: f[1], Order: order})
+					break
 				}
-				rc.Nameservers = append(rc.Nameservers, Nameserver{Addr: addr, Line: num, Text: f[1]})
+				rc.Nameservers = append(rc.Nameservers, Nameserver{Addr: addr, Line: num, Text: f[1], Order: order})
 			case "search":
 				l.Kind = LineSearch
 				rc.Search = append([]string(nil), f[1:]...)

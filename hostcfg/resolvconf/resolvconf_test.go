@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"net/netip"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -185,6 +186,37 @@ func TestParseResolvConfZone(t *testing.T) {
 	}
 }
 
+// A value that is no IP address does not make the file unreadable: its
+// readers go on past the line (see Invalid), and so does unloop.
+func TestParseInvalidNameserver(t *testing.T) {
+	tests := []struct {
+		name    string
+		in      string
+		valid   []string
+		invalid []Invalid
+	}{
+		{"a name", "nameserver 10.0.0.2\nnameserver dns.google\n", []string{"10.0.0.2"}, []Invalid{{2, "dns.google", 1}}},
+		{"brackets", "nameserver [::1]\n", nil, []Invalid{{1, "[::1]", 0}}},
+		{"a port", "nameserver 1.2.3.4:53\nnameserver 127.0.0.1\n", []string{"127.0.0.1"}, []Invalid{{1, "1.2.3.4:53", 0}}},
+		{"ipv4 with a zone", "nameserver 1.2.3.4%eth0\n", nil, []Invalid{{1, "1.2.3.4%eth0", 0}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rc, err := Parse("/etc/resolv.conf", []byte(tt.in))
+			if err != nil {
+				t.Fatalf("Parse: %v", err)
+			}
+			var got []string
+			for _, ns := range rc.Nameservers {
+				got = append(got, ns.Addr.String())
+			}
+			if !slices.Equal(got, tt.valid) || !slices.Equal(rc.Invalid, tt.invalid) {
+				t.Errorf("got servers %v, invalid %+v; want %v, %+v", got, rc.Invalid, tt.valid, tt.invalid)
+			}
+		})
+	}
+}
+
 func TestParseResolvConfErrors(t *testing.T) {
 	tests := []struct {
 		name  string
@@ -196,10 +228,6 @@ func TestParseResolvConfErrors(t *testing.T) {
 		{"invalid UTF-8", "# ok\n# caf\xe9\n", 2, []string{"UTF-8"}},
 		{"control byte", "nameserver 10.0.0.2\x1b[0m\n", 1, []string{"0x1b"}},
 		{"binary junk", "\x7fELF\x02\x01\x01\x00\x00", 1, []string{"binary"}},
-		{"nameserver is a name", "nameserver 10.0.0.2\nnameserver dns.google\n", 2, []string{`"dns.google"`, "not an IP"}},
-		{"nameserver with brackets", "nameserver [::1]\n", 1, []string{"not an IP"}},
-		{"nameserver with port", "nameserver 1.2.3.4:53\n", 1, []string{"not an IP"}},
-		{"ipv4 with a zone", "nameserver 1.2.3.4%eth0\n", 1, []string{"not an IP"}},
 		{"nameserver without address", "nameserver\n", 1, []string{"without an address"}},
 		{"nameserver without address before a comment", "nameserver # none\n", 1, []string{"without an address"}},
 		{"line too long", "# a\n#" + strings.Repeat("x", MaxLineLength) + "\n", 2, []string{"4097 bytes"}},
@@ -718,9 +746,9 @@ func TestReadResolvFileErrors(t *testing.T) {
 			path: "/etc/resolv.conf", words: []string{"not a regular file"},
 		},
 		{
-			name: "nameserver that is no address",
-			tree: map[string]string{"/etc/resolv.conf": "search x\nnameserver localhost\n"},
-			path: "/etc/resolv.conf", line: 2, words: []string{"localhost"},
+			name: "nameserver without an address",
+			tree: map[string]string{"/etc/resolv.conf": "search x\nnameserver\n"},
+			path: "/etc/resolv.conf", line: 2, words: []string{"without an address"},
 		},
 	}
 	for _, tt := range tests {

@@ -23,6 +23,7 @@ const (
 	kindLoopback
 	kindNodeCache
 	kindLocal
+	kindClusterDNS // kubelet's clusterDNS: the Service in front of CoreDNS
 )
 
 var (
@@ -47,13 +48,16 @@ func (n *Node) classify(a netip.Addr) (addrKind, string) {
 	if why, ok := n.Local[a]; ok {
 		return kindLocal, fmt.Sprintf("%s is %s", a, why)
 	}
+	if k := n.Kubelet; k != nil && slices.Contains(k.ClusterDNS, a) {
+		return kindClusterDNS, fmt.Sprintf("%s is kubelet's clusterDNS (%s line %d), the cluster DNS Service: CoreDNS reaches itself through it", a, k.ClusterDNSAt.File, k.ClusterDNSAt.Line)
+	}
 	return kindClean, ""
 }
 
 // Looping reports whether a is a looping address on this node (DESIGN.md §2).
 func (n *Node) Looping(a netip.Addr) bool {
 	k, _ := n.classify(a)
-	return k == kindStub || k == kindLoopback || k == kindNodeCache
+	return k == kindStub || k == kindLoopback || k == kindNodeCache || k == kindClusterDNS
 }
 
 // Check gathers the node and analyses it.
@@ -213,7 +217,7 @@ func (n *Node) podFileFindings(rds []Reader) []Finding {
 			}
 			continue
 		}
-		if !readByDNS && kind != kindLocal {
+		if (!readByDNS && kind != kindLocal) || n.pastLimit(ns.Order) {
 			continue
 		}
 		chain := []string{n.kubeletStep()}
@@ -241,27 +245,26 @@ func (n *Node) podFileFindings(rds []Reader) []Finding {
 		switch kind {
 		case kindNodeCache:
 			chain = append(chain, fmt.Sprintf("node-local-dns forwards '.' to %s → itself", n.PodFile))
+		case kindClusterDNS:
+			chain = append(chain, fmt.Sprintf("CoreDNS forwards '.' to %s → the Service → CoreDNS (with Kubespray, upstream_dns_servers gives CoreDNS servers of its own)", n.PodFile))
 		default:
 			chain = append(chain, fmt.Sprintf("CoreDNS forwards '.' to %s → itself: plugin/loop exits and the pod crash-loops", n.PodFile))
 		}
 		if clean > 0 {
 			chain = append(chain, "forward picks upstreams at random, so it loops only some of the time")
 		}
-		code := map[addrKind]Code{kindStub: CodeResolvedStub, kindLoopback: CodeLoopback, kindNodeCache: CodeNodeLocalDNS}[kind]
+		code := map[addrKind]Code{kindStub: CodeResolvedStub, kindLoopback: CodeLoopback, kindNodeCache: CodeNodeLocalDNS, kindClusterDNS: CodeClusterDNS}[kind]
 		f := newFinding(code, file, ns.Line, ns.Addr, chain, fixes...)
 		f.Readers = rds
 		f.part = part
 		out = append(out, f)
 	}
-	if len(conf.Nameservers) > 3 {
-		ns := conf.Nameservers[3]
-		chain := []string{fmt.Sprintf("%s names %d nameservers", file, len(conf.Nameservers)),
-			fmt.Sprintf("glibc and kubelet use the first 3; line %d and later are dropped", ns.Line)}
-		out = append(out, newFinding(CodeNameserverLimit, file, ns.Line, netip.Addr{}, chain))
-	}
-	if len(conf.Search) > 32 || len(strings.Join(conf.Search, " ")) > 2048 {
+	out = append(out, n.limitFindings(conf, file)...)
+	// kubelet v1.34 formDNSSearchFitsLimits: 32 domains, 2048 characters, and
+	// no domain over 253 characters (DNS1123SubdomainMaxLength).
+	if long := slices.ContainsFunc(conf.Search, func(d string) bool { return len(d) > 253 }); long || len(conf.Search) > 32 || len(strings.Join(conf.Search, " ")) > 2048 {
 		chain := []string{fmt.Sprintf("%s line %d has %d search domains (%d characters)", file, conf.SearchLine, len(conf.Search), len(strings.Join(conf.Search, " "))),
-			"kubelet and glibc allow at most 32 domains and 2048 characters: pods get a truncated list or fail to start"}
+			"kubelet allows at most 32 domains, 2048 characters, each domain at most 253: pods get a shortened list"}
 		out = append(out, newFinding(CodeSearchLimit, file, conf.SearchLine, netip.Addr{}, chain))
 	}
 	return out

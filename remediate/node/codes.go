@@ -19,6 +19,7 @@ var Codes = []CodeInfo{
 	{CodeResolvedStub, SevError, "the pod file names 127.0.0.53 or 127.0.0.54", true},
 	{CodeLoopback, SevError, "the pod file names another loopback address", true},
 	{CodeNodeLocalDNS, SevError, "the pod file names a node cache address", true},
+	{CodeClusterDNS, SevError, "the pod file names kubelet's `clusterDNS` address, the cluster DNS Service: CoreDNS forwards to itself through it", true},
 	{CodeLocalAddress, SevWarning, "the pod file names another address of this node", false},
 	{CodeCorefileForwardLoop, SevError, "a Corefile forwards to an address it listens on, directly or through the file it forwards to", true},
 	{CodeKubeletMissing, SevError, "kubelet's resolv.conf path does not exist (e.g. the typo `/run/systemd/resolv/resolv.conf`; the real file is `/run/systemd/resolve/resolv.conf`)", false},
@@ -30,9 +31,10 @@ var Codes = []CodeInfo{
 	{CodeNameserverNone, SevError, "the pod file names no nameserver: CoreDNS's forward finds no upstream and exits", false},
 	{CodePodResolvStale, SevError, "a running DNS-server pod's copy of the pod file names a looping address: recreate the pod", false},
 	{CodeNoUpstream, SevError, "once looping addresses are removed, no upstream is left and none can be found", false},
-	{CodeNameserverLimit, SevWarning, "more than 3 nameservers: kubelet and glibc drop the rest", false},
+	{CodeNameserverLimit, SevWarning, "more than 3 nameservers: kubelet hands pods the first 3 lines, glibc uses the first 3 valid ones; a looping address further down is named here, not a loop", false},
+	{CodeNameserverInvalid, SevWarning, "a nameserver value is not an IP address (`192.0.2.2:5353`, a name): glibc skips the line, kubelet copies it to pods, CoreDNS adds port 53 to it; the other lines are judged", false},
 	{CodeZoneIndex, SevWarning, "an IPv6 link-local nameserver with a zone that pods can't use", false},
-	{CodeSearchLimit, SevWarning, "more than 32 search domains or 2048 characters", false},
+	{CodeSearchLimit, SevWarning, "more than 32 search domains or 2048 characters, or a domain over 253 characters", false},
 	{CodeUnreadable, SevError, "an input exists but can't be read or parsed", false},
 }
 

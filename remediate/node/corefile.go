@@ -5,28 +5,13 @@ import (
 	"net/netip"
 	"slices"
 	"strconv"
-	"strings"
 
 	"github.com/unloop/unloop/hostcfg/corefile"
 	"github.com/unloop/unloop/hostcfg/resolvconf"
 )
 
-// ForwardTarget reads one forward target: an address (IP, IP:port,
-// dns://IP:port) or a file path. ok is false for anything else (tls://, a
-// template placeholder), which unloop does not judge.
-func ForwardTarget(s string) (addr netip.AddrPort, path string, ok bool) {
-	if strings.HasPrefix(s, "/") {
-		return netip.AddrPort{}, s, true
-	}
-	s = strings.TrimPrefix(s, "dns://")
-	if a, err := netip.ParseAddr(s); err == nil {
-		return netip.AddrPortFrom(a.WithZone(""), 53), "", true
-	}
-	if ap, err := netip.ParseAddrPort(s); err == nil {
-		return netip.AddrPortFrom(ap.Addr().WithZone(""), ap.Port()), "", true
-	}
-	return netip.AddrPort{}, "", false
-}
+// ForwardTarget reads one forward target (corefile.ForwardTarget).
+var ForwardTarget = corefile.ForwardTarget
 
 // ListensOn reports whether a server block of a Corefile answers at addr:port:
 // on its bind addresses, else on every address of the node.

@@ -22,6 +22,8 @@ const (
 	CodeResolvedStub          Code = "nameserver-resolved-stub"
 	CodeLoopback              Code = "nameserver-loopback"
 	CodeNodeLocalDNS          Code = "nameserver-node-local-dns"
+	CodeClusterDNS            Code = "nameserver-cluster-dns"
+	CodeNameserverInvalid     Code = "nameserver-invalid"
 	CodeLocalAddress          Code = "nameserver-local-address"
 	CodeCorefileForwardLoop   Code = "corefile-forward-loop"
 	CodeKubeletMissing        Code = "kubelet-resolvconf-missing"

@@ -84,7 +84,7 @@ type Env struct {
 	Bus        Bus
 	Interfaces func() ([]Iface, error)
 	Log        *slog.Logger
-	// Probe asks an upstream a DNS question; nil: DNSProbe.
+	// Probe asks an upstream a DNS question; nil: probe.DNS.
 	Probe Prober
 	// BusNote says why Bus is nil ("offline", "no system bus: ..."); reported.
 	BusNote string
@@ -153,6 +153,9 @@ type Node struct {
 	// its socket is there); RuntimeNote says why it is nil.
 	Runtime     Runtime
 	RuntimeNote string
+	// RuntimeFailed: the runtime was there but failed or answered over the
+	// bounds (hostcfg/cri), as opposed to no runtime to ask.
+	RuntimeFailed bool
 
 	// NodeCache maps each node cache address to why it is one.
 	NodeCache map[netip.Addr]string
@@ -323,7 +326,11 @@ func (n *Node) addresses(env Env, opts Options) {
 // busNotes says what is not asked over the bus, and why.
 func (n *Node) busNotes(env Env, opts Options) {
 	if opts.Offline {
-		n.Notes = append(n.Notes, "offline: files only; systemd-resolved's live state and the node's interfaces were not read")
+		why := "offline: "
+		if env.BusNote != "" {
+			why += env.BusNote + "; " // unloop turned offline itself: why
+		}
+		n.Notes = append(n.Notes, why+"files only; systemd-resolved's live state and the node's interfaces were not read")
 	} else if env.Bus == nil && env.BusNote != "" {
 		n.Notes = append(n.Notes, env.BusNote+"; systemd-resolved's live state was not read")
 	}

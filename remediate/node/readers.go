@@ -3,6 +3,7 @@ package node
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 
 	"github.com/unloop/unloop/hostcfg/corefile"
@@ -19,6 +20,10 @@ type Reader struct {
 	ConfigMap string `json:"configmap,omitempty"`
 	Forward   string `json:"forward"`
 	Assumed   bool   `json:"assumed,omitempty"`
+	// more: the forward names an address too, so CoreDNS starts when the
+	// file names none (plugin/pkg/parse HostPortOrFile, v1.14, skips an
+	// empty file; forward exits only when no address is left at all).
+	more bool
 }
 
 func (rd Reader) String() string {
@@ -34,8 +39,8 @@ func (rd Reader) String() string {
 // assumed to read it, unless the dns-upstreams setting says where the
 // site's servers forward.
 func (n *Node) podReaders(opts Options) []Reader {
-	if n.Pod == nil {
-		return nil
+	if n.Pod == nil && (n.PodFile != "" || !n.Kubelet.Present) {
+		return nil // with resolvConf "" pods still get a file (kubelet.EmptyResolvConfServers)
 	}
 	var out []Reader
 	known := map[string]bool{}
@@ -51,12 +56,13 @@ func (n *Node) podReaders(opts Options) []Reader {
 					if !ok || p == "" {
 						continue
 					}
-					reads := p == n.Pod.Path || p == n.Pod.Target
+					reads := n.Pod != nil && (p == n.Pod.Path || p == n.Pod.Target)
 					if cf.Source != nil {
 						reads = p == "/etc/resolv.conf" && n.Kubelet.Present
 					}
 					if reads {
-						rd := Reader{Server: kind, Corefile: cf.Path, Line: fw.Line, Forward: fmt.Sprintf("forward %s %s", fw.From, t.Text)}
+						rd := Reader{Server: kind, Corefile: cf.Path, Line: fw.Line, Forward: fmt.Sprintf("forward %s %s", fw.From, t.Text),
+							more: slices.ContainsFunc(fw.To, func(o corefile.Token) bool { a, _, _ := ForwardTarget(o.Text); return a.IsValid() })}
 						if cf.Source != nil {
 							rd.ConfigMap = cf.Source.ConfigMap
 						}
@@ -140,6 +146,7 @@ func ShortID(id string) string {
 // noNameserverFinding: CoreDNS's forward finds no upstream in a file without
 // nameserver and exits (plugin/forward: no valid upstream addresses found).
 func (n *Node) noNameserverFinding(rds []Reader) []Finding {
+	rds = slices.DeleteFunc(slices.Clone(rds), func(rd Reader) bool { return rd.more })
 	if n.Pod == nil || len(n.Pod.Conf.Nameservers) > 0 || len(rds) == 0 {
 		return nil
 	}

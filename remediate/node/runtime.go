@@ -50,6 +50,7 @@ func (n *Node) askRuntime(ctx context.Context, env Env, opts Options) map[string
 	if err != nil {
 		n.RuntimeNote = fmt.Sprintf("container runtime at %s: %v", endpoint, err)
 		n.Notes = append(n.Notes, n.RuntimeNote)
+		n.RuntimeFailed = true
 		return nil
 	}
 	lctx, cancel := context.WithTimeout(ctx, runtimeTimeout)
@@ -58,6 +59,7 @@ func (n *Node) askRuntime(ctx context.Context, env Env, opts Options) map[string
 	if err != nil {
 		n.RuntimeNote = fmt.Sprintf("container runtime at %s: %v", endpoint, err)
 		n.Notes = append(n.Notes, n.RuntimeNote)
+		n.RuntimeFailed = true
 		return nil
 	}
 	n.Runtime = rt

@@ -9,6 +9,7 @@ import (
 
 	"github.com/unloop/unloop/hostcfg/kubelet"
 	"github.com/unloop/unloop/hostcfg/resolvconf"
+	dnsprobe "github.com/unloop/unloop/remediate/probe"
 )
 
 // kubeletSource is kubelet, in whatever distribution runs it
@@ -56,7 +57,9 @@ func (kubeletSource) Read(ctx context.Context, g *Gathering) {
 	n.checkFallback(ctx, g.Env, g.Opts)
 }
 
-func (kubeletSource) Findings(n *Node, _ []Reader) []Finding { return n.kubeletFindings() }
+func (kubeletSource) Findings(n *Node, rds []Reader) []Finding {
+	return append(n.kubeletFindings(), n.emptyResolvConfFindings(rds)...)
+}
 
 // checkFallback warns when kubelet hands pods k3s's own file of 8.8.8.8:
 // many sites block it, and offline unloop can't ask.
@@ -73,7 +76,7 @@ func (n *Node) checkFallback(ctx context.Context, env Env, opts Options) {
 	}
 	probe := env.Probe
 	if probe == nil {
-		probe = DNSProbe
+		probe = dnsprobe.DNS
 	}
 	if err := probe(ctx, a); err != nil {
 		n.Notes = append(n.Notes, fmt.Sprintf("%s; %s does not answer from this node (%v): pods get no DNS. Set resolv-conf in %s's config to a file of servers that answer", head, a, err, k.Distro))
@@ -92,13 +95,7 @@ func (n *Node) kubeletFindings() []Finding {
 		out = append(out, newFinding(CodeKubeletMisspelled, m.File, m.Line, netip.Addr{}, chain, StrategyKubelet))
 	}
 	if k.Present && n.PodFile != "" && !n.PodExists {
-		where := kubelet.Where{}
-		switch {
-		case k.ResolvConfSource == "flag" && k.ResolvConfFlag != nil:
-			where = kubelet.Where{File: k.ResolvConfFlag.File, Line: k.ResolvConfFlag.Line}
-		case k.ResolvConfSource == "config":
-			where = k.ResolvConfAt
-		}
+		where, _ := k.ResolvConfSet()
 		chain := []string{n.kubeletStep(), fmt.Sprintf("%s does not exist", n.PodFile)}
 		if n.PodFile == resolvedTypoFile {
 			chain = append(chain, "the real file is "+resolvconf.ResolvedUplinkFile+" (resolve, with an e)")

@@ -104,3 +104,55 @@ func TestHookUnderRealDhclient(t *testing.T) {
 		t.Fatalf("check after the lease finds a loop: %s", r)
 	}
 }
+
+// TestHookRenewUnchangedUnderRealDhclientScript: Debian's real dhclient-script
+// (isc-dhcp-client 4.4.3-P1-2) rewrites /etc/resolv.conf at RENEW6 and REBIND6
+// only when new_dhcp6_name_servers differs from old_dhcp6_name_servers. A
+// lease that names a looping server keeps naming it at every renew; once the
+// hook filtered only the new list, the two always differed and every renew
+// rewrote the file (watchers saw a change each time). After a BOUND6 the
+// renews of the same lease must leave the file as it is, not even rewritten.
+func TestHookRenewUnchangedUnderRealDhclientScript(t *testing.T) {
+	b := newBed(t, "bookworm")
+	n := b.Node
+	n.Run("systemctl", "disable", "--now", "systemd-resolved.service")
+	etc, err := n.Path("/etc")
+	must(t, err)
+	must(t, os.Remove(filepath.Join(etc, "resolv.conf")))
+	must(t, n.WriteFile("/etc/resolv.conf", []byte("nameserver 169.254.25.10\nnameserver "+b.Upstream+"\n"), 0o644))
+	must(t, n.WriteFile("/etc/dhcp/dhclient.conf", []byte("prepend domain-name-servers 169.254.25.10;\n"), 0o644))
+	if r := b.unloop(time.Minute, "unloop", nil, "apply", "--strategy", "dhclient"); r.Code != 0 {
+		t.Fatalf("apply: %s", r)
+	}
+
+	// dhclient -6 passes these to the script; no address, so the script
+	// touches only resolv.conf.
+	lease := []string{"interface=eth0", "new_dhcp6_name_servers=::1 2001:db8::53", "old_dhcp6_name_servers=::1 2001:db8::53"}
+	script := func(reason string) {
+		t.Helper()
+		if out, err := n.Exec(context.Background(), append(append([]string{"env", "reason=" + reason}, lease...), "/sbin/dhclient-script")...); err != nil {
+			t.Fatalf("dhclient-script %s: %v\n%s", reason, err, out)
+		}
+	}
+	stat := func() string {
+		t.Helper()
+		return n.Run("stat", "-c", "%i %y", "/etc/resolv.conf")
+	}
+	script("BOUND6")
+	bound, err := n.ReadFile("/etc/resolv.conf")
+	must(t, err)
+	if string(bound) != "nameserver 2001:db8::53\n" {
+		t.Fatalf("after BOUND6 /etc/resolv.conf is:\n%s\nwant the lease's clean server only", bound)
+	}
+	// Any write from now on moves the modification time off this one.
+	n.Run("touch", "-d", "2000-01-01 00:00:00", "/etc/resolv.conf")
+	was := stat()
+	for _, reason := range []string{"RENEW6", "REBIND6"} {
+		script(reason)
+		now, err := n.ReadFile("/etc/resolv.conf")
+		must(t, err)
+		if st := stat(); st != was || string(now) != string(bound) {
+			t.Fatalf("%s of the unchanged lease rewrote /etc/resolv.conf: %s, was %s:\n%s", reason, st, was, now)
+		}
+	}
+}

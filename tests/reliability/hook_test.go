@@ -99,7 +99,7 @@ func TestHookNeverExecutesData(t *testing.T) {
 		{"printf-format", "%s%n%x 10.1.0.9", "-", "10.1.0.9", "-"},
 		{"300-servers", strings.Join(many, " "), "-", strings.Join(manyWant, " "), "-"},
 		{"ipv6", "-", "::1 fe80::1 2001:db8::53 $(touch PWNED)", "-", "fe80::1 2001:db8::53"},
-		{"ipv6-only-looping", "-", "::1 0:0:0:0:0:0:0:1", "-", ""},
+		{"ipv6-only-looping", "-", "::1 0:0:0:0:0:0:0:1", "-", "10.1.0.2"}, // no v6 upstream: the v4 one
 		{"ipv6-zone", "-", "fe80::1%eth0 ::1%lo fe80::2%$(touch PWNED) fe80::3%", "-", "fe80::1%eth0"},
 		{"ipv4-mapped", "-", "::ffff:169.254.25.10 ::ffff:127.0.0.53 2001:db8::53", "-", "2001:db8::53"},
 	} {
@@ -111,15 +111,22 @@ func TestHookNeverExecutesData(t *testing.T) {
 				}
 				// dhclient-script sources the hook in its own shell; print the
 				// variables and the shell's options after it.
-				script := `. "$1"; printf '4=%s|6=%s|opts=%s' "${new_domain_name_servers-<unset>}" "${new_dhcp6_name_servers-<unset>}" "$-"`
+				// The lease's previous lists (old_*) are the same here: the hook
+				// must clean them alike, or a renew of this lease rewrites the file.
+				script := `. "$1"; old=same
+					if [ "${new_domain_name_servers-<unset>}" != "${old_domain_name_servers-<unset>}" ] ||
+						[ "${new_dhcp6_name_servers-<unset>}" != "${old_dhcp6_name_servers-<unset>}" ]; then
+						old="${old_domain_name_servers-<unset>}/${old_dhcp6_name_servers-<unset>}"
+					fi
+					printf '4=%s|6=%s|old=%s|opts=%s' "${new_domain_name_servers-<unset>}" "${new_dhcp6_name_servers-<unset>}" "$old" "$-"`
 				cmd := exec.Command(sh[0], append(sh[1:], "-c", script, "dhclient-script", hook)...)
 				cmd.Dir = dir
 				cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=/nonexistent", "reason=RENEW", "interface=eth0"}
 				if tc.v4 != "-" {
-					cmd.Env = append(cmd.Env, "new_domain_name_servers="+tc.v4)
+					cmd.Env = append(cmd.Env, "new_domain_name_servers="+tc.v4, "old_domain_name_servers="+tc.v4)
 				}
 				if tc.v6 != "-" {
-					cmd.Env = append(cmd.Env, "new_dhcp6_name_servers="+tc.v6)
+					cmd.Env = append(cmd.Env, "new_dhcp6_name_servers="+tc.v6, "old_dhcp6_name_servers="+tc.v6)
 				}
 				out, err := cmd.CombinedOutput()
 				if err != nil {
@@ -137,7 +144,7 @@ func TestHookNeverExecutesData(t *testing.T) {
 				}
 				got := string(out)
 				opts := got[strings.Index(got, "|opts=")+len("|opts="):]
-				if want := fmt.Sprintf("4=%s|6=%s|opts=%s", w4, w6, opts); got != want {
+				if want := fmt.Sprintf("4=%s|6=%s|old=same|opts=%s", w4, w6, opts); got != want {
 					t.Fatalf("after the hook:\n got %q\nwant %q", got, want)
 				}
 				if strings.Contains(opts, "f") {

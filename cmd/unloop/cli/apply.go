@@ -121,9 +121,10 @@ A path is restored only while it still holds what the run left there or its orig
 content. A path that changed since (an admin's edit, a DHCP renew) is refused: its newer
 content is kept, the diff --force would apply is shown, and the run is marked conflict.
 --force restores such paths too. A block unloop spliced into someone else's file is
-taken out by its markers, keeping the rest. A run rolled back already is refused.
-SIGHUP (a dropped SSH session) is ignored until the rollback is done. 'unloop runs'
-lists the runs.
+taken out by its markers, keeping the rest, while it holds what unloop wrote (its
+markers carry a hash of it); once edited it is the owner's, and refused like any edit.
+A run rolled back already is refused. SIGHUP (a dropped SSH session) is ignored until
+the rollback is done. 'unloop runs' lists the runs.
 
 ` + exitHelp("rollback") + `
 With --quiet nothing is printed but the error.`,
@@ -135,6 +136,9 @@ With --quiet nothing is printed but the error.`,
 	flags := addSettings(cmd, rollbackSettings...)
 	cmd.RunE = func(*cobra.Command, []string) error {
 		return flags.onNode(s, func(ctx context.Context, ss *session, env node.Env) error {
+			if ss.Opts.Offline && env.BusNote != "" {
+				ss.log.Warn("offline: " + env.BusNote + "; nothing is restarted")
+			}
 			res, err := remediate.Rollback(ctx, env, ss.Opts, run, force)
 			if res == nil || errors.Is(err, remediate.ErrRolledBack) {
 				if errors.Is(err, journal.ErrNoRun) {

@@ -1,7 +1,14 @@
 package cli
 
 import (
+	"fmt"
+	"slices"
+	"strings"
+
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/unloop/unloop/cmd/unloop/settings"
 )
 
 // conventions gives the root command what users expect of a CLI: --version
@@ -13,6 +20,7 @@ func conventions(root *cobra.Command) {
 	root.DisableAutoGenTag = true
 	monitorFlags(root)
 	everyFlag(root)
+	root.SetFlagErrorFunc(flagError)
 
 	// cobra adds `completion` at Execute; made now so it gets examples too.
 	root.InitDefaultCompletionCmd()
@@ -36,4 +44,37 @@ func conventions(root *cobra.Command) {
   unloop rollback                       # undo the last apply
   unloop check --output prometheus --textfile /var/lib/node_exporter/textfile/unloop.prom
   unloop completion bash > /etc/bash_completion.d/unloop`
+}
+
+// flagError names the way out of a flag error, as kubectl does: the nearest
+// flag of the command (cobra suggests only subcommands), else the commands
+// that take the flag, and where the command's flags are listed.
+func flagError(c *cobra.Command, err error) error {
+	msg := err.Error()
+	if name, ok := strings.CutPrefix(msg, "unknown flag: --"); ok {
+		var names []string
+		c.Flags().VisitAll(func(f *pflag.Flag) { names = append(names, f.Name) })
+		var takers []string
+		for _, o := range c.Root().Commands() {
+			if o != c && o.Flags().Lookup(name) != nil {
+				takers = append(takers, o.Name())
+			}
+		}
+		switch n := settings.Nearest(name, names); {
+		case n != "":
+			msg += "\ndid you mean --" + n + "?"
+		case len(takers) > 0:
+			slices.Sort(takers)
+			msg += fmt.Sprintf("\n--%s is a flag of %s, not of %s", name, orJoin(takers), c.Name())
+		}
+	}
+	return fmt.Errorf("%s\nSee '%s --help'.", msg, c.CommandPath())
+}
+
+// orJoin is "a", "a or b", "a, b or c".
+func orJoin(s []string) string {
+	if len(s) < 2 {
+		return strings.Join(s, "")
+	}
+	return strings.Join(s[:len(s)-1], ", ") + " or " + s[len(s)-1]
 }

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/unloop/unloop/hostcfg/hostcfgtest"
@@ -15,6 +16,8 @@ var update = flag.Bool("update", false, "rewrite golden files")
 // runID is a run's ID (time and random suffix): the one part of a document
 // that differs from run to run.
 var runID = regexp.MustCompile(`\d{8}T\d{6}Z-[0-9a-f]+`)
+
+var configFlag = regexp.MustCompile(`--config /\S+`)
 
 // TestDocuments holds what check, plan, apply and rollback print, as JSON
 // and as text, for make demo's node (one dhclient.conf line, five findings):
@@ -36,6 +39,10 @@ func TestDocuments(t *testing.T) {
 					t.Fatalf("exit %d, want %d\n%s%s", code, step.code, out, stderr)
 				}
 				out = runID.ReplaceAllString(out, "RUN")
+				// The suggested commands carry the run's temporary --root
+				// and --config.
+				out = strings.ReplaceAll(out, root, "ROOT")
+				out = configFlag.ReplaceAllString(out, "--config CONFIG")
 				golden(t, filepath.Join("testdata", step.cmd+"."+output+".golden"), out)
 			})
 		}

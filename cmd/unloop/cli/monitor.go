@@ -118,11 +118,18 @@ func (c familiesCollector) Collect(ch chan<- prometheus.Metric) {
 }
 
 // constMetric is one sample, or an invalid metric (Gather's error) when its
-// label names are not metricLabels' or a value is not UTF-8.
+// label names are not metricLabels'.
 func constMetric(d *prometheus.Desc, g *gaugeFamily, s gaugeSample) prometheus.Metric {
 	var names, values []string
 	for i := 0; i+1 < len(s.labels); i += 2 {
-		names, values = append(names, s.labels[i]), append(values, s.labels[i+1])
+		// A path label's value may hold any byte, but the exposition format
+		// takes only UTF-8 (else the whole gathering fails): such a value is
+		// escaped. A line break is the format's to escape, as it does.
+		v := s.labels[i+1]
+		if !utf8.ValidString(v) {
+			v = render.OneLine(v)
+		}
+		names, values = append(names, s.labels[i]), append(values, v)
 	}
 	if !slices.Equal(names, metricLabels[g.name]) {
 		return prometheus.NewInvalidMetric(d, fmt.Errorf("%s: labels %q, want %q", g.name, names, metricLabels[g.name]))
@@ -259,9 +266,12 @@ func npdResult(rep *node.Report) (string, int) {
 }
 
 // shorten fits msg and then suffix into npdMaxMessage characters, cutting
-// msg (with "...") rather than the suffix.
+// msg (with "...") rather than the suffix. NPD takes the plugin's output as
+// its message whole: a line break or a byte that is not UTF-8 in a path or
+// an error would forge a second line, so both are escaped first.
 func shorten(msg string, suffix ...string) string {
-	sfx := strings.Join(suffix, "")
+	msg = render.OneLine(msg)
+	sfx := render.OneLine(strings.Join(suffix, ""))
 	room := npdMaxMessage - utf8.RuneCountInString(sfx)
 	if utf8.RuneCountInString(msg) > room {
 		r := []rune(msg)

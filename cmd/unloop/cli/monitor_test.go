@@ -90,6 +90,7 @@ func FuzzNPDMessage(f *testing.F) {
 	f.Add("/etc/resolv.conf", "169.254.25.10", 3, 2)
 	f.Add(strings.Repeat("/very-long", 20), "fe80::1%eth0", 1, 40)
 	f.Add("ünïcödé/файл", "", 0, 1)
+	f.Add("/etc/a\nno DNS forwarding loop\xff", "", 0, 0)
 	f.Fuzz(func(t *testing.T, file, addr string, line, n int) {
 		if n < 0 || n > 1000 {
 			return
@@ -104,6 +105,9 @@ func FuzzNPDMessage(f *testing.F) {
 		}
 		if utf8.RuneCountInString(msg) > npdMaxMessage {
 			t.Fatalf("message of %d characters: %q", utf8.RuneCountInString(msg), msg)
+		}
+		if strings.ContainsAny(msg, "\n\r\v\f\u0085\u2028\u2029") || !utf8.ValidString(msg) {
+			t.Fatalf("not one line of UTF-8: %q", msg)
 		}
 		if n > 0 && !strings.HasSuffix(msg, "more)") {
 			t.Fatalf("the count of the rest was cut: %q", msg)
@@ -208,6 +212,41 @@ func TestTextfileNeverFollowsALink(t *testing.T) {
 		fi, err := os.Lstat(prom)
 		if err != nil || !fi.Mode().IsRegular() {
 			t.Errorf("link to %s: unloop.prom is not the metrics file: %v", target, err)
+		}
+	}
+}
+
+// TestNPDOneLine: whatever a file's name holds, --output npd prints one
+// line: a kubelet drop-in named with a line break and a byte that is not
+// UTF-8, unreadable, once forged a second line "no DNS forwarding loop".
+func TestNPDOneLine(t *testing.T) {
+	forged := "10-a\nno DNS forwarding loop\xff.conf"
+	root := nodeTree(t, map[string]string{
+		"/etc/resolv.conf":                     "nameserver 192.0.2.53\n",
+		"/etc/systemd/system/kubelet.service":  "[Service]\nExecStart=/usr/bin/kubelet --config=/var/lib/kubelet/config.yaml --config-dir=/etc/kubernetes/kubelet.conf.d\n",
+		"/var/lib/kubelet/config.yaml":         "kind: KubeletConfiguration\n",
+		"/etc/kubernetes/kubelet.conf.d/.keep": "",
+	})
+	// A link to itself: a loop, which no read gets through.
+	if err := os.Symlink(forged, filepath.Join(root, "etc/kubernetes/kubelet.conf.d", forged)); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"check", "--output", "npd"}, {"check", "--quiet"}} {
+		out, stderr, code := run(t, root, args...)
+		t.Logf("%v: exit %d, stdout %q, stderr %q", args, code, out, stderr)
+		text := out
+		if args[1] == "--quiet" {
+			text = stderr
+		}
+		if strings.Count(text, "\n") != 1 || !strings.HasSuffix(text, "\n") || !utf8.ValidString(text) {
+			t.Errorf("%v: want one line of UTF-8, got %q", args, text)
+		}
+		want := `10-a\nno DNS forwarding loop\xff.conf`
+		if args[1] == "--output" {
+			want = `10-a\nno DNS forwarding` // cut at NPD's 80 characters
+		}
+		if !strings.Contains(text, want) {
+			t.Errorf("%v: %q does not name the file, escaped", args, text)
 		}
 	}
 }

@@ -118,8 +118,10 @@ func readAll(t *testing.T, resp *http.Response) string {
 	return string(b)
 }
 
-// A family whose samples don't match its labels, or a label value that is
-// not UTF-8, is Gather's error: check fails, and /metrics serves the rest.
+// A family whose samples don't match its labels is Gather's error: check
+// fails, and /metrics serves the rest. A label value that is not UTF-8 (a
+// path can hold any byte) is served escaped, not an error that would cost
+// the textfile all its metrics.
 func TestInvalidSamplesAreErrors(t *testing.T) {
 	bad := func() []*gaugeFamily {
 		status := gauge("unloop_check_status")
@@ -132,8 +134,13 @@ func TestInvalidSamplesAreErrors(t *testing.T) {
 	}
 	var b strings.Builder
 	err := writeGathered(&b, registryOf(bad))
-	if err == nil || !strings.Contains(err.Error(), "unloop_check_status") || !strings.Contains(err.Error(), "UTF-8") {
-		t.Errorf("err %v, want both samples named", err)
+	if err == nil || !strings.Contains(err.Error(), "unloop_check_status") || strings.Contains(err.Error(), "UTF-8") {
+		t.Errorf("err %v, want the mislabelled family named, and no other", err)
+	}
+	good := func() []*gaugeFamily { return bad()[2:] }
+	b.Reset()
+	if err := writeGathered(&b, registryOf(good)); err != nil || !strings.Contains(b.String(), `unloop_pod_stale{pod="kube-system/\\xff"} 1`) {
+		t.Errorf("a label value that is not UTF-8: %v\n%s", err, b.String())
 	}
 }
 

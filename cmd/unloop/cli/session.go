@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 
 	"github.com/unloop/unloop/remediate/node"
@@ -48,13 +49,47 @@ func (cf *cmdFlags) start(s Streams) (*session, error) {
 	}
 	for _, src := range c.Sources {
 		log.Debug("setting", "name", src.Name, "value", src.Value, "from", src.From)
+		// What plan and apply change depends on their settings: one that
+		// does not come from this command line is said, so that an
+		// UNLOOP_STRATEGY=stub left in the environment does not change the
+		// plan silently. (The config file itself is named in its keys' notes.)
+		if (src.From == "env" || src.From == "file") && src.Name != "config" && slices.Contains([]string{"plan", "apply", "watch"}, cf.cmd.Name()) {
+			log.Info(fmt.Sprintf("%s %v (from %s)", src.Name, src.Value, src.Where))
+		}
 	}
 	out := s.Out
 	if c.Quiet {
 		out = io.Discard
 		cf.cmd.SetOut(io.Discard)
 	}
-	return &session{Config: c, log: log, out: out, err: s.Err}, nil
+	return &session{Config: c, log: log, out: &render.Repeating{Writer: out, Flags: nodeFlags(c)}, err: s.Err}, nil
+}
+
+// nodeFlags are the flags that chose the node and how it is read, as given
+// (flag, variable or config file), shell-quoted, for the commands the output
+// suggests: without them, a suggested `unloop apply` would act on / (the
+// default root) rather than the tree this run read.
+func nodeFlags(c *settings.Config) string {
+	var b strings.Builder
+	for _, src := range c.Sources {
+		v := fmt.Sprint(src.Value)
+		switch {
+		case src.From == "default":
+		case src.Name == "root" || src.Name == "config":
+			b.WriteString(" --" + src.Name + " " + shellQuote(v))
+		case src.Name == "offline" && v == "true":
+			b.WriteString(" --offline")
+		}
+	}
+	return b.String()
+}
+
+// shellQuote quotes s for a POSIX shell when it needs it.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_@%+=:,./-") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // onNode is how check, plan, apply and rollback start and end: the settings,
@@ -131,8 +166,11 @@ func openBus(ctx context.Context, c *settings.Config, log *slog.Logger, env node
 	case errors.As(err, &notOurs):
 		// Not this machine, and no bus of its own: nothing may act on this
 		// machine, so files only.
+		// The report's offline note says why, once (a log line too would
+		// repeat it); rollback, which has no report, logs it.
 		c.Opts.Offline = true
-		log.Warn(fmt.Sprintf("offline: --root %s is not this machine and %v", c.Root, notOurs.Err))
+		env.BusNote = fmt.Sprintf("--root %s is not this machine and %v", c.Root, notOurs.Err)
+		log.Debug("offline", "why", env.BusNote)
 		env.Runtime = nil
 		return env, func() {}, nil
 	case err != nil:
@@ -171,6 +209,6 @@ func quietErrors(ss *session, findings []node.Finding) {
 		if !strings.HasPrefix(msg, f.File) {
 			msg = render.Where(f) + ": " + msg // the error names its file as a rule
 		}
-		fmt.Fprintf(ss.err, "unloop: %s\n", msg)
+		fmt.Fprintf(ss.err, "unloop: %s\n", render.OneLine(msg)) // one line, whatever the file's name
 	}
 }

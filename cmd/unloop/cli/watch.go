@@ -62,7 +62,7 @@ changes; meanwhile watch only checks, and says why.
 Changes are debounced (--debounce). A file rewritten in a loop is reported and backs the
 checks off, up to one a minute: watch never spins. It serves Prometheus metrics on
 /metrics and its health on /healthz at --listen: ok while its watches are in place and
-the last check finished within its interval. On SIGTERM it stops; an apply in progress
+the last check finished within its interval. ` + listenHelp + ` On SIGTERM it stops; an apply in progress
 ends all or nothing (a step cut short is rolled back).
 
 Each check's result is printed as check (or apply) prints it.
@@ -76,7 +76,7 @@ Each check's result is printed as check (or apply) prints it.
 	}
 	flags := addSettings(cmd, applySettings...)
 	f := cmd.Flags()
-	f.BoolVar(&wf.apply, "apply", false, "apply what a check finds, as `unloop apply` (under its lock and journal)")
+	f.BoolVar(&wf.apply, "apply", false, "apply what a check finds, as unloop apply does (under its lock and journal)")
 	f.StringVar(&wf.listen, "listen", defaultListen, "`ADDRESS` to serve /metrics and /healthz on (empty: none)")
 	f.StringVar(&wf.textfile, "textfile", "", "also write the metrics to this file after each check, atomically (node_exporter's textfile collector)")
 	f.DurationVar(&wf.debounce, "debounce", 500*time.Millisecond, "wait this long after a change before checking, so a burst of writes is one check")
@@ -163,8 +163,9 @@ func (wt *watcher) serve(ctx context.Context) (stop func(), err error) {
 	if err != nil {
 		return nil, fmt.Errorf("--listen: %w", err)
 	}
-	srv := &http.Server{Handler: wt.handler(runtimeCollectors()...), ReadHeaderTimeout: 10 * time.Second}
-	go srv.Serve(ln)
+	cc := newConnCap(maxConns) // serve.go: any pod can reach --listen
+	srv := newServer(wt.handler(runtimeCollectors()...), cc)
+	go srv.Serve(cc.listen(ln))
 	wt.ss.log.Info("serving /metrics and /healthz", "listen", ln.Addr().String())
 	return func() {
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/unloop/unloop/remediate/node"
@@ -27,15 +28,36 @@ func writeJSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
-// painter colours text only when writing to a terminal and NO_COLOR is unset.
-type painter struct{ on bool }
+// Repeating is a writer that knows the flags which chose the node this run
+// read (--root, --config, --offline), shell-quoted: every command the text
+// suggests carries them, so that it acts on the same tree.
+type Repeating struct {
+	io.Writer
+	Flags string // " --root /mnt/node", or ""
+}
+
+// painter colours text only when writing to a terminal and NO_COLOR is
+// unset, and writes the commands the text suggests.
+type painter struct {
+	on    bool
+	again string // Repeating's Flags
+}
 
 func newPainter(w io.Writer) painter {
-	f, ok := w.(*os.File)
-	if !ok || os.Getenv("NO_COLOR") != "" {
-		return painter{}
+	var p painter
+	if r, ok := w.(*Repeating); ok {
+		w, p.again = r.Writer, r.Flags
 	}
-	return painter{on: term.IsTerminal(int(f.Fd()))}
+	f, ok := w.(*os.File)
+	if ok && os.Getenv("NO_COLOR") == "" {
+		p.on = term.IsTerminal(int(f.Fd()))
+	}
+	return p
+}
+
+// command is a command to suggest: "unloop apply --root /mnt/node --strategy kubelet".
+func (p painter) command(verb string, args ...string) string {
+	return strings.Join(append([]string{"unloop " + verb + p.again}, args...), " ")
 }
 
 func (p painter) paint(code, s string) string {
@@ -136,7 +158,7 @@ func writeSummary(b *strings.Builder, p painter, d remediate.CheckDocument) {
 func writePodFile(b *strings.Builder, d remediate.CheckDocument) {
 	rc, k := d.ResolvConf, d.Kubelet
 	if rc.Path == "" {
-		b.WriteString("pod file:  none (kubelet's resolvConf is \"\": pods inherit no nameservers)\n")
+		b.WriteString("pod file:  none (kubelet's resolvConf is \"\": pods get nameserver 127.0.0.1 (::1 for an IPv6 --node-ip), their own loopback)\n")
 		return
 	}
 	var src string
@@ -193,7 +215,7 @@ func writeLoop(b *strings.Builder, p painter, l remediate.LoopDocument, fs []rem
 	field("why", l.Why)
 	switch {
 	case len(l.Fixes) > 0:
-		field("fix", []string{fixLine(l.Fixes)})
+		field("fix", []string{p.fixLine(l.Fixes)})
 	default:
 		// No one strategy fixes every part: an order that holds one for each.
 		var each []string
@@ -203,7 +225,7 @@ func writeLoop(b *strings.Builder, p painter, l remediate.LoopDocument, fs []rem
 			}
 		}
 		if len(each) > 0 {
-			field("fix", []string{"unloop apply --strategy " + strings.Join(each, ",")})
+			field("fix", []string{p.command("apply", "--strategy", strings.Join(each, ","))})
 		}
 	}
 	var byCode []string
@@ -233,8 +255,8 @@ func appendAt(list []string, code, at string) []string {
 	return append(list, code+"  "+at)
 }
 
-func fixLine(fixes []string) string {
-	s := "unloop apply --strategy " + fixes[0]
+func (p painter) fixLine(fixes []string) string {
+	s := p.command("apply", "--strategy", fixes[0])
 	if len(fixes) > 1 {
 		s += "  (or: " + strings.Join(fixes[1:], ", ") + ")"
 	}
@@ -263,27 +285,72 @@ func writeFinding(b *strings.Builder, p painter, f remediate.FindingDocument) {
 		fmt.Fprintf(b, "  %s%s\n", arrow, printable(c))
 	}
 	if len(f.Fixes) > 0 {
-		fmt.Fprintf(b, "  fix: %s\n", fixLine(f.Fixes))
+		fmt.Fprintf(b, "  fix: %s\n", p.fixLine(f.Fixes))
 	}
 }
 
-// Where is a finding's place: file:line, or the file alone.
+// Where is a finding's place: file:line, or the file alone. A file name
+// that holds a line break or a byte that is not UTF-8 is quoted (printable):
+// every format that shows a place on one line gets it safe.
 func Where(f node.Finding) string {
 	if f.Line > 0 {
-		return fmt.Sprintf("%s:%d", f.File, f.Line)
+		return fmt.Sprintf("%s:%d", printable(f.File), f.Line)
 	}
-	return f.File
+	return printable(f.File)
 }
 
 // printable quotes a string with control characters (a file name with a
-// newline in it) so that it can't forge a line of the report.
+// newline in it) so that it can't forge a line of the report. Not only
+// ASCII's: NEL, U+2028 and U+2029 end a line for some readers too.
 func printable(s string) string {
-	for _, r := range s {
-		if r < 0x20 && r != '\t' || r == 0x7f || r == utf8.RuneError {
-			return strconv.Quote(s)
+	if !unsafeRune(s) {
+		return s
+	}
+	return strconv.Quote(s)
+}
+
+func unsafeRune(s string) bool {
+	for i, r := range s {
+		if r == utf8.RuneError {
+			if isBadByte(s[i:]) {
+				return true
+			}
+		} else if r != '\t' && !unicode.IsPrint(r) {
+			return true // IsPrint's only space is ' '
 		}
 	}
-	return s
+	return false
+}
+
+// isBadByte: s starts with a byte that is not UTF-8 (rather than a real
+// U+FFFD, which is printable).
+func isBadByte(s string) bool {
+	_, n := utf8.DecodeRuneInString(s)
+	return n == 1
+}
+
+// OneLine is s with each character that could end or garble a line (control
+// characters, Unicode's line and paragraph separators, bytes that are not
+// UTF-8) written as Go escapes (\n, \x80, \u2028), the rest as it is: for
+// messages that already hold quoted parts, where quoting the whole would
+// double the quotes (node-problem-detector's line, stderr's one-line errors).
+func OneLine(s string) string {
+	if !unsafeRune(s) {
+		return s
+	}
+	var b strings.Builder
+	for i, r := range s {
+		switch {
+		case r == utf8.RuneError && isBadByte(s[i:]):
+			fmt.Fprintf(&b, "\\x%02x", s[i])
+		case r == '\t' || unicode.IsPrint(r) || r == utf8.RuneError:
+			b.WriteRune(r)
+		default:
+			q := strconv.QuoteRune(r) // '\n', '\u2028'
+			b.WriteString(q[1 : len(q)-1])
+		}
+	}
+	return b.String()
 }
 
 // Plural is s, or its plural (s+"s" unless given) when n is not 1.
@@ -338,7 +405,7 @@ func writeChanges(b *strings.Builder, p painter, d remediate.PlanDocument) {
 	for _, c := range d.Upstreams {
 		state := c.Note
 		if c.Error != "" {
-			state = p.paint("31", "not used: "+c.Error)
+			state = p.paint("31", "not used: "+OneLine(c.Error))
 		}
 		fmt.Fprintf(b, "  upstream %s (%s; %s)\n", c.Address, c.From, state)
 	}
@@ -355,7 +422,7 @@ func writeChanges(b *strings.Builder, p painter, d remediate.PlanDocument) {
 		case remediate.KindUnit:
 			fmt.Fprintf(b, "%s %s  [%s] %s", action, c.Unit, c.Strategy, c.Reason)
 			if c.Skipped != "" {
-				fmt.Fprintf(b, " (skipped: %s)", c.Skipped)
+				fmt.Fprintf(b, " (skipped: %s)", OneLine(c.Skipped))
 			}
 			b.WriteString("\n")
 		case remediate.KindPods:
@@ -371,12 +438,13 @@ func writePods(b *strings.Builder, p painter, c remediate.ChangeDocument) {
 	action := p.paint("1;36", c.Action)
 	if c.Skipped == "" {
 		for _, pod := range c.Pods {
-			fmt.Fprintf(b, "%s pod %s\n", action, pod)
+			fmt.Fprintf(b, "%s pod %s\n", action, printable(pod))
 		}
 		fmt.Fprintf(b, "  %s\n", c.Reason)
 		return
 	}
-	fmt.Fprintf(b, "%s pods %s  [%s] %s (skipped: %s)\n", action, strings.Join(c.Pods, ", "), c.Strategy, c.Reason, c.Skipped)
+	// Skipped may hold the runtime's own error text: one line all the same.
+	fmt.Fprintf(b, "%s pods %s  [%s] %s (skipped: %s)\n", action, strings.Join(printables(c.Pods), ", "), c.Strategy, c.Reason, OneLine(c.Skipped))
 	node := "$(hostname)"
 	if c.Node != "" {
 		node = shellQuote(c.Node)
@@ -469,7 +537,7 @@ func Apply(w io.Writer, format string, res *remediate.Result, err error) error {
 		if !res.Verified {
 			verified = "not verified (--no-verify)"
 		}
-		fmt.Fprintf(&b, "Applied run %s (%s). Undo with: unloop rollback --run %s\n", res.Run, verified, res.Run)
+		fmt.Fprintf(&b, "Applied run %s (%s). Undo with: %s\n", res.Run, verified, p.command("rollback", "--run", res.Run))
 		fmt.Fprintf(&b, "%s %d %s changed, %d %s restarted.\n", p.paint("1;32", "Apply complete:"), files, Plural(files, "file"), units, Plural(units, "unit"))
 	}
 	for _, pod := range res.Recreated {

@@ -23,11 +23,11 @@ func Rollback(w io.Writer, output string, res *remediate.RollbackResult, restart
 	for _, p := range res.Paths {
 		switch p.Result {
 		case journal.PathRefused:
-			fmt.Fprintf(ew, "refused %s: it changed since run %s; its newer content is kept (--force restores it as it was before the run):\n%s", p.Path, j.ID, p.Diff)
+			fmt.Fprintf(ew, "refused %s: it changed since run %s; its newer content is kept (--force restores it as it was before the run):\n%s", printable(p.Path), j.ID, p.Diff)
 		case journal.PathBlockRemoved:
-			fmt.Fprintf(ew, "removed unloop's block from %s, keeping the rest of the file\n", p.Path)
+			fmt.Fprintf(ew, "removed unloop's block from %s, keeping the rest of the file\n", printable(p.Path))
 		case journal.PathFailed:
-			fmt.Fprintf(ew, "failed %s: %s\n", p.Path, p.Error)
+			fmt.Fprintf(ew, "failed %s: %s\n", printable(p.Path), OneLine(p.Error))
 		}
 	}
 	restored := count[journal.PathRestored] + count[journal.PathBlockRemoved]

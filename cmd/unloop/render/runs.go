@@ -54,7 +54,7 @@ func renderRuns(w io.Writer, runs []runDoc) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "RUN\tSTARTED\tSTATE\tSTRATEGIES\tPATHS")
 	for _, r := range runs {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.ID, r.Created.Format(time.RFC3339), r.State, orDash(strings.Join(r.Strategies, ",")), orDash(strings.Join(r.Paths, " ")))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.ID, r.Created.Format(time.RFC3339), r.State, orDash(strings.Join(r.Strategies, ",")), orDash(strings.Join(printables(r.Paths), " ")))
 	}
 	return tw.Flush()
 }
@@ -64,4 +64,13 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// printables are the paths as printable shows them: one row each run.
+func printables(paths []string) []string {
+	out := make([]string, len(paths))
+	for i, p := range paths {
+		out[i] = printable(p)
+	}
+	return out
 }

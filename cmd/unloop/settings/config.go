@@ -106,6 +106,9 @@ func Add(cmd *cobra.Command, names ...string) *Flags {
 			})
 		}
 	}
+	// --help ends with where else each flag can be set (cobra's usage
+	// template is text/template: the table holds no "{{").
+	cmd.SetUsageTemplate(cmd.UsageTemplate() + Help(names))
 	return &Flags{cmd: cmd, names: names}
 }
 
@@ -144,6 +147,9 @@ type Config struct {
 type Source struct {
 	Name, From string
 	Value      any
+	// Where names it as written, for env and file: "UNLOOP_STRATEGY",
+	// "config /etc/unloop/unloop.yaml:3".
+	Where string
 }
 
 // outputsFor are the outputs cmd prints: check also speaks the monitoring
@@ -232,7 +238,7 @@ func (cf *Flags) Load() (*Config, error) {
 		if l, ok := byName[n].([]string); ok {
 			val = strings.Join(l, ",")
 		}
-		c.Sources = append(c.Sources, Source{Name: n, From: o.from(n), Value: val})
+		c.Sources = append(c.Sources, Source{Name: n, From: o.from(n), Value: val, Where: strings.TrimSuffix(o.where(n, 0), ": "+n)})
 	}
 	if !slices.Contains([]string{"text", "json"}, c.LogFormat) {
 		return nil, o.bad("log-format", 0, c.LogFormat, "want text or json")
@@ -276,8 +282,13 @@ func (cf *Flags) loadOptions(opts *node.Options, in values, o origin) error {
 	}
 	if len(in.Strategy) > 1 || len(in.Strategy) == 1 && in.Strategy[0] != "auto" {
 		for i, s := range in.Strategy {
+			if s == "auto" {
+				// auto is unloop's own order of every strategy: one more
+				// strategy beside it would mean nothing.
+				return o.bad("strategy", i, s, "auto stands alone: give auto, or a list of "+strings.Join(remediate.StrategyNames(), ",")+" without it")
+			}
 			if !slices.Contains(remediate.StrategyNames(), s) {
-				return o.bad("strategy", i, s, "want auto or a list of "+strings.Join(remediate.StrategyNames(), ","))
+				return o.bad("strategy", i, s, "not a strategy: want auto, or a list of "+strings.Join(remediate.StrategyNames(), ","))
 			}
 			if !slices.Contains(opts.Strategies, s) {
 				opts.Strategies = append(opts.Strategies, s)

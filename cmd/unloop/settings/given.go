@@ -216,7 +216,11 @@ func (cf *Flags) checkConfig(name string, data []byte) (*configFile, error) {
 		k, v := m.Content[i], deref(m.Content[i+1])
 		switch {
 		case k.Value == "config" || k.Value != "ignore" && !slices.ContainsFunc(settings, func(s setting) bool { return s.name == k.Value }):
-			return nil, fmt.Errorf("config %s:%d: unknown key %q", name, k.Line, k.Value)
+			msg := fmt.Sprintf("config %s:%d: unknown key %q.", name, k.Line, k.Value)
+			if n := Nearest(k.Value, Keys()); n != "" {
+				msg = fmt.Sprintf("config %s:%d: unknown key %q: did you mean %q?", name, k.Line, k.Value, n)
+			}
+			return nil, fmt.Errorf("%s See '%s --help' for the keys.", msg, cf.cmd.CommandPath())
 		case seen[k.Value]:
 			return nil, fmt.Errorf("config %s:%d: %s set twice", name, k.Line, k.Value)
 		}
@@ -263,6 +267,9 @@ func (c *configFile) check(st setting, where func(line int) string, k, v *yaml.N
 			return badValue(where(e.Line), "", errEmptyItem)
 		}
 		items, wheres = append(items, e.Value), append(wheres, where(e.Line))
+	}
+	if len(wheres) == 0 {
+		wheres = []string{where(k.Line)} // [] is named by its key's line
 	}
 	c.text[st.name], c.where[st.name] = items, wheres
 	return nil
