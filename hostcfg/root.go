@@ -134,7 +134,10 @@ func (r *Root) noteInput(p string, h *os.File, pattern string) {
 // WithTestHook returns a Root on the same tree that calls hook at the steps
 // where another writer could race unloop: "open" before a file is opened for
 // reading, "rename" after a replacement is complete and before the last check
-// and the rename. Only tests use it, to reach those windows every time.
+// and the rename, "exchange" after that check, immediately before a checked
+// write's exchange (swapIn), and "put back" before an exchange that hands a
+// changed file back is undone. Only tests use it, to reach those windows
+// every time.
 func (r *Root) WithTestHook(hook func(step, p string)) *Root {
 	c := *r
 	c.hook = hook

@@ -9,7 +9,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"path"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -68,9 +67,11 @@ func (r *Root) WriteFile(p string, data []byte, mode fs.FileMode, uid, gid int) 
 // the very same folder, not a link where a file was read, with the same
 // content, mode and owner. It checks through the folder's handle once the new
 // file is complete, immediately before the rename; otherwise it writes
-// nothing and its error wraps ErrChanged. What is left is the moment between
-// that check and the rename, which no rename can close. A link found where a
-// file was read, or another folder, wraps ErrSwapped instead.
+// nothing and its error wraps ErrChanged. The moment between that check and
+// the rename is closed by exchanging the names instead of renaming over
+// (swapIn): what the name held at the exchange is checked again, and put
+// back when it is not what before recorded. A link found where a file was
+// read, or another folder, wraps ErrSwapped instead.
 func (r *Root) ReplaceFile(before *Snapshot, data []byte, mode fs.FileMode, uid, gid int) error {
 	if before == nil {
 		return errors.New("replacing a file: no snapshot to compare with")
@@ -142,12 +143,15 @@ func (r *Root) replace(p string, want *Snapshot, data []byte, mode fs.FileMode, 
 			return &FileError{Path: p, Err: err}
 		}
 	}
-	err = unix.Renameat(int(d.Fd()), tmp, int(d.Fd()), base)
+	err = r.swapIn(d, tmp, base, p, want)
 	if errors.Is(err, unix.EBUSY) && oldFile {
 		if err := writeInPlace(d, base, data, mode, uid, gid, xs); err != nil {
 			return &FileError{Path: p, Err: fmt.Errorf("mount point, writing in place: %w", err)}
 		}
 		return nil
+	}
+	if errors.Is(err, ErrChanged) || errors.Is(err, ErrSwapped) {
+		return &FileError{Path: p, Err: err}
 	}
 	if err != nil {
 		return &FileError{Path: p, Err: fmt.Errorf("replacing: %w", err)}
@@ -485,7 +489,10 @@ func (r *Root) symlink(p, target string, uid, gid int, want *Snapshot) error {
 			return &FileError{Path: p, Err: err}
 		}
 	}
-	if err := unix.Renameat(int(d.Fd()), tmp, int(d.Fd()), base); err != nil {
+	if err := r.swapIn(d, tmp, base, p, want); err != nil {
+		if errors.Is(err, ErrChanged) {
+			return &FileError{Path: p, Err: err}
+		}
 		return &FileError{Path: p, Err: fmt.Errorf("linking to %s: %w", target, err)}
 	}
 	renamed = true
@@ -588,40 +595,6 @@ func (r *Root) Rename(from, to string) error {
 		return &FileError{Path: from, Err: err}
 	}
 	return nil
-}
-
-// RemoveWriteTemps removes what a WriteFile or Symlink of p killed between
-// its temp file and its rename leaves beside p: the temp file ("." + name +
-// digits, maybe half written), a temp link, and, from older unloops
-// (renameio), a temp folder holding tmp.symlink. Only names of exactly that
-// shape are touched. It returns the node paths it removed.
-func (r *Root) RemoveWriteTemps(p string) ([]string, error) {
-	dir, base := path.Split(clean(p))
-	ents, err := r.ReadDir(dir)
-	if err != nil {
-		return nil, err
-	}
-	temp := regexp.MustCompile(`^\.` + regexp.QuoteMeta(base) + `[0-9]+$`)
-	var removed []string
-	var errs []error
-	for _, e := range ents {
-		if !temp.MatchString(e.Name()) {
-			continue
-		}
-		tp := path.Join(dir, e.Name())
-		if e.IsDir() {
-			// renameio.Symlink's folder: the link, then the folder.
-			if err := r.Remove(path.Join(tp, "tmp.symlink")); err != nil {
-				errs = append(errs, err)
-			}
-		}
-		if err := r.Remove(tp); err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		removed = append(removed, tp)
-	}
-	return removed, errors.Join(errs...)
 }
 
 // MkdirAll makes the folder p and any missing parent, each with mode (set

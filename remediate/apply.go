@@ -74,6 +74,7 @@ func (e *StepError) Unwrap() error { return e.Err }
 // that changed since they were read, journals the originals, writes, restarts,
 // verifies, and rolls everything back if any step fails.
 func Apply(ctx context.Context, env node.Env, opts node.Options) (*Result, error) {
+	defer holdHangup(env.Logger())()
 	unlock, err := lock(ctx, env)
 	if err != nil {
 		return nil, err
@@ -525,6 +526,7 @@ type RollbackResult struct {
 // force; a run rolled back already is refused (ErrRolledBack).
 func Rollback(ctx context.Context, env node.Env, opts node.Options, id string, force bool) (*RollbackResult, error) {
 	root := env.Root
+	defer holdHangup(env.Logger())()
 	unlock, err := lock(ctx, env)
 	if err != nil {
 		return nil, err

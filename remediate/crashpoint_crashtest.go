@@ -5,9 +5,11 @@ package remediate
 import (
 	"os"
 	"syscall"
+
+	"github.com/unloop/unloop/remediate/journal"
 )
 
-// With -tags crashtest, crashpoint obeys three variables of the environment:
+// With -tags crashtest, crashpoint obeys four variables of the environment:
 //
 //	UNLOOP_CRASH_AT=NAME     SIGKILL the process when it reaches the point NAME:
 //	                         no deferred call runs, no lock is released by hand,
@@ -16,11 +18,18 @@ import (
 //	                         so a test can list the points of a run.
 //	UNLOOP_TERM_AT=NAME      SIGTERM the process at the point NAME and carry on,
 //	                         as systemd stopping the unit there would.
+//	UNLOOP_HUP_AT=NAME       SIGHUP the process at the point NAME and carry on,
+//	                         as a dropped SSH session there would.
+//
+// The journal's rollback reports its points here too ("restored PATH").
 var (
 	crashAt    = os.Getenv("UNLOOP_CRASH_AT")
 	crashTrace = os.Getenv("UNLOOP_CRASH_TRACE")
 	termAt     = os.Getenv("UNLOOP_TERM_AT")
+	hupAt      = os.Getenv("UNLOOP_HUP_AT")
 )
+
+func init() { journal.Crashpoint = crashpoint }
 
 func crashpoint(name string) {
 	if crashTrace != "" {
@@ -33,6 +42,9 @@ func crashpoint(name string) {
 	}
 	if termAt != "" && name == termAt {
 		_ = syscall.Kill(os.Getpid(), syscall.SIGTERM)
+	}
+	if hupAt != "" && name == hupAt {
+		_ = syscall.Kill(os.Getpid(), syscall.SIGHUP)
 	}
 	if crashAt != "" && name == crashAt {
 		_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)

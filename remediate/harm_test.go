@@ -375,27 +375,59 @@ func TestPrune(t *testing.T) {
 
 // TestApplyRemovesRollbackTemps: a rollback killed midway leaves renameio's
 // temp files beside the run's paths and its manifest, and the run is not
-// "started", so recovery does not look at it. The next apply removes them.
+// "started", so recovery does not look at it; a run killed at the rename of
+// its first manifest leaves a folder with only the manifest's temp file. The
+// next apply removes them, and nothing else of a temp name's shape.
 func TestApplyRemovesRollbackTemps(t *testing.T) {
 	dir, comment := hostcfgtest.Tree(t, filepath.Join("testdata", "nodes", "rhel-kubespray-dhclient.txtar"))
 	env, log := faultEnv(t, dir)
 	opts := treeOptions(t, comment)
+	orig, err := os.ReadFile(filepath.Join(dir, "etc/resolv.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	res, err := Apply(context.Background(), env, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	temps := []string{"etc/.resolv.conf4242", filepath.Join("var/lib/unloop/runs", res.Run, ".manifest.json77")}
-	for _, p := range temps {
-		if err := os.WriteFile(filepath.Join(dir, p), []byte("half"), 0o600); err != nil {
+	// The rollback was putting the original back; the manifest's temp file
+	// is half written.
+	temps := map[string]string{"etc/.resolv.conf4242": string(orig), filepath.Join("var/lib/unloop/runs", res.Run, ".manifest.json77"): "half"}
+	for p, data := range temps {
+		if err := os.WriteFile(filepath.Join(dir, p), []byte(data), 0o600); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// A run killed at the rename of its first manifest: only the temp file.
+	unjournaled := filepath.Join(dir, "var/lib/unloop/runs/20260101T000000Z-0bad")
+	if err := os.Mkdir(unjournaled, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	killed := filepath.Join("var/lib/unloop/runs/20260101T000000Z-0bad", ".manifest.json3398861499")
+	temps[killed] = "{\n  \"version\": 2,\n"
+	if err := os.WriteFile(filepath.Join(dir, killed), []byte(temps[killed]), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// An admin's file of the same name's shape stays.
+	admin := filepath.Join(dir, "etc/.resolv.conf2024")
+	if err := os.WriteFile(admin, []byte("nameserver 1.1.1.1\n"), 0o644); err != nil {
+		t.Fatal(err)
 	}
 	if _, err := Apply(context.Background(), env, opts); err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range temps {
+	for p := range temps {
 		if _, err := os.Lstat(filepath.Join(dir, p)); !errors.Is(err, os.ErrNotExist) {
 			t.Errorf("%s is still there (%v)\n%s", p, err, log)
 		}
+	}
+	if _, err := os.Lstat(unjournaled); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the folder of the run killed before its journal is still there (%v)", err)
+	}
+	if _, err := os.Lstat(admin); err != nil {
+		t.Errorf("the admin's .resolv.conf2024 is gone: %v", err)
+	}
+	if n := strings.Count(log.String(), "path=/etc/.resolv.conf2024"); n != 1 {
+		t.Errorf("the admin's .resolv.conf2024 is named %d times in the log, want once (kept):\n%s", n, log)
 	}
 }

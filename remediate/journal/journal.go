@@ -58,6 +58,10 @@ const (
 	RunConflict RunState = "conflict"
 )
 
+// Crashpoint, when set (remediate's crashtest build), is called after each
+// path a rollback restored, so tests can kill or signal a rollback midway.
+var Crashpoint func(name string)
+
 // ErrNoRun is returned (wrapped) when there is no journaled run to load.
 var ErrNoRun = errors.New("no run journaled")
 
@@ -526,6 +530,9 @@ func (j *Journal) rollbackFirst(r *hostcfg.Root, n int, force bool) ([]PathResul
 	var refused []string
 	for _, s := range slices.Backward(j.Snapshots[:n]) {
 		res := j.restore(r, s, force)
+		if Crashpoint != nil {
+			Crashpoint("restored " + s.Path)
+		}
 		switch res.Result {
 		case PathFailed:
 			errs = append(errs, res.err)

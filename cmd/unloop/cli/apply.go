@@ -69,8 +69,9 @@ func newApplyCommand(s Streams) *cobra.Command {
 		Long: `apply computes the same plan as 'unloop plan' and carries it out under a lock
 (/run/unloop.lock): the originals are journaled under /var/lib/unloop/runs/ID, files are
 replaced atomically keeping mode and owner, units are restarted over D-Bus, and the node is
-checked again. If any step fails, every change of the run is rolled back.
-A second apply changes nothing ("changed": false): it is safe at every boot.
+checked again. If any step fails, every change of the run is rolled back. SIGHUP (a
+dropped SSH session) is ignored until the run is done; SIGTERM cuts it short into a
+rollback. A second apply changes nothing ("changed": false): it is safe at every boot.
 
 After a verified fix, the DNS-server pods whose sandbox still holds a looping copy of the
 pod file are recreated through the container runtime (CRI, kubelet's own endpoint or
@@ -122,8 +123,8 @@ content is kept, the diff --force would apply is shown, and the run is marked co
 --force restores such paths too. A block unloop spliced into someone else's file is
 taken out by its markers, keeping the rest, while it holds what unloop wrote (its
 markers carry a hash of it); once edited it is the owner's, and refused like any edit.
-A run rolled back already is refused.
-'unloop runs' lists the runs.
+A run rolled back already is refused. SIGHUP (a dropped SSH session) is ignored until
+the rollback is done. 'unloop runs' lists the runs.
 
 ` + exitHelp("rollback") + `
 With --quiet nothing is printed but the error.`,
