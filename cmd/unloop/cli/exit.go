@@ -25,7 +25,7 @@ var exitCodes = map[string][]Exit{
 	"plan": {
 		{exitOK, "success; with --detailed-exitcode, nothing to do"},
 		{exitFindings, "with --detailed-exitcode: changes to make"},
-		{exitFailed, "failure, or errors that no chosen strategy fixes (apply would refuse)"},
+		{exitFailed, "failure, or errors of the node's own that no chosen strategy fixes (apply would refuse)"},
 	},
 	"apply": {
 		{exitOK, "done: every loop fixed and in effect, or none to fix (a kubelet not running yet counts as in effect: it reads the file when it starts)"},
