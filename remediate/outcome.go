@@ -85,8 +85,8 @@ func (r *Result) notInEffect() []Change {
 // words, for the user.
 func (r *Result) Outcome() (Outcome, string) {
 	if n := len(r.Plan.Left()); n > 0 {
-		return OutcomeLoopsLeft, fmt.Sprintf("the node's own loops are fixed; %d %s in DNS server pods' inputs %s left for you: fix %s as said above, in the cluster",
-			n, plural(n, "problem"), plural(n, "is", "are"), plural(n, "it", "them"))
+		return OutcomeLoopsLeft, fmt.Sprintf("the node's own loops are fixed; %d %s in DNS server pods' inputs %s left for you, listed with %s fix (unloop never edits the cluster's ConfigMaps)",
+			n, plural(n, "problem"), plural(n, "is", "are"), plural(n, "its", "their"))
 	}
 	if cs := r.notInEffect(); len(cs) > 0 {
 		var steps []string

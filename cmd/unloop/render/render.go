@@ -469,6 +469,9 @@ func Apply(w io.Writer, format string, res *remediate.Result, err error) error {
 		b.WriteString(p.paint("1;32", "No changes.") + " The node has no loop to fix.\n")
 	default:
 		verified := "verified: no error remains"
+		if len(d.Left) > 0 {
+			verified = "verified: no error of the node's own remains"
+		}
 		if !res.Verified {
 			verified = "not verified (--no-verify)"
 		}
