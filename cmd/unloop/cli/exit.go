@@ -20,7 +20,7 @@ var exitCodes = map[string][]Exit{
 	"check": {
 		{exitOK, "no errors (warnings allowed)"},
 		{exitFindings, "errors found"},
-		{exitFailed, "unloop itself failed (including an input it could not read or parse)"},
+		{exitFailed, "unloop itself failed (including an input of the node's own it could not read or parse; a DNS server pod's is the warning dns-pod-unreadable)"},
 	},
 	"plan": {
 		{exitOK, "success; with --detailed-exitcode, nothing to do"},
