@@ -318,12 +318,14 @@ func Plan(w io.Writer, format string, pl *remediate.Plan, err error) error {
 // writeChanges lists what the plan does: the upstreams, then each change
 // with its diff.
 func writeChanges(b *strings.Builder, p painter, d remediate.PlanDocument) {
-	for i, f := range d.Unfixed {
-		if i == 0 {
-			b.WriteString("\n")
-		}
+	first := true
+	for _, f := range d.Unfixed {
 		if f.Pod != "" {
-			continue // a DNS server pod's: left to the user, said below
+			continue // a DNS server pod's: its finding says the fix; apply lists it as left
+		}
+		if first {
+			b.WriteString("\n")
+			first = false
 		}
 		fmt.Fprintf(b, "%s %s %s is not fixed by the chosen strategies\n", p.paint("1;31", "UNFIXED"), f.Code, printable(Where(node.Finding{File: f.File, Line: f.Line})))
 	}
