@@ -20,8 +20,9 @@ func (b *stoppedBus) UnitActive(context.Context, string) (bool, error) { return 
 // TestApplyOutcomeRestarts: the kubelet fix is in effect only once kubelet
 // reads the new file. Restarted, or not running yet (it reads the file when
 // it starts), apply is done (exit 0); with --no-restart or offline the files
-// are fixed but kubelet still hands out the old file: not-in-effect (exit 4),
-// with the restart to run.
+// are fixed but a running kubelet still hands out the old file: not-in-effect
+// (exit 4), with the restart to run; one not running yet is done, even with
+// --no-restart.
 func TestApplyOutcomeRestarts(t *testing.T) {
 	ok := func(int) error { return nil }
 	up := func(int) bool { return true }
@@ -37,6 +38,7 @@ func TestApplyOutcomeRestarts(t *testing.T) {
 		{name: "kubelet not running yet", bus: &stoppedBus{restartBus{jobErr: ok, active: up}}, want: OutcomeDone},
 		{name: "--no-restart", bus: &restartBus{jobErr: ok, active: up}, noRestart: true, want: OutcomeNotInEffect,
 			next: "fixed in the files; not in effect until restarted (skipped: --no-restart): systemctl restart kubelet.service"},
+		{name: "--no-restart, kubelet not running yet", bus: &stoppedBus{restartBus{jobErr: ok, active: up}}, noRestart: true, want: OutcomeDone},
 		{name: "offline", offline: true, want: OutcomeNotInEffect,
 			next: "fixed in the files; not in effect until restarted (skipped: offline): systemctl restart kubelet.service"},
 	}
