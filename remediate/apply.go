@@ -174,9 +174,9 @@ func refusal(pl *Plan) error {
 	if pl.Report.HasUnreadable() {
 		return errors.New("some inputs could not be read (see the unreadable findings); nothing was changed")
 	}
-	if len(pl.Unfixed) > 0 {
+	if pl.Blocked() {
 		var codes []string
-		for _, f := range pl.Unfixed {
+		for _, f := range pl.blocking() {
 			codes = append(codes, string(f.Code))
 		}
 		return fmt.Errorf("%w (%s); nothing was changed", ErrUnfixed, strings.Join(codes, ", "))
@@ -378,11 +378,12 @@ func verifyClean(ctx context.Context, env node.Env, opts node.Options) error {
 }
 
 // remainingErrors are the errors of rep that a fix must leave none of. A
-// pod's stale copy stays until the pod is recreated: the plan lists it.
+// pod's stale copy stays until the pod is recreated (the plan lists it), and
+// a DNS server pod's loop is the user's to fix (Plan.Left).
 func remainingErrors(rep *node.Report) []string {
 	var left []string
 	for _, f := range rep.Findings {
-		if f.Severity == node.SevError && !f.Ignored && f.Code != node.CodePodResolvStale {
+		if f.Severity == node.SevError && !f.Ignored && f.Pod == "" {
 			where := f.File
 			if f.Line > 0 {
 				where = fmt.Sprintf("%s:%d", f.File, f.Line)

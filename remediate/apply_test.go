@@ -282,18 +282,21 @@ func TestStaleCopies(t *testing.T) {
 
 // TestPlansWithoutChanges: on a healthy node the plan changes nothing and
 // apply writes nothing (no run to roll back); where the only fixes are by hand
-// (a Corefile kubelet mounted) or the strategy asked for does not apply (the
-// stub strategy for a copy of the stub file), apply refuses and writes nothing.
+// (a Corefile kubelet mounted into node-local-dns's pod), apply writes nothing
+// and leaves them to the user (outcome loops-left, exit 5); where the
+// strategy asked for does not apply (the stub strategy for a copy of the stub
+// file), apply refuses and writes nothing.
 func TestPlansWithoutChanges(t *testing.T) {
 	tests := []struct {
 		tree     string
 		strategy []string
-		unfixed  []string // codes apply refuses over
+		unfixed  []string // codes apply refuses over, or (left) leaves to the user
+		left     bool
 	}{
 		{tree: "kind-docker-engine"},
 		{tree: "k3s-coredns-manifest"},
 		{tree: "nodelocaldns-addon"},
-		{tree: "nodelocaldns-self-forward", unfixed: []string{"corefile-forward-loop", "corefile-forward-loop", "corefile-forward-loop"}},
+		{tree: "nodelocaldns-self-forward", unfixed: []string{"corefile-forward-loop", "corefile-forward-loop", "corefile-forward-loop"}, left: true},
 		{tree: "kubeadm-coredns-stub-copy", strategy: []string{"stub"}, unfixed: []string{"nameserver-resolved-stub"}},
 	}
 	for _, tt := range tests {
@@ -325,6 +328,10 @@ func TestPlansWithoutChanges(t *testing.T) {
 			}
 			res, err := Apply(context.Background(), env, opts)
 			switch {
+			case tt.left:
+				if o, _ := res.Outcome(); err != nil || res.Run != "" || o != OutcomeLoopsLeft || len(res.Plan.Left()) != len(tt.unfixed) {
+					t.Fatalf("apply: run %q, %v, outcome %s, left %d; want nothing written, loops-left, %d left", res.Run, err, o, len(res.Plan.Left()), len(tt.unfixed))
+				}
 			case tt.unfixed != nil && !errors.Is(err, ErrUnfixed):
 				t.Fatalf("apply: %v, want %v", err, ErrUnfixed)
 			case tt.unfixed == nil && (err != nil || res.Run != ""):

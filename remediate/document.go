@@ -114,6 +114,13 @@ type ApplyDocument struct {
 	// (additions).
 	PodsRecreated []string `json:"pods_recreated"`
 	PodsStale     []string `json:"pods_stale"`
+	// Outcome is how far a run that did not fail got, with its exit code:
+	// done 0, pods-stale 3, not-in-effect 4, loops-left 5; "" when apply
+	// failed or refused. Next is the step left to the user, Left what the
+	// run left to the user, each with its fix (additions).
+	Outcome string            `json:"outcome"`
+	Next    string            `json:"next,omitempty"`
+	Left    []FindingDocument `json:"left"`
 }
 
 // RollbackDocument is `unloop rollback --output json`.
@@ -187,8 +194,13 @@ func NewPlanDocument(pl *Plan, err error) PlanDocument {
 
 // NewApplyDocument is the document of res; err is how apply failed, if it did.
 func NewApplyDocument(res *Result, err error) ApplyDocument {
-	return ApplyDocument{PlanDocument: NewPlanDocument(res.Plan, err), Run: res.Run, Verified: res.Verified, RolledBack: res.RolledBack,
-		PodsRecreated: node.OrEmpty(res.Recreated), PodsStale: node.OrEmpty(res.StillStale)}
+	d := ApplyDocument{PlanDocument: NewPlanDocument(res.Plan, err), Run: res.Run, Verified: res.Verified, RolledBack: res.RolledBack,
+		PodsRecreated: node.OrEmpty(res.Recreated), PodsStale: node.OrEmpty(res.StillStale), Left: []FindingDocument{}}
+	if err == nil {
+		o, next := res.Outcome()
+		d.Outcome, d.Next, d.Left = string(o), next, findingDocuments(res.Plan.Left())
+	}
+	return d
 }
 
 // NewRollbackDocument is the document of a rollback.

@@ -214,16 +214,19 @@ func (p *planner) restart(ctx context.Context, unit, strategy, reason, healthz s
 	switch {
 	case p.opts.Offline:
 		c.Skipped = "offline"
-	case p.opts.NoRestart:
-		c.Skipped = "--no-restart"
 	case p.env.Bus == nil:
 		c.Skipped = "no system bus"
 	default:
+		// Asked also with --no-restart: a unit that is not running reads the
+		// new file when it starts, so the fix is in effect (apply exits 0, not 4).
 		active, err := p.env.Bus.UnitActive(ctx, unit)
-		if err != nil {
-			c.Skipped = fmt.Sprintf("can't tell whether it runs: %v", err)
-		} else if !active {
+		switch {
+		case err == nil && !active:
 			c.Skipped = "not running"
+		case p.opts.NoRestart:
+			c.Skipped = "--no-restart"
+		case err != nil:
+			c.Skipped = fmt.Sprintf("can't tell whether it runs: %v", err)
 		}
 	}
 	p.other = append(p.other, c)

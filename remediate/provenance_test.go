@@ -177,8 +177,9 @@ func mustRoot(t *testing.T, dir string) *hostcfg.Root {
 }
 
 // TestDNSServerPodsInputsCount: the node's own DNS server pods matter. A
-// kube-system CoreDNS pod's broken Corefile is unreadable (and apply
-// refuses); named offline by kubelet's log folder alone, node-local-dns's
+// kube-system CoreDNS pod's broken Corefile is a dns-pod-unreadable warning
+// (not the node's own unreadable), and apply fixes the node's dhclient loop
+// over it, leaving the Corefile to the user (loops-left); named offline by kubelet's log folder alone, node-local-dns's
 // Corefile.base is read as a DNS server pod's; without that folder (nothing
 // names the pod) it is not read, and the trace says why.
 func TestDNSServerPodsInputsCount(t *testing.T) {
@@ -191,11 +192,17 @@ func TestDNSServerPodsInputsCount(t *testing.T) {
 		dir, opts := provenanceTree(t, broken)
 		rep, _, _ := checkDir(t, dir, opts)
 		p := podVolume(corednsUID, "config-volume", "Corefile")
-		if !slices.ContainsFunc(rep.Findings, func(f node.Finding) bool { return f.Code == node.CodeUnreadable && f.File == p }) {
-			t.Errorf("findings %q, want unreadable@%s", codes(rep.Findings), p)
+		if !slices.ContainsFunc(rep.Findings, func(f node.Finding) bool {
+			return f.Code == node.CodeDNSPodUnreadable && f.Severity == node.SevWarning && f.File == p && f.Pod == "kube-system/coredns-5d78c9869d-q2x8z"
+		}) || rep.HasUnreadable() {
+			t.Errorf("findings %q, want a dns-pod-unreadable warning at %s, no unreadable", codes(rep.Findings), p)
 		}
-		if _, err := Apply(context.Background(), node.Env{Root: mustRoot(t, dir)}, opts); err == nil {
-			t.Error("apply fixed the node over an unreadable input of its DNS server pod; want it refused")
+		res, err := Apply(context.Background(), node.Env{Root: mustRoot(t, dir)}, opts)
+		if err != nil || !res.Verified {
+			t.Fatalf("apply: %v; want the node's dhclient loop fixed over its DNS server pod's unreadable Corefile", err)
+		}
+		if o, _ := res.Outcome(); o != OutcomeLoopsLeft || len(res.Plan.Left()) != 1 || res.Plan.Left()[0].File != p {
+			t.Errorf("outcome %s, left %q; want loops-left with the Corefile", o, codes(res.Plan.Left()))
 		}
 	})
 	t.Run("named by /var/log/pods", func(t *testing.T) {
@@ -258,7 +265,7 @@ func TestDNSServerPodsOnline(t *testing.T) {
 	}
 	var unreadable []string
 	for _, f := range rep.Findings {
-		if f.Code == node.CodeUnreadable {
+		if f.Code == node.CodeDNSPodUnreadable {
 			unreadable = append(unreadable, f.File)
 		}
 	}
@@ -267,6 +274,47 @@ func TestDNSServerPodsOnline(t *testing.T) {
 	}
 	if !slices.Contains(n.Inputs, node.Input{Path: "/var/lib/kubelet/pods/" + tenantUID, Provenance: node.Provenance{Owner: node.OwnerOther, Pod: "shop/coredns-evil", UID: tenantUID}, Skipped: true}) {
 		t.Errorf("inputs %+v: want the shop pod skipped", n.Inputs)
+	}
+}
+
+// TestDNSServerPodLeftToUser: on the node that loops through dhclient, a
+// kube-system CoreDNS pod's own loop, its Corefile forwarding to itself, or
+// its copy of the pod file unreadable, never stops the node's fix: apply
+// fixes dhclient, verifies, and leaves the pod's input to the user with the
+// fix (the edit and the kubectl line), outcome loops-left (exit 5).
+func TestDNSServerPodLeftToUser(t *testing.T) {
+	const corednsUID = "9e8d7c6b-5a49-4382-9170-6f5e4d3c2b1b"
+	logs := "/var/log/pods/kube-system_coredns-5d78c9869d-q2x8z_" + corednsUID + "/coredns/"
+	tests := []struct {
+		name  string
+		files map[string]string
+		code  node.Code
+		fix   string
+	}{
+		{"Corefile forwards to loopback", map[string]string{podVolume(corednsUID, "config-volume", "Corefile"): ".:53 {\n    forward . /etc/resolv.conf\n}\nexample.org:53 {\n    forward . 127.0.0.1\n}\n", logs: ""},
+			node.CodeCorefileForwardLoop, "kubectl -n kube-system edit configmap $(kubectl -n kube-system get pod coredns-5d78c9869d-q2x8z -o jsonpath='{.spec.volumes[?(@.name==\"config-volume\")].configMap.name}')"},
+		{"upstreamNameservers not json", map[string]string{podVolume(corednsUID, "kube-dns", "upstreamNameservers"): "not json", logs: ""},
+			node.CodeDNSPodUnreadable, "not a JSON list of addresses"},
+		{"its copy of the pod file holds an ESC byte", map[string]string{
+			"/run/containers/storage/overlay-containers/5e5e/userdata/config.json":     `{"annotations":{"io.kubernetes.cri-o.ContainerType":"sandbox","io.kubernetes.cri-o.Labels":"{\"io.kubernetes.pod.name\":\"coredns-5d78c9869d-q2x8z\",\"io.kubernetes.pod.namespace\":\"kube-system\",\"io.kubernetes.pod.uid\":\"` + corednsUID + `\",\"k8s-app\":\"kube-dns\"}","io.kubernetes.cri-o.ResolvPath":"/var/lib/containers/storage/overlay-containers/5e5e/userdata/resolv.conf"}}`,
+			"/var/lib/containers/storage/overlay-containers/5e5e/userdata/resolv.conf": "nameserver 8.8.8.8\n\x1b[2J\n",
+		}, node.CodeDNSPodUnreadable, "resolv.conf"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir, opts := provenanceTree(t, tt.files)
+			res, err := Apply(context.Background(), node.Env{Root: mustRoot(t, dir)}, opts)
+			if err != nil || !res.Verified || !slices.Contains(res.Plan.Strategies, node.StrategyDhclient) {
+				t.Fatalf("apply: %v (verified %v, strategies %q, findings %+v); want the node's dhclient loop fixed", err, res != nil && res.Verified, res.Plan.Strategies, res.Plan.Report.Findings)
+			}
+			left := res.Plan.Left()
+			if o, _ := res.Outcome(); o != OutcomeLoopsLeft || len(left) != 1 || left[0].Code != tt.code || left[0].Pod != "kube-system/coredns-5d78c9869d-q2x8z" {
+				t.Fatalf("outcome %s, left %+v; want loops-left, one %s of kube-system/coredns-5d78c9869d-q2x8z", o, left, tt.code)
+			}
+			if !strings.Contains(strings.Join(left[0].Chain, "\n"), tt.fix) {
+				t.Errorf("left %q does not say %q", left[0].Chain, tt.fix)
+			}
+		})
 	}
 }
 

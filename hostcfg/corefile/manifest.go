@@ -19,6 +19,8 @@ type Source struct {
 	ConfigMap string // "namespace/name"; "" when not known (a pod volume)
 	Key       string // the data key: "Corefile", "Corefile.base"
 	Pod       string // the pod UID of a mounted Corefile
+	PodName   string // its "namespace/name"
+	Volume    string // its configmap volume's name in the pod's spec
 }
 
 // IsManifest says whether data looks like a Kubernetes YAML manifest rather

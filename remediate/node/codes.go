@@ -36,6 +36,7 @@ var Codes = []CodeInfo{
 	{CodeZoneIndex, SevWarning, "an IPv6 link-local nameserver with a zone that pods can't use", false},
 	{CodeSearchLimit, SevWarning, "more than 32 search domains or 2048 characters, or a domain over 253 characters", false},
 	{CodeUnreadable, SevError, "an input exists but can't be read or parsed", false},
+	{CodeDNSPodUnreadable, SevWarning, "a DNS server pod's input exists but can't be read or parsed: the node's own fix goes on, this one is left to you", false},
 }
 
 // Info returns the registry's entry for c; ok is false for a code unloop

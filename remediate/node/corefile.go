@@ -65,6 +65,9 @@ func (n *Node) corefileFindings() []Finding {
 									fmt.Sprintf("forward %s ADDRESS", fw.From)+" (an address it does not bind; the node-local-dns addon uses __PILLAR__CLUSTER__DNS__, the kube-dns-upstream service)"))
 							}
 							f := newFinding(CodeCorefileForwardLoop, cf.Path, fw.Line, ap.Addr(), chain, fixes...)
+							if cf.Source != nil {
+								f.Pod = cf.Source.PodName
+							}
 							f.part = loopPart{role: roleSource, text: fmt.Sprintf("forward %s %s", fw.From, t.Text), why: why}
 							out = append(out, f)
 						}

@@ -98,7 +98,7 @@ func (n *Node) readClusterCorefiles(r *hostcfg.Root, ps *pods) {
 				p := path.Join(podDir(pod.UID), "volumes/kubernetes.io~configmap", v.Name(), key)
 				data, ok, err := r.ReadFileIfExists(p)
 				if err != nil {
-					n.unreadable(err)
+					n.podUnreadable(err, pod.Provenance().Pod)
 				}
 				if !ok {
 					continue
@@ -106,10 +106,10 @@ func (n *Node) readClusterCorefiles(r *hostcfg.Root, ps *pods) {
 				n.record(p, pod.Provenance(), false)
 				cf, err := corefile.Parse(p, expandPillars(data, upstreams[pod.UID]))
 				if err != nil {
-					n.unreadable(err)
+					n.podUnreadable(err, pod.Provenance().Pod)
 					continue
 				}
-				cf.Source = &corefile.Source{Key: key, Pod: pod.UID}
+				cf.Source = &corefile.Source{Key: key, Pod: pod.UID, PodName: pod.Provenance().Pod, Volume: v.Name()}
 				n.addCorefiles(r, cf)
 			}
 		}
@@ -140,7 +140,7 @@ func (n *Node) kubeDNSUpstreams(r *hostcfg.Root, pod *PodInfo) []string {
 		n.record(p, pod.Provenance(), false)
 		var ups []string
 		if err := json.Unmarshal(data, &ups); err != nil {
-			n.unreadable(hostcfg.Errorf(p, 1, "not a JSON list of addresses: %v", err))
+			n.podUnreadable(hostcfg.Errorf(p, 1, "not a JSON list of addresses: %v", err), pod.Provenance().Pod)
 			continue
 		}
 		return ups
@@ -201,7 +201,10 @@ func (n *Node) readSandboxes(r *hostcfg.Root, ps *pods) {
 			n.record(sb.ResolvConf, pv, true)
 			continue
 		}
-		rf := load(n, func() (*resolvconf.File, error) { return readResolv(r, sb.ResolvConf) })
+		rf, err := readResolv(r, sb.ResolvConf)
+		if err != nil {
+			n.podUnreadable(err, pv.Pod)
+		}
 		if rf == nil {
 			continue
 		}

@@ -37,6 +37,7 @@ const (
 	CodeZoneIndex             Code = "nameserver-zone-index"
 	CodeSearchLimit           Code = "search-limit"
 	CodeUnreadable            Code = "unreadable"
+	CodeDNSPodUnreadable      Code = "dns-pod-unreadable"
 	CodeNameserverNone        Code = "nameserver-none"
 	CodePodResolvStale        Code = "pod-resolv-conf-stale"
 )
@@ -68,7 +69,9 @@ type Finding struct {
 	Ignored bool
 	// Readers are the DNS servers that read the pod file, for a finding of it.
 	Readers []Reader
-	// Pod names the pod ("namespace/name") of a pod-resolv-conf-stale finding.
+	// Pod names the DNS server pod ("namespace/name") whose input the
+	// finding is in: its stale copy, its Corefile, its unreadable file. Such
+	// a finding never stops the node's own fix (DESIGN.md §2b).
 	Pod string
 
 	part loopPart

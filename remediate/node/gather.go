@@ -267,6 +267,16 @@ func (n *Node) unreadable(err error) {
 	}
 }
 
+// podUnreadable is unreadable for a DNS server pod's input: a warning of its
+// own code, which never stops the node's own fix (DESIGN.md §2b).
+func (n *Node) podUnreadable(err error, pod string) {
+	k := len(n.Unreadable)
+	n.unreadable(err)
+	for i := k; i < len(n.Unreadable); i++ {
+		n.Unreadable[i].Code, n.Unreadable[i].Severity, n.Unreadable[i].Pod = CodeDNSPodUnreadable, SevWarning, pod
+	}
+}
+
 // joined returns the errors errors.Join joined into err (one per file a
 // loader could not read), nil for any other error: an error wrapping two
 // (fmt's "%w: %w") is one error with its context.

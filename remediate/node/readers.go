@@ -106,7 +106,10 @@ func readOnlyFix(cf *corefile.Config, line int, old, new string) string {
 		ns, name, _ := strings.Cut(cf.Source.ConfigMap, "/")
 		where = fmt.Sprintf("ConfigMap %s (kubectl -n %s edit configmap %s), data.%s, %s line %d", cf.Source.ConfigMap, ns, name, cf.Source.Key, cf.Path, line)
 	default:
-		where = fmt.Sprintf("the ConfigMap mounted at %s line %d (pod %s)", cf.Path, line, cf.Source.Pod)
+		// The volume's name is the pod's, not the ConfigMap's: ask the pod.
+		ns, name, _ := strings.Cut(cf.Source.PodName, "/")
+		where = fmt.Sprintf("the ConfigMap of volume %s of pod %s (kubectl -n %s edit configmap $(kubectl -n %s get pod %s -o jsonpath='{.spec.volumes[?(@.name==\"%s\")].configMap.name}')), data.%s, line %d",
+			cf.Source.Volume, cf.Source.PodName, ns, ns, name, cf.Source.Volume, cf.Source.Key, line)
 	}
 	return fmt.Sprintf("fix by hand (kubelet rewrites this copy): in %s change `%s` to `%s`", where, old, new)
 }

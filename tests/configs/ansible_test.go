@@ -173,6 +173,23 @@ func TestAnsible(t *testing.T) {
 		t.Errorf("--check --diff on the fixed node: %+v, want changed=0\n%s", r, out)
 	}
 	t.Logf("one node: first run %v (%+v), second run %v (%+v)", first.Round(10*time.Millisecond), r1, second.Round(10*time.Millisecond), r2)
+
+	// apply's exits 3-5 (the node's own fix written, something left) are
+	// changed, not failed, with the next step said. Rolled back to the loop
+	// (the path unit stopped, so it does not apply first), a run with
+	// --no-restart fixes the files only: exit 4.
+	n.Run("systemctl", "stop", "unloop.path")
+	n.Run("unloop", "rollback")
+	out, _ = a.playbook(t, "--tags", "unloop_apply", "-e", `{"unloop_args": ["--no-restart"]}`)
+	if r := parseRecap(t, out); r.failed != 0 || r.changed != 1 {
+		t.Errorf("--no-restart run: %+v, want changed=1, failed=0\n%s", r, out)
+	}
+	if want := "unloop apply exited 4 (not-in-effect): fixed in the files; not in effect until restarted (skipped: --no-restart): systemctl restart kubelet.service"; !strings.Contains(out, want) {
+		t.Errorf("the --no-restart run does not say %q:\n%s", want, out)
+	}
+	if d, _ := n.ReadFile("/var/lib/kubelet/config.yaml"); !strings.Contains(string(d), "resolvConf: /run/systemd/resolve/resolv.conf") {
+		t.Errorf("the --no-restart run did not fix kubelet's config:\n%s", d)
+	}
 }
 
 // TestAnsiblePackageChecksum: the role installs a package only against the

@@ -252,6 +252,43 @@ func TestBootUnitFailure(t *testing.T) {
 	})
 }
 
+// TestBootUnitLeavesDNSPodLoop: a kube-system CoreDNS pod's Corefile that
+// unloop can't read does not stop the boot run from fixing the node: apply
+// fixes kubelet's config, leaves the Corefile to the admin and exits 5, which
+// unloop.service takes for success (SuccessExitStatus=3 4 5): the unit is
+// active, not failed, its journal says what is left, and kubelet starts with
+// the fix.
+func TestBootUnitLeavesDNSPodLoop(t *testing.T) {
+	const uid = "9e8d7c6b-5a49-4382-9170-6f5e4d3c2b1b"
+	testbed.ForEachRelease(t, func(t *testing.T, release string) {
+		nw := newNet(t)
+		n, _ := kubeletNode(t, node.Options{Release: release, NetNS: nw.NodeNS, Overlay: t.TempDir(),
+			Files: map[string]node.File{
+				"/etc/systemd/resolved.conf.d/upstream.conf": {Data: []byte("[Resolve]\nDNS=" + nw.Upstream + "\n")},
+			}}, "")
+		installUnits(t, n)
+		n.Run("systemctl", "enable", "unloop.service")
+		// Written after kubelet's first start: kubelet removes no pod folder
+		// before unloop runs at the next boot, which is ordered before it.
+		must(t, n.WriteFile("/var/lib/kubelet/pods/"+uid+"/volumes/kubernetes.io~configmap/config-volume/Corefile", []byte(". {\n"), 0o644))
+		must(t, n.WriteFile("/var/log/pods/kube-system_coredns-5d78c9869d-q2x8z_"+uid+"/coredns/0.log", nil, 0o644))
+		n.Reboot()
+		waitActive(t, n, "unloop.service", "kubelet.service")
+		if st := strings.TrimSpace(n.Run("systemctl", "show", "--value", "-p", "ExecMainStatus", "unloop.service")); st != "5" {
+			t.Errorf("unloop apply exited %s at boot, want 5 (the node fixed, the pod's Corefile left)", st)
+		}
+		log := unloopLog(t, n, "unloop.service")
+		for _, want := range []string{"Applied run", "LEFT FOR YOU dns-pod-unreadable", "left for you"} {
+			if !strings.Contains(log, want) {
+				t.Errorf("unloop's journal does not say %q:\n%s", want, log)
+			}
+		}
+		if rc := kubeletRunsWith(t, n); rc != "/run/systemd/resolve/resolv.conf" {
+			t.Errorf("kubelet started with resolvConf %q, not the fix", rc)
+		}
+	})
+}
+
 // waitActive waits until every unit is active; a failed one fails the test.
 func waitActive(t *testing.T, n *node.Node, units ...string) {
 	t.Helper()

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/unloop/unloop/remediate/node"
 
@@ -49,7 +48,7 @@ With --quiet nothing is printed but the reason for an exit 1.`,
 			case pl.Report.HasUnreadable():
 				quietErrors(ss, pl.Report.Findings)
 				return &exitError{code: exitFailed}
-			case len(pl.Unfixed) > 0:
+			case pl.Blocked():
 				fmt.Fprintf(ss.err, "unloop: %v\n", remediate.ErrUnfixed)
 				return &exitError{code: exitFailed}
 			case detailed && (pl.Changed || recreates(pl)):
@@ -97,12 +96,15 @@ With --quiet nothing is printed but the error of a failed or refused apply.`,
 					ss.log.Warn("could not print the result", "err", rerr)
 				}
 			}
-			if err == nil && len(res.StillStale) > 0 {
-				n := len(res.StillStale)
-				fmt.Fprintf(ss.err, "unloop: fixed; %d %s still %s the old file: %s\n", n, render.Plural(n, "pod"), render.Plural(n, "holds", "hold"), strings.Join(res.StillStale, ", "))
-				return &exitError{code: exitPodsLeft}
+			if err != nil {
+				return err
 			}
-			return err
+			o, next := res.Outcome()
+			if o == remediate.OutcomeDone {
+				return nil
+			}
+			fmt.Fprintf(ss.err, "unloop: %s\n", next)
+			return &exitError{code: outcomeExit[o]}
 		})
 	}
 	return cmd

@@ -3,6 +3,8 @@ package cli
 import (
 	"strconv"
 	"strings"
+
+	"github.com/unloop/unloop/remediate"
 )
 
 // An Exit is one exit code of a command and what it means.
@@ -18,17 +20,19 @@ var exitCodes = map[string][]Exit{
 	"check": {
 		{exitOK, "no errors (warnings allowed)"},
 		{exitFindings, "errors found"},
-		{exitFailed, "unloop itself failed (including an input it could not read or parse)"},
+		{exitFailed, "unloop itself failed (including an input of the node's own it could not read or parse; a DNS server pod's is the warning dns-pod-unreadable)"},
 	},
 	"plan": {
 		{exitOK, "success; with --detailed-exitcode, nothing to do"},
 		{exitFindings, "with --detailed-exitcode: changes to make"},
-		{exitFailed, "failure, or errors that no chosen strategy fixes (apply would refuse)"},
+		{exitFailed, "failure, or errors of the node's own that no chosen strategy fixes (apply would refuse)"},
 	},
 	"apply": {
-		{exitOK, "done (changed or not)"},
-		{exitFailed, "failed (and rolled back) or refused"},
-		{exitPodsLeft, "fixed, but some pods still hold the old file (not recreated in time; listed in pods_stale)"},
+		{exitOK, "done: every loop fixed and in effect, or none to fix (a kubelet not running yet counts as in effect: it reads the file when it starts)"},
+		{exitFailed, "failed or could not decide: refused (nothing written) or rolled back"},
+		{exitPodsLeft, "fixed, but some DNS pods still hold the old file (not recreated in time; listed in pods_stale)"},
+		{exitNotYet, "fixed in the files, not yet in effect: a restart was skipped (offline, --no-restart); the line to run is said"},
+		{exitLeft, "the loops unloop owns fixed; loops or unreadable inputs of DNS server pods left for you, listed with their fix (in left)"},
 	},
 	"rollback": {
 		{exitOK, "rolled back"},
@@ -42,6 +46,15 @@ var exitCodes = map[string][]Exit{
 		{exitOK, "stopped"},
 		{exitFailed, "watch itself failed (its watches, its listener)"},
 	},
+}
+
+// outcomeExit is the exit code of each outcome of an apply that did not
+// fail; when several hold, the highest wins (remediate.Result.Outcome).
+var outcomeExit = map[remediate.Outcome]int{
+	remediate.OutcomeDone:        exitOK,
+	remediate.OutcomePodsStale:   exitPodsLeft,
+	remediate.OutcomeNotInEffect: exitNotYet,
+	remediate.OutcomeLoopsLeft:   exitLeft,
 }
 
 // ExitCodes are what the named command's exit codes mean: a command not in

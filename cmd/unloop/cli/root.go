@@ -26,6 +26,8 @@ const (
 	exitFailed   = 1
 	exitFindings = 2 // check: errors found; plan --detailed-exitcode: changes
 	exitPodsLeft = 3 // apply: fixed, but some pods still hold the old file
+	exitNotYet   = 4 // apply: fixed in the files, not in effect (a restart skipped)
+	exitLeft     = 5 // apply: the node's loops fixed, DNS server pods' left to the user
 )
 
 // exitError carries an exit code other than 1 out of a command; its message,

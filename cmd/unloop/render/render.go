@@ -385,9 +385,14 @@ func Plan(w io.Writer, format string, pl *remediate.Plan, err error) error {
 // writeChanges lists what the plan does: the upstreams, then each change
 // with its diff.
 func writeChanges(b *strings.Builder, p painter, d remediate.PlanDocument) {
-	for i, f := range d.Unfixed {
-		if i == 0 {
+	first := true
+	for _, f := range d.Unfixed {
+		if f.Pod != "" {
+			continue // a DNS server pod's: its finding says the fix; apply lists it as left
+		}
+		if first {
 			b.WriteString("\n")
+			first = false
 		}
 		fmt.Fprintf(b, "%s %s %s is not fixed by the chosen strategies\n", p.paint("1;31", "UNFIXED"), f.Code, printable(Where(node.Finding{File: f.File, Line: f.Line})))
 	}
@@ -490,7 +495,7 @@ func counts(d remediate.PlanDocument) (files, units, skipped, pods int) {
 
 // planSummary is plan's last line, as terraform ends its plan.
 func planSummary(d remediate.PlanDocument) string {
-	if n := len(d.Unfixed); n > 0 {
+	if n := blocking(d.Unfixed); n > 0 {
 		return fmt.Sprintf("No plan: %d %s no fix among the chosen strategies; apply refuses.", n, Plural(n, "error has", "errors have"))
 	}
 	files, units, skipped, pods := counts(d)
@@ -534,6 +539,9 @@ func Apply(w io.Writer, format string, res *remediate.Result, err error) error {
 		b.WriteString(p.paint("1;32", "No changes.") + " The node has no loop to fix.\n")
 	default:
 		verified := "verified: no error remains"
+		if len(d.Left) > 0 {
+			verified = "verified: no error of the node's own remains"
+		}
 		if !res.Verified {
 			verified = "not verified (--no-verify)"
 		}
@@ -546,8 +554,42 @@ func Apply(w io.Writer, format string, res *remediate.Result, err error) error {
 	if n := len(res.StillStale); n > 0 {
 		fmt.Fprintf(&b, "%s %d %s not back within 60 s, still holding the old file: %s\n", p.paint("1;33", "Fixed, but"), n, Plural(n, "pod"), strings.Join(res.StillStale, ", "))
 	}
+	writeLeft(&b, p, d.Left)
+	if d.Next != "" {
+		fmt.Fprintf(&b, "%s %s\n", p.paint("1;33", "Next:"), printable(d.Next))
+	}
 	_, werr := io.WriteString(w, strings.TrimPrefix(b.String(), "\n"))
 	return werr
+}
+
+// blocking counts the unfixed errors that make apply refuse: the node's
+// own, not a DNS server pod's (those are left to the user).
+func blocking(fs []remediate.FindingDocument) int {
+	n := 0
+	for _, f := range fs {
+		if f.Pod == "" {
+			n++
+		}
+	}
+	return n
+}
+
+// writeLeft lists what apply left to the user, each with what to do: the
+// by-hand edit a finding's chain ends with, or, for an unreadable input,
+// where it comes from.
+func writeLeft(b *strings.Builder, p painter, left []remediate.FindingDocument) {
+	for _, f := range left {
+		fmt.Fprintf(b, "%s %s %s (pod %s)\n", p.paint("1;33", "LEFT FOR YOU"), f.Code, printable(Where(node.Finding{File: f.File, Line: f.Line})), printable(f.Pod))
+		ns, name, _ := strings.Cut(f.Pod, "/")
+		switch {
+		case f.Code != node.CodeDNSPodUnreadable && len(f.Chain) > 0:
+			fmt.Fprintf(b, "  %s\n", printable(f.Chain[len(f.Chain)-1]))
+		case strings.Contains(f.File, "/volumes/kubernetes.io~configmap/"):
+			fmt.Fprintf(b, "  %s\n  fix the ConfigMap the pod mounts (kubectl -n %s get pod %s -o yaml names it under spec.volumes; then kubectl -n %s edit configmap NAME)\n", printable(f.Message), ns, name, ns)
+		default:
+			fmt.Fprintf(b, "  %s\n  the pod's copy of the pod file: recreate the pod (kubectl -n %s delete pod %s)\n", printable(f.Message), ns, name)
+		}
+	}
 }
 
 // shellQuote quotes s for a POSIX shell when it needs it.
