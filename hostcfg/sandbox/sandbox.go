@@ -128,3 +128,11 @@ func crio(r *hostcfg.Root, id string) (*Sandbox, error) {
 	return &Sandbox{Runtime: "cri-o", ID: id, Name: labels[podName], Namespace: labels[podNamespace], UID: labels[podUID],
 		Labels: labels, Bundle: bundle, ResolvConf: rc}, nil
 }
+
+// ShortID is a sandbox ID as crictl shows it: its first 12 characters.
+func ShortID(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}

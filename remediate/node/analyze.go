@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/unloop/unloop/hostcfg/corefile"
 	"github.com/unloop/unloop/hostcfg/kubelet"
 	"github.com/unloop/unloop/hostcfg/resolvconf"
 )
@@ -343,7 +344,7 @@ func (n *Node) CorefileForwardsTo(rf *resolvconf.File) bool {
 		for _, sb := range cf.Servers {
 			for _, fw := range sb.Forwards {
 				for _, t := range fw.To {
-					if _, p, ok := ForwardTarget(t.Text); ok && p != "" && (p == rf.Path || p == rf.Target) {
+					if _, p, ok := corefile.ForwardTarget(t.Text); ok && p != "" && (p == rf.Path || p == rf.Target) {
 						return true
 					}
 				}

@@ -10,9 +10,6 @@ import (
 	"github.com/unloop/unloop/hostcfg/resolvconf"
 )
 
-// ForwardTarget reads one forward target (corefile.ForwardTarget).
-var ForwardTarget = corefile.ForwardTarget
-
 // ListensOn reports whether a server block of a Corefile answers at addr:port:
 // on its bind addresses, else on every address of the node.
 func (n *Node) ListensOn(sb corefile.ServerBlock, ap netip.AddrPort) (string, bool) {
@@ -47,7 +44,7 @@ func (n *Node) corefileFindings() []Finding {
 		for _, sb := range cf.Servers {
 			for _, fw := range sb.Forwards {
 				for _, t := range fw.To {
-					ap, path, ok := ForwardTarget(t.Text)
+					ap, path, ok := corefile.ForwardTarget(t.Text)
 					if !ok {
 						continue
 					}

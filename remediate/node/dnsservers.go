@@ -34,15 +34,6 @@ var manifestDirs = []struct{ dir, pattern string }{
 // kubeletPods is where kubelet keeps its pods' volumes (its --root-dir).
 const kubeletPods = "/var/lib/kubelet/pods"
 
-// node-cache's placeholders (kubernetes/dns cmd/node-cache/app/configmap.go,
-// 1.22 to 1.26): it fills them in Corefile.base at start and at every
-// ConfigMap change, and writes the result to /etc/Corefile in the pod.
-const (
-	pillarUpstream   = "__PILLAR__UPSTREAM__SERVERS__"
-	pillarClusterDNS = "__PILLAR__CLUSTER__DNS__"
-	pillarDNSServer  = "__PILLAR__DNS__SERVER__"
-)
-
 // readClusterCorefiles reads the ConfigMaps installers left on disk (the
 // node's own) and the Corefiles kubelet mounted into DNS server pods. Any
 // other pod's volumes are not read at all (DESIGN.md §2b).
@@ -82,7 +73,7 @@ func (n *Node) readClusterCorefiles(r *hostcfg.Root, ps *pods) {
 				continue // not a ConfigMap holding a Corefile: not unloop's to judge
 			}
 			n.record(p, Provenance{Owner: OwnerNode}, false)
-			cfs, err := corefile.ParseManifest(p, expandPillars(data, first))
+			cfs, err := corefile.ParseManifest(p, corefile.ExpandPillars(data, first))
 			if err != nil {
 				n.unreadable(err)
 				continue
@@ -104,7 +95,7 @@ func (n *Node) readClusterCorefiles(r *hostcfg.Root, ps *pods) {
 					continue
 				}
 				n.record(p, pod.Provenance(), false)
-				cf, err := corefile.Parse(p, expandPillars(data, upstreams[pod.UID]))
+				cf, err := corefile.Parse(p, corefile.ExpandPillars(data, upstreams[pod.UID]))
 				if err != nil {
 					n.podUnreadable(err, pod.Provenance().Pod)
 					continue
@@ -146,19 +137,6 @@ func (n *Node) kubeDNSUpstreams(r *hostcfg.Root, pod *PodInfo) []string {
 		return ups
 	}
 	return nil
-}
-
-// expandPillars fills node-cache's placeholders as node-cache does: the
-// upstreams (else /etc/resolv.conf), and __PILLAR__DNS__SERVER__ removed.
-// __PILLAR__CLUSTER__DNS__ comes from the container's environment, which is
-// not read yet: it is left, and forward targets that hold it are not judged.
-func expandPillars(data []byte, upstreams []string) []byte {
-	up := "/etc/resolv.conf"
-	if len(upstreams) > 0 {
-		up = strings.Join(upstreams, " ")
-	}
-	data = bytes.ReplaceAll(data, []byte(pillarUpstream), []byte(up))
-	return bytes.ReplaceAll(data, []byte(pillarDNSServer), nil)
 }
 
 // serverKind says which DNS server a Corefile configures: node-local-dns's
@@ -239,9 +217,9 @@ func (n *Node) dnsServerPod(ps *pods, sb sandbox.Sandbox) (Provenance, bool) {
 	var why string
 	p.DNSServer, why = ps.sel.Match(p.Namespace, p.Name, p.Labels)
 	if p.Namespace == "" {
-		n.trace("sandbox", "id", ShortID(sb.ID), "dns server", false, "why", "its pod's namespace and name are unknown")
+		n.trace("sandbox", "id", sandbox.ShortID(sb.ID), "dns server", false, "why", "its pod's namespace and name are unknown")
 	} else {
-		n.trace("sandbox", "id", ShortID(sb.ID), "pod", p.Namespace+"/"+p.Name, "dns server", p.DNSServer, "why", why)
+		n.trace("sandbox", "id", sandbox.ShortID(sb.ID), "pod", p.Namespace+"/"+p.Name, "dns server", p.DNSServer, "why", why)
 	}
 	return p.Provenance(), p.DNSServer
 }

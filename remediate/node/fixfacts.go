@@ -33,7 +33,7 @@ func (n *Node) LoopingAddrs() []netip.Addr {
 
 // TargetLoops reports whether one forward target of a server block loops.
 func (n *Node) TargetLoops(sb corefile.ServerBlock, t string) bool {
-	ap, path, ok := ForwardTarget(t)
+	ap, path, ok := corefile.ForwardTarget(t)
 	if !ok {
 		return false
 	}

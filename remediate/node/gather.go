@@ -394,7 +394,7 @@ func (n *Node) readForwarded(r *hostcfg.Root, cf *corefile.Config) {
 		for _, sb := range cf.Servers {
 			for _, fw := range sb.Forwards {
 				for _, t := range fw.To {
-					if _, path, ok := ForwardTarget(t.Text); ok && path != "" && n.Forwarded[path] == nil {
+					if _, path, ok := corefile.ForwardTarget(t.Text); ok && path != "" && n.Forwarded[path] == nil {
 						if rf := load(n, func() (*resolvconf.File, error) { return readResolv(r, path) }); rf != nil {
 							n.Forwarded[path] = rf
 						}

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/unloop/unloop/hostcfg/corefile"
+	"github.com/unloop/unloop/hostcfg/sandbox"
 )
 
 // Reader is a DNS server that reads the pod file: a forward of its Corefile
@@ -52,7 +53,7 @@ func (n *Node) podReaders(opts Options) []Reader {
 		for _, sb := range cf.Servers {
 			for _, fw := range sb.Forwards {
 				for _, t := range fw.To {
-					_, p, ok := ForwardTarget(t.Text)
+					_, p, ok := corefile.ForwardTarget(t.Text)
 					if !ok || p == "" {
 						continue
 					}
@@ -62,7 +63,7 @@ func (n *Node) podReaders(opts Options) []Reader {
 					}
 					if reads {
 						rd := Reader{Server: kind, Corefile: cf.Path, Line: fw.Line, Forward: fmt.Sprintf("forward %s %s", fw.From, t.Text),
-							more: slices.ContainsFunc(fw.To, func(o corefile.Token) bool { a, _, _ := ForwardTarget(o.Text); return a.IsValid() })}
+							more: slices.ContainsFunc(fw.To, func(o corefile.Token) bool { a, _, _ := corefile.ForwardTarget(o.Text); return a.IsValid() })}
 						if cf.Source != nil {
 							rd.ConfigMap = cf.Source.ConfigMap
 						}
@@ -127,7 +128,7 @@ func (n *Node) staleCopyFindings() []Finding {
 			_, why := n.classify(ns.Addr)
 			pod := pc.Sandbox.Namespace + "/" + pc.Sandbox.Name
 			chain := []string{
-				fmt.Sprintf("pod %s runs (%s sandbox %s)", pod, pc.Sandbox.Runtime, ShortID(pc.Sandbox.ID)),
+				fmt.Sprintf("pod %s runs (%s sandbox %s)", pod, pc.Sandbox.Runtime, sandbox.ShortID(pc.Sandbox.ID)),
 				fmt.Sprintf("its copy of the pod file, %s line %d, names %s", pc.File.Path, ns.Line, ns.Addr), why,
 				"a sandbox keeps the file it was created with: recreate the pod (kubectl -n " + pc.Sandbox.Namespace + " delete pod " + pc.Sandbox.Name + ") once the node's file is clean",
 			}
@@ -137,13 +138,6 @@ func (n *Node) staleCopyFindings() []Finding {
 		}
 	}
 	return out
-}
-
-func ShortID(id string) string {
-	if len(id) > 12 {
-		return id[:12]
-	}
-	return id
 }
 
 // noNameserverFinding: CoreDNS's forward finds no upstream in a file without

@@ -170,37 +170,32 @@ func (s *Resolved) Findings(n *Node, rds []Reader) []Finding {
 	}
 	var out []Finding
 	seen := map[netip.Addr]bool{}
+	// add is one looping upstream, told once whether a file or the bus named it.
+	add := func(a netip.Addr, file string, line int, first string, part loopPart) {
+		if !n.Looping(a) || seen[a] {
+			return
+		}
+		seen[a] = true
+		_, why := n.classify(a)
+		chain := []string{first, why, "systemd-resolved writes its upstreams into " + resolvconf.ResolvedUplinkFile,
+			n.kubeletStep(), "the DNS server in the pod forwards to itself"}
+		f := newFinding(CodeResolvedUpstreamLoop, file, line, a, chain, n.applicable([]string{StrategyKubelet})...)
+		part.role, part.why = roleSource, why
+		f.part = part
+		out = append(out, f)
+	}
 	if s.Config != nil {
 		for _, sv := range s.Config.DNS {
-			a := sv.Addr.WithZone("")
-			if !n.Looping(a) || seen[a] {
-				continue
-			}
-			seen[a] = true
-			_, why := n.classify(a)
-			chain := []string{fmt.Sprintf("%s line %d: DNS=%s", sv.File, sv.Line, sv.Text), why,
-				"systemd-resolved writes its upstreams into " + resolvconf.ResolvedUplinkFile, n.kubeletStep(),
-				"the DNS server in the pod forwards to itself"}
-			f := newFinding(CodeResolvedUpstreamLoop, sv.File, sv.Line, a, chain, n.applicable([]string{StrategyKubelet})...)
-			f.part = loopPart{role: roleSource, text: "DNS=" + sv.Text, why: why}
-			out = append(out, f)
+			add(sv.Addr.WithZone(""), sv.File, sv.Line, fmt.Sprintf("%s line %d: DNS=%s", sv.File, sv.Line, sv.Text),
+				loopPart{text: "DNS=" + sv.Text})
 		}
 	}
 	if s.Live != nil {
 		for _, sv := range s.Live.DNS {
 			a := sv.Addr.WithZone("")
-			if !n.Looping(a) || seen[a] {
-				continue
-			}
-			seen[a] = true
-			_, why := n.classify(a)
-			chain := []string{"systemd-resolved uses " + a.String() + " as an upstream (read over D-Bus" + linkOf(sv.Ifindex) + ")", why,
-				"systemd-resolved writes its upstreams into " + resolvconf.ResolvedUplinkFile, n.kubeletStep(),
-				"the DNS server in the pod forwards to itself"}
-			f := newFinding(CodeResolvedUpstreamLoop, "", 0, a, chain, n.applicable([]string{StrategyKubelet})...)
-			f.part = loopPart{role: roleSource, text: "systemd-resolved's live upstream " + a.String() + " (D-Bus" + linkOf(sv.Ifindex) + ")",
-				why: why, links: []string{liveResolved(a)}}
-			out = append(out, f)
+			add(a, "", 0, "systemd-resolved uses "+a.String()+" as an upstream (read over D-Bus"+linkOf(sv.Ifindex)+")",
+				loopPart{text: "systemd-resolved's live upstream " + a.String() + " (D-Bus" + linkOf(sv.Ifindex) + ")",
+					links: []string{liveResolved(a)}})
 		}
 	}
 	return out

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/unloop/unloop/hostcfg/cri"
-	"github.com/unloop/unloop/remediate/node"
+	"github.com/unloop/unloop/hostcfg/sandbox"
 )
 
 // Runtime is what recreating needs of the container runtime.
@@ -81,7 +81,7 @@ func Recreate(ctx context.Context, rt Runtime, sandboxes []cri.Sandbox, wait tim
 			stale = append(stale, sb.Pod())
 			continue
 		}
-		log.Info("recreated", "pod", sb.Pod(), "sandbox", node.ShortID(next.ID), "after", time.Since(start).Round(100*time.Millisecond))
+		log.Info("recreated", "pod", sb.Pod(), "sandbox", sandbox.ShortID(next.ID), "after", time.Since(start).Round(100*time.Millisecond))
 		recreated = append(recreated, sb.Pod())
 	}
 	return recreated, stale
