@@ -51,6 +51,8 @@ func TestFieldKubelets(t *testing.T) {
 		{"talos-loop", "error", "talos", "/system/resolved/resolv.conf", "kubelet", ""},
 		{"microshift", "ok", "microshift", "/run/systemd/resolve/resolv.conf", "microshift.service", ""},
 		{"microshift-loop", "error", "microshift", "/etc/resolv.conf", "microshift.service", ""},
+		{"bottlerocket", "ok", "kubelet", "/run/netdog/resolv.conf", "kubelet.service", ""},
+		{"bottlerocket-loop", "error", "kubelet", "/run/netdog/resolv.conf", "kubelet.service", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.tree, func(t *testing.T) {
