@@ -53,6 +53,8 @@ func TestFieldKubelets(t *testing.T) {
 		{"microshift-loop", "error", "microshift", "/etc/resolv.conf", "microshift.service", ""},
 		{"bottlerocket", "ok", "kubelet", "/run/netdog/resolv.conf", "kubelet.service", ""},
 		{"bottlerocket-loop", "error", "kubelet", "/run/netdog/resolv.conf", "kubelet.service", ""},
+		{"aks", "ok", "kubelet", "/run/systemd/resolve/resolv.conf", "kubelet.service", ""},
+		{"aks-loop", "error", "kubelet", "/etc/resolv.conf", "kubelet.service", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.tree, func(t *testing.T) {
