@@ -13,7 +13,7 @@ import (
 	"github.com/unloop/unloop/remediate/node"
 )
 
-// On Talos and MicroShift the distribution rewrites kubelet's config itself:
+// On Talos, MicroShift and Bottlerocket the distribution rewrites kubelet's config itself:
 // apply fails, the node is untouched, and the error is the edit a person
 // makes where it lasts.
 func TestTalosMicroShiftByHand(t *testing.T) {
@@ -22,6 +22,7 @@ func TestTalosMicroShiftByHand(t *testing.T) {
 		want []string
 	}{
 		{"talos-loop", []string{"/system/resolved/resolv.conf", "machine.network.nameservers", "talosctl"}},
+		{"bottlerocket-loop", []string{"/run/netdog/resolv.conf", "apiclient set dns.name-servers"}},
 		{"microshift-loop", []string{"/var/lib/microshift/resources/kubelet/config/config.yaml", "/run/systemd/resolve/resolv.conf", "microshift.service"}},
 	}
 	for _, tt := range tests {

@@ -21,7 +21,7 @@ import (
 
 // TestFieldKubelets checks the node trees of kubelets that live elsewhere
 // than a kubelet.service of kubeadm's: k3s, RKE2, --config-dir (EKS's
-// nodeadm), MicroK8s, Canonical Kubernetes, k0s, MicroShift and Talos. Each tree names the
+// nodeadm), MicroK8s, Canonical Kubernetes, k0s, MicroShift, Talos, Bottlerocket and AKS. Each tree names the
 // project and version its files come from. The whole report is compared with
 // a golden file; plan, apply and rollback are in TestStrategies.
 func TestFieldKubelets(t *testing.T) {
@@ -53,6 +53,7 @@ func TestFieldKubelets(t *testing.T) {
 		{"microshift-loop", "error", "microshift", "/etc/resolv.conf", "microshift.service", ""},
 		{"bottlerocket", "ok", "kubelet", "/run/netdog/resolv.conf", "kubelet.service", ""},
 		{"bottlerocket-loop", "error", "kubelet", "/run/netdog/resolv.conf", "kubelet.service", ""},
+		{"bottlerocket-boot", "ok", "kubelet", "/run/netdog/resolv.conf", "kubelet.service", ""},
 		{"aks", "ok", "kubelet", "/run/systemd/resolve/resolv.conf", "kubelet.service", ""},
 		{"aks-loop", "error", "kubelet", "/etc/resolv.conf", "kubelet.service", ""},
 	}

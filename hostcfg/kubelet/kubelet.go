@@ -217,6 +217,8 @@ func Discover(r *hostcfg.Root, unitFiles []string) (*Setup, error) {
 			if d, err := discoverDistro(r); d != nil || err != nil {
 				return d, err
 			}
+		} else if d, err := bottlerocketPending(r); d != nil || err != nil {
+			return d, err // Bottlerocket's unit, its settings not rendered yet
 		}
 	}
 	u, err := k.readUnits(r, &files, unitFiles)
@@ -255,7 +257,7 @@ func Discover(r *hostcfg.Root, unitFiles []string) (*Setup, error) {
 			return k, err
 		}
 	}
-	return k, nil
+	return k, bottlerocketFix(r, k)
 }
 
 // distros are the programs kubelet runs inside when it has no unit of its
