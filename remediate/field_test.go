@@ -21,7 +21,7 @@ import (
 
 // TestFieldKubelets checks the node trees of kubelets that live elsewhere
 // than a kubelet.service of kubeadm's: k3s, RKE2, --config-dir (EKS's
-// nodeadm), MicroK8s, Canonical Kubernetes and k0s. Each tree names the
+// nodeadm), MicroK8s, Canonical Kubernetes, k0s, MicroShift, Talos, Bottlerocket and AKS. Each tree names the
 // project and version its files come from. The whole report is compared with
 // a golden file; plan, apply and rollback are in TestStrategies.
 func TestFieldKubelets(t *testing.T) {
@@ -47,6 +47,15 @@ func TestFieldKubelets(t *testing.T) {
 		{"k8s-snap-clean", "ok", "k8s-snap", "/run/systemd/resolve/resolv.conf", "snap.k8s.kubelet.service", "k8s-node-1"},
 		{"k0s", "error", "k0s", "/etc/resolv.conf", "k0sworker.service", ""},
 		{"k0s-clean", "ok", "k0s", "/run/systemd/resolve/resolv.conf", "k0sworker.service", ""},
+		{"talos", "ok", "talos", "/system/resolved/resolv.conf", "kubelet", ""},
+		{"talos-loop", "error", "talos", "/system/resolved/resolv.conf", "kubelet", ""},
+		{"microshift", "ok", "microshift", "/run/systemd/resolve/resolv.conf", "microshift.service", ""},
+		{"microshift-loop", "error", "microshift", "/etc/resolv.conf", "microshift.service", ""},
+		{"bottlerocket", "ok", "kubelet", "/run/netdog/resolv.conf", "kubelet.service", ""},
+		{"bottlerocket-loop", "error", "kubelet", "/run/netdog/resolv.conf", "kubelet.service", ""},
+		{"bottlerocket-boot", "ok", "kubelet", "/run/netdog/resolv.conf", "kubelet.service", ""},
+		{"aks", "ok", "kubelet", "/run/systemd/resolve/resolv.conf", "kubelet.service", ""},
+		{"aks-loop", "error", "kubelet", "/etc/resolv.conf", "kubelet.service", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.tree, func(t *testing.T) {

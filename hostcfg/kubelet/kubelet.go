@@ -132,6 +132,9 @@ const (
 	DistroMicroK8s = "microk8s"
 	DistroK8sSnap  = "k8s-snap"
 	DistroK0s      = "k0s"
+	// DistroMicroShift and DistroTalos: microshift.go, talos.go.
+	DistroMicroShift = "microshift"
+	DistroTalos      = "talos"
 )
 
 // Fix is how unloop points kubelet at another pod file on a layout where the
@@ -164,6 +167,10 @@ var DefaultRuntimeEndpoints = map[string]string{
 	DistroMicroK8s: "unix:///var/snap/microk8s/common/run/containerd.sock",
 	DistroK8sSnap:  "unix:///run/containerd/containerd.sock",
 	DistroK0s:      "unix:///run/k0s/containerd.sock",
+	// MicroShift's kubeletFlags.RemoteRuntimeEndpoint; Talos's
+	// constants.CRIContainerdAddress.
+	DistroMicroShift: "unix:///var/run/crio/crio.sock",
+	DistroTalos:      "unix:///run/containerd/containerd.sock",
 }
 
 // DefaultHealthz is where kubelet serves /healthz unless its config says.
@@ -222,6 +229,8 @@ func Discover(r *hostcfg.Root, unitFiles []string) (*Setup, error) {
 			if d, err := discoverDistro(r); d != nil || err != nil {
 				return d, err
 			}
+		} else if d, err := bottlerocketPending(r); d != nil || err != nil {
+			return d, err // Bottlerocket's unit, its settings not rendered yet
 		}
 	}
 	u, err := k.readUnits(r, &files, unitFiles)
@@ -260,17 +269,20 @@ func Discover(r *hostcfg.Root, unitFiles []string) (*Setup, error) {
 			return k, err
 		}
 	}
-	return k, nil
+	return k, bottlerocketFix(r, k)
 }
 
 // distros are the programs kubelet runs inside when it has no unit of its
-// own, one file each (k3s.go, snap.go, k0s.go), asked in this order; each
+// own, one file each (k3s.go, snap.go, k0s.go, microshift.go, talos.go),
+// asked in this order; each
 // returns nil when it is not on the node. Add a distribution here
 // (DESIGN.md "How to add a kubelet distribution").
 var distros = []func(r *hostcfg.Root) (*Setup, error){
 	discoverRancher,
 	discoverSnap,
 	discoverK0s,
+	discoverMicroShift,
+	discoverTalos,
 }
 
 // discoverDistro finds a kubelet that runs inside another program; nil when
@@ -718,7 +730,8 @@ func Units() []string {
 	for _, s := range snapKubelets {
 		out = append(out, s.unit)
 	}
-	return append(out, k0sUnits...)
+	// Talos has no systemd: nothing to order unloop before there.
+	return append(append(out, k0sUnits...), microshiftUnit)
 }
 
 // Paths are the node paths Discover reads whatever the node holds: the
@@ -728,7 +741,7 @@ func Units() []string {
 // name (--config, --config-dir and its sub-folders) are read as found.
 func Paths() []string {
 	var out []string
-	units := []string{"kubelet.service", "k0sworker.service", "k0scontroller.service"}
+	units := []string{"kubelet.service", "k0sworker.service", "k0scontroller.service", microshiftUnit}
 	for _, d := range rancherDistros {
 		units = append(units, d.units...)
 		out = append(out, d.config, d.config+".d", d.dataDir+"/agent/etc/kubelet.conf.d")
@@ -743,5 +756,6 @@ func Paths() []string {
 	for _, s := range snapKubelets {
 		out = append(out, s.args)
 	}
-	return append(out, k0sConfig, k0sKubeletConfig[0], k0sKubeletConfig[1])
+	return append(out, k0sConfig, k0sKubeletConfig[0], k0sKubeletConfig[1],
+		microshiftConfig, microshiftKubeletConfig, talosKubeletConfig)
 }
