@@ -13,9 +13,6 @@ import (
 	"github.com/unloop/unloop/hostcfg/unitfile"
 )
 
-// DistroMicroShift is MicroShift, which runs kubelet in its own process.
-const DistroMicroShift = "microshift"
-
 // Process is a running kubelet, found by its command line in the root's /proc.
 type Process struct {
 	PID  int

@@ -43,6 +43,9 @@ func flagDefaults(t *testing.T) map[string]string {
 		if code != 0 {
 			t.Fatalf("unloop %s --help: exit %d", cmd, code)
 		}
+		// The flags' own lines, not the settings table after them (its
+		// rows name each flag too, without a default).
+		out, _, _ = strings.Cut(out, "\nSettings:")
 		for _, l := range strings.Split(out, "\n") {
 			if m := re.FindStringSubmatch(l); m != nil {
 				flags[m[1]] = m[2]
