@@ -7,6 +7,7 @@ import (
 
 	"github.com/unloop/unloop/hostcfg"
 	"github.com/unloop/unloop/hostcfg/internal/conffile"
+	"github.com/unloop/unloop/hostcfg/internal/yamltext"
 )
 
 // DropInName is the usual name of unloop's drop-in in kubelet's
@@ -216,7 +217,7 @@ func DropIn(target string) []byte {
 	b.WriteString("# DNS forwarding loops. `unloop rollback` removes it.\n")
 	b.WriteString("apiVersion: kubelet.config.k8s.io/v1beta1\n")
 	b.WriteString("kind: KubeletConfiguration\n")
-	b.WriteString("resolvConf: " + yamlScalarText(target, 0) + "\n")
+	b.WriteString("resolvConf: " + yamltext.ScalarText(target, 0) + "\n")
 	return []byte(b.String())
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/unloop/unloop/hostcfg"
 	"github.com/unloop/unloop/hostcfg/internal/conffile"
+	"github.com/unloop/unloop/hostcfg/internal/yamltext"
 	"github.com/unloop/unloop/hostcfg/unitfile"
 )
 
@@ -397,15 +398,15 @@ func (a *rancherArgs) readConfigFile(p string, data []byte) error {
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return yamlError(p, err)
 	}
-	if yamlEmptyDoc(&doc) {
+	if yamltext.EmptyDoc(&doc) {
 		return nil
 	}
 	top := doc.Content[0]
 	if top.Kind != yaml.MappingNode {
-		return hostcfg.Errorf(p, top.Line, "not a k3s config: the document is %s, not a mapping of keys", yamlKindWords(top))
+		return hostcfg.Errorf(p, top.Line, "not a k3s config: the document is %s, not a mapping of keys", yamltext.KindWords(top))
 	}
 	for i := 0; i+1 < len(top.Content); i += 2 {
-		key, val := yamlDeref(top.Content[i]), yamlDeref(top.Content[i+1])
+		key, val := yamltext.Deref(top.Content[i]), yamltext.Deref(top.Content[i+1])
 		name, add := strings.CutSuffix(key.Value, "+")
 		var vals []rancherSetting
 		switch val.Kind {
@@ -413,7 +414,7 @@ func (a *rancherArgs) readConfigFile(p string, data []byte) error {
 			vals = []rancherSetting{{value: val.Value, at: Where{File: p, Line: val.Line}}}
 		case yaml.SequenceNode:
 			for _, c := range val.Content {
-				c = yamlDeref(c)
+				c = yamltext.Deref(c)
 				vals = append(vals, rancherSetting{value: c.Value, at: Where{File: p, Line: c.Line}})
 			}
 		}
@@ -447,7 +448,7 @@ func RancherDropInFile(target string) []byte {
 	b.WriteString("# Written by `unloop apply`: the resolv.conf kubelet hands to pods, without\n")
 	b.WriteString("# DNS forwarding loops. `unloop rollback` removes it.\n")
 	b.WriteString("kubelet-arg+:\n")
-	b.WriteString("  - " + yamlScalarText("resolv-conf="+target, 0) + "\n")
+	b.WriteString("  - " + yamltext.ScalarText("resolv-conf="+target, 0) + "\n")
 	return []byte(b.String())
 }
 

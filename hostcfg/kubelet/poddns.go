@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"strings"
 
+	"github.com/unloop/unloop/hostcfg/internal/yamltext"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -58,7 +59,7 @@ func (kc *kubeletConfig) clusterDNSAddrs() []netip.Addr {
 	}
 	var out []netip.Addr
 	for _, e := range v.Content {
-		if e = yamlDeref(e); e.Kind == yaml.ScalarNode {
+		if e = yamltext.Deref(e); e.Kind == yaml.ScalarNode {
 			if a, err := netip.ParseAddr(e.Value); err == nil {
 				out = append(out, a)
 			}
