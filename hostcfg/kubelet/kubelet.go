@@ -247,19 +247,7 @@ func Discover(r *hostcfg.Root, unitFiles []string) (*Setup, error) {
 		return k, err
 	}
 
-	flags := kubeletFlags(args, &files)
-	k.ConfigFlag = flags["config"]
-	k.ResolvConfFlag = flags["resolv-conf"]
-	if f := flags["hostname-override"]; f != nil {
-		k.NodeName = f.Value
-	}
-	if f := flags["container-runtime-endpoint"]; f != nil && f.Value != "" {
-		k.RuntimeEndpoint, k.runtimeFlag = f.Value, true
-	}
-	if f := flags["config-dir"]; f != nil && f.Value != "" {
-		k.ConfigDir = f.Value
-	}
-	k.readDNSFlags(flags)
+	k.takeFlags(kubeletFlags(args, &files))
 
 	if err := k.readConfig(r); err != nil {
 		return k, err
@@ -619,6 +607,22 @@ var kubeletFlagNames = []string{"config", "resolv-conf", "config-dir", "hostname
 // kubeletFlags finds kubeletFlagNames in kubelet's arguments, in the
 // --name=value and --name value forms, as pflag reads them: the last one wins,
 // "_" and "-" are the same in names, "--" ends the flags.
+// takeFlags sets what kubelet's flags decide, from its unit or its process.
+func (k *Setup) takeFlags(flags map[string]*Flag) {
+	k.ConfigFlag = flags["config"]
+	k.ResolvConfFlag = flags["resolv-conf"]
+	if f := flags["hostname-override"]; f != nil {
+		k.NodeName = f.Value
+	}
+	if f := flags["container-runtime-endpoint"]; f != nil && f.Value != "" {
+		k.RuntimeEndpoint, k.runtimeFlag = f.Value, true
+	}
+	if f := flags["config-dir"]; f != nil && f.Value != "" {
+		k.ConfigDir = f.Value
+	}
+	k.readDNSFlags(flags)
+}
+
 func kubeletFlags(args []unitfile.Text, files *unitfile.Files) map[string]*Flag {
 	out := map[string]*Flag{}
 	for i := 0; i < len(args); i++ {

@@ -206,16 +206,9 @@ func runningOwn(r, pr *hostcfg.Root, p *Process) *Setup {
 	for _, f := range flags {
 		f.Line = 0
 	}
-	k.ConfigFlag, k.ResolvConfFlag = flags["config"], flags["resolv-conf"]
-	if f := flags["hostname-override"]; f != nil {
-		k.NodeName = f.Value
-	}
-	if f := flags["container-runtime-endpoint"]; f != nil && f.Value != "" {
-		k.RuntimeEndpoint, k.runtimeFlag = f.Value, true
-	}
-	if f := flags["config-dir"]; f != nil && f.Value != "" {
-		k.ConfigDir = f.Value
-	}
+	// The running kubelet's --node-ip and --cluster-dns count too (the
+	// pod file's rules), as its other flags do.
+	k.takeFlags(flags)
 	k.Process = p
 	err := k.readConfig(pr)
 	if err == nil && k.ConfigDir != "" {
