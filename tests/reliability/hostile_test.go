@@ -99,7 +99,10 @@ var hostileCorpus = map[string]hostileWant{
 	"kubelet-env/shell-metachars":    {check: 2},
 	"kubelet-env/unterminated-quote": {check: 2},
 
-	"resolv.conf/bad-address":      {check: 1, where: "/etc/resolv.conf:2"},
+	// A nameserver value that is no address is the warning nameserver-invalid
+	// (glibc skips the line, kubelet passes it on): the file is read, and the
+	// node's own loop (dhclient's) is still found.
+	"resolv.conf/bad-address":      {check: 2},
 	"resolv.conf/binary-junk":      {check: 1, where: "/etc/resolv.conf:1"},
 	"resolv.conf/crlf-bom":         {check: 2}, // the BOM line is no nameserver line, for CoreDNS either
 	"resolv.conf/empty":            {check: 2},
@@ -108,7 +111,7 @@ var hostileCorpus = map[string]hostileWant{
 	"resolv.conf/no-newline-tabs":  {check: 2},
 	"resolv.conf/non-utf8":         {check: 1, where: "/etc/resolv.conf:2"},
 	"resolv.conf/nul-bytes":        {check: 1, where: "/etc/resolv.conf:1"},
-	"resolv.conf/shell-metachars":  {check: 1, where: "/etc/resolv.conf:2"},
+	"resolv.conf/shell-metachars":  {check: 2},
 
 	"resolved.conf/bad-address":          {check: 1, where: "/etc/systemd/resolved.conf:2"},
 	"resolved.conf/binary-junk":          {check: 1, where: "/etc/systemd/resolved.conf:1"},
