@@ -241,6 +241,9 @@ func npdResult(rep *node.Report) (string, int) {
 			if f.Code == node.CodeUnreadable {
 				return shorten(fmt.Sprintf("unloop could not read %s", render.Where(f))), npdUnknown
 			}
+			if f.Code == node.CodeNotANode {
+				return shorten("unknown: " + f.Message), npdUnknown
+			}
 		}
 	}
 	if len(errs) > 0 {

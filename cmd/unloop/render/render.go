@@ -377,6 +377,7 @@ func Plan(w io.Writer, format string, pl *remediate.Plan, err error) error {
 	if err == nil {
 		writeChanges(&b, p, d)
 		b.WriteString("\n" + planSummary(d) + "\n")
+		writeStops(&b, p, d)
 	}
 	_, werr := io.WriteString(w, b.String())
 	return werr
@@ -495,6 +496,9 @@ func counts(d remediate.PlanDocument) (files, units, skipped, pods int) {
 
 // planSummary is plan's last line, as terraform ends its plan.
 func planSummary(d remediate.PlanDocument) string {
+	if n := len(undecided(d)); n > 0 {
+		return fmt.Sprintf("No plan: %d %s can't be decided; apply refuses.", n, Plural(n, "input", "inputs"))
+	}
 	if n := blocking(d.Unfixed); n > 0 {
 		return fmt.Sprintf("No plan: %d %s no fix among the chosen strategies; apply refuses.", n, Plural(n, "error has", "errors have"))
 	}
@@ -510,6 +514,45 @@ func planSummary(d remediate.PlanDocument) string {
 		s += fmt.Sprintf(", %d %s to recreate", pods, Plural(pods, "pod"))
 	}
 	return s + "."
+}
+
+// undecided are the findings that stop any plan: an input that can't be
+// read, a root that is no node. Plan names each, not "No changes.".
+func undecided(d remediate.PlanDocument) []remediate.FindingDocument {
+	var out []remediate.FindingDocument
+	for _, f := range d.Findings {
+		if f.Code == node.CodeUnreadable || f.Code == node.CodeNotANode {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// writeStops says, under the summary, what stops the plan: each input that
+// can't be decided with its file and line, or each error no chosen strategy
+// fixes with the --strategy that would (the finding's fixes on this node).
+func writeStops(b *strings.Builder, p painter, d remediate.PlanDocument) {
+	if fs := undecided(d); len(fs) > 0 {
+		for _, f := range fs {
+			msg := f.Message
+			if w := Where(node.Finding{File: f.File, Line: f.Line}); w != "" && !strings.HasPrefix(msg, f.File) {
+				msg = w + ": " + msg
+			}
+			fmt.Fprintf(b, "  %s %s\n", f.Code, printable(OneLine(msg)))
+		}
+		return
+	}
+	for _, f := range d.Unfixed {
+		if f.Pod != "" {
+			continue
+		}
+		where := printable(Where(node.Finding{File: f.File, Line: f.Line}))
+		if len(f.Fixes) == 0 {
+			fmt.Fprintf(b, "  %s %s: no strategy fixes it here; fix it by hand\n", f.Code, where)
+			continue
+		}
+		fmt.Fprintf(b, "  %s %s: fixed by %s\n", f.Code, where, p.command("plan", "--strategy", strings.Join(f.Fixes, ",")))
+	}
 }
 
 // Apply shows what apply did. A refusal shows the check that led to
