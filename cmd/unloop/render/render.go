@@ -496,8 +496,11 @@ func counts(d remediate.PlanDocument) (files, units, skipped, pods int) {
 
 // planSummary is plan's last line, as terraform ends its plan.
 func planSummary(d remediate.PlanDocument) string {
-	if n := len(undecided(d)); n > 0 {
-		return fmt.Sprintf("No plan: %d %s can't be decided; apply refuses.", n, Plural(n, "input", "inputs"))
+	if fs := undecided(d); len(fs) > 0 {
+		if fs[0].Code == node.CodeNotANode {
+			return "No plan: the root is not a node; apply refuses."
+		}
+		return fmt.Sprintf("No plan: %d %s can't be read; apply refuses.", len(fs), Plural(len(fs), "input", "inputs"))
 	}
 	if n := blocking(d.Unfixed); n > 0 {
 		return fmt.Sprintf("No plan: %d %s no fix among the chosen strategies; apply refuses.", n, Plural(n, "error has", "errors have"))
