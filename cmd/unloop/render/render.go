@@ -395,7 +395,7 @@ func writeChanges(b *strings.Builder, p painter, d remediate.PlanDocument) {
 			b.WriteString("\n")
 			first = false
 		}
-		fmt.Fprintf(b, "%s %s %s is not fixed by the chosen strategies\n", p.paint("1;31", "UNFIXED"), f.Code, printable(Where(node.Finding{File: f.File, Line: f.Line})))
+		fmt.Fprintf(b, "%s %s %s is not fixed by %s: %s\n", p.paint("1;31", "UNFIXED"), f.Code, printable(Where(node.Finding{File: f.File, Line: f.Line})), chosen(d.Strategies), wayOut(p, f))
 	}
 	if !d.Changed {
 		// No file to change, but pods may still hold an old copy.
@@ -503,7 +503,11 @@ func planSummary(d remediate.PlanDocument) string {
 		return fmt.Sprintf("No plan: %d %s can't be read; apply refuses.", len(fs), Plural(len(fs), "input", "inputs"))
 	}
 	if n := blocking(d.Unfixed); n > 0 {
-		return fmt.Sprintf("No plan: %d %s no fix among the chosen strategies; apply refuses.", n, Plural(n, "error has", "errors have"))
+		s := fmt.Sprintf("No plan: %d %s no fix among the chosen strategies; apply refuses.", n, Plural(n, "error has", "errors have"))
+		if fixes := unfixedFixes(d.Unfixed); len(fixes) > 0 {
+			s += " Try --strategy " + strings.Join(fixes, ",") + "."
+		}
+		return s
 	}
 	files, units, skipped, pods := counts(d)
 	if !d.Changed && pods == 0 {
@@ -532,30 +536,47 @@ func undecided(d remediate.PlanDocument) []remediate.FindingDocument {
 }
 
 // writeStops says, under the summary, what stops the plan: each input that
-// can't be decided with its file and line, or each error no chosen strategy
-// fixes with the --strategy that would (the finding's fixes on this node).
+// can't be read (or the root that is no node) with its file and line.
 func writeStops(b *strings.Builder, p painter, d remediate.PlanDocument) {
-	if fs := undecided(d); len(fs) > 0 {
-		for _, f := range fs {
-			msg := f.Message
-			if w := Where(node.Finding{File: f.File, Line: f.Line}); w != "" && !strings.HasPrefix(msg, f.File) {
-				msg = w + ": " + msg
+	for _, f := range undecided(d) {
+		msg := f.Message
+		if w := Where(node.Finding{File: f.File, Line: f.Line}); w != "" && !strings.HasPrefix(msg, f.File) {
+			msg = w + ": " + msg
+		}
+		fmt.Fprintf(b, "  %s %s\n", f.Code, printable(OneLine(msg)))
+	}
+}
+
+// unfixedFixes are the strategies that fix the node's own unfixed errors,
+// in the order the findings name them, each once.
+func unfixedFixes(fs []remediate.FindingDocument) []string {
+	var out []string
+	for _, f := range fs {
+		for _, s := range f.Fixes {
+			if f.Pod == "" && !slices.Contains(out, s) {
+				out = append(out, s)
 			}
-			fmt.Fprintf(b, "  %s %s\n", f.Code, printable(OneLine(msg)))
 		}
-		return
 	}
-	for _, f := range d.Unfixed {
-		if f.Pod != "" {
-			continue
-		}
-		where := printable(Where(node.Finding{File: f.File, Line: f.Line}))
-		if len(f.Fixes) == 0 {
-			fmt.Fprintf(b, "  %s %s: no strategy fixes it here; fix it by hand\n", f.Code, where)
-			continue
-		}
-		fmt.Fprintf(b, "  %s %s: fixed by %s\n", f.Code, where, p.command("plan", "--strategy", strings.Join(f.Fixes, ",")))
+	return out
+}
+
+// chosen names the strategies a plan was made with, as they were asked for.
+func chosen(strategies []string) string {
+	if len(strategies) == 0 {
+		return "the chosen strategies"
 	}
+	return "--strategy " + strings.Join(strategies, ",")
+}
+
+// wayOut is what fixes a finding the chosen strategies leave: the
+// strategies that fix it on this node (its fixes, from the Strategies
+// table's Fixes), as the command to run, or the hand when none does.
+func wayOut(p painter, f remediate.FindingDocument) string {
+	if len(f.Fixes) == 0 {
+		return "no strategy fixes it on this node; fix it by hand (its chain says where)"
+	}
+	return p.command("plan", "--strategy", strings.Join(f.Fixes, ",")) + " fixes it"
 }
 
 // Apply shows what apply did. A refusal shows the check that led to
