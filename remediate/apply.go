@@ -51,6 +51,9 @@ type Result struct {
 	// still hold the old file (apply exits 3).
 	Recreated  []string
 	StillStale []string
+	// StaleSkipped says why the stale pods were not recreated (offline,
+	// --no-recreate-pods, no runtime...); "" when apply tried.
+	StaleSkipped string
 }
 
 // StepError says which step of apply failed; every change was rolled back.

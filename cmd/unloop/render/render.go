@@ -450,12 +450,21 @@ func writePods(b *strings.Builder, p painter, c remediate.ChangeDocument) {
 		return
 	}
 	// Skipped may hold the runtime's own error text: one line all the same.
-	fmt.Fprintf(b, "%s pods %s  [%s] %s (skipped: %s)\n", action, strings.Join(printables(c.Pods), ", "), c.Strategy, c.Reason, OneLine(c.Skipped))
+	strategy := ""
+	if c.Strategy != "" {
+		strategy = "[" + c.Strategy + "] "
+	}
+	what := "pods " + strings.Join(printables(c.Pods), ", ")
+	if len(c.Pods) == 0 {
+		// None seen: the pods are not named, only the kubectl line's selector.
+		what = "the DNS server pods on this node"
+	}
+	fmt.Fprintf(b, "%s %s  %s%s (skipped: %s)\n", action, what, strategy, c.Reason, OneLine(c.Skipped))
 	node := "$(hostname)"
 	if c.Node != "" {
 		node = shellQuote(c.Node)
 	}
-	fmt.Fprintf(b, "  kubectl -n kube-system delete pod --field-selector spec.nodeName=%s -l 'k8s-app in (kube-dns, node-local-dns)'\n", node)
+	fmt.Fprintf(b, "  kubectl -n kube-system delete pod --field-selector spec.nodeName=%s -l '%s'\n", node, remediate.DNSPodSelector)
 }
 
 func writeDiff(b *strings.Builder, p painter, diff string) {
@@ -618,7 +627,10 @@ func Apply(w io.Writer, format string, res *remediate.Result, err error) error {
 	for _, pod := range res.Recreated {
 		fmt.Fprintf(&b, "Recreated pod %s: its new sandbox is ready with the fixed file.\n", pod)
 	}
-	if n := len(res.StillStale); n > 0 {
+	switch n := len(res.StillStale); {
+	case n > 0 && res.StaleSkipped != "":
+		fmt.Fprintf(&b, "%s %d DNS %s still %s a looping copy of the pod file, not recreated (%s): %s\n", p.paint("1;33", "Not done:"), n, Plural(n, "pod"), Plural(n, "holds", "hold"), OneLine(res.StaleSkipped), strings.Join(res.StillStale, ", "))
+	case n > 0:
 		fmt.Fprintf(&b, "%s %d %s not back within 60 s, still holding the old file: %s\n", p.paint("1;33", "Fixed, but"), n, Plural(n, "pod"), strings.Join(res.StillStale, ", "))
 	}
 	writeLeft(&b, p, d.Left)
