@@ -221,6 +221,9 @@ func TestAnalyzeInterfaces(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "etc/resolv.conf"), []byte("nameserver 169.254.99.10\nnameserver 10.0.0.5\nnameserver 10.0.0.2\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	if err := os.WriteFile(filepath.Join(dir, "etc/os-release"), []byte("ID=debian\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	root, _ := hostcfg.NewRoot(dir)
 	ifs := func() ([]node.Iface, error) {
 		return []node.Iface{

@@ -51,6 +51,9 @@ type Result struct {
 	// still hold the old file (apply exits 3).
 	Recreated  []string
 	StillStale []string
+	// StaleSkipped says why the stale pods were not recreated (offline,
+	// --no-recreate-pods, no runtime...); "" when apply tried.
+	StaleSkipped string
 }
 
 // StepError says which step of apply failed; every change was rolled back.
@@ -171,6 +174,11 @@ func lock(ctx context.Context, env node.Env) (func(), error) {
 
 // refusal says why apply must not carry out pl, if it must not.
 func refusal(pl *Plan) error {
+	for _, f := range pl.Report.Findings {
+		if f.Code == node.CodeNotANode {
+			return fmt.Errorf("%s; nothing was changed", f.Message)
+		}
+	}
 	if pl.Report.HasUnreadable() {
 		return errors.New("some inputs could not be read (see the unreadable findings); nothing was changed")
 	}

@@ -88,7 +88,10 @@ type ChangeDocument struct {
 	Diff     string   `json:"diff,omitempty"`
 	Skipped  string   `json:"skipped,omitempty"`
 	Pods     []string `json:"pods,omitempty"`
-	Target   string   `json:"target,omitempty"`
+	// Selector is the label selector of the pods to recreate when none was
+	// seen: Pods holds seen pods only (addition).
+	Selector string `json:"selector,omitempty"`
+	Target   string `json:"target,omitempty"`
 	// Node is the node's name as kubelet registers it, for a pods change
 	// (addition); "" when it is the host's name.
 	Node string `json:"node,omitempty"`
@@ -180,7 +183,7 @@ func NewPlanDocument(pl *Plan, err error) PlanDocument {
 	for _, c := range pl.Changes {
 		d.Changes = append(d.Changes, ChangeDocument{
 			Kind: c.Kind, Path: c.Path, Unit: c.Unit, Action: c.Action, Strategy: c.Strategy, Reason: c.Reason,
-			Diff: c.Diff, Skipped: c.Skipped, Pods: c.Pods, Target: c.Target, Node: c.Node,
+			Diff: c.Diff, Skipped: c.Skipped, Pods: c.Pods, Selector: c.Selector, Target: c.Target, Node: c.Node,
 		})
 	}
 	for _, u := range pl.Upstreams {

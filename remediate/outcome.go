@@ -99,6 +99,15 @@ func (r *Result) Outcome() (Outcome, string) {
 		}
 		return OutcomeNotInEffect, fmt.Sprintf("fixed in the files; not in effect until restarted (skipped: %s): %s", cs[0].Skipped, strings.Join(steps, "; "))
 	}
+	if n := len(r.StillStale); n > 0 && r.StaleSkipped != "" {
+		var dels []string
+		for _, pod := range r.StillStale {
+			ns, name, _ := strings.Cut(pod, "/")
+			dels = append(dels, "kubectl -n "+ns+" delete pod "+name)
+		}
+		return OutcomePodsStale, fmt.Sprintf("%d DNS %s still %s a looping copy of the pod file (not recreated: %s): delete %s so kubelet starts %s with the clean file: %s",
+			n, plural(n, "pod"), plural(n, "holds", "hold"), r.StaleSkipped, plural(n, "it", "them"), plural(n, "it", "them"), strings.Join(dels, "; "))
+	}
 	if n := len(r.StillStale); n > 0 {
 		return OutcomePodsStale, fmt.Sprintf("fixed; %d %s still %s the old file: %s", n, plural(n, "pod"), plural(n, "holds", "hold"), strings.Join(r.StillStale, ", "))
 	}

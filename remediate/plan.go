@@ -41,9 +41,13 @@ type Change struct {
 	// Skipped says why a unit action will not be carried out (offline,
 	// --no-restart, not running); the change is still listed.
 	Skipped string
-	Pods    []string
-	Target  string // a link's new target
-	Node    string // the node's name as kubelet registers it ("" : the host's name)
+	// Pods are the pods seen (through CRI or the node's pod folders), never
+	// assumed names; Selector is the label selector of the pods a change
+	// asks to recreate when none was seen (the kubectl line's).
+	Pods     []string
+	Selector string
+	Target   string // a link's new target
+	Node     string // the node's name as kubelet registers it ("" : the host's name)
 	// Sandboxes are the pods' sandboxes apply removes (recreate, not skipped).
 	Sandboxes []cri.Sandbox
 
@@ -232,6 +236,11 @@ func (p *planner) restart(ctx context.Context, unit, strategy, reason, healthz s
 	p.other = append(p.other, c)
 }
 
+// DNSPodSelector selects the DNS server pods in kube-system that the
+// kubectl line recreates when unloop saw none to name (kubeadm's CoreDNS,
+// node-local-dns).
+const DNSPodSelector = "k8s-app in (kube-dns, node-local-dns)"
+
 func (p *planner) pods(strategy string) {
 	for _, c := range p.other {
 		if c.Kind == KindPods {
@@ -239,10 +248,10 @@ func (p *planner) pods(strategy string) {
 		}
 	}
 	p.other = append(p.other, Change{Kind: KindPods, Action: "recreate", Strategy: strategy,
-		Pods:    []string{"kube-system/coredns", "kube-system/node-local-dns"},
-		Node:    p.node.Kubelet.NodeName,
-		Reason:  "a pod sandbox keeps the resolv.conf it was created with: delete the CoreDNS and node-local-dns pods on this node so they start with the new file (unloop does not talk to the API server)",
-		Skipped: "left to you"})
+		Selector: DNSPodSelector,
+		Node:     p.node.Kubelet.NodeName,
+		Reason:   "a pod sandbox keeps the resolv.conf it was created with: delete the CoreDNS and node-local-dns pods on this node so they start with the new file (unloop does not talk to the API server)",
+		Skipped:  "left to you"})
 }
 
 // MakePlan checks the node and plans the fixes. Plan and apply both call it:

@@ -72,6 +72,16 @@ func recreatePods(ctx context.Context, env node.Env, res *Result) {
 		}
 		return
 	}
+	// Seen stale pods that the plan could not recreate (offline,
+	// --no-recreate-pods, no runtime, kubelet not running) still hold the
+	// looping copy: never "no loop" nor done (exit 3, pods-stale), as check
+	// on the same node says pod-resolv-conf-stale.
+	for _, c := range pl.Changes {
+		if c.Kind == KindPods && c.Skipped != "" && c.Strategy == "" {
+			res.StillStale = append(res.StillStale, c.Pods...)
+			res.StaleSkipped = c.Skipped
+		}
+	}
 	i := slices.IndexFunc(pl.Changes, func(c Change) bool { return c.Kind == KindPods && c.Skipped == "" && len(c.Sandboxes) > 0 })
 	if i < 0 || pl.node == nil || pl.node.Runtime == nil {
 		return

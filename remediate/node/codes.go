@@ -37,6 +37,7 @@ var Codes = []CodeInfo{
 	{CodeSearchLimit, SevWarning, "more than 32 search domains or 2048 characters, or a domain over 253 characters", false},
 	{CodeUnreadable, SevError, "an input exists but can't be read or parsed", false},
 	{CodeDNSPodUnreadable, SevWarning, "a DNS server pod's input exists but can't be read or parsed: the node's own fix goes on, this one is left to you", false},
+	{CodeNotANode, SevError, "the root does not look like a node: no kubelet (no unit, flags, config or known layout), no Corefile and no os-release, or it is a pod's own root (kubelet's /etc/hosts): nothing can be decided", false},
 }
 
 // Info returns the registry's entry for c; ok is false for a code unloop

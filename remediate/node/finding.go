@@ -40,6 +40,7 @@ const (
 	CodeDNSPodUnreadable      Code = "dns-pod-unreadable"
 	CodeNameserverNone        Code = "nameserver-none"
 	CodePodResolvStale        Code = "pod-resolv-conf-stale"
+	CodeNotANode              Code = "not-a-node"
 )
 
 // Strategy names (DESIGN.md §1): the words findings name their fixes in.
@@ -178,11 +179,12 @@ type KubeletReport struct {
 	PID       int      `json:"pid,omitempty"`   // the running kubelet's process, found online (hostcfg/kubelet.FindProcess)
 }
 
-// HasUnreadable reports whether an input could not be read or parsed; the
-// command then exits 1, because its other answers may be incomplete.
+// HasUnreadable reports whether an input could not be read or parsed, or
+// the root is no node (not-a-node); the command then exits 1 ("could not
+// decide"), because its other answers may be incomplete.
 func (r *Report) HasUnreadable() bool {
 	for _, f := range r.Findings {
-		if f.Code == CodeUnreadable {
+		if f.Code == CodeUnreadable || f.Code == CodeNotANode {
 			return true
 		}
 	}

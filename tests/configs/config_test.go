@@ -147,6 +147,7 @@ func TestDefaultConfig(t *testing.T) {
 	root := t.TempDir()
 	must(t, os.MkdirAll(filepath.Join(root, "etc"), 0o755))
 	must(t, os.WriteFile(filepath.Join(root, "etc/resolv.conf"), []byte("nameserver 169.254.25.10\nnameserver 192.0.2.53\n"), 0o644))
+	must(t, os.WriteFile(filepath.Join(root, "etc/os-release"), []byte("ID=debian\n"), 0o644)) // a node's (DESIGN.md §2)
 	full := filepath.Join(t.TempDir(), "unloop.yaml")
 	must(t, os.WriteFile(full, uncomment(data), 0o644))
 	var outs []string

@@ -263,3 +263,39 @@ exec env -i DBUS_SYSTEM_BUS_ADDRESS="$bus" UNLOOP_CONFIG="$config" timeout --pre
 		t.Errorf("as the pod: kubelet %+v, findings %+v; want node paths, not /host paths", r.Kubelet, r.Findings)
 	}
 }
+
+// TestDaemonSetEmptyHost runs the DaemonSet's container command as its pod
+// would with /host a hostPath to an empty folder (the wrong path): the
+// watch's report says not-a-node, never an all-clear (issue 25; its
+// metrics are check's, cmd/unloop's not_a_node script). Its liveness (the
+// exit on SIGTERM) stays 0: the process is healthy, the node unknown.
+func TestDaemonSetEmptyHost(t *testing.T) {
+	ds, err := decodeDaemonSet(configFile(t, "kubernetes/daemonset.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := ds.Spec.Template.Spec.Containers[0]
+	env := envOf(c)
+	env["NODE_IP"] = "127.0.0.1"
+	n := bootNode(t, node.Options{})
+	// The pod: an empty root, an empty folder at /host, /proc, and the
+	// image's unloop (the node's bound binary) at /unloop.
+	pod := `set -e
+mount -t tmpfs pod /mnt
+mkdir /mnt/host /mnt/proc /mnt/unloop
+mount --bind /opt/unloop /mnt/unloop
+mount -t proc proc /mnt/proc
+bus=$1; shift
+exec env -i DBUS_SYSTEM_BUS_ADDRESS="$bus" timeout --preserve-status -s TERM 5 /usr/sbin/chroot /mnt /unloop/unloop "$@"`
+	out, code := testbed.Exec(t, n, append([]string{"unshare", "--mount", "--propagation", "private", "sh", "-c", pod, "pod",
+		env["DBUS_SYSTEM_BUS_ADDRESS"]}, expand(podArgs(c), "NODE_IP", env["NODE_IP"])...)...)
+	if code != 0 {
+		t.Errorf("as the pod on an empty /host: exit %d, want 0 (the process is healthy)\n%s", code, out)
+	}
+	if !strings.Contains(out, `"code": "not-a-node"`) && !strings.Contains(out, `"code":"not-a-node"`) {
+		t.Errorf("as the pod on an empty /host: no not-a-node finding in its report\n%s", out)
+	}
+	if strings.Contains(out, `"status": "ok"`) || strings.Contains(out, `"status":"ok"`) {
+		t.Errorf("as the pod on an empty /host: an all-clear\n%s", out)
+	}
+}

@@ -90,6 +90,7 @@ func TestNPDConfig(t *testing.T) {
 			host := t.TempDir()
 			must(t, os.MkdirAll(filepath.Join(host, "etc"), 0o755))
 			must(t, os.WriteFile(filepath.Join(host, "etc/resolv.conf"), []byte(c.resolv), 0o644))
+			must(t, os.WriteFile(filepath.Join(host, "etc/os-release"), []byte("ID=debian\n"), 0o644)) // a node's (DESIGN.md §2)
 			args := slices.Clone(r.Args)
 			args[i+1] = host
 			cmd := exec.Command(filepath.Join(binDir, "unloop"), args...)

@@ -234,6 +234,7 @@ func stubTree(out string) (inside, outside map[string]entry) {
 		"var/lib/unloop":                     link(out + "/journal"),
 		"run/unloop.lock":                    link(escape(out + "/unloop.lock")),
 		"etc/systemd/system/kubelet.service": link(out + "/kubelet.service"),
+		"etc/os-release":                     file("ID=ubuntu\n"), // a node's, though its kubelet is outside (DESIGN.md §2)
 	}
 	outside = map[string]entry{
 		"resolve/stub-resolv.conf":  fifo(),

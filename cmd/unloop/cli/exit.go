@@ -20,17 +20,17 @@ var exitCodes = map[string][]Exit{
 	"check": {
 		{exitOK, "no errors (warnings allowed)"},
 		{exitFindings, "errors found"},
-		{exitFailed, "unloop itself failed (including an input of the node's own it could not read or parse; a DNS server pod's is the warning dns-pod-unreadable)"},
+		{exitFailed, "unloop itself failed or could not decide: an input of the node's own it could not read or parse (a DNS server pod's is the warning dns-pod-unreadable), or a root that is no node (not-a-node)"},
 	},
 	"plan": {
 		{exitOK, "success; with --detailed-exitcode, nothing to do"},
 		{exitFindings, "with --detailed-exitcode: changes to make"},
-		{exitFailed, "failure, or errors of the node's own that no chosen strategy fixes (apply would refuse)"},
+		{exitFailed, "failure, an input it could not read, a root that is no node, or errors of the node's own that no chosen strategy fixes (apply would refuse; the plan names the strategy that would fix each)"},
 	},
 	"apply": {
 		{exitOK, "done: every loop fixed and in effect, or none to fix (a kubelet not running yet counts as in effect: it reads the file when it starts)"},
 		{exitFailed, "failed or could not decide: refused (nothing written) or rolled back"},
-		{exitPodsLeft, "fixed, but some DNS pods still hold the old file (not recreated in time; listed in pods_stale)"},
+		{exitPodsLeft, "fixed, but some DNS pods still hold the old file (not back in time, or not recreated: offline, --no-recreate-pods, no runtime, kubelet not running; listed in pods_stale, with the kubectl line)"},
 		{exitNotYet, "fixed in the files, not yet in effect: a restart was skipped (offline, --no-restart); the line to run is said"},
 		{exitLeft, "the loops unloop owns fixed; loops or unreadable inputs of DNS server pods left for you, listed with their fix (in left)"},
 	},

@@ -241,6 +241,11 @@ func npdResult(rep *node.Report) (string, int) {
 			if f.Code == node.CodeUnreadable {
 				return shorten(fmt.Sprintf("unloop could not read %s", render.Where(f))), npdUnknown
 			}
+			if f.Code == node.CodeNotANode {
+				// The root's path would take NPD's 80 characters: the reason first.
+				_, why, _ := strings.Cut(f.Message, " does not look like a node: ")
+				return shorten("unknown: not a node: " + why), npdUnknown
+			}
 		}
 	}
 	if len(errs) > 0 {

@@ -202,7 +202,7 @@ func quietErrors(ss *session, findings []node.Finding) {
 		return
 	}
 	for _, f := range findings {
-		if f.Code != node.CodeUnreadable {
+		if f.Code != node.CodeUnreadable && f.Code != node.CodeNotANode {
 			continue
 		}
 		msg := f.Message

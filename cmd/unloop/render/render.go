@@ -377,6 +377,7 @@ func Plan(w io.Writer, format string, pl *remediate.Plan, err error) error {
 	if err == nil {
 		writeChanges(&b, p, d)
 		b.WriteString("\n" + planSummary(d) + "\n")
+		writeStops(&b, p, d)
 	}
 	_, werr := io.WriteString(w, b.String())
 	return werr
@@ -394,7 +395,7 @@ func writeChanges(b *strings.Builder, p painter, d remediate.PlanDocument) {
 			b.WriteString("\n")
 			first = false
 		}
-		fmt.Fprintf(b, "%s %s %s is not fixed by the chosen strategies\n", p.paint("1;31", "UNFIXED"), f.Code, printable(Where(node.Finding{File: f.File, Line: f.Line})))
+		fmt.Fprintf(b, "%s %s %s is not fixed by %s: %s\n", p.paint("1;31", "UNFIXED"), f.Code, printable(Where(node.Finding{File: f.File, Line: f.Line})), chosen(d.Strategies), wayOut(p, f))
 	}
 	if !d.Changed {
 		// No file to change, but pods may still hold an old copy.
@@ -449,12 +450,21 @@ func writePods(b *strings.Builder, p painter, c remediate.ChangeDocument) {
 		return
 	}
 	// Skipped may hold the runtime's own error text: one line all the same.
-	fmt.Fprintf(b, "%s pods %s  [%s] %s (skipped: %s)\n", action, strings.Join(printables(c.Pods), ", "), c.Strategy, c.Reason, OneLine(c.Skipped))
+	strategy := ""
+	if c.Strategy != "" {
+		strategy = "[" + c.Strategy + "] "
+	}
+	what := "pods " + strings.Join(printables(c.Pods), ", ")
+	if len(c.Pods) == 0 {
+		// None seen: the pods are not named, only the kubectl line's selector.
+		what = "the DNS server pods on this node"
+	}
+	fmt.Fprintf(b, "%s %s  %s%s (skipped: %s)\n", action, what, strategy, c.Reason, OneLine(c.Skipped))
 	node := "$(hostname)"
 	if c.Node != "" {
 		node = shellQuote(c.Node)
 	}
-	fmt.Fprintf(b, "  kubectl -n kube-system delete pod --field-selector spec.nodeName=%s -l 'k8s-app in (kube-dns, node-local-dns)'\n", node)
+	fmt.Fprintf(b, "  kubectl -n kube-system delete pod --field-selector spec.nodeName=%s -l '%s'\n", node, remediate.DNSPodSelector)
 }
 
 func writeDiff(b *strings.Builder, p painter, diff string) {
@@ -495,8 +505,18 @@ func counts(d remediate.PlanDocument) (files, units, skipped, pods int) {
 
 // planSummary is plan's last line, as terraform ends its plan.
 func planSummary(d remediate.PlanDocument) string {
+	if fs := undecided(d); len(fs) > 0 {
+		if fs[0].Code == node.CodeNotANode {
+			return "No plan: the root is not a node; apply refuses."
+		}
+		return fmt.Sprintf("No plan: %d %s can't be read; apply refuses.", len(fs), Plural(len(fs), "input", "inputs"))
+	}
 	if n := blocking(d.Unfixed); n > 0 {
-		return fmt.Sprintf("No plan: %d %s no fix among the chosen strategies; apply refuses.", n, Plural(n, "error has", "errors have"))
+		s := fmt.Sprintf("No plan: %d %s no fix among the chosen strategies; apply refuses.", n, Plural(n, "error has", "errors have"))
+		if fixes := unfixedFixes(d.Unfixed); len(fixes) > 0 {
+			s += " Try --strategy " + strings.Join(fixes, ",") + "."
+		}
+		return s
 	}
 	files, units, skipped, pods := counts(d)
 	if !d.Changed && pods == 0 {
@@ -510,6 +530,62 @@ func planSummary(d remediate.PlanDocument) string {
 		s += fmt.Sprintf(", %d %s to recreate", pods, Plural(pods, "pod"))
 	}
 	return s + "."
+}
+
+// undecided are the findings that stop any plan: an input that can't be
+// read, a root that is no node. Plan names each, not "No changes.".
+func undecided(d remediate.PlanDocument) []remediate.FindingDocument {
+	var out []remediate.FindingDocument
+	for _, f := range d.Findings {
+		if f.Code == node.CodeUnreadable || f.Code == node.CodeNotANode {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// writeStops says, under the summary, what stops the plan: each input that
+// can't be read (or the root that is no node) with its file and line.
+func writeStops(b *strings.Builder, p painter, d remediate.PlanDocument) {
+	for _, f := range undecided(d) {
+		msg := f.Message
+		if w := Where(node.Finding{File: f.File, Line: f.Line}); w != "" && !strings.HasPrefix(msg, f.File) {
+			msg = w + ": " + msg
+		}
+		fmt.Fprintf(b, "  %s %s\n", f.Code, printable(OneLine(msg)))
+	}
+}
+
+// unfixedFixes are the strategies that fix the node's own unfixed errors,
+// in the order the findings name them, each once.
+func unfixedFixes(fs []remediate.FindingDocument) []string {
+	var out []string
+	for _, f := range fs {
+		for _, s := range f.Fixes {
+			if f.Pod == "" && !slices.Contains(out, s) {
+				out = append(out, s)
+			}
+		}
+	}
+	return out
+}
+
+// chosen names the strategies a plan was made with, as they were asked for.
+func chosen(strategies []string) string {
+	if len(strategies) == 0 {
+		return "the chosen strategies"
+	}
+	return "--strategy " + strings.Join(strategies, ",")
+}
+
+// wayOut is what fixes a finding the chosen strategies leave: the
+// strategies that fix it on this node (its fixes, from the Strategies
+// table's Fixes), as the command to run, or the hand when none does.
+func wayOut(p painter, f remediate.FindingDocument) string {
+	if len(f.Fixes) == 0 {
+		return "no strategy fixes it on this node; fix it by hand (its chain says where)"
+	}
+	return p.command("plan", "--strategy", strings.Join(f.Fixes, ",")) + " fixes it"
 }
 
 // Apply shows what apply did. A refusal shows the check that led to
@@ -551,7 +627,10 @@ func Apply(w io.Writer, format string, res *remediate.Result, err error) error {
 	for _, pod := range res.Recreated {
 		fmt.Fprintf(&b, "Recreated pod %s: its new sandbox is ready with the fixed file.\n", pod)
 	}
-	if n := len(res.StillStale); n > 0 {
+	switch n := len(res.StillStale); {
+	case n > 0 && res.StaleSkipped != "":
+		fmt.Fprintf(&b, "%s %d DNS %s still %s a looping copy of the pod file, not recreated (%s): %s\n", p.paint("1;33", "Not done:"), n, Plural(n, "pod"), Plural(n, "holds", "hold"), OneLine(res.StaleSkipped), strings.Join(res.StillStale, ", "))
+	case n > 0:
 		fmt.Fprintf(&b, "%s %d %s not back within 60 s, still holding the old file: %s\n", p.paint("1;33", "Fixed, but"), n, Plural(n, "pod"), strings.Join(res.StillStale, ", "))
 	}
 	writeLeft(&b, p, d.Left)

@@ -56,6 +56,9 @@ func parseIgnore(file string, n *yaml.Node) ([]node.Ignore, error) {
 		case ig.Code == node.CodeUnreadable:
 			// An answer about a file unloop could not read would be a guess.
 			return nil, bad(item, "%s can't be ignored: fix or remove the file", info.Code)
+		case ig.Code == node.CodeNotANode:
+			// An all-clear about a root that is no node is the harm it stops.
+			return nil, bad(item, "%s can't be ignored: give the node's root (--root)", info.Code)
 		}
 		out = append(out, ig)
 	}
