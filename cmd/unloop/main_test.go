@@ -210,7 +210,9 @@ func waitFor(ts *testscript.TestScript, neg bool, args []string) {
 	re, err := regexp.Compile("(?m)" + args[1])
 	ts.Check(err)
 	var body string
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+	// 30 s: it returns as soon as the page matches; the scripts run in
+	// parallel on 2 cores, and one waited over 10 s once under a load of 16.
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 		resp, err := http.Get(args[0])
 		if err != nil {
 			continue
