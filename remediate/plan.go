@@ -205,12 +205,21 @@ func (p *planner) link(path, target, strategy, reason string) error {
 // restart lists a unit restart; whether it runs is decided here, once, so
 // plan and apply show the same thing.
 func (p *planner) restart(ctx context.Context, unit, strategy, reason, healthz string, verify func(context.Context, node.Bus) error) {
+	p.unitAction(ctx, "restart", unit, strategy, reason, healthz, verify)
+}
+
+// reload lists a unit reload (systemctl reload), decided as restart.
+func (p *planner) reload(ctx context.Context, unit, strategy, reason string, verify func(context.Context, node.Bus) error) {
+	p.unitAction(ctx, "reload", unit, strategy, reason, "", verify)
+}
+
+func (p *planner) unitAction(ctx context.Context, action, unit, strategy, reason, healthz string, verify func(context.Context, node.Bus) error) {
 	for _, c := range p.other {
 		if c.Kind == KindUnit && c.Unit == unit {
 			return
 		}
 	}
-	c := Change{Kind: KindUnit, Unit: unit, Action: "restart", Strategy: strategy, Reason: reason, Verify: verify, Healthz: healthz}
+	c := Change{Kind: KindUnit, Unit: unit, Action: action, Strategy: strategy, Reason: reason, Verify: verify, Healthz: healthz}
 	switch {
 	case p.opts.Offline:
 		c.Skipped = "offline"

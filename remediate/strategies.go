@@ -29,16 +29,35 @@ type Strategy struct {
 	// for a reader on the host.
 	podsOnly bool
 	plan     func(ctx context.Context, p *planner, fs []node.Finding) error
+	// reloads names the unit that reads path at reload ("" : none), so a
+	// rollback reloads it again after restoring the file.
+	reloads func(path string) string
 }
 
 // Strategies, in auto's default order of planning.
-var Strategies = []Strategy{kubeletStrategy, stubStrategy, dhclientStrategy, corefileStrategy}
+var Strategies = []Strategy{kubeletStrategy, stubStrategy, networkdStrategy, dhclientStrategy, corefileStrategy}
 
 // StrategyNames are the strategies' names in the table's order.
 func StrategyNames() []string {
 	var out []string
 	for _, s := range Strategies {
 		out = append(out, s.Name)
+	}
+	return out
+}
+
+// reloadedUnits are the units that read one of paths at reload, once each.
+func reloadedUnits(paths []string) []string {
+	var out []string
+	for _, s := range Strategies {
+		if s.reloads == nil {
+			continue
+		}
+		for _, p := range paths {
+			if u := s.reloads(p); u != "" && !slices.Contains(out, u) {
+				out = append(out, u)
+			}
+		}
 	}
 	return out
 }

@@ -407,3 +407,24 @@ func (c *Client) ResetFailed(ctx context.Context, unit string) error {
 	}
 	return nil
 }
+
+// ReloadUnit is systemctl reload for unit: its ExecReload= runs, and the job's
+// result is waited for (anything but "done" is an error). systemd-networkd's
+// unit (v252, v257) reloads with networkctl reload, which calls networkd's
+// org.freedesktop.network1.Manager.Reload and returns once networkd has
+// re-read its files and reconfigured its links.
+func (c *Client) ReloadUnit(ctx context.Context, unit string) error {
+	ch := make(chan string, 1) // as RestartUnit: the signal loop must not block
+	if _, err := c.sd.ReloadUnitContext(ctx, unit, "replace", ch); err != nil {
+		return fmt.Errorf("reloading %s: %w", unit, busError(err))
+	}
+	select {
+	case res := <-ch:
+		if res != "done" {
+			return &JobError{Unit: unit, Job: "reload", Result: res}
+		}
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("reloading %s: waiting for the job: %w", unit, ctx.Err())
+	}
+}

@@ -12,8 +12,8 @@ import (
 
 // Networkd is systemd-networkd: the DNS= of its .network files, which it
 // hands systemd-resolved for the links they match; resolved writes them
-// into its uplink file. Detected, no fix of its own yet: kubelet is pointed
-// at a clean file.
+// into its uplink file. Fixed at its source by the networkd strategy (a
+// drop-in of unloop's own), or by pointing kubelet at a clean file.
 type Networkd struct {
 	none
 	Config *networkd.Config
@@ -37,7 +37,7 @@ func (s *Networkd) Put(n *Node, rf *resolvconf.File, a netip.Addr, kind addrKind
 		for _, sv := range nw.DNS {
 			if sv.Addr.WithZone("") == a {
 				return Origin{Says: fmt.Sprintf("systemd-networkd hands it to systemd-resolved: DNS= in %s line %d", sv.File, sv.Line),
-					At: place(sv.File, sv.Line), Fixes: []string{StrategyKubelet}}, true
+					At: place(sv.File, sv.Line), Fixes: []string{StrategyNetworkd, StrategyKubelet}}, true
 			}
 		}
 	}
@@ -68,7 +68,7 @@ func (s *Networkd) Findings(n *Node, rds []Reader) []Finding {
 			chain := []string{fmt.Sprintf("%s line %d: DNS=%s%s", sv.File, sv.Line, sv.Text, matching(nw)), why,
 				"systemd-networkd hands it to systemd-resolved, which writes its upstreams into " + resolvconf.ResolvedUplinkFile,
 				n.kubeletStep(), "the DNS server in the pod forwards to itself"}
-			f := newFinding(CodeNetworkdInjects, sv.File, sv.Line, a, chain, n.applicable([]string{StrategyKubelet})...)
+			f := newFinding(CodeNetworkdInjects, sv.File, sv.Line, a, chain, n.applicable([]string{StrategyNetworkd, StrategyKubelet})...)
 			f.part = loopPart{role: roleSource, text: "DNS=" + sv.Text, why: why}
 			out = append(out, f)
 		}
