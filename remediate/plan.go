@@ -208,15 +208,16 @@ func (p *planner) restart(ctx context.Context, unit, strategy, reason, healthz s
 	p.unitAction(ctx, "restart", unit, strategy, reason, healthz, verify)
 }
 
-// reload lists a unit reload (systemctl reload), decided as restart.
-func (p *planner) reload(ctx context.Context, unit, strategy, reason string, verify func(context.Context, node.Bus) error) {
-	p.unitAction(ctx, "reload", unit, strategy, reason, "", verify)
+// reload lists a unit reload (systemctl reload), decided as restart, and
+// returns it.
+func (p *planner) reload(ctx context.Context, unit, strategy, reason string, verify func(context.Context, node.Bus) error) Change {
+	return p.unitAction(ctx, "reload", unit, strategy, reason, "", verify)
 }
 
-func (p *planner) unitAction(ctx context.Context, action, unit, strategy, reason, healthz string, verify func(context.Context, node.Bus) error) {
+func (p *planner) unitAction(ctx context.Context, action, unit, strategy, reason, healthz string, verify func(context.Context, node.Bus) error) Change {
 	for _, c := range p.other {
 		if c.Kind == KindUnit && c.Unit == unit {
-			return
+			return c
 		}
 	}
 	c := Change{Kind: KindUnit, Unit: unit, Action: action, Strategy: strategy, Reason: reason, Verify: verify, Healthz: healthz}
@@ -239,6 +240,7 @@ func (p *planner) unitAction(ctx context.Context, action, unit, strategy, reason
 		}
 	}
 	p.other = append(p.other, c)
+	return c
 }
 
 func (p *planner) pods(strategy string) {

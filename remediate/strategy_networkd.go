@@ -46,21 +46,20 @@ func planNetworkd(ctx context.Context, p *planner, _ []node.Finding) error {
 	if src == nil || src.Config == nil {
 		return nil
 	}
-	wrote := false
+	var put, clean []string // the servers the drop-ins drop and keep
 	for _, nw := range src.Config.Networks {
-		var clean []string
-		looping := false
+		var keep, drop []string
 		for _, sv := range nw.DNS {
 			if p.node.Looping(sv.Addr.WithZone("")) {
-				looping = true
+				drop = append(drop, sv.Addr.WithZone("").String())
 			} else {
-				clean = append(clean, sv.Text)
+				keep = append(keep, sv.Text)
 			}
 		}
-		if !looping {
+		if len(drop) == 0 {
 			continue
 		}
-		if len(clean) == 0 {
+		if len(keep) == 0 {
 			// DNS= with nothing after it would leave the link only what DHCP
 			// gives, maybe nothing: name the upstreams that answered.
 			ups, err := p.usable()
@@ -68,26 +67,64 @@ func planNetworkd(ctx context.Context, p *planner, _ []node.Finding) error {
 				return err
 			}
 			for _, a := range ups {
-				clean = append(clean, a.String())
+				keep = append(keep, a.String())
 			}
 		}
 		dropIn := path.Join("/etc/systemd/network", path.Base(nw.File)+".d", NetworkdDropIn)
-		body := networkdDropIn(nw.File, clean)
+		body := networkdDropIn(nw.File, keep)
 		if err := p.edit(dropIn, node.StrategyNetworkd, "set DNS= of "+nw.File+" again without the looping servers", func([]byte) ([]byte, error) {
 			return body, nil
 		}); err != nil {
 			return err
 		}
-		wrote = true
+		put, clean = append(put, drop...), append(clean, keep...)
 	}
-	if !wrote {
+	if len(put) == 0 {
 		return nil
 	}
-	p.reload(ctx, networkdUnit, node.StrategyNetworkd,
+	c := p.reload(ctx, networkdUnit, node.StrategyNetworkd,
 		"networkd reads its .network drop-ins at reload and hands resolved the new servers, without taking a link down",
 		uplinkClean(p.env.Root, p.node.LoopingAddrs()))
+	if c.Skipped != "" {
+		if err := p.removeFromUplink(c.Skipped, put, clean); err != nil {
+			return err
+		}
+	}
 	p.pods(node.StrategyNetworkd)
 	return nil
+}
+
+// removeFromUplink removes the addresses networkd put into resolved's
+// uplink file when networkd is not reloaded now (offline, --no-restart, not
+// running): resolved rewrites the file only when networkd hands it the new
+// servers, and until then pods would still get the loop. When no server
+// would be left, the drop-ins' servers take their place, as resolved would
+// write them.
+func (p *planner) removeFromUplink(why string, put, clean []string) error {
+	rf, err := p.file(resolvconf.ResolvedUplinkFile)
+	if err != nil || !rf.Before.Exists {
+		return err
+	}
+	reason := "networkd is not reloaded now (" + why + "): remove the looping servers it put here, which resolved would drop at networkd's reload"
+	return p.edit(resolvconf.ResolvedUplinkFile, node.StrategyNetworkd, reason, func(old []byte) ([]byte, error) {
+		conf, err := resolvconf.Parse(resolvconf.ResolvedUplinkFile, old)
+		if err != nil {
+			return nil, err
+		}
+		var lines []int
+		for _, ns := range conf.Nameservers {
+			if slices.Contains(put, ns.Addr.WithZone("").String()) {
+				lines = append(lines, ns.Line)
+			}
+		}
+		out := resolvconf.RemoveLines(old, lines)
+		if len(lines) == len(conf.Nameservers) {
+			for _, s := range clean {
+				out = append(out, "nameserver "+s+"\n"...)
+			}
+		}
+		return out, nil
+	})
 }
 
 // networkdDropIn is the drop-in's text: an empty DNS= resets the list the
