@@ -52,6 +52,8 @@ func TestNetworkdAtItsSource(t *testing.T) {
 		{"ubuntu-networkd-node-local-dns", "networkd", []string{"networkd"}, "DNS=\nDNS=10.0.0.2\n"},
 		// Every DNS= server loops: the upstreams given take their place, not an empty list.
 		{"networkd-only-looping", "auto", nil, "DNS=\nDNS=192.0.2.53\n"},
+		// The looping server came in a DHCPv4 lease: UseDNS=no, the lease's clean server kept as DNS=.
+		{"networkd-dhcp-lease", "auto", nil, "DNS=\nDNS=10.0.0.2\n\n[DHCPv4]\nUseDNS=no\n"},
 	} {
 		t.Run(tt.tree+"/"+tt.name, func(t *testing.T) {
 			dir, env, opts := networkdTree(t, tt.tree)

@@ -46,6 +46,7 @@ func planNetworkd(ctx context.Context, p *planner, _ []node.Finding) error {
 	if src == nil || src.Config == nil {
 		return nil
 	}
+	dhcp := src.DHCPServers()
 	var put, clean []string // the servers the drop-ins drop and keep
 	for _, nw := range src.Config.Networks {
 		var keep, drop []string
@@ -56,8 +57,27 @@ func planNetworkd(ctx context.Context, p *planner, _ []node.Finding) error {
 				keep = append(keep, sv.Text)
 			}
 		}
-		if len(drop) == 0 {
+		// A looping server of a lease: UseDNS=no drops the lease's servers,
+		// the clean ones too, so those are kept as DNS= (until the next
+		// apply: a renew that brings others is not followed).
+		var leased, leaseLoops bool
+		for _, d := range dhcp {
+			if d.Network.File != nw.File {
+				continue
+			}
+			leased = true
+			if a := d.Addr.WithZone(""); p.node.Looping(a) {
+				leaseLoops = true
+				drop = append(drop, a.String())
+			} else if !slices.Contains(keep, a.String()) {
+				keep = append(keep, a.String())
+			}
+		}
+		if !leaseLoops && len(drop) == 0 {
 			continue
+		}
+		if !leaseLoops && leased {
+			keep = slices.DeleteFunc(keep, func(k string) bool { return leaseHas(dhcp, nw.File, k) })
 		}
 		if len(keep) == 0 {
 			// DNS= with nothing after it would leave the link only what DHCP
@@ -71,7 +91,7 @@ func planNetworkd(ctx context.Context, p *planner, _ []node.Finding) error {
 			}
 		}
 		dropIn := path.Join("/etc/systemd/network", path.Base(nw.File)+".d", NetworkdDropIn)
-		body := networkdDropIn(nw.File, keep)
+		body := networkdDropIn(nw.File, keep, leaseLoops)
 		if err := p.edit(dropIn, node.StrategyNetworkd, "set DNS= of "+nw.File+" again without the looping servers", func([]byte) ([]byte, error) {
 			return body, nil
 		}); err != nil {
@@ -131,14 +151,29 @@ func (p *planner) removeFromUplink(why string, put, clean []string) error {
 // .network file and earlier drop-ins built (systemd.network(5),
 // config_parse_dns in v252–v257), then the clean servers again, in their
 // order. Servers learnt over DHCP are another list, left as they are.
-func networkdDropIn(file string, servers []string) []byte {
+func networkdDropIn(file string, servers []string, noDHCP bool) []byte {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "%s: the DNS servers of %s without the looping ones.\n", resolvconf.UnloopMarker, file)
 	b.WriteString("# Written by `unloop apply --strategy networkd`; `unloop rollback` removes it.\n[Network]\nDNS=\n")
 	for _, s := range servers {
 		fmt.Fprintf(&b, "DNS=%s\n", s)
 	}
+	if noDHCP {
+		// The lease brought a looping server: networkd hands resolved a
+		// lease's servers unless told not to (config_parse_dhcp_use_dns).
+		b.WriteString("\n[DHCPv4]\nUseDNS=no\n")
+	}
 	return b.Bytes()
+}
+
+// leaseHas: server s came from a lease of network file, not its DNS=.
+func leaseHas(dhcp []node.DHCPServer, file, s string) bool {
+	for _, d := range dhcp {
+		if d.Network.File == file && d.Addr.WithZone("").String() == s {
+			return true
+		}
+	}
+	return false
 }
 
 // uplinkClean waits, until ctx's deadline, for resolved to have rewritten
