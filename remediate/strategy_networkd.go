@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/unloop/unloop/hostcfg"
+	"github.com/unloop/unloop/hostcfg/networkd"
 	"github.com/unloop/unloop/hostcfg/resolvconf"
 	"github.com/unloop/unloop/remediate/node"
 )
@@ -167,7 +168,7 @@ func networkdDropIn(file string, servers []string, noDHCP bool) []byte {
 }
 
 // leaseHas: server s came from a lease of network file, not its DNS=.
-func leaseHas(dhcp []node.DHCPServer, file, s string) bool {
+func leaseHas(dhcp []networkd.Leased, file, s string) bool {
 	for _, d := range dhcp {
 		if d.Network.File == file && d.Addr.WithZone("").String() == s {
 			return true

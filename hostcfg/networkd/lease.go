@@ -2,9 +2,11 @@ package networkd
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"net/netip"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -114,4 +116,76 @@ func forEachKey(data []byte, f func(num int, key, val string) error) error {
 		}
 	}
 	return nil
+}
+
+// Leased is a server of a lease that networkd hands resolved: its link's
+// network (Networks' element) does not set [DHCPv4] UseDNS=no.
+type Leased struct {
+	Addr    netip.Addr
+	Lease   Lease
+	Network *Network
+}
+
+// Says is where the server came from, for people.
+func (d Leased) Says() string {
+	return fmt.Sprintf("systemd-networkd's DHCPv4 lease on link %d (%s line %d; %s does not set [DHCPv4] UseDNS=no)",
+		d.Lease.Ifindex, d.Lease.File, d.Lease.Line, d.Network.File)
+}
+
+// LeasedServers are the servers of leases that reach resolved: those of a
+// link whose network file is one of c's, without UseDNS=no.
+func (c *Config) LeasedServers(leases []Lease) []Leased {
+	if c == nil {
+		return nil
+	}
+	var out []Leased
+	for _, l := range leases {
+		i := slices.IndexFunc(c.Networks, func(n Network) bool { return n.File == l.NetworkFile })
+		if i < 0 || c.Networks[i].DHCPv4UseDNS.Value == "no" {
+			continue // not known to reach resolved
+		}
+		for _, a := range l.DNS {
+			out = append(out, Leased{Addr: a, Lease: l, Network: &c.Networks[i]})
+		}
+	}
+	return out
+}
+
+// Set is a server as networkd was told it: a DNS= line, or a lease's.
+type Set struct {
+	Addr  netip.Addr // without zone
+	File  string
+	Line  int
+	Text  string // the setting: DNS=TEXT, or the lease's server
+	First string // the setting as a chain's first link
+	Says  string // where it came from, for people
+}
+
+// Sets are the servers of c's DNS= lines, then those of the leases that
+// reach resolved, in networkd's order.
+func (c *Config) Sets(leases []Lease) []Set {
+	var out []Set
+	if c == nil {
+		return nil
+	}
+	for _, nw := range c.Networks {
+		for _, sv := range nw.DNS {
+			out = append(out, Set{sv.Addr.WithZone(""), sv.File, sv.Line, "DNS=" + sv.Text,
+				fmt.Sprintf("%s line %d: DNS=%s%s", sv.File, sv.Line, sv.Text, matching(nw)),
+				fmt.Sprintf("DNS= in %s line %d", sv.File, sv.Line)})
+		}
+	}
+	for _, d := range c.LeasedServers(leases) {
+		a := d.Addr.WithZone("")
+		out = append(out, Set{a, d.Lease.File, d.Lease.Line, "DHCPv4 lease DNS " + a.String(), d.Says() + ": " + a.String(), d.Says()})
+	}
+	return out
+}
+
+// matching says which links a network is for.
+func matching(nw Network) string {
+	if len(nw.Match) == 0 {
+		return ""
+	}
+	return " (for links " + strings.Join(nw.Match, " ") + ")"
 }
