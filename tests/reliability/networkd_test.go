@@ -25,17 +25,33 @@ const (
 // networkd, and the loop (the same uplink file, byte for byte) is back.
 func TestNetworkdFixedAtItsSource(t *testing.T) {
 	b := newBed(t, "bookworm")
+	networkdLoopFixed(t, b, "DNS="+nodeCache+"\nDNS="+b.Upstream+"\n", "[Network]\nDNS=\nDNS="+b.Upstream+"\n")
+}
+
+// TestNetworkdLeaseFixedAtItsSource: the same with the node cache's address
+// handed out by a real DHCP server (dnsmasq) to networkd's own DHCP client:
+// the drop-in says [DHCPv4] UseDNS=no and keeps the lease's clean server.
+func TestNetworkdLeaseFixedAtItsSource(t *testing.T) {
+	b := newBed(t, "bookworm")
+	b.DHCP("option:dns-server," + nodeCache + "," + b.Upstream)
+	networkdLoopFixed(t, b, "DHCP=ipv4\n", "[Network]\nDNS=\nDNS="+b.Upstream+"\n\n[DHCPv4]\nUseDNS=no\n")
+}
+
+// networkdLoopFixed runs networkd on the bed with a .network file for eth0
+// of these [Network] settings, and takes the loop through apply and
+// rollback; the drop-in must hold want.
+func networkdLoopFixed(t *testing.T, b *bed, settings, want string) {
 	n := b.Node
 	// KeepConfiguration=static keeps the bed's address on eth0 (networkd
 	// drops addresses it did not configure, v252); no IPv6 link-local
 	// address to wait for.
-	network := "[Match]\nName=eth0\n\n[Network]\nKeepConfiguration=static\nLinkLocalAddressing=no\nDNS=" + nodeCache + "\nDNS=" + b.Upstream + "\n"
+	network := "[Match]\nName=eth0\n\n[Network]\nKeepConfiguration=static\nLinkLocalAddressing=no\n" + settings
 	must(t, n.WriteFile(networkFile, []byte(network), 0o644))
 	kcfg := strings.Replace(testbed.KubeletConfig, "healthzPort: 0\n", "healthzPort: 0\nresolvConf: "+uplinkFile+"\n", 1)
 	must(t, n.WriteFile("/var/lib/kubelet/config.yaml", []byte(kcfg), 0o644))
 	n.Run("systemctl", "restart", "kubelet.service")
 	n.Run("systemctl", "start", "systemd-networkd.service")
-	testbed.WaitFor(t, 20*time.Second, "networkd's DNS= in resolved's uplink file", func() bool {
+	testbed.WaitFor(t, 30*time.Second, "networkd's servers in resolved's uplink file", func() bool {
 		return strings.Contains(b.uplink(), "nameserver "+nodeCache+"\n")
 	})
 	looping := b.uplink()
@@ -86,6 +102,9 @@ func TestNetworkdFixedAtItsSource(t *testing.T) {
 	}
 	if !reloaded {
 		t.Errorf("apply did not reload systemd-networkd: %s", a.r.Stdout)
+	}
+	if d, err := n.ReadFile(unloopDrop); err != nil || !strings.HasSuffix(string(d), want) {
+		t.Errorf("drop-in (%v):\n%s\nwant it to end with:\n%s", err, d, want)
 	}
 	t.Logf("apply took %v; resolved's uplink file was clean %v after apply started", a.r.Dur, clean)
 	if up := b.uplink(); clean == 0 || strings.Contains(up, nodeCache) || !strings.Contains(up, "nameserver "+b.Upstream+"\n") {
