@@ -306,7 +306,7 @@ func (r *run) restart(ctx context.Context) (string, error) {
 		rctx, cancel := context.WithTimeout(ctx, restartTimeout)
 		var err error
 		if reload {
-			err = r.env.Bus.ReloadUnit(rctx, c.Unit)
+			err = c.Reload(rctx, r.env.Bus)
 		} else {
 			err = r.env.Bus.RestartUnit(rctx, c.Unit)
 		}
@@ -532,10 +532,10 @@ func reloadAll(ctx context.Context, env node.Env, paths []string) error {
 	ctx, stop := context.WithTimeout(context.WithoutCancel(ctx), rollbackTimeout)
 	defer stop()
 	var errs []error
-	for _, u := range reloadedUnits(paths) {
+	for _, s := range reloadedBy(paths) {
 		rctx, cancel := context.WithTimeout(ctx, restartTimeout)
-		if active, err := env.Bus.UnitActive(rctx, u); err == nil && active {
-			errs = append(errs, env.Bus.ReloadUnit(rctx, u))
+		if active, err := env.Bus.UnitActive(rctx, s.unit); err == nil && active {
+			errs = append(errs, s.reload(rctx, env.Bus))
 		}
 		cancel()
 	}

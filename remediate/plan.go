@@ -54,6 +54,8 @@ type Change struct {
 	UID    int
 	GID    int
 	Verify func(ctx context.Context, bus node.Bus) error
+	// Reload carries out a unit's "reload" (the strategy's own call).
+	Reload func(ctx context.Context, bus node.Bus) error
 	// Healthz is the restarted unit's own health endpoint (host:port),
 	// watched after the restart instead of the fixed restartSettle.
 	Healthz string
@@ -210,8 +212,14 @@ func (p *planner) restart(ctx context.Context, unit, strategy, reason, healthz s
 
 // reload lists a unit reload (systemctl reload), decided as restart, and
 // returns it.
-func (p *planner) reload(ctx context.Context, unit, strategy, reason string, verify func(context.Context, node.Bus) error) Change {
-	return p.unitAction(ctx, "reload", unit, strategy, reason, "", verify)
+func (p *planner) reload(ctx context.Context, unit, strategy, reason string, reload, verify func(context.Context, node.Bus) error) Change {
+	c := p.unitAction(ctx, "reload", unit, strategy, reason, "", verify)
+	for i := range p.other {
+		if p.other[i].Kind == KindUnit && p.other[i].Unit == unit {
+			p.other[i].Reload, c.Reload = reload, reload
+		}
+	}
+	return c
 }
 
 func (p *planner) unitAction(ctx context.Context, action, unit, strategy, reason, healthz string, verify func(context.Context, node.Bus) error) Change {

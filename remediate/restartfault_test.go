@@ -72,8 +72,8 @@ func (b *restartBus) RestartUnit(_ context.Context, unit string) error {
 	return b.jobErr(len(b.restarts) - 1)
 }
 
-// ReloadUnit: the units these tests reload (networkd's) reload.
-func (b *restartBus) ReloadUnit(context.Context, string) error { return nil }
+// ReloadNetworkd: networkd, which these tests do not run, reloads.
+func (b *restartBus) ReloadNetworkd(context.Context) error { return nil }
 
 func (b *restartBus) ResetFailed(context.Context, string) error {
 	b.mu.Lock()

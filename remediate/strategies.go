@@ -29,9 +29,11 @@ type Strategy struct {
 	// for a reader on the host.
 	podsOnly bool
 	plan     func(ctx context.Context, p *planner, fs []node.Finding) error
-	// reloads names the unit that reads path at reload ("" : none), so a
-	// rollback reloads it again after restoring the file.
-	reloads func(path string) string
+	// reloads says whether the strategy's unit reads path at reload, so a
+	// rollback reloads it (reload) after restoring the file.
+	reloads func(path string) bool
+	unit    string
+	reload  func(ctx context.Context, bus node.Bus) error
 }
 
 // Strategies, in auto's default order of planning.
@@ -46,17 +48,12 @@ func StrategyNames() []string {
 	return out
 }
 
-// reloadedUnits are the units that read one of paths at reload, once each.
-func reloadedUnits(paths []string) []string {
-	var out []string
+// reloadedBy are the strategies whose unit reads one of paths at reload.
+func reloadedBy(paths []string) []Strategy {
+	var out []Strategy
 	for _, s := range Strategies {
-		if s.reloads == nil {
-			continue
-		}
-		for _, p := range paths {
-			if u := s.reloads(p); u != "" && !slices.Contains(out, u) {
-				out = append(out, u)
-			}
+		if s.reloads != nil && slices.ContainsFunc(paths, s.reloads) {
+			out = append(out, s)
 		}
 	}
 	return out

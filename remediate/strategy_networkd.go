@@ -31,16 +31,15 @@ var networkdStrategy = Strategy{
 	// Where a .network file's DNS= loops: Put and Findings name it only then.
 	plan:    planNetworkd,
 	reloads: networkdReloads,
+	unit:    networkdUnit,
+	reload:  reloadNetworkd,
 }
 
 // networkdReloads: networkd reads .network files and their drop-ins at
 // reload (networkctl reload, systemd v252–v257).
-func networkdReloads(p string) string {
-	if strings.HasSuffix(path.Dir(p), ".network.d") {
-		return networkdUnit
-	}
-	return ""
-}
+func networkdReloads(p string) bool { return strings.HasSuffix(path.Dir(p), ".network.d") }
+
+func reloadNetworkd(ctx context.Context, bus node.Bus) error { return bus.ReloadNetworkd(ctx) }
 
 func planNetworkd(ctx context.Context, p *planner, _ []node.Finding) error {
 	src := node.SourceOf[*node.Networkd](p.node)
@@ -105,7 +104,7 @@ func planNetworkd(ctx context.Context, p *planner, _ []node.Finding) error {
 	}
 	c := p.reload(ctx, networkdUnit, node.StrategyNetworkd,
 		"networkd reads its .network drop-ins at reload and hands resolved the new servers, without taking a link down",
-		uplinkClean(p.env.Root, p.node.LoopingAddrs()))
+		reloadNetworkd, uplinkClean(p.env.Root, p.node.LoopingAddrs()))
 	if c.Skipped != "" {
 		if err := p.removeFromUplink(c.Skipped, put, clean); err != nil {
 			return err

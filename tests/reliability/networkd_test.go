@@ -16,25 +16,29 @@ const (
 	nodeCache   = "169.254.25.10"
 )
 
-// TestNetworkdFixedAtItsSource: a real systemd-networkd (bookworm, v252)
-// hands resolved the node cache's address from a .network file's DNS=, and
+// TestNetworkdFixedAtItsSource: a real systemd-networkd (bookworm's v252,
+// trixie's v257) hands resolved the node cache's address from a .network file's DNS=, and
 // resolved writes it into its uplink file, which kubelet gives pods. apply
 // (auto) fixes it where it is made: unloop's drop-in sets DNS= again without
 // the address, networkd is reloaded, and resolved rewrites its uplink file
 // clean, which networkctl shows too. rollback removes the drop-in, reloads
 // networkd, and the loop (the same uplink file, byte for byte) is back.
 func TestNetworkdFixedAtItsSource(t *testing.T) {
-	b := newBed(t, "bookworm")
-	networkdLoopFixed(t, b, "DNS="+nodeCache+"\nDNS="+b.Upstream+"\n", "[Network]\nDNS=\nDNS="+b.Upstream+"\n")
+	testbed.ForEachRelease(t, func(t *testing.T, release string) {
+		b := newBed(t, release)
+		networkdLoopFixed(t, b, "DNS="+nodeCache+"\nDNS="+b.Upstream+"\n", "[Network]\nDNS=\nDNS="+b.Upstream+"\n")
+	})
 }
 
 // TestNetworkdLeaseFixedAtItsSource: the same with the node cache's address
 // handed out by a real DHCP server (dnsmasq) to networkd's own DHCP client:
 // the drop-in says [DHCPv4] UseDNS=no and keeps the lease's clean server.
 func TestNetworkdLeaseFixedAtItsSource(t *testing.T) {
-	b := newBed(t, "bookworm")
-	b.DHCP("option:dns-server," + nodeCache + "," + b.Upstream)
-	networkdLoopFixed(t, b, "DHCP=ipv4\n", "[Network]\nDNS=\nDNS="+b.Upstream+"\n\n[DHCPv4]\nUseDNS=no\n")
+	testbed.ForEachRelease(t, func(t *testing.T, release string) {
+		b := newBed(t, release)
+		b.DHCP("option:dns-server," + nodeCache + "," + b.Upstream)
+		networkdLoopFixed(t, b, "DHCP=ipv4\n", "[Network]\nDNS=\nDNS="+b.Upstream+"\n\n[DHCPv4]\nUseDNS=no\n")
+	})
 }
 
 // networkdLoopFixed runs networkd on the bed with a .network file for eth0
