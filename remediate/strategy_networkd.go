@@ -25,7 +25,7 @@ const networkdUnit = "systemd-networkd.service"
 
 var networkdStrategy = Strategy{
 	Name: node.StrategyNetworkd,
-	Help: "a systemd-networkd drop-in that sets the network's DNS= again without the looping servers, then networkd reloaded (resolved rewrites its uplink file)",
+	Help: "a systemd-networkd drop-in that sets the network's DNS= again without the looping servers ([DHCPv4] UseDNS=no where a lease brought one), then networkd reloaded over D-Bus (resolved rewrites its uplink file)",
 	// The pod-file codes networkd's Put can name it for, and its own.
 	Fixes: []node.Code{node.CodeLoopback, node.CodeNodeLocalDNS, node.CodeClusterDNS, node.CodeCorefileForwardLoop, node.CodeNetworkdInjects},
 	// Where a .network file's DNS= loops: Put and Findings name it only then.
@@ -104,7 +104,7 @@ func planNetworkd(ctx context.Context, p *planner, _ []node.Finding) error {
 	}
 	c := p.reload(ctx, networkdUnit, node.StrategyNetworkd,
 		"networkd reads its .network drop-ins at reload and hands resolved the new servers, without taking a link down",
-		reloadNetworkd, uplinkClean(p.env.Root, p.node.LoopingAddrs()))
+		reloadNetworkd, uplinkClean(p.env.Root, put))
 	if c.Skipped != "" {
 		if err := p.removeFromUplink(c.Skipped, put, clean); err != nil {
 			return err
@@ -177,9 +177,10 @@ func leaseHas(dhcp []networkd.Leased, file, s string) bool {
 }
 
 // uplinkClean waits, until ctx's deadline, for resolved to have rewritten
-// its uplink file without the looping addresses: networkd hands resolved
-// the new servers over the bus after the reload returned.
-func uplinkClean(root *hostcfg.Root, looping []netip.Addr) func(context.Context, node.Bus) error {
+// its uplink file without the looping addresses networkd put there (others
+// are other strategies' to fix, and the check after apply sees them):
+// networkd hands resolved the new servers after the reload returned.
+func uplinkClean(root *hostcfg.Root, looping []string) func(context.Context, node.Bus) error {
 	return func(ctx context.Context, _ node.Bus) error {
 		for {
 			left, err := uplinkLoops(root, looping)
@@ -198,7 +199,7 @@ func uplinkClean(root *hostcfg.Root, looping []netip.Addr) func(context.Context,
 	}
 }
 
-func uplinkLoops(root *hostcfg.Root, looping []netip.Addr) ([]string, error) {
+func uplinkLoops(root *hostcfg.Root, looping []string) ([]string, error) {
 	data, _, err := root.ReadFileIfExists(resolvconf.ResolvedUplinkFile)
 	if err != nil {
 		return nil, err
@@ -209,7 +210,7 @@ func uplinkLoops(root *hostcfg.Root, looping []netip.Addr) ([]string, error) {
 		if len(f) < 2 || f[0] != "nameserver" {
 			continue
 		}
-		if a, err := netip.ParseAddr(f[1]); err == nil && slices.Contains(looping, a.WithZone("")) {
+		if a, err := netip.ParseAddr(f[1]); err == nil && slices.Contains(looping, a.WithZone("").String()) {
 			left = append(left, f[1])
 		}
 	}
