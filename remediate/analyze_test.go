@@ -138,8 +138,10 @@ func TestAnalyzeNodes(t *testing.T) {
 		{"zero-address", "error", "unknown",
 			[]string{"nameserver-loopback@/etc/resolv.conf:1", "nameserver-loopback@/etc/resolv.conf:2", "corefile-forward-loop@/etc/coredns/Corefile:2"}, []string{"kubelet"}},
 		{"ubuntu-networkd-node-local-dns", "error", "systemd-resolved-uplink",
-			[]string{"nameserver-node-local-dns@/run/systemd/resolve/resolv.conf:17", "networkd-injects-nameserver@/run/systemd/network/10-netplan-eth0.network:7"}, []string{"kubelet"}},
+			[]string{"nameserver-node-local-dns@/run/systemd/resolve/resolv.conf:17", "networkd-injects-nameserver@/run/systemd/network/10-netplan-eth0.network:7"}, []string{"networkd", "kubelet"}},
 		{"ubuntu-networkd-clean", "ok", "systemd-resolved-uplink", nil, nil},
+		{"networkd-dhcp-lease", "error", "systemd-resolved-uplink",
+			[]string{"nameserver-node-local-dns@/run/systemd/resolve/resolv.conf:17", "networkd-injects-nameserver@/run/systemd/netif/leases/2:8"}, []string{"networkd", "kubelet"}},
 		{"resolved-no-servers", "error", "systemd-resolved-uplink",
 			[]string{"nameserver-none@/run/systemd/resolve/resolv.conf:0"}, []string{"kubelet"}},
 		// kubelet's own rules (issue 23): what pods get is what kubelet hands them.

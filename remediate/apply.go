@@ -301,15 +301,26 @@ func (r *run) restart(ctx context.Context) (string, error) {
 		if c.Kind != KindUnit || c.Skipped != "" {
 			continue
 		}
-		r.restarted = append(r.restarted, c.Unit)
-		if err := r.j.SetUnits(slices.Clone(r.restarted)); err != nil {
-			return "journaling " + c.Unit, err
+		reload := c.Action == "reload"
+		if !reload {
+			// A reload is not journaled: rollback reloads the unit again
+			// by the files it restores (reloadAll).
+			r.restarted = append(r.restarted, c.Unit)
+			if err := r.j.SetUnits(slices.Clone(r.restarted)); err != nil {
+				return "journaling " + c.Unit, err
+			}
 		}
 		crashpoint("restarting " + c.Unit)
 		rctx, cancel := context.WithTimeout(ctx, restartTimeout)
-		err := r.env.Bus.RestartUnit(rctx, c.Unit)
+		var err error
+		if reload {
+			err = c.Reload(rctx, r.env.Bus)
+		} else {
+			err = r.env.Bus.RestartUnit(rctx, c.Unit)
+		}
 		switch {
 		case err != nil:
+		case reload:
 		case c.Healthz != "":
 			crashpoint("watching " + c.Unit)
 			err = becomesHealthy(rctx, r.env, c.Unit, c.Healthz)
@@ -337,11 +348,11 @@ func (r *run) fail(ctx context.Context, step string, err error) error {
 	r.res.RolledBack = rerr == nil
 	if rerr == nil {
 		crashpoint("rolled-back")
-		rerr = errors.Join(reloadUnits(ctx, r.env, r.paths()), restartAll(ctx, r.env, r.restarted))
+		rerr = errors.Join(reloadUnits(ctx, r.env, r.paths()), restartAll(ctx, r.env, r.restarted), reloadAll(ctx, r.env, r.paths()))
 	} else if errors.Is(rerr, journal.ErrConflict) {
 		// Some file changed under the run (a DHCP renew): its newer
 		// content stays; what was restored still needs the restarts.
-		rerr = errors.Join(rerr, reloadUnits(ctx, r.env, r.paths()), restartAll(ctx, r.env, r.restarted))
+		rerr = errors.Join(rerr, reloadUnits(ctx, r.env, r.paths()), restartAll(ctx, r.env, r.restarted), reloadAll(ctx, r.env, r.paths()))
 	}
 	if rerr != nil {
 		r.env.Logger().Error("rollback failed", "run", j.ID, "err", rerr)
@@ -519,6 +530,26 @@ func restartAll(ctx context.Context, env node.Env, units []string) error {
 	return errors.Join(errs...)
 }
 
+// reloadAll reloads the running units that read one of paths at reload
+// (a strategy's reloads: networkd's .network drop-ins), as part of a
+// rollback: on its own deadline, as restartAll.
+func reloadAll(ctx context.Context, env node.Env, paths []string) error {
+	if env.Bus == nil {
+		return nil
+	}
+	ctx, stop := context.WithTimeout(context.WithoutCancel(ctx), rollbackTimeout)
+	defer stop()
+	var errs []error
+	for _, s := range reloadedBy(paths) {
+		rctx, cancel := context.WithTimeout(ctx, restartTimeout)
+		if active, err := env.Bus.UnitActive(rctx, s.unit); err == nil && active {
+			errs = append(errs, s.reload(rctx, env.Bus))
+		}
+		cancel()
+	}
+	return errors.Join(errs...)
+}
+
 // ErrRolledBack is returned (wrapped) by Rollback for a run that was rolled
 // back already.
 var ErrRolledBack = errors.New("rolled back already")
@@ -563,7 +594,7 @@ func Rollback(ctx context.Context, env node.Env, opts node.Options, id string, f
 	if !restoredAny(res.Paths) || opts.Offline || opts.NoRestart || env.Bus == nil {
 		return res, err
 	}
-	return res, errors.Join(err, reloadUnits(ctx, env, j.Paths()), restartAll(ctx, env, j.Units))
+	return res, errors.Join(err, reloadUnits(ctx, env, j.Paths()), restartAll(ctx, env, j.Units), reloadAll(ctx, env, j.Paths()))
 }
 
 // paths are the files the plan writes.

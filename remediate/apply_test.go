@@ -52,7 +52,7 @@ func TestStrategies(t *testing.T) {
 		{"kubespray-default", nil, []string{"file:" + UnloopResolvConf, "file:/etc/kubernetes/kubelet-config.yaml"}},
 		{"zero-address", []string{"kubelet", "corefile"}, []string{"file:" + UnloopResolvConf, "file:/var/lib/kubelet/config.yaml", "file:/etc/coredns/Corefile"}},
 		{"resolved-no-servers", nil, []string{"file:" + UnloopResolvConf, "file:/var/lib/kubelet/config.yaml"}},
-		{"ubuntu-networkd-node-local-dns", nil, []string{"file:" + UnloopResolvConf, "file:/var/lib/kubelet/config.yaml"}},
+		{"ubuntu-networkd-node-local-dns", []string{"kubelet"}, []string{"file:" + UnloopResolvConf, "file:/var/lib/kubelet/config.yaml"}},
 		{"kubeadm-coredns-stub-copy", nil, []string{"file:/var/lib/kubelet/config.yaml"}},
 		{"fedora-networkmanager-resolved", nil, []string{"file:/etc/kubernetes/kubelet-config.yaml"}},
 		{"fedora-networkmanager-resolved", []string{"stub"}, []string{"file:" + StubDropIn, "link:/etc/resolv.conf"}},

@@ -58,6 +58,8 @@ type Change struct {
 	UID    int
 	GID    int
 	Verify func(ctx context.Context, bus node.Bus) error
+	// Reload carries out a unit's "reload" (the strategy's own call).
+	Reload func(ctx context.Context, bus node.Bus) error
 	// Healthz is the restarted unit's own health endpoint (host:port),
 	// watched after the restart instead of the fixed restartSettle.
 	Healthz string
@@ -209,12 +211,28 @@ func (p *planner) link(path, target, strategy, reason string) error {
 // restart lists a unit restart; whether it runs is decided here, once, so
 // plan and apply show the same thing.
 func (p *planner) restart(ctx context.Context, unit, strategy, reason, healthz string, verify func(context.Context, node.Bus) error) {
-	for _, c := range p.other {
-		if c.Kind == KindUnit && c.Unit == unit {
-			return
+	p.unitAction(ctx, "restart", unit, strategy, reason, healthz, verify)
+}
+
+// reload lists a unit reload (systemctl reload), decided as restart, and
+// returns it.
+func (p *planner) reload(ctx context.Context, unit, strategy, reason string, reload, verify func(context.Context, node.Bus) error) Change {
+	c := p.unitAction(ctx, "reload", unit, strategy, reason, "", verify)
+	for i := range p.other {
+		if p.other[i].Kind == KindUnit && p.other[i].Unit == unit {
+			p.other[i].Reload, c.Reload = reload, reload
 		}
 	}
-	c := Change{Kind: KindUnit, Unit: unit, Action: "restart", Strategy: strategy, Reason: reason, Verify: verify, Healthz: healthz}
+	return c
+}
+
+func (p *planner) unitAction(ctx context.Context, action, unit, strategy, reason, healthz string, verify func(context.Context, node.Bus) error) Change {
+	for _, c := range p.other {
+		if c.Kind == KindUnit && c.Unit == unit {
+			return c
+		}
+	}
+	c := Change{Kind: KindUnit, Unit: unit, Action: action, Strategy: strategy, Reason: reason, Verify: verify, Healthz: healthz}
 	switch {
 	case p.opts.Offline:
 		c.Skipped = "offline"
@@ -234,6 +252,7 @@ func (p *planner) restart(ctx context.Context, unit, strategy, reason, healthz s
 		}
 	}
 	p.other = append(p.other, c)
+	return c
 }
 
 // DNSPodSelector selects the DNS server pods in kube-system that the

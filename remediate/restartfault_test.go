@@ -72,6 +72,9 @@ func (b *restartBus) RestartUnit(_ context.Context, unit string) error {
 	return b.jobErr(len(b.restarts) - 1)
 }
 
+// ReloadNetworkd: networkd, which these tests do not run, reloads.
+func (b *restartBus) ReloadNetworkd(context.Context) error { return nil }
+
 func (b *restartBus) ResetFailed(context.Context, string) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()

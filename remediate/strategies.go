@@ -29,16 +29,32 @@ type Strategy struct {
 	// for a reader on the host.
 	podsOnly bool
 	plan     func(ctx context.Context, p *planner, fs []node.Finding) error
+	// reloads says whether the strategy's unit reads path at reload, so a
+	// rollback reloads it (reload) after restoring the file.
+	reloads func(path string) bool
+	unit    string
+	reload  func(ctx context.Context, bus node.Bus) error
 }
 
 // Strategies, in auto's default order of planning.
-var Strategies = []Strategy{kubeletStrategy, stubStrategy, dhclientStrategy, corefileStrategy}
+var Strategies = []Strategy{kubeletStrategy, stubStrategy, networkdStrategy, dhclientStrategy, corefileStrategy}
 
 // StrategyNames are the strategies' names in the table's order.
 func StrategyNames() []string {
 	var out []string
 	for _, s := range Strategies {
 		out = append(out, s.Name)
+	}
+	return out
+}
+
+// reloadedBy are the strategies whose unit reads one of paths at reload.
+func reloadedBy(paths []string) []Strategy {
+	var out []Strategy
+	for _, s := range Strategies {
+		if s.reloads != nil && slices.ContainsFunc(paths, s.reloads) {
+			out = append(out, s)
+		}
 	}
 	return out
 }

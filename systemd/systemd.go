@@ -407,3 +407,18 @@ func (c *Client) ResetFailed(ctx context.Context, unit string) error {
 	}
 	return nil
 }
+
+// ReloadNetworkd calls systemd-networkd's org.freedesktop.network1.Manager.Reload
+// (what networkctl reload does): networkd reads its .network files and
+// drop-ins again and reconfigures the links whose network changed, without
+// taking them down. Over the bus rather than systemctl reload: trixie's
+// networkd unit (v257) has no ExecReload=, bookworm's (v252) runs networkctl.
+// The reply comes once networkd has re-read its files.
+func (c *Client) ReloadNetworkd(ctx context.Context) error {
+	err := c.bus.Object("org.freedesktop.network1", "/org/freedesktop/network1").
+		CallWithContext(ctx, "org.freedesktop.network1.Manager.Reload", dbus.FlagNoAutoStart).Err
+	if err != nil {
+		return fmt.Errorf("reloading systemd-networkd: %w", busError(err))
+	}
+	return nil
+}

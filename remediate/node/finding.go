@@ -50,6 +50,7 @@ const (
 	StrategyStub     = "stub"
 	StrategyDhclient = "dhclient"
 	StrategyCorefile = "corefile"
+	StrategyNetworkd = "networkd"
 )
 
 // Finding is one problem, with the chain of facts that leads to it.

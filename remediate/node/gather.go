@@ -69,6 +69,9 @@ type Bus interface {
 	// Reload is systemctl daemon-reload: after a unit file or drop-in
 	// changed, before the unit is restarted.
 	Reload(ctx context.Context) error
+	// ReloadNetworkd is networkctl reload, over the bus: networkd reads
+	// its .network files and drop-ins again.
+	ReloadNetworkd(ctx context.Context) error
 }
 
 // Iface is a network interface of the node and its addresses.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 
 	"github.com/unloop/unloop/hostcfg/resolvconf"
 	"github.com/unloop/unloop/hostcfg/resolved"
@@ -176,10 +177,19 @@ func (s *Resolved) Findings(n *Node, rds []Reader) []Finding {
 			return
 		}
 		seen[a] = true
-		_, why := n.classify(a)
+		kind, why := n.classify(a)
 		chain := []string{first, why, "systemd-resolved writes its upstreams into " + resolvconf.ResolvedUplinkFile,
 			n.kubeletStep(), "the DNS server in the pod forwards to itself"}
-		f := newFinding(CodeResolvedUpstreamLoop, file, line, a, chain, n.applicable([]string{StrategyKubelet})...)
+		fixes := []string{StrategyKubelet}
+		// A live upstream another source's file set (networkd's DNS=) is
+		// fixed where that file is, as the uplink file's line is.
+		if file == "" && n.Pod != nil {
+			if o, by := n.origin(n.Pod, a, kind); by != s.Name() && o.At != "" && !o.Live && !o.Writer {
+				chain = slices.Insert(chain, 1, o.Says)
+				fixes = o.Fixes
+			}
+		}
+		f := newFinding(CodeResolvedUpstreamLoop, file, line, a, chain, n.applicable(fixes)...)
 		part.role, part.why = roleSource, why
 		f.part = part
 		out = append(out, f)
