@@ -134,6 +134,8 @@ func TestCloudInitUserData(t *testing.T) {
 	root := t.TempDir()
 	must(t, os.MkdirAll(filepath.Join(root, "etc"), 0o755))
 	must(t, os.WriteFile(filepath.Join(root, "etc/resolv.conf"), []byte("nameserver 192.0.2.53\n"), 0o644))
+	// A node's os-release: a root with none (and no kubelet) is no node.
+	must(t, os.WriteFile(filepath.Join(root, "etc/os-release"), []byte("ID=debian\nVERSION_ID=\"12\"\n"), 0o644))
 	if out, stderr, code := unloopHost(t, "check", "--config", p, "--root", root, "--offline"); code != 0 {
 		t.Errorf("unloop refuses the config the user-data writes: exit %d\n%s%s", code, out, stderr)
 	}
