@@ -84,7 +84,7 @@ func FindProcess(r *hostcfg.Root) (*Process, error) {
 			continue
 		}
 		argv := splitCmdline(data)
-		if d := classify(argv); d != "" {
+		if d := classify(argv); d != "" && !inPod(r, pid) {
 			found = append(found, &Process{PID: pid, Argv: argv, Distro: d})
 		}
 	}
@@ -113,6 +113,16 @@ func FindProcess(r *hostcfg.Root) (*Process, error) {
 		p.Unit = cgroupUnit(data)
 	}
 	return p, nil
+}
+
+// inPod says whether process pid runs in a pod's cgroup (kubelet's
+// "kubepods" hierarchy, cgroupfs or systemd driver): a tenant's container may
+// run any program named kubelet, and nothing a tenant runs decides what unloop
+// sees (DESIGN.md §2b). kubelet itself, k3s and a containerized kubelet
+// (Talos's, RKE1's) run outside that hierarchy.
+func inPod(r *hostcfg.Root, pid int) bool {
+	data, ok, err := r.ReadFileIfExists(fmt.Sprintf("/proc/%d/cgroup", pid))
+	return err == nil && ok && bytes.Contains(data, []byte("kubepods"))
 }
 
 // splitCmdline splits /proc/PID/cmdline: arguments each ended by a NUL (a

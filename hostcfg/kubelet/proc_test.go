@@ -383,6 +383,21 @@ func TestFindProcessPrefersTheNodesOwn(t *testing.T) {
 	}
 }
 
+// A tenant's container running a program named kubelet, where the node's own
+// kubelet runs in a root of its own (Talos): the tenant's is never taken.
+func TestFindProcessNeverATenantsPod(t *testing.T) {
+	r := procTree(t, siteConfig+"-- talos/etc/hostname --\ntalos\n-- pod/etc/hostname --\npod\n", map[string]string{
+		"10": "/usr/local/bin/kubelet\x00--config=/etc/kubernetes/kubelet.yaml\x00",
+		"5":  "/kubelet\x00--config=/evil.yaml\x00",
+	}, map[string]string{
+		"10": "0::/system/kubelet\n",
+		"5":  "0::/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod1234.slice/cri-containerd-ab.scope\n",
+	}, map[string]string{"10": "/talos", "5": "/pod"})
+	if p, err := FindProcess(r); err != nil || p == nil || p.PID != 10 {
+		t.Fatalf("found %+v, %v; want pid 10, not the pod's process 5", p, err)
+	}
+}
+
 // A process whose root can't be followed (no ptrace access: here, a
 // /proc/PID/root that is no folder) leaves the files to decide, with a note;
 // with no files either, the pod file is unknown.
