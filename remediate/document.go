@@ -96,6 +96,12 @@ type ChangeDocument struct {
 	// Node is the node's name as kubelet registers it, for a pods change
 	// (addition); "" when it is the host's name.
 	Node string `json:"node,omitempty"`
+	// ConfigMap ("namespace/name"), Key and Command are a configmap
+	// change's (addition): the ConfigMap, its data key, and the kubectl
+	// command that makes the change.
+	ConfigMap string `json:"configmap,omitempty"`
+	Key       string `json:"key,omitempty"`
+	Command   string `json:"command,omitempty"`
 }
 
 // UpstreamDocument is an upstream the plan found, and whether it is used.
@@ -185,6 +191,7 @@ func NewPlanDocument(pl *Plan, err error) PlanDocument {
 		d.Changes = append(d.Changes, ChangeDocument{
 			Kind: c.Kind, Path: c.Path, Unit: c.Unit, Action: c.Action, Strategy: c.Strategy, Reason: c.Reason,
 			Diff: c.Diff, Skipped: c.Skipped, Pods: c.Pods, Selector: c.Selector, Target: c.Target, Node: c.Node,
+			ConfigMap: c.ConfigMap, Key: c.Key, Command: c.Command,
 		})
 	}
 	for _, u := range pl.Upstreams {

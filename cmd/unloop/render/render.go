@@ -434,6 +434,10 @@ func writeChanges(b *strings.Builder, p painter, d remediate.PlanDocument) {
 			b.WriteString("\n")
 		case remediate.KindPods:
 			writePods(b, p, c)
+		case remediate.KindConfigMap:
+			fmt.Fprintf(b, "%s ConfigMap %s, data.%s  [%s] %s (skipped: %s)\n", action, printable(c.ConfigMap), printable(c.Key), c.Strategy, printable(c.Reason), OneLine(c.Skipped))
+			writeDiff(b, p, c.Diff)
+			fmt.Fprintf(b, "  %s\n", printable(c.Command))
 		}
 	}
 }
