@@ -106,6 +106,14 @@ func TestConfigMapCorefile(t *testing.T) {
 	if line == nil {
 		t.Fatalf("plan printed no kubectl patch command:\n%s", out)
 	}
+	// apply does not write through the API yet: it refuses, naming the
+	// same command, and changes nothing.
+	if out, code := unloop(t, "apply", "--root", root, "--kubeconfig", c.Kubeconfig, "--strategy", "corefile"); code != 1 || !strings.Contains(out, line[1]) {
+		t.Fatalf("apply exited %d, want 1 and the command %s:\n%s", code, line[1], out)
+	}
+	if got := c.Kubectl(t, "", "-n", "kube-system", "get", "configmap", "coredns", "-o", "jsonpath={.data.Corefile}"); got != looping {
+		t.Fatalf("apply changed the ConfigMap:\n%s", got)
+	}
 	if out, err := c.Shell(t, "", line[1]); err != nil {
 		t.Fatalf("the printed command failed: %v\n%s\n%s", err, line[1], out)
 	}
