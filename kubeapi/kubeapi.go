@@ -38,7 +38,7 @@ func (c *ConfigMap) ID() string { return c.Namespace + "/" + c.Name }
 
 // Client is a connection to one cluster's API server.
 type Client struct {
-	rc   *rest.RESTClient
+	rc *rest.RESTClient
 	// From says where the credentials came from ("--kubeconfig /path",
 	// "KUBECONFIG", "/etc/kubernetes/admin.conf", "in-cluster").
 	From string
