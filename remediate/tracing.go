@@ -3,12 +3,12 @@ package remediate
 import (
 	"fmt"
 
-	"github.com/unloop/unloop/remediate/node"
+	"github.com/unloop/unloop/remediate/finding"
 	"github.com/unloop/unloop/remediate/trace"
 )
 
 // at is a finding's place for the trace: "FILE:LINE", or FILE.
-func at(f node.Finding) string {
+func at(f finding.Finding) string {
 	if f.Line > 0 {
 		return fmt.Sprintf("%s:%d", f.File, f.Line)
 	}
@@ -25,7 +25,7 @@ func asked(order []string) string {
 
 // traceChoice says (-v) which strategy assign gave a finding and by which
 // rule, or why it got none.
-func traceChoice(tr trace.Log, f node.Finding, loopFixes []string, order []string, chosen string) {
+func traceChoice(tr trace.Log, f finding.Finding, loopFixes []string, order []string, chosen string) {
 	if !tr.On() {
 		return
 	}
@@ -34,11 +34,11 @@ func traceChoice(tr trace.Log, f node.Finding, loopFixes []string, order []strin
 	switch {
 	case f.Ignored:
 		chosen, why = "", "ignored (the ignore setting): never acted on"
-	case f.Severity != node.SevError:
+	case f.Severity != finding.SevError:
 		chosen, why = "", "a "+string(f.Severity)+": plan fixes errors only"
-	case f.Code == node.CodePodResolvStale:
+	case f.Code == finding.CodePodResolvStale:
 		chosen, why = "", "a pod's stale copy: the pod is recreated once the node's file is clean"
-	case chosen != "" && f.Loop > 0 && len(loopFixes) > 0 && chosen == chooseStrategy(node.Finding{Fixes: loopFixes}, order):
+	case chosen != "" && f.Loop > 0 && len(loopFixes) > 0 && chosen == chooseStrategy(finding.Finding{Fixes: loopFixes}, order):
 		why = fmt.Sprintf("the first of loop %d's fixes (%s) allowed: one strategy fixes every part of the loop", f.Loop, trace.List(loopFixes))
 	case chosen != "":
 		why = "the first of its fixes allowed"
