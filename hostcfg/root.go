@@ -66,6 +66,7 @@ type readLog struct {
 type Found struct {
 	Op     string // "read" or "list"
 	Path   string // the node path asked for; a Glob's folder
+	Led    string // where its links led, when that is another path
 	Exists bool
 	Size   int
 	Err    error // nil, or why what exists could not be read
@@ -128,11 +129,14 @@ func (r *Root) Founds() []Found {
 
 // noteFound records what a read or listing of p found, once per path: the
 // first is the one the check reasoned from.
-func (r *Root) noteFound(op, p string, size int, err error) {
+func (r *Root) noteFound(op, p, led string, size int, err error) {
 	if r.reads == nil {
 		return
 	}
 	f := Found{Op: op, Path: clean(p), Exists: !errors.Is(err, fs.ErrNotExist), Size: size}
+	if led != f.Path {
+		f.Led = led
+	}
 	if f.Exists {
 		f.Err = err
 	}
@@ -445,7 +449,8 @@ func (r *Root) ReadFile(p string) ([]byte, error) {
 // manifest holds several node files).
 func (r *Root) ReadFileMax(p string, limit int) (data []byte, err error) {
 	p = clean(p)
-	defer func() { r.noteFound("read", p, len(data), err) }()
+	var np string // where the links led
+	defer func() { r.noteFound("read", p, np, len(data), err) }()
 	r.callHook("open", p)
 	h, err := r.open(p)
 	r.noteInput(p, h, "")
@@ -471,7 +476,7 @@ func (r *Root) ReadFileMax(p string, limit int) (data []byte, err error) {
 	if err != nil {
 		return nil, &FileError{Path: p, Err: err}
 	}
-	np, err := r.nodePathOf(h)
+	np, err = r.nodePathOf(h)
 	if err != nil {
 		return nil, &FileError{Path: p, Err: err}
 	}
@@ -625,11 +630,11 @@ func (r *Root) ReadDir(p string) ([]fs.DirEntry, error) {
 
 // readDir is ReadDir, recorded as an input with pattern (Glob's) below it.
 func (r *Root) readDir(p, pattern string) (ents []fs.DirEntry, err error) {
-	defer func() { r.noteFound("list", p, len(ents), err) }()
+	defer func() { r.noteFound("list", p, "", len(ents), err) }()
 	h, err := r.open(p)
 	r.noteInput(p, h, pattern)
 	if errors.Is(err, fs.ErrNotExist) {
-		r.noteFound("list", p, 0, err) // first: the nil returned would say it exists
+		r.noteFound("list", p, "", 0, err) // first: the nil returned would say it exists
 		return nil, nil
 	}
 	if err != nil {

@@ -45,6 +45,9 @@ func (t Log) Reads(root *hostcfg.Root) {
 	}
 	for _, f := range root.Founds() {
 		args := []any{"path", f.Path, "exists", f.Exists}
+		if f.Led != "" {
+			args = append(args, "through links to", f.Led)
+		}
 		switch {
 		case f.Err != nil:
 			args = append(args, "unreadable", f.Err.Error())
