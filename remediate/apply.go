@@ -63,6 +63,10 @@ type StepError struct {
 	Step       string
 	Err        error
 	RollbackOK bool
+	// Again are the flags that chose the node (" --root /mnt/node
+	// --offline", shell-quoted), set by the command that ran apply: the
+	// rollback the message suggests must act on the same tree.
+	Again string
 }
 
 func (e *StepError) Error() string {
@@ -70,7 +74,7 @@ func (e *StepError) Error() string {
 	if e.RollbackOK {
 		return s + "; every change of the run was rolled back"
 	}
-	return s + "; rolling back failed too, see the errors above and run `unloop rollback`"
+	return s + "; rolling back failed too, see the errors above and run `unloop rollback" + e.Again + "`"
 }
 
 func (e *StepError) Unwrap() error { return e.Err }

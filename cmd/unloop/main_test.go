@@ -70,6 +70,17 @@ func TestScripts(t *testing.T) {
 				ts.Check(exec.Command("chattr", "+i", f).Run())
 				ts.Defer(func() { exec.Command("chattr", "-i", f).Run() })
 			},
+			// appendonly DIR: chattr +a DIR (e2fsprogs): entries can be
+			// added to the folder, none removed; undone when the script
+			// ends, as immutable is.
+			"appendonly": func(ts *testscript.TestScript, neg bool, args []string) {
+				if neg || len(args) != 1 {
+					ts.Fatalf("usage: appendonly DIR")
+				}
+				f := ts.MkAbs(args[0])
+				ts.Check(exec.Command("chattr", "+a", f).Run())
+				ts.Defer(func() { exec.Command("chattr", "-a", f).Run() })
+			},
 			// exits N CMD ARGS...: run CMD and require exit status N.
 			// closedout N CMD ARGS...: run CMD with stdout and stderr a pipe
 			// whose reader is gone (| head, a dropped SSH session) before CMD

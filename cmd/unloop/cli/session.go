@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/unloop/unloop/remediate"
 	"github.com/unloop/unloop/remediate/finding"
 	"github.com/unloop/unloop/remediate/node"
 
@@ -83,6 +84,15 @@ func nodeFlags(c *settings.Config) string {
 		}
 	}
 	return b.String()
+}
+
+// suggestSameNode makes a failed apply's suggested `unloop rollback` carry
+// the flags that chose the node, as every other suggested command does.
+func suggestSameNode(err error, c *settings.Config) {
+	var se *remediate.StepError
+	if errors.As(err, &se) {
+		se.Again = nodeFlags(c)
+	}
 }
 
 // shellQuote quotes s for a POSIX shell when it needs it.

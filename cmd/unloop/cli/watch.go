@@ -344,6 +344,7 @@ func (wt *watcher) check(ctx context.Context, trigger string) *node.Report {
 	wrote, failed := false, ""
 	if apply {
 		res, err := remediate.Apply(ctx, env, c.Opts)
+		suggestSameNode(err, ss.Config)
 		if res != nil {
 			if rerr := render.Apply(ss.out, ss.Output, res, err); rerr != nil {
 				ss.log.Warn("could not print the result", "err", rerr)
