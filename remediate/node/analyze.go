@@ -215,23 +215,14 @@ func (n *Node) podFileFindings(rds []Reader) []Finding {
 	}
 	for _, ns := range conf.Nameservers {
 		kind, why := n.classify(ns.Addr)
-		if kind == kindClean {
-			if ns.Addr.Zone() != "" {
-				n.traceNameserver(file, ns, kind, string(finding.CodeZoneIndex), "a zone index names an interface pods do not have")
-				chain := []string{n.kubeletStep(), fmt.Sprintf("line %d names %s", ns.Line, ns.Text),
-					"a zone index names an interface of the node, which a pod does not have"}
-				out = append(out, finding.New(finding.CodeZoneIndex, file, ns.Line, ns.Addr, chain))
-				continue
-			}
-			n.traceNameserver(file, ns, kind, "none", "not loopback, no node cache address, no address of the node, not clusterDNS: a clean upstream")
+		if n.passes(file, ns, kind, readByDNS) {
 			continue
 		}
-		if n.pastLimit(ns.Order) {
-			n.traceNameserver(file, ns, kind, "none", pastLimitRule(ns.Order))
-			continue
-		}
-		if !readByDNS && kind != kindLocal {
-			n.traceNameserver(file, ns, kind, "none", "no DNS server reads this file (the Corefiles or dns-upstreams say they forward elsewhere): the host asking its own cache, not a loop")
+		if kind == kindClean { // with a zone index
+			n.traceNameserver(file, ns, kind, string(finding.CodeZoneIndex), "a zone index names an interface pods do not have")
+			chain := []string{n.kubeletStep(), fmt.Sprintf("line %d names %s", ns.Line, ns.Text),
+				"a zone index names an interface of the node, which a pod does not have"}
+			out = append(out, finding.New(finding.CodeZoneIndex, file, ns.Line, ns.Addr, chain))
 			continue
 		}
 		chain := []string{n.kubeletStep()}

@@ -91,7 +91,7 @@ func (n *Node) traceReaders(rds []Reader) {
 		n.trace("readers", "file", n.PodFile, "readers", "none", "rule", "no DNS server reads the pod file: its looping addresses are no loop")
 	}
 	for _, rd := range rds {
-		n.trace("readers", "file", n.PodFile, "server", rd.Server, "corefile", rd.Corefile, "line", rd.Line, "forward", rd.Forward, "assumed", rd.Assumed)
+		n.trace("readers", "file", n.PodFile, "server", rd.Server, "forward", rd.Forward, "in", rd.Corefile, "line", rd.Line, "assumed", rd.Assumed)
 	}
 }
 

@@ -86,13 +86,16 @@ func nodeFlags(c *settings.Config) string {
 	return b.String()
 }
 
-// suggestSameNode makes a failed apply's suggested `unloop rollback` carry
-// the flags that chose the node, as every other suggested command does.
-func suggestSameNode(err error, c *settings.Config) {
+// applyNode is remediate.Apply whose failed rollback's suggested `unloop
+// rollback` carries the flags that chose the node, as every other
+// suggested command does.
+func applyNode(ctx context.Context, env node.Env, c *settings.Config) (*remediate.Result, error) {
+	res, err := remediate.Apply(ctx, env, c.Opts)
 	var se *remediate.StepError
 	if errors.As(err, &se) {
 		se.Again = nodeFlags(c)
 	}
+	return res, err
 }
 
 // shellQuote quotes s for a POSIX shell when it needs it.
