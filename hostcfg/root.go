@@ -56,7 +56,7 @@ type readLog struct {
 	first  map[string][]byte
 	names  map[string]string // the path asked for → where its first read led
 	inputs map[string]bool   // Inputs
-	found  map[string]Found  // Founds, by "read "/"list " and the path asked for
+	found  map[[2]string]Found // Founds, by op and the path asked for
 }
 
 // Found is what one read (ReadFile) or listing (ReadDir, Glob) of a node
@@ -78,7 +78,7 @@ type Found struct {
 // to other bytes would corrupt the file), and which paths it read (Inputs).
 func (r *Root) Recording() *Root {
 	return &Root{dir: r.dir, kname: r.kname, fd: r.fd, hook: r.hook,
-		reads: &readLog{first: map[string][]byte{}, names: map[string]string{}, inputs: map[string]bool{}, found: map[string]Found{}}}
+		reads: &readLog{first: map[string][]byte{}, names: map[string]string{}, inputs: map[string]bool{}, found: map[[2]string]Found{}}}
 }
 
 // Records reports whether this Root remembers its reads (Recording).
@@ -127,13 +127,13 @@ func (r *Root) Founds() []Found {
 	return out
 }
 
-// noteFound records what a read or listing of p found, once per path: the
-// first is the one the check reasoned from.
+// noteFound records what a read or listing of p (clean) found, once per
+// path: the first is the one the check reasoned from.
 func (r *Root) noteFound(op, p, led string, size int, err error) {
 	if r.reads == nil {
 		return
 	}
-	f := Found{Op: op, Path: clean(p), Exists: !errors.Is(err, fs.ErrNotExist), Size: size}
+	f := Found{Op: op, Path: p, Exists: !errors.Is(err, fs.ErrNotExist), Size: size}
 	if led != f.Path {
 		f.Led = led
 	}
@@ -142,8 +142,8 @@ func (r *Root) noteFound(op, p, led string, size int, err error) {
 	}
 	r.reads.mu.Lock()
 	defer r.reads.mu.Unlock()
-	if _, ok := r.reads.found[op+" "+f.Path]; !ok {
-		r.reads.found[op+" "+f.Path] = f
+	if _, ok := r.reads.found[[2]string{op, f.Path}]; !ok {
+		r.reads.found[[2]string{op, f.Path}] = f
 	}
 }
 
@@ -630,6 +630,7 @@ func (r *Root) ReadDir(p string) ([]fs.DirEntry, error) {
 
 // readDir is ReadDir, recorded as an input with pattern (Glob's) below it.
 func (r *Root) readDir(p, pattern string) (ents []fs.DirEntry, err error) {
+	p = clean(p)
 	defer func() { r.noteFound("list", p, "", len(ents), err) }()
 	h, err := r.open(p)
 	r.noteInput(p, h, pattern)
@@ -643,12 +644,12 @@ func (r *Root) readDir(p, pattern string) (ents []fs.DirEntry, err error) {
 	defer h.Close()
 	d, err := openat(h, ".", unix.O_RDONLY|unix.O_DIRECTORY)
 	if err != nil {
-		return nil, &FileError{Path: clean(p), Err: err}
+		return nil, &FileError{Path: p, Err: err}
 	}
 	defer d.Close()
 	ents, err = d.ReadDir(-1)
 	if err != nil {
-		return nil, &FileError{Path: clean(p), Err: unwrapPathError(err)}
+		return nil, &FileError{Path: p, Err: unwrapPathError(err)}
 	}
 	slices.SortFunc(ents, func(a, b fs.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
 	return ents, nil

@@ -378,11 +378,10 @@ func OrEmpty[T any](s []T) []T {
 // With none, the fixes that need no source.
 func (n *Node) sourceOf(rf *resolvconf.File, a netip.Addr, kind addrKind) Origin {
 	o, by := n.origin(rf, a, kind)
+	n.traceSourceChosen(rf, a, by, o)
 	if by != "" {
-		n.trace("source chosen", "addr", a, "file", rf.Path, "source", by, "says", o.Says, "rule", "a setting in a file beats what a running service says, which beats the file's writer")
 		return o
 	}
-	n.trace("source chosen", "addr", a, "file", rf.Path, "source", "none found", "rule", "no source claims it: the fixes that need no source")
 	if kind == kindStub {
 		return Origin{Fixes: []string{StrategyKubelet, StrategyStub}}
 	}

@@ -110,6 +110,18 @@ func (n *Node) traceStrategies() {
 	}
 }
 
+// traceSourceChosen says (-v) which source sourceOf settled on for a in
+// rf, and by which rule.
+func (n *Node) traceSourceChosen(rf *resolvconf.File, a netip.Addr, by string, o Origin) {
+	switch {
+	case !n.tr.On():
+	case by != "":
+		n.trace("source chosen", "addr", a, "file", rf.Path, "source", by, "says", o.Says, "rule", "a setting in a file beats what a running service says, which beats the file's writer")
+	default:
+		n.trace("source chosen", "addr", a, "file", rf.Path, "source", "none found", "rule", "no source claims it: the fixes that need no source")
+	}
+}
+
 // traceFindings says (-v) each finding made, with its place, and whether an
 // ignore rule took it out of the status and of every fix.
 func (n *Node) traceFindings(fs []Finding, ignore []Ignore) {
