@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
@@ -54,8 +55,8 @@ type Root struct {
 type readLog struct {
 	mu     sync.Mutex
 	first  map[string][]byte
-	names  map[string]string // the path asked for → where its first read led
-	inputs map[string]bool   // Inputs
+	names  map[string]string   // the path asked for → where its first read led
+	inputs map[string]bool     // Inputs
 	found  map[[2]string]Found // Founds, by op and the path asked for
 }
 
@@ -114,10 +115,7 @@ func (r *Root) Founds() []Found {
 	}
 	r.reads.mu.Lock()
 	defer r.reads.mu.Unlock()
-	out := make([]Found, 0, len(r.reads.found))
-	for _, f := range r.reads.found {
-		out = append(out, f)
-	}
+	out := slices.Collect(maps.Values(r.reads.found))
 	slices.SortFunc(out, func(a, b Found) int {
 		if c := strings.Compare(a.Path, b.Path); c != 0 {
 			return c
