@@ -24,6 +24,15 @@ type Where struct {
 	Line int
 }
 
+// String is "FILE line N", or FILE alone where there are no lines (a
+// process's command line, a distribution's default).
+func (w Where) String() string {
+	if w.Line == 0 {
+		return w.File
+	}
+	return fmt.Sprintf("%s line %d", w.File, w.Line)
+}
+
 // Flag is a command-line flag of kubelet found in a unit or an environment file.
 type Flag struct {
 	Name  string // "resolv-conf", "config"
@@ -69,6 +78,10 @@ type Setup struct {
 	// NodeIPs is --node-ip (empty when unset): with resolvConf "" their
 	// families decide what pods get (EmptyResolvConfServers).
 	NodeIPs []netip.Addr
+	// NodeIPFromNode: NodeIPs is unset because k3s or RKE2 passes kubelet
+	// the node's own address (an IPv4 one when there is one, k3s's
+	// util.GetHostnameAndIPs), which only the node's interfaces tell.
+	NodeIPFromNode bool
 	// ClusterDNS is --cluster-dns, else the config's clusterDNS: the
 	// cluster DNS Service, which CoreDNS is; ClusterDNSAt says where.
 	ClusterDNS     []netip.Addr
@@ -671,7 +684,9 @@ func newKubeletFlag(name string, w, val unitfile.Text, files *unitfile.Files) *F
 	if len(anchor) > 0 {
 		c := anchor[0]
 		f.File = files.Paths[c.File]
-		f.Line = conffile.LineOfOffset(files.Data[c.File], c.Off)
+		if files.Data[c.File] != nil {
+			f.Line = conffile.LineOfOffset(files.Data[c.File], c.Off)
+		} // else a process's command line (argvText): no lines
 	}
 	if fi, start, end, ok := unitfile.LiteralSpan(val); ok {
 		f.File, f.ValueStart, f.ValueEnd = files.Paths[fi], start, end

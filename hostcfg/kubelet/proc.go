@@ -182,6 +182,13 @@ func Running(r *hostcfg.Root, p *Process) *Setup {
 // which, and that distribution's files, read through its root, the rest.
 func runningInProcess(r, pr *hostcfg.Root, p *Process) *Setup {
 	k, err := discoverDistro(pr)
+	if p.Distro == DistroK3s || p.Distro == DistroRKE2 {
+		// Its own command line, not the unit's: flags there only.
+		k, err = runningRancher(pr, p)
+		if k != nil && k.ResolvConfFlag != nil && k.ResolvConfFlag.Line == 0 {
+			k.Fix = Fix{Hand: cmdlineHand(p, *k.ResolvConfFlag)}
+		}
+	}
 	switch {
 	case err != nil:
 		return unknownSetup(p, fmt.Sprintf("kubelet runs inside %s (pid %d), whose configuration can't be read (%v)", p.Distro, p.PID, err))
@@ -201,21 +208,7 @@ func runningOwn(r, pr *hostcfg.Root, p *Process) *Setup {
 	k := &Setup{Healthz: DefaultHealthz, Unit: p.Unit}
 	defer k.finish()
 	var files unitfile.Files
-	cmdline := fmt.Sprintf("/proc/%d/cmdline", p.PID)
-	fi := files.Add(cmdline, nil)
-	args := make([]unitfile.Text, 0, len(p.Argv))
-	for _, a := range p.Argv[1:] {
-		t := make(unitfile.Text, len(a))
-		for i := range a {
-			// Not Lit: a command line is no file to edit.
-			t[i] = unitfile.Byte{C: a[i], File: fi}
-		}
-		args = append(args, t)
-	}
-	flags := kubeletFlags(args, &files)
-	for _, f := range flags {
-		f.Line = 0
-	}
+	flags := kubeletFlags(argvText(p, &files, 1), &files)
 	// The running kubelet's --node-ip and --cluster-dns count too (the
 	// pod file's rules), as its other flags do.
 	k.takeFlags(flags)
@@ -231,12 +224,7 @@ func runningOwn(r, pr *hostcfg.Root, p *Process) *Setup {
 		return k
 	}
 	if k.ResolvConfFlag != nil {
-		// Only a person can change a flag of a command line unloop did not
-		// find in a file.
-		flag := *k.ResolvConfFlag
-		k.Fix.Hand = func(target string) string {
-			return fmt.Sprintf("kubelet (pid %d) runs with --resolv-conf=%s on its command line, from a unit or script unloop does not read: make it --resolv-conf=%s there and restart kubelet", p.PID, flag.Value, target)
-		}
+		k.Fix.Hand = cmdlineHand(p, *k.ResolvConfFlag)
 	}
 	k.changed = changedSince(r, pr, p.PID, append([]string{k.ConfigPath}, k.DropIns...))
 	if pr != r {
@@ -245,6 +233,30 @@ func runningOwn(r, pr *hostcfg.Root, p *Process) *Setup {
 		k.Unknown = fmt.Sprintf("kubelet (pid %d) runs in a root of its own (a container): its %s is a path there, not on the node", p.PID, k.ResolvConf)
 	}
 	return k
+}
+
+// argvText is p's command line from argument from on, as words of the file
+// /proc/PID/cmdline.
+func argvText(p *Process, files *unitfile.Files, from int) []unitfile.Text {
+	fi := files.Add(fmt.Sprintf("/proc/%d/cmdline", p.PID), nil)
+	args := make([]unitfile.Text, 0, len(p.Argv))
+	for _, a := range p.Argv[min(from, len(p.Argv)):] {
+		t := make(unitfile.Text, len(a))
+		for i := range a {
+			// Not Lit: a command line is no file to edit.
+			t[i] = unitfile.Byte{C: a[i], File: fi}
+		}
+		args = append(args, t)
+	}
+	return args
+}
+
+// cmdlineHand: only a person can change a flag of a command line unloop
+// did not find in a file.
+func cmdlineHand(p *Process, flag Flag) func(string) string {
+	return func(target string) string {
+		return fmt.Sprintf("%s (pid %d) runs with --%s=%s on its command line, from a unit, script or container unloop does not read: make it --%s=%s there and restart it", p.Distro, p.PID, flag.Name, flag.Value, flag.Name, target)
+	}
 }
 
 // unknownSetup is a kubelet that runs in a way unloop does not know.
