@@ -126,6 +126,10 @@ type Setup struct {
 	// Process is the running kubelet this was read from (online), nil when
 	// it was read from the files alone.
 	Process *Process
+	// PodRoot, when not nil, is the running kubelet's own root (a
+	// container of its own) in which ResolvConf is a file apart from the
+	// node's file of that path: the pod file is read there.
+	PodRoot *hostcfg.Root
 	// Unknown, when set, says why the pod file is not known: kubelet runs
 	// in a way unloop does not recognise, and nothing is judged from a guess.
 	Unknown string

@@ -3,6 +3,7 @@ package kubelet
 import (
 	"bytes"
 	"fmt"
+	"os"
 	"path"
 	"slices"
 	"strconv"
@@ -228,11 +229,39 @@ func runningOwn(r, pr *hostcfg.Root, p *Process) *Setup {
 	}
 	k.changed = changedSince(r, pr, p.PID, append([]string{k.ConfigPath}, k.DropIns...))
 	if pr != r {
-		// Paths in another mount namespace: the pod file can't be read
-		// as the root's.
-		k.Unknown = fmt.Sprintf("kubelet (pid %d) runs in a root of its own (a container): its %s is a path there, not on the node", p.PID, k.ResolvConf)
+		k.inOwnRoot(r, pr, p)
 	}
 	return k
+}
+
+// inOwnRoot: kubelet runs in a container of its own (Talos, RKE1), where
+// its pod file is a path in its mount namespace, read through its root.
+// Where that is the very file of the same path on the node, it is the
+// node's, fixed there: Talos v1.12.0 bind-mounts
+// /system/resolved/resolv.conf at its own path
+// (internal/app/machined/pkg/system/services/kubelet.go), RKE1 v1.6.3 binds
+// /etc/resolv.conf and /run (cluster/plan.go, BuildKubeletProcess), and
+// rke-tools v0.1.111's entrypoint.sh appends
+// --resolv-conf=/run/systemd/resolve/resolv.conf where systemd-resolved
+// runs. Else it is judged where kubelet sees it (PodRoot). Either way, the
+// container's definition is where a person changes it.
+func (k *Setup) inOwnRoot(r, pr *hostcfg.Root, p *Process) {
+	if k.Fix.Hand == nil {
+		k.Fix.Hand = func(target string) string {
+			return fmt.Sprintf("kubelet (pid %d) runs in a container of its own, from a definition unloop does not edit: point its resolvConf at %s there (Talos: the machine config; RKE1: services.kubelet.extra_args in cluster.yml, then rke up)", p.PID, target)
+		}
+	}
+	if k.ResolvConf == "" {
+		return // no file: pods get their own loopback
+	}
+	a, errA := pr.Stat(k.ResolvConf)
+	b, errB := r.Stat(k.ResolvConf)
+	if errA == nil && errB == nil && os.SameFile(a, b) {
+		return
+	}
+	k.PodRoot = pr
+	apart := fmt.Sprintf("kubelet (pid %d) runs in a root of its own (a container): its %s is not the node's file of that path, and is judged as kubelet sees it, through /proc/%d/root", p.PID, k.ResolvConf, p.PID)
+	k.changed = strings.Join(slices.DeleteFunc([]string{apart, k.changed}, func(s string) bool { return s == "" }), "; ")
 }
 
 // argvText is p's command line from argument from on, as words of the file
@@ -307,7 +336,7 @@ func reconcile(files, running *Setup) (use *Setup, note string) {
 		running.Present = true
 		return running, fmt.Sprintf("%s runs kubelet (pid %d), not the %s the files describe", running.Distro, p.PID, files.Distro)
 	case files.ResolvConf == running.ResolvConf:
-		files.Process = p
+		files.Process, files.PodRoot = p, running.PodRoot
 		return files, ""
 	}
 	use = new(Setup)
@@ -315,7 +344,7 @@ func reconcile(files, running *Setup) (use *Setup, note string) {
 	use.Process = p
 	// Only the pod file is the running kubelet's: the flag, the config
 	// file and the source stay the files', which is where a fix is made.
-	use.ResolvConf = running.ResolvConf
+	use.ResolvConf, use.PodRoot = running.ResolvConf, running.PodRoot
 	use.Why = fmt.Sprintf("the running kubelet, pid %d, took it from %s; its files now say %s, which its next restart picks up", p.PID, running.choice(), files.ResolvConf)
 	note = fmt.Sprintf("the running kubelet (pid %d) hands pods %s (%s), but its files say %s (%s): pods get %s until kubelet restarts, then %s",
 		p.PID, running.ResolvConf, running.choice(), files.ResolvConf, files.choice(), running.ResolvConf, files.ResolvConf)
