@@ -449,6 +449,16 @@ func k3sClusterDNS(nodeIPs []netip.Addr) netip.Addr {
 	return netip.MustParseAddr("10.43.0.10")
 }
 
+// SetNodeIP is the node's own address where k3s or RKE2 chose it
+// (NodeIPFromNode): kubelet's --node-ip, and the family of k3s's default
+// service CIDR.
+func (k *Setup) SetNodeIP(a netip.Addr) {
+	k.NodeIPs = []netip.Addr{a}
+	if k.clusterDNSDefault {
+		k.ClusterDNS = []netip.Addr{k3sClusterDNS(k.NodeIPs)}
+	}
+}
+
 // takeDNS sets kubelet's --node-ip and --cluster-dns as k3s passes them
 // (pkg/daemons/agent/agent_linux.go, k3s v1.33: both always, a --kubelet-arg
 // of the same name overriding, the last one winning): else k3s's own
@@ -482,7 +492,7 @@ func (a *rancherArgs) takeDNS(k *Setup) {
 		for _, s := range a.nodeIP {
 			own = append(own, parseIPList(s.value)...)
 		}
-		k.ClusterDNS = []netip.Addr{k3sClusterDNS(own)}
+		k.ClusterDNS, k.clusterDNSDefault = []netip.Addr{k3sClusterDNS(own)}, true
 		k.ClusterDNSAt = Where{File: k.Distro + "'s default service CIDR"}
 	}
 }

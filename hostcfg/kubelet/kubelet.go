@@ -87,6 +87,8 @@ type Setup struct {
 	ClusterDNS     []netip.Addr
 	ClusterDNSAt   Where
 	clusterDNSFlag bool
+	// clusterDNSDefault: ClusterDNS is k3s's default (k3sClusterDNS).
+	clusterDNSDefault bool
 
 	// Healthz is the address of kubelet's /healthz: its config's
 	// healthzBindAddress and healthzPort (127.0.0.1:10248 by default), ""

@@ -52,15 +52,20 @@ func (kubeletSource) Read(ctx context.Context, g *Gathering) {
 	if n.Kubelet.Unknown != "" {
 		return // no pod file judged from a guess (runningKubelet's note says why)
 	}
+	n.kubeletNodeIPs()
 	if n.PodFile == "" {
 		return
 	}
-	_, err := r.Stat(n.PodFile)
+	pr := r
+	if n.Kubelet.PodRoot != nil {
+		pr = n.Kubelet.PodRoot // kubelet's own file, apart from the node's (a container's)
+	}
+	_, err := pr.Stat(n.PodFile)
 	n.PodExists = !errors.Is(err, fs.ErrNotExist)
-	if n.PodFile == "/etc/resolv.conf" {
+	if n.PodFile == "/etc/resolv.conf" && pr == r {
 		n.Pod = n.Host
 	} else {
-		n.Pod = load(n, func() (*resolvconf.File, error) { return readResolv(r, n.PodFile) })
+		n.Pod = load(n, func() (*resolvconf.File, error) { return readResolv(pr, n.PodFile) })
 	}
 	n.checkFallback(ctx, g.Env, g.Opts)
 }
@@ -70,6 +75,43 @@ func (kubeletSource) Findings(n *Node, rds []Reader) []Finding {
 		return n.kubeletFindings() // its "" is no resolvConf: "", only unknown
 	}
 	return append(n.kubeletFindings(), n.emptyResolvConfFindings(rds)...)
+}
+
+// kubeletNodeIPs: where k3s or RKE2 hands kubelet the node's own address
+// as --node-ip, that address's family decides (kubelet.Setup.NodeIPFromNode):
+// an IPv4 one when the node has one, else an IPv6 one.
+func (n *Node) kubeletNodeIPs() {
+	k := n.Kubelet
+	if !k.NodeIPFromNode || len(k.NodeIPs) > 0 {
+		return
+	}
+	var v6 []netip.Addr
+	for a := range n.Local {
+		if a.Is4() {
+			return // 127.0.0.1, as with no node IP
+		}
+		if a.IsGlobalUnicast() {
+			v6 = append(v6, a)
+		}
+	}
+	if len(v6) > 0 {
+		k.SetNodeIP(v6[0])
+	}
+}
+
+// reportNoFile: with resolvConf "" pods get no file, and the report's
+// nameservers are the ones kubelet makes up for them (DESIGN.md §4, no_file).
+func (n *Node) reportNoFile(rep *Report) {
+	k := n.Kubelet
+	if !k.Present || n.PodFile != "" || k.Unknown != "" || k.ResolvConfSource == "default" {
+		return
+	}
+	at, set := k.ResolvConfSet()
+	rep.ResolvConf.NoFile = true
+	rep.ResolvConf.Evidence = fmt.Sprintf("kubelet's %s (%s): no file; pods with dnsPolicy: Default get these nameservers and search .", set, at)
+	for _, a := range kubelet.EmptyResolvConfServers(k.NodeIPs) {
+		rep.ResolvConf.Nameservers = append(rep.ResolvConf.Nameservers, a.String())
+	}
 }
 
 // runningKubelet is, online, what the running kubelet found by its process
