@@ -355,7 +355,7 @@ func reconcile(files, running *Setup) (use *Setup, note string) {
 func (k *Setup) choice() string {
 	switch {
 	case k.ResolvConfSource == "flag" && k.ResolvConfFlag != nil && k.ResolvConfFlag.Line == 0:
-		return "--resolv-conf on " + k.ResolvConfFlag.File
+		return "--" + k.ResolvConfFlag.Name + " on " + k.ResolvConfFlag.File
 	case k.ResolvConfSource == "flag" && k.ResolvConfFlag != nil:
 		return fmt.Sprintf("--resolv-conf in %s line %d", k.ResolvConfFlag.File, k.ResolvConfFlag.Line)
 	case k.ResolvConfSource == "config":
