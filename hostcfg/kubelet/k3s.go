@@ -69,7 +69,7 @@ type rancherArgs struct {
 	// slices: the command line adds to config.yaml's values.
 	nodeIP, clusterDNS []rancherSetting
 	dataDir            string
-	configFile   string
+	configFile         string
 }
 
 // discoverRancher finds k3s or RKE2; nil when neither is on the node.
@@ -467,32 +467,29 @@ func (k *Setup) SetNodeIP(a netip.Addr) {
 // slice append to, the config file values"); else the node's own address
 // (NodeIPFromNode) and k3sClusterDNS.
 func (a *rancherArgs) takeDNS(k *Setup) {
-	last := func(name string, own []rancherSetting) ([]netip.Addr, Where, bool) {
+	own := func(ss []rancherSetting) (ips []netip.Addr) {
+		for _, s := range ss {
+			ips = append(ips, parseIPList(s.value)...)
+		}
+		return ips
+	}
+	pick := func(name string, ss []rancherSetting) ([]netip.Addr, Where, bool) {
 		for i := len(a.kubeletArgs) - 1; i >= 0; i-- {
 			if v, ok := kubeletArgOf(a.kubeletArgs[i].value, name); ok {
 				return parseIPList(v), a.kubeletArgs[i].at, true
 			}
 		}
-		var ips []netip.Addr
-		for _, s := range own {
-			ips = append(ips, parseIPList(s.value)...)
-		}
-		if len(own) == 0 {
+		if len(ss) == 0 {
 			return nil, Where{}, false
 		}
-		return ips, own[len(own)-1].at, true
+		return own(ss), ss[len(ss)-1].at, true
 	}
 	var set bool
-	k.NodeIPs, _, set = last("node-ip", a.nodeIP)
+	k.NodeIPs, _, set = pick("node-ip", a.nodeIP)
 	k.NodeIPFromNode = !set
-	k.ClusterDNS, k.ClusterDNSAt, set = last("cluster-dns", a.clusterDNS)
-	if !set {
+	if k.ClusterDNS, k.ClusterDNSAt, set = pick("cluster-dns", a.clusterDNS); !set {
 		// From k3s's own node IPs, not a --kubelet-arg's.
-		var own []netip.Addr
-		for _, s := range a.nodeIP {
-			own = append(own, parseIPList(s.value)...)
-		}
-		k.ClusterDNS, k.clusterDNSDefault = []netip.Addr{k3sClusterDNS(own)}, true
+		k.ClusterDNS, k.clusterDNSDefault = []netip.Addr{k3sClusterDNS(own(a.nodeIP))}, true
 		k.ClusterDNSAt = Where{File: k.Distro + "'s default service CIDR"}
 	}
 }

@@ -110,7 +110,6 @@ func Check(ctx context.Context, env Env, opts Options, fixers []Fixer) (*Report,
 	if rep.Notes == nil {
 		rep.Notes = []string{}
 	}
-	n.reportNoFile(rep)
 	if n.Pod != nil {
 		rep.ResolvConf.Link = n.Pod.Link
 		rep.ResolvConf.Generator = string(n.Pod.Generator)

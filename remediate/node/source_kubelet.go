@@ -17,9 +17,12 @@ import (
 // kubeletSource is kubelet, in whatever distribution runs it
 // (hostcfg/kubelet: one file a distribution): it decides which file pods
 // get, the pod file, and is read first.
-type kubeletSource struct{ none }
+type kubeletSource struct {
+	none
+	n *Node // the node read, for its report
+}
 
-func newKubelet() Source { return kubeletSource{} }
+func newKubelet() Source { return &kubeletSource{} }
 
 func (kubeletSource) Name() string    { return "kubelet" }
 func (kubeletSource) Paths() []string { return kubelet.Paths() }
@@ -29,8 +32,9 @@ func (kubeletSource) decidesPodFile() {}
 
 // Read finds which file kubelet hands to pods (its unit files from systemd
 // online), and reads it and the host's /etc/resolv.conf.
-func (kubeletSource) Read(ctx context.Context, g *Gathering) {
+func (s *kubeletSource) Read(ctx context.Context, g *Gathering) {
 	n, r := g.Node, g.Env.Root
+	s.n = n
 	var unitFiles []string
 	if n.Online {
 		bctx, cancel := context.WithTimeout(ctx, busTimeout)
@@ -99,9 +103,13 @@ func (n *Node) kubeletNodeIPs() {
 	}
 }
 
-// reportNoFile: with resolvConf "" pods get no file, and the report's
+// report: with resolvConf "" pods get no file, and the report's
 // nameservers are the ones kubelet makes up for them (DESIGN.md §4, no_file).
-func (n *Node) reportNoFile(rep *Report) {
+func (s *kubeletSource) report(rep *Report) {
+	n := s.n
+	if n == nil {
+		return
+	}
 	k := n.Kubelet
 	if !k.Present || n.PodFile != "" || k.Unknown != "" || k.ResolvConfSource == "default" {
 		return
