@@ -187,3 +187,35 @@ func TestCheckK3sUnitClusterDNS(t *testing.T) {
 		t.Errorf("findings %s", got)
 	}
 }
+
+// RKE1 v1.6.3: kubelet is the Docker container "kubelet" (root /ctr here),
+// started by rke-tools v0.1.111's entrypoint.sh with RKE's
+// --resolv-conf=/etc/resolv.conf and, as systemd-resolved runs, its own
+// --resolv-conf=/run/systemd/resolve/resolv.conf after it; /run is bound
+// from the node. check names resolved's uplink file, the node's own.
+func TestCheckContainerizedKubeletRKE1(t *testing.T) {
+	argv := []string{"kubelet", "--client-ca-file=/etc/kubernetes/ssl/kube-ca.pem", "--cluster-dns=10.43.0.10", "--cluster-domain=cluster.local",
+		"--hostname-override=node-1", "--resolv-conf=/etc/resolv.conf", "--root-dir=/var/lib/kubelet", "--cgroup-driver=cgroupfs", "--resolv-conf=/run/systemd/resolve/resolv.conf"}
+	dir := hostcfgtest.Files(t, map[string]string{
+		"etc/resolv.conf":                 "nameserver 127.0.0.53\noptions edns0 trust-ad\n",
+		"run/systemd/resolve/resolv.conf": "nameserver 10.43.0.10\nnameserver 192.0.2.53\n",
+		"ctr/etc/hostname":                "node-1\n",
+		"proc/3100/cmdline":               strings.Join(argv, "\x00") + "\x00",
+		"proc/3100/cgroup":                "0::/system.slice/docker-4f1c2d.scope\n",
+	})
+	if err := os.Symlink("/ctr", filepath.Join(dir, "proc/3100/root")); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, "ctr/run/systemd/resolve/resolv.conf")
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Link(filepath.Join(dir, "run/systemd/resolve/resolv.conf"), p); err != nil {
+		t.Fatal(err)
+	}
+	rep := checkOnline(t, dir)
+	if rep.ResolvConf.Path != "/run/systemd/resolve/resolv.conf" || rep.Kubelet.Source != "flag" || rep.Kubelet.PID != 3100 ||
+		codesOf(rep) != "nameserver-cluster-dns /run/systemd/resolve/resolv.conf:1 10.43.0.10" {
+		t.Errorf("pod file %q, kubelet %+v, findings %s", rep.ResolvConf.Path, rep.Kubelet, codesOf(rep))
+	}
+}
