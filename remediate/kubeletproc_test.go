@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -118,6 +119,25 @@ func TestCheckContainerizedKubeletTalos(t *testing.T) {
 		if err := os.Symlink("/ctr", filepath.Join(dir, "proc/2014/root")); err != nil {
 			t.Fatal(err)
 		}
+		if !shared {
+			// The container's file is its own resolved's stub file, by the
+			// link resolved would make: a stub the node's stub strategy
+			// would think its own.
+			p := filepath.Join(dir, "ctr/system/resolved/resolv.conf")
+			stub := filepath.Join(dir, "ctr/run/systemd/resolve/stub-resolv.conf")
+			if err := os.MkdirAll(filepath.Dir(stub), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(stub, []byte("# This is /run/systemd/resolve/stub-resolv.conf managed by man:systemd-resolved(8).\nnameserver 127.0.0.53\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Remove(p); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink("/run/systemd/resolve/stub-resolv.conf", p); err != nil {
+				t.Fatal(err)
+			}
+		}
 		if shared {
 			p := filepath.Join(dir, "ctr/system/resolved/resolv.conf")
 			if err := os.Remove(p); err != nil {
@@ -135,9 +155,16 @@ func TestCheckContainerizedKubeletTalos(t *testing.T) {
 		t.Errorf("bound from the node: pod file %q, kubelet %+v, findings %s", rep.ResolvConf.Path, rep.Kubelet, codesOf(rep))
 	}
 	rep = checkOnline(t, build(false))
-	if rep.ResolvConf.Path != "/system/resolved/resolv.conf" || codesOf(rep) != "nameserver-resolved-stub /system/resolved/resolv.conf:1 127.0.0.53" ||
+	if rep.ResolvConf.Path != "/system/resolved/resolv.conf" || codesOf(rep) != "nameserver-resolved-stub /system/resolved/resolv.conf:2 127.0.0.53" ||
 		!strings.Contains(strings.Join(rep.Notes, "\n"), "/proc/2014/root") {
 		t.Errorf("the container's own file: pod file %q, findings %s, notes %q", rep.ResolvConf.Path, codesOf(rep), rep.Notes)
+	}
+	// The node has a file at that path too: no strategy that edits the node
+	// (stub, a file) may be offered for the container's own.
+	for _, f := range rep.Findings {
+		if f.Code == finding.CodeResolvedStub && !slices.Equal(f.Fixes, []string{"kubelet"}) {
+			t.Errorf("the container's own file: %s offers %v, want only kubelet's own setting", f.Code, f.Fixes)
+		}
 	}
 }
 
