@@ -60,14 +60,35 @@ type LoopDocument struct {
 	Loop      int      `json:"loop"`
 	Addresses []string `json:"addresses"`
 	Why       []string `json:"why"`
-	Source    []string `json:"source"`
-	Lines     []string `json:"lines"`
-	ReadBy    []string `json:"read_by"`
-	Fixes     []string `json:"fixes"`
+	// Source, Lines and ReadBy: what writes the address, the lines it
+	// produced, what reads them (version 1's "FILE:LINE  text" strings).
+	Source []EntryDocument `json:"source"`
+	Lines  []EntryDocument `json:"lines"`
+	ReadBy []EntryDocument `json:"read_by"`
+	Fixes  []string        `json:"fixes"`
 	// FindingsCount is how many findings are parts of the loop (version
 	// 1's "findings", a count beside the top level's list).
 	FindingsCount int  `json:"findings_count"`
 	Ignored       bool `json:"ignored,omitempty"`
+}
+
+// EntryDocument is a part of a loop: a line of a file and what it says
+// there (Text), or, when it is no line of a file (kubelet handing pods a
+// file, systemd-resolved over D-Bus, a generator), Message alone with File
+// "" and Line 0.
+type EntryDocument struct {
+	File    string `json:"file"`
+	Line    int    `json:"line"`
+	Text    string `json:"text"`
+	Message string `json:"message"`
+}
+
+func entryDocuments(es []finding.Entry) []EntryDocument {
+	out := []EntryDocument{}
+	for _, e := range es {
+		out = append(out, EntryDocument{File: e.File, Line: e.Line, Text: e.Text, Message: e.Message})
+	}
+	return out
 }
 
 // PlanDocument is `unloop plan --output json`: the check, then the plan.
@@ -112,9 +133,13 @@ type SkipDocument struct {
 }
 
 // UpstreamDocument is an upstream the plan found, and whether it is used.
+// File and Line are where it was found ("" and 0 when it is no line of a
+// file: D-Bus, --upstream), Message says so in words (version 1's "from").
 type UpstreamDocument struct {
 	Address string `json:"address"`
-	From    string `json:"from"`
+	File    string `json:"file"`
+	Line    int    `json:"line"`
+	Message string `json:"message"`
 	Note    string `json:"note,omitempty"`
 	Error   string `json:"error,omitempty"`
 }
@@ -177,8 +202,8 @@ func NewCheckDocument(rep *node.Report) CheckDocument {
 	}
 	for _, l := range rep.Loops {
 		d.Loops = append(d.Loops, LoopDocument{
-			Loop: l.ID, Addresses: node.OrEmpty(l.Addresses), Why: node.OrEmpty(l.Why), Source: node.OrEmpty(l.Source),
-			Lines: node.OrEmpty(l.Lines), ReadBy: node.OrEmpty(l.ReadBy), Fixes: node.OrEmpty(l.Fixes), FindingsCount: l.Findings, Ignored: l.Ignored,
+			Loop: l.ID, Addresses: node.OrEmpty(l.Addresses), Why: node.OrEmpty(l.Why), Source: entryDocuments(l.Source),
+			Lines: entryDocuments(l.Lines), ReadBy: entryDocuments(l.ReadBy), Fixes: node.OrEmpty(l.Fixes), FindingsCount: l.Findings, Ignored: l.Ignored,
 		})
 	}
 	return d
@@ -206,7 +231,7 @@ func NewPlanDocument(pl *Plan, err error) PlanDocument {
 		d.Changes = append(d.Changes, cd)
 	}
 	for _, u := range pl.Upstreams {
-		d.Upstreams = append(d.Upstreams, UpstreamDocument{Address: u.Addr.String(), From: u.From, Note: u.Note, Error: u.Error})
+		d.Upstreams = append(d.Upstreams, UpstreamDocument{Address: u.Addr.String(), File: u.From.File, Line: u.From.Line, Message: u.From.Message, Note: u.Note, Error: u.Error})
 	}
 	if err != nil {
 		d.Error = err.Error()

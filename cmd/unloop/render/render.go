@@ -215,9 +215,9 @@ func writeLoop(b *strings.Builder, p painter, l remediate.LoopDocument, fs []rem
 			}
 		}
 	}
-	field("source", l.Source)
-	field("wrote", l.Lines)
-	field("read by", l.ReadBy)
+	field("source", entries(l.Source))
+	field("wrote", entries(l.Lines))
+	field("read by", entries(l.ReadBy))
 	field("why", l.Why)
 	switch {
 	case len(l.Fixes) > 0:
@@ -246,6 +246,16 @@ func writeLoop(b *strings.Builder, p painter, l remediate.LoopDocument, fs []rem
 		byCode = appendAt(byCode, string(f.Code), at)
 	}
 	field("findings", byCode)
+}
+
+// entries are a loop's entries as people read them: "FILE:LINE  text",
+// or the message of an entry that is no line of a file.
+func entries(es []remediate.EntryDocument) []string {
+	var out []string
+	for _, e := range es {
+		out = append(out, finding.Entry{File: e.File, Line: e.Line, Text: e.Text, Message: e.Message}.String())
+	}
+	return out
 }
 
 // appendAt adds at to code's entry ("code  at, at") of list.
@@ -419,7 +429,7 @@ func writeChanges(b *strings.Builder, p painter, d remediate.PlanDocument) {
 		if c.Error != "" {
 			state = p.paint("31", "not used: "+OneLine(c.Error))
 		}
-		fmt.Fprintf(b, "  upstream %s (%s; %s)\n", c.Address, c.From, state)
+		fmt.Fprintf(b, "  upstream %s (%s; %s)\n", c.Address, c.Message, state)
 	}
 	for _, c := range d.Changes {
 		b.WriteString("\n")
