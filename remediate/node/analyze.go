@@ -51,7 +51,7 @@ func (n *Node) classify(a netip.Addr) (addrKind, string) {
 		return kindLocal, fmt.Sprintf("%s is %s", a, why)
 	}
 	if k := n.Kubelet; k != nil && slices.Contains(k.ClusterDNS, a) {
-		return kindClusterDNS, fmt.Sprintf("%s is kubelet's clusterDNS (%s line %d), the cluster DNS Service: CoreDNS reaches itself through it", a, k.ClusterDNSAt.File, k.ClusterDNSAt.Line)
+		return kindClusterDNS, fmt.Sprintf("%s is kubelet's clusterDNS (%s), the cluster DNS Service: CoreDNS reaches itself through it", a, k.ClusterDNSAt)
 	}
 	return kindClean, ""
 }
