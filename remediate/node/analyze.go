@@ -382,7 +382,7 @@ func (n *Node) sourceOf(rf *resolvconf.File, a netip.Addr, kind addrKind) Origin
 		// file at that path: no node source wrote it, and a strategy that edits
 		// the node (stub, dhclient, a file) would change another file. Only
 		// kubelet's own setting, where its container is defined, fixes it.
-		n.trace("source of "+a.String()+" in "+rf.Path, "source", "the running kubelet's own root", "fixes", StrategyKubelet)
+		n.trace("source chosen", "addr", a, "file", rf.Path, "source", "the running kubelet's own root", "fixes", StrategyKubelet)
 		return Origin{Says: "the file is in the running kubelet's own root (its container's), not the node's", Fixes: []string{StrategyKubelet}}
 	}
 	o, by := n.origin(rf, a, kind)
