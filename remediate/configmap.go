@@ -30,7 +30,7 @@ func (p *planner) configMap(cm *kubeapi.ConfigMap, key, reason string, edit func
 	p.other = append(p.other, Change{Kind: KindConfigMap, Path: path, Action: "modify", Strategy: node.StrategyCorefile, Reason: reason,
 		ConfigMap: cm.ID(), Key: key, ResourceVersion: cm.ResourceVersion,
 		Diff: unifiedDiff(path, old, after), After: after, Command: cmd,
-		Skipped: "left to you: unloop plans ConfigMap edits, and does not write them through the API yet"})
+		Skipped: "left to you: unloop plans ConfigMap edits, and does not write them through the API yet", SkipReason: SkipLeftToUser})
 	return nil
 }
 
