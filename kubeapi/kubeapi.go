@@ -42,7 +42,13 @@ type Client struct {
 	// From says where the credentials came from ("--kubeconfig /path",
 	// "KUBECONFIG", "/etc/kubernetes/admin.conf", "in-cluster").
 	From string
+	// explicit: --kubeconfig or KUBECONFIG, which the user named.
+	explicit bool
 }
+
+// Explicit says whether the user named the credentials (--kubeconfig,
+// KUBECONFIG) rather than unloop finding them on the node or in the pod.
+func (c *Client) Explicit() bool { return c.explicit }
 
 // NodeKubeconfigs are the admin kubeconfigs a control-plane node keeps, in
 // order: kubeadm's and k3s's. They are read under the root (node paths).
@@ -75,6 +81,7 @@ func Connect(w Where) (*Client, error) {
 	var cfg *rest.Config
 	var from string
 	var err error
+	explicit := w.Kubeconfig != "" || w.Env != ""
 	switch {
 	case w.Kubeconfig != "" || w.Env != "":
 		rules := &clientcmd.ClientConfigLoadingRules{ExplicitPath: w.Kubeconfig}
@@ -120,7 +127,7 @@ func Connect(w Where) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("Kubernetes client (%s): %w", from, err)
 	}
-	return &Client{rc: rc, From: from}, nil
+	return &Client{rc: rc, From: from, explicit: explicit}, nil
 }
 
 // InCluster says whether this process runs in a pod with a service account,

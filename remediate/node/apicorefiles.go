@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"fmt"
 	"strings"
 
 	"github.com/unloop/unloop/hostcfg/corefile"
@@ -32,9 +33,16 @@ func (n *Node) readAPICorefiles(ctx context.Context, g *Gathering) {
 	for _, id := range APIConfigMaps {
 		ns, name, _ := strings.Cut(id, "/")
 		cm, err := api.ConfigMap(ctx, ns, name)
+		if err != nil && !api.Explicit() {
+			// Credentials unloop found (a control-plane node's admin.conf,
+			// the pod's service account) may not reach or may not be
+			// allowed: the node's own check goes on, and says so once.
+			n.Notes = append(n.Notes, fmt.Sprintf("%v; the cluster's DNS ConfigMaps were not read through the API", err))
+			return
+		}
 		if err != nil {
 			n.unreadable(err)
-			continue
+			return
 		}
 		if cm == nil {
 			continue

@@ -111,6 +111,8 @@ type Env struct {
 type ConfigMaps interface {
 	// ConfigMap reads namespace/name: nil and no error when it does not exist.
 	ConfigMap(ctx context.Context, namespace, name string) (*kubeapi.ConfigMap, error)
+	// Explicit: the user named the credentials (--kubeconfig, KUBECONFIG).
+	Explicit() bool
 }
 
 func (e Env) Logger() *slog.Logger {

@@ -91,6 +91,7 @@ func TestConfigMapCorefile(t *testing.T) {
 			t.Fatalf("check exited %d, want 2 and %q:\n%s", code, want, out)
 		}
 	}
+	credentials(t, c, root, looping)
 	out, _ = unloop(t, "check", "--root", root, "--kubeconfig", c.Kubeconfig, "-o", "json")
 	if want := `configmap/kube-system/coredns/Corefile (ConfigMap kube-system/coredns, data.Corefile) line 13: forward . 0.0.0.0`; !strings.Contains(out, want) {
 		t.Fatalf("check's JSON does not name the ConfigMap (%q):\n%s", want, out)
@@ -124,5 +125,44 @@ func TestConfigMapCorefile(t *testing.T) {
 
 	if out, code := unloop(t, "check", "--root", root, "--kubeconfig", c.Kubeconfig); code != 0 {
 		t.Fatalf("check after the fix exited %d:\n%s", code, out)
+	}
+}
+
+// credentials: a control-plane node's admin.conf under the root is used
+// without any flag; credentials unloop found that reach no API server are a
+// note and the node's check goes on; a --kubeconfig that reaches none is an
+// error.
+func credentials(t *testing.T, c *cluster.Cluster, root, looping string) {
+	good, err := os.ReadFile(c.Kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Port 1 on loopback: nothing listens there.
+	bad := regexp.MustCompile(`server: https://127\.0\.0\.1:\d+`).ReplaceAll(good, []byte("server: https://127.0.0.1:1"))
+	node := t.TempDir()
+	if err := os.CopyFS(node, os.DirFS(root)); err != nil {
+		t.Fatal(err)
+	}
+	conf := filepath.Join(node, "etc/kubernetes/admin.conf")
+	if err := os.MkdirAll(filepath.Dir(conf), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, conf string
+		args       []string
+		code       int
+		want       string
+	}{
+		{"admin.conf", string(good), nil, 2, "configmap/kube-system/coredns/Corefile:13  forward . 0.0.0.0"},
+		{"admin.conf, no API server", string(bad), nil, 0, "the cluster's DNS ConfigMaps were not read through the API"},
+		{"--kubeconfig, no API server", string(bad), []string{"--kubeconfig", conf}, 1, "unreadable"},
+	} {
+		if err := os.WriteFile(conf, []byte(tc.conf), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		out, code := unloop(t, append([]string{"check", "--root", node}, tc.args...)...)
+		if code != tc.code || !strings.Contains(out, tc.want) {
+			t.Errorf("%s: check exited %d, want %d and %q:\n%s", tc.name, code, tc.code, tc.want, out)
+		}
 	}
 }
