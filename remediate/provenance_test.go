@@ -286,7 +286,9 @@ func TestDNSServerPodsOnline(t *testing.T) {
 // copy of the pod file is still read.
 func TestTenantSandboxesNotRead(t *testing.T) {
 	const dnsUID = "aaaaaaaa-0000-4000-8000-000000000002"
-	bundle := func(id string) string { return "/run/containerd/io.containerd.runtime.v2.task/k8s.io/" + id + "/config.json" }
+	bundle := func(id string) string {
+		return "/run/containerd/io.containerd.runtime.v2.task/k8s.io/" + id + "/config.json"
+	}
 	dir, opts := provenanceTree(t, map[string]string{
 		bundle("dns1"): `{"annotations":{"io.kubernetes.cri.container-type":"sandbox","io.kubernetes.cri.sandbox-name":"coredns-abc","io.kubernetes.cri.sandbox-namespace":"kube-system","io.kubernetes.cri.sandbox-uid":"` + dnsUID + `"}}`,
 		"/var/lib/containerd/io.containerd.grpc.v1.cri/sandboxes/dns1/resolv.conf": "nameserver 192.0.2.53\n",
