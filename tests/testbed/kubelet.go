@@ -8,11 +8,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/unloop/unloop/tests/node"
+	"golang.org/x/sys/unix"
 )
 
 // A real kubelet (v1.34.4, built by `make deps` from tests/kubelet) on
@@ -413,4 +415,45 @@ func KubeletResolvConf(t testing.TB, n *node.Node) string {
 		t.Fatalf("kubelet's /configz has no resolvConf")
 	}
 	return rc
+}
+
+// SandboxTimes are when the runtime made sandbox id and when it started the
+// newest run of its first container (zero while none has started), from
+// crictl inspectp and inspect: the runtime's own clock, this machine's (a
+// node shares the kernel).
+func SandboxTimes(t testing.TB, n *node.Node, id string) (created, started time.Time) {
+	t.Helper()
+	var sb struct {
+		Status struct {
+			CreatedAt time.Time `json:"createdAt"`
+		} `json:"status"`
+	}
+	crictlJSON(t, n, &sb, "inspectp", "-o", "json", id)
+	cs := Containers(t, n, id)
+	if len(cs) == 0 {
+		return sb.Status.CreatedAt, time.Time{}
+	}
+	var c struct {
+		Status struct {
+			StartedAt time.Time `json:"startedAt"`
+		} `json:"status"`
+	}
+	crictlJSON(t, n, &c, "inspect", "-o", "json", cs[0].ID)
+	return sb.Status.CreatedAt, c.Status.StartedAt
+}
+
+// UnitStarted is when unit's main process last started, from systemd's
+// ExecMainStartTimestampMonotonic: CLOCK_MONOTONIC, which a node shares
+// with this machine, returned as this machine's wall time.
+func UnitStarted(t testing.TB, n *node.Node, unit string) time.Time {
+	t.Helper()
+	us, err := strconv.ParseInt(strings.TrimSpace(n.Run("systemctl", "show", "--value", "-p", "ExecMainStartTimestampMonotonic", unit)), 10, 64)
+	if err != nil {
+		t.Fatalf("%s's ExecMainStartTimestampMonotonic: %v", unit, err)
+	}
+	var now unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &now); err != nil {
+		t.Fatal(err)
+	}
+	return time.Now().Add(-time.Duration(now.Nano() - us*1000))
 }
