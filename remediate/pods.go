@@ -1,6 +1,8 @@
 package remediate
 
 import (
+	"strings"
+
 	"github.com/unloop/unloop/remediate/node"
 
 	"context"
@@ -28,17 +30,25 @@ func recreateChange(ctx context.Context, env node.Env, opts node.Options, n *nod
 	}
 	switch {
 	case opts.Offline:
-		c.Skipped = "offline"
+		c.skip(SkipOffline, "offline")
 	case opts.NoRecreatePods:
-		c.Skipped = "--no-recreate-pods"
+		c.skip(SkipNoRecreatePods, "--no-recreate-pods")
 	case opts.NoVerify:
-		c.Skipped = "--no-verify: pods are recreated only after a verified fix"
+		c.skip(SkipNoVerify, "--no-verify: pods are recreated only after a verified fix")
 	case n.Runtime == nil:
-		c.Skipped = n.RuntimeNote
+		c.skip(SkipNoRuntime, n.RuntimeNote)
 	case len(c.Sandboxes) < len(names):
-		c.Skipped = "the container runtime does not list them all"
+		c.skip(SkipRuntimeIncomplete, "the container runtime does not list them all")
 	default:
-		c.Skipped = kubeletRuns(ctx, env, n)
+		if why := kubeletRuns(ctx, env, n); why != "" {
+			// pods.KubeletRuns says "can't tell whether …" when neither
+			// the bus nor /healthz answered, else that kubelet is not running.
+			reason := SkipKubeletNotRunning
+			if strings.HasPrefix(why, "can't tell") {
+				reason = SkipStateUnknown
+			}
+			c.skip(reason, why)
+		}
 	}
 	if c.Skipped != "" {
 		c.Sandboxes = nil

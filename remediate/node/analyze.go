@@ -51,7 +51,7 @@ func (n *Node) classify(a netip.Addr) (addrKind, string) {
 		return kindLocal, fmt.Sprintf("%s is %s", a, why)
 	}
 	if k := n.Kubelet; k != nil && slices.Contains(k.ClusterDNS, a) {
-		return kindClusterDNS, fmt.Sprintf("%s is kubelet's clusterDNS (%s line %d), the cluster DNS Service: CoreDNS reaches itself through it", a, k.ClusterDNSAt.File, k.ClusterDNSAt.Line)
+		return kindClusterDNS, fmt.Sprintf("%s is kubelet's clusterDNS (%s), the cluster DNS Service: CoreDNS reaches itself through it", a, k.ClusterDNSAt)
 	}
 	return kindClean, ""
 }
@@ -368,6 +368,14 @@ func OrEmpty[T any](s []T) []T {
 // else one that knows it from the running service; else the file's writer.
 // With none, the fixes that need no source.
 func (n *Node) sourceOf(rf *resolvconf.File, a netip.Addr, kind addrKind) Origin {
+	if rf == n.Pod && n.Kubelet.PodRoot != nil {
+		// The file is the containerized kubelet's own, apart from the node's
+		// file at that path: no node source wrote it, and a strategy that edits
+		// the node (stub, dhclient, a file) would change another file. Only
+		// kubelet's own setting, where its container is defined, fixes it.
+		n.trace("source of "+a.String()+" in "+rf.Path, "source", "the running kubelet's own root", "fixes", StrategyKubelet)
+		return Origin{Says: "the file is in the running kubelet's own root (its container's), not the node's", Fixes: []string{StrategyKubelet}}
+	}
 	o, by := n.origin(rf, a, kind)
 	if by != "" {
 		n.trace("source of "+a.String()+" in "+rf.Path, "source", by, "says", o.Says)
