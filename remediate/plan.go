@@ -6,6 +6,7 @@ import (
 	"github.com/unloop/unloop/remediate/finding"
 	"github.com/unloop/unloop/remediate/node"
 	dnsprobe "github.com/unloop/unloop/remediate/probe"
+	"github.com/unloop/unloop/remediate/trace"
 
 	"bytes"
 	"context"
@@ -313,16 +314,19 @@ func MakePlan(ctx context.Context, env node.Env, opts node.Options) (*Plan, erro
 
 func planFor(ctx context.Context, env node.Env, opts node.Options, rep *node.Report, n *node.Node) (*Plan, error) {
 	pl := &Plan{Report: rep, Strategies: []string{}, Changes: []Change{}, Upstreams: []node.Candidate{}, Unfixed: []node.Finding{}, node: n}
+	tr := trace.New(env.Logger())
 	if rep.HasUnreadable() {
+		tr.Fact("plan", "strategies", "none", "why", "an input can't be read, or the root is not a node: no plan")
 		return pl, nil
 	}
-	byStrategy, stale := assign(pl, rep, opts)
+	byStrategy, stale := assign(pl, rep, opts, tr)
 	defer func() {
 		if len(stale) > 0 {
 			// The pods are named: the generic "delete the DNS pods" is not needed.
 			pl.Changes = slices.DeleteFunc(pl.Changes, func(c Change) bool { return c.Kind == KindPods })
 			pl.Changes = append(pl.Changes, recreateChange(ctx, env, opts, n, slices.Compact(stale)))
 		}
+		tracePlanned(tr, pl)
 	}()
 	if len(byStrategy) == 0 {
 		return pl, nil
@@ -373,24 +377,26 @@ func planFor(ctx context.Context, env node.Env, opts node.Options, rep *node.Rep
 // assign gives each error finding its strategy; those with none go to
 // pl.Unfixed, and stale pod copies are listed apart: the file fix is right,
 // and the pods are recreated after it.
-func assign(pl *Plan, rep *node.Report, opts node.Options) (map[string][]node.Finding, []string) {
+func assign(pl *Plan, rep *node.Report, opts node.Options, tr trace.Log) (map[string][]node.Finding, []string) {
 	byStrategy := map[string][]node.Finding{}
 	var stale []string
 	for _, f := range rep.Findings {
+		// A loop has one fix where one strategy fixes every part of it.
+		s, loopFixes := "", []string(nil)
+		if f.Loop > 0 {
+			loopFixes = rep.Loops[f.Loop-1].Fixes
+			s = chooseStrategy(node.Finding{Fixes: loopFixes}, opts.Strategies)
+		}
+		if s == "" {
+			s = chooseStrategy(f, opts.Strategies)
+		}
+		traceChoice(tr, f, loopFixes, opts.Strategies, s)
 		if f.Severity != finding.SevError || f.Ignored {
 			continue
 		}
 		if f.Code == finding.CodePodResolvStale {
 			stale = append(stale, f.Pod)
 			continue
-		}
-		// A loop has one fix where one strategy fixes every part of it.
-		s := ""
-		if f.Loop > 0 {
-			s = chooseStrategy(node.Finding{Fixes: rep.Loops[f.Loop-1].Fixes}, opts.Strategies)
-		}
-		if s == "" {
-			s = chooseStrategy(f, opts.Strategies)
 		}
 		if s == "" {
 			pl.Unfixed = append(pl.Unfixed, f)

@@ -4,6 +4,7 @@ import (
 	"strings"
 
 	"github.com/unloop/unloop/remediate/node"
+	"github.com/unloop/unloop/remediate/trace"
 
 	"context"
 	"slices"
@@ -92,9 +93,14 @@ func recreatePods(ctx context.Context, env node.Env, res *Result) {
 			res.StaleSkipped = c.Skipped
 		}
 	}
+	tr := trace.New(env.Logger())
+	if len(res.StillStale) > 0 {
+		tr.Fact("recreate", "pods", trace.List(res.StillStale), "skipped", res.StaleSkipped)
+	}
 	i := slices.IndexFunc(pl.Changes, func(c Change) bool { return c.Kind == KindPods && c.Skipped == "" && len(c.Sandboxes) > 0 })
 	if i < 0 || pl.node == nil || pl.node.Runtime == nil {
 		return
 	}
+	tr.Fact("recreate", "pods", trace.List(pl.Changes[i].Pods), "how", "remove each sandbox through the runtime, wait for kubelet's new one", "wait", podWait)
 	res.Recreated, res.StillStale = pods.Recreate(ctx, pl.node.Runtime, pl.Changes[i].Sandboxes, podWait, env.Logger())
 }

@@ -17,6 +17,7 @@ var corefileStrategy = Strategy{
 	// It fixes a finding of the pod file only where no kubelet hands the
 	// file to pods: then a Corefile of the node is what reads it.
 	Applies:   func(n *node.Node) bool { return !n.Kubelet.Present && n.CorefileForwardsTo(n.Pod) },
+	When:      "no kubelet hands the file to pods, and a Corefile of the node forwards to it",
 	readsFile: true,
 	plan:      planCorefile,
 }

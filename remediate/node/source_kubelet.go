@@ -51,7 +51,9 @@ func (s *kubeletSource) Read(ctx context.Context, g *Gathering) {
 		n.Kubelet = n.runningKubelet(r, n.Kubelet)
 	}
 	n.PodFile = n.Kubelet.ResolvConf
-	n.trace("kubelet", "distro", n.Kubelet.Distro, "present", n.Kubelet.Present, "why", n.kubeletStep())
+	if n.tr.On() {
+		n.trace("kubelet", "distro", n.Kubelet.Distro, "present", n.Kubelet.Present, "why", n.kubeletStep())
+	}
 	n.Host = load(n, func() (*resolvconf.File, error) { return readResolv(r, "/etc/resolv.conf") })
 	if n.Kubelet.Unknown != "" {
 		return // no pod file judged from a guess (runningKubelet's note says why)
