@@ -482,10 +482,13 @@ func becomesHealthy(ctx context.Context, env node.Env, unit, addr string) error 
 		if time.Since(start) >= healthzWait {
 			return fmt.Errorf("%s not healthy %v after its restart: /healthz on %s: %v (see journalctl -u %s)", unit, healthzWait, addr, last, unit)
 		}
+		// Asked every 25 ms: until kubelet listens each ask is a refused
+		// connection on loopback (no cost), and every poll interval is paid
+		// by the pods waiting for apply (issue 27).
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("watching %s after its restart: %w", unit, ctx.Err())
-		case <-time.After(100 * time.Millisecond):
+		case <-time.After(25 * time.Millisecond):
 		}
 	}
 }

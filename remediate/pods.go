@@ -23,7 +23,7 @@ var podWait = 60 * time.Second
 // when it can, and otherwise leaves them to the user (the kubectl line).
 func recreateChange(ctx context.Context, env node.Env, opts node.Options, n *node.Node, names []string) Change {
 	c := Change{Kind: KindPods, Action: "recreate", Pods: names, Node: n.Kubelet.NodeName,
-		Reason: "these DNS-server pods hold a copy of the pod file with a looping address: their sandboxes are removed through the container runtime, one at a time, and kubelet makes new ones with the clean file"}
+		Reason: "these DNS-server pods hold a copy of the pod file with a looping address: their sandboxes are removed through the container runtime (replicas of one owner one at a time), and kubelet makes new ones with the clean file"}
 	for _, pc := range n.PodCopies {
 		if pc.Live != nil && slices.Contains(names, pc.Live.Pod()) && !slices.ContainsFunc(c.Sandboxes, func(s cri.Sandbox) bool { return s.ID == pc.Live.ID }) {
 			c.Sandboxes = append(c.Sandboxes, *pc.Live)

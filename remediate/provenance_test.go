@@ -278,6 +278,48 @@ func TestDNSServerPodsOnline(t *testing.T) {
 	}
 }
 
+// TestTenantSandboxesNotRead: online the runtime names every sandbox, so
+// only a DNS server pod's sandbox files are read: a tenant's sandbox bundle
+// and its container's (here not even JSON) are not opened at all (issue 27:
+// on a node of 100 pods a check read 200 bundles), so they neither slow the
+// check nor make it report an unreadable file, while the DNS server pod's
+// copy of the pod file is still read.
+func TestTenantSandboxesNotRead(t *testing.T) {
+	const dnsUID = "aaaaaaaa-0000-4000-8000-000000000002"
+	bundle := func(id string) string {
+		return "/run/containerd/io.containerd.runtime.v2.task/k8s.io/" + id + "/config.json"
+	}
+	dir, opts := provenanceTree(t, map[string]string{
+		bundle("dns1"): `{"annotations":{"io.kubernetes.cri.container-type":"sandbox","io.kubernetes.cri.sandbox-name":"coredns-abc","io.kubernetes.cri.sandbox-namespace":"kube-system","io.kubernetes.cri.sandbox-uid":"` + dnsUID + `"}}`,
+		"/var/lib/containerd/io.containerd.grpc.v1.cri/sandboxes/dns1/resolv.conf": "nameserver 192.0.2.53\n",
+		bundle("shop1"):   "not json: a tenant's sandbox",
+		bundle("shopweb"): "not json: the tenant's container",
+	})
+	opts.Offline = false
+	rt := &fakeRuntime{sandboxes: []cri.Sandbox{
+		{ID: "dns1", Name: "coredns-abc", Namespace: "kube-system", UID: dnsUID, Labels: map[string]string{"k8s-app": "kube-dns"}, Ready: true},
+		{ID: "shop1", Name: "web-1", Namespace: "shop", UID: tenantUID, Labels: map[string]string{"app": "web"}, Ready: true},
+	}}
+	root := mustRoot(t, dir).Recording()
+	env := node.Env{Root: root, Runtime: func(context.Context, string) (node.Runtime, error) { return rt, nil }}
+	opts.RuntimeEndpoint = "unix:///run/containerd/containerd.sock"
+	rep, n, err := Check(context.Background(), env, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.HasUnreadable() {
+		t.Errorf("findings %q: a tenant's sandbox files were read", codes(rep.Findings))
+	}
+	for _, id := range []string{"shop1", "shopweb"} {
+		if slices.Contains(root.Inputs(), bundle(id)) {
+			t.Errorf("%s was read", bundle(id))
+		}
+	}
+	if !slices.ContainsFunc(n.PodCopies, func(pc node.PodCopy) bool { return pc.Sandbox.ID == "dns1" }) {
+		t.Errorf("the DNS server pod's copy of the pod file was not read: %+v", n.PodCopies)
+	}
+}
+
 // TestDNSServerPodLeftToUser: on the node that loops through dhclient, a
 // kube-system CoreDNS pod's own loop, its Corefile forwarding to itself, or
 // its copy of the pod file unreadable, never stops the node's fix: apply

@@ -69,25 +69,15 @@ func classify(argv []string) string {
 // has no /proc.
 func FindProcess(r *hostcfg.Root) (*Process, error) {
 	r = r.Unrecorded()
-	ents, err := r.ReadDir("/proc")
-	if err != nil {
-		return nil, fmt.Errorf("looking for the running kubelet: %w", err)
-	}
 	var found []*Process
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid <= 0 {
-			continue
-		}
-		// A process may end between the listing and the read: skipped.
-		data, ok, err := r.ReadFileIfExists("/proc/" + e.Name() + "/cmdline")
-		if err != nil || !ok {
-			continue
-		}
+	err := r.EachProcess("cmdline", hostcfg.MaxFileSize, func(pid int, data []byte) {
 		argv := splitCmdline(data)
 		if d := classify(argv); d != "" && !inPod(r, pid) {
 			found = append(found, &Process{PID: pid, Argv: argv, Distro: d})
 		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("looking for the running kubelet: %w", err)
 	}
 	slices.SortStableFunc(found, func(a, b *Process) int {
 		if (a.Distro == DistroKubelet) != (b.Distro == DistroKubelet) {

@@ -60,6 +60,37 @@ const (
 // List reads the running sandboxes of containerd and CRI-O. A bundle that
 // can't be read or parsed is an error naming it; the others are still listed.
 func List(r *hostcfg.Root) ([]Sandbox, error) {
+	return list(r, func(string) Listed { return Read })
+}
+
+// Listed is what the runtime said of an ID found among its bundles.
+type Listed int
+
+const (
+	// Read: the runtime was not asked, or the sandbox is one whose files
+	// unloop reads (a DNS server pod's): its bundle is read.
+	Read Listed = iota
+	// Unread: the runtime lists the sandbox and it is another pod's: it is
+	// listed by its ID alone, its bundle not read.
+	Unread
+	// Unlisted: the runtime does not list it as a sandbox (a container's
+	// bundle, or a sandbox made or removed since it was asked): not read, not
+	// listed.
+	Unlisted
+)
+
+// ListListed is List where the runtime was asked (CRI), which already says
+// whose each sandbox is: listed(id) says what to do with each bundle. Only
+// the DNS server pods' bundles are read, so on a node of 100 pods a check
+// opens a few files, not 200 (a sandbox's and its container's), and nothing
+// of a tenant's pod is read at all (DESIGN.md §2b). An Unread sandbox has
+// only Runtime, ID, Bundle and ResolvConf, where the runtime keeps the copy
+// by default (CRI-O's annotation could name another place; it is not read).
+func ListListed(r *hostcfg.Root, listed func(id string) Listed) ([]Sandbox, error) {
+	return list(r, listed)
+}
+
+func list(r *hostcfg.Root, listed func(id string) Listed) ([]Sandbox, error) {
 	var out []Sandbox
 	var errs []error
 	add := func(sb *Sandbox, err error) {
@@ -69,17 +100,35 @@ func List(r *hostcfg.Root) ([]Sandbox, error) {
 			out = append(out, *sb)
 		}
 	}
-	ids, err := r.ReadDir(ContainerdBundles)
-	errs = append(errs, err)
-	for _, e := range ids {
-		add(containerd(r, e.Name()))
-	}
-	ids, err = r.ReadDir(CRIORun)
-	errs = append(errs, err)
-	for _, e := range ids {
-		add(crio(r, e.Name()))
+	for _, rt := range []struct {
+		dir        string
+		read, stub func(r *hostcfg.Root, id string) (*Sandbox, error)
+	}{
+		{ContainerdBundles, containerd, containerdStub},
+		{CRIORun, crio, crioStub},
+	} {
+		ids, err := r.ReadDir(rt.dir)
+		errs = append(errs, err)
+		for _, e := range ids {
+			switch listed(e.Name()) {
+			case Read:
+				add(rt.read(r, e.Name()))
+			case Unread:
+				add(rt.stub(r, e.Name()))
+			}
+		}
 	}
 	return out, errors.Join(errs...)
+}
+
+func containerdStub(_ *hostcfg.Root, id string) (*Sandbox, error) {
+	return &Sandbox{Runtime: "containerd", ID: id, Bundle: path.Join(ContainerdBundles, id, "config.json"),
+		ResolvConf: path.Join(ContainerdSandboxes, id, "resolv.conf")}, nil
+}
+
+func crioStub(_ *hostcfg.Root, id string) (*Sandbox, error) {
+	return &Sandbox{Runtime: "cri-o", ID: id, Bundle: path.Join(CRIORun, id, "userdata", "config.json"),
+		ResolvConf: path.Join(CRIOStorage, id, "userdata", "resolv.conf")}, nil
 }
 
 type spec struct {
@@ -105,8 +154,9 @@ func containerd(r *hostcfg.Root, id string) (*Sandbox, error) {
 		return nil, err
 	}
 	a := s.Annotations
-	return &Sandbox{Runtime: "containerd", ID: id, Name: a[containerdName], Namespace: a[containerdNamespace], UID: a[containerdUID],
-		Bundle: bundle, ResolvConf: path.Join(ContainerdSandboxes, id, "resolv.conf")}, nil
+	sb, _ := containerdStub(r, id)
+	sb.Name, sb.Namespace, sb.UID = a[containerdName], a[containerdNamespace], a[containerdUID]
+	return sb, nil
 }
 
 func crio(r *hostcfg.Root, id string) (*Sandbox, error) {
@@ -121,12 +171,12 @@ func crio(r *hostcfg.Root, id string) (*Sandbox, error) {
 			return nil, hostcfg.Errorf(bundle, 0, "annotation %s is not a JSON object: %v", crioLabels, err)
 		}
 	}
-	rc := s.Annotations[crioResolvPath]
-	if rc == "" {
-		rc = path.Join(CRIOStorage, id, "userdata", "resolv.conf")
+	sb, _ := crioStub(r, id)
+	sb.Name, sb.Namespace, sb.UID, sb.Labels = labels[podName], labels[podNamespace], labels[podUID], labels
+	if rc := s.Annotations[crioResolvPath]; rc != "" {
+		sb.ResolvConf = rc
 	}
-	return &Sandbox{Runtime: "cri-o", ID: id, Name: labels[podName], Namespace: labels[podNamespace], UID: labels[podUID],
-		Labels: labels, Bundle: bundle, ResolvConf: rc}, nil
+	return sb, nil
 }
 
 // ShortID is a sandbox ID as crictl shows it: its first 12 characters.

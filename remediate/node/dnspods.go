@@ -102,9 +102,25 @@ type pods struct {
 func (n *Node) readPods(ctx context.Context, env Env, opts Options) *pods {
 	r := env.Root
 	ps := &pods{byUID: map[string]*PodInfo{}, sel: opts.DNSServerPods.OrDefault()}
-	ps.sandboxes = load(n, func() ([]sandbox.Sandbox, error) { return sandbox.List(r) })
 	live := n.askRuntime(ctx, env, opts)
 	ps.live = live
+	ps.sandboxes = load(n, func() ([]sandbox.Sandbox, error) {
+		if live == nil {
+			return sandbox.List(r)
+		}
+		// The runtime named every sandbox: only DNS server pods' bundles
+		// are read (see ListListed).
+		return sandbox.ListListed(r, func(id string) sandbox.Listed {
+			l, ok := live[id]
+			if !ok {
+				return sandbox.Unlisted
+			}
+			if dns, _ := ps.sel.Match(l.Namespace, l.Name, l.Labels); dns {
+				return sandbox.Read
+			}
+			return sandbox.Unread
+		})
+	})
 	for i, sb := range ps.sandboxes {
 		if l, ok := live[sb.ID]; ok {
 			ps.sandboxes[i] = withLive(sb, l)

@@ -1,6 +1,6 @@
 // Package pods recreates DNS-server pods through the container runtime (CRI)
-// after a verified fix: their sandboxes are removed one at a time, and
-// kubelet makes each a new one with the clean pod file. What to recreate,
+// after a verified fix: their sandboxes are removed (replicas of one owner
+// one at a time), and kubelet makes each a new one with the clean pod file. What to recreate,
 // and whether, is the plan's (remediate); this package only carries it out.
 package pods
 
@@ -8,6 +8,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/unloop/unloop/hostcfg/cri"
@@ -61,28 +63,78 @@ func KubeletRuns(ctx context.Context, bus Units, k Kubelet) string {
 	return ""
 }
 
-// Recreate removes the sandboxes one at a time, each followed by a wait of
-// up to wait for kubelet's new one. A pod that is not back in time is
-// stale: it still holds the old file.
+// Recreate removes the sandboxes, each followed by a wait of up to wait for
+// kubelet's new one. Pods of different owners are recreated at the same
+// time: a pod's new sandbox costs kubelet about a second (its relist, the
+// sandbox, the containers), and one after the other that second was paid
+// once per DNS server pod. Replicas of one owner (a Deployment's pods on
+// this node) go one at a time, so the others keep serving while one is
+// made again. A pod that is not back in time is stale: it still holds the
+// old file. Both lists keep the order of sandboxes.
 func Recreate(ctx context.Context, rt Runtime, sandboxes []cri.Sandbox, wait time.Duration, log *slog.Logger) (recreated, stale []string) {
-	for _, sb := range sandboxes {
-		start := time.Now()
-		rctx, cancel := context.WithTimeout(ctx, wait)
-		err := rt.Remove(rctx, sb.ID)
-		cancel()
-		var next cri.Sandbox
-		if err == nil {
-			wctx, cancel := context.WithTimeout(ctx, wait)
-			next, err = rt.WaitReady(wctx, sb)
-			cancel()
+	back := make([]bool, len(sandboxes))
+	var groups [][]int
+	at := map[string]int{}
+	for i, sb := range sandboxes {
+		k := owner(sb)
+		g, ok := at[k]
+		if !ok {
+			g = len(groups)
+			at[k] = g
+			groups = append(groups, nil)
 		}
-		if err != nil {
-			log.Warn("pod not recreated: it still holds the old file", "pod", sb.Pod(), "err", err)
+		groups[g] = append(groups[g], i)
+	}
+	var wg sync.WaitGroup
+	for _, g := range groups {
+		wg.Go(func() {
+			for _, i := range g {
+				back[i] = recreateOne(ctx, rt, sandboxes[i], wait, log)
+			}
+		})
+	}
+	wg.Wait()
+	for i, sb := range sandboxes {
+		if back[i] {
+			recreated = append(recreated, sb.Pod())
+		} else {
 			stale = append(stale, sb.Pod())
-			continue
 		}
-		log.Info("recreated", "pod", sb.Pod(), "sandbox", sandbox.ShortID(next.ID), "after", time.Since(start).Round(100*time.Millisecond))
-		recreated = append(recreated, sb.Pod())
 	}
 	return recreated, stale
+}
+
+// recreateOne removes sb and waits for the pod's new sandbox.
+func recreateOne(ctx context.Context, rt Runtime, sb cri.Sandbox, wait time.Duration, log *slog.Logger) bool {
+	start := time.Now()
+	rctx, cancel := context.WithTimeout(ctx, wait)
+	err := rt.Remove(rctx, sb.ID)
+	cancel()
+	var next cri.Sandbox
+	if err == nil {
+		wctx, cancel := context.WithTimeout(ctx, wait)
+		next, err = rt.WaitReady(wctx, sb)
+		cancel()
+	}
+	if err != nil {
+		log.Warn("pod not recreated: it still holds the old file", "pod", sb.Pod(), "err", err)
+		return false
+	}
+	log.Info("recreated", "pod", sb.Pod(), "sandbox", sandbox.ShortID(next.ID), "after", time.Since(start).Round(100*time.Millisecond))
+	return true
+}
+
+// owner names the controller a pod's replicas share, from what kubelet
+// labels its sandbox with: a Deployment's pods (label pod-template-hash)
+// are named REPLICASET-SUFFIX, a StatefulSet's or DaemonSet's (label
+// controller-revision-hash) NAME-ORDINAL or NAME-SUFFIX (Kubernetes v1.34
+// pkg/controller: the generated names). Any other pod (a static pod, one
+// made by hand) is its own.
+func owner(sb cri.Sandbox) string {
+	_, rs := sb.Labels["pod-template-hash"]
+	_, rev := sb.Labels["controller-revision-hash"]
+	if i := strings.LastIndexByte(sb.Name, '-'); (rs || rev) && i > 0 {
+		return sb.Namespace + "/" + sb.Name[:i]
+	}
+	return sb.Namespace + "/" + sb.Name + "/" + sb.UID
 }

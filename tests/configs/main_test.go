@@ -52,7 +52,7 @@ func must(t testing.TB, err error) {
 
 // bootNode boots a node with the unloop binary at /usr/bin/unloop (a link to
 // the read-only bind at /opt/unloop) and files written before boot.
-func bootNode(t *testing.T, opts node.Options) *node.Node {
+func bootNode(t testing.TB, opts node.Options) *node.Node {
 	t.Helper()
 	if opts.Files == nil {
 		opts.Files = map[string]node.File{}
@@ -65,7 +65,7 @@ func bootNode(t *testing.T, opts node.Options) *node.Node {
 // (testbed.KubeletOptions), started and healthy on a standalone config
 // without resolvConf (pods get the node's /etc/resolv.conf) plus extra. It
 // returns the config.
-func kubeletNode(t *testing.T, opts node.Options, extra string) (*node.Node, string) {
+func kubeletNode(t testing.TB, opts node.Options, extra string) (*node.Node, string) {
 	t.Helper()
 	n := bootNode(t, testbed.KubeletOptions(t, opts))
 	config := testbed.KubeletConfigFor(n, extra)
@@ -75,7 +75,7 @@ func kubeletNode(t *testing.T, opts node.Options, extra string) (*node.Node, str
 
 // kubeletRunsWith waits until the running kubelet is healthy and returns the
 // resolvConf it runs with (its /configz).
-func kubeletRunsWith(t *testing.T, n *node.Node) string {
+func kubeletRunsWith(t testing.TB, n *node.Node) string {
 	t.Helper()
 	testbed.WaitFor(t, time.Minute, "kubelet's /healthz ok", func() bool { return testbed.KubeletHealthz(t, n, 10248) == "ok" })
 	return testbed.KubeletResolvConf(t, n)
@@ -83,7 +83,7 @@ func kubeletRunsWith(t *testing.T, n *node.Node) string {
 
 // installUnits writes configs/'s units and default config where a package
 // or cloud-init puts them, and reloads systemd.
-func installUnits(t *testing.T, n *node.Node) {
+func installUnits(t testing.TB, n *node.Node) {
 	t.Helper()
 	for _, u := range []string{"unloop.service", "unloop-reapply.service", "unloop.path"} {
 		must(t, n.WriteFile("/etc/systemd/system/"+u, configFile(t, u), 0o644))
@@ -110,7 +110,7 @@ WantedBy=multi-user.target
 
 // newNet makes the test's network: ulcfg-netN and ulcfg-nodeN, with the
 // node at 10.98.N.2 and the upstream CoreDNS at 10.98.N.1.
-func newNet(t *testing.T) *testbed.Net {
+func newNet(t testing.TB) *testbed.Net {
 	t.Helper()
 	nw := testbed.NewNet(t, "ulcfg-", "10.98")
 	nw.AddNodeAddr()
@@ -132,7 +132,7 @@ func (e entry) mono() int64 {
 
 // journal reads the current boot's journal entries matching the given
 // journalctl arguments (e.g. "UNIT=kubelet.service"), oldest first.
-func journal(t *testing.T, n *node.Node, args ...string) []entry {
+func journal(t testing.TB, n *node.Node, args ...string) []entry {
 	t.Helper()
 	out := n.Run(append([]string{"journalctl", "-b", "-o", "json", "--no-pager"}, args...)...)
 	var es []entry

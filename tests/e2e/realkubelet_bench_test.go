@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os/exec"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -38,6 +39,7 @@ func BenchmarkRealKubeletApply(b *testing.B) {
 				b.Fatalf("CoreDNS did not die of the loop on the stub:\n%s", log)
 			}
 			var took, pod []float64
+			steps := make([][]float64, len(applySteps))
 			for b.Loop() {
 				old := testbed.Sandboxes(b, n, corednsPod.Name)[0].ID
 				start := time.Now()
@@ -54,6 +56,12 @@ func BenchmarkRealKubeletApply(b *testing.B) {
 				}
 				pod = append(pod, msSince(start))
 				b.StopTimer()
+				created, started := testbed.SandboxTimes(b, n, sb.ID)
+				for i, at := range []time.Time{testbed.UnitStarted(b, n, "kubelet.service"), created, started} {
+					steps[i] = append(steps[i], float64(at.Sub(start).Microseconds())/1000)
+				}
+				steps[3] = append(steps[3], took[len(took)-1])
+				steps[4] = append(steps[4], pod[len(pod)-1])
 				if out, code := testbed.Unloop(b, n, "rollback"); code != 0 {
 					b.Fatalf("rollback: exit %d: %s", code, out)
 				}
@@ -68,8 +76,28 @@ func BenchmarkRealKubeletApply(b *testing.B) {
 			b.Logf("apply (%s watch) returns, ms: %v; apply → the recreated pod answers, ms: %v", watch.name, took, pod)
 			reportMedian(b, took, "ms-apply")
 			reportMedian(b, pod, "ms-pod")
+			b.Log(breakdown(watch.name, steps))
 		})
 	}
+}
+
+// applySteps are the steps of apply → the recreated pod answering, each
+// timed from apply's start: kubelet's new process (systemd's
+// ExecMainStartTimestamp), the pod's new sandbox and its container's start
+// (the runtime's timestamps: kubelet noticed the old one gone, made the
+// new one), apply's return, the pod's first answer (dig from the host).
+var applySteps = []string{"kubelet restarted", "new sandbox made", "container started", "apply returned", "first answer"}
+
+// breakdown prints, for each step, its median, smallest and largest time
+// after apply's start over the runs.
+func breakdown(name string, steps [][]float64) string {
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "apply → pod answering (%s watch), ms after apply started: median [min..max] over %d runs", name, len(steps[0]))
+	for i, ms := range steps {
+		ms = slices.Sorted(slices.Values(ms))
+		fmt.Fprintf(&sb, "\n  %-18s %7.0f [%.0f..%.0f]", applySteps[i], ms[len(ms)/2], ms[0], ms[len(ms)-1])
+	}
+	return sb.String()
 }
 
 // msSince is the time since start in milliseconds.

@@ -8,11 +8,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/unloop/unloop/tests/node"
+	"golang.org/x/sys/unix"
 )
 
 // A real kubelet (v1.34.4, built by `make deps` from tests/kubelet) on
@@ -78,6 +80,16 @@ func KubeletOptions(t testing.TB, opts node.Options) node.Options {
 		if strings.HasPrefix(p, "/usr/local/sbin/") {
 			opts.Files[p] = node.File{Data: []byte(data), Mode: 0o755}
 		}
+	}
+	// Debian's installer names the host in /etc/hosts (127.0.1.1), which
+	// debootstrap leaves out. Without it kubelet's node status asks DNS for
+	// the node's name before it looks at the interfaces
+	// (pkg/kubelet/nodestatus NodeAddress, v1.34.4), and its sync loop runs
+	// no pod until that first status is made: on trixie's node with the pod
+	// network the question took 8 s at every start (issue 27).
+	if _, ok := opts.Files["/etc/hosts"]; !ok {
+		host := strings.TrimSuffix(opts.Release, "kubelet") + "-node"
+		opts.Files["/etc/hosts"] = node.File{Data: []byte("127.0.0.1\tlocalhost\n127.0.1.1\t" + host + "\n::1\t\tlocalhost ip6-localhost ip6-loopback\nff02::1\t\tip6-allnodes\nff02::2\t\tip6-allrouters\n"), Mode: 0o644}
 	}
 	if len(opts.Ready) == 0 {
 		opts.Ready = []string{"dbus.service", "systemd-resolved.service"}
@@ -413,4 +425,45 @@ func KubeletResolvConf(t testing.TB, n *node.Node) string {
 		t.Fatalf("kubelet's /configz has no resolvConf")
 	}
 	return rc
+}
+
+// SandboxTimes are when the runtime made sandbox id and when it started the
+// newest run of its first container (zero while none has started), from
+// crictl inspectp and inspect: the runtime's own clock, this machine's (a
+// node shares the kernel).
+func SandboxTimes(t testing.TB, n *node.Node, id string) (created, started time.Time) {
+	t.Helper()
+	var sb struct {
+		Status struct {
+			CreatedAt time.Time `json:"createdAt"`
+		} `json:"status"`
+	}
+	crictlJSON(t, n, &sb, "inspectp", "-o", "json", id)
+	cs := Containers(t, n, id)
+	if len(cs) == 0 {
+		return sb.Status.CreatedAt, time.Time{}
+	}
+	var c struct {
+		Status struct {
+			StartedAt time.Time `json:"startedAt"`
+		} `json:"status"`
+	}
+	crictlJSON(t, n, &c, "inspect", "-o", "json", cs[0].ID)
+	return sb.Status.CreatedAt, c.Status.StartedAt
+}
+
+// UnitStarted is when unit's main process last started, from systemd's
+// ExecMainStartTimestampMonotonic: CLOCK_MONOTONIC, which a node shares
+// with this machine, returned as this machine's wall time.
+func UnitStarted(t testing.TB, n *node.Node, unit string) time.Time {
+	t.Helper()
+	us, err := strconv.ParseInt(strings.TrimSpace(n.Run("systemctl", "show", "--value", "-p", "ExecMainStartTimestampMonotonic", unit)), 10, 64)
+	if err != nil {
+		t.Fatalf("%s's ExecMainStartTimestampMonotonic: %v", unit, err)
+	}
+	var now unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &now); err != nil {
+		t.Fatal(err)
+	}
+	return time.Now().Add(-time.Duration(now.Nano() - us*1000))
 }

@@ -74,7 +74,8 @@ rollback. A second apply changes nothing ("changed": false): it is safe at every
 
 After a verified fix, the DNS-server pods whose sandbox still holds a looping copy of the
 pod file are recreated through the container runtime (CRI, kubelet's own endpoint or
---runtime-endpoint), one at a time, waiting up to 60 s for each new sandbox. Not when
+--runtime-endpoint), replicas of one Deployment one at a time and other pods at
+once, waiting up to 60 s for each new sandbox. Not when
 kubelet is not running (the boot unit runs before it), offline, or with --no-recreate-pods.
 
 ` + exitHelp("apply") + `
