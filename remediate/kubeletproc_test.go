@@ -3,6 +3,7 @@ package remediate
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/unloop/unloop/hostcfg/hostcfgtest"
+	"github.com/unloop/unloop/kubeapi"
 	"github.com/unloop/unloop/remediate/finding"
 	"github.com/unloop/unloop/remediate/node"
 )
@@ -244,5 +246,66 @@ func TestCheckContainerizedKubeletRKE1(t *testing.T) {
 	if rep.ResolvConf.Path != "/run/systemd/resolve/resolv.conf" || rep.Kubelet.Source != "flag" || rep.Kubelet.PID != 3100 ||
 		codesOf(rep) != "nameserver-cluster-dns /run/systemd/resolve/resolv.conf:1 10.43.0.10" {
 		t.Errorf("pod file %q, kubelet %+v, findings %s", rep.ResolvConf.Path, rep.Kubelet, codesOf(rep))
+	}
+}
+
+// countingAPI is a Kubernetes API that answers no ConfigMap and counts the
+// questions: credentials unloop found itself.
+type countingAPI struct {
+	explicit bool
+	asked    int
+}
+
+func (a *countingAPI) ConfigMap(context.Context, string, string) (*kubeapi.ConfigMap, error) {
+	a.asked++
+	return nil, nil
+}
+
+func (a *countingAPI) Explicit() bool { return a.explicit }
+
+// At boot (online, no kubelet running yet) credentials unloop found (a
+// control-plane node's admin.conf) are not asked: the API server they name
+// is one of kubelet's own static pods, and the boot must not wait on it.
+// Named ones are, and so are found ones once kubelet runs.
+func TestAPINotAskedBeforeKubelet(t *testing.T) {
+	const cfg = "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\nresolvConf: /run/systemd/resolve/resolv.conf\n"
+	tree := map[string]string{
+		"etc/os-release":                  "ID=debian\n",
+		"var/lib/kubelet/config.yaml":     cfg,
+		"run/systemd/resolve/resolv.conf": "nameserver 192.0.2.53\n",
+		"etc/resolv.conf":                 "nameserver 192.0.2.53\n",
+	}
+	check := func(t *testing.T, api *countingAPI, files map[string]string, roots ...string) *node.Report {
+		bus := &restartBus{jobErr: func(int) error { return nil }, active: func(int) bool { return true }}
+		dir := hostcfgtest.Files(t, files)
+		for _, r := range roots {
+			if err := os.Symlink("/", filepath.Join(dir, r)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		env := node.Env{Root: mustRoot(t, dir), Bus: bus, ConfigMaps: api}
+		rep, _, err := Check(context.Background(), env, node.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rep
+	}
+	found := &countingAPI{}
+	rep := check(t, found, tree)
+	if found.asked != 0 || !strings.Contains(strings.Join(rep.Notes, "\n"), "kubelet is not running") {
+		t.Errorf("no kubelet running, found credentials: asked %d times, notes %q; want none asked and a note", found.asked, rep.Notes)
+	}
+	named := &countingAPI{explicit: true}
+	check(t, named, tree)
+	if named.asked == 0 {
+		t.Error("no kubelet running, named credentials: not asked")
+	}
+	running := maps.Clone(tree)
+	running["proc/1200/cmdline"] = "/usr/bin/kubelet\x00--config=/var/lib/kubelet/config.yaml\x00"
+	running["proc/1200/cgroup"] = "0::/system.slice/kubelet.service\n"
+	found = &countingAPI{}
+	check(t, found, running, "proc/1200/root")
+	if found.asked == 0 {
+		t.Error("kubelet running, found credentials: not asked")
 	}
 }

@@ -30,6 +30,16 @@ func (n *Node) readAPICorefiles(ctx context.Context, g *Gathering) {
 	if api == nil {
 		return
 	}
+	if !api.Explicit() && n.Online && n.Kubelet.Process == nil {
+		// No kubelet runs: the boot unit's moment, before kubelet starts.
+		// A control-plane node's API server is one of kubelet's static pods,
+		// so credentials unloop found there (admin.conf) reach nothing yet,
+		// and a remote one may take the request's whole timeout: the boot
+		// must not wait for it. Named credentials are still asked.
+		n.Notes = append(n.Notes, "kubelet is not running: the cluster's DNS ConfigMaps were not read through the API (name the credentials with --kubeconfig to read them anyway)")
+		n.trace("api", "asked", false, "why", "credentials found, not named, and no kubelet runs (boot)")
+		return
+	}
 	for _, id := range APIConfigMaps {
 		ns, name, _ := strings.Cut(id, "/")
 		cm, err := api.ConfigMap(ctx, ns, name)
