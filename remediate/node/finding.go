@@ -51,6 +51,9 @@ const (
 	StrategyDhclient = "dhclient"
 	StrategyCorefile = "corefile"
 	StrategyNetworkd = "networkd"
+	// StrategyNetworkManager: the server removed where NetworkManager
+	// reads it (its conf.d file, the connection's profile).
+	StrategyNetworkManager = "networkmanager"
 )
 
 // Finding is one problem, with the chain of facts that leads to it.
