@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/unloop/unloop/remediate/finding"
 	"github.com/unloop/unloop/remediate/node"
 
 	"github.com/unloop/unloop/hostcfg"
@@ -175,7 +176,7 @@ func lock(ctx context.Context, env node.Env) (func(), error) {
 // refusal says why apply must not carry out pl, if it must not.
 func refusal(pl *Plan) error {
 	for _, f := range pl.Report.Findings {
-		if f.Code == node.CodeNotANode {
+		if f.Code == finding.CodeNotANode {
 			return fmt.Errorf("%s; nothing was changed", f.Message)
 		}
 	}
@@ -402,7 +403,7 @@ func verifyClean(ctx context.Context, env node.Env, opts node.Options) error {
 func remainingErrors(rep *node.Report) []string {
 	var left []string
 	for _, f := range rep.Findings {
-		if f.Severity == node.SevError && !f.Ignored && f.Pod == "" {
+		if f.Severity == finding.SevError && !f.Ignored && f.Pod == "" {
 			where := f.File
 			if f.Line > 0 {
 				where = fmt.Sprintf("%s:%d", f.File, f.Line)

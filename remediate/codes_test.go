@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/unloop/unloop/remediate/finding"
 	"github.com/unloop/unloop/remediate/node"
 
 	"github.com/unloop/unloop/hostcfg"
@@ -119,11 +120,11 @@ func TestIgnore(t *testing.T) {
 		ignored int
 		changed bool
 	}{
-		{"limits-local", []node.Ignore{{Code: node.CodeNameserverLimit}, {Code: node.CodeSearchLimit}}, "warning", 2, false},
-		{"limits-local", []node.Ignore{{Code: node.CodeNameserverLimit}, {Code: node.CodeSearchLimit}, {Code: node.CodeLocalAddress, File: "/etc/resolv.conf"}}, "ok", 3, false},
-		{"limits-local", []node.Ignore{{Code: node.CodeLocalAddress, File: "/etc/other.conf"}}, "warning", 0, false},
-		{"demo-dhclient-node-local-dns", []node.Ignore{{Code: node.CodeDhclientInjects}}, "error", 1, true},
-		{"demo-dhclient-node-local-dns", []node.Ignore{{Code: node.CodeDhclientInjects}, {Code: node.CodeNodeLocalDNS}, {Code: node.CodeCorefileForwardLoop}}, "ok", 5, false},
+		{"limits-local", []node.Ignore{{Code: finding.CodeNameserverLimit}, {Code: finding.CodeSearchLimit}}, "warning", 2, false},
+		{"limits-local", []node.Ignore{{Code: finding.CodeNameserverLimit}, {Code: finding.CodeSearchLimit}, {Code: finding.CodeLocalAddress, File: "/etc/resolv.conf"}}, "ok", 3, false},
+		{"limits-local", []node.Ignore{{Code: finding.CodeLocalAddress, File: "/etc/other.conf"}}, "warning", 0, false},
+		{"demo-dhclient-node-local-dns", []node.Ignore{{Code: finding.CodeDhclientInjects}}, "error", 1, true},
+		{"demo-dhclient-node-local-dns", []node.Ignore{{Code: finding.CodeDhclientInjects}, {Code: finding.CodeNodeLocalDNS}, {Code: finding.CodeCorefileForwardLoop}}, "ok", 5, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.tree, func(t *testing.T) {
@@ -181,9 +182,9 @@ func TestREADMEStrategies(t *testing.T) {
 // which the table says fixes the code.
 func TestCorefileFixedAtSource(t *testing.T) {
 	rep, _ := checkTree(t, "host-coredns-resolved-stub")
-	i := slices.IndexFunc(rep.Findings, func(f node.Finding) bool { return f.Code == node.CodeCorefileForwardLoop })
+	i := slices.IndexFunc(rep.Findings, func(f node.Finding) bool { return f.Code == finding.CodeCorefileForwardLoop })
 	if i < 0 {
-		t.Fatalf("no %s finding: %q", node.CodeCorefileForwardLoop, codes(rep.Findings))
+		t.Fatalf("no %s finding: %q", finding.CodeCorefileForwardLoop, codes(rep.Findings))
 	}
 	if got, want := rep.Findings[i].Fixes, []string{"corefile", "stub"}; !slices.Equal(got, want) {
 		t.Errorf("fixes = %q, want %q", got, want)

@@ -1,6 +1,7 @@
 package remediate
 
 import (
+	"github.com/unloop/unloop/remediate/finding"
 	"github.com/unloop/unloop/remediate/journal"
 	"github.com/unloop/unloop/remediate/node"
 )
@@ -31,14 +32,14 @@ type CheckDocument struct {
 
 // FindingDocument is one finding.
 type FindingDocument struct {
-	Code     node.Code     `json:"code"`
-	Severity node.Severity `json:"severity"`
-	File     string        `json:"file"`
-	Line     int           `json:"line"`
-	Address  string        `json:"address"`
-	Message  string        `json:"message"`
-	Chain    []string      `json:"chain"`
-	Fixes    []string      `json:"fixes"`
+	Code     finding.Code     `json:"code"`
+	Severity finding.Severity `json:"severity"`
+	File     string           `json:"file"`
+	Line     int              `json:"line"`
+	Address  string           `json:"address"`
+	Message  string           `json:"message"`
+	Chain    []string         `json:"chain"`
+	Fixes    []string         `json:"fixes"`
 	// Loop is the "loop" of the entry of loops this finding is a part of
 	// (1, 2, ...); 0 when it is no part of a loop (addition).
 	Loop int `json:"loop"`

@@ -13,6 +13,7 @@ import (
 
 	"github.com/unloop/unloop/hostcfg"
 	"github.com/unloop/unloop/hostcfg/hostcfgtest"
+	"github.com/unloop/unloop/remediate/finding"
 	"github.com/unloop/unloop/remediate/journal"
 	"github.com/unloop/unloop/remediate/node"
 )
@@ -93,7 +94,7 @@ func TestNetworkdAtItsSource(t *testing.T) {
 				t.Fatal(err)
 			}
 			for _, f := range rep.Findings {
-				if f.Code == node.CodeNetworkdInjects {
+				if f.Code == finding.CodeNetworkdInjects {
 					t.Errorf("check after apply still finds %s", codes(rep.Findings))
 				}
 			}

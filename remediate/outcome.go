@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/unloop/unloop/remediate/finding"
 	"github.com/unloop/unloop/remediate/node"
 )
 
@@ -29,10 +30,10 @@ const (
 func (pl *Plan) Left() []node.Finding {
 	var out []node.Finding
 	for _, f := range pl.Report.Findings {
-		if f.Ignored || f.Pod == "" || f.Code == node.CodePodResolvStale {
+		if f.Ignored || f.Pod == "" || f.Code == finding.CodePodResolvStale {
 			continue
 		}
-		if f.Code == node.CodeDNSPodUnreadable || !isPlanned(pl, f) {
+		if f.Code == finding.CodeDNSPodUnreadable || !isPlanned(pl, f) {
 			out = append(out, f)
 		}
 	}

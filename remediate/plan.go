@@ -3,6 +3,7 @@ package remediate
 import (
 	"net/netip"
 
+	"github.com/unloop/unloop/remediate/finding"
 	"github.com/unloop/unloop/remediate/node"
 	dnsprobe "github.com/unloop/unloop/remediate/probe"
 
@@ -351,10 +352,10 @@ func assign(pl *Plan, rep *node.Report, opts node.Options) (map[string][]node.Fi
 	byStrategy := map[string][]node.Finding{}
 	var stale []string
 	for _, f := range rep.Findings {
-		if f.Severity != node.SevError || f.Ignored {
+		if f.Severity != finding.SevError || f.Ignored {
 			continue
 		}
-		if f.Code == node.CodePodResolvStale {
+		if f.Code == finding.CodePodResolvStale {
 			stale = append(stale, f.Pod)
 			continue
 		}
@@ -405,7 +406,7 @@ func (p *planner) usable() ([]netip.Addr, error) {
 			tried = append(tried, c.Addr.String()+": "+c.Error)
 		}
 		if len(tried) == 0 {
-			return nil, fmt.Errorf("no clean upstream found (%s): give one with --upstream", node.CodeNoUpstream)
+			return nil, fmt.Errorf("no clean upstream found (%s): give one with --upstream", finding.CodeNoUpstream)
 		}
 		return nil, fmt.Errorf("no upstream answers DNS (%s); unloop does not trade a loop for a black hole", strings.Join(tried, ", "))
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/unloop/unloop/hostcfg/cri"
 	"github.com/unloop/unloop/hostcfg/hostcfgtest"
 	"github.com/unloop/unloop/remediate/dnspods"
+	"github.com/unloop/unloop/remediate/finding"
 	"github.com/unloop/unloop/remediate/node"
 )
 
@@ -193,7 +194,7 @@ func TestDNSServerPodsInputsCount(t *testing.T) {
 		rep, _, _ := checkDir(t, dir, opts)
 		p := podVolume(corednsUID, "config-volume", "Corefile")
 		if !slices.ContainsFunc(rep.Findings, func(f node.Finding) bool {
-			return f.Code == node.CodeDNSPodUnreadable && f.Severity == node.SevWarning && f.File == p && f.Pod == "kube-system/coredns-5d78c9869d-q2x8z"
+			return f.Code == finding.CodeDNSPodUnreadable && f.Severity == finding.SevWarning && f.File == p && f.Pod == "kube-system/coredns-5d78c9869d-q2x8z"
 		}) || rep.HasUnreadable() {
 			t.Errorf("findings %q, want a dns-pod-unreadable warning at %s, no unreadable", codes(rep.Findings), p)
 		}
@@ -223,7 +224,7 @@ func TestDNSServerPodsInputsCount(t *testing.T) {
 			t.Fatal(err)
 		}
 		rep, _, log := checkDir(t, dir, opts)
-		if slices.ContainsFunc(rep.Findings, func(f node.Finding) bool { return f.Code == node.CodeUnreadable }) {
+		if slices.ContainsFunc(rep.Findings, func(f node.Finding) bool { return f.Code == finding.CodeUnreadable }) {
 			t.Errorf("findings %q: an unnamed pod's Corefile was read", codes(rep.Findings))
 		}
 		if !strings.Contains(log, `uid=`+corednsUID+` "dns server"=false why="its namespace and name are unknown`) {
@@ -234,7 +235,7 @@ func TestDNSServerPodsInputsCount(t *testing.T) {
 		dir, opts := provenanceTree(t, broken)
 		opts.DNSServerPods = dnspods.Selector{Namespaces: []string{"dns"}}
 		rep, _, _ := checkDir(t, dir, opts)
-		if slices.ContainsFunc(rep.Findings, func(f node.Finding) bool { return f.Code == node.CodeUnreadable }) {
+		if slices.ContainsFunc(rep.Findings, func(f node.Finding) bool { return f.Code == finding.CodeUnreadable }) {
 			t.Errorf("findings %q: a pod outside the DNS server namespaces was read", codes(rep.Findings))
 		}
 	})
@@ -265,7 +266,7 @@ func TestDNSServerPodsOnline(t *testing.T) {
 	}
 	var unreadable []string
 	for _, f := range rep.Findings {
-		if f.Code == node.CodeDNSPodUnreadable {
+		if f.Code == finding.CodeDNSPodUnreadable {
 			unreadable = append(unreadable, f.File)
 		}
 	}
@@ -288,17 +289,17 @@ func TestDNSServerPodLeftToUser(t *testing.T) {
 	tests := []struct {
 		name  string
 		files map[string]string
-		code  node.Code
+		code  finding.Code
 		fix   string
 	}{
 		{"Corefile forwards to loopback", map[string]string{podVolume(corednsUID, "config-volume", "Corefile"): ".:53 {\n    forward . /etc/resolv.conf\n}\nexample.org:53 {\n    forward . 127.0.0.1\n}\n", logs: ""},
-			node.CodeCorefileForwardLoop, "kubectl -n kube-system edit configmap $(kubectl -n kube-system get pod coredns-5d78c9869d-q2x8z -o jsonpath='{.spec.volumes[?(@.name==\"config-volume\")].configMap.name}')"},
+			finding.CodeCorefileForwardLoop, "kubectl -n kube-system edit configmap $(kubectl -n kube-system get pod coredns-5d78c9869d-q2x8z -o jsonpath='{.spec.volumes[?(@.name==\"config-volume\")].configMap.name}')"},
 		{"upstreamNameservers not json", map[string]string{podVolume(corednsUID, "kube-dns", "upstreamNameservers"): "not json", logs: ""},
-			node.CodeDNSPodUnreadable, "not a JSON list of addresses"},
+			finding.CodeDNSPodUnreadable, "not a JSON list of addresses"},
 		{"its copy of the pod file holds an ESC byte", map[string]string{
 			"/run/containers/storage/overlay-containers/5e5e/userdata/config.json":     `{"annotations":{"io.kubernetes.cri-o.ContainerType":"sandbox","io.kubernetes.cri-o.Labels":"{\"io.kubernetes.pod.name\":\"coredns-5d78c9869d-q2x8z\",\"io.kubernetes.pod.namespace\":\"kube-system\",\"io.kubernetes.pod.uid\":\"` + corednsUID + `\",\"k8s-app\":\"kube-dns\"}","io.kubernetes.cri-o.ResolvPath":"/var/lib/containers/storage/overlay-containers/5e5e/userdata/resolv.conf"}}`,
 			"/var/lib/containers/storage/overlay-containers/5e5e/userdata/resolv.conf": "nameserver 8.8.8.8\n\x1b[2J\n",
-		}, node.CodeDNSPodUnreadable, "resolv.conf"},
+		}, finding.CodeDNSPodUnreadable, "resolv.conf"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/unloop/unloop/hostcfg"
+	"github.com/unloop/unloop/remediate/finding"
 	"github.com/unloop/unloop/remediate/node"
 )
 
@@ -42,7 +43,7 @@ func notANode(root *hostcfg.Root, n *node.Node) *node.Finding {
 
 func notANodeFinding(file, msg string) *node.Finding {
 	return &node.Finding{
-		Code: node.CodeNotANode, Severity: node.CodeNotANode.Severity(), File: file,
+		Code: finding.CodeNotANode, Severity: finding.CodeNotANode.Severity(), File: file,
 		Message: msg, Chain: []string{msg}, Fixes: []string{},
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 
+	"github.com/unloop/unloop/remediate/finding"
 	"github.com/unloop/unloop/remediate/node"
 )
 
@@ -17,7 +18,7 @@ type Strategy struct {
 	Help string
 	// Fixes are the finding codes it can fix, where the node allows it (a
 	// finding lists the strategies that apply to it).
-	Fixes []node.Code
+	Fixes []finding.Code
 	// Applies says whether this node allows the strategy for a finding of
 	// the pod file; nil: always.
 	Applies func(n *node.Node) bool
@@ -73,7 +74,7 @@ func fixers() []node.Fixer {
 // CodeInfo is a finding code's entry in the registry (remediate/node's
 // Codes) with the strategies that can fix it, in the table's order.
 type CodeInfo struct {
-	node.CodeInfo
+	finding.CodeInfo
 	Fixes []string
 }
 
@@ -83,7 +84,7 @@ var Codes = codesWithFixes()
 
 func codesWithFixes() []CodeInfo {
 	var out []CodeInfo
-	for _, c := range node.Codes {
+	for _, c := range finding.Codes {
 		ci := CodeInfo{CodeInfo: c}
 		for _, s := range Strategies {
 			if slices.Contains(s.Fixes, c.Code) {

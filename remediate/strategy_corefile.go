@@ -6,13 +6,14 @@ import (
 	"sort"
 
 	"github.com/unloop/unloop/hostcfg/corefile"
+	"github.com/unloop/unloop/remediate/finding"
 	"github.com/unloop/unloop/remediate/node"
 )
 
 var corefileStrategy = Strategy{
 	Name:  node.StrategyCorefile,
 	Help:  "rewrite a Corefile's looping forward targets to clean upstreams, every other byte kept",
-	Fixes: []node.Code{node.CodeResolvedStub, node.CodeLoopback, node.CodeNodeLocalDNS, node.CodeCorefileForwardLoop},
+	Fixes: []finding.Code{finding.CodeResolvedStub, finding.CodeLoopback, finding.CodeNodeLocalDNS, finding.CodeCorefileForwardLoop},
 	// It fixes a finding of the pod file only where no kubelet hands the
 	// file to pods: then a Corefile of the node is what reads it.
 	Applies:   func(n *node.Node) bool { return !n.Kubelet.Present && n.CorefileForwardsTo(n.Pod) },

@@ -11,6 +11,7 @@ import (
 	"github.com/unloop/unloop/hostcfg/block"
 	"github.com/unloop/unloop/hostcfg/dhclient"
 	"github.com/unloop/unloop/hostcfg/resolvconf"
+	"github.com/unloop/unloop/remediate/finding"
 	"github.com/unloop/unloop/remediate/node"
 )
 
@@ -25,7 +26,7 @@ const (
 var dhclientStrategy = Strategy{
 	Name:  node.StrategyDhclient,
 	Help:  "a dhclient hook that drops looping addresses at every lease and renew, the dhclient.conf line that adds them commented out, the lines already written removed",
-	Fixes: []node.Code{node.CodeResolvedStub, node.CodeLoopback, node.CodeNodeLocalDNS, node.CodeCorefileForwardLoop, node.CodeDhclientInjects},
+	Fixes: []finding.Code{finding.CodeResolvedStub, finding.CodeLoopback, finding.CodeNodeLocalDNS, finding.CodeCorefileForwardLoop, finding.CodeDhclientInjects},
 	// Where it does not apply, a source says (NetworkManager handling DHCP).
 	plan: planDhclient,
 }

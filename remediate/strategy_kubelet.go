@@ -11,6 +11,7 @@ import (
 
 	"github.com/unloop/unloop/hostcfg/kubelet"
 	"github.com/unloop/unloop/hostcfg/resolvconf"
+	"github.com/unloop/unloop/remediate/finding"
 	"github.com/unloop/unloop/remediate/node"
 )
 
@@ -21,7 +22,7 @@ const UnloopResolvConf = "/etc/unloop/resolv.conf"
 var kubeletStrategy = Strategy{
 	Name:     node.StrategyKubelet,
 	Help:     "point kubelet's resolvConf at a clean file (resolved's uplink file, else unloop's own) and restart kubelet",
-	Fixes:    []node.Code{node.CodeResolvedStub, node.CodeLoopback, node.CodeNodeLocalDNS, node.CodeClusterDNS, node.CodeKubeletMissing, node.CodeKubeletMisspelled, node.CodeDhclientInjects, node.CodeResolvedUpstreamLoop, node.CodeNetworkManagerInjects, node.CodeNetworkdInjects, node.CodeNameserverNone},
+	Fixes:    []finding.Code{finding.CodeResolvedStub, finding.CodeLoopback, finding.CodeNodeLocalDNS, finding.CodeClusterDNS, finding.CodeKubeletMissing, finding.CodeKubeletMisspelled, finding.CodeDhclientInjects, finding.CodeResolvedUpstreamLoop, finding.CodeNetworkManagerInjects, finding.CodeNetworkdInjects, finding.CodeNameserverNone},
 	Applies:  func(n *node.Node) bool { return n.Kubelet.Present },
 	podsOnly: true,
 	plan:     planKubelet,

@@ -10,6 +10,7 @@ import (
 
 	"github.com/unloop/unloop/hostcfg/networkd"
 	"github.com/unloop/unloop/hostcfg/resolvconf"
+	"github.com/unloop/unloop/remediate/finding"
 	"github.com/unloop/unloop/remediate/node"
 )
 
@@ -24,7 +25,7 @@ var networkdStrategy = Strategy{
 	Name: node.StrategyNetworkd,
 	Help: "a systemd-networkd drop-in that sets the network's DNS= again without the looping servers ([DHCPv4] UseDNS=no where a lease brought one), then networkd reloaded over D-Bus (resolved rewrites its uplink file)",
 	// The pod-file codes networkd's Put can name it for, and its own.
-	Fixes: []node.Code{node.CodeLoopback, node.CodeNodeLocalDNS, node.CodeClusterDNS, node.CodeCorefileForwardLoop, node.CodeNetworkdInjects},
+	Fixes: []finding.Code{finding.CodeLoopback, finding.CodeNodeLocalDNS, finding.CodeClusterDNS, finding.CodeCorefileForwardLoop, finding.CodeNetworkdInjects},
 	// Where a .network file's DNS= loops: Put and Findings name it only then.
 	plan:    planNetworkd,
 	reloads: networkdReloads,

@@ -10,6 +10,7 @@ import (
 
 	"github.com/unloop/unloop/hostcfg/networkmanager"
 	"github.com/unloop/unloop/hostcfg/resolvconf"
+	"github.com/unloop/unloop/remediate/finding"
 	"github.com/unloop/unloop/remediate/node"
 )
 
@@ -19,7 +20,7 @@ var networkManagerStrategy = Strategy{
 	Name: node.StrategyNetworkManager,
 	Help: "NetworkManager's own setting edited in place without the looping servers (a conf.d [global-dns-domain-*] servers=, a connection's ipv4.dns/ipv6.dns, an ifcfg DNSn=), then NetworkManager reloaded over D-Bus (Reload, or LoadConnections and Reapply): no interface goes down",
 	// The pod-file codes NetworkManager's Put can name it for, and its own.
-	Fixes:   []node.Code{node.CodeLoopback, node.CodeNodeLocalDNS, node.CodeClusterDNS, node.CodeCorefileForwardLoop, node.CodeNetworkManagerInjects},
+	Fixes:   []finding.Code{finding.CodeLoopback, finding.CodeNodeLocalDNS, finding.CodeClusterDNS, finding.CodeCorefileForwardLoop, finding.CodeNetworkManagerInjects},
 	plan:    planNetworkManager,
 	reloads: networkManagerReloads,
 	unit:    networkManagerUnit,
@@ -86,7 +87,7 @@ func nmEdits(n *node.Node, cfg *networkmanager.Config) []*nmEdit {
 	return slices.DeleteFunc(out, func(e *nmEdit) bool { return len(e.looping) == 0 })
 }
 
-func planNetworkManager(ctx context.Context, p *planner, _ []node.Finding) error {
+func planNetworkManager(ctx context.Context, p *planner, _ []finding.Finding) error {
 	src := node.SourceOf[*node.NetworkManager](p.node)
 	if src == nil || src.Config == nil {
 		return nil

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/unloop/unloop/hostcfg/resolvconf"
+	"github.com/unloop/unloop/remediate/finding"
 	"github.com/unloop/unloop/remediate/node"
 )
 
@@ -16,7 +17,7 @@ const StubDropIn = "/etc/systemd/resolved.conf.d/90-unloop.conf"
 var stubStrategy = Strategy{
 	Name:  node.StrategyStub,
 	Help:  "turn systemd-resolved's stub listener off (a drop-in), relink /etc/resolv.conf to its uplink file and restart resolved",
-	Fixes: []node.Code{node.CodeResolvedStub, node.CodeCorefileForwardLoop},
+	Fixes: []finding.Code{finding.CodeResolvedStub, finding.CodeCorefileForwardLoop},
 	// It relinks /etc/resolv.conf to resolved's uplink file: a fix only
 	// where pods get resolved's stub file itself (by whatever links), never
 	// for a copy of it, which the generator tells.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/unloop/unloop/hostcfg"
 	"github.com/unloop/unloop/hostcfg/hostcfgtest"
+	"github.com/unloop/unloop/remediate/finding"
 	"github.com/unloop/unloop/remediate/node"
 )
 
@@ -47,7 +48,7 @@ func withFiles(base map[string]string, more map[string]string) map[string]string
 	return out
 }
 
-func findingsOf(rep *node.Report, code node.Code) []node.Finding {
+func findingsOf(rep *node.Report, code finding.Code) []node.Finding {
 	var out []node.Finding
 	for _, f := range rep.Findings {
 		if f.Code == code {
@@ -80,7 +81,7 @@ func TestVectorsKubeletNameserverLimit(t *testing.T) {
 			file := "nameserver " + strings.Join(v.nameservers, "\nnameserver ") + "\n"
 			rep := checkFiles(t, withFiles(kubeadmKubelet, map[string]string{"/etc/resolv.conf": file}), node.Options{Upstreams: upstream})
 			var loops []string
-			for _, f := range findingsOf(rep, node.CodeLoopback) {
+			for _, f := range findingsOf(rep, finding.CodeLoopback) {
 				loops = append(loops, f.Address)
 			}
 			var want []string
@@ -92,7 +93,7 @@ func TestVectorsKubeletNameserverLimit(t *testing.T) {
 			if !slices.Equal(loops, want) {
 				t.Errorf("loops at %q, want %q (what pods get: %q)", loops, want, v.applied)
 			}
-			if got := len(findingsOf(rep, node.CodeNameserverLimit)) > 0; got != v.event {
+			if got := len(findingsOf(rep, finding.CodeNameserverLimit)) > 0; got != v.event {
 				t.Errorf("nameserver-limit %v, kubelet's event %v", got, v.event)
 			}
 		})
@@ -132,7 +133,7 @@ func TestVectorsKubeletSearchLimit(t *testing.T) {
 		t.Run(v.desc, func(t *testing.T) {
 			file := "nameserver 192.0.2.1\nsearch " + strings.Join(v.search, " ") + "\n"
 			rep := checkFiles(t, withFiles(kubeadmKubelet, map[string]string{"/etc/resolv.conf": file}), node.Options{})
-			if got := len(findingsOf(rep, node.CodeSearchLimit)) > 0; got != v.event {
+			if got := len(findingsOf(rep, finding.CodeSearchLimit)) > 0; got != v.event {
 				t.Errorf("search-limit %v, kubelet trims %v", got, v.event)
 			}
 		})
@@ -150,7 +151,7 @@ func TestVectorsKubeletEmptyResolvConf(t *testing.T) {
 	} {
 		rep := checkFiles(t, withFiles(kubeadmKubelet, map[string]string{
 			"/var/lib/kubelet/config.yaml": config, "/etc/resolv.conf": "nameserver 192.0.2.1\n"}), node.Options{})
-		fs := findingsOf(rep, node.CodeLoopback)
+		fs := findingsOf(rep, finding.CodeLoopback)
 		if len(fs) != 1 || fs[0].Address != "127.0.0.1" || fs[0].File != "/var/lib/kubelet/config.yaml" || fs[0].Line != 2 {
 			t.Errorf("findings %+v, want nameserver-loopback 127.0.0.1 at /var/lib/kubelet/config.yaml:2", rep.Findings)
 		}
@@ -187,7 +188,7 @@ func TestVectorsK3sValidResolvConf(t *testing.T) {
 			if rep.ResolvConf.Path != want {
 				t.Errorf("pod file %s, k3s picks %s", rep.ResolvConf.Path, want)
 			}
-			if len(findingsOf(rep, node.CodeUnreadable)) > 0 || rep.Status == "error" {
+			if len(findingsOf(rep, finding.CodeUnreadable)) > 0 || rep.Status == "error" {
 				t.Errorf("status %s, findings %+v: a file k3s skips is no error", rep.Status, rep.Findings)
 			}
 		})
@@ -218,7 +219,7 @@ func TestVectorsCoreDNSResolvconf(t *testing.T) {
 			if !slices.Equal(rep.ResolvConf.Nameservers, v.servers) && len(v.servers)+len(rep.ResolvConf.Nameservers) > 0 {
 				t.Errorf("servers %q, CoreDNS %q", rep.ResolvConf.Nameservers, v.servers)
 			}
-			if got := len(findingsOf(rep, node.CodeNameserverNone)) > 0; got != v.fails {
+			if got := len(findingsOf(rep, finding.CodeNameserverNone)) > 0; got != v.fails {
 				t.Errorf("nameserver-none %v, CoreDNS fails %v: %+v", got, v.fails, rep.Findings)
 			}
 		})

@@ -10,6 +10,7 @@ import (
 	"github.com/unloop/unloop/hostcfg/corefile"
 	"github.com/unloop/unloop/hostcfg/kubelet"
 	"github.com/unloop/unloop/hostcfg/resolvconf"
+	"github.com/unloop/unloop/remediate/finding"
 )
 
 // The spelling people copy from blog posts; it does not exist.
@@ -69,7 +70,7 @@ func Check(ctx context.Context, env Env, opts Options, fixers []Fixer) (*Report,
 	n := Gather(ctx, env, opts)
 	n.fixers = fixers
 	fs := Analyze(n, opts)
-	loops := groupLoops(fs)
+	loops := finding.GroupLoops(fs)
 	rep := &Report{
 		Status:   Status(fs),
 		Online:   n.Online,
@@ -142,9 +143,9 @@ func Analyze(n *Node, opts Options) []Finding {
 		}
 	}
 	out = append(out, n.staleCopyFindings()...)
-	markIgnored(out, opts.Ignore)
+	finding.MarkIgnored(out, opts.Ignore)
 	no := n.upstreamFindings(opts, out)
-	markIgnored(no, opts.Ignore)
+	finding.MarkIgnored(no, opts.Ignore)
 	out = append(out, no...)
 	if out == nil {
 		out = []Finding{}
@@ -217,7 +218,7 @@ func (n *Node) podFileFindings(rds []Reader) []Finding {
 			if ns.Addr.Zone() != "" {
 				chain := []string{n.kubeletStep(), fmt.Sprintf("line %d names %s", ns.Line, ns.Text),
 					"a zone index names an interface of the node, which a pod does not have"}
-				out = append(out, newFinding(CodeZoneIndex, file, ns.Line, ns.Addr, chain))
+				out = append(out, finding.New(finding.CodeZoneIndex, file, ns.Line, ns.Addr, chain))
 			}
 			continue
 		}
@@ -231,7 +232,7 @@ func (n *Node) podFileFindings(rds []Reader) []Finding {
 		chain = append(chain, fmt.Sprintf("%s line %d names %s", file, ns.Line, ns.Addr), why)
 		if kind == kindLocal {
 			chain = append(chain, "something on the node must answer there without forwarding back to this file")
-			out = append(out, newFinding(CodeLocalAddress, file, ns.Line, ns.Addr, chain))
+			out = append(out, finding.New(finding.CodeLocalAddress, file, ns.Line, ns.Addr, chain))
 			continue
 		}
 		o := n.sourceOf(n.Pod, ns.Addr, kind)
@@ -239,11 +240,11 @@ func (n *Node) podFileFindings(rds []Reader) []Finding {
 		if src != "" {
 			chain = append(chain, src)
 		}
-		part := loopPart{role: roleLine, text: "nameserver " + ns.Text, why: why, reader: n.kubeletStep()}
+		part := finding.Part{Role: finding.RoleLine, Text: "nameserver " + ns.Text, Why: why, Reader: n.kubeletStep()}
 		if srcAt == "" {
-			part.source = src
+			part.Source = src
 		} else {
-			part.links = []string{srcAt}
+			part.Links = []string{srcAt}
 		}
 		chain = append(chain, readersStep(rds))
 		switch kind {
@@ -257,10 +258,10 @@ func (n *Node) podFileFindings(rds []Reader) []Finding {
 		if clean > 0 {
 			chain = append(chain, "forward picks upstreams at random, so it loops only some of the time")
 		}
-		code := map[addrKind]Code{kindStub: CodeResolvedStub, kindLoopback: CodeLoopback, kindNodeCache: CodeNodeLocalDNS, kindClusterDNS: CodeClusterDNS}[kind]
-		f := newFinding(code, file, ns.Line, ns.Addr, chain, fixes...)
+		code := map[addrKind]Code{kindStub: finding.CodeResolvedStub, kindLoopback: finding.CodeLoopback, kindNodeCache: finding.CodeNodeLocalDNS, kindClusterDNS: finding.CodeClusterDNS}[kind]
+		f := finding.New(code, file, ns.Line, ns.Addr, chain, fixes...)
 		f.Readers = rds
-		f.part = part
+		f.Part = part
 		out = append(out, f)
 	}
 	out = append(out, n.limitFindings(conf, file)...)
@@ -269,7 +270,7 @@ func (n *Node) podFileFindings(rds []Reader) []Finding {
 	if long := slices.ContainsFunc(conf.Search, func(d string) bool { return len(d) > 253 }); long || len(conf.Search) > 32 || len(strings.Join(conf.Search, " ")) > 2048 {
 		chain := []string{fmt.Sprintf("%s line %d has %d search domains (%d characters)", file, conf.SearchLine, len(conf.Search), len(strings.Join(conf.Search, " "))),
 			"kubelet allows at most 32 domains, 2048 characters, each domain at most 253: pods get a shortened list"}
-		out = append(out, newFinding(CodeSearchLimit, file, conf.SearchLine, netip.Addr{}, chain))
+		out = append(out, finding.New(finding.CodeSearchLimit, file, conf.SearchLine, netip.Addr{}, chain))
 	}
 	return out
 }

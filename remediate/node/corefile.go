@@ -8,6 +8,7 @@ import (
 
 	"github.com/unloop/unloop/hostcfg/corefile"
 	"github.com/unloop/unloop/hostcfg/resolvconf"
+	"github.com/unloop/unloop/remediate/finding"
 )
 
 // ListensOn reports whether a server block of a Corefile answers at addr:port:
@@ -61,11 +62,11 @@ func (n *Node) corefileFindings() []Finding {
 								chain = append(chain, readOnlyFix(cf, fw.Line, fmt.Sprintf("forward %s %s", fw.From, t.Text),
 									fmt.Sprintf("forward %s ADDRESS", fw.From)+" (an address it does not bind; the node-local-dns addon uses __PILLAR__CLUSTER__DNS__, the kube-dns-upstream service)"))
 							}
-							f := newFinding(CodeCorefileForwardLoop, cf.Path, fw.Line, ap.Addr(), chain, fixes...)
+							f := finding.New(finding.CodeCorefileForwardLoop, cf.Path, fw.Line, ap.Addr(), chain, fixes...)
 							if cf.Source != nil {
 								f.Pod = cf.Source.PodName
 							}
-							f.part = loopPart{role: roleSource, text: fmt.Sprintf("forward %s %s", fw.From, t.Text), why: why}
+							f.Part = finding.Part{Role: finding.RoleSource, Text: fmt.Sprintf("forward %s %s", fw.From, t.Text), Why: why}
 							out = append(out, f)
 						}
 						continue
@@ -91,9 +92,9 @@ func (n *Node) corefileFindings() []Finding {
 							o, _ := n.origin(rf, ns.Addr, kind)
 							fixes = append(fixes, n.fixesAtSource(o)...)
 						}
-						f := newFinding(CodeCorefileForwardLoop, cf.Path, fw.Line, ns.Addr.WithZone(""), chain, fixes...)
-						f.part = loopPart{role: roleReader, text: fmt.Sprintf("forward %s %s", fw.From, t.Text), why: why,
-							produced: fmt.Sprintf("%s:%d  nameserver %s", rf.Path, ns.Line, ns.Text), links: []string{place(rf.Path, ns.Line)}}
+						f := finding.New(finding.CodeCorefileForwardLoop, cf.Path, fw.Line, ns.Addr.WithZone(""), chain, fixes...)
+						f.Part = finding.Part{Role: finding.RoleReader, Text: fmt.Sprintf("forward %s %s", fw.From, t.Text), Why: why,
+							Produced: fmt.Sprintf("%s:%d  nameserver %s", rf.Path, ns.Line, ns.Text), Links: []string{finding.Place(rf.Path, ns.Line)}}
 						out = append(out, f)
 					}
 				}

@@ -2,46 +2,7 @@
 // turns what it finds into findings, and (later) plans and applies the fixes.
 package node
 
-import (
-	"net/netip"
-	"strings"
-)
-
-// Severity of a finding.
-type Severity string
-
-const (
-	SevError   Severity = "error"
-	SevWarning Severity = "warning"
-)
-
-// Code is a finding's stable code (see Codes): scripts depend on these strings.
-type Code string
-
-const (
-	CodeResolvedStub          Code = "nameserver-resolved-stub"
-	CodeLoopback              Code = "nameserver-loopback"
-	CodeNodeLocalDNS          Code = "nameserver-node-local-dns"
-	CodeClusterDNS            Code = "nameserver-cluster-dns"
-	CodeNameserverInvalid     Code = "nameserver-invalid"
-	CodeLocalAddress          Code = "nameserver-local-address"
-	CodeCorefileForwardLoop   Code = "corefile-forward-loop"
-	CodeKubeletMissing        Code = "kubelet-resolvconf-missing"
-	CodeKubeletMisspelled     Code = "kubelet-resolvconf-misspelled"
-	CodeDhclientInjects       Code = "dhclient-injects-nameserver"
-	CodeResolvedUpstreamLoop  Code = "resolved-upstream-loop"
-	CodeNetworkManagerInjects Code = "networkmanager-injects-nameserver"
-	CodeNetworkdInjects       Code = "networkd-injects-nameserver"
-	CodeNoUpstream            Code = "no-upstream"
-	CodeNameserverLimit       Code = "nameserver-limit"
-	CodeZoneIndex             Code = "nameserver-zone-index"
-	CodeSearchLimit           Code = "search-limit"
-	CodeUnreadable            Code = "unreadable"
-	CodeDNSPodUnreadable      Code = "dns-pod-unreadable"
-	CodeNameserverNone        Code = "nameserver-none"
-	CodePodResolvStale        Code = "pod-resolv-conf-stale"
-	CodeNotANode              Code = "not-a-node"
-)
+import "github.com/unloop/unloop/remediate/finding"
 
 // Strategy names (DESIGN.md §1): the words findings name their fixes in.
 // Each strategy is planned by its entry in remediate's table.
@@ -55,79 +16,6 @@ const (
 	// reads it (its conf.d file, the connection's profile).
 	StrategyNetworkManager = "networkmanager"
 )
-
-// Finding is one problem, with the chain of facts that leads to it.
-type Finding struct {
-	Code     Code
-	Severity Severity
-	File     string
-	Line     int
-	Address  string
-	Message  string
-	Chain    []string
-	Fixes    []string
-	// Loop numbers the forwarding loop the finding is a part of (1, 2, ...
-	// in the order of the report); 0 for a finding that is no part of a loop.
-	Loop int
-	// Ignored: the site lives with it (the ignore setting). It is shown, never
-	// counted in the status, never acted on.
-	Ignored bool
-	// Readers are the DNS servers that read the pod file, for a finding of it.
-	Readers []Reader
-	// Pod names the DNS server pod ("namespace/name") whose input the
-	// finding is in: its stale copy, its Corefile, its unreadable file. Such
-	// a finding never stops the node's own fix (DESIGN.md §2b).
-	Pod string
-
-	part loopPart
-}
-
-func newFinding(code Code, file string, line int, addr netip.Addr, chain []string, fixes ...string) Finding {
-	f := Finding{Code: code, Severity: code.Severity(), File: file, Line: line, Chain: chain, Fixes: fixes}
-	if addr.IsValid() {
-		f.Address = addr.String()
-	}
-	f.Message = strings.Join(chain, " → ")
-	if f.Fixes == nil {
-		f.Fixes = []string{}
-	}
-	return f
-}
-
-// Status is "error" if any finding is an error, else "warning" if any is a
-// warning, else "ok". Ignored findings do not count.
-func Status(fs []Finding) string {
-	status := "ok"
-	for _, f := range fs {
-		if f.Ignored {
-			continue
-		}
-		switch f.Severity {
-		case SevError:
-			return "error"
-		case SevWarning:
-			status = "warning"
-		}
-	}
-	return status
-}
-
-// Ignore is a finding the site has decided to live with: every finding of
-// Code, or with File only those in that file (a node path).
-type Ignore struct {
-	Code Code
-	File string
-}
-
-func markIgnored(fs []Finding, ignore []Ignore) {
-	for i := range fs {
-		for _, ig := range ignore {
-			if fs[i].Code == ig.Code && (ig.File == "" || ig.File == fs[i].File) {
-				fs[i].Ignored = true
-			}
-		}
-	}
-}
 
 // Report is what `check` found; CheckDocument is how it is printed.
 type Report struct {
@@ -188,7 +76,7 @@ type KubeletReport struct {
 // decide"), because its other answers may be incomplete.
 func (r *Report) HasUnreadable() bool {
 	for _, f := range r.Findings {
-		if f.Code == CodeUnreadable || f.Code == CodeNotANode {
+		if f.Code == finding.CodeUnreadable || f.Code == finding.CodeNotANode {
 			return true
 		}
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/unloop/unloop/hostcfg/osrelease"
 	"github.com/unloop/unloop/hostcfg/resolvconf"
 	"github.com/unloop/unloop/remediate/dnspods"
+	"github.com/unloop/unloop/remediate/finding"
 	"github.com/unloop/unloop/systemd"
 )
 
@@ -266,7 +267,7 @@ func (n *Node) unreadable(err error) {
 	if errors.As(err, &fe) {
 		file, line = fe.Path, fe.Line
 	}
-	f := newFinding(CodeUnreadable, file, line, netip.Addr{}, []string{err.Error()})
+	f := finding.New(finding.CodeUnreadable, file, line, netip.Addr{}, []string{err.Error()})
 	// One file can be read in two roles (the pod file that is also
 	// resolved's uplink file, or a Corefile's forward target): say it once.
 	if !slices.ContainsFunc(n.Unreadable, func(u Finding) bool { return u.Message == f.Message }) {
@@ -280,7 +281,7 @@ func (n *Node) podUnreadable(err error, pod string) {
 	k := len(n.Unreadable)
 	n.unreadable(err)
 	for i := k; i < len(n.Unreadable); i++ {
-		n.Unreadable[i].Code, n.Unreadable[i].Severity, n.Unreadable[i].Pod = CodeDNSPodUnreadable, SevWarning, pod
+		n.Unreadable[i].Code, n.Unreadable[i].Severity, n.Unreadable[i].Pod = finding.CodeDNSPodUnreadable, finding.SevWarning, pod
 	}
 }
 

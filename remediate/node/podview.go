@@ -8,6 +8,7 @@ import (
 
 	"github.com/unloop/unloop/hostcfg/kubelet"
 	"github.com/unloop/unloop/hostcfg/resolvconf"
+	"github.com/unloop/unloop/remediate/finding"
 )
 
 // What pods see of the pod file is what kubelet hands them (DESIGN.md §2
@@ -37,12 +38,12 @@ func (n *Node) limitFindings(conf *resolvconf.Config, file string) []Finding {
 				chain = append(chain, fmt.Sprintf("line %d names %s, a looping address no pod sees: no loop while the lines above it stay", ns.Line, ns.Addr))
 			}
 		}
-		out = append(out, newFinding(CodeNameserverLimit, file, dropped, netip.Addr{}, chain))
+		out = append(out, finding.New(finding.CodeNameserverLimit, file, dropped, netip.Addr{}, chain))
 	}
 	for _, bad := range conf.Invalid {
 		chain := []string{fmt.Sprintf("%s line %d: nameserver %q is not an IP address", file, bad.Line, bad.Text),
 			"glibc skips the line; kubelet copies it to pods as it is, among its 3; CoreDNS's forward adds port 53 to it, so an address with a port never answers and a name is looked up through the file's other servers: no loop of its own"}
-		out = append(out, newFinding(CodeNameserverInvalid, file, bad.Line, netip.Addr{}, chain))
+		out = append(out, finding.New(finding.CodeNameserverInvalid, file, bad.Line, netip.Addr{}, chain))
 	}
 	return out
 }
@@ -66,9 +67,9 @@ func (n *Node) emptyResolvConfFindings(rds []Reader) []Finding {
 		chain := []string{fmt.Sprintf("kubelet's %s (%s line %d)", set, at.File, at.Line),
 			fmt.Sprintf("kubelet then gives pods with dnsPolicy: Default nameserver %s (one for each --node-ip of its family; 127.0.0.1 without one) and search .", a),
 			why, readersStep(rds), "CoreDNS forwards '.' to /etc/resolv.conf → itself: plugin/loop exits and the pod crash-loops"}
-		f := newFinding(CodeLoopback, at.File, at.Line, a, chain, n.applicable([]string{StrategyKubelet})...)
+		f := finding.New(finding.CodeLoopback, at.File, at.Line, a, chain, n.applicable([]string{StrategyKubelet})...)
 		f.Readers = rds
-		f.part = loopPart{role: roleSource, text: set, why: why, reader: n.kubeletStep()}
+		f.Part = finding.Part{Role: finding.RoleSource, Text: set, Why: why, Reader: n.kubeletStep()}
 		out = append(out, f)
 	}
 	return out

@@ -8,31 +8,8 @@ import (
 
 	"github.com/unloop/unloop/hostcfg/corefile"
 	"github.com/unloop/unloop/hostcfg/sandbox"
+	"github.com/unloop/unloop/remediate/finding"
 )
-
-// Reader is a DNS server that reads the pod file: a forward of its Corefile
-// names the file. Assumed: the node holds no Corefile for it, and the
-// default (`forward . /etc/resolv.conf`, as kubeadm, the node-local-dns addon
-// and Kubespray ship it) is assumed.
-type Reader struct {
-	Server    string `json:"server"` // "CoreDNS" or "node-local-dns"
-	Corefile  string `json:"corefile,omitempty"`
-	Line      int    `json:"line,omitempty"`
-	ConfigMap string `json:"configmap,omitempty"`
-	Forward   string `json:"forward"`
-	Assumed   bool   `json:"assumed,omitempty"`
-	// more: the forward names an address too, so CoreDNS starts when the
-	// file names none (plugin/pkg/parse HostPortOrFile, v1.14, skips an
-	// empty file; forward exits only when no address is left at all).
-	more bool
-}
-
-func (rd Reader) String() string {
-	if rd.Assumed {
-		return fmt.Sprintf("%s, assumed to %s (no Corefile of it on this node)", rd.Server, rd.Forward)
-	}
-	return fmt.Sprintf("%s: %s line %d: %s", rd.Server, rd.Corefile, rd.Line, rd.Forward)
-}
 
 // podReaders are the DNS servers that read the pod file. Corefiles in pods
 // and ConfigMaps read it as /etc/resolv.conf (the pod's copy); a Corefile of
@@ -63,7 +40,7 @@ func (n *Node) podReaders(opts Options) []Reader {
 					}
 					if reads {
 						rd := Reader{Server: kind, Corefile: cf.Path, Line: fw.Line, Forward: fmt.Sprintf("forward %s %s", fw.From, t.Text),
-							more: slices.ContainsFunc(fw.To, func(o corefile.Token) bool { a, _, _ := corefile.ForwardTarget(o.Text); return a.IsValid() })}
+							More: slices.ContainsFunc(fw.To, func(o corefile.Token) bool { a, _, _ := corefile.ForwardTarget(o.Text); return a.IsValid() })}
 						if cf.Source != nil {
 							rd.ConfigMap = cf.Source.ConfigMap
 						}
@@ -132,7 +109,7 @@ func (n *Node) staleCopyFindings() []Finding {
 				fmt.Sprintf("its copy of the pod file, %s line %d, names %s", pc.File.Path, ns.Line, ns.Addr), why,
 				"a sandbox keeps the file it was created with: recreate the pod (kubectl -n " + pc.Sandbox.Namespace + " delete pod " + pc.Sandbox.Name + ") once the node's file is clean",
 			}
-			f := newFinding(CodePodResolvStale, pc.File.Path, ns.Line, ns.Addr.WithZone(""), chain)
+			f := finding.New(finding.CodePodResolvStale, pc.File.Path, ns.Line, ns.Addr.WithZone(""), chain)
 			f.Pod = pod
 			out = append(out, f)
 		}
@@ -143,13 +120,13 @@ func (n *Node) staleCopyFindings() []Finding {
 // noNameserverFinding: CoreDNS's forward finds no upstream in a file without
 // nameserver and exits (plugin/forward: no valid upstream addresses found).
 func (n *Node) noNameserverFinding(rds []Reader) []Finding {
-	rds = slices.DeleteFunc(slices.Clone(rds), func(rd Reader) bool { return rd.more })
+	rds = slices.DeleteFunc(slices.Clone(rds), func(rd Reader) bool { return rd.More })
 	if n.Pod == nil || len(n.Pod.Conf.Nameservers) > 0 || len(rds) == 0 {
 		return nil
 	}
 	chain := []string{n.kubeletStep(), n.Pod.Path + " names no nameserver", readersStep(rds),
 		"plugin/forward: no valid upstream addresses found: CoreDNS exits and the pod crash-loops"}
-	f := newFinding(CodeNameserverNone, n.Pod.Path, 0, netip.Addr{}, chain, n.applicable([]string{StrategyKubelet})...)
+	f := finding.New(finding.CodeNameserverNone, n.Pod.Path, 0, netip.Addr{}, chain, n.applicable([]string{StrategyKubelet})...)
 	f.Readers = rds
 	return []Finding{f}
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/unloop/unloop/hostcfg/dhclient"
 	"github.com/unloop/unloop/hostcfg/resolvconf"
+	"github.com/unloop/unloop/remediate/finding"
 )
 
 // Dhclient is ISC dhclient: its dhclient.conf files, whose
@@ -41,7 +42,7 @@ func (s *Dhclient) Put(n *Node, rf *resolvconf.File, a netip.Addr, _ addrKind) (
 			for _, st := range c.Statements {
 				if st.Verb != "default" && slices.Contains(st.Addrs, a) {
 					return Origin{Says: fmt.Sprintf("dhclient put it there: %s line %d says %s %s %s", c.Path, st.Line, st.Verb, st.Option, a),
-						At: place(c.Path, st.Line), Fixes: []string{StrategyDhclient, StrategyKubelet}}, true
+						At: finding.Place(c.Path, st.Line), Fixes: []string{StrategyDhclient, StrategyKubelet}}, true
 				}
 			}
 		}
@@ -81,8 +82,8 @@ func (s *Dhclient) Findings(n *Node, rds []Reader) []Finding {
 					n.kubeletStep(),
 					"the DNS server in the pod forwards to itself",
 				}
-				f := newFinding(CodeDhclientInjects, c.Path, st.Line, a, chain, n.applicable([]string{StrategyDhclient, StrategyKubelet})...)
-				f.part = loopPart{role: roleSource, text: fmt.Sprintf("%s %s %s", st.Verb, st.Option, a), why: why}
+				f := finding.New(finding.CodeDhclientInjects, c.Path, st.Line, a, chain, n.applicable([]string{StrategyDhclient, StrategyKubelet})...)
+				f.Part = finding.Part{Role: finding.RoleSource, Text: fmt.Sprintf("%s %s %s", st.Verb, st.Option, a), Why: why}
 				out = append(out, f)
 			}
 		}

@@ -10,6 +10,7 @@ import (
 	"github.com/unloop/unloop/hostcfg"
 	"github.com/unloop/unloop/hostcfg/kubelet"
 	"github.com/unloop/unloop/hostcfg/resolvconf"
+	"github.com/unloop/unloop/remediate/finding"
 	dnsprobe "github.com/unloop/unloop/remediate/probe"
 )
 
@@ -118,7 +119,7 @@ func (n *Node) kubeletFindings() []Finding {
 			"kubelet ignores unknown keys without an error",
 			fmt.Sprintf("so pods get %s, not %s", n.PodFile, m.Value),
 		}
-		out = append(out, newFinding(CodeKubeletMisspelled, m.File, m.Line, netip.Addr{}, chain, StrategyKubelet))
+		out = append(out, finding.New(finding.CodeKubeletMisspelled, m.File, m.Line, netip.Addr{}, chain, StrategyKubelet))
 	}
 	if k.Present && n.PodFile != "" && !n.PodExists {
 		where, _ := k.ResolvConfSet()
@@ -127,7 +128,7 @@ func (n *Node) kubeletFindings() []Finding {
 			chain = append(chain, "the real file is "+resolvconf.ResolvedUplinkFile+" (resolve, with an e)")
 		}
 		chain = append(chain, "kubelet cannot create pod sandboxes with dnsPolicy: Default (CoreDNS, node-local-dns)")
-		out = append(out, newFinding(CodeKubeletMissing, where.File, where.Line, netip.Addr{}, chain, StrategyKubelet))
+		out = append(out, finding.New(finding.CodeKubeletMissing, where.File, where.Line, netip.Addr{}, chain, StrategyKubelet))
 	}
 	return out
 }

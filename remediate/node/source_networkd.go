@@ -7,6 +7,7 @@ import (
 
 	"github.com/unloop/unloop/hostcfg/networkd"
 	"github.com/unloop/unloop/hostcfg/resolvconf"
+	"github.com/unloop/unloop/remediate/finding"
 )
 
 // Networkd is systemd-networkd: the DNS= of its .network files, which it
@@ -42,7 +43,7 @@ func (s *Networkd) Put(n *Node, rf *resolvconf.File, a netip.Addr, kind addrKind
 	for _, st := range s.sets() {
 		if st.Addr == a {
 			return Origin{Says: "systemd-networkd hands it to systemd-resolved: " + st.Says,
-				At: place(st.File, st.Line), Fixes: []string{StrategyNetworkd, StrategyKubelet}}, true
+				At: finding.Place(st.File, st.Line), Fixes: []string{StrategyNetworkd, StrategyKubelet}}, true
 		}
 	}
 	return Origin{}, false
@@ -65,8 +66,8 @@ func (s *Networkd) Findings(n *Node, rds []Reader) []Finding {
 		chain := []string{st.First, why,
 			"systemd-networkd hands it to systemd-resolved, which writes its upstreams into " + resolvconf.ResolvedUplinkFile,
 			n.kubeletStep(), "the DNS server in the pod forwards to itself"}
-		f := newFinding(CodeNetworkdInjects, st.File, st.Line, st.Addr, chain, n.applicable([]string{StrategyNetworkd, StrategyKubelet})...)
-		f.part = loopPart{role: roleSource, text: st.Text, why: why}
+		f := finding.New(finding.CodeNetworkdInjects, st.File, st.Line, st.Addr, chain, n.applicable([]string{StrategyNetworkd, StrategyKubelet})...)
+		f.Part = finding.Part{Role: finding.RoleSource, Text: st.Text, Why: why}
 		out = append(out, f)
 	}
 	return out

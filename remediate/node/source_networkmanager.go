@@ -8,6 +8,7 @@ import (
 	"github.com/unloop/unloop/hostcfg"
 	"github.com/unloop/unloop/hostcfg/networkmanager"
 	"github.com/unloop/unloop/hostcfg/resolvconf"
+	"github.com/unloop/unloop/remediate/finding"
 )
 
 // NetworkManager: its drop-ins' and connections' servers (keyfile, ifcfg)
@@ -37,11 +38,11 @@ func (s *NetworkManager) Put(n *Node, rf *resolvconf.File, a netip.Addr, _ addrK
 	if n.isHostFile(rf) && s.Config != nil {
 		if d, ok := s.dnsmasq(n, a); ok {
 			return Origin{Says: fmt.Sprintf("NetworkManager put it there: %s line %d says dns=dnsmasq, and its dnsmasq listens on %s", d.File, d.Line, a),
-				At: place(d.File, d.Line), Fixes: []string{StrategyKubelet}}, true
+				At: finding.Place(d.File, d.Line), Fixes: []string{StrategyKubelet}}, true
 		}
 		for _, sv := range s.Config.Servers {
 			if sv.Addr == a {
-				return Origin{Says: fmt.Sprintf("NetworkManager put it there: %s line %d (%s)", sv.File, sv.Line, sv.Key), At: place(sv.File, sv.Line),
+				return Origin{Says: fmt.Sprintf("NetworkManager put it there: %s line %d (%s)", sv.File, sv.Line, sv.Key), At: finding.Place(sv.File, sv.Line),
 					Fixes: []string{StrategyNetworkManager, StrategyKubelet}}, true
 			}
 		}
@@ -115,8 +116,8 @@ func (s *NetworkManager) Findings(n *Node, rds []Reader) []Finding {
 		chain := []string{fmt.Sprintf("%s line %d: dns=dnsmasq", d.File, d.Line),
 			fmt.Sprintf("NetworkManager runs its own dnsmasq on %s and writes that address into /etc/resolv.conf", ns.Addr), why,
 			n.kubeletStep(), "the DNS server in the pod forwards to itself"}
-		f := newFinding(CodeNetworkManagerInjects, d.File, d.Line, ns.Addr, chain, n.applicable([]string{StrategyKubelet})...)
-		f.part = loopPart{role: roleSource, text: "dns=dnsmasq (NetworkManager's dnsmasq on " + ns.Addr.String() + ")", why: why}
+		f := finding.New(finding.CodeNetworkManagerInjects, d.File, d.Line, ns.Addr, chain, n.applicable([]string{StrategyKubelet})...)
+		f.Part = finding.Part{Role: finding.RoleSource, Text: "dns=dnsmasq (NetworkManager's dnsmasq on " + ns.Addr.String() + ")", Why: why}
 		out = append(out, f)
 		break
 	}
@@ -128,8 +129,8 @@ func (s *NetworkManager) Findings(n *Node, rds []Reader) []Finding {
 		chain := []string{fmt.Sprintf("%s line %d: %s lists %s", s.File, s.Line, s.Key, s.Addr), why,
 			"NetworkManager writes it into /etc/resolv.conf", n.kubeletStep(),
 			"the DNS server in the pod forwards to itself"}
-		f := newFinding(CodeNetworkManagerInjects, s.File, s.Line, s.Addr, chain, n.applicable([]string{StrategyNetworkManager, StrategyKubelet})...)
-		f.part = loopPart{role: roleSource, text: fmt.Sprintf("%s lists %s", s.Key, s.Addr), why: why}
+		f := finding.New(finding.CodeNetworkManagerInjects, s.File, s.Line, s.Addr, chain, n.applicable([]string{StrategyNetworkManager, StrategyKubelet})...)
+		f.Part = finding.Part{Role: finding.RoleSource, Text: fmt.Sprintf("%s lists %s", s.Key, s.Addr), Why: why}
 		out = append(out, f)
 	}
 	return out

@@ -9,6 +9,7 @@ import (
 
 	"github.com/unloop/unloop/hostcfg/resolvconf"
 	"github.com/unloop/unloop/hostcfg/resolved"
+	"github.com/unloop/unloop/remediate/finding"
 	"github.com/unloop/unloop/systemd"
 )
 
@@ -138,7 +139,7 @@ func (s *Resolved) setting(a netip.Addr) (string, string, bool) {
 	if s.Config != nil {
 		for _, sv := range s.Config.DNS {
 			if sv.Addr.WithZone("") == a {
-				return fmt.Sprintf("DNS= in %s line %d", sv.File, sv.Line), place(sv.File, sv.Line), true
+				return fmt.Sprintf("DNS= in %s line %d", sv.File, sv.Line), finding.Place(sv.File, sv.Line), true
 			}
 		}
 	}
@@ -172,7 +173,7 @@ func (s *Resolved) Findings(n *Node, rds []Reader) []Finding {
 	var out []Finding
 	seen := map[netip.Addr]bool{}
 	// add is one looping upstream, told once whether a file or the bus named it.
-	add := func(a netip.Addr, file string, line int, first string, part loopPart) {
+	add := func(a netip.Addr, file string, line int, first string, part finding.Part) {
 		if !n.Looping(a) || seen[a] {
 			return
 		}
@@ -189,23 +190,23 @@ func (s *Resolved) Findings(n *Node, rds []Reader) []Finding {
 				fixes = o.Fixes
 			}
 		}
-		f := newFinding(CodeResolvedUpstreamLoop, file, line, a, chain, n.applicable(fixes)...)
-		part.role, part.why = roleSource, why
-		f.part = part
+		f := finding.New(finding.CodeResolvedUpstreamLoop, file, line, a, chain, n.applicable(fixes)...)
+		part.Role, part.Why = finding.RoleSource, why
+		f.Part = part
 		out = append(out, f)
 	}
 	if s.Config != nil {
 		for _, sv := range s.Config.DNS {
 			add(sv.Addr.WithZone(""), sv.File, sv.Line, fmt.Sprintf("%s line %d: DNS=%s", sv.File, sv.Line, sv.Text),
-				loopPart{text: "DNS=" + sv.Text})
+				finding.Part{Text: "DNS=" + sv.Text})
 		}
 	}
 	if s.Live != nil {
 		for _, sv := range s.Live.DNS {
 			a := sv.Addr.WithZone("")
 			add(a, "", 0, "systemd-resolved uses "+a.String()+" as an upstream (read over D-Bus"+linkOf(sv.Ifindex)+")",
-				loopPart{text: "systemd-resolved's live upstream " + a.String() + " (D-Bus" + linkOf(sv.Ifindex) + ")",
-					links: []string{liveResolved(a)}})
+				finding.Part{Text: "systemd-resolved's live upstream " + a.String() + " (D-Bus" + linkOf(sv.Ifindex) + ")",
+					Links: []string{liveResolved(a)}})
 		}
 	}
 	return out

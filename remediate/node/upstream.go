@@ -2,6 +2,8 @@ package node
 
 import (
 	"net/netip"
+
+	"github.com/unloop/unloop/remediate/finding"
 )
 
 // Candidate is a possible clean upstream and where it was found.
@@ -48,7 +50,7 @@ func (n *Node) Candidates(opts Options) []Candidate {
 func (n *Node) upstreamFindings(opts Options, found []Finding) []Finding {
 	loops := false
 	for _, f := range found {
-		if f.Severity == SevError && !f.Ignored && f.Code != CodeUnreadable && f.Code != CodeKubeletMisspelled && f.Code != CodeKubeletMissing {
+		if f.Severity == finding.SevError && !f.Ignored && f.Code != finding.CodeUnreadable && f.Code != finding.CodeKubeletMisspelled && f.Code != finding.CodeKubeletMissing {
 			loops = true
 		}
 	}
@@ -58,7 +60,7 @@ func (n *Node) upstreamFindings(opts Options, found []Finding) []Finding {
 	chain := []string{"every nameserver unloop found on this node loops back to the node",
 		"none came from systemd-resolved, dhclient's leases or NetworkManager",
 		"give the real upstreams with --upstream IP (or upstream: in the config file)"}
-	return []Finding{newFinding(CodeNoUpstream, "", 0, netip.Addr{}, chain)}
+	return []Finding{finding.New(finding.CodeNoUpstream, "", 0, netip.Addr{}, chain)}
 }
 
 // NotAnUpstream says why a can never be a DNS server to forward to ("" when

@@ -5,11 +5,10 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/unloop/unloop/remediate/node"
-
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/unloop/unloop/remediate"
+	"github.com/unloop/unloop/remediate/finding"
 )
 
 // metricHelp is every metric unloop writes, with its HELP text: the one
@@ -29,7 +28,7 @@ var metricHelp = map[string]string{
 	"unloop_last_apply_success":                  "1 when the newest run in unloop's journal is applied, 0 when it was rolled back, is in conflict or never finished (`unloop runs`).",
 	"unloop_last_apply_timestamp_seconds":        "When the newest run in unloop's journal started (Unix time).",
 	"unloop_runs_rolled_back":                    "Runs in unloop's journal that were rolled back or are in conflict (the journal keeps the newest --keep-runs runs).",
-	"unloop_pod_stale":                           "A running DNS-server pod whose copy of the pod file names a looping address (finding " + string(node.CodePodResolvStale) + "), by pod; value 1.",
+	"unloop_pod_stale":                           "A running DNS-server pod whose copy of the pod file names a looping address (finding " + string(finding.CodePodResolvStale) + "), by pod; value 1.",
 	"unloop_watch_up":                            "1 while unloop watch has its inotify watches in place.",
 	"unloop_watch_folders":                       "Folders unloop watch watches with inotify.",
 	"unloop_watch_backoff_seconds":               "The gap unloop watch keeps between checks because a watched file is rewritten in a loop; 0 when none is.",

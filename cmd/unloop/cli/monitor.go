@@ -12,6 +12,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/unloop/unloop/remediate/finding"
 	"github.com/unloop/unloop/remediate/node"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -76,7 +77,7 @@ func metrics(rep *node.Report, now time.Time) []*gaugeFamily {
 	// Every known code is exported, 0 when absent, so that an alert on a
 	// code never depends on the series existing. Ignored findings are not
 	// counted: the site has decided to live with them.
-	counts := map[node.Code]int{}
+	counts := map[finding.Code]int{}
 	for _, f := range rep.Findings {
 		if !f.Ignored {
 			counts[f.Code]++
@@ -230,18 +231,18 @@ func npdResult(rep *node.Report) (string, int) {
 			continue
 		}
 		switch f.Severity {
-		case node.SevError:
+		case finding.SevError:
 			errs = append(errs, f)
-		case node.SevWarning:
+		case finding.SevWarning:
 			warns = append(warns, f)
 		}
 	}
 	if rep.HasUnreadable() {
 		for _, f := range errs {
-			if f.Code == node.CodeUnreadable {
+			if f.Code == finding.CodeUnreadable {
 				return shorten(fmt.Sprintf("unloop could not read %s", render.Where(f))), npdUnknown
 			}
-			if f.Code == node.CodeNotANode {
+			if f.Code == finding.CodeNotANode {
 				// The root's path would take NPD's 80 characters: the reason first.
 				_, why, _ := strings.Cut(f.Message, " does not look like a node: ")
 				return shorten("unknown: not a node: " + why), npdUnknown

@@ -11,6 +11,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/unloop/unloop/remediate/finding"
 	"github.com/unloop/unloop/remediate/node"
 
 	"github.com/unloop/unloop/hostcfg/hostcfgtest"
@@ -97,7 +98,7 @@ func FuzzNPDMessage(f *testing.F) {
 		}
 		rep := &node.Report{Status: "error"}
 		for i := 0; i <= n; i++ {
-			rep.Findings = append(rep.Findings, node.Finding{Code: node.CodeLoopback, Severity: node.SevError, File: file, Line: line, Address: addr})
+			rep.Findings = append(rep.Findings, node.Finding{Code: finding.CodeLoopback, Severity: finding.SevError, File: file, Line: line, Address: addr})
 		}
 		msg, code := npdResult(rep)
 		if code != npdProblem {
@@ -158,7 +159,7 @@ func FuzzMetricsText(f *testing.F) {
 		}
 		defer func(old string) { version = old }(version)
 		version = v
-		rep := &node.Report{Status: "error", Findings: []node.Finding{{Code: node.CodeLoopback, Severity: node.SevError}}}
+		rep := &node.Report{Status: "error", Findings: []node.Finding{{Code: finding.CodeLoopback, Severity: finding.SevError}}}
 		var b bytes.Buffer
 		if err := writeMetrics(&b, rep, time.Unix(1700000000, 5e8)); err != nil {
 			t.Fatal(err)
@@ -167,7 +168,7 @@ func FuzzMetricsText(f *testing.F) {
 		if got := value(t, mfs, "unloop_build_info", map[string]string{"version": v}); got != 1 {
 			t.Errorf("version %q: build_info %v", v, got)
 		}
-		if got := value(t, mfs, "unloop_findings", map[string]string{"code": string(node.CodeLoopback)}); got != 1 {
+		if got := value(t, mfs, "unloop_findings", map[string]string{"code": string(finding.CodeLoopback)}); got != 1 {
 			t.Errorf("nameserver-loopback counted %v", got)
 		}
 		if got := value(t, mfs, "unloop_last_check_timestamp_seconds", nil); got != 1700000000.5 {

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/unloop/unloop/remediate/finding"
 	"github.com/unloop/unloop/remediate/node"
 
 	"github.com/prometheus/common/expfmt"
@@ -23,7 +24,7 @@ import (
 func TestWatchMetricsNegotiates(t *testing.T) {
 	wt := &watcher{
 		wf: watchFlags{interval: 5 * time.Minute}, up: true,
-		rep:     &node.Report{Status: "error", Findings: []node.Finding{{Code: node.CodeNodeLocalDNS, Severity: node.SevError}}},
+		rep:     &node.Report{Status: "error", Findings: []node.Finding{{Code: finding.CodeNodeLocalDNS, Severity: finding.SevError}}},
 		checked: time.Now(), changes: map[string]float64{}, checks: map[string]float64{"start": 1},
 	}
 	h := wt.handler(runtimeCollectors()...)

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/unloop/unloop/remediate/finding"
 	"github.com/unloop/unloop/remediate/node"
 
 	"github.com/unloop/unloop/cmd/unloop/render"
@@ -202,7 +203,7 @@ func quietErrors(ss *session, findings []node.Finding) {
 		return
 	}
 	for _, f := range findings {
-		if f.Code != node.CodeUnreadable && f.Code != node.CodeNotANode {
+		if f.Code != finding.CodeUnreadable && f.Code != finding.CodeNotANode {
 			continue
 		}
 		msg := f.Message

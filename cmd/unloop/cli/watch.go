@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/unloop/unloop/remediate/finding"
 	"github.com/unloop/unloop/remediate/node"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -473,7 +474,7 @@ func (wt *watcher) metricsLocked() []*gaugeFamily {
 		took.add(wt.took.Seconds())
 		pods := gauge("unloop_pod_stale")
 		for _, f := range wt.rep.Findings {
-			if f.Code == node.CodePodResolvStale && !f.Ignored && f.Pod != "" {
+			if f.Code == finding.CodePodResolvStale && !f.Ignored && f.Pod != "" {
 				pods.add(1, "pod", f.Pod)
 			}
 		}

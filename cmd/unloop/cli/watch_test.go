@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/unloop/unloop/remediate/finding"
 	"github.com/unloop/unloop/remediate/node"
 
 	"github.com/unloop/unloop/cmd/unloop/settings"
@@ -53,7 +54,7 @@ func TestWatchMetrics(t *testing.T) {
 	wt := &watcher{
 		wf: watchFlags{interval: 5 * time.Minute}, up: true, folders: 3,
 		rep: &node.Report{Status: "error", Findings: []node.Finding{
-			{Code: node.CodePodResolvStale, Severity: node.SevError, Pod: "kube-system/coredns-1"},
+			{Code: finding.CodePodResolvStale, Severity: finding.SevError, Pod: "kube-system/coredns-1"},
 		}},
 		checked: time.Now(), took: 40 * time.Millisecond,
 		changes: map[string]float64{"/etc/resolv.conf": 3}, checks: map[string]float64{"start": 1, "change": 2},

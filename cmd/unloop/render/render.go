@@ -15,6 +15,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/unloop/unloop/remediate/finding"
 	"github.com/unloop/unloop/remediate/node"
 
 	"golang.org/x/term"
@@ -67,8 +68,8 @@ func (p painter) paint(code, s string) string {
 	return "\x1b[" + code + "m" + s + "\x1b[0m"
 }
 
-func (p painter) severity(s node.Severity) string {
-	if s == node.SevError {
+func (p painter) severity(s finding.Severity) string {
+	if s == finding.SevError {
 		return p.paint("1;31", "ERROR  ")
 	}
 	return p.paint("1;33", "WARNING")
@@ -117,9 +118,9 @@ func writeSummary(b *strings.Builder, p painter, d remediate.CheckDocument) {
 		case f.Ignored:
 			ignored++
 		case f.Loop > 0:
-		case f.Severity == node.SevError:
+		case f.Severity == finding.SevError:
 			errs++
-		case f.Severity == node.SevWarning:
+		case f.Severity == finding.SevWarning:
 			warns++
 		}
 	}
@@ -506,7 +507,7 @@ func counts(d remediate.PlanDocument) (files, units, skipped, pods int) {
 // planSummary is plan's last line, as terraform ends its plan.
 func planSummary(d remediate.PlanDocument) string {
 	if fs := undecided(d); len(fs) > 0 {
-		if fs[0].Code == node.CodeNotANode {
+		if fs[0].Code == finding.CodeNotANode {
 			return "No plan: the root is not a node; apply refuses."
 		}
 		return fmt.Sprintf("No plan: %d %s can't be read; apply refuses.", len(fs), Plural(len(fs), "input", "inputs"))
@@ -537,7 +538,7 @@ func planSummary(d remediate.PlanDocument) string {
 func undecided(d remediate.PlanDocument) []remediate.FindingDocument {
 	var out []remediate.FindingDocument
 	for _, f := range d.Findings {
-		if f.Code == node.CodeUnreadable || f.Code == node.CodeNotANode {
+		if f.Code == finding.CodeUnreadable || f.Code == finding.CodeNotANode {
 			out = append(out, f)
 		}
 	}
@@ -661,7 +662,7 @@ func writeLeft(b *strings.Builder, p painter, left []remediate.FindingDocument) 
 		fmt.Fprintf(b, "%s %s %s (pod %s)\n", p.paint("1;33", "LEFT FOR YOU"), f.Code, printable(Where(node.Finding{File: f.File, Line: f.Line})), printable(f.Pod))
 		ns, name, _ := strings.Cut(f.Pod, "/")
 		switch {
-		case f.Code != node.CodeDNSPodUnreadable && len(f.Chain) > 0:
+		case f.Code != finding.CodeDNSPodUnreadable && len(f.Chain) > 0:
 			fmt.Fprintf(b, "  %s\n", printable(f.Chain[len(f.Chain)-1]))
 		case strings.Contains(f.File, "/volumes/kubernetes.io~configmap/"):
 			fmt.Fprintf(b, "  %s\n  fix the ConfigMap the pod mounts (kubectl -n %s get pod %s -o yaml names it under spec.volumes; then kubectl -n %s edit configmap NAME)\n", printable(f.Message), ns, name, ns)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path"
 
+	"github.com/unloop/unloop/remediate/finding"
 	"github.com/unloop/unloop/remediate/node"
 
 	"go.yaml.in/yaml/v3"
@@ -25,7 +26,7 @@ func parseIgnore(file string, n *yaml.Node) ([]node.Ignore, error) {
 		var ig node.Ignore
 		switch item.Kind {
 		case yaml.ScalarNode:
-			ig.Code = node.Code(item.Value)
+			ig.Code = finding.Code(item.Value)
 		case yaml.MappingNode:
 			for i := 0; i+1 < len(item.Content); i += 2 {
 				k, v := item.Content[i], item.Content[i+1]
@@ -34,7 +35,7 @@ func parseIgnore(file string, n *yaml.Node) ([]node.Ignore, error) {
 				}
 				switch k.Value {
 				case "code":
-					ig.Code = node.Code(v.Value)
+					ig.Code = finding.Code(v.Value)
 				case "file":
 					if !path.IsAbs(v.Value) || path.Clean(v.Value) != v.Value {
 						return nil, bad(v, "file %q: want a clean absolute path of the node", v.Value)
@@ -53,10 +54,10 @@ func parseIgnore(file string, n *yaml.Node) ([]node.Ignore, error) {
 			return nil, bad(item, "an item without a code")
 		case !ok:
 			return nil, bad(item, "unknown finding code %q", ig.Code)
-		case ig.Code == node.CodeUnreadable:
+		case ig.Code == finding.CodeUnreadable:
 			// An answer about a file unloop could not read would be a guess.
 			return nil, bad(item, "%s can't be ignored: fix or remove the file", info.Code)
-		case ig.Code == node.CodeNotANode:
+		case ig.Code == finding.CodeNotANode:
 			// An all-clear about a root that is no node is the harm it stops.
 			return nil, bad(item, "%s can't be ignored: give the node's root (--root)", info.Code)
 		}

@@ -1,4 +1,4 @@
-package node
+package finding
 
 // CodeInfo is what unloop says of a finding code, wherever it says it: the
 // analysis takes the severity from here, and the metrics, the man page,

@@ -1,4 +1,4 @@
-package node
+package finding
 
 import (
 	"fmt"
@@ -9,29 +9,29 @@ import (
 // the lines it produced, and what reads them are findings of their own
 // (scripts and alerts key on each), but they are one cause with one fix.
 
-// partRole is what a finding is in its loop.
-type partRole int
+// Role is what a finding is in its loop.
+type Role int
 
 const (
-	roleNone   partRole = iota
-	roleSource          // a setting that writes the address somewhere (dhclient.conf, DNS=)
-	roleLine            // a line of a resolv.conf that names the address
-	roleReader          // a Corefile forward through a file that names it
+	RoleNone   Role = iota
+	RoleSource      // a setting that writes the address somewhere (dhclient.conf, DNS=)
+	RoleLine        // a line of a resolv.conf that names the address
+	RoleReader      // a Corefile forward through a file that names it
 )
 
-// loopPart is what the grouping needs of a finding, set where it is made.
-type loopPart struct {
-	role partRole
-	text string // the setting or line as written: "prepend domain-name-servers 169.254.25.10"
-	why  string // why the address loops
-	// source says what put a line there when no finding of its own does
-	// (a generator); reader who reads the file (kubelet, or the host's DNS).
-	source, reader string
-	// produced is, for a reader, the line of the file it forwards through.
-	produced string
-	// links are places ("file:line") of other parts: the dhclient statement
+// Part is what the grouping needs of a finding, set where it is made.
+type Part struct {
+	Role Role
+	Text string // the setting or line as written: "prepend domain-name-servers 169.254.25.10"
+	Why  string // why the address loops
+	// Source says what put a line there when no finding of its own does
+	// (a generator); Reader who reads the file (kubelet, or the host's DNS).
+	Source, Reader string
+	// Produced is, for a reader, the line of the file it forwards through.
+	Produced string
+	// Links are places ("file:line") of other parts: the dhclient statement
 	// that wrote a line, the line a Corefile forwards through.
-	links []string
+	Links []string
 }
 
 // Loop is one forwarding loop: its findings grouped by their cause.
@@ -54,7 +54,8 @@ type Loop struct {
 	Ignored bool
 }
 
-func place(file string, line int) string {
+// Place is "file:line", or "" for no file.
+func Place(file string, line int) string {
 	if file == "" {
 		return ""
 	}
@@ -63,14 +64,14 @@ func place(file string, line int) string {
 
 func (f *Finding) inLoop() bool {
 	i, _ := f.Code.Info()
-	return i.Loop && f.part.role != roleNone
+	return i.Loop && f.Part.Role != RoleNone
 }
 
 // groupLoops numbers the loops of fs (setting each finding's Loop) and
 // describes them. Two parts are one loop when they share a place: the
 // dhclient statement and the line it wrote, the line and the Corefile that
 // forwards through it.
-func groupLoops(fs []Finding) []Loop {
+func GroupLoops(fs []Finding) []Loop {
 	parent := make([]int, len(fs))
 	for i := range parent {
 		parent[i] = i
@@ -87,7 +88,7 @@ func groupLoops(fs []Finding) []Loop {
 		if !fs[i].inLoop() {
 			continue
 		}
-		for _, p := range append([]string{place(fs[i].File, fs[i].Line)}, fs[i].part.links...) {
+		for _, p := range append([]string{Place(fs[i].File, fs[i].Line)}, fs[i].Part.Links...) {
 			if p == "" {
 				continue
 			}
@@ -116,8 +117,8 @@ func groupLoops(fs []Finding) []Loop {
 		l := &loops[i]
 		if len(l.Source) == 0 {
 			for _, f := range fs {
-				if f.Loop == l.ID && f.part.source != "" {
-					l.Source = appendNew(l.Source, f.part.source)
+				if f.Loop == l.ID && f.Part.Source != "" {
+					l.Source = AppendNew(l.Source, f.Part.Source)
 				}
 			}
 		}
@@ -130,23 +131,23 @@ func (l *Loop) add(f Finding) {
 	l.Findings++
 	l.Ignored = l.Ignored && f.Ignored
 	if f.Address != "" {
-		l.Addresses = appendNew(l.Addresses, f.Address)
+		l.Addresses = AppendNew(l.Addresses, f.Address)
 	}
-	p := f.part
-	l.Why = appendNew(l.Why, p.why)
-	at := place(f.File, f.Line)
+	p := f.Part
+	l.Why = AppendNew(l.Why, p.Why)
+	at := Place(f.File, f.Line)
 	if at != "" {
 		at += "  "
 	}
-	switch p.role {
-	case roleSource:
-		l.Source = appendNew(l.Source, at+p.text)
-	case roleLine:
-		l.Lines = appendNew(l.Lines, at+p.text)
-		l.ReadBy = appendNew(l.ReadBy, p.reader)
-	case roleReader:
-		l.Lines = appendNew(l.Lines, p.produced)
-		l.ReadBy = appendNew(l.ReadBy, at+p.text)
+	switch p.Role {
+	case RoleSource:
+		l.Source = AppendNew(l.Source, at+p.Text)
+	case RoleLine:
+		l.Lines = AppendNew(l.Lines, at+p.Text)
+		l.ReadBy = AppendNew(l.ReadBy, p.Reader)
+	case RoleReader:
+		l.Lines = AppendNew(l.Lines, p.Produced)
+		l.ReadBy = AppendNew(l.ReadBy, at+p.Text)
 	}
 }
 
@@ -171,7 +172,8 @@ func commonFixes(fs []Finding, id int) []string {
 	return out
 }
 
-func appendNew(list []string, s string) []string {
+// AppendNew appends s to list unless it is empty or already there.
+func AppendNew(list []string, s string) []string {
 	if s == "" || slices.Contains(list, s) {
 		return list
 	}
