@@ -9,7 +9,6 @@ import (
 	"strings"
 
 	"github.com/unloop/unloop/hostcfg/networkmanager"
-	"github.com/unloop/unloop/hostcfg/resolvconf"
 	"github.com/unloop/unloop/remediate/finding"
 	"github.com/unloop/unloop/remediate/node"
 )
@@ -149,12 +148,13 @@ func planNetworkManager(ctx context.Context, p *planner, _ []finding.Finding) er
 	return nil
 }
 
-// nmWrites is the file NetworkManager writes its servers into: the host's
-// resolv.conf where it wrote that, else resolved's uplink file (dns=
-// systemd-resolved hands resolved the servers).
+// nmWrites is the file NetworkManager writes its servers into, where they
+// are traced to it: the host's resolv.conf (its dns=default, rc-manager=file
+// or symlink). Its dns=systemd-resolved, which hands them to resolved's
+// uplink file, is not traced to NetworkManager yet.
 func nmWrites(n *node.Node) string {
-	if n.Host != nil && n.Host.Generator == resolvconf.GenNetworkManager {
+	if n.Host != nil {
 		return n.Host.Target
 	}
-	return resolvconf.ResolvedUplinkFile
+	return "/etc/resolv.conf"
 }
