@@ -2,7 +2,6 @@ package remediate
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"maps"
 	"os"
@@ -13,7 +12,6 @@ import (
 	"testing"
 
 	"github.com/unloop/unloop/hostcfg/hostcfgtest"
-	"github.com/unloop/unloop/remediate/journal"
 	"github.com/unloop/unloop/remediate/node"
 )
 
@@ -47,19 +45,12 @@ func TestNetworkManagerAtItsSource(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var got []string
-			var diffs strings.Builder
-			for _, c := range pl.Changes {
-				got = append(got, c.Kind+":"+c.Path+c.Unit+":"+c.Action+":"+c.Skipped)
-				if c.Kind == KindFile {
-					fmt.Fprintf(&diffs, "## %s %s %s [%s]\n%s\n", c.Action, c.Kind, c.Path, c.Strategy, c.Diff)
-				}
-			}
+			got, diffs := planLines(pl)
 			want := []string{"file:" + tt.file + ":modify:", "file:/etc/resolv.conf:modify:", "unit:NetworkManager.service:reload:offline", "pods::recreate:left to you"}
 			if !slices.Equal(got, want) || len(pl.Unfixed) > 0 {
 				t.Fatalf("changes %q unfixed %v, want %q", got, pl.Unfixed, want)
 			}
-			golden(t, filepath.Join("testdata", "plans", tt.tree+"_"+tt.name+".diff"), []byte(diffs.String()))
+			golden(t, filepath.Join("testdata", "plans", tt.tree+"_"+tt.name+".diff"), []byte(diffs))
 
 			res, err := Apply(context.Background(), env, opts)
 			if err != nil {
@@ -94,23 +85,8 @@ func TestNetworkManagerAtItsSource(t *testing.T) {
 // A profile edited after apply is the admin's: rollback refuses it and
 // keeps the newer bytes.
 func TestNetworkManagerRollbackRefusesNewerEdit(t *testing.T) {
-	dir, env, opts := networkdTree(t, "networkmanager-keyfile-dns")
-	res, err := Apply(context.Background(), env, opts)
-	if err != nil {
-		t.Fatalf("apply: %v", err)
-	}
-	p := filepath.Join(dir, "etc/NetworkManager/system-connections/eth0.nmconnection")
-	b, _ := os.ReadFile(p)
-	edited := strings.Replace(string(b), "dns=10.0.0.2;", "dns=10.0.0.3;", 1)
-	if err := os.WriteFile(p, []byte(edited), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := Rollback(context.Background(), env, opts, res.Run, false); !errors.Is(err, journal.ErrConflict) {
-		t.Fatalf("rollback: %v, want a conflict", err)
-	}
-	if b, _ := os.ReadFile(p); string(b) != edited {
-		t.Errorf("profile after the refused rollback:\n%s\nwant the admin's edit kept", b)
-	}
+	rollbackRefusesEdit(t, "networkmanager-keyfile-dns", "etc/NetworkManager/system-connections/eth0.nmconnection",
+		func(b []byte) []byte { return []byte(strings.Replace(string(b), "dns=10.0.0.2;", "dns=10.0.0.3;", 1)) })
 }
 
 // nmBus records NetworkManager's reloads; the rest is restartBus (units
