@@ -4,6 +4,8 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -111,5 +113,52 @@ func TestRecordingInputs(t *testing.T) {
 	}
 	if got := r.Inputs(); got != nil {
 		t.Errorf("a root that does not record has inputs %q", got)
+	}
+}
+
+// A Recording root says (for -v) what each read and listing found: there or
+// not, its size, where links led, why what is there can't be read; the
+// first of each, in path order.
+func TestRecordingFounds(t *testing.T) {
+	r := wtRoot(t, map[string]string{
+		"etc/resolv.conf":                      "->../run/systemd/resolve/stub-resolv.conf",
+		"run/systemd/resolve/stub-resolv.conf": "nameserver 127.0.0.53\n",
+		"etc/systemd/resolved.conf.d/a.conf":   "[Resolve]\n",
+	})
+	rec := r.Recording()
+	rec.ReadFile("/etc/resolv.conf")
+	rec.ReadFile("/etc/hosts")
+	rec.ReadFile("/etc/systemd/resolved.conf.d") // a folder: unreadable as a file
+	rec.ReadDir("/etc/systemd/resolved.conf.d")
+	rec.Glob("/etc/NetworkManager/conf.d", "*.conf")
+	hp := filepath.Join(r.Dir(), "run/systemd/resolve/stub-resolv.conf")
+	if err := os.Remove(hp); err != nil {
+		t.Fatal(err)
+	}
+	rec.ReadFile("/etc/resolv.conf") // the first read is the one kept
+	var got []string
+	for _, f := range rec.Founds() {
+		s := f.Op + " " + f.Path
+		if f.Led != "" {
+			s += " led " + f.Led
+		}
+		s += " exists=" + strconv.FormatBool(f.Exists) + " size=" + strconv.Itoa(f.Size)
+		if f.Err != nil {
+			s += " err"
+		}
+		got = append(got, s)
+	}
+	want := []string{
+		"list /etc/NetworkManager/conf.d exists=false size=0",
+		"read /etc/hosts exists=false size=0",
+		"read /etc/resolv.conf led /run/systemd/resolve/stub-resolv.conf exists=true size=22",
+		"read /etc/systemd/resolved.conf.d exists=true size=0 err",
+		"list /etc/systemd/resolved.conf.d exists=true size=1",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("Founds:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if r.Founds() != nil {
+		t.Error("a root that does not record says what it found")
 	}
 }

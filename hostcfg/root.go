@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
@@ -54,8 +55,22 @@ type Root struct {
 type readLog struct {
 	mu     sync.Mutex
 	first  map[string][]byte
-	names  map[string]string // the path asked for → where its first read led
-	inputs map[string]bool   // Inputs
+	names  map[string]string   // the path asked for → where its first read led
+	inputs map[string]bool     // Inputs
+	found  map[[2]string]Found // Founds, by op and the path asked for
+}
+
+// Found is what one read (ReadFile) or listing (ReadDir, Glob) of a node
+// path found, for the -v trace: whether something was there, its size in
+// bytes (a file) or entries (a folder), and the error that made it
+// unreadable.
+type Found struct {
+	Op     string // "read" or "list"
+	Path   string // the node path asked for; a Glob's folder
+	Led    string // where its links led, when that is another path
+	Exists bool
+	Size   int
+	Err    error // nil, or why what exists could not be read
 }
 
 // Recording returns a Root on the same tree that remembers what it read first
@@ -64,7 +79,7 @@ type readLog struct {
 // to other bytes would corrupt the file), and which paths it read (Inputs).
 func (r *Root) Recording() *Root {
 	return &Root{dir: r.dir, kname: r.kname, fd: r.fd, hook: r.hook,
-		reads: &readLog{first: map[string][]byte{}, names: map[string]string{}, inputs: map[string]bool{}}}
+		reads: &readLog{first: map[string][]byte{}, names: map[string]string{}, inputs: map[string]bool{}, found: map[[2]string]Found{}}}
 }
 
 // Records reports whether this Root remembers its reads (Recording).
@@ -89,6 +104,45 @@ func (r *Root) Inputs() []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// Founds are what each path this Root read or listed found (the first
+// time), sorted by path and then reads before listings: the same node gives
+// the same list. Nil when the Root does not record.
+func (r *Root) Founds() []Found {
+	if r.reads == nil {
+		return nil
+	}
+	r.reads.mu.Lock()
+	defer r.reads.mu.Unlock()
+	out := slices.Collect(maps.Values(r.reads.found))
+	slices.SortFunc(out, func(a, b Found) int {
+		if c := strings.Compare(a.Path, b.Path); c != 0 {
+			return c
+		}
+		return strings.Compare(b.Op, a.Op) // "read" before "list"
+	})
+	return out
+}
+
+// noteFound records what a read or listing of p (clean) found, once per
+// path: the first is the one the check reasoned from.
+func (r *Root) noteFound(op, p, led string, size int, err error) {
+	if r.reads == nil {
+		return
+	}
+	f := Found{Op: op, Path: p, Exists: !errors.Is(err, fs.ErrNotExist), Size: size}
+	if led != f.Path {
+		f.Led = led
+	}
+	if f.Exists {
+		f.Err = err
+	}
+	r.reads.mu.Lock()
+	defer r.reads.mu.Unlock()
+	if _, ok := r.reads.found[[2]string{op, f.Path}]; !ok {
+		r.reads.found[[2]string{op, f.Path}] = f
+	}
 }
 
 // noteInput records p as an input, and the links it goes through by its
@@ -391,8 +445,10 @@ func (r *Root) ReadFile(p string) ([]byte, error) {
 
 // ReadFileMax is ReadFile with another limit, for unloop's own files (a run's
 // manifest holds several node files).
-func (r *Root) ReadFileMax(p string, limit int) ([]byte, error) {
+func (r *Root) ReadFileMax(p string, limit int) (data []byte, err error) {
 	p = clean(p)
+	var np string // where the links led
+	defer func() { r.noteFound("read", p, np, len(data), err) }()
 	r.callHook("open", p)
 	h, err := r.open(p)
 	r.noteInput(p, h, "")
@@ -414,11 +470,11 @@ func (r *Root) ReadFileMax(p string, limit int) ([]byte, error) {
 		return nil, &FileError{Path: p, Err: unwrapPathError(err)}
 	}
 	defer f.Close()
-	data, err := readLimited(f, limit)
+	data, err = readLimited(f, limit)
 	if err != nil {
 		return nil, &FileError{Path: p, Err: err}
 	}
-	np, err := r.nodePathOf(h)
+	np, err = r.nodePathOf(h)
 	if err != nil {
 		return nil, &FileError{Path: p, Err: err}
 	}
@@ -571,10 +627,13 @@ func (r *Root) ReadDir(p string) ([]fs.DirEntry, error) {
 }
 
 // readDir is ReadDir, recorded as an input with pattern (Glob's) below it.
-func (r *Root) readDir(p, pattern string) ([]fs.DirEntry, error) {
+func (r *Root) readDir(p, pattern string) (ents []fs.DirEntry, err error) {
+	p = clean(p)
+	defer func() { r.noteFound("list", p, "", len(ents), err) }()
 	h, err := r.open(p)
 	r.noteInput(p, h, pattern)
 	if errors.Is(err, fs.ErrNotExist) {
+		r.noteFound("list", p, "", 0, err) // first: the nil returned would say it exists
 		return nil, nil
 	}
 	if err != nil {
@@ -583,12 +642,12 @@ func (r *Root) readDir(p, pattern string) ([]fs.DirEntry, error) {
 	defer h.Close()
 	d, err := openat(h, ".", unix.O_RDONLY|unix.O_DIRECTORY)
 	if err != nil {
-		return nil, &FileError{Path: clean(p), Err: err}
+		return nil, &FileError{Path: p, Err: err}
 	}
 	defer d.Close()
-	ents, err := d.ReadDir(-1)
+	ents, err = d.ReadDir(-1)
 	if err != nil {
-		return nil, &FileError{Path: clean(p), Err: unwrapPathError(err)}
+		return nil, &FileError{Path: p, Err: unwrapPathError(err)}
 	}
 	slices.SortFunc(ents, func(a, b fs.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
 	return ents, nil

@@ -16,6 +16,7 @@ import (
 
 	"github.com/unloop/unloop/remediate/finding"
 	"github.com/unloop/unloop/remediate/node"
+	"github.com/unloop/unloop/remediate/trace"
 
 	"github.com/unloop/unloop/hostcfg"
 	"github.com/unloop/unloop/remediate/journal"
@@ -62,6 +63,10 @@ type StepError struct {
 	Step       string
 	Err        error
 	RollbackOK bool
+	// Again are the flags that chose the node (" --root /mnt/node
+	// --offline", shell-quoted), set by the command that ran apply: the
+	// rollback the message suggests must act on the same tree.
+	Again string
 }
 
 func (e *StepError) Error() string {
@@ -69,7 +74,7 @@ func (e *StepError) Error() string {
 	if e.RollbackOK {
 		return s + "; every change of the run was rolled back"
 	}
-	return s + "; rolling back failed too, see the errors above and run `unloop rollback`"
+	return s + "; rolling back failed too, see the errors above and run `unloop rollback" + e.Again + "`"
 }
 
 func (e *StepError) Unwrap() error { return e.Err }
@@ -148,6 +153,7 @@ func applyOnce(ctx context.Context, env node.Env, opts node.Options) (*Result, e
 		return res, err
 	}
 	res.Run = j.ID
+	trace.New(env.Logger()).Fact("journaled", "run", j.ID, "paths", len(snaps), "strategies", trace.List(pl.Strategies))
 	crashpoint("journaled")
 	r := &run{env: env, opts: opts, j: j, res: res, touched: len(snaps)}
 	if err := r.carryOut(ctx); err != nil {
@@ -240,12 +246,18 @@ func (r *run) carryOut(ctx context.Context) error {
 	if step, err := r.restart(ctx); err != nil {
 		return r.fail(ctx, step, err)
 	}
+	tr := trace.New(r.env.Logger())
 	if !r.opts.NoVerify {
+		tr.Fact("verify", "run", r.j.ID, "how", "check the node again: no error of the node's own may remain")
 		if err := verifyClean(ctx, r.env, r.opts); err != nil {
+			tr.Fact("verify", "run", r.j.ID, "result", "failed: rolling back", "err", err)
 			return r.fail(ctx, "verifying", err)
 		}
 		r.res.Verified = true
+		tr.Fact("verify", "run", r.j.ID, "result", "no error remains")
 		crashpoint("verified")
+	} else {
+		tr.Fact("verify", "run", r.j.ID, "result", "skipped: --no-verify")
 	}
 	if err := r.j.SetState(journal.RunApplied); err != nil {
 		return r.fail(ctx, "journaling", err)
@@ -312,6 +324,7 @@ func (r *run) restart(ctx context.Context) (string, error) {
 			}
 		}
 		crashpoint("restarting " + c.Unit)
+		trace.New(r.env.Logger()).Fact(c.Action, "unit", c.Unit, "strategy", c.Strategy, "healthz", c.Healthz, "verify", c.Verify != nil && !r.opts.NoVerify)
 		rctx, cancel := context.WithTimeout(ctx, restartTimeout)
 		var err error
 		if reload {
@@ -357,6 +370,8 @@ func (r *run) fail(ctx context.Context, step string, err error) error {
 	}
 	if rerr != nil {
 		r.env.Logger().Error("rollback failed", "run", j.ID, "err", rerr)
+	} else {
+		trace.New(r.env.Logger()).Fact("rolled back", "run", j.ID, "step", step, "paths", r.touched, "restarted again", trace.List(r.restarted))
 	}
 	return &StepError{Step: step, Err: err, RollbackOK: rerr == nil}
 }

@@ -8,12 +8,14 @@ import (
 
 // The JSON documents unloop prints: a contract of their own, built from the
 // internals, so that a change inside unloop never changes them by accident.
-// Version 1's fields keep their names and meaning; a new field is an
-// addition, and a removal or a new meaning would be version 2. Every list is
-// [] when empty, never null.
+// A version's fields keep their names and meaning; a new field is an
+// addition, and a removal or a new meaning is a new version (DESIGN.md §4
+// has version 2's table of what changed from 1). Every list is [] when
+// empty, never null; a count is named *_count; prose is in a message field
+// beside the structured ones.
 
 // DocumentVersion is the "version" of every document.
-const DocumentVersion = 1
+const DocumentVersion = 2
 
 // CheckDocument is `unloop check --output json`.
 type CheckDocument struct {
@@ -58,12 +60,35 @@ type LoopDocument struct {
 	Loop      int      `json:"loop"`
 	Addresses []string `json:"addresses"`
 	Why       []string `json:"why"`
-	Source    []string `json:"source"`
-	Lines     []string `json:"lines"`
-	ReadBy    []string `json:"read_by"`
-	Fixes     []string `json:"fixes"`
-	Findings  int      `json:"findings"`
-	Ignored   bool     `json:"ignored,omitempty"`
+	// Source, Lines and ReadBy: what writes the address, the lines it
+	// produced, what reads them (version 1's "FILE:LINE  text" strings).
+	Source []EntryDocument `json:"source"`
+	Lines  []EntryDocument `json:"lines"`
+	ReadBy []EntryDocument `json:"read_by"`
+	Fixes  []string        `json:"fixes"`
+	// FindingsCount is how many findings are parts of the loop (version
+	// 1's "findings", a count beside the top level's list).
+	FindingsCount int  `json:"findings_count"`
+	Ignored       bool `json:"ignored,omitempty"`
+}
+
+// EntryDocument is a part of a loop: a line of a file and what it says
+// there (Text), or, when it is no line of a file (kubelet handing pods a
+// file, systemd-resolved over D-Bus, a generator), Message alone with File
+// "" and Line 0.
+type EntryDocument struct {
+	File    string `json:"file"`
+	Line    int    `json:"line"`
+	Text    string `json:"text"`
+	Message string `json:"message"`
+}
+
+func entryDocuments(es []finding.Entry) []EntryDocument {
+	out := []EntryDocument{}
+	for _, e := range es {
+		out = append(out, EntryDocument{File: e.File, Line: e.Line, Text: e.Text, Message: e.Message})
+	}
+	return out
 }
 
 // PlanDocument is `unloop plan --output json`: the check, then the plan.
@@ -78,17 +103,19 @@ type PlanDocument struct {
 	Error string `json:"error,omitempty"`
 }
 
-// ChangeDocument is one change of a plan.
+// ChangeDocument is one change of a plan. Message says why it is made
+// (version 1's "reason"); Skipped, when it will not be carried out, says
+// why as a code and in words.
 type ChangeDocument struct {
-	Kind     string   `json:"kind"`
-	Path     string   `json:"path,omitempty"`
-	Unit     string   `json:"unit,omitempty"`
-	Action   string   `json:"action"`
-	Strategy string   `json:"strategy"`
-	Reason   string   `json:"reason"`
-	Diff     string   `json:"diff,omitempty"`
-	Skipped  string   `json:"skipped,omitempty"`
-	Pods     []string `json:"pods,omitempty"`
+	Kind     string        `json:"kind"`
+	Path     string        `json:"path,omitempty"`
+	Unit     string        `json:"unit,omitempty"`
+	Action   string        `json:"action"`
+	Strategy string        `json:"strategy"`
+	Message  string        `json:"message"`
+	Diff     string        `json:"diff,omitempty"`
+	Skipped  *SkipDocument `json:"skipped,omitempty"`
+	Pods     []string      `json:"pods,omitempty"`
 	// Selector is the label selector of the pods to recreate when none was
 	// seen: Pods holds seen pods only (addition).
 	Selector string `json:"selector,omitempty"`
@@ -98,10 +125,21 @@ type ChangeDocument struct {
 	Node string `json:"node,omitempty"`
 }
 
+// SkipDocument is why a change is skipped: Reason one of remediate's Skip*
+// words (offline, no_restart, left_to_user, ...), Message in words.
+type SkipDocument struct {
+	Reason  string `json:"reason"`
+	Message string `json:"message"`
+}
+
 // UpstreamDocument is an upstream the plan found, and whether it is used.
+// File and Line are where it was found ("" and 0 when it is no line of a
+// file: D-Bus, --upstream), Message says so in words (version 1's "from").
 type UpstreamDocument struct {
 	Address string `json:"address"`
-	From    string `json:"from"`
+	File    string `json:"file"`
+	Line    int    `json:"line"`
+	Message string `json:"message"`
 	Note    string `json:"note,omitempty"`
 	Error   string `json:"error,omitempty"`
 }
@@ -132,14 +170,15 @@ type RollbackDocument struct {
 	Version int    `json:"version"`
 	Run     string `json:"run"`
 	State   string `json:"state"`
-	// Paths is how many paths the run journaled.
-	Paths          int      `json:"paths"`
+	// PathsCount is how many paths the run journaled (runs lists them).
+	PathsCount     int      `json:"paths_count"`
 	UnitsRestarted []string `json:"units_restarted"`
-	// Restored and Refused count the paths put back and those kept for
-	// their newer content (state conflict); Results says each path's.
-	Restored int                  `json:"restored"`
-	Refused  int                  `json:"refused"`
-	Results  []journal.PathResult `json:"results"`
+	// RestoredCount and RefusedCount count the paths put back and those
+	// kept for their newer content (state conflict); Results says each
+	// path's.
+	RestoredCount int                  `json:"restored_count"`
+	RefusedCount  int                  `json:"refused_count"`
+	Results       []journal.PathResult `json:"results"`
 }
 
 // NewCheckDocument is the document of rep.
@@ -163,8 +202,8 @@ func NewCheckDocument(rep *node.Report) CheckDocument {
 	}
 	for _, l := range rep.Loops {
 		d.Loops = append(d.Loops, LoopDocument{
-			Loop: l.ID, Addresses: node.OrEmpty(l.Addresses), Why: node.OrEmpty(l.Why), Source: node.OrEmpty(l.Source),
-			Lines: node.OrEmpty(l.Lines), ReadBy: node.OrEmpty(l.ReadBy), Fixes: node.OrEmpty(l.Fixes), Findings: l.Findings, Ignored: l.Ignored,
+			Loop: l.ID, Addresses: node.OrEmpty(l.Addresses), Why: node.OrEmpty(l.Why), Source: entryDocuments(l.Source),
+			Lines: entryDocuments(l.Lines), ReadBy: entryDocuments(l.ReadBy), Fixes: node.OrEmpty(l.Fixes), FindingsCount: l.Findings, Ignored: l.Ignored,
 		})
 	}
 	return d
@@ -182,13 +221,17 @@ func NewPlanDocument(pl *Plan, err error) PlanDocument {
 		Unfixed:       findingDocuments(pl.Unfixed),
 	}
 	for _, c := range pl.Changes {
-		d.Changes = append(d.Changes, ChangeDocument{
-			Kind: c.Kind, Path: c.Path, Unit: c.Unit, Action: c.Action, Strategy: c.Strategy, Reason: c.Reason,
-			Diff: c.Diff, Skipped: c.Skipped, Pods: c.Pods, Selector: c.Selector, Target: c.Target, Node: c.Node,
-		})
+		cd := ChangeDocument{
+			Kind: c.Kind, Path: c.Path, Unit: c.Unit, Action: c.Action, Strategy: c.Strategy, Message: c.Reason,
+			Diff: c.Diff, Pods: c.Pods, Selector: c.Selector, Target: c.Target, Node: c.Node,
+		}
+		if c.Skipped != "" || c.SkipReason != "" {
+			cd.Skipped = &SkipDocument{Reason: c.SkipReason, Message: c.Skipped}
+		}
+		d.Changes = append(d.Changes, cd)
 	}
 	for _, u := range pl.Upstreams {
-		d.Upstreams = append(d.Upstreams, UpstreamDocument{Address: u.Addr.String(), From: u.From, Note: u.Note, Error: u.Error})
+		d.Upstreams = append(d.Upstreams, UpstreamDocument{Address: u.Addr.String(), File: u.From.File, Line: u.From.Line, Message: u.From.Message, Note: u.Note, Error: u.Error})
 	}
 	if err != nil {
 		d.Error = err.Error()
@@ -210,14 +253,14 @@ func NewApplyDocument(res *Result, err error) ApplyDocument {
 // NewRollbackDocument is the document of a rollback.
 func NewRollbackDocument(res *RollbackResult) RollbackDocument {
 	j := res.Run
-	d := RollbackDocument{Version: DocumentVersion, Run: j.ID, State: string(j.State), Paths: len(j.Snapshots),
+	d := RollbackDocument{Version: DocumentVersion, Run: j.ID, State: string(j.State), PathsCount: len(j.Snapshots),
 		UnitsRestarted: node.OrEmpty(j.Units), Results: node.OrEmpty(res.Paths)}
 	for _, p := range res.Paths {
 		switch p.Result {
 		case journal.PathRestored, journal.PathBlockRemoved:
-			d.Restored++
+			d.RestoredCount++
 		case journal.PathRefused:
-			d.Refused++
+			d.RefusedCount++
 		}
 	}
 	return d

@@ -6,6 +6,7 @@ import (
 	"github.com/unloop/unloop/remediate/finding"
 	"github.com/unloop/unloop/remediate/node"
 	dnsprobe "github.com/unloop/unloop/remediate/probe"
+	"github.com/unloop/unloop/remediate/trace"
 
 	"bytes"
 	"context"
@@ -40,8 +41,11 @@ type Change struct {
 	Reason   string
 	Diff     string
 	// Skipped says why a unit action will not be carried out (offline,
-	// --no-restart, not running); the change is still listed.
-	Skipped string
+	// --no-restart, not running); the change is still listed. SkipReason is
+	// the same as a code for scripts (JSON's skipped.reason, DESIGN.md §4):
+	// one of the Skip* constants, "" when not skipped.
+	Skipped    string
+	SkipReason string
 	// Pods are the pods seen (through CRI or the node's pod folders), never
 	// assumed names; Selector is the label selector of the pods a change
 	// asks to recreate when none was seen (the kubectl line's).
@@ -236,24 +240,46 @@ func (p *planner) unitAction(ctx context.Context, action, unit, strategy, reason
 	c := Change{Kind: KindUnit, Unit: unit, Action: action, Strategy: strategy, Reason: reason, Verify: verify, Healthz: healthz}
 	switch {
 	case p.opts.Offline:
-		c.Skipped = "offline"
+		c.skip(SkipOffline, "offline")
 	case p.env.Bus == nil:
-		c.Skipped = "no system bus"
+		c.skip(SkipNoBus, "no system bus")
 	default:
 		// Asked also with --no-restart: a unit that is not running reads the
 		// new file when it starts, so the fix is in effect (apply exits 0, not 4).
 		active, err := p.env.Bus.UnitActive(ctx, unit)
 		switch {
 		case err == nil && !active:
-			c.Skipped = "not running"
+			c.skip(SkipNotRunning, "not running")
 		case p.opts.NoRestart:
-			c.Skipped = "--no-restart"
+			c.skip(SkipNoRestart, "--no-restart")
 		case err != nil:
-			c.Skipped = fmt.Sprintf("can't tell whether it runs: %v", err)
+			c.skip(SkipStateUnknown, fmt.Sprintf("can't tell whether it runs: %v", err))
 		}
 	}
 	p.other = append(p.other, c)
 	return c
+}
+
+// Why a change is skipped, as JSON's skipped.reason says it (DESIGN.md §4):
+// a stable word for scripts; Skipped says it to people.
+const (
+	SkipOffline           = "offline"             // --offline: no bus, no runtime
+	SkipNoBus             = "no_bus"              // no system bus to restart over
+	SkipNotRunning        = "not_running"         // the unit does not run: it reads the file at its start
+	SkipNoRestart         = "no_restart"          // --no-restart
+	SkipStateUnknown      = "state_unknown"       // the bus or /healthz did not say whether it runs
+	SkipLeftToUser        = "left_to_user"        // unloop does not do it (the kubectl line, a CoreDNS run by hand)
+	SkipNotNeeded         = "not_needed"          // CoreDNS's reload plugin reloads by itself
+	SkipNoRecreatePods    = "no_recreate_pods"    // --no-recreate-pods
+	SkipNoVerify          = "no_verify"           // --no-verify: pods are recreated only after a verified fix
+	SkipNoRuntime         = "no_runtime"          // no container runtime to ask, or it failed
+	SkipRuntimeIncomplete = "runtime_incomplete"  // the runtime does not list every pod seen
+	SkipKubeletNotRunning = "kubelet_not_running" // kubelet would not make the new sandboxes
+)
+
+// skip marks c skipped: reason for scripts, message for people.
+func (c *Change) skip(reason, message string) {
+	c.SkipReason, c.Skipped = reason, message
 }
 
 // DNSPodSelector selects the DNS server pods in kube-system that the
@@ -271,7 +297,7 @@ func (p *planner) pods(strategy string) {
 		Selector: DNSPodSelector,
 		Node:     p.node.Kubelet.NodeName,
 		Reason:   "a pod sandbox keeps the resolv.conf it was created with: delete the CoreDNS and node-local-dns pods on this node so they start with the new file (unloop does not talk to the API server)",
-		Skipped:  "left to you"})
+		Skipped:  "left to you", SkipReason: SkipLeftToUser})
 }
 
 // MakePlan checks the node and plans the fixes. Plan and apply both call it:
@@ -288,16 +314,19 @@ func MakePlan(ctx context.Context, env node.Env, opts node.Options) (*Plan, erro
 
 func planFor(ctx context.Context, env node.Env, opts node.Options, rep *node.Report, n *node.Node) (*Plan, error) {
 	pl := &Plan{Report: rep, Strategies: []string{}, Changes: []Change{}, Upstreams: []node.Candidate{}, Unfixed: []node.Finding{}, node: n}
+	tr := trace.New(env.Logger())
 	if rep.HasUnreadable() {
+		tr.Fact("plan", "strategies", "none", "why", "an input can't be read, or the root is not a node: no plan")
 		return pl, nil
 	}
-	byStrategy, stale := assign(pl, rep, opts)
+	byStrategy, stale := assign(pl, rep, opts, tr)
 	defer func() {
 		if len(stale) > 0 {
 			// The pods are named: the generic "delete the DNS pods" is not needed.
 			pl.Changes = slices.DeleteFunc(pl.Changes, func(c Change) bool { return c.Kind == KindPods })
 			pl.Changes = append(pl.Changes, recreateChange(ctx, env, opts, n, slices.Compact(stale)))
 		}
+		tracePlanned(tr, pl)
 	}()
 	if len(byStrategy) == 0 {
 		return pl, nil
@@ -348,24 +377,26 @@ func planFor(ctx context.Context, env node.Env, opts node.Options, rep *node.Rep
 // assign gives each error finding its strategy; those with none go to
 // pl.Unfixed, and stale pod copies are listed apart: the file fix is right,
 // and the pods are recreated after it.
-func assign(pl *Plan, rep *node.Report, opts node.Options) (map[string][]node.Finding, []string) {
+func assign(pl *Plan, rep *node.Report, opts node.Options, tr trace.Log) (map[string][]node.Finding, []string) {
 	byStrategy := map[string][]node.Finding{}
 	var stale []string
 	for _, f := range rep.Findings {
+		// A loop has one fix where one strategy fixes every part of it.
+		s, loopFixes := "", []string(nil)
+		if f.Loop > 0 {
+			loopFixes = rep.Loops[f.Loop-1].Fixes
+			s = chooseStrategy(node.Finding{Fixes: loopFixes}, opts.Strategies)
+		}
+		if s == "" {
+			s = chooseStrategy(f, opts.Strategies)
+		}
+		traceChoice(tr, f, loopFixes, opts.Strategies, s)
 		if f.Severity != finding.SevError || f.Ignored {
 			continue
 		}
 		if f.Code == finding.CodePodResolvStale {
 			stale = append(stale, f.Pod)
 			continue
-		}
-		// A loop has one fix where one strategy fixes every part of it.
-		s := ""
-		if f.Loop > 0 {
-			s = chooseStrategy(node.Finding{Fixes: rep.Loops[f.Loop-1].Fixes}, opts.Strategies)
-		}
-		if s == "" {
-			s = chooseStrategy(f, opts.Strategies)
 		}
 		if s == "" {
 			pl.Unfixed = append(pl.Unfixed, f)

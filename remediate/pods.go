@@ -1,7 +1,10 @@
 package remediate
 
 import (
+	"strings"
+
 	"github.com/unloop/unloop/remediate/node"
+	"github.com/unloop/unloop/remediate/trace"
 
 	"context"
 	"slices"
@@ -28,17 +31,25 @@ func recreateChange(ctx context.Context, env node.Env, opts node.Options, n *nod
 	}
 	switch {
 	case opts.Offline:
-		c.Skipped = "offline"
+		c.skip(SkipOffline, "offline")
 	case opts.NoRecreatePods:
-		c.Skipped = "--no-recreate-pods"
+		c.skip(SkipNoRecreatePods, "--no-recreate-pods")
 	case opts.NoVerify:
-		c.Skipped = "--no-verify: pods are recreated only after a verified fix"
+		c.skip(SkipNoVerify, "--no-verify: pods are recreated only after a verified fix")
 	case n.Runtime == nil:
-		c.Skipped = n.RuntimeNote
+		c.skip(SkipNoRuntime, n.RuntimeNote)
 	case len(c.Sandboxes) < len(names):
-		c.Skipped = "the container runtime does not list them all"
+		c.skip(SkipRuntimeIncomplete, "the container runtime does not list them all")
 	default:
-		c.Skipped = kubeletRuns(ctx, env, n)
+		if why := kubeletRuns(ctx, env, n); why != "" {
+			// pods.KubeletRuns says "can't tell whether …" when neither
+			// the bus nor /healthz answered, else that kubelet is not running.
+			reason := SkipKubeletNotRunning
+			if strings.HasPrefix(why, "can't tell") {
+				reason = SkipStateUnknown
+			}
+			c.skip(reason, why)
+		}
 	}
 	if c.Skipped != "" {
 		c.Sandboxes = nil
@@ -82,9 +93,14 @@ func recreatePods(ctx context.Context, env node.Env, res *Result) {
 			res.StaleSkipped = c.Skipped
 		}
 	}
+	tr := trace.New(env.Logger())
+	if len(res.StillStale) > 0 {
+		tr.Fact("recreate", "pods", trace.List(res.StillStale), "skipped", res.StaleSkipped)
+	}
 	i := slices.IndexFunc(pl.Changes, func(c Change) bool { return c.Kind == KindPods && c.Skipped == "" && len(c.Sandboxes) > 0 })
 	if i < 0 || pl.node == nil || pl.node.Runtime == nil {
 		return
 	}
+	tr.Fact("recreate", "pods", trace.List(pl.Changes[i].Pods), "how", "remove each sandbox through the runtime, wait for kubelet's new one", "wait", podWait)
 	res.Recreated, res.StillStale = pods.Recreate(ctx, pl.node.Runtime, pl.Changes[i].Sandboxes, podWait, env.Logger())
 }

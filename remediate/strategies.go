@@ -22,6 +22,8 @@ type Strategy struct {
 	// Applies says whether this node allows the strategy for a finding of
 	// the pod file; nil: always.
 	Applies func(n *node.Node) bool
+	// When says what Applies asks, for the -v trace: "a kubelet is found".
+	When string
 	// readsFile: the strategy fixes a finding of the pod file by changing
 	// what reads the file, so it is offered wherever it applies, beside the
 	// fixes the finding's source names.
@@ -66,7 +68,7 @@ func reloadedBy(paths []string) []Strategy {
 func fixers() []node.Fixer {
 	var out []node.Fixer
 	for _, s := range Strategies {
-		out = append(out, node.Fixer{Name: s.Name, Applies: s.Applies, ReadsFile: s.readsFile, PodsOnly: s.podsOnly})
+		out = append(out, node.Fixer{Name: s.Name, Applies: s.Applies, When: s.When, ReadsFile: s.readsFile, PodsOnly: s.podsOnly})
 	}
 	return out
 }

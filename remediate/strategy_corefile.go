@@ -17,6 +17,7 @@ var corefileStrategy = Strategy{
 	// It fixes a finding of the pod file only where no kubelet hands the
 	// file to pods: then a Corefile of the node is what reads it.
 	Applies:   func(n *node.Node) bool { return !n.Kubelet.Present && n.CorefileForwardsTo(n.Pod) },
+	When:      "no kubelet hands the file to pods, and a Corefile of the node forwards to it",
 	readsFile: true,
 	plan:      planCorefile,
 }
@@ -79,10 +80,10 @@ func planCorefile(_ context.Context, p *planner, fs []node.Finding) error {
 		}
 		if noReload {
 			p.other = append(p.other, Change{Kind: KindUnit, Unit: "CoreDNS (" + path + ")", Action: "restart", Strategy: node.StrategyCorefile,
-				Reason: "a server block without the reload plugin reads the Corefile only at start", Skipped: "left to you: unloop does not know how this CoreDNS is run"})
+				Reason: "a server block without the reload plugin reads the Corefile only at start", Skipped: "left to you: unloop does not know how this CoreDNS is run", SkipReason: SkipLeftToUser})
 		} else {
 			p.other = append(p.other, Change{Kind: KindUnit, Unit: "CoreDNS (" + path + ")", Action: "reload", Strategy: node.StrategyCorefile,
-				Reason: "CoreDNS's reload plugin picks the new Corefile up by itself", Skipped: "not needed: the reload plugin"})
+				Reason: "CoreDNS's reload plugin picks the new Corefile up by itself", Skipped: "not needed: the reload plugin", SkipReason: SkipNotNeeded})
 		}
 	}
 	return nil

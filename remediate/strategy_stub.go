@@ -22,6 +22,7 @@ var stubStrategy = Strategy{
 	// where pods get resolved's stub file itself (by whatever links), never
 	// for a copy of it, which the generator tells.
 	Applies: func(n *node.Node) bool { return n.Pod != nil && n.Pod.Generator == resolvconf.GenResolvedStub },
+	When:    "pods get systemd-resolved's stub file itself (generator systemd-resolved-stub), not a copy",
 	plan:    planStub,
 }
 

@@ -62,14 +62,10 @@ func TestScripts(t *testing.T) {
 			// immutable FILE: chattr +i FILE (the real e2fsprogs tool, on
 			// the test's ext4 work folder), undone when the script ends,
 			// failed or not, so that its folder can be removed.
-			"immutable": func(ts *testscript.TestScript, neg bool, args []string) {
-				if neg || len(args) != 1 {
-					ts.Fatalf("usage: immutable FILE")
-				}
-				f := ts.MkAbs(args[0])
-				ts.Check(exec.Command("chattr", "+i", f).Run())
-				ts.Defer(func() { exec.Command("chattr", "-i", f).Run() })
-			},
+			"immutable": chattr("immutable", "i"),
+			// appendonly DIR: chattr +a DIR: entries can be added to the
+			// folder, none removed; undone as immutable is.
+			"appendonly": chattr("appendonly", "a"),
 			// exits N CMD ARGS...: run CMD and require exit status N.
 			// closedout N CMD ARGS...: run CMD with stdout and stderr a pipe
 			// whose reader is gone (| head, a dropped SSH session) before CMD
@@ -164,6 +160,19 @@ func firstHostAddr() netip.Addr {
 
 // dbusd DIR: start a real dbus-daemon, a system bus, listening on
 // DIR/run/dbus/system_bus_socket, until the script ends.
+// chattr is the script command name FILE: chattr +attr FILE, undone
+// (chattr -attr) when the script ends, failed or not.
+func chattr(name, attr string) func(ts *testscript.TestScript, neg bool, args []string) {
+	return func(ts *testscript.TestScript, neg bool, args []string) {
+		if neg || len(args) != 1 {
+			ts.Fatalf("usage: %s FILE", name)
+		}
+		f := ts.MkAbs(args[0])
+		ts.Check(exec.Command("chattr", "+"+attr, f).Run())
+		ts.Defer(func() { exec.Command("chattr", "-"+attr, f).Run() })
+	}
+}
+
 func dbusDaemon(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) != 1 {
 		ts.Fatalf("usage: dbusd DIR")

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"fmt"
 	"net"
+	"net/netip"
 	"path"
 	"regexp"
 	"slices"
@@ -64,8 +65,11 @@ type rancherArgs struct {
 	// it dropped the kubelet args of the files before it.
 	argsReplaced Where
 	nodeName     *rancherSetting
-	dataDir      string
-	configFile   string
+	// nodeIP and clusterDNS are k3s's --node-ip and --cluster-dns, string
+	// slices: the command line adds to config.yaml's values.
+	nodeIP, clusterDNS []rancherSetting
+	dataDir            string
+	configFile         string
 }
 
 // discoverRancher finds k3s or RKE2; nil when neither is on the node.
@@ -79,19 +83,48 @@ func discoverRancher(r *hostcfg.Root) (*Setup, error) {
 			if len(files) == 0 || path.Base(files[0]) != unit {
 				continue
 			}
-			return d.discover(r, unit, files)
+			return d.discover(r, unit, files, nil)
 		}
 	}
 	for _, d := range rancherDistros {
 		if r.Exists(d.config) || r.Exists(d.config+".d") {
 			// No unit we can read (OpenRC, a unit elsewhere): its files still say it.
-			return d.discover(r, d.units[0], nil)
+			return d.discover(r, d.units[0], nil, nil)
 		}
 	}
 	return nil, nil
 }
 
-func (d rancher) discover(r *hostcfg.Root, unit string, unitFiles []string) (*Setup, error) {
+// runningRancher is k3s or RKE2 found by its process p, read through pr:
+// its files, with p's command line for the unit's, which may have changed
+// since it started or be no unit's at all (a script, a container).
+func runningRancher(pr *hostcfg.Root, p *Process) (*Setup, error) {
+	for _, d := range rancherDistros {
+		if d.distro != p.Distro {
+			continue
+		}
+		unit := p.Unit
+		if !slices.Contains(d.units, unit) {
+			unit = d.units[0]
+			if p.Argv[1] == "agent" {
+				unit = d.units[1]
+			}
+		}
+		files, err := findUnit(pr, unit)
+		if err != nil {
+			return nil, err
+		}
+		if len(files) > 0 && path.Base(files[0]) != unit {
+			files = nil
+		}
+		return d.discover(pr, unit, files, p)
+	}
+	return nil, nil
+}
+
+// discover reads d's files; proc, when not nil, is the running process,
+// whose command line stands for the unit's ExecStart.
+func (d rancher) discover(r *hostcfg.Root, unit string, unitFiles []string, proc *Process) (*Setup, error) {
 	k := &Setup{Distro: d.distro, Unit: unit}
 	defer k.finish()
 	var files unitfile.Files
@@ -122,7 +155,9 @@ func (d rancher) discover(r *hostcfg.Root, unit string, unitFiles []string) (*Se
 		a.nodeName = &rancherSetting{value: v.String()}
 	}
 	var cli []unitfile.Text
-	if len(u.cmds) > 0 {
+	if proc != nil {
+		cli = argvText(proc, &files, 2)
+	} else if len(u.cmds) > 0 {
 		c := u.cmds[len(u.cmds)-1]
 		cli = c.Args
 		if !c.NoEnv {
@@ -145,6 +180,7 @@ func (d rancher) discover(r *hostcfg.Root, unit string, unitFiles []string) (*Se
 		k.NodeName = a.nodeName.value
 	}
 	k.Fix = placeRancher(pre, conffile.Clean(a.configFile)+".d", read, cli, &files)
+	a.takeDNS(k)
 	if a.choose(k) {
 		return k, nil
 	}
@@ -171,7 +207,7 @@ func (a *rancherArgs) choose(k *Setup) bool {
 		} else {
 			k.ResolvConfSource, k.ResolvConfAt = "config", ka.at
 		}
-		k.Why = fmt.Sprintf("--kubelet-arg=%s in %s line %d", ka.value, ka.at.File, ka.at.Line)
+		k.Why = fmt.Sprintf("--kubelet-arg=%s in %s", ka.value, ka.at)
 		return true
 	}
 	s := a.resolvConf
@@ -188,7 +224,7 @@ func (a *rancherArgs) choose(k *Setup) bool {
 	if s.env != "" {
 		name = s.env
 	}
-	k.Why = fmt.Sprintf("%s in %s line %d", name, s.at.File, s.at.Line)
+	k.Why = fmt.Sprintf("%s in %s", name, s.at)
 	return true
 }
 
@@ -249,7 +285,8 @@ func rancherFlag(args []unitfile.Text, name, short string) unitfile.Text {
 // rancherFlags calls fn for each --name=value and --name value of k3s's
 // command line (urfave/cli: "-" or "--", a value after "=" or as the next word).
 func rancherFlags(args []unitfile.Text, fn func(name string, word, val unitfile.Text)) {
-	takes := map[string]bool{"resolv-conf": true, "kubelet-arg": true, "node-name": true, "config": true, "c": true, "data-dir": true, "d": true}
+	takes := map[string]bool{"resolv-conf": true, "kubelet-arg": true, "node-name": true, "config": true, "c": true, "data-dir": true, "d": true,
+		"node-ip": true, "i": true, "cluster-dns": true}
 	for i := 0; i < len(args); i++ {
 		w := args[i]
 		s := w.String()
@@ -290,6 +327,10 @@ func (a *rancherArgs) readCLI(args []unitfile.Text, files *unitfile.Files) {
 			a.nodeName = &s
 		case "data-dir", "d":
 			a.dataDir = s.value
+		case "node-ip", "i":
+			a.nodeIP = append(a.nodeIP, s)
+		case "cluster-dns":
+			a.clusterDNS = append(a.clusterDNS, s)
 		case "kubelet-arg":
 			// The flag to edit is the part after "resolv-conf=".
 			if k, _, ok := strings.Cut(strings.TrimPrefix(s.value, "--"), "="); ok {
@@ -388,9 +429,69 @@ func placeRancher(pre rancherArgs, dotd string, files []configFile, cli []unitfi
 }
 
 // kubeletArgResolvConf is the value of a --kubelet-arg that sets resolv-conf.
-func kubeletArgResolvConf(arg string) (string, bool) {
-	name, val, _ := strings.Cut(strings.TrimPrefix(arg, "--"), "=")
-	return val, strings.ReplaceAll(name, "_", "-") == "resolv-conf"
+func kubeletArgResolvConf(arg string) (string, bool) { return kubeletArgOf(arg, "resolv-conf") }
+
+// kubeletArgOf is the value of a --kubelet-arg that sets kubelet's flag name.
+func kubeletArgOf(arg, name string) (string, bool) {
+	n, val, _ := strings.Cut(strings.TrimPrefix(arg, "--"), "=")
+	return val, strings.ReplaceAll(n, "_", "-") == name
+}
+
+// k3sClusterDNS is k3s's cluster DNS when --cluster-dns is not set: the .10
+// of its default service CIDR, 10.43.0.0/16, or fd00:43::/112 when the
+// first node IP is IPv6 (pkg/cli/server/server.go, GetDefaultAddresses and
+// GetIndexedIP(svcCIDR, 10), k3s v1.33; RKE2 embeds it). An agent gets the
+// server's, which is this unless the server sets its own.
+func k3sClusterDNS(nodeIPs []netip.Addr) netip.Addr {
+	if len(nodeIPs) > 0 && !nodeIPs[0].Unmap().Is4() {
+		return netip.MustParseAddr("fd00:43::a")
+	}
+	return netip.MustParseAddr("10.43.0.10")
+}
+
+// SetNodeIP is the node's own address where k3s or RKE2 chose it
+// (NodeIPFromNode): kubelet's --node-ip, and the family of k3s's default
+// service CIDR.
+func (k *Setup) SetNodeIP(a netip.Addr) {
+	k.NodeIPs = []netip.Addr{a}
+	if k.clusterDNSDefault {
+		k.ClusterDNS = []netip.Addr{k3sClusterDNS(k.NodeIPs)}
+	}
+}
+
+// takeDNS sets kubelet's --node-ip and --cluster-dns as k3s passes them
+// (pkg/daemons/agent/agent_linux.go, k3s v1.33: both always, a --kubelet-arg
+// of the same name overriding, the last one winning): else k3s's own
+// --node-ip and --cluster-dns, config.yaml's first, then the command line's
+// (pkg/configfilearg/parser.go: the command line "will override, or if a
+// slice append to, the config file values"); else the node's own address
+// (NodeIPFromNode) and k3sClusterDNS.
+func (a *rancherArgs) takeDNS(k *Setup) {
+	own := func(ss []rancherSetting) (ips []netip.Addr) {
+		for _, s := range ss {
+			ips = append(ips, parseIPList(s.value)...)
+		}
+		return ips
+	}
+	pick := func(name string, ss []rancherSetting) ([]netip.Addr, Where, bool) {
+		for i := len(a.kubeletArgs) - 1; i >= 0; i-- {
+			if v, ok := kubeletArgOf(a.kubeletArgs[i].value, name); ok {
+				return parseIPList(v), a.kubeletArgs[i].at, true
+			}
+		}
+		if len(ss) == 0 {
+			return nil, Where{}, false
+		}
+		return own(ss), ss[len(ss)-1].at, true
+	}
+	var set bool
+	k.NodeIPs, _, set = pick("node-ip", a.nodeIP)
+	k.NodeIPFromNode = !set
+	if k.ClusterDNS, k.ClusterDNSAt, set = pick("cluster-dns", a.clusterDNS); !set {
+		// From k3s's own node IPs, not a --kubelet-arg's.
+		k.ClusterDNS, k.clusterDNSDefault = []netip.Addr{k3sClusterDNS(own(a.nodeIP))}, true
+		k.ClusterDNSAt = Where{File: k.Distro + "'s default service CIDR"}
+	}
 }
 
 func (a *rancherArgs) readConfigFile(p string, data []byte) error {
@@ -422,6 +523,11 @@ func (a *rancherArgs) readConfigFile(p string, data []byte) error {
 			// Even an empty list replaces what earlier files said.
 			a.kubeletArgs, a.argsReplaced = nil, Where{File: p, Line: key.Line}
 		}
+		if !add && (name == "node-ip" || name == "i") {
+			a.nodeIP = nil
+		} else if !add && name == "cluster-dns" {
+			a.clusterDNS = nil
+		}
 		if len(vals) == 0 {
 			continue
 		}
@@ -433,6 +539,10 @@ func (a *rancherArgs) readConfigFile(p string, data []byte) error {
 			a.nodeName = &last
 		case "data-dir", "d":
 			a.dataDir = last.value
+		case "node-ip", "i":
+			a.nodeIP = append(a.nodeIP, vals...)
+		case "cluster-dns":
+			a.clusterDNS = append(a.clusterDNS, vals...)
 		case "kubelet-arg":
 			a.kubeletArgs = append(a.kubeletArgs, vals...)
 		}

@@ -24,6 +24,15 @@ type Where struct {
 	Line int
 }
 
+// String is "FILE line N", or FILE alone where there are no lines (a
+// process's command line, a distribution's default).
+func (w Where) String() string {
+	if w.Line == 0 {
+		return w.File
+	}
+	return fmt.Sprintf("%s line %d", w.File, w.Line)
+}
+
 // Flag is a command-line flag of kubelet found in a unit or an environment file.
 type Flag struct {
 	Name  string // "resolv-conf", "config"
@@ -69,11 +78,17 @@ type Setup struct {
 	// NodeIPs is --node-ip (empty when unset): with resolvConf "" their
 	// families decide what pods get (EmptyResolvConfServers).
 	NodeIPs []netip.Addr
+	// NodeIPFromNode: NodeIPs is unset because k3s or RKE2 passes kubelet
+	// the node's own address (an IPv4 one when there is one, k3s's
+	// util.GetHostnameAndIPs), which only the node's interfaces tell.
+	NodeIPFromNode bool
 	// ClusterDNS is --cluster-dns, else the config's clusterDNS: the
 	// cluster DNS Service, which CoreDNS is; ClusterDNSAt says where.
 	ClusterDNS     []netip.Addr
 	ClusterDNSAt   Where
 	clusterDNSFlag bool
+	// clusterDNSDefault: ClusterDNS is k3s's default (k3sClusterDNS).
+	clusterDNSDefault bool
 
 	// Healthz is the address of kubelet's /healthz: its config's
 	// healthzBindAddress and healthzPort (127.0.0.1:10248 by default), ""
@@ -113,6 +128,10 @@ type Setup struct {
 	// Process is the running kubelet this was read from (online), nil when
 	// it was read from the files alone.
 	Process *Process
+	// PodRoot, when not nil, is the running kubelet's own root (a
+	// container of its own) in which ResolvConf is a file apart from the
+	// node's file of that path: the pod file is read there.
+	PodRoot *hostcfg.Root
 	// Unknown, when set, says why the pod file is not known: kubelet runs
 	// in a way unloop does not recognise, and nothing is judged from a guess.
 	Unknown string
@@ -671,7 +690,9 @@ func newKubeletFlag(name string, w, val unitfile.Text, files *unitfile.Files) *F
 	if len(anchor) > 0 {
 		c := anchor[0]
 		f.File = files.Paths[c.File]
-		f.Line = conffile.LineOfOffset(files.Data[c.File], c.Off)
+		if files.Data[c.File] != nil {
+			f.Line = conffile.LineOfOffset(files.Data[c.File], c.Off)
+		} // else a process's command line (argvText): no lines
 	}
 	if fi, start, end, ok := unitfile.LiteralSpan(val); ok {
 		f.File, f.ValueStart, f.ValueEnd = files.Paths[fi], start, end

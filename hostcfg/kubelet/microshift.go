@@ -1,9 +1,7 @@
 package kubelet
 
 import (
-	"errors"
 	"fmt"
-	"io/fs"
 	"path"
 
 	"github.com/unloop/unloop/hostcfg"
@@ -13,12 +11,14 @@ import (
 // MicroShift runs kubelet inside its own process (microshift.service) and
 // writes kubelet's config itself at every start, to
 // /var/lib/microshift/resources/kubelet/config/config.yaml: resolvConf is
-// /run/systemd/resolve/resolv.conf when os.Stat of that file does not fail
-// with "not exist" (resolved's uplink file, against CoreDNS's loop), else
-// unset (kubelet's default, /etc/resolv.conf). Modelled on
-// openshift/microshift commit 03f8c3e25d1f, pkg/node/kubelet.go
-// (KubeletServer.writeConfig, configure's loadConfigFile of that path, the
-// data dir's default /var/lib/microshift).
+// /run/systemd/resolve/resolv.conf when os.Stat of that file succeeds
+// (resolved's uplink file, against CoreDNS's loop), else left out
+// (kubelet's default, /etc/resolv.conf). Modelled on openshift/microshift
+// release 4.22.7-202607240848.p0 (the same rule as microshift-4.12.10),
+// pkg/node/kubelet.go (writeConfig, generateConfig, configure's
+// loadConfigFile of that path), assets/core/kubelet.yaml and pkg/config
+// (DataDir /var/lib/microshift, DefaultSystemdResolvedFile). Early commits
+// (03f8c3e25d1f) took any stat error but "not exist" for the file being there.
 var (
 	microshiftUnit          = "microshift.service"
 	microshiftConfig        = "/etc/microshift/config.yaml"
@@ -58,12 +58,11 @@ func discoverMicroShift(r *hostcfg.Root) (*Setup, error) {
 	return k, nil
 }
 
-// microshiftDefault mirrors writeConfig's test: resolved's uplink file
-// unless stat says it does not exist.
+// microshiftDefault mirrors generateConfig's test: resolved's uplink file
+// when stat succeeds.
 func microshiftDefault(r *hostcfg.Root, k *Setup) error {
 	k.ResolvConfSource = "distro"
-	_, err := r.Stat(resolvconf.ResolvedUplinkFile)
-	if err != nil && errors.Is(err, fs.ErrNotExist) {
+	if _, err := r.Stat(resolvconf.ResolvedUplinkFile); err != nil {
 		k.ResolvConf = DefaultResolvConf
 		k.Why = fmt.Sprintf("MicroShift's own choice: no %s, so it leaves resolvConf out and kubelet uses %s", resolvconf.ResolvedUplinkFile, DefaultResolvConf)
 		return nil

@@ -3,6 +3,7 @@ package kubelet
 import (
 	"bytes"
 	"fmt"
+	"os"
 	"path"
 	"slices"
 	"strconv"
@@ -182,6 +183,13 @@ func Running(r *hostcfg.Root, p *Process) *Setup {
 // which, and that distribution's files, read through its root, the rest.
 func runningInProcess(r, pr *hostcfg.Root, p *Process) *Setup {
 	k, err := discoverDistro(pr)
+	if p.Distro == DistroK3s || p.Distro == DistroRKE2 {
+		// Its own command line, not the unit's: flags there only.
+		k, err = runningRancher(pr, p)
+		if k != nil && k.ResolvConfFlag != nil && k.ResolvConfFlag.Line == 0 {
+			k.Fix = Fix{Hand: cmdlineHand(p, *k.ResolvConfFlag)}
+		}
+	}
 	switch {
 	case err != nil:
 		return unknownSetup(p, fmt.Sprintf("kubelet runs inside %s (pid %d), whose configuration can't be read (%v)", p.Distro, p.PID, err))
@@ -201,21 +209,7 @@ func runningOwn(r, pr *hostcfg.Root, p *Process) *Setup {
 	k := &Setup{Healthz: DefaultHealthz, Unit: p.Unit}
 	defer k.finish()
 	var files unitfile.Files
-	cmdline := fmt.Sprintf("/proc/%d/cmdline", p.PID)
-	fi := files.Add(cmdline, nil)
-	args := make([]unitfile.Text, 0, len(p.Argv))
-	for _, a := range p.Argv[1:] {
-		t := make(unitfile.Text, len(a))
-		for i := range a {
-			// Not Lit: a command line is no file to edit.
-			t[i] = unitfile.Byte{C: a[i], File: fi}
-		}
-		args = append(args, t)
-	}
-	flags := kubeletFlags(args, &files)
-	for _, f := range flags {
-		f.Line = 0
-	}
+	flags := kubeletFlags(argvText(p, &files, 1), &files)
 	// The running kubelet's --node-ip and --cluster-dns count too (the
 	// pod file's rules), as its other flags do.
 	k.takeFlags(flags)
@@ -231,20 +225,67 @@ func runningOwn(r, pr *hostcfg.Root, p *Process) *Setup {
 		return k
 	}
 	if k.ResolvConfFlag != nil {
-		// Only a person can change a flag of a command line unloop did not
-		// find in a file.
-		flag := *k.ResolvConfFlag
-		k.Fix.Hand = func(target string) string {
-			return fmt.Sprintf("kubelet (pid %d) runs with --resolv-conf=%s on its command line, from a unit or script unloop does not read: make it --resolv-conf=%s there and restart kubelet", p.PID, flag.Value, target)
-		}
+		k.Fix.Hand = cmdlineHand(p, *k.ResolvConfFlag)
 	}
 	k.changed = changedSince(r, pr, p.PID, append([]string{k.ConfigPath}, k.DropIns...))
 	if pr != r {
-		// Paths in another mount namespace: the pod file can't be read
-		// as the root's.
-		k.Unknown = fmt.Sprintf("kubelet (pid %d) runs in a root of its own (a container): its %s is a path there, not on the node", p.PID, k.ResolvConf)
+		k.inOwnRoot(r, pr, p)
 	}
 	return k
+}
+
+// inOwnRoot: kubelet runs in a container of its own (Talos, RKE1), where
+// its pod file is a path in its mount namespace, read through its root.
+// Where that is the very file of the same path on the node, it is the
+// node's, fixed there: Talos v1.12.0 bind-mounts
+// /system/resolved/resolv.conf at its own path
+// (internal/app/machined/pkg/system/services/kubelet.go), RKE1 v1.6.3 binds
+// /etc/resolv.conf and /run (cluster/plan.go, BuildKubeletProcess), and
+// rke-tools v0.1.111's entrypoint.sh appends
+// --resolv-conf=/run/systemd/resolve/resolv.conf where systemd-resolved
+// runs. Else it is judged where kubelet sees it (PodRoot). Either way, the
+// container's definition is where a person changes it.
+func (k *Setup) inOwnRoot(r, pr *hostcfg.Root, p *Process) {
+	if k.Fix.Hand == nil {
+		k.Fix.Hand = func(target string) string {
+			return fmt.Sprintf("kubelet (pid %d) runs in a container of its own, from a definition unloop does not edit: point its resolvConf at %s there (Talos: the machine config; RKE1: services.kubelet.extra_args in cluster.yml, then rke up)", p.PID, target)
+		}
+	}
+	if k.ResolvConf == "" {
+		return // no file: pods get their own loopback
+	}
+	a, errA := pr.Stat(k.ResolvConf)
+	b, errB := r.Stat(k.ResolvConf)
+	if errA == nil && errB == nil && os.SameFile(a, b) {
+		return
+	}
+	k.PodRoot = pr
+	apart := fmt.Sprintf("kubelet (pid %d) runs in a root of its own (a container): its %s is not the node's file of that path, and is judged as kubelet sees it, through /proc/%d/root", p.PID, k.ResolvConf, p.PID)
+	k.changed = strings.Join(slices.DeleteFunc([]string{apart, k.changed}, func(s string) bool { return s == "" }), "; ")
+}
+
+// argvText is p's command line from argument from on, as words of the file
+// /proc/PID/cmdline.
+func argvText(p *Process, files *unitfile.Files, from int) []unitfile.Text {
+	fi := files.Add(fmt.Sprintf("/proc/%d/cmdline", p.PID), nil)
+	args := make([]unitfile.Text, 0, len(p.Argv))
+	for _, a := range p.Argv[min(from, len(p.Argv)):] {
+		t := make(unitfile.Text, len(a))
+		for i := range a {
+			// Not Lit: a command line is no file to edit.
+			t[i] = unitfile.Byte{C: a[i], File: fi}
+		}
+		args = append(args, t)
+	}
+	return args
+}
+
+// cmdlineHand: only a person can change a flag of a command line unloop
+// did not find in a file.
+func cmdlineHand(p *Process, flag Flag) func(string) string {
+	return func(target string) string {
+		return fmt.Sprintf("%s (pid %d) runs with --%s=%s on its command line, from a unit, script or container unloop does not read: make it --%s=%s there and restart it", p.Distro, p.PID, flag.Name, flag.Value, flag.Name, target)
+	}
 }
 
 // unknownSetup is a kubelet that runs in a way unloop does not know.
@@ -295,7 +336,7 @@ func reconcile(files, running *Setup) (use *Setup, note string) {
 		running.Present = true
 		return running, fmt.Sprintf("%s runs kubelet (pid %d), not the %s the files describe", running.Distro, p.PID, files.Distro)
 	case files.ResolvConf == running.ResolvConf:
-		files.Process = p
+		files.Process, files.PodRoot = p, running.PodRoot
 		return files, ""
 	}
 	use = new(Setup)
@@ -303,7 +344,7 @@ func reconcile(files, running *Setup) (use *Setup, note string) {
 	use.Process = p
 	// Only the pod file is the running kubelet's: the flag, the config
 	// file and the source stay the files', which is where a fix is made.
-	use.ResolvConf = running.ResolvConf
+	use.ResolvConf, use.PodRoot = running.ResolvConf, running.PodRoot
 	use.Why = fmt.Sprintf("the running kubelet, pid %d, took it from %s; its files now say %s, which its next restart picks up", p.PID, running.choice(), files.ResolvConf)
 	note = fmt.Sprintf("the running kubelet (pid %d) hands pods %s (%s), but its files say %s (%s): pods get %s until kubelet restarts, then %s",
 		p.PID, running.ResolvConf, running.choice(), files.ResolvConf, files.choice(), running.ResolvConf, files.ResolvConf)
@@ -314,7 +355,7 @@ func reconcile(files, running *Setup) (use *Setup, note string) {
 func (k *Setup) choice() string {
 	switch {
 	case k.ResolvConfSource == "flag" && k.ResolvConfFlag != nil && k.ResolvConfFlag.Line == 0:
-		return "--resolv-conf on " + k.ResolvConfFlag.File
+		return "--" + k.ResolvConfFlag.Name + " on " + k.ResolvConfFlag.File
 	case k.ResolvConfSource == "flag" && k.ResolvConfFlag != nil:
 		return fmt.Sprintf("--resolv-conf in %s line %d", k.ResolvConfFlag.File, k.ResolvConfFlag.Line)
 	case k.ResolvConfSource == "config":

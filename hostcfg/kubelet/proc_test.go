@@ -222,21 +222,117 @@ func TestRunningUnknownDistro(t *testing.T) {
 	}
 }
 
-// A kubelet in a container of its own (Talos, RKE1): its config is read
-// through its root, and the pod file, a path in its namespace, is unknown.
-func TestRunningKubeletInItsOwnRoot(t *testing.T) {
-	r := procTree(t, `-- ctr/etc/kubernetes/kubelet.yaml --
-apiVersion: kubelet.config.k8s.io/v1beta1
+// talosTree is a Talos v1.12.0 node: os-release, the kubelet.yaml machined
+// writes (NewKubeletConfiguration, internal/app/machined/pkg/controllers/k8s/
+// kubelet_spec.go, trimmed to the keys that matter here), the pod file, and
+// kubelet's own root /ctr, where kubelet.yaml and the pod file are bind
+// mounts of the node's (internal/app/machined/pkg/system/services/
+// kubelet.go), hard links here; shared false leaves /ctr's pod file a copy.
+func talosTree(t *testing.T, shared bool) *hostcfg.Root {
+	t.Helper()
+	const cfg = `apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
+address: 0.0.0.0
+clusterDNS:
+  - 10.96.0.10
+clusterDomain: cluster.local
+failSwapOn: false
 resolvConf: /system/resolved/resolv.conf
-`, map[string]string{"5": "/usr/local/bin/kubelet\x00--config=/etc/kubernetes/kubelet.yaml\x00"}, nil, map[string]string{"5": "/ctr"})
-	p, _ := FindProcess(r)
-	k := Running(r, p)
-	if k.ConfigPath != "/etc/kubernetes/kubelet.yaml" || !k.ConfigExists {
-		t.Fatalf("config not read through the process's root: %+v", k)
+tlsMinVersion: VersionTLS13
+`
+	r := procTree(t, "-- etc/os-release --\nNAME=\"Talos\"\nID=talos\nVERSION_ID=v1.12.0\n-- etc/kubernetes/kubelet.yaml --\n"+cfg+
+		"-- system/resolved/resolv.conf --\nnameserver 10.96.0.10\nnameserver 192.0.2.53\n-- ctr/etc/hostname --\ntalos\n",
+		map[string]string{"1": "/sbin/init\x00", "2014": "/usr/local/bin/kubelet\x00--cert-dir=/var/lib/kubelet/pki\x00--config=/etc/kubernetes/kubelet.yaml\x00--hostname-override=talos-1\x00--kubeconfig=/etc/kubernetes/kubeconfig-kubelet\x00"},
+		map[string]string{"2014": "0::/podruntime/kubelet\n"}, map[string]string{"2014": "/ctr"})
+	for _, f := range []string{"etc/kubernetes/kubelet.yaml", "system/resolved/resolv.conf"} {
+		dst := filepath.Join(r.Dir(), "ctr", f)
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if f == "system/resolved/resolv.conf" && !shared {
+			if err := os.WriteFile(dst, []byte("nameserver 127.0.0.53\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		if err := os.Link(filepath.Join(r.Dir(), f), dst); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if k.Unknown == "" || !strings.Contains(k.Unknown, "/system/resolved/resolv.conf") {
-		t.Fatalf("unknown %q", k.Unknown)
+	return r
+}
+
+// Talos: kubelet runs in a container of its own; its config, read through
+// its root, names the pod file, which is the node's own (a bind mount), so
+// its servers are judged and its cluster DNS address is known.
+func TestRunningKubeletTalos(t *testing.T) {
+	r := talosTree(t, true)
+	p, err := FindProcess(r)
+	if err != nil || p == nil || p.PID != 2014 {
+		t.Fatalf("FindProcess: %+v, %v", p, err)
+	}
+	files, err := Discover(r, nil)
+	if err != nil || files.Distro != DistroTalos {
+		t.Fatalf("files: %+v, %v", files, err)
+	}
+	k, note := Reconcile(files, Running(r, p))
+	if k.Unknown != "" || k.ResolvConfSource == "unknown" || k.ResolvConf != "/system/resolved/resolv.conf" || k.PodRoot != nil || note != "" {
+		t.Fatalf("got %+v, note %q", k, note)
+	}
+	if fmt.Sprint(k.ClusterDNS) != "[10.96.0.10]" || k.Process == nil || k.Fix.Hand == nil {
+		t.Errorf("cluster DNS %v, process %v, hand fix %v", k.ClusterDNS, k.Process, k.Fix.Hand != nil)
+	}
+	// The running kubelet alone (no os-release), as on an unknown layout.
+	k, note = Reconcile(&Setup{}, Running(r, p))
+	if k.Unknown != "" || k.ResolvConf != "/system/resolved/resolv.conf" || k.ResolvConfAt.File != "/etc/kubernetes/kubelet.yaml" || k.Fix.Hand == nil {
+		t.Fatalf("running alone: %+v, note %q", k, note)
+	}
+}
+
+// The container's pod file is not the node's file of that path: it is
+// read through the process's root, and the note says so.
+func TestRunningKubeletOwnPodFile(t *testing.T) {
+	r := talosTree(t, false)
+	p, _ := FindProcess(r)
+	k, note := Reconcile(&Setup{}, Running(r, p))
+	if k.PodRoot == nil || k.Unknown != "" {
+		t.Fatalf("got %+v", k)
+	}
+	data, err := k.PodRoot.ReadFile(k.ResolvConf)
+	if err != nil || string(data) != "nameserver 127.0.0.53\n" {
+		t.Fatalf("read through the process root: %q, %v", data, err)
+	}
+	if !strings.Contains(note, "not the node's file of that path") || !strings.Contains(note, "/proc/2014/root") {
+		t.Errorf("note %q", note)
+	}
+}
+
+// RKE1 v1.6.3: kubelet is the Docker container "kubelet" (rke-tools'
+// entrypoint.sh execs "$@"), in Docker's cgroup, with RKE's
+// --resolv-conf=/etc/resolv.conf and, where systemd-resolved runs, the
+// entrypoint's --resolv-conf=/run/systemd/resolve/resolv.conf after it;
+// /run is bound from the node. The last flag wins, as in pflag.
+func TestRunningKubeletRKE1(t *testing.T) {
+	r := procTree(t, "-- etc/resolv.conf --\nnameserver 127.0.0.53\n-- run/systemd/resolve/resolv.conf --\nnameserver 10.43.0.10\nnameserver 192.0.2.53\n-- ctr/etc/hostname --\nrke\n",
+		map[string]string{"1": "/sbin/init\x00", "3100": strings.Join([]string{"kubelet", "--client-ca-file=/etc/kubernetes/ssl/kube-ca.pem", "--cluster-dns=10.43.0.10",
+			"--cluster-domain=cluster.local", "--fail-swap-on=false", "--hostname-override=node-1", "--kubeconfig=/etc/kubernetes/ssl/kubecfg-kube-node.yaml",
+			"--resolv-conf=/etc/resolv.conf", "--root-dir=/var/lib/kubelet", "--cgroup-driver=cgroupfs", "--resolv-conf=/run/systemd/resolve/resolv.conf"}, "\x00") + "\x00"},
+		map[string]string{"3100": "0::/system.slice/docker-4f1c2d.scope\n"}, map[string]string{"3100": "/ctr"})
+	dst := filepath.Join(r.Dir(), "ctr/run/systemd/resolve/resolv.conf")
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Link(filepath.Join(r.Dir(), "run/systemd/resolve/resolv.conf"), dst); err != nil {
+		t.Fatal(err)
+	}
+	p, _ := FindProcess(r)
+	files, _ := Discover(r, nil)
+	k, _ := Reconcile(files, Running(r, p))
+	if k.Unknown != "" || k.ResolvConf != "/run/systemd/resolve/resolv.conf" || k.ResolvConfSource != "flag" || k.PodRoot != nil {
+		t.Fatalf("got %+v", k)
+	}
+	if fmt.Sprint(k.ClusterDNS) != "[10.43.0.10]" || k.Fix.Hand == nil || !strings.Contains(k.Fix.Hand("/x"), "pid 3100") {
+		t.Errorf("cluster DNS %v, fix %v", k.ClusterDNS, k.Fix)
 	}
 }
 

@@ -13,10 +13,12 @@ import (
 // /system/resolved/resolv.conf (SystemResolvedPath + "/resolv.conf"), which
 // network.EtcFileController writes from the node's upstream servers (or the
 // host DNS address when forwardKubeDNSToHost is on), never the host's
-// 127.0.0.53 stub. Modelled on siderolabs/talos main as stored in the
-// library: internal/app/machined/pkg/controllers/k8s/kubelet_spec.go
+// 127.0.0.53 stub. Modelled on siderolabs/talos v1.12.0:
+// internal/app/machined/pkg/controllers/k8s/kubelet_spec.go
 // (args "config", and NewKubeletConfiguration's
 // `config.ResolverConfig = pointer.To(constants.PodResolvConfPath)`),
+// internal/app/machined/pkg/system/services/kubelet.go (the container binds
+// /etc/kubernetes and the pod file at their own paths),
 // pkg/machinery/constants/constants.go and
 // internal/app/machined/pkg/controllers/network/etcfile.go. The node is
 // told by os-release's ID=talos, which Talos ships.

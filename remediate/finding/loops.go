@@ -28,7 +28,7 @@ type Part struct {
 	// (a generator); Reader who reads the file (kubelet, or the host's DNS).
 	Source, Reader string
 	// Produced is, for a reader, the line of the file it forwards through.
-	Produced string
+	Produced Entry
 	// Links are places ("file:line") of other parts: the dhclient statement
 	// that wrote a line, the line a Corefile forwards through.
 	Links []string
@@ -39,19 +39,51 @@ type Loop struct {
 	ID        int
 	Addresses []string
 	Why       []string
-	// Source is what writes the looping address: "FILE:LINE  setting", or
-	// what wrote the file when no setting of a node file does.
-	Source []string
-	// Lines are the lines it produced, "FILE:LINE  line".
-	Lines []string
-	// ReadBy is what reads them: kubelet (for pods), a Corefile.
-	ReadBy []string
+	// Source is what writes the looping address: a setting's line, or
+	// (Message) what wrote the file when no setting of a node file does.
+	Source []Entry
+	// Lines are the lines it produced.
+	Lines []Entry
+	// ReadBy is what reads them: kubelet (for pods, Message), a Corefile's
+	// forward line.
+	ReadBy []Entry
 	// Fixes are the strategies that fix every finding of the loop, least
 	// invasive first; empty when no one strategy does.
 	Fixes    []string
 	Findings int
 	// Ignored: every finding of the loop is ignored.
 	Ignored bool
+}
+
+// Entry is a part of a loop as scripts want it (DESIGN.md §4, version 2):
+// a line of a file and what it says there, or, when it is no line of a
+// file (systemd-resolved over D-Bus, kubelet handing pods a file, a
+// generator), Message alone.
+type Entry struct {
+	File    string
+	Line    int
+	Text    string
+	Message string
+}
+
+// At is the entry of a line of a file, or Message when file is "".
+func At(file string, line int, text string) Entry {
+	if file == "" {
+		return Entry{Message: text}
+	}
+	return Entry{File: file, Line: line, Text: text}
+}
+
+// String is the entry for people: "FILE:LINE  text", or the message.
+func (e Entry) String() string {
+	s := e.Message
+	if e.File != "" {
+		s = Place(e.File, e.Line) + "  " + e.Text
+		if e.Message != "" {
+			s += " (" + e.Message + ")"
+		}
+	}
+	return s
 }
 
 // Place is "file:line", or "" for no file.
@@ -118,7 +150,7 @@ func GroupLoops(fs []Finding) []Loop {
 		if len(l.Source) == 0 {
 			for _, f := range fs {
 				if f.Loop == l.ID && f.Part.Source != "" {
-					l.Source = AppendNew(l.Source, f.Part.Source)
+					l.Source = appendEntry(l.Source, Entry{Message: f.Part.Source})
 				}
 			}
 		}
@@ -135,19 +167,16 @@ func (l *Loop) add(f Finding) {
 	}
 	p := f.Part
 	l.Why = AppendNew(l.Why, p.Why)
-	at := Place(f.File, f.Line)
-	if at != "" {
-		at += "  "
-	}
+	at := At(f.File, f.Line, p.Text)
 	switch p.Role {
 	case RoleSource:
-		l.Source = AppendNew(l.Source, at+p.Text)
+		l.Source = appendEntry(l.Source, at)
 	case RoleLine:
-		l.Lines = AppendNew(l.Lines, at+p.Text)
-		l.ReadBy = AppendNew(l.ReadBy, p.Reader)
+		l.Lines = appendEntry(l.Lines, at)
+		l.ReadBy = appendEntry(l.ReadBy, Entry{Message: p.Reader})
 	case RoleReader:
-		l.Lines = AppendNew(l.Lines, p.Produced)
-		l.ReadBy = AppendNew(l.ReadBy, at+p.Text)
+		l.Lines = appendEntry(l.Lines, p.Produced)
+		l.ReadBy = appendEntry(l.ReadBy, at)
 	}
 }
 
@@ -170,6 +199,14 @@ func commonFixes(fs []Finding, id int) []string {
 		out = []string{}
 	}
 	return out
+}
+
+// appendEntry appends e to list unless it is empty or already there.
+func appendEntry(list []Entry, e Entry) []Entry {
+	if e == (Entry{}) || slices.Contains(list, e) {
+		return list
+	}
+	return append(list, e)
 }
 
 // AppendNew appends s to list unless it is empty or already there.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/unloop/unloop/hostcfg/corefile"
@@ -51,7 +52,7 @@ func (n *Node) classify(a netip.Addr) (addrKind, string) {
 		return kindLocal, fmt.Sprintf("%s is %s", a, why)
 	}
 	if k := n.Kubelet; k != nil && slices.Contains(k.ClusterDNS, a) {
-		return kindClusterDNS, fmt.Sprintf("%s is kubelet's clusterDNS (%s line %d), the cluster DNS Service: CoreDNS reaches itself through it", a, k.ClusterDNSAt.File, k.ClusterDNSAt.Line)
+		return kindClusterDNS, fmt.Sprintf("%s is kubelet's clusterDNS (%s), the cluster DNS Service: CoreDNS reaches itself through it", a, k.ClusterDNSAt)
 	}
 	return kindClean, ""
 }
@@ -98,9 +99,8 @@ func Check(ctx context.Context, env Env, opts Options, fixers []Fixer) (*Report,
 			r.report(rep)
 		}
 	}
-	for _, p := range rep.Inputs {
-		n.trace("read", "path", p)
-	}
+	n.traceStrategies()
+	n.traceFindings(fs, opts.Ignore)
 	if !n.Kubelet.Present {
 		rep.Kubelet.Distro, rep.Kubelet.Unit = "", ""
 	}
@@ -127,19 +127,20 @@ func Analyze(n *Node, opts Options) []Finding {
 	var out []Finding
 	out = append(out, n.Unreadable...)
 	rds := n.podReaders(opts)
+	n.traceReaders(rds)
 	// What decides the pod file (kubelet) is told first; what puts a
 	// looping address into it after the file's own findings, and only
 	// where a DNS server reads the file (each source checks rds).
 	for _, s := range n.sources {
 		if _, ok := s.(decider); ok {
-			out = append(out, s.Findings(n, rds)...)
+			out = append(out, n.sourceFindings(s, rds)...)
 		}
 	}
 	out = append(out, n.podFileFindings(rds)...)
 	out = append(out, n.noNameserverFinding(rds)...)
 	for _, s := range n.sources {
 		if _, ok := s.(decider); !ok {
-			out = append(out, s.Findings(n, rds)...)
+			out = append(out, n.sourceFindings(s, rds)...)
 		}
 	}
 	out = append(out, n.staleCopyFindings()...)
@@ -214,15 +215,14 @@ func (n *Node) podFileFindings(rds []Reader) []Finding {
 	}
 	for _, ns := range conf.Nameservers {
 		kind, why := n.classify(ns.Addr)
-		if kind == kindClean {
-			if ns.Addr.Zone() != "" {
-				chain := []string{n.kubeletStep(), fmt.Sprintf("line %d names %s", ns.Line, ns.Text),
-					"a zone index names an interface of the node, which a pod does not have"}
-				out = append(out, finding.New(finding.CodeZoneIndex, file, ns.Line, ns.Addr, chain))
-			}
+		if n.passes(file, ns, kind, readByDNS) {
 			continue
 		}
-		if (!readByDNS && kind != kindLocal) || n.pastLimit(ns.Order) {
+		if kind == kindClean { // with a zone index
+			n.traceNameserver(file, ns, kind, string(finding.CodeZoneIndex), "a zone index names an interface pods do not have")
+			chain := []string{n.kubeletStep(), fmt.Sprintf("line %d names %s", ns.Line, ns.Text),
+				"a zone index names an interface of the node, which a pod does not have"}
+			out = append(out, finding.New(finding.CodeZoneIndex, file, ns.Line, ns.Addr, chain))
 			continue
 		}
 		chain := []string{n.kubeletStep()}
@@ -231,6 +231,7 @@ func (n *Node) podFileFindings(rds []Reader) []Finding {
 		}
 		chain = append(chain, fmt.Sprintf("%s line %d names %s", file, ns.Line, ns.Addr), why)
 		if kind == kindLocal {
+			n.traceNameserver(file, ns, kind, string(finding.CodeLocalAddress), "an address of the node's own: a warning, a loop only if what answers there forwards back")
 			chain = append(chain, "something on the node must answer there without forwarding back to this file")
 			out = append(out, finding.New(finding.CodeLocalAddress, file, ns.Line, ns.Addr, chain))
 			continue
@@ -259,6 +260,7 @@ func (n *Node) podFileFindings(rds []Reader) []Finding {
 			chain = append(chain, "forward picks upstreams at random, so it loops only some of the time")
 		}
 		code := map[addrKind]Code{kindStub: finding.CodeResolvedStub, kindLoopback: finding.CodeLoopback, kindNodeCache: finding.CodeNodeLocalDNS, kindClusterDNS: finding.CodeClusterDNS}[kind]
+		n.traceNameserver(file, ns, kind, string(code), why+"; among the first "+strconv.Itoa(kubelet.MaxNameservers)+" that pods get, and a DNS server reads the file: a loop")
 		f := finding.New(code, file, ns.Line, ns.Addr, chain, fixes...)
 		f.Readers = rds
 		f.Part = part
@@ -281,6 +283,8 @@ type Fixer struct {
 	// Applies says whether the node allows it for a finding of the pod
 	// file; nil: always.
 	Applies func(n *Node) bool
+	// When says what Applies asks, for the -v trace.
+	When string
 	// ReadsFile: it fixes such a finding by changing what reads the file,
 	// so it is offered wherever it applies, beside the source's fixes.
 	ReadsFile bool
@@ -306,18 +310,23 @@ func (n *Node) applicable(fixes []string) []string {
 }
 
 // allowed: the strategy applies to this node and no source rules it out.
-func (n *Node) allowed(name string) bool {
+func (n *Node) allowed(name string) bool { return n.refusal(name) == "" }
+
+// refusal says why the node rules the strategy name out; "" when it does not.
+func (n *Node) refusal(name string) string {
 	if i := slices.IndexFunc(n.fixers, func(f Fixer) bool { return f.Name == name }); i >= 0 {
 		if f := n.fixers[i]; f.Applies != nil && !f.Applies(n) {
-			return false
+			return "it applies only where " + f.When
 		}
 	}
 	for _, s := range n.sources {
-		if v, ok := s.(vetoer); ok && v.vetoes(n, name) != "" {
-			return false
+		if v, ok := s.(vetoer); ok {
+			if why := v.vetoes(n, name); why != "" {
+				return s.Name() + " rules it out: " + why
+			}
 		}
 	}
-	return true
+	return ""
 }
 
 // fixesAtSource are the fixes of an origin that clean the file itself, for
@@ -368,12 +377,19 @@ func OrEmpty[T any](s []T) []T {
 // else one that knows it from the running service; else the file's writer.
 // With none, the fixes that need no source.
 func (n *Node) sourceOf(rf *resolvconf.File, a netip.Addr, kind addrKind) Origin {
+	if rf == n.Pod && n.Kubelet.PodRoot != nil {
+		// The file is the containerized kubelet's own, apart from the node's
+		// file at that path: no node source wrote it, and a strategy that edits
+		// the node (stub, dhclient, a file) would change another file. Only
+		// kubelet's own setting, where its container is defined, fixes it.
+		n.trace("source chosen", "addr", a, "file", rf.Path, "source", "the running kubelet's own root", "fixes", StrategyKubelet)
+		return Origin{Says: "the file is in the running kubelet's own root (its container's), not the node's", Fixes: []string{StrategyKubelet}}
+	}
 	o, by := n.origin(rf, a, kind)
+	n.traceSourceChosen(rf, a, by, o)
 	if by != "" {
-		n.trace("source of "+a.String()+" in "+rf.Path, "source", by, "says", o.Says)
 		return o
 	}
-	n.trace("source of "+a.String()+" in "+rf.Path, "source", "none found")
 	if kind == kindStub {
 		return Origin{Fixes: []string{StrategyKubelet, StrategyStub}}
 	}
@@ -386,7 +402,9 @@ func (n *Node) origin(rf *resolvconf.File, a netip.Addr, kind addrKind) (Origin,
 	a = a.WithZone("")
 	best, by := Origin{}, ""
 	for _, s := range n.sources {
-		if o, ok := s.Put(n, rf, a, kind); ok && (by == "" || o.rank() < best.rank()) {
+		o, ok := s.Put(n, rf, a, kind)
+		n.traceOrigin(rf, a, s, o, ok)
+		if ok && (by == "" || o.rank() < best.rank()) {
 			best, by = o, s.Name()
 		}
 	}

@@ -94,7 +94,7 @@ func (n *Node) corefileFindings() []Finding {
 						}
 						f := finding.New(finding.CodeCorefileForwardLoop, cf.Path, fw.Line, ns.Addr.WithZone(""), chain, fixes...)
 						f.Part = finding.Part{Role: finding.RoleReader, Text: fmt.Sprintf("forward %s %s", fw.From, t.Text), Why: why,
-							Produced: fmt.Sprintf("%s:%d  nameserver %s", rf.Path, ns.Line, ns.Text), Links: []string{finding.Place(rf.Path, ns.Line)}}
+							Produced: finding.At(rf.Path, ns.Line, "nameserver "+ns.Text), Links: []string{finding.Place(rf.Path, ns.Line)}}
 						out = append(out, f)
 					}
 				}

@@ -143,7 +143,9 @@ func (n *Node) readPods(ctx context.Context, env Env, opts Options) *pods {
 		p := ps.byUID[uid]
 		var why string
 		p.DNSServer, why = ps.sel.Match(p.Namespace, p.Name, p.Labels)
-		n.trace("pod", "uid", uid, "pod", p.Namespace+"/"+p.Name, "from", p.From, "dns server", p.DNSServer, "why", why)
+		if n.tr.On() {
+			n.trace("pod", "uid", uid, "pod", p.Namespace+"/"+p.Name, "from", p.From, "dns server", p.DNSServer, "why", why)
+		}
 	}
 	return ps
 }

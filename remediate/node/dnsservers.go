@@ -216,9 +216,11 @@ func (n *Node) dnsServerPod(ps *pods, sb sandbox.Sandbox) (Provenance, bool) {
 	}
 	var why string
 	p.DNSServer, why = ps.sel.Match(p.Namespace, p.Name, p.Labels)
-	if p.Namespace == "" {
+	switch {
+	case !n.tr.On():
+	case p.Namespace == "":
 		n.trace("sandbox", "id", sandbox.ShortID(sb.ID), "dns server", false, "why", "its pod's namespace and name are unknown")
-	} else {
+	default:
 		n.trace("sandbox", "id", sandbox.ShortID(sb.ID), "pod", p.Namespace+"/"+p.Name, "dns server", p.DNSServer, "why", why)
 	}
 	return p.Provenance(), p.DNSServer

@@ -44,6 +44,9 @@ type ResolvReport struct {
 	Generator   string   `json:"generator"`
 	Evidence    string   `json:"evidence"`
 	Nameservers []string `json:"nameservers"`
+	// NoFile: kubelet's resolvConf is "", so pods get no file (Path is
+	// ""); Nameservers are what kubelet hands them instead.
+	NoFile bool `json:"no_file,omitempty"`
 }
 
 // ResolvedReport is what systemd-resolved says of itself over D-Bus.

@@ -19,6 +19,7 @@ import (
 	"github.com/unloop/unloop/hostcfg/resolvconf"
 	"github.com/unloop/unloop/remediate/dnspods"
 	"github.com/unloop/unloop/remediate/finding"
+	"github.com/unloop/unloop/remediate/trace"
 	"github.com/unloop/unloop/systemd"
 )
 
@@ -180,7 +181,7 @@ type Node struct {
 	pods    *pods // dnsPods
 	// fixers are the strategies the analysis offers (remediate's table).
 	fixers []Fixer
-	log    *slog.Logger
+	tr     trace.Log // -v (tracing.go)
 }
 
 // Gathering is what a source reads the node through.
@@ -190,14 +191,6 @@ type Gathering struct {
 	Node *Node
 }
 
-// trace logs, at debug level (-v), a fact detection used: tailscale's
-// dnsMode leaves the same trail.
-func (n *Node) trace(msg string, args ...any) {
-	if n.log != nil {
-		n.log.Debug(msg, args...)
-	}
-}
-
 const busTimeout = 3 * time.Second
 
 // Gather reads the node. Files that exist but can't be read or parsed become
@@ -205,7 +198,7 @@ const busTimeout = 3 * time.Second
 // the node is still looked at, so nothing here fails.
 func Gather(ctx context.Context, env Env, opts Options) *Node {
 	n := &Node{NodeCache: map[netip.Addr]string{}, Local: map[netip.Addr]string{}, Forwarded: map[string]*resolvconf.File{},
-		log: env.Logger(), sources: newSources()}
+		tr: trace.New(env.Logger()), sources: newSources()}
 	n.Online = !opts.Offline && env.Bus != nil
 	n.addresses(env, opts)
 	n.busNotes(env, opts)
@@ -219,6 +212,7 @@ func Gather(ctx context.Context, env Env, opts Options) *Node {
 		s.Read(ctx, g)
 	}
 	n.readSandboxes(r, n.dnsPods(ctx, g))
+	n.tr.Reads(r)
 	n.tracePodFile()
 	return n
 }
@@ -230,19 +224,6 @@ func (n *Node) dnsPods(ctx context.Context, g *Gathering) *pods {
 		n.pods = n.readPods(ctx, g.Env, g.Opts)
 	}
 	return n.pods
-}
-
-// tracePodFile says (-v) which file pods get and which source wrote it, and
-// how that is known.
-func (n *Node) tracePodFile() {
-	switch {
-	case n.Pod == nil:
-		n.trace("pod file", "path", n.PodFile, "exists", n.PodExists)
-	case n.writerOf(n.Pod) == nil:
-		n.trace("pod file", "path", n.Pod.Path, "link", n.Pod.Link, "written by", "no source knows", "generator", n.Pod.Generator, "evidence", n.Pod.Evidence)
-	default:
-		n.trace("pod file", "path", n.Pod.Path, "link", n.Pod.Link, "written by", n.writerOf(n.Pod).Name(), "generator", n.Pod.Generator, "evidence", n.Pod.Evidence)
-	}
 }
 
 // load calls read and keeps what it could read; each error (a loader joins

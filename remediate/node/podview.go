@@ -23,6 +23,26 @@ func (n *Node) pastLimit(order int) bool {
 	return n.Kubelet != nil && n.Kubelet.Present && order >= kubelet.MaxNameservers
 }
 
+// passes says whether a nameserver line of the pod file makes no finding,
+// and traces (-v) the rule that lets it pass: a clean upstream (a zone
+// index is still a finding), a line past kubelet's limit, a file no DNS
+// server reads (an address of the node's own is a warning still).
+func (n *Node) passes(file string, ns resolvconf.Nameserver, kind addrKind, readByDNS bool) bool {
+	switch {
+	case kind == kindClean && ns.Addr.Zone() != "":
+		return false
+	case kind == kindClean:
+		n.traceNameserver(file, ns, kind, "none", "not loopback, no node cache address, no address of the node, not clusterDNS: a clean upstream")
+	case n.pastLimit(ns.Order):
+		n.traceNameserver(file, ns, kind, "none", pastLimitRule(ns.Order))
+	case !readByDNS && kind != kindLocal:
+		n.traceNameserver(file, ns, kind, "none", "no DNS server reads this file (the Corefiles or dns-upstreams say they forward elsewhere): the host asking its own cache, not a loop")
+	default:
+		return false
+	}
+	return true
+}
+
 // limitFindings: more nameserver lines than pods get (a looping address
 // below the limit is named there, not a loop), and values no reader uses.
 func (n *Node) limitFindings(conf *resolvconf.Config, file string) []Finding {

@@ -54,10 +54,10 @@ func (s *Dhclient) Put(n *Node, rf *resolvconf.File, a netip.Addr, _ addrKind) (
 }
 
 // Candidates: the servers of its leases.
-func (s *Dhclient) Candidates(_ *Node, add func(netip.Addr, string)) {
+func (s *Dhclient) Candidates(_ *Node, add func(netip.Addr, From)) {
 	for _, l := range s.Leases {
 		for _, a := range l.DNS {
-			add(a, fmt.Sprintf("dhclient lease %s line %d", l.Path, l.Line))
+			add(a, lineOf("dhclient lease", l.Path, l.Line))
 		}
 	}
 }

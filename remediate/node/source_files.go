@@ -1,7 +1,6 @@
 package node
 
 import (
-	"fmt"
 	"net/netip"
 
 	"github.com/unloop/unloop/hostcfg/resolvconf"
@@ -44,13 +43,13 @@ func (w fileWriters) Put(_ *Node, rf *resolvconf.File, _ netip.Addr, _ addrKind)
 	return Origin{}, false
 }
 
-func (fileWriters) Candidates(n *Node, add func(netip.Addr, string)) {
+func (fileWriters) Candidates(n *Node, add func(netip.Addr, From)) {
 	for _, rf := range []*resolvconf.File{n.Pod, n.Host} {
 		if rf == nil {
 			continue
 		}
 		for _, ns := range rf.Conf.Nameservers {
-			add(ns.Addr, fmt.Sprintf("%s line %d", rf.Path, ns.Line))
+			add(ns.Addr, lineOf("", rf.Path, ns.Line))
 		}
 	}
 }

@@ -17,9 +17,12 @@ import (
 // kubeletSource is kubelet, in whatever distribution runs it
 // (hostcfg/kubelet: one file a distribution): it decides which file pods
 // get, the pod file, and is read first.
-type kubeletSource struct{ none }
+type kubeletSource struct {
+	none
+	n *Node // the node read, for its report
+}
 
-func newKubelet() Source { return kubeletSource{} }
+func newKubelet() Source { return &kubeletSource{} }
 
 func (kubeletSource) Name() string    { return "kubelet" }
 func (kubeletSource) Paths() []string { return kubelet.Paths() }
@@ -29,8 +32,9 @@ func (kubeletSource) decidesPodFile() {}
 
 // Read finds which file kubelet hands to pods (its unit files from systemd
 // online), and reads it and the host's /etc/resolv.conf.
-func (kubeletSource) Read(ctx context.Context, g *Gathering) {
+func (s *kubeletSource) Read(ctx context.Context, g *Gathering) {
 	n, r := g.Node, g.Env.Root
+	s.n = n
 	var unitFiles []string
 	if n.Online {
 		bctx, cancel := context.WithTimeout(ctx, busTimeout)
@@ -47,20 +51,27 @@ func (kubeletSource) Read(ctx context.Context, g *Gathering) {
 		n.Kubelet = n.runningKubelet(r, n.Kubelet)
 	}
 	n.PodFile = n.Kubelet.ResolvConf
-	n.trace("kubelet", "distro", n.Kubelet.Distro, "present", n.Kubelet.Present, "why", n.kubeletStep())
+	if n.tr.On() {
+		n.trace("kubelet", "distro", n.Kubelet.Distro, "present", n.Kubelet.Present, "why", n.kubeletStep())
+	}
 	n.Host = load(n, func() (*resolvconf.File, error) { return readResolv(r, "/etc/resolv.conf") })
 	if n.Kubelet.Unknown != "" {
 		return // no pod file judged from a guess (runningKubelet's note says why)
 	}
+	n.kubeletNodeIPs()
 	if n.PodFile == "" {
 		return
 	}
-	_, err := r.Stat(n.PodFile)
+	pr := r
+	if n.Kubelet.PodRoot != nil {
+		pr = n.Kubelet.PodRoot // kubelet's own file, apart from the node's (a container's)
+	}
+	_, err := pr.Stat(n.PodFile)
 	n.PodExists = !errors.Is(err, fs.ErrNotExist)
-	if n.PodFile == "/etc/resolv.conf" {
+	if n.PodFile == "/etc/resolv.conf" && pr == r {
 		n.Pod = n.Host
 	} else {
-		n.Pod = load(n, func() (*resolvconf.File, error) { return readResolv(r, n.PodFile) })
+		n.Pod = load(n, func() (*resolvconf.File, error) { return readResolv(pr, n.PodFile) })
 	}
 	n.checkFallback(ctx, g.Env, g.Opts)
 }
@@ -70,6 +81,47 @@ func (kubeletSource) Findings(n *Node, rds []Reader) []Finding {
 		return n.kubeletFindings() // its "" is no resolvConf: "", only unknown
 	}
 	return append(n.kubeletFindings(), n.emptyResolvConfFindings(rds)...)
+}
+
+// kubeletNodeIPs: where k3s or RKE2 hands kubelet the node's own address
+// as --node-ip, that address's family decides (kubelet.Setup.NodeIPFromNode):
+// an IPv4 one when the node has one, else an IPv6 one.
+func (n *Node) kubeletNodeIPs() {
+	k := n.Kubelet
+	if !k.NodeIPFromNode || len(k.NodeIPs) > 0 {
+		return
+	}
+	var v6 []netip.Addr
+	for a := range n.Local {
+		if a.Is4() {
+			return // 127.0.0.1, as with no node IP
+		}
+		if a.IsGlobalUnicast() {
+			v6 = append(v6, a)
+		}
+	}
+	if len(v6) > 0 {
+		k.SetNodeIP(v6[0])
+	}
+}
+
+// report: with resolvConf "" pods get no file, and the report's
+// nameservers are the ones kubelet makes up for them (DESIGN.md §4, no_file).
+func (s *kubeletSource) report(rep *Report) {
+	n := s.n
+	if n == nil {
+		return
+	}
+	k := n.Kubelet
+	if !k.Present || n.PodFile != "" || k.Unknown != "" || k.ResolvConfSource == "default" {
+		return
+	}
+	at, set := k.ResolvConfSet()
+	rep.ResolvConf.NoFile = true
+	rep.ResolvConf.Evidence = fmt.Sprintf("kubelet's %s (%s): no file; pods with dnsPolicy: Default get these nameservers and search .", set, at)
+	for _, a := range kubelet.EmptyResolvConfServers(k.NodeIPs) {
+		rep.ResolvConf.Nameservers = append(rep.ResolvConf.Nameservers, a.String())
+	}
 }
 
 // runningKubelet is, online, what the running kubelet found by its process

@@ -74,8 +74,8 @@ func (s *Networkd) Findings(n *Node, rds []Reader) []Finding {
 }
 
 // Candidates: the clean servers of its networks' DNS= and leases.
-func (s *Networkd) Candidates(_ *Node, add func(netip.Addr, string)) {
+func (s *Networkd) Candidates(_ *Node, add func(netip.Addr, From)) {
 	for _, st := range s.sets() {
-		add(st.Addr, st.Says)
+		add(st.Addr, From{File: st.File, Line: st.Line, Message: st.Says})
 	}
 }

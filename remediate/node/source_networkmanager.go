@@ -54,17 +54,17 @@ func (s *NetworkManager) Put(n *Node, rf *resolvconf.File, a netip.Addr, _ addrK
 }
 
 // Candidates: its leases' servers, then its configuration's.
-func (s *NetworkManager) Candidates(_ *Node, add func(netip.Addr, string)) {
+func (s *NetworkManager) Candidates(_ *Node, add func(netip.Addr, From)) {
 	if s.Config == nil {
 		return
 	}
 	for _, l := range s.Config.Leases {
 		for _, a := range l.DNS {
-			add(a, fmt.Sprintf("NetworkManager's lease %s line %d", l.Path, l.Line))
+			add(a, lineOf("NetworkManager's lease", l.Path, l.Line))
 		}
 	}
 	for _, sv := range s.Config.Servers {
-		add(sv.Addr, fmt.Sprintf("%s line %d", sv.File, sv.Line))
+		add(sv.Addr, lineOf("", sv.File, sv.Line))
 	}
 }
 

@@ -91,23 +91,23 @@ func (s *Resolved) Put(_ *Node, rf *resolvconf.File, a netip.Addr, kind addrKind
 }
 
 // Candidates: its live servers, its uplink file, its configuration.
-func (s *Resolved) Candidates(_ *Node, add func(netip.Addr, string)) {
+func (s *Resolved) Candidates(_ *Node, add func(netip.Addr, From)) {
 	if st := s.Live; st != nil {
 		if st.CurrentDNSServer != nil {
-			add(st.CurrentDNSServer.Addr, "systemd-resolved's current server (D-Bus)")
+			add(st.CurrentDNSServer.Addr, From{Message: "systemd-resolved's current server (D-Bus)"})
 		}
 		for _, sv := range st.DNS {
-			add(sv.Addr, "systemd-resolved's servers (D-Bus)")
+			add(sv.Addr, From{Message: "systemd-resolved's servers (D-Bus)"})
 		}
 	}
 	if rf := s.Uplink; rf != nil {
 		for _, ns := range rf.Conf.Nameservers {
-			add(ns.Addr, fmt.Sprintf("%s line %d", rf.Path, ns.Line))
+			add(ns.Addr, lineOf("", rf.Path, ns.Line))
 		}
 	}
 	if s.Config != nil {
 		for _, sv := range s.Config.DNS {
-			add(sv.Addr, fmt.Sprintf("DNS= in %s line %d", sv.File, sv.Line))
+			add(sv.Addr, lineOf("DNS= in", sv.File, sv.Line))
 		}
 	}
 }

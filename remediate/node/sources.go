@@ -37,7 +37,7 @@ type Source interface {
 	// the pod file, are some), or a loop of its own (a Corefile's forward).
 	Findings(n *Node, rds []Reader) []Finding
 	// Candidates offers the clean upstreams it knows, best first.
-	Candidates(n *Node, add func(a netip.Addr, from string))
+	Candidates(n *Node, add func(a netip.Addr, from From))
 }
 
 // none gives a source the methods it has nothing for: a source embeds it
@@ -48,7 +48,7 @@ func (none) Read(context.Context, *Gathering)                                 {}
 func (none) Wrote(*resolvconf.File) bool                                      { return false }
 func (none) Put(*Node, *resolvconf.File, netip.Addr, addrKind) (Origin, bool) { return Origin{}, false }
 func (none) Findings(*Node, []Reader) []Finding                               { return nil }
-func (none) Candidates(*Node, func(netip.Addr, string))                       {}
+func (none) Candidates(*Node, func(netip.Addr, From))                         {}
 
 // Origin is what put a looping address into a resolv.conf.
 type Origin struct {

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"fmt"
 	"net/netip"
 
 	"github.com/unloop/unloop/remediate/finding"
@@ -10,9 +11,27 @@ import (
 // UpstreamDocument is how it is printed.
 type Candidate struct {
 	Addr  netip.Addr
-	From  string
+	From  From
 	Note  string // "answered", "not asked: offline"
 	Error string // why it is not used
+}
+
+// From is where a candidate was found: a line of a file when it is one
+// (File "" when not: D-Bus, --upstream), and in words (DESIGN.md §4's
+// upstreams[]: file, line, message).
+type From struct {
+	File    string
+	Line    int
+	Message string
+}
+
+// lineOf is the From of a file's line: "WHAT FILE line N".
+func lineOf(what, file string, line int) From {
+	msg := fmt.Sprintf("%s line %d", file, line)
+	if what != "" {
+		msg = what + " " + msg
+	}
+	return From{File: file, Line: line, Message: msg}
 }
 
 // Candidates lists the clean upstreams the node knows of, best first:
@@ -24,7 +43,7 @@ type Candidate struct {
 func (n *Node) Candidates(opts Options) []Candidate {
 	var out []Candidate
 	seen := map[netip.Addr]bool{}
-	add := func(a netip.Addr, from string) {
+	add := func(a netip.Addr, from From) {
 		a = a.Unmap()
 		if !a.IsValid() || a.Zone() != "" || seen[a] || n.Looping(a) || NotAnUpstream(a) != "" {
 			return
@@ -37,7 +56,7 @@ func (n *Node) Candidates(opts Options) []Candidate {
 	}
 	if len(opts.Upstreams) > 0 {
 		for _, a := range opts.Upstreams {
-			add(a, "--upstream")
+			add(a, From{Message: "--upstream"})
 		}
 		return out
 	}

@@ -180,12 +180,16 @@ func TestAnsible(t *testing.T) {
 	// --no-restart fixes the files only: exit 4.
 	n.Run("systemctl", "stop", "unloop.path")
 	n.Run("unloop", "rollback")
-	out, _ = a.playbook(t, "--tags", "unloop_apply", "-e", `{"unloop_args": ["--no-restart"]}`)
+	out, _ = a.playbook(t, "--tags", "unloop_apply", "--diff", "-e", `{"unloop_args": ["--no-restart"]}`)
 	if r := parseRecap(t, out); r.failed != 0 || r.changed != 1 {
 		t.Errorf("--no-restart run: %+v, want changed=1, failed=0\n%s", r, out)
 	}
 	if want := "unloop apply exited 4 (not-in-effect): fixed in the files; not in effect until restarted (skipped: --no-restart): systemctl restart kubelet.service"; !strings.Contains(out, want) {
 		t.Errorf("the --no-restart run does not say %q:\n%s", want, out)
+	}
+	// Its diff says the restart was skipped (skipped.reason), never "restarted".
+	if !strings.Contains(out, "not restarted (skipped) kubelet.service") || strings.Contains(out, `"restarted kubelet.service"`) {
+		t.Errorf("the --no-restart run's diff does not say kubelet.service's restart was skipped:\n%s", out)
 	}
 	if d, _ := n.ReadFile("/var/lib/kubelet/config.yaml"); !strings.Contains(string(d), "resolvConf: /run/systemd/resolve/resolv.conf") {
 		t.Errorf("the --no-restart run did not fix kubelet's config:\n%s", d)

@@ -46,12 +46,26 @@ type report struct {
 	PodsRecreated []string `json:"pods_recreated"`
 	PodsStale     []string `json:"pods_stale"`
 	Changes       []struct {
-		Kind    string `json:"kind"`
-		Path    string `json:"path"`
-		Unit    string `json:"unit"`
-		Action  string `json:"action"`
-		Skipped string `json:"skipped"`
+		Kind    string   `json:"kind"`
+		Path    string   `json:"path"`
+		Unit    string   `json:"unit"`
+		Action  string   `json:"action"`
+		Skipped *skipped `json:"skipped"`
 	} `json:"changes"`
+}
+
+// skipped is why a change is skipped (JSON version 2): a code and words.
+type skipped struct {
+	Reason  string `json:"reason"`
+	Message string `json:"message"`
+}
+
+// String is the words, "" for a change that is not skipped.
+func (s *skipped) String() string {
+	if s == nil {
+		return ""
+	}
+	return s.Message
 }
 
 // finding is one of check's findings.

@@ -361,8 +361,9 @@ type applyDoc struct {
 }
 
 type applyChange struct {
-	Kind, Action, Skipped string
-	Pods                  []string
+	Kind, Action string
+	Skipped      *skipped
+	Pods         []string
 }
 
 // TestRealKubeletPodNotBack: the field report's node with the real kubelet,
@@ -392,7 +393,7 @@ func TestRealKubeletPodNotBack(t *testing.T) {
 		// file, so apply says so (exit 3, the pod in pods_stale).
 		if code != 3 || !res.Verified || len(res.PodsRecreated) > 0 || !slices.Equal(res.PodsStale, []string{pod}) ||
 			!slices.ContainsFunc(res.Changes, func(c applyChange) bool {
-				return c.Action == "recreate" && slices.Equal(c.Pods, []string{pod}) && c.Skipped == "kubelet.service is not running"
+				return c.Action == "recreate" && slices.Equal(c.Pods, []string{pod}) && c.Skipped != nil && c.Skipped.Reason == "kubelet_not_running" && c.Skipped.Message == "kubelet.service is not running"
 			}) {
 			t.Fatalf("apply with kubelet stopped (exit %d): want the file fixed and the recreate of %s skipped, kubelet not running:\n%s", code, pod, out)
 		}

@@ -249,7 +249,7 @@ func leftDirs(t *testing.T, d []string, dirs ...string) []string {
 func (r report) change(kind, name string) (action, skipped string, ok bool) {
 	for _, c := range r.Changes {
 		if c.Kind == kind && (c.Path == name || c.Unit == name) {
-			return c.Action, c.Skipped, true
+			return c.Action, c.Skipped.String(), true
 		}
 	}
 	return "", "", false

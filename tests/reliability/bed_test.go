@@ -132,10 +132,15 @@ type report struct {
 		Code string `json:"code"`
 	} `json:"findings"`
 	Changes []struct {
-		Kind    string `json:"kind"`
-		Path    string `json:"path"`
-		Unit    string `json:"unit"`
-		Skipped string `json:"skipped"`
+		Kind string `json:"kind"`
+		Path string `json:"path"`
+		Unit string `json:"unit"`
+		// Skipped is why a change is skipped (JSON version 2): a code
+		// and words; nil when it is carried out.
+		Skipped *struct {
+			Reason  string `json:"reason"`
+			Message string `json:"message"`
+		} `json:"skipped"`
 	} `json:"changes"`
 }
 

@@ -211,7 +211,7 @@ func (b *bed) signal(unit, sig string) {
 
 func skipped(rep report, unit, why string) bool {
 	for _, c := range rep.Changes {
-		if c.Kind == "unit" && c.Unit == unit && strings.Contains(c.Skipped, why) {
+		if c.Kind == "unit" && c.Unit == unit && c.Skipped != nil && strings.Contains(c.Skipped.Message, why) {
 			return true
 		}
 	}

@@ -102,7 +102,7 @@ func networkdLoopFixed(t *testing.T, b *bed, settings, want string) {
 		if c.Kind == "file" && c.Path != unloopDrop {
 			t.Errorf("apply changed %s: the fix at the source is the drop-in alone", c.Path)
 		}
-		reloaded = reloaded || c.Unit == "systemd-networkd.service" && c.Skipped == ""
+		reloaded = reloaded || c.Unit == "systemd-networkd.service" && c.Skipped == nil
 	}
 	if !reloaded {
 		t.Errorf("apply did not reload systemd-networkd: %s", a.r.Stdout)

@@ -88,7 +88,7 @@ With --quiet nothing is printed but the error of a failed or refused apply.`,
 	flags := addSettings(cmd, applySettings...)
 	cmd.RunE = func(*cobra.Command, []string) error {
 		return flags.onNode(s, func(ctx context.Context, ss *session, env node.Env) error {
-			res, err := remediate.Apply(ctx, env, ss.Opts)
+			res, err := applyNode(ctx, env, ss.Config)
 			if res != nil {
 				// The run is over: output that can't be written (a closed
 				// pipe) is said, but the exit status is the run's.

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/unloop/unloop/remediate"
 	"github.com/unloop/unloop/remediate/finding"
 	"github.com/unloop/unloop/remediate/node"
 
@@ -83,6 +84,18 @@ func nodeFlags(c *settings.Config) string {
 		}
 	}
 	return b.String()
+}
+
+// applyNode is remediate.Apply whose failed rollback's suggested `unloop
+// rollback` carries the flags that chose the node, as every other
+// suggested command does.
+func applyNode(ctx context.Context, env node.Env, c *settings.Config) (*remediate.Result, error) {
+	res, err := remediate.Apply(ctx, env, c.Opts)
+	var se *remediate.StepError
+	if errors.As(err, &se) {
+		se.Again = nodeFlags(c)
+	}
+	return res, err
 }
 
 // shellQuote quotes s for a POSIX shell when it needs it.

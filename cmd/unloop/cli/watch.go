@@ -343,7 +343,7 @@ func (wt *watcher) check(ctx context.Context, trigger string) *node.Report {
 	var rep *node.Report
 	wrote, failed := false, ""
 	if apply {
-		res, err := remediate.Apply(ctx, env, c.Opts)
+		res, err := applyNode(ctx, env, &c)
 		if res != nil {
 			if rerr := render.Apply(ss.out, ss.Output, res, err); rerr != nil {
 				ss.log.Warn("could not print the result", "err", rerr)

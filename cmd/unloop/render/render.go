@@ -1,6 +1,6 @@
 // Package render is how unloop's documents look: check, plan, apply,
-// rollback and runs, as text for people and as JSON (remediate's version-1
-// document types). The monitoring formats (Prometheus, node-problem-detector)
+// rollback and runs, as text for people and as JSON (remediate's document
+// types, version 2). The monitoring formats (Prometheus, node-problem-detector)
 // are the commands'.
 package render
 
@@ -15,6 +15,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/unloop/unloop/hostcfg/resolvconf"
 	"github.com/unloop/unloop/remediate/finding"
 	"github.com/unloop/unloop/remediate/node"
 
@@ -110,7 +111,7 @@ func writeSummary(b *strings.Builder, p painter, d remediate.CheckDocument) {
 	for _, l := range d.Loops {
 		if !l.Ignored {
 			loops++
-			inLoops += l.Findings
+			inLoops += l.FindingsCount
 		}
 	}
 	for _, f := range d.Findings {
@@ -183,6 +184,10 @@ func writePodFile(b *strings.Builder, d remediate.CheckDocument) {
 		fmt.Fprintf(b, "link:      → %s\n", printable(rc.Link))
 	}
 	if who := rc.Generator; who != "" {
+		if who == string(resolvconf.GenUnknown) {
+			// The generator's word "unknown" read as a writer's name.
+			who = "no source unloop knows"
+		}
 		if rc.Evidence != "" {
 			who += ": " + rc.Evidence
 		}
@@ -210,9 +215,9 @@ func writeLoop(b *strings.Builder, p painter, l remediate.LoopDocument, fs []rem
 			}
 		}
 	}
-	field("source", l.Source)
-	field("wrote", l.Lines)
-	field("read by", l.ReadBy)
+	field("source", entries(l.Source))
+	field("wrote", entries(l.Lines))
+	field("read by", entries(l.ReadBy))
 	field("why", l.Why)
 	switch {
 	case len(l.Fixes) > 0:
@@ -241,6 +246,16 @@ func writeLoop(b *strings.Builder, p painter, l remediate.LoopDocument, fs []rem
 		byCode = appendAt(byCode, string(f.Code), at)
 	}
 	field("findings", byCode)
+}
+
+// entries are a loop's entries as people read them: "FILE:LINE  text",
+// or the message of an entry that is no line of a file.
+func entries(es []remediate.EntryDocument) []string {
+	var out []string
+	for _, e := range es {
+		out = append(out, finding.Entry{File: e.File, Line: e.Line, Text: e.Text, Message: e.Message}.String())
+	}
+	return out
 }
 
 // appendAt adds at to code's entry ("code  at, at") of list.
@@ -414,22 +429,22 @@ func writeChanges(b *strings.Builder, p painter, d remediate.PlanDocument) {
 		if c.Error != "" {
 			state = p.paint("31", "not used: "+OneLine(c.Error))
 		}
-		fmt.Fprintf(b, "  upstream %s (%s; %s)\n", c.Address, c.From, state)
+		fmt.Fprintf(b, "  upstream %s (%s; %s)\n", c.Address, c.Message, state)
 	}
 	for _, c := range d.Changes {
 		b.WriteString("\n")
 		action := p.paint("1;36", c.Action)
 		switch c.Kind {
 		case remediate.KindFile:
-			fmt.Fprintf(b, "%s %s  [%s] %s\n", action, printable(c.Path), c.Strategy, printable(c.Reason))
+			fmt.Fprintf(b, "%s %s  [%s] %s\n", action, printable(c.Path), c.Strategy, printable(c.Message))
 			writeDiff(b, p, c.Diff)
 		case remediate.KindLink:
-			fmt.Fprintf(b, "%s %s → %s  [%s] %s\n", action, printable(c.Path), printable(c.Target), c.Strategy, printable(c.Reason))
+			fmt.Fprintf(b, "%s %s → %s  [%s] %s\n", action, printable(c.Path), printable(c.Target), c.Strategy, printable(c.Message))
 			writeDiff(b, p, c.Diff)
 		case remediate.KindUnit:
-			fmt.Fprintf(b, "%s %s  [%s] %s", action, c.Unit, c.Strategy, c.Reason)
-			if c.Skipped != "" {
-				fmt.Fprintf(b, " (skipped: %s)", OneLine(c.Skipped))
+			fmt.Fprintf(b, "%s %s  [%s] %s", action, c.Unit, c.Strategy, c.Message)
+			if c.Skipped != nil {
+				fmt.Fprintf(b, " (skipped: %s)", OneLine(c.Skipped.Message))
 			}
 			b.WriteString("\n")
 		case remediate.KindPods:
@@ -443,11 +458,11 @@ func writeChanges(b *strings.Builder, p painter, d remediate.PlanDocument) {
 // that does it by hand, with the node's name as kubelet registers it.
 func writePods(b *strings.Builder, p painter, c remediate.ChangeDocument) {
 	action := p.paint("1;36", c.Action)
-	if c.Skipped == "" {
+	if c.Skipped == nil {
 		for _, pod := range c.Pods {
 			fmt.Fprintf(b, "%s pod %s\n", action, printable(pod))
 		}
-		fmt.Fprintf(b, "  %s\n", c.Reason)
+		fmt.Fprintf(b, "  %s\n", c.Message)
 		return
 	}
 	// Skipped may hold the runtime's own error text: one line all the same.
@@ -460,7 +475,7 @@ func writePods(b *strings.Builder, p painter, c remediate.ChangeDocument) {
 		// None seen: the pods are not named, only the kubectl line's selector.
 		what = "the DNS server pods on this node"
 	}
-	fmt.Fprintf(b, "%s %s  %s%s (skipped: %s)\n", action, what, strategy, c.Reason, OneLine(c.Skipped))
+	fmt.Fprintf(b, "%s %s  %s%s (skipped: %s)\n", action, what, strategy, c.Message, OneLine(c.Skipped.Message))
 	node := "$(hostname)"
 	if c.Node != "" {
 		node = shellQuote(c.Node)
@@ -491,11 +506,11 @@ func writeDiff(b *strings.Builder, p painter, diff string) {
 func counts(d remediate.PlanDocument) (files, units, skipped, pods int) {
 	for _, c := range d.Changes {
 		switch {
-		case c.Kind == remediate.KindPods && c.Skipped == "":
+		case c.Kind == remediate.KindPods && c.Skipped == nil:
 			pods += len(c.Pods)
 		case c.Kind == remediate.KindFile || c.Kind == remediate.KindLink:
 			files++
-		case c.Kind == remediate.KindUnit && c.Skipped == "":
+		case c.Kind == remediate.KindUnit && c.Skipped == nil:
 			units++
 		case c.Kind == remediate.KindUnit:
 			skipped++

@@ -3,6 +3,7 @@ package render
 import (
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/unloop/unloop/remediate"
 	"github.com/unloop/unloop/remediate/journal"
@@ -30,19 +31,21 @@ func Rollback(w io.Writer, output string, res *remediate.RollbackResult, restart
 			fmt.Fprintf(ew, "failed %s: %s\n", printable(p.Path), OneLine(p.Error))
 		}
 	}
+	// The last line is a summary like apply's "Apply complete: …": a
+	// sentence, its counts in the right number.
 	restored := count[journal.PathRestored] + count[journal.PathBlockRemoved]
-	if count[journal.PathRefused] > 0 {
-		fmt.Fprintf(ew, "run %s is in conflict: %d paths restored, %d refused", j.ID, restored, count[journal.PathRefused])
+	if n := count[journal.PathRefused]; n > 0 {
+		fmt.Fprintf(ew, "Run %s is in conflict: %d %s restored, %d refused", j.ID, restored, Plural(restored, "path"), n)
 	} else {
-		fmt.Fprintf(ew, "rolled back run %s: %d paths restored", j.ID, restored)
+		fmt.Fprintf(ew, "Rolled back run %s: %d %s restored", j.ID, restored, Plural(restored, "path"))
 		if n := count[journal.PathUnchanged]; n > 0 {
 			fmt.Fprintf(ew, ", %d already as before", n)
 		}
 	}
-	if restarted {
-		fmt.Fprintf(ew, ", restarted %v", j.Units)
+	if restarted && len(j.Units) > 0 {
+		fmt.Fprintf(ew, "; restarted %s", strings.Join(j.Units, ", "))
 	}
-	fmt.Fprintln(ew)
+	fmt.Fprintln(ew, ".")
 	return ew.err
 }
 

@@ -7,10 +7,12 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/unloop/unloop/remediate"
 	"github.com/unloop/unloop/remediate/journal"
 )
 
-// runsDoc is `unloop runs --output json`, version 1. Lists are [], never null.
+// runsDoc is `unloop runs --output json` (remediate.DocumentVersion). Lists
+// are [], never null.
 type runsDoc struct {
 	Version int      `json:"version"`
 	Runs    []runDoc `json:"runs"`
@@ -27,7 +29,7 @@ type runDoc struct {
 
 // Runs shows the journaled runs, newest first.
 func Runs(w io.Writer, format string, js []*journal.Journal) error {
-	doc := runsDoc{Version: 1, Runs: []runDoc{}}
+	doc := runsDoc{Version: remediate.DocumentVersion, Runs: []runDoc{}}
 	for _, j := range js {
 		doc.Runs = append(doc.Runs, newRunDoc(j))
 	}
@@ -52,7 +54,8 @@ func renderRuns(w io.Writer, runs []runDoc) error {
 		return err
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "RUN\tSTARTED\tSTATE\tSTRATEGIES\tPATHS")
+	// CREATED, as the JSON's "created": the journal's time of the run.
+	fmt.Fprintln(tw, "RUN\tCREATED\tSTATE\tSTRATEGIES\tPATHS")
 	for _, r := range runs {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.ID, r.Created.Format(time.RFC3339), r.State, orDash(strings.Join(r.Strategies, ",")), orDash(strings.Join(printables(r.Paths), " ")))
 	}

@@ -64,7 +64,7 @@ var settings = []setting{
 	{"no-verify", "", false, "do not check again after apply"},
 	{"keep-runs", "", node.DefaultKeepRuns, "how many runs the journal keeps; a successful apply removes older ones"},
 	{"log-format", "", "text", "log format on stderr: text or json"},
-	{"verbose", "v", false, "debug logs on stderr"},
+	{"verbose", "v", false, "debug logs on stderr: each setting, input read and decision"},
 	{"quiet", "q", false, "print nothing but errors (beats --verbose); the exit status still tells"},
 }
 
