@@ -138,7 +138,7 @@ func nmLoopFixed(t *testing.T, b *bed, file string, line int, reload ...string) 
 		if c.Kind == "file" && c.Path != file {
 			t.Errorf("apply changed %s: the fix at the source is %s alone", c.Path, file)
 		}
-		reloaded = reloaded || c.Unit == "NetworkManager.service" && c.Skipped == ""
+		reloaded = reloaded || c.Unit == "NetworkManager.service" && c.Skipped == nil
 	}
 	if !res.Verified || !reloaded {
 		t.Fatalf("apply not verified, or NetworkManager not reloaded: %s", a.out)
