@@ -3,6 +3,7 @@ package networkmanager
 import (
 	"bytes"
 	"net/netip"
+	"path"
 	"slices"
 	"strings"
 
@@ -110,4 +111,65 @@ func checkEdit(path string, before, after []byte, line int, kept []string) error
 		}
 	}
 	return nil
+}
+
+// Edit is the looping servers of one list NetworkManager reads: a line of a
+// key file, or an ifcfg profile's DNSn (Line 0: numbered again together).
+type Edit struct {
+	File    string
+	Line    int
+	Key     string   // "servers", "ipv4.dns", "ipv6.dns", "DNS1"…
+	Looping []string // the addresses, without a zone
+	All     bool     // every server of the list loops
+}
+
+// Edits groups the servers that loop by the list that holds them.
+func Edits(servers []Server, loops func(netip.Addr) bool) []*Edit {
+	var out []*Edit
+	for _, sv := range servers {
+		line := sv.Line
+		if sv.Section == "ifcfg" {
+			line = 0
+		}
+		i := slices.IndexFunc(out, func(e *Edit) bool { return e.File == sv.File && e.Line == line })
+		if i < 0 {
+			out = append(out, &Edit{File: sv.File, Line: line, Key: sv.Key, All: true})
+			i = len(out) - 1
+		}
+		if a := sv.Addr.WithZone(""); loops(a) {
+			out[i].Looping = append(out[i].Looping, a.String())
+		} else {
+			out[i].All = false
+		}
+	}
+	return slices.DeleteFunc(out, func(e *Edit) bool { return len(e.Looping) == 0 })
+}
+
+// Apply returns data without e's looping servers; upstreams take their place
+// when none would be left, those of the list's family (an ipv4.dns list
+// takes IPv4 addresses only, ipv6.dns IPv6).
+func (e *Edit) Apply(data []byte, upstreams []netip.Addr) ([]byte, error) {
+	var add []string
+	for _, a := range upstreams {
+		if e.Key == "ipv4.dns" && !a.Is4() || e.Key == "ipv6.dns" && !a.Is6() {
+			continue
+		}
+		add = append(add, a.String())
+	}
+	drop := func(a netip.Addr) bool { return slices.Contains(e.Looping, a.String()) }
+	if e.Line == 0 {
+		return RemoveIfcfgServers(e.File, data, drop, add)
+	}
+	return RemoveServers(e.File, data, e.Line, drop, add)
+}
+
+// IsConf: NetworkManager reads p at Reload with the CONF flag
+// (NetworkManager.conf and the conf.d files).
+func IsConf(p string) bool {
+	return strings.HasSuffix(path.Dir(p), "NetworkManager/conf.d") || p == nmMainFile || p == nmMainFileOld
+}
+
+// IsProfile: p is a connection profile, read at LoadConnections.
+func IsProfile(p string) bool {
+	return strings.HasSuffix(path.Dir(p), "NetworkManager/system-connections") || path.Dir(p) == IfcfgDir
 }
