@@ -196,7 +196,7 @@ func refusal(pl *Plan) error {
 		}
 		return fmt.Errorf("%w (%s); nothing was changed", ErrUnfixed, strings.Join(codes, ", "))
 	}
-	return nil
+	return configMapRefusal(pl)
 }
 
 // samePlan checks that every path the plan changes is still what the plan

@@ -123,6 +123,12 @@ type ChangeDocument struct {
 	// Node is the node's name as kubelet registers it, for a pods change
 	// (addition); "" when it is the host's name.
 	Node string `json:"node,omitempty"`
+	// ConfigMap ("namespace/name"), Key and Command are a configmap
+	// change's (addition): the ConfigMap, its data key, and the kubectl
+	// command that makes the change.
+	ConfigMap string `json:"configmap,omitempty"`
+	Key       string `json:"key,omitempty"`
+	Command   string `json:"command,omitempty"`
 }
 
 // SkipDocument is why a change is skipped: Reason one of remediate's Skip*
@@ -224,6 +230,7 @@ func NewPlanDocument(pl *Plan, err error) PlanDocument {
 		cd := ChangeDocument{
 			Kind: c.Kind, Path: c.Path, Unit: c.Unit, Action: c.Action, Strategy: c.Strategy, Message: c.Reason,
 			Diff: c.Diff, Pods: c.Pods, Selector: c.Selector, Target: c.Target, Node: c.Node,
+			ConfigMap: c.ConfigMap, Key: c.Key, Command: c.Command,
 		}
 		if c.Skipped != "" || c.SkipReason != "" {
 			cd.Skipped = &SkipDocument{Reason: c.SkipReason, Message: c.Skipped}

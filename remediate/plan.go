@@ -68,6 +68,9 @@ type Change struct {
 	// Healthz is the restarted unit's own health endpoint (host:port),
 	// watched after the restart instead of the fixed restartSettle.
 	Healthz string
+	// A ConfigMap's key (KindConfigMap): "namespace/name", the key, the
+	// version the plan read, and the kubectl command that makes the change.
+	ConfigMap, Key, ResourceVersion, Command string
 }
 
 // Plan is what apply would do, as data; PlanDocument is how it is printed.
@@ -363,7 +366,7 @@ func planFor(ctx context.Context, env node.Env, opts node.Options, rep *node.Rep
 	}
 	pl.Changes = append(pl.Changes, p.other...)
 	for _, c := range pl.Changes {
-		if c.Kind == KindFile || c.Kind == KindLink {
+		if c.Kind == KindFile || c.Kind == KindLink || c.Kind == KindConfigMap {
 			pl.Changed = true
 		}
 	}

@@ -22,6 +22,8 @@ var corefileStrategy = Strategy{
 	plan:      planCorefile,
 }
 
+const corefileReason = "forward to upstreams that are not this server"
+
 func planCorefile(_ context.Context, p *planner, fs []node.Finding) error {
 	n := p.node
 	ups, err := p.usable()
@@ -66,7 +68,7 @@ func planCorefile(_ context.Context, p *planner, fs []node.Finding) error {
 		}
 		sort.Slice(edits, func(i, j int) bool { return edits[i].fw.To[0].Offset > edits[j].fw.To[0].Offset })
 		path := cf.Path
-		if err := p.edit(path, node.StrategyCorefile, "forward to upstreams that are not this server", func(old []byte) ([]byte, error) {
+		splice := func(old []byte) ([]byte, error) {
 			out := old
 			for _, e := range edits {
 				var err error
@@ -75,7 +77,14 @@ func planCorefile(_ context.Context, p *planner, fs []node.Finding) error {
 				}
 			}
 			return out, nil
-		}); err != nil {
+		}
+		if cf.Source != nil && cf.Source.API {
+			if err := p.configMap(n.ConfigMaps[path], cf.Source.Key, corefileReason, splice); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := p.edit(path, node.StrategyCorefile, corefileReason, splice); err != nil {
 			return err
 		}
 		if noReload {

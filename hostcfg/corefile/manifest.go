@@ -21,6 +21,9 @@ type Source struct {
 	Pod       string // the pod UID of a mounted Corefile
 	PodName   string // its "namespace/name"
 	Volume    string // its configmap volume's name in the pod's spec
+	// API: read through the Kubernetes API, not from a copy on the node:
+	// the ConfigMap itself, which the corefile strategy edits there.
+	API bool
 }
 
 // IsManifest says whether data looks like a Kubernetes YAML manifest rather

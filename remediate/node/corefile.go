@@ -57,7 +57,7 @@ func (n *Node) corefileFindings() []Finding {
 								chain = slices.Insert(chain, 1, fmt.Sprintf("%s is the unspecified address, which the kernel delivers to the local host", a))
 							}
 							fixes := []string{StrategyCorefile}
-							if cf.Source != nil {
+							if cf.Source != nil && !cf.Source.API {
 								fixes = nil
 								chain = append(chain, readOnlyFix(cf, fw.Line, fmt.Sprintf("forward %s %s", fw.From, t.Text),
 									fmt.Sprintf("forward %s ADDRESS", fw.From)+" (an address it does not bind; the node-local-dns addon uses __PILLAR__CLUSTER__DNS__, the kube-dns-upstream service)"))

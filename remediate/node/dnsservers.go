@@ -95,6 +95,9 @@ func (n *Node) readClusterCorefiles(r *hostcfg.Root, ps *pods) {
 					continue
 				}
 				n.record(p, pod.Provenance(), false)
+				if n.sameAsAPI(key, data) {
+					continue
+				}
 				cf, err := corefile.Parse(p, corefile.ExpandPillars(data, upstreams[pod.UID]))
 				if err != nil {
 					n.podUnreadable(err, pod.Provenance().Pod)

@@ -17,6 +17,7 @@ import (
 	"github.com/unloop/unloop/hostcfg/kubelet"
 	"github.com/unloop/unloop/hostcfg/osrelease"
 	"github.com/unloop/unloop/hostcfg/resolvconf"
+	"github.com/unloop/unloop/kubeapi"
 	"github.com/unloop/unloop/remediate/dnspods"
 	"github.com/unloop/unloop/remediate/finding"
 	"github.com/unloop/unloop/remediate/trace"
@@ -104,6 +105,18 @@ type Env struct {
 	// root; nil: no runtime is asked. Called online only; an error wrapping
 	// fs.ErrNotExist means no socket is there.
 	Runtime func(ctx context.Context, endpoint string) (Runtime, error)
+	// ConfigMaps reads the cluster's ConfigMaps through the Kubernetes API;
+	// nil: no credentials (DESIGN.md §2c). Asked online only.
+	ConfigMaps ConfigMaps
+}
+
+// ConfigMaps is what unloop asks of the Kubernetes API; *kubeapi.Client
+// has it.
+type ConfigMaps interface {
+	// ConfigMap reads namespace/name: nil and no error when it does not exist.
+	ConfigMap(ctx context.Context, namespace, name string) (*kubeapi.ConfigMap, error)
+	// Explicit: the user named the credentials (--kubeconfig, KUBECONFIG).
+	Explicit() bool
 }
 
 func (e Env) Logger() *slog.Logger {
@@ -151,6 +164,9 @@ type Node struct {
 	// OS is what /etc/os-release says; empty when it is missing.
 	OS        osrelease.Release
 	Corefiles []*corefile.Config
+	// ConfigMaps are the ConfigMaps read through the API, by the path of
+	// their Corefile (APICorefilePath).
+	ConfigMaps map[string]*kubeapi.ConfigMap
 	// Forwarded are the other files Corefiles forward to, by node path.
 	Forwarded map[string]*resolvconf.File
 	// PodCopies are the running DNS-server pods' copies of the pod file.

@@ -29,6 +29,7 @@ func (corefileSource) Paths() []string {
 func (corefileSource) Read(ctx context.Context, g *Gathering) {
 	n, r := g.Node, g.Env.Root
 	n.readCorefiles(r, g.Opts)
+	n.readAPICorefiles(ctx, g)
 	n.readClusterCorefiles(r, n.dnsPods(ctx, g))
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"slices"
 	"strings"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/unloop/unloop/cmd/unloop/settings"
 	"github.com/unloop/unloop/hostcfg"
 	"github.com/unloop/unloop/hostcfg/cri"
+	"github.com/unloop/unloop/kubeapi"
 )
 
 // session is what a command runs with once its settings are read.
@@ -137,6 +139,16 @@ func openEnv(ctx context.Context, c *settings.Config, log *slog.Logger) (node.En
 	}
 	rt := &runtimeDialer{root: root}
 	env.Runtime = rt.dial
+	// Before the bus: a root that is not this machine is read offline, but
+	// its cluster's API server is no part of this machine either.
+	api, err := kubeapi.Connect(kubeapi.Where{Kubeconfig: c.Kubeconfig, Env: os.Getenv("KUBECONFIG"), ReadNode: root.ReadFileIfExists, InCluster: kubeapi.InCluster()})
+	switch {
+	case err == nil:
+		env.ConfigMaps = api
+		log.Debug("Kubernetes credentials", "from", api.From)
+	case !errors.Is(err, kubeapi.ErrNoCredentials):
+		return node.Env{}, nil, err
+	}
 	env, closeEnv, err := openBus(ctx, c, log, env)
 	return env, func() { closeEnv(); rt.close() }, err
 }

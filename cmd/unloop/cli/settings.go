@@ -9,10 +9,10 @@ import (
 // The settings each command takes.
 var (
 	logSettings   = []string{"log-format", "verbose", "quiet"}
-	checkSettings = append([]string{"root", "config", "output", "node-local-dns", "local-ip", "dns-upstreams", "dns-server-namespace", "dns-server-label", "dns-server-name-prefix", "corefile", "runtime-endpoint", "offline"}, logSettings...)
+	checkSettings = append([]string{"root", "config", "output", "node-local-dns", "local-ip", "dns-upstreams", "dns-server-namespace", "dns-server-label", "dns-server-name-prefix", "corefile", "runtime-endpoint", "kubeconfig", "offline"}, logSettings...)
 	// plan takes apply's settings: one list of arguments serves both (the
 	// Ansible role's unloop_args), and the plan is what apply would do.
-	applySettings    = append([]string{"root", "config", "output", "strategy", "upstream", "node-local-dns", "local-ip", "dns-upstreams", "dns-server-namespace", "dns-server-label", "dns-server-name-prefix", "corefile", "runtime-endpoint", "offline", "no-restart", "no-recreate-pods", "no-verify", "keep-runs"}, logSettings...)
+	applySettings    = append([]string{"root", "config", "output", "strategy", "upstream", "node-local-dns", "local-ip", "dns-upstreams", "dns-server-namespace", "dns-server-label", "dns-server-name-prefix", "corefile", "runtime-endpoint", "kubeconfig", "offline", "no-restart", "no-recreate-pods", "no-verify", "keep-runs"}, logSettings...)
 	planSettings     = applySettings
 	rollbackSettings = append([]string{"root", "config", "output", "offline", "no-restart"}, logSettings...)
 	runsSettings     = append([]string{"root", "config", "output"}, logSettings...)

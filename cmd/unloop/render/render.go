@@ -449,6 +449,14 @@ func writeChanges(b *strings.Builder, p painter, d remediate.PlanDocument) {
 			b.WriteString("\n")
 		case remediate.KindPods:
 			writePods(b, p, c)
+		case remediate.KindConfigMap:
+			fmt.Fprintf(b, "%s ConfigMap %s, data.%s  [%s] %s", action, printable(c.ConfigMap), printable(c.Key), c.Strategy, printable(c.Message))
+			if c.Skipped != nil {
+				fmt.Fprintf(b, " (skipped: %s)", OneLine(c.Skipped.Message))
+			}
+			b.WriteString("\n")
+			writeDiff(b, p, c.Diff)
+			fmt.Fprintf(b, "  %s\n", printable(c.Command))
 		}
 	}
 }
@@ -545,7 +553,21 @@ func planSummary(d remediate.PlanDocument) string {
 	if pods > 0 {
 		s += fmt.Sprintf(", %d %s to recreate", pods, Plural(pods, "pod"))
 	}
+	// apply does not write ConfigMaps yet (it refuses): the user does.
+	if n := countKind(d, remediate.KindConfigMap); n > 0 {
+		s += fmt.Sprintf(", %d %s to change with the kubectl %s shown (apply refuses)", n, Plural(n, "ConfigMap"), Plural(n, "command"))
+	}
 	return s + "."
+}
+
+func countKind(d remediate.PlanDocument, kind string) int {
+	n := 0
+	for _, c := range d.Changes {
+		if c.Kind == kind {
+			n++
+		}
+	}
+	return n
 }
 
 // undecided are the findings that stop any plan: an input that can't be

@@ -58,6 +58,7 @@ var settings = []setting{
 	{"dns-server-name-prefix", "", dnspods.Default.NamePrefixes, "how a DNS server pod's name starts, for pods whose labels are not known (offline) (repeatable)"},
 	{"corefile", "", []string(nil), "a Corefile to check and fix (repeatable; default /etc/coredns/Corefile when present)"},
 	{"runtime-endpoint", "", "", "the container runtime's CRI socket, under --root (default: kubelet's containerRuntimeEndpoint); asked online only"},
+	{"kubeconfig", "", "", "Kubernetes credentials to read and fix the DNS ConfigMaps through the API (default: $KUBECONFIG, else /etc/kubernetes/admin.conf or /etc/rancher/k3s/k3s.yaml under --root, else the pod's service account); not with --offline"},
 	{"no-recreate-pods", "", false, "do not recreate the DNS-server pods that hold an old copy of the pod file"},
 	{"offline", "", false, "read files only: no D-Bus, no processes, no interfaces, no DNS queries, no restarts"},
 	{"no-restart", "", false, "do not restart or reload services"},
@@ -131,12 +132,14 @@ func orList(s []string) string {
 // Config is the typed result of flags, UNLOOP_* env, config file and
 // defaults; a setting the command does not take keeps its zero value.
 type Config struct {
-	Root      string
-	Output    string
-	LogFormat string
-	Verbose   bool
-	Quiet     bool
-	Opts      node.Options
+	Root   string
+	Output string
+	// Kubeconfig is --kubeconfig: a path on this machine, not under Root.
+	Kubeconfig string
+	LogFormat  string
+	Verbose    bool
+	Quiet      bool
+	Opts       node.Options
 	// Warnings are said on stderr once the logger exists, and Sources
 	// (with --verbose) where each setting came from.
 	Warnings []string
@@ -178,6 +181,7 @@ type values struct {
 	DNSServerNamePrefix []string `mapstructure:"dns-server-name-prefix"`
 	Corefile            []string `mapstructure:"corefile"`
 	RuntimeEndpoint     string   `mapstructure:"runtime-endpoint"`
+	Kubeconfig          string   `mapstructure:"kubeconfig"`
 	NoRecreatePods      bool     `mapstructure:"no-recreate-pods"`
 	Offline             bool     `mapstructure:"offline"`
 	NoRestart           bool     `mapstructure:"no-restart"`
@@ -228,7 +232,7 @@ func (cf *Flags) Load() (*Config, error) {
 	}); err != nil {
 		return nil, fmt.Errorf("settings: %w", err)
 	}
-	c := &Config{Root: in.Root, Output: in.Output, LogFormat: in.LogFormat, Verbose: in.Verbose, Quiet: in.Quiet}
+	c := &Config{Root: in.Root, Output: in.Output, LogFormat: in.LogFormat, Verbose: in.Verbose, Quiet: in.Quiet, Kubeconfig: in.Kubeconfig}
 	var byName map[string]any
 	if err := mapstructure.Decode(in, &byName); err != nil {
 		return nil, err
