@@ -99,7 +99,12 @@ func TestAnalyzeNodes(t *testing.T) {
 		{"debian-dhclient-headerless", "error", "dhclient",
 			[]string{"nameserver-node-local-dns@/etc/resolv.conf:3"}, []string{"dhclient"}},
 		{"networkmanager-global-dns", "error", "networkmanager",
-			[]string{"nameserver-node-local-dns@/etc/resolv.conf:3", "networkmanager-injects-nameserver@/etc/NetworkManager/conf.d/90-dns.conf:2"}, []string{}},
+			[]string{"nameserver-node-local-dns@/etc/resolv.conf:3", "networkmanager-injects-nameserver@/etc/NetworkManager/conf.d/90-dns.conf:2"}, []string{"networkmanager"}},
+		// Fixed where NetworkManager reads the server first (issue 24).
+		{"networkmanager-keyfile-dns", "error", "networkmanager",
+			[]string{"nameserver-node-local-dns@/etc/resolv.conf:3", "networkmanager-injects-nameserver@/etc/NetworkManager/system-connections/eth0.nmconnection:10"}, []string{"networkmanager", "kubelet"}},
+		{"networkmanager-ifcfg-dns", "error", "networkmanager",
+			[]string{"nameserver-node-local-dns@/etc/resolv.conf:2", "networkmanager-injects-nameserver@/etc/sysconfig/network-scripts/ifcfg-eth0:8"}, []string{"networkmanager", "kubelet"}},
 		{"resolvconf-loopback", "error", "resolvconf",
 			[]string{"nameserver-loopback@/etc/resolv.conf:3", "no-upstream@:0"}, []string{}},
 		{"docker-corefile", "error", "unknown",

@@ -550,7 +550,8 @@ func restartAll(ctx context.Context, env node.Env, units []string) error {
 }
 
 // reloadAll reloads the running units that read one of paths at reload
-// (a strategy's reloads: networkd's .network drop-ins), as part of a
+// (a strategy's reloads: networkd's .network drop-ins, NetworkManager's
+// conf.d files and profiles), as part of a
 // rollback: on its own deadline, as restartAll.
 func reloadAll(ctx context.Context, env node.Env, paths []string) error {
 	if env.Bus == nil {
@@ -562,7 +563,7 @@ func reloadAll(ctx context.Context, env node.Env, paths []string) error {
 	for _, s := range reloadedBy(paths) {
 		rctx, cancel := context.WithTimeout(ctx, restartTimeout)
 		if active, err := env.Bus.UnitActive(rctx, s.unit); err == nil && active {
-			errs = append(errs, s.reload(rctx, env.Bus))
+			errs = append(errs, s.reload(rctx, env.Bus, paths))
 		}
 		cancel()
 	}

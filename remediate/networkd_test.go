@@ -67,19 +67,12 @@ func TestNetworkdAtItsSource(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var got []string
-			var diffs strings.Builder
-			for _, c := range pl.Changes {
-				got = append(got, c.Kind+":"+c.Path+c.Unit+":"+c.Action+":"+c.Skipped)
-				if c.Kind == KindFile || c.Kind == KindLink {
-					fmt.Fprintf(&diffs, "## %s %s %s [%s]\n%s\n", c.Action, c.Kind, c.Path, c.Strategy, c.Diff)
-				}
-			}
+			got, diffs := planLines(pl)
 			want := []string{"file:" + dropIn + ":create:", "file:/run/systemd/resolve/resolv.conf:modify:", "unit:systemd-networkd.service:reload:offline", "pods::recreate:left to you"}
 			if !slices.Equal(got, want) || len(pl.Unfixed) > 0 {
 				t.Fatalf("changes %q unfixed %v, want %q", got, pl.Unfixed, want)
 			}
-			golden(t, filepath.Join("testdata", "plans", tt.tree+"_"+tt.name+".diff"), []byte(diffs.String()))
+			golden(t, filepath.Join("testdata", "plans", tt.tree+"_"+tt.name+".diff"), []byte(diffs))
 
 			res, err := Apply(context.Background(), env, opts)
 			if err != nil {
@@ -115,20 +108,46 @@ func TestNetworkdAtItsSource(t *testing.T) {
 // A drop-in edited after apply is the admin's: rollback refuses it and
 // keeps the newer bytes.
 func TestNetworkdRollbackRefusesNewerEdit(t *testing.T) {
-	dir, env, opts := networkdTree(t, "ubuntu-networkd-node-local-dns")
+	rollbackRefusesEdit(t, "ubuntu-networkd-node-local-dns", "etc/systemd/network/10-netplan-eth0.network.d/"+NetworkdDropIn,
+		func([]byte) []byte { return []byte("[Network]\nDNS=\nDNS=10.0.0.3\n") })
+}
+
+// rollbackRefusesEdit applies on tree, has the admin edit rel (a path in
+// the tree) after it, and holds rollback to refusing it, the edit kept.
+func rollbackRefusesEdit(t *testing.T, tree, rel string, edit func(applied []byte) []byte) {
+	t.Helper()
+	dir, env, opts := networkdTree(t, tree)
 	res, err := Apply(context.Background(), env, opts)
 	if err != nil {
 		t.Fatalf("apply: %v", err)
 	}
-	p := filepath.Join(dir, "etc/systemd/network/10-netplan-eth0.network.d", NetworkdDropIn)
-	edited := "[Network]\nDNS=\nDNS=10.0.0.3\n"
-	if err := os.WriteFile(p, []byte(edited), 0o644); err != nil {
+	p := filepath.Join(dir, rel)
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	edited := edit(b)
+	if err := os.WriteFile(p, edited, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := Rollback(context.Background(), env, opts, res.Run, false); !errors.Is(err, journal.ErrConflict) {
 		t.Fatalf("rollback: %v, want a conflict", err)
 	}
-	if b, _ := os.ReadFile(p); string(b) != edited {
-		t.Errorf("drop-in after the refused rollback:\n%s\nwant the admin's edit kept", b)
+	if b, _ := os.ReadFile(p); string(b) != string(edited) {
+		t.Errorf("%s after the refused rollback:\n%s\nwant the admin's edit kept", rel, b)
 	}
+}
+
+// planLines are a plan's changes, each as kind:path-or-unit:action:skipped,
+// and its file and link changes' diffs, for a golden file.
+func planLines(pl *Plan) ([]string, string) {
+	var got []string
+	var diffs strings.Builder
+	for _, c := range pl.Changes {
+		got = append(got, c.Kind+":"+c.Path+c.Unit+":"+c.Action+":"+c.Skipped)
+		if c.Kind == KindFile || c.Kind == KindLink {
+			fmt.Fprintf(&diffs, "## %s %s %s [%s]\n%s\n", c.Action, c.Kind, c.Path, c.Strategy, c.Diff)
+		}
+	}
+	return got, diffs.String()
 }

@@ -333,3 +333,6 @@ func TestApplyTerminatedDuringWatch(t *testing.T) {
 	}
 	sameTree(t, before, hostcfgtest.State(t, dir, unloopOwn))
 }
+
+// ReloadNetworkManager: NetworkManager, which these tests do not run, reloads.
+func (b *restartBus) ReloadNetworkManager(context.Context, bool, []string) error { return nil }

@@ -36,11 +36,13 @@ type Strategy struct {
 	// rollback reloads it (reload) after restoring the file.
 	reloads func(path string) bool
 	unit    string
-	reload  func(ctx context.Context, bus node.Bus) error
+	// reload is given the paths of the run (the journal's at rollback):
+	// NetworkManager reloads its configuration or its profiles by them.
+	reload func(ctx context.Context, bus node.Bus, paths []string) error
 }
 
 // Strategies, in auto's default order of planning.
-var Strategies = []Strategy{kubeletStrategy, stubStrategy, networkdStrategy, dhclientStrategy, corefileStrategy}
+var Strategies = []Strategy{kubeletStrategy, stubStrategy, networkdStrategy, networkManagerStrategy, dhclientStrategy, corefileStrategy}
 
 // StrategyNames are the strategies' names in the table's order.
 func StrategyNames() []string {

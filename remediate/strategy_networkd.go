@@ -4,13 +4,10 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net/netip"
 	"path"
 	"slices"
 	"strings"
-	"time"
 
-	"github.com/unloop/unloop/hostcfg"
 	"github.com/unloop/unloop/hostcfg/networkd"
 	"github.com/unloop/unloop/hostcfg/resolvconf"
 	"github.com/unloop/unloop/remediate/finding"
@@ -40,7 +37,9 @@ var networkdStrategy = Strategy{
 // reload (networkctl reload, systemd v252–v257).
 func networkdReloads(p string) bool { return strings.HasSuffix(path.Dir(p), ".network.d") }
 
-func reloadNetworkd(ctx context.Context, bus node.Bus) error { return bus.ReloadNetworkd(ctx) }
+func reloadNetworkd(ctx context.Context, bus node.Bus, _ []string) error {
+	return bus.ReloadNetworkd(ctx)
+}
 
 func planNetworkd(ctx context.Context, p *planner, _ []node.Finding) error {
 	src := node.SourceOf[*node.Networkd](p.node)
@@ -105,47 +104,16 @@ func planNetworkd(ctx context.Context, p *planner, _ []node.Finding) error {
 	}
 	c := p.reload(ctx, networkdUnit, node.StrategyNetworkd,
 		"networkd reads its .network drop-ins at reload and hands resolved the new servers, without taking a link down",
-		reloadNetworkd, uplinkClean(p.env.Root, put))
+		func(ctx context.Context, bus node.Bus) error { return reloadNetworkd(ctx, bus, nil) },
+		fileClean(p.env.Root, resolvconf.ResolvedUplinkFile, "networkd's reload", put))
 	if c.Skipped != "" {
-		if err := p.removeFromUplink(c.Skipped, put, clean); err != nil {
+		why := "networkd is not reloaded now (" + c.Skipped + "): remove the looping servers it put here, which resolved would drop at networkd's reload"
+		if err := p.removeFromFile(resolvconf.ResolvedUplinkFile, node.StrategyNetworkd, why, put, clean); err != nil {
 			return err
 		}
 	}
 	p.pods(node.StrategyNetworkd)
 	return nil
-}
-
-// removeFromUplink removes the addresses networkd put into resolved's
-// uplink file when networkd is not reloaded now (offline, --no-restart, not
-// running): resolved rewrites the file only when networkd hands it the new
-// servers, and until then pods would still get the loop. When no server
-// would be left, the drop-ins' servers take their place, as resolved would
-// write them.
-func (p *planner) removeFromUplink(why string, put, clean []string) error {
-	rf, err := p.file(resolvconf.ResolvedUplinkFile)
-	if err != nil || !rf.Before.Exists {
-		return err
-	}
-	reason := "networkd is not reloaded now (" + why + "): remove the looping servers it put here, which resolved would drop at networkd's reload"
-	return p.edit(resolvconf.ResolvedUplinkFile, node.StrategyNetworkd, reason, func(old []byte) ([]byte, error) {
-		conf, err := resolvconf.Parse(resolvconf.ResolvedUplinkFile, old)
-		if err != nil {
-			return nil, err
-		}
-		var lines []int
-		for _, ns := range conf.Nameservers {
-			if slices.Contains(put, ns.Addr.WithZone("").String()) {
-				lines = append(lines, ns.Line)
-			}
-		}
-		out := resolvconf.RemoveLines(old, lines)
-		if len(lines) == len(conf.Nameservers) {
-			for _, s := range clean {
-				out = append(out, "nameserver "+s+"\n"...)
-			}
-		}
-		return out, nil
-	})
 }
 
 // networkdDropIn is the drop-in's text: an empty DNS= resets the list the
@@ -175,45 +143,4 @@ func leaseHas(dhcp []networkd.Leased, file, s string) bool {
 		}
 	}
 	return false
-}
-
-// uplinkClean waits, until ctx's deadline, for resolved to have rewritten
-// its uplink file without the looping addresses networkd put there (others
-// are other strategies' to fix, and the check after apply sees them):
-// networkd hands resolved the new servers after the reload returned.
-func uplinkClean(root *hostcfg.Root, looping []string) func(context.Context, node.Bus) error {
-	return func(ctx context.Context, _ node.Bus) error {
-		for {
-			left, err := uplinkLoops(root, looping)
-			if err == nil && len(left) == 0 {
-				return nil
-			}
-			if err == nil {
-				err = fmt.Errorf("%s still names %s after networkd's reload", resolvconf.ResolvedUplinkFile, strings.Join(left, ", "))
-			}
-			select {
-			case <-ctx.Done():
-				return err
-			case <-time.After(100 * time.Millisecond):
-			}
-		}
-	}
-}
-
-func uplinkLoops(root *hostcfg.Root, looping []string) ([]string, error) {
-	data, _, err := root.ReadFileIfExists(resolvconf.ResolvedUplinkFile)
-	if err != nil {
-		return nil, err
-	}
-	var left []string
-	for _, line := range strings.Split(string(data), "\n") {
-		f := strings.Fields(line)
-		if len(f) < 2 || f[0] != "nameserver" {
-			continue
-		}
-		if a, err := netip.ParseAddr(f[1]); err == nil && slices.Contains(looping, a.WithZone("").String()) {
-			left = append(left, f[1])
-		}
-	}
-	return left, nil
 }

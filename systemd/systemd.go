@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"sync"
 	"syscall"
 
@@ -419,6 +420,86 @@ func (c *Client) ReloadNetworkd(ctx context.Context) error {
 		CallWithContext(ctx, "org.freedesktop.network1.Manager.Reload", dbus.FlagNoAutoStart).Err
 	if err != nil {
 		return fmt.Errorf("reloading systemd-networkd: %w", busError(err))
+	}
+	return nil
+}
+
+const (
+	nmName     = "org.freedesktop.NetworkManager"
+	nmPath     = dbus.ObjectPath("/org/freedesktop/NetworkManager")
+	nmIface    = "org.freedesktop.NetworkManager"
+	nmSettings = dbus.ObjectPath("/org/freedesktop/NetworkManager/Settings")
+
+	// NMManagerReloadFlags (libnm-core-public/nm-dbus-interface.h, 1.22 and
+	// later): CONF re-reads NetworkManager.conf and conf.d, DNS_RC writes
+	// resolv.conf (or hands resolved the servers) again. DNS_RC alone does
+	// not re-read conf.d, so a changed [global-dns-domain-*] needs both.
+	nmReloadConf  = 0x1
+	nmReloadDNSRC = 0x2
+)
+
+// ReloadNetworkManager has NetworkManager take a changed configuration
+// without taking an interface down: conf (a NetworkManager.conf or conf.d
+// file changed) calls Manager.Reload(CONF|DNS_RC); connections (profile files
+// changed) are loaded again with Settings.LoadConnections, and each device
+// where one of them is active gets Device.Reapply of its new settings (an
+// empty connection argument: the profile as loaded), which NetworkManager
+// applies in place. NetworkManager 1.42 (bookworm) and later.
+func (c *Client) ReloadNetworkManager(ctx context.Context, conf bool, connections []string) error {
+	nm := c.bus.Object(nmName, nmPath)
+	if conf {
+		if err := nm.CallWithContext(ctx, nmIface+".Reload", dbus.FlagNoAutoStart, uint32(nmReloadConf|nmReloadDNSRC)).Err; err != nil {
+			return fmt.Errorf("reloading NetworkManager's configuration: %w", busError(err))
+		}
+	}
+	if len(connections) == 0 {
+		return nil
+	}
+	var ok bool
+	var failures []string
+	if err := c.bus.Object(nmName, nmSettings).CallWithContext(ctx, nmIface+".Settings.LoadConnections", dbus.FlagNoAutoStart, connections).Store(&ok, &failures); err != nil {
+		return fmt.Errorf("loading NetworkManager connections %v: %w", connections, busError(err))
+	}
+	if len(failures) > 0 {
+		return fmt.Errorf("NetworkManager could not load %v", failures)
+	}
+	return c.reapply(ctx, connections)
+}
+
+// reapply calls Device.Reapply on each device whose active connection's
+// profile is one of files.
+func (c *Client) reapply(ctx context.Context, files []string) error {
+	v, err := c.bus.Object(nmName, nmPath).GetProperty(nmIface + ".ActiveConnections")
+	if err != nil {
+		return fmt.Errorf("listing NetworkManager's active connections: %w", busError(err))
+	}
+	actives, _ := v.Value().([]dbus.ObjectPath)
+	for _, ac := range actives {
+		a := c.bus.Object(nmName, ac)
+		cv, err := a.GetProperty(nmIface + ".Connection.Active.Connection")
+		if err != nil {
+			continue // deactivated meanwhile
+		}
+		profile, _ := cv.Value().(dbus.ObjectPath)
+		fv, err := c.bus.Object(nmName, profile).GetProperty(nmIface + ".Settings.Connection.Filename")
+		if err != nil {
+			continue
+		}
+		if f, _ := fv.Value().(string); !slices.Contains(files, f) {
+			continue
+		}
+		dv, err := a.GetProperty(nmIface + ".Connection.Active.Devices")
+		if err != nil {
+			return fmt.Errorf("the devices of NetworkManager's active connection %s: %w", ac, busError(err))
+		}
+		devs, _ := dv.Value().([]dbus.ObjectPath)
+		for _, d := range devs {
+			err := c.bus.Object(nmName, d).CallWithContext(ctx, nmIface+".Device.Reapply", dbus.FlagNoAutoStart,
+				map[string]map[string]dbus.Variant{}, uint64(0), uint32(0)).Err
+			if err != nil {
+				return fmt.Errorf("reapplying NetworkManager's connection on %s: %w", d, busError(err))
+			}
+		}
 	}
 	return nil
 }

@@ -282,6 +282,15 @@ for release in $releases; do
 	variant "${release}kubelet" "$release" containerd runc containernetworking-plugins
 done
 
+# --- root filesystems with NetworkManager -----------------------------------------
+
+# NetworkManager for tests/reliability's fix at its source (issue 24): a
+# variant of its own, as a NetworkManager that starts at boot would manage
+# every other test's links and write their resolv.conf.
+for release in $releases; do
+	variant "${release}nm" "$release" network-manager
+done
+
 # --- promtool ---------------------------------------------------------------------
 
 # promtool checks configs/prometheus (tests/configs). It comes from Debian's

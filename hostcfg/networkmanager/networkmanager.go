@@ -53,7 +53,8 @@ const (
 var nmConfDirs = []string{"/etc/NetworkManager", "/run/NetworkManager", "/usr/lib/NetworkManager"}
 
 // Load reads /etc/NetworkManager/NetworkManager.conf, conf.d/*.conf
-// (and /usr/lib, /run conf.d) and system-connections/*.nmconnection keyfiles.
+// (and /usr/lib, /run conf.d), system-connections/*.nmconnection keyfiles
+// and /etc/sysconfig/network-scripts/ifcfg-* profiles.
 //
 // The order is NetworkManager's: /usr/lib's conf.d, then /run's, then
 // NetworkManager.conf, then /etc's conf.d, each sorted by name, a name in /etc
@@ -71,6 +72,7 @@ func Load(r *hostcfg.Root) (*Config, error) {
 	errs = append(errs, gerrs...)
 	nm.Servers = append(nm.Servers, global...)
 	errs = append(errs, nm.readConnections(r)...)
+	errs = append(errs, nm.readIfcfg(r)...)
 	leases, err := LoadLeases(r)
 	if err != nil {
 		errs = append(errs, err)
@@ -442,5 +444,5 @@ func Paths() []string {
 	for _, d := range nmConfDirs {
 		out = append(out, d+"/conf.d", d+"/system-connections")
 	}
-	return out
+	return append(out, IfcfgDir)
 }

@@ -12,6 +12,9 @@ const (
 	StrategyDhclient = "dhclient"
 	StrategyCorefile = "corefile"
 	StrategyNetworkd = "networkd"
+	// StrategyNetworkManager: the server removed where NetworkManager
+	// reads it (its conf.d file, the connection's profile).
+	StrategyNetworkManager = "networkmanager"
 )
 
 // Report is what `check` found; CheckDocument is how it is printed.

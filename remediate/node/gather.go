@@ -75,6 +75,10 @@ type Bus interface {
 	// ReloadNetworkd is networkctl reload, over the bus: networkd reads
 	// its .network files and drop-ins again.
 	ReloadNetworkd(ctx context.Context) error
+	// ReloadNetworkManager has NetworkManager re-read its configuration
+	// (conf: Reload with CONF|DNS_RC) and the profiles connections
+	// (LoadConnections, then Reapply on their devices), over the bus.
+	ReloadNetworkManager(ctx context.Context, conf bool, connections []string) error
 }
 
 // Iface is a network interface of the node and its addresses.

@@ -11,8 +11,10 @@ import (
 	"github.com/unloop/unloop/remediate/finding"
 )
 
-// NetworkManager: its drop-ins and connections' dns= servers and its
-// dns=dnsmasq, which it writes into /etc/resolv.conf, and its leases.
+// NetworkManager: its drop-ins' and connections' servers (keyfile, ifcfg)
+// and its dns=dnsmasq, which it writes into /etc/resolv.conf, and its
+// leases. A server of its configuration is fixed at its source by the
+// networkmanager strategy, or by pointing kubelet at a clean file.
 type NetworkManager struct {
 	Config *networkmanager.Config
 }
@@ -41,7 +43,7 @@ func (s *NetworkManager) Put(n *Node, rf *resolvconf.File, a netip.Addr, _ addrK
 		for _, sv := range s.Config.Servers {
 			if sv.Addr == a {
 				return Origin{Says: fmt.Sprintf("NetworkManager put it there: %s line %d (%s)", sv.File, sv.Line, sv.Key), At: finding.Place(sv.File, sv.Line),
-					Fixes: []string{StrategyKubelet}}, true
+					Fixes: []string{StrategyNetworkManager, StrategyKubelet}}, true
 			}
 		}
 	}
@@ -127,7 +129,7 @@ func (s *NetworkManager) Findings(n *Node, rds []Reader) []Finding {
 		chain := []string{fmt.Sprintf("%s line %d: %s lists %s", s.File, s.Line, s.Key, s.Addr), why,
 			"NetworkManager writes it into /etc/resolv.conf", n.kubeletStep(),
 			"the DNS server in the pod forwards to itself"}
-		f := finding.New(finding.CodeNetworkManagerInjects, s.File, s.Line, s.Addr, chain, n.applicable([]string{StrategyKubelet})...)
+		f := finding.New(finding.CodeNetworkManagerInjects, s.File, s.Line, s.Addr, chain, n.applicable([]string{StrategyNetworkManager, StrategyKubelet})...)
 		f.Part = finding.Part{Role: finding.RoleSource, Text: fmt.Sprintf("%s lists %s", s.Key, s.Addr), Why: why}
 		out = append(out, f)
 	}

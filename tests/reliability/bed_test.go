@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -57,19 +58,31 @@ WantedBy=multi-user.target
 // unloop-crash and benchrun; /opt/coredns holds CoreDNS.
 func newBed(t testing.TB, release string) *bed {
 	t.Helper()
+	return newBedWith(t, release, nil)
+}
+
+// newBedWith is newBed with more files in the node (they win over the
+// bed's), made by more(b) once the bed's network is known, and more units to
+// wait for.
+func newBedWith(t testing.TB, release string, more func(b *bed) map[string]node.File, ready ...string) *bed {
+	t.Helper()
 	b := &bed{Net: testbed.NewNet(t, "ur", "10.97"), t: t}
 	b.AddNodeAddr()
+	files := map[string]node.File{
+		"/etc/systemd/system/kubelet.service":                         {Data: []byte(kubeletUnit)},
+		"/etc/systemd/system/multi-user.target.wants/kubelet.service": {Link: "/etc/systemd/system/kubelet.service"},
+		"/var/lib/kubelet/config.yaml":                                {Data: []byte(testbed.KubeletConfig)},
+		"/etc/systemd/resolved.conf.d/upstream.conf":                  {Data: []byte("[Resolve]\nDNS=" + b.Upstream + "\n")},
+		"/etc/systemd/system/systemd-resolved.service.d/test.conf":    {Data: []byte("[Unit]\nStartLimitIntervalSec=0\n")},
+	}
+	if more != nil {
+		maps.Copy(files, more(b))
+	}
 	b.Node = testbed.Boot(t, binDir, node.Options{
 		Release: release, NetNS: b.NodeNS, Capabilities: []string{"CAP_NET_ADMIN"},
 		Binds: map[string]string{filepath.Dir(node.CoreDNS(t)): "/opt/coredns"},
-		Files: map[string]node.File{
-			"/etc/systemd/system/kubelet.service":                         {Data: []byte(kubeletUnit)},
-			"/etc/systemd/system/multi-user.target.wants/kubelet.service": {Link: "/etc/systemd/system/kubelet.service"},
-			"/var/lib/kubelet/config.yaml":                                {Data: []byte(testbed.KubeletConfig)},
-			"/etc/systemd/resolved.conf.d/upstream.conf":                  {Data: []byte("[Resolve]\nDNS=" + b.Upstream + "\n")},
-			"/etc/systemd/system/systemd-resolved.service.d/test.conf":    {Data: []byte("[Unit]\nStartLimitIntervalSec=0\n")},
-		},
-		Ready: []string{"dbus.service", "systemd-resolved.service", "kubelet.service"},
+		Files: files,
+		Ready: append([]string{"dbus.service", "systemd-resolved.service", "kubelet.service"}, ready...),
 	})
 	// resolved writes its uplink file once it has the server.
 	testbed.WaitFor(t, 20*time.Second, "resolved's uplink file", func() bool {
