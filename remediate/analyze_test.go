@@ -107,6 +107,13 @@ func TestAnalyzeNodes(t *testing.T) {
 			[]string{"nameserver-node-local-dns@/etc/resolv.conf:2", "networkmanager-injects-nameserver@/etc/sysconfig/network-scripts/ifcfg-eth0:8"}, []string{"networkmanager", "kubelet"}},
 		{"resolvconf-loopback", "error", "resolvconf",
 			[]string{"nameserver-loopback@/etc/resolv.conf:3", "no-upstream@:0"}, []string{}},
+		// Debian's resolvconf as the source (issue 24): the input that names the address, fixed there.
+		{"debian-resolvconf-head", "error", "resolvconf",
+			[]string{"nameserver-node-local-dns@/etc/resolv.conf:3", "resolvconf-injects-nameserver@/etc/resolvconf/resolv.conf.d/head:3"}, []string{"resolvconf", "kubelet"}},
+		{"debian-resolvconf-base", "error", "resolvconf",
+			[]string{"nameserver-node-local-dns@/etc/resolv.conf:4", "resolvconf-injects-nameserver@/etc/resolvconf/resolv.conf.d/base:2"}, []string{"resolvconf", "kubelet"}},
+		{"debian-resolvconf-dnsmasq", "error", "resolvconf",
+			[]string{"nameserver-loopback@/etc/resolv.conf:3", "resolvconf-injects-nameserver@/run/resolvconf/interface/lo.dnsmasq:1"}, []string{"resolvconf", "kubelet"}},
 		{"docker-corefile", "error", "unknown",
 			[]string{"nameserver-node-local-dns@/etc/resolv.conf:1", "corefile-forward-loop@/etc/coredns/Corefile:9", "corefile-forward-loop@/etc/coredns/Corefile:15"}, []string{"corefile"}},
 		{"ipv6", "error", "unknown",

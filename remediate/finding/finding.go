@@ -36,6 +36,7 @@ const (
 	CodeResolvedUpstreamLoop  Code = "resolved-upstream-loop"
 	CodeNetworkManagerInjects Code = "networkmanager-injects-nameserver"
 	CodeNetworkdInjects       Code = "networkd-injects-nameserver"
+	CodeResolvconfInjects     Code = "resolvconf-injects-nameserver"
 	CodeNoUpstream            Code = "no-upstream"
 	CodeNameserverLimit       Code = "nameserver-limit"
 	CodeZoneIndex             Code = "nameserver-zone-index"

@@ -15,6 +15,9 @@ const (
 	// StrategyNetworkManager: the server removed where NetworkManager
 	// reads it (its conf.d file, the connection's profile).
 	StrategyNetworkManager = "networkmanager"
+	// StrategyResolvconf: the line removed from Debian's resolvconf's
+	// head, base or tail, or dnsmasq kept from registering 127.0.0.1.
+	StrategyResolvconf = "resolvconf"
 )
 
 // Report is what `check` found; CheckDocument is how it is printed.

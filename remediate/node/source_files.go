@@ -8,8 +8,8 @@ import (
 
 // fileWriters are the writers known only by the file they leave (its link,
 // header or content, hostcfg/resolvconf's generator): Kubespray's
-// host_resolvconf block, Docker Engine, Debian's resolvconf, SUSE's
-// netconfig, unloop's own file. They are also where the last upstream
+// host_resolvconf block, Docker Engine, SUSE's netconfig, unloop's own file
+// (Debian's resolvconf is a source of its own, source_resolvconf.go). They are also where the last upstream
 // candidates come from: the pod and host files without their looping
 // addresses.
 type fileWriters struct{ none }
@@ -18,16 +18,14 @@ func newFileWriters() Source { return fileWriters{} }
 
 func (fileWriters) Name() string { return "resolv.conf" }
 
-// Paths: the host's file, and the files and folders Debian's resolvconf and
-// SUSE's netconfig build it from.
+// Paths: the host's file, and SUSE's netconfig's.
 func (fileWriters) Paths() []string {
-	return []string{"/etc/resolv.conf", resolvconf.ResolvconfFile, "/run/resolvconf/interface",
-		"/etc/resolvconf/resolv.conf.d", resolvconf.NetconfigFile}
+	return []string{"/etc/resolv.conf", resolvconf.NetconfigFile}
 }
 
 func (fileWriters) Wrote(rf *resolvconf.File) bool {
 	switch rf.Generator {
-	case resolvconf.GenKubespray, resolvconf.GenDocker, resolvconf.GenResolvconf, resolvconf.GenNetconfig, resolvconf.GenUnloop:
+	case resolvconf.GenKubespray, resolvconf.GenDocker, resolvconf.GenNetconfig, resolvconf.GenUnloop:
 		return true
 	}
 	return false

@@ -140,6 +140,7 @@ var sources = []func() Source{
 	newDhclient,
 	newNetworkManager,
 	newNetworkd,
+	newResolvconf,
 	newFileWriters,
 	newCorefile,
 }

@@ -1,0 +1,189 @@
+// Package debresolvconf reads the inputs of Debian's resolvconf package
+// (resolvconf 1.91+nmu1, bookworm; trixie's is the same script), from which
+// its /etc/resolvconf/update.d/libc script builds /run/resolvconf/resolv.conf
+// at every `resolvconf -u`, `-a` and `-d`: resolv.conf.d/head as it is, then
+// the nameservers of the interface records (/run/resolvconf/interface/*) and
+// of resolv.conf.d/base, at most three, cut after a loopback one, then tail
+// as it is. It also reads dnsmasq's /etc/default/dnsmasq, whose
+// DNSMASQ_EXCEPT decides whether dnsmasq registers 127.0.0.1 as the record
+// lo.dnsmasq (dnsmasq 2.90-4, /usr/share/dnsmasq/init-system-common's
+// start_resolvconf).
+package debresolvconf
+
+import (
+	"bytes"
+	"errors"
+	"io/fs"
+	"net/netip"
+	"path"
+	"slices"
+	"strings"
+
+	"github.com/unloop/unloop/hostcfg"
+)
+
+// The node paths resolvconf and dnsmasq's registration use.
+const (
+	ConfDir         = "/etc/resolvconf/resolv.conf.d"
+	Head            = ConfDir + "/head"
+	Base            = ConfDir + "/base"
+	Tail            = ConfDir + "/tail"
+	InterfaceDir    = "/run/resolvconf/interface"
+	InterfaceOrder  = "/etc/resolvconf/interface-order"
+	Defaults        = "/etc/default/resolvconf"
+	DnsmasqDefaults = "/etc/default/dnsmasq"
+	// DnsmasqRecord is dnsmasq's registration: "nameserver 127.0.0.1"
+	// given to `resolvconf -a lo.dnsmasq` when dnsmasq starts.
+	DnsmasqRecord = InterfaceDir + "/lo.dnsmasq"
+	// DnsmasqExcept is the setting that stops that registration (and
+	// dnsmasq's listening on lo): DNSMASQ_EXCEPT="lo".
+	DnsmasqExcept = "DNSMASQ_EXCEPT"
+)
+
+// Paths are the files and folders read, for watch and unloop.path.
+func Paths() []string {
+	return []string{ConfDir, InterfaceDir, InterfaceOrder, Defaults, DnsmasqDefaults}
+}
+
+// Server is one nameserver an input of resolvconf names.
+type Server struct {
+	Addr netip.Addr
+	File string
+	Line int
+	// Input is "head", "base", "tail", or the interface record's name
+	// ("lo.dnsmasq", "eth0.dhclient").
+	Input string
+}
+
+// Fixed says whether the server is in a file a person edits (head, base,
+// tail): unloop removes its line there.
+func (s Server) Fixed() bool { return s.Input == "head" || s.Input == "base" || s.Input == "tail" }
+
+// Dnsmasq says whether it is dnsmasq's registration of itself.
+func (s Server) Dnsmasq() bool { return s.File == DnsmasqRecord }
+
+// Config is what resolvconf builds its file from.
+type Config struct {
+	// Present: resolvconf's configuration folder or its records are there.
+	Present bool
+	Servers []Server
+	// Truncate: the libc script drops the servers after a loopback one
+	// (TRUNCATE_NAMESERVER_LIST_AFTER_LOOPBACK_ADDRESS, yes unless
+	// /etc/default/resolvconf says otherwise).
+	Truncate bool
+	// Except is /etc/default/dnsmasq's last DNSMASQ_EXCEPT assignment (Line
+	// 0: none); ExceptsLo: it names lo, so dnsmasq registers nothing.
+	Except    hostcfg.Setting
+	ExceptsLo bool
+}
+
+// Load reads the inputs under r. Files that are missing are no error.
+func Load(r *hostcfg.Root) (*Config, error) {
+	c := &Config{Truncate: true}
+	var errs []error
+	c.Present = r.Exists(ConfDir) || r.Exists(InterfaceDir)
+	if !c.Present {
+		return c, nil
+	}
+	// In the order of the file the libc script writes: head, the
+	// records, base, tail. The records are taken by name here, not by
+	// interface-order: which one names an address is what is asked.
+	errs = append(errs, c.read(r, Head, "head"))
+	ents, err := r.ReadDir(InterfaceDir)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		errs = append(errs, err)
+	}
+	for _, e := range ents {
+		if e.Type().IsRegular() {
+			errs = append(errs, c.read(r, path.Join(InterfaceDir, e.Name()), e.Name()))
+		}
+	}
+	errs = append(errs, c.read(r, Base, "base"), c.read(r, Tail, "tail"))
+	if v, ok, err := lastAssignment(r, Defaults, "TRUNCATE_NAMESERVER_LIST_AFTER_LOOPBACK_ADDRESS", "TRUNCATE_NAMESERVER_LIST_AFTER_127"); err != nil {
+		errs = append(errs, err)
+	} else if ok {
+		c.Truncate = slices.Contains([]string{"y", "Y", "yes", "YES", "Yes"}, v.Value)
+	}
+	v, ok, err := lastAssignment(r, DnsmasqDefaults, DnsmasqExcept)
+	errs = append(errs, err)
+	if ok {
+		c.Except, c.ExceptsLo = v, slices.Contains(strings.Fields(v.Value), "lo")
+	}
+	return c, errors.Join(errs...)
+}
+
+// read adds the nameservers of file: the libc script takes every word after
+// "nameserver" (sed 's/^[[:space:]]*nameserver[[:space:]]\+//p', then the
+// shell splits them); words that are no address are left out here.
+func (c *Config) read(r *hostcfg.Root, file, input string) error {
+	data, ok, err := r.ReadFileIfExists(file)
+	if err != nil || !ok {
+		return err
+	}
+	for i, l := range strings.Split(string(data), "\n") {
+		f := strings.Fields(l)
+		if len(f) < 2 || f[0] != "nameserver" {
+			continue
+		}
+		for _, w := range f[1:] {
+			if a, err := netip.ParseAddr(w); err == nil {
+				c.Servers = append(c.Servers, Server{Addr: a, File: file, Line: i + 1, Input: input})
+			}
+		}
+	}
+	return nil
+}
+
+// lastAssignment is the last NAME=value line of a shell defaults file, for
+// the first of names assigned there, its quotes taken off.
+func lastAssignment(r *hostcfg.Root, file string, names ...string) (hostcfg.Setting, bool, error) {
+	data, ok, err := r.ReadFileIfExists(file)
+	if err != nil || !ok {
+		return hostcfg.Setting{}, false, err
+	}
+	for _, name := range names {
+		var s hostcfg.Setting
+		for i, l := range strings.Split(string(data), "\n") {
+			if v, ok := strings.CutPrefix(strings.TrimSpace(l), name+"="); ok {
+				s = hostcfg.Setting{Value: strings.Trim(strings.TrimSpace(v), `"'`), File: file, Line: i + 1}
+			}
+		}
+		if s.Line != 0 {
+			return s, true, nil
+		}
+	}
+	return hostcfg.Setting{}, false, nil
+}
+
+// ExceptLo returns /etc/default/dnsmasq's data with lo in DNSMASQ_EXCEPT:
+// its last assignment line replaced (the interfaces it named kept), or, when
+// there is none, one line appended. Every other byte is kept.
+func ExceptLo(data []byte) []byte {
+	lines := bytes.SplitAfter(data, []byte("\n"))
+	last := -1
+	for i, l := range lines {
+		if bytes.HasPrefix(bytes.TrimSpace(l), []byte(DnsmasqExcept+"=")) {
+			last = i
+		}
+	}
+	if last < 0 {
+		out := slices.Clone(data)
+		if len(out) > 0 && out[len(out)-1] != '\n' {
+			out = append(out, '\n')
+		}
+		return append(out, DnsmasqExcept+"=\"lo\"\n"...)
+	}
+	l := string(lines[last])
+	v := strings.Trim(strings.TrimSpace(strings.SplitN(l, "=", 2)[1]), `"'`)
+	ifaces := strings.Fields(v)
+	if slices.Contains(ifaces, "lo") {
+		return data
+	}
+	indent := l[:len(l)-len(strings.TrimLeft(l, " \t"))]
+	nl := ""
+	if strings.HasSuffix(l, "\n") {
+		nl = "\n"
+	}
+	lines[last] = []byte(indent + DnsmasqExcept + "=\"" + strings.Join(append(ifaces, "lo"), " ") + "\"" + nl)
+	return bytes.Join(lines, nil)
+}
