@@ -74,6 +74,11 @@ func TestStrategies(t *testing.T) {
 		{"kubelet-config-dir-letter", nil, []string{"file:/etc/kubernetes/kubelet.conf.d/zz-unloop-resolvconf.conf"}},
 		{"kubelet-config-dir-subfolder", nil, []string{"file:/etc/kubernetes/kubelet.conf.d/zz-unloop-resolvconf.conf"}},
 		{"k3s-config-d-custom", nil, []string{"file:/etc/rancher/k3s/config.yaml.d/zz-unloop-resolvconf.yaml"}},
+		// Debian's resolvconf fixed where it reads the server (issue 24): head, base, dnsmasq's registration.
+		{"debian-resolvconf-head", nil, []string{"file:/etc/resolvconf/resolv.conf.d/head", "file:/run/resolvconf/resolv.conf"}},
+		{"debian-resolvconf-head", []string{"resolvconf"}, []string{"file:/etc/resolvconf/resolv.conf.d/head", "file:/run/resolvconf/resolv.conf"}},
+		{"debian-resolvconf-base", nil, []string{"file:/etc/resolvconf/resolv.conf.d/base", "file:/run/resolvconf/resolv.conf"}},
+		{"debian-resolvconf-dnsmasq", nil, []string{"file:/run/resolvconf/interface/lo.dnsmasq", "file:/etc/default/dnsmasq", "file:/run/resolvconf/resolv.conf"}},
 		{"microk8s", nil, []string{"file:/var/snap/microk8s/7394/args/kubelet"}},
 		{"k8s-snap", nil, []string{"file:/var/snap/k8s/common/args/kubelet"}},
 	}

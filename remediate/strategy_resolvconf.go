@@ -1,6 +1,7 @@
 package remediate
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"maps"
@@ -74,7 +75,10 @@ func planResolvconf(_ context.Context, p *planner, _ []finding.Finding) error {
 		return err
 	}
 	why := "write resolvconf's file without the looping servers, as `resolvconf -u` would from the edited inputs (unloop runs no command on the node)"
-	if err := p.removeFromFile(p.node.Host.Target, node.StrategyResolvconf, why, put, clean); err != nil {
+	file := p.node.Host.Target
+	if err := p.edit(file, node.StrategyResolvconf, why, func(old []byte) ([]byte, error) {
+		return withoutInPlace(file, old, put, clean)
+	}); err != nil {
 		return err
 	}
 	p.pods(node.StrategyResolvconf)
@@ -102,6 +106,37 @@ func resolvconfNext(p *planner, c *debresolvconf.Config) ([]string, error) {
 	}
 	ups, err := p.usable()
 	return addrStrings(ups), err
+}
+
+// withoutInPlace is resolvconf's file without the nameserver lines of put;
+// when none would be left, clean takes the first one's place, where the
+// libc script writes its list (after head, before search).
+func withoutInPlace(file string, data []byte, put, clean []string) ([]byte, error) {
+	conf, err := resolvconf.Parse(file, data)
+	if err != nil {
+		return nil, err
+	}
+	drop := map[int]bool{}
+	for _, ns := range conf.Nameservers {
+		if slices.Contains(put, ns.Addr.WithZone("").String()) {
+			drop[ns.Line] = true
+		}
+	}
+	all := len(drop) == len(conf.Nameservers)
+	var out []byte
+	for i, l := range bytes.SplitAfter(data, []byte("\n")) {
+		if !drop[i+1] {
+			out = append(out, l...)
+			continue
+		}
+		if all {
+			for _, c := range clean {
+				out = append(out, "nameserver "+c+"\n"...)
+			}
+			all = false
+		}
+	}
+	return out, nil
 }
 
 func addrStrings(as []netip.Addr) []string {
