@@ -12,7 +12,7 @@ import (
 // Source is something that decides, writes or reads what pods get: kubelet
 // (each distribution, in hostcfg/kubelet), systemd-resolved, dhclient,
 // NetworkManager, systemd-networkd, a writer known by the file alone
-// (Docker, Kubespray, resolvconf), the Corefiles' holders. Each lives in its
+// (Docker, Kubespray, netconfig), Debian's resolvconf, the Corefiles' holders. Each lives in its
 // own file, source_NAME.go, and is registered in sources below. The analysis
 // asks them through this interface and names none of them (DESIGN.md §8).
 type Source interface {
