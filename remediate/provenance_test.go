@@ -140,7 +140,7 @@ func TestTenantPodsNeverParsed(t *testing.T) {
 				}
 				for _, in := range n.Inputs {
 					if strings.Contains(in.Path, tenantUID) || strings.Contains(in.Path, "5e5e") {
-						if !in.Skipped || in.Provenance.Owner != node.OwnerOther {
+						if !in.Skipped || in.Provenance.Owner != dnspods.OwnerOther {
 							t.Errorf("tenant input %+v: want skipped, owner other", in)
 						}
 					}
@@ -210,7 +210,7 @@ func TestDNSServerPodsInputsCount(t *testing.T) {
 		dir, opts := provenanceTree(t, nodeLocalDNSPod)
 		_, n, _ := checkDir(t, dir, opts)
 		p := podVolume(nlUID, "config-volume", "Corefile.base")
-		want := node.Input{Path: p, Provenance: node.Provenance{Owner: node.OwnerDNSServerPod, Pod: "kube-system/node-local-dns-4kq8v", UID: nlUID}}
+		want := dnspods.Input{Path: p, Provenance: dnspods.Provenance{Owner: dnspods.OwnerDNSServerPod, Pod: "kube-system/node-local-dns-4kq8v", UID: nlUID}}
 		if !slices.Contains(n.Inputs, want) {
 			t.Errorf("inputs %+v, want %+v", n.Inputs, want)
 		}
@@ -273,7 +273,7 @@ func TestDNSServerPodsOnline(t *testing.T) {
 	if want := []string{podVolume(dnsUID, "config-volume", "Corefile")}; !slices.Equal(unreadable, want) {
 		t.Errorf("unreadable %q, want %q: the labelled openshift-dns pod's alone", unreadable, want)
 	}
-	if !slices.Contains(n.Inputs, node.Input{Path: "/var/lib/kubelet/pods/" + tenantUID, Provenance: node.Provenance{Owner: node.OwnerOther, Pod: "shop/coredns-evil", UID: tenantUID}, Skipped: true}) {
+	if !slices.Contains(n.Inputs, dnspods.Input{Path: "/var/lib/kubelet/pods/" + tenantUID, Provenance: dnspods.Provenance{Owner: dnspods.OwnerOther, Pod: "shop/coredns-evil", UID: tenantUID}, Skipped: true}) {
 		t.Errorf("inputs %+v: want the shop pod skipped", n.Inputs)
 	}
 }

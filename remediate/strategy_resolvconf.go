@@ -1,11 +1,9 @@
 package remediate
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"maps"
-	"net/netip"
 	"slices"
 
 	"github.com/unloop/unloop/hostcfg/debresolvconf"
@@ -70,79 +68,25 @@ func planResolvconf(_ context.Context, p *planner, _ []finding.Finding) error {
 			return err
 		}
 	}
-	clean, err := resolvconfNext(p, src.Config)
-	if err != nil {
-		return err
+	// Where the file would name none, the servers the records and base give
+	// next, else the upstreams that answered.
+	clean := src.Config.Next(p.node.Looping)
+	if len(clean) == 0 {
+		ups, err := p.usable()
+		if err != nil {
+			return err
+		}
+		for _, a := range ups {
+			clean = append(clean, a.String())
+		}
 	}
 	why := "write resolvconf's file without the looping servers, as `resolvconf -u` would from the edited inputs (unloop runs no command on the node)"
 	file := p.node.Host.Target
 	if err := p.edit(file, node.StrategyResolvconf, why, func(old []byte) ([]byte, error) {
-		return withoutInPlace(file, old, put, clean)
+		return debresolvconf.Regenerated(file, old, put, clean)
 	}); err != nil {
 		return err
 	}
 	p.pods(node.StrategyResolvconf)
 	return nil
-}
-
-// resolvconfNext are the servers the libc script lists once the looping ones
-// are gone (the records' and base's, at most 3, cut after a loopback one
-// when TRUNCATE_NAMESERVER_LIST_AFTER_LOOPBACK_ADDRESS says so), used when
-// the file would name none; the upstreams that answered when the inputs
-// have none either.
-func resolvconfNext(p *planner, c *debresolvconf.Config) ([]string, error) {
-	var out []string
-	for _, sv := range c.Servers {
-		if sv.Input == "head" || sv.Input == "tail" || p.node.Looping(sv.Addr) || slices.Contains(out, sv.Addr.String()) {
-			continue
-		}
-		out = append(out, sv.Addr.String())
-		if len(out) == 3 || (c.Truncate && sv.Addr.IsLoopback()) {
-			break
-		}
-	}
-	if len(out) > 0 {
-		return out, nil
-	}
-	ups, err := p.usable()
-	return addrStrings(ups), err
-}
-
-// withoutInPlace is resolvconf's file without the nameserver lines of put;
-// when none would be left, clean takes the first one's place, where the
-// libc script writes its list (after head, before search).
-func withoutInPlace(file string, data []byte, put, clean []string) ([]byte, error) {
-	conf, err := resolvconf.Parse(file, data)
-	if err != nil {
-		return nil, err
-	}
-	drop := map[int]bool{}
-	for _, ns := range conf.Nameservers {
-		if slices.Contains(put, ns.Addr.WithZone("").String()) {
-			drop[ns.Line] = true
-		}
-	}
-	all := len(drop) == len(conf.Nameservers)
-	var out []byte
-	for i, l := range bytes.SplitAfter(data, []byte("\n")) {
-		if !drop[i+1] {
-			out = append(out, l...)
-			continue
-		}
-		if all {
-			for _, c := range clean {
-				out = append(out, "nameserver "+c+"\n"...)
-			}
-			all = false
-		}
-	}
-	return out, nil
-}
-
-func addrStrings(as []netip.Addr) []string {
-	var out []string
-	for _, a := range as {
-		out = append(out, a.String())
-	}
-	return out
 }

@@ -13,6 +13,7 @@ package debresolvconf
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io/fs"
 	"net/netip"
 	"path"
@@ -20,6 +21,7 @@ import (
 	"strings"
 
 	"github.com/unloop/unloop/hostcfg"
+	"github.com/unloop/unloop/hostcfg/resolvconf"
 )
 
 // The node paths resolvconf and dnsmasq's registration use.
@@ -186,4 +188,83 @@ func ExceptLo(data []byte) []byte {
 	}
 	lines[last] = []byte(indent + DnsmasqExcept + "=\"" + strings.Join(append(ifaces, "lo"), " ") + "\"" + nl)
 	return bytes.Join(lines, nil)
+}
+
+// Next are the servers the libc script lists once those looping are gone:
+// the records' and base's, at most 3, cut after a loopback one when
+// TRUNCATE_NAMESERVER_LIST_AFTER_LOOPBACK_ADDRESS says so (uniquify_nameserver_list).
+func (c *Config) Next(looping func(netip.Addr) bool) []string {
+	var out []string
+	for _, sv := range c.Servers {
+		if sv.Input == "head" || sv.Input == "tail" || looping(sv.Addr) || slices.Contains(out, sv.Addr.String()) {
+			continue
+		}
+		out = append(out, sv.Addr.String())
+		if len(out) == 3 || (c.Truncate && sv.Addr.IsLoopback()) {
+			break
+		}
+	}
+	return out
+}
+
+// Regenerated is resolvconf's file without the nameserver lines of put,
+// as the libc script writes it from the edited inputs; when none would be
+// left, clean takes the first one's place, where the script writes its list
+// (after head, before search). Every other byte is kept.
+func Regenerated(file string, data []byte, put, clean []string) ([]byte, error) {
+	conf, err := resolvconf.Parse(file, data)
+	if err != nil {
+		return nil, err
+	}
+	drop := map[int]bool{}
+	for _, ns := range conf.Nameservers {
+		if slices.Contains(put, ns.Addr.WithZone("").String()) {
+			drop[ns.Line] = true
+		}
+	}
+	all := len(drop) == len(conf.Nameservers)
+	var out []byte
+	for i, l := range bytes.SplitAfter(data, []byte("\n")) {
+		if !drop[i+1] {
+			out = append(out, l...)
+			continue
+		}
+		if all {
+			for _, c := range clean {
+				out = append(out, "nameserver "+c+"\n"...)
+			}
+			all = false
+		}
+	}
+	return out, nil
+}
+
+// Find is the input that names a, first in the order of the file resolvconf
+// writes; ok false when none does.
+func (c *Config) Find(a netip.Addr) (Server, bool) {
+	if c == nil {
+		return Server{}, false
+	}
+	i := slices.IndexFunc(c.Servers, func(sv Server) bool { return sv.Addr == a })
+	if i < 0 {
+		return Server{}, false
+	}
+	return c.Servers[i], true
+}
+
+// AtSource: unloop fixes the server where resolvconf reads it (a line of
+// head, base or tail; dnsmasq's registration). Another record is its
+// writer's (dhclient's resolvconf hook, ifupdown).
+func (s Server) AtSource() bool { return s.Fixed() || s.Dnsmasq() }
+
+// Says is how the server came into resolvconf's file, for people.
+func (s Server) Says() string {
+	switch {
+	case s.Dnsmasq():
+		return fmt.Sprintf("dnsmasq registered itself with resolvconf (resolvconf -a lo.dnsmasq: %s line %d), as it does at every start unless %s says %s=\"lo\"",
+			s.File, s.Line, DnsmasqDefaults, DnsmasqExcept)
+	case s.Fixed():
+		return fmt.Sprintf("Debian's resolvconf put it there from its %s (%s line %d)", s.Input, s.File, s.Line)
+	}
+	return fmt.Sprintf("Debian's resolvconf put it there from the interface record %s (%s line %d)", s.Input, s.File, s.Line)
 }

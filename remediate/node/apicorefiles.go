@@ -7,6 +7,7 @@ import (
 
 	"github.com/unloop/unloop/hostcfg/corefile"
 	"github.com/unloop/unloop/kubeapi"
+	"github.com/unloop/unloop/remediate/dnspods"
 )
 
 // APIConfigMaps are the ConfigMaps that hold the cluster's DNS servers'
@@ -63,7 +64,7 @@ func (n *Node) readAPICorefiles(ctx context.Context, g *Gathering) {
 			continue
 		}
 		p := APICorefilePath(id, key)
-		n.record(p, Provenance{Owner: OwnerNode}, false)
+		n.record(p, dnspods.Provenance{Owner: dnspods.OwnerNode}, false)
 		// Parsed as stored, placeholders and all: the plan splices these
 		// very bytes. node-cache fills __PILLAR__ values at its start, and
 		// an unfilled one is no address, so never a loop here.

@@ -49,7 +49,7 @@ func (n *Node) corefileFindings() []Finding {
 					if !ok {
 						continue
 					}
-					head := fmt.Sprintf("%s line %d: forward %s %s", corefileName(cf), fw.Line, fw.From, t.Text)
+					head := fmt.Sprintf("%s line %d: forward %s %s", cf.Named(), fw.Line, fw.From, t.Text)
 					if path == "" {
 						if why, loops := n.ListensOn(sb, ap); loops {
 							chain := []string{head, why, "CoreDNS forwards to itself: plugin/loop exits, or without it the server spins"}
@@ -59,7 +59,7 @@ func (n *Node) corefileFindings() []Finding {
 							fixes := []string{StrategyCorefile}
 							if cf.Source != nil && !cf.Source.API {
 								fixes = nil
-								chain = append(chain, readOnlyFix(cf, fw.Line, fmt.Sprintf("forward %s %s", fw.From, t.Text),
+								chain = append(chain, cf.HandFix(fw.Line, fmt.Sprintf("forward %s %s", fw.From, t.Text),
 									fmt.Sprintf("forward %s ADDRESS", fw.From)+" (an address it does not bind; the node-local-dns addon uses __PILLAR__CLUSTER__DNS__, the kube-dns-upstream service)"))
 							}
 							f := finding.New(finding.CodeCorefileForwardLoop, cf.Path, fw.Line, ap.Addr(), chain, fixes...)

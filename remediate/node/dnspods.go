@@ -13,72 +13,7 @@ import (
 	"github.com/unloop/unloop/remediate/dnspods"
 )
 
-// Provenance (DESIGN.md §2b): every input is the node's own, a DNS server
-// pod's, or another pod's. The analysis reads the first two; what any other
-// pod holds (its ConfigMap volumes, its sandbox's copy of the pod file) is
-// never read, so no tenant can make unloop see a loop, or an unreadable
-// input, that is not the node's.
-
-// Owner says whose an input is.
-type Owner string
-
-const (
-	OwnerNode         Owner = "node"           // the node's own files (installer manifests included)
-	OwnerDNSServerPod Owner = "dns-server-pod" // a pod the dns-server-* settings name
-	OwnerOther        Owner = "other"          // any other pod: never read
-)
-
-// Provenance is whose an input is: the node's, or a pod's (Pod is
-// "namespace/name", "" when kubelet's files do not say).
-type Provenance struct {
-	Owner Owner
-	Pod   string
-	UID   string
-}
-
-func (p Provenance) String() string {
-	if p.Owner == OwnerNode {
-		return string(p.Owner)
-	}
-	pod := p.Pod
-	if pod == "" {
-		pod = "pod " + p.UID
-	}
-	return fmt.Sprintf("%s %s", p.Owner, pod)
-}
-
-// Input is one input of the cluster's DNS servers the node holds (a
-// ConfigMap on disk, a pod's mounted Corefile or upstreamNameservers, a
-// sandbox's copy of the pod file) and whose it is. Skipped: another pod's,
-// not read.
-type Input struct {
-	Path       string
-	Provenance Provenance
-	Skipped    bool
-}
-
-// PodInfo is a pod kubelet runs on the node, as far as unloop can tell who
-// it is, and whether it is a DNS server pod.
-type PodInfo struct {
-	UID, Namespace, Name string
-	Labels               map[string]string
-	// From says where its namespace and name were learned: "runtime" (CRI),
-	// "sandbox" (the runtime's files), "/var/log/pods"; "" when nowhere.
-	From      string
-	DNSServer bool
-}
-
-// Provenance is whose the pod's inputs are.
-func (p *PodInfo) Provenance() Provenance {
-	pv := Provenance{Owner: OwnerOther, UID: p.UID}
-	if p.DNSServer {
-		pv.Owner = OwnerDNSServerPod
-	}
-	if p.Namespace != "" {
-		pv.Pod = p.Namespace + "/" + p.Name
-	}
-	return pv
-}
+// Whose an input is (DESIGN.md §2b): dnspods.Provenance and its kin.
 
 // kubeletPodLogs is kubelet's podLogsDirectory (its default): one folder
 // NAMESPACE_NAME_UID per pod (kuberuntime's BuildPodLogsDirectory), made
@@ -88,7 +23,7 @@ const kubeletPodLogs = "/var/log/pods"
 // pods are the node's pods by UID, and its sandboxes with what the runtime
 // says of them.
 type pods struct {
-	byUID     map[string]*PodInfo
+	byUID     map[string]*dnspods.PodInfo
 	sandboxes []sandbox.Sandbox
 	// live are the sandboxes the runtime lists, by ID (online).
 	live map[string]cri.Sandbox
@@ -101,7 +36,7 @@ type pods struct {
 // which are DNS server pods.
 func (n *Node) readPods(ctx context.Context, env Env, opts Options) *pods {
 	r := env.Root
-	ps := &pods{byUID: map[string]*PodInfo{}, sel: opts.DNSServerPods.OrDefault()}
+	ps := &pods{byUID: map[string]*dnspods.PodInfo{}, sel: opts.DNSServerPods.OrDefault()}
 	live := n.askRuntime(ctx, env, opts)
 	ps.live = live
 	ps.sandboxes = load(n, func() ([]sandbox.Sandbox, error) {
@@ -132,7 +67,7 @@ func (n *Node) readPods(ctx context.Context, env Env, opts Options) *pods {
 		}
 		p := ps.byUID[uid]
 		if p == nil {
-			p = &PodInfo{UID: uid, Namespace: ns, Name: name, From: from}
+			p = &dnspods.PodInfo{UID: uid, Namespace: ns, Name: name, From: from}
 			ps.byUID[uid] = p
 		}
 		if len(p.Labels) == 0 && len(labels) > 0 {
@@ -168,19 +103,19 @@ func (n *Node) readPods(ctx context.Context, env Env, opts Options) *pods {
 
 // pod returns what is known of the pod with uid; a pod whose namespace and
 // name are unknown is no DNS server pod (said at debug level).
-func (ps *pods) pod(n *Node, uid string) *PodInfo {
+func (ps *pods) pod(n *Node, uid string) *dnspods.PodInfo {
 	if p := ps.byUID[uid]; p != nil {
 		return p
 	}
 	n.trace("pod", "uid", uid, "dns server", false, "why", "its namespace and name are unknown: no sandbox the runtime names, no "+kubeletPodLogs+" folder")
-	p := &PodInfo{UID: uid}
+	p := &dnspods.PodInfo{UID: uid}
 	ps.byUID[uid] = p
 	return p
 }
 
 // record notes an input and whose it is.
-func (n *Node) record(p string, pv Provenance, skipped bool) {
-	n.Inputs = append(n.Inputs, Input{Path: p, Provenance: pv, Skipped: skipped})
+func (n *Node) record(p string, pv dnspods.Provenance, skipped bool) {
+	n.Inputs = append(n.Inputs, dnspods.Input{Path: p, Provenance: pv, Skipped: skipped})
 }
 
 // podDir is a pod's folder under kubelet's.

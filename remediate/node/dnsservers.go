@@ -3,7 +3,6 @@ package node
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"net/netip"
 	"path"
 	"strings"
@@ -13,6 +12,7 @@ import (
 	"github.com/unloop/unloop/hostcfg/cri"
 	"github.com/unloop/unloop/hostcfg/resolvconf"
 	"github.com/unloop/unloop/hostcfg/sandbox"
+	"github.com/unloop/unloop/remediate/dnspods"
 )
 
 // The cluster's DNS servers (CoreDNS, node-local-dns) run in pods: their
@@ -42,7 +42,7 @@ func (n *Node) readClusterCorefiles(r *hostcfg.Root, ps *pods) {
 	if err != nil {
 		n.unreadable(err)
 	}
-	var dnsPods []*PodInfo
+	var dnsPods []*dnspods.PodInfo
 	for _, e := range ents {
 		p := ps.pod(n, e.Name())
 		if !p.DNSServer {
@@ -72,7 +72,7 @@ func (n *Node) readClusterCorefiles(r *hostcfg.Root, ps *pods) {
 			if err != nil || !ok || !bytes.Contains(data, []byte("Corefile")) || !bytes.Contains(data, []byte("ConfigMap")) {
 				continue // not a ConfigMap holding a Corefile: not unloop's to judge
 			}
-			n.record(p, Provenance{Owner: OwnerNode}, false)
+			n.record(p, dnspods.Provenance{Owner: dnspods.OwnerNode}, false)
 			cfs, err := corefile.ParseManifest(p, corefile.ExpandPillars(data, first))
 			if err != nil {
 				n.unreadable(err)
@@ -123,7 +123,7 @@ func (n *Node) addCorefiles(r *hostcfg.Root, cfs ...*corefile.Config) {
 // kubelet mounted the kube-dns ConfigMap into a DNS server pod (node-local-dns
 // mounts it at /etc/kube-dns); node-cache uses them for
 // __PILLAR__UPSTREAM__SERVERS__.
-func (n *Node) kubeDNSUpstreams(r *hostcfg.Root, pod *PodInfo) []string {
+func (n *Node) kubeDNSUpstreams(r *hostcfg.Root, pod *dnspods.PodInfo) []string {
 	vols, _ := r.Glob(path.Join(podDir(pod.UID), "volumes/kubernetes.io~configmap"), "*")
 	for _, v := range vols {
 		p := path.Join(v, "upstreamNameservers")
@@ -161,18 +161,6 @@ func (n *Node) serverKind(cf *corefile.Config) string {
 	return "CoreDNS"
 }
 
-// corefileName names a Corefile for people: its file, and its ConfigMap or pod.
-func corefileName(cf *corefile.Config) string {
-	switch s := cf.Source; {
-	case s == nil:
-		return cf.Path
-	case s.ConfigMap != "":
-		return fmt.Sprintf("%s (ConfigMap %s, data.%s)", cf.Path, s.ConfigMap, s.Key)
-	default:
-		return fmt.Sprintf("%s (mounted into pod %s)", cf.Path, s.Pod)
-	}
-}
-
 // readSandboxes reads DNS server pods' running sandboxes and their copies
 // of the pod file; another pod's copy is not read (DESIGN.md §2b).
 func (n *Node) readSandboxes(r *hostcfg.Root, ps *pods) {
@@ -208,12 +196,12 @@ func (n *Node) readSandboxes(r *hostcfg.Root, ps *pods) {
 // dnsServerPod says whether the sandbox is a DNS server pod's, by the
 // dns-server-* settings: by what the runtime says of it, else by its pod's
 // UID (kubelet's pod log folders).
-func (n *Node) dnsServerPod(ps *pods, sb sandbox.Sandbox) (Provenance, bool) {
+func (n *Node) dnsServerPod(ps *pods, sb sandbox.Sandbox) (dnspods.Provenance, bool) {
 	if sb.Namespace == "" && sb.UID != "" {
 		p := ps.pod(n, sb.UID)
 		return p.Provenance(), p.DNSServer
 	}
-	p := &PodInfo{UID: sb.UID, Namespace: sb.Namespace, Name: sb.Name, Labels: sb.Labels}
+	p := &dnspods.PodInfo{UID: sb.UID, Namespace: sb.Namespace, Name: sb.Name, Labels: sb.Labels}
 	if known := ps.byUID[sb.UID]; known != nil && len(p.Labels) == 0 {
 		p.Labels = known.Labels
 	}
@@ -234,7 +222,7 @@ type PodCopy struct {
 	Sandbox sandbox.Sandbox
 	File    *resolvconf.File
 	// Provenance is the pod's: always a DNS server pod's.
-	Provenance Provenance
+	Provenance dnspods.Provenance
 	// Live is the sandbox as the container runtime lists it; nil when no
 	// runtime was asked.
 	Live *cri.Sandbox

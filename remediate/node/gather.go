@@ -173,7 +173,7 @@ type Node struct {
 	PodCopies []PodCopy
 	// Inputs are the DNS servers' inputs found on the node and whose each
 	// is; another pod's are listed as skipped, never read (dnspods.go).
-	Inputs []Input
+	Inputs []dnspods.Input
 	// Runtime is the container runtime asked about the pods (online, when
 	// its socket is there); RuntimeNote says why it is nil.
 	Runtime     Runtime

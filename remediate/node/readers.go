@@ -75,23 +75,6 @@ func readersStep(rds []Reader) string {
 	return "read by " + strings.Join(s, "; ")
 }
 
-// readOnlyFix is the by-hand fix of a Corefile unloop does not edit: the
-// ConfigMap, the line and the edit.
-func readOnlyFix(cf *corefile.Config, line int, old, new string) string {
-	where := cf.Path
-	switch {
-	case cf.Source.ConfigMap != "":
-		ns, name, _ := strings.Cut(cf.Source.ConfigMap, "/")
-		where = fmt.Sprintf("ConfigMap %s (kubectl -n %s edit configmap %s), data.%s, %s line %d", cf.Source.ConfigMap, ns, name, cf.Source.Key, cf.Path, line)
-	default:
-		// The volume's name is the pod's, not the ConfigMap's: ask the pod.
-		ns, name, _ := strings.Cut(cf.Source.PodName, "/")
-		where = fmt.Sprintf("the ConfigMap of volume %s of pod %s (kubectl -n %s edit configmap $(kubectl -n %s get pod %s -o jsonpath='{.spec.volumes[?(@.name==\"%s\")].configMap.name}')), data.%s, line %d",
-			cf.Source.Volume, cf.Source.PodName, ns, ns, name, cf.Source.Volume, cf.Source.Key, line)
-	}
-	return fmt.Sprintf("fix by hand (kubelet rewrites this copy): in %s change `%s` to `%s`", where, old, new)
-}
-
 // staleCopyFindings: a running DNS-server pod whose copy of the pod file
 // names a looping address keeps looping after the node's file is fixed,
 // until the pod is recreated.

@@ -51,7 +51,7 @@ var kindNames = map[addrKind]string{kindClean: "clean", kindStub: "resolved-stub
 // pastLimitRule is the rule that drops a looping address below kubelet's
 // limit: the user sees why a loop is not called one.
 func pastLimitRule(order int) string {
-	return ordinal(order+1) + " nameserver, beyond kubelet's limit of " + strconv.Itoa(kubelet.MaxNameservers) + ": pods never get it (nameserver-limit), not a loop"
+	return trace.Ordinal(order+1) + " nameserver, beyond kubelet's limit of " + strconv.Itoa(kubelet.MaxNameservers) + ": pods never get it (nameserver-limit), not a loop"
 }
 
 // traceOrigins says (-v) each source's verdict on a looping address in rf:
@@ -137,18 +137,4 @@ func (n *Node) traceFindings(fs []Finding, ignore []Ignore) {
 		}
 		n.trace("finding", "code", f.Code, "severity", f.Severity, "file", f.File, "line", f.Line, "addr", f.Address, "loop", f.Loop, "fixes", trace.List(f.Fixes), "ignored by", rule, "message", f.Message)
 	}
-}
-
-func ordinal(i int) string {
-	switch {
-	case i%100 >= 11 && i%100 <= 13:
-		return strconv.Itoa(i) + "th"
-	case i%10 == 1:
-		return strconv.Itoa(i) + "st"
-	case i%10 == 2:
-		return strconv.Itoa(i) + "nd"
-	case i%10 == 3:
-		return strconv.Itoa(i) + "rd"
-	}
-	return strconv.Itoa(i) + "th"
 }
