@@ -114,6 +114,8 @@ func TestAnalyzeNodes(t *testing.T) {
 			[]string{"nameserver-node-local-dns@/etc/resolv.conf:4", "resolvconf-injects-nameserver@/etc/resolvconf/resolv.conf.d/base:2"}, []string{"resolvconf", "kubelet"}},
 		{"debian-resolvconf-dnsmasq", "error", "resolvconf",
 			[]string{"nameserver-loopback@/etc/resolv.conf:3", "resolvconf-injects-nameserver@/run/resolvconf/interface/lo.dnsmasq:1"}, []string{"resolvconf", "kubelet"}},
+		{"debian-resolvconf-unreadable", "error", "resolvconf",
+			[]string{"unreadable@/etc/resolvconf/resolv.conf.d/head:0", "nameserver-node-local-dns@/etc/resolv.conf:3"}, []string{}},
 		{"docker-corefile", "error", "unknown",
 			[]string{"nameserver-node-local-dns@/etc/resolv.conf:1", "corefile-forward-loop@/etc/coredns/Corefile:9", "corefile-forward-loop@/etc/coredns/Corefile:15"}, []string{"corefile"}},
 		{"ipv6", "error", "unknown",
