@@ -36,7 +36,7 @@ func planResolvconf(_ context.Context, p *planner, _ []finding.Finding) error {
 	var put []string
 	dnsmasq := false
 	for _, sv := range src.Config.Servers {
-		if !p.node.Looping(sv.Addr) || !(sv.Fixed() || sv.Dnsmasq()) {
+		if !p.node.Looping(sv.Addr) || !sv.AtSource() {
 			continue
 		}
 		dnsmasq = dnsmasq || sv.Dnsmasq()
