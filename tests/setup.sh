@@ -196,10 +196,13 @@ case " $releases " in
 	variant bookwormcloudinit bookworm cloud-init curl
 	# python3-apt: what Ansible's apt module needs to install the role's .deb.
 	variant bookwormssh bookworm openssh-server python3 python3-apt
-	# Debian's resolvconf (1.91+nmu1) and dnsmasq for tests/configs'
+	# Debian's resolvconf (1.91+nmu1; trixie's 1.94) and dnsmasq for tests/configs'
 	# TestResolvconfRealProgram; apt removes systemd-resolved, which conflicts.
 	variant bookwormresolvconf bookworm resolvconf dnsmasq
 	;;
+esac
+case " $releases " in
+*" trixie "*) variant trixieresolvconf trixie resolvconf dnsmasq ;;
 esac
 
 # --- programs built from the module proxy ----------------------------------------

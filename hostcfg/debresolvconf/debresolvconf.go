@@ -1,13 +1,14 @@
 // Package debresolvconf reads the inputs of Debian's resolvconf package
-// (resolvconf 1.91+nmu1, bookworm; trixie's is the same script), from which
-// its /etc/resolvconf/update.d/libc script builds /run/resolvconf/resolv.conf
-// at every `resolvconf -u`, `-a` and `-d`: resolv.conf.d/head as it is, then
-// the nameservers of the interface records (/run/resolvconf/interface/*) and
-// of resolv.conf.d/base, at most three, cut after a loopback one, then tail
-// as it is. It also reads dnsmasq's /etc/default/dnsmasq, whose
-// DNSMASQ_EXCEPT decides whether dnsmasq registers 127.0.0.1 as the record
-// lo.dnsmasq (dnsmasq 2.90-4, /usr/share/dnsmasq/init-system-common's
-// start_resolvconf).
+// (resolvconf 1.91+nmu1 in bookworm; trixie's 1.94 has the same libc script,
+// under /usr/lib), from which its /etc/resolvconf/update.d/libc script builds
+// /run/resolvconf/resolv.conf at every `resolvconf -u`, `-a` and `-d`:
+// resolv.conf.d/head as it is, then the nameservers of the interface records
+// (/run/resolvconf/interface/*) and of resolv.conf.d/base, at most three, cut
+// after a loopback one, then tail as it is. It also reads dnsmasq's
+// /etc/default/dnsmasq, whose DNSMASQ_EXCEPT decides whether dnsmasq registers
+// 127.0.0.1 as the record lo.dnsmasq (start_resolvconf in
+// /usr/share/dnsmasq/init-system-common: dnsmasq 2.90-4, and 2.91 in trixie,
+// which runs it in the background).
 package debresolvconf
 
 import (

@@ -9,10 +9,12 @@ import (
 	"testing"
 
 	"github.com/unloop/unloop/tests/node"
+	"github.com/unloop/unloop/tests/testbed"
 )
 
-// resolvconfScript runs in a chroot of the bookwormresolvconf rootfs (Debian's
-// resolvconf 1.91+nmu1 and dnsmasq 2.90, no systemd-resolved): the real
+// resolvconfScript runs in a chroot of the RELEASEresolvconf rootfs (Debian's
+// resolvconf 1.91+nmu1 and dnsmasq 2.90 in bookworm, 1.94 and 2.91 in trixie;
+// no systemd-resolved): the real
 // resolvconf writes the loop, unloop checks, applies, resolvconf -u (and
 // dnsmasq's own start_resolvconf) run again, and unloop rolls back. Each
 // step's output and files go to /tmp/out for the test to read.
@@ -27,14 +29,15 @@ head)
 	echo 'nameserver 169.254.25.10' >>/etc/resolvconf/resolv.conf.d/head
 	resolvconf -u ;;
 dnsmasq)
-	# What dnsmasq's unit runs at its start (its systemd-helper).
-	sh -c '. /etc/default/dnsmasq; NAME=dnsmasq; . /usr/share/dnsmasq/init-system-common; start_resolvconf' ;;
+	# What dnsmasq's unit runs at its start (its systemd-helper); trixie's
+	# (2.91) runs resolvconf in the background: wait for it.
+	sh -c '. /etc/default/dnsmasq; NAME=dnsmasq; . /usr/share/dnsmasq/init-system-common; start_resolvconf; wait' ;;
 esac
 keep loop
 /opt/unloop/unloop check --offline --output json >"$o/check.json" || :
 /opt/unloop/unloop apply --offline --output json >"$o/apply.json"
 keep applied
-[ "$1" = dnsmasq ] && sh -c '. /etc/default/dnsmasq; NAME=dnsmasq; . /usr/share/dnsmasq/init-system-common; start_resolvconf'
+[ "$1" = dnsmasq ] && sh -c '. /etc/default/dnsmasq; NAME=dnsmasq; . /usr/share/dnsmasq/init-system-common; start_resolvconf; wait'
 resolvconf -u
 keep regenerated
 /opt/unloop/unloop rollback --offline >"$o/rollback.txt"
@@ -50,67 +53,76 @@ keep rolledback
 // brings the loop back byte for byte. No node is booted: a chroot over an
 // overlay of the cached rootfs, in a private mount namespace.
 func TestResolvconfRealProgram(t *testing.T) {
-	rootfs, err := node.Rootfs("bookwormresolvconf")
-	if err != nil {
-		t.Fatal(err)
+	for _, release := range testbed.Releases {
+		rootfs, err := node.Rootfs(release + "resolvconf")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tt := range []struct{ input, at, addr string }{
+			{"head", "/etc/resolvconf/resolv.conf.d/head", "169.254.25.10"},
+			{"dnsmasq", "/run/resolvconf/interface/lo.dnsmasq", "127.0.0.1"},
+		} {
+			t.Run(release+"/"+tt.input, func(t *testing.T) {
+				resolvconfLoop(t, rootfs, tt.input, tt.at, tt.addr)
+			})
+		}
 	}
-	for _, tt := range []struct{ input, at, addr string }{
-		{"head", "/etc/resolvconf/resolv.conf.d/head", "169.254.25.10"},
-		{"dnsmasq", "/run/resolvconf/interface/lo.dnsmasq", "127.0.0.1"},
-	} {
-		t.Run(tt.input, func(t *testing.T) {
-			dir := t.TempDir()
-			out := filepath.Join(dir, "out")
-			for _, d := range []string{"upper", "work", "merged", "out", "kubelet"} {
-				must(t, os.MkdirAll(filepath.Join(dir, d), 0o755))
-			}
-			must(t, os.WriteFile(filepath.Join(dir, "kubelet", "config.yaml"), []byte("apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\n"), 0o644))
-			cmd := exec.Command("unshare", "--mount", "--propagation", "private", "sh", "-euc", `
-				m=$2/merged
-				mount -t overlay overlay -o "lowerdir=$1,upperdir=$2/upper,workdir=$2/work" "$m"
-				mount -t proc proc "$m/proc"
-				mount -t tmpfs tmpfs "$m/run"
-				mkdir -p "$m/run/resolvconf/interface" "$m/opt/unloop" "$m/var/lib/kubelet"
-				mount --bind "$3" "$m/opt/unloop"
-				mount --bind "$2/out" "$m/tmp"
-				cp "$2/kubelet/config.yaml" "$m/var/lib/kubelet/config.yaml"
-				printf '[Service]\nExecStart=/usr/bin/kubelet --config=/var/lib/kubelet/config.yaml\n' >"$m/etc/systemd/system/kubelet.service"
-				exec chroot "$m" /bin/sh -c "$4" sh "$5"`, "sh", rootfs, dir, binDir, strings.Replace(resolvconfScript, "o=/tmp/out", "o=/tmp", 1), tt.input)
-			if b, err := cmd.CombinedOutput(); err != nil {
-				t.Fatalf("%v\n%s", err, b)
-			}
-			read := func(name string) string {
-				b, err := os.ReadFile(filepath.Join(out, name))
-				if err != nil {
-					t.Fatal(err)
-				}
-				return string(b)
-			}
-			loop := read("loop.conf")
-			if !strings.Contains(loop, "nameserver "+tt.addr+"\n") {
-				t.Fatalf("resolvconf did not write the loop:\n%s", loop)
-			}
-			var rep struct {
-				Findings []struct{ Code, File string }
-			}
-			must(t, json.Unmarshal([]byte(read("check.json")), &rep))
-			found := false
-			for _, f := range rep.Findings {
-				found = found || f.Code == "resolvconf-injects-nameserver" && f.File == tt.at
-			}
-			if !found {
-				t.Errorf("check does not name %s: %s", tt.at, read("check.json"))
-			}
-			applied, regenerated := read("applied.conf"), read("regenerated.conf")
-			if strings.Contains(applied, tt.addr) || !strings.Contains(applied, "nameserver 10.0.0.2\n") {
-				t.Errorf("resolvconf's file after apply:\n%s", applied)
-			}
-			if regenerated != applied {
-				t.Errorf("resolvconf -u after apply wrote\n%s\nwhere unloop wrote\n%s", regenerated, applied)
-			}
-			if got := read("rolledback.conf"); got != loop {
-				t.Errorf("after rollback:\n%s\nwant the loop back:\n%s", got, loop)
-			}
-		})
+}
+
+// resolvconfLoop runs resolvconfScript for input in a chroot of rootfs and
+// checks what it left.
+func resolvconfLoop(t *testing.T, rootfs, input, at, addr string) {
+	t.Helper()
+	dir := t.TempDir()
+	out := filepath.Join(dir, "out")
+	for _, d := range []string{"upper", "work", "merged", "out", "kubelet"} {
+		must(t, os.MkdirAll(filepath.Join(dir, d), 0o755))
+	}
+	must(t, os.WriteFile(filepath.Join(dir, "kubelet", "config.yaml"), []byte("apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\n"), 0o644))
+	cmd := exec.Command("unshare", "--mount", "--propagation", "private", "sh", "-euc", `
+			m=$2/merged
+			mount -t overlay overlay -o "lowerdir=$1,upperdir=$2/upper,workdir=$2/work" "$m"
+			mount -t proc proc "$m/proc"
+			mount -t tmpfs tmpfs "$m/run"
+			mkdir -p "$m/run/resolvconf/interface" "$m/opt/unloop" "$m/var/lib/kubelet"
+			mount --bind "$3" "$m/opt/unloop"
+			mount --bind "$2/out" "$m/tmp"
+			cp "$2/kubelet/config.yaml" "$m/var/lib/kubelet/config.yaml"
+			printf '[Service]\nExecStart=/usr/bin/kubelet --config=/var/lib/kubelet/config.yaml\n' >"$m/etc/systemd/system/kubelet.service"
+			exec chroot "$m" /bin/sh -c "$4" sh "$5"`, "sh", rootfs, dir, binDir, strings.Replace(resolvconfScript, "o=/tmp/out", "o=/tmp", 1), input)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%v\n%s", err, b)
+	}
+	read := func(name string) string {
+		b, err := os.ReadFile(filepath.Join(out, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	loop := read("loop.conf")
+	if !strings.Contains(loop, "nameserver "+addr+"\n") {
+		t.Fatalf("resolvconf did not write the loop:\n%s", loop)
+	}
+	var rep struct {
+		Findings []struct{ Code, File string }
+	}
+	must(t, json.Unmarshal([]byte(read("check.json")), &rep))
+	found := false
+	for _, f := range rep.Findings {
+		found = found || f.Code == "resolvconf-injects-nameserver" && f.File == at
+	}
+	if !found {
+		t.Errorf("check does not name %s: %s", at, read("check.json"))
+	}
+	applied, regenerated := read("applied.conf"), read("regenerated.conf")
+	if strings.Contains(applied, addr) || !strings.Contains(applied, "nameserver 10.0.0.2\n") {
+		t.Errorf("resolvconf's file after apply:\n%s", applied)
+	}
+	if regenerated != applied {
+		t.Errorf("resolvconf -u after apply wrote\n%s\nwhere unloop wrote\n%s", regenerated, applied)
+	}
+	if got := read("rolledback.conf"); got != loop {
+		t.Errorf("after rollback:\n%s\nwant the loop back:\n%s", got, loop)
 	}
 }
