@@ -125,9 +125,9 @@ func TestDefaultConfig(t *testing.T) {
 			t.Errorf("configs/unloop.yaml has no commented key %q", name)
 			continue
 		}
-		// A setting whose default is "ask kubelet" shows an example instead
-		// (an empty value is refused in the file).
-		if examples := map[string]bool{"runtime-endpoint": true}; examples[name] {
+		// A setting whose default is "ask kubelet" or "look for it" shows an
+		// example instead (an empty value is refused in the file).
+		if examples := map[string]bool{"runtime-endpoint": true, "kubeconfig": true}; examples[name] {
 			continue
 		}
 		if got := pflagDefault(v); got != flags[name] {
