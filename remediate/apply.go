@@ -156,6 +156,10 @@ func applyOnce(ctx context.Context, env node.Env, opts node.Options) (*Result, e
 	trace.New(env.Logger()).Fact("journaled", "run", j.ID, "paths", len(snaps), "strategies", trace.List(pl.Strategies))
 	crashpoint("journaled")
 	r := &run{env: env, opts: opts, j: j, res: res, touched: len(snaps)}
+	if err := r.journalConfigMaps(ctx); err != nil {
+		r.touched = 0 // no file written yet
+		return res, r.fail(ctx, "journaling", err)
+	}
 	if err := r.carryOut(ctx); err != nil {
 		return res, err
 	}
@@ -240,6 +244,10 @@ type run struct {
 }
 
 func (r *run) carryOut(ctx context.Context) error {
+	if step, err := r.writeConfigMaps(ctx); err != nil {
+		r.touched = 0 // the ConfigMaps go first: no file written yet
+		return r.fail(ctx, step, err)
+	}
 	if step, err := r.write(); err != nil {
 		return r.fail(ctx, step, err)
 	}
@@ -603,6 +611,7 @@ func Rollback(ctx context.Context, env node.Env, opts node.Options, id string, f
 		return nil, err
 	}
 	res := &RollbackResult{Run: j}
+	withConfigMaps(ctx, env, j)
 	if j.State == journal.RunRolledBack {
 		return res, fmt.Errorf("nothing to roll back: run %s was %w", j.ID, ErrRolledBack)
 	}

@@ -35,6 +35,7 @@ func recoverCrashed(ctx context.Context, env node.Env, opts node.Options) error 
 		return nil
 	}
 	env.Logger().Warn("the last run did not finish: rolling it back first", "run", j.ID)
+	withConfigMaps(ctx, env, j)
 	results, err := j.Rollback(env.Root, false)
 	if errors.Is(err, journal.ErrConflict) {
 		for _, r := range results {

@@ -89,16 +89,11 @@ func (r *Result) Outcome() (Outcome, string) {
 		return OutcomeLoopsLeft, fmt.Sprintf("the node's own loops are fixed; %d %s in DNS server pods' inputs %s left for you, listed with %s fix (unloop never edits the cluster's ConfigMaps)",
 			n, plural(n, "problem"), plural(n, "is", "are"), plural(n, "its", "their"))
 	}
+	if cms := r.configMapsPending(); len(cms) > 0 {
+		return OutcomeNotInEffect, notInEffectUnits(r.notInEffect(), cms)
+	}
 	if cs := r.notInEffect(); len(cs) > 0 {
-		var steps []string
-		for _, c := range cs {
-			if strings.HasSuffix(c.Unit, ".service") {
-				steps = append(steps, "systemctl restart "+c.Unit)
-			} else {
-				steps = append(steps, "restart "+c.Unit)
-			}
-		}
-		return OutcomeNotInEffect, fmt.Sprintf("fixed in the files; not in effect until restarted (skipped: %s): %s", cs[0].Skipped, strings.Join(steps, "; "))
+		return OutcomeNotInEffect, notInEffectUnits(cs, nil)
 	}
 	if n := len(r.StillStale); n > 0 && r.StaleSkipped != "" {
 		var dels []string
@@ -123,4 +118,22 @@ func plural(n int, s string, pl ...string) string {
 		return pl[0]
 	}
 	return s + "s"
+}
+
+// notInEffectUnits is the next step of a run not yet in effect: the skipped
+// restarts of cs, and the ConfigMaps CoreDNS has still to load (cms).
+func notInEffectUnits(cs []Change, cms []string) string {
+	var steps []string
+	for _, c := range cs {
+		if strings.HasSuffix(c.Unit, ".service") {
+			steps = append(steps, "systemctl restart "+c.Unit)
+		} else {
+			steps = append(steps, "restart "+c.Unit)
+		}
+	}
+	var parts []string
+	if len(steps) > 0 {
+		parts = append(parts, fmt.Sprintf("fixed in the files; not in effect until restarted (skipped: %s): %s", cs[0].Skipped, strings.Join(steps, "; ")))
+	}
+	return strings.Join(append(parts, cms...), "; ")
 }
