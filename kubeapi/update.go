@@ -14,14 +14,14 @@ import (
 // longer at the resourceVersion it was read at: someone changed it since.
 var ErrConflict = errors.New("changed since it was read")
 
-// SetKey sets key of cm to value through the API, only over the version cm
-// was read at (its resourceVersion is the update's precondition: the API
-// server answers 409 Conflict to any other), and returns the version it
-// wrote. A server-side dry run (dryRun=All: admission and validation run,
-// nothing is stored) comes first, so a refusal (a webhook, a quota, RBAC)
-// is known before anything is written. An empty value with del removes
-// the key instead.
-func (c *Client) SetKey(ctx context.Context, cm *ConfigMap, key, value string, del bool) (string, error) {
+// SetKey sets key of cm to value through the API (del: removes the key),
+// only over the version cm was read at: its resourceVersion is the update's
+// precondition, and the API server answers 409 Conflict to any other. It
+// returns the version it wrote. With dry, the API server runs the update
+// (dryRun=All: admission, validation, the precondition) and stores nothing,
+// so a refusal (a webhook, a policy, RBAC) is known before anything is
+// written.
+func (c *Client) SetKey(ctx context.Context, cm *ConfigMap, key, value string, del, dry bool) (string, error) {
 	if cm.obj == nil {
 		return "", fmt.Errorf("ConfigMap %s was not read through the API", cm.ID())
 	}
@@ -34,10 +34,7 @@ func (c *Client) SetKey(ctx context.Context, cm *ConfigMap, key, value string, d
 	if del {
 		delete(obj.Data, key)
 	}
-	if _, err := c.put(ctx, cm, obj, true); err != nil {
-		return "", err
-	}
-	out, err := c.put(ctx, cm, obj, false)
+	out, err := c.put(ctx, cm, obj, dry)
 	if err != nil {
 		return "", err
 	}

@@ -63,7 +63,7 @@ func configMapRefusal(pl *Plan) error {
 // configMapWriter is what apply asks of the API beyond reading
 // (*kubeapi.Client has it).
 type configMapWriter interface {
-	SetKey(ctx context.Context, cm *kubeapi.ConfigMap, key, value string, del bool) (string, error)
+	SetKey(ctx context.Context, cm *kubeapi.ConfigMap, key, value string, del, dry bool) (string, error)
 }
 
 // journalConfigMaps journals the plan's ConfigMap keys as they were read,
@@ -89,17 +89,26 @@ func (r *run) journalConfigMaps(ctx context.Context) error {
 }
 
 // writeConfigMaps updates the plan's ConfigMaps, each over the version the
-// plan read (a server-side dry run first); they go before every file, so a
-// ConfigMap edited since it was read stops the run with nothing written.
+// plan read, after a server-side dry run of every one; they go before every
+// file, so a ConfigMap edited since it was read, or an update the API
+// server refuses, stops the run with nothing written.
 func (r *run) writeConfigMaps(ctx context.Context) (string, error) {
+	w, _ := r.env.ConfigMaps.(configMapWriter)
+	for _, c := range r.res.Plan.Changes {
+		if c.Kind != KindConfigMap {
+			continue
+		}
+		if _, err := w.SetKey(ctx, c.cm, c.Key, string(c.After), false, true); err != nil {
+			return "updating ConfigMap " + c.ConfigMap + " (server-side dry run)", err
+		}
+	}
 	i := 0
 	for _, c := range r.res.Plan.Changes {
 		if c.Kind != KindConfigMap {
 			continue
 		}
 		crashpoint("updating configmap " + c.ConfigMap)
-		w := r.env.ConfigMaps.(configMapWriter)
-		rv, err := w.SetKey(ctx, c.cm, c.Key, string(c.After), false)
+		rv, err := w.SetKey(ctx, c.cm, c.Key, string(c.After), false, false)
 		if err != nil {
 			return "updating ConfigMap " + c.ConfigMap, err
 		}
@@ -154,7 +163,7 @@ func restoreConfigMap(ctx context.Context, api node.ConfigMaps, w configMapWrite
 	if !ours && !force {
 		return journal.ConfigMapRefused(e, []byte(now), id)
 	}
-	if _, err := w.SetKey(ctx, cm, e.Key, string(e.Data), !e.Exists); err != nil {
+	if _, err := w.SetKey(ctx, cm, e.Key, string(e.Data), !e.Exists, false); err != nil {
 		if errors.Is(err, kubeapi.ErrConflict) {
 			return journal.ConfigMapRefused(e, []byte(now), id)
 		}

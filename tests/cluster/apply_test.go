@@ -151,3 +151,51 @@ func TestConfigMapOwned(t *testing.T) {
 		})
 	}
 }
+
+// TestConfigMapApplyRBAC: configs/kubernetes/daemonset-apply.yaml's
+// service account may get and update the three DNS ConfigMaps and nothing
+// else, and that is enough: apply and rollback with its token fix and
+// restore kube-system/coredns on the real API server.
+func TestConfigMapApplyRBAC(t *testing.T) {
+	c := cluster.Start(t)
+	manifest, err := os.ReadFile(filepath.Join("..", "..", "configs", "kubernetes", "daemonset-apply.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Kubectl(t, string(manifest), "apply", "-f", "-")
+	const sa = "system:serviceaccount:kube-system:unloop-apply"
+	for _, tc := range []struct {
+		verb, what string
+		want       string
+	}{
+		{"get", "configmaps/coredns", "yes"}, {"update", "configmaps/coredns", "yes"},
+		{"update", "configmaps/nodelocaldns", "yes"}, {"update", "configmaps/node-local-dns", "yes"},
+		{"update", "configmaps/kube-proxy", "no"}, {"get", "configmaps/kubeadm-config", "no"},
+		{"create", "configmaps", "no"}, {"patch", "configmaps/coredns", "no"}, {"delete", "configmaps/coredns", "no"},
+		{"list", "configmaps", "no"}, {"patch", "deployments.apps/coredns", "no"}, {"get", "secrets", "no"},
+	} {
+		out, _ := c.Shell(t, "", "kubectl auth can-i -n kube-system --as="+sa+" "+tc.verb+" "+tc.what)
+		if strings.TrimSpace(out) != tc.want {
+			t.Errorf("can %s %s %s: %q, want %s", sa, tc.verb, tc.what, strings.TrimSpace(out), tc.want)
+		}
+	}
+
+	token := strings.TrimSpace(c.Kubectl(t, "", "-n", "kube-system", "create", "token", "unloop-apply"))
+	conf := filepath.Join(t.TempDir(), "sa.conf")
+	server := c.Kubectl(t, "", "config", "view", "--raw", "-o", "jsonpath={.clusters[0].cluster.server}")
+	ca := c.Kubectl(t, "", "config", "view", "--raw", "-o", "jsonpath={.clusters[0].cluster.certificate-authority-data}")
+	kubeconfig := "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: " + server + "\n    certificate-authority-data: " + ca +
+		"\nusers:\n- name: sa\n  user:\n    token: " + token + "\ncontexts:\n- name: c\n  context:\n    cluster: c\n    user: sa\ncurrent-context: c\n"
+	if err := os.WriteFile(conf, []byte(kubeconfig), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	looping := strings.Replace(kubeadmCorefile, "forward . /etc/resolv.conf", "forward . 0.0.0.0", 1)
+	createCoreDNS(t, c, looping)
+	root := nodeRoot(t)
+	if out, code := unloop(t, "apply", "--root", root, "--kubeconfig", conf, "--strategy", "corefile"); code != 4 || strings.Contains(getCoreDNS(t, c).Data["Corefile"], "0.0.0.0") {
+		t.Fatalf("apply as %s exited %d, want 4 and the ConfigMap fixed:\n%s", sa, code, out)
+	}
+	if out, code := unloop(t, "rollback", "--root", root, "--kubeconfig", conf); code != 0 || getCoreDNS(t, c).Data["Corefile"] != looping {
+		t.Fatalf("rollback as %s exited %d, want 0 and the ConfigMap restored:\n%s", sa, code, out)
+	}
+}
