@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/unloop/unloop/tests/cluster"
 )
@@ -197,5 +198,70 @@ func TestConfigMapApplyRBAC(t *testing.T) {
 	}
 	if out, code := unloop(t, "rollback", "--root", root, "--kubeconfig", conf); code != 0 || getCoreDNS(t, c).Data["Corefile"] != looping {
 		t.Fatalf("rollback as %s exited %d, want 0 and the ConfigMap restored:\n%s", sa, code, out)
+	}
+}
+
+// freezeNodeLocalDNS is a ValidatingAdmissionPolicy (enforced by the API
+// server itself, GA since 1.30) that refuses every update of
+// kube-system/nodelocaldns: an admission refusal that only the update
+// itself, or its server-side dry run, can show.
+const freezeNodeLocalDNS = `apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata:
+  name: freeze-nodelocaldns
+spec:
+  failurePolicy: Fail
+  matchConstraints:
+    resourceRules:
+      - apiGroups: [""]
+        apiVersions: ["v1"]
+        operations: ["UPDATE"]
+        resources: ["configmaps"]
+  validations:
+    - expression: "object.metadata.name != 'nodelocaldns'"
+      message: "nodelocaldns is frozen"
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicyBinding
+metadata:
+  name: freeze-nodelocaldns
+spec:
+  policyName: freeze-nodelocaldns
+  validationActions: [Deny]
+`
+
+// TestConfigMapDryRun: with two ConfigMaps to fix, one of which the API
+// server's admission refuses to update, apply's server-side dry runs find
+// the refusal before the first update: exit 1, and the other ConfigMap is
+// not written (not even written and rolled back: its resourceVersion stays).
+func TestConfigMapDryRun(t *testing.T) {
+	c := cluster.Start(t)
+	looping := strings.Replace(kubeadmCorefile, "forward . /etc/resolv.conf", "forward . 0.0.0.0", 1)
+	createCoreDNS(t, c, looping)
+	f := filepath.Join(t.TempDir(), "Corefile")
+	if err := os.WriteFile(f, []byte(looping), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c.Kubectl(t, "", "-n", "kube-system", "create", "configmap", "nodelocaldns", "--from-file=Corefile="+f)
+	c.Kubectl(t, freezeNodeLocalDNS, "apply", "-f", "-")
+	// The API server loads a new policy asynchronously: until a dry-run
+	// update of nodelocaldns is refused, it is not in force yet.
+	for i := 0; ; i++ {
+		out, err := c.Shell(t, "", "kubectl -n kube-system annotate --dry-run=server configmap nodelocaldns probe=1")
+		if err != nil && strings.Contains(out, "nodelocaldns is frozen") {
+			break
+		}
+		if i == 300 {
+			t.Fatalf("the admission policy is not in force: %v\n%s", err, out)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	before := getCoreDNS(t, c)
+	out, code := unloop(t, "apply", "--root", nodeRoot(t), "--kubeconfig", c.Kubeconfig, "--strategy", "corefile")
+	if code != 1 || !strings.Contains(out, "server-side dry run") || !strings.Contains(out, "nodelocaldns is frozen") {
+		t.Fatalf("apply exited %d, want 1 and the dry run's refusal:\n%s", code, out)
+	}
+	if now := getCoreDNS(t, c); now.Metadata.ResourceVersion != before.Metadata.ResourceVersion {
+		t.Fatalf("apply wrote kube-system/coredns (resourceVersion %s → %s) before the dry run of nodelocaldns was refused", before.Metadata.ResourceVersion, now.Metadata.ResourceVersion)
 	}
 }
