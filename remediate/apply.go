@@ -1,21 +1,18 @@
 package remediate
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net"
-	"net/http"
-	"net/netip"
 	"path"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/unloop/unloop/remediate/cmapply"
 	"github.com/unloop/unloop/remediate/finding"
 	"github.com/unloop/unloop/remediate/node"
+	"github.com/unloop/unloop/remediate/probe"
 	"github.com/unloop/unloop/remediate/trace"
 
 	"github.com/unloop/unloop/hostcfg"
@@ -156,10 +153,6 @@ func applyOnce(ctx context.Context, env node.Env, opts node.Options) (*Result, e
 	trace.New(env.Logger()).Fact("journaled", "run", j.ID, "paths", len(snaps), "strategies", trace.List(pl.Strategies))
 	crashpoint("journaled")
 	r := &run{env: env, opts: opts, j: j, res: res, touched: len(snaps)}
-	if err := r.journalConfigMaps(ctx); err != nil {
-		r.touched = 0 // no file written yet
-		return res, r.fail(ctx, "journaling", err)
-	}
 	if err := r.carryOut(ctx); err != nil {
 		return res, err
 	}
@@ -244,7 +237,7 @@ type run struct {
 }
 
 func (r *run) carryOut(ctx context.Context) error {
-	if step, err := r.writeConfigMaps(ctx); err != nil {
+	if step, err := cmapply.Write(ctx, r.env.Root, r.env.ConfigMaps, r.j, r.configMapEdits(), r.env.Logger()); err != nil {
 		r.touched = 0 // the ConfigMaps go first: no file written yet
 		return r.fail(ctx, step, err)
 	}
@@ -468,7 +461,7 @@ func staysActive(ctx context.Context, bus node.Bus, unit string) error {
 func becomesHealthy(ctx context.Context, env node.Env, unit, addr string) error {
 	ask := env.Healthz
 	if ask == nil {
-		ask = HTTPHealthz
+		ask = probe.HTTPHealthz
 	}
 	start := time.Now()
 	last := errors.New("no answer yet")
@@ -499,36 +492,6 @@ func becomesHealthy(ctx context.Context, env node.Env, unit, addr string) error 
 		case <-time.After(25 * time.Millisecond):
 		}
 	}
-}
-
-// HTTPHealthz asks the health endpoint at addr (host:port, kubelet's
-// healthzBindAddress:healthzPort) for /healthz: ok is a 200 with "ok". An
-// address bound to every interface is asked on loopback.
-func HTTPHealthz(ctx context.Context, addr string) error {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return fmt.Errorf("healthz address %q: %w", addr, err)
-	}
-	if ip, err := netip.ParseAddr(host); err == nil && ip.IsUnspecified() {
-		host = "127.0.0.1"
-		if ip.Is6() {
-			host = "::1"
-		}
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+net.JoinHostPort(host, port)+"/healthz", nil)
-	if err != nil {
-		return err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-	if resp.StatusCode != http.StatusOK || strings.TrimSpace(string(body)) != "ok" {
-		return fmt.Errorf("%s: %q", resp.Status, bytes.TrimSpace(body))
-	}
-	return nil
 }
 
 // restartAll restarts the units a rollback put back the files of. It is
@@ -611,7 +574,7 @@ func Rollback(ctx context.Context, env node.Env, opts node.Options, id string, f
 		return nil, err
 	}
 	res := &RollbackResult{Run: j}
-	withConfigMaps(ctx, env, j)
+	cmapply.Restorer(ctx, env.ConfigMaps, j)
 	if j.State == journal.RunRolledBack {
 		return res, fmt.Errorf("nothing to roll back: run %s was %w", j.ID, ErrRolledBack)
 	}

@@ -4,13 +4,12 @@ package remediate
 
 import (
 	"os"
-	"os/exec"
 	"syscall"
 
 	"github.com/unloop/unloop/remediate/journal"
 )
 
-// With -tags crashtest, crashpoint obeys six variables of the environment:
+// With -tags crashtest, crashpoint obeys four variables of the environment:
 //
 //	UNLOOP_CRASH_AT=NAME     SIGKILL the process when it reaches the point NAME:
 //	                         no deferred call runs, no lock is released by hand,
@@ -21,10 +20,6 @@ import (
 //	                         as systemd stopping the unit there would.
 //	UNLOOP_HUP_AT=NAME       SIGHUP the process at the point NAME and carry on,
 //	                         as a dropped SSH session there would.
-//	UNLOOP_RUN_AT=NAME       run the shell command UNLOOP_RUN at the point NAME,
-//	UNLOOP_RUN=CMD           wait for it and carry on: another writer at that
-//	                         very moment (kubectl editing a ConfigMap between
-//	                         the plan's read and apply's update).
 //
 // The journal's rollback reports its points here too ("restored PATH").
 var (
@@ -32,7 +27,6 @@ var (
 	crashTrace = os.Getenv("UNLOOP_CRASH_TRACE")
 	termAt     = os.Getenv("UNLOOP_TERM_AT")
 	hupAt      = os.Getenv("UNLOOP_HUP_AT")
-	runAt      = os.Getenv("UNLOOP_RUN_AT")
 )
 
 func init() { journal.Crashpoint = crashpoint }
@@ -51,11 +45,6 @@ func crashpoint(name string) {
 	}
 	if hupAt != "" && name == hupAt {
 		_ = syscall.Kill(os.Getpid(), syscall.SIGHUP)
-	}
-	if runAt != "" && name == runAt {
-		cmd := exec.Command("sh", "-c", os.Getenv("UNLOOP_RUN"))
-		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-		_ = cmd.Run()
 	}
 	if crashAt != "" && name == crashAt {
 		_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)

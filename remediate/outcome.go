@@ -68,14 +68,15 @@ func (pl *Plan) Blocked() bool { return len(pl.blocking()) > 0 }
 
 // notInEffect are the restarts the run skipped while what runs still reads
 // the old files: a unit that is not running reads the new file when it
-// starts, and CoreDNS's reload plugin picks it up by itself.
+// starts, and CoreDNS's reload plugin picks it up by itself. A ConfigMap
+// updated is not in effect either: apply does not see CoreDNS load it.
 func (r *Result) notInEffect() []Change {
 	var out []Change
 	if r.Run == "" {
 		return nil
 	}
 	for _, c := range r.Plan.Changes {
-		if c.Kind == KindUnit && c.Skipped != "" && c.Skipped != "not running" && !strings.HasPrefix(c.Skipped, "not needed") {
+		if c.Kind == KindUnit && c.Skipped != "" && c.Skipped != "not running" && !strings.HasPrefix(c.Skipped, "not needed") || c.Kind == KindConfigMap && c.Skipped == "" {
 			out = append(out, c)
 		}
 	}
@@ -89,11 +90,21 @@ func (r *Result) Outcome() (Outcome, string) {
 		return OutcomeLoopsLeft, fmt.Sprintf("the node's own loops are fixed; %d %s in DNS server pods' inputs %s left for you, listed with %s fix (unloop never edits the cluster's ConfigMaps)",
 			n, plural(n, "problem"), plural(n, "is", "are"), plural(n, "its", "their"))
 	}
-	if cms := r.configMapsPending(); len(cms) > 0 {
-		return OutcomeNotInEffect, notInEffectUnits(r.notInEffect(), cms)
-	}
 	if cs := r.notInEffect(); len(cs) > 0 {
-		return OutcomeNotInEffect, notInEffectUnits(cs, nil)
+		var steps []string
+		for _, c := range cs {
+			if c.Kind == KindConfigMap {
+				steps = append(steps, c.pending)
+			} else if strings.HasSuffix(c.Unit, ".service") {
+				steps = append(steps, "systemctl restart "+c.Unit)
+			} else {
+				steps = append(steps, "restart "+c.Unit)
+			}
+		}
+		if cs[0].Kind == KindConfigMap {
+			return OutcomeNotInEffect, strings.Join(steps, "; ")
+		}
+		return OutcomeNotInEffect, fmt.Sprintf("fixed in the files; not in effect until restarted (skipped: %s): %s", cs[0].Skipped, strings.Join(steps, "; "))
 	}
 	if n := len(r.StillStale); n > 0 && r.StaleSkipped != "" {
 		var dels []string
@@ -118,22 +129,4 @@ func plural(n int, s string, pl ...string) string {
 		return pl[0]
 	}
 	return s + "s"
-}
-
-// notInEffectUnits is the next step of a run not yet in effect: the skipped
-// restarts of cs, and the ConfigMaps CoreDNS has still to load (cms).
-func notInEffectUnits(cs []Change, cms []string) string {
-	var steps []string
-	for _, c := range cs {
-		if strings.HasSuffix(c.Unit, ".service") {
-			steps = append(steps, "systemctl restart "+c.Unit)
-		} else {
-			steps = append(steps, "restart "+c.Unit)
-		}
-	}
-	var parts []string
-	if len(steps) > 0 {
-		parts = append(parts, fmt.Sprintf("fixed in the files; not in effect until restarted (skipped: %s): %s", cs[0].Skipped, strings.Join(steps, "; ")))
-	}
-	return strings.Join(append(parts, cms...), "; ")
 }
