@@ -13,13 +13,15 @@ type Ownership struct {
 }
 
 // Owner says which controller owns cm, nil when none is known to.
-//   - k3s: its deploy controller applies the packaged manifests
-//     (/var/lib/rancher/k3s/server/manifests/coredns.yaml) with wrangler's
-//     apply, which marks each object with objectset.rio.cattle.io/ annotations
-//     and re-applies the manifest at every server start (k3s v1.34,
-//     pkg/deploy/controller.go; the coredns-custom ConfigMap, whose keys its
-//     Corefile imports from /etc/coredns/custom/, is k3s's way for site
-//     changes: k3s-io/k3s#4397);
+//   - k3s: its deploy controller applies each packaged manifest
+//     (/var/lib/rancher/k3s/server/manifests/coredns.yaml) as an Addon with
+//     wrangler's apply (rancher/wrangler pkg/apply), which marks every object
+//     with objectset.rio.cattle.io/ annotations (applied, id, owner-gvk
+//     "k3s.cattle.io/v1, Kind=Addon", owner-name), and k3s rewrites the
+//     coredns ConfigMap at every server restart; its way for site changes is
+//     the coredns-custom ConfigMap, whose NAME.override and NAME.server keys
+//     its Corefile imports from /etc/coredns/custom/ (k3s-io/k3s#4397,
+//     manifests/coredns.yaml);
 //   - the Kubernetes addon manager's label addonmanager.kubernetes.io/mode:
 //     Reconcile (cluster/addons/addon-manager): it re-applies the object;
 //   - Helm, which RKE2's helm-controller runs for its rke2-coredns HelmChart:
