@@ -31,6 +31,12 @@ type ConfigMap struct {
 	Namespace, Name string
 	ResourceVersion string
 	Data            map[string]string
+	// Labels and Annotations say who owns it (Owner).
+	Labels, Annotations map[string]string
+
+	// obj is the object as read: an update sends it back whole, one key
+	// changed, so every other key, label and annotation stays.
+	obj *corev1.ConfigMap
 }
 
 // ID is "namespace/name".
@@ -160,5 +166,6 @@ var (
 )
 
 func fromAPI(cm *corev1.ConfigMap) *ConfigMap {
-	return &ConfigMap{Namespace: cm.Namespace, Name: cm.Name, ResourceVersion: cm.ResourceVersion, Data: cm.Data}
+	return &ConfigMap{Namespace: cm.Namespace, Name: cm.Name, ResourceVersion: cm.ResourceVersion, Data: cm.Data,
+		Labels: cm.Labels, Annotations: cm.Annotations, obj: cm}
 }

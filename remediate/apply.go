@@ -1,21 +1,18 @@
 package remediate
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net"
-	"net/http"
-	"net/netip"
 	"path"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/unloop/unloop/remediate/cmapply"
 	"github.com/unloop/unloop/remediate/finding"
 	"github.com/unloop/unloop/remediate/node"
+	"github.com/unloop/unloop/remediate/probe"
 	"github.com/unloop/unloop/remediate/trace"
 
 	"github.com/unloop/unloop/hostcfg"
@@ -240,6 +237,10 @@ type run struct {
 }
 
 func (r *run) carryOut(ctx context.Context) error {
+	if step, err := cmapply.Write(ctx, r.env.Root, r.env.ConfigMaps, r.j, r.configMapEdits(), r.env.Logger()); err != nil {
+		r.touched = 0 // the ConfigMaps go first: no file written yet
+		return r.fail(ctx, step, err)
+	}
 	if step, err := r.write(); err != nil {
 		return r.fail(ctx, step, err)
 	}
@@ -460,7 +461,7 @@ func staysActive(ctx context.Context, bus node.Bus, unit string) error {
 func becomesHealthy(ctx context.Context, env node.Env, unit, addr string) error {
 	ask := env.Healthz
 	if ask == nil {
-		ask = HTTPHealthz
+		ask = probe.HTTPHealthz
 	}
 	start := time.Now()
 	last := errors.New("no answer yet")
@@ -491,36 +492,6 @@ func becomesHealthy(ctx context.Context, env node.Env, unit, addr string) error 
 		case <-time.After(25 * time.Millisecond):
 		}
 	}
-}
-
-// HTTPHealthz asks the health endpoint at addr (host:port, kubelet's
-// healthzBindAddress:healthzPort) for /healthz: ok is a 200 with "ok". An
-// address bound to every interface is asked on loopback.
-func HTTPHealthz(ctx context.Context, addr string) error {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return fmt.Errorf("healthz address %q: %w", addr, err)
-	}
-	if ip, err := netip.ParseAddr(host); err == nil && ip.IsUnspecified() {
-		host = "127.0.0.1"
-		if ip.Is6() {
-			host = "::1"
-		}
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+net.JoinHostPort(host, port)+"/healthz", nil)
-	if err != nil {
-		return err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-	if resp.StatusCode != http.StatusOK || strings.TrimSpace(string(body)) != "ok" {
-		return fmt.Errorf("%s: %q", resp.Status, bytes.TrimSpace(body))
-	}
-	return nil
 }
 
 // restartAll restarts the units a rollback put back the files of. It is
@@ -603,6 +574,7 @@ func Rollback(ctx context.Context, env node.Env, opts node.Options, id string, f
 		return nil, err
 	}
 	res := &RollbackResult{Run: j}
+	cmapply.Restorer(ctx, env.ConfigMaps, j)
 	if j.State == journal.RunRolledBack {
 		return res, fmt.Errorf("nothing to roll back: run %s was %w", j.ID, ErrRolledBack)
 	}

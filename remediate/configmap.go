@@ -2,8 +2,10 @@ package remediate
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/unloop/unloop/kubeapi"
+	"github.com/unloop/unloop/remediate/cmapply"
 	"github.com/unloop/unloop/remediate/node"
 )
 
@@ -13,7 +15,8 @@ const KindConfigMap = "configmap"
 
 // configMap plans the edit of cm's key: the diff, and the kubectl command
 // that makes exactly that edit, for a user without unloop's credentials.
-func (p *planner) configMap(cm *kubeapi.ConfigMap, key, reason string, edit func(old []byte) ([]byte, error)) error {
+// reload says whether the Corefile has CoreDNS's reload plugin.
+func (p *planner) configMap(cm *kubeapi.ConfigMap, key, reason string, reload bool, edit func(old []byte) ([]byte, error)) error {
 	path := node.APICorefilePath(cm.ID(), key)
 	old := []byte(cm.Data[key])
 	after, err := edit(old)
@@ -27,20 +30,37 @@ func (p *planner) configMap(cm *kubeapi.ConfigMap, key, reason string, edit func
 	if err != nil {
 		return err
 	}
-	p.other = append(p.other, Change{Kind: KindConfigMap, Path: path, Action: "modify", Strategy: node.StrategyCorefile, Reason: reason,
+	c := Change{Kind: KindConfigMap, Path: path, Action: "modify", Strategy: node.StrategyCorefile, Reason: reason,
 		ConfigMap: cm.ID(), Key: key, ResourceVersion: cm.ResourceVersion,
-		Diff: unifiedDiff(path, old, after), After: after, Command: cmd,
-		Skipped: "left to you: unloop plans ConfigMap edits, and does not write them through the API yet", SkipReason: SkipLeftToUser})
+		Diff: unifiedDiff(path, old, after), After: after, Command: cmd, cm: cm, pending: cmapply.Pending(cm, reload)}
+	if o := kubeapi.Owner(cm); o != nil {
+		// The owner would put its own version back (k3s re-applies its
+		// manifest, Helm its chart): the fix belongs in its override.
+		c.Skipped = "left to you: " + o.Why + "; the fix belongs in " + o.Override
+		c.SkipReason = SkipLeftToUser
+	}
+	p.other = append(p.other, c)
 	return nil
 }
 
-// configMapRefusal: apply does not write ConfigMaps yet, and a run that
-// fixed only the node's files would leave this loop while saying it is done.
+// configMapRefusal: a ConfigMap that a controller owns is not edited; apply
+// refuses before changing anything and prints the owner's override.
 func configMapRefusal(pl *Plan) error {
 	for _, c := range pl.Changes {
-		if c.Kind == KindConfigMap {
-			return fmt.Errorf("the fix of ConfigMap %s, data.%s is made through the API, which apply does not write yet: run `%s`; nothing was changed", c.ConfigMap, c.Key, c.Command)
+		if c.Kind == KindConfigMap && c.Skipped != "" {
+			return fmt.Errorf("ConfigMap %s is not unloop's to edit: %s; nothing was changed", c.ConfigMap, strings.TrimPrefix(c.Skipped, "left to you: "))
 		}
 	}
 	return nil
+}
+
+// configMapEdits are the plan's ConfigMap changes, for cmapply.
+func (r *run) configMapEdits() []cmapply.Edit {
+	var out []cmapply.Edit
+	for _, c := range r.res.Plan.Changes {
+		if c.Kind == KindConfigMap {
+			out = append(out, cmapply.Edit{Path: c.Path, CM: c.cm, Key: c.Key, After: c.After})
+		}
+	}
+	return out
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/unloop/unloop/hostcfg"
 	"github.com/unloop/unloop/hostcfg/resolvconf"
+	"github.com/unloop/unloop/remediate/cmapply"
 	"github.com/unloop/unloop/remediate/journal"
 	"github.com/unloop/unloop/remediate/node"
 	"github.com/unloop/unloop/systemd"
@@ -35,6 +36,7 @@ func recoverCrashed(ctx context.Context, env node.Env, opts node.Options) error 
 		return nil
 	}
 	env.Logger().Warn("the last run did not finish: rolling it back first", "run", j.ID)
+	cmapply.Restorer(ctx, env.ConfigMaps, j)
 	results, err := j.Rollback(env.Root, false)
 	if errors.Is(err, journal.ErrConflict) {
 		for _, r := range results {

@@ -260,7 +260,7 @@ func NewApplyDocument(res *Result, err error) ApplyDocument {
 // NewRollbackDocument is the document of a rollback.
 func NewRollbackDocument(res *RollbackResult) RollbackDocument {
 	j := res.Run
-	d := RollbackDocument{Version: DocumentVersion, Run: j.ID, State: string(j.State), PathsCount: len(j.Snapshots),
+	d := RollbackDocument{Version: DocumentVersion, Run: j.ID, State: string(j.State), PathsCount: len(j.Paths()),
 		UnitsRestarted: node.OrEmpty(j.Units), Results: node.OrEmpty(res.Paths)}
 	for _, p := range res.Paths {
 		switch p.Result {

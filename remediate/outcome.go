@@ -68,14 +68,15 @@ func (pl *Plan) Blocked() bool { return len(pl.blocking()) > 0 }
 
 // notInEffect are the restarts the run skipped while what runs still reads
 // the old files: a unit that is not running reads the new file when it
-// starts, and CoreDNS's reload plugin picks it up by itself.
+// starts, and CoreDNS's reload plugin picks it up by itself. A ConfigMap
+// updated is not in effect either: apply does not see CoreDNS load it.
 func (r *Result) notInEffect() []Change {
 	var out []Change
 	if r.Run == "" {
 		return nil
 	}
 	for _, c := range r.Plan.Changes {
-		if c.Kind == KindUnit && c.Skipped != "" && c.Skipped != "not running" && !strings.HasPrefix(c.Skipped, "not needed") {
+		if c.Kind == KindUnit && c.Skipped != "" && c.Skipped != "not running" && !strings.HasPrefix(c.Skipped, "not needed") || c.Kind == KindConfigMap && c.Skipped == "" {
 			out = append(out, c)
 		}
 	}
@@ -92,11 +93,16 @@ func (r *Result) Outcome() (Outcome, string) {
 	if cs := r.notInEffect(); len(cs) > 0 {
 		var steps []string
 		for _, c := range cs {
-			if strings.HasSuffix(c.Unit, ".service") {
+			if c.Kind == KindConfigMap {
+				steps = append(steps, c.pending)
+			} else if strings.HasSuffix(c.Unit, ".service") {
 				steps = append(steps, "systemctl restart "+c.Unit)
 			} else {
 				steps = append(steps, "restart "+c.Unit)
 			}
+		}
+		if cs[0].Kind == KindConfigMap {
+			return OutcomeNotInEffect, strings.Join(steps, "; ")
 		}
 		return OutcomeNotInEffect, fmt.Sprintf("fixed in the files; not in effect until restarted (skipped: %s): %s", cs[0].Skipped, strings.Join(steps, "; "))
 	}

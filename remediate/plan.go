@@ -3,6 +3,7 @@ package remediate
 import (
 	"net/netip"
 
+	"github.com/unloop/unloop/kubeapi"
 	"github.com/unloop/unloop/remediate/finding"
 	"github.com/unloop/unloop/remediate/node"
 	dnsprobe "github.com/unloop/unloop/remediate/probe"
@@ -71,6 +72,10 @@ type Change struct {
 	// A ConfigMap's key (KindConfigMap): "namespace/name", the key, the
 	// version the plan read, and the kubectl command that makes the change.
 	ConfigMap, Key, ResourceVersion, Command string
+	// cm is the ConfigMap as read, which apply updates; pending says when
+	// CoreDNS loads it once updated (cmapply.Pending).
+	cm      *kubeapi.ConfigMap
+	pending string
 }
 
 // Plan is what apply would do, as data; PlanDocument is how it is printed.

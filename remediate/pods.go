@@ -4,6 +4,7 @@ import (
 	"strings"
 
 	"github.com/unloop/unloop/remediate/node"
+	"github.com/unloop/unloop/remediate/probe"
 	"github.com/unloop/unloop/remediate/trace"
 
 	"context"
@@ -62,7 +63,7 @@ func recreateChange(ctx context.Context, env node.Env, opts node.Options, n *nod
 func kubeletRuns(ctx context.Context, env node.Env, n *node.Node) string {
 	ask := env.Healthz
 	if ask == nil {
-		ask = HTTPHealthz
+		ask = probe.HTTPHealthz
 	}
 	return pods.KubeletRuns(ctx, env.Bus, pods.Kubelet{Unit: n.Kubelet.Unit, Healthz: n.Kubelet.Healthz, Ask: ask})
 }

@@ -79,7 +79,7 @@ func planCorefile(_ context.Context, p *planner, fs []node.Finding) error {
 			return out, nil
 		}
 		if cf.Source != nil && cf.Source.API {
-			if err := p.configMap(n.ConfigMaps[path], cf.Source.Key, corefileReason, splice); err != nil {
+			if err := p.configMap(n.ConfigMaps[path], cf.Source.Key, corefileReason, !noReload, splice); err != nil {
 				return err
 			}
 			continue

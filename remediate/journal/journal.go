@@ -85,9 +85,19 @@ type Journal struct {
 	Left []Left `json:"left,omitempty"`
 	// Refused are the paths the last rollback left alone (state conflict).
 	Refused []string `json:"refused,omitempty"`
+	// ConfigMaps are the ConfigMap keys the run changes through the API,
+	// written after every file (an addition to version 2: older manifests
+	// have none).
+	ConfigMaps []ConfigMap `json:"configmaps,omitempty"`
 
 	root *hostcfg.Root
+	// restoreCM restores ConfigMaps entries (SetConfigMapRestorer).
+	restoreCM RestoreConfigMap
 }
+
+// SetConfigMapRestorer says how rollback reaches the API server for the
+// run's ConfigMaps; without it, such an entry fails to roll back.
+func (j *Journal) SetConfigMapRestorer(f RestoreConfigMap) { j.restoreCM = f }
 
 // Left is what a run put at a path: nothing, a link, or a file by its bytes
 // hash (the bytes themselves would double the manifest).
@@ -528,6 +538,19 @@ func (j *Journal) rollbackFirst(r *hostcfg.Root, n int, force bool) ([]PathResul
 	var errs []error
 	var results []PathResult
 	var refused []string
+	// The ConfigMaps were written last: they go back first. One the run
+	// never wrote (a write that failed earlier) is unchanged, the restorer
+	// decides it by the versions.
+	for i := range slices.Backward(j.ConfigMaps) {
+		res := j.restoreConfigMap(&j.ConfigMaps[i], force)
+		switch res.Result {
+		case PathFailed:
+			errs = append(errs, res.err)
+		case PathRefused:
+			refused = append(refused, res.Path)
+		}
+		results = append(results, res)
+	}
 	for _, s := range slices.Backward(j.Snapshots[:n]) {
 		res := j.restore(r, s, force)
 		if Crashpoint != nil {
@@ -655,6 +678,9 @@ func (j *Journal) Paths() []string {
 	var out []string
 	for _, s := range j.Snapshots {
 		out = append(out, s.Path)
+	}
+	for _, c := range j.ConfigMaps {
+		out = append(out, c.Path)
 	}
 	return out
 }

@@ -99,7 +99,7 @@ type Env struct {
 	// BusNote says why Bus is nil ("offline", "no system bus: ..."); reported.
 	BusNote string
 	// Healthz asks a restarted daemon's health endpoint at addr whether it
-	// is ok; nil: HTTPHealthz.
+	// is ok; nil: probe.HTTPHealthz.
 	Healthz func(ctx context.Context, addr string) error
 	// Runtime connects to the container runtime's CRI endpoint under the
 	// root; nil: no runtime is asked. Called online only; an error wrapping

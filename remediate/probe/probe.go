@@ -1,5 +1,6 @@
 // Package probe asks a DNS server one question, to tell whether it answers
-// from this node (an upstream candidate, k3s's fallback server).
+// from this node (an upstream candidate, k3s's fallback server), and a
+// restarted unit's health endpoint (kubelet's /healthz) whether it is ok.
 package probe
 
 import (

@@ -175,6 +175,13 @@ func (c *Cluster) Shell(t testing.TB, stdin, line string) (string, error) {
 	return out.String(), err
 }
 
+// KubectlLine is a shell command line that runs the real kubectl as the
+// admin from anywhere (no PATH or KUBECONFIG needed): for a hook another
+// program runs.
+func (c *Cluster) KubectlLine(args ...string) string {
+	return shellJoin(append([]string{filepath.Join(c.bin, "kubectl"), "--kubeconfig", c.Kubeconfig, "--cache-dir", filepath.Join(c.dir, "kubectl-cache")}, args...))
+}
+
 func shellJoin(args []string) string {
 	var q []string
 	for _, a := range args {

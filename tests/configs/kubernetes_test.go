@@ -11,6 +11,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	sigsjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
 
@@ -30,6 +31,13 @@ func decodeDaemonSet(data []byte) (*appsv1.DaemonSet, error) {
 		j, err := yaml.YAMLToJSONStrict([]byte(doc))
 		if err != nil {
 			return nil, fmt.Errorf("document %d: %w", i+1, err)
+		}
+		var meta metav1.TypeMeta
+		if err := json.Unmarshal(j, &meta); err != nil {
+			return nil, fmt.Errorf("document %d: %w", i+1, err)
+		}
+		if meta.Kind != "DaemonSet" {
+			continue // the DaemonSet's RBAC (tests/cluster applies it)
 		}
 		var ds appsv1.DaemonSet
 		strict, err := sigsjson.UnmarshalStrict(j, &ds)

@@ -126,6 +126,8 @@ content is kept, the diff --force would apply is shown, and the run is marked co
 --force restores such paths too. A block unloop spliced into someone else's file is
 taken out by its markers, keeping the rest, while it holds what unloop wrote (its
 markers carry a hash of it); once edited it is the owner's, and refused like any edit.
+A ConfigMap's Corefile the run changed through the Kubernetes API (--kubeconfig) is
+restored the same way, only while the ConfigMap is still at the version unloop wrote.
 A run rolled back already is refused. SIGHUP (a dropped SSH session) is ignored until
 the rollback is done. 'unloop runs' lists the runs.
 

@@ -14,7 +14,7 @@ var (
 	// Ansible role's unloop_args), and the plan is what apply would do.
 	applySettings    = append([]string{"root", "config", "output", "strategy", "upstream", "node-local-dns", "local-ip", "dns-upstreams", "dns-server-namespace", "dns-server-label", "dns-server-name-prefix", "corefile", "runtime-endpoint", "kubeconfig", "offline", "no-restart", "no-recreate-pods", "no-verify", "keep-runs"}, logSettings...)
 	planSettings     = applySettings
-	rollbackSettings = append([]string{"root", "config", "output", "offline", "no-restart"}, logSettings...)
+	rollbackSettings = append([]string{"root", "config", "output", "kubeconfig", "offline", "no-restart"}, logSettings...)
 	runsSettings     = append([]string{"root", "config", "output"}, logSettings...)
 )
 

@@ -553,9 +553,19 @@ func planSummary(d remediate.PlanDocument) string {
 	if pods > 0 {
 		s += fmt.Sprintf(", %d %s to recreate", pods, Plural(pods, "pod"))
 	}
-	// apply does not write ConfigMaps yet (it refuses): the user does.
-	if n := countKind(d, remediate.KindConfigMap); n > 0 {
-		s += fmt.Sprintf(", %d %s to change with the kubectl %s shown (apply refuses)", n, Plural(n, "ConfigMap"), Plural(n, "command"))
+	// apply writes ConfigMaps through the API; one a controller owns it
+	// refuses (the user writes the owner's override).
+	owned := 0
+	for _, c := range d.Changes {
+		if c.Kind == remediate.KindConfigMap && c.Skipped != nil {
+			owned++
+		}
+	}
+	if n := countKind(d, remediate.KindConfigMap) - owned; n > 0 {
+		s += fmt.Sprintf(", %d %s to change through the API (or with the kubectl %s shown)", n, Plural(n, "ConfigMap"), Plural(n, "command"))
+	}
+	if owned > 0 {
+		s += fmt.Sprintf(", %d %s owned by a controller (apply refuses)", owned, Plural(owned, "ConfigMap"))
 	}
 	return s + "."
 }

@@ -42,9 +42,9 @@ func Runs(w io.Writer, format string, js []*journal.Journal) error {
 func newRunDoc(j *journal.Journal) runDoc {
 	r := runDoc{ID: j.ID, Created: j.Created.UTC(), State: string(j.State),
 		Strategies: append([]string{}, j.Strategies...), Paths: []string{}, Units: append([]string{}, j.Units...)}
-	for _, s := range j.Snapshots {
-		r.Paths = append(r.Paths, s.Path)
-	}
+	// A ConfigMap key a run changed through the API is listed by its path
+	// (configmap/NAMESPACE/NAME/KEY), after the files.
+	r.Paths = append(r.Paths, j.Paths()...)
 	return r
 }
 
