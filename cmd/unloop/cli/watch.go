@@ -8,6 +8,7 @@ import (
 	"maps"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -114,6 +115,7 @@ type watcher struct {
 	checks     map[string]float64
 	runs       []*journal.Journal
 	hold       *hold // what the last run left, and an apply held back
+	looping    func(netip.Addr) bool
 }
 
 // watchedPaths are what watch watches: the paths every source reads
@@ -143,6 +145,7 @@ func runWatch(ctx context.Context, ss *session, wf watchFlags) error {
 		return err
 	}
 	wt.hold = &hold{tree: tree, paths: watchedPaths(nil)}
+	wt.looping = loopingAddr(ss.Config.Opts)
 	wt.up, wt.folders = true, iw.Watches()
 
 	if wf.listen != "" {
@@ -299,10 +302,23 @@ func (wt *watcher) watchFailed(err error) error {
 func (wt *watcher) onChange(sched *watch.Schedule, paths []string, folders int) {
 	now := time.Now()
 	before := sched.Gap()
-	sched.Changed(now)
-	wt.changed(paths, now, folders, sched.Gap())
 	log := wt.ss.log
 	log.Debug("changed", "paths", paths)
+	// The quick look reads the files only when it can matter: while
+	// checks back off from a rewrite loop, every change waits the gap.
+	quick := false
+	if before == 0 && wt.hold != nil && wt.looping != nil {
+		if p, line, a := loopingChange(wt.hold.tree, wt.looping, paths); p != "" {
+			quick = true
+			log.Debug("a looping address written: checking after "+sched.Quick.String(), "path", p, "line", line, "addr", a.String())
+		}
+	}
+	if quick {
+		sched.Looping(now)
+	} else {
+		sched.Changed(now)
+	}
+	wt.changed(paths, now, folders, sched.Gap())
 	if gap := sched.Gap(); gap > 0 && before == 0 {
 		log.Warn("a watched file is rewritten in a loop: checking at most every "+gap.String()+", up to once a minute", "paths", paths)
 	} else if gap == 0 && before > 0 {
@@ -357,6 +373,9 @@ func (wt *watcher) check(ctx context.Context, trigger string) *node.Report {
 			failed = err.Error()
 		} else {
 			wrote = res != nil && res.Run != ""
+			if after := afterApply(ctx, env, c.Opts, res); after != nil {
+				rep = after
+			}
 		}
 	} else {
 		r, _, err := remediate.Check(ctx, env, c.Opts)
