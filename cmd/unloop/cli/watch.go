@@ -25,6 +25,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/unloop/unloop/cmd/unloop/render"
+	"github.com/unloop/unloop/cmd/unloop/settings"
 	"github.com/unloop/unloop/hostcfg"
 	"github.com/unloop/unloop/hostcfg/watch"
 	"github.com/unloop/unloop/remediate"
@@ -359,24 +360,7 @@ func (wt *watcher) check(ctx context.Context, trigger string) *node.Report {
 	var rep *node.Report
 	wrote, failed := false, ""
 	if apply {
-		res, err := applyNode(ctx, env, &c)
-		if res != nil {
-			if rerr := render.Apply(ss.out, ss.Output, res, err); rerr != nil {
-				ss.log.Warn("could not print the result", "err", rerr)
-			}
-			if res.Plan != nil {
-				rep = res.Plan.Report
-			}
-		}
-		if err != nil {
-			ss.log.Error("apply failed", "err", err)
-			failed = err.Error()
-		} else {
-			wrote = res != nil && res.Run != ""
-			if after := afterApply(ctx, env, c.Opts, res); after != nil {
-				rep = after
-			}
-		}
+		rep, wrote, failed = wt.apply(ctx, env, &c)
 	} else {
 		r, _, err := remediate.Check(ctx, env, c.Opts)
 		if err != nil {
@@ -422,6 +406,30 @@ func (wt *watcher) check(ctx context.Context, trigger string) *node.Report {
 		}
 	}
 	return rep
+}
+
+// apply runs one apply and prints its result. rep is what the node holds
+// after it (the plan's report when nothing went through); wrote, that it
+// changed the node; failed, why it failed ("" if it did not).
+func (wt *watcher) apply(ctx context.Context, env node.Env, c *settings.Config) (rep *node.Report, wrote bool, failed string) {
+	ss := wt.ss
+	res, err := applyNode(ctx, env, c)
+	if res != nil {
+		if rerr := render.Apply(ss.out, ss.Output, res, err); rerr != nil {
+			ss.log.Warn("could not print the result", "err", rerr)
+		}
+		if res.Plan != nil {
+			rep = res.Plan.Report
+		}
+	}
+	if err != nil {
+		ss.log.Error("apply failed", "err", err)
+		return rep, false, err.Error()
+	}
+	if after := afterApply(ctx, env, c.Opts, res); after != nil {
+		rep = after
+	}
+	return rep, res != nil && res.Run != "", ""
 }
 
 // healthy says whether the watch is as it should be, and why not.
