@@ -62,8 +62,11 @@ other bytes, mode, owner or flags than the last check left: watch's own writes a
 rollbacks start no check. An apply that failed is not tried again until one of its inputs
 changes; meanwhile watch only checks, and says why.
 
-Changes are debounced (--debounce). A file rewritten in a loop is reported and backs the
-checks off, up to one a minute: watch never spins. It serves Prometheus metrics on
+Changes are debounced (--debounce). A change that writes a looping address (a
+node-local-dns address, a --local-ip, a loopback such as 127.0.0.53) on a line naming DNS
+servers is checked after 50 ms instead: a renew putting the loop back is fixed before a
+pod can start with it. A file rewritten in a loop is reported and backs the checks off,
+up to one a minute, whatever it holds: watch never spins. It serves Prometheus metrics on
 /metrics and its health on /healthz at --listen: ok while its watches are in place and
 the last check finished within its interval. ` + listenHelp + ` On SIGTERM it stops; an apply in progress
 ends all or nothing (a step cut short is rolled back).
@@ -82,7 +85,7 @@ Each check's result is printed as check (or apply) prints it.
 	f.BoolVar(&wf.apply, "apply", false, "apply what a check finds, as unloop apply does (under its lock and journal)")
 	f.StringVar(&wf.listen, "listen", defaultListen, "`ADDRESS` to serve /metrics and /healthz on (empty: none)")
 	f.StringVar(&wf.textfile, "textfile", "", "also write the metrics to this file after each check, atomically (node_exporter's textfile collector)")
-	f.DurationVar(&wf.debounce, "debounce", 500*time.Millisecond, "wait this long after a change before checking, so a burst of writes is one check")
+	f.DurationVar(&wf.debounce, "debounce", 500*time.Millisecond, "wait this long after a change before checking, so a burst of writes is one check (50 ms, or less, when the change writes a looping address)")
 	f.DurationVar(&wf.interval, "interval", 5*time.Minute, "check at least this often when nothing changes")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		if wf.debounce <= 0 || wf.interval <= 0 {
