@@ -53,6 +53,10 @@ type Result struct {
 	// StaleSkipped says why the stale pods were not recreated (offline,
 	// --no-recreate-pods, no runtime...); "" when apply tried.
 	StaleSkipped string
+	// After is the verification's check, made once the change was in
+	// place: what the node holds after the run (nil when not verified).
+	// The pods it recreated after it are not in it.
+	After *node.Report
 }
 
 // StepError says which step of apply failed; every change was rolled back.
@@ -250,11 +254,12 @@ func (r *run) carryOut(ctx context.Context) error {
 	tr := trace.New(r.env.Logger())
 	if !r.opts.NoVerify {
 		tr.Fact("verify", "run", r.j.ID, "how", "check the node again: no error of the node's own may remain")
-		if err := verifyClean(ctx, r.env, r.opts); err != nil {
+		after, err := verifyClean(ctx, r.env, r.opts)
+		if err != nil {
 			tr.Fact("verify", "run", r.j.ID, "result", "failed: rolling back", "err", err)
 			return r.fail(ctx, "verifying", err)
 		}
-		r.res.Verified = true
+		r.res.Verified, r.res.After = true, after
 		tr.Fact("verify", "run", r.j.ID, "result", "no error remains")
 		crashpoint("verified")
 	} else {
@@ -401,16 +406,17 @@ func missingDirs(root *hostcfg.Root, changes []Change) []string {
 	return out
 }
 
-// verifyClean checks the node again: no error may remain.
-func verifyClean(ctx context.Context, env node.Env, opts node.Options) error {
+// verifyClean checks the node again: no error may remain. It returns the
+// check's report.
+func verifyClean(ctx context.Context, env node.Env, opts node.Options) (*node.Report, error) {
 	rep, _, err := Check(ctx, env, opts)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if left := remainingErrors(rep); len(left) > 0 {
-		return fmt.Errorf("errors remain after the change: %s", strings.Join(left, ", "))
+		return nil, fmt.Errorf("errors remain after the change: %s", strings.Join(left, ", "))
 	}
-	return nil
+	return rep, nil
 }
 
 // remainingErrors are the errors of rep that a fix must leave none of. A

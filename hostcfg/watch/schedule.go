@@ -8,10 +8,13 @@ import "time"
 // loop), at a growing gap up to MaxGap: more than Burst checks on change
 // within MaxGap double the gap at each check, as systemd's TriggerLimitBurst
 // stops a path unit. The gap closes again once nothing changed for MaxGap.
+// A change that puts a looping address in a file (Looping) is checked
+// after Quick instead: a DHCP renew that writes node-local-dns's address
+// back is the window in which a new pod gets the loop.
 // It is a plain value with the time passed in, so tests step through it.
 type Schedule struct {
-	Debounce, Interval, MaxGap time.Duration
-	Burst                      int
+	Debounce, Quick, Interval, MaxGap time.Duration
+	Burst                             int
 
 	pending    bool
 	due        time.Time
@@ -22,10 +25,17 @@ type Schedule struct {
 	gap        time.Duration
 }
 
-// NewSchedule is the watch's default: 500 ms debounce, up to one check a
-// minute, 10 checks on change a minute before backing off.
+// QuickDebounce is the debounce of a change that carries a looping
+// address: long enough for a writer's truncate and writes (and the rename
+// of an atomic rewrite, which dhclient-script and systemd-resolved do) to
+// land together, short against the debounce of ordinary churn.
+const QuickDebounce = 50 * time.Millisecond
+
+// NewSchedule is the watch's default: debounce (500 ms in watch's flag),
+// QuickDebounce for a looping change (never more than debounce), up to one
+// check a minute, 10 checks on change a minute before backing off.
 func NewSchedule(debounce, interval time.Duration) *Schedule {
-	return &Schedule{Debounce: debounce, Interval: interval, MaxGap: time.Minute, Burst: 10}
+	return &Schedule{Debounce: debounce, Quick: min(QuickDebounce, debounce), Interval: interval, MaxGap: time.Minute, Burst: 10}
 }
 
 // Changed records a change seen at now.
@@ -45,6 +55,19 @@ func (s *Schedule) Changed(now time.Time) {
 	s.due = now.Add(s.Debounce)
 	if next := s.lastByChg.Add(s.gap); s.gap > 0 && next.After(s.due) {
 		s.due = next
+	}
+}
+
+// Looping records a change seen at now that put a looping address in a
+// file: the check is due Quick after it, or sooner if it was due already,
+// so later writes of the same burst are in it too. While checks back off
+// from a rewrite loop the gap holds as for any change: a file rewritten in
+// a loop with a looping address in it is checked no more often than one
+// without, and at most Burst quick checks come before the back-off.
+func (s *Schedule) Looping(now time.Time) {
+	s.Changed(now)
+	if q := now.Add(s.Quick); s.gap == 0 && q.Before(s.due) {
+		s.due = q
 	}
 }
 

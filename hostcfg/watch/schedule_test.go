@@ -98,3 +98,49 @@ func TestScheduleBurstIsNotThrottled(t *testing.T) {
 		t.Error("no back-off at the 11th change within a minute")
 	}
 }
+
+// A looping write is checked Quick after it; the writes of the same burst,
+// looping or not, are in that one check; an ordinary change before it is
+// pulled in with it.
+func TestScheduleLoopingIsQuickAndCoalesces(t *testing.T) {
+	s := NewSchedule(500*time.Millisecond, 5*time.Minute)
+	s.Started(t0)
+	at := t0.Add(time.Second)
+	s.Looping(at)
+	for _, d := range []time.Duration{5, 20, 45} {
+		s.Looping(at.Add(d * time.Millisecond))
+		s.Changed(at.Add(d * time.Millisecond))
+	}
+	if got := s.Next(at); !got.Equal(at.Add(QuickDebounce)) {
+		t.Fatalf("a burst of looping writes: check due at %v, want %v", got, at.Add(QuickDebounce))
+	}
+	if !s.Started(s.Next(at)) {
+		t.Fatal("the check due for the burst does not say so")
+	}
+	if got := s.Next(at.Add(QuickDebounce)); !got.Equal(at.Add(QuickDebounce + 5*time.Minute)) {
+		t.Errorf("after the burst's one check, next due at %v, want an interval later", got)
+	}
+
+	// Churn first (due after the debounce), then a looping write: the
+	// looping one pulls the check in, and it is one check for both.
+	at = t0.Add(time.Minute)
+	s.Changed(at)
+	s.Looping(at.Add(100 * time.Millisecond))
+	if got := s.Next(at); !got.Equal(at.Add(100*time.Millisecond + QuickDebounce)) {
+		t.Errorf("churn then a looping write: due at %v, want %v", got, at.Add(100*time.Millisecond+QuickDebounce))
+	}
+	// A looping write never puts the check later than it was due.
+	s.Looping(at.Add(140 * time.Millisecond))
+	if got := s.Next(at); !got.Equal(at.Add(100*time.Millisecond + QuickDebounce)) {
+		t.Errorf("a later looping write moved the check to %v", got)
+	}
+}
+
+// The quick debounce is never longer than the one asked for.
+func TestScheduleQuickNoLongerThanDebounce(t *testing.T) {
+	s := NewSchedule(10*time.Millisecond, time.Minute)
+	s.Looping(t0)
+	if got := s.Next(t0); !got.Equal(t0.Add(10 * time.Millisecond)) {
+		t.Errorf("--debounce 10ms, a looping write due at %v, want after 10ms", got)
+	}
+}

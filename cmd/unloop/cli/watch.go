@@ -8,6 +8,7 @@ import (
 	"maps"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -24,6 +25,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/unloop/unloop/cmd/unloop/render"
+	"github.com/unloop/unloop/cmd/unloop/settings"
 	"github.com/unloop/unloop/hostcfg"
 	"github.com/unloop/unloop/hostcfg/watch"
 	"github.com/unloop/unloop/remediate"
@@ -60,8 +62,11 @@ other bytes, mode, owner or flags than the last check left: watch's own writes a
 rollbacks start no check. An apply that failed is not tried again until one of its inputs
 changes; meanwhile watch only checks, and says why.
 
-Changes are debounced (--debounce). A file rewritten in a loop is reported and backs the
-checks off, up to one a minute: watch never spins. It serves Prometheus metrics on
+Changes are debounced (--debounce). A change that writes a looping address (a
+node-local-dns address, a --local-ip, a loopback such as 127.0.0.53) on a line naming DNS
+servers is checked after 50 ms instead: a renew putting the loop back is fixed before a
+pod can start with it. A file rewritten in a loop is reported and backs the checks off,
+up to one a minute, whatever it holds: watch never spins. It serves Prometheus metrics on
 /metrics and its health on /healthz at --listen: ok while its watches are in place and
 the last check finished within its interval. ` + listenHelp + ` On SIGTERM it stops; an apply in progress
 ends all or nothing (a step cut short is rolled back).
@@ -80,7 +85,7 @@ Each check's result is printed as check (or apply) prints it.
 	f.BoolVar(&wf.apply, "apply", false, "apply what a check finds, as unloop apply does (under its lock and journal)")
 	f.StringVar(&wf.listen, "listen", defaultListen, "`ADDRESS` to serve /metrics and /healthz on (empty: none)")
 	f.StringVar(&wf.textfile, "textfile", "", "also write the metrics to this file after each check, atomically (node_exporter's textfile collector)")
-	f.DurationVar(&wf.debounce, "debounce", 500*time.Millisecond, "wait this long after a change before checking, so a burst of writes is one check")
+	f.DurationVar(&wf.debounce, "debounce", 500*time.Millisecond, "wait this long after a change before checking, so a burst of writes is one check (50 ms, or less, when the change writes a looping address)")
 	f.DurationVar(&wf.interval, "interval", 5*time.Minute, "check at least this often when nothing changes")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		if wf.debounce <= 0 || wf.interval <= 0 {
@@ -114,6 +119,7 @@ type watcher struct {
 	checks     map[string]float64
 	runs       []*journal.Journal
 	hold       *hold // what the last run left, and an apply held back
+	looping    func(netip.Addr) bool
 }
 
 // watchedPaths are what watch watches: the paths every source reads
@@ -143,6 +149,7 @@ func runWatch(ctx context.Context, ss *session, wf watchFlags) error {
 		return err
 	}
 	wt.hold = &hold{tree: tree, paths: watchedPaths(nil)}
+	wt.looping = loopingAddr(ss.Config.Opts)
 	wt.up, wt.folders = true, iw.Watches()
 
 	if wf.listen != "" {
@@ -299,10 +306,23 @@ func (wt *watcher) watchFailed(err error) error {
 func (wt *watcher) onChange(sched *watch.Schedule, paths []string, folders int) {
 	now := time.Now()
 	before := sched.Gap()
-	sched.Changed(now)
-	wt.changed(paths, now, folders, sched.Gap())
 	log := wt.ss.log
 	log.Debug("changed", "paths", paths)
+	// The quick look reads the files only when it can matter: while
+	// checks back off from a rewrite loop, every change waits the gap.
+	quick := false
+	if before == 0 && wt.hold != nil && wt.looping != nil {
+		if p, line, a := loopingChange(wt.hold.tree, wt.looping, paths); p != "" {
+			quick = true
+			log.Debug("a looping address written: checking after "+sched.Quick.String(), "path", p, "line", line, "addr", a.String())
+		}
+	}
+	if quick {
+		sched.Looping(now)
+	} else {
+		sched.Changed(now)
+	}
+	wt.changed(paths, now, folders, sched.Gap())
 	if gap := sched.Gap(); gap > 0 && before == 0 {
 		log.Warn("a watched file is rewritten in a loop: checking at most every "+gap.String()+", up to once a minute", "paths", paths)
 	} else if gap == 0 && before > 0 {
@@ -343,21 +363,7 @@ func (wt *watcher) check(ctx context.Context, trigger string) *node.Report {
 	var rep *node.Report
 	wrote, failed := false, ""
 	if apply {
-		res, err := applyNode(ctx, env, &c)
-		if res != nil {
-			if rerr := render.Apply(ss.out, ss.Output, res, err); rerr != nil {
-				ss.log.Warn("could not print the result", "err", rerr)
-			}
-			if res.Plan != nil {
-				rep = res.Plan.Report
-			}
-		}
-		if err != nil {
-			ss.log.Error("apply failed", "err", err)
-			failed = err.Error()
-		} else {
-			wrote = res != nil && res.Run != ""
-		}
+		rep, wrote, failed = wt.apply(ctx, env, &c)
 	} else {
 		r, _, err := remediate.Check(ctx, env, c.Opts)
 		if err != nil {
@@ -403,6 +409,30 @@ func (wt *watcher) check(ctx context.Context, trigger string) *node.Report {
 		}
 	}
 	return rep
+}
+
+// apply runs one apply and prints its result. rep is what the node holds
+// after it (the plan's report when nothing went through); wrote, that it
+// changed the node; failed, why it failed ("" if it did not).
+func (wt *watcher) apply(ctx context.Context, env node.Env, c *settings.Config) (rep *node.Report, wrote bool, failed string) {
+	ss := wt.ss
+	res, err := applyNode(ctx, env, c)
+	if res != nil {
+		if rerr := render.Apply(ss.out, ss.Output, res, err); rerr != nil {
+			ss.log.Warn("could not print the result", "err", rerr)
+		}
+		if res.Plan != nil {
+			rep = res.Plan.Report
+		}
+	}
+	if err != nil {
+		ss.log.Error("apply failed", "err", err)
+		return rep, false, err.Error()
+	}
+	if after := afterApply(ctx, env, c.Opts, res); after != nil {
+		rep = after
+	}
+	return rep, res != nil && res.Run != "", ""
 }
 
 // healthy says whether the watch is as it should be, and why not.
