@@ -76,7 +76,7 @@ func (r *Result) notInEffect() []Change {
 		return nil
 	}
 	for _, c := range r.Plan.Changes {
-		if c.Kind == KindUnit && c.Skipped != "" && c.Skipped != "not running" && !strings.HasPrefix(c.Skipped, "not needed") || c.Kind == KindConfigMap && c.Skipped == "" {
+		if c.Kind == KindUnit && c.Skipped != "" && c.SkipReason != SkipNotRunning && c.SkipReason != SkipNotNeeded || c.Kind == KindConfigMap && c.Skipped == "" {
 			out = append(out, c)
 		}
 	}
@@ -87,7 +87,7 @@ func (r *Result) notInEffect() []Change {
 // words, for the user.
 func (r *Result) Outcome() (Outcome, string) {
 	if n := len(r.Plan.Left()); n > 0 {
-		return OutcomeLoopsLeft, fmt.Sprintf("the node's own loops are fixed; %d %s in DNS server pods' inputs %s left for you, listed with %s fix (unloop never edits the cluster's ConfigMaps)",
+		return OutcomeLoopsLeft, fmt.Sprintf("the node's own loops are fixed; %d %s in DNS server pods' inputs %s left for you, listed with %s fix (a pod's mounted copy is not edited: with credentials, --kubeconfig, unloop fixes a Corefile in its ConfigMap through the API)",
 			n, plural(n, "problem"), plural(n, "is", "are"), plural(n, "its", "their"))
 	}
 	if cs := r.notInEffect(); len(cs) > 0 {
