@@ -22,6 +22,7 @@ import (
 	"strings"
 
 	"github.com/unloop/unloop/hostcfg"
+	"github.com/unloop/unloop/hostcfg/internal/conffile"
 	"github.com/unloop/unloop/hostcfg/resolvconf"
 )
 
@@ -144,11 +145,15 @@ func lastAssignment(r *hostcfg.Root, file string, names ...string) (hostcfg.Sett
 	if err != nil || !ok {
 		return hostcfg.Setting{}, false, err
 	}
+	as, err := conffile.Assignments(file, data)
+	if err != nil {
+		return hostcfg.Setting{}, false, err
+	}
 	for _, name := range names {
 		var s hostcfg.Setting
-		for i, l := range strings.Split(string(data), "\n") {
-			if v, ok := strings.CutPrefix(strings.TrimSpace(l), name+"="); ok {
-				s = hostcfg.Setting{Value: strings.Trim(strings.TrimSpace(v), `"'`), File: file, Line: i + 1}
+		for _, a := range as {
+			if a.Key == name {
+				s = hostcfg.Setting{Value: a.Value, File: file, Line: a.Line}
 			}
 		}
 		if s.Line != 0 {

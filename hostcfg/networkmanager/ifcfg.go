@@ -22,50 +22,19 @@ func ifcfgKey(key string) (int, bool) {
 	return n, strings.HasPrefix(key, "DNS") && err == nil && n > 0 && !strings.HasPrefix(key, "DNS0")
 }
 
-// ifcfgLine is one KEY=VALUE line of an ifcfg profile.
-type ifcfgLine struct {
-	key, value string
-	line       int
-	start      int // offset of the key in the file
-}
-
-// parseIfcfg reads an ifcfg profile's KEY=VALUE lines as shell assignments:
-// '#' comments, a value in single or double quotes or bare. Lines of any
-// other form are skipped, as ifcfg-rh's shvar.c does.
-func parseIfcfg(p string, data []byte) ([]ifcfgLine, error) {
-	if err := conffile.Check(p, data, conffile.MaxINILine); err != nil {
-		return nil, err
-	}
-	var out []ifcfgLine
-	for i, l := range conffile.Lines(data) {
-		raw := string(data[l.Start:l.End])
-		t := strings.TrimLeftFunc(raw, conffile.IsSpace)
-		key, val, ok := strings.Cut(t, "=")
-		if !ok || t == "" || t[0] == '#' || strings.ContainsFunc(key, conffile.IsSpace) {
-			continue
-		}
-		val = strings.TrimRightFunc(val, conffile.IsSpace)
-		if len(val) >= 2 && (val[0] == '"' || val[0] == '\'') && val[len(val)-1] == val[0] {
-			val = val[1 : len(val)-1]
-		}
-		out = append(out, ifcfgLine{key: key, value: val, line: i + 1, start: l.Start + len(raw) - len(t)})
-	}
-	return out, nil
-}
-
 // ParseIfcfg returns the servers of an ifcfg profile: DNS1, DNS2… in
 // order, read as ifcfg-rh reads them, up to the first number missing
 // (make_ip4_setting in src/settings/plugins/ifcfg-rh/reader.c, NetworkManager
 // 1.0 to 1.4x). A value that is not an address is an error naming the line:
 // NetworkManager refuses the profile.
 func ParseIfcfg(p string, data []byte) ([]Server, error) {
-	lines, err := parseIfcfg(p, data)
+	lines, err := conffile.Assignments(p, data)
 	if err != nil {
 		return nil, err
 	}
-	last := map[int]ifcfgLine{} // a key set twice: the last one counts, as in the shell
+	last := map[int]conffile.Assignment{} // a key set twice: the last one counts, as in the shell
 	for _, l := range lines {
-		if n, ok := ifcfgKey(l.key); ok {
+		if n, ok := ifcfgKey(l.Key); ok {
 			last[n] = l
 		}
 	}
@@ -75,11 +44,11 @@ func ParseIfcfg(p string, data []byte) ([]Server, error) {
 		if !ok {
 			break
 		}
-		a, err := netip.ParseAddr(strings.TrimSpace(l.value))
+		a, err := netip.ParseAddr(strings.TrimSpace(l.Value))
 		if err != nil {
-			return nil, hostcfg.Errorf(p, l.line, "%s: %q is not an IP address", l.key, l.value)
+			return nil, hostcfg.Errorf(p, l.Line, "%s: %q is not an IP address", l.Key, l.Value)
 		}
-		out = append(out, Server{Addr: a, Key: l.key, Section: "ifcfg", File: p, Line: l.line})
+		out = append(out, Server{Addr: a, Key: l.Key, Section: "ifcfg", File: p, Line: l.Line})
 	}
 	return out, nil
 }
@@ -95,7 +64,7 @@ func RemoveIfcfgServers(p string, data []byte, drop func(netip.Addr) bool, add [
 	if err != nil {
 		return nil, err
 	}
-	lines, _ := parseIfcfg(p, data)
+	lines, _ := conffile.Assignments(p, data)
 	var kept []string
 	removed := map[int]bool{} // by line
 	renamed := map[int]string{}
@@ -116,11 +85,11 @@ func RemoveIfcfgServers(p string, data []byte, drop func(netip.Addr) bool, add [
 		switch {
 		case removed[n]:
 		case renamed[n] != "":
-			j := slices.IndexFunc(lines, func(x ifcfgLine) bool { return x.line == n })
+			j := slices.IndexFunc(lines, func(x conffile.Assignment) bool { return x.Line == n })
 			k := lines[j]
-			b.Write(data[l.Start:k.start])
+			b.Write(data[l.Start:k.Start])
 			b.WriteString(renamed[n])
-			b.Write(data[k.start+len(k.key) : l.Next])
+			b.Write(data[k.Start+len(k.Key) : l.Next])
 		default:
 			b.Write(data[l.Start:l.Next])
 		}

@@ -216,3 +216,35 @@ func continues(t string) bool {
 	n := len(t) - len(strings.TrimRight(t, `\`))
 	return n%2 == 1
 }
+
+// Assignment is one NAME=value line of a file read as shell assignments
+// (an ifcfg profile, /etc/default/*): Start is the offset of its name.
+type Assignment struct {
+	Key, Value  string
+	Line, Start int
+}
+
+// Assignments reads data's NAME=value lines as shell assignments: '#'
+// comments, a value in single or double quotes or bare; lines of any other
+// form are skipped, as NetworkManager's shvar.c and a shell's `.` of the file
+// leave them. Bounded like the INI-like files.
+func Assignments(p string, data []byte) ([]Assignment, error) {
+	if err := Check(p, data, MaxINILine); err != nil {
+		return nil, err
+	}
+	var out []Assignment
+	for i, l := range Lines(data) {
+		raw := string(data[l.Start:l.End])
+		t := strings.TrimLeftFunc(raw, IsSpace)
+		key, val, ok := strings.Cut(t, "=")
+		if !ok || t == "" || t[0] == '#' || strings.ContainsFunc(key, IsSpace) {
+			continue
+		}
+		val = strings.TrimRightFunc(val, IsSpace)
+		if len(val) >= 2 && (val[0] == '"' || val[0] == '\'') && val[len(val)-1] == val[0] {
+			val = val[1 : len(val)-1]
+		}
+		out = append(out, Assignment{Key: key, Value: val, Line: i + 1, Start: l.Start + len(raw) - len(t)})
+	}
+	return out, nil
+}
