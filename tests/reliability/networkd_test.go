@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/unloop/unloop/tests/node"
 	"github.com/unloop/unloop/tests/testbed"
 )
 
@@ -66,30 +67,7 @@ func networkdLoopFixed(t *testing.T, b *bed, settings, want string) {
 
 	// The time from apply's start to resolved's file being clean, watched
 	// from the host while apply runs.
-	type applied struct {
-		r   result
-		err error
-	}
-	done := make(chan applied, 1)
-	start := time.Now()
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		out, err := n.Exec(ctx, "/opt/unloop/unloop", "apply", "--output", "json")
-		done <- applied{result{Stdout: out, Dur: time.Since(start)}, err}
-	}()
-	var clean time.Duration
-	var a applied
-	for waiting := true; waiting; {
-		select {
-		case a = <-done:
-			waiting = false
-		case <-time.After(5 * time.Millisecond):
-		}
-		if clean == 0 && !strings.Contains(b.uplink(), nodeCache) {
-			clean = time.Since(start)
-		}
-	}
+	a, clean := applyUntilClean(n, b.uplink)
 	if a.err != nil {
 		t.Fatalf("apply: %v\n%s\nnetworkd:\n%s", a.err, a.r.Stdout, b.journal("systemd-networkd.service"))
 	}
@@ -142,4 +120,36 @@ func networkdLoopFixed(t *testing.T, b *bed, settings, want string) {
 func (b *bed) uplink() string {
 	d, _ := b.Node.ReadFile(uplinkFile)
 	return string(d)
+}
+
+// applied is an apply run in a node: its output and how long it took.
+type applied struct {
+	r   result
+	err error
+}
+
+// applyUntilClean runs apply in n and, from the host, watches file (a
+// reader of the node's file) while it runs: clean is the time from apply's
+// start to the file no longer naming the node cache's address, 0 when it
+// never did while apply ran.
+func applyUntilClean(n *node.Node, file func() string) (a applied, clean time.Duration) {
+	done := make(chan applied, 1)
+	start := time.Now()
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		out, err := n.Exec(ctx, "/opt/unloop/unloop", "apply", "--output", "json")
+		done <- applied{result{Stdout: out, Dur: time.Since(start)}, err}
+	}()
+	for waiting := true; waiting; {
+		select {
+		case a = <-done:
+			waiting = false
+		case <-time.After(5 * time.Millisecond):
+		}
+		if clean == 0 && !strings.Contains(file(), nodeCache) {
+			clean = time.Since(start)
+		}
+	}
+	return a, clean
 }

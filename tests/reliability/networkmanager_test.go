@@ -104,35 +104,12 @@ func nmLoopFixed(t *testing.T, b *bed, file string, line int, reload ...string) 
 		t.Fatalf("check before apply, want networkmanager-injects-nameserver at %s:%d and the resolv.conf line traced there: %s", file, line, r)
 	}
 
-	start := time.Now()
-	type applied struct {
-		out string
-		err error
-	}
-	done := make(chan applied, 1)
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		out, err := n.Exec(ctx, "/opt/unloop/unloop", "apply", "--output", "json")
-		done <- applied{out, err}
-	}()
-	var clean time.Duration
-	var a applied
-	for waiting := true; waiting; {
-		select {
-		case a = <-done:
-			waiting = false
-		case <-time.After(5 * time.Millisecond):
-		}
-		if clean == 0 && !strings.Contains(b.hostResolv(), nodeCache) {
-			clean = time.Since(start)
-		}
-	}
-	took := time.Since(start)
+	a, clean := applyUntilClean(n, b.hostResolv)
+	took := a.r.Dur
 	if a.err != nil {
-		t.Fatalf("apply: %v\n%s\nNetworkManager:\n%s", a.err, a.out, b.journal("NetworkManager.service"))
+		t.Fatalf("apply: %v\n%s\nNetworkManager:\n%s", a.err, a.r.Stdout, b.journal("NetworkManager.service"))
 	}
-	res := decode(t, result{Stdout: a.out})
+	res := decode(t, a.r)
 	var reloaded bool
 	for _, c := range res.Changes {
 		if c.Kind == "file" && c.Path != file {
@@ -141,7 +118,7 @@ func nmLoopFixed(t *testing.T, b *bed, file string, line int, reload ...string) 
 		reloaded = reloaded || c.Unit == "NetworkManager.service" && c.Skipped == nil
 	}
 	if !res.Verified || !reloaded {
-		t.Fatalf("apply not verified, or NetworkManager not reloaded: %s", a.out)
+		t.Fatalf("apply not verified, or NetworkManager not reloaded: %s", a.r.Stdout)
 	}
 	fixed := nmRead(t, b, file)
 	if strings.Contains(fixed, nodeCache) || !strings.Contains(fixed, b.Upstream) {
