@@ -149,7 +149,7 @@ func TestAnalyzeNodes(t *testing.T) {
 		{"fedora-networkmanager-resolved", "error", "systemd-resolved-stub",
 			[]string{"nameserver-resolved-stub@/etc/resolv.conf:21"}, []string{"kubelet", "stub"}},
 		{"ubuntu-1604-networkmanager-dnsmasq", "error", "networkmanager",
-			[]string{"nameserver-loopback@/etc/resolv.conf:3", "networkmanager-injects-nameserver@/etc/NetworkManager/NetworkManager.conf:3"}, []string{"kubelet"}},
+			[]string{"nameserver-loopback@/etc/resolv.conf:3", "networkmanager-injects-nameserver@/etc/NetworkManager/NetworkManager.conf:3"}, []string{"networkmanager", "kubelet"}},
 		{"zero-address", "error", "unknown",
 			[]string{"nameserver-loopback@/etc/resolv.conf:1", "nameserver-loopback@/etc/resolv.conf:2", "corefile-forward-loop@/etc/coredns/Corefile:2"}, []string{"kubelet"}},
 		{"ubuntu-networkd-node-local-dns", "error", "systemd-resolved-uplink",

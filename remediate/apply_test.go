@@ -56,7 +56,9 @@ func TestStrategies(t *testing.T) {
 		{"kubeadm-coredns-stub-copy", nil, []string{"file:/var/lib/kubelet/config.yaml"}},
 		{"fedora-networkmanager-resolved", nil, []string{"file:/etc/kubernetes/kubelet-config.yaml"}},
 		{"fedora-networkmanager-resolved", []string{"stub"}, []string{"file:" + StubDropIn, "link:/etc/resolv.conf"}},
-		{"ubuntu-1604-networkmanager-dnsmasq", nil, []string{"file:" + UnloopResolvConf, "file:/var/lib/kubelet/config.yaml"}},
+		// dns=dnsmasq made dns=default; offline, NetworkManager is not reloaded, so its dnsmasq's address goes from the file it wrote too.
+		{"ubuntu-1604-networkmanager-dnsmasq", nil, []string{"file:/etc/NetworkManager/NetworkManager.conf", "file:/run/resolvconf/resolv.conf"}},
+		{"ubuntu-1604-networkmanager-dnsmasq", []string{"kubelet"}, []string{"file:" + UnloopResolvConf, "file:/var/lib/kubelet/config.yaml"}},
 		// kubelet's own rules (issue 23): resolvConf "" and clusterDNS are fixed by pointing kubelet at a clean file.
 		{"kubelet-resolvconf-empty", nil, []string{"file:/var/lib/kubelet/config.yaml"}},
 		{"kubelet-resolv-conf-flag-empty-dualstack", nil, []string{"file:/var/lib/kubelet/kubeadm-flags.env"}},

@@ -21,6 +21,7 @@ import (
 
 	"github.com/unloop/unloop/hostcfg"
 	"github.com/unloop/unloop/hostcfg/cri"
+	"github.com/unloop/unloop/hostcfg/resolvconf"
 )
 
 // Change kinds and actions.
@@ -459,10 +460,15 @@ func (p *planner) usable() ([]netip.Addr, error) {
 // them out; then they are asked here. Offline nothing is asked (as for
 // every upstream) and the file counts.
 func (p *planner) uplinkAnswers(ctx context.Context) (bool, []string) {
+	rf, _ := p.node.UpstreamsFile()
+	return p.fileAnswers(ctx, rf)
+}
+
+// fileAnswers is uplinkAnswers for the servers of any file.
+func (p *planner) fileAnswers(ctx context.Context, rf *resolvconf.File) (bool, []string) {
 	if p.opts.Offline {
 		return true, nil
 	}
-	rf, _ := p.node.UpstreamsFile()
 	if rf == nil {
 		return false, nil
 	}

@@ -21,7 +21,7 @@ const UnloopResolvConf = "/etc/unloop/resolv.conf"
 
 var kubeletStrategy = Strategy{
 	Name:     node.StrategyKubelet,
-	Help:     "point kubelet's resolvConf at a clean file (resolved's uplink file, else unloop's own) and restart kubelet",
+	Help:     "point kubelet's resolvConf at a clean file (resolved's uplink file, else NetworkManager's no-stub-resolv.conf, else unloop's own) and restart kubelet",
 	Fixes:    []finding.Code{finding.CodeResolvedStub, finding.CodeLoopback, finding.CodeNodeLocalDNS, finding.CodeClusterDNS, finding.CodeKubeletMissing, finding.CodeKubeletMisspelled, finding.CodeDhclientInjects, finding.CodeResolvedUpstreamLoop, finding.CodeNetworkManagerInjects, finding.CodeNetworkdInjects, finding.CodeResolvconfInjects, finding.CodeNameserverNone},
 	Applies:  func(n *node.Node) bool { return n.Kubelet.Present },
 	When:     "a kubelet is found on the node",
@@ -54,6 +54,13 @@ func planKubelet(ctx context.Context, p *planner, _ []node.Finding) error {
 	if rf, runs := n.UpstreamsFile(); runs && n.Clean(rf) {
 		if ok, _ := p.uplinkAnswers(ctx); ok {
 			target = rf.Path
+		}
+	}
+	// NetworkManager's no-stub-resolv.conf, which it keeps up to date with
+	// its servers (a lease's too) where /etc/resolv.conf names its dnsmasq.
+	if nm := node.SourceOf[*node.NetworkManager](n); target == UnloopResolvConf && nm != nil && n.Clean(nm.NoStub) {
+		if ok, _ := p.fileAnswers(ctx, nm.NoStub); ok {
+			target = nm.NoStub.Path
 		}
 	}
 	if target == UnloopResolvConf {

@@ -5,6 +5,10 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"time"
+
+	"github.com/unloop/unloop/hostcfg"
+	"github.com/unloop/unloop/hostcfg/resolvconf"
 
 	"github.com/unloop/unloop/hostcfg/networkmanager"
 	"github.com/unloop/unloop/remediate/finding"
@@ -15,7 +19,7 @@ const networkManagerUnit = "NetworkManager.service"
 
 var networkManagerStrategy = Strategy{
 	Name: node.StrategyNetworkManager,
-	Help: "NetworkManager's own setting edited in place without the looping servers (a conf.d [global-dns-domain-*] servers=, a connection's ipv4.dns/ipv6.dns, an ifcfg DNSn=), then NetworkManager reloaded over D-Bus (Reload, or LoadConnections and Reapply): no interface goes down",
+	Help: "NetworkManager's own setting edited in place without the looping servers (a conf.d [global-dns-domain-*] servers=, a connection's ipv4.dns/ipv6.dns, an ifcfg DNSn=; dns=dnsmasq made dns=default), then NetworkManager reloaded over D-Bus (Reload, or LoadConnections and Reapply): no interface goes down",
 	// The pod-file codes NetworkManager's Put can name it for, and its own.
 	Fixes:   []finding.Code{finding.CodeLoopback, finding.CodeNodeLocalDNS, finding.CodeClusterDNS, finding.CodeCorefileForwardLoop, finding.CodeNetworkManagerInjects},
 	plan:    planNetworkManager,
@@ -42,7 +46,10 @@ func planNetworkManager(ctx context.Context, p *planner, _ []finding.Finding) er
 	if src == nil || src.Config == nil {
 		return nil
 	}
-	var put, paths []string
+	put, paths, clean, err := planDnsmasq(p, src)
+	if err != nil {
+		return err
+	}
 	for _, e := range networkmanager.Edits(src.Config.Servers, p.node.Looping) {
 		var ups []netip.Addr
 		if e.All {
@@ -63,25 +70,84 @@ func planNetworkManager(ctx context.Context, p *planner, _ []finding.Finding) er
 	if len(put) == 0 {
 		return nil
 	}
-	// The file its servers are traced to: the host's resolv.conf (its
-	// dns=default). Its dns=systemd-resolved, which hands them to resolved's
-	// uplink file, is not traced to NetworkManager yet.
-	written := "/etc/resolv.conf"
-	if p.node.Host != nil {
-		written = p.node.Host.Target
-	}
+	// The file its servers end up in: the host's resolv.conf, or resolved's
+	// uplink file, which resolved writes again when NetworkManager hands it
+	// the new servers over D-Bus.
+	written := src.Written(p.node)
 	c := p.reload(ctx, networkManagerUnit, node.StrategyNetworkManager,
 		"NetworkManager reads its configuration at Reload and a profile at LoadConnections, and Reapply hands a device the new servers without taking it down",
 		func(ctx context.Context, bus node.Bus) error {
 			return reloadNetworkManager(ctx, bus, slices.Compact(paths))
 		},
-		fileClean(p.env.Root, written, "NetworkManager's reload", put))
+		fileNames(p.env.Root, written, "NetworkManager's reload", put))
 	if c.Skipped != "" {
 		why := "NetworkManager is not reloaded now (" + c.Skipped + "): remove the looping servers it wrote here, which it drops at its reload"
-		if err := p.removeFromFile(written, node.StrategyNetworkManager, why, put, nil); err != nil {
+		if err := p.removeFromFile(written, node.StrategyNetworkManager, why, put, clean); err != nil {
 			return err
 		}
 	}
 	p.pods(node.StrategyNetworkManager)
 	return nil
+}
+
+// planDnsmasq plans dns=dnsmasq made dns=default where the host's file names
+// NetworkManager's dnsmasq: NetworkManager then writes the servers it has
+// (its no-stub-resolv.conf's) instead. A Reload with CONF switches the DNS
+// plugin, stopping its dnsmasq, and writes resolv.conf again, without a
+// restart (config_changed_cb on NM_CONFIG_CHANGE_DNS_MODE, then
+// init_resolv_conf_mode and update_dns, src/core/dns/nm-dns-manager.c,
+// NetworkManager 1.42.4 and 1.52). clean are the servers it would write.
+func planDnsmasq(p *planner, src *node.NetworkManager) (put, paths, clean []string, err error) {
+	d, a, ok := src.DnsmasqFix(p.node)
+	if !ok {
+		return nil, nil, nil, nil
+	}
+	reason := fmt.Sprintf("dns=default: NetworkManager writes the servers it has into resolv.conf instead of its dnsmasq's %s", a)
+	if err := p.edit(d.File, node.StrategyNetworkManager, reason, func(old []byte) ([]byte, error) {
+		return networkmanager.SetValue(d.File, old, d.Line, "default")
+	}); err != nil {
+		return nil, nil, nil, err
+	}
+	ups, _ := src.Unlooped(p.node)
+	for _, u := range ups {
+		if !p.node.Looping(u) {
+			clean = append(clean, u.String())
+		}
+	}
+	if len(clean) == 0 {
+		// Nothing known it would write: name the upstreams that answered.
+		us, err := p.usable()
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		for _, u := range us {
+			clean = append(clean, u.String())
+		}
+	}
+	return []string{a.String()}, []string{d.File}, clean, nil
+}
+
+// fileNames waits, after a reload, until file no longer names the looping
+// servers and names one at all: a file of none is no fix.
+func fileNames(root *hostcfg.Root, file, after string, looping []string) func(context.Context, node.Bus) error {
+	clean := fileClean(root, file, after, looping)
+	return func(ctx context.Context, bus node.Bus) error {
+		for {
+			if err := clean(ctx, bus); err != nil {
+				return err
+			}
+			data, _, err := root.ReadFileIfExists(file)
+			if err != nil {
+				return err
+			}
+			if rf, _ := resolvconf.Parse(file, data); rf != nil && len(rf.Nameservers) > 0 {
+				return nil
+			}
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("%s names no server after %s", file, after)
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}
 }

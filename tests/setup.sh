@@ -292,9 +292,10 @@ done
 
 # NetworkManager for tests/reliability's fix at its source (issue 24): a
 # variant of its own, as a NetworkManager that starts at boot would manage
-# every other test's links and write their resolv.conf.
+# every other test's links and write their resolv.conf. dnsmasq-base (only
+# recommended by network-manager) for its dns=dnsmasq mode.
 for release in $releases; do
-	variant "${release}nm" "$release" network-manager
+	variant "${release}nm" "$release" network-manager dnsmasq-base
 done
 
 # --- promtool ---------------------------------------------------------------------

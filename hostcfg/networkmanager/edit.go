@@ -20,23 +20,9 @@ import (
 // are. The result is parsed again: the line must hold exactly the servers
 // kept, and the rest of the file the same entries as before.
 func RemoveServers(path string, data []byte, line int, drop func(netip.Addr) bool, add []string) ([]byte, error) {
-	lines := conffile.Lines(data)
-	if line < 1 || line > len(lines) {
-		return nil, hostcfg.Errorf(path, line, "no such line")
-	}
-	l := lines[line-1]
-	text := data[l.Start:l.End]
-	eq := bytes.IndexByte(text, '=')
-	if eq < 0 {
-		return nil, hostcfg.Errorf(path, line, "not a key=value line")
-	}
-	start := l.Start + eq + 1
-	for start < l.End && conffile.IsSpace(rune(data[start])) {
-		start++
-	}
-	end := l.End
-	for end > start && conffile.IsSpace(rune(data[end-1])) {
-		end--
+	start, end, err := valueAt(path, data, line)
+	if err != nil {
+		return nil, err
 	}
 	value := string(data[start:end])
 	sep, trailing := listSeparator(value)
@@ -56,6 +42,44 @@ func RemoveServers(path string, data []byte, line int, drop func(netip.Addr) boo
 	}
 	out := slices.Concat(data[:start], []byte(list), data[end:])
 	if err := checkEdit(path, data, out, line, kept); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// valueAt is where the value of the key=value on line (1-based) starts
+// and ends, without the blanks around it.
+func valueAt(path string, data []byte, line int) (int, int, error) {
+	lines := conffile.Lines(data)
+	if line < 1 || line > len(lines) {
+		return 0, 0, hostcfg.Errorf(path, line, "no such line")
+	}
+	l := lines[line-1]
+	eq := bytes.IndexByte(data[l.Start:l.End], '=')
+	if eq < 0 {
+		return 0, 0, hostcfg.Errorf(path, line, "not a key=value line")
+	}
+	start, end := l.Start+eq+1, l.End
+	for start < l.End && conffile.IsSpace(rune(data[start])) {
+		start++
+	}
+	for end > start && conffile.IsSpace(rune(data[end-1])) {
+		end--
+	}
+	return start, end, nil
+}
+
+// SetValue returns data with the value of the key=value on line replaced
+// by value (dns=dnsmasq made dns=default): the key, the blanks, a comment
+// and every other line stay as they are, and the result is parsed again
+// to check that only that value changed.
+func SetValue(path string, data []byte, line int, value string) ([]byte, error) {
+	start, end, err := valueAt(path, data, line)
+	if err != nil {
+		return nil, err
+	}
+	out := slices.Concat(data[:start], []byte(value), data[end:])
+	if err := checkEdit(path, data, out, line, []string{value}); err != nil {
 		return nil, err
 	}
 	return out, nil

@@ -102,3 +102,18 @@ func TestRemoveIfcfgServers(t *testing.T) {
 		})
 	}
 }
+
+// SetValue changes only the value: dns=dnsmasq becomes dns=default with the
+// blanks, comments and the other keys of NetworkManager.conf as they were;
+// a line that is not key=value is refused with its file and line.
+func TestSetValue(t *testing.T) {
+	in := "# Ubuntu\n[main]\nplugins=ifupdown,keyfile\ndns = dnsmasq  \n\n[ifupdown]\nmanaged=false\n"
+	got, err := SetValue("/etc/NetworkManager/NetworkManager.conf", []byte(in), 4, "default")
+	if want := strings.Replace(in, "dns = dnsmasq  ", "dns = default  ", 1); err != nil || string(got) != want {
+		t.Fatalf("SetValue = %q, %v, want %q", got, err, want)
+	}
+	if _, err := SetValue("/etc/NetworkManager/NetworkManager.conf", []byte(in), 2, "default"); err == nil ||
+		!strings.Contains(err.Error(), "NetworkManager.conf:2:") {
+		t.Errorf("SetValue on a [section] line: %v, want an error naming the file and line 2", err)
+	}
+}

@@ -43,6 +43,13 @@ type Lease struct {
 	DNS  []netip.Addr
 }
 
+// NoStubResolvConf is the resolv.conf NetworkManager writes with the servers
+// it has, not its dnsmasq's or resolved's local address, at every DNS
+// update whatever its dns= (update_resolv_conf_no_stub in update_dns,
+// src/core/dns/nm-dns-manager.c, NetworkManager 1.42.4 in bookworm, 1.52 in
+// trixie).
+const NoStubResolvConf = "/run/NetworkManager/no-stub-resolv.conf"
+
 const (
 	nmMainFile    = "/etc/NetworkManager/NetworkManager.conf"
 	nmMainFileOld = "/etc/NetworkManager/nm-system-settings.conf" // preferred by NetworkManager when present
@@ -444,5 +451,5 @@ func Paths() []string {
 	for _, d := range nmConfDirs {
 		out = append(out, d+"/conf.d", d+"/system-connections")
 	}
-	return append(out, IfcfgDir)
+	return append(out, IfcfgDir, NoStubResolvConf)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"slices"
 
 	"github.com/unloop/unloop/hostcfg"
 	"github.com/unloop/unloop/hostcfg/networkmanager"
@@ -11,12 +12,16 @@ import (
 	"github.com/unloop/unloop/remediate/finding"
 )
 
-// NetworkManager: its drop-ins' and connections' servers (keyfile, ifcfg)
-// and its dns=dnsmasq, which it writes into /etc/resolv.conf, and its
-// leases. A server of its configuration is fixed at its source by the
-// networkmanager strategy, or by pointing kubelet at a clean file.
+// NetworkManager: its drop-ins' and connections' servers (keyfile, ifcfg),
+// which it writes into /etc/resolv.conf or hands systemd-resolved, its
+// dns=dnsmasq, and its leases. A server of its configuration and its
+// dns=dnsmasq are fixed at their source by the networkmanager strategy, or
+// by pointing kubelet at a clean file.
 type NetworkManager struct {
 	Config *networkmanager.Config
+	// NoStub is its no-stub-resolv.conf (its servers, not its dnsmasq's
+	// address), when present.
+	NoStub *resolvconf.File
 }
 
 func newNetworkManager() Source { return &NetworkManager{} }
@@ -26,6 +31,60 @@ func (*NetworkManager) Paths() []string { return networkmanager.Paths() }
 
 func (s *NetworkManager) Read(_ context.Context, g *Gathering) {
 	s.Config = load(g.Node, func() (*networkmanager.Config, error) { return networkmanager.Load(g.Env.Root) })
+	s.NoStub = load(g.Node, func() (*resolvconf.File, error) { return readResolv(g.Env.Root, networkmanager.NoStubResolvConf) })
+}
+
+// HandsResolved: NetworkManager hands its servers to systemd-resolved, which
+// writes them into its uplink file: dns=systemd-resolved, or no dns= while
+// /etc/resolv.conf links to one of resolved's files (init_resolv_conf_mode
+// and _resolvconf_resolved_managed, NetworkManager 1.42.4 and 1.52).
+func (s *NetworkManager) HandsResolved(n *Node) bool {
+	if s.Config == nil {
+		return false
+	}
+	return s.Config.DNSMode.Value == "systemd-resolved" ||
+		s.Config.DNSMode.Value == "" && n.Host != nil && n.Host.Link != "" && isResolvedFile(n.Host)
+}
+
+// Written is the file NetworkManager's servers end up in: resolved's uplink
+// file where it hands them to resolved, else the host's resolv.conf.
+func (s *NetworkManager) Written(n *Node) string {
+	switch {
+	case s.HandsResolved(n):
+		return resolvconf.ResolvedUplinkFile
+	case n.Host != nil:
+		return n.Host.Target
+	}
+	return "/etc/resolv.conf"
+}
+
+// Unlooped are the servers NetworkManager writes once dns=dnsmasq is
+// dns=default: its no-stub-resolv.conf's, else its leases' and its
+// configuration's; and those of them that loop and that no edit of its
+// configuration takes out (a lease's).
+func (s *NetworkManager) Unlooped(n *Node) (ups, stay []netip.Addr) {
+	if s.NoStub != nil {
+		for _, ns := range s.NoStub.Conf.Nameservers {
+			ups = append(ups, ns.Addr.WithZone(""))
+		}
+	} else {
+		s.Candidates(n, func(a netip.Addr, _ From) { ups = append(ups, a.WithZone("")) })
+	}
+	for _, a := range ups {
+		if n.Looping(a) && !slices.ContainsFunc(s.Config.Servers, func(sv networkmanager.Server) bool { return sv.Addr.WithZone("") == a }) {
+			stay = append(stay, a)
+		}
+	}
+	return ups, stay
+}
+
+// dnsmasqFixes: the networkmanager strategy fixes dns=dnsmasq unless a
+// server NetworkManager would write instead loops and stays.
+func (s *NetworkManager) dnsmasqFixes(n *Node) []string {
+	if _, stay := s.Unlooped(n); len(stay) > 0 {
+		return []string{StrategyKubelet}
+	}
+	return []string{StrategyNetworkManager, StrategyKubelet}
 }
 
 func (*NetworkManager) Wrote(rf *resolvconf.File) bool {
@@ -33,16 +92,22 @@ func (*NetworkManager) Wrote(rf *resolvconf.File) bool {
 }
 
 // Put: its dns=dnsmasq or a server of its configuration, where pods get the
-// host's file; or the file's word that NetworkManager wrote it.
-func (s *NetworkManager) Put(n *Node, rf *resolvconf.File, a netip.Addr, _ addrKind) (Origin, bool) {
-	if n.isHostFile(rf) && s.Config != nil {
+// host's file, or resolved's where NetworkManager hands resolved its
+// servers; or the file's word that NetworkManager wrote it.
+func (s *NetworkManager) Put(n *Node, rf *resolvconf.File, a netip.Addr, kind addrKind) (Origin, bool) {
+	viaResolved := isResolvedFile(rf) && kind != kindStub && s.HandsResolved(n)
+	if (n.isHostFile(rf) || viaResolved) && s.Config != nil {
 		if d, ok := s.dnsmasq(n, a); ok {
 			return Origin{Says: fmt.Sprintf("NetworkManager put it there: %s line %d says dns=dnsmasq, and its dnsmasq listens on %s", d.File, d.Line, a),
-				At: finding.Place(d.File, d.Line), Fixes: []string{StrategyKubelet}}, true
+				At: finding.Place(d.File, d.Line), Fixes: s.dnsmasqFixes(n)}, true
+		}
+		says := "NetworkManager put it there"
+		if viaResolved {
+			says = "NetworkManager hands it to systemd-resolved"
 		}
 		for _, sv := range s.Config.Servers {
 			if sv.Addr == a {
-				return Origin{Says: fmt.Sprintf("NetworkManager put it there: %s line %d (%s)", sv.File, sv.Line, sv.Key), At: finding.Place(sv.File, sv.Line),
+				return Origin{Says: fmt.Sprintf("%s: %s line %d (%s)", says, sv.File, sv.Line, sv.Key), At: finding.Place(sv.File, sv.Line),
 					Fixes: []string{StrategyNetworkManager, StrategyKubelet}}, true
 			}
 		}
@@ -101,9 +166,11 @@ func (s *NetworkManager) dnsmasq(n *Node, a netip.Addr) (hostcfg.Setting, bool) 
 }
 
 // Findings: its dns=dnsmasq and each looping server of its configuration,
-// where pods get the host's file and a DNS server reads it.
+// where pods get the host's file (or resolved's uplink file, where
+// NetworkManager hands resolved its servers) and a DNS server reads it.
 func (s *NetworkManager) Findings(n *Node, rds []Reader) []Finding {
-	if len(rds) == 0 || s.Config == nil || !n.podIsHostFile() {
+	viaResolved := s.HandsResolved(n) && n.podFileIs(resolvconf.ResolvedUplinkFile)
+	if len(rds) == 0 || s.Config == nil || !n.podIsHostFile() && !viaResolved {
 		return nil
 	}
 	var out []Finding
@@ -116,7 +183,10 @@ func (s *NetworkManager) Findings(n *Node, rds []Reader) []Finding {
 		chain := []string{fmt.Sprintf("%s line %d: dns=dnsmasq", d.File, d.Line),
 			fmt.Sprintf("NetworkManager runs its own dnsmasq on %s and writes that address into /etc/resolv.conf", ns.Addr), why,
 			n.kubeletStep(), "the DNS server in the pod forwards to itself"}
-		f := finding.New(finding.CodeNetworkManagerInjects, d.File, d.Line, ns.Addr, chain, n.applicable([]string{StrategyKubelet})...)
+		if _, stay := s.Unlooped(n); len(stay) > 0 {
+			chain = slices.Insert(chain, 3, fmt.Sprintf("with dns=default NetworkManager would write %v, which loops too: only kubelet's resolvConf fixes it", stay))
+		}
+		f := finding.New(finding.CodeNetworkManagerInjects, d.File, d.Line, ns.Addr, chain, n.applicable(s.dnsmasqFixes(n))...)
 		f.Part = finding.Part{Role: finding.RoleSource, Text: "dns=dnsmasq (NetworkManager's dnsmasq on " + ns.Addr.String() + ")", Why: why}
 		out = append(out, f)
 		break
@@ -126,9 +196,12 @@ func (s *NetworkManager) Findings(n *Node, rds []Reader) []Finding {
 			continue
 		}
 		_, why := n.classify(s.Addr)
+		writes := "NetworkManager writes it into /etc/resolv.conf"
+		if viaResolved {
+			writes = "NetworkManager hands it to systemd-resolved, which writes its upstreams into " + resolvconf.ResolvedUplinkFile
+		}
 		chain := []string{fmt.Sprintf("%s line %d: %s lists %s", s.File, s.Line, s.Key, s.Addr), why,
-			"NetworkManager writes it into /etc/resolv.conf", n.kubeletStep(),
-			"the DNS server in the pod forwards to itself"}
+			writes, n.kubeletStep(), "the DNS server in the pod forwards to itself"}
 		f := finding.New(finding.CodeNetworkManagerInjects, s.File, s.Line, s.Addr, chain, n.applicable([]string{StrategyNetworkManager, StrategyKubelet})...)
 		f.Part = finding.Part{Role: finding.RoleSource, Text: fmt.Sprintf("%s lists %s", s.Key, s.Addr), Why: why}
 		out = append(out, f)
@@ -142,4 +215,18 @@ func (*NetworkManager) vetoes(n *Node, strategy string) string {
 		return "NetworkManager handles DHCP here: no dhclient hook runs at a renew"
 	}
 	return ""
+}
+
+// DnsmasqFix is its dns=dnsmasq setting and its dnsmasq's address where the
+// host's file names it, and whether dns=default would leave no loop.
+func (s *NetworkManager) DnsmasqFix(n *Node) (hostcfg.Setting, netip.Addr, bool) {
+	if s.Config != nil && n.Host != nil {
+		for _, ns := range n.Host.Conf.Nameservers {
+			if d, ok := s.dnsmasq(n, ns.Addr); ok {
+				_, stay := s.Unlooped(n)
+				return d, ns.Addr, len(stay) == 0
+			}
+		}
+	}
+	return hostcfg.Setting{}, netip.Addr{}, false
 }
