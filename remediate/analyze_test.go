@@ -150,6 +150,14 @@ func TestAnalyzeNodes(t *testing.T) {
 			[]string{"nameserver-resolved-stub@/etc/resolv.conf:21"}, []string{"kubelet", "stub"}},
 		{"ubuntu-1604-networkmanager-dnsmasq", "error", "networkmanager",
 			[]string{"nameserver-loopback@/etc/resolv.conf:3", "networkmanager-injects-nameserver@/etc/NetworkManager/NetworkManager.conf:3"}, []string{"networkmanager", "kubelet"}},
+		// NetworkManager's DNS modes (issue 24): dns=dnsmasq is fixed at its source unless what it would write instead
+		// loops too; with resolved, its keyfile's server is traced through resolved's uplink file.
+		{"networkmanager-dnsmasq", "error", "networkmanager",
+			[]string{"nameserver-loopback@/etc/resolv.conf:2", "networkmanager-injects-nameserver@/etc/NetworkManager/conf.d/dns.conf:3"}, []string{"networkmanager", "kubelet"}},
+		{"networkmanager-dnsmasq-lease-loops", "error", "networkmanager",
+			[]string{"nameserver-loopback@/etc/resolv.conf:2", "networkmanager-injects-nameserver@/etc/NetworkManager/conf.d/dns.conf:3"}, []string{"kubelet"}},
+		{"networkmanager-resolved-keyfile", "error", "systemd-resolved-uplink",
+			[]string{"nameserver-node-local-dns@/run/systemd/resolve/resolv.conf:3", "networkmanager-injects-nameserver@/etc/NetworkManager/system-connections/eth0.nmconnection:9"}, []string{"networkmanager", "kubelet"}},
 		{"zero-address", "error", "unknown",
 			[]string{"nameserver-loopback@/etc/resolv.conf:1", "nameserver-loopback@/etc/resolv.conf:2", "corefile-forward-loop@/etc/coredns/Corefile:2"}, []string{"kubelet"}},
 		{"ubuntu-networkd-node-local-dns", "error", "systemd-resolved-uplink",

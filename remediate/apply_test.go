@@ -59,6 +59,12 @@ func TestStrategies(t *testing.T) {
 		// dns=dnsmasq made dns=default; offline, NetworkManager is not reloaded, so its dnsmasq's address goes from the file it wrote too.
 		{"ubuntu-1604-networkmanager-dnsmasq", nil, []string{"file:/etc/NetworkManager/NetworkManager.conf", "file:/run/resolvconf/resolv.conf"}},
 		{"ubuntu-1604-networkmanager-dnsmasq", []string{"kubelet"}, []string{"file:" + UnloopResolvConf, "file:/var/lib/kubelet/config.yaml"}},
+		{"networkmanager-dnsmasq", nil, []string{"file:/etc/NetworkManager/conf.d/dns.conf", "file:/etc/resolv.conf"}},
+		// NetworkManager's no-stub-resolv.conf is clean: kubelet is pointed there, no file of unloop's.
+		{"networkmanager-dnsmasq", []string{"kubelet"}, []string{"file:/var/lib/kubelet/config.yaml"}},
+		{"networkmanager-dnsmasq-lease-loops", nil, []string{"file:" + UnloopResolvConf, "file:/var/lib/kubelet/config.yaml"}},
+		// With resolved, the keyfile is edited and, offline, resolved's uplink file too.
+		{"networkmanager-resolved-keyfile", nil, []string{"file:/etc/NetworkManager/system-connections/eth0.nmconnection", "file:/run/systemd/resolve/resolv.conf"}},
 		// kubelet's own rules (issue 23): resolvConf "" and clusterDNS are fixed by pointing kubelet at a clean file.
 		{"kubelet-resolvconf-empty", nil, []string{"file:/var/lib/kubelet/config.yaml"}},
 		{"kubelet-resolv-conf-flag-empty-dualstack", nil, []string{"file:/var/lib/kubelet/kubeadm-flags.env"}},

@@ -133,3 +133,26 @@ func TestNetworkManagerRollbackReloads(t *testing.T) {
 }
 
 var _ node.Bus = (*nmBus)(nil)
+
+// Where dns=default would write a server that loops too (a lease's, which
+// no edit of NetworkManager's takes out), the networkmanager strategy does
+// not offer itself: a plan with it alone lists the finding as unfixed and
+// changes nothing, and the finding says why.
+func TestNetworkManagerDnsmasqLeaseLoops(t *testing.T) {
+	_, env, opts := networkdTree(t, "networkmanager-dnsmasq-lease-loops")
+	opts.Strategies = []string{"networkmanager"}
+	pl, err := MakePlan(context.Background(), env, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := planLines(pl); len(got) > 0 {
+		t.Errorf("plan changes %q, want none", got)
+	}
+	var says bool
+	for _, f := range pl.Unfixed {
+		says = says || f.Code == "networkmanager-injects-nameserver" && strings.Contains(f.Message, "with dns=default NetworkManager would write 169.254.25.10, which loops too")
+	}
+	if !says {
+		t.Errorf("unfixed %v, want the dns=dnsmasq finding saying dns=default would write 169.254.25.10, which loops too", pl.Unfixed)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strings"
 
 	"github.com/unloop/unloop/hostcfg"
 	"github.com/unloop/unloop/hostcfg/networkmanager"
@@ -118,8 +119,14 @@ func (s *NetworkManager) Put(n *Node, rf *resolvconf.File, a netip.Addr, kind ad
 	return Origin{}, false
 }
 
-// Candidates: its leases' servers, then its configuration's.
+// Candidates: its no-stub-resolv.conf's, its leases' servers, then its
+// configuration's.
 func (s *NetworkManager) Candidates(_ *Node, add func(netip.Addr, From)) {
+	if rf := s.NoStub; rf != nil {
+		for _, ns := range rf.Conf.Nameservers {
+			add(ns.Addr, lineOf("", rf.Path, ns.Line))
+		}
+	}
 	if s.Config == nil {
 		return
 	}
@@ -184,7 +191,7 @@ func (s *NetworkManager) Findings(n *Node, rds []Reader) []Finding {
 			fmt.Sprintf("NetworkManager runs its own dnsmasq on %s and writes that address into /etc/resolv.conf", ns.Addr), why,
 			n.kubeletStep(), "the DNS server in the pod forwards to itself"}
 		if _, stay := s.Unlooped(n); len(stay) > 0 {
-			chain = slices.Insert(chain, 3, fmt.Sprintf("with dns=default NetworkManager would write %v, which loops too: only kubelet's resolvConf fixes it", stay))
+			chain = slices.Insert(chain, 3, fmt.Sprintf("with dns=default NetworkManager would write %s, which loops too: only kubelet's resolvConf fixes it", joinAddrs(stay)))
 		}
 		f := finding.New(finding.CodeNetworkManagerInjects, d.File, d.Line, ns.Addr, chain, n.applicable(s.dnsmasqFixes(n))...)
 		f.Part = finding.Part{Role: finding.RoleSource, Text: "dns=dnsmasq (NetworkManager's dnsmasq on " + ns.Addr.String() + ")", Why: why}
@@ -229,4 +236,12 @@ func (s *NetworkManager) DnsmasqFix(n *Node) (hostcfg.Setting, netip.Addr, bool)
 		}
 	}
 	return hostcfg.Setting{}, netip.Addr{}, false
+}
+
+func joinAddrs(as []netip.Addr) string {
+	out := make([]string, len(as))
+	for i, a := range as {
+		out[i] = a.String()
+	}
+	return strings.Join(out, ", ")
 }
