@@ -56,11 +56,15 @@ func planKubelet(ctx context.Context, p *planner, _ []node.Finding) error {
 			target = rf.Path
 		}
 	}
-	// NetworkManager's no-stub-resolv.conf, which it keeps up to date with
-	// its servers (a lease's too) where /etc/resolv.conf names its dnsmasq.
-	if nm := node.SourceOf[*node.NetworkManager](n); target == UnloopResolvConf && nm != nil && n.Clean(nm.NoStub) {
-		if ok, _ := p.fileAnswers(ctx, nm.NoStub); ok {
-			target = nm.NoStub.Path
+	// A file a manager keeps up to date with its servers (a lease's too)
+	// beats unloop's, which follows no renew: NetworkManager's
+	// no-stub-resolv.conf where /etc/resolv.conf names its dnsmasq.
+	for _, rf := range n.KeptFiles() {
+		if target != UnloopResolvConf || !n.Clean(rf) {
+			continue
+		}
+		if ok, _ := p.fileAnswers(ctx, rf); ok {
+			target = rf.Path
 		}
 	}
 	if target == UnloopResolvConf {

@@ -104,6 +104,15 @@ func (nm *Config) Dnsmasq() (hostcfg.Setting, bool) {
 	return nm.DNSMode, true
 }
 
+// HandsResolved: NetworkManager hands its servers to systemd-resolved:
+// dns=systemd-resolved, or no dns= while /etc/resolv.conf links to one of
+// resolved's files (linked) (init_resolv_conf_mode and
+// _resolvconf_resolved_managed, src/core/dns/nm-dns-manager.c,
+// NetworkManager 1.42.4 and 1.52).
+func (nm *Config) HandsResolved(linked bool) bool {
+	return nm != nil && (nm.DNSMode.Value == "systemd-resolved" || nm.DNSMode.Value == "" && linked)
+}
+
 // readConf reads the configuration files in order and merges their keys by
 // section and name, a later file's key replacing an earlier one's.
 func (nm *Config) readConf(r *hostcfg.Root) (map[[2]string]hostcfg.Setting, []error) {

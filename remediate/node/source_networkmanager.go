@@ -36,16 +36,15 @@ func (s *NetworkManager) Read(_ context.Context, g *Gathering) {
 }
 
 // HandsResolved: NetworkManager hands its servers to systemd-resolved, which
-// writes them into its uplink file: dns=systemd-resolved, or no dns= while
-// /etc/resolv.conf links to one of resolved's files (init_resolv_conf_mode
-// and _resolvconf_resolved_managed, NetworkManager 1.42.4 and 1.52).
+// writes them into its uplink file.
 func (s *NetworkManager) HandsResolved(n *Node) bool {
 	if s.Config == nil {
 		return false
 	}
-	return s.Config.DNSMode.Value == "systemd-resolved" ||
-		s.Config.DNSMode.Value == "" && n.Host != nil && n.Host.Link != "" && isResolvedFile(n.Host)
+	return s.Config.HandsResolved(n.Host != nil && n.Host.Link != "" && isResolvedFile(n.Host))
 }
+
+func (s *NetworkManager) keptFile() *resolvconf.File { return s.NoStub }
 
 // Written is the file NetworkManager's servers end up in: resolved's uplink
 // file where it hands them to resolved, else the host's resolv.conf.

@@ -108,6 +108,22 @@ func (n *Node) UpstreamsFile() (rf *resolvconf.File, runs bool) {
 	return nil, false
 }
 
+// fileKeeper is a source that keeps a file of its servers for other
+// programs (NetworkManager's no-stub-resolv.conf): kubelet's next choice
+// when the upstreams file is not clean.
+type fileKeeper interface{ keptFile() *resolvconf.File }
+
+// KeptFiles are those files that exist, in the sources' order.
+func (n *Node) KeptFiles() []*resolvconf.File {
+	var out []*resolvconf.File
+	for _, s := range n.sources {
+		if k, ok := s.(fileKeeper); ok && k.keptFile() != nil {
+			out = append(out, k.keptFile())
+		}
+	}
+	return out
+}
+
 // Clean reports whether rf names servers and none of them loops.
 func (n *Node) Clean(rf *resolvconf.File) bool {
 	if rf == nil || len(rf.Conf.Nameservers) == 0 {
