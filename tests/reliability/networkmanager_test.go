@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -13,9 +14,19 @@ import (
 )
 
 const (
-	nmProfile = "/etc/NetworkManager/system-connections/eth0.nmconnection"
-	nmGlobal  = "/etc/NetworkManager/conf.d/90-kubespray-dns.conf"
+	nmProfile      = "/etc/NetworkManager/system-connections/eth0.nmconnection"
+	nmGlobal       = "/etc/NetworkManager/conf.d/90-kubespray-dns.conf"
+	nmConf         = "/etc/NetworkManager/conf.d/node.conf"
+	resolvedUplink = "/run/systemd/resolve/resolv.conf"
 )
+
+// nmCase is a loop NetworkManager writes from line of file: loop named in
+// watch (/etc/resolv.conf when empty); fixed, file holds kept, not gone.
+type nmCase struct {
+	file                    string
+	line                    int
+	watch, loop, gone, kept string
+}
 
 // TestNetworkManagerFixedAtItsSource: a real NetworkManager (bookworm's
 // 1.42) writes /etc/resolv.conf (dns=default, rc-manager=file), which
@@ -27,7 +38,13 @@ const (
 // (LoadConnections and Reapply for the profile, Reload CONF|DNS_RC for
 // conf.d), NetworkManager writes resolv.conf clean, and it stays clean after
 // NetworkManager reloads again; rollback restores the file byte for byte and
-// the loop (the same resolv.conf) is back.
+// the loop (the same resolv.conf) is back. Then NetworkManager's own DNS
+// modes on the same node: dns=dnsmasq (its dnsmasq's 127.0.0.1 in
+// resolv.conf), made dns=default in place, NetworkManager's Reload writing
+// the profile's server instead and rollback bringing dnsmasq's address back;
+// and dns=systemd-resolved, the profile's ipv4.dns handed to resolved,
+// traced from resolved's uplink file (kubelet's resolvConf) to the profile
+// and fixed there, resolved writing its uplink file clean.
 func TestNetworkManagerFixedAtItsSource(t *testing.T) {
 	for _, release := range testbed.Releases {
 		t.Run(release, func(t *testing.T) {
@@ -35,9 +52,9 @@ func TestNetworkManagerFixedAtItsSource(t *testing.T) {
 			b := newBedWith(t, release+"nm", func(b *bed) map[string]node.File {
 				return map[string]node.File{
 					// A file of NetworkManager's own, not resolved's stub link.
-					"/etc/resolv.conf":                     {Data: []byte("nameserver " + b.Upstream + "\n")},
-					"/etc/NetworkManager/conf.d/node.conf": {Data: []byte("[main]\ndns=default\nrc-manager=file\n")},
-					nmProfile:                              {Data: []byte(nmKeyfile(b, nodeCache+";"+b.Upstream+";")), Mode: 0o600},
+					"/etc/resolv.conf": {Data: []byte("nameserver " + b.Upstream + "\n")},
+					nmConf:             {Data: []byte("[main]\ndns=default\nrc-manager=file\n")},
+					nmProfile:          {Data: []byte(nmKeyfile(b, nodeCache+";"+b.Upstream+";")), Mode: 0o600},
 				}
 			}, "NetworkManager.service")
 			n := b.Node
@@ -46,7 +63,8 @@ func TestNetworkManagerFixedAtItsSource(t *testing.T) {
 			nmcli(t, b, "connection", "up", "node-eth0")
 
 			// The profile's ipv4.dns.
-			nmLoopFixed(t, b, nmProfile, 9, "nmcli", "device", "reapply", "eth0")
+			nmLoopFixed(t, b, nmCase{file: nmProfile, line: 9, loop: nodeCache, gone: nodeCache, kept: b.Upstream},
+				"nmcli", "device", "reapply", "eth0")
 
 			// The conf.d global DNS, the profile clean again.
 			must(t, n.WriteFile(nmProfile, []byte(nmKeyfile(b, b.Upstream+";")), 0o600))
@@ -54,7 +72,26 @@ func TestNetworkManagerFixedAtItsSource(t *testing.T) {
 			nmcli(t, b, "device", "reapply", "eth0")
 			must(t, n.WriteFile(nmGlobal, []byte("# Kubespray: the node cache first\n[global-dns-domain-*]\nservers="+nodeCache+","+b.Upstream+"\n"), 0o644))
 			nmcli(t, b, "general", "reload", "conf,dns-rc")
-			nmLoopFixed(t, b, nmGlobal, 3, "nmcli", "general", "reload", "conf,dns-rc")
+			nmLoopFixed(t, b, nmCase{file: nmGlobal, line: 3, loop: nodeCache, gone: nodeCache, kept: b.Upstream},
+				"nmcli", "general", "reload", "conf,dns-rc")
+
+			// dns=dnsmasq, the global DNS gone.
+			n.Run("rm", "-f", nmGlobal)
+			must(t, n.WriteFile(nmConf, []byte("[main]\ndns=dnsmasq\nrc-manager=file\n"), 0o644))
+			nmcli(t, b, "general", "reload", "conf,dns-rc")
+			nmLoopFixed(t, b, nmCase{file: nmConf, line: 2, loop: "127.0.0.1", gone: "dns=dnsmasq", kept: "dns=default\n"},
+				"nmcli", "general", "reload", "conf,dns-rc")
+
+			// dns=systemd-resolved: kubelet hands pods resolved's uplink file.
+			must(t, n.WriteFile("/var/lib/kubelet/config.yaml", []byte(testbed.KubeletConfig+"resolvConf: "+resolvedUplink+"\n"), 0o644))
+			n.Run("systemctl", "restart", "kubelet.service")
+			must(t, n.WriteFile(nmConf, []byte("[main]\ndns=systemd-resolved\n"), 0o644))
+			must(t, n.WriteFile(nmProfile, []byte(nmKeyfile(b, nodeCache+";"+b.Upstream+";")), 0o600))
+			nmcli(t, b, "general", "reload", "conf,dns-rc")
+			nmcli(t, b, "connection", "load", nmProfile)
+			nmcli(t, b, "device", "reapply", "eth0")
+			nmLoopFixed(t, b, nmCase{file: nmProfile, line: 9, watch: resolvedUplink, loop: nodeCache, gone: nodeCache, kept: b.Upstream},
+				"nmcli", "device", "reapply", "eth0")
 		})
 	}
 }
@@ -76,15 +113,19 @@ func nmcli(t *testing.T, b *bed, args ...string) {
 // nmLoopFixed takes the loop NetworkManager writes from line of file through
 // check, apply, NetworkManager's reload (reload, a command in the node) and
 // rollback.
-func nmLoopFixed(t *testing.T, b *bed, file string, line int, reload ...string) {
-	n := b.Node
-	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(b.hostResolv(), "nameserver "+nodeCache+"\n"); time.Sleep(100 * time.Millisecond) {
+func nmLoopFixed(t *testing.T, b *bed, c nmCase, reload ...string) {
+	n, file, line := b.Node, c.file, c.line
+	if c.watch == "" {
+		c.watch = "/etc/resolv.conf"
+	}
+	watched := func() string { d, _ := n.ReadFile(c.watch); return string(d) }
+	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(watched(), "nameserver "+c.loop+"\n"); time.Sleep(100 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			dev, _ := n.Exec(context.Background(), "nmcli", "device")
-			t.Fatalf("NetworkManager did not write the node cache into /etc/resolv.conf in 30 s:\n%s\nnmcli device:\n%s\nNetworkManager:\n%s", b.hostResolv(), dev, b.journal("NetworkManager.service"))
+			t.Fatalf("%s does not name %s after 30 s:\n%s\nnmcli device:\n%s\nNetworkManager:\n%s", c.watch, c.loop, watched(), dev, b.journal("NetworkManager.service"))
 		}
 	}
-	looping, source := b.hostResolv(), nmRead(t, b, file)
+	looping, source := watched(), nmRead(t, b, file)
 
 	r := b.unloop(time.Minute, "unloop", nil, "check", "--output", "json")
 	var rep struct {
@@ -100,11 +141,11 @@ func nmLoopFixed(t *testing.T, b *bed, file string, line int, reload ...string) 
 	for _, f := range rep.Findings {
 		traced = traced || f.Code == "networkmanager-injects-nameserver" && f.File == file && f.Line == line
 	}
-	if r.Code == 0 || !traced || !strings.Contains(r.Stdout, "NetworkManager put it there: "+file) {
-		t.Fatalf("check before apply, want networkmanager-injects-nameserver at %s:%d and the resolv.conf line traced there: %s", file, line, r)
+	if r.Code == 0 || !traced || !strings.Contains(r.Stdout, file+" line "+strconv.Itoa(line)) {
+		t.Fatalf("check before apply, want networkmanager-injects-nameserver at %s:%d and the %s line traced there: %s", file, line, c.watch, r)
 	}
 
-	a, clean := applyUntilClean(n, b.hostResolv)
+	a, clean := applyUntilClean(n, watched)
 	took := a.r.Dur
 	if a.err != nil {
 		t.Fatalf("apply: %v\n%s\nNetworkManager:\n%s", a.err, a.r.Stdout, b.journal("NetworkManager.service"))
@@ -121,7 +162,7 @@ func nmLoopFixed(t *testing.T, b *bed, file string, line int, reload ...string) 
 		t.Fatalf("apply not verified, or NetworkManager not reloaded: %s", a.r.Stdout)
 	}
 	fixed := nmRead(t, b, file)
-	if strings.Contains(fixed, nodeCache) || !strings.Contains(fixed, b.Upstream) {
+	if strings.Contains(fixed, c.gone) || !strings.Contains(fixed, c.kept) {
 		t.Errorf("%s after apply:\n%s", file, fixed)
 	}
 	if hp, err := n.Path(file); err != nil {
@@ -129,15 +170,15 @@ func nmLoopFixed(t *testing.T, b *bed, file string, line int, reload ...string) 
 	} else if fi, err := os.Stat(hp); err != nil || file == nmProfile && fi.Mode().Perm() != 0o600 {
 		t.Errorf("%s's mode after apply: %v (%v), want a keyfile's 0600", file, fi.Mode(), err)
 	}
-	t.Logf("%s: apply took %v; /etc/resolv.conf was clean %v after apply started", file, took, clean)
-	if rc := b.hostResolv(); clean == 0 || strings.Contains(rc, nodeCache) || !strings.Contains(rc, "nameserver "+b.Upstream+"\n") {
-		t.Fatalf("/etc/resolv.conf after apply:\n%s", rc)
+	t.Logf("%s: apply took %v; %s was clean %v after apply started", file, took, c.watch, clean)
+	if rc := watched(); clean == 0 || strings.Contains(rc, "nameserver "+c.loop+"\n") || !strings.Contains(rc, "nameserver "+b.Upstream+"\n") {
+		t.Fatalf("%s after apply:\n%s", c.watch, rc)
 	}
 
 	// NetworkManager reloads again: the file stays clean.
 	n.Run(reload...)
-	if rc := b.hostResolv(); strings.Contains(rc, nodeCache) || !strings.Contains(rc, "nameserver "+b.Upstream+"\n") {
-		t.Errorf("/etc/resolv.conf after %s:\n%s", strings.Join(reload, " "), rc)
+	if rc := watched(); strings.Contains(rc, "nameserver "+c.loop+"\n") || !strings.Contains(rc, "nameserver "+b.Upstream+"\n") {
+		t.Errorf("%s after %s:\n%s", c.watch, strings.Join(reload, " "), rc)
 	}
 	if r := b.unloop(time.Minute, "unloop", nil, "check", "--output", "json"); r.Code != 0 {
 		t.Errorf("check after apply: %s", r)
@@ -149,8 +190,8 @@ func nmLoopFixed(t *testing.T, b *bed, file string, line int, reload ...string) 
 	if got := nmRead(t, b, file); got != source {
 		t.Errorf("%s after rollback:\n%s\nwant, byte for byte:\n%s", file, got, source)
 	}
-	testbed.WaitFor(t, 20*time.Second, "the loop back in /etc/resolv.conf after rollback", func() bool {
-		return b.hostResolv() == looping
+	testbed.WaitFor(t, 20*time.Second, "the loop back in "+c.watch+" after rollback", func() bool {
+		return watched() == looping
 	})
 }
 
