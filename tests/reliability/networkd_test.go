@@ -67,7 +67,7 @@ func networkdLoopFixed(t *testing.T, b *bed, settings, want string) {
 
 	// The time from apply's start to resolved's file being clean, watched
 	// from the host while apply runs.
-	a, clean := applyUntilClean(n, b.uplink)
+	a, clean := applyUntilClean(n, b.uplink, nodeCache)
 	if a.err != nil {
 		t.Fatalf("apply: %v\n%s\nnetworkd:\n%s", a.err, a.r.Stdout, b.journal("systemd-networkd.service"))
 	}
@@ -130,9 +130,9 @@ type applied struct {
 
 // applyUntilClean runs apply in n and, from the host, watches file (a
 // reader of the node's file) while it runs: clean is the time from apply's
-// start to the file no longer naming the node cache's address, 0 when it
-// never did while apply ran.
-func applyUntilClean(n *node.Node, file func() string) (a applied, clean time.Duration) {
+// start to the file no longer naming loop (an address), 0 when it never
+// did while apply ran.
+func applyUntilClean(n *node.Node, file func() string, loop string) (a applied, clean time.Duration) {
 	done := make(chan applied, 1)
 	start := time.Now()
 	go func() {
@@ -147,7 +147,7 @@ func applyUntilClean(n *node.Node, file func() string) (a applied, clean time.Du
 			waiting = false
 		case <-time.After(5 * time.Millisecond):
 		}
-		if clean == 0 && !strings.Contains(file(), nodeCache) {
+		if clean == 0 && !strings.Contains(file(), "nameserver "+loop+"\n") {
 			clean = time.Since(start)
 		}
 	}

@@ -14,10 +14,9 @@ import (
 )
 
 const (
-	nmProfile      = "/etc/NetworkManager/system-connections/eth0.nmconnection"
-	nmGlobal       = "/etc/NetworkManager/conf.d/90-kubespray-dns.conf"
-	nmConf         = "/etc/NetworkManager/conf.d/node.conf"
-	resolvedUplink = "/run/systemd/resolve/resolv.conf"
+	nmProfile = "/etc/NetworkManager/system-connections/eth0.nmconnection"
+	nmGlobal  = "/etc/NetworkManager/conf.d/90-kubespray-dns.conf"
+	nmConf    = "/etc/NetworkManager/conf.d/node.conf"
 )
 
 // nmCase is a loop NetworkManager writes from line of file: loop named in
@@ -83,14 +82,14 @@ func TestNetworkManagerFixedAtItsSource(t *testing.T) {
 				"nmcli", "general", "reload", "conf,dns-rc")
 
 			// dns=systemd-resolved: kubelet hands pods resolved's uplink file.
-			must(t, n.WriteFile("/var/lib/kubelet/config.yaml", []byte(testbed.KubeletConfig+"resolvConf: "+resolvedUplink+"\n"), 0o644))
+			must(t, n.WriteFile("/var/lib/kubelet/config.yaml", []byte(strings.Replace(testbed.KubeletConfig, "healthzPort: 0\n", "healthzPort: 0\nresolvConf: "+uplinkFile+"\n", 1)), 0o644))
 			n.Run("systemctl", "restart", "kubelet.service")
 			must(t, n.WriteFile(nmConf, []byte("[main]\ndns=systemd-resolved\n"), 0o644))
 			must(t, n.WriteFile(nmProfile, []byte(nmKeyfile(b, nodeCache+";"+b.Upstream+";")), 0o600))
 			nmcli(t, b, "general", "reload", "conf,dns-rc")
 			nmcli(t, b, "connection", "load", nmProfile)
 			nmcli(t, b, "device", "reapply", "eth0")
-			nmLoopFixed(t, b, nmCase{file: nmProfile, line: 9, watch: resolvedUplink, loop: nodeCache, gone: nodeCache, kept: b.Upstream},
+			nmLoopFixed(t, b, nmCase{file: nmProfile, line: 9, watch: uplinkFile, loop: nodeCache, gone: nodeCache, kept: b.Upstream},
 				"nmcli", "device", "reapply", "eth0")
 		})
 	}
@@ -145,7 +144,7 @@ func nmLoopFixed(t *testing.T, b *bed, c nmCase, reload ...string) {
 		t.Fatalf("check before apply, want networkmanager-injects-nameserver at %s:%d and the %s line traced there: %s", file, line, c.watch, r)
 	}
 
-	a, clean := applyUntilClean(n, watched)
+	a, clean := applyUntilClean(n, watched, c.loop)
 	took := a.r.Dur
 	if a.err != nil {
 		t.Fatalf("apply: %v\n%s\nNetworkManager:\n%s", a.err, a.r.Stdout, b.journal("NetworkManager.service"))
