@@ -24,6 +24,9 @@ var ErrHand = errors.New("edit it by hand")
 // that loop. A list left with none gets fill instead (the upstreams that
 // answered), or [] when fill is empty: netplan refuses a null list.
 func Remove(p string, data []byte, looping func(netip.Addr) bool, fill []netip.Addr) ([]byte, error) {
+	if _, err := Parse(p, data); err != nil {
+		return nil, err // netplan would refuse the file as it is
+	}
 	top, err := Doc(p, data)
 	if top == nil || err != nil {
 		return data, err
@@ -49,14 +52,20 @@ func Remove(p string, data []byte, looping func(netip.Addr) bool, fill []netip.A
 		}
 		return nil
 	})
-	if err != nil || len(edits) == 0 {
-		return data, err
+	if err != nil {
+		return nil, err
+	}
+	if len(edits) == 0 {
+		return data, nil
 	}
 	out, err := yamltext.Apply(data, edits)
 	if err != nil {
 		return nil, hostcfg.Errorf(p, 0, "%v: %w", err, ErrHand)
 	}
-	return out, checkRemoved(p, data, out, looping, fill)
+	if err := checkRemoved(p, data, out, looping, fill); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // eachDef calls fn with each interface definition of the file.
@@ -270,6 +279,9 @@ func checkRemoved(p string, before, after []byte, looping func(netip.Addr) bool,
 // [DHCPv4] UseDNS=false, or NetworkManager's ipv4.ignore-auto-dns=true, so a
 // lease's servers no longer reach the resolver.
 func NoLeaseDNS(p string, data []byte, typ, id string, family int) ([]byte, error) {
+	if _, err := Parse(p, data); err != nil {
+		return nil, err
+	}
 	top, err := Doc(p, data)
 	if err != nil {
 		return nil, err
@@ -299,7 +311,10 @@ func NoLeaseDNS(p string, data []byte, typ, id string, family int) ([]byte, erro
 	if err != nil {
 		return nil, hostcfg.Errorf(p, 0, "%v: %w", err, ErrHand)
 	}
-	return out, checkNoLeaseDNS(p, data, out, typ, id, family)
+	if err := checkNoLeaseDNS(p, data, out, typ, id, family); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // useDNSEdit plans setting key: use-dns: false in the block mapping def.
