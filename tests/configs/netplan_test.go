@@ -45,7 +45,7 @@ keep loop
 { printf '# This is /run/systemd/resolve/resolv.conf managed by man:systemd-resolved(8).\n# Do not edit.\n\n'
   sed -n 's/^DNS=/nameserver /p' "$n"; } >"$u"
 /opt/unloop/unloop check --offline --output json >/tmp/check.json || :
-/opt/unloop/unloop apply --offline --strategy netplan --output json >/tmp/apply.json
+/opt/unloop/unloop apply --offline --strategy netplan --output json >/tmp/apply.json || [ $? = 4 ] # 4: in effect at the reload
 keep applied
 cp "$u" /tmp/applied.uplink
 netplan generate
