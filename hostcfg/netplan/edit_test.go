@@ -18,7 +18,7 @@ func TestRemove(t *testing.T) {
 		fill           []netip.Addr
 	}{{
 		name: "block list keeps comments and the rest",
-		in: "# written by Kubespray\nnetwork:\n  version: 2\n  ethernets:\n    eth0:\n      dhcp4: true\n      nameservers:\n        addresses:\n          - 169.254.25.10 # nodelocaldns\n          - '10.0.0.2'\n        search: [cluster.local]\n",
+		in:   "# written by Kubespray\nnetwork:\n  version: 2\n  ethernets:\n    eth0:\n      dhcp4: true\n      nameservers:\n        addresses:\n          - 169.254.25.10 # nodelocaldns\n          - '10.0.0.2'\n        search: [cluster.local]\n",
 		want: "# written by Kubespray\nnetwork:\n  version: 2\n  ethernets:\n    eth0:\n      dhcp4: true\n      nameservers:\n        addresses:\n          - '10.0.0.2'\n        search: [cluster.local]\n",
 	}, {
 		name: "flow list, first, middle and last",
