@@ -28,9 +28,10 @@ func TestNetplanAtItsSource(t *testing.T) {
 	}{
 		{"netplan-networkd", "/etc/netplan/50-cloud-init.yaml", "/run/systemd/network/10-netplan-eth0.network", "/run/systemd/resolve/resolv.conf", "systemd-networkd.service",
 			"      nameservers:\n        addresses:\n          - 10.0.0.2\n", "LinkLocalAddressing=ipv6\nDNS=10.0.0.2\n\n[DHCP]\nRouteMetric=100\nUseMTU=true\n"},
-		// The lease brought it: use-dns: false, rendered as netplan does.
+		// The lease brought it: use-dns: false, and the lease's clean server
+		// kept as a nameserver (use-dns: false drops it too), rendered as netplan does.
 		{"netplan-dhcp-lease", "/etc/netplan/50-cloud-init.yaml", "/run/systemd/network/10-netplan-eth0.network", "/run/systemd/resolve/resolv.conf", "systemd-networkd.service",
-			"    eth0:\n      # the DHCP server hands out the node cache's address\n      dhcp4-overrides:\n        use-dns: false\n      dhcp4: true\n", "[DHCP]\nRouteMetric=100\nUseMTU=true\nUseDNS=false\n"},
+			"      nameservers:\n        addresses: [10.0.0.2]\n      dhcp4-overrides:\n        use-dns: false\n      dhcp4: true\n", "LinkLocalAddressing=ipv6\nDNS=10.0.0.2\n\n[DHCP]\nRouteMetric=100\nUseMTU=true\nUseDNS=false\n"},
 		{"netplan-networkmanager", "/etc/netplan/01-network-manager.yaml", "/run/NetworkManager/system-connections/netplan-eth0.nmconnection", "/etc/resolv.conf", "NetworkManager.service",
 			"      nameservers: {addresses: [10.0.0.2]}\n", "address1=10.0.0.10/24\ndns=10.0.0.2;\n"},
 	} {

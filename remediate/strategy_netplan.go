@@ -110,7 +110,7 @@ func planRendered(p *planner, sets []netplan.Set, fill []netip.Addr) (nd bool, n
 		if l.Renderer == netplan.Networkd {
 			nd = true
 			err = p.edit(r, node.StrategyNetplan, reason, func(old []byte) ([]byte, error) {
-				return netplan.FixRendered(r, old, p.node.Looping, fill, lease)
+				return netplan.FixRendered(r, old, p.node.Looping, fill, lease, netplan.LeaseKeeps(sets, l, p.node.Looping))
 			})
 		} else {
 			if nmc == nil {

@@ -406,3 +406,109 @@ func sameLink(a, b Link) bool {
 	}
 	return true
 }
+
+// AddNameservers returns the file p with addrs appended to the
+// nameservers: addresses: of the definition typ/id (the list, or the keys,
+// made where missing), as a block list's lines or a flow list's items.
+func AddNameservers(p string, data []byte, typ, id string, addrs []netip.Addr) ([]byte, error) {
+	if len(addrs) == 0 {
+		return data, nil
+	}
+	if _, err := Parse(p, data); err != nil {
+		return nil, err
+	}
+	top, err := Doc(p, data)
+	if err != nil {
+		return nil, err
+	}
+	t, err := yamltext.New(p, data)
+	if err != nil {
+		return nil, err
+	}
+	var edits []yamltext.Edit
+	err = eachDef(top, func(dt, did string, def *yaml.Node) error {
+		if dt != typ || did != id || edits != nil {
+			return nil
+		}
+		edits, err = addEdit(t, p, def, addrs)
+		return err
+	})
+	if err == nil && edits == nil {
+		err = hostcfg.Errorf(p, 0, "no %s: %s here", typ, id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	out, err := yamltext.Apply(data, edits)
+	if err != nil {
+		return nil, hostcfg.Errorf(p, 0, "%v: %w", err, ErrHand)
+	}
+	if _, err := Parse(p, out); err != nil {
+		return nil, fmt.Errorf("the edited %s does not read back: %w", p, err)
+	}
+	return out, nil
+}
+
+// addEdit plans appending addrs to def's nameservers: addresses:.
+func addEdit(t *yamltext.Text, p string, def *yaml.Node, addrs []netip.Addr) ([]yamltext.Edit, error) {
+	words := make([]string, len(addrs))
+	for i, a := range addrs {
+		words[i] = a.String()
+	}
+	if def.Style&yaml.FlowStyle != 0 || len(def.Content) == 0 {
+		return nil, hostcfg.Errorf(p, def.Line, "the definition is not a block mapping: %w", ErrHand)
+	}
+	var ns *yaml.Node
+	for i := 0; i+1 < len(def.Content); i += 2 {
+		if def.Content[i].Value == "nameservers" {
+			ns = def.Content[i+1]
+		}
+	}
+	if ns == nil {
+		at, indent, err := keyLine(t, p, def.Content[0])
+		if err != nil {
+			return nil, err
+		}
+		eol := t.EOL(at)
+		return []yamltext.Edit{{Start: at, End: at, Text: indent + "nameservers:" + eol + indent + "  addresses: [" + strings.Join(words, ", ") + "]" + eol}}, nil
+	}
+	for i := 0; i+1 < len(ns.Content); i += 2 {
+		if ns.Content[i].Value != "addresses" {
+			continue
+		}
+		list := ns.Content[i+1]
+		if len(list.Content) == 0 || list.Kind != yaml.SequenceNode {
+			return nil, hostcfg.Errorf(p, list.Line, "nameservers: addresses: is empty: %w", ErrHand)
+		}
+		last := list.Content[len(list.Content)-1]
+		if list.Style&yaml.FlowStyle != 0 {
+			_, e, err := t.ScalarSpan(last, true)
+			if err != nil {
+				return nil, hostcfg.Errorf(p, last.Line, "%v: %w", err, ErrHand)
+			}
+			return []yamltext.Edit{{Start: e, End: e, Text: ", " + strings.Join(words, ", ")}}, nil
+		}
+		start, end, ok := itemLine(t, last)
+		if !ok {
+			return nil, hostcfg.Errorf(p, last.Line, "nameservers: addresses: this entry does not stand on a line of its own: %w", ErrHand)
+		}
+		prefix := string(t.Data()[start:t.Offset(last)])
+		eol := t.EOL(start)
+		var b strings.Builder
+		if end == len(t.Data()) && !strings.HasSuffix(string(t.Data()), "\n") {
+			b.WriteString(eol)
+		}
+		for _, w := range words {
+			b.WriteString(prefix + w + eol)
+		}
+		return []yamltext.Edit{{Start: end, End: end, Text: b.String()}}, nil
+	}
+	if ns.Kind != yaml.MappingNode || ns.Style&yaml.FlowStyle != 0 || len(ns.Content) == 0 {
+		return nil, hostcfg.Errorf(p, ns.Line, "nameservers: is not a block mapping: %w", ErrHand)
+	}
+	at, indent, err := keyLine(t, p, ns.Content[0])
+	if err != nil {
+		return nil, err
+	}
+	return []yamltext.Edit{{Start: at, End: at, Text: indent + "addresses: [" + strings.Join(words, ", ") + "]" + t.EOL(at)}}, nil
+}

@@ -84,3 +84,35 @@ func RenderedNoUseDNS(p string, data []byte) ([]byte, error) {
 	}
 	return slices.Concat(data[:at], []byte("UseDNS=false\n"), data[at:]), nil
 }
+
+// beforeDNS are the [Network] keys netplan writes before DNS= (0.106 and
+// 1.1, write_network_file): new DNS= lines go after the last of them.
+var beforeDNS = []string{"DHCP", "LinkLocalAddressing", "Address", "IPv6Token", "IPv6AcceptRA", "IPv6PrivacyExtensions", "Gateway", "DNS"}
+
+// RenderedAddDNS returns networkd's rendered file p with DNS= lines for
+// addrs where netplan writes them (IPv4 first).
+func RenderedAddDNS(p string, data []byte, addrs []netip.Addr) ([]byte, error) {
+	if len(addrs) == 0 {
+		return data, nil
+	}
+	section, at := "", -1
+	for _, l := range conffile.Lines(data) {
+		text := strings.TrimSpace(string(data[l.Start:l.End]))
+		if strings.HasPrefix(text, "[") {
+			section = text
+		}
+		if k, _, ok := strings.Cut(text, "="); ok && section == "[Network]" && slices.Contains(beforeDNS, k) {
+			at = l.Next
+		}
+	}
+	if at < 0 {
+		return nil, hostcfg.Errorf(p, 0, "no [Network] section as netplan writes it: %w", ErrHand)
+	}
+	addrs = slices.Clone(addrs)
+	slices.SortStableFunc(addrs, func(a, b netip.Addr) int { return a.BitLen() - b.BitLen() })
+	var ins bytes.Buffer
+	for _, a := range addrs {
+		ins.WriteString("DNS=" + a.String() + "\n")
+	}
+	return slices.Concat(data[:at], ins.Bytes(), data[at:]), nil
+}

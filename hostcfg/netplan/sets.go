@@ -63,16 +63,28 @@ func (c *Config) Sets(leases []networkd.Lease) []Set {
 }
 
 // Fix is the edit of one YAML file: its looping nameservers removed, the
-// leases' servers of Leases' links turned off.
+// leases' servers of Leases' links turned off. use-dns: false drops a
+// lease's clean servers too, so they are written as the link's nameservers
+// (Keep; until the next apply: a renew that brings others is not followed),
+// as the networkd strategy keeps them as DNS=.
 type Fix struct {
 	File   string
 	Remove bool
 	Leases []*Link
+	Keep   map[*Link][]netip.Addr
 }
 
 // Fixes groups the looping sets by the YAML file that holds them, in order.
 func Fixes(sets []Set, looping func(netip.Addr) bool) []*Fix {
 	var out []*Fix
+	defer func() {
+		for _, f := range out {
+			f.Keep = map[*Link][]netip.Addr{}
+			for _, l := range f.Leases {
+				f.Keep[l] = LeaseKeeps(sets, l, looping)
+			}
+		}
+	}()
 	for _, st := range sets {
 		if !looping(st.Addr) {
 			continue
@@ -110,8 +122,25 @@ func (f *Fix) Apply(data []byte, looping func(netip.Addr) bool, fill []netip.Add
 				return nil, err
 			}
 		}
+		if data, err = AddNameservers(f.File, data, l.Type, l.ID, f.Keep[l]); err != nil {
+			return nil, err
+		}
 	}
 	return data, nil
+}
+
+// LeaseKeeps are the clean servers l's leases bring that its YAML does not
+// list already: what use-dns: false would drop with the looping ones.
+func LeaseKeeps(sets []Set, l *Link, looping func(netip.Addr) bool) []netip.Addr {
+	var out []netip.Addr
+	for _, st := range sets {
+		if st.Link != l || st.Lease == "" || looping(st.Addr) || slices.Contains(out, st.Addr) ||
+			slices.ContainsFunc(l.Nameservers, func(s Server) bool { return s.Addr == st.Addr }) {
+			continue
+		}
+		out = append(out, st.Addr)
+	}
+	return out
 }
 
 // NeedsFill: some link lists only looping servers and no lease gives it
@@ -131,10 +160,14 @@ func (c *Config) NeedsFill(looping func(netip.Addr) bool) bool {
 // FixRendered writes networkd's rendered file p as netplan generates it
 // from the edited YAML: without the looping DNS= lines, and with
 // UseDNS=false when the link's leases' servers were turned off.
-func FixRendered(p string, data []byte, looping func(netip.Addr) bool, fill []netip.Addr, lease bool) ([]byte, error) {
+// keep are the lease's clean servers the YAML now lists.
+func FixRendered(p string, data []byte, looping func(netip.Addr) bool, fill []netip.Addr, lease bool, keep []netip.Addr) ([]byte, error) {
 	b, err := RenderedWithout(p, data, looping, fill)
 	if err == nil && lease {
 		b, err = RenderedNoUseDNS(p, b)
+	}
+	if err == nil {
+		b, err = RenderedAddDNS(p, b, keep)
 	}
 	return b, err
 }

@@ -2,6 +2,7 @@ package configs
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -24,7 +25,8 @@ set -eu
 y=/etc/netplan/50-cloud-init.yaml n=/run/systemd/network/10-netplan-eth0.network u=/run/systemd/resolve/resolv.conf
 keep() { cp "$y" "/tmp/$1.yaml"; cp "$n" "/tmp/$1.network"; }
 mkdir -p /etc/netplan
-cat >"$y" <<'EOF_YAML'
+case "$1" in
+static) cat >"$y" <<'EOF_YAML'
 # This file is generated from information provided by the datasource.
 network:
   version: 2
@@ -39,11 +41,28 @@ network:
           - 10.0.0.2
         search: [cluster.local]
 EOF_YAML
+;;
+dhcp)
+	# The DHCP server hands out the node cache's address: networkd's lease
+	# and link state as networkd v252 saves them (networkd does not run in
+	# a chroot).
+	cat >"$y" <<'EOF_YAML'
+network:
+  version: 2
+  ethernets:
+    eth0:
+      dhcp4: true
+EOF_YAML
+	mkdir -p /run/systemd/netif/leases /run/systemd/netif/links
+	printf 'ADDRESS=10.0.0.57\nDNS=169.254.25.10 10.0.0.2\n' >/run/systemd/netif/leases/2
+	printf 'NETWORK_FILE=%s\nDNS=169.254.25.10 10.0.0.2\n' "$n" >/run/systemd/netif/links/2 ;;
+esac
 chmod 600 "$y"
 netplan generate
 keep loop
 { printf '# This is /run/systemd/resolve/resolv.conf managed by man:systemd-resolved(8).\n# Do not edit.\n\n'
-  sed -n 's/^DNS=/nameserver /p' "$n"; } >"$u"
+  sed -n 's/^DNS=/nameserver /p' "$n"
+  [ "$1" = static ] || printf 'nameserver 169.254.25.10\nnameserver 10.0.0.2\n'; } >"$u"
 /opt/unloop/unloop check --offline --output json >/tmp/check.json || :
 /opt/unloop/unloop apply --offline --strategy netplan --output json >/tmp/apply.json || [ $? = 4 ] # 4: in effect at the reload
 keep applied
@@ -69,13 +88,22 @@ func TestNetplanRealProgram(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Run(release, func(t *testing.T) { netplanLoop(t, rootfs) })
+		for _, tt := range []struct{ input, at, loop, applied string }{
+			{"static", "/etc/netplan/50-cloud-init.yaml:11", "DNS=169.254.25.10\n", "DNS=10.0.0.2\n"},
+			// The lease brought it: use-dns: false, the lease's clean server kept as a nameserver.
+			{"dhcp", "/etc/netplan/50-cloud-init.yaml:5", "DHCP=ipv4\n", "DNS=10.0.0.2\n\n[DHCP]\nRouteMetric=100\nUseMTU=true\nUseDNS=false\n"},
+		} {
+			t.Run(release+"/"+tt.input, func(t *testing.T) { netplanLoop(t, rootfs, tt.input, tt.at, tt.loop, tt.applied) })
+		}
 	}
 }
 
-func netplanLoop(t *testing.T, rootfs string) {
+// netplanLoop runs netplanScript for input in a chroot of rootfs: check
+// names at (file:line); the rendered file holds loop before apply and
+// applied after it, as the real netplan generate renders it again.
+func netplanLoop(t *testing.T, rootfs, input, at, loopText, appliedText string) {
 	out := chrootRunKubelet(t, rootfs, "/run/systemd/resolve",
-		"apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\nresolvConf: /run/systemd/resolve/resolv.conf\n", netplanScript)
+		"apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\nresolvConf: /run/systemd/resolve/resolv.conf\n", netplanScript, input)
 	read := func(name string) string {
 		b, err := os.ReadFile(filepath.Join(out, name))
 		if err != nil {
@@ -84,7 +112,7 @@ func netplanLoop(t *testing.T, rootfs string) {
 		return string(b)
 	}
 	loop := read("loop.network")
-	if !strings.Contains(loop, "DNS=169.254.25.10\n") {
+	if !strings.Contains(loop, loopText) {
 		t.Fatalf("netplan did not render the loop:\n%s", loop)
 	}
 	var rep struct {
@@ -97,19 +125,21 @@ func netplanLoop(t *testing.T, rootfs string) {
 	must(t, json.Unmarshal([]byte(read("check.json")), &rep))
 	found := false
 	for _, f := range rep.Findings {
-		if f.Code == "netplan-injects-nameserver" && f.File == "/etc/netplan/50-cloud-init.yaml" && f.Line == 11 {
+		if f.Code == "netplan-injects-nameserver" && fmt.Sprintf("%s:%d", f.File, f.Line) == at {
 			found = strings.Contains(strings.Join(f.Chain, "\n"), "/run/systemd/network/10-netplan-eth0.network")
 		}
 	}
 	if !found {
-		t.Errorf("check does not name the YAML's line 11 through the rendered file: %s", read("check.json"))
+		t.Errorf("check does not name %s through the rendered file: %s", at, read("check.json"))
 	}
-	wantYAML := strings.Replace(read("loop.yaml"), "          - 169.254.25.10 # Kubespray: nodelocaldns\n", "", 1)
-	if got := read("applied.yaml"); got != wantYAML {
-		t.Errorf("the YAML after apply:\n%s\nwant only the looping line gone:\n%s", got, wantYAML)
+	if input == "static" {
+		wantYAML := strings.Replace(read("loop.yaml"), "          - 169.254.25.10 # Kubespray: nodelocaldns\n", "", 1)
+		if got := read("applied.yaml"); got != wantYAML {
+			t.Errorf("the YAML after apply:\n%s\nwant only the looping line gone:\n%s", got, wantYAML)
+		}
 	}
 	applied := read("applied.network")
-	if strings.Contains(applied, "169.254.25.10") || !strings.Contains(applied, "DNS=10.0.0.2\n") {
+	if strings.Contains(applied, "169.254.25.10") || !strings.Contains(applied, appliedText) {
 		t.Errorf("the rendered file after apply:\n%s", applied)
 	}
 	if got := read("regenerated.network"); got != applied {
