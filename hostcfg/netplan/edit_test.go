@@ -106,3 +106,23 @@ func TestNoLeaseDNS(t *testing.T) {
 		t.Errorf("a flow mapping: %v, want %v", err, ErrHand)
 	}
 }
+
+func TestAddNameservers(t *testing.T) {
+	add := []netip.Addr{netip.MustParseAddr("10.0.0.2"), netip.MustParseAddr("fd00::2")}
+	for _, tt := range []struct{ name, in, want string }{
+		{"no nameservers", "network:\n  ethernets:\n    eth0:\n      dhcp4: true\n", "network:\n  ethernets:\n    eth0:\n      nameservers:\n        addresses: [10.0.0.2, fd00::2]\n      dhcp4: true\n"},
+		{"nameservers without addresses", "network:\n  ethernets:\n    eth0:\n      nameservers:\n        search: [x]\n", "network:\n  ethernets:\n    eth0:\n      nameservers:\n        addresses: [10.0.0.2, fd00::2]\n        search: [x]\n"},
+		{"a block list", "network:\n  ethernets:\n    eth0:\n      nameservers:\n        addresses:\n        - 10.0.0.9 # site\n", "network:\n  ethernets:\n    eth0:\n      nameservers:\n        addresses:\n        - 10.0.0.9 # site\n        - 10.0.0.2\n        - fd00::2\n"},
+		{"a flow list", "network:\n  ethernets:\n    eth0:\n      nameservers: {addresses: [10.0.0.9]}\n", "network:\n  ethernets:\n    eth0:\n      nameservers: {addresses: [10.0.0.9, 10.0.0.2, fd00::2]}\n"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := AddNameservers("/etc/netplan/50.yaml", []byte(tt.in), "ethernets", "eth0", add)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(got) != tt.want {
+				t.Errorf("got\n%s\nwant\n%s", got, tt.want)
+			}
+		})
+	}
+}

@@ -42,3 +42,14 @@ func TestRenderedNoUseDNS(t *testing.T) {
 		t.Error("no [DHCP] section: no error")
 	}
 }
+
+func TestRenderedAddDNS(t *testing.T) {
+	in := "[Match]\nName=eth0\n\n[Network]\nDHCP=ipv4\nLinkLocalAddressing=ipv6\nDomains=x\n\n[DHCP]\nRouteMetric=100\n"
+	got, err := RenderedAddDNS("/run/systemd/network/10-netplan-eth0.network", []byte(in), []netip.Addr{netip.MustParseAddr("fd00::2"), netip.MustParseAddr("10.0.0.2")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "[Match]\nName=eth0\n\n[Network]\nDHCP=ipv4\nLinkLocalAddressing=ipv6\nDNS=10.0.0.2\nDNS=fd00::2\nDomains=x\n\n[DHCP]\nRouteMetric=100\n"; string(got) != want {
+		t.Errorf("got\n%s\nwant\n%s", got, want)
+	}
+}
