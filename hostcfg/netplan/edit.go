@@ -24,16 +24,12 @@ var ErrHand = errors.New("edit it by hand")
 // that loop. A list left with none gets fill instead (the upstreams that
 // answered), or [] when fill is empty: netplan refuses a null list.
 func Remove(p string, data []byte, looping func(netip.Addr) bool, fill []netip.Addr) ([]byte, error) {
-	if _, err := Parse(p, data); err != nil {
-		return nil, err // netplan would refuse the file as it is
-	}
-	top, err := Doc(p, data)
-	if top == nil || err != nil {
-		return data, err
-	}
-	t, err := yamltext.New(p, data)
+	top, t, err := prepare(p, data)
 	if err != nil {
 		return nil, err
+	}
+	if top == nil {
+		return data, nil
 	}
 	var edits []yamltext.Edit
 	err = eachDef(top, func(_, _ string, def *yaml.Node) error {
@@ -239,16 +235,9 @@ func mergeSpans(edits []yamltext.Edit) []yamltext.Edit {
 // checkRemoved reads the edited file again: the same definitions and
 // settings, with the looping servers gone (and fill in their place).
 func checkRemoved(p string, before, after []byte, looping func(netip.Addr) bool, fill []netip.Addr) error {
-	b, err := Parse(p, before)
+	b, a, err := readBack(p, before, after)
 	if err != nil {
 		return err
-	}
-	a, err := Parse(p, after)
-	if err != nil {
-		return fmt.Errorf("the edited %s does not read back: %w", p, err)
-	}
-	if len(a.Links) != len(b.Links) {
-		return hostcfg.Errorf(p, 0, "the edit changed the interface definitions: %w", ErrHand)
 	}
 	for i, l := range b.Links {
 		var want []string
@@ -279,14 +268,7 @@ func checkRemoved(p string, before, after []byte, looping func(netip.Addr) bool,
 // [DHCPv4] UseDNS=false, or NetworkManager's ipv4.ignore-auto-dns=true, so a
 // lease's servers no longer reach the resolver.
 func NoLeaseDNS(p string, data []byte, typ, id string, family int) ([]byte, error) {
-	if _, err := Parse(p, data); err != nil {
-		return nil, err
-	}
-	top, err := Doc(p, data)
-	if err != nil {
-		return nil, err
-	}
-	t, err := yamltext.New(p, data)
+	top, t, err := prepare(p, data)
 	if err != nil {
 		return nil, err
 	}
@@ -366,16 +348,9 @@ func keyLine(t *yamltext.Text, p string, k *yaml.Node) (int, string, error) {
 
 // checkNoLeaseDNS reads the edited file again: only use-dns changed.
 func checkNoLeaseDNS(p string, before, after []byte, typ, id string, family int) error {
-	b, err := Parse(p, before)
+	b, a, err := readBack(p, before, after)
 	if err != nil {
 		return err
-	}
-	a, err := Parse(p, after)
-	if err != nil {
-		return fmt.Errorf("the edited %s does not read back: %w", p, err)
-	}
-	if len(a.Links) != len(b.Links) {
-		return hostcfg.Errorf(p, 0, "the edit changed the interface definitions: %w", ErrHand)
 	}
 	for i, l := range b.Links {
 		want := l
@@ -414,14 +389,7 @@ func AddNameservers(p string, data []byte, typ, id string, addrs []netip.Addr) (
 	if len(addrs) == 0 {
 		return data, nil
 	}
-	if _, err := Parse(p, data); err != nil {
-		return nil, err
-	}
-	top, err := Doc(p, data)
-	if err != nil {
-		return nil, err
-	}
-	t, err := yamltext.New(p, data)
+	top, t, err := prepare(p, data)
 	if err != nil {
 		return nil, err
 	}
@@ -511,4 +479,32 @@ func addEdit(t *yamltext.Text, p string, def *yaml.Node, addrs []netip.Addr) ([]
 		return nil, err
 	}
 	return []yamltext.Edit{{Start: at, End: at, Text: indent + "addresses: [" + strings.Join(words, ", ") + "]" + t.EOL(at)}}, nil
+}
+
+// readBack parses a file before and after an edit, which must keep its
+// interface definitions.
+func readBack(p string, before, after []byte) (b, a *Config, err error) {
+	if b, err = Parse(p, before); err != nil {
+		return nil, nil, err
+	}
+	if a, err = Parse(p, after); err != nil {
+		return nil, nil, fmt.Errorf("the edited %s does not read back: %w", p, err)
+	}
+	if len(a.Links) != len(b.Links) {
+		return nil, nil, hostcfg.Errorf(p, 0, "the edit changed the interface definitions: %w", ErrHand)
+	}
+	return b, a, nil
+}
+
+// prepare reads a file netplan must accept as it is, for an edit.
+func prepare(p string, data []byte) (*yaml.Node, *yamltext.Text, error) {
+	if _, err := Parse(p, data); err != nil {
+		return nil, nil, err // netplan would refuse the file as it is
+	}
+	top, err := Doc(p, data)
+	if err != nil {
+		return nil, nil, err
+	}
+	t, err := yamltext.New(p, data)
+	return top, t, err
 }

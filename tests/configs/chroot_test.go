@@ -44,3 +44,15 @@ func chrootRunKubelet(t *testing.T, rootfs, runDir, kubeletConfig, script string
 	}
 	return filepath.Join(dir, "out")
 }
+
+// reader returns a function that reads a file the script left in out.
+func reader(t *testing.T, out string) func(name string) string {
+	return func(name string) string {
+		t.Helper()
+		b, err := os.ReadFile(filepath.Join(out, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+}

@@ -3,8 +3,6 @@ package configs
 import (
 	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -104,13 +102,7 @@ func TestNetplanRealProgram(t *testing.T) {
 func netplanLoop(t *testing.T, rootfs, input, at, loopText, appliedText string) {
 	out := chrootRunKubelet(t, rootfs, "/run/systemd/resolve",
 		"apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\nresolvConf: /run/systemd/resolve/resolv.conf\n", netplanScript, input)
-	read := func(name string) string {
-		b, err := os.ReadFile(filepath.Join(out, name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return string(b)
-	}
+	read := reader(t, out)
 	loop := read("loop.network")
 	if !strings.Contains(loop, loopText) {
 		t.Fatalf("netplan did not render the loop:\n%s", loop)

@@ -2,8 +2,6 @@ package configs
 
 import (
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -73,13 +71,7 @@ func TestResolvconfRealProgram(t *testing.T) {
 func resolvconfLoop(t *testing.T, rootfs, input, at, addr string) {
 	t.Helper()
 	out := chrootRun(t, rootfs, "/run/resolvconf/interface", strings.Replace(resolvconfScript, "o=/tmp/out", "o=/tmp", 1), input)
-	read := func(name string) string {
-		b, err := os.ReadFile(filepath.Join(out, name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return string(b)
-	}
+	read := reader(t, out)
 	loop := read("loop.conf")
 	if !strings.Contains(loop, "nameserver "+addr+"\n") {
 		t.Fatalf("resolvconf did not write the loop:\n%s", loop)
