@@ -292,10 +292,13 @@ done
 
 # NetworkManager for tests/reliability's fix at its source (issue 24): a
 # variant of its own, as a NetworkManager that starts at boot would manage
-# every other test's links and write their resolv.conf. dnsmasq-base (only
-# recommended by network-manager) for its dns=dnsmasq mode.
+# every other test's links and write their resolv.conf. netplan.io (0.106 in
+# bookworm, 1.1 in trixie) renders to it and to the networkd every rootfs
+# has: tests/configs' TestNetplanRealProgram; with no YAML in /etc/netplan it
+# renders nothing at boot. dnsmasq-base (only recommended by network-manager)
+# for its dns=dnsmasq mode.
 for release in $releases; do
-	variant "${release}nm" "$release" network-manager dnsmasq-base
+	variant "${release}nm" "$release" network-manager netplan.io dnsmasq-base
 done
 
 # --- promtool ---------------------------------------------------------------------

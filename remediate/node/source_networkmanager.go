@@ -106,7 +106,7 @@ func (s *NetworkManager) Put(n *Node, rf *resolvconf.File, a netip.Addr, kind ad
 			says = "NetworkManager hands it to systemd-resolved"
 		}
 		for _, sv := range s.Config.Servers {
-			if sv.Addr == a {
+			if sv.Addr == a && !n.Generated(sv.File) {
 				return Origin{Says: fmt.Sprintf("%s: %s line %d (%s)", says, sv.File, sv.Line, sv.Key), At: finding.Place(sv.File, sv.Line),
 					Fixes: []string{StrategyNetworkManager, StrategyKubelet}}, true
 			}
@@ -198,8 +198,8 @@ func (s *NetworkManager) Findings(n *Node, rds []Reader) []Finding {
 		break
 	}
 	for _, s := range s.Config.Servers {
-		if !n.Looping(s.Addr) {
-			continue
+		if !n.Looping(s.Addr) || n.Generated(s.File) {
+			continue // its generator's finding names the keyfile (netplan's)
 		}
 		_, why := n.classify(s.Addr)
 		writes := "NetworkManager writes it into /etc/resolv.conf"

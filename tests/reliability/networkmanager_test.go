@@ -44,6 +44,7 @@ type nmCase struct {
 // and dns=systemd-resolved, the profile's ipv4.dns handed to resolved,
 // traced from resolved's uplink file (kubelet's resolvConf) to the profile
 // and fixed there, resolved writing its uplink file clean.
+// Then netplan's YAML as the source, on the same node (netplanLoopFixed).
 func TestNetworkManagerFixedAtItsSource(t *testing.T) {
 	for _, release := range testbed.Releases {
 		t.Run(release, func(t *testing.T) {
@@ -91,6 +92,14 @@ func TestNetworkManagerFixedAtItsSource(t *testing.T) {
 			nmcli(t, b, "device", "reapply", "eth0")
 			nmLoopFixed(t, b, nmCase{file: nmProfile, line: 9, watch: uplinkFile, loop: nodeCache, gone: nodeCache, kept: b.Upstream},
 				"nmcli", "device", "reapply", "eth0")
+
+			// NetworkManager writing /etc/resolv.conf again, as netplan's case starts.
+			must(t, n.WriteFile("/var/lib/kubelet/config.yaml", []byte(testbed.KubeletConfig), 0o644))
+			n.Run("systemctl", "restart", "kubelet.service")
+			must(t, n.WriteFile(nmConf, []byte("[main]\ndns=default\nrc-manager=file\n"), 0o644))
+
+			// netplan rendering eth0 for NetworkManager (issue 24), on this node.
+			netplanLoopFixed(t, b)
 		})
 	}
 }
