@@ -1,13 +1,12 @@
 package remediate
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net/netip"
 	"slices"
-	"time"
 
-	"github.com/unloop/unloop/hostcfg"
 	"github.com/unloop/unloop/hostcfg/resolvconf"
 
 	"github.com/unloop/unloop/hostcfg/networkmanager"
@@ -75,13 +74,18 @@ func planNetworkManager(ctx context.Context, p *planner, _ []finding.Finding) er
 	// The file its servers end up in: the host's resolv.conf, or resolved's
 	// uplink file, which resolved writes again when NetworkManager hands it
 	// the new servers over D-Bus.
-	written := src.Written(p.node)
+	written := resolvconf.ResolvedUplinkFile
+	if h := p.node.Host; !src.HandsResolved(p.node) {
+		written = cmp.Or(h, &resolvconf.File{Target: "/etc/resolv.conf"}).Target
+	}
 	c := p.reload(ctx, networkManagerUnit, node.StrategyNetworkManager,
 		"NetworkManager reads its configuration at Reload and a profile at LoadConnections, and Reapply hands a device the new servers without taking it down",
 		func(ctx context.Context, bus node.Bus) error {
 			return reloadNetworkManager(ctx, bus, slices.Compact(paths))
 		},
-		fileNames(p.env.Root, written, "NetworkManager's reload", put))
+		func(ctx context.Context, _ node.Bus) error {
+			return resolvconf.WaitNamesWithout(ctx, p.env.Root, written, "NetworkManager's reload", put)
+		})
 	if c.Skipped != "" {
 		why := "NetworkManager is not reloaded now (" + c.Skipped + "): remove the looping servers it wrote here, which it drops at its reload"
 		if err := p.removeFromFile(written, node.StrategyNetworkManager, why, put, clean); err != nil {
@@ -100,8 +104,8 @@ func planNetworkManager(ctx context.Context, p *planner, _ []finding.Finding) er
 // init_resolv_conf_mode and update_dns, src/core/dns/nm-dns-manager.c,
 // NetworkManager 1.42.4 and 1.52). clean are the servers it would write.
 func planDnsmasq(p *planner, src *node.NetworkManager) (put, paths, clean []string, err error) {
-	d, a, ok := src.DnsmasqFix(p.node)
-	if !ok {
+	d, a, fixes := src.DnsmasqFix(p.node)
+	if !slices.Contains(fixes, node.StrategyNetworkManager) {
 		return nil, nil, nil, nil
 	}
 	reason := fmt.Sprintf("dns=default: NetworkManager writes the servers it has into resolv.conf instead of its dnsmasq's %s", a)
@@ -127,29 +131,4 @@ func planDnsmasq(p *planner, src *node.NetworkManager) (put, paths, clean []stri
 		}
 	}
 	return []string{a.String()}, []string{d.File}, clean, nil
-}
-
-// fileNames waits, after a reload, until file no longer names the looping
-// servers and names one at all: a file of none is no fix.
-func fileNames(root *hostcfg.Root, file, after string, looping []string) func(context.Context, node.Bus) error {
-	clean := fileClean(root, file, after, looping)
-	return func(ctx context.Context, bus node.Bus) error {
-		for {
-			if err := clean(ctx, bus); err != nil {
-				return err
-			}
-			data, _, err := root.ReadFileIfExists(file)
-			if err != nil {
-				return err
-			}
-			if rf, _ := resolvconf.Parse(file, data); rf != nil && len(rf.Nameservers) > 0 {
-				return nil
-			}
-			select {
-			case <-ctx.Done():
-				return fmt.Errorf("%s names no server after %s", file, after)
-			case <-time.After(100 * time.Millisecond):
-			}
-		}
-	}
 }

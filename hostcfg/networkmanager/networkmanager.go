@@ -113,6 +113,29 @@ func (nm *Config) HandsResolved(linked bool) bool {
 	return nm != nil && (nm.DNSMode.Value == "systemd-resolved" || nm.DNSMode.Value == "" && linked)
 }
 
+// Unlooped are the servers NetworkManager writes once dns=dnsmasq is
+// dns=default: those of its no-stub-resolv.conf (noStub), else its leases'
+// and its configuration's; and stay, those of them that loop and that no
+// edit of its configuration takes out (a lease's).
+func (nm *Config) Unlooped(noStub []netip.Addr, loops func(netip.Addr) bool) (ups, stay []netip.Addr) {
+	ups = noStub
+	if ups == nil {
+		for _, l := range nm.Leases {
+			ups = append(ups, l.DNS...)
+		}
+		for _, sv := range nm.Servers {
+			ups = append(ups, sv.Addr)
+		}
+	}
+	for _, a := range ups {
+		a = a.WithZone("")
+		if loops(a) && !slices.ContainsFunc(nm.Servers, func(sv Server) bool { return sv.Addr.WithZone("") == a }) {
+			stay = append(stay, a)
+		}
+	}
+	return ups, stay
+}
+
 // readConf reads the configuration files in order and merges their keys by
 // section and name, a later file's key replacing an earlier one's.
 func (nm *Config) readConf(r *hostcfg.Root) (map[[2]string]hostcfg.Setting, []error) {

@@ -40,8 +40,24 @@ func WithoutServers(file string, data []byte, put, clean []string) ([]byte, erro
 // after the reload call that asked it returned. The error names what is
 // left and after what (the reload).
 func WaitWithout(ctx context.Context, root *hostcfg.Root, file, after string, looping []string) error {
+	return waitWithout(ctx, root, file, after, looping, false)
+}
+
+// WaitNamesWithout is WaitWithout that also waits for file to name a
+// server: a file of none is no fix (NetworkManager's dns=dnsmasq made
+// dns=default).
+func WaitNamesWithout(ctx context.Context, root *hostcfg.Root, file, after string, looping []string) error {
+	return waitWithout(ctx, root, file, after, looping, true)
+}
+
+func waitWithout(ctx context.Context, root *hostcfg.Root, file, after string, looping []string, named bool) error {
 	for {
 		left, err := names(root, file, looping)
+		if err == nil && len(left) == 0 && named {
+			if all, _ := names(root, file, nil); len(all) == 0 {
+				err = fmt.Errorf("%s names no server after %s", file, after)
+			}
+		}
 		if err == nil && len(left) == 0 {
 			return nil
 		}
@@ -56,7 +72,8 @@ func WaitWithout(ctx context.Context, root *hostcfg.Root, file, after string, lo
 	}
 }
 
-// names are the servers of looping that file's nameserver lines name.
+// names are the servers of looping (every server when nil) that file's
+// nameserver lines name.
 func names(root *hostcfg.Root, file string, looping []string) ([]string, error) {
 	data, _, err := root.ReadFileIfExists(file)
 	if err != nil {
@@ -68,7 +85,7 @@ func names(root *hostcfg.Root, file string, looping []string) ([]string, error) 
 		if len(f) < 2 || f[0] != "nameserver" {
 			continue
 		}
-		if a, err := netip.ParseAddr(f[1]); err == nil && slices.Contains(looping, a.WithZone("").String()) {
+		if a, err := netip.ParseAddr(f[1]); err == nil && (looping == nil || slices.Contains(looping, a.WithZone("").String())) {
 			left = append(left, f[1])
 		}
 	}

@@ -92,6 +92,19 @@ type Invalid struct {
 	Order int // as Nameserver.Order
 }
 
+// Addrs are the addresses of f's nameserver lines, without a zone; nil
+// when there is no file.
+func (f *File) Addrs() []netip.Addr {
+	if f == nil {
+		return nil
+	}
+	out := []netip.Addr{}
+	for _, ns := range f.Conf.Nameservers {
+		out = append(out, ns.Addr.WithZone(""))
+	}
+	return out
+}
+
 // Config is a parsed resolv.conf. Every line is kept, so editors can splice.
 type Config struct {
 	Path        string // the node's path that was parsed

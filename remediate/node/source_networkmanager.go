@@ -38,53 +38,15 @@ func (s *NetworkManager) Read(_ context.Context, g *Gathering) {
 // HandsResolved: NetworkManager hands its servers to systemd-resolved, which
 // writes them into its uplink file.
 func (s *NetworkManager) HandsResolved(n *Node) bool {
-	if s.Config == nil {
-		return false
-	}
 	return s.Config.HandsResolved(n.Host != nil && n.Host.Link != "" && isResolvedFile(n.Host))
 }
 
 func (s *NetworkManager) keptFile() *resolvconf.File { return s.NoStub }
 
-// Written is the file NetworkManager's servers end up in: resolved's uplink
-// file where it hands them to resolved, else the host's resolv.conf.
-func (s *NetworkManager) Written(n *Node) string {
-	switch {
-	case s.HandsResolved(n):
-		return resolvconf.ResolvedUplinkFile
-	case n.Host != nil:
-		return n.Host.Target
-	}
-	return "/etc/resolv.conf"
-}
-
 // Unlooped are the servers NetworkManager writes once dns=dnsmasq is
-// dns=default: its no-stub-resolv.conf's, else its leases' and its
-// configuration's; and those of them that loop and that no edit of its
-// configuration takes out (a lease's).
+// dns=default, and those of them that loop and stay (networkmanager.Unlooped).
 func (s *NetworkManager) Unlooped(n *Node) (ups, stay []netip.Addr) {
-	if s.NoStub != nil {
-		for _, ns := range s.NoStub.Conf.Nameservers {
-			ups = append(ups, ns.Addr.WithZone(""))
-		}
-	} else {
-		s.Candidates(n, func(a netip.Addr, _ From) { ups = append(ups, a.WithZone("")) })
-	}
-	for _, a := range ups {
-		if n.Looping(a) && !slices.ContainsFunc(s.Config.Servers, func(sv networkmanager.Server) bool { return sv.Addr.WithZone("") == a }) {
-			stay = append(stay, a)
-		}
-	}
-	return ups, stay
-}
-
-// dnsmasqFixes: the networkmanager strategy fixes dns=dnsmasq unless a
-// server NetworkManager would write instead loops and stays.
-func (s *NetworkManager) dnsmasqFixes(n *Node) []string {
-	if _, stay := s.Unlooped(n); len(stay) > 0 {
-		return []string{StrategyKubelet}
-	}
-	return []string{StrategyNetworkManager, StrategyKubelet}
+	return s.Config.Unlooped(s.NoStub.Addrs(), n.Looping)
 }
 
 func (*NetworkManager) Wrote(rf *resolvconf.File) bool {
@@ -98,8 +60,9 @@ func (s *NetworkManager) Put(n *Node, rf *resolvconf.File, a netip.Addr, kind ad
 	viaResolved := isResolvedFile(rf) && kind != kindStub && s.HandsResolved(n)
 	if (n.isHostFile(rf) || viaResolved) && s.Config != nil {
 		if d, ok := s.dnsmasq(n, a); ok {
+			_, _, fixes := s.DnsmasqFix(n)
 			return Origin{Says: fmt.Sprintf("NetworkManager put it there: %s line %d says dns=dnsmasq, and its dnsmasq listens on %s", d.File, d.Line, a),
-				At: finding.Place(d.File, d.Line), Fixes: s.dnsmasqFixes(n)}, true
+				At: finding.Place(d.File, d.Line), Fixes: fixes}, true
 		}
 		says := "NetworkManager put it there"
 		if viaResolved {
@@ -180,22 +143,17 @@ func (s *NetworkManager) Findings(n *Node, rds []Reader) []Finding {
 		return nil
 	}
 	var out []Finding
-	for _, ns := range n.Host.Conf.Nameservers {
-		d, ok := s.dnsmasq(n, ns.Addr)
-		if !ok {
-			continue
-		}
-		_, why := n.classify(ns.Addr)
+	if d, a, fixes := s.DnsmasqFix(n); a.IsValid() {
+		_, why := n.classify(a)
 		chain := []string{fmt.Sprintf("%s line %d: dns=dnsmasq", d.File, d.Line),
-			fmt.Sprintf("NetworkManager runs its own dnsmasq on %s and writes that address into /etc/resolv.conf", ns.Addr), why,
+			fmt.Sprintf("NetworkManager runs its own dnsmasq on %s and writes that address into /etc/resolv.conf", a), why,
 			n.kubeletStep(), "the DNS server in the pod forwards to itself"}
 		if _, stay := s.Unlooped(n); len(stay) > 0 {
-			chain = slices.Insert(chain, 3, fmt.Sprintf("with dns=default NetworkManager would write %s, which loops too: only kubelet's resolvConf fixes it", joinAddrs(stay)))
+			chain = slices.Insert(chain, 3, fmt.Sprintf("with dns=default NetworkManager would write %s, which loops too: only kubelet's resolvConf fixes it", strings.Trim(fmt.Sprint(stay), "[]")))
 		}
-		f := finding.New(finding.CodeNetworkManagerInjects, d.File, d.Line, ns.Addr, chain, n.applicable(s.dnsmasqFixes(n))...)
-		f.Part = finding.Part{Role: finding.RoleSource, Text: "dns=dnsmasq (NetworkManager's dnsmasq on " + ns.Addr.String() + ")", Why: why}
+		f := finding.New(finding.CodeNetworkManagerInjects, d.File, d.Line, a, chain, n.applicable(fixes)...)
+		f.Part = finding.Part{Role: finding.RoleSource, Text: "dns=dnsmasq (NetworkManager's dnsmasq on " + a.String() + ")", Why: why}
 		out = append(out, f)
-		break
 	}
 	for _, s := range s.Config.Servers {
 		if !n.Looping(s.Addr) || n.Generated(s.File) {
@@ -224,23 +182,16 @@ func (*NetworkManager) vetoes(n *Node, strategy string) string {
 }
 
 // DnsmasqFix is its dns=dnsmasq setting and its dnsmasq's address where the
-// host's file names it, and whether dns=default would leave no loop.
-func (s *NetworkManager) DnsmasqFix(n *Node) (hostcfg.Setting, netip.Addr, bool) {
-	if s.Config != nil && n.Host != nil {
-		for _, ns := range n.Host.Conf.Nameservers {
-			if d, ok := s.dnsmasq(n, ns.Addr); ok {
-				_, stay := s.Unlooped(n)
-				return d, ns.Addr, len(stay) == 0
+// host's file names it, and their fixes: networkmanager (dns=default) unless
+// a server it would write instead loops and stays.
+func (s *NetworkManager) DnsmasqFix(n *Node) (hostcfg.Setting, netip.Addr, []string) {
+	for _, a := range n.Host.Addrs() {
+		if d, ok := s.dnsmasq(n, a); ok {
+			if _, stay := s.Unlooped(n); len(stay) > 0 {
+				return d, a, []string{StrategyKubelet}
 			}
+			return d, a, []string{StrategyNetworkManager, StrategyKubelet}
 		}
 	}
-	return hostcfg.Setting{}, netip.Addr{}, false
-}
-
-func joinAddrs(as []netip.Addr) string {
-	out := make([]string, len(as))
-	for i, a := range as {
-		out[i] = a.String()
-	}
-	return strings.Join(out, ", ")
+	return hostcfg.Setting{}, netip.Addr{}, nil
 }
