@@ -46,6 +46,10 @@ type Root struct {
 	dir   string   // the root's directory on this machine, as given (absolute)
 	kname string   // the kernel's name of the root handle (/proc/self/fd): what the names of handles under it start with
 	fd    *os.File // an O_PATH handle of dir, opened once: every lookup starts here
+	// own: dir is this process's own / (the boot unit's --root /). No
+	// lookup can leave it, so a plain openat2 resolves exactly as the
+	// confined one would, without pathrs-lite's procfs round trips (issue 27).
+	own   bool
 	reads *readLog // nil: reads are not remembered
 	hook  func(step, p string)
 }
@@ -78,7 +82,7 @@ type Found struct {
 // was reasoned from and the read it edits (positions from the first applied
 // to other bytes would corrupt the file), and which paths it read (Inputs).
 func (r *Root) Recording() *Root {
-	return &Root{dir: r.dir, kname: r.kname, fd: r.fd, hook: r.hook,
+	return &Root{dir: r.dir, kname: r.kname, fd: r.fd, own: r.own, hook: r.hook,
 		reads: &readLog{first: map[string][]byte{}, names: map[string]string{}, inputs: map[string]bool{}, found: map[[2]string]Found{}}}
 }
 
@@ -270,7 +274,7 @@ func NewRoot(dir string) (*Root, error) {
 		f.Close()
 		return nil, fmt.Errorf("root: naming its handle: %w", unwrapPathError(err))
 	}
-	return &Root{dir: abs, kname: kname, fd: f}, nil
+	return &Root{dir: abs, kname: kname, fd: f, own: abs == "/" && kname == "/"}, nil
 }
 
 // Dir is the root's directory on the machine unloop runs on.
@@ -305,6 +309,11 @@ func Errorf(path string, line int, format string, args ...any) error {
 }
 
 func clean(p string) string {
+	if strings.HasPrefix(p, "/") {
+		// Clean hands back an already clean path as it is; "/"+p would
+		// allocate for every lookup (15% of the boot run's reading).
+		return path.Clean(p)
+	}
 	return path.Clean("/" + p)
 }
 
@@ -330,11 +339,58 @@ func (r *Root) open(p string) (*os.File, error) {
 	if p == "/" {
 		return unixDup(r.fd)
 	}
+	if r.own {
+		if f, err := openOwn(r.fd, p); !errors.Is(err, unix.ENOSYS) {
+			if err != nil {
+				return nil, lookupError(p, err)
+			}
+			return f, nil
+		}
+	}
 	f, err := pathrs.OpenatInRoot(r.fd, strings.TrimPrefix(p, "/"))
 	if err != nil {
 		return nil, lookupError(p, err)
 	}
 	return f, nil
+}
+
+// openOwn is open on this process's own /: RESOLVE_IN_ROOT on / resolves as
+// a plain lookup does (an absolute link or a ".." stops at /), so the kernel's
+// plain walk is the confined one, in one system call. Magic links
+// (/proc/self/root/...) stay refused, as pathrs-lite refuses them
+// (RESOLVE_NO_MAGICLINKS). ENOSYS: no openat2 (Linux < 5.6), pathrs-lite's
+// fallback does the walk.
+func openOwn(root *os.File, p string) (*os.File, error) {
+	for {
+		fd, err := unix.Openat2(int(root.Fd()), "."+p, &unix.OpenHow{
+			Flags:   unix.O_PATH | unix.O_CLOEXEC,
+			Resolve: unix.RESOLVE_NO_MAGICLINKS,
+		})
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		return os.NewFile(uintptr(fd), p), nil
+	}
+}
+
+// reopen opens the file the O_PATH handle h names for reading, through no
+// name: pathrs-lite's Reopen, or on this process's own / its
+// /proc/self/fd/N directly (the /proc this process was given, as nodePathOf
+// trusts it), without the checks that a /proc mounted by someone else
+// would need.
+func (r *Root) reopen(h *os.File) (*os.File, error) {
+	flags := unix.O_RDONLY | unix.O_NONBLOCK | unix.O_CLOEXEC
+	if !r.own {
+		return pathrs.Reopen(h, flags)
+	}
+	fd, err := unix.Open("/proc/self/fd/"+strconv.Itoa(int(h.Fd())), flags, 0)
+	if err != nil {
+		return nil, err
+	}
+	return os.NewFile(uintptr(fd), h.Name()), nil
 }
 
 func unixDup(f *os.File) (*os.File, error) {
@@ -465,7 +521,7 @@ func (r *Root) ReadFileMax(p string, limit int) (data []byte, err error) {
 	}
 	// The handle is the very file the lookup found; reopening it for reading
 	// goes through no name.
-	f, err := pathrs.Reopen(h, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC)
+	f, err := r.reopen(h)
 	if err != nil {
 		return nil, &FileError{Path: p, Err: unwrapPathError(err)}
 	}

@@ -14,7 +14,6 @@ import (
 	"strings"
 	"syscall"
 
-	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
 	"golang.org/x/sys/unix"
 )
 
@@ -744,7 +743,7 @@ func (r *Root) Snapshot(p string) (*Snapshot, error) {
 		}
 	case fi.Mode().IsRegular():
 		// The handle is the file just described: reading it goes through no name.
-		f, err := pathrs.Reopen(h, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC)
+		f, err := r.reopen(h)
 		if err != nil {
 			return nil, &FileError{Path: p, Err: unwrapPathError(err)}
 		}
