@@ -74,9 +74,9 @@ spec:
           image: {{ printf "%s:%s" $v.image.repository ($v.image.tag | default .root.Chart.AppVersion) | quote }}
           imagePullPolicy: {{ $v.image.pullPolicy }}
           # The image's entrypoint is unloop; kubelet expands $(NODE_IP)
-          # from env. For node_exporter's textfile collector too, add:
-          # --textfile, /host/var/lib/node_exporter/textfile_collector/unloop.prom
-          args: ["watch",{{ if eq .component "apply" }} "--apply",{{ end }} "--root", "/host", "--listen", "$(NODE_IP):9958", "--output", "json", "--log-format", "json"]
+          # from env. The values' extraArgs follow (node_exporter's
+          # --textfile, /host/var/lib/node_exporter/textfile_collector/unloop.prom).
+          args: ["watch",{{ if eq .component "apply" }} "--apply",{{ end }} "--root", "/host", "--listen", "$(NODE_IP):9958", "--output", "json", "--log-format", "json"{{ range $v.extraArgs }}, {{ . | quote }}{{ end }}]
           ports:
             - name: metrics
               containerPort: 9958
