@@ -232,11 +232,59 @@ func TestHelmInstall(t *testing.T) {
 		t.Fatalf("rollback as %s exited %d, want 0 and the ConfigMap restored:\n%s", sa, code, out)
 	}
 
+	// prometheus-operator's kinds served: an upgrade adds the PrometheusRule
+	// and the PodMonitor (their values' default, auto).
+	c.Kubectl(t, monitoringCRDs, "apply", "-f", "-")
+	c.Kubectl(t, "", "wait", "--for=condition=Established", "crd/prometheusrules.monitoring.coreos.com", "crd/podmonitors.monitoring.coreos.com")
+	c.Helm(t, "upgrade", "unloop", filepath.Join("..", "..", "configs", "helm", "unloop"), "--namespace", "kube-system")
+	monitoring := func() string {
+		return strings.Join(strings.Fields(c.Kubectl(t, "", "-n", "kube-system", "get", "prometheusrules,podmonitors", "-o", "name")), " ")
+	}
+	if got, want := monitoring(), "prometheusrule.monitoring.coreos.com/unloop podmonitor.monitoring.coreos.com/unloop"; got != want {
+		t.Errorf("helm upgrade with the operator's kinds served: %q, want %q", got, want)
+	}
+
 	c.Helm(t, "uninstall", "unloop", "--namespace", "kube-system", "--wait")
-	if got := installed(); got != "" {
+	if got := installed() + monitoring(); got != "" {
 		t.Errorf("helm uninstall left %s", got)
 	}
 }
+
+// monitoringCRDs serve prometheus-operator's PrometheusRule and PodMonitor
+// (group, version, names and scope as the operator's CRDs, v0.91.0) with an
+// open schema: what the chart asks is whether the API server serves the
+// kinds; the operator's schemas would only validate the objects' fields,
+// which TestHelmTemplateMonitoring and tests/configs' promtool check.
+const monitoringCRDs = `apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: prometheusrules.monitoring.coreos.com
+spec:
+  group: monitoring.coreos.com
+  scope: Namespaced
+  names: {kind: PrometheusRule, listKind: PrometheusRuleList, plural: prometheusrules, singular: prometheusrule, categories: [prometheus-operator]}
+  versions:
+    - name: v1
+      served: true
+      storage: true
+      schema:
+        openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}
+---
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: podmonitors.monitoring.coreos.com
+spec:
+  group: monitoring.coreos.com
+  scope: Namespaced
+  names: {kind: PodMonitor, listKind: PodMonitorList, plural: podmonitors, singular: podmonitor, categories: [prometheus-operator]}
+  versions:
+    - name: v1
+      served: true
+      storage: true
+      schema:
+        openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}
+`
 
 // freezeNodeLocalDNS is a ValidatingAdmissionPolicy (enforced by the API
 // server itself, GA since 1.30) that refuses every update of

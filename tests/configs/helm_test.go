@@ -119,8 +119,8 @@ func TestHelmLint(t *testing.T) {
 		t.Fatalf("%v\n%s", err, out)
 	}
 	for _, bad := range []struct{ set, want string }{
-		{"prometheusRule.enabled=yes", "prometheusRule.enabled"},
-		{"applyNodeLabel.key=", "applyNodeLabel.key"},
+		{"prometheusRule.enabled=yes", "/prometheusRule/enabled"},
+		{"applyNodeLabel.key=", "/applyNodeLabel/key"},
 		{"image.tags=1.2.3", "tags"},
 	} {
 		out, err := helm(t, "lint", "--strict", chart(), "--set-string", bad.set)
