@@ -241,6 +241,9 @@ func TestHelmTemplateMonitoring(t *testing.T) {
 		Metadata struct{ Labels map[string]string }
 		Spec     struct{ Groups any }
 	}
+	if _, ok := objs["PrometheusRule/unloop"]; !ok {
+		t.Fatalf("no PrometheusRule where the API serves its kind: %v", keys(objs))
+	}
 	must(t, json.Unmarshal(objs["PrometheusRule/unloop"].json, &pr))
 	if pr.Metadata.Labels["release"] != "kps" || pr.Metadata.Labels["app.kubernetes.io/name"] != "unloop" {
 		t.Errorf("the PrometheusRule's labels %v, want the values' release=kps beside the chart's", pr.Metadata.Labels)
