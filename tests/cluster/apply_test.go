@@ -2,6 +2,7 @@ package cluster_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -259,36 +260,25 @@ func TestHelmInstall(t *testing.T) {
 // open schema: what the chart asks is whether the API server serves the
 // kinds; the operator's schemas would only validate the objects' fields,
 // which TestHelmTemplateMonitoring and tests/configs' promtool check.
-const monitoringCRDs = `apiVersion: apiextensions.k8s.io/v1
+var monitoringCRDs = monitoringCRD("PrometheusRule", "prometheusrules") + "---\n" + monitoringCRD("PodMonitor", "podmonitors")
+
+func monitoringCRD(kind, plural string) string {
+	return fmt.Sprintf(`apiVersion: apiextensions.k8s.io/v1
 kind: CustomResourceDefinition
 metadata:
-  name: prometheusrules.monitoring.coreos.com
+  name: %[2]s.monitoring.coreos.com
 spec:
   group: monitoring.coreos.com
   scope: Namespaced
-  names: {kind: PrometheusRule, listKind: PrometheusRuleList, plural: prometheusrules, singular: prometheusrule, categories: [prometheus-operator]}
+  names: {kind: %[1]s, listKind: %[1]sList, plural: %[2]s, singular: %[3]s, categories: [prometheus-operator]}
   versions:
     - name: v1
       served: true
       storage: true
       schema:
         openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}
----
-apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata:
-  name: podmonitors.monitoring.coreos.com
-spec:
-  group: monitoring.coreos.com
-  scope: Namespaced
-  names: {kind: PodMonitor, listKind: PodMonitorList, plural: podmonitors, singular: podmonitor, categories: [prometheus-operator]}
-  versions:
-    - name: v1
-      served: true
-      storage: true
-      schema:
-        openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}
-`
+`, kind, plural, strings.ToLower(kind))
+}
 
 // freezeNodeLocalDNS is a ValidatingAdmissionPolicy (enforced by the API
 // server itself, GA since 1.30) that refuses every update of

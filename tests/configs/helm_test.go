@@ -31,23 +31,28 @@ func chart() string { return filepath.Join(repo, "configs", "helm", "unloop") }
 // cache, config and data in the test's folder (its defaults are under ~).
 func helm(t testing.TB, args ...string) (string, error) {
 	t.Helper()
+	cmd := exec.Command(cacheBin(t, "helm"), args...)
+	cmd.Env = append(os.Environ(), "HOME="+t.TempDir())
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return stdout.String() + stderr.String(), fmt.Errorf("helm %s: %w", strings.Join(args, " "), err)
+	}
+	return stdout.String(), nil
+}
+
+// cacheBin is a program setup.sh put into the cache's bin folder.
+func cacheBin(t testing.TB, name string) string {
+	t.Helper()
 	cache, err := node.CacheDir()
 	if err != nil {
 		t.Fatal(err)
 	}
-	bin := filepath.Join(cache, "bin", "helm")
+	bin := filepath.Join(cache, "bin", name)
 	if _, err := os.Stat(bin); err != nil {
-		t.Fatalf("no helm in the cache (make deps builds it): %v", err)
+		t.Fatalf("no %s in the cache (make deps puts it there): %v", name, err)
 	}
-	cmd := exec.Command(bin, args...)
-	cmd.Env = append(os.Environ(), "HOME="+t.TempDir())
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err = cmd.Run()
-	if err != nil {
-		return stdout.String() + stderr.String(), fmt.Errorf("helm %s: %w", strings.Join(args, " "), err)
-	}
-	return stdout.String(), nil
+	return bin
 }
 
 // render is `helm template unloop CHART` with args: the manifests.

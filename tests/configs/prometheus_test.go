@@ -11,23 +11,13 @@ import (
 	"testing"
 
 	"sigs.k8s.io/yaml"
-
-	"github.com/unloop/unloop/tests/node"
 )
 
 // promtool is Debian's, extracted from its prometheus package into the cache
 // by tests/setup.sh (never installed: the package starts a server).
 func promtool(t *testing.T, args ...string) string {
 	t.Helper()
-	cache, err := node.CacheDir()
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(cache, "bin", "promtool")
-	if _, err := os.Stat(bin); err != nil {
-		t.Fatalf("no promtool in the cache (make deps puts it there): %v", err)
-	}
-	cmd := exec.Command(bin, args...)
+	cmd := exec.Command(cacheBin(t, "promtool"), args...)
 	cmd.Dir = filepath.Join(repo, "configs", "prometheus")
 	out, err := cmd.CombinedOutput()
 	if err != nil {
