@@ -5,8 +5,9 @@
 #                plugins for the real kubelet; with network-manager and netplan.io
 #                for tests/reliability and tests/configs), .cache/bin/coredns, kubelet,
 #                crictl, pause, and kube-apiserver, kubectl and etcd for
-#                tests/cluster (each rebuilt only when its module under
-#                tests/ changes), and .cache/images (the pods' OCI archives)
+#                tests/cluster, helm for the chart (each rebuilt only when
+#                its module under tests/ changes), and .cache/images (the
+#                pods' OCI archives)
 #
 # Everything lands in .cache/ (ignored by git); tests/setup.sh is idempotent and
 # takes well under a second when nothing is missing.

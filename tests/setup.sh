@@ -260,6 +260,10 @@ done
 gobuild kube-apiserver kubelet k8s.io/kubernetes/cmd/kube-apiserver "$k8sversion"
 gobuild kubectl kubelet k8s.io/kubernetes/cmd/kubectl "$k8sversion"
 gobuild etcd etcd .
+# helm v4.3.2 for the chart (configs/helm/unloop): tests/configs lints and
+# renders it, tests/cluster installs it. Its version from the ldflags, as
+# helm's own Makefile sets it (else `helm version` says v4.3).
+gobuild helm helm helm.sh/helm/v4/cmd/helm "-X helm.sh/helm/v4/internal/version.version=v4.3.2 -X helm.sh/helm/v4/internal/version.metadata= -X helm.sh/helm/v4/internal/version.gitTreeState=clean"
 
 # --- container images ------------------------------------------------------------
 

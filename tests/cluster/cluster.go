@@ -175,6 +175,20 @@ func (c *Cluster) Shell(t testing.TB, stdin, line string) (string, error) {
 	return out.String(), err
 }
 
+// Helm runs the real helm (built by setup.sh, as kubectl is) as the admin;
+// its cache, config and data stay in the test's folder (HOME).
+func (c *Cluster) Helm(t testing.TB, args ...string) string {
+	t.Helper()
+	if _, err := os.Stat(filepath.Join(c.bin, "helm")); err != nil {
+		t.Fatalf("helm is not built: run `make deps` (tests/setup.sh): %v", err)
+	}
+	out, err := c.Shell(t, "", "helm "+shellJoin(args))
+	if err != nil {
+		t.Fatalf("helm %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
 // KubectlLine is a shell command line that runs the real kubectl as the
 // admin from anywhere (no PATH or KUBECONFIG needed): for a hook another
 // program runs.
