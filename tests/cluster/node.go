@@ -51,6 +51,15 @@ func StartNode(t testing.TB, binDir string) *Node {
 	t.Helper()
 	c := &Node{Net: testbed.NewNet(t, "ucl", "10.91"), t: t}
 	c.Node = testbed.Boot(t, binDir, testbed.KubeletOptions(t, node.Options{Release: "bookworm", NetNS: c.NodeNS, Overlay: t.TempDir()}))
+	start := time.Now()
+	// Before the node powers off: the pods' containers would be stopped by
+	// the node's shutdown with SIGTERM (kubeadm's Corefile lameducks 5 s),
+	// and poweroff would outlast its bound. Nothing of them is kept.
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_, _ = c.Node.Exec(ctx, "sh", "-c", "systemctl kill -s KILL kubelet.service; "+testbed.Crictl+" ps -q | xargs -r "+testbed.Crictl+" stop -t 0")
+	})
 	c.AddNodeAddr()
 	c.IP("-n", c.NodeNS, "route", "add", "default", "via", c.Upstream)
 	c.IP("-n", c.NetNS, "route", "add", "10.244.0.0/24", "via", c.NodeAddr)
@@ -83,6 +92,7 @@ func StartNode(t testing.TB, binDir string) *Node {
 	}) {
 		t.Fatalf("node %s not Ready within %s:\n%s\n%s", c.Name, controlPlaneStart, c.Kubectl("get", "nodes", "-o", "wide"), c.Journal(60, "kubelet", "kube-controller-manager"))
 	}
+	t.Logf("cluster in node %s: Ready %.1fs after boot", c.Name, time.Since(start).Seconds())
 	return c
 }
 

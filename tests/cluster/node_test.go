@@ -60,9 +60,19 @@ func TestClusterInNode(t *testing.T) {
 		if now := corefile(); now != fixed {
 			t.Fatalf("apply exited %d; the Corefile is\n%s\nwant\n%s\n%s", code, now, fixed, out)
 		}
-		// The pods answer through the kube-dns Service (kube-proxy's rules):
-		// names from the upstream, and the cluster's own from the API.
-		testbed.WaitFor(t, 3*time.Minute, "CoreDNS answering on 10.96.0.10", func() bool {
+		// apply returns once CoreDNS serves the new Corefile (exit 0, in
+		// effect): every pod answers then, from the upstream.
+		if code != 0 {
+			t.Fatalf("apply exited %d, want 0 (CoreDNS serving the fix):\n%s\n%s", code, out, c.Kubectl("-n", "kube-system", "get", "pods", "-o", "wide"))
+		}
+		for _, ip := range strings.Fields(c.Kubectl("-n", "kube-system", "get", "pods", "-l", "k8s-app=kube-dns", "-o", "jsonpath={.items[*].status.podIP}")) {
+			if a, err := testbed.Dig(c.Node, ip); a != "192.0.2.10" {
+				t.Errorf("pod %s answers %q (%v) after apply, want 192.0.2.10", ip, a, err)
+			}
+		}
+		// Through the kube-dns Service (kube-proxy's rules), once its
+		// endpoints list the Ready pods.
+		testbed.WaitFor(t, time.Minute, "CoreDNS answering on 10.96.0.10", func() bool {
 			a, _ := testbed.Dig(c.Node, "10.96.0.10")
 			return a == "192.0.2.10"
 		})
