@@ -22,8 +22,9 @@ type Pods interface {
 // reloads within ~30–45 s (plugin/reload's interval and jitter, CoreDNS
 // v1.15.0) of kubelet syncing the volume; a crash-looping one starts again
 // at the end of kubelet's back-off (10 s doubling, at most 5 min), reading
-// the updated file then.
-var WaitTimeout = 3 * time.Minute
+// the updated file then: a pod deep in its back-off is left to it (apply
+// says the fix is not yet in effect).
+var WaitTimeout = 90 * time.Second
 
 // reloaded is what CoreDNS logs when its reload plugin restarted it on a
 // changed Corefile (coredns/caddy v1.1.4's Instance.Restart, CoreDNS v1.15.0).

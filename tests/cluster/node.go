@@ -195,6 +195,9 @@ func (c *Node) kubectl(args ...string) (string, error) {
 	return strings.TrimSpace(out), err
 }
 
+// KubectlErr is kubectl's output and error.
+func (c *Node) KubectlErr(args ...string) (string, error) { return c.kubectl(args...) }
+
 // Kubectl is kubectl that fails the test on error.
 func (c *Node) Kubectl(args ...string) string {
 	c.t.Helper()
@@ -223,4 +226,22 @@ func (c *Node) Journal(lines int, units ...string) string {
 	}
 	out, _ := c.Node.Exec(context.Background(), args...)
 	return out
+}
+
+// Diagnose is what explains a failure of the cluster's DNS: the pods, the
+// endpoints, CoreDNS's logs, kube-proxy's rules and log.
+func (c *Node) Diagnose() string {
+	var b strings.Builder
+	for _, args := range [][]string{
+		{"-n", "kube-system", "get", "pods,endpointslices,services", "-o", "wide"},
+		{"get", "endpointslices", "-o", "wide"},
+		{"-n", "kube-system", "logs", "-l", "k8s-app=kube-dns", "--tail=30", "--prefix"},
+		{"-n", "kube-system", "describe", "pods", "-l", "k8s-app=kube-dns"},
+	} {
+		out, err := c.kubectl(args...)
+		fmt.Fprintf(&b, "$ kubectl %s (%v)\n%s\n", strings.Join(args, " "), err, out)
+	}
+	out, _ := c.Node.Exec(context.Background(), "sh", "-c", "iptables-save -t nat | grep -E 'KUBE-SVC|10.96' | head -40")
+	fmt.Fprintf(&b, "$ iptables-save -t nat\n%s\n%s", out, c.Journal(30, "kube-proxy"))
+	return b.String()
 }

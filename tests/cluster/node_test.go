@@ -41,9 +41,14 @@ func TestClusterInNode(t *testing.T) {
 			return strings.Contains(c.Kubectl("-n", "kube-system", "get", "pods", "-l", "k8s-app=kube-dns", "--no-headers"), "CrashLoopBackOff")
 		})
 		pod := c.Kubectl("-n", "kube-system", "get", "pods", "-l", "k8s-app=kube-dns", "-o", "jsonpath={.items[0].metadata.name}")
-		log := c.Kubectl("-n", "kube-system", "logs", "--previous", pod)
-		if !strings.Contains(log, "[FATAL] plugin/loop: Loop") {
-			t.Fatalf("pod %s's log has no loop FATAL:\n%s", pod, log)
+		// The last run's log, as a user reads it (kubelet may be between
+		// two runs: the log of one that just ended is a moment away).
+		var log string
+		if !testbed.Poll(30*time.Second, func() bool {
+			log, _ = c.KubectlErr("-n", "kube-system", "logs", "--previous", pod)
+			return strings.Contains(log, "[FATAL] plugin/loop: Loop")
+		}) {
+			t.Fatalf("pod %s's log has no loop FATAL:\n%s\n%s", pod, log, c.Diagnose())
 		}
 	})
 
@@ -63,7 +68,7 @@ func TestClusterInNode(t *testing.T) {
 		// apply returns once CoreDNS serves the new Corefile (exit 0, in
 		// effect): every pod answers then, from the upstream.
 		if code != 0 {
-			t.Fatalf("apply exited %d, want 0 (CoreDNS serving the fix):\n%s\n%s", code, out, c.Kubectl("-n", "kube-system", "get", "pods", "-o", "wide"))
+			t.Fatalf("apply exited %d, want 0 (CoreDNS serving the fix):\n%s\n%s", code, out, c.Diagnose())
 		}
 		for _, ip := range strings.Fields(c.Kubectl("-n", "kube-system", "get", "pods", "-l", "k8s-app=kube-dns", "-o", "jsonpath={.items[*].status.podIP}")) {
 			if a, err := testbed.Dig(c.Node, ip); a != "192.0.2.10" {
