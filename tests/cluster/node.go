@@ -58,7 +58,8 @@ func StartNode(t testing.TB, binDir string) *Node {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		_, _ = c.Node.Exec(ctx, "sh", "-c", "systemctl kill -s KILL kubelet.service; "+testbed.Crictl+" ps -q | xargs -r "+testbed.Crictl+" stop -t 0")
+		_, _ = c.Node.Exec(ctx, "sh", "-c", "systemctl kill -s KILL kubelet.service; "+testbed.Crictl+" ps -q | xargs -r "+testbed.Crictl+" stop -t 0; "+
+			testbed.Crictl+" pods -q | xargs -r "+testbed.Crictl+" stopp; systemctl kill -s KILL kube-proxy kube-scheduler kube-controller-manager kube-apiserver etcd")
 	})
 	c.AddNodeAddr()
 	c.IP("-n", c.NodeNS, "route", "add", "default", "via", c.Upstream)
@@ -139,12 +140,16 @@ func (c *Node) writeConfig() {
 }
 
 // kubeProxyConfig: iptables mode; the conntrack settings it would write are
-// this machine's (nf_conntrack_max is not per namespace), so none is set.
+// this machine's (nf_conntrack_max is not per namespace), so none is set;
+// no NodePorts on localhost, which need route_localnet set, and a node's
+// /proc/sys is read-only.
 const kubeProxyConfig = `apiVersion: kubeproxy.config.k8s.io/v1alpha1
 kind: KubeProxyConfiguration
 clientConnection:
   kubeconfig: /etc/kubernetes/proxy.conf
 mode: iptables
+iptables:
+  localhostNodePorts: false
 clusterCIDR: 10.244.0.0/24
 conntrack:
   maxPerCore: 0
