@@ -154,7 +154,8 @@ func TestConfigMapOwned(t *testing.T) {
 }
 
 // TestConfigMapApplyRBAC: configs/kubernetes/daemonset-apply.yaml's
-// service account may get and update the three DNS ConfigMaps and nothing
+// service account may get and update the three DNS ConfigMaps, list pods
+// and read their logs (to see CoreDNS serve the update), and nothing
 // else, and that is enough: apply and rollback with its token fix and
 // restore kube-system/coredns on the real API server.
 func TestConfigMapApplyRBAC(t *testing.T) {
@@ -174,6 +175,7 @@ func TestConfigMapApplyRBAC(t *testing.T) {
 		{"update", "configmaps/kube-proxy", "no"}, {"get", "configmaps/kubeadm-config", "no"},
 		{"create", "configmaps", "no"}, {"patch", "configmaps/coredns", "no"}, {"delete", "configmaps/coredns", "no"},
 		{"list", "configmaps", "no"}, {"patch", "deployments.apps/coredns", "no"}, {"get", "secrets", "no"},
+		{"list", "pods", "yes"}, {"get", "pods/log", "yes"}, {"delete", "pods", "no"},
 	} {
 		out, _ := c.Shell(t, "", "kubectl auth can-i -n kube-system --as="+sa+" "+tc.verb+" "+tc.what)
 		if strings.TrimSpace(out) != tc.want {
