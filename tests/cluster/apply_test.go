@@ -175,7 +175,7 @@ func TestConfigMapApplyRBAC(t *testing.T) {
 		{"update", "configmaps/kube-proxy", "no"}, {"get", "configmaps/kubeadm-config", "no"},
 		{"create", "configmaps", "no"}, {"patch", "configmaps/coredns", "no"}, {"delete", "configmaps/coredns", "no"},
 		{"list", "configmaps", "no"}, {"patch", "deployments.apps/coredns", "no"}, {"get", "secrets", "no"},
-		{"list", "pods", "yes"}, {"get", "pods/log", "yes"}, {"delete", "pods", "no"},
+		{"list", "pods", "yes"}, {"get", "pods --subresource=log", "yes"}, {"delete", "pods", "no"},
 	} {
 		out, _ := c.Shell(t, "", "kubectl auth can-i -n kube-system --as="+sa+" "+tc.verb+" "+tc.what)
 		if strings.TrimSpace(out) != tc.want {
