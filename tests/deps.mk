@@ -4,7 +4,8 @@
 #                (and their variants: with containerd, runc and the CNI
 #                plugins for the real kubelet; with network-manager and netplan.io
 #                for tests/reliability and tests/configs), .cache/bin/coredns, kubelet,
-#                crictl, pause, and kube-apiserver, kubectl and etcd for
+#                crictl, pause, and kube-apiserver, kube-controller-manager,
+#                kube-scheduler, kube-proxy, kubectl and etcd for
 #                tests/cluster, helm for the chart (each rebuilt only when
 #                its module under tests/ changes), and .cache/images (the
 #                pods' OCI archives)

@@ -196,7 +196,9 @@ func TestHelmInstall(t *testing.T) {
 		{sa, "update", "configmaps/kube-proxy", "no"}, {sa, "get", "configmaps/kubeadm-config", "no"},
 		{sa, "create", "configmaps", "no"}, {sa, "patch", "configmaps/coredns", "no"}, {sa, "delete", "configmaps/coredns", "no"},
 		{sa, "list", "configmaps", "no"}, {sa, "patch", "deployments.apps/coredns", "no"}, {sa, "get", "secrets", "no"},
+		{sa, "list", "pods", "yes"}, {sa, "get", "pods --subresource=log", "yes"}, {sa, "delete", "pods", "no"},
 		{check, "get", "configmaps/coredns", "no"}, {check, "update", "configmaps/coredns", "no"},
+		{check, "list", "pods", "no"},
 	}
 	// The Node condition and Events: the same for both watching accounts.
 	for _, as := range []string{check, sa} {
