@@ -241,6 +241,7 @@ type run struct {
 }
 
 func (r *run) carryOut(ctx context.Context) error {
+	written := time.Now()
 	if step, err := cmapply.Write(ctx, r.env.Root, r.env.ConfigMaps, r.j, r.configMapEdits(), r.env.Logger()); err != nil {
 		r.touched = 0 // the ConfigMaps go first: no file written yet
 		return r.fail(ctx, step, err)
@@ -251,6 +252,7 @@ func (r *run) carryOut(ctx context.Context) error {
 	if step, err := r.restart(ctx); err != nil {
 		return r.fail(ctx, step, err)
 	}
+	r.waitConfigMaps(ctx, written)
 	tr := trace.New(r.env.Logger())
 	if !r.opts.NoVerify {
 		tr.Fact("verify", "run", r.j.ID, "how", "check the node again: no error of the node's own may remain")

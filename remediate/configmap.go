@@ -1,8 +1,10 @@
 package remediate
 
 import (
+	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/unloop/unloop/kubeapi"
 	"github.com/unloop/unloop/remediate/cmapply"
@@ -63,4 +65,23 @@ func (r *run) configMapEdits() []cmapply.Edit {
 		}
 	}
 	return out
+}
+
+// waitConfigMaps waits (cmapply.Loaded, bounded) until the pods that mount
+// each updated ConfigMap serve it. Pods not seen serving leave the change
+// not in effect, with its pending step; nothing is rolled back: the update
+// is right, only not seen yet.
+func (r *run) waitConfigMaps(ctx context.Context, written time.Time) {
+	for i := range r.res.Plan.Changes {
+		c := &r.res.Plan.Changes[i]
+		if c.Kind != KindConfigMap || c.Skipped != "" {
+			continue
+		}
+		pods, err := cmapply.Loaded(ctx, r.env.ConfigMaps, c.cm, written, cmapply.WaitTimeout, r.env.Logger())
+		if err != nil {
+			r.env.Logger().Warn("not seen in effect", "configmap", c.ConfigMap, "err", err)
+			continue
+		}
+		c.served = pods
+	}
 }

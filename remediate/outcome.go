@@ -76,7 +76,7 @@ func (r *Result) notInEffect() []Change {
 		return nil
 	}
 	for _, c := range r.Plan.Changes {
-		if c.Kind == KindUnit && c.Skipped != "" && c.SkipReason != SkipNotRunning && c.SkipReason != SkipNotNeeded || c.Kind == KindConfigMap && c.Skipped == "" {
+		if c.Kind == KindUnit && c.Skipped != "" && c.SkipReason != SkipNotRunning && c.SkipReason != SkipNotNeeded || c.Kind == KindConfigMap && c.Skipped == "" && c.served == nil {
 			out = append(out, c)
 		}
 	}

@@ -74,9 +74,11 @@ type Change struct {
 	// version the plan read, and the kubectl command that makes the change.
 	ConfigMap, Key, ResourceVersion, Command string
 	// cm is the ConfigMap as read, which apply updates; pending says when
-	// CoreDNS loads it once updated (cmapply.Pending).
+	// CoreDNS loads it once updated (cmapply.Pending); served names the
+	// pods apply saw serve the update (cmapply.Loaded).
 	cm      *kubeapi.ConfigMap
 	pending string
+	served  []string
 }
 
 // Plan is what apply would do, as data; document.Plan is how it is printed.

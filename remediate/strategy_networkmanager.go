@@ -120,15 +120,5 @@ func planDnsmasq(p *planner, src *node.NetworkManager) (put, paths, clean []stri
 			clean = append(clean, u.String())
 		}
 	}
-	if len(clean) == 0 {
-		// Nothing known it would write: name the upstreams that answered.
-		us, err := p.usable()
-		if err != nil {
-			return nil, nil, nil, err
-		}
-		for _, u := range us {
-			clean = append(clean, u.String())
-		}
-	}
 	return []string{a.String()}, []string{d.File}, clean, nil
 }

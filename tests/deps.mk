@@ -5,9 +5,11 @@
 #                plugins for the real kubelet; with network-manager, netplan.io
 #                and dnsmasq-base for tests/reliability and tests/configs),
 #                .cache/bin/coredns, kubelet,
-#                crictl, pause, and kube-apiserver, kubectl and etcd for
-#                tests/cluster (each rebuilt only when its module under
-#                tests/ changes), and .cache/images (the pods' OCI archives)
+#                crictl, pause, and kube-apiserver, kube-controller-manager,
+#                kube-scheduler, kube-proxy, kubectl and etcd for
+#                tests/cluster, helm for the chart (each rebuilt only when
+#                its module under tests/ changes), and .cache/images (the
+#                pods' OCI archives)
 #
 # Everything lands in .cache/ (ignored by git); tests/setup.sh is idempotent and
 # takes well under a second when nothing is missing.

@@ -252,14 +252,24 @@ gobuild ociarchive kubelet ./ociarchive
 # these ldflags both report v0.0.0-master+$Format:%H$, which `kubectl
 # version` can't parse. etcd v3.6.4 (Kubernetes 1.34.4's client version)
 # from a module of its own: etcd's go.mod has replace lines. With the Go
-# build cache warm from the kubelet, the three take about 2 minutes.
+# build cache warm from the kubelet, the three take about 2 minutes. The
+# controller manager (node lifecycle, Deployments, CSR signing), the scheduler
+# and kube-proxy (the kubernetes Service for CoreDNS's pods) make it a cluster
+# a kubelet registers with: about 2 more minutes warm.
 k8sversion=
 for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
 	k8sversion="$k8sversion -X $p.gitVersion=v1.34.4 -X $p.gitMajor=1 -X $p.gitMinor=34 -X $p.gitTreeState=clean"
 done
 gobuild kube-apiserver kubelet k8s.io/kubernetes/cmd/kube-apiserver "$k8sversion"
 gobuild kubectl kubelet k8s.io/kubernetes/cmd/kubectl "$k8sversion"
+gobuild kube-controller-manager kubelet k8s.io/kubernetes/cmd/kube-controller-manager "$k8sversion"
+gobuild kube-scheduler kubelet k8s.io/kubernetes/cmd/kube-scheduler "$k8sversion"
+gobuild kube-proxy kubelet k8s.io/kubernetes/cmd/kube-proxy "$k8sversion"
 gobuild etcd etcd .
+# helm v4.3.2 for the chart (configs/helm/unloop): tests/configs lints and
+# renders it, tests/cluster installs it. Its version from the ldflags, as
+# helm's own Makefile sets it (else `helm version` says v4.3).
+gobuild helm helm helm.sh/helm/v4/cmd/helm "-X helm.sh/helm/v4/internal/version.version=v4.3.2 -X helm.sh/helm/v4/internal/version.metadata= -X helm.sh/helm/v4/internal/version.gitTreeState=clean"
 
 # --- container images ------------------------------------------------------------
 

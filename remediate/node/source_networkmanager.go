@@ -183,11 +183,11 @@ func (*NetworkManager) vetoes(n *Node, strategy string) string {
 
 // DnsmasqFix is its dns=dnsmasq setting and its dnsmasq's address where the
 // host's file names it, and their fixes: networkmanager (dns=default) unless
-// a server it would write instead loops and stays.
+// a server it would write instead loops and stays, or it knows none to write.
 func (s *NetworkManager) DnsmasqFix(n *Node) (hostcfg.Setting, netip.Addr, []string) {
 	for _, a := range n.Host.Addrs() {
 		if d, ok := s.dnsmasq(n, a); ok {
-			if _, stay := s.Unlooped(n); len(stay) > 0 {
+			if ups, stay := s.Unlooped(n); len(stay) > 0 || len(ups) == 0 {
 				return d, a, []string{StrategyKubelet}
 			}
 			return d, a, []string{StrategyNetworkManager, StrategyKubelet}

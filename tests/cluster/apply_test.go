@@ -2,8 +2,10 @@ package cluster_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -153,31 +155,68 @@ func TestConfigMapOwned(t *testing.T) {
 	}
 }
 
-// TestConfigMapApplyRBAC: configs/kubernetes/daemonset-apply.yaml's
-// service account may get and update the three DNS ConfigMaps and nothing
-// else, and that is enough: apply and rollback with its token fix and
-// restore kube-system/coredns on the real API server.
-func TestConfigMapApplyRBAC(t *testing.T) {
+// TestHelmInstall: `helm install` of configs/helm/unloop on the real API
+// server creates both DaemonSets and their RBAC (the plain manifests of
+// configs/kubernetes are its rendering). The applying service account may
+// get and update the three DNS ConfigMaps and nothing else, and that is
+// enough: apply and rollback with its token fix and restore
+// kube-system/coredns. Both watching accounts may read Nodes, patch a
+// Node's status and record Events, and write nothing else. `helm uninstall`
+// removes every object again.
+func TestHelmInstall(t *testing.T) {
 	c := cluster.Start(t)
-	manifest, err := os.ReadFile(filepath.Join("..", "..", "configs", "kubernetes", "daemonset-apply.yaml"))
-	if err != nil {
-		t.Fatal(err)
+	c.Helm(t, "install", "unloop", filepath.Join("..", "..", "configs", "helm", "unloop"), "--namespace", "kube-system")
+	const (
+		namespaced = "daemonset.apps/unloop daemonset.apps/unloop-apply role.rbac.authorization.k8s.io/unloop-apply " +
+			"rolebinding.rbac.authorization.k8s.io/unloop-apply serviceaccount/unloop serviceaccount/unloop-apply"
+		clusterWide = "clusterrole.rbac.authorization.k8s.io/unloop-watch clusterrolebinding.rbac.authorization.k8s.io/unloop-watch"
+	)
+	installed := func() string {
+		out := c.Kubectl(t, "", "-n", "kube-system", "get", "daemonsets,serviceaccounts,roles,rolebindings,clusterroles,clusterrolebindings",
+			"-l", "app.kubernetes.io/name=unloop", "-o", "name")
+		names := strings.Fields(out)
+		slices.Sort(names)
+		return strings.Join(names, " ")
 	}
-	c.Kubectl(t, string(manifest), "apply", "-f", "-")
-	const sa = "system:serviceaccount:kube-system:unloop-apply"
-	for _, tc := range []struct {
-		verb, what string
-		want       string
-	}{
-		{"get", "configmaps/coredns", "yes"}, {"update", "configmaps/coredns", "yes"},
-		{"update", "configmaps/nodelocaldns", "yes"}, {"update", "configmaps/node-local-dns", "yes"},
-		{"update", "configmaps/kube-proxy", "no"}, {"get", "configmaps/kubeadm-config", "no"},
-		{"create", "configmaps", "no"}, {"patch", "configmaps/coredns", "no"}, {"delete", "configmaps/coredns", "no"},
-		{"list", "configmaps", "no"}, {"patch", "deployments.apps/coredns", "no"}, {"get", "secrets", "no"},
-	} {
-		out, _ := c.Shell(t, "", "kubectl auth can-i -n kube-system --as="+sa+" "+tc.verb+" "+tc.what)
+	if got, want := installed(), clusterWide+" "+namespaced; got != want {
+		t.Fatalf("helm install created %s, want %s", got, want)
+	}
+	// No PrometheusRule or PodMonitor: this API server serves neither kind.
+	if out := c.Helm(t, "get", "manifest", "unloop", "--namespace", "kube-system"); strings.Contains(out, "monitoring.coreos.com") {
+		t.Errorf("the release holds a monitoring object on an API server without prometheus-operator's CRDs:\n%s", out)
+	}
+	const (
+		sa    = "system:serviceaccount:kube-system:unloop-apply"
+		check = "system:serviceaccount:kube-system:unloop"
+	)
+	type can struct{ as, verb, what, want string }
+	table := []can{
+		{sa, "get", "configmaps/coredns", "yes"}, {sa, "update", "configmaps/coredns", "yes"},
+		{sa, "update", "configmaps/nodelocaldns", "yes"}, {sa, "update", "configmaps/node-local-dns", "yes"},
+		{sa, "update", "configmaps/kube-proxy", "no"}, {sa, "get", "configmaps/kubeadm-config", "no"},
+		{sa, "create", "configmaps", "no"}, {sa, "patch", "configmaps/coredns", "no"}, {sa, "delete", "configmaps/coredns", "no"},
+		{sa, "list", "configmaps", "no"}, {sa, "patch", "deployments.apps/coredns", "no"}, {sa, "get", "secrets", "no"},
+		{sa, "list", "pods", "yes"}, {sa, "get", "pods --subresource=log", "yes"}, {sa, "delete", "pods", "no"},
+		{check, "get", "configmaps/coredns", "no"}, {check, "update", "configmaps/coredns", "no"},
+		{check, "list", "pods", "no"},
+	}
+	// The Node condition and Events: the same for both watching accounts.
+	for _, as := range []string{check, sa} {
+		table = append(table,
+			can{as, "get", "nodes/node-a", "yes"}, can{as, "patch", "nodes/node-a --subresource=status", "yes"},
+			can{as, "create", "events", "yes"}, can{as, "patch", "events/e", "yes"},
+			can{as, "list", "nodes", "no"}, can{as, "patch", "nodes/node-a", "no"}, can{as, "update", "nodes/node-a --subresource=status", "no"},
+			can{as, "delete", "nodes/node-a", "no"}, can{as, "delete", "events/e", "no"}, can{as, "get", "events/e", "no"},
+		)
+	}
+	for _, tc := range table {
+		ns := "-n kube-system "
+		if strings.HasPrefix(tc.what, "nodes") { // cluster-wide: kubectl warns at any namespace
+			ns = "--all-namespaces "
+		}
+		out, _ := c.Shell(t, "", "kubectl auth can-i "+ns+"--as="+tc.as+" "+tc.verb+" "+tc.what)
 		if strings.TrimSpace(out) != tc.want {
-			t.Errorf("can %s %s %s: %q, want %s", sa, tc.verb, tc.what, strings.TrimSpace(out), tc.want)
+			t.Errorf("can %s %s %s: %q, want %s", tc.as, tc.verb, tc.what, strings.TrimSpace(out), tc.want)
 		}
 	}
 
@@ -199,6 +238,48 @@ func TestConfigMapApplyRBAC(t *testing.T) {
 	if out, code := unloop(t, "rollback", "--root", root, "--kubeconfig", conf); code != 0 || getCoreDNS(t, c).Data["Corefile"] != looping {
 		t.Fatalf("rollback as %s exited %d, want 0 and the ConfigMap restored:\n%s", sa, code, out)
 	}
+
+	// prometheus-operator's kinds served: an upgrade adds the PrometheusRule
+	// and the PodMonitor (their values' default, auto).
+	c.Kubectl(t, monitoringCRDs, "apply", "-f", "-")
+	c.Kubectl(t, "", "wait", "--for=condition=Established", "crd/prometheusrules.monitoring.coreos.com", "crd/podmonitors.monitoring.coreos.com")
+	c.Helm(t, "upgrade", "unloop", filepath.Join("..", "..", "configs", "helm", "unloop"), "--namespace", "kube-system")
+	monitoring := func() string {
+		return strings.Join(strings.Fields(c.Kubectl(t, "", "-n", "kube-system", "get", "prometheusrules,podmonitors", "-o", "name")), " ")
+	}
+	if got, want := monitoring(), "prometheusrule.monitoring.coreos.com/unloop podmonitor.monitoring.coreos.com/unloop"; got != want {
+		t.Errorf("helm upgrade with the operator's kinds served: %q, want %q", got, want)
+	}
+
+	c.Helm(t, "uninstall", "unloop", "--namespace", "kube-system", "--wait")
+	if got := installed() + monitoring(); got != "" {
+		t.Errorf("helm uninstall left %s", got)
+	}
+}
+
+// monitoringCRDs serve prometheus-operator's PrometheusRule and PodMonitor
+// (group, version, names and scope as the operator's CRDs, v0.91.0) with an
+// open schema: what the chart asks is whether the API server serves the
+// kinds; the operator's schemas would only validate the objects' fields,
+// which TestHelmTemplateMonitoring and tests/configs' promtool check.
+var monitoringCRDs = monitoringCRD("PrometheusRule", "prometheusrules") + "---\n" + monitoringCRD("PodMonitor", "podmonitors")
+
+func monitoringCRD(kind, plural string) string {
+	return fmt.Sprintf(`apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: %[2]s.monitoring.coreos.com
+spec:
+  group: monitoring.coreos.com
+  scope: Namespaced
+  names: {kind: %[1]s, listKind: %[1]sList, plural: %[2]s, singular: %[3]s, categories: [prometheus-operator]}
+  versions:
+    - name: v1
+      served: true
+      storage: true
+      schema:
+        openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}
+`, kind, plural, strings.ToLower(kind))
 }
 
 // freezeNodeLocalDNS is a ValidatingAdmissionPolicy (enforced by the API

@@ -62,7 +62,7 @@ func Start(t testing.TB) *Cluster {
 			t.Fatalf("%s is not built: run `make deps` (tests/setup.sh): %v", b, err)
 		}
 	}
-	pki := c.certificates(t)
+	pki := certificates(t, filepath.Join(c.dir, "pki"), []net.IP{net.ParseIP("127.0.0.1")}, nil)
 	etcdPort, peerPort, apiPort := freePort(t), freePort(t), freePort(t)
 	etcdURL := fmt.Sprintf("http://127.0.0.1:%d", etcdPort)
 	peerURL := fmt.Sprintf("http://127.0.0.1:%d", peerPort)
@@ -85,7 +85,7 @@ func Start(t testing.TB) *Cluster {
 		// On loopback the kubernetes Service would get no endpoints.
 		"--endpoint-reconciler-type=none")
 	c.Kubeconfig = filepath.Join(c.dir, "admin.conf")
-	writeFile(t, c.Kubeconfig, kubeconfig(c.Server, pki))
+	writeFile(t, c.Kubeconfig, kubeconfig(c.Server, pki, "admin"))
 	c.waitReady(t, pki)
 	return c
 }
@@ -175,6 +175,20 @@ func (c *Cluster) Shell(t testing.TB, stdin, line string) (string, error) {
 	return out.String(), err
 }
 
+// Helm runs the real helm (built by setup.sh, as kubectl is) as the admin;
+// its cache, config and data stay in the test's folder (HOME).
+func (c *Cluster) Helm(t testing.TB, args ...string) string {
+	t.Helper()
+	if _, err := os.Stat(filepath.Join(c.bin, "helm")); err != nil {
+		t.Fatalf("helm is not built: run `make deps` (tests/setup.sh): %v", err)
+	}
+	out, err := c.Shell(t, "", "helm "+shellJoin(args))
+	if err != nil {
+		t.Fatalf("helm %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
 // KubectlLine is a shell command line that runs the real kubectl as the
 // admin from anywhere (no PATH or KUBECONFIG needed): for a hook another
 // program runs.
@@ -190,11 +204,11 @@ func shellJoin(args []string) string {
 	return strings.Join(q, " ")
 }
 
-// certificates makes a CA, the API server's serving certificate, the
-// admin's client certificate (system:masters) and the service-account key,
-// and returns their files by name.
-func (c *Cluster) certificates(t testing.TB) map[string]string {
-	dir := filepath.Join(c.dir, "pki")
+// certificates makes in dir a CA, the API server's serving certificate
+// (for ips besides 10.96.0.1), the admin's client certificate
+// (system:masters), one for each of clients (by file name) and the
+// service-account key, and returns their files by name ("admin.crt").
+func certificates(t testing.TB, dir string, ips []net.IP, clients map[string]pkix.Name) map[string]string {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		t.Fatal(err)
 	}
@@ -217,7 +231,7 @@ func (c *Cluster) certificates(t testing.TB) map[string]string {
 	save("ca.crt", &pem.Block{Type: "CERTIFICATE", Bytes: caDER})
 	leaf := func(name string, subject pkix.Name, usage x509.ExtKeyUsage, ips []net.IP, dns []string) {
 		key := newKey(t)
-		tmpl := &x509.Certificate{SerialNumber: big.NewInt(now.UnixNano()), Subject: subject,
+		tmpl := &x509.Certificate{SerialNumber: big.NewInt(now.UnixNano() + int64(len(files))), Subject: subject,
 			NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
 			KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{usage}, IPAddresses: ips, DNSNames: dns}
 		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
@@ -229,8 +243,11 @@ func (c *Cluster) certificates(t testing.TB) map[string]string {
 		save(name+".key", &pem.Block{Type: "EC PRIVATE KEY", Bytes: kb})
 	}
 	leaf("apiserver", pkix.Name{CommonName: "kube-apiserver"}, x509.ExtKeyUsageServerAuth,
-		[]net.IP{net.ParseIP("127.0.0.1"), net.ParseIP("10.96.0.1")}, []string{"localhost", "kubernetes.default.svc.cluster.local"})
+		append([]net.IP{net.ParseIP("10.96.0.1")}, ips...), []string{"localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"})
 	leaf("admin", pkix.Name{CommonName: "unloop-test-admin", Organization: []string{"system:masters"}}, x509.ExtKeyUsageClientAuth, nil, nil)
+	for name, subject := range clients {
+		leaf(name, subject, x509.ExtKeyUsageClientAuth, nil, nil)
+	}
 	// The service-account signing key: RSA, as kubeadm makes it.
 	sa, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
@@ -248,9 +265,9 @@ func newKey(t testing.TB) *ecdsa.PrivateKey {
 	return k
 }
 
-// kubeconfig is an admin kubeconfig with its certificates embedded, as
-// kubeadm writes admin.conf.
-func kubeconfig(server string, pki map[string]string) []byte {
+// kubeconfig is a kubeconfig for the client certificate user (a name of
+// pki: "admin") with its certificates embedded, as kubeadm writes admin.conf.
+func kubeconfig(server string, pki map[string]string, user string) []byte {
 	b64 := func(p string) string { b, _ := os.ReadFile(p); return base64.StdEncoding.EncodeToString(b) }
 	return []byte(fmt.Sprintf(`apiVersion: v1
 kind: Config
@@ -270,7 +287,7 @@ contexts:
     cluster: test
     user: admin
 current-context: admin@test
-`, server, b64(pki["ca.crt"]), b64(pki["admin.crt"]), b64(pki["admin.key"])))
+`, server, b64(pki["ca.crt"]), b64(pki[user+".crt"]), b64(pki[user+".key"])))
 }
 
 // freePort is a TCP port on loopback that nothing listens on now.

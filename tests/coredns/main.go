@@ -1,6 +1,8 @@
 // Command coredns is CoreDNS with only the plugins unloop's tests use, so it
 // builds in a fraction of the time of the full server and runs the same code
-// (the loop detector, forward, reload) as a real cluster's CoreDNS.
+// (the loop detector, forward, reload) as a real cluster's CoreDNS. It has
+// every plugin kubeadm's Corefile names (kubernetes, ready, prometheus,
+// loadbalance besides the others), so the Deployment kubeadm makes runs it.
 package main
 
 import (
@@ -18,25 +20,33 @@ import (
 	_ "github.com/coredns/coredns/plugin/forward"
 	_ "github.com/coredns/coredns/plugin/health"
 	_ "github.com/coredns/coredns/plugin/hosts"
+	_ "github.com/coredns/coredns/plugin/kubernetes"
+	_ "github.com/coredns/coredns/plugin/loadbalance"
 	_ "github.com/coredns/coredns/plugin/log"
 	_ "github.com/coredns/coredns/plugin/loop"
+	_ "github.com/coredns/coredns/plugin/metrics" // the prometheus directive
+	_ "github.com/coredns/coredns/plugin/ready"
 	_ "github.com/coredns/coredns/plugin/reload"
 	_ "github.com/coredns/coredns/plugin/template"
 	_ "github.com/coredns/coredns/plugin/whoami"
 )
 
-// directives keeps the relative order of CoreDNS's own plugin.cfg: a plugin
+// directives keeps the relative order of CoreDNS's own plugin.cfg (v1.15.0): a plugin
 // sees a query only after every plugin above it, so loop must come before
 // forward, and cache before the plugins that answer.
 var directives = []string{
 	"reload",
 	"bind",
+	"ready",
 	"health",
+	"prometheus",
 	"errors",
 	"log",
+	"loadbalance",
 	"cache",
 	"template",
 	"hosts",
+	"kubernetes",
 	"loop",
 	"forward",
 	"whoami",
