@@ -181,15 +181,7 @@ func TestConfigMapApplyRBAC(t *testing.T) {
 		}
 	}
 
-	token := strings.TrimSpace(c.Kubectl(t, "", "-n", "kube-system", "create", "token", "unloop-apply"))
-	conf := filepath.Join(t.TempDir(), "sa.conf")
-	server := c.Kubectl(t, "", "config", "view", "--raw", "-o", "jsonpath={.clusters[0].cluster.server}")
-	ca := c.Kubectl(t, "", "config", "view", "--raw", "-o", "jsonpath={.clusters[0].cluster.certificate-authority-data}")
-	kubeconfig := "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: " + server + "\n    certificate-authority-data: " + ca +
-		"\nusers:\n- name: sa\n  user:\n    token: " + token + "\ncontexts:\n- name: c\n  context:\n    cluster: c\n    user: sa\ncurrent-context: c\n"
-	if err := os.WriteFile(conf, []byte(kubeconfig), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	conf := saKubeconfig(t, c, "unloop-apply")
 	looping := strings.Replace(kubeadmCorefile, "forward . /etc/resolv.conf", "forward . 0.0.0.0", 1)
 	createCoreDNS(t, c, looping)
 	root := nodeRoot(t)
