@@ -156,7 +156,8 @@ func TestConfigMapOwned(t *testing.T) {
 // TestConfigMapApplyRBAC: configs/kubernetes/daemonset-apply.yaml's
 // service account may get and update the three DNS ConfigMaps and nothing
 // else, and that is enough: apply and rollback with its token fix and
-// restore kube-system/coredns on the real API server.
+// restore kube-system/coredns on the real API server. On the same control
+// plane, the watch's Node condition and Events (nodecond_test.go).
 func TestConfigMapApplyRBAC(t *testing.T) {
 	c := cluster.Start(t)
 	manifest, err := os.ReadFile(filepath.Join("..", "..", "configs", "kubernetes", "daemonset-apply.yaml"))
@@ -191,6 +192,7 @@ func TestConfigMapApplyRBAC(t *testing.T) {
 	if out, code := unloop(t, "rollback", "--root", root, "--kubeconfig", conf); code != 0 || getCoreDNS(t, c).Data["Corefile"] != looping {
 		t.Fatalf("rollback as %s exited %d, want 0 and the ConfigMap restored:\n%s", sa, code, out)
 	}
+	t.Run("node condition", func(t *testing.T) { nodeCondition(t, c) })
 }
 
 // freezeNodeLocalDNS is a ValidatingAdmissionPolicy (enforced by the API

@@ -110,7 +110,7 @@ func watchUntil(t *testing.T, what string, done func() bool, args ...string) str
 	return out.String()
 }
 
-// TestNodeCondition: unloop watch, as the DaemonSets' service account (a
+// nodeCondition: unloop watch, as the DaemonSets' service account (a
 // TokenRequest token, bound only to configs/kubernetes's roles), sets its
 // own condition on its Node and records Events, as node-problem-detector
 // does, on the real API server: True with the loop's code and an Event when
@@ -119,8 +119,15 @@ func watchUntil(t *testing.T, what string, done func() bool, args ...string) str
 // left; fixed by watch --apply, False and an Event naming the run. NPD's
 // own DNSForwardingLoop condition is never touched. The role allows exactly
 // that: not patching the Node itself, nor other objects.
-func TestNodeCondition(t *testing.T) {
-	c := cluster.Start(t)
+//
+// It runs on TestConfigMapApplyRBAC's control plane (a start is 7 s of
+// make test), which leaves daemonset-apply.yaml applied and
+// kube-system/coredns forwarding to 0.0.0.0.
+func nodeCondition(t *testing.T, c *cluster.Cluster) {
+	looping := getCoreDNS(t, c).Data["Corefile"]
+	if !strings.Contains(looping, "forward . 0.0.0.0") {
+		t.Fatalf("kube-system/coredns does not loop:\n%s", looping)
+	}
 	for _, f := range []string{"daemonset.yaml", "daemonset-apply.yaml"} {
 		manifest, err := os.ReadFile(filepath.Join("..", "..", "configs", "kubernetes", f))
 		if err != nil {
@@ -134,8 +141,6 @@ func TestNodeCondition(t *testing.T) {
 	_, conds := getNode(t, c)
 	npd := conds["DNSForwardingLoop"]
 
-	looping := strings.Replace(kubeadmCorefile, "forward . /etc/resolv.conf", "forward . 0.0.0.0", 1)
-	createCoreDNS(t, c, looping)
 	root := nodeRoot(t)
 	conf := saKubeconfig(t, c, "unloop-apply")
 	cond := func() condition { _, conds := getNode(t, c); return conds["UnloopDNSForwardingLoop"] }

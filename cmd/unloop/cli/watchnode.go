@@ -12,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/unloop/unloop/cmd/unloop/render"
 	"github.com/unloop/unloop/hostcfg"
 	"github.com/unloop/unloop/kubeapi"
 	"github.com/unloop/unloop/remediate"
@@ -106,8 +107,8 @@ type nodeEvent struct{ typ, reason, message string }
 // with none, Unknown only where NPD's plugin says unknown (an input unloop
 // could not read, a root that is no node).
 func condition(rep *node.Report) kubeapi.Condition {
-	msg, code := npdResult(rep)
-	c := kubeapi.Condition{Type: ConditionType, Message: msg}
+	msg, more, code := verdict(rep)
+	c := kubeapi.Condition{Type: ConditionType, Message: render.OneLine(msg + more)}
 	switch code {
 	case npdProblem:
 		c.Status, c.Reason = corev1.ConditionTrue, camel(firstLoop(rep))
