@@ -74,6 +74,14 @@ ends all or nothing (a step cut short is rolled back).
 
 Each check's result is printed as check (or apply) prints it.
 
+With Kubernetes credentials (--kubeconfig, KUBECONFIG, a control-plane node's admin
+kubeconfig, the pod's service account) it reports to its Node (--node-name, else
+$NODE_NAME, else the host name) as node-problem-detector does: the condition
+` + ConditionType + ` (True with the loop's finding code as its reason, False with
+NoDNSForwardingLoop; NPD's own DNSForwardingLoop is never touched) and Events when a loop
+is found, fixed or left after an apply. It needs nodes get, nodes/status patch and events
+create and patch. Without credentials it says so once and reports only here.
+
 ` + exitHelp("watch"),
 		Example: `  unloop watch
   unloop watch --apply --listen 10.0.0.5:9958
