@@ -1,11 +1,16 @@
 package cli
 
 import (
+	"bytes"
+	"log/slog"
 	"reflect"
+	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/unloop/unloop/cmd/unloop/settings"
+	"github.com/unloop/unloop/hostcfg"
 	"github.com/unloop/unloop/remediate/finding"
 	"github.com/unloop/unloop/remediate/node"
 )
@@ -81,5 +86,26 @@ func TestNodeName(t *testing.T) {
 	}
 	if got := nodeName(""); got != "from-env" {
 		t.Errorf("with NODE_NAME: %q", got)
+	}
+}
+
+// TestNodeReporterNoCredentials: without credentials (none named, no admin
+// kubeconfig under the root, not in a pod) or --offline, watch reports to
+// no Node, makes no API call, and says so once.
+func TestNodeReporterNoCredentials(t *testing.T) {
+	t.Setenv("KUBECONFIG", "")
+	t.Setenv("KUBERNETES_SERVICE_HOST", "")
+	root, err := hostcfg.NewRoot(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, offline := range []bool{false, true} {
+		var logs bytes.Buffer
+		ss := &session{Config: &settings.Config{}, log: slog.New(slog.NewTextHandler(&logs, nil))}
+		ss.Config.Opts.Offline = offline
+		nr, err := newNodeReporter(ss, "node-a", root)
+		if nr != nil || err != nil || strings.Count(logs.String(), "not reporting to the Node") != 1 {
+			t.Errorf("offline %v: reporter %v, err %v, want none and one line saying so:\n%s", offline, nr, err, logs.String())
+		}
 	}
 }
