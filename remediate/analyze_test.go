@@ -157,6 +157,13 @@ func TestAnalyzeNodes(t *testing.T) {
 		{"ubuntu-networkd-clean", "ok", "systemd-resolved-uplink", nil, nil},
 		{"networkd-dhcp-lease", "error", "systemd-resolved-uplink",
 			[]string{"nameserver-node-local-dns@/run/systemd/resolve/resolv.conf:17", "networkd-injects-nameserver@/run/systemd/netif/leases/2:8"}, []string{"networkd", "kubelet"}},
+		// netplan's YAML as the source (issue 24): its line, not the file it renders.
+		{"netplan-networkd", "error", "systemd-resolved-uplink",
+			[]string{"nameserver-node-local-dns@/run/systemd/resolve/resolv.conf:17", "netplan-injects-nameserver@/etc/netplan/50-cloud-init.yaml:9"}, []string{"netplan", "kubelet"}},
+		{"netplan-dhcp-lease", "error", "systemd-resolved-uplink",
+			[]string{"nameserver-node-local-dns@/run/systemd/resolve/resolv.conf:17", "netplan-injects-nameserver@/etc/netplan/50-cloud-init.yaml:6"}, []string{"netplan", "kubelet"}},
+		{"netplan-networkmanager", "error", "networkmanager",
+			[]string{"nameserver-node-local-dns@/etc/resolv.conf:2", "netplan-injects-nameserver@/etc/netplan/01-network-manager.yaml:7"}, []string{"netplan", "kubelet"}},
 		{"resolved-no-servers", "error", "systemd-resolved-uplink",
 			[]string{"nameserver-none@/run/systemd/resolve/resolv.conf:0"}, []string{"kubelet"}},
 		// kubelet's own rules (issue 23): what pods get is what kubelet hands them.

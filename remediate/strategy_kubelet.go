@@ -22,7 +22,7 @@ const UnloopResolvConf = "/etc/unloop/resolv.conf"
 var kubeletStrategy = Strategy{
 	Name:     node.StrategyKubelet,
 	Help:     "point kubelet's resolvConf at a clean file (resolved's uplink file, else unloop's own) and restart kubelet",
-	Fixes:    []finding.Code{finding.CodeResolvedStub, finding.CodeLoopback, finding.CodeNodeLocalDNS, finding.CodeClusterDNS, finding.CodeKubeletMissing, finding.CodeKubeletMisspelled, finding.CodeDhclientInjects, finding.CodeResolvedUpstreamLoop, finding.CodeNetworkManagerInjects, finding.CodeNetworkdInjects, finding.CodeResolvconfInjects, finding.CodeNameserverNone},
+	Fixes:    []finding.Code{finding.CodeResolvedStub, finding.CodeLoopback, finding.CodeNodeLocalDNS, finding.CodeClusterDNS, finding.CodeKubeletMissing, finding.CodeKubeletMisspelled, finding.CodeDhclientInjects, finding.CodeResolvedUpstreamLoop, finding.CodeNetworkManagerInjects, finding.CodeNetworkdInjects, finding.CodeResolvconfInjects, finding.CodeNetplanInjects, finding.CodeNameserverNone},
 	Applies:  func(n *node.Node) bool { return n.Kubelet.Present },
 	When:     "a kubelet is found on the node",
 	podsOnly: true,

@@ -49,6 +49,9 @@ func planNetworkd(ctx context.Context, p *planner, _ []node.Finding) error {
 	dhcp := src.DHCPServers()
 	var put, clean []string // the servers the drop-ins drop and keep
 	for _, nw := range src.Config.Networks {
+		if p.node.Generated(nw.File) {
+			continue // fixed in its generator's input (netplan's YAML)
+		}
 		var keep, drop []string
 		for _, sv := range nw.DNS {
 			if p.node.Looping(sv.Addr.WithZone("")) {

@@ -43,7 +43,9 @@ func planNetworkManager(ctx context.Context, p *planner, _ []finding.Finding) er
 		return nil
 	}
 	var put, paths []string
-	for _, e := range networkmanager.Edits(src.Config.Servers, p.node.Looping) {
+	// A keyfile another source generates is fixed in its input (netplan's YAML).
+	servers := slices.DeleteFunc(slices.Clone(src.Config.Servers), func(s networkmanager.Server) bool { return p.node.Generated(s.File) })
+	for _, e := range networkmanager.Edits(servers, p.node.Looping) {
 		var ups []netip.Addr
 		if e.All {
 			// An empty list would leave NetworkManager only what DHCP

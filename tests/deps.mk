@@ -2,8 +2,8 @@
 #
 #   make deps    host packages, cached bookworm and trixie root filesystems
 #                (and their variants: with containerd, runc and the CNI
-#                plugins for the real kubelet; with network-manager for
-#                tests/reliability), .cache/bin/coredns, kubelet,
+#                plugins for the real kubelet; with network-manager and netplan.io
+#                for tests/reliability and tests/configs), .cache/bin/coredns, kubelet,
 #                crictl, pause, and kube-apiserver, kubectl and etcd for
 #                tests/cluster (each rebuilt only when its module under
 #                tests/ changes), and .cache/images (the pods' OCI archives)

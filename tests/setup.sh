@@ -292,9 +292,12 @@ done
 
 # NetworkManager for tests/reliability's fix at its source (issue 24): a
 # variant of its own, as a NetworkManager that starts at boot would manage
-# every other test's links and write their resolv.conf.
+# every other test's links and write their resolv.conf. netplan.io (0.106 in
+# bookworm, 1.1 in trixie) renders to it and to the networkd every rootfs
+# has: tests/configs' TestNetplanRealProgram; with no YAML in /etc/netplan it
+# renders nothing at boot.
 for release in $releases; do
-	variant "${release}nm" "$release" network-manager
+	variant "${release}nm" "$release" network-manager netplan.io
 done
 
 # --- promtool ---------------------------------------------------------------------

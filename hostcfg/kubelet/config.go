@@ -9,7 +9,6 @@ import (
 	"hash"
 	"io"
 	"net"
-	"regexp"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -39,18 +38,6 @@ type kubeletConfig struct {
 	clusterDNS       *yaml.Node // clusterDNS
 }
 
-var yamlErrLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
-
-// yamlError turns a yaml.v3 error into a FileError with the line it names.
-func yamlError(path string, err error) error {
-	msg := err.Error()
-	if m := yamlErrLine.FindStringSubmatch(msg); m != nil {
-		line, _ := strconv.Atoi(m[1])
-		return hostcfg.Errorf(path, line, "not valid YAML: %s", m[2])
-	}
-	return hostcfg.Errorf(path, 0, "not valid YAML: %s", strings.TrimPrefix(msg, "yaml: "))
-}
-
 // parseKubeletConfig reads a KubeletConfiguration: one YAML document holding a
 // mapping, with kind KubeletConfiguration when it says its kind, and resolvConf
 // a string when set.
@@ -71,13 +58,13 @@ func parseKubeletConfig(path string, data []byte) (kc *kubeletConfig, err error)
 		if errors.Is(err, io.EOF) {
 			return nil, hostcfg.Errorf(path, 0, "the file is empty: no KubeletConfiguration in it")
 		}
-		return nil, yamlError(path, err)
+		return nil, yamltext.Error(path, err)
 	}
 	var next yaml.Node
 	switch err := dec.Decode(&next); {
 	case errors.Is(err, io.EOF):
 	case err != nil:
-		return nil, yamlError(path, err)
+		return nil, yamltext.Error(path, err)
 	case !yamltext.EmptyDoc(&next):
 		return nil, hostcfg.Errorf(path, next.Line, "a second YAML document starts here: kubelet reads only the first, so keep one KubeletConfiguration per file")
 	}

@@ -497,7 +497,7 @@ func (a *rancherArgs) takeDNS(k *Setup) {
 func (a *rancherArgs) readConfigFile(p string, data []byte) error {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return yamlError(p, err)
+		return yamltext.Error(p, err)
 	}
 	if yamltext.EmptyDoc(&doc) {
 		return nil

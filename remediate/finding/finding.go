@@ -37,6 +37,7 @@ const (
 	CodeNetworkManagerInjects Code = "networkmanager-injects-nameserver"
 	CodeNetworkdInjects       Code = "networkd-injects-nameserver"
 	CodeResolvconfInjects     Code = "resolvconf-injects-nameserver"
+	CodeNetplanInjects        Code = "netplan-injects-nameserver"
 	CodeNoUpstream            Code = "no-upstream"
 	CodeNameserverLimit       Code = "nameserver-limit"
 	CodeZoneIndex             Code = "nameserver-zone-index"

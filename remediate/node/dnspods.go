@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"path"
 
 	"github.com/unloop/unloop/remediate/dnspods"
 )
@@ -28,6 +27,3 @@ func (n *Node) readPods(ctx context.Context, env Env, opts Options) *dnspods.Cen
 func (n *Node) record(p string, pv dnspods.Provenance, skipped bool) {
 	n.Inputs = append(n.Inputs, dnspods.Input{Path: p, Provenance: pv, Skipped: skipped})
 }
-
-// podDir is a pod's folder under kubelet's.
-func podDir(uid string) string { return path.Join(kubeletPods, uid) }

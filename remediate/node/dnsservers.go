@@ -1,10 +1,7 @@
 package node
 
 import (
-	"bytes"
-	"encoding/json"
 	"net/netip"
-	"path"
 	"strings"
 
 	"github.com/unloop/unloop/hostcfg"
@@ -15,99 +12,20 @@ import (
 	"github.com/unloop/unloop/remediate/dnspods"
 )
 
-// The cluster's DNS servers (CoreDNS, node-local-dns) run in pods: their
-// Corefiles are ConfigMaps, left on disk by installers and mounted into the
-// pods by kubelet. unloop reads them, never edits them (kubelet and k3s
-// rewrite them), and reads `forward . /etc/resolv.conf` in them as the pod's
-// copy of the pod file.
-
-// manifestDirs are where installers leave their ConfigMaps: Kubespray's
-// /etc/kubernetes/*.yml (coredns-config.yml, nodelocaldns-config.yml), k3s's
-// and RKE2's auto-deployed manifests.
-var manifestDirs = []struct{ dir, pattern string }{
-	{"/etc/kubernetes", "*.yml"},
-	{"/etc/kubernetes", "*.yaml"},
-	{"/var/lib/rancher/k3s/server/manifests", "*.yaml"},
-	{"/var/lib/rancher/rke2/server/manifests", "*.yaml"},
-}
-
-// kubeletPods is where kubelet keeps its pods' volumes (its --root-dir).
-const kubeletPods = "/var/lib/kubelet/pods"
-
-// readClusterCorefiles reads the ConfigMaps installers left on disk (the
-// node's own) and the Corefiles kubelet mounted into DNS server pods. Any
-// other pod's volumes are not read at all (DESIGN.md §2b).
+// readClusterCorefiles reads the cluster's Corefiles the node holds
+// (dnspods.ReadCorefiles): the installers' ConfigMaps, the DNS server pods'
+// mounted ones; another pod's volumes are not read.
 func (n *Node) readClusterCorefiles(r *hostcfg.Root, ps *dnspods.Census) {
-	ents, err := r.ReadDir(kubeletPods)
-	if err != nil {
-		n.unreadable(err)
-	}
-	var dnsPods []*dnspods.PodInfo
-	for _, e := range ents {
-		p := ps.Pod(e.Name())
-		if !p.DNSServer {
-			n.record(podDir(p.UID), p.Provenance(), true)
-			continue
-		}
-		dnsPods = append(dnsPods, p)
-	}
-	// node-cache reads the kube-dns ConfigMap mounted into its own pod; a
-	// ConfigMap on disk is filled from the first DNS server pod's.
-	upstreams := map[string][]string{}
-	var first []string
-	for _, p := range dnsPods {
-		upstreams[p.UID] = n.kubeDNSUpstreams(r, p)
-		if first == nil {
-			first = upstreams[p.UID]
+	got := ps.ReadCorefiles(r, n.sameAsAPI)
+	n.Inputs = append(n.Inputs, got.Inputs...)
+	for _, p := range got.Problems {
+		if p.Pod == "" {
+			n.unreadable(p.Err)
+		} else {
+			n.podUnreadable(p.Err, p.Pod)
 		}
 	}
-	for _, d := range manifestDirs {
-		files, err := r.Glob(d.dir, d.pattern)
-		if err != nil {
-			n.unreadable(err)
-			continue
-		}
-		for _, p := range files {
-			data, ok, err := r.ReadFileIfExists(p)
-			if err != nil || !ok || !bytes.Contains(data, []byte("Corefile")) || !bytes.Contains(data, []byte("ConfigMap")) {
-				continue // not a ConfigMap holding a Corefile: not unloop's to judge
-			}
-			n.record(p, dnspods.Provenance{Owner: dnspods.OwnerNode}, false)
-			cfs, err := corefile.ParseManifest(p, corefile.ExpandPillars(data, first))
-			if err != nil {
-				n.unreadable(err)
-				continue
-			}
-			n.addCorefiles(r, cfs...)
-		}
-	}
-	for _, pod := range dnsPods {
-		vols, _ := r.ReadDir(path.Join(podDir(pod.UID), "volumes/kubernetes.io~configmap"))
-		for _, v := range vols {
-			for _, key := range []string{"Corefile", "Corefile.base"} {
-				// kubelet's atomic writer: KEY is a link to ..data/KEY.
-				p := path.Join(podDir(pod.UID), "volumes/kubernetes.io~configmap", v.Name(), key)
-				data, ok, err := r.ReadFileIfExists(p)
-				if err != nil {
-					n.podUnreadable(err, pod.Provenance().Pod)
-				}
-				if !ok {
-					continue
-				}
-				n.record(p, pod.Provenance(), false)
-				if n.sameAsAPI(key, data) {
-					continue
-				}
-				cf, err := corefile.Parse(p, corefile.ExpandPillars(data, upstreams[pod.UID]))
-				if err != nil {
-					n.podUnreadable(err, pod.Provenance().Pod)
-					continue
-				}
-				cf.Source = &corefile.Source{Key: key, Pod: pod.UID, PodName: pod.Provenance().Pod, Volume: v.Name()}
-				n.addCorefiles(r, cf)
-			}
-		}
-	}
+	n.addCorefiles(r, got.Corefiles...)
 }
 
 func (n *Node) addCorefiles(r *hostcfg.Root, cfs ...*corefile.Config) {
@@ -117,29 +35,6 @@ func (n *Node) addCorefiles(r *hostcfg.Root, cfs ...*corefile.Config) {
 			n.readForwarded(r, cf)
 		}
 	}
-}
-
-// kubeDNSUpstreams reads kube-dns's upstreamNameservers (a JSON list) where
-// kubelet mounted the kube-dns ConfigMap into a DNS server pod (node-local-dns
-// mounts it at /etc/kube-dns); node-cache uses them for
-// __PILLAR__UPSTREAM__SERVERS__.
-func (n *Node) kubeDNSUpstreams(r *hostcfg.Root, pod *dnspods.PodInfo) []string {
-	vols, _ := r.Glob(path.Join(podDir(pod.UID), "volumes/kubernetes.io~configmap"), "*")
-	for _, v := range vols {
-		p := path.Join(v, "upstreamNameservers")
-		data, ok, err := r.ReadFileIfExists(p)
-		if err != nil || !ok {
-			continue
-		}
-		n.record(p, pod.Provenance(), false)
-		var ups []string
-		if err := json.Unmarshal(data, &ups); err != nil {
-			n.podUnreadable(hostcfg.Errorf(p, 1, "not a JSON list of addresses: %v", err), pod.Provenance().Pod)
-			continue
-		}
-		return ups
-	}
-	return nil
 }
 
 // serverKind says which DNS server a Corefile configures: node-local-dns's

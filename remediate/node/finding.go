@@ -18,6 +18,9 @@ const (
 	// StrategyResolvconf: the line removed from Debian's resolvconf's
 	// head, base or tail, or dnsmasq kept from registering 127.0.0.1.
 	StrategyResolvconf = "resolvconf"
+	// StrategyNetplan: the address removed from netplan's YAML (or a
+	// lease's servers turned off there), and the file it renders written again.
+	StrategyNetplan = "netplan"
 )
 
 // Report is what `check` found; document.Check is how it is printed.

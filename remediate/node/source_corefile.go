@@ -2,6 +2,8 @@ package node
 
 import (
 	"context"
+
+	"github.com/unloop/unloop/remediate/dnspods"
 )
 
 // corefileSource are the holders of the cluster's DNS servers' Corefiles:
@@ -20,8 +22,8 @@ func (corefileSource) Name() string { return "Corefiles" }
 // given Corefiles and the pods' volumes are among the check's inputs.
 func (corefileSource) Paths() []string {
 	out := []string{"/etc/coredns/Corefile"}
-	for _, d := range manifestDirs {
-		out = append(out, d.dir)
+	for _, d := range dnspods.ManifestDirs {
+		out = append(out, d.Dir)
 	}
 	return out
 }

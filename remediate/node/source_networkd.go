@@ -41,7 +41,7 @@ func (s *Networkd) Put(n *Node, rf *resolvconf.File, a netip.Addr, kind addrKind
 		return Origin{}, false
 	}
 	for _, st := range s.sets() {
-		if st.Addr == a {
+		if st.Addr == a && !n.generated(st) {
 			return Origin{Says: "systemd-networkd hands it to systemd-resolved: " + st.Says,
 				At: finding.Place(st.File, st.Line), Fixes: []string{StrategyNetworkd, StrategyKubelet}}, true
 		}
@@ -59,8 +59,8 @@ func (s *Networkd) Findings(n *Node, rds []Reader) []Finding {
 	}
 	var out []Finding
 	for _, st := range s.sets() {
-		if !n.Looping(st.Addr) {
-			continue
+		if !n.Looping(st.Addr) || n.generated(st) {
+			continue // its generator's finding names the file (netplan's)
 		}
 		_, why := n.classify(st.Addr)
 		chain := []string{st.First, why,
@@ -78,4 +78,18 @@ func (s *Networkd) Candidates(_ *Node, add func(netip.Addr, From)) {
 	for _, st := range s.sets() {
 		add(st.Addr, From{File: st.File, Line: st.Line, Message: st.Says})
 	}
+}
+
+// generated: st is in a file another source generates (netplan's), or a
+// lease of a link configured by such a file; that source owns the fix.
+func (n *Node) generated(st networkd.Set) bool {
+	if n.Generated(st.File) {
+		return true
+	}
+	for _, d := range SourceOf[*Networkd](n).DHCPServers() {
+		if d.Lease.File == st.File && d.Lease.Line == st.Line && n.Generated(d.Network.File) {
+			return true
+		}
+	}
+	return false
 }

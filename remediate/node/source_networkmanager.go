@@ -41,7 +41,7 @@ func (s *NetworkManager) Put(n *Node, rf *resolvconf.File, a netip.Addr, _ addrK
 				At: finding.Place(d.File, d.Line), Fixes: []string{StrategyKubelet}}, true
 		}
 		for _, sv := range s.Config.Servers {
-			if sv.Addr == a {
+			if sv.Addr == a && !n.Generated(sv.File) {
 				return Origin{Says: fmt.Sprintf("NetworkManager put it there: %s line %d (%s)", sv.File, sv.Line, sv.Key), At: finding.Place(sv.File, sv.Line),
 					Fixes: []string{StrategyNetworkManager, StrategyKubelet}}, true
 			}
@@ -122,8 +122,8 @@ func (s *NetworkManager) Findings(n *Node, rds []Reader) []Finding {
 		break
 	}
 	for _, s := range s.Config.Servers {
-		if !n.Looping(s.Addr) {
-			continue
+		if !n.Looping(s.Addr) || n.Generated(s.File) {
+			continue // its generator's finding names the keyfile (netplan's)
 		}
 		_, why := n.classify(s.Addr)
 		chain := []string{fmt.Sprintf("%s line %d: %s lists %s", s.File, s.Line, s.Key, s.Addr), why,

@@ -11,7 +11,7 @@ import (
 
 // Source is something that decides, writes or reads what pods get: kubelet
 // (each distribution, in hostcfg/kubelet), systemd-resolved, dhclient,
-// NetworkManager, systemd-networkd, a writer known by the file alone
+// netplan, NetworkManager, systemd-networkd, a writer known by the file alone
 // (Docker, Kubespray, netconfig), Debian's resolvconf, the Corefiles' holders. Each lives in its
 // own file, source_NAME.go, and is registered in sources below. The analysis
 // asks them through this interface and names none of them (DESIGN.md §8).
@@ -127,6 +127,25 @@ func writtenBy(rf *resolvconf.File) Origin {
 	return Origin{Says: fmt.Sprintf("written by %s (%s)", rf.Generator, rf.Evidence), Fixes: []string{StrategyKubelet}, Writer: true}
 }
 
+// generator is a source that generates files other sources read (netplan
+// renders networkd's .network files and NetworkManager's keyfiles): a
+// setting in such a file is the generator's to fix, in its own input.
+type generator interface {
+	generates(n *Node, file string) bool
+}
+
+// Generated says whether a source generates file from its own input: the
+// source that reads file leaves its settings to that source's finding and
+// strategy, as fixing them there would be undone at the next generation.
+func (n *Node) Generated(file string) bool {
+	for _, s := range n.sources {
+		if g, ok := s.(generator); ok && g.generates(n, file) {
+			return true
+		}
+	}
+	return false
+}
+
 // decider is a source that decides which file pods get (kubelet): its
 // findings come before the pod file's.
 type decider interface{ decidesPodFile() }
@@ -138,6 +157,7 @@ var sources = []func() Source{
 	newKubelet,
 	newResolved,
 	newDhclient,
+	newNetplan,
 	newNetworkManager,
 	newNetworkd,
 	newResolvconf,

@@ -2,9 +2,6 @@ package configs
 
 import (
 	"encoding/json"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -73,33 +70,8 @@ func TestResolvconfRealProgram(t *testing.T) {
 // checks what it left.
 func resolvconfLoop(t *testing.T, rootfs, input, at, addr string) {
 	t.Helper()
-	dir := t.TempDir()
-	out := filepath.Join(dir, "out")
-	for _, d := range []string{"upper", "work", "merged", "out", "kubelet"} {
-		must(t, os.MkdirAll(filepath.Join(dir, d), 0o755))
-	}
-	must(t, os.WriteFile(filepath.Join(dir, "kubelet", "config.yaml"), []byte("apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\n"), 0o644))
-	cmd := exec.Command("unshare", "--mount", "--propagation", "private", "sh", "-euc", `
-			m=$2/merged
-			mount -t overlay overlay -o "lowerdir=$1,upperdir=$2/upper,workdir=$2/work" "$m"
-			mount -t proc proc "$m/proc"
-			mount -t tmpfs tmpfs "$m/run"
-			mkdir -p "$m/run/resolvconf/interface" "$m/opt/unloop" "$m/var/lib/kubelet"
-			mount --bind "$3" "$m/opt/unloop"
-			mount --bind "$2/out" "$m/tmp"
-			cp "$2/kubelet/config.yaml" "$m/var/lib/kubelet/config.yaml"
-			printf '[Service]\nExecStart=/usr/bin/kubelet --config=/var/lib/kubelet/config.yaml\n' >"$m/etc/systemd/system/kubelet.service"
-			exec chroot "$m" /bin/sh -c "$4" sh "$5"`, "sh", rootfs, dir, binDir, strings.Replace(resolvconfScript, "o=/tmp/out", "o=/tmp", 1), input)
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("%v\n%s", err, b)
-	}
-	read := func(name string) string {
-		b, err := os.ReadFile(filepath.Join(out, name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return string(b)
-	}
+	out := chrootRun(t, rootfs, "/run/resolvconf/interface", strings.Replace(resolvconfScript, "o=/tmp/out", "o=/tmp", 1), input)
+	read := reader(t, out)
 	loop := read("loop.conf")
 	if !strings.Contains(loop, "nameserver "+addr+"\n") {
 		t.Fatalf("resolvconf did not write the loop:\n%s", loop)

@@ -27,7 +27,8 @@ const (
 // (LoadConnections and Reapply for the profile, Reload CONF|DNS_RC for
 // conf.d), NetworkManager writes resolv.conf clean, and it stays clean after
 // NetworkManager reloads again; rollback restores the file byte for byte and
-// the loop (the same resolv.conf) is back.
+// the loop (the same resolv.conf) is back. Then netplan's YAML as the
+// source, on the same node (netplanLoopFixed).
 func TestNetworkManagerFixedAtItsSource(t *testing.T) {
 	for _, release := range testbed.Releases {
 		t.Run(release, func(t *testing.T) {
@@ -55,6 +56,9 @@ func TestNetworkManagerFixedAtItsSource(t *testing.T) {
 			must(t, n.WriteFile(nmGlobal, []byte("# Kubespray: the node cache first\n[global-dns-domain-*]\nservers="+nodeCache+","+b.Upstream+"\n"), 0o644))
 			nmcli(t, b, "general", "reload", "conf,dns-rc")
 			nmLoopFixed(t, b, nmGlobal, 3, "nmcli", "general", "reload", "conf,dns-rc")
+
+			// netplan rendering eth0 for NetworkManager (issue 24), on this node.
+			netplanLoopFixed(t, b)
 		})
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -333,3 +334,15 @@ func (t *Text) Data() []byte { return t.data }
 
 // LineStart is the offset where line (1-based, as yaml.v3 counts) starts.
 func (t *Text) LineStart(line int) int { return t.lines[line-1] }
+
+var yamlErrLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+// Error turns a yaml.v3 error into a FileError with the line it names.
+func Error(path string, err error) error {
+	msg := err.Error()
+	if m := yamlErrLine.FindStringSubmatch(msg); m != nil {
+		line, _ := strconv.Atoi(m[1])
+		return hostcfg.Errorf(path, line, "not valid YAML: %s", m[2])
+	}
+	return hostcfg.Errorf(path, 0, "not valid YAML: %s", strings.TrimPrefix(msg, "yaml: "))
+}
