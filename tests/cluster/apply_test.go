@@ -162,7 +162,8 @@ func TestConfigMapOwned(t *testing.T) {
 // enough: apply and rollback with its token fix and restore
 // kube-system/coredns. Both watching accounts may read Nodes, patch a
 // Node's status and record Events, and write nothing else. `helm uninstall`
-// removes every object again.
+// removes every object again. On the same control plane, the watch's Node
+// condition and Events (nodecond_test.go).
 func TestHelmInstall(t *testing.T) {
 	c := cluster.Start(t)
 	c.Helm(t, "install", "unloop", filepath.Join("..", "..", "configs", "helm", "unloop"), "--namespace", "kube-system")
@@ -220,15 +221,7 @@ func TestHelmInstall(t *testing.T) {
 		}
 	}
 
-	token := strings.TrimSpace(c.Kubectl(t, "", "-n", "kube-system", "create", "token", "unloop-apply"))
-	conf := filepath.Join(t.TempDir(), "sa.conf")
-	server := c.Kubectl(t, "", "config", "view", "--raw", "-o", "jsonpath={.clusters[0].cluster.server}")
-	ca := c.Kubectl(t, "", "config", "view", "--raw", "-o", "jsonpath={.clusters[0].cluster.certificate-authority-data}")
-	kubeconfig := "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: " + server + "\n    certificate-authority-data: " + ca +
-		"\nusers:\n- name: sa\n  user:\n    token: " + token + "\ncontexts:\n- name: c\n  context:\n    cluster: c\n    user: sa\ncurrent-context: c\n"
-	if err := os.WriteFile(conf, []byte(kubeconfig), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	conf := saKubeconfig(t, c, "unloop-apply")
 	looping := strings.Replace(kubeadmCorefile, "forward . /etc/resolv.conf", "forward . 0.0.0.0", 1)
 	createCoreDNS(t, c, looping)
 	root := nodeRoot(t)
@@ -238,6 +231,9 @@ func TestHelmInstall(t *testing.T) {
 	if out, code := unloop(t, "rollback", "--root", root, "--kubeconfig", conf); code != 0 || getCoreDNS(t, c).Data["Corefile"] != looping {
 		t.Fatalf("rollback as %s exited %d, want 0 and the ConfigMap restored:\n%s", sa, code, out)
 	}
+
+	// The watch's Node condition and Events, with the RBAC the chart made.
+	t.Run("node condition", func(t *testing.T) { nodeCondition(t, c) })
 
 	// prometheus-operator's kinds served: an upgrade adds the PrometheusRule
 	// and the PodMonitor (their values' default, auto).

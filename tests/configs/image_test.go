@@ -63,9 +63,15 @@ func TestDaemonSetImageOnKubelet(t *testing.T) {
 	}
 	testbed.StartKubelet(t, n, testbed.KubeletConfigFor(n, ""))
 
+	// A static pod may name no service account (kubelet v1.34 refuses the
+	// manifest: "static pods may not reference serviceaccounts"); the
+	// DaemonSet's pod has one for the Node condition, and without its token
+	// watch reports to no Node, as here.
+	spec := ds.Spec.Template.Spec
+	spec.ServiceAccountName = ""
 	pod := corev1.Pod{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
 		ObjectMeta: metav1.ObjectMeta{Name: "unloop", Namespace: ds.Namespace, Labels: ds.Spec.Template.Labels},
-		Spec:       ds.Spec.Template.Spec}
+		Spec:       spec}
 	manifest, err := yaml.Marshal(pod)
 	must(t, err)
 	must(t, n.WriteFile(testbed.ManifestDir+"/unloop.yaml", manifest, 0o644))

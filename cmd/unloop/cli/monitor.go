@@ -225,6 +225,13 @@ const (
 // a short OK, 1 and the first loop (with how many more), or 3 (unknown)
 // when unloop could not read an input.
 func npdResult(rep *node.Report) (string, int) {
+	msg, more, code := verdict(rep)
+	return shorten(msg, more), code
+}
+
+// verdict is npdResult's message, uncut (more: how many more loops, kept
+// when msg must be cut), and its code. The Node condition takes it whole.
+func verdict(rep *node.Report) (msg, more string, code int) {
 	var errs, warns []node.Finding
 	for _, f := range rep.Findings {
 		if f.Ignored {
@@ -240,12 +247,12 @@ func npdResult(rep *node.Report) (string, int) {
 	if rep.HasUnreadable() {
 		for _, f := range errs {
 			if f.Code == finding.CodeUnreadable {
-				return shorten(fmt.Sprintf("unloop could not read %s", render.Where(f))), npdUnknown
+				return fmt.Sprintf("unloop could not read %s", render.Where(f)), "", npdUnknown
 			}
 			if f.Code == finding.CodeNotANode {
 				// The root's path would take NPD's 80 characters: the reason first.
 				_, why, _ := strings.Cut(f.Message, " does not look like a node: ")
-				return shorten("unknown: not a node: " + why), npdUnknown
+				return "unknown: not a node: " + why, "", npdUnknown
 			}
 		}
 	}
@@ -259,16 +266,14 @@ func npdResult(rep *node.Report) (string, int) {
 			msg += " in " + w
 		}
 		if len(errs) > 1 {
-			// Keep the count even when the rest must be cut.
-			more := fmt.Sprintf(" (+%d more)", len(errs)-1)
-			return shorten(msg, more), npdProblem
+			more = fmt.Sprintf(" (+%d more)", len(errs)-1)
 		}
-		return shorten(msg), npdProblem
+		return msg, more, npdProblem
 	}
 	if len(warns) > 0 {
-		return shorten(fmt.Sprintf("no DNS loop; %d %s: %s", len(warns), render.Plural(len(warns), "warning"), warns[0].Code)), npdOK
+		return fmt.Sprintf("no DNS loop; %d %s: %s", len(warns), render.Plural(len(warns), "warning"), warns[0].Code), "", npdOK
 	}
-	return "no DNS forwarding loop", npdOK
+	return "no DNS forwarding loop", "", npdOK
 }
 
 // shorten fits msg and then suffix into npdMaxMessage characters, cutting

@@ -42,6 +42,7 @@ const (
 type watchFlags struct {
 	apply              bool
 	listen, textfile   string
+	nodeName           string
 	debounce, interval time.Duration
 }
 
@@ -73,6 +74,14 @@ ends all or nothing (a step cut short is rolled back).
 
 Each check's result is printed as check (or apply) prints it.
 
+With Kubernetes credentials (--kubeconfig, KUBECONFIG, a control-plane node's admin
+kubeconfig, the pod's service account) it reports to its Node (--node-name, else
+$NODE_NAME, else the host name) as node-problem-detector does: the condition
+` + ConditionType + ` (True with the loop's finding code as its reason, False with
+NoDNSForwardingLoop; NPD's own DNSForwardingLoop is never touched) and Events when a loop
+is found, fixed or left after an apply. It needs nodes get, nodes/status patch and events
+create and patch. Without credentials it says so once and reports only here.
+
 ` + exitHelp("watch"),
 		Example: `  unloop watch
   unloop watch --apply --listen 10.0.0.5:9958
@@ -87,6 +96,7 @@ Each check's result is printed as check (or apply) prints it.
 	f.StringVar(&wf.textfile, "textfile", "", "also write the metrics to this file after each check, atomically (node_exporter's textfile collector)")
 	f.DurationVar(&wf.debounce, "debounce", 500*time.Millisecond, "wait this long after a change before checking, so a burst of writes is one check (50 ms, or less, when the change writes a looping address)")
 	f.DurationVar(&wf.interval, "interval", 5*time.Minute, "check at least this often when nothing changes")
+	f.StringVar(&wf.nodeName, "node-name", "", "the `NODE` whose condition "+ConditionType+" and Events watch writes, with the credentials of --kubeconfig (default: $NODE_NAME, else the host name)")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		if wf.debounce <= 0 || wf.interval <= 0 {
 			return errors.New("--debounce and --interval must be more than 0")
@@ -119,6 +129,7 @@ type watcher struct {
 	checks     map[string]float64
 	runs       []*journal.Journal
 	hold       *hold // what the last run left, and an apply held back
+	node       *nodeReporter
 	looping    func(netip.Addr) bool
 }
 
@@ -149,6 +160,9 @@ func runWatch(ctx context.Context, ss *session, wf watchFlags) error {
 		return err
 	}
 	wt.hold = &hold{tree: tree, paths: watchedPaths(nil)}
+	if wt.node, err = newNodeReporter(ss, wf.nodeName, tree); err != nil {
+		return err
+	}
 	wt.looping = loopingAddr(ss.Config.Opts)
 	wt.up, wt.folders = true, iw.Watches()
 
@@ -361,9 +375,11 @@ func (wt *watcher) check(ctx context.Context, trigger string) *node.Report {
 		ss.log.Warn("not applying: the last apply failed on the inputs the node still holds; checking only, until one of them changes", "reason", reason)
 	}
 	var rep *node.Report
+	var res *remediate.Result
 	wrote, failed := false, ""
 	if apply {
-		rep, wrote, failed = wt.apply(ctx, env, &c)
+		rep, res, failed = wt.apply(ctx, env, &c)
+		wrote = res != nil && res.Run != "" && failed == ""
 	} else {
 		r, _, err := remediate.Check(ctx, env, c.Opts)
 		if err != nil {
@@ -380,6 +396,9 @@ func (wt *watcher) check(ctx context.Context, trigger string) *node.Report {
 		inputs = rep.Inputs
 	}
 	wt.hold.ended(prev, sum, inputs, apply, wrote, failed)
+	if wt.node != nil {
+		wt.node.report(ctx, roundOf(ctx, env, c.Opts, rep, apply, res, failed))
+	}
 	end := time.Now()
 	runs, err := journal.List(env.Root)
 	if err != nil {
@@ -412,9 +431,10 @@ func (wt *watcher) check(ctx context.Context, trigger string) *node.Report {
 }
 
 // apply runs one apply and prints its result. rep is what the node holds
-// after it (the plan's report when nothing went through); wrote, that it
-// changed the node; failed, why it failed ("" if it did not).
-func (wt *watcher) apply(ctx context.Context, env node.Env, c *settings.Config) (rep *node.Report, wrote bool, failed string) {
+// after it (the plan's report when nothing went through); res, apply's
+// result (its Run: it changed the node); failed, why it failed ("" if it
+// did not).
+func (wt *watcher) apply(ctx context.Context, env node.Env, c *settings.Config) (rep *node.Report, res *remediate.Result, failed string) {
 	ss := wt.ss
 	res, err := applyNode(ctx, env, c)
 	if res != nil {
@@ -427,12 +447,12 @@ func (wt *watcher) apply(ctx context.Context, env node.Env, c *settings.Config) 
 	}
 	if err != nil {
 		ss.log.Error("apply failed", "err", err)
-		return rep, false, err.Error()
+		return rep, res, err.Error()
 	}
 	if after := afterApply(ctx, env, c.Opts, res); after != nil {
 		rep = after
 	}
-	return rep, res != nil && res.Run != "", ""
+	return rep, res, ""
 }
 
 // healthy says whether the watch is as it should be, and why not.

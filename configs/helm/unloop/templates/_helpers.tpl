@@ -96,6 +96,12 @@ spec:
               valueFrom:
                 fieldRef:
                   fieldPath: status.hostIP
+            # The Node whose condition and Events watch writes (--node-name,
+            # DESIGN.md §6a).
+            - name: NODE_NAME
+              valueFrom:
+                fieldRef:
+                  fieldPath: spec.nodeName
             # The host's bus, inside the host's tree.
             - name: DBUS_SYSTEM_BUS_ADDRESS
               value: unix:path=/host/run/dbus/system_bus_socket
