@@ -343,12 +343,9 @@ func (r *run) restart(ctx context.Context) (string, error) {
 		switch {
 		case err != nil:
 		case reload:
-		case c.Healthz != "":
-			crashpoint("watching " + c.Unit)
-			err = becomesHealthy(rctx, r.env, c.Unit, c.Healthz)
 		default:
 			crashpoint("watching " + c.Unit)
-			err = staysActive(rctx, r.env.Bus, c.Unit)
+			err = r.watchRestarted(rctx, c)
 		}
 		if err == nil && c.Verify != nil && !r.opts.NoVerify {
 			err = c.Verify(rctx, r.env.Bus)
@@ -438,68 +435,21 @@ func remainingErrors(rep *node.Report) []string {
 	return left
 }
 
-// staysActive watches a unit just restarted for restartSettle: it must not
-// stop (exit, fail, wait to be restarted) in that time.
-func staysActive(ctx context.Context, bus node.Bus, unit string) error {
-	start := time.Now()
-	for {
-		active, err := bus.UnitActive(ctx, unit)
-		if err != nil {
-			return err
-		}
-		if !active {
-			return fmt.Errorf("%s stopped %v after its restart (see journalctl -u %s)", unit, time.Since(start).Round(100*time.Millisecond), unit)
-		}
-		if time.Since(start) >= restartSettle {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("watching %s after its restart: %w", unit, ctx.Err())
-		case <-time.After(200 * time.Millisecond):
+// watchRestarted watches a unit apply just restarted (probe.WatchRestarted):
+// kubelet until its /healthz says ok, another unit for restartSettle.
+func (r *run) watchRestarted(ctx context.Context, c Change) error {
+	u := probe.Restarted{Unit: c.Unit, Active: func(ctx context.Context) (bool, error) { return r.env.Bus.UnitActive(ctx, c.Unit) }}
+	if c.Healthz != "" {
+		u.Healthz, u.HealthzAddr = r.env.Healthz, c.Healthz
+		if u.Healthz == nil {
+			u.Healthz = probe.HTTPHealthz
 		}
 	}
-}
-
-// becomesHealthy watches a unit just restarted until its health endpoint at
-// addr says ok: kubelet's own word that it read and accepted its config, in
-// about a second where the fixed settle took 2 s. The unit must stay active
-// meanwhile; a kubelet that refuses its config exits (and, restarted by
-// systemd, never answers ok).
-func becomesHealthy(ctx context.Context, env node.Env, unit, addr string) error {
-	ask := env.Healthz
-	if ask == nil {
-		ask = probe.HTTPHealthz
+	took, err := probe.WatchRestarted(ctx, u, restartSettle, healthzWait)
+	if err == nil && c.Healthz != "" {
+		r.env.Logger().Debug("healthy", "unit", c.Unit, "healthz", c.Healthz, "after", took.Round(time.Millisecond))
 	}
-	start := time.Now()
-	last := errors.New("no answer yet")
-	for {
-		active, err := env.Bus.UnitActive(ctx, unit)
-		if err != nil {
-			return err
-		}
-		if !active {
-			return fmt.Errorf("%s stopped %v after its restart (see journalctl -u %s)", unit, time.Since(start).Round(100*time.Millisecond), unit)
-		}
-		hctx, cancel := context.WithTimeout(ctx, time.Second)
-		last = ask(hctx, addr)
-		cancel()
-		if last == nil {
-			env.Logger().Debug("healthy", "unit", unit, "healthz", addr, "after", time.Since(start).Round(time.Millisecond))
-			return nil
-		}
-		if time.Since(start) >= healthzWait {
-			return fmt.Errorf("%s not healthy %v after its restart: /healthz on %s: %v (see journalctl -u %s)", unit, healthzWait, addr, last, unit)
-		}
-		// Asked every 25 ms: until kubelet listens each ask is a refused
-		// connection on loopback (no cost), and every poll interval is paid
-		// by the pods waiting for apply (issue 27).
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("watching %s after its restart: %w", unit, ctx.Err())
-		case <-time.After(25 * time.Millisecond):
-		}
-	}
+	return err
 }
 
 // restartAll restarts the units a rollback put back the files of. It is

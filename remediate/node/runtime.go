@@ -7,9 +7,6 @@ import (
 	"github.com/unloop/unloop/remediate/dnspods"
 )
 
-// Runtime is what remediate needs of the node's container runtime.
-type Runtime = dnspods.Runtime
-
 // askRuntime lists the container runtime's sandboxes by ID (dnspods.Ask),
 // at kubelet's endpoint unless --runtime-endpoint names one; n.RuntimeNote
 // says why there is no listing.

@@ -384,7 +384,7 @@ func Plural(n int, s string, pl ...string) string {
 // Plan shows a plan; err, when planning failed after the check, goes
 // into the JSON (the text shows the findings; the error goes to stderr).
 func Plan(w io.Writer, format string, pl *remediate.Plan, err error) error {
-	d := remediate.NewPlanDocument(pl, err)
+	d := planDocument(pl, err)
 	if format == "json" {
 		return writeJSON(w, d)
 	}
@@ -640,7 +640,7 @@ func wayOut(p painter, f document.Finding) string {
 // Apply shows what apply did. A refusal shows the check that led to
 // it; a run shows its changes and how it went, not the check again.
 func Apply(w io.Writer, format string, res *remediate.Result, err error) error {
-	d := remediate.NewApplyDocument(res, err)
+	d := applyDocument(res, err)
 	if format == "json" {
 		return writeJSON(w, d)
 	}

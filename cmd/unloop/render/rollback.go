@@ -18,7 +18,7 @@ func Rollback(w io.Writer, output string, res *remediate.RollbackResult, restart
 		count[p.Result]++
 	}
 	if output == "json" {
-		return writeJSON(w, remediate.NewRollbackDocument(res))
+		return writeJSON(w, rollbackDocument(res))
 	}
 	ew := &errWriter{w: w}
 	for _, p := range res.Paths {

@@ -1,17 +1,18 @@
-package remediate
+package render
 
 import (
+	"github.com/unloop/unloop/remediate"
 	"github.com/unloop/unloop/remediate/document"
 	"github.com/unloop/unloop/remediate/journal"
 	"github.com/unloop/unloop/remediate/node"
 )
 
-// The documents of plan, apply and rollback (package document has the
-// contract, and check's).
+// The documents of plan, apply and rollback, built from remediate's results
+// (package document has the contract, and check's).
 
-// NewPlanDocument is the document of pl; err is why planning failed after
+// planDocument is the document of pl; err is why planning failed after
 // the check, if it did.
-func NewPlanDocument(pl *Plan, err error) document.Plan {
+func planDocument(pl *remediate.Plan, err error) document.Plan {
 	d := document.Plan{
 		Check:      document.NewCheck(pl.Report),
 		Strategies: node.OrEmpty(pl.Strategies),
@@ -40,9 +41,9 @@ func NewPlanDocument(pl *Plan, err error) document.Plan {
 	return d
 }
 
-// NewApplyDocument is the document of res; err is how apply failed, if it did.
-func NewApplyDocument(res *Result, err error) document.Apply {
-	d := document.Apply{Plan: NewPlanDocument(res.Plan, err), Run: res.Run, Verified: res.Verified, RolledBack: res.RolledBack,
+// applyDocument is the document of res; err is how apply failed, if it did.
+func applyDocument(res *remediate.Result, err error) document.Apply {
+	d := document.Apply{Plan: planDocument(res.Plan, err), Run: res.Run, Verified: res.Verified, RolledBack: res.RolledBack,
 		PodsRecreated: node.OrEmpty(res.Recreated), PodsStale: node.OrEmpty(res.StillStale), Left: []document.Finding{}}
 	if err == nil {
 		o, next := res.Outcome()
@@ -51,8 +52,8 @@ func NewApplyDocument(res *Result, err error) document.Apply {
 	return d
 }
 
-// NewRollbackDocument is the document of a rollback.
-func NewRollbackDocument(res *RollbackResult) document.Rollback {
+// rollbackDocument is the document of a rollback.
+func rollbackDocument(res *remediate.RollbackResult) document.Rollback {
 	j := res.Run
 	d := document.Rollback{Version: document.Version, Run: j.ID, State: string(j.State), PathsCount: len(j.Paths()),
 		UnitsRestarted: node.OrEmpty(j.Units), Results: node.OrEmpty(res.Paths)}
