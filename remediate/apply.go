@@ -445,6 +445,13 @@ func (r *run) watchRestarted(ctx context.Context, c Change) error {
 			u.Healthz = probe.HTTPHealthz
 		}
 	}
+	if u.Healthz == nil && c.Verify != nil && !r.opts.NoVerify {
+		// The unit's read-back over D-Bus (resolved's DNSStubListener and
+		// ResolvConfMode) is its own word that it runs the new config, as
+		// kubelet's /healthz is: watched instead of the fixed settle, which
+		// held the stub strategy's apply 2 s before the pods (issue 27).
+		u.Healthz = func(ctx context.Context, _ string) error { return c.Verify(ctx, r.env.Bus) }
+	}
 	took, err := probe.WatchRestarted(ctx, u, restartSettle, healthzWait)
 	if err == nil && c.Healthz != "" {
 		r.env.Logger().Debug("healthy", "unit", c.Unit, "healthz", c.Healthz, "after", took.Round(time.Millisecond))

@@ -307,3 +307,50 @@ func TestApplyTerminatedDuringWatch(t *testing.T) {
 
 // ReloadNetworkManager: NetworkManager, which these tests do not run, reloads.
 func (b *restartBus) ReloadNetworkManager(context.Context, bool, []string) error { return nil }
+
+// stubBus is a restartBus whose systemd-resolved reads back the stub off
+// from the first ask after its restart, and which counts the asks whether a
+// unit is active after the restart (the watch's).
+type stubBus struct {
+	restartBus
+	activeAsks int
+}
+
+func (b *stubBus) Resolved(context.Context) (*systemd.ResolvedState, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.restarts) == 0 {
+		return &systemd.ResolvedState{DNSStubListener: "yes", ResolvConfMode: "stub"}, nil
+	}
+	return &systemd.ResolvedState{DNSStubListener: "no", ResolvConfMode: "uplink"}, nil
+}
+
+func (b *stubBus) UnitActive(ctx context.Context, unit string) (bool, error) {
+	b.mu.Lock()
+	if len(b.restarts) > 0 {
+		b.activeAsks++
+	}
+	b.mu.Unlock()
+	return b.restartBus.UnitActive(ctx, unit)
+}
+
+// TestApplyStubWatchesReadBack: after resolved's restart the stub strategy's
+// watch ends at resolved's first read-back over D-Bus that shows the stub
+// off (its own word that it runs the new config), not after the fixed 2 s
+// settle, which asked every 200 ms: the pods waited those 2 s (issue 27).
+func TestApplyStubWatchesReadBack(t *testing.T) {
+	dir, _ := hostcfgtest.Tree(t, filepath.Join("testdata", "nodes", "ubuntu-2004-kubeadm-stub.txtar"))
+	env, _ := faultEnv(t, dir)
+	bus := &stubBus{restartBus: restartBus{jobErr: func(int) error { return nil }, active: func(int) bool { return true }}}
+	env.Bus = bus
+	env.Probe = func(context.Context, netip.Addr) error { return nil }
+	if _, err := Apply(context.Background(), env, node.Options{Strategies: []string{node.StrategyStub}}); err != nil {
+		t.Fatalf("apply: %v", err)
+	}
+	if strings.Join(bus.restarts, " ") != "systemd-resolved.service" {
+		t.Fatalf("restarts %q, want systemd-resolved.service", bus.restarts)
+	}
+	if bus.activeAsks != 1 {
+		t.Errorf("the watch asked %d times whether resolved is active, want once: done at the first read-back", bus.activeAsks)
+	}
+}

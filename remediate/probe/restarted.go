@@ -54,7 +54,11 @@ func WatchRestarted(ctx context.Context, u Restarted, settle, wait time.Duration
 				return time.Since(start), nil
 			}
 			if time.Since(start) >= wait {
-				return 0, fmt.Errorf("%s not healthy %v after its restart: /healthz on %s: %v (see journalctl -u %s)", u.Unit, wait, u.HealthzAddr, last, u.Unit)
+				what := "its read-back"
+				if u.HealthzAddr != "" {
+					what = "/healthz on " + u.HealthzAddr
+				}
+				return 0, fmt.Errorf("%s not healthy %v after its restart: %s: %v (see journalctl -u %s)", u.Unit, wait, what, last, u.Unit)
 			}
 		}
 		select {
