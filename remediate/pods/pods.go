@@ -104,8 +104,28 @@ func Recreate(ctx context.Context, rt Runtime, sandboxes []cri.Sandbox, wait tim
 	return recreated, stale
 }
 
+// plegSeen is how old a sandbox must be before apply removes it: kubelet's
+// generic PLEG lists the runtime's sandboxes every second (kubelet v1.34,
+// genericPlegRelistPeriod) and acts only on what changed between two
+// lists. A sandbox made and removed between them is never an event:
+// kubelet, which still thinks it exists, made no new one until its
+// 1-minute resync (seen on the test bed's bookworm node: 75 s). A half
+// second more covers the relist's own run.
+var plegSeen = 1500 * time.Millisecond
+
+// pause waits d or until ctx ends; a variable for the tests.
+var pause = func(ctx context.Context, d time.Duration) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
+}
+
 // recreateOne removes sb and waits for the pod's new sandbox.
 func recreateOne(ctx context.Context, rt Runtime, sb cri.Sandbox, wait time.Duration, log *slog.Logger) bool {
+	if young := plegSeen - time.Since(sb.CreatedAt); !sb.CreatedAt.IsZero() && young > 0 {
+		pause(ctx, young)
+	}
 	start := time.Now()
 	rctx, cancel := context.WithTimeout(ctx, wait)
 	err := rt.Remove(rctx, sb.ID)

@@ -125,3 +125,29 @@ func TestRecreateOwnersAtOnce(t *testing.T) {
 		t.Errorf("node-local-dns and CoreDNS were recreated one after the other (%v), not at once", rt.overlaps)
 	}
 }
+
+// TestRecreateWaitsForPLEG: a sandbox kubelet made a moment ago is removed
+// only once kubelet's PLEG (a relist every second) has listed it, else
+// kubelet never notices it gone and makes no new one for a minute; an old
+// sandbox is removed at once.
+func TestRecreateWaitsForPLEG(t *testing.T) {
+	defer func(p func(context.Context, time.Duration)) { pause = p }(pause)
+	var paused []time.Duration
+	pause = func(_ context.Context, d time.Duration) { paused = append(paused, d) }
+	for _, tc := range []struct {
+		name string
+		age  time.Duration
+		want bool // paused before the removal
+	}{
+		{"made just now", 0, true},
+		{"an hour old", time.Hour, false},
+	} {
+		paused = nil
+		sb := cri.Sandbox{ID: "c1", Namespace: "kube-system", Name: "coredns-x", UID: "u1", CreatedAt: time.Now().Add(-tc.age)}
+		rt := &overlapRuntime{out: map[string]bool{}, removed: make(chan struct{})}
+		Recreate(context.Background(), rt, []cri.Sandbox{sb}, 10*time.Second, slog.New(slog.DiscardHandler))
+		if got := len(paused) == 1 && paused[0] > time.Second; got != tc.want {
+			t.Errorf("%s: paused %v before the removal, want a pause past PLEG's 1 s relist: %v", tc.name, paused, tc.want)
+		}
+	}
+}
