@@ -24,10 +24,13 @@ import (
 // watch. The node is scenario 2's: the real kubelet, CoreDNS on the pod
 // network with dnsPolicy: Default. Each iteration is one apply; then (not
 // timed) a rollback, and the pod's sandbox removed so the next one gets the
-// stub and dies of the loop again. `make bench` runs it. (A stub row, the
-// same pod fixed with `apply --strategy stub` and no kubelet restart, was
-// tried on 2026-12-08: in 2 of 3 runs, after its rollback, kubelet made no
-// new sandbox within 2 minutes, so it is not here until that is understood.)
+// stub and dies of the loop again. The stub row is the same pod fixed with
+// no kubelet restart (issue 27's "fix without a kubelet restart"): `apply
+// --strategy stub` turns resolved's stub listener off and relinks
+// /etc/resolv.conf, which kubelet already hands to pods; its kubelet logs at
+// --v=4, so PLEG's event and the sandbox request show in the breakdown.
+// UNLOOP_BENCH_LOGS=DIR saves each run's apply -v trace and the node's
+// journal there. `make bench` runs it.
 func BenchmarkRealKubeletApply(b *testing.B) {
 	for _, watch := range []struct{ name, extra, strategy, unit string }{
 		{"fixed2s", "healthzPort: 0\n", "kubelet", "kubelet.service"},
