@@ -15,6 +15,7 @@ import (
 
 	"github.com/unloop/unloop/hostcfg"
 	"github.com/unloop/unloop/hostcfg/hostcfgtest"
+	"github.com/unloop/unloop/remediate/document"
 	"github.com/unloop/unloop/remediate/node"
 )
 
@@ -203,7 +204,7 @@ func TestAnalyzeNodes(t *testing.T) {
 // goldenCheck compares the check document of a tree with its golden file.
 func goldenCheck(t *testing.T, tree string, rep *node.Report) {
 	t.Helper()
-	got, err := json.MarshalIndent(NewCheckDocument(rep), "", "  ")
+	got, err := json.MarshalIndent(document.NewCheck(rep), "", "  ")
 	if err != nil {
 		t.Fatal(err)
 	}

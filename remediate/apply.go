@@ -39,7 +39,7 @@ const (
 var healthzWait = 30 * time.Second
 
 // Result is what apply did: the plan it carried out, and how it went.
-// ApplyDocument is how it is printed.
+// document.Apply is how it is printed.
 type Result struct {
 	Plan       *Plan
 	Run        string

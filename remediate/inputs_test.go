@@ -11,6 +11,7 @@ import (
 
 	"github.com/unloop/unloop/hostcfg"
 	"github.com/unloop/unloop/hostcfg/hostcfgtest"
+	"github.com/unloop/unloop/remediate/document"
 	"github.com/unloop/unloop/remediate/node"
 )
 
@@ -79,7 +80,7 @@ func TestCheckInputs(t *testing.T) {
 		t.Errorf("the node was not read as meant: config %q, config-dir %q", k.Config, k.ConfigDir)
 	}
 	// The document has no inputs: DESIGN.md §4 lists its fields.
-	b, err := json.Marshal(NewCheckDocument(rep))
+	b, err := json.Marshal(document.NewCheck(rep))
 	if err != nil || strings.Contains(strings.ToLower(string(b)), `"inputs"`) {
 		t.Errorf("check's document names the inputs (%v): %s", err, b)
 	}

@@ -32,7 +32,7 @@ const (
 )
 
 // Change is one thing a plan would do. Reason is shown, never acted on.
-// ChangeDocument is how it is printed.
+// document.Change is how it is printed.
 type Change struct {
 	Kind     string
 	Path     string
@@ -78,7 +78,7 @@ type Change struct {
 	pending string
 }
 
-// Plan is what apply would do, as data; PlanDocument is how it is printed.
+// Plan is what apply would do, as data; document.Plan is how it is printed.
 type Plan struct {
 	// Report is the check the plan was made from.
 	Report     *node.Report

@@ -37,14 +37,14 @@ const kubeletPods = "/var/lib/kubelet/pods"
 // readClusterCorefiles reads the ConfigMaps installers left on disk (the
 // node's own) and the Corefiles kubelet mounted into DNS server pods. Any
 // other pod's volumes are not read at all (DESIGN.md §2b).
-func (n *Node) readClusterCorefiles(r *hostcfg.Root, ps *pods) {
+func (n *Node) readClusterCorefiles(r *hostcfg.Root, ps *dnspods.Census) {
 	ents, err := r.ReadDir(kubeletPods)
 	if err != nil {
 		n.unreadable(err)
 	}
 	var dnsPods []*dnspods.PodInfo
 	for _, e := range ents {
-		p := ps.pod(n, e.Name())
+		p := ps.Pod(e.Name())
 		if !p.DNSServer {
 			n.record(podDir(p.UID), p.Provenance(), true)
 			continue
@@ -163,9 +163,9 @@ func (n *Node) serverKind(cf *corefile.Config) string {
 
 // readSandboxes reads DNS server pods' running sandboxes and their copies
 // of the pod file; another pod's copy is not read (DESIGN.md §2b).
-func (n *Node) readSandboxes(r *hostcfg.Root, ps *pods) {
-	for _, sb := range ps.sandboxes {
-		pv, ok := n.dnsServerPod(ps, sb)
+func (n *Node) readSandboxes(r *hostcfg.Root, ps *dnspods.Census) {
+	for _, sb := range ps.Sandboxes {
+		pv, ok := ps.DNSServer(sb)
 		if !ok {
 			n.record(sb.ResolvConf, pv, true)
 			continue
@@ -184,37 +184,13 @@ func (n *Node) readSandboxes(r *hostcfg.Root, ps *pods) {
 			continue
 		}
 		pc := PodCopy{Sandbox: sb, File: rf, Provenance: pv}
-		if ps.live != nil {
-			if l, ok := ps.live[sb.ID]; ok {
+		if ps.Live != nil {
+			if l, ok := ps.Live[sb.ID]; ok {
 				pc.Live = &l
 			}
 		}
 		n.PodCopies = append(n.PodCopies, pc)
 	}
-}
-
-// dnsServerPod says whether the sandbox is a DNS server pod's, by the
-// dns-server-* settings: by what the runtime says of it, else by its pod's
-// UID (kubelet's pod log folders).
-func (n *Node) dnsServerPod(ps *pods, sb sandbox.Sandbox) (dnspods.Provenance, bool) {
-	if sb.Namespace == "" && sb.UID != "" {
-		p := ps.pod(n, sb.UID)
-		return p.Provenance(), p.DNSServer
-	}
-	p := &dnspods.PodInfo{UID: sb.UID, Namespace: sb.Namespace, Name: sb.Name, Labels: sb.Labels}
-	if known := ps.byUID[sb.UID]; known != nil && len(p.Labels) == 0 {
-		p.Labels = known.Labels
-	}
-	var why string
-	p.DNSServer, why = ps.sel.Match(p.Namespace, p.Name, p.Labels)
-	switch {
-	case !n.tr.On():
-	case p.Namespace == "":
-		n.trace("sandbox", "id", sandbox.ShortID(sb.ID), "dns server", false, "why", "its pod's namespace and name are unknown")
-	default:
-		n.trace("sandbox", "id", sandbox.ShortID(sb.ID), "pod", p.Namespace+"/"+p.Name, "dns server", p.DNSServer, "why", why)
-	}
-	return p.Provenance(), p.DNSServer
 }
 
 // PodCopy is a running DNS-server pod's copy of the pod file.

@@ -20,7 +20,7 @@ const (
 	StrategyResolvconf = "resolvconf"
 )
 
-// Report is what `check` found; CheckDocument is how it is printed.
+// Report is what `check` found; document.Check is how it is printed.
 type Report struct {
 	Status     string
 	Online     bool

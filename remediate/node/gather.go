@@ -194,7 +194,7 @@ type Node struct {
 	// sources are what decides and writes what pods get, each with what it
 	// read (sources.go).
 	sources []Source
-	pods    *pods // dnsPods
+	pods    *dnspods.Census // dnsPods
 	// fixers are the strategies the analysis offers (remediate's table).
 	fixers []Fixer
 	tr     trace.Log // -v (tracing.go)
@@ -235,7 +235,7 @@ func Gather(ctx context.Context, env Env, opts Options) *Node {
 
 // dnsPods are the node's pods and which are DNS servers, read once, when a
 // source or the sandboxes first need them.
-func (n *Node) dnsPods(ctx context.Context, g *Gathering) *pods {
+func (n *Node) dnsPods(ctx context.Context, g *Gathering) *dnspods.Census {
 	if n.pods == nil {
 		n.pods = n.readPods(ctx, g.Env, g.Opts)
 	}

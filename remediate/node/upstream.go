@@ -8,7 +8,7 @@ import (
 )
 
 // Candidate is a possible clean upstream and where it was found.
-// UpstreamDocument is how it is printed.
+// document.Upstream is how it is printed.
 type Candidate struct {
 	Addr  netip.Addr
 	From  From

@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/unloop/unloop/hostcfg/hostcfgtest"
-	"github.com/unloop/unloop/remediate"
+	"github.com/unloop/unloop/remediate/document"
 )
 
 // numbers are the fields whose number is no count: a position, an ID or
@@ -43,7 +43,7 @@ func TestDocumentShape(t *testing.T) {
 				if err := json.Unmarshal([]byte(out), &doc); err != nil {
 					t.Fatalf("%s: %v\n%s%s", cmd[0], err, out, stderr)
 				}
-				if v := doc["version"]; v != float64(remediate.DocumentVersion) || remediate.DocumentVersion != 2 {
+				if v := doc["version"]; v != float64(document.Version) || document.Version != 2 {
 					t.Errorf("%s: version %v, want 2", cmd[0], v)
 				}
 				for _, bad := range shapeErrors(cmd[0], doc) {

@@ -16,6 +16,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/unloop/unloop/hostcfg/resolvconf"
+	"github.com/unloop/unloop/remediate/document"
 	"github.com/unloop/unloop/remediate/finding"
 	"github.com/unloop/unloop/remediate/node"
 
@@ -79,17 +80,17 @@ func (p painter) severity(s finding.Severity) string {
 // Check shows check's report: json, or text.
 func Check(w io.Writer, format string, rep *node.Report) error {
 	if format == "json" {
-		return writeJSON(w, remediate.NewCheckDocument(rep))
+		return writeJSON(w, document.NewCheck(rep))
 	}
 	var b strings.Builder
-	writeFindings(&b, newPainter(w), remediate.NewCheckDocument(rep))
+	writeFindings(&b, newPainter(w), document.NewCheck(rep))
 	_, err := io.WriteString(w, b.String())
 	return err
 }
 
 // writeFindings is check's text: a summary, the pod file, each loop told
 // once, then the findings that are no part of a loop.
-func writeFindings(b *strings.Builder, p painter, d remediate.CheckDocument) {
+func writeFindings(b *strings.Builder, p painter, d document.Check) {
 	writeSummary(b, p, d)
 	writePodFile(b, d)
 	for _, n := range d.Notes {
@@ -106,7 +107,7 @@ func writeFindings(b *strings.Builder, p painter, d remediate.CheckDocument) {
 }
 
 // writeSummary is the first line: "LOOP: 1 loop (5 findings), 0 warnings (online)".
-func writeSummary(b *strings.Builder, p painter, d remediate.CheckDocument) {
+func writeSummary(b *strings.Builder, p painter, d document.Check) {
 	loops, inLoops, errs, warns, ignored := 0, 0, 0, 0, 0
 	for _, l := range d.Loops {
 		if !l.Ignored {
@@ -157,7 +158,7 @@ func writeSummary(b *strings.Builder, p painter, d remediate.CheckDocument) {
 	fmt.Fprintf(b, "%s: %s (%s)\n", status, strings.Join(parts, ", "), mode)
 }
 
-func writePodFile(b *strings.Builder, d remediate.CheckDocument) {
+func writePodFile(b *strings.Builder, d document.Check) {
 	rc, k := d.ResolvConf, d.Kubelet
 	if rc.Path == "" {
 		b.WriteString("pod file:  none (kubelet's resolvConf is \"\": pods get nameserver 127.0.0.1 (::1 for an IPv6 --node-ip), their own loopback)\n")
@@ -200,7 +201,7 @@ func writePodFile(b *strings.Builder, d remediate.CheckDocument) {
 
 // writeLoop tells one loop: its source, the lines it produced, what reads
 // them, why they loop, one fix, and its findings by code.
-func writeLoop(b *strings.Builder, p painter, l remediate.LoopDocument, fs []remediate.FindingDocument) {
+func writeLoop(b *strings.Builder, p painter, l document.Loop, fs []document.Finding) {
 	label := p.paint("1;31", fmt.Sprintf("LOOP %d", l.Loop))
 	if l.Ignored {
 		label = fmt.Sprintf("LOOP %d (ignored)", l.Loop)
@@ -250,7 +251,7 @@ func writeLoop(b *strings.Builder, p painter, l remediate.LoopDocument, fs []rem
 
 // entries are a loop's entries as people read them: "FILE:LINE  text",
 // or the message of an entry that is no line of a file.
-func entries(es []remediate.EntryDocument) []string {
+func entries(es []document.Entry) []string {
 	var out []string
 	for _, e := range es {
 		out = append(out, finding.Entry{File: e.File, Line: e.Line, Text: e.Text, Message: e.Message}.String())
@@ -280,7 +281,7 @@ func (p painter) fixLine(fixes []string) string {
 }
 
 // writeFinding is a finding that is no part of a loop, with its chain.
-func writeFinding(b *strings.Builder, p painter, f remediate.FindingDocument) {
+func writeFinding(b *strings.Builder, p painter, f document.Finding) {
 	b.WriteString("\n")
 	fmt.Fprintf(b, "%s %s", p.severity(f.Severity), p.paint("1", string(f.Code)))
 	if at := printable(Where(node.Finding{File: f.File, Line: f.Line})); at != "" {
@@ -389,7 +390,7 @@ func Plan(w io.Writer, format string, pl *remediate.Plan, err error) error {
 	}
 	p := newPainter(w)
 	var b strings.Builder
-	writeFindings(&b, p, d.CheckDocument)
+	writeFindings(&b, p, d.Check)
 	if err == nil {
 		writeChanges(&b, p, d)
 		b.WriteString("\n" + planSummary(d) + "\n")
@@ -401,7 +402,7 @@ func Plan(w io.Writer, format string, pl *remediate.Plan, err error) error {
 
 // writeChanges lists what the plan does: the upstreams, then each change
 // with its diff.
-func writeChanges(b *strings.Builder, p painter, d remediate.PlanDocument) {
+func writeChanges(b *strings.Builder, p painter, d document.Plan) {
 	first := true
 	for _, f := range d.Unfixed {
 		if f.Pod != "" {
@@ -464,7 +465,7 @@ func writeChanges(b *strings.Builder, p painter, d remediate.PlanDocument) {
 // writePods shows a pods change: each pod apply recreates through the
 // container runtime, or (skipped: offline, no runtime) the kubectl line
 // that does it by hand, with the node's name as kubelet registers it.
-func writePods(b *strings.Builder, p painter, c remediate.ChangeDocument) {
+func writePods(b *strings.Builder, p painter, c document.Change) {
 	action := p.paint("1;36", c.Action)
 	if c.Skipped == nil {
 		for _, pod := range c.Pods {
@@ -511,7 +512,7 @@ func writeDiff(b *strings.Builder, p painter, diff string) {
 
 // counts are a plan's files to change and units to restart, and the
 // restarts it leaves out (offline, --no-restart, not running).
-func counts(d remediate.PlanDocument) (files, units, skipped, pods int) {
+func counts(d document.Plan) (files, units, skipped, pods int) {
 	for _, c := range d.Changes {
 		switch {
 		case c.Kind == remediate.KindPods && c.Skipped == nil:
@@ -528,7 +529,7 @@ func counts(d remediate.PlanDocument) (files, units, skipped, pods int) {
 }
 
 // planSummary is plan's last line, as terraform ends its plan.
-func planSummary(d remediate.PlanDocument) string {
+func planSummary(d document.Plan) string {
 	if fs := undecided(d); len(fs) > 0 {
 		if fs[0].Code == finding.CodeNotANode {
 			return "No plan: the root is not a node; apply refuses."
@@ -570,7 +571,7 @@ func planSummary(d remediate.PlanDocument) string {
 	return s + "."
 }
 
-func countKind(d remediate.PlanDocument, kind string) int {
+func countKind(d document.Plan, kind string) int {
 	n := 0
 	for _, c := range d.Changes {
 		if c.Kind == kind {
@@ -582,8 +583,8 @@ func countKind(d remediate.PlanDocument, kind string) int {
 
 // undecided are the findings that stop any plan: an input that can't be
 // read, a root that is no node. Plan names each, not "No changes.".
-func undecided(d remediate.PlanDocument) []remediate.FindingDocument {
-	var out []remediate.FindingDocument
+func undecided(d document.Plan) []document.Finding {
+	var out []document.Finding
 	for _, f := range d.Findings {
 		if f.Code == finding.CodeUnreadable || f.Code == finding.CodeNotANode {
 			out = append(out, f)
@@ -594,7 +595,7 @@ func undecided(d remediate.PlanDocument) []remediate.FindingDocument {
 
 // writeStops says, under the summary, what stops the plan: each input that
 // can't be read (or the root that is no node) with its file and line.
-func writeStops(b *strings.Builder, p painter, d remediate.PlanDocument) {
+func writeStops(b *strings.Builder, p painter, d document.Plan) {
 	for _, f := range undecided(d) {
 		msg := f.Message
 		if w := Where(node.Finding{File: f.File, Line: f.Line}); w != "" && !strings.HasPrefix(msg, f.File) {
@@ -606,7 +607,7 @@ func writeStops(b *strings.Builder, p painter, d remediate.PlanDocument) {
 
 // unfixedFixes are the strategies that fix the node's own unfixed errors,
 // in the order the findings name them, each once.
-func unfixedFixes(fs []remediate.FindingDocument) []string {
+func unfixedFixes(fs []document.Finding) []string {
 	var out []string
 	for _, f := range fs {
 		for _, s := range f.Fixes {
@@ -629,7 +630,7 @@ func chosen(strategies []string) string {
 // wayOut is what fixes a finding the chosen strategies leave: the
 // strategies that fix it on this node (its fixes, from the Strategies
 // table's Fixes), as the command to run, or the hand when none does.
-func wayOut(p painter, f remediate.FindingDocument) string {
+func wayOut(p painter, f document.Finding) string {
 	if len(f.Fixes) == 0 {
 		return "no strategy fixes it on this node; fix it by hand (its chain says where)"
 	}
@@ -646,14 +647,14 @@ func Apply(w io.Writer, format string, res *remediate.Result, err error) error {
 	p := newPainter(w)
 	var b strings.Builder
 	if err != nil && res.Run == "" {
-		writeFindings(&b, p, d.CheckDocument)
-		writeChanges(&b, p, d.PlanDocument)
+		writeFindings(&b, p, d.Check)
+		writeChanges(&b, p, d.Plan)
 		_, werr := io.WriteString(w, b.String())
 		return werr
 	}
-	writeChanges(&b, p, d.PlanDocument)
+	writeChanges(&b, p, d.Plan)
 	b.WriteString("\n")
-	files, units, _, _ := counts(d.PlanDocument)
+	files, units, _, _ := counts(d.Plan)
 	switch {
 	case err != nil:
 		fmt.Fprintf(&b, "%s run %s: %v\n", p.paint("1;31", "FAILED"), res.Run, err)
@@ -691,7 +692,7 @@ func Apply(w io.Writer, format string, res *remediate.Result, err error) error {
 
 // blocking counts the unfixed errors that make apply refuse: the node's
 // own, not a DNS server pod's (those are left to the user).
-func blocking(fs []remediate.FindingDocument) int {
+func blocking(fs []document.Finding) int {
 	n := 0
 	for _, f := range fs {
 		if f.Pod == "" {
@@ -704,7 +705,7 @@ func blocking(fs []remediate.FindingDocument) int {
 // writeLeft lists what apply left to the user, each with what to do: the
 // by-hand edit a finding's chain ends with, or, for an unreadable input,
 // where it comes from.
-func writeLeft(b *strings.Builder, p painter, left []remediate.FindingDocument) {
+func writeLeft(b *strings.Builder, p painter, left []document.Finding) {
 	for _, f := range left {
 		fmt.Fprintf(b, "%s %s %s (pod %s)\n", p.paint("1;33", "LEFT FOR YOU"), f.Code, printable(Where(node.Finding{File: f.File, Line: f.Line})), printable(f.Pod))
 		ns, name, _ := strings.Cut(f.Pod, "/")

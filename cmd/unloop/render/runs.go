@@ -7,11 +7,11 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/unloop/unloop/remediate"
+	"github.com/unloop/unloop/remediate/document"
 	"github.com/unloop/unloop/remediate/journal"
 )
 
-// runsDoc is `unloop runs --output json` (remediate.DocumentVersion). Lists
+// runsDoc is `unloop runs --output json` (document.Version). Lists
 // are [], never null.
 type runsDoc struct {
 	Version int      `json:"version"`
@@ -29,7 +29,7 @@ type runDoc struct {
 
 // Runs shows the journaled runs, newest first.
 func Runs(w io.Writer, format string, js []*journal.Journal) error {
-	doc := runsDoc{Version: remediate.DocumentVersion, Runs: []runDoc{}}
+	doc := runsDoc{Version: document.Version, Runs: []runDoc{}}
 	for _, j := range js {
 		doc.Runs = append(doc.Runs, newRunDoc(j))
 	}
