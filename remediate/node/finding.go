@@ -18,6 +18,9 @@ const (
 	// StrategyResolvconf: the line removed from Debian's resolvconf's
 	// head, base or tail, or dnsmasq kept from registering 127.0.0.1.
 	StrategyResolvconf = "resolvconf"
+	// StrategyOpenresolv: the address removed from openresolv's
+	// /etc/resolvconf.conf (name_servers and kin).
+	StrategyOpenresolv = "openresolv"
 )
 
 // Report is what `check` found; document.Check is how it is printed.

@@ -141,6 +141,7 @@ var sources = []func() Source{
 	newNetworkManager,
 	newNetworkd,
 	newResolvconf,
+	newOpenresolv,
 	newFileWriters,
 	newCorefile,
 }

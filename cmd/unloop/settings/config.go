@@ -48,7 +48,7 @@ var settings = []setting{
 	{"root", "", "/", "the node's filesystem tree to read and edit"},
 	{"config", "", defaultConfigFile, "unloop's config file (read as given, not under --root)"},
 	{"output", "o", "text", ""}, // usage: by command, in Add
-	{"strategy", "", []string{"auto"}, "auto, or a comma list of " + strings.Join(remediate.StrategyNames(), ",") + " in order of preference"},
+	{"strategy", "", []string{"auto"}, "auto, or a comma list of " + strings.Join(remediate.StrategyNames(), ", ") + " in order of preference"},
 	{"upstream", "", []string(nil), "an upstream DNS server to use instead of discovering them (repeatable)"},
 	{"node-local-dns", "", []string{"169.254.25.10", "169.254.20.10"}, "a node-local-dns address (repeatable)"},
 	{"local-ip", "", []string(nil), "an address of this node beyond those its interfaces show (repeatable)"},
