@@ -22,6 +22,7 @@ const resolvconfScript = `
 set -eu
 o=/tmp/out
 keep() { cp /run/resolvconf/resolv.conf "$o/$1.conf"; }
+mkdir -p /run/resolvconf/interface
 resolvconf --enable-updates
 echo 'nameserver 10.0.0.2' | resolvconf -a eth0.dhclient
 case "$1" in
@@ -63,15 +64,16 @@ func TestResolvconfRealProgram(t *testing.T) {
 			{"dnsmasq", "/run/resolvconf/interface/lo.dnsmasq", "127.0.0.1"},
 		} {
 			t.Run(release+"/"+tt.input, func(t *testing.T) {
-				resolvconfLoop(t, rootfs, tt.input, tt.at, tt.addr)
+				resolvconfLoop(t, rootfs, resolvconfScript, tt.input, tt.at, tt.addr)
 			})
 		}
 	}
 }
 
-// resolvconfLoop runs resolvconfScript for input in a chroot of rootfs and
-// checks what it left.
-func resolvconfLoop(t *testing.T, rootfs, input, at, addr string) {
+// resolvconfLoop runs script (resolvconfScript, openresolvScript) for input
+// in a chroot of rootfs and checks what it left: the files it kept of each
+// step, and check's finding at the input's file.
+func resolvconfLoop(t *testing.T, rootfs, script, input, at, addr string) {
 	t.Helper()
 	dir := t.TempDir()
 	out := filepath.Join(dir, "out")
@@ -84,12 +86,12 @@ func resolvconfLoop(t *testing.T, rootfs, input, at, addr string) {
 			mount -t overlay overlay -o "lowerdir=$1,upperdir=$2/upper,workdir=$2/work" "$m"
 			mount -t proc proc "$m/proc"
 			mount -t tmpfs tmpfs "$m/run"
-			mkdir -p "$m/run/resolvconf/interface" "$m/opt/unloop" "$m/var/lib/kubelet"
+			mkdir -p "$m/opt/unloop" "$m/var/lib/kubelet"
 			mount --bind "$3" "$m/opt/unloop"
 			mount --bind "$2/out" "$m/tmp"
 			cp "$2/kubelet/config.yaml" "$m/var/lib/kubelet/config.yaml"
 			printf '[Service]\nExecStart=/usr/bin/kubelet --config=/var/lib/kubelet/config.yaml\n' >"$m/etc/systemd/system/kubelet.service"
-			exec chroot "$m" /bin/sh -c "$4" sh "$5"`, "sh", rootfs, dir, binDir, strings.Replace(resolvconfScript, "o=/tmp/out", "o=/tmp", 1), input)
+			exec chroot "$m" /bin/sh -c "$4" sh "$5"`, "sh", rootfs, dir, binDir, strings.Replace(script, "o=/tmp/out", "o=/tmp", 1), input)
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("%v\n%s", err, b)
 	}
