@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
-	"slices"
 
 	"github.com/unloop/unloop/hostcfg/openresolv"
 	"github.com/unloop/unloop/hostcfg/resolvconf"
@@ -69,24 +68,18 @@ func (s *Openresolv) Findings(n *Node, rds []Reader) []Finding {
 	}
 	var out []Finding
 	for _, sv := range s.Config.Servers {
-		named := slices.ContainsFunc(n.Pod.Conf.Nameservers, func(ns resolvconf.Nameserver) bool { return ns.Addr == sv.Addr })
-		if !named || !n.Looping(sv.Addr) {
-			continue
-		}
-		_, why := n.classify(sv.Addr)
 		writes := fmt.Sprintf("openresolv %s writes it into %s at every `resolvconf -u`", s.Config.Version, n.Pod.Target)
 		if sv.Addr.IsLoopback() {
 			writes += ", and drops the servers that are not local (resolv_conf_local_only)"
 		}
-		chain := []string{fmt.Sprintf("%s line %d: nameserver %s", sv.File, sv.Line, sv.Addr), sv.Says(), why, writes,
-			n.kubeletStep(), "the DNS server in the pod forwards to itself"}
-		f := finding.New(finding.CodeResolvconfInjects, sv.File, sv.Line, sv.Addr, chain, n.applicable(openresolvFixes(sv))...)
-		input := sv.Var
+		input := "openresolv's " + sv.Var
 		if !sv.Fixed() {
-			input = "record " + sv.Record
+			input = "openresolv's record " + sv.Record
 		}
-		f.Part = finding.Part{Role: finding.RoleSource, Text: "nameserver " + sv.Addr.String() + " (openresolv's " + input + ")", Why: why}
-		out = append(out, f)
+		if f, ok := n.injectsFinding(injection{Addr: sv.Addr, File: sv.File, Line: sv.Line, Says: sv.Says(), Writes: writes,
+			Input: input, Fixes: openresolvFixes(sv)}); ok {
+			out = append(out, f)
+		}
 	}
 	return out
 }

@@ -2,9 +2,7 @@ package node
 
 import (
 	"context"
-	"fmt"
 	"net/netip"
-	"slices"
 
 	"github.com/unloop/unloop/hostcfg/debresolvconf"
 	"github.com/unloop/unloop/hostcfg/openresolv"
@@ -70,20 +68,14 @@ func (s *Resolvconf) Findings(n *Node, rds []Reader) []Finding {
 	}
 	var out []Finding
 	for _, sv := range s.Config.Servers {
-		named := slices.ContainsFunc(n.Pod.Conf.Nameservers, func(ns resolvconf.Nameserver) bool { return ns.Addr == sv.Addr })
-		if !named || !n.Looping(sv.Addr) {
-			continue
-		}
-		_, why := n.classify(sv.Addr)
 		writes := "resolvconf writes it into " + resolvconf.ResolvconfFile + ", which /etc/resolv.conf links to"
 		if sv.Addr.IsLoopback() && !sv.Fixed() && s.Config.Truncate {
 			writes += ", and drops the servers after it (TRUNCATE_NAMESERVER_LIST_AFTER_LOOPBACK_ADDRESS)"
 		}
-		chain := []string{fmt.Sprintf("%s line %d: nameserver %s", sv.File, sv.Line, sv.Addr), sv.Says(), why, writes,
-			n.kubeletStep(), "the DNS server in the pod forwards to itself"}
-		f := finding.New(finding.CodeResolvconfInjects, sv.File, sv.Line, sv.Addr, chain, n.applicable(resolvconfFixes(sv))...)
-		f.Part = finding.Part{Role: finding.RoleSource, Text: "nameserver " + sv.Addr.String() + " (resolvconf's " + sv.Input + ")", Why: why}
-		out = append(out, f)
+		if f, ok := n.injectsFinding(injection{Addr: sv.Addr, File: sv.File, Line: sv.Line, Says: sv.Says(), Writes: writes,
+			Input: "resolvconf's " + sv.Input, Fixes: resolvconfFixes(sv)}); ok {
+			out = append(out, f)
+		}
 	}
 	return out
 }
