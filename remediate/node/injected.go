@@ -12,13 +12,13 @@ import (
 // injection is a server an input of a resolvconf (Debian's, openresolv)
 // names, and what that resolvconf does with it.
 type injection struct {
-	Addr       netip.Addr
-	File       string
-	Line       int
-	Says       string   // how it came into the file (the input's words)
-	Writes     string   // how the program writes it into the pod file
-	Input      string   // which input, for the loop's part ("resolvconf's head")
-	Fixes      []string // the strategies that fix it, least invasive first
+	Addr   netip.Addr
+	File   string
+	Line   int
+	Says   string   // how it came into the file (the input's words)
+	Writes string   // how the program writes it into the pod file
+	Input  string   // which input, for the loop's part ("resolvconf's head")
+	Fixes  []string // the strategies that fix it, least invasive first
 }
 
 // injectsFinding is the resolvconf-injects-nameserver finding of in, when
