@@ -121,7 +121,7 @@ func TestAnalyzeNodes(t *testing.T) {
 		{"openresolv-local-only", "error", "resolvconf",
 			[]string{"nameserver-loopback@/etc/resolv.conf:3", "resolvconf-injects-nameserver@/etc/resolvconf.conf:3"}, []string{"openresolv", "kubelet"}},
 		{"openresolv-record", "error", "resolvconf",
-			[]string{"nameserver-node-local-dns@/etc/resolv.conf:2", "resolvconf-injects-nameserver@/run/resolvconf/interfaces/eth0:2"}, []string{"kubelet"}},
+			[]string{"nameserver-node-local-dns@/etc/resolv.conf:2", "resolvconf-injects-nameserver@/run/resolvconf/interfaces/eth0:2"}, []string{"openresolv", "kubelet"}},
 		{"openresolv-unknown", "error", "resolvconf",
 			[]string{"nameserver-node-local-dns@/etc/resolv.conf:2"}, []string{"kubelet"}},
 		{"debian-resolvconf-unreadable", "error", "resolvconf",

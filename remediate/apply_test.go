@@ -83,7 +83,7 @@ func TestStrategies(t *testing.T) {
 		{"openresolv-name-servers", nil, []string{"file:/etc/resolvconf.conf", "file:/etc/resolv.conf"}},
 		{"openresolv-name-servers", []string{"openresolv"}, []string{"file:/etc/resolvconf.conf", "file:/etc/resolv.conf"}},
 		{"openresolv-local-only", nil, []string{"file:/etc/resolvconf.conf", "file:/etc/resolv.conf"}},
-		{"openresolv-record", nil, []string{"file:" + UnloopResolvConf, "file:/var/lib/kubelet/config.yaml"}},
+		{"openresolv-record", nil, []string{"file:/etc/resolvconf.conf", "file:/etc/resolv.conf"}},
 		{"microk8s", nil, []string{"file:/var/snap/microk8s/7394/args/kubelet"}},
 		{"k8s-snap", nil, []string{"file:/var/snap/k8s/common/args/kubelet"}},
 	}

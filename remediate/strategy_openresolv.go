@@ -13,7 +13,7 @@ import (
 
 var openresolvStrategy = Strategy{
 	Name: node.StrategyOpenresolv,
-	Help: "openresolv fixed where it reads the server: the looping address removed from /etc/resolvconf.conf's name_servers, name_servers_append, prepend_nameservers or append_nameservers (only the value's bytes), and /etc/resolv.conf written as `resolvconf -u` then writes it",
+	Help: "openresolv fixed where it reads the server: the looping address removed from /etc/resolvconf.conf's name_servers, name_servers_append, prepend_nameservers or append_nameservers (only the value's bytes), or, for an interface record's, added to its name_server_blacklist; and /etc/resolv.conf written as `resolvconf -u` then writes it",
 	// The pod-file codes openresolv's Put can name it for, and its own.
 	Fixes: []finding.Code{finding.CodeLoopback, finding.CodeNodeLocalDNS, finding.CodeClusterDNS, finding.CodeCorefileForwardLoop, finding.CodeResolvconfInjects},
 	plan:  planOpenresolv,
@@ -31,12 +31,17 @@ func planOpenresolv(_ context.Context, p *planner, _ []finding.Finding) error {
 		return nil
 	}
 	byLine := map[int][]string{}
+	var records []string
 	for _, sv := range src.Config.Servers {
-		if sv.Fixed() && p.node.Looping(sv.Addr) {
-			byLine[sv.Line] = append(byLine[sv.Line], sv.Addr.String())
+		switch a := sv.Addr.String(); {
+		case !p.node.Looping(sv.Addr):
+		case sv.Fixed():
+			byLine[sv.Line] = append(byLine[sv.Line], a)
+		case src.Blacklists(p.node) && !slices.Contains(records, a):
+			records = append(records, a)
 		}
 	}
-	if len(byLine) == 0 {
+	if len(byLine) == 0 && len(records) == 0 {
 		return nil
 	}
 	// Where no server would be left, the upstreams that answered take the
@@ -59,6 +64,14 @@ func planOpenresolv(_ context.Context, p *planner, _ []finding.Finding) error {
 		reason := fmt.Sprintf("remove the looping servers from %s line %d, where openresolv reads them", openresolv.Conf, line)
 		if err := p.edit(openresolv.Conf, node.StrategyOpenresolv, reason, func(old []byte) ([]byte, error) {
 			return openresolv.WithoutServers(old, line, drop, put)
+		}); err != nil {
+			return err
+		}
+	}
+	if len(records) > 0 {
+		reason := "keep the looping servers interface records register (dhclient's, dhcpcd's) out of openresolv's file: name_server_blacklist, which it applies at every resolvconf -a and -u"
+		if err := p.edit(openresolv.Conf, node.StrategyOpenresolv, reason, func(old []byte) ([]byte, error) {
+			return openresolv.Blacklisted(old, records)
 		}); err != nil {
 			return err
 		}

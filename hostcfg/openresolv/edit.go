@@ -18,6 +18,48 @@ import (
 // stay. The result is read again and must assign the same variables on the
 // same lines, that one the words left.
 func WithoutServers(data []byte, line int, drop, add []string) ([]byte, error) {
+	return rewrite(data, line, func(words []string) []string {
+		var kept []string
+		for _, w := range words {
+			if !slices.Contains(drop, w) {
+				kept = append(kept, w)
+			}
+		}
+		if len(kept) == 0 {
+			return add
+		}
+		return kept
+	})
+}
+
+// Blacklisted returns resolvconf.conf's data with addrs in
+// name_server_blacklist, whose servers openresolv leaves out whichever
+// interface registers them (resolvconf.in's list_remove): the last
+// assignment gains them, or a line is appended. Every other byte is kept.
+func Blacklisted(data []byte, addrs []string) ([]byte, error) {
+	vars, err := lastAssignments(data)
+	if err != nil {
+		return nil, err
+	}
+	if v, ok := vars[blacklistVar]; ok {
+		return rewrite(data, v.Line, func(words []string) []string {
+			for _, a := range addrs {
+				if !slices.Contains(words, a) {
+					words = append(words, a)
+				}
+			}
+			return words
+		})
+	}
+	out := slices.Clone(data)
+	if len(out) > 0 && out[len(out)-1] != '\n' {
+		out = append(out, '\n')
+	}
+	return append(out, blacklistVar+"=\""+strings.Join(addrs, " ")+"\"\n"...), nil
+}
+
+// rewrite replaces the words of the value assigned at line by edit's.
+func rewrite(data []byte, line int, edit func(words []string) []string) ([]byte, error) {
 	before, err := conffile.Assignments(Conf, data)
 	if err != nil {
 		return nil, err
@@ -30,16 +72,7 @@ func WithoutServers(data []byte, line int, drop, add []string) ([]byte, error) {
 	start, end, quote := span(data, a, conffile.Lines(data)[line-1].End)
 	val := string(data[start:end])
 	start, end = start-len(quote), end+len(quote)
-	var kept []string
-	for _, w := range strings.Fields(val) {
-		if !slices.Contains(drop, w) {
-			kept = append(kept, w)
-		}
-	}
-	if len(kept) == 0 {
-		kept = add
-	}
-	nv := strings.Join(kept, " ")
+	nv := strings.Join(edit(strings.Fields(val)), " ")
 	if quote == "" && strings.Contains(nv, " ") {
 		quote = `"` // several words need quotes, or the shell runs the second
 	}

@@ -51,6 +51,8 @@ func Paths() []string { return []string{Conf, InterfaceDir} }
 // the order their servers are written (libc.in: prepend_nameservers, then
 // resolvconf -v's NAMESERVERS, which are name_servers, the records and
 // name_servers_append, then append_nameservers).
+const blacklistVar = "name_server_blacklist"
+
 var (
 	prependVars = []string{"prepend_nameservers", "name_servers"}
 	appendVars  = []string{"name_servers_append", "append_nameservers"}
@@ -69,7 +71,9 @@ type Server struct {
 	Record string
 }
 
-// Fixed: the server is a line of resolvconf.conf, which unloop edits.
+// Fixed: the server is a line of resolvconf.conf, which unloop edits;
+// else an interface record's, which unloop leaves to its writer and keeps
+// out by name_server_blacklist.
 func (s Server) Fixed() bool { return s.Var != "" }
 
 // Says is how the server came into openresolv's file, for people.
@@ -134,7 +138,7 @@ func Load(r *hostcfg.Root) (*Config, error) {
 	if v, ok := vars["resolv_conf"]; ok {
 		c.ResolvConf = v
 	}
-	c.Blacklist = strings.Fields(vars["name_server_blacklist"].Value)
+	c.Blacklist = strings.Fields(vars[blacklistVar].Value)
 	if !c.Present() {
 		return c, nil
 	}
@@ -160,7 +164,9 @@ func lastAssignments(data []byte) (map[string]hostcfg.Setting, error) {
 }
 
 // addVars adds the servers of names' assignments. Words that are no
-// address (a "$name_servers" expansion) are left out.
+// address (a "$name_servers" expansion) are left out. name_server_blacklist
+// applies to resolvconf's name_servers and name_servers_append (make_vars),
+// not to libc.in's prepend_nameservers and append_nameservers.
 func (c *Config) addVars(vars map[string]hostcfg.Setting, names []string) {
 	for _, name := range names {
 		v, ok := vars[name]
@@ -168,7 +174,13 @@ func (c *Config) addVars(vars map[string]hostcfg.Setting, names []string) {
 			continue
 		}
 		for _, w := range strings.Fields(v.Value) {
-			if a, err := netip.ParseAddr(w); err == nil {
+			a, err := netip.ParseAddr(w)
+			switch {
+			case err != nil:
+			case strings.HasSuffix(name, "_nameservers"):
+				// libc.in's own prepend/append lists: no blacklist applies.
+				c.Servers = append(c.Servers, Server{Addr: a, File: v.File, Line: v.Line, Var: name})
+			default:
 				c.add(Server{Addr: a, File: v.File, Line: v.Line, Var: name})
 			}
 		}

@@ -159,3 +159,20 @@ func TestWrote(t *testing.T) {
 		}
 	}
 }
+
+// Blacklisted adds to the last name_server_blacklist, or appends one.
+func TestBlacklisted(t *testing.T) {
+	for _, tt := range []struct{ in, want string }{
+		{"resolv_conf=/etc/resolv.conf", "resolv_conf=/etc/resolv.conf\nname_server_blacklist=\"169.254.25.10\"\n"},
+		{"name_server_blacklist=10.9.9.9 # old\nX=1\n", "name_server_blacklist=\"10.9.9.9 169.254.25.10\" # old\nX=1\n"},
+		{"name_server_blacklist='169.254.25.10'\n", "name_server_blacklist='169.254.25.10'\n"},
+	} {
+		got, err := Blacklisted([]byte(tt.in), []string{"169.254.25.10"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(got) != tt.want {
+			t.Errorf("Blacklisted(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
