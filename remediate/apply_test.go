@@ -87,6 +87,11 @@ func TestStrategies(t *testing.T) {
 		{"debian-resolvconf-head", []string{"resolvconf"}, []string{"file:/etc/resolvconf/resolv.conf.d/head", "file:/run/resolvconf/resolv.conf"}},
 		{"debian-resolvconf-base", nil, []string{"file:/etc/resolvconf/resolv.conf.d/base", "file:/run/resolvconf/resolv.conf"}},
 		{"debian-resolvconf-dnsmasq", nil, []string{"file:/run/resolvconf/interface/lo.dnsmasq", "file:/etc/default/dnsmasq", "file:/run/resolvconf/resolv.conf"}},
+		// openresolv fixed where it reads the server (issue 24): resolvconf.conf's value, then its file.
+		{"openresolv-name-servers", nil, []string{"file:/etc/resolvconf.conf", "file:/etc/resolv.conf"}},
+		{"openresolv-name-servers", []string{"openresolv"}, []string{"file:/etc/resolvconf.conf", "file:/etc/resolv.conf"}},
+		{"openresolv-local-only", nil, []string{"file:/etc/resolvconf.conf", "file:/etc/resolv.conf"}},
+		{"openresolv-record", nil, []string{"file:/etc/resolvconf.conf", "file:/etc/resolv.conf"}},
 		{"microk8s", nil, []string{"file:/var/snap/microk8s/7394/args/kubelet"}},
 		{"k8s-snap", nil, []string{"file:/var/snap/k8s/common/args/kubelet"}},
 	}

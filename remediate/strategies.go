@@ -42,7 +42,7 @@ type Strategy struct {
 }
 
 // Strategies, in auto's default order of planning.
-var Strategies = []Strategy{kubeletStrategy, stubStrategy, netplanStrategy, networkdStrategy, networkManagerStrategy, resolvconfStrategy, dhclientStrategy, corefileStrategy}
+var Strategies = []Strategy{kubeletStrategy, stubStrategy, netplanStrategy, networkdStrategy, networkManagerStrategy, resolvconfStrategy, openresolvStrategy, dhclientStrategy, corefileStrategy}
 
 // StrategyNames are the strategies' names in the table's order.
 func StrategyNames() []string {

@@ -29,7 +29,7 @@ var resolvconfStrategy = Strategy{
 // restart) writes the same servers.
 func planResolvconf(_ context.Context, p *planner, _ []finding.Finding) error {
 	src := node.SourceOf[*node.Resolvconf](p.node)
-	if src == nil || src.Config == nil || p.node.Host == nil || p.node.Host.Generator != resolvconf.GenResolvconf {
+	if src == nil || src.Config == nil || p.node.Host == nil || !src.Wrote(p.node.Host) {
 		return nil
 	}
 	byFile := map[string][]string{}

@@ -199,10 +199,17 @@ case " $releases " in
 	# Debian's resolvconf (1.91+nmu1; trixie's 1.94) and dnsmasq for tests/configs'
 	# TestResolvconfRealProgram; apt removes systemd-resolved, which conflicts.
 	variant bookwormresolvconf bookworm resolvconf dnsmasq
+	# openresolv (3.12.0; trixie's 3.13.2), the other resolvconf, for
+	# TestOpenresolvRealProgram: it conflicts with resolvconf and with
+	# systemd-resolved, so it has a copy of its own.
+	variant bookwormopenresolv bookworm openresolv
 	;;
 esac
 case " $releases " in
-*" trixie "*) variant trixieresolvconf trixie resolvconf dnsmasq ;;
+*" trixie "*)
+	variant trixieresolvconf trixie resolvconf dnsmasq
+	variant trixieopenresolv trixie openresolv
+	;;
 esac
 
 # --- programs built from the module proxy ----------------------------------------

@@ -29,7 +29,7 @@ var Codes = []CodeInfo{
 	{CodeNetworkManagerInjects, SevError, "a NetworkManager drop-in or connection puts a looping address in the file, or its `dns=dnsmasq` puts its own dnsmasq there (127.0.1.1 on Ubuntu, 127.0.0.1 upstream)", true},
 	{CodeNetworkdInjects, SevError, "a systemd-networkd `.network` file's `DNS=` hands systemd-resolved a looping address, which it writes into its uplink file", true},
 	{CodeNetplanInjects, SevError, "a netplan YAML file's `nameservers: addresses:` (or a DHCP lease it does not turn off with `use-dns: false`) puts a looping address in the file netplan renders for networkd or NetworkManager, which hand it on to the pod file", true},
-	{CodeResolvconfInjects, SevError, "Debian's resolvconf writes a looping address into its file from `resolv.conf.d/head`, `base` or `tail`, or from an interface record (dnsmasq's `lo.dnsmasq`: 127.0.0.1)", true},
+	{CodeResolvconfInjects, SevError, "Debian's resolvconf writes a looping address into its file from `resolv.conf.d/head`, `base` or `tail`, or from an interface record (dnsmasq's `lo.dnsmasq`: 127.0.0.1); or openresolv does, from `/etc/resolvconf.conf`'s `name_servers` and kin or an interface record", true},
 	{CodeNameserverNone, SevError, "the pod file names no nameserver: CoreDNS's forward finds no upstream and exits", false},
 	{CodePodResolvStale, SevError, "a running DNS-server pod's copy of the pod file names a looping address: recreate the pod", false},
 	{CodeNoUpstream, SevError, "once looping addresses are removed, no upstream is left and none can be found", false},

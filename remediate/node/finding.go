@@ -21,6 +21,9 @@ const (
 	// StrategyNetplan: the address removed from netplan's YAML (or a
 	// lease's servers turned off there), and the file it renders written again.
 	StrategyNetplan = "netplan"
+	// StrategyOpenresolv: the address removed from openresolv's
+	// /etc/resolvconf.conf (name_servers and kin).
+	StrategyOpenresolv = "openresolv"
 )
 
 // Report is what `check` found; document.Check is how it is printed.

@@ -177,6 +177,7 @@ var sources = []func() Source{
 	newNetworkManager,
 	newNetworkd,
 	newResolvconf,
+	newOpenresolv,
 	newFileWriters,
 	newCorefile,
 }

@@ -19,6 +19,7 @@ const resolvconfScript = `
 set -eu
 o=/tmp/out
 keep() { cp /run/resolvconf/resolv.conf "$o/$1.conf"; }
+mkdir -p /run/resolvconf/interface
 resolvconf --enable-updates
 echo 'nameserver 10.0.0.2' | resolvconf -a eth0.dhclient
 case "$1" in
@@ -60,17 +61,24 @@ func TestResolvconfRealProgram(t *testing.T) {
 			{"dnsmasq", "/run/resolvconf/interface/lo.dnsmasq", "127.0.0.1"},
 		} {
 			t.Run(release+"/"+tt.input, func(t *testing.T) {
-				resolvconfLoop(t, rootfs, tt.input, tt.at, tt.addr)
+				resolvconfLoop(t, rootfs, resolvconfScript, tt.input, tt.at, tt.addr)
 			})
 		}
 	}
 }
 
-// resolvconfLoop runs resolvconfScript for input in a chroot of rootfs and
-// checks what it left.
-func resolvconfLoop(t *testing.T, rootfs, input, at, addr string) {
+// resolvconfLoop runs script (resolvconfScript, openresolvScript) for input
+// in a chroot of rootfs and checks what it left: the files it kept of each
+// step, and check's finding at the input's file.
+func resolvconfLoop(t *testing.T, rootfs, script, input, at, addr string) {
 	t.Helper()
-	out := chrootRun(t, rootfs, "/run/resolvconf/interface", strings.Replace(resolvconfScript, "o=/tmp/out", "o=/tmp", 1), input)
+	// Debian's resolvconf keeps its records in /run/resolvconf/interface;
+	// openresolv makes its own state folder.
+	runDir := "/run"
+	if script == resolvconfScript {
+		runDir = "/run/resolvconf/interface"
+	}
+	out := chrootRun(t, rootfs, runDir, strings.Replace(script, "o=/tmp/out", "o=/tmp", 1), input)
 	read := reader(t, out)
 	loop := read("loop.conf")
 	if !strings.Contains(loop, "nameserver "+addr+"\n") {
