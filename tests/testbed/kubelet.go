@@ -3,6 +3,7 @@ package testbed
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"os/exec"
@@ -401,10 +402,21 @@ func Dig(n *node.Node, server string) (string, error) {
 // machine's curl inside the node's network namespace.
 func KubeletConfigz(t testing.TB, n *node.Node) map[string]any {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, "nsenter", fmt.Sprintf("--net=/proc/%d/ns/net", n.Leader()),
-		"curl", "-sSk", "--max-time", "5", "https://127.0.0.1:10250/configz").Output()
+	// kubelet serves /healthz (10248) before its main server (10250)
+	// listens: a refused connection (curl's 7) right after /healthz said ok
+	// is asked again, for a while.
+	var out []byte
+	var err error
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		out, err = exec.CommandContext(ctx, "nsenter", fmt.Sprintf("--net=/proc/%d/ns/net", n.Leader()),
+			"curl", "-sSk", "--max-time", "5", "https://127.0.0.1:10250/configz").Output()
+		cancel()
+		var ee *exec.ExitError
+		if err == nil || !errors.As(err, &ee) || ee.ExitCode() != 7 || time.Now().After(deadline) {
+			break
+		}
+	}
 	if err != nil {
 		t.Fatalf("kubelet's /configz: %v", err)
 	}
