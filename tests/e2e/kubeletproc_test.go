@@ -40,6 +40,7 @@ func TestCheckFindsKubeletByProcess(t *testing.T) {
 			// A unit of its own each: a stopped transient unit may stay loaded.
 			unit := "site-kubelet-" + tc.name + ".service"
 			args := append([]string{"systemd-run", "--unit=" + unit, testbed.KubeBin + "/kubelet"}, tc.args...)
+			started := time.Now()
 			if out, err := n.Exec(t.Context(), args...); err != nil {
 				t.Fatalf("systemd-run: %v\n%s", err, out)
 			}
@@ -88,6 +89,12 @@ func TestCheckFindsKubeletByProcess(t *testing.T) {
 			}
 			// The config edited to the stub and kubelet not restarted: it
 			// still runs on the uplink file, the next start takes the stub.
+			// unloop takes a file written within a second of kubelet's start
+			// (by /proc/stat's btime, whole seconds) for no later change: the
+			// edit comes 2 s after the start at least, as an admin's would.
+			if d := 2*time.Second + 100*time.Millisecond - time.Since(started); d > 0 {
+				time.Sleep(d)
+			}
 			config := testbed.KubeletConfigFor(n, "resolvConf: /etc/resolv.conf\n")
 			must(t, n.WriteFile("/opt/site/kubelet.yaml", []byte(config), 0o644))
 			t.Cleanup(func() {
